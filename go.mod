@@ -1,0 +1,3 @@
+module github.com/zerofs-go/zerofsd
+
+go 1.26

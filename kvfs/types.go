@@ -1,0 +1,118 @@
+package kvfs
+
+import (
+	"time"
+)
+
+// RootIno is the inode id of every filesystem's root directory.
+const RootIno uint64 = 1
+
+// MaxNameLen is the longest directory entry name, in bytes.
+const MaxNameLen = 255
+
+// ChunkSize is the size of one data chunk.
+const ChunkSize = 64 << 10
+
+// FileType is the kind of an inode.
+type FileType uint8
+
+// File types. The values are stored on disk; never renumber them.
+const (
+	TypeRegular FileType = 1
+	TypeDir     FileType = 2
+	TypeSymlink FileType = 3
+	TypeBlock   FileType = 4
+	TypeChar    FileType = 5
+	TypeSocket  FileType = 6
+	TypeFIFO    FileType = 7
+)
+
+// Cred is the identity a request acts as (AUTH_SYS after squashing).
+type Cred struct {
+	UID    uint32
+	GID    uint32
+	Groups []uint32 // supplementary groups
+}
+
+// Attr is an inode's attributes.
+type Attr struct {
+	Ino   uint64
+	Gen   uint32 // generation; inode ids are never reused, Gen guards handles further
+	Type  FileType
+	Mode  uint32 // permission bits incl. setuid (04000), setgid (02000), sticky (01000); no type bits
+	Nlink uint32
+	UID   uint32
+	GID   uint32
+	Size  uint64
+	Used  uint64 // bytes of storage actually used (chunks present * their length)
+	Major uint32 // device numbers, for TypeBlock / TypeChar
+	Minor uint32
+	Atime time.Time
+	Mtime time.Time
+	Ctime time.Time
+}
+
+// SetTime says how SetAttr changes a timestamp.
+type SetTime uint8
+
+const (
+	TimeDontChange SetTime = iota
+	TimeServer             // set to the server's current time
+	TimeClient             // set to the given value
+)
+
+// SetAttrRequest lists attribute changes; nil pointers / TimeDontChange leave a field alone.
+type SetAttrRequest struct {
+	Mode    *uint32
+	UID     *uint32
+	GID     *uint32
+	Size    *uint64
+	Atime   SetTime
+	AtimeTo time.Time
+	Mtime   SetTime
+	MtimeTo time.Time
+	// GuardCtime, when set, makes SetAttr fail with ErrNotSync (NFS3ERR_NOT_SYNC)
+	// unless the inode's ctime equals it.
+	GuardCtime *time.Time
+}
+
+// CreateMode selects the semantics of Create.
+type CreateMode uint8
+
+const (
+	CreateUnchecked CreateMode = iota // succeed on an existing regular file (applying Attrs)
+	CreateGuarded                     // fail with EEXIST if the name exists
+	CreateExclusive                   // idempotent via Verifier: same verifier on existing file = success
+)
+
+// CreateRequest describes a Create.
+type CreateRequest struct {
+	Mode     CreateMode
+	Attrs    SetAttrRequest // initial attributes (Mode defaults to 0644 when nil)
+	Verifier [8]byte        // for CreateExclusive
+}
+
+// DirEntry is one entry returned by ReadDir.
+type DirEntry struct {
+	Name   string
+	Ino    uint64
+	Type   FileType
+	Cookie uint64 // resume ReadDir after this entry by passing this cookie
+	Attr   *Attr  // filled when ReadDir is asked for attributes (READDIRPLUS)
+}
+
+// StatFS reports space and inode usage.
+type StatFS struct {
+	TotalBytes, FreeBytes, AvailBytes    uint64
+	TotalInodes, FreeInodes, AvailInodes uint64
+}
+
+// Access bits for Access (the NFSv3 ACCESS3_* values).
+const (
+	AccessRead    uint32 = 0x01
+	AccessLookup  uint32 = 0x02
+	AccessModify  uint32 = 0x04
+	AccessExtend  uint32 = 0x08
+	AccessDelete  uint32 = 0x10
+	AccessExecute uint32 = 0x20
+)

@@ -1,0 +1,78 @@
+package nfs
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+
+	"github.com/zerofs-go/zerofsd/kvfs"
+)
+
+// Filesystem is what the NFS server needs from one export's filesystem.
+// *kvfs.FS implements it. Errors are syscall.Errno values (possibly wrapped,
+// match with errors.As) which the server maps to NFS3ERR_* codes; kvfs.ErrStale
+// maps to NFS3ERR_STALE and kvfs.ErrNotSync to NFS3ERR_NOT_SYNC.
+type Filesystem interface {
+	// FSID is a stable random 64-bit id of this filesystem, kept in its database.
+	FSID() uint64
+	GetAttr(ctx context.Context, ino uint64) (kvfs.Attr, error)
+	SetAttr(ctx context.Context, cred kvfs.Cred, ino uint64, req kvfs.SetAttrRequest) (kvfs.Attr, error)
+	Lookup(ctx context.Context, cred kvfs.Cred, dir uint64, name string) (kvfs.Attr, error)
+	// Access returns the subset of the requested kvfs.Access* bits that cred is granted.
+	Access(ctx context.Context, cred kvfs.Cred, ino uint64, mask uint32) (uint32, error)
+	Readlink(ctx context.Context, ino uint64) (string, error)
+	// Read fills buf from off; n < len(buf) only at end of file. eof is true when off+n reaches the size.
+	Read(ctx context.Context, cred kvfs.Cred, ino uint64, off uint64, buf []byte) (n int, eof bool, err error)
+	// Write applies data at off (not yet durable: call Flush for that) and returns the new attributes.
+	Write(ctx context.Context, cred kvfs.Cred, ino uint64, off uint64, data []byte) (kvfs.Attr, error)
+	Create(ctx context.Context, cred kvfs.Cred, dir uint64, name string, req kvfs.CreateRequest) (kvfs.Attr, error)
+	Mkdir(ctx context.Context, cred kvfs.Cred, dir uint64, name string, mode uint32) (kvfs.Attr, error)
+	Symlink(ctx context.Context, cred kvfs.Cred, dir uint64, name, target string, mode uint32) (kvfs.Attr, error)
+	Mknod(ctx context.Context, cred kvfs.Cred, dir uint64, name string, typ kvfs.FileType, mode, major, minor uint32) (kvfs.Attr, error)
+	Link(ctx context.Context, cred kvfs.Cred, ino uint64, dir uint64, name string) (kvfs.Attr, error)
+	Unlink(ctx context.Context, cred kvfs.Cred, dir uint64, name string) error
+	Rmdir(ctx context.Context, cred kvfs.Cred, dir uint64, name string) error
+	Rename(ctx context.Context, cred kvfs.Cred, fromDir uint64, fromName string, toDir uint64, toName string) error
+	// ReadDir returns up to max entries after cookie (0 = from the start; "." and ".." are
+	// not included, the server adds them). withAttr fills DirEntry.Attr. eof is true when
+	// no entries follow. A cookie that no longer exists resumes at the next entry.
+	ReadDir(ctx context.Context, cred kvfs.Cred, dir uint64, cookie uint64, max int, withAttr bool) (entries []kvfs.DirEntry, eof bool, err error)
+	// Parent returns the inode id of a directory's parent (the root is its own parent).
+	Parent(ctx context.Context, dir uint64) (uint64, error)
+	StatFS(ctx context.Context) (kvfs.StatFS, error)
+	// Flush makes every change made so far durable.
+	Flush(ctx context.Context) error
+}
+
+// SquashMode maps client identities (like exportfs' root_squash / all_squash).
+type SquashMode uint8
+
+const (
+	SquashNone SquashMode = iota
+	SquashRoot
+	SquashAll
+)
+
+// Export is one filesystem served under a mount path.
+type Export struct {
+	Name     string
+	Path     string // mount path, e.g. "/team-a"
+	FS       Filesystem
+	ReadOnly bool
+	// AllowedClients lists the client networks allowed to mount and use the export; empty = everyone.
+	AllowedClients []netip.Prefix
+	Squash         SquashMode
+	AnonUID        uint32
+	AnonGID        uint32
+	// StrictSync makes metadata operations durable before their reply.
+	StrictSync bool
+	Logger     *slog.Logger
+}
+
+// ExportSet is how the server finds exports; the exports registry implements it,
+// and its contents may change at any time (reload).
+type ExportSet interface {
+	ByPath(path string) (*Export, bool)
+	ByFSID(fsid uint64) (*Export, bool)
+	All() []*Export
+}
