@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and is not part of the Go module graph:
+# versitygw (a real S3-compatible server on 127.0.0.1), libnfs' command-line client,
+# and the nfsvm kernel NFS client (qemu + a Debian kernel).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+gobin=$(go env GOPATH)/bin
+
+if [ ! -x "$gobin/versitygw" ] && ! command -v versitygw >/dev/null; then
+  echo "test-deps: installing versitygw v1.8.0 (about two minutes on 2 cores)"
+  (cd /tmp && go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)
+fi
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+if ! command -v nfs-ls >/dev/null; then
+  if command -v apt-get >/dev/null; then
+    echo "test-deps: installing libnfs-utils"
+    $sudo apt-get update -qq >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libnfs-utils >/dev/null \
+      || echo "test-deps: libnfs-utils could not be installed; the libnfs client tests will be skipped"
+  fi
+fi
+
+nfsvm=../shared/nfsvm/nfsvm
+if [ -x "$nfsvm" ] && [ -z "${ZEROFS_SKIP_KERNEL:-}" ]; then
+  cache=${NFSVM_CACHE:-/var/cache/nfsvm}
+  if [ ! -f "$cache/initramfs.gz" ]; then
+    echo "test-deps: preparing the nfsvm kernel client (qemu + kernel)"
+    $sudo "$nfsvm" setup || echo "test-deps: nfsvm setup failed; kernel client tests will be skipped"
+  fi
+fi
+echo "test-deps: ready"
