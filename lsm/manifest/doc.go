@@ -1,0 +1,28 @@
+// Package manifest defines the manifest of an lsm database: the versioned,
+// checksummed record of which SSTs make up the tree, how much of the WAL they
+// cover, which writer currently owns the database (its epoch) and which
+// checkpoints pin older manifests.
+//
+// A manifest is stored as one immutable object, manifest/%020d.manifest; the
+// object with the highest id is current. New manifests are only ever created
+// with PutIfAbsent at id+1, which makes the update protocol a compare-and-swap
+// (that protocol lives in package lsm; this package only encodes and decodes).
+//
+// Binary format (version 1), all integers unsigned varints unless noted:
+//
+//	+---------+--------------------------------------------+---------------+
+//	| version |                   body                     | crc32c (4 LE) |
+//	|  (1 B)  |                                            | over ver+body |
+//	+---------+--------------------------------------------+---------------+
+//
+//	body    = id writerEpoch walIDFlushed lastSeq createdUnixNano
+//	          count(L0) table*            (newest first)
+//	          count(runs) run*            (newest first)
+//	          count(checkpoints) checkpoint*
+//	run     = runID count(tables) table*  (ascending, non-overlapping keys)
+//	table   = len id-bytes  size  len smallest  len largest  minSeq maxSeq numEntries
+//	checkpoint = len name-bytes  manifestID  createdUnixNano
+//
+// Decode never panics on arbitrary input: a short, oversized or
+// checksum-mismatched object is reported as ErrCorrupt.
+package manifest

@@ -1,0 +1,116 @@
+package manifest
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func sample() *Manifest {
+	return &Manifest{
+		ID: 7, WriterEpoch: 3, WALIDFlushed: 42, LastSeq: 1000, CreatedUnixNano: 1234567,
+		L0: []Table{{ID: "01A", Size: 100, Smallest: []byte("a"), Largest: []byte("m"), MinSeq: 5, MaxSeq: 9, NumEntries: 4}},
+		Runs: []Run{{ID: 2, Tables: []Table{
+			{ID: "01B", Size: 10, Smallest: []byte("a"), Largest: []byte("c"), MinSeq: 1, MaxSeq: 2, NumEntries: 2},
+			{ID: "01C", Size: 11, Smallest: []byte("d"), Largest: []byte("z"), MinSeq: 1, MaxSeq: 3, NumEntries: 3},
+		}}},
+		Checkpoints: []Checkpoint{{Name: "snap", ManifestID: 6, CreatedUnixNano: 99}},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    *Manifest
+	}{
+		{"empty", &Manifest{}},
+		{"full", sample()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Decode(Encode(tc.m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(normalize(got), normalize(tc.m)) {
+				t.Fatalf("round trip mismatch:\n got %+v\nwant %+v", got, tc.m)
+			}
+		})
+	}
+}
+
+// normalize maps nil and empty slices to the same thing for comparison.
+func normalize(m *Manifest) *Manifest {
+	c := m.Clone()
+	if len(c.L0) == 0 {
+		c.L0 = nil
+	}
+	if len(c.Runs) == 0 {
+		c.Runs = nil
+	}
+	if len(c.Checkpoints) == 0 {
+		c.Checkpoints = nil
+	}
+	fix := func(ts []Table) {
+		for i := range ts {
+			if len(ts[i].Smallest) == 0 {
+				ts[i].Smallest = nil
+			}
+			if len(ts[i].Largest) == 0 {
+				ts[i].Largest = nil
+			}
+		}
+	}
+	fix(c.L0)
+	for _, r := range c.Runs {
+		fix(r.Tables)
+	}
+	return c
+}
+
+func TestDecodeRejectsDamage(t *testing.T) {
+	good := Encode(sample())
+	cases := map[string][]byte{
+		"empty":     nil,
+		"truncated": good[:len(good)-3],
+		"bitflip":   flip(good, 10),
+		"version":   withVersion(good, 9),
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Decode(data); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Decode = %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+func flip(b []byte, i int) []byte {
+	c := append([]byte(nil), b...)
+	c[i] ^= 0x40
+	return c
+}
+
+func withVersion(b []byte, v byte) []byte {
+	c := append([]byte(nil), b...)
+	c[0] = v
+	return c
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(Encode(sample()))
+	f.Add(Encode(&Manifest{}))
+	f.Add([]byte{1, 2, 3, 4, 5})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Decode(data)
+		if err != nil {
+			return
+		}
+		again, err := Decode(Encode(m))
+		if err != nil {
+			t.Fatalf("re-decode of a decoded manifest failed: %v", err)
+		}
+		if !reflect.DeepEqual(normalize(again), normalize(m)) {
+			t.Fatalf("re-encode changed the manifest")
+		}
+	})
+}
