@@ -1,0 +1,67 @@
+package rpc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ErrRecordTooLarge is returned by ReadRecord for a record above its maximum.
+var ErrRecordTooLarge = errors.New("rpc: record too large")
+
+const lastFragment = 1 << 31
+
+// ReadRecord reads one record marked record from r, appending its bytes to
+// buf[:0], and returns the result. Records longer than max bytes fail with
+// ErrRecordTooLarge (the stream cannot be resynchronised afterwards). An
+// io.EOF before the first byte of a record is returned as io.EOF; an end of
+// input inside a record as io.ErrUnexpectedEOF.
+func ReadRecord(r io.Reader, buf []byte, max int) ([]byte, error) {
+	buf = buf[:0]
+	var hdr [4]byte
+	first := true
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if err == io.EOF && !first {
+				err = io.ErrUnexpectedEOF
+			}
+			return buf, err
+		}
+		first = false
+		h := binary.BigEndian.Uint32(hdr[:])
+		n := int(h &^ lastFragment)
+		if len(buf)+n > max {
+			return buf, fmt.Errorf("%w: more than %d bytes", ErrRecordTooLarge, max)
+		}
+		start := len(buf)
+		if cap(buf)-start < n {
+			grown := make([]byte, start, start+n)
+			copy(grown, buf)
+			buf = grown
+		}
+		buf = buf[:start+n]
+		if _, err := io.ReadFull(r, buf[start:]); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return buf, err
+		}
+		if h&lastFragment != 0 {
+			return buf, nil
+		}
+	}
+}
+
+// RecordMarkSize is the size of the record mark that BeginRecord reserves.
+const RecordMarkSize = 4
+
+// BeginRecord appends a placeholder record mark to buf; after the message
+// is appended, EndRecord fills it in.
+func BeginRecord(buf []byte) []byte { return append(buf, 0, 0, 0, 0) }
+
+// EndRecord sets the record mark at the start of buf (reserved by
+// BeginRecord) to describe the rest of buf as one last fragment.
+func EndRecord(buf []byte) {
+	binary.BigEndian.PutUint32(buf, uint32(len(buf)-RecordMarkSize)|lastFragment)
+}
