@@ -1,0 +1,170 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+)
+
+// FormatVersion is the encoding written by this package.
+const FormatVersion byte = 1
+
+// HeaderSize is the size of an object header.
+const HeaderSize = 1 + 8 + 8 + 4
+
+const recordHeaderSize = 8
+
+// Kind says what an entry does.
+type Kind uint8
+
+// Entry kinds; the values match the SST format's.
+const (
+	KindDelete Kind = 0
+	KindSet    Kind = 1
+)
+
+// ErrCorrupt is returned (wrapped) when an object or entry list cannot be
+// decoded.
+var ErrCorrupt = errors.New("wal: corrupt")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Header identifies a WAL object.
+type Header struct {
+	WriterEpoch uint64
+	WALID       uint64
+}
+
+// Record is one committed batch.
+type Record struct {
+	FirstSeq uint64
+	Count    int
+	// Entries is the encoded entry list (see AppendEntry).
+	Entries []byte
+}
+
+// AppendHeader appends an object header to dst.
+func AppendHeader(dst []byte, h Header) []byte {
+	start := len(dst)
+	dst = append(dst, FormatVersion)
+	dst = binary.LittleEndian.AppendUint64(dst, h.WriterEpoch)
+	dst = binary.LittleEndian.AppendUint64(dst, h.WALID)
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+}
+
+// AppendEntry appends one encoded entry to dst.
+func AppendEntry(dst []byte, kind Kind, key, value []byte) []byte {
+	dst = append(dst, byte(kind))
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = append(dst, key...)
+	if kind == KindSet {
+		dst = binary.AppendUvarint(dst, uint64(len(value)))
+		dst = append(dst, value...)
+	}
+	return dst
+}
+
+// AppendRecord appends one record holding count entries (encoded with
+// AppendEntry) starting at firstSeq.
+func AppendRecord(dst []byte, firstSeq uint64, count int, entries []byte) []byte {
+	var pre [2 * binary.MaxVarintLen64]byte
+	p := binary.PutUvarint(pre[:], firstSeq)
+	p += binary.PutUvarint(pre[p:], uint64(count))
+	crc := crc32.Update(crc32.Checksum(pre[:p], castagnoli), castagnoli, entries)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(p+len(entries)))
+	dst = binary.LittleEndian.AppendUint32(dst, crc)
+	dst = append(dst, pre[:p]...)
+	return append(dst, entries...)
+}
+
+// Decode parses a whole WAL object. The returned records alias data.
+func Decode(data []byte) (Header, []Record, error) {
+	var h Header
+	if len(data) < HeaderSize {
+		return h, nil, fmt.Errorf("%w: %d bytes is shorter than the header", ErrCorrupt, len(data))
+	}
+	if binary.LittleEndian.Uint32(data[HeaderSize-4:]) != crc32.Checksum(data[:HeaderSize-4], castagnoli) {
+		return h, nil, fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
+	}
+	if data[0] != FormatVersion {
+		return h, nil, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, data[0])
+	}
+	h.WriterEpoch = binary.LittleEndian.Uint64(data[1:])
+	h.WALID = binary.LittleEndian.Uint64(data[9:])
+	var recs []Record
+	rest := data[HeaderSize:]
+	for off := HeaderSize; len(rest) > 0; {
+		if len(rest) < recordHeaderSize {
+			return h, nil, fmt.Errorf("%w: truncated record header at offset %d", ErrCorrupt, off)
+		}
+		n := binary.LittleEndian.Uint32(rest)
+		sum := binary.LittleEndian.Uint32(rest[4:])
+		if uint64(n) > uint64(len(rest)-recordHeaderSize) {
+			return h, nil, fmt.Errorf("%w: record at offset %d runs past the end", ErrCorrupt, off)
+		}
+		payload := rest[recordHeaderSize : recordHeaderSize+int(n)]
+		if crc32.Checksum(payload, castagnoli) != sum {
+			return h, nil, fmt.Errorf("%w: record checksum mismatch at offset %d", ErrCorrupt, off)
+		}
+		first, a := binary.Uvarint(payload)
+		if a <= 0 {
+			return h, nil, fmt.Errorf("%w: bad sequence number at offset %d", ErrCorrupt, off)
+		}
+		count, b := binary.Uvarint(payload[a:])
+		if b <= 0 || count > uint64(len(payload)) {
+			return h, nil, fmt.Errorf("%w: bad entry count at offset %d", ErrCorrupt, off)
+		}
+		r := Record{FirstSeq: first, Count: int(count), Entries: payload[a+b:]}
+		if err := r.ForEach(func(Kind, []byte, []byte) error { return nil }); err != nil {
+			return h, nil, fmt.Errorf("record at offset %d: %w", off, err)
+		}
+		recs = append(recs, r)
+		off += recordHeaderSize + int(n)
+		rest = rest[recordHeaderSize+int(n):]
+	}
+	return h, recs, nil
+}
+
+// ForEach calls fn for every entry of the record in order; key and value
+// alias the record. It fails with ErrCorrupt if the entries do not match
+// Count or cannot be parsed.
+func (r Record) ForEach(fn func(kind Kind, key, value []byte) error) error {
+	b := r.Entries
+	for i := 0; i < r.Count; i++ {
+		if len(b) < 1 {
+			return fmt.Errorf("%w: entry %d missing", ErrCorrupt, i)
+		}
+		kind := Kind(b[0])
+		if kind != KindSet && kind != KindDelete {
+			return fmt.Errorf("%w: entry %d has unknown kind %d", ErrCorrupt, i, kind)
+		}
+		b = b[1:]
+		key, rest, ok := cutBytes(b)
+		if !ok {
+			return fmt.Errorf("%w: entry %d key truncated", ErrCorrupt, i)
+		}
+		b = rest
+		var value []byte
+		if kind == KindSet {
+			if value, b, ok = cutBytes(b); !ok {
+				return fmt.Errorf("%w: entry %d value truncated", ErrCorrupt, i)
+			}
+		}
+		if err := fn(kind, key, value); err != nil {
+			return err
+		}
+	}
+	if len(b) != 0 {
+		return fmt.Errorf("%w: %d bytes after the last entry", ErrCorrupt, len(b))
+	}
+	return nil
+}
+
+func cutBytes(b []byte) (s, rest []byte, ok bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return nil, nil, false
+	}
+	return b[k : k+int(n) : k+int(n)], b[k+int(n):], true
+}
