@@ -1,0 +1,542 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// at is where a value came from: a key in the file, or an environment variable.
+type at struct {
+	env bool
+	key string // dotted key, or the variable's name
+}
+
+// builder turns the decoded file and the environment into a Config, checking
+// every rule on the way and recording problems rather than stopping.
+type builder struct {
+	ps      *problems
+	env     func(string) (string, bool)
+	baseDir string // the config file's directory; "" without a file
+	raw     *fileConfig
+	cfg     *Config
+
+	// where the global S3 settings came from, to name them in problems.
+	s3At struct{ endpoint, bucket, accessKeyID, secret, region, allowHTTP at }
+}
+
+func (b *builder) problem(a at, format string, args ...any) {
+	if a.env {
+		b.ps.addEnv(a.key, format, args...)
+		return
+	}
+	b.ps.add(a.key, format, args...)
+}
+
+func (b *builder) build() {
+	b.buildServer()
+	b.buildCache()
+	b.buildS3()
+	b.buildLSM()
+	b.buildExports()
+	b.checkOverlaps()
+}
+
+func fileKey(key string) at { return at{key: key} }
+func envKey(name string) at  { return at{env: true, key: name} }
+
+func (b *builder) buildServer() {
+	raw := b.raw.Server
+	if raw == nil {
+		raw = &fileServer{}
+	}
+	s := &b.cfg.Server
+	s.Listen = strDefault(raw.Listen, DefaultListen)
+	if err := checkListen(s.Listen); err != nil {
+		b.ps.add("server.listen", "%v", err)
+	}
+	s.MetricsListen = strDefault(raw.MetricsListen, "")
+	if s.MetricsListen != "" {
+		if err := checkListen(s.MetricsListen); err != nil {
+			b.ps.add("server.metrics_listen", "%v", err)
+		} else if s.MetricsListen == s.Listen {
+			b.ps.add("server.metrics_listen", "same address as server.listen; give metrics an address of its own")
+		}
+	}
+	s.LogLevel = DefaultLogLevel
+	if raw.LogLevel != nil {
+		switch strings.ToLower(*raw.LogLevel) {
+		case "debug":
+			s.LogLevel = slog.LevelDebug
+		case "info":
+			s.LogLevel = slog.LevelInfo
+		case "warn", "warning":
+			s.LogLevel = slog.LevelWarn
+		case "error":
+			s.LogLevel = slog.LevelError
+		default:
+			b.ps.add("server.log_level", "%q is not a level: use debug, info, warn or error", *raw.LogLevel)
+		}
+	}
+	s.LogFormat = DefaultLogFormat
+	if raw.LogFormat != nil {
+		switch f := LogFormat(strings.ToLower(*raw.LogFormat)); f {
+		case LogFormatText, LogFormatJSON:
+			s.LogFormat = f
+		default:
+			b.ps.add("server.log_format", "%q is not a format: use text or json", *raw.LogFormat)
+		}
+	}
+	s.MaxConnections = b.intIn("server.max_connections", raw.MaxConnections, DefaultMaxConnections, 1, 1<<20)
+	s.MaxRequestsPerConn = b.intIn("server.max_requests_per_conn", raw.MaxRequestsPerConn, DefaultMaxRequestsPerConn, 1, 1<<16)
+}
+
+// checkListen accepts host:port with a numeric port 0-65535 (an empty host
+// listens on every interface).
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:2049)", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n > 65535 {
+		return fmt.Errorf("%q: port must be a number from 0 to 65535", addr)
+	}
+	return nil
+}
+
+func (b *builder) buildCache() {
+	raw := b.raw.Cache
+	if raw == nil {
+		raw = &fileCache{}
+	}
+	c := &b.cfg.Cache
+	dirAt := fileKey("cache.dir")
+	if raw.Dir != nil && *raw.Dir != "" {
+		c.Dir = b.resolveDir(*raw.Dir)
+	}
+	if v, ok := lookupEnv(b.env, EnvCacheDir); ok {
+		c.Dir = filepath.Clean(v)
+		dirAt = envKey(EnvCacheDir)
+	}
+	if c.Dir == "" {
+		b.ps.add("cache.dir", "required: set dir in [cache] or %s (where the on-disk cache lives)", EnvCacheDir)
+	} else if strings.ContainsFunc(c.Dir, isControl) {
+		b.problem(dirAt, "has a control character")
+	}
+
+	sizeAt := fileKey("cache.size_gb")
+	if raw.SizeGB != nil {
+		c.SizeGB = *raw.SizeGB
+	}
+	if v, ok := lookupEnv(b.env, EnvCacheSizeGB); ok {
+		sizeAt = envKey(EnvCacheSizeGB)
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			b.ps.addEnv(EnvCacheSizeGB, "%q is not a number of GB (e.g. 10 or 0.5)", v)
+			b.ps.markBad(EnvCacheSizeGB)
+		}
+		c.SizeGB = f
+	}
+	switch {
+	case raw.SizeGB == nil && !sizeAt.env:
+		b.ps.add("cache.size_gb", "required: set size_gb in [cache] or %s (the on-disk cache's size in GB, e.g. 10)", EnvCacheSizeGB)
+	case math.IsNaN(c.SizeGB) || math.IsInf(c.SizeGB, 0) || c.SizeGB <= 0:
+		b.problem(sizeAt, "must be a positive number of GB, got %v", c.SizeGB)
+	case c.SizeGB*1e9 < 1<<20:
+		b.problem(sizeAt, "%v GB is less than 1 MiB: too small for a cache", c.SizeGB)
+	case c.SizeGB > 1e6:
+		b.problem(sizeAt, "%v GB is more than a petabyte: a typo?", c.SizeGB)
+	}
+	c.MemoryMB = b.intIn("cache.memory_mb", raw.MemoryMB, DefaultCacheMemoryMB, 0, 1<<20)
+}
+
+func (b *builder) buildS3() {
+	raw := b.raw.S3
+	if raw == nil {
+		raw = &fileS3{}
+	}
+	s := &b.cfg.S3
+	a := &b.s3At
+	set := func(dst *string, where *at, fileVal *string, fileName, envName, def string) {
+		*dst, *where = def, fileKey("s3."+fileName)
+		if fileVal != nil && *fileVal != "" {
+			*dst = *fileVal
+		}
+		if v, ok := lookupEnv(b.env, envName); ok {
+			*dst, *where = v, envKey(envName)
+		}
+	}
+	set(&s.Endpoint, &a.endpoint, raw.Endpoint, "endpoint", EnvEndpoint, "")
+	set(&s.Bucket, &a.bucket, raw.Bucket, "bucket", EnvBucket, DefaultS3Bucket)
+	set(&s.AccessKeyID, &a.accessKeyID, raw.AccessKeyID, "access_key_id", EnvAccessKeyID, "")
+	set(&s.Region, &a.region, raw.Region, "region", EnvRegion, DefaultS3Region)
+	var secret string
+	set(&secret, &a.secret, raw.SecretAccessKey, "secret_access_key", EnvSecretAccessKey, "")
+	s.SecretAccessKey = Secret(secret)
+	b.ps.secrets = append(b.ps.secrets, secret)
+
+	a.allowHTTP = fileKey("s3.allow_http")
+	if raw.AllowHTTP != nil {
+		s.AllowHTTP = *raw.AllowHTTP
+	}
+	if v, ok := lookupEnv(b.env, EnvAllowHTTP); ok {
+		a.allowHTTP = envKey(EnvAllowHTTP)
+		allow, err := parseBoolEnv(v)
+		if err != nil {
+			b.ps.addEnv(EnvAllowHTTP, "%q is not a boolean: use true, false, 1 or 0", v)
+		}
+		s.AllowHTTP = allow
+	}
+	// The form of what the file says is checked even if no export uses S3;
+	// whether the settings fit together is checked per S3 export.
+	if !a.endpoint.env && s.Endpoint != "" {
+		if err := checkEndpoint(s.Endpoint); err != nil {
+			b.ps.add("s3.endpoint", "%v", err)
+			b.ps.markBad("s3.endpoint")
+		}
+	}
+	if !a.bucket.env {
+		if err := checkBucketName(s.Bucket); err != nil {
+			b.ps.add("s3.bucket", "%v", err)
+			b.ps.markBad("s3.bucket")
+		}
+	}
+}
+
+// checkEndpoint accepts http(s)://host[:port][/path], without credentials,
+// query or fragment. Its errors do not repeat the URL.
+func checkEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return fmt.Errorf("not a URL; want http(s)://host[:port]")
+	}
+	if u.User != nil {
+		return fmt.Errorf("credentials do not belong in the endpoint URL; use access_key_id and secret_access_key")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("want an http:// or https:// URL, e.g. https://s3.example.com")
+	}
+	if u.Host == "" {
+		return fmt.Errorf("has no host; want %s://host[:port]", u.Scheme)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("must not have a query or fragment")
+	}
+	return nil
+}
+
+func (b *builder) buildLSM() {
+	raw := b.raw.LSM
+	if raw == nil {
+		raw = &fileLSM{}
+	}
+	l := &b.cfg.LSM
+	l.FlushInterval = DefaultFlushInterval
+	if raw.FlushInterval != nil {
+		d, err := time.ParseDuration(*raw.FlushInterval)
+		switch {
+		case err != nil:
+			b.ps.add("lsm.flush_interval", "%q is not a duration (e.g. \"50ms\", \"1s\")", *raw.FlushInterval)
+		case d < time.Millisecond || d > time.Minute:
+			b.ps.add("lsm.flush_interval", "%v is out of range: from 1ms to 1m", d)
+		default:
+			l.FlushInterval = d
+		}
+	}
+	l.MemtableMB = b.intIn("lsm.memtable_mb", raw.MemtableMB, DefaultMemtableMB, 1, 4096)
+	l.Compression = DefaultCompression
+	if raw.Compression != nil {
+		switch c := Compression(strings.ToLower(*raw.Compression)); c {
+		case CompressionNone, CompressionSnappy, CompressionZstd:
+			l.Compression = c
+		default:
+			b.ps.add("lsm.compression", "%q is not a compression: use none, snappy or zstd", *raw.Compression)
+		}
+	}
+}
+
+var exportNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+const (
+	maxExportNameLen = 64
+	maxMountPathLen  = 1024 // MNTPATHLEN
+)
+
+func (b *builder) buildExports() {
+	if len(b.raw.Exports) == 0 {
+		b.ps.add("exports", "no exports: add at least one [[exports]] table with name, path and store")
+		return
+	}
+	names := map[string]int{}
+	paths := map[string]int{}
+	for i := range b.raw.Exports {
+		raw := &b.raw.Exports[i]
+		key := func(k string) string { return fmt.Sprintf("exports[%d].%s", i, k) }
+		e := Export{}
+
+		e.Name = strDefault(raw.Name, "")
+		switch {
+		case e.Name == "":
+			b.ps.add(key("name"), "required: a short name like \"team-a\" (lower-case letters, digits, '-' and '_')")
+		case len(e.Name) > maxExportNameLen || !exportNameRE.MatchString(e.Name):
+			b.ps.add(key("name"), "%q: use lower-case letters, digits, '-' and '_', starting with a letter or digit, at most %d characters", e.Name, maxExportNameLen)
+		default:
+			if j, dup := names[e.Name]; dup {
+				b.ps.add(key("name"), "%q is already the name of exports[%d]", e.Name, j)
+			} else {
+				names[e.Name] = i
+			}
+		}
+
+		e.Path = strDefault(raw.Path, "")
+		switch {
+		case e.Path == "":
+			b.ps.add(key("path"), "required: the mount path clients ask for, e.g. \"/team-a\"")
+		case !strings.HasPrefix(e.Path, "/"):
+			b.ps.add(key("path"), "%q must be absolute (start with /)", e.Path)
+		case strings.ContainsFunc(e.Path, isControl):
+			b.ps.add(key("path"), "has a control character")
+		case len(e.Path) > maxMountPathLen:
+			b.ps.add(key("path"), "longer than %d bytes", maxMountPathLen)
+		case path.Clean(e.Path) != e.Path:
+			b.ps.add(key("path"), "%q is not clean: write it as %q", e.Path, path.Clean(e.Path))
+		default:
+			if j, dup := paths[e.Path]; dup {
+				b.ps.add(key("path"), "%q is already the path of exports[%d] (%s)", e.Path, j, b.cfg.Exports[j].Name)
+			} else {
+				paths[e.Path] = i
+			}
+		}
+
+		b.buildStore(i, raw, &e)
+
+		e.ReadOnly = raw.ReadOnly != nil && *raw.ReadOnly
+		for k, c := range raw.AllowedClients {
+			p, err := parseClient(c)
+			if err != nil {
+				b.ps.add(fmt.Sprintf("exports[%d].allowed_clients[%d]", i, k), "%v", err)
+				continue
+			}
+			e.AllowedClients = append(e.AllowedClients, p)
+		}
+
+		e.Squash = DefaultSquash
+		if raw.Squash != nil {
+			switch s := Squash(strings.ToLower(*raw.Squash)); s {
+			case SquashNone, SquashRoot, SquashAll:
+				e.Squash = s
+			default:
+				b.ps.add(key("squash"), "%q is not a squash mode: use none, root or all", *raw.Squash)
+			}
+		}
+		e.AnonUID = uint32(b.intIn(key("anon_uid"), raw.AnonUID, DefaultAnonID, 0, math.MaxUint32))
+		e.AnonGID = uint32(b.intIn(key("anon_gid"), raw.AnonGID, DefaultAnonID, 0, math.MaxUint32))
+
+		e.Sync = DefaultSync
+		if raw.Sync != nil {
+			switch s := SyncMode(strings.ToLower(*raw.Sync)); s {
+			case SyncCommit, SyncStrict:
+				e.Sync = s
+			default:
+				b.ps.add(key("sync"), "%q is not a sync mode: use commit or strict", *raw.Sync)
+			}
+		}
+		e.InodeCacheEntries = b.intIn(key("inode_cache_entries"), raw.InodeCacheEntries, DefaultInodeCacheEntries, 0, 1<<30)
+		if raw.SizeLimitGB != nil {
+			e.SizeLimitGB = *raw.SizeLimitGB
+			if math.IsNaN(e.SizeLimitGB) || math.IsInf(e.SizeLimitGB, 0) || e.SizeLimitGB < 0 {
+				b.ps.add(key("size_limit_gb"), "must be a positive number of GB, or 0 for no limit")
+				e.SizeLimitGB = 0
+			}
+		}
+		b.cfg.Exports = append(b.cfg.Exports, e)
+	}
+}
+
+// buildStore parses the export's store and, for S3, merges its settings.
+func (b *builder) buildStore(i int, raw *fileExport, e *Export) {
+	key := fmt.Sprintf("exports[%d].store", i)
+	if raw.Store == nil || *raw.Store == "" {
+		b.ps.add(key, "required: file:///DIR, s3://BUCKET/PREFIX or memory://")
+		return
+	}
+	u, err := ParseStoreURL(*raw.Store, b.baseDir)
+	if err != nil {
+		if strings.Contains(*raw.Store, "@") {
+			b.ps.add(key, "%v", err)
+		} else {
+			b.ps.add(key, "%q: %v", *raw.Store, err)
+		}
+		return
+	}
+	e.Store = u
+	if raw.S3 != nil && u.Scheme != SchemeS3 {
+		b.ps.add(fmt.Sprintf("exports[%d].s3", i), "S3 settings on a %s:// store: remove them or make the store s3://", u.Scheme)
+	}
+	if u.Scheme != SchemeS3 {
+		return
+	}
+	// Effective S3 settings: [s3] and the environment, then the export's own.
+	s3 := b.cfg.S3
+	a := b.s3At
+	ov := raw.S3
+	if ov == nil {
+		ov = &fileS3Override{}
+	}
+	okey := func(k string) at { return fileKey(fmt.Sprintf("exports[%d].s3.%s", i, k)) }
+	if ov.Endpoint != nil && *ov.Endpoint != "" {
+		s3.Endpoint, a.endpoint = *ov.Endpoint, okey("endpoint")
+	}
+	if ov.AccessKeyID != nil && *ov.AccessKeyID != "" {
+		s3.AccessKeyID, a.accessKeyID = *ov.AccessKeyID, okey("access_key_id")
+	}
+	if ov.SecretAccessKey != nil && *ov.SecretAccessKey != "" {
+		s3.SecretAccessKey, a.secret = Secret(*ov.SecretAccessKey), okey("secret_access_key")
+		b.ps.secrets = append(b.ps.secrets, *ov.SecretAccessKey)
+	}
+	if ov.Region != nil && *ov.Region != "" {
+		s3.Region, a.region = *ov.Region, okey("region")
+	}
+	if ov.AllowHTTP != nil {
+		s3.AllowHTTP, a.allowHTTP = *ov.AllowHTTP, okey("allow_http")
+	}
+	if u.Bucket == "" {
+		u.Bucket = s3.Bucket
+		e.Store.Bucket = s3.Bucket
+		if err := checkBucketName(u.Bucket); err != nil {
+			b.problem(a.bucket, "%v (the default bucket, used by %s)", err, key)
+		}
+	}
+	s3.Bucket = u.Bucket
+	e.S3 = s3
+
+	if s3.Endpoint != "" {
+		if err := checkEndpoint(s3.Endpoint); err != nil {
+			b.problem(a.endpoint, "%v", err)
+		} else if strings.HasPrefix(strings.ToLower(s3.Endpoint), "http://") && !s3.AllowHTTP {
+			b.problem(a.endpoint, "plain http:// endpoint refused (credentials and data would cross the network unencrypted): use https://, or allow it with allow_http = true or %s=true", EnvAllowHTTP)
+		}
+	}
+	if (s3.AccessKeyID == "") != (s3.SecretAccessKey == "") {
+		missing, have := a.secret, a.accessKeyID
+		if s3.AccessKeyID == "" {
+			missing, have = a.accessKeyID, a.secret
+		}
+		b.problem(missing, "missing while %s is set (used by %s): give both, or neither to use the default credential chain", have.key, key)
+	}
+}
+
+// parseClient reads a CIDR or a bare address (which becomes a /32 or /128).
+func parseClient(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "%") {
+		return netip.Prefix{}, fmt.Errorf("%q: zones (%%eth0) are not supported", s)
+	}
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR like 10.0.0.0/8 or fd00::/8", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR (e.g. 192.168.1.10, 10.0.0.0/8, fd00::/8); host names are not supported", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// checkOverlaps refuses two exports sharing storage: the same bucket (on the
+// same endpoint) with one prefix equal to or inside the other, or one local
+// directory inside another or inside the cache directory.
+func (b *builder) checkOverlaps() {
+	exports := b.cfg.Exports
+	cacheDir := absOrSelf(b.cfg.Cache.Dir)
+	for j := range exports {
+		ej := exports[j].Store
+		key := fmt.Sprintf("exports[%d].store", j)
+		if ej.Scheme == SchemeFile && cacheDir != "" && (within(ej.Dir, cacheDir) || within(cacheDir, ej.Dir)) {
+			b.ps.add(key, "directory %s and the cache directory %s overlap: the cache must live outside every export's directory, and the other way round", ej.Dir, cacheDir)
+		}
+		for i := 0; i < j; i++ {
+			ei := exports[i].Store
+			if ei.Scheme != ej.Scheme {
+				continue
+			}
+			switch ej.Scheme {
+			case SchemeFile:
+				if within(ej.Dir, ei.Dir) || within(ei.Dir, ej.Dir) {
+					b.ps.add(key, "directory %s overlaps %s of exports[%d] (%s): each export needs a directory of its own, neither inside the other", ej.Dir, ei.Dir, i, exports[i].Name)
+				}
+			case SchemeS3:
+				if normalizeEndpoint(exports[i].S3.Endpoint) != normalizeEndpoint(exports[j].S3.Endpoint) || ei.Bucket != ej.Bucket {
+					continue
+				}
+				if within(ej.Prefix, ei.Prefix) || within(ei.Prefix, ej.Prefix) {
+					b.ps.add(key, "%s overlaps %s of exports[%d] (%s): two exports may share a bucket only under prefixes neither of which contains the other", ej, ei, i, exports[i].Name)
+				}
+			}
+		}
+	}
+}
+
+// normalizeEndpoint makes equal endpoints compare equal: lower-case scheme
+// and host, no trailing slash.
+func normalizeEndpoint(e string) string {
+	u, err := url.Parse(e)
+	if err != nil {
+		return e
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	return u.String()
+}
+
+func absOrSelf(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
+}
+
+// resolveDir cleans a directory from the file and makes a relative one
+// relative to the file's directory.
+func (b *builder) resolveDir(dir string) string {
+	dir = filepath.Clean(dir)
+	if !filepath.IsAbs(dir) && b.baseDir != "" {
+		dir = filepath.Join(b.baseDir, dir)
+	}
+	return dir
+}
+
+// intIn returns *v (or def when nil), recording a problem when it is outside [lo, hi].
+func (b *builder) intIn(key string, v *int64, def, lo, hi int64) int {
+	if v == nil {
+		return int(def)
+	}
+	if *v < lo || *v > hi {
+		b.ps.add(key, "%d is out of range: from %d to %d", *v, lo, hi)
+		return int(def)
+	}
+	return int(*v)
+}
+
+func strDefault(v *string, def string) string {
+	if v == nil || *v == "" {
+		return def
+	}
+	return *v
+}

@@ -1,0 +1,190 @@
+package config
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Defaults. Every key not listed here has no default: it is either required
+// or off when absent (see docs/config.md).
+const (
+	DefaultListen             = "127.0.0.1:2049"
+	DefaultLogLevel           = slog.LevelInfo
+	DefaultLogFormat          = LogFormatText
+	DefaultMaxConnections     = 512
+	DefaultMaxRequestsPerConn = 64
+	DefaultCacheMemoryMB      = 256
+	DefaultS3Bucket           = "slatedb"
+	DefaultS3Region           = "us-east-1"
+	DefaultFlushInterval      = 50 * time.Millisecond
+	DefaultMemtableMB         = 64
+	DefaultCompression        = CompressionSnappy
+	DefaultSquash             = SquashRoot
+	DefaultAnonID             = 65534
+	DefaultSync               = SyncCommit
+	DefaultInodeCacheEntries  = 100000
+)
+
+// Environment variables that override the file (an empty value counts as unset).
+const (
+	EnvCacheDir        = "SLATEDB_CACHE_DIR"
+	EnvCacheSizeGB     = "SLATEDB_CACHE_SIZE_GB"
+	EnvEndpoint        = "AWS_ENDPOINT_URL"
+	EnvBucket          = "AWS_S3_BUCKET"
+	EnvAccessKeyID     = "AWS_ACCESS_KEY_ID"
+	EnvSecretAccessKey = "AWS_SECRET_ACCESS_KEY"
+	EnvRegion          = "AWS_DEFAULT_REGION"
+	EnvAllowHTTP       = "AWS_ALLOW_HTTP"
+)
+
+// Config is a loaded, validated configuration with every default filled in.
+// It is safe to log or print: secrets are of type Secret.
+type Config struct {
+	// File is the absolute path of the file it was read from ("" if none).
+	File    string
+	Server  Server
+	Cache   Cache
+	S3      S3
+	LSM     LSM
+	Exports []Export
+}
+
+// Server is the [server] table.
+type Server struct {
+	// Listen is the NFS (and MOUNT) TCP address, host:port. Default DefaultListen.
+	Listen string
+	// LogLevel is one of debug, info, warn, error. Default info.
+	LogLevel slog.Level
+	// LogFormat is text or json. Default text.
+	LogFormat LogFormat
+	// MetricsListen is the Prometheus /metrics address; empty = no metrics endpoint.
+	MetricsListen string
+	// MaxConnections bounds concurrent client connections. Default 512.
+	MaxConnections int
+	// MaxRequestsPerConn bounds requests in flight on one connection. Default 64.
+	MaxRequestsPerConn int
+}
+
+// LogFormat is how log lines are written.
+type LogFormat string
+
+const (
+	LogFormatText LogFormat = "text"
+	LogFormatJSON LogFormat = "json"
+)
+
+// Cache is the [cache] table: the local caches shared by all exports.
+type Cache struct {
+	// Dir holds the on-disk cache of object byte ranges. Required (file or
+	// SLATEDB_CACHE_DIR). Absolute when it came from the file.
+	Dir string
+	// SizeGB bounds Dir, in GB (10^9 bytes), fractions allowed. Required, > 0
+	// (file or SLATEDB_CACHE_SIZE_GB).
+	SizeGB float64
+	// MemoryMB bounds the in-memory block cache, in MiB. Default 256; 0 = none.
+	MemoryMB int
+}
+
+// SizeBytes is SizeGB in bytes.
+func (c Cache) SizeBytes() int64 { return gbToBytes(c.SizeGB) }
+
+// S3 holds S3 connection settings: the [s3] defaults, or one export's
+// effective settings (defaults, environment and its own overrides merged).
+type S3 struct {
+	// Endpoint is the S3 endpoint URL; empty = AWS's own endpoints.
+	Endpoint string
+	// Bucket is the default bucket (for s3:///PREFIX stores); in an export's
+	// effective settings, the export's bucket. Default "slatedb".
+	Bucket string
+	// AccessKeyID and SecretAccessKey are static credentials; both empty =
+	// the SDK's default credential chain.
+	AccessKeyID     string
+	SecretAccessKey Secret
+	// Region defaults to us-east-1.
+	Region string
+	// AllowHTTP permits an http:// endpoint. Default false.
+	AllowHTTP bool
+}
+
+// LSM is the optional [lsm] table: tuning shared by all exports.
+type LSM struct {
+	// FlushInterval is how often the WAL is flushed. Default 50ms.
+	FlushInterval time.Duration
+	// MemtableMB is the size at which a memtable is frozen and flushed, in MiB. Default 64.
+	MemtableMB int
+	// Compression of SST blocks: none, snappy or zstd. Default snappy.
+	Compression Compression
+}
+
+// Compression is an SST block compression.
+type Compression string
+
+const (
+	CompressionNone   Compression = "none"
+	CompressionSnappy Compression = "snappy"
+	CompressionZstd   Compression = "zstd"
+)
+
+// Export is one [[exports]] entry.
+type Export struct {
+	// Name is [a-z0-9][a-z0-9_-]*, unique; it names the export in logs and
+	// commands (zerofsd checkpoint --export NAME).
+	Name string
+	// Path is the mount path clients ask for (e.g. /team-a): absolute, clean, unique.
+	Path string
+	// Store is where the export's database lives. An s3 store's Bucket is
+	// always filled in (the default bucket when the URL left it out).
+	Store StoreURL
+	// S3 is the export's effective S3 settings (meaningful for s3 stores only):
+	// the [s3] defaults, then the environment, then the export's own s3 table.
+	// S3.Bucket equals Store.Bucket.
+	S3 S3
+	// ReadOnly refuses every change. Default false.
+	ReadOnly bool
+	// AllowedClients are the networks allowed to mount and use the export
+	// (bare addresses become /32 or /128, host bits are masked off); empty =
+	// every client.
+	AllowedClients []netip.Prefix
+	// Squash maps client identities. Default root (like exportfs' root_squash).
+	Squash Squash
+	// AnonUID and AnonGID are the identity squashed users get. Default 65534.
+	AnonUID, AnonGID uint32
+	// Sync is when metadata changes become durable. Default commit.
+	Sync SyncMode
+	// InodeCacheEntries sizes the in-memory inode/dentry LRU. Default 100000; 0 = none.
+	InodeCacheEntries int
+	// SizeLimitGB is the export's reported (and enforced) size, in GB; 0 = unlimited.
+	SizeLimitGB float64
+}
+
+// SizeLimitBytes is SizeLimitGB in bytes (0 = unlimited).
+func (e Export) SizeLimitBytes() int64 { return gbToBytes(e.SizeLimitGB) }
+
+// StrictSync reports whether metadata changes must be durable before their reply.
+func (e Export) StrictSync() bool { return e.Sync == SyncStrict }
+
+// Squash is how client identities are mapped, like exportfs' options.
+type Squash string
+
+const (
+	// SquashNone trusts the client's uid and gid (no_root_squash).
+	SquashNone Squash = "none"
+	// SquashRoot maps uid 0 to AnonUID/AnonGID (root_squash).
+	SquashRoot Squash = "root"
+	// SquashAll maps every user to AnonUID/AnonGID (all_squash).
+	SquashAll Squash = "all"
+)
+
+// SyncMode is when an export's metadata changes become durable.
+type SyncMode string
+
+const (
+	// SyncCommit: within one flush interval, and before COMMIT's reply
+	// (data written UNSTABLE is durable after COMMIT either way).
+	SyncCommit SyncMode = "commit"
+	// SyncStrict: before the reply of every metadata-changing request.
+	SyncStrict SyncMode = "strict"
+)
+
+func gbToBytes(gb float64) int64 { return int64(gb * 1e9) }

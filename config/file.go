@@ -1,0 +1,67 @@
+package config
+
+// The file's schema, as decoded by mapstructure. Every scalar is a pointer so
+// that "absent" and "zero" differ; defaults are applied afterwards. The
+// mapstructure tags are the keys a file may use: any other key is refused.
+
+type fileConfig struct {
+	Server  *fileServer  `mapstructure:"server"`
+	Cache   *fileCache   `mapstructure:"cache"`
+	S3      *fileS3      `mapstructure:"s3"`
+	LSM     *fileLSM     `mapstructure:"lsm"`
+	Exports []fileExport `mapstructure:"exports"`
+}
+
+type fileServer struct {
+	Listen             *string `mapstructure:"listen"`
+	LogLevel           *string `mapstructure:"log_level"`
+	LogFormat          *string `mapstructure:"log_format"`
+	MetricsListen      *string `mapstructure:"metrics_listen"`
+	MaxConnections     *int64  `mapstructure:"max_connections"`
+	MaxRequestsPerConn *int64  `mapstructure:"max_requests_per_conn"`
+}
+
+type fileCache struct {
+	Dir      *string  `mapstructure:"dir"`
+	SizeGB   *float64 `mapstructure:"size_gb"`
+	MemoryMB *int64   `mapstructure:"memory_mb"`
+}
+
+type fileS3 struct {
+	Endpoint        *string `mapstructure:"endpoint"`
+	Bucket          *string `mapstructure:"bucket"`
+	AccessKeyID     *string `mapstructure:"access_key_id"`
+	SecretAccessKey *string `mapstructure:"secret_access_key"`
+	Region          *string `mapstructure:"region"`
+	AllowHTTP       *bool   `mapstructure:"allow_http"`
+}
+
+// fileS3Override is an export's s3 table: the bucket comes from its store URL.
+type fileS3Override struct {
+	Endpoint        *string `mapstructure:"endpoint"`
+	AccessKeyID     *string `mapstructure:"access_key_id"`
+	SecretAccessKey *string `mapstructure:"secret_access_key"`
+	Region          *string `mapstructure:"region"`
+	AllowHTTP       *bool   `mapstructure:"allow_http"`
+}
+
+type fileLSM struct {
+	FlushInterval *string `mapstructure:"flush_interval"`
+	MemtableMB    *int64  `mapstructure:"memtable_mb"`
+	Compression   *string `mapstructure:"compression"`
+}
+
+type fileExport struct {
+	Name              *string         `mapstructure:"name"`
+	Path              *string         `mapstructure:"path"`
+	Store             *string         `mapstructure:"store"`
+	S3                *fileS3Override `mapstructure:"s3"`
+	ReadOnly          *bool           `mapstructure:"read_only"`
+	AllowedClients    []string        `mapstructure:"allowed_clients"`
+	Squash            *string         `mapstructure:"squash"`
+	AnonUID           *int64          `mapstructure:"anon_uid"`
+	AnonGID           *int64          `mapstructure:"anon_gid"`
+	Sync              *string         `mapstructure:"sync"`
+	InodeCacheEntries *int64          `mapstructure:"inode_cache_entries"`
+	SizeLimitGB       *float64        `mapstructure:"size_limit_gb"`
+}

@@ -1,0 +1,231 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+)
+
+// sourceNoFile is the Problem.Source used when Load was given no file.
+const sourceNoFile = "(no config file)"
+
+// Load reads the TOML file at path (none when path is ""), applies the
+// environment (env is os.LookupEnv in production; nil means an empty
+// environment), fills in defaults and validates the result.
+//
+// A file that cannot be read gives an error wrapping the os error (so
+// errors.Is(err, fs.ErrNotExist) works). Anything wrong with the contents or
+// the environment gives a *ValidationError listing every problem found.
+// Neither ever contains a secret.
+func Load(path string, env func(string) (string, bool)) (*Config, error) {
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	ps := &problems{file: path}
+	var raw fileConfig
+	cfg := &Config{}
+	baseDir := ""
+	if path == "" {
+		ps.file = sourceNoFile
+	} else {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: read %s: %w", path, err)
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: resolve %s: %w", path, err)
+		}
+		cfg.File = abs
+		baseDir = filepath.Dir(abs)
+		ps.secrets = append(ps.secrets, secretsInText(data)...)
+		if v, ok := env(EnvSecretAccessKey); ok {
+			ps.secrets = append(ps.secrets, v)
+		}
+		if !decodeFile(data, &raw, ps) {
+			return nil, ps.err()
+		}
+	}
+	b := builder{ps: ps, env: env, baseDir: baseDir, raw: &raw, cfg: cfg}
+	b.build()
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decodeFile parses data as TOML with a fresh viper and decodes it into raw,
+// refusing unknown keys. It reports false when the file could not be parsed
+// at all (a syntax error); unknown keys and wrong types are recorded (their
+// keys marked bad) and decoding goes on so that every problem is reported.
+func decodeFile(data []byte, raw *fileConfig, ps *problems) bool {
+	v := viper.New()
+	v.SetConfigType("toml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		line, col := 0, 0
+		var positioned interface{ Position() (int, int) }
+		if errors.As(err, &positioned) {
+			line, col = positioned.Position()
+		}
+		msg := err.Error()
+		// viper says "While parsing config: toml: ..."; keep the part that helps.
+		if i := strings.Index(msg, "toml: "); i >= 0 {
+			msg = msg[i+len("toml: "):]
+		}
+		ps.addAt(line, col, "TOML syntax: "+msg)
+		return false
+	}
+	err := v.Unmarshal(raw, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = true
+		dc.WeaklyTypedInput = false
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(wholeNumberHook, mapstructure.StringToSliceHookFunc(","))
+	})
+	if err != nil {
+		reportDecodeErrors(err, ps)
+	}
+	return true
+}
+
+// wholeNumberHook refuses a fractional number for an integer key (mapstructure
+// would silently truncate it).
+func wholeNumberHook(from, to reflect.Type, data any) (any, error) {
+	if to.Kind() != reflect.Int64 {
+		return data, nil
+	}
+	if f, ok := data.(float64); ok && f != math.Trunc(f) {
+		return nil, errors.New("must be a whole number")
+	}
+	return data, nil
+}
+
+// reportDecodeErrors turns mapstructure's error tree into one Problem per key.
+func reportDecodeErrors(err error, ps *problems) {
+	var walk func(error)
+	walk = func(err error) {
+		var de *mapstructure.DecodeError
+		switch e := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner)
+			}
+			return
+		case *mapstructure.DecodeError:
+			de = e
+		default:
+			if u := errors.Unwrap(err); u != nil {
+				walk(u)
+				return
+			}
+			ps.add("", "%s", err.Error())
+			return
+		}
+		name := de.Name()
+		inner := de.Unwrap()
+		if keys, ok := strings.CutPrefix(inner.Error(), "has invalid keys: "); ok {
+			for k := range strings.SplitSeq(keys, ", ") {
+				full := k
+				if name != "" {
+					full = name + "." + k
+				}
+				ps.add(full, "unknown key (see docs/config.md for the keys each table takes)")
+				ps.markBad(full)
+			}
+			return
+		}
+		ps.add(name, "%s", describeDecodeError(inner))
+		ps.markBad(name)
+	}
+	walk(err)
+}
+
+// describeDecodeError words a mapstructure type error for a person, without
+// the value (it may be a secret).
+func describeDecodeError(err error) string {
+	var ute *mapstructure.UnconvertibleTypeError
+	if errors.As(err, &ute) {
+		return fmt.Sprintf("wrong type: want %s, got %s", tomlTypeName(ute.Expected.Type()), tomlValueType(ute.Value))
+	}
+	var pe *mapstructure.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("wrong type: want %s", tomlTypeName(pe.Expected.Type()))
+	}
+	return err.Error()
+}
+
+func tomlTypeName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean (true or false)"
+	case reflect.Int64, reflect.Int:
+		return "an integer"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(tomlTypeName(t.Elem()), "a "), "an ") + "s"
+	case reflect.Struct:
+		return "a table"
+	}
+	return t.String()
+}
+
+func tomlValueType(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case int64, int:
+		return "an integer"
+	case float64:
+		return "a float"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	}
+	if v == nil {
+		return "nothing"
+	}
+	return reflect.TypeOf(v).String()
+}
+
+var secretLine = regexp.MustCompile(`(?m)secret_access_key\s*=\s*['"]?([^'"\s#]+)`)
+
+// secretsInText finds secret_access_key values in the raw file, so that they
+// can be scrubbed from messages even when the file does not parse.
+func secretsInText(data []byte) []string {
+	var out []string
+	for _, m := range secretLine.FindAllSubmatch(data, -1) {
+		out = append(out, string(m[1]))
+	}
+	return out
+}
+
+// lookupEnv returns an environment variable's value, treating empty as unset.
+func lookupEnv(env func(string) (string, bool), name string) (string, bool) {
+	v, ok := env(name)
+	if !ok || v == "" {
+		return "", false
+	}
+	return v, true
+}
+
+// parseBoolEnv reads true/false/1/0 (and the other spellings strconv takes).
+func parseBoolEnv(s string) (bool, error) {
+	return strconv.ParseBool(strings.ToLower(strings.TrimSpace(s)))
+}
