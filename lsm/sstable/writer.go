@@ -1,0 +1,231 @@
+package sstable
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+// WriterOptions configure a Writer. The zero value is usable.
+type WriterOptions struct {
+	// BlockSize is the target size of a data block before compression.
+	// A block is closed once it reaches this size; an entry that is larger
+	// than a block on its own gets a block of its own. Default 4096.
+	BlockSize int
+	// BloomBitsPerKey sizes the bloom filter: 0 means the default (10 bits
+	// per distinct user key, about 1% false positives), a negative value
+	// writes no filter.
+	BloomBitsPerKey int
+	// Compression of data blocks. Default CompressionNone.
+	Compression Compression
+	// RestartInterval is the number of entries between restart points (keys
+	// stored whole) in a data block. Default 16.
+	RestartInterval int
+}
+
+const (
+	defaultBlockSize       = 4096
+	defaultBloomBitsPerKey = 10
+	defaultRestartInterval = 16
+)
+
+func (o WriterOptions) withDefaults() WriterOptions {
+	if o.BlockSize <= 0 {
+		o.BlockSize = defaultBlockSize
+	}
+	if o.BloomBitsPerKey == 0 {
+		o.BloomBitsPerKey = defaultBloomBitsPerKey
+	}
+	if o.RestartInterval <= 0 {
+		o.RestartInterval = defaultRestartInterval
+	}
+	return o
+}
+
+// Writer builds one SST in memory. Entries are added in internal order and
+// Finish returns the whole object. A Writer is not safe for concurrent use.
+type Writer struct {
+	opts WriterOptions
+
+	out        []byte   // the object so far; the open data block starts at blockStart
+	blockStart int      // offset of the open block in out
+	restarts   []uint32 // restart offsets of the open block, relative to blockStart
+	sinceRest  int      // entries since the last restart point
+
+	lastKey  []byte
+	lastSeq  uint64
+	lastKind Kind
+	hasLast  bool
+
+	index      []byte // encoded index entries
+	indexCount int
+	hashes     []uint64 // of distinct user keys, for the filter
+	props      Properties
+	comp       compressor
+	finished   bool
+}
+
+// NewWriter returns a Writer with the given options (defaults filled in).
+func NewWriter(opts WriterOptions) *Writer {
+	opts = opts.withDefaults()
+	return &Writer{opts: opts, comp: compressor{kind: opts.Compression}}
+}
+
+// Add appends one entry. Entries must come in strictly increasing internal
+// order: user key ascending, and for equal keys seq descending. Violations
+// return an error wrapping ErrOutOfOrder and leave the Writer unchanged.
+// Key and value are copied.
+func (w *Writer) Add(key []byte, seq uint64, kind Kind, value []byte) error {
+	if w.finished {
+		return ErrWriterFinished
+	}
+	if !w.opts.Compression.valid() {
+		return fmt.Errorf("sstable: unknown compression %d", w.opts.Compression)
+	}
+	if kind != KindSet && kind != KindDelete {
+		return fmt.Errorf("sstable: add %q: unknown kind %d", key, kind)
+	}
+	if seq > MaxSeq {
+		return fmt.Errorf("sstable: add %q: seq %d exceeds %d", key, seq, MaxSeq)
+	}
+	if w.hasLast && compareInternal(w.lastKey, w.lastSeq, key, seq) >= 0 {
+		return fmt.Errorf("sstable: add %q seq %d after %q seq %d: %w", key, seq, w.lastKey, w.lastSeq, ErrOutOfOrder)
+	}
+	newUserKey := !w.hasLast || !bytes.Equal(w.lastKey, key)
+
+	entrySize := entryOverhead + len(key) + len(value)
+	if len(w.restarts) > 0 && w.openBlockSize()+entrySize > w.opts.BlockSize {
+		if err := w.finishBlock(); err != nil {
+			return err
+		}
+	}
+	shared := 0
+	if len(w.restarts) == 0 || w.sinceRest >= w.opts.RestartInterval {
+		w.restarts = append(w.restarts, uint32(len(w.out)-w.blockStart))
+		w.sinceRest = 0
+	} else {
+		shared = commonPrefix(w.lastKey, key)
+	}
+	w.out = appendEntry(w.out, shared, key[shared:], makeTrailer(seq, kind), value)
+	w.sinceRest++
+
+	w.lastKey = append(w.lastKey[:0], key...)
+	w.lastSeq, w.lastKind = seq, kind
+	p := &w.props
+	if !w.hasLast {
+		p.SmallestKey = append([]byte(nil), key...)
+		p.MinSeq, p.MaxSeq = seq, seq
+	}
+	w.hasLast = true
+	p.NumEntries++
+	if kind == KindDelete {
+		p.NumDeletes++
+	}
+	p.MinSeq = min(p.MinSeq, seq)
+	p.MaxSeq = max(p.MaxSeq, seq)
+	p.RawKeySize += uint64(len(key))
+	p.RawValueSize += uint64(len(value))
+	if newUserKey && w.opts.BloomBitsPerKey > 0 {
+		w.hashes = append(w.hashes, hashKey(key))
+	}
+	if w.openBlockSize() >= w.opts.BlockSize {
+		return w.finishBlock()
+	}
+	return nil
+}
+
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}
+
+// openBlockSize is the uncompressed size of the open block if closed now.
+func (w *Writer) openBlockSize() int {
+	return len(w.out) - w.blockStart + 4*len(w.restarts) + 4
+}
+
+// finishBlock closes the open data block: restart array, optional
+// compression, trailer, and its index entry.
+func (w *Writer) finishBlock() error {
+	for _, r := range w.restarts {
+		w.out = binary.LittleEndian.AppendUint32(w.out, r)
+	}
+	w.out = binary.LittleEndian.AppendUint32(w.out, uint32(len(w.restarts)))
+	kind := CompressionNone
+	compressed, ok, err := w.comp.compress(w.out[w.blockStart:])
+	if err != nil {
+		return err
+	}
+	if ok {
+		w.out = append(w.out[:w.blockStart], compressed...)
+		kind = w.opts.Compression
+	}
+	w.out = appendBlockTrailer(w.out, w.blockStart, kind)
+	h := blockHandle{off: uint64(w.blockStart), length: uint64(len(w.out) - w.blockStart)}
+	w.index = encodeIndexEntry(w.index, indexEntry{lastKey: w.lastKey, lastSeq: w.lastSeq, handle: h}, w.lastKind)
+	w.indexCount++
+	w.props.NumDataBlocks++
+	w.blockStart = len(w.out)
+	w.restarts = w.restarts[:0]
+	w.sinceRest = 0
+	return nil
+}
+
+// EstimatedSize returns about how many bytes Finish would return now.
+func (w *Writer) EstimatedSize() int {
+	n := len(w.out) + 4*len(w.restarts) + len(w.index) + footerSize + 64 + 2*len(w.lastKey)
+	if w.opts.BloomBitsPerKey > 0 {
+		n += len(w.hashes)*w.opts.BloomBitsPerKey/8 + 16
+	}
+	return n
+}
+
+// Finish closes the SST and returns the whole object. An SST without entries
+// is valid (it has no data block). The Writer cannot be used afterwards.
+func (w *Writer) Finish() ([]byte, error) {
+	if w.finished {
+		return nil, ErrWriterFinished
+	}
+	w.finished = true
+	if len(w.restarts) > 0 {
+		if err := w.finishBlock(); err != nil {
+			return nil, err
+		}
+	}
+	var f footer
+	f.version = FormatVersion
+	w.props.FormatVersion = FormatVersion
+	w.props.Compression = w.opts.Compression
+	w.props.DataSize = uint64(len(w.out))
+	if w.hasLast {
+		w.props.LargestKey = append([]byte(nil), w.lastKey...)
+	}
+
+	if w.opts.BloomBitsPerKey > 0 && len(w.hashes) > 0 {
+		start := len(w.out)
+		w.out = append(w.out, buildFilter(w.hashes, w.opts.BloomBitsPerKey)...)
+		w.out = appendBlockTrailer(w.out, start, CompressionNone)
+		f.filter = blockHandle{uint64(start), uint64(len(w.out) - start)}
+	}
+
+	start := len(w.out)
+	w.out = binary.AppendUvarint(w.out, uint64(w.indexCount))
+	w.out = append(w.out, w.index...)
+	w.out = appendBlockTrailer(w.out, start, CompressionNone)
+	f.index = blockHandle{uint64(start), uint64(len(w.out) - start)}
+
+	start = len(w.out)
+	w.out = encodeProperties(w.out, &w.props)
+	w.out = appendBlockTrailer(w.out, start, CompressionNone)
+	f.properties = blockHandle{uint64(start), uint64(len(w.out) - start)}
+
+	w.out = f.encode(w.out)
+	out := w.out
+	w.out, w.index, w.hashes = nil, nil, nil
+	return out, nil
+}
