@@ -1,0 +1,503 @@
+package cache
+
+import (
+	"container/list"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultPageSize is the cached unit: objects are cached in aligned pages of
+// this many bytes.
+const DefaultPageSize = 256 << 10
+
+// ErrLocked is returned by OpenDisk when another Disk (in this or another
+// process) already uses the directory.
+var ErrLocked = errors.New("cache directory is in use")
+
+// DiskOptions configures a Disk.
+type DiskOptions struct {
+	// CapacityBytes bounds the sum of the sizes of the cache files, headers
+	// included. Required: must be > 0.
+	CapacityBytes int64
+	// PageSize is the cached unit, a multiple of 4 KiB up to 16 MiB.
+	// Default DefaultPageSize (256 KiB). Files written with another page size
+	// are dropped when the cache is opened.
+	PageSize int64
+	// Logger receives warnings (corrupt files, failing writes). Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DiskStats is a snapshot of a Disk's counters. Hits and Misses count pages.
+type DiskStats struct {
+	Hits        int64 // pages served from cache files
+	Misses      int64 // pages that had to be fetched from the object store
+	Bytes       int64 // resident: sum of cache file sizes, headers included
+	Files       int64 // resident page files
+	Evictions   int64 // files removed to stay under the capacity
+	Corrupt     int64 // files dropped because they failed verification or could not be read
+	Writes      int64 // page files written
+	WriteErrors int64 // page files that could not be written (ignored)
+	Fetches     int64 // object store reads issued on misses
+}
+
+// pageID names one cached page: page index `page` of object `key` in `namespace`.
+type pageID struct {
+	namespace string
+	key       string
+	page      int64
+}
+
+// objectID names one object in one namespace.
+type objectID struct {
+	namespace string
+	key       string
+}
+
+func (id pageID) object() objectID { return objectID{id.namespace, id.key} }
+
+// entry is one resident page file.
+type entry struct {
+	id         pageID
+	path       string
+	headerLen  int
+	payloadLen int
+	elem       *list.Element // in Disk.lru
+}
+
+func (e *entry) size() int64 { return int64(e.headerLen + e.payloadLen) }
+
+// object tracks the resident pages of one object and guards against caching
+// data fetched before an overwrite or delete (gen).
+type object struct {
+	pages   map[int64]*entry
+	endPage int64  // index of a resident page shorter than a full page (the object ends in it), or -1
+	gen     uint64 // bumped by invalidate; a fetch started under an older gen is not cached
+	users   int    // fetches and populates holding gen; the object is kept while > 0
+}
+
+// Disk is an on-disk cache of object pages shared by every caching store of
+// a process; see the package documentation. It is safe for concurrent use.
+type Disk struct {
+	dir      string
+	capacity int64
+	pageSize int64
+	logger   *slog.Logger
+	lockFile *os.File
+	seq      atomic.Uint64 // makes every written file name unique
+
+	hits, misses, evictions, corrupt, writes, writeErrors, fetches atomic.Int64
+	writeFailing                                                   atomic.Bool
+
+	mu       sync.Mutex
+	closed   bool
+	pages    map[pageID]*entry
+	objects  map[objectID]*object
+	lru      list.List // of *entry, most recently used first
+	bytes    int64
+	inflight map[pageID]*fetchCall
+}
+
+// OpenDisk opens (creating it if needed) the cache directory dir, bounded by
+// capacityBytes, with the default page size. Existing valid page files are
+// indexed and reused; temporary and invalid files are removed.
+func OpenDisk(dir string, capacityBytes int64, logger *slog.Logger) (*Disk, error) {
+	return OpenDiskWithOptions(dir, DiskOptions{CapacityBytes: capacityBytes, Logger: logger})
+}
+
+// OpenDiskWithOptions is OpenDisk with every option.
+func OpenDiskWithOptions(dir string, opts DiskOptions) (*Disk, error) {
+	if opts.CapacityBytes <= 0 {
+		return nil, fmt.Errorf("cache: open %s: capacity must be > 0, got %d", dir, opts.CapacityBytes)
+	}
+	if opts.PageSize == 0 {
+		opts.PageSize = DefaultPageSize
+	}
+	if opts.PageSize < chunkSize || opts.PageSize > maxPageSize || opts.PageSize%chunkSize != 0 {
+		return nil, fmt.Errorf("cache: open %s: page size %d is not a multiple of %d up to %d", dir, opts.PageSize, chunkSize, maxPageSize)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cache: open %s: %w", dir, err)
+	}
+	lockFile, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	d := &Disk{
+		dir:      dir,
+		capacity: opts.CapacityBytes,
+		pageSize: opts.PageSize,
+		logger:   opts.Logger.With("component", "disk-cache", "dir", dir),
+		lockFile: lockFile,
+		pages:    make(map[pageID]*entry),
+		objects:  make(map[objectID]*object),
+		inflight: make(map[pageID]*fetchCall),
+	}
+	d.seq.Store(uint64(time.Now().UnixNano()))
+	start := time.Now()
+	if err := d.scan(); err != nil {
+		lockFile.Close()
+		return nil, err
+	}
+	d.logger.Info("disk cache opened", "files", len(d.pages), "bytes", d.bytes,
+		"capacity", d.capacity, "page_size", d.pageSize, "scan", time.Since(start))
+	return d, nil
+}
+
+// Close stops caching: caching stores on a closed Disk pass every call
+// through to their inner store. Files stay on disk for the next OpenDisk.
+func (d *Disk) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	return d.lockFile.Close() // releases the flock
+}
+
+// Stats returns a snapshot of the counters.
+func (d *Disk) Stats() DiskStats {
+	d.mu.Lock()
+	bytes, files := d.bytes, int64(len(d.pages))
+	d.mu.Unlock()
+	return DiskStats{
+		Hits:        d.hits.Load(),
+		Misses:      d.misses.Load(),
+		Bytes:       bytes,
+		Files:       files,
+		Evictions:   d.evictions.Load(),
+		Corrupt:     d.corrupt.Load(),
+		Writes:      d.writes.Load(),
+		WriteErrors: d.writeErrors.Load(),
+		Fetches:     d.fetches.Load(),
+	}
+}
+
+func (d *Disk) isClosed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
+}
+
+// namespaceDir is the directory name of a namespace: a hash, so any string works.
+func namespaceDir(namespace string) string {
+	sum := sha256.Sum256([]byte(namespace))
+	return hex.EncodeToString(sum[:8])
+}
+
+// pageHash is the file name stem of a page: a hash of its full identity.
+func pageHash(id pageID) string {
+	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(id.namespace)))
+	h.Write(n[:])
+	h.Write([]byte(id.namespace))
+	binary.BigEndian.PutUint64(n[:], uint64(len(id.key)))
+	h.Write(n[:])
+	h.Write([]byte(id.key))
+	binary.BigEndian.PutUint64(n[:], uint64(id.page))
+	h.Write(n[:])
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// pageDir is the directory holding the files of a page.
+func (d *Disk) pageDir(id pageID, hash string) string {
+	return filepath.Join(d.dir, namespaceDir(id.namespace), hash[:2])
+}
+
+// --- index (d.mu held) ---
+
+func (d *Disk) objectLocked(oid objectID, create bool) *object {
+	obj := d.objects[oid]
+	if obj == nil && create {
+		obj = &object{pages: make(map[int64]*entry), endPage: -1}
+		d.objects[oid] = obj
+	}
+	return obj
+}
+
+// acquireObject pins the object's generation for a fetch or populate.
+func (d *Disk) acquireObject(oid objectID) (*object, uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	obj := d.objectLocked(oid, true)
+	obj.users++
+	return obj, obj.gen
+}
+
+func (d *Disk) releaseObject(oid objectID, obj *object) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	obj.users--
+	d.forgetIfUnusedLocked(oid, obj)
+}
+
+func (d *Disk) forgetIfUnusedLocked(oid objectID, obj *object) {
+	if obj.users == 0 && len(obj.pages) == 0 && d.objects[oid] == obj {
+		delete(d.objects, oid)
+	}
+}
+
+// unlinkLocked removes e from the index; the caller removes the file.
+func (d *Disk) unlinkLocked(e *entry) {
+	delete(d.pages, e.id)
+	d.lru.Remove(e.elem)
+	d.bytes -= e.size()
+	oid := e.id.object()
+	if obj := d.objects[oid]; obj != nil && obj.pages[e.id.page] == e {
+		delete(obj.pages, e.id.page)
+		if obj.endPage == e.id.page {
+			obj.endPage = -1
+		}
+		d.forgetIfUnusedLocked(oid, obj)
+	}
+}
+
+// linkLocked adds e (not yet in the index), replacing any entry of the same
+// page, and evicts least recently used entries to stay within capacity. It
+// returns the paths to remove.
+func (d *Disk) linkLocked(e *entry, garbage []string) []string {
+	if old := d.pages[e.id]; old != nil {
+		d.unlinkLocked(old)
+		garbage = append(garbage, old.path)
+	}
+	for d.bytes+e.size() > d.capacity && d.lru.Len() > 0 {
+		victim := d.lru.Back().Value.(*entry)
+		d.unlinkLocked(victim)
+		d.evictions.Add(1)
+		garbage = append(garbage, victim.path)
+	}
+	d.pages[e.id] = e
+	e.elem = d.lru.PushFront(e)
+	d.bytes += e.size()
+	obj := d.objectLocked(e.id.object(), true)
+	obj.pages[e.id.page] = e
+	if int64(e.payloadLen) < d.pageSize {
+		obj.endPage = e.id.page
+	}
+	return garbage
+}
+
+func (d *Disk) removeFiles(paths []string) {
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			d.logger.Warn("cannot remove cache file", "path", p, "err", err)
+		}
+	}
+}
+
+// invalidate drops every resident page of an object and makes fetches of it
+// that are in flight not cache their result.
+func (d *Disk) invalidate(oid objectID) {
+	d.mu.Lock()
+	obj := d.objects[oid]
+	if obj == nil {
+		d.mu.Unlock()
+		return
+	}
+	obj.gen++
+	var garbage []string
+	for _, e := range obj.pages {
+		d.unlinkLocked(e)
+		garbage = append(garbage, e.path)
+	}
+	d.mu.Unlock()
+	d.removeFiles(garbage)
+}
+
+// drop removes an entry whose file failed to read or verify, unless it was
+// already replaced or evicted meanwhile (then the failure was a benign race
+// with eviction and is not counted). It reports whether it counted corruption.
+func (d *Disk) drop(e *entry, cause error) {
+	d.mu.Lock()
+	current := d.pages[e.id] == e
+	if current {
+		d.unlinkLocked(e)
+	}
+	d.mu.Unlock()
+	if !current {
+		return
+	}
+	d.corrupt.Add(1)
+	d.logger.Warn("dropping cache file that failed verification; refetching",
+		"namespace", e.id.namespace, "key", e.id.key, "page", e.id.page, "path", e.path, "err", cause)
+	d.removeFiles([]string{e.path})
+}
+
+// --- page files ---
+
+// readRange returns payload bytes [a, b) of a resident page, verifying the
+// header (including the cache key) and every chunk the range touches.
+// 0 <= a <= b <= e.payloadLen.
+func (d *Disk) readRange(e *entry, a, b int) ([]byte, error) {
+	f, err := os.Open(e.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	firstChunk, endChunk := a/chunkSize, (b+chunkSize-1)/chunkSize
+	chunkStart, chunkEnd := firstChunk*chunkSize, min(endChunk*chunkSize, e.payloadLen)
+	// One read when the chunks are near the header, else two.
+	var hdr, chunks []byte
+	if chunkStart <= 64<<10 {
+		buf := make([]byte, e.headerLen+chunkEnd)
+		if _, err := f.ReadAt(buf, 0); err != nil {
+			return nil, fmt.Errorf("%w: read %s: %v", errCorruptPage, e.path, err)
+		}
+		hdr, chunks = buf[:e.headerLen], buf[e.headerLen+chunkStart:]
+	} else {
+		hdr = make([]byte, e.headerLen)
+		chunks = make([]byte, chunkEnd-chunkStart)
+		if _, err := f.ReadAt(hdr, 0); err != nil {
+			return nil, fmt.Errorf("%w: read %s: %v", errCorruptPage, e.path, err)
+		}
+		if _, err := f.ReadAt(chunks, int64(e.headerLen+chunkStart)); err != nil {
+			return nil, fmt.Errorf("%w: read %s: %v", errCorruptPage, e.path, err)
+		}
+	}
+	h, _, err := decodePageHeader(hdr)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.checkIdentity(&h, e); err != nil {
+		return nil, err
+	}
+	if err := h.verifyChunks(firstChunk, chunks); err != nil {
+		return nil, err
+	}
+	return chunks[a-chunkStart : b-chunkStart], nil
+}
+
+// readWhole returns the whole verified payload of a resident page.
+func (d *Disk) readWhole(e *entry) ([]byte, error) {
+	b, err := os.ReadFile(e.path)
+	if err != nil {
+		return nil, err
+	}
+	h, payload, err := decodePage(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.checkIdentity(&h, e); err != nil {
+		return nil, err
+	}
+	return payload, nil
+}
+
+// checkIdentity verifies that a decoded header is the page the entry names.
+func (d *Disk) checkIdentity(h *pageHeader, e *entry) error {
+	if h.namespace != e.id.namespace || h.key != e.id.key || int64(h.page) != e.id.page {
+		return fmt.Errorf("%w: file holds %q/%q page %d, want %q/%q page %d",
+			errCorruptPage, h.namespace, h.key, h.page, e.id.namespace, e.id.key, e.id.page)
+	}
+	if int64(h.pageSize) != d.pageSize || int(h.payloadLen) != e.payloadLen {
+		return fmt.Errorf("%w: page size %d, payload %d; want %d, %d",
+			errCorruptPage, h.pageSize, h.payloadLen, d.pageSize, e.payloadLen)
+	}
+	return nil
+}
+
+// storePage writes a page file and indexes it, unless the object was
+// invalidated since gen was taken or the cache is closed. Failures are logged
+// and ignored: the cache is an optimisation.
+func (d *Disk) storePage(obj *object, gen uint64, id pageID, payload []byte) {
+	hdrLen := pageHeaderLen(len(id.namespace), len(id.key), len(payload))
+	if int64(hdrLen+len(payload)) > d.capacity {
+		return
+	}
+	path, err := d.writePageFile(id, payload)
+	if err != nil {
+		d.writeErrors.Add(1)
+		if !d.writeFailing.Swap(true) {
+			d.logger.Warn("cannot write cache file; serving from the object store", "key", id.key, "err", err)
+		} else {
+			d.logger.Debug("cannot write cache file", "key", id.key, "err", err)
+		}
+		return
+	}
+	if d.writeFailing.Swap(false) {
+		d.logger.Info("cache files are written again")
+	}
+	d.writes.Add(1)
+	e := &entry{id: id, path: path, headerLen: hdrLen, payloadLen: len(payload)}
+	var garbage []string
+	d.mu.Lock()
+	if d.closed || obj.gen != gen {
+		garbage = append(garbage, path)
+	} else {
+		garbage = d.linkLocked(e, garbage)
+	}
+	d.mu.Unlock()
+	d.removeFiles(garbage)
+}
+
+// writePageFile writes a page atomically (temporary file, then rename) under
+// a unique name and returns its path. Missing directories are (re)created.
+func (d *Disk) writePageFile(id pageID, payload []byte) (string, error) {
+	hash := pageHash(id)
+	dir := d.pageDir(id, hash)
+	path := filepath.Join(dir, hash+"."+strconv.FormatUint(d.seq.Add(1), 16))
+	hdr := appendPageHeader(make([]byte, 0, pageHeaderLen(len(id.namespace), len(id.key), len(payload))), id, d.pageSize, payload)
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		if err = writeFileAtomic(dir, path, hdr, payload); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err = os.MkdirAll(dir, 0o755); err != nil {
+			break
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("write cache page %d of %q: %w", id.page, id.key, err)
+	}
+	return path, nil
+}
+
+func writeFileAtomic(dir, path string, parts ...[]byte) error {
+	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	for _, p := range parts {
+		if _, err = f.Write(p); err != nil {
+			break
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// tmpPrefix starts the name of a file being written; such files are removed
+// when the cache is opened.
+const tmpPrefix = "tmp-"
+
+// readFull reads the whole of r (used by the scanner on small headers).
+func readFull(r io.ReaderAt, n int) ([]byte, error) {
+	b := make([]byte, n)
+	m, err := r.ReadAt(b, 0)
+	return b[:m], err
+}
