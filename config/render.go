@@ -1,0 +1,182 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// String renders the effective configuration (every default filled in) as
+// TOML that Load reads back; secrets appear as "***". It is what
+// `zerofsd check-config` prints.
+func (c *Config) String() string {
+	var w tomlWriter
+	if c.File != "" {
+		w.comment("effective configuration loaded from " + c.File)
+	}
+	w.table("server")
+	w.str("listen", c.Server.Listen)
+	w.str("log_level", levelName(c.Server.LogLevel))
+	w.str("log_format", string(c.Server.LogFormat))
+	if c.Server.MetricsListen != "" {
+		w.str("metrics_listen", c.Server.MetricsListen)
+	}
+	w.int("max_connections", c.Server.MaxConnections)
+	w.int("max_requests_per_conn", c.Server.MaxRequestsPerConn)
+
+	w.table("cache")
+	w.str("dir", c.Cache.Dir)
+	w.float("size_gb", c.Cache.SizeGB)
+	w.int("memory_mb", c.Cache.MemoryMB)
+
+	w.table("s3")
+	w.s3(c.S3, true)
+
+	w.table("lsm")
+	w.str("flush_interval", c.LSM.FlushInterval.String())
+	w.int("memtable_mb", c.LSM.MemtableMB)
+	w.str("compression", string(c.LSM.Compression))
+
+	for _, e := range c.Exports {
+		w.arrayTable("exports")
+		w.str("name", e.Name)
+		w.str("path", e.Path)
+		w.str("store", e.Store.String())
+		w.bool("read_only", e.ReadOnly)
+		clients := make([]string, len(e.AllowedClients))
+		for i, p := range e.AllowedClients {
+			clients[i] = p.String()
+		}
+		w.strs("allowed_clients", clients)
+		w.str("squash", string(e.Squash))
+		w.int("anon_uid", int(e.AnonUID))
+		w.int("anon_gid", int(e.AnonGID))
+		w.str("sync", string(e.Sync))
+		w.int("inode_cache_entries", e.InodeCacheEntries)
+		if e.SizeLimitGB > 0 {
+			w.float("size_limit_gb", e.SizeLimitGB)
+		}
+		if e.Store.Scheme == SchemeS3 {
+			w.table("exports.s3")
+			w.s3(e.S3, false)
+		}
+	}
+	return w.b.String()
+}
+
+// LogValue logs a short summary: where it listens, the cache, the exports.
+func (c *Config) LogValue() slog.Value {
+	names := make([]string, len(c.Exports))
+	for i, e := range c.Exports {
+		names[i] = e.Name + "=" + e.Path
+	}
+	return slog.GroupValue(
+		slog.String("file", c.File),
+		slog.String("listen", c.Server.Listen),
+		slog.String("cache_dir", c.Cache.Dir),
+		slog.Float64("cache_size_gb", c.Cache.SizeGB),
+		slog.String("exports", strings.Join(names, ",")),
+	)
+}
+
+// LogValue logs an export's identity and options (never credentials).
+func (e Export) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("name", e.Name),
+		slog.String("path", e.Path),
+		slog.String("store", e.Store.String()),
+		slog.Bool("read_only", e.ReadOnly),
+		slog.String("squash", string(e.Squash)),
+		slog.String("sync", string(e.Sync)),
+	)
+}
+
+func levelName(l slog.Level) string {
+	switch l {
+	case slog.LevelDebug:
+		return "debug"
+	case slog.LevelWarn:
+		return "warn"
+	case slog.LevelError:
+		return "error"
+	}
+	return "info"
+}
+
+type tomlWriter struct{ b strings.Builder }
+
+func (w *tomlWriter) comment(s string) { fmt.Fprintf(&w.b, "# %s\n", s) }
+
+func (w *tomlWriter) table(name string) {
+	if w.b.Len() > 0 {
+		w.b.WriteByte('\n')
+	}
+	fmt.Fprintf(&w.b, "[%s]\n", name)
+}
+
+func (w *tomlWriter) arrayTable(name string) {
+	w.b.WriteByte('\n')
+	fmt.Fprintf(&w.b, "[[%s]]\n", name)
+}
+
+func (w *tomlWriter) str(k, v string) { fmt.Fprintf(&w.b, "%s = %s\n", k, tomlQuote(v)) }
+func (w *tomlWriter) int(k string, v int) {
+	fmt.Fprintf(&w.b, "%s = %d\n", k, v)
+}
+func (w *tomlWriter) bool(k string, v bool) { fmt.Fprintf(&w.b, "%s = %t\n", k, v) }
+
+func (w *tomlWriter) float(k string, v float64) {
+	s := strconv.FormatFloat(v, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eE") {
+		s += ".0"
+	}
+	fmt.Fprintf(&w.b, "%s = %s\n", k, s)
+}
+
+func (w *tomlWriter) strs(k string, vs []string) {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = tomlQuote(v)
+	}
+	fmt.Fprintf(&w.b, "%s = [%s]\n", k, strings.Join(q, ", "))
+}
+
+func (w *tomlWriter) s3(s S3, withBucket bool) {
+	if s.Endpoint != "" {
+		w.str("endpoint", s.Endpoint)
+	}
+	if withBucket {
+		w.str("bucket", s.Bucket)
+	}
+	w.str("region", s.Region)
+	if s.AccessKeyID != "" {
+		w.str("access_key_id", s.AccessKeyID)
+	}
+	if s.SecretAccessKey.IsSet() {
+		w.str("secret_access_key", s.SecretAccessKey.String())
+	}
+	w.bool("allow_http", s.AllowHTTP)
+}
+
+// tomlQuote writes a TOML basic string: \" \\ and \uXXXX for control
+// characters; invalid UTF-8 becomes U+FFFD.
+func tomlQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range strings.ToValidUTF8(s, string(utf8.RuneError)) {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
