@@ -1,0 +1,28 @@
+// Package testenv provides shared test fixtures: a real S3-compatible server
+// (versitygw, started once per test binary on 127.0.0.1) with a fresh bucket
+// per caller.
+//
+// Use:
+//
+//	func TestMain(m *testing.M) { testenv.Main(m) }  // stops the server at exit
+//
+//	func TestSomething(t *testing.T) {
+//		store := testenv.S3Store(t)        // objstore.Store on a fresh bucket
+//		env := testenv.S3(t)               // or the endpoint and credentials
+//		...
+//	}
+//
+// versitygw is looked up on PATH, then in $(go env GOPATH)/bin (GOPATH
+// defaulting to ~/go). When it is missing, tests calling S3 are skipped with
+// a message saying how to install it, unless ZEROFS_REQUIRE_S3=1, which
+// makes them fail instead.
+//
+// The server is started in its own process group and dies with the test
+// binary even without Main (the parent-death signal of a thread that never
+// exits), but only Main removes its temporary root directory.
+//
+// This is the one package allowed a per-process singleton (the server): it
+// is test-only, and a server per test would cost a second each.
+//
+// Note: versitygw's posix backend cannot hold both a key "p" and "p/q".
+package testenv

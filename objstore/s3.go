@@ -1,0 +1,502 @@
+package objstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// S3Options configures NewS3.
+type S3Options struct {
+	// Endpoint is the server's base URL ("https://s3.example.net:9000"); ""
+	// means AWS. A custom endpoint uses path-style addressing.
+	Endpoint string
+	// Bucket is required.
+	Bucket string
+	// Prefix puts every key under this prefix (normalised to end with "/";
+	// "" for none). Keys passed in and listed out are relative to it.
+	Prefix string
+	// Region defaults to "us-east-1".
+	Region string
+	// AccessKeyID and SecretAccessKey are static credentials; when both are
+	// empty the SDK's default chain (environment, shared files, instance
+	// role) is used.
+	AccessKeyID     string
+	SecretAccessKey string
+	// AllowHTTP permits an http:// endpoint; without it NewS3 refuses one.
+	AllowHTTP bool
+	// MaxAttempts bounds the attempts of one operation (default 5; 1 means
+	// no retry).
+	MaxAttempts int
+	// RetryBaseDelay is the backoff before the second attempt (default
+	// 50ms); it doubles per attempt up to RetryMaxDelay (default 5s), with
+	// full jitter.
+	RetryBaseDelay time.Duration
+	RetryMaxDelay  time.Duration
+	// AttemptTimeout bounds one attempt, request and response body included
+	// (default 60s); an attempt that runs out is retried.
+	AttemptTimeout time.Duration
+	// HTTPClient replaces the default client (a pooled transport keeping up
+	// to 256 idle connections to the server).
+	HTTPClient *http.Client
+	// Logger receives retry warnings (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// LogValue logs the options without the secret key.
+func (o S3Options) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("endpoint", redactURL(o.Endpoint)),
+		slog.String("bucket", o.Bucket),
+		slog.String("prefix", o.Prefix),
+		slog.String("region", o.Region),
+		slog.String("access_key_id", o.AccessKeyID),
+		slog.Bool("allow_http", o.AllowHTTP),
+	)
+}
+
+// String describes the options without the secret key.
+func (o S3Options) String() string {
+	return fmt.Sprintf("s3 endpoint=%q bucket=%q prefix=%q region=%q", redactURL(o.Endpoint), o.Bucket, o.Prefix, o.Region)
+}
+
+// redactURL drops user information from a URL for messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable endpoint)"
+	}
+	u.User = nil
+	return u.String()
+}
+
+// S3 is a Store on an S3 bucket (AWS or a compatible server).
+type S3 struct {
+	client *s3.Client
+	http   *http.Client
+	bucket string
+	prefix string
+	opts   S3Options
+	log    *slog.Logger
+}
+
+var _ Store = (*S3)(nil)
+
+// NewS3 returns a store on the bucket described by opts. It contacts no
+// server (except the credential chain, when no static keys are given).
+func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
+	if opts.Bucket == "" {
+		return nil, errors.New("objstore: s3: no bucket given")
+	}
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 5
+	}
+	if opts.RetryBaseDelay <= 0 {
+		opts.RetryBaseDelay = 50 * time.Millisecond
+	}
+	if opts.RetryMaxDelay <= 0 {
+		opts.RetryMaxDelay = 5 * time.Second
+	}
+	if opts.AttemptTimeout <= 0 {
+		opts.AttemptTimeout = 60 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Endpoint != "" {
+		u, err := url.Parse(opts.Endpoint)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("objstore: s3: endpoint %q is not a URL", redactURL(opts.Endpoint))
+		}
+		switch u.Scheme {
+		case "https":
+		case "http":
+			if !opts.AllowHTTP {
+				return nil, fmt.Errorf("objstore: s3: refusing plain-HTTP endpoint %s (set AllowHTTP / AWS_ALLOW_HTTP=true to permit it)", redactURL(opts.Endpoint))
+			}
+		default:
+			return nil, fmt.Errorf("objstore: s3: endpoint %s: scheme must be https or http", redactURL(opts.Endpoint))
+		}
+	}
+	if (opts.AccessKeyID == "") != (opts.SecretAccessKey == "") {
+		return nil, errors.New("objstore: s3: give both the access key id and the secret key, or neither")
+	}
+	httpClient := opts.HTTPClient
+	if httpClient == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = 256
+		tr.MaxIdleConnsPerHost = 256
+		httpClient = &http.Client{Transport: tr}
+	}
+
+	var cfg aws.Config
+	if opts.AccessKeyID == "" {
+		var err error
+		cfg, err = config.LoadDefaultConfig(ctx, config.WithRegion(opts.Region))
+		if err != nil {
+			return nil, fmt.Errorf("objstore: s3: load credentials: %w", err)
+		}
+	} else {
+		cfg = aws.Config{Credentials: credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, "")}
+	}
+	cfg.Region = opts.Region
+	cfg.HTTPClient = httpClient
+	// Retries are ours (see retry); the SDK makes one attempt.
+	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+	cfg.RetryMaxAttempts = 1
+	// Non-AWS servers often reject or mangle the SDK's default checksums.
+	cfg.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	cfg.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if opts.Endpoint != "" {
+			o.BaseEndpoint = aws.String(opts.Endpoint)
+			o.UsePathStyle = true
+		}
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+	prefix := strings.Trim(opts.Prefix, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	return &S3{client: client, http: httpClient, bucket: opts.Bucket, prefix: prefix, opts: opts, log: opts.Logger}, nil
+}
+
+// Close releases idle connections.
+func (s *S3) Close() error {
+	s.http.CloseIdleConnections()
+	return nil
+}
+
+// Bucket returns the bucket name.
+func (s *S3) Bucket() string { return s.bucket }
+
+// Prefix returns the normalised key prefix ("" or ending in "/").
+func (s *S3) Prefix() string { return s.prefix }
+
+func (s *S3) begin(op Op, key string) error {
+	if err := ValidateKey(key); err != nil {
+		return fmt.Errorf("objstore: s3 %s: %w", op, err)
+	}
+	return nil
+}
+
+// retry runs attempt until it succeeds, fails for good, runs out of
+// attempts or ctx ends. Each attempt gets its own timeout.
+func (s *S3) retry(ctx context.Context, op Op, key string, attempt func(ctx context.Context) error) error {
+	for n := 1; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("objstore: s3 %s %q: %w", op, key, err)
+		}
+		actx, cancel := context.WithTimeout(ctx, s.opts.AttemptTimeout)
+		err := attempt(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("objstore: s3 %s %q: %w (last attempt: %v)", op, key, ctx.Err(), err)
+		}
+		if !retryable(err) || n >= s.opts.MaxAttempts {
+			return s.classify(op, key, err, n)
+		}
+		delay := backoff(s.opts.RetryBaseDelay, s.opts.RetryMaxDelay, n)
+		s.log.Warn("object store request failed; retrying",
+			"op", op.String(), "bucket", s.bucket, "key", s.prefix+key,
+			"attempt", n, "max_attempts", s.opts.MaxAttempts, "delay", delay, "err", err)
+		if err := sleepCtx(ctx, delay); err != nil {
+			return fmt.Errorf("objstore: s3 %s %q: %w", op, key, err)
+		}
+	}
+}
+
+// backoff is full jitter over an exponential ceiling: uniform in
+// [0, min(max, base*2^(n-1))].
+func backoff(base, maxDelay time.Duration, n int) time.Duration {
+	ceiling := maxDelay
+	if n-1 < 30 {
+		if d := base << (n - 1); d > 0 && d < maxDelay {
+			ceiling = d
+		}
+	}
+	return time.Duration(rand.Int64N(int64(ceiling) + 1))
+}
+
+func httpStatus(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// retryable reports whether a failed attempt is worth repeating: 5xx,
+// throttling (429, SlowDown), timeouts and connection errors. Other 4xx
+// answers are final.
+func retryable(err error) bool {
+	if status := httpStatus(err); status != 0 {
+		switch {
+		case status >= 500, status == http.StatusTooManyRequests:
+			return true
+		}
+		switch apiCode(err) {
+		case "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout":
+			return true
+		}
+		return false
+	}
+	// No HTTP answer: the attempt's own timeout or a transport failure.
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &netErr),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, io.EOF),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	return false
+}
+
+// classify maps a final error to the package's sentinels.
+func (s *S3) classify(op Op, key string, err error, attempts int) error {
+	status, code := httpStatus(err), apiCode(err)
+	switch {
+	case code == "NoSuchBucket":
+		return fmt.Errorf("objstore: s3 %s %q: bucket %q does not exist: %w", op, key, s.bucket, err)
+	case status == http.StatusNotFound || code == "NoSuchKey" || code == "NotFound":
+		return fmt.Errorf("objstore: s3 %s %q: %w", op, key, ErrNotFound)
+	case op == OpPutIfAbsent && (status == http.StatusPreconditionFailed || code == "PreconditionFailed" || code == "ConditionalRequestConflict"):
+		return fmt.Errorf("objstore: s3 %s %q: %w", op, key, ErrPreconditionFailed)
+	}
+	if attempts > 1 {
+		return fmt.Errorf("objstore: s3 %s %q (bucket %q) after %d attempts: %w", op, key, s.bucket, attempts, err)
+	}
+	return fmt.Errorf("objstore: s3 %s %q (bucket %q): %w", op, key, s.bucket, err)
+}
+
+// Get reads the whole object.
+func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := s.begin(OpGet, key); err != nil {
+		return nil, err
+	}
+	var data []byte
+	err := s.retry(ctx, OpGet, key, func(ctx context.Context) error {
+		out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+		if err != nil {
+			return err
+		}
+		data, err = readBody(out.Body, aws.ToInt64(out.ContentLength))
+		return err
+	})
+	return data, err
+}
+
+// readBody reads and closes a response body, presizing the buffer.
+func readBody(body io.ReadCloser, size int64) ([]byte, error) {
+	defer body.Close()
+	if size < 0 || size > 1<<31 {
+		size = 0
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	if _, err := buf.ReadFrom(body); err != nil {
+		return nil, err
+	}
+	if size > 0 && int64(buf.Len()) != size {
+		return nil, fmt.Errorf("short body: %d of %d bytes: %w", buf.Len(), size, io.ErrUnexpectedEOF)
+	}
+	return buf.Bytes(), nil
+}
+
+// GetRange reads up to n bytes at off with a Range request. An offset at or
+// past the end (416 from the server) gives an empty slice.
+func (s *S3) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	if err := checkRange(key, off, n); err != nil {
+		return nil, err
+	}
+	if err := s.begin(OpGetRange, key); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		// No byte range can be empty; still answer ErrNotFound for a missing key.
+		if _, err := s.Head(ctx, key); err != nil {
+			return nil, err
+		}
+		return []byte{}, nil
+	}
+	last := off + n - 1
+	if n > math.MaxInt64-off {
+		last = math.MaxInt64 - 1
+	}
+	var data []byte
+	err := s.retry(ctx, OpGetRange, key, func(ctx context.Context) error {
+		out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+			Bucket: &s.bucket,
+			Key:    aws.String(s.prefix + key),
+			Range:  aws.String(fmt.Sprintf("bytes=%d-%d", off, last)),
+		})
+		if httpStatus(err) == http.StatusRequestedRangeNotSatisfiable || apiCode(err) == "InvalidRange" {
+			data = []byte{}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		body, err := readBody(out.Body, aws.ToInt64(out.ContentLength))
+		if err != nil {
+			return err
+		}
+		if aws.ToString(out.ContentRange) == "" {
+			// The server ignored the range and sent the whole object.
+			data = sliceRange(body, off, n)
+			return nil
+		}
+		if int64(len(body)) > n {
+			body = body[:n]
+		}
+		data = body
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// Head reads the object's metadata.
+func (s *S3) Head(ctx context.Context, key string) (ObjectInfo, error) {
+	if err := s.begin(OpHead, key); err != nil {
+		return ObjectInfo{}, err
+	}
+	var info ObjectInfo
+	err := s.retry(ctx, OpHead, key, func(ctx context.Context) error {
+		out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+		if err != nil {
+			return err
+		}
+		info = ObjectInfo{Key: key, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified)}
+		return nil
+	})
+	return info, err
+}
+
+// Put writes the object with one PutObject.
+func (s *S3) Put(ctx context.Context, key string, data []byte) error {
+	return s.put(ctx, OpPut, key, data)
+}
+
+// PutIfAbsent writes the object with PutObject and If-None-Match: *; a 412
+// (or 409 ConditionalRequestConflict, a concurrent conditional write) is
+// ErrPreconditionFailed. See the package comment on retried attempts.
+func (s *S3) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	return s.put(ctx, OpPutIfAbsent, key, data)
+}
+
+func (s *S3) put(ctx context.Context, op Op, key string, data []byte) error {
+	if err := s.begin(op, key); err != nil {
+		return err
+	}
+	return s.retry(ctx, op, key, func(ctx context.Context) error {
+		in := &s3.PutObjectInput{
+			Bucket:        &s.bucket,
+			Key:           aws.String(s.prefix + key),
+			Body:          bytes.NewReader(data),
+			ContentLength: aws.Int64(int64(len(data))),
+		}
+		if op == OpPutIfAbsent {
+			in.IfNoneMatch = aws.String("*")
+		}
+		_, err := s.client.PutObject(ctx, in)
+		return err
+	})
+}
+
+// Delete removes the object; a missing one is not an error.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	if err := s.begin(OpDelete, key); err != nil {
+		return err
+	}
+	err := s.retry(ctx, OpDelete, key, func(ctx context.Context) error {
+		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// List returns one page from ListObjectsV2, keys relative to the prefix.
+// Directory markers (keys ending in "/") are skipped.
+func (s *S3) List(ctx context.Context, prefix string, opts ListOptions) (ListPage, error) {
+	limit := min(listLimit(opts), 1000)
+	startAfter := ""
+	if opts.StartAfter != "" {
+		startAfter = s.prefix + opts.StartAfter
+	}
+	var page ListPage
+	for {
+		var out *s3.ListObjectsV2Output
+		err := s.retry(ctx, OpList, prefix, func(ctx context.Context) error {
+			in := &s3.ListObjectsV2Input{
+				Bucket:  &s.bucket,
+				Prefix:  aws.String(s.prefix + prefix),
+				MaxKeys: aws.Int32(int32(limit)),
+			}
+			if startAfter != "" {
+				in.StartAfter = aws.String(startAfter)
+			}
+			var err error
+			out, err = s.client.ListObjectsV2(ctx, in)
+			return err
+		})
+		if err != nil {
+			return ListPage{}, err
+		}
+		for _, o := range out.Contents {
+			full := aws.ToString(o.Key)
+			startAfter = full
+			key, ok := strings.CutPrefix(full, s.prefix)
+			if !ok || key == "" || strings.HasSuffix(key, "/") {
+				continue
+			}
+			page.Objects = append(page.Objects, ObjectInfo{Key: key, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)})
+		}
+		page.Truncated = aws.ToBool(out.IsTruncated)
+		if len(page.Objects) > 0 || !page.Truncated || len(out.Contents) == 0 {
+			return page, nil
+		}
+		// Only markers in a truncated page: fetch the next one.
+	}
+}
