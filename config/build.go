@@ -52,7 +52,7 @@ func (b *builder) build() {
 }
 
 func fileKey(key string) at { return at{key: key} }
-func envKey(name string) at  { return at{env: true, key: name} }
+func envKey(name string) at { return at{env: true, key: name} }
 
 func (b *builder) buildServer() {
 	raw := b.raw.Server
@@ -371,10 +371,11 @@ func (b *builder) buildStore(i int, raw *fileExport, e *Export) {
 	}
 	u, err := ParseStoreURL(*raw.Store, b.baseDir)
 	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), ErrBadStoreURL.Error()+": ")
 		if strings.Contains(*raw.Store, "@") {
-			b.ps.add(key, "%v", err)
+			b.ps.add(key, "%s", msg) // may hold credentials: not repeated
 		} else {
-			b.ps.add(key, "%q: %v", *raw.Store, err)
+			b.ps.add(key, "%q: %s", *raw.Store, msg)
 		}
 		return
 	}

@@ -91,6 +91,9 @@ func (ps *problems) add(key, format string, args ...any) {
 }
 
 func (ps *problems) addEnv(name, format string, args ...any) {
+	if ps.bad[name] {
+		return
+	}
 	ps.list = append(ps.list, Problem{Source: SourceEnvironment, Key: name, Msg: fmt.Sprintf(format, args...)})
 }
 

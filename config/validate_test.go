@@ -1,0 +1,447 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// want is one expected problem: its key, a substring of its message, and
+// whether it is about an environment variable.
+type want struct {
+	key, msg string
+	env      bool
+}
+
+func TestValidationProblems(t *testing.T) {
+	cases := []struct {
+		name  string
+		toml  string
+		env   map[string]string
+		wants []want
+	}{
+		{
+			name: "unknown keys everywhere, each with its full path",
+			toml: validBase + `
+[server]
+lsten = "x"
+[lsm]
+flush = "1s"
+[zzz]
+a = 1
+[[exports]]
+name = "a"
+path = "/a"
+store = "s3://bucket-a/p"
+raed_only = true
+[exports.s3]
+secret = "x"
+[[exports]]
+name = "b"
+path = "/b"
+store = "memory://"
+bogus = 1
+`,
+			wants: []want{
+				{key: "server.lsten", msg: "unknown key"},
+				{key: "lsm.flush", msg: "unknown key"},
+				{key: "zzz", msg: "unknown key"},
+				{key: "exports[0].raed_only", msg: "unknown key"},
+				{key: "exports[0].s3.secret", msg: "unknown key"},
+				{key: "exports[1].bogus", msg: "unknown key"},
+			},
+		},
+		{
+			name: "wrong types",
+			toml: validBase + `
+[server]
+max_connections = "many"
+[[exports]]
+name = "a"
+path = "/a"
+store = "memory://"
+read_only = "yes"
+anon_uid = 1.5
+`,
+			wants: []want{
+				{key: "server.max_connections", msg: "want an integer"},
+				{key: "exports[0].read_only", msg: "want a boolean"},
+				{key: "exports[0].anon_uid", msg: "whole number"},
+			},
+		},
+		{
+			name:  "cache dir and size required",
+			toml:  oneExport,
+			wants: []want{{key: "cache.dir", msg: "SLATEDB_CACHE_DIR"}, {key: "cache.size_gb", msg: "SLATEDB_CACHE_SIZE_GB"}},
+		},
+		{
+			name:  "cache size zero",
+			toml:  "[cache]\ndir = \"c\"\nsize_gb = 0\n" + oneExport,
+			wants: []want{{key: "cache.size_gb", msg: "positive"}},
+		},
+		{
+			name:  "cache size negative",
+			toml:  "[cache]\ndir = \"c\"\nsize_gb = -1.5\n" + oneExport,
+			wants: []want{{key: "cache.size_gb", msg: "positive"}},
+		},
+		{
+			name:  "cache size from env not a number",
+			toml:  validBase + oneExport,
+			env:   map[string]string{EnvCacheSizeGB: "ten"},
+			wants: []want{{key: EnvCacheSizeGB, msg: "not a number", env: true}},
+		},
+		{
+			name:  "cache size from env zero",
+			toml:  validBase + oneExport,
+			env:   map[string]string{EnvCacheSizeGB: "0"},
+			wants: []want{{key: EnvCacheSizeGB, msg: "positive", env: true}},
+		},
+		{
+			name:  "no exports",
+			toml:  validBase,
+			wants: []want{{key: "exports", msg: "at least one"}},
+		},
+		{
+			name: "export name, path and store required",
+			toml: validBase + "[[exports]]\nread_only = true\n",
+			wants: []want{
+				{key: "exports[0].name", msg: "required"},
+				{key: "exports[0].path", msg: "required"},
+				{key: "exports[0].store", msg: "required"},
+			},
+		},
+		{
+			name: "bad names and paths",
+			toml: validBase + `
+[[exports]]
+name = "Team A"
+path = "team-a"
+store = "memory://"
+[[exports]]
+name = "b"
+path = "/x/../b/"
+store = "memory://"
+`,
+			wants: []want{
+				{key: "exports[0].name", msg: "lower-case"},
+				{key: "exports[0].path", msg: "absolute"},
+				{key: "exports[1].path", msg: `write it as "/b"`},
+			},
+		},
+		{
+			name: "duplicate names and paths",
+			toml: validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "memory://"
+[[exports]]
+name = "a"
+path = "/a"
+store = "memory://"
+`,
+			wants: []want{
+				{key: "exports[1].name", msg: "already the name of exports[0]"},
+				{key: "exports[1].path", msg: "already the path of exports[0]"},
+			},
+		},
+		{
+			name: "bad store URLs",
+			toml: validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "ftp://x"
+[[exports]]
+name = "b"
+path = "/b"
+store = "s3://Bad_Bucket/p"
+[[exports]]
+name = "c"
+path = "/c"
+store = "s3://bk1/x//y"
+[[exports]]
+name = "d"
+path = "/d"
+store = "/plain/dir"
+`,
+			wants: []want{
+				{key: "exports[0].store", msg: "unknown scheme"},
+				{key: "exports[1].store", msg: "bucket"},
+				{key: "exports[2].store", msg: "empty segment"},
+				{key: "exports[3].store", msg: "want file://DIR"},
+			},
+		},
+		{
+			name: "same bucket, one prefix inside another",
+			toml: validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "s3://shared/teams/a"
+[[exports]]
+name = "b"
+path = "/b"
+store = "s3://shared/teams/a/sub"
+[[exports]]
+name = "c"
+path = "/c"
+store = "s3://shared/teams/a"
+`,
+			wants: []want{
+				{key: "exports[1].store", msg: "overlaps s3://shared/teams/a of exports[0] (a)"},
+				{key: "exports[2].store", msg: "of exports[0] (a)"},
+				{key: "exports[2].store", msg: "of exports[1] (b)"},
+			},
+		},
+		{
+			name: "whole bucket and a prefix in it; default bucket spelled two ways",
+			toml: validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "s3://whole"
+[[exports]]
+name = "b"
+path = "/b"
+store = "s3://whole/inside"
+[[exports]]
+name = "c"
+path = "/c"
+store = "s3:///x"
+[[exports]]
+name = "d"
+path = "/d"
+store = "s3://slatedb/x/y"
+`,
+			wants: []want{
+				{key: "exports[1].store", msg: "exports[0] (a)"},
+				{key: "exports[3].store", msg: "overlaps s3://slatedb/x of exports[2] (c)"},
+			},
+		},
+		{
+			name: "local directories nested, and the cache inside a store",
+			toml: `
+[cache]
+dir = "data/a/cache"
+size_gb = 1
+[[exports]]
+name = "a"
+path = "/a"
+store = "file://data/a"
+[[exports]]
+name = "b"
+path = "/b"
+store = "file://data/a/../a/b"
+`,
+			wants: []want{
+				{key: "exports[0].store", msg: "cache directory"},
+				{key: "exports[1].store", msg: "exports[0] (a)"},
+			},
+		},
+		{
+			name:  "http endpoint without allow_http (file)",
+			toml:  validBase + "[s3]\nendpoint = \"http://127.0.0.1:7070\"\n[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"s3://bk1/a\"\n",
+			wants: []want{{key: "s3.endpoint", msg: "allow_http = true or AWS_ALLOW_HTTP=true"}},
+		},
+		{
+			name:  "http endpoint without allow_http (environment)",
+			toml:  validBase + "[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"s3://bk1/a\"\n",
+			env:   map[string]string{EnvEndpoint: "http://127.0.0.1:7070"},
+			wants: []want{{key: EnvEndpoint, msg: "plain http:// endpoint refused", env: true}},
+		},
+		{
+			name:  "http endpoint on the export, AWS_ALLOW_HTTP=false",
+			toml:  validBase + "[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"s3://bk1/a\"\n[exports.s3]\nendpoint = \"http://h:1\"\n",
+			env:   map[string]string{EnvAllowHTTP: "false"},
+			wants: []want{{key: "exports[0].s3.endpoint", msg: "plain http://"}},
+		},
+		{
+			name:  "bad AWS_ALLOW_HTTP",
+			toml:  validBase + oneExport,
+			env:   map[string]string{EnvAllowHTTP: "maybe"},
+			wants: []want{{key: EnvAllowHTTP, msg: `"maybe" is not a boolean`, env: true}},
+		},
+		{
+			name:  "bad endpoint forms",
+			toml:  validBase + "[s3]\nendpoint = \"ftp://h\"\n" + oneExport + "[[exports]]\nname = \"b\"\npath = \"/b\"\nstore = \"s3://bk1/b\"\n[exports.s3]\nendpoint = \"https://\"\n",
+			wants: []want{{key: "s3.endpoint", msg: "http:// or https://"}, {key: "exports[1].s3.endpoint", msg: "no host"}},
+		},
+		{
+			name:  "access key without secret",
+			toml:  validBase + "[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"s3://bk1/a\"\n",
+			env:   map[string]string{EnvAccessKeyID: "AKIAEXAMPLE"},
+			wants: []want{{key: "s3.secret_access_key", msg: "missing while AWS_ACCESS_KEY_ID is set"}},
+		},
+		{
+			name:  "s3 settings on a file store",
+			toml:  validBase + "[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"memory://\"\n[exports.s3]\nregion = \"x\"\n",
+			wants: []want{{key: "exports[0].s3", msg: "on a memory:// store"}},
+		},
+		{
+			name: "bad clients",
+			toml: validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "memory://"
+allowed_clients = ["10.0.0.0/33", "host.example", "10.0.0.1", "fe80::1%eth0"]
+`,
+			wants: []want{
+				{key: "exports[0].allowed_clients[0]", msg: "not a CIDR"},
+				{key: "exports[0].allowed_clients[1]", msg: "host names are not supported"},
+				{key: "exports[0].allowed_clients[3]", msg: "zones"},
+			},
+		},
+		{
+			name: "bad enumerations and ranges",
+			toml: validBase + `
+[server]
+listen = "2049"
+metrics_listen = "127.0.0.1:99999"
+log_level = "loud"
+log_format = "xml"
+max_requests_per_conn = 0
+[lsm]
+flush_interval = "soon"
+memtable_mb = 0
+compression = "lzma"
+[[exports]]
+name = "a"
+path = "/a"
+store = "memory://"
+squash = "some"
+sync = "always"
+anon_uid = -1
+anon_gid = 4294967296
+inode_cache_entries = -5
+size_limit_gb = -1
+`,
+			wants: []want{
+				{key: "server.listen", msg: "host:port"},
+				{key: "server.metrics_listen", msg: "port must be"},
+				{key: "server.log_level", msg: "debug, info, warn or error"},
+				{key: "server.log_format", msg: "text or json"},
+				{key: "server.max_requests_per_conn", msg: "out of range"},
+				{key: "lsm.flush_interval", msg: "not a duration"},
+				{key: "lsm.memtable_mb", msg: "out of range"},
+				{key: "lsm.compression", msg: "none, snappy or zstd"},
+				{key: "exports[0].squash", msg: "none, root or all"},
+				{key: "exports[0].sync", msg: "commit or strict"},
+				{key: "exports[0].anon_uid", msg: "out of range"},
+				{key: "exports[0].anon_gid", msg: "out of range"},
+				{key: "exports[0].inode_cache_entries", msg: "out of range"},
+				{key: "exports[0].size_limit_gb", msg: "positive"},
+			},
+		},
+		{
+			name:  "metrics on the NFS address",
+			toml:  validBase + "[server]\nlisten = \"127.0.0.1:2049\"\nmetrics_listen = \"127.0.0.1:2049\"\n" + oneExport,
+			wants: []want{{key: "server.metrics_listen", msg: "same address"}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			text, problems := loadProblems(t, tc.toml, tc.env)
+			for _, w := range tc.wants {
+				p, ok := findProblem(problems, w.key, w.msg)
+				if !ok {
+					t.Errorf("no problem %s: ...%s...; got:\n%s", w.key, w.msg, text)
+					continue
+				}
+				if got := p.Source == SourceEnvironment; got != w.env {
+					t.Errorf("%s: from environment = %v, want %v", w.key, got, w.env)
+				}
+			}
+			if len(problems) != len(tc.wants) {
+				t.Errorf("got %d problems, want %d:\n%s", len(problems), len(tc.wants), text)
+			}
+		})
+	}
+}
+
+func TestSyntaxErrorHasPosition(t *testing.T) {
+	text, problems := loadProblems(t, "[server]\nlisten = \"x\"\nmax_connections = 12x\n", nil)
+	if len(problems) != 1 {
+		t.Fatalf("got %d problems, want 1:\n%s", len(problems), text)
+	}
+	p := problems[0]
+	if p.Line != 3 || p.Column == 0 {
+		t.Errorf("position = %d:%d, want line 3 and a column", p.Line, p.Column)
+	}
+	if !strings.Contains(text, ":3:") || !strings.Contains(p.Msg, "TOML syntax") {
+		t.Errorf("error %q does not say TOML syntax at line 3", text)
+	}
+}
+
+func TestDuplicateKeyIsRefused(t *testing.T) {
+	text, _ := loadProblems(t, "[cache]\ndir = \"a\"\ndir = \"b\"\n", nil)
+	if !strings.Contains(text, "already defined") {
+		t.Errorf("error %q does not mention the duplicate key", text)
+	}
+}
+
+func TestAcceptedEdgeCases(t *testing.T) {
+	cases := []struct {
+		name string
+		toml string
+		env  map[string]string
+	}{
+		{"prefixes that only share a string prefix", validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "s3://shared/team"
+[[exports]]
+name = "b"
+path = "/b"
+store = "s3://shared/team-b"
+`, nil},
+		{"same prefix on two buckets", validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "s3://one/p"
+[[exports]]
+name = "b"
+path = "/b"
+store = "s3://two/p"
+`, nil},
+		{"same bucket and prefix on two endpoints", validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "s3://one/p"
+[exports.s3]
+endpoint = "https://s3.one.example"
+[[exports]]
+name = "b"
+path = "/b"
+store = "s3://one/p"
+[exports.s3]
+endpoint = "https://s3.two.example"
+`, nil},
+		{"sibling directories", validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "file://d/a"
+[[exports]]
+name = "ab"
+path = "/ab"
+store = "file://d/ab"
+`, nil},
+		{"http endpoint allowed by environment", validBase + "[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"s3://bk1/a\"\n",
+			map[string]string{EnvEndpoint: "http://127.0.0.1:7070", EnvAllowHTTP: "1"}},
+		{"http endpoint allowed by the export", validBase + "[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"s3://bk1/a\"\n[exports.s3]\nendpoint = \"http://127.0.0.1:7070\"\nallow_http = true\n",
+			nil},
+		{"http endpoint in [s3] unused by file exports", validBase + "[s3]\nendpoint = \"http://127.0.0.1:7070\"\n" + oneExport, nil},
+		{"root mount path", validBase + "[[exports]]\nname = \"root\"\npath = \"/\"\nstore = \"memory://\"\n", nil},
+		{"fractional cache size from env, dir from env", oneExport, map[string]string{EnvCacheDir: "/var/cache/z", EnvCacheSizeGB: "0.5"}},
+		{"empty env values count as unset", validBase + oneExport, map[string]string{EnvCacheDir: "", EnvAllowHTTP: "", EnvEndpoint: ""}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mustLoad(t, tc.toml, tc.env)
+		})
+	}
+}
