@@ -1,0 +1,112 @@
+package kvfs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+
+	"github.com/zerofs-go/zerofsd/kvfs"
+)
+
+var root = kvfs.Cred{}
+
+func newFS(t testing.TB, opts kvfs.Options) (*kvfs.FS, *kvfs.MemKV) {
+	t.Helper()
+	kv := kvfs.NewMemKV()
+	fs, err := kvfs.Open(context.Background(), kv, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fs.Close(context.Background()) })
+	return fs, kv
+}
+
+func must[T any](t testing.TB) func(v T, err error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+func wantErrno(t testing.TB, err error, want syscall.Errno) {
+	t.Helper()
+	var got syscall.Errno
+	if !errors.As(err, &got) || got != want {
+		t.Fatalf("got error %v, want %v", err, want)
+	}
+}
+
+func TestBasicOperations(t *testing.T) {
+	ctx := context.Background()
+	fs, _ := newFS(t, kvfs.Options{})
+	a := must[kvfs.Attr](t)
+	rootAttr := a(fs.GetAttr(ctx, kvfs.RootIno))
+	if rootAttr.Type != kvfs.TypeDir || rootAttr.Mode != 0o755 || rootAttr.Nlink != 2 {
+		t.Fatalf("root attr %+v", rootAttr)
+	}
+	d := a(fs.Mkdir(ctx, root, kvfs.RootIno, "d", 0o755))
+	f := a(fs.Create(ctx, root, d.Ino, "f", kvfs.CreateRequest{}))
+	if got := a(fs.Lookup(ctx, root, d.Ino, "f")); got.Ino != f.Ino {
+		t.Fatalf("lookup got ino %d want %d", got.Ino, f.Ino)
+	}
+	data := bytes.Repeat([]byte("hello world "), 20000)
+	w := a(fs.Write(ctx, root, f.Ino, 100, data))
+	if w.Size != uint64(100+len(data)) {
+		t.Fatalf("size %d", w.Size)
+	}
+	buf := make([]byte, len(data)+500)
+	n, eof, err := fs.Read(ctx, root, f.Ino, 0, buf)
+	if err != nil || !eof || n != len(data)+100 {
+		t.Fatalf("read n=%d eof=%v err=%v", n, eof, err)
+	}
+	if !bytes.Equal(buf[:100], make([]byte, 100)) || !bytes.Equal(buf[100:n], data) {
+		t.Fatal("read data mismatch")
+	}
+	if got := a(fs.GetAttr(ctx, kvfs.RootIno)); got.Nlink != 3 {
+		t.Fatalf("root nlink %d after mkdir", got.Nlink)
+	}
+	for i := range 10 {
+		a(fs.Create(ctx, root, d.Ino, fmt.Sprintf("x%d", i), kvfs.CreateRequest{}))
+	}
+	ents, eof, err := fs.ReadDir(ctx, root, d.Ino, 0, 100, true)
+	if err != nil || !eof || len(ents) != 11 {
+		t.Fatalf("readdir %d entries eof=%v err=%v", len(ents), eof, err)
+	}
+	if err := fs.Rename(ctx, root, d.Ino, "f", kvfs.RootIno, "g"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = fs.Lookup(ctx, root, d.Ino, "f")
+	wantErrno(t, err, syscall.ENOENT)
+	if got := a(fs.Lookup(ctx, root, kvfs.RootIno, "g")); got.Ino != f.Ino {
+		t.Fatal("renamed file not found")
+	}
+	wantErrno(t, fs.Rmdir(ctx, root, kvfs.RootIno, "d"), syscall.ENOTEMPTY)
+	for i := range 10 {
+		if err := fs.Unlink(ctx, root, d.Ino, fmt.Sprintf("x%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fs.Rmdir(ctx, root, kvfs.RootIno, "d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Unlink(ctx, root, kvfs.RootIno, "g"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = fs.GetAttr(ctx, f.Ino)
+	if !errors.Is(err, kvfs.ErrStale) {
+		t.Fatalf("getattr of removed inode: %v", err)
+	}
+	if _, err := fs.ReclaimPass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := must[kvfs.StatFS](t)(fs.StatFS(ctx))
+	if st.FreeBytes != st.TotalBytes || st.TotalInodes-st.FreeInodes != 1 {
+		t.Fatalf("statfs after removing everything: %+v", st)
+	}
+}

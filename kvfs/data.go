@@ -1,0 +1,341 @@
+package kvfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+// inlineTruncateChunks is how many chunk keys a truncate deletes within its
+// own batch; beyond that the rest goes to background reclaim.
+const inlineTruncateChunks = 256
+
+// canAccessData checks read or write access to a regular file's data. As with
+// Linux nfsd, the owner may always read and write its file (NFS clients
+// check permissions at open time; a file created read-only must still be
+// writable by the creator).
+func canAccessData(op string, cred Cred, ino uint64, n *inode, want uint32) error {
+	switch n.typ {
+	case TypeRegular:
+	case TypeDir:
+		return errIno(op, ino, syscall.EISDIR)
+	default:
+		return errIno(op, ino, syscall.EINVAL)
+	}
+	if cred.UID != n.uid && !permits(cred, n, want) {
+		return errIno(op, ino, syscall.EACCES)
+	}
+	return nil
+}
+
+// Read fills buf from off. n < len(buf) only at end of file; eof is true when
+// off+n reaches the size. Holes read as zeros. Reads do not update atime.
+func (fs *FS) Read(ctx context.Context, cred Cred, ino uint64, off uint64, buf []byte) (int, bool, error) {
+	n, err := fs.getInode(ctx, ino)
+	if err != nil {
+		return 0, false, err
+	}
+	if err := canAccessData("read", cred, ino, n, permRead); err != nil {
+		return 0, false, err
+	}
+	if off >= n.size {
+		return 0, true, nil
+	}
+	end := min(off+uint64(len(buf)), n.size)
+	out := buf[:end-off]
+	clear(out)
+	for c := off / ChunkSize; c*ChunkSize < end; c++ {
+		cs := c * ChunkSize
+		data, err := fs.kv.Get(ctx, chunkKey(ino, c))
+		if errors.Is(err, ErrNoKey) {
+			continue
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("kvfs: read inode %d chunk %d: %w", ino, c, err)
+		}
+		// Copy the part of data that overlaps [off, end).
+		lo := max(cs, off)
+		hi := min(cs+uint64(len(data)), end)
+		if hi > lo {
+			copy(out[lo-off:], data[lo-cs:hi-cs])
+		}
+	}
+	return len(out), end >= n.size, nil
+}
+
+// clearPrivileges drops setuid, and setgid where it means "set group id on
+// execution" (group execute set), after a data change by a non-root caller.
+func clearPrivileges(cred Cred, n *inode) {
+	if cred.UID == 0 {
+		return
+	}
+	n.mode &^= 0o4000
+	if n.mode&0o010 != 0 {
+		n.mode &^= 0o2000
+	}
+}
+
+// Write applies data at off and returns the new attributes. Only the chunks
+// data covers are touched; partial chunks are read, modified and written.
+// The write is not durable until Flush.
+func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data []byte) (Attr, error) {
+	end := off + uint64(len(data))
+	if end < off || end > MaxFileSize {
+		return Attr{}, errIno("write", ino, syscall.EFBIG)
+	}
+	unlock := fs.lockInodes(ino)
+	defer unlock()
+	n0, err := fs.loadInode(ctx, ino)
+	if err != nil {
+		return Attr{}, err
+	}
+	if err := canAccessData("write", cred, ino, n0, permWrite); err != nil {
+		return Attr{}, err
+	}
+	if len(data) == 0 {
+		return n0.attr(ino), nil
+	}
+	if n0.truncTo > n0.truncFrom && end > n0.truncFrom*ChunkSize {
+		if err := fs.reclaimTruncatedLocked(ctx, ino, true); err != nil {
+			return Attr{}, err
+		}
+	}
+	t := fs.newTxn(ino)
+	n, err := t.get(ctx, ino)
+	if err != nil {
+		return Attr{}, err
+	}
+	for c := off / ChunkSize; c*ChunkSize < end; c++ {
+		cs := c * ChunkSize
+		lo, hi := max(off, cs)-cs, min(end, cs+ChunkSize)-cs
+		src := data[cs+lo-off : cs+hi-off]
+		var old []byte
+		if cs < n.size {
+			// Chunks at or beyond the size never exist; others may.
+			old, err = fs.kv.Get(ctx, chunkKey(ino, c))
+			if err != nil && !errors.Is(err, ErrNoKey) {
+				return Attr{}, fmt.Errorf("kvfs: write inode %d: read chunk %d: %w", ino, c, err)
+			}
+		}
+		var val []byte
+		if lo == 0 && hi == ChunkSize {
+			val = src
+		} else {
+			val = make([]byte, max(uint64(len(old)), hi))
+			copy(val, old)
+			copy(val[lo:], src)
+		}
+		t.dBytes += int64(len(val)) - int64(len(old))
+		t.ops = append(t.ops, KVOp{Key: chunkKey(ino, c), Value: val})
+	}
+	n.used = uint64(int64(n.used) + t.dBytes)
+	n.size = max(n.size, end)
+	now := fs.now().UnixNano()
+	n.mtime, n.ctime = now, now
+	clearPrivileges(cred, n)
+	t.put(ino)
+	if err := t.commit(ctx); err != nil {
+		return Attr{}, err
+	}
+	return n.attr(ino), nil
+}
+
+// SetAttr changes attributes under POSIX rules: only the owner or root may
+// chmod or set times to given values; only root may chown; the owner may
+// chgrp to one of its groups; a size change needs write access. Any change
+// updates ctime.
+func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrRequest) (Attr, error) {
+	unlock := fs.lockInodes(ino)
+	defer unlock()
+	n0, err := fs.loadInode(ctx, ino)
+	if err != nil {
+		return Attr{}, err
+	}
+	if req.GuardCtime != nil && req.GuardCtime.UnixNano() != n0.ctime {
+		return Attr{}, fmt.Errorf("kvfs: setattr inode %d: %w", ino, ErrNotSync)
+	}
+	owner := cred.UID == 0 || cred.UID == n0.uid
+	if req.Mode != nil && !owner {
+		return Attr{}, errIno("chmod", ino, syscall.EPERM)
+	}
+	if req.UID != nil && *req.UID != n0.uid && cred.UID != 0 {
+		return Attr{}, errIno("chown", ino, syscall.EPERM)
+	}
+	if req.GID != nil && *req.GID != n0.gid && cred.UID != 0 && !(cred.UID == n0.uid && inGroup(cred, *req.GID)) {
+		return Attr{}, errIno("chgrp", ino, syscall.EPERM)
+	}
+	if req.Size != nil {
+		if err := canAccessData("truncate", cred, ino, n0, permWrite); err != nil {
+			return Attr{}, err
+		}
+		if *req.Size > MaxFileSize {
+			return Attr{}, errIno("truncate", ino, syscall.EFBIG)
+		}
+	}
+	for _, how := range []SetTime{req.Atime, req.Mtime} {
+		switch {
+		case how == TimeClient && !owner:
+			return Attr{}, errIno("set times of", ino, syscall.EPERM)
+		case how == TimeServer && !owner && !permits(cred, n0, permWrite):
+			return Attr{}, errIno("set times of", ino, syscall.EACCES)
+		}
+	}
+	if req.Mode == nil && req.UID == nil && req.GID == nil && req.Size == nil &&
+		req.Atime == TimeDontChange && req.Mtime == TimeDontChange {
+		return n0.attr(ino), nil
+	}
+	if req.Size != nil && *req.Size > n0.size && n0.truncTo > n0.truncFrom && *req.Size > n0.truncFrom*ChunkSize {
+		if err := fs.reclaimTruncatedLocked(ctx, ino, true); err != nil {
+			return Attr{}, err
+		}
+	}
+	t := fs.newTxn(ino)
+	n, err := t.get(ctx, ino)
+	if err != nil {
+		return Attr{}, err
+	}
+	now := fs.now().UnixNano()
+	if (req.UID != nil && *req.UID != n.uid) || (req.GID != nil && *req.GID != n.gid) {
+		if n.typ != TypeDir {
+			n.mode &^= 0o4000
+			if n.mode&0o010 != 0 {
+				n.mode &^= 0o2000
+			}
+		}
+		if req.UID != nil {
+			n.uid = *req.UID
+		}
+		if req.GID != nil {
+			n.gid = *req.GID
+		}
+	}
+	if req.Mode != nil {
+		n.mode = *req.Mode & 0o7777
+		if cred.UID != 0 && !inGroup(cred, n.gid) {
+			n.mode &^= 0o2000
+		}
+	}
+	if req.Size != nil {
+		if err := fs.truncate(ctx, t, ino, n, *req.Size); err != nil {
+			return Attr{}, err
+		}
+		n.mtime = now
+		clearPrivileges(cred, n)
+	}
+	switch req.Atime {
+	case TimeServer:
+		n.atime = now
+	case TimeClient:
+		n.atime = req.AtimeTo.UnixNano()
+	}
+	switch req.Mtime {
+	case TimeServer:
+		n.mtime = now
+	case TimeClient:
+		n.mtime = req.MtimeTo.UnixNano()
+	}
+	n.ctime = now
+	t.put(ino)
+	if err := t.commit(ctx); err != nil {
+		return Attr{}, err
+	}
+	return n.attr(ino), nil
+}
+
+// truncate sets n's size in t. Shrinking trims the chunk holding the new end
+// and deletes the chunks past it: up to inlineTruncateChunks in this batch,
+// otherwise they become a pending range [truncFrom, truncTo) for background
+// reclaim (no chunk of that range is visible: the size stays below it until
+// the range is reclaimed).
+func (fs *FS) truncate(ctx context.Context, t *txn, ino uint64, n *inode, size uint64) error {
+	old := n.size
+	n.size = size
+	if size >= old {
+		return nil
+	}
+	var dUsed int64
+	if r := size % ChunkSize; r != 0 {
+		c := size / ChunkSize
+		data, err := fs.kv.Get(ctx, chunkKey(ino, c))
+		if err != nil && !errors.Is(err, ErrNoKey) {
+			return fmt.Errorf("kvfs: truncate inode %d: read chunk %d: %w", ino, c, err)
+		}
+		if uint64(len(data)) > r {
+			t.ops = append(t.ops, KVOp{Key: chunkKey(ino, c), Value: data[:r]})
+			dUsed -= int64(uint64(len(data)) - r)
+		}
+	}
+	from, to := ceilChunks(size), ceilChunks(old)
+	if to > from {
+		keys, lens, more, err := fs.scanChunks(ctx, ino, from, to, inlineTruncateChunks)
+		if err != nil {
+			return fmt.Errorf("kvfs: truncate inode %d: %w", ino, err)
+		}
+		if more {
+			if n.truncTo > n.truncFrom {
+				from, to = min(from, n.truncFrom), max(to, n.truncTo)
+			}
+			n.truncFrom, n.truncTo = from, to
+			t.ops = append(t.ops, KVOp{Key: reclaimKey(ino), Value: encodeReclaim(reclaimTruncated)})
+			t.wake = true
+		} else {
+			for i, k := range keys {
+				t.ops = append(t.ops, KVOp{Key: k, Delete: true})
+				dUsed -= int64(lens[i])
+			}
+		}
+	}
+	n.used = uint64(int64(n.used) + dUsed)
+	t.dBytes += dUsed
+	return nil
+}
+
+func ceilChunks(size uint64) uint64 { return (size + ChunkSize - 1) / ChunkSize }
+
+// scanChunks lists up to limit chunk keys of ino in [from, to) with their
+// value lengths; more reports that further keys follow.
+func (fs *FS) scanChunks(ctx context.Context, ino, from, to uint64, limit int) (keys [][]byte, lens []int, more bool, err error) {
+	upper := chunkKey(ino, to)
+	if to == 0 || to > MaxFileSize/ChunkSize+1 {
+		upper = prefixEnd(inoPrefix(prefixChunk, ino))
+	}
+	it, err := fs.kv.NewIterator(ctx, chunkKey(ino, from), upper)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	defer it.Close()
+	for it.Next() {
+		if len(keys) == limit {
+			return keys, lens, true, nil
+		}
+		keys = append(keys, append([]byte(nil), it.Key()...))
+		lens = append(lens, len(it.Value()))
+	}
+	return keys, lens, false, it.Err()
+}
+
+// StatFS reports space and inode usage.
+func (fs *FS) StatFS(ctx context.Context) (StatFS, error) {
+	var bytes, inodes int64
+	for i := range fs.counters {
+		c := &fs.counters[i]
+		c.mu.Lock()
+		bytes += c.bytes
+		inodes += c.inodes
+		c.mu.Unlock()
+	}
+	total := unlimitedBytes
+	if fs.opts.SizeLimitBytes > 0 {
+		total = fs.opts.SizeLimitBytes
+	}
+	used := uint64(max(bytes, 0))
+	free := uint64(0)
+	if used < total {
+		free = total - used
+	}
+	ifree := totalInodes - uint64(max(inodes, 0))
+	return StatFS{TotalBytes: total, FreeBytes: free, AvailBytes: free,
+		TotalInodes: totalInodes, FreeInodes: ifree, AvailInodes: ifree}, nil
+}
+

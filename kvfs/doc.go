@@ -1,0 +1,97 @@
+// Package kvfs is a POSIX filesystem stored in an ordered key-value store
+// with atomic batches (the KV interface; in production an lsm database, in
+// tests MemKV). It knows nothing of NFS: package nfs calls it.
+//
+// # Guarantees
+//
+//   - Every operation is one atomic batch (KV.Write): after a crash at any
+//     instant the tree is consistent (no entry without its inode, no wrong
+//     link count, no lost directory); a rename replacing a target is atomic.
+//     Changes become durable at Flush (or within the KV's own flush interval).
+//   - Inode ids are never reused (they are reserved in blocks, persisted
+//     before use); every inode also carries a random generation.
+//   - Hard links keep nlink right. NFS has no open state, so a file's data is
+//     reclaimed as soon as its last link goes; a client still writing to an
+//     unlinked file gets ESTALE (the Linux client hides this with
+//     "silly rename" to .nfsXXXX names).
+//   - File data lives in chunks of ChunkSize (64 KiB). A write touches only
+//     the chunks it covers (read-modify-write for partial chunks); a missing
+//     chunk is a hole and reads as zeros; a chunk never holds bytes past the
+//     file size. Files up to MaxFileSize (1 PiB); beyond, EFBIG.
+//   - The chunks of unlinked files and of large truncations are deleted in the
+//     background by a reclaimer, found through 0x05 keys written in the same
+//     batch as the unlink or truncate, so reclaim resumes after a restart.
+//     A truncated range stays pending in the inode ([truncFrom, truncTo));
+//     a write or truncate that would extend the file over a pending range
+//     finishes its reclaim first.
+//   - Directories hold millions of entries: a lookup is one point read;
+//     ReadDir pages by cookie over an index ordered by cookie. Each directory
+//     hands out cookies in increasing order (the counter is in its inode), an
+//     entry keeps its cookie while it exists, so a listing interrupted by
+//     creates and deletes never repeats or skips an entry that existed
+//     unchanged throughout. Cookies 0-2 are never used (0 = start; 1 and 2
+//     are left to the server for "." and "..").
+//   - Space (bytes of chunk data) and inode counts for StatFS are kept in 16
+//     counter shards, updated in the same batch as the change, so they are
+//     right after a crash; a shard is chosen by inode id so that concurrent
+//     writers rarely share one. SizeLimitBytes makes writes fail with ENOSPC.
+//   - Errors are syscall.Errno values wrapped with context (errors.As and
+//     errors.Is find them); ErrStale (ESTALE) for a missing inode.
+//
+// # Key layout
+//
+// All integers are big-endian, so keys sort numerically.
+//
+//	0x00 "format"          -> format record: fsid, format version
+//	0x00 "nextino"         -> first inode id not yet reserved
+//	0x00 "counter" shard   -> bytes used and inodes used by this shard (signed)
+//	0x01 ino(8)            -> inode record
+//	0x02 dir(8) name       -> entry record: child ino, type, cookie
+//	0x03 dir(8) cookie(8)  -> READDIR index record: child ino, type, name
+//	0x04 ino(8) chunk(8)   -> raw file data of chunk, 1..65536 bytes; absent = hole
+//	0x05 ino(8)            -> pending reclaim record: kind (unlinked | truncated)
+//
+// # Record formats
+//
+// Every record starts with a version byte (1) and ends with a CRC32C
+// (Castagnoli) of everything before it:
+//
+//	inode:   ver | type | flags | mode(4) | nlink(4) | uid(4) | gid(4) | gen(4) |
+//	         size(8) | used(8) | major(4) | minor(4) | atime(8) | mtime(8) | ctime(8) |
+//	         parent(8) | nextCookie(8) | truncFrom(8) | truncTo(8) | verifier(8) |
+//	         targetLen(2) | target | crc(4)
+//	entry:   ver | type | ino(8) | cookie(8) | crc(4)
+//	index:   ver | type | ino(8) | name | crc(4)
+//	reclaim: ver | kind | crc(4)
+//	format:  ver | formatVersion(4) | fsid(8) | crc(4)
+//	nextino: ver | id(8) | crc(4)
+//	counter: ver | bytes(8) | inodes(8) | crc(4)
+//
+// Times are signed nanoseconds since the Unix epoch. Data chunks are raw
+// bytes without a header: the KV checksums its own blocks. Directories store
+// their parent (for ".." and the rename subtree check) and their next cookie;
+// an exclusive CREATE's verifier is kept in the inode, so a retransmitted
+// CREATE with the same verifier succeeds.
+//
+// # Locking and caching
+//
+// Locks are per inode: a table of 4096 striped RWMutexes indexed by a hash of
+// the inode id. An operation looks up the entries it needs without locks,
+// then write-locks the stripes of every inode it will change (directories
+// and children) in ascending stripe order (the one lock order), re-checks
+// the entries and retries if they changed. Renames that move a directory to
+// another parent also take one filesystem-wide rename mutex first, so the
+// "not into its own subtree" check walks parents that cannot change; no other
+// path takes a global lock. Reads of data take no lock.
+//
+// Inodes and directory entries are cached in two LRUs
+// (hashicorp/golang-lru, Options.InodeCacheEntries each). A cache miss fills
+// the cache under the stripe's read lock; writers update the cache under the
+// write lock after their batch is written, so the caches never hold stale
+// values. Cached inodes are immutable: writers copy, change and replace.
+//
+// # What it does not do
+//
+// No atime updates on read or readdir (as with noatime). No ACLs, no
+// extended attributes. Fsck is read-only and does not repair.
+package kvfs

@@ -1,0 +1,500 @@
+package kvfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// MaxFileSize is the largest file size kvfs accepts; larger writes and
+// truncates fail with EFBIG.
+const MaxFileSize uint64 = 1 << 50 // 1 PiB
+
+// maxLinks caps the link count of an inode (EMLINK beyond).
+const maxLinks = 1<<31 - 1
+
+// unlimitedBytes is the total size StatFS reports when no size limit is set.
+const unlimitedBytes uint64 = 1 << 50
+
+// totalInodes is the inode count StatFS reports.
+const totalInodes uint64 = 1 << 40
+
+const (
+	lockStripes     = 4096
+	counterShards   = 16
+	inoReserveBatch = 1024
+)
+
+// Options configure a filesystem. The zero value is valid.
+type Options struct {
+	// InodeCacheEntries bounds the in-memory LRU of inodes and, separately, of
+	// directory entries. Default 100000.
+	InodeCacheEntries int
+	// SizeLimitBytes makes writes that would use more than this many bytes of
+	// file data fail with ENOSPC. 0 (default) means no limit; StatFS then
+	// reports a total of 1 PiB.
+	SizeLimitBytes uint64
+	// Logger receives background errors (reclaim). Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for timestamps. Default time.Now.
+	Now func() time.Time
+}
+
+// FS is a POSIX filesystem stored in a KV. It is safe for concurrent use.
+type FS struct {
+	kv   KV
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	fsid uint64
+
+	locks [lockStripes]sync.RWMutex
+	// renameMu serializes renames that move a directory to another parent,
+	// so that the subtree check walks a stable chain of parents.
+	renameMu sync.Mutex
+
+	inodes  *lru.Cache[uint64, *inode]
+	entries *lru.Cache[entryCacheKey, dirent]
+
+	counters [counterShards]counterShard
+
+	allocMu   sync.Mutex
+	nextIno   uint64
+	inoLimit  uint64
+	reclaimer reclaimer
+}
+
+type counterShard struct {
+	mu     sync.Mutex
+	bytes  int64
+	inodes int64
+}
+
+type entryCacheKey struct {
+	dir  uint64
+	name string
+}
+
+// Open opens the filesystem stored in kv, formatting it when kv holds none.
+func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
+	if opts.InodeCacheEntries <= 0 {
+		opts.InodeCacheEntries = 100000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	fs := &FS{kv: kv, opts: opts, log: opts.Logger, now: opts.Now}
+	var err error
+	if fs.inodes, err = lru.New[uint64, *inode](opts.InodeCacheEntries); err != nil {
+		return nil, fmt.Errorf("kvfs: inode cache: %w", err)
+	}
+	if fs.entries, err = lru.New[entryCacheKey, dirent](opts.InodeCacheEntries); err != nil {
+		return nil, fmt.Errorf("kvfs: entry cache: %w", err)
+	}
+	raw, err := kv.Get(ctx, metaKey(metaFormat))
+	switch {
+	case errors.Is(err, ErrNoKey):
+		if err := fs.format(ctx); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, fmt.Errorf("kvfs: open: read format record: %w", err)
+	default:
+		f, err := decodeFormat(raw)
+		if err != nil {
+			return nil, fmt.Errorf("kvfs: open: %w", err)
+		}
+		if f.formatVersion != currentFormat {
+			return nil, fmt.Errorf("kvfs: open: format version %d not supported (want %d)", f.formatVersion, currentFormat)
+		}
+		fs.fsid = f.fsid
+		if err := fs.loadCounters(ctx); err != nil {
+			return nil, err
+		}
+	}
+	fs.reclaimer.start(fs)
+	return fs, nil
+}
+
+func (fs *FS) format(ctx context.Context) error {
+	fs.fsid = rand.Uint64() | 1
+	now := fs.now().UnixNano()
+	root := &inode{typ: TypeDir, mode: 0755, nlink: 2, gen: rand.Uint32() | 1,
+		atime: now, mtime: now, ctime: now, parent: RootIno, nextCookie: firstCookie}
+	fs.nextIno, fs.inoLimit = RootIno+1, RootIno+1+inoReserveBatch
+	fs.counters[RootIno%counterShards].inodes = 1
+	ops := []KVOp{
+		{Key: inodeKey(RootIno), Value: encodeInode(root)},
+		{Key: metaKey(metaNextIno), Value: encodeU64(fs.inoLimit)},
+		{Key: counterKey(int(RootIno % counterShards)), Value: encodeCounter(0, 1)},
+		// The format record goes last in the batch; the batch is atomic anyway.
+		{Key: metaKey(metaFormat), Value: encodeFormat(formatRecord{formatVersion: currentFormat, fsid: fs.fsid})},
+	}
+	if err := fs.kv.Write(ctx, ops, true); err != nil {
+		return fmt.Errorf("kvfs: format: %w", err)
+	}
+	return nil
+}
+
+func (fs *FS) loadCounters(ctx context.Context) error {
+	raw, err := fs.kv.Get(ctx, metaKey(metaNextIno))
+	if err != nil {
+		return fmt.Errorf("kvfs: open: read next inode id: %w", err)
+	}
+	if fs.nextIno, err = decodeU64(raw); err != nil {
+		return fmt.Errorf("kvfs: open: next inode id: %w", err)
+	}
+	fs.inoLimit = fs.nextIno
+	for i := range fs.counters {
+		raw, err := fs.kv.Get(ctx, counterKey(i))
+		if errors.Is(err, ErrNoKey) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("kvfs: open: read counter %d: %w", i, err)
+		}
+		if fs.counters[i].bytes, fs.counters[i].inodes, err = decodeCounter(raw); err != nil {
+			return fmt.Errorf("kvfs: open: counter %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// FSID returns the filesystem's stable random id.
+func (fs *FS) FSID() uint64 { return fs.fsid }
+
+// Flush makes every change made so far durable.
+func (fs *FS) Flush(ctx context.Context) error {
+	if err := fs.kv.Flush(ctx); err != nil {
+		return fmt.Errorf("kvfs: flush: %w", err)
+	}
+	return nil
+}
+
+// Close stops background reclaim and flushes. The KV is not closed.
+func (fs *FS) Close(ctx context.Context) error {
+	fs.reclaimer.stop()
+	return fs.Flush(ctx)
+}
+
+// allocIno returns a fresh inode id. Ids are reserved in the store in blocks
+// before use, in a batch written ahead of any batch using them, so an id is
+// never handed out twice, even across crashes.
+func (fs *FS) allocIno(ctx context.Context) (uint64, error) {
+	fs.allocMu.Lock()
+	defer fs.allocMu.Unlock()
+	if fs.nextIno >= fs.inoLimit {
+		limit := fs.nextIno + inoReserveBatch
+		if err := fs.kv.Write(ctx, []KVOp{{Key: metaKey(metaNextIno), Value: encodeU64(limit)}}, false); err != nil {
+			return 0, fmt.Errorf("kvfs: reserve inode ids: %w", err)
+		}
+		fs.inoLimit = limit
+	}
+	ino := fs.nextIno
+	fs.nextIno++
+	return ino, nil
+}
+
+// --- locking ---
+
+func stripeOf(ino uint64) int { return int((ino * 0x9E3779B97F4A7C15) >> 52) }
+
+// lockInodes write-locks the stripes of inos in ascending stripe order (the
+// global lock order) and returns the unlock function.
+func (fs *FS) lockInodes(inos ...uint64) func() {
+	s := make([]int, 0, len(inos))
+	for _, ino := range inos {
+		s = append(s, stripeOf(ino))
+	}
+	slices.Sort(s)
+	s = slices.Compact(s)
+	for _, i := range s {
+		fs.locks[i].Lock()
+	}
+	return func() {
+		for j := len(s) - 1; j >= 0; j-- {
+			fs.locks[s[j]].Unlock()
+		}
+	}
+}
+
+// --- reading inodes and entries ---
+
+// loadInode returns ino's inode (shared: do not modify), from the cache or
+// the store. The caller holds ino's stripe lock (read or write).
+func (fs *FS) loadInode(ctx context.Context, ino uint64) (*inode, error) {
+	if n, ok := fs.inodes.Get(ino); ok {
+		return n, nil
+	}
+	n, err := fs.readInode(ctx, ino)
+	if err != nil {
+		return nil, err
+	}
+	fs.inodes.Add(ino, n)
+	return n, nil
+}
+
+// readInode reads ino from the store, bypassing the cache.
+func (fs *FS) readInode(ctx context.Context, ino uint64) (*inode, error) {
+	raw, err := fs.kv.Get(ctx, inodeKey(ino))
+	if errors.Is(err, ErrNoKey) {
+		return nil, fmt.Errorf("kvfs: inode %d: %w", ino, ErrStale)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kvfs: read inode %d: %w", ino, err)
+	}
+	n, err := decodeInode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("kvfs: inode %d: %w", ino, err)
+	}
+	return n, nil
+}
+
+// getInode is loadInode for callers holding no lock.
+func (fs *FS) getInode(ctx context.Context, ino uint64) (*inode, error) {
+	if n, ok := fs.inodes.Get(ino); ok {
+		return n, nil
+	}
+	l := &fs.locks[stripeOf(ino)]
+	l.RLock()
+	defer l.RUnlock()
+	return fs.loadInode(ctx, ino)
+}
+
+// peekInode reads ino without locking and without filling the cache; for
+// callers already holding unrelated stripe locks.
+func (fs *FS) peekInode(ctx context.Context, ino uint64) (*inode, error) {
+	if n, ok := fs.inodes.Get(ino); ok {
+		return n, nil
+	}
+	return fs.readInode(ctx, ino)
+}
+
+// loadEntry returns the entry name in dir; the caller holds dir's stripe lock.
+func (fs *FS) loadEntry(ctx context.Context, dir uint64, name string) (dirent, bool, error) {
+	ck := entryCacheKey{dir, name}
+	if e, ok := fs.entries.Get(ck); ok {
+		return e, true, nil
+	}
+	raw, err := fs.kv.Get(ctx, entryKey(dir, name))
+	if errors.Is(err, ErrNoKey) {
+		return dirent{}, false, nil
+	}
+	if err != nil {
+		return dirent{}, false, fmt.Errorf("kvfs: read entry %q in dir %d: %w", name, dir, err)
+	}
+	e, err := decodeDirent(raw)
+	if err != nil {
+		return dirent{}, false, fmt.Errorf("kvfs: entry %q in dir %d: %w", name, dir, err)
+	}
+	fs.entries.Add(ck, e)
+	return e, true, nil
+}
+
+// getEntry is loadEntry for callers holding no lock.
+func (fs *FS) getEntry(ctx context.Context, dir uint64, name string) (dirent, bool, error) {
+	if e, ok := fs.entries.Get(entryCacheKey{dir, name}); ok {
+		return e, true, nil
+	}
+	l := &fs.locks[stripeOf(dir)]
+	l.RLock()
+	defer l.RUnlock()
+	return fs.loadEntry(ctx, dir, name)
+}
+
+// --- transactions ---
+
+// txn collects the changes of one operation into one atomic batch. Its
+// inodes are private copies; commit writes them and updates the caches.
+// The caller holds the locks of every inode and directory it touches.
+type txn struct {
+	fs      *FS
+	ops     []KVOp
+	shard   int
+	dBytes  int64
+	dInodes int64
+	inodes  map[uint64]*inode
+	dirty   []uint64
+	deleted []uint64
+	dents   []dentChange
+	wake    bool
+}
+
+type dentChange struct {
+	key    entryCacheKey
+	e      dirent
+	remove bool
+}
+
+func (fs *FS) newTxn(shardIno uint64) *txn {
+	return &txn{fs: fs, shard: int(shardIno % counterShards), inodes: map[uint64]*inode{}}
+}
+
+// get returns a private, modifiable copy of ino for this transaction.
+func (t *txn) get(ctx context.Context, ino uint64) (*inode, error) {
+	if n, ok := t.inodes[ino]; ok {
+		return n, nil
+	}
+	n, err := t.fs.loadInode(ctx, ino)
+	if err != nil {
+		return nil, err
+	}
+	c := *n
+	t.inodes[ino] = &c
+	return &c, nil
+}
+
+// put marks ino (obtained by get or create) to be written.
+func (t *txn) put(ino uint64) {
+	if !slices.Contains(t.dirty, ino) {
+		t.dirty = append(t.dirty, ino)
+	}
+}
+
+func (t *txn) create(ino uint64, n *inode) {
+	t.inodes[ino] = n
+	t.put(ino)
+	t.dInodes++
+}
+
+// remove deletes ino; a regular file's data goes to background reclaim.
+func (t *txn) remove(ino uint64, n *inode) {
+	t.dirty = slices.DeleteFunc(t.dirty, func(i uint64) bool { return i == ino })
+	t.deleted = append(t.deleted, ino)
+	t.dInodes--
+	if n.typ == TypeRegular && (n.used > 0 || n.truncTo > n.truncFrom) {
+		t.ops = append(t.ops, KVOp{Key: reclaimKey(ino), Value: encodeReclaim(reclaimUnlinked)})
+		t.wake = true
+	}
+}
+
+func (t *txn) putEntry(dir uint64, name string, e dirent) {
+	t.ops = append(t.ops,
+		KVOp{Key: entryKey(dir, name), Value: encodeDirent(e)},
+		KVOp{Key: cookieKey(dir, e.cookie), Value: encodeCookie(e, name)})
+	t.dents = append(t.dents, dentChange{key: entryCacheKey{dir, name}, e: e})
+}
+
+func (t *txn) deleteEntry(dir uint64, name string, e dirent) {
+	t.ops = append(t.ops,
+		KVOp{Key: entryKey(dir, name), Delete: true},
+		KVOp{Key: cookieKey(dir, e.cookie), Delete: true})
+	t.dents = append(t.dents, dentChange{key: entryCacheKey{dir, name}, remove: true})
+}
+
+func (t *txn) commit(ctx context.Context) error {
+	fs := t.fs
+	for _, ino := range t.dirty {
+		t.ops = append(t.ops, KVOp{Key: inodeKey(ino), Value: encodeInode(t.inodes[ino])})
+	}
+	for _, ino := range t.deleted {
+		t.ops = append(t.ops, KVOp{Key: inodeKey(ino), Delete: true})
+	}
+	if t.dBytes != 0 || t.dInodes != 0 {
+		c := &fs.counters[t.shard]
+		c.mu.Lock()
+		if t.dBytes > 0 && fs.opts.SizeLimitBytes > 0 {
+			used := c.bytes
+			for i := range fs.counters {
+				if i != t.shard {
+					o := &fs.counters[i]
+					o.mu.Lock()
+					used += o.bytes
+					o.mu.Unlock()
+				}
+			}
+			if used+t.dBytes > int64(fs.opts.SizeLimitBytes) {
+				c.mu.Unlock()
+				return fmt.Errorf("kvfs: %d bytes more would exceed the size limit of %d: %w", t.dBytes, fs.opts.SizeLimitBytes, syscall.ENOSPC)
+			}
+		}
+		nb, ni := c.bytes+t.dBytes, c.inodes+t.dInodes
+		t.ops = append(t.ops, KVOp{Key: counterKey(t.shard), Value: encodeCounter(nb, ni)})
+		err := fs.kv.Write(ctx, t.ops, false)
+		if err == nil {
+			c.bytes, c.inodes = nb, ni
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return t.failed(err)
+		}
+	} else if err := fs.kv.Write(ctx, t.ops, false); err != nil {
+		return t.failed(err)
+	}
+	for _, ino := range t.dirty {
+		fs.inodes.Add(ino, t.inodes[ino])
+	}
+	for _, ino := range t.deleted {
+		fs.inodes.Remove(ino)
+	}
+	for _, d := range t.dents {
+		if d.remove {
+			fs.entries.Remove(d.key)
+		} else {
+			fs.entries.Add(d.key, d.e)
+		}
+	}
+	if t.wake {
+		fs.reclaimer.wake()
+	}
+	return nil
+}
+
+// failed drops cache entries the failed batch may have touched: the store
+// might or might not hold it.
+func (t *txn) failed(err error) error {
+	for ino := range t.inodes {
+		t.fs.inodes.Remove(ino)
+	}
+	for _, d := range t.dents {
+		t.fs.entries.Remove(d.key)
+	}
+	return fmt.Errorf("kvfs: write batch: %w", err)
+}
+
+// --- helpers ---
+
+func (n *inode) attr(ino uint64) Attr {
+	return Attr{Ino: ino, Gen: n.gen, Type: n.typ, Mode: n.mode, Nlink: n.nlink, UID: n.uid, GID: n.gid,
+		Size: n.size, Used: n.used, Major: n.major, Minor: n.minor,
+		Atime: time.Unix(0, n.atime), Mtime: time.Unix(0, n.mtime), Ctime: time.Unix(0, n.ctime)}
+}
+
+func errIno(op string, ino uint64, e syscall.Errno) error {
+	return fmt.Errorf("kvfs: %s inode %d: %w", op, ino, e)
+}
+
+func errName(op string, dir uint64, name string, e syscall.Errno) error {
+	return fmt.Errorf("kvfs: %s %q in dir %d: %w", op, name, dir, e)
+}
+
+// checkName validates a name for an entry to be created, removed or renamed.
+func checkName(op string, dir uint64, name string) error {
+	switch {
+	case len(name) > MaxNameLen:
+		return errName(op, dir, name, syscall.ENAMETOOLONG)
+	case name == "", name == ".", name == "..":
+		return errName(op, dir, name, syscall.EINVAL)
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] == '/' || name[i] == 0 {
+			return errName(op, dir, name, syscall.EINVAL)
+		}
+	}
+	return nil
+}
+
+// firstCookie is the first READDIR cookie handed out in a directory; 1 and 2
+// are left to the server for "." and "..".
+const firstCookie = 3

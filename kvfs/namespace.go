@@ -1,0 +1,578 @@
+package kvfs
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"syscall"
+)
+
+// maxSymlinkLen bounds a symlink target.
+const maxSymlinkLen = 4096
+
+// Lookup returns the attributes of name in directory dir ("." and ".." included).
+func (fs *FS) Lookup(ctx context.Context, cred Cred, dir uint64, name string) (Attr, error) {
+	d, err := fs.getInode(ctx, dir)
+	if err != nil {
+		return Attr{}, err
+	}
+	if d.typ != TypeDir {
+		return Attr{}, errIno("lookup in", dir, syscall.ENOTDIR)
+	}
+	if !permits(cred, d, permExec) {
+		return Attr{}, errIno("lookup in", dir, syscall.EACCES)
+	}
+	switch {
+	case len(name) > MaxNameLen:
+		return Attr{}, errName("lookup", dir, name, syscall.ENAMETOOLONG)
+	case name == "" || name == ".":
+		return d.attr(dir), nil
+	case name == "..":
+		p, err := fs.getInode(ctx, d.parent)
+		if err != nil {
+			return Attr{}, err
+		}
+		return p.attr(d.parent), nil
+	}
+	e, ok, err := fs.getEntry(ctx, dir, name)
+	if err != nil {
+		return Attr{}, err
+	}
+	if !ok {
+		return Attr{}, errName("lookup", dir, name, syscall.ENOENT)
+	}
+	n, err := fs.getInode(ctx, e.ino)
+	if errors.Is(err, ErrStale) {
+		return Attr{}, errName("lookup", dir, name, syscall.ENOENT) // removed meanwhile
+	}
+	if err != nil {
+		return Attr{}, err
+	}
+	return n.attr(e.ino), nil
+}
+
+// GetAttr returns the attributes of ino (ErrStale if it does not exist).
+func (fs *FS) GetAttr(ctx context.Context, ino uint64) (Attr, error) {
+	n, err := fs.getInode(ctx, ino)
+	if err != nil {
+		return Attr{}, err
+	}
+	return n.attr(ino), nil
+}
+
+// Parent returns the parent of directory dir; the root is its own parent.
+func (fs *FS) Parent(ctx context.Context, dir uint64) (uint64, error) {
+	d, err := fs.getInode(ctx, dir)
+	if err != nil {
+		return 0, err
+	}
+	if d.typ != TypeDir {
+		return 0, errIno("parent of", dir, syscall.ENOTDIR)
+	}
+	return d.parent, nil
+}
+
+// Readlink returns a symlink's target.
+func (fs *FS) Readlink(ctx context.Context, ino uint64) (string, error) {
+	n, err := fs.getInode(ctx, ino)
+	if err != nil {
+		return "", err
+	}
+	if n.typ != TypeSymlink {
+		return "", errIno("readlink", ino, syscall.EINVAL)
+	}
+	return n.target, nil
+}
+
+// newNode prepares a node for insertion in directory d by cred.
+func (fs *FS) newNode(cred Cred, d *inode, typ FileType, mode uint32) *inode {
+	now := fs.now().UnixNano()
+	n := &inode{typ: typ, mode: mode & 0o7777, nlink: 1, uid: cred.UID, gid: cred.GID,
+		gen: rand.Uint32() | 1, atime: now, mtime: now, ctime: now}
+	if d.mode&0o2000 != 0 { // setgid directory: inherit its group; subdirectories inherit setgid
+		n.gid = d.gid
+		if typ == TypeDir {
+			n.mode |= 0o2000
+		}
+	}
+	if typ != TypeDir && n.mode&0o2000 != 0 && cred.UID != 0 && !inGroup(cred, n.gid) {
+		n.mode &^= 0o2000
+	}
+	return n
+}
+
+// errExists carries the entry found by insert when the name is taken.
+type errExists struct{ e dirent }
+
+func (e *errExists) Error() string { return "file exists" }
+func (e *errExists) Unwrap() error { return syscall.EEXIST }
+
+// insert links a new node built by build under name in dir, in one batch.
+// When the name exists it returns an *errExists (matching EEXIST).
+func (fs *FS) insert(ctx context.Context, op string, cred Cred, dir uint64, name string, typ FileType, build func(d *inode) (*inode, error)) (Attr, error) {
+	if err := checkName(op, dir, name); err != nil {
+		return Attr{}, err
+	}
+	ino, err := fs.allocIno(ctx)
+	if err != nil {
+		return Attr{}, err
+	}
+	unlock := fs.lockInodes(dir, ino)
+	defer unlock()
+	t := fs.newTxn(ino)
+	d, err := t.get(ctx, dir)
+	if err != nil {
+		return Attr{}, err
+	}
+	if err := canModifyEntries(op, cred, dir, d); err != nil {
+		return Attr{}, err
+	}
+	if e, ok, err := fs.loadEntry(ctx, dir, name); err != nil {
+		return Attr{}, err
+	} else if ok {
+		return Attr{}, &errExists{e}
+	}
+	n, err := build(d)
+	if err != nil {
+		return Attr{}, err
+	}
+	if typ == TypeDir {
+		if d.nlink >= maxLinks {
+			return Attr{}, errIno(op, dir, syscall.EMLINK)
+		}
+		d.nlink++
+		n.nlink = 2
+		n.parent = dir
+		n.nextCookie = firstCookie
+	}
+	e := dirent{ino: ino, typ: typ, cookie: d.nextCookie}
+	d.nextCookie++
+	d.mtime, d.ctime = n.ctime, n.ctime
+	t.put(dir)
+	t.create(ino, n)
+	t.putEntry(dir, name, e)
+	if err := t.commit(ctx); err != nil {
+		return Attr{}, err
+	}
+	return n.attr(ino), nil
+}
+
+// Create makes a regular file; see CreateMode for what happens when name exists.
+func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, req CreateRequest) (Attr, error) {
+	mode := uint32(0o644)
+	if req.Attrs.Mode != nil {
+		mode = *req.Attrs.Mode
+	}
+	a, err := fs.insert(ctx, "create", cred, dir, name, TypeRegular, func(d *inode) (*inode, error) {
+		n := fs.newNode(cred, d, TypeRegular, mode)
+		if req.Mode == CreateExclusive {
+			n.flags |= inodeHasVerifier
+			n.verifier = req.Verifier
+			return n, nil
+		}
+		if req.Attrs.UID != nil && (cred.UID == 0 || *req.Attrs.UID == cred.UID) {
+			n.uid = *req.Attrs.UID
+		}
+		if req.Attrs.GID != nil && (cred.UID == 0 || inGroup(cred, *req.Attrs.GID)) {
+			n.gid = *req.Attrs.GID
+		}
+		switch req.Attrs.Atime {
+		case TimeClient:
+			n.atime = req.Attrs.AtimeTo.UnixNano()
+		}
+		switch req.Attrs.Mtime {
+		case TimeClient:
+			n.mtime = req.Attrs.MtimeTo.UnixNano()
+		}
+		return n, nil
+	})
+	var ex *errExists
+	if !errors.As(err, &ex) {
+		return a, err
+	}
+	switch req.Mode {
+	case CreateGuarded:
+		return Attr{}, err
+	case CreateExclusive:
+		n, gerr := fs.getInode(ctx, ex.e.ino)
+		if gerr == nil && n.typ == TypeRegular && n.flags&inodeHasVerifier != 0 && n.verifier == req.Verifier {
+			return n.attr(ex.e.ino), nil // a retransmitted CREATE
+		}
+		return Attr{}, err
+	}
+	// CreateUnchecked on an existing name: succeed on a regular file,
+	// applying only a size (O_TRUNC); other attributes are left alone.
+	switch ex.e.typ {
+	case TypeRegular:
+	case TypeDir:
+		return Attr{}, errName("create", dir, name, syscall.EISDIR)
+	default:
+		return Attr{}, err
+	}
+	if req.Attrs.Size != nil {
+		return fs.SetAttr(ctx, cred, ex.e.ino, SetAttrRequest{Size: req.Attrs.Size})
+	}
+	return fs.GetAttr(ctx, ex.e.ino)
+}
+
+// Mkdir makes a directory.
+func (fs *FS) Mkdir(ctx context.Context, cred Cred, dir uint64, name string, mode uint32) (Attr, error) {
+	return fs.insert(ctx, "mkdir", cred, dir, name, TypeDir, func(d *inode) (*inode, error) {
+		return fs.newNode(cred, d, TypeDir, mode), nil
+	})
+}
+
+// Symlink makes a symbolic link to target.
+func (fs *FS) Symlink(ctx context.Context, cred Cred, dir uint64, name, target string, mode uint32) (Attr, error) {
+	if len(target) > maxSymlinkLen {
+		return Attr{}, errName("symlink", dir, name, syscall.ENAMETOOLONG)
+	}
+	if target == "" {
+		return Attr{}, errName("symlink", dir, name, syscall.EINVAL)
+	}
+	return fs.insert(ctx, "symlink", cred, dir, name, TypeSymlink, func(d *inode) (*inode, error) {
+		n := fs.newNode(cred, d, TypeSymlink, 0o777)
+		n.target = target
+		n.size = uint64(len(target))
+		return n, nil
+	})
+}
+
+// Mknod makes a device node, FIFO or socket.
+func (fs *FS) Mknod(ctx context.Context, cred Cred, dir uint64, name string, typ FileType, mode, major, minor uint32) (Attr, error) {
+	switch typ {
+	case TypeBlock, TypeChar, TypeSocket, TypeFIFO:
+	default:
+		return Attr{}, errName("mknod", dir, name, syscall.EINVAL)
+	}
+	return fs.insert(ctx, "mknod", cred, dir, name, typ, func(d *inode) (*inode, error) {
+		n := fs.newNode(cred, d, typ, mode)
+		if typ == TypeBlock || typ == TypeChar {
+			n.major, n.minor = major, minor
+		}
+		return n, nil
+	})
+}
+
+// Link makes name in dir another link to ino (not a directory).
+func (fs *FS) Link(ctx context.Context, cred Cred, ino uint64, dir uint64, name string) (Attr, error) {
+	if err := checkName("link", dir, name); err != nil {
+		return Attr{}, err
+	}
+	unlock := fs.lockInodes(dir, ino)
+	defer unlock()
+	t := fs.newTxn(ino)
+	n, err := t.get(ctx, ino)
+	if err != nil {
+		return Attr{}, err
+	}
+	if n.typ == TypeDir {
+		return Attr{}, errIno("link", ino, syscall.EPERM)
+	}
+	d, err := t.get(ctx, dir)
+	if err != nil {
+		return Attr{}, err
+	}
+	if err := canModifyEntries("link into", cred, dir, d); err != nil {
+		return Attr{}, err
+	}
+	if _, ok, err := fs.loadEntry(ctx, dir, name); err != nil {
+		return Attr{}, err
+	} else if ok {
+		return Attr{}, errName("link", dir, name, syscall.EEXIST)
+	}
+	if n.nlink >= maxLinks {
+		return Attr{}, errIno("link", ino, syscall.EMLINK)
+	}
+	now := fs.now().UnixNano()
+	n.nlink++
+	n.ctime = now
+	e := dirent{ino: ino, typ: n.typ, cookie: d.nextCookie}
+	d.nextCookie++
+	d.mtime, d.ctime = now, now
+	t.put(ino)
+	t.put(dir)
+	t.putEntry(dir, name, e)
+	if err := t.commit(ctx); err != nil {
+		return Attr{}, err
+	}
+	return n.attr(ino), nil
+}
+
+// lockEntry locks dir and the inode its entry name points to (if any),
+// retrying until the entry is the same before and after locking. It returns
+// the entry, whether it exists, and the unlock function.
+func (fs *FS) lockEntry(ctx context.Context, dir uint64, name string) (dirent, bool, func(), error) {
+	for {
+		e, ok, err := fs.getEntry(ctx, dir, name)
+		if err != nil {
+			return dirent{}, false, nil, err
+		}
+		inos := []uint64{dir}
+		if ok {
+			inos = append(inos, e.ino)
+		}
+		unlock := fs.lockInodes(inos...)
+		e2, ok2, err := fs.loadEntry(ctx, dir, name)
+		if err != nil {
+			unlock()
+			return dirent{}, false, nil, err
+		}
+		if ok == ok2 && e == e2 {
+			return e, ok, unlock, nil
+		}
+		unlock()
+	}
+}
+
+// dropLink removes one link of n (already unlinked from its entry) in t:
+// the inode goes when its link count reaches 0. NFS has no open state, so
+// the data of a file is reclaimed as soon as its last link goes.
+func dropLink(t *txn, ino uint64, n *inode, now int64) {
+	if n.typ == TypeDir {
+		t.remove(ino, n)
+		return
+	}
+	n.nlink--
+	if n.nlink == 0 {
+		t.remove(ino, n)
+		return
+	}
+	n.ctime = now
+	t.put(ino)
+}
+
+// Unlink removes a non-directory entry.
+func (fs *FS) Unlink(ctx context.Context, cred Cred, dir uint64, name string) error {
+	return fs.removeEntry(ctx, "unlink", cred, dir, name, false)
+}
+
+// Rmdir removes an empty directory.
+func (fs *FS) Rmdir(ctx context.Context, cred Cred, dir uint64, name string) error {
+	if name == ".." {
+		return errName("rmdir", dir, name, syscall.ENOTEMPTY)
+	}
+	return fs.removeEntry(ctx, "rmdir", cred, dir, name, true)
+}
+
+func (fs *FS) removeEntry(ctx context.Context, op string, cred Cred, dir uint64, name string, wantDir bool) error {
+	if err := checkName(op, dir, name); err != nil {
+		return err
+	}
+	e, ok, unlock, err := fs.lockEntry(ctx, dir, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	t := fs.newTxn(e.ino)
+	d, err := t.get(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if err := canModifyEntries(op, cred, dir, d); err != nil {
+		return err
+	}
+	if !ok {
+		return errName(op, dir, name, syscall.ENOENT)
+	}
+	n, err := t.get(ctx, e.ino)
+	if err != nil {
+		return err
+	}
+	switch {
+	case wantDir && n.typ != TypeDir:
+		return errName(op, dir, name, syscall.ENOTDIR)
+	case !wantDir && n.typ == TypeDir:
+		return errName(op, dir, name, syscall.EISDIR)
+	}
+	if stickyDenies(cred, d, n) {
+		return errName(op, dir, name, syscall.EPERM)
+	}
+	if wantDir {
+		empty, err := fs.dirEmpty(ctx, e.ino)
+		if err != nil {
+			return err
+		}
+		if !empty {
+			return errName(op, dir, name, syscall.ENOTEMPTY)
+		}
+		d.nlink--
+	}
+	now := fs.now().UnixNano()
+	t.deleteEntry(dir, name, e)
+	dropLink(t, e.ino, n, now)
+	d.mtime, d.ctime = now, now
+	t.put(dir)
+	return t.commit(ctx)
+}
+
+// dirEmpty reports whether directory ino has no entries.
+func (fs *FS) dirEmpty(ctx context.Context, ino uint64) (bool, error) {
+	p := inoPrefix(prefixCookie, ino)
+	it, err := fs.kv.NewIterator(ctx, p, prefixEnd(p))
+	if err != nil {
+		return false, err
+	}
+	defer it.Close()
+	if it.Next() {
+		return false, nil
+	}
+	return true, it.Err()
+}
+
+// Rename moves fromDir/fromName to toDir/toName, atomically replacing an
+// existing target.
+//
+// Lock order: every operation locks the stripes of all inodes it changes at
+// once, in ascending stripe order (lockInodes), after looking the entries up
+// without locks and re-checking them once locked. Renames that move a
+// directory to another parent first take renameMu, so that the check that
+// the target is not inside the moved directory walks parents that cannot
+// change meanwhile.
+func (fs *FS) Rename(ctx context.Context, cred Cred, fromDir uint64, fromName string, toDir uint64, toName string) error {
+	if err := checkName("rename", fromDir, fromName); err != nil {
+		return err
+	}
+	if err := checkName("rename to", toDir, toName); err != nil {
+		return err
+	}
+	for {
+		src, ok, err := fs.getEntry(ctx, fromDir, fromName)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			// Report ENOTDIR/EACCES/ESTALE of the directory first.
+			d, err := fs.getInode(ctx, fromDir)
+			if err != nil {
+				return err
+			}
+			if err := canModifyEntries("rename from", cred, fromDir, d); err != nil {
+				return err
+			}
+			return errName("rename", fromDir, fromName, syscall.ENOENT)
+		}
+		dst, dstOK, err := fs.getEntry(ctx, toDir, toName)
+		if err != nil {
+			return err
+		}
+		moveDir := src.typ == TypeDir && fromDir != toDir
+		if moveDir {
+			fs.renameMu.Lock()
+		}
+		inos := []uint64{fromDir, toDir, src.ino}
+		if dstOK {
+			inos = append(inos, dst.ino)
+		}
+		unlock := fs.lockInodes(inos...)
+		src2, ok2, err1 := fs.loadEntry(ctx, fromDir, fromName)
+		dst2, dstOK2, err2 := fs.loadEntry(ctx, toDir, toName)
+		if err = errors.Join(err1, err2); err == nil && ok2 && src2 == src && dstOK2 == dstOK && dst2 == dst {
+			err = fs.renameLocked(ctx, cred, fromDir, fromName, src, toDir, toName, dst, dstOK, moveDir)
+			unlock()
+			if moveDir {
+				fs.renameMu.Unlock()
+			}
+			return err
+		}
+		unlock()
+		if moveDir {
+			fs.renameMu.Unlock()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (fs *FS) renameLocked(ctx context.Context, cred Cred, fromDir uint64, fromName string, src dirent,
+	toDir uint64, toName string, dst dirent, dstOK, moveDir bool) error {
+	t := fs.newTxn(src.ino)
+	fd, err := t.get(ctx, fromDir)
+	if err != nil {
+		return err
+	}
+	if err := canModifyEntries("rename from", cred, fromDir, fd); err != nil {
+		return err
+	}
+	td, err := t.get(ctx, toDir)
+	if err != nil {
+		return err
+	}
+	if err := canModifyEntries("rename into", cred, toDir, td); err != nil {
+		return err
+	}
+	sn, err := t.get(ctx, src.ino)
+	if err != nil {
+		return err
+	}
+	if dstOK && dst.ino == src.ino {
+		return nil // both names are links to the same file: nothing to do
+	}
+	if stickyDenies(cred, fd, sn) {
+		return errName("rename", fromDir, fromName, syscall.EPERM)
+	}
+	if moveDir {
+		// Moving a directory rewrites its "..": it needs write permission on it.
+		if !permits(cred, sn, permWrite) {
+			return errName("rename", fromDir, fromName, syscall.EACCES)
+		}
+		// The target directory must not be the moved directory or inside it.
+		for p := toDir; ; {
+			if p == src.ino {
+				return errName("rename into own subtree", fromDir, fromName, syscall.EINVAL)
+			}
+			if p == RootIno {
+				break
+			}
+			pn, err := fs.peekInode(ctx, p)
+			if err != nil {
+				return err
+			}
+			p = pn.parent
+		}
+	}
+	now := fs.now().UnixNano()
+	if dstOK {
+		dn, err := t.get(ctx, dst.ino)
+		if err != nil {
+			return err
+		}
+		if stickyDenies(cred, td, dn) {
+			return errName("rename over", toDir, toName, syscall.EPERM)
+		}
+		switch {
+		case sn.typ == TypeDir && dn.typ != TypeDir:
+			return errName("rename over", toDir, toName, syscall.ENOTDIR)
+		case sn.typ != TypeDir && dn.typ == TypeDir:
+			return errName("rename over", toDir, toName, syscall.EISDIR)
+		case dn.typ == TypeDir:
+			empty, err := fs.dirEmpty(ctx, dst.ino)
+			if err != nil {
+				return err
+			}
+			if !empty {
+				return errName("rename over", toDir, toName, syscall.ENOTEMPTY)
+			}
+			td.nlink--
+		}
+		t.ops = append(t.ops, KVOp{Key: cookieKey(toDir, dst.cookie), Delete: true})
+		dropLink(t, dst.ino, dn, now)
+	}
+	t.deleteEntry(fromDir, fromName, src)
+	e := dirent{ino: src.ino, typ: src.typ, cookie: td.nextCookie}
+	td.nextCookie++
+	t.putEntry(toDir, toName, e)
+	if moveDir {
+		sn.parent = toDir
+		fd.nlink--
+		td.nlink++
+	}
+	sn.ctime = now
+	t.put(src.ino)
+	fd.mtime, fd.ctime = now, now
+	td.mtime, td.ctime = now, now
+	t.put(fromDir)
+	t.put(toDir)
+	return t.commit(ctx)
+}
