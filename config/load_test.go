@@ -1,0 +1,283 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestDefaults(t *testing.T) {
+	cfg := mustLoad(t, validBase+oneExport, nil)
+	s := cfg.Server
+	if s.Listen != DefaultListen || s.LogLevel != slog.LevelInfo || s.LogFormat != LogFormatText ||
+		s.MetricsListen != "" || s.MaxConnections != 512 || s.MaxRequestsPerConn != 64 {
+		t.Errorf("server defaults: %+v", s)
+	}
+	if cfg.Cache.MemoryMB != 256 {
+		t.Errorf("cache.memory_mb = %d, want 256", cfg.Cache.MemoryMB)
+	}
+	if cfg.S3.Bucket != "slatedb" || cfg.S3.Region != "us-east-1" || cfg.S3.AllowHTTP || cfg.S3.Endpoint != "" {
+		t.Errorf("s3 defaults: %+v", cfg.S3)
+	}
+	if cfg.LSM.FlushInterval != 50*time.Millisecond || cfg.LSM.MemtableMB != 64 || cfg.LSM.Compression != CompressionSnappy {
+		t.Errorf("lsm defaults: %+v", cfg.LSM)
+	}
+	e := cfg.Exports[0]
+	if e.ReadOnly || e.AllowedClients != nil || e.Squash != SquashRoot || e.AnonUID != 65534 || e.AnonGID != 65534 ||
+		e.Sync != SyncCommit || e.StrictSync() || e.InodeCacheEntries != 100000 || e.SizeLimitGB != 0 {
+		t.Errorf("export defaults: %+v", e)
+	}
+	if e.Store != (StoreURL{Scheme: SchemeMemory, Prefix: "a"}) {
+		t.Errorf("store = %+v", e.Store)
+	}
+}
+
+func TestEveryKeyIsRead(t *testing.T) {
+	cfg := mustLoad(t, `
+[server]
+listen = "0.0.0.0:12049"
+log_level = "debug"
+log_format = "json"
+metrics_listen = "127.0.0.1:9100"
+max_connections = 10
+max_requests_per_conn = 8
+[cache]
+dir = "/var/cache/zerofs"
+size_gb = 2.5
+memory_mb = 0
+[s3]
+endpoint = "https://s3.example.com"
+bucket = "main-bucket"
+access_key_id = "AKIDFILE"
+secret_access_key = "file-secret-value"
+region = "eu-west-1"
+allow_http = true
+[lsm]
+flush_interval = "20ms"
+memtable_mb = 16
+compression = "zstd"
+[[exports]]
+name = "a_1"
+path = "/srv/a"
+store = "s3:///teams/a/"
+read_only = true
+allowed_clients = ["10.1.2.3", "10.0.0.0/8", "fd00::/8", "192.168.1.77/24"]
+squash = "all"
+anon_uid = 1000
+anon_gid = 0
+sync = "strict"
+inode_cache_entries = 0
+size_limit_gb = 0.25
+[exports.s3]
+endpoint = "https://other.example.com/"
+access_key_id = "AKIDEXPORT"
+secret_access_key = "export-secret-value"
+region = "auto"
+allow_http = false
+`, nil)
+	want := &Config{
+		File: cfg.File,
+		Server: Server{Listen: "0.0.0.0:12049", LogLevel: slog.LevelDebug, LogFormat: LogFormatJSON,
+			MetricsListen: "127.0.0.1:9100", MaxConnections: 10, MaxRequestsPerConn: 8},
+		Cache: Cache{Dir: "/var/cache/zerofs", SizeGB: 2.5, MemoryMB: 0},
+		S3: S3{Endpoint: "https://s3.example.com", Bucket: "main-bucket", AccessKeyID: "AKIDFILE",
+			SecretAccessKey: "file-secret-value", Region: "eu-west-1", AllowHTTP: true},
+		LSM: LSM{FlushInterval: 20 * time.Millisecond, MemtableMB: 16, Compression: CompressionZstd},
+		Exports: []Export{{
+			Name: "a_1", Path: "/srv/a",
+			Store: StoreURL{Scheme: SchemeS3, Bucket: "main-bucket", Prefix: "teams/a"},
+			S3: S3{Endpoint: "https://other.example.com/", Bucket: "main-bucket", AccessKeyID: "AKIDEXPORT",
+				SecretAccessKey: "export-secret-value", Region: "auto", AllowHTTP: false},
+			ReadOnly: true,
+			AllowedClients: []netip.Prefix{netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("10.0.0.0/8"),
+				netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("192.168.1.0/24")},
+			Squash: SquashAll, AnonUID: 1000, AnonGID: 0, Sync: SyncStrict, InodeCacheEntries: 0, SizeLimitGB: 0.25,
+		}},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("got\n%#v\nwant\n%#v", cfg, want)
+	}
+	if got := cfg.Exports[0].SizeLimitBytes(); got != 250_000_000 {
+		t.Errorf("SizeLimitBytes = %d", got)
+	}
+	if got := cfg.Cache.SizeBytes(); got != 2_500_000_000 {
+		t.Errorf("SizeBytes = %d", got)
+	}
+	if !cfg.Exports[0].StrictSync() {
+		t.Errorf("StrictSync = false for sync = strict")
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := `
+[cache]
+dir = "/from/file"
+size_gb = 1
+[s3]
+endpoint = "https://file.example"
+bucket = "file-bucket"
+region = "file-region"
+access_key_id = "FILEID"
+secret_access_key = "file-secret"
+allow_http = false
+[[exports]]
+name = "plain"
+path = "/plain"
+store = "s3:///p"
+[[exports]]
+name = "own"
+path = "/own"
+store = "s3://own-bucket/q"
+[exports.s3]
+endpoint = "http://own.example"
+region = "own-region"
+allow_http = true
+`
+	env := map[string]string{
+		EnvCacheDir: "/from/env", EnvCacheSizeGB: "3.5",
+		EnvEndpoint: "https://env.example", EnvBucket: "env-bucket", EnvRegion: "env-region",
+		EnvAccessKeyID: "ENVID", EnvSecretAccessKey: "env-secret", EnvAllowHTTP: "0",
+	}
+	cfg := mustLoad(t, file, env)
+	if cfg.Cache.Dir != "/from/env" || cfg.Cache.SizeGB != 3.5 {
+		t.Errorf("cache = %+v, want the environment's", cfg.Cache)
+	}
+	wantGlobal := S3{Endpoint: "https://env.example", Bucket: "env-bucket", Region: "env-region",
+		AccessKeyID: "ENVID", SecretAccessKey: "env-secret"}
+	if cfg.S3 != wantGlobal {
+		t.Errorf("s3 = %#v, want %#v", cfg.S3, wantGlobal)
+	}
+	if got := cfg.Exports[0]; got.S3 != wantGlobal || got.Store.Bucket != "env-bucket" {
+		t.Errorf("export without overrides: store %+v s3 %#v", got.Store, got.S3)
+	}
+	wantOwn := S3{Endpoint: "http://own.example", Bucket: "own-bucket", Region: "own-region",
+		AccessKeyID: "ENVID", SecretAccessKey: "env-secret", AllowHTTP: true}
+	if got := cfg.Exports[1].S3; got != wantOwn {
+		t.Errorf("export with overrides: %#v, want %#v", got, wantOwn)
+	}
+}
+
+func TestRelativePaths(t *testing.T) {
+	root := t.TempDir()
+	sub := filepath.Join(root, "etc")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(sub, "z.toml")
+	content := `
+[cache]
+dir = "../cache"
+size_gb = 1
+[[exports]]
+name = "rel"
+path = "/rel"
+store = "file://../data/rel"
+[[exports]]
+name = "dot"
+path = "/dot"
+store = "file://./here"
+[[exports]]
+name = "abs"
+path = "/abs"
+store = "file:///srv/abs"
+`
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Load with a relative path from another working directory.
+	t.Chdir(root)
+	cfg, err := Load("etc/z.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.File != path {
+		t.Errorf("File = %q, want %q", cfg.File, path)
+	}
+	if want := filepath.Join(root, "cache"); cfg.Cache.Dir != want {
+		t.Errorf("cache.dir = %q, want %q", cfg.Cache.Dir, want)
+	}
+	for i, want := range []string{filepath.Join(root, "data", "rel"), filepath.Join(sub, "here"), "/srv/abs"} {
+		if got := cfg.Exports[i].Store.Dir; got != want {
+			t.Errorf("exports[%d] dir = %q, want %q", i, got, want)
+		}
+	}
+	// A relative SLATEDB_CACHE_DIR stays relative to the working directory.
+	cfg, err = Load("etc/z.toml", envOf(map[string]string{EnvCacheDir: "./envcache/"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cache.Dir != "envcache" {
+		t.Errorf("cache.dir from env = %q, want %q", cfg.Cache.Dir, "envcache")
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"), nil)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("err = %v, want fs.ErrNotExist", err)
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		t.Errorf("a missing file is not a validation error")
+	}
+}
+
+func TestNoFile(t *testing.T) {
+	_, err := Load("", envOf(map[string]string{EnvCacheDir: "/c", EnvCacheSizeGB: "1"}))
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v, want *ValidationError", err)
+	}
+	if len(ve.Problems) != 1 || ve.Problems[0].Key != "exports" || ve.Problems[0].Source != sourceNoFile {
+		t.Errorf("problems = %+v, want only the missing exports", ve.Problems)
+	}
+}
+
+// TestStringRoundTrip: the rendered effective configuration loads back to the same Config.
+func TestStringRoundTrip(t *testing.T) {
+	for _, path := range []string{"../examples/zerofs.toml"} {
+		first, err := Load(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again := writeFile(t, first.String())
+		second, err := Load(again, nil)
+		if err != nil {
+			t.Fatalf("reloading the rendered config: %v\n%s", err, first)
+		}
+		second.File = first.File
+		if !reflect.DeepEqual(first, second) {
+			t.Errorf("round trip differs:\nfirst  %#v\nsecond %#v", first, second)
+		}
+	}
+	cfg := mustLoad(t, validBase+`
+[server]
+metrics_listen = "127.0.0.1:9100"
+[[exports]]
+name = "s"
+path = "/s"
+store = "s3://bkt/p\"q"
+size_limit_gb = 1.5
+allowed_clients = ["::1"]
+[exports.s3]
+endpoint = "https://h.example"
+access_key_id = "ID"
+secret_access_key = "shh-secret"
+`, nil)
+	back := mustLoad(t, cfg.String(), nil)
+	back.File, back.Cache.Dir = cfg.File, cfg.Cache.Dir
+	// The secret is rendered redacted, so it comes back as the redacted text.
+	if back.Exports[0].S3.SecretAccessKey.Reveal() != redactedText {
+		t.Errorf("rendered secret = %q", back.Exports[0].S3.SecretAccessKey.Reveal())
+	}
+	back.Exports[0].S3.SecretAccessKey = cfg.Exports[0].S3.SecretAccessKey
+	if !reflect.DeepEqual(cfg, back) {
+		t.Errorf("round trip differs:\nfirst  %#v\nsecond %#v\nrendered:\n%s", cfg, back, cfg)
+	}
+}
