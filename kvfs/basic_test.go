@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -105,8 +106,20 @@ func TestBasicOperations(t *testing.T) {
 	if _, err := fs.ReclaimPass(ctx); err != nil {
 		t.Fatal(err)
 	}
+	checkFsck(t, fs)
 	st := must[kvfs.StatFS](t)(fs.StatFS(ctx))
 	if st.FreeBytes != st.TotalBytes || st.TotalInodes-st.FreeInodes != 1 {
 		t.Fatalf("statfs after removing everything: %+v", st)
+	}
+}
+
+func checkFsck(t testing.TB, fs *kvfs.FS) {
+	t.Helper()
+	r, err := fs.Fsck(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("fsck found problems:\n%s", strings.Join(r.Problems, "\n"))
 	}
 }

@@ -338,4 +338,3 @@ func (fs *FS) StatFS(ctx context.Context) (StatFS, error) {
 	return StatFS{TotalBytes: total, FreeBytes: free, AvailBytes: free,
 		TotalInodes: totalInodes, FreeInodes: ifree, AvailInodes: ifree}, nil
 }
-
