@@ -366,11 +366,11 @@ func (r *rangeRead) fetch(ctx context.Context, own map[int]*fetchCall) error {
 		}
 	}
 	// Cache the owned pages up to the object's end. An empty page is cached
-	// only when it provably starts exactly at the end (the page before it in
-	// this span was full).
+	// only when it provably starts exactly at the end: it is page 0, or the
+	// page before it is full (in this span, or resident).
 	for i := lo; i <= hi; i++ {
 		rel := int64(i-lo) * P
-		if rel > int64(len(data)) || (rel == int64(len(data)) && i == lo) {
+		if rel > int64(len(data)) || (rel == int64(len(data)) && i == lo && !d.fullPageBefore(r.oid, r.first+int64(i))) {
 			break
 		}
 		if own[i] != nil {
@@ -382,6 +382,18 @@ func (r *rangeRead) fetch(ctx context.Context, own map[int]*fetchCall) error {
 	}
 	unregister()
 	return nil
+}
+
+// fullPageBefore reports whether page p starts where a full page ends: p is
+// 0, or page p-1 is resident and full.
+func (d *Disk) fullPageBefore(oid objectID, p int64) bool {
+	if p == 0 {
+		return true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.pages[pageID{oid.namespace, oid.key, p - 1}]
+	return e != nil && int64(e.payloadLen) == d.pageSize
 }
 
 // knownEndPage returns the page in which the object is known to end, or -1.

@@ -1,0 +1,867 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+const testPageSize = 8 << 10 // two chunks per page: small objects span many pages
+
+func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func openTestDisk(t testing.TB, dir string, capacity int64) *Disk {
+	t.Helper()
+	d, err := OpenDiskWithOptions(dir, DiskOptions{CapacityBytes: capacity, PageSize: testPageSize, Logger: testLogger()})
+	if err != nil {
+		t.Fatalf("OpenDisk: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// patterned returns n bytes that differ at every offset and between seeds.
+func patterned(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7+i/251) ^ seed
+	}
+	return b
+}
+
+// want is what GetRange must return according to the objstore contract.
+func want(obj []byte, off, n int64) []byte {
+	if off >= int64(len(obj)) {
+		return []byte{}
+	}
+	end := int64(len(obj))
+	if n < end-off {
+		end = off + n
+	}
+	return obj[off:end]
+}
+
+func mustGetRange(t *testing.T, s objstore.Store, key string, off, n int64) []byte {
+	t.Helper()
+	got, err := s.GetRange(context.Background(), key, off, n)
+	if err != nil {
+		t.Fatalf("GetRange(%q, %d, %d): %v", key, off, n, err)
+	}
+	return got
+}
+
+func checkRange(t *testing.T, s objstore.Store, key string, obj []byte, off, n int64) {
+	t.Helper()
+	got := mustGetRange(t, s, key, off, n)
+	if w := want(obj, off, n); !bytes.Equal(got, w) {
+		t.Fatalf("GetRange(%q, %d, %d) = %d bytes, want %d bytes (first diff %d)", key, off, n, len(got), len(w), firstDiff(got, w))
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+const P = testPageSize
+
+func TestGetRangeMatchesStore(t *testing.T) {
+	sizes := []int{0, 1, chunkSize, P - 1, P, P + 1, 2 * P, 3*P + 100}
+	type rng struct{ off, n int64 }
+	ranges := []rng{
+		{0, 1}, {0, 100}, {1, P}, {P - 1, 2}, {P, P}, {P - 10, P + 20}, {0, 4 * P},
+		{3 * P, 100}, {3*P + 99, 10}, {10 * P, 5}, {P / 2, math.MaxInt64}, {0, math.MaxInt64 - 5},
+		{chunkSize - 1, 2}, {5000, 3 * P},
+	}
+	for _, size := range sizes {
+		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
+			inner := newMemStore()
+			obj := patterned(size, 1)
+			inner.Put(context.Background(), "obj", obj)
+			d := openTestDisk(t, t.TempDir(), 1<<30)
+			s := NewCachingStore(inner, d, "ns")
+			for _, r := range ranges {
+				checkRange(t, s, "obj", obj, r.off, r.n) // cold or partly cached
+			}
+			before := inner.getRanges.Load()
+			for _, r := range ranges {
+				checkRange(t, s, "obj", obj, r.off, r.n) // every page now resident
+			}
+			if n := inner.getRanges.Load() - before; n != 0 {
+				t.Errorf("warm reads made %d inner GetRange calls, want 0 (log %v)", n, inner.takeRangeLog())
+			}
+		})
+	}
+}
+
+func TestRandomRangesMatchStore(t *testing.T) {
+	inner := newMemStore()
+	obj := patterned(10*P+1234, 2)
+	inner.Put(context.Background(), "obj", obj)
+	// A capacity of about 4 pages forces evictions between reads.
+	d := openTestDisk(t, t.TempDir(), 4*(P+300))
+	s := NewCachingStore(inner, d, "ns")
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 500 {
+		off := rnd.Int64N(int64(len(obj)) + P)
+		n := rnd.Int64N(3*P) + 1
+		checkRange(t, s, "obj", obj, off, n)
+	}
+	st := d.Stats()
+	if st.Bytes > 4*(P+300) || st.Evictions == 0 || st.Hits == 0 {
+		t.Errorf("stats %+v: want bytes within capacity, evictions and hits", st)
+	}
+}
+
+func TestHitMissAccounting(t *testing.T) {
+	inner := newMemStore()
+	obj := patterned(4*P, 3)
+	inner.Put(context.Background(), "obj", obj)
+	d := openTestDisk(t, t.TempDir(), 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+
+	steps := []struct {
+		off, n                         int64
+		hits, misses, fetches, writes int64
+		innerCalls                    []string
+	}{
+		{off: 10, n: 100, misses: 1, fetches: 1, writes: 1, innerCalls: []string{"obj 0 8192"}},
+		{off: 200, n: 100, hits: 1},
+		// pages 0..2: page 0 resident, pages 1 and 2 fetched with one call
+		{off: 0, n: 3 * P, hits: 1, misses: 2, fetches: 1, writes: 2, innerCalls: []string{"obj 8192 16384"}},
+		// pages 3..5: page 3 is full and the object ends with it, so the
+		// empty page 4 is cached as the end marker; page 5 is not
+		{off: 3*P + 5, n: 2 * P, misses: 3, fetches: 1, writes: 2, innerCalls: []string{"obj 24576 24576"}},
+		{off: 4 * P, n: 10, hits: 1},
+		{off: 0, n: 4 * P, hits: 4},
+	}
+	inner.takeRangeLog()
+	var prev DiskStats
+	for i, st := range steps {
+		checkRange(t, s, "obj", obj, st.off, st.n)
+		got := d.Stats()
+		delta := DiskStats{Hits: got.Hits - prev.Hits, Misses: got.Misses - prev.Misses, Fetches: got.Fetches - prev.Fetches, Writes: got.Writes - prev.Writes}
+		wantDelta := DiskStats{Hits: st.hits, Misses: st.misses, Fetches: st.fetches, Writes: st.writes}
+		if delta != wantDelta {
+			t.Errorf("step %d: stats delta %+v, want %+v", i, delta, wantDelta)
+		}
+		if log := inner.takeRangeLog(); fmt.Sprint(log) != fmt.Sprint(st.innerCalls) {
+			t.Errorf("step %d: inner calls %v, want %v", i, log, st.innerCalls)
+		}
+		prev = got
+	}
+	if st := d.Stats(); st.Files != 5 || st.Corrupt != 0 {
+		t.Errorf("stats %+v: want 5 files (4 pages and the end marker), no corruption", st)
+	}
+}
+
+func TestMissingPagesFetchedInOneCall(t *testing.T) {
+	inner := newMemStore()
+	obj := patterned(6*P, 4)
+	inner.Put(context.Background(), "obj", obj)
+	d := openTestDisk(t, t.TempDir(), 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+	checkRange(t, s, "obj", obj, 0, 1)
+	checkRange(t, s, "obj", obj, 2*P, 1)
+	inner.takeRangeLog()
+	checkRange(t, s, "obj", obj, 0, 5*P) // pages 1, 3, 4 missing
+	if log := inner.takeRangeLog(); len(log) != 1 || log[0] != fmt.Sprintf("obj %d %d", P, 4*P) {
+		t.Errorf("inner calls %v, want one call spanning pages 1..4", log)
+	}
+}
+
+func TestEvictionAtByteBound(t *testing.T) {
+	inner := newMemStore()
+	obj := patterned(8*P, 5)
+	inner.Put(context.Background(), "obj", obj)
+	fileSize := int64(pageHeaderLen(len("ns"), len("obj"), P) + P)
+	d := openTestDisk(t, t.TempDir(), 3*fileSize)
+	s := NewCachingStore(inner, d, "ns")
+	for p := range int64(5) {
+		checkRange(t, s, "obj", obj, p*P, 10)
+	}
+	st := d.Stats()
+	if st.Files != 3 || st.Bytes != 3*fileSize || st.Evictions != 2 {
+		t.Fatalf("stats %+v: want 3 files, %d bytes, 2 evictions", st, 3*fileSize)
+	}
+	// Pages 2, 3, 4 are resident; touch 2 so that 3 is the least recent.
+	checkRange(t, s, "obj", obj, 2*P, 10)
+	checkRange(t, s, "obj", obj, 5*P, 10)
+	inner.takeRangeLog()
+	checkRange(t, s, "obj", obj, 2*P, 10)
+	checkRange(t, s, "obj", obj, 4*P, 10)
+	if log := inner.takeRangeLog(); len(log) != 0 {
+		t.Errorf("pages 2 and 4 should be resident, got inner calls %v", log)
+	}
+	checkRange(t, s, "obj", obj, 3*P, 10)
+	if log := inner.takeRangeLog(); len(log) != 1 {
+		t.Errorf("page 3 should have been evicted, got inner calls %v", log)
+	}
+	if n := countPageFiles(t, d.dir); int64(n) != d.Stats().Files {
+		t.Errorf("%d page files on disk, index has %d", n, d.Stats().Files)
+	}
+}
+
+func TestPageLargerThanCapacityIsNotCached(t *testing.T) {
+	inner := newMemStore()
+	obj := patterned(2*P, 6)
+	inner.Put(context.Background(), "obj", obj)
+	d := openTestDisk(t, t.TempDir(), P/2)
+	s := NewCachingStore(inner, d, "ns")
+	checkRange(t, s, "obj", obj, 0, 2*P)
+	checkRange(t, s, "obj", obj, 0, 2*P)
+	if st := d.Stats(); st.Files != 0 || st.Bytes != 0 || st.Writes != 0 {
+		t.Errorf("stats %+v: nothing fits, nothing should be written", st)
+	}
+}
+
+func countPageFiles(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	filepath.WalkDir(dir, func(path string, de fs.DirEntry, err error) error {
+		if err == nil && !de.IsDir() && filepath.Base(path) != "LOCK" {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+func TestRestartReusesCache(t *testing.T) {
+	dir := t.TempDir()
+	inner := newMemStore()
+	objA, objB := patterned(3*P+17, 7), patterned(P, 8)
+	inner.Put(context.Background(), "a", objA)
+	inner.Put(context.Background(), "b", objB)
+
+	d1, err := OpenDiskWithOptions(dir, DiskOptions{CapacityBytes: 1 << 30, PageSize: P, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1 := NewCachingStore(inner, d1, "ns")
+	checkRange(t, s1, "a", objA, 0, 10*P)
+	if _, err := s1.Get(context.Background(), "b"); err != nil {
+		t.Fatal(err)
+	}
+	filesBefore := d1.Stats().Files
+	if err := d1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	d2 := openTestDisk(t, dir, 1<<30)
+	if st := d2.Stats(); st.Files != filesBefore || st.Corrupt != 0 {
+		t.Fatalf("after reopen: stats %+v, want %d files", st, filesBefore)
+	}
+	s2 := NewCachingStore(inner, d2, "ns")
+	gets, ranges := inner.gets.Load(), inner.getRanges.Load()
+	checkRange(t, s2, "a", objA, 0, 10*P)
+	checkRange(t, s2, "a", objA, P+5, P)
+	got, err := s2.Get(context.Background(), "b")
+	if err != nil || !bytes.Equal(got, objB) {
+		t.Fatalf("Get(b) after restart = %d bytes, %v", len(got), err)
+	}
+	got, err = s2.Get(context.Background(), "a")
+	if err != nil || !bytes.Equal(got, objA) {
+		t.Fatalf("Get(a) after restart = %d bytes, %v", len(got), err)
+	}
+	if g, r := inner.gets.Load()-gets, inner.getRanges.Load()-ranges; g != 0 || r != 0 {
+		t.Errorf("after restart: %d inner Gets and %d GetRanges, want none", g, r)
+	}
+	if st := d2.Stats(); st.Hits == 0 || st.Misses != 0 {
+		t.Errorf("after restart: stats %+v, want only hits", st)
+	}
+}
+
+func TestRestartWithSmallerCapacityEvictsOldest(t *testing.T) {
+	dir := t.TempDir()
+	inner := newMemStore()
+	obj := patterned(4*P, 9)
+	inner.Put(context.Background(), "obj", obj)
+	d1 := openTestDisk(t, dir, 1<<30)
+	s1 := NewCachingStore(inner, d1, "ns")
+	base := time.Now().Add(-time.Hour)
+	for p := range int64(4) {
+		checkRange(t, s1, "obj", obj, p*P, 1)
+	}
+	// Give the files distinct, increasing modification times: page p is older than p+1.
+	d1.mu.Lock()
+	for id, e := range d1.pages {
+		mt := base.Add(time.Duration(id.page) * time.Minute)
+		os.Chtimes(e.path, mt, mt)
+	}
+	d1.mu.Unlock()
+	d1.Close()
+
+	fileSize := int64(pageHeaderLen(2, 3, P) + P)
+	d2 := openTestDisk(t, dir, 2*fileSize)
+	if st := d2.Stats(); st.Files != 2 || st.Evictions != 2 {
+		t.Fatalf("stats %+v: want 2 files kept, 2 evicted", st)
+	}
+	s2 := NewCachingStore(inner, d2, "ns")
+	inner.takeRangeLog()
+	checkRange(t, s2, "obj", obj, 2*P, 2*P)
+	if log := inner.takeRangeLog(); len(log) != 0 {
+		t.Errorf("newest pages 2 and 3 should be kept, got inner calls %v", log)
+	}
+	if n := countPageFiles(t, dir); n != 2 {
+		t.Errorf("%d files on disk, want 2", n)
+	}
+}
+
+// pagePath returns the file of a resident page.
+func pagePath(t *testing.T, d *Disk, ns, key string, page int64) string {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.pages[pageID{ns, key, page}]
+	if e == nil {
+		t.Fatalf("page %d of %q is not resident", page, key)
+	}
+	return e.path
+}
+
+func TestDamagedFilesAreNeverServed(t *testing.T) {
+	damage := []struct {
+		name string
+		fn   func(t *testing.T, d *Disk, path string)
+	}{
+		{"payload byte flipped", func(t *testing.T, d *Disk, path string) { flipByte(t, path, -100) }},
+		{"first payload byte flipped", func(t *testing.T, d *Disk, path string) { flipByte(t, path, -P) }},
+		{"header byte flipped", func(t *testing.T, d *Disk, path string) { flipByte(t, path, 20) }},
+		{"magic flipped", func(t *testing.T, d *Disk, path string) { flipByte(t, path, 0) }},
+		{"truncated", func(t *testing.T, d *Disk, path string) { os.Truncate(path, 1000) }},
+		{"truncated to nothing", func(t *testing.T, d *Disk, path string) { os.Truncate(path, 0) }},
+		{"deleted", func(t *testing.T, d *Disk, path string) { os.Remove(path) }},
+		{"replaced by another page", func(t *testing.T, d *Disk, path string) {
+			other, err := os.ReadFile(pagePath(t, d, "ns", "obj", 2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(path, other, 0o644)
+		}},
+		{"replaced by a directory", func(t *testing.T, d *Disk, path string) {
+			os.Remove(path)
+			os.Mkdir(path, 0o755)
+		}},
+	}
+	for _, dm := range damage {
+		t.Run(dm.name, func(t *testing.T) {
+			inner := newMemStore()
+			obj := patterned(3*P-100, 10) // page 2 is short: the size is known
+			inner.Put(context.Background(), "obj", obj)
+			d := openTestDisk(t, t.TempDir(), 1<<30)
+			s := NewCachingStore(inner, d, "ns")
+			checkRange(t, s, "obj", obj, 0, 3*P)
+			dm.fn(t, d, pagePath(t, d, "ns", "obj", 1))
+			inner.takeRangeLog()
+
+			checkRange(t, s, "obj", obj, P, P) // whole page 1
+			if st := d.Stats(); st.Corrupt != 1 {
+				t.Errorf("stats %+v: want 1 corrupt file", st)
+			}
+			if log := inner.takeRangeLog(); fmt.Sprint(log) != fmt.Sprintf("[obj %d %d]", P, P) {
+				t.Errorf("inner calls %v, want a refetch of page 1", log)
+			}
+			// The refetched page is cached again and now served.
+			checkRange(t, s, "obj", obj, P, P)
+			got, err := s.Get(context.Background(), "obj")
+			if err != nil || !bytes.Equal(got, obj) {
+				t.Fatalf("Get = %d bytes, %v", len(got), err)
+			}
+			if log := inner.takeRangeLog(); len(log) != 0 || inner.gets.Load() != 0 {
+				t.Errorf("page 1 should be resident again, inner calls %v, gets %d", log, inner.gets.Load())
+			}
+		})
+	}
+}
+
+func TestDamagedFileNeverServedByGet(t *testing.T) {
+	inner := newMemStore()
+	obj := patterned(2*P+5, 11)
+	inner.Put(context.Background(), "obj", obj)
+	d := openTestDisk(t, t.TempDir(), 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+	if _, err := s.Get(context.Background(), "obj"); err != nil {
+		t.Fatal(err)
+	}
+	flipByte(t, pagePath(t, d, "ns", "obj", 2), -1)
+	got, err := s.Get(context.Background(), "obj")
+	if err != nil || !bytes.Equal(got, obj) {
+		t.Fatalf("Get = %d bytes, %v", len(got), err)
+	}
+	if st := d.Stats(); st.Corrupt != 1 || inner.gets.Load() != 2 {
+		t.Errorf("stats %+v, inner gets %d: want 1 corrupt file and a refetch", st, inner.gets.Load())
+	}
+}
+
+// flipByte inverts one byte of a file; a negative offset counts from the end.
+func flipByte(t *testing.T, path string, off int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off < 0 {
+		off += len(b)
+	}
+	b[off] ^= 0xff
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenDropsInvalidAndTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	inner := newMemStore()
+	obj := patterned(3*P, 12)
+	inner.Put(context.Background(), "obj", obj)
+	d1 := openTestDisk(t, dir, 1<<30)
+	s1 := NewCachingStore(inner, d1, "ns")
+	checkRange(t, s1, "obj", obj, 0, 3*P)
+	headerDamaged := pagePath(t, d1, "ns", "obj", 0)
+	truncated := pagePath(t, d1, "ns", "obj", 1)
+	payloadDamaged := pagePath(t, d1, "ns", "obj", 2)
+	d1.Close()
+
+	flipByte(t, headerDamaged, 30)
+	os.Truncate(truncated, 500)
+	flipByte(t, payloadDamaged, -1) // found only when read
+	tmp := filepath.Join(filepath.Dir(truncated), tmpPrefix+"123")
+	os.WriteFile(tmp, []byte("half a page"), 0o644)
+	foreign := filepath.Join(dir, "README")
+	os.WriteFile(foreign, []byte("not a cache file"), 0o644)
+
+	d2 := openTestDisk(t, dir, 1<<30)
+	if st := d2.Stats(); st.Files != 1 || st.Corrupt != 2 {
+		t.Fatalf("stats %+v: want 1 file indexed, 2 corrupt dropped", st)
+	}
+	for _, p := range []string{headerDamaged, truncated, tmp} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s should have been removed: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(foreign); err != nil {
+		t.Errorf("a file that is not ours was touched: %v", err)
+	}
+	s2 := NewCachingStore(inner, d2, "ns")
+	checkRange(t, s2, "obj", obj, 0, 3*P)
+	if st := d2.Stats(); st.Corrupt != 3 || st.Files != 3 {
+		t.Errorf("stats %+v: want the payload damage found on read, all pages resident again", st)
+	}
+}
+
+func TestOpenDropsOtherPageSize(t *testing.T) {
+	dir := t.TempDir()
+	inner := newMemStore()
+	obj := patterned(3*P, 13)
+	inner.Put(context.Background(), "obj", obj)
+	d1 := openTestDisk(t, dir, 1<<30)
+	checkRange(t, NewCachingStore(inner, d1, "ns"), "obj", obj, 0, 3*P)
+	d1.Close()
+	d2, err := OpenDiskWithOptions(dir, DiskOptions{CapacityBytes: 1 << 30, PageSize: 2 * P, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if st := d2.Stats(); st.Files != 0 || st.Corrupt != 0 || countPageFiles(t, dir) != 0 {
+		t.Errorf("stats %+v, %d files: files of another page size should be removed", st, countPageFiles(t, dir))
+	}
+	checkRange(t, NewCachingStore(inner, d2, "ns"), "obj", obj, 100, 3*P)
+}
+
+func TestConcurrentMissesShareOneFetch(t *testing.T) {
+	inner := newMemStore()
+	obj := patterned(4*P, 14)
+	inner.Put(context.Background(), "obj", obj)
+	d := openTestDisk(t, t.TempDir(), 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	inner.getRangeHook = func(key string, off, n int64) {
+		once.Do(func() { close(entered); <-release })
+	}
+	const readers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	for i := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			off := int64(P + i*100) // all inside page 1
+			got, err := s.GetRange(context.Background(), "obj", off, 50)
+			if err == nil && !bytes.Equal(got, want(obj, off, 50)) {
+				err = fmt.Errorf("reader %d got wrong bytes", i)
+			}
+			errs <- err
+		}()
+	}
+	<-entered
+	// Wait until every other reader waits on the fetch in flight.
+	id := pageID{"ns", "obj", 1}
+	for {
+		d.mu.Lock()
+		c := d.inflight[id]
+		n := 0
+		if c != nil {
+			n = c.waiters
+		}
+		d.mu.Unlock()
+		if n == readers-1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := inner.getRanges.Load(); n != 1 {
+		t.Errorf("%d inner GetRange calls, want 1", n)
+	}
+	if st := d.Stats(); st.Misses != 1 || st.Fetches != 1 || st.Writes != 1 {
+		t.Errorf("stats %+v: want one miss, one fetch, one write", st)
+	}
+}
+
+func TestWaiterRetriesWhenOwnerIsCancelled(t *testing.T) {
+	inner := newMemStore()
+	obj := patterned(2*P, 15)
+	inner.Put(context.Background(), "obj", obj)
+	d := openTestDisk(t, t.TempDir(), 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+
+	ownerCtx, cancelOwner := context.WithCancel(context.Background())
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	inner.getRangeHook = func(key string, off, n int64) {
+		once.Do(func() { close(entered); <-release })
+	}
+	ownerErr := make(chan error, 1)
+	go func() {
+		_, err := s.GetRange(ownerCtx, "obj", 0, 10)
+		ownerErr <- err
+	}()
+	<-entered
+	waiterDone := make(chan []byte, 1)
+	go func() {
+		got, err := s.GetRange(context.Background(), "obj", 5, 10)
+		if err != nil {
+			t.Errorf("waiter: %v", err)
+		}
+		waiterDone <- got
+	}()
+	for {
+		d.mu.Lock()
+		c := d.inflight[pageID{"ns", "obj", 0}]
+		n := c.waiters
+		d.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancelOwner()
+	close(release)
+	if err := <-ownerErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("owner error %v, want context.Canceled", err)
+	}
+	if got := <-waiterDone; !bytes.Equal(got, obj[5:15]) {
+		t.Errorf("waiter got %x", got)
+	}
+}
+
+func TestDeleteEvicts(t *testing.T) {
+	inner := newMemStore()
+	obj := patterned(2*P, 16)
+	inner.Put(context.Background(), "obj", obj)
+	inner.Put(context.Background(), "other", obj)
+	d := openTestDisk(t, t.TempDir(), 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+	checkRange(t, s, "obj", obj, 0, 2*P)
+	checkRange(t, s, "other", obj, 0, 2*P)
+	path := pagePath(t, d, "ns", "obj", 0)
+	if err := s.Delete(context.Background(), "obj"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetRange(context.Background(), "obj", 0, 10); !errors.Is(err, objstore.ErrNotFound) {
+		t.Errorf("GetRange after Delete: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Get(context.Background(), "obj"); !errors.Is(err, objstore.ErrNotFound) {
+		t.Errorf("Get after Delete: %v, want ErrNotFound", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("page file still on disk: %v", err)
+	}
+	if st := d.Stats(); st.Files != 2 {
+		t.Errorf("stats %+v: only the other object's pages should stay", st)
+	}
+	d.mu.Lock()
+	_, tracked := d.objects[objectID{"ns", "obj"}]
+	d.mu.Unlock()
+	if tracked {
+		t.Error("deleted object is still tracked")
+	}
+}
+
+func TestPutReplacesCachedContent(t *testing.T) {
+	inner := newMemStore()
+	d := openTestDisk(t, t.TempDir(), 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+	ctx := context.Background()
+	v1, v2 := patterned(3*P, 17), patterned(P+10, 18)
+	if err := s.Put(ctx, "obj", v1); err != nil {
+		t.Fatal(err)
+	}
+	checkRange(t, s, "obj", v1, 0, 3*P)
+	if err := s.Put(ctx, "obj", v2); err != nil {
+		t.Fatal(err)
+	}
+	checkRange(t, s, "obj", v2, 0, 3*P)
+	got, err := s.Get(ctx, "obj")
+	if err != nil || !bytes.Equal(got, v2) {
+		t.Fatalf("Get = %d bytes, %v", len(got), err)
+	}
+	if inner.getRanges.Load() != 0 || inner.gets.Load() != 0 {
+		t.Errorf("Put should populate the cache: %d inner GetRanges, %d Gets", inner.getRanges.Load(), inner.gets.Load())
+	}
+	if st := d.Stats(); st.Files != 2 {
+		t.Errorf("stats %+v: want the 2 pages of the new version only", st)
+	}
+
+	// PutIfAbsent on an existing key fails and leaves the cache as it was.
+	if err := s.PutIfAbsent(ctx, "obj", v1); !errors.Is(err, objstore.ErrPreconditionFailed) {
+		t.Fatalf("PutIfAbsent = %v", err)
+	}
+	checkRange(t, s, "obj", v2, 0, 3*P)
+	if err := s.PutIfAbsent(ctx, "new", v1); err != nil {
+		t.Fatal(err)
+	}
+	checkRange(t, s, "new", v1, 0, 3*P)
+	if inner.getRanges.Load() != 0 {
+		t.Errorf("%d inner GetRanges, want 0", inner.getRanges.Load())
+	}
+}
+
+func TestOverwriteDuringFetchIsNotCached(t *testing.T) {
+	inner := newMemStore()
+	ctx := context.Background()
+	v1, v2 := patterned(P, 19), patterned(P, 20)
+	inner.Put(ctx, "obj", v1)
+	d := openTestDisk(t, t.TempDir(), 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+	var once sync.Once
+	inner.getRangeHook = func(key string, off, n int64) {
+		// The fetch has started (reading v1 is still allowed below): overwrite now.
+		once.Do(func() {
+			inner.mu.Lock()
+			old := inner.objects["obj"]
+			inner.mu.Unlock()
+			if err := s.Put(ctx, "obj", v2); err != nil {
+				t.Error(err)
+			}
+			inner.mu.Lock()
+			inner.objects["obj"] = old // serve v1 to this fetch, as a slow reader would see it
+			inner.mu.Unlock()
+		})
+	}
+	mustGetRange(t, s, "obj", 0, P)
+	inner.Put(ctx, "obj", v2)
+	inner.getRangeHook = nil
+	checkRange(t, s, "obj", v2, 0, P)
+}
+
+func TestNamespacesAreIsolated(t *testing.T) {
+	d := openTestDisk(t, t.TempDir(), 1<<30)
+	innerA, innerB := newMemStore(), newMemStore()
+	objA, objB := patterned(2*P, 21), patterned(P+3, 22)
+	innerA.Put(context.Background(), "obj", objA)
+	innerB.Put(context.Background(), "obj", objB)
+	sa, sb := NewCachingStore(innerA, d, "team-a"), NewCachingStore(innerB, d, "team-b")
+	for range 2 {
+		checkRange(t, sa, "obj", objA, 0, 3*P)
+		checkRange(t, sb, "obj", objB, 0, 3*P)
+	}
+	if innerA.getRanges.Load() != 1 || innerB.getRanges.Load() != 1 {
+		t.Errorf("inner calls a=%d b=%d, want one each", innerA.getRanges.Load(), innerB.getRanges.Load())
+	}
+	if err := sa.Delete(context.Background(), "obj"); err != nil {
+		t.Fatal(err)
+	}
+	checkRange(t, sb, "obj", objB, 0, 3*P)
+	if innerB.getRanges.Load() != 1 {
+		t.Error("deleting in one namespace evicted another's pages")
+	}
+	entries, _ := os.ReadDir(d.dir)
+	nsDirs := 0
+	for _, e := range entries {
+		if e.IsDir() {
+			nsDirs++
+		}
+	}
+	if nsDirs != 2 {
+		t.Errorf("%d namespace directories, want 2", nsDirs)
+	}
+}
+
+func TestDirectoryDeletedWhileRunning(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	inner := newMemStore()
+	obj := patterned(4*P, 23)
+	inner.Put(context.Background(), "obj", obj)
+	d := openTestDisk(t, dir, 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+	checkRange(t, s, "obj", obj, 0, 4*P)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	checkRange(t, s, "obj", obj, 0, 4*P)
+	got, err := s.Get(context.Background(), "obj")
+	if err != nil || !bytes.Equal(got, obj) {
+		t.Fatalf("Get = %d bytes, %v", len(got), err)
+	}
+	if err := s.Put(context.Background(), "new", obj); err != nil {
+		t.Fatal(err)
+	}
+	// The cache recreated its directories and serves again.
+	before := inner.getRanges.Load()
+	checkRange(t, s, "obj", obj, 0, 4*P)
+	checkRange(t, s, "new", obj, 0, 4*P)
+	if n := inner.getRanges.Load() - before; n != 0 {
+		t.Errorf("%d inner calls after the cache was rebuilt, want 0", n)
+	}
+	if st := d.Stats(); st.Corrupt != 4 || st.WriteErrors != 0 {
+		t.Errorf("stats %+v: want the 4 vanished files counted, no write errors", st)
+	}
+}
+
+func TestUnwritableDirectoryIsIgnored(t *testing.T) {
+	if os.Getuid() == 0 {
+		t.Skip("root ignores directory permissions")
+	}
+	dir := t.TempDir()
+	inner := newMemStore()
+	obj := patterned(2*P, 24)
+	inner.Put(context.Background(), "obj", obj)
+	d := openTestDisk(t, dir, 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+	os.Chmod(dir, 0o555)
+	defer os.Chmod(dir, 0o755)
+	checkRange(t, s, "obj", obj, 0, 2*P)
+	checkRange(t, s, "obj", obj, 0, 2*P)
+	if st := d.Stats(); st.WriteErrors == 0 || st.Files != 0 {
+		t.Errorf("stats %+v: want write errors and nothing cached", st)
+	}
+}
+
+func TestClosedDiskPassesThrough(t *testing.T) {
+	inner := newMemStore()
+	obj := patterned(2*P, 25)
+	inner.Put(context.Background(), "obj", obj)
+	d := openTestDisk(t, t.TempDir(), 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+	checkRange(t, s, "obj", obj, 0, 2*P)
+	d.Close()
+	before := inner.getRanges.Load()
+	checkRange(t, s, "obj", obj, 0, 2*P)
+	if inner.getRanges.Load() != before+1 {
+		t.Error("a closed disk should pass reads through")
+	}
+	if NewCachingStore(inner, nil, "ns") != objstore.Store(inner) {
+		t.Error("a nil Disk should return the inner store")
+	}
+}
+
+func TestSecondOpenIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	d := openTestDisk(t, dir, 1<<20)
+	if _, err := OpenDisk(dir, 1<<20, testLogger()); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second OpenDisk: %v, want ErrLocked", err)
+	}
+	d.Close()
+	d2, err := OpenDisk(dir, 1<<20, testLogger())
+	if err != nil {
+		t.Fatalf("OpenDisk after Close: %v", err)
+	}
+	d2.Close()
+}
+
+func TestOpenRejectsBadOptions(t *testing.T) {
+	for _, opts := range []DiskOptions{
+		{CapacityBytes: 0},
+		{CapacityBytes: -1},
+		{CapacityBytes: 1 << 20, PageSize: 1000},
+		{CapacityBytes: 1 << 20, PageSize: 32 << 20},
+	} {
+		if d, err := OpenDiskWithOptions(t.TempDir(), opts); err == nil {
+			d.Close()
+			t.Errorf("OpenDisk(%+v) succeeded", opts)
+		}
+	}
+}
+
+func TestConcurrentReadersAndWriters(t *testing.T) {
+	inner := newMemStore()
+	const objects = 6
+	objs := make([][]byte, objects)
+	for i := range objs {
+		objs[i] = patterned(3*P+i*1000, byte(30+i))
+		inner.Put(context.Background(), fmt.Sprintf("obj%d", i), objs[i])
+	}
+	d := openTestDisk(t, t.TempDir(), 6*(P+300))
+	s := NewCachingStore(inner, d, "ns")
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(g), 99))
+			for range 200 {
+				i := rnd.IntN(objects)
+				key := fmt.Sprintf("obj%d", i)
+				if rnd.IntN(10) == 0 {
+					got, err := s.Get(context.Background(), key)
+					if err != nil || !bytes.Equal(got, objs[i]) {
+						t.Errorf("Get(%s) = %d bytes, %v", key, len(got), err)
+						return
+					}
+					continue
+				}
+				off, n := rnd.Int64N(4*P), rnd.Int64N(2*P)+1
+				got, err := s.GetRange(context.Background(), key, off, n)
+				if err != nil || !bytes.Equal(got, want(objs[i], off, n)) {
+					t.Errorf("GetRange(%s, %d, %d) = %d bytes, %v", key, off, n, len(got), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := d.Stats()
+	if st.Bytes > 6*(P+300) || st.Corrupt != 0 {
+		t.Errorf("stats %+v: over capacity or corrupt", st)
+	}
+	if n := countPageFiles(t, d.dir); int64(n) != st.Files {
+		t.Errorf("%d page files on disk, index has %d", n, st.Files)
+	}
+}
