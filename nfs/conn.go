@@ -1,0 +1,158 @@
+package nfs
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/nfs/rpc"
+	"github.com/zerofs-go/zerofsd/nfs/xdr"
+)
+
+// conn is one client connection: a reader loop and a goroutine per call.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	remote netip.Addr
+	log    *slog.Logger
+
+	// sem bounds the calls of this connection in flight.
+	sem      chan struct{}
+	inflight atomic.Int32
+	calls    sync.WaitGroup
+	closing  atomic.Bool
+
+	wmu sync.Mutex // serializes reply writes
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	var remote netip.Addr
+	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+		remote = ap.Addr().Unmap()
+	}
+	return &conn{
+		s:      s,
+		nc:     nc,
+		remote: remote,
+		log:    s.log.With("remote", nc.RemoteAddr().String()),
+		sem:    make(chan struct{}, s.opts.MaxInFlightPerConn),
+	}
+}
+
+// stopReading makes the reader loop end at the next record boundary
+// (Shutdown); calls in flight are still answered.
+func (c *conn) stopReading() {
+	c.closing.Store(true)
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// serve runs the reader loop, then waits for the calls in flight and closes
+// the connection.
+func (c *conn) serve(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		c.calls.Wait()
+		cancel()
+		c.nc.Close()
+	}()
+	// Closing the socket when ctx ends unblocks the reader.
+	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+	defer stop()
+
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	for {
+		// Backpressure: no more reading while this connection or the
+		// server has as many calls in flight as it allows.
+		select {
+		case c.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case c.s.inflight <- struct{}{}:
+		case <-ctx.Done():
+			<-c.sem
+			return
+		}
+		rec, err := c.readCall(br)
+		if err != nil {
+			<-c.s.inflight
+			<-c.sem
+			if !errors.Is(err, io.EOF) && !c.closing.Load() && ctx.Err() == nil {
+				c.log.Debug("nfs: closing connection", "err", err)
+			}
+			return
+		}
+		c.inflight.Add(1)
+		c.calls.Add(1)
+		go func() {
+			defer func() {
+				c.inflight.Add(-1)
+				<-c.s.inflight
+				<-c.sem
+				c.calls.Done()
+			}()
+			c.handle(ctx, rec)
+		}()
+	}
+}
+
+// readCall waits for the next record. A connection with no call in flight
+// that stays silent for IdleTimeout is closed.
+func (c *conn) readCall(br *bufio.Reader) ([]byte, error) {
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
+		if c.closing.Load() {
+			return nil, io.EOF
+		}
+		_, err := br.Peek(1)
+		if err == nil {
+			break
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && !c.closing.Load() && c.inflight.Load() > 0 {
+			continue // not idle: calls are still running
+		}
+		if errors.As(err, &ne) && ne.Timeout() && !c.closing.Load() {
+			c.log.Debug("nfs: closing idle connection")
+		}
+		return nil, err
+	}
+	// A record has started: the rest must follow within the idle timeout.
+	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
+	rec, err := rpc.ReadRecord(br, nil, c.s.opts.MaxRecordSize)
+	if errors.Is(err, rpc.ErrRecordTooLarge) {
+		c.log.Warn("nfs: record too large, closing connection", "max", c.s.opts.MaxRecordSize)
+	}
+	return rec, err
+}
+
+// handle answers one call and writes its reply.
+func (c *conn) handle(ctx context.Context, rec []byte) {
+	out := c.s.replies.Get()
+	e := xdr.NewEncoder(rpc.BeginRecord(*out))
+	if c.s.dispatch(ctx, c, rec, e) {
+		rpc.EndRecord(e.Buf)
+		c.write(e.Buf)
+	}
+	*out = e.Buf
+	c.s.replies.Put(out)
+}
+
+// write sends one reply; a failed write closes the connection.
+func (c *conn) write(b []byte) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	if _, err := c.nc.Write(b); err != nil {
+		c.log.Debug("nfs: reply write failed, closing connection", "err", err)
+		c.nc.Close()
+	}
+}

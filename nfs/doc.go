@@ -1,0 +1,73 @@
+// Package nfs serves NFSv3 (RFC 1813, program 100003 version 3) and MOUNT
+// v3 (RFC 1813 appendix I, program 100005 version 3) on one TCP port, over
+// ONC RPC (package rpc) and XDR (package xdr), for many exports at once.
+//
+// One file per procedure, named after it (nfs_read.go is READ, section
+// 3.3.6; mount_mnt.go is MNT, section 5.2.1), so a reader maps the RFC to
+// the code.
+//
+// # Concurrency
+//
+// Each connection has one reader goroutine that reads record-marked calls
+// and starts a goroutine per call. At most MaxInFlightPerConn calls per
+// connection and MaxInFlight calls in the whole server run at once; when a
+// limit is reached the reader stops reading from the socket (backpressure
+// through TCP). Replies are written as calls complete, in any order, one
+// writer at a time per connection; the client matches them by xid. A slow
+// filesystem call (a cold object-store read, a flush) therefore never
+// stalls unrelated calls, of the same connection or of another export.
+//
+// # File handles
+//
+// A handle is 21 bytes (NFSv3 allows 64):
+//
+//	+---------+------------------+------------------+----------------+
+//	| version |  fsid (8, BE)    |  inode id (8, BE)| generation (4) |
+//	|   (1)   |                  |                  |                |
+//	+---------+------------------+------------------+----------------+
+//
+// The fsid is the export's Filesystem.FSID, stored in its database, so
+// handles survive restarts. A handle of the wrong length or version is
+// NFS3ERR_BADHANDLE; an unknown fsid, a deleted inode or a generation
+// mismatch is NFS3ERR_STALE. Handles are not secrets: every call checks
+// again that the client may use the export the handle names.
+//
+// # Access rules
+//
+// Every call checks the export's AllowedClients against the client's IP
+// (MNT3ERR_ACCES / NFS3ERR_ACCES), read-only exports refuse every mutating
+// procedure with NFS3ERR_ROFS (and ACCESS never grants MODIFY, EXTEND or
+// DELETE on them), and the AUTH_SYS identity is squashed per export
+// (SquashRoot, SquashAll). AUTH_NONE callers act as the anonymous user
+// (AnonUID/AnonGID, or 65534 when both are zero); other flavors are refused
+// with AUTH_TOOWEAK, malformed AUTH_SYS credentials with AUTH_BADCRED.
+//
+// # Durability
+//
+// WRITE with UNSTABLE applies the data and answers UNSTABLE with the
+// server's write verifier (random at each start, so clients resend
+// uncommitted data after a restart). WRITE with DATA_SYNC or FILE_SYNC
+// calls Filesystem.Flush before answering FILE_SYNC; COMMIT calls Flush
+// before answering. With Export.StrictSync, CREATE, MKDIR, SYMLINK, MKNOD,
+// REMOVE, RMDIR, RENAME, LINK and SETATTR flush before their reply.
+//
+// # Directory cookies
+//
+// READDIR and READDIRPLUS add "." and ".." themselves. Wire cookie 0 starts
+// a listing, 1 resumes after ".", 2 after "..", and a filesystem cookie c
+// (opaque, from Filesystem.ReadDir) travels as c+2. The cookie verifier is
+// always zero and is not checked (a stale cookie resumes at the next entry).
+//
+// # Errors
+//
+// Filesystem errors are syscall.Errno values mapped to NFS3ERR_* codes
+// (ENOENT to NOENT, and so on); kvfs.ErrNotSync is NFS3ERR_NOT_SYNC;
+// anything unknown is NFS3ERR_SERVERFAULT and logged with the export name
+// and procedure. A handler that panics is recovered, logged, and answered
+// with NFS3ERR_SERVERFAULT. Undecodable arguments get GARBAGE_ARGS; a broken
+// record (bad framing, above MaxRecordSize) closes the connection.
+//
+// What it does not do: UDP, portmapper/rpcbind, NLM locking, NFSv4, or
+// RPCSEC_GSS. The export registry (reload, configuration) lives in package
+// exports, behind the ExportSet interface.
+package nfs

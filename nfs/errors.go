@@ -1,0 +1,87 @@
+package nfs
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/zerofs-go/zerofsd/kvfs"
+)
+
+// errGarbage marks arguments that could not be decoded (GARBAGE_ARGS).
+var errGarbage = errors.New("nfs: undecodable arguments")
+
+// garbage wraps a decoding error as errGarbage.
+func garbage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", errGarbage, err)
+}
+
+// errnoStatus maps the errno values a Filesystem returns to nfsstat3.
+func errnoStatus(errno syscall.Errno) (Status, bool) {
+	switch errno {
+	case syscall.EPERM:
+		return StatusPerm, true
+	case syscall.ENOENT:
+		return StatusNoEnt, true
+	case syscall.EIO:
+		return StatusIO, true
+	case syscall.ENXIO:
+		return StatusNXIO, true
+	case syscall.EACCES:
+		return StatusAcces, true
+	case syscall.EEXIST:
+		return StatusExist, true
+	case syscall.EXDEV:
+		return StatusXDev, true
+	case syscall.ENODEV:
+		return StatusNoDev, true
+	case syscall.ENOTDIR:
+		return StatusNotDir, true
+	case syscall.EISDIR:
+		return StatusIsDir, true
+	case syscall.EINVAL:
+		return StatusInval, true
+	case syscall.EFBIG:
+		return StatusFBig, true
+	case syscall.ENOSPC:
+		return StatusNoSpc, true
+	case syscall.EROFS:
+		return StatusROFS, true
+	case syscall.EMLINK:
+		return StatusMLink, true
+	case syscall.ENAMETOOLONG:
+		return StatusNameTooLong, true
+	case syscall.ENOTEMPTY:
+		return StatusNotEmpty, true
+	case syscall.EDQUOT:
+		return StatusDQuot, true
+	case syscall.ESTALE:
+		return StatusStale, true
+	case syscall.ENOTSUP:
+		return StatusNotSupp, true
+	case syscall.EAGAIN:
+		return StatusJukebox, true
+	}
+	return StatusServerFault, false
+}
+
+// statusOf maps a Filesystem error to an nfsstat3; known reports whether
+// the error was an expected one (unknown errors are logged by the caller).
+func statusOf(err error) (st Status, known bool) {
+	if err == nil {
+		return StatusOK, true
+	}
+	if errors.Is(err, kvfs.ErrNotSync) {
+		return StatusNotSync, true
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		if st, ok := errnoStatus(errno); ok {
+			return st, true
+		}
+	}
+	return StatusServerFault, false
+}

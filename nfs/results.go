@@ -1,0 +1,65 @@
+package nfs
+
+import (
+	"github.com/zerofs-go/zerofsd/kvfs"
+)
+
+// failWcc answers a failure whose result is wcc_data of t (SETATTR, WRITE,
+// CREATE, MKDIR, SYMLINK, MKNOD, REMOVE, RMDIR, COMMIT). Without a resolved
+// target it answers empty attributes.
+func (r *request) failWcc(t target, st Status) error {
+	if t.fs == nil {
+		return r.fail(st)
+	}
+	r.e.Truncate(r.resultStart)
+	r.status3(st)
+	putWcc(r.e, &t.attr, t.getAttr(r.ctx, t.ino), t.fsid)
+	return nil
+}
+
+// failAttr answers a failure whose result is the post_op_attr of t.
+func (r *request) failAttr(t target, st Status) error {
+	if t.fs == nil {
+		return r.fail(st)
+	}
+	r.e.Truncate(r.resultStart)
+	r.status3(st)
+	putPostOpAttr(r.e, t.getAttr(r.ctx, t.ino), t.fsid)
+	return nil
+}
+
+// createdResult answers a successful CREATE, MKDIR, SYMLINK or MKNOD in
+// directory t: the new object's handle and attributes, and the
+// directory's wcc_data.
+func (r *request) createdResult(t target, obj kvfs.Attr) error {
+	if st := r.strictSync(t); st != StatusOK {
+		return r.failWcc(t, st)
+	}
+	r.status3(StatusOK)
+	putPostOpFH(r.e, &obj, t.fsid)
+	putPostOpAttr(r.e, &obj, t.fsid)
+	putWcc(r.e, &t.attr, t.getAttr(r.ctx, t.ino), t.fsid)
+	return nil
+}
+
+// applyOwnerAndTimes applies what MKDIR, SYMLINK and MKNOD's sattr3 asks
+// beyond the mode (owner, times) to a new inode. Failures are ignored: the
+// object exists, and the client sees its real attributes.
+func (r *request) applyOwnerAndTimes(t target, obj *kvfs.Attr, sa kvfs.SetAttrRequest) {
+	sa.Mode = nil
+	sa.Size = nil
+	if sa.UID == nil && sa.GID == nil && sa.Atime == kvfs.TimeDontChange && sa.Mtime == kvfs.TimeDontChange {
+		return
+	}
+	if a, err := t.fs.SetAttr(r.ctx, t.cred, obj.Ino, sa); err == nil {
+		*obj = a
+	}
+}
+
+// modeOr returns *m, or def when the client set no mode.
+func modeOr(m *uint32, def uint32) uint32 {
+	if m == nil {
+		return def
+	}
+	return *m & 0o7777
+}

@@ -1,0 +1,219 @@
+package nfs
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/nfs/xdr"
+)
+
+// ServerOptions configures a Server. Zero fields take the documented defaults.
+type ServerOptions struct {
+	// Exports is where the server finds exports (required).
+	Exports ExportSet
+	// Logger receives the server's logs (default slog.Default()).
+	Logger *slog.Logger
+	// MaxConnections limits open client connections; further connections
+	// are closed at once (default 512).
+	MaxConnections int
+	// MaxInFlightPerConn limits the calls of one connection handled at
+	// once (default 64).
+	MaxInFlightPerConn int
+	// MaxInFlight limits the calls handled at once in the whole server
+	// (default 1024).
+	MaxInFlight int
+	// IdleTimeout closes a connection with no call in flight that sent
+	// nothing for this long (default 15 minutes).
+	IdleTimeout time.Duration
+	// WriteTimeout bounds the time to write one reply to a client that
+	// does not read; the connection is closed when it passes (default 2 minutes).
+	WriteTimeout time.Duration
+	// MaxRecordSize is the largest call record accepted; a larger one
+	// closes the connection (default 1 MiB + 64 KiB: a 1 MiB WRITE and its header).
+	MaxRecordSize int
+}
+
+// Defaults of ServerOptions.
+const (
+	DefaultMaxConnections     = 512
+	DefaultMaxInFlightPerConn = 64
+	DefaultMaxInFlight        = 1024
+	DefaultIdleTimeout        = 15 * time.Minute
+	DefaultWriteTimeout       = 2 * time.Minute
+	DefaultMaxRecordSize      = maxIOSize + 64<<10
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("nfs: server closed")
+
+// Server serves NFSv3 and MOUNT v3 for an ExportSet.
+type Server struct {
+	opts    ServerOptions
+	log     *slog.Logger
+	verf    [8]byte
+	replies *xdr.Pool
+	// inflight is the server-wide call semaphore.
+	inflight chan struct{}
+	mounts   mountTable
+
+	mu        sync.Mutex
+	shutdown  bool
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	connWG    sync.WaitGroup
+}
+
+// NewServer returns a Server; it does not listen until Serve.
+func NewServer(opts ServerOptions) (*Server, error) {
+	if opts.Exports == nil {
+		return nil, errors.New("nfs: ServerOptions.Exports is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.MaxInFlightPerConn <= 0 {
+		opts.MaxInFlightPerConn = DefaultMaxInFlightPerConn
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
+	}
+	if opts.MaxRecordSize <= 0 {
+		opts.MaxRecordSize = DefaultMaxRecordSize
+	}
+	s := &Server{
+		opts:      opts,
+		log:       opts.Logger,
+		replies:   xdr.NewPool(4<<10, maxIOSize+64<<10),
+		inflight:  make(chan struct{}, opts.MaxInFlight),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+	}
+	if _, err := rand.Read(s.verf[:]); err != nil {
+		return nil, fmt.Errorf("nfs: write verifier: %w", err)
+	}
+	return s, nil
+}
+
+// WriteVerifier returns the verifier of WRITE and COMMIT replies, random
+// at each start of the server.
+func (s *Server) WriteVerifier() [8]byte { return s.verf }
+
+// Serve accepts connections on ln and serves them until ln is closed, ctx
+// ends or Shutdown is called. When ctx ends, the connections it accepted
+// are closed and their calls canceled; Shutdown is the graceful way.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			down := s.shutdown
+			s.mu.Unlock()
+			if down {
+				return ErrServerClosed
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("nfs: accept: %w", err)
+		}
+		backoff = 0
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.shutdown || len(s.conns) >= s.opts.MaxConnections {
+			full := !s.shutdown
+			s.mu.Unlock()
+			if full {
+				s.log.Warn("nfs: connection limit reached, closing new connection",
+					"remote", nc.RemoteAddr().String(), "limit", s.opts.MaxConnections)
+			}
+			nc.Close()
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.connWG.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.connWG.Done()
+			c.serve(ctx)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Shutdown stops accepting connections, stops reading new calls, waits for
+// the calls in flight to be answered, then closes every connection. If ctx
+// ends first, the connections are closed at once and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.stopReading()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
