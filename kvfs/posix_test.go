@@ -1,0 +1,540 @@
+package kvfs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/kvfs"
+)
+
+var (
+	alice = kvfs.Cred{UID: 1000, GID: 1000}
+	bob   = kvfs.Cred{UID: 1001, GID: 1001, Groups: []uint32{50}}
+)
+
+// fakeClock advances by one microsecond at each reading.
+type fakeClock struct{ ns atomic.Int64 }
+
+func (c *fakeClock) Now() time.Time { return time.Unix(0, c.ns.Add(1000)) }
+
+// tree builds a small world: /pub (0777), /tmp (1777), /sg (2777, gid 50), /priv (0700), /pub/a (alice, 0644).
+type tree struct {
+	fs                 *kvfs.FS
+	pub, tmp, sg, priv uint64
+	fileA              uint64
+	clock              *fakeClock
+}
+
+func newTree(t *testing.T) *tree {
+	t.Helper()
+	ctx := context.Background()
+	clock := &fakeClock{}
+	clock.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	fs, _ := newFS(t, kvfs.Options{Now: clock.Now})
+	a := must[kvfs.Attr](t)
+	tr := &tree{fs: fs, clock: clock}
+	tr.pub = a(fs.Mkdir(ctx, root, kvfs.RootIno, "pub", 0o777)).Ino
+	tr.tmp = a(fs.Mkdir(ctx, root, kvfs.RootIno, "tmp", 0o1777)).Ino
+	gid := uint32(50)
+	tr.sg = a(fs.Mkdir(ctx, root, kvfs.RootIno, "sg", 0o2777)).Ino
+	a(fs.SetAttr(ctx, root, tr.sg, kvfs.SetAttrRequest{GID: &gid}))
+	tr.priv = a(fs.Mkdir(ctx, root, kvfs.RootIno, "priv", 0o700)).Ino
+	tr.fileA = a(fs.Create(ctx, alice, tr.pub, "a", kvfs.CreateRequest{})).Ino
+	return tr
+}
+
+func errnoOf(err error) syscall.Errno {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	if err != nil {
+		return syscall.Errno(0xffff)
+	}
+	return 0
+}
+
+func TestPOSIXErrors(t *testing.T) {
+	ctx := context.Background()
+	u32 := func(v uint32) *uint32 { return &v }
+	cases := []struct {
+		name string
+		op   func(tr *tree) error
+		want syscall.Errno
+	}{
+		{"lookup missing", func(tr *tree) error { _, err := tr.fs.Lookup(ctx, root, tr.pub, "nope"); return err }, syscall.ENOENT},
+		{"lookup in file", func(tr *tree) error { _, err := tr.fs.Lookup(ctx, root, tr.fileA, "x"); return err }, syscall.ENOTDIR},
+		{"lookup without search permission", func(tr *tree) error { _, err := tr.fs.Lookup(ctx, alice, tr.priv, "x"); return err }, syscall.EACCES},
+		{"create name too long", func(tr *tree) error {
+			_, err := tr.fs.Create(ctx, root, tr.pub, strings.Repeat("n", 256), kvfs.CreateRequest{})
+			return err
+		}, syscall.ENAMETOOLONG},
+		{"create 255-byte name", func(tr *tree) error {
+			_, err := tr.fs.Create(ctx, root, tr.pub, strings.Repeat("n", 255), kvfs.CreateRequest{})
+			return err
+		}, 0},
+		{"create dot", func(tr *tree) error { _, err := tr.fs.Create(ctx, root, tr.pub, ".", kvfs.CreateRequest{}); return err }, syscall.EINVAL},
+		{"create with slash", func(tr *tree) error {
+			_, err := tr.fs.Create(ctx, root, tr.pub, "a/b", kvfs.CreateRequest{})
+			return err
+		}, syscall.EINVAL},
+		{"guarded create existing", func(tr *tree) error {
+			_, err := tr.fs.Create(ctx, root, tr.pub, "a", kvfs.CreateRequest{Mode: kvfs.CreateGuarded})
+			return err
+		}, syscall.EEXIST},
+		{"unchecked create existing", func(tr *tree) error { _, err := tr.fs.Create(ctx, root, tr.pub, "a", kvfs.CreateRequest{}); return err }, 0},
+		{"unchecked create over dir", func(tr *tree) error {
+			_, err := tr.fs.Create(ctx, root, kvfs.RootIno, "pub", kvfs.CreateRequest{})
+			return err
+		}, syscall.EISDIR},
+		{"mkdir existing", func(tr *tree) error { _, err := tr.fs.Mkdir(ctx, root, kvfs.RootIno, "pub", 0o755); return err }, syscall.EEXIST},
+		{"create in root-owned dir", func(tr *tree) error {
+			_, err := tr.fs.Create(ctx, alice, kvfs.RootIno, "x", kvfs.CreateRequest{})
+			return err
+		}, syscall.EACCES},
+		{"create in file", func(tr *tree) error {
+			_, err := tr.fs.Create(ctx, root, tr.fileA, "x", kvfs.CreateRequest{})
+			return err
+		}, syscall.ENOTDIR},
+		{"create in missing dir", func(tr *tree) error { _, err := tr.fs.Create(ctx, root, 999999, "x", kvfs.CreateRequest{}); return err }, syscall.ESTALE},
+		{"rmdir non-empty", func(tr *tree) error { return tr.fs.Rmdir(ctx, root, kvfs.RootIno, "pub") }, syscall.ENOTEMPTY},
+		{"rmdir file", func(tr *tree) error { return tr.fs.Rmdir(ctx, root, tr.pub, "a") }, syscall.ENOTDIR},
+		{"rmdir dot", func(tr *tree) error { return tr.fs.Rmdir(ctx, root, tr.pub, ".") }, syscall.EINVAL},
+		{"rmdir dotdot", func(tr *tree) error { return tr.fs.Rmdir(ctx, root, tr.pub, "..") }, syscall.ENOTEMPTY},
+		{"unlink dir", func(tr *tree) error { return tr.fs.Unlink(ctx, root, kvfs.RootIno, "pub") }, syscall.EISDIR},
+		{"unlink missing", func(tr *tree) error { return tr.fs.Unlink(ctx, root, tr.pub, "zz") }, syscall.ENOENT},
+		{"link to dir", func(tr *tree) error { _, err := tr.fs.Link(ctx, root, tr.pub, kvfs.RootIno, "l"); return err }, syscall.EPERM},
+		{"link over existing", func(tr *tree) error { _, err := tr.fs.Link(ctx, root, tr.fileA, kvfs.RootIno, "pub"); return err }, syscall.EEXIST},
+		{"rename dir into itself", func(tr *tree) error { return tr.fs.Rename(ctx, root, kvfs.RootIno, "pub", tr.pub, "x") }, syscall.EINVAL},
+		{"rename dir into own subtree", func(tr *tree) error {
+			sub := must[kvfs.Attr](t)(tr.fs.Mkdir(ctx, root, tr.pub, "sub", 0o755))
+			return tr.fs.Rename(ctx, root, kvfs.RootIno, "pub", sub.Ino, "x")
+		}, syscall.EINVAL},
+		{"rename dir over file", func(tr *tree) error { return tr.fs.Rename(ctx, root, kvfs.RootIno, "priv", tr.pub, "a") }, syscall.ENOTDIR},
+		{"rename file over dir", func(tr *tree) error { return tr.fs.Rename(ctx, root, tr.pub, "a", kvfs.RootIno, "priv") }, syscall.EISDIR},
+		{"rename dir over non-empty dir", func(tr *tree) error { return tr.fs.Rename(ctx, root, kvfs.RootIno, "priv", kvfs.RootIno, "pub") }, syscall.ENOTEMPTY},
+		{"rename missing", func(tr *tree) error { return tr.fs.Rename(ctx, root, tr.pub, "zz", tr.pub, "y") }, syscall.ENOENT},
+		{"rename to dotdot", func(tr *tree) error { return tr.fs.Rename(ctx, root, tr.pub, "a", tr.pub, "..") }, syscall.EINVAL},
+		{"sticky: other user unlinks", func(tr *tree) error {
+			must[kvfs.Attr](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
+			return tr.fs.Unlink(ctx, bob, tr.tmp, "f")
+		}, syscall.EPERM},
+		{"sticky: other user renames away", func(tr *tree) error {
+			must[kvfs.Attr](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
+			return tr.fs.Rename(ctx, bob, tr.tmp, "f", tr.tmp, "g")
+		}, syscall.EPERM},
+		{"sticky: other user renames over", func(tr *tree) error {
+			must[kvfs.Attr](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
+			must[kvfs.Attr](t)(tr.fs.Create(ctx, bob, tr.tmp, "g", kvfs.CreateRequest{}))
+			return tr.fs.Rename(ctx, bob, tr.tmp, "g", tr.tmp, "f")
+		}, syscall.EPERM},
+		{"sticky: owner unlinks", func(tr *tree) error {
+			must[kvfs.Attr](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
+			return tr.fs.Unlink(ctx, alice, tr.tmp, "f")
+		}, 0},
+		{"sticky: root unlinks", func(tr *tree) error {
+			must[kvfs.Attr](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
+			return tr.fs.Unlink(ctx, root, tr.tmp, "f")
+		}, 0},
+		{"non-sticky: other user unlinks", func(tr *tree) error { return tr.fs.Unlink(ctx, bob, tr.pub, "a") }, 0},
+		{"read without permission", func(tr *tree) error {
+			must[kvfs.Attr](t)(tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o600)}))
+			_, _, err := tr.fs.Read(ctx, bob, tr.fileA, 0, make([]byte, 10))
+			return err
+		}, syscall.EACCES},
+		{"write without permission", func(tr *tree) error { _, err := tr.fs.Write(ctx, bob, tr.fileA, 0, []byte("x")); return err }, syscall.EACCES},
+		{"owner writes a read-only file", func(tr *tree) error {
+			must[kvfs.Attr](t)(tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o444)}))
+			_, err := tr.fs.Write(ctx, alice, tr.fileA, 0, []byte("x"))
+			return err
+		}, 0},
+		{"group member writes", func(tr *tree) error {
+			gid := uint32(50)
+			must[kvfs.Attr](t)(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{GID: &gid, Mode: u32(0o664)}))
+			_, err := tr.fs.Write(ctx, bob, tr.fileA, 0, []byte("x"))
+			return err
+		}, 0},
+		{"write to dir", func(tr *tree) error { _, err := tr.fs.Write(ctx, root, tr.pub, 0, []byte("x")); return err }, syscall.EISDIR},
+		{"read dir", func(tr *tree) error { _, _, err := tr.fs.Read(ctx, root, tr.pub, 0, make([]byte, 1)); return err }, syscall.EISDIR},
+		{"write past max size", func(tr *tree) error {
+			_, err := tr.fs.Write(ctx, root, tr.fileA, kvfs.MaxFileSize, []byte("x"))
+			return err
+		}, syscall.EFBIG},
+		{"truncate past max size", func(tr *tree) error {
+			s := kvfs.MaxFileSize + 1
+			_, err := tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Size: &s})
+			return err
+		}, syscall.EFBIG},
+		{"truncate dir", func(tr *tree) error {
+			s := uint64(0)
+			_, err := tr.fs.SetAttr(ctx, root, tr.pub, kvfs.SetAttrRequest{Size: &s})
+			return err
+		}, syscall.EISDIR},
+		{"chmod by non-owner", func(tr *tree) error {
+			_, err := tr.fs.SetAttr(ctx, bob, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o777)})
+			return err
+		}, syscall.EPERM},
+		{"chown by owner", func(tr *tree) error {
+			_, err := tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{UID: u32(1001)})
+			return err
+		}, syscall.EPERM},
+		{"chown to self is no change", func(tr *tree) error {
+			_, err := tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{UID: u32(1000)})
+			return err
+		}, 0},
+		{"chgrp to a foreign group", func(tr *tree) error {
+			_, err := tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{GID: u32(50)})
+			return err
+		}, syscall.EPERM},
+		{"chgrp to own supplementary group", func(tr *tree) error {
+			f := must[kvfs.Attr](t)(tr.fs.Create(ctx, bob, tr.pub, "b", kvfs.CreateRequest{}))
+			_, err := tr.fs.SetAttr(ctx, bob, f.Ino, kvfs.SetAttrRequest{GID: u32(50)})
+			return err
+		}, 0},
+		{"set client times by non-owner", func(tr *tree) error {
+			_, err := tr.fs.SetAttr(ctx, bob, tr.fileA, kvfs.SetAttrRequest{Mtime: kvfs.TimeClient, MtimeTo: time.Unix(5, 0)})
+			return err
+		}, syscall.EPERM},
+		{"set server time with write access", func(tr *tree) error {
+			must[kvfs.Attr](t)(tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o666)}))
+			_, err := tr.fs.SetAttr(ctx, bob, tr.fileA, kvfs.SetAttrRequest{Mtime: kvfs.TimeServer})
+			return err
+		}, 0},
+		{"ctime guard mismatch", func(tr *tree) error {
+			g := time.Unix(1, 0)
+			_, err := tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o600), GuardCtime: &g})
+			if errors.Is(err, kvfs.ErrNotSync) {
+				return nil
+			}
+			return errors.New("guard not honoured")
+		}, 0},
+		{"readlink of a file", func(tr *tree) error { _, err := tr.fs.Readlink(ctx, tr.fileA); return err }, syscall.EINVAL},
+		{"mknod of a bad type", func(tr *tree) error {
+			_, err := tr.fs.Mknod(ctx, root, tr.pub, "n", kvfs.TypeDir, 0o644, 0, 0)
+			return err
+		}, syscall.EINVAL},
+		{"getattr of a removed inode", func(tr *tree) error {
+			if err := tr.fs.Unlink(ctx, root, tr.pub, "a"); err != nil {
+				return err
+			}
+			_, err := tr.fs.GetAttr(ctx, tr.fileA)
+			return err
+		}, syscall.ESTALE},
+		{"readdir without read permission", func(tr *tree) error { _, _, err := tr.fs.ReadDir(ctx, alice, tr.priv, 0, 10, false); return err }, syscall.EACCES},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr := newTree(t)
+			if got := errnoOf(c.op(tr)); got != c.want {
+				t.Fatalf("got errno %v (%d), want %v", got, got, c.want)
+			}
+			checkFsck(t, tr.fs)
+		})
+	}
+}
+
+func TestRenameSemantics(t *testing.T) {
+	ctx := context.Background()
+	a := must[kvfs.Attr](t)
+	t.Run("over existing file", func(t *testing.T) {
+		tr := newTree(t)
+		b := a(tr.fs.Create(ctx, root, tr.pub, "b", kvfs.CreateRequest{}))
+		a(tr.fs.Write(ctx, root, b.Ino, 0, []byte("bbbb")))
+		if err := tr.fs.Rename(ctx, root, tr.pub, "a", tr.pub, "b"); err != nil {
+			t.Fatal(err)
+		}
+		if got := a(tr.fs.Lookup(ctx, root, tr.pub, "b")); got.Ino != tr.fileA {
+			t.Fatalf("b is inode %d, want %d", got.Ino, tr.fileA)
+		}
+		if _, err := tr.fs.GetAttr(ctx, b.Ino); !errors.Is(err, kvfs.ErrStale) {
+			t.Fatalf("replaced inode still exists: %v", err)
+		}
+		ents, _, _ := tr.fs.ReadDir(ctx, root, tr.pub, 0, 100, false)
+		if len(ents) != 1 || ents[0].Name != "b" {
+			t.Fatalf("entries %+v", ents)
+		}
+		checkFsck(t, tr.fs)
+	})
+	t.Run("over empty dir", func(t *testing.T) {
+		tr := newTree(t)
+		x := a(tr.fs.Mkdir(ctx, root, tr.pub, "x", 0o755))
+		a(tr.fs.Mkdir(ctx, root, tr.pub, "y", 0o755))
+		if err := tr.fs.Rename(ctx, root, tr.pub, "x", tr.pub, "y"); err != nil {
+			t.Fatal(err)
+		}
+		if got := a(tr.fs.Lookup(ctx, root, tr.pub, "y")); got.Ino != x.Ino {
+			t.Fatal("y is not the moved directory")
+		}
+		if got := a(tr.fs.GetAttr(ctx, tr.pub)); got.Nlink != 3 {
+			t.Fatalf("pub nlink %d, want 3", got.Nlink)
+		}
+		checkFsck(t, tr.fs)
+	})
+	t.Run("onto itself", func(t *testing.T) {
+		tr := newTree(t)
+		if err := tr.fs.Rename(ctx, root, tr.pub, "a", tr.pub, "a"); err != nil {
+			t.Fatal(err)
+		}
+		a(tr.fs.Lookup(ctx, root, tr.pub, "a"))
+		checkFsck(t, tr.fs)
+	})
+	t.Run("onto another link of the same file", func(t *testing.T) {
+		tr := newTree(t)
+		a(tr.fs.Link(ctx, root, tr.fileA, tr.pub, "a2"))
+		if err := tr.fs.Rename(ctx, root, tr.pub, "a", tr.pub, "a2"); err != nil {
+			t.Fatal(err)
+		}
+		a(tr.fs.Lookup(ctx, root, tr.pub, "a"))
+		if got := a(tr.fs.Lookup(ctx, root, tr.pub, "a2")); got.Nlink != 2 {
+			t.Fatalf("nlink %d", got.Nlink)
+		}
+		checkFsck(t, tr.fs)
+	})
+	t.Run("directory across parents", func(t *testing.T) {
+		tr := newTree(t)
+		x := a(tr.fs.Mkdir(ctx, root, tr.pub, "x", 0o755))
+		if err := tr.fs.Rename(ctx, root, tr.pub, "x", tr.tmp, "x"); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := tr.fs.Parent(ctx, x.Ino); p != tr.tmp {
+			t.Fatalf("parent %d, want %d", p, tr.tmp)
+		}
+		if got := a(tr.fs.Lookup(ctx, root, x.Ino, "..")); got.Ino != tr.tmp {
+			t.Fatal(".. not updated")
+		}
+		if a(tr.fs.GetAttr(ctx, tr.pub)).Nlink != 2 || a(tr.fs.GetAttr(ctx, tr.tmp)).Nlink != 3 {
+			t.Fatal("parent link counts not updated")
+		}
+		checkFsck(t, tr.fs)
+	})
+	t.Run("moving a directory needs write access to it", func(t *testing.T) {
+		tr := newTree(t)
+		a(tr.fs.Mkdir(ctx, root, tr.pub, "x", 0o755))
+		wantErrno(t, tr.fs.Rename(ctx, alice, tr.pub, "x", tr.tmp, "x"), syscall.EACCES)
+	})
+}
+
+func TestHardLinks(t *testing.T) {
+	ctx := context.Background()
+	a := must[kvfs.Attr](t)
+	tr := newTree(t)
+	a(tr.fs.Write(ctx, root, tr.fileA, 0, []byte("data")))
+	for _, name := range []string{"l1", "l2"} {
+		a(tr.fs.Link(ctx, root, tr.fileA, tr.tmp, name))
+	}
+	if n := a(tr.fs.GetAttr(ctx, tr.fileA)).Nlink; n != 3 {
+		t.Fatalf("nlink %d want 3", n)
+	}
+	for i, name := range []string{"l1", "l2"} {
+		if err := tr.fs.Unlink(ctx, root, tr.tmp, name); err != nil {
+			t.Fatal(err)
+		}
+		if n := a(tr.fs.GetAttr(ctx, tr.fileA)).Nlink; n != uint32(2-i) {
+			t.Fatalf("nlink %d want %d", n, 2-i)
+		}
+	}
+	buf := make([]byte, 10)
+	n, _, err := tr.fs.Read(ctx, root, tr.fileA, 0, buf)
+	if err != nil || string(buf[:n]) != "data" {
+		t.Fatalf("read %q %v", buf[:n], err)
+	}
+	checkFsck(t, tr.fs)
+}
+
+func TestExclusiveCreate(t *testing.T) {
+	ctx := context.Background()
+	tr := newTree(t)
+	var wg sync.WaitGroup
+	var wins, exists atomic.Int32
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := tr.fs.Create(ctx, root, tr.pub, "race", kvfs.CreateRequest{Mode: kvfs.CreateGuarded})
+			switch errnoOf(err) {
+			case 0:
+				wins.Add(1)
+			case syscall.EEXIST:
+				exists.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 || exists.Load() != 15 {
+		t.Fatalf("%d winners, %d EEXIST", wins.Load(), exists.Load())
+	}
+	v1, v2 := [8]byte{1}, [8]byte{2}
+	f := must[kvfs.Attr](t)(tr.fs.Create(ctx, root, tr.pub, "ex", kvfs.CreateRequest{Mode: kvfs.CreateExclusive, Verifier: v1}))
+	again, err := tr.fs.Create(ctx, root, tr.pub, "ex", kvfs.CreateRequest{Mode: kvfs.CreateExclusive, Verifier: v1})
+	if err != nil || again.Ino != f.Ino {
+		t.Fatalf("retransmitted exclusive create: %v (ino %d want %d)", err, again.Ino, f.Ino)
+	}
+	_, err = tr.fs.Create(ctx, root, tr.pub, "ex", kvfs.CreateRequest{Mode: kvfs.CreateExclusive, Verifier: v2})
+	wantErrno(t, err, syscall.EEXIST)
+	checkFsck(t, tr.fs)
+}
+
+func TestSetgidAndPrivileges(t *testing.T) {
+	ctx := context.Background()
+	a := must[kvfs.Attr](t)
+	u32 := func(v uint32) *uint32 { return &v }
+	tr := newTree(t)
+	f := a(tr.fs.Create(ctx, alice, tr.sg, "f", kvfs.CreateRequest{}))
+	if f.GID != 50 {
+		t.Fatalf("file in setgid dir has gid %d, want 50", f.GID)
+	}
+	d := a(tr.fs.Mkdir(ctx, alice, tr.sg, "d", 0o755))
+	if d.GID != 50 || d.Mode&0o2000 == 0 {
+		t.Fatalf("subdir of setgid dir: gid %d mode %o", d.GID, d.Mode)
+	}
+	p := a(tr.fs.Create(ctx, alice, tr.pub, "p", kvfs.CreateRequest{}))
+	if p.GID != alice.GID {
+		t.Fatalf("file in plain dir has gid %d", p.GID)
+	}
+	// chmod g+s by a non-member of the file's group drops setgid.
+	got := a(tr.fs.SetAttr(ctx, alice, f.Ino, kvfs.SetAttrRequest{Mode: u32(0o2755)}))
+	if got.Mode != 0o755 {
+		t.Fatalf("mode %o, want 0755", got.Mode)
+	}
+	got = a(tr.fs.SetAttr(ctx, alice, p.Ino, kvfs.SetAttrRequest{Mode: u32(0o6777)}))
+	if got.Mode != 0o6777 {
+		t.Fatalf("mode %o, want 06777", got.Mode)
+	}
+	// A write by another user drops setuid and setgid.
+	got = a(tr.fs.Write(ctx, bob, p.Ino, 0, []byte("x")))
+	if got.Mode != 0o777 {
+		t.Fatalf("mode after foreign write %o, want 0777", got.Mode)
+	}
+	// chown drops setuid.
+	a(tr.fs.SetAttr(ctx, root, p.Ino, kvfs.SetAttrRequest{Mode: u32(0o4755)}))
+	got = a(tr.fs.SetAttr(ctx, root, p.Ino, kvfs.SetAttrRequest{UID: u32(7)}))
+	if got.Mode != 0o755 || got.UID != 7 {
+		t.Fatalf("after chown: mode %o uid %d", got.Mode, got.UID)
+	}
+}
+
+func TestAccess(t *testing.T) {
+	ctx := context.Background()
+	tr := newTree(t)
+	all := kvfs.AccessRead | kvfs.AccessLookup | kvfs.AccessModify | kvfs.AccessExtend | kvfs.AccessDelete | kvfs.AccessExecute
+	cases := []struct {
+		cred kvfs.Cred
+		ino  uint64
+		want uint32
+	}{
+		{root, tr.priv, kvfs.AccessRead | kvfs.AccessLookup | kvfs.AccessModify | kvfs.AccessExtend | kvfs.AccessDelete},
+		{alice, tr.priv, 0},
+		{alice, tr.pub, kvfs.AccessRead | kvfs.AccessLookup | kvfs.AccessModify | kvfs.AccessExtend | kvfs.AccessDelete},
+		{alice, tr.fileA, kvfs.AccessRead | kvfs.AccessModify | kvfs.AccessExtend},
+		{bob, tr.fileA, kvfs.AccessRead},
+		{root, tr.fileA, kvfs.AccessRead | kvfs.AccessModify | kvfs.AccessExtend},                                     // no x bit: root may not execute
+		{bob, tr.sg, kvfs.AccessRead | kvfs.AccessLookup | kvfs.AccessModify | kvfs.AccessExtend | kvfs.AccessDelete}, // via group 50
+	}
+	for i, c := range cases {
+		got, err := tr.fs.Access(ctx, c.cred, c.ino, all)
+		if err != nil || got != c.want {
+			t.Errorf("case %d: got %#x err %v, want %#x", i, got, err, c.want)
+		}
+	}
+}
+
+func TestTimestamps(t *testing.T) {
+	ctx := context.Background()
+	a := must[kvfs.Attr](t)
+	u32 := func(v uint32) *uint32 { return &v }
+	tr := newTree(t)
+	d0 := a(tr.fs.GetAttr(ctx, tr.pub))
+	f := a(tr.fs.Create(ctx, root, tr.pub, "t", kvfs.CreateRequest{}))
+	d1 := a(tr.fs.GetAttr(ctx, tr.pub))
+	if !d1.Mtime.After(d0.Mtime) || !d1.Ctime.After(d0.Ctime) {
+		t.Fatal("create did not advance the directory's mtime/ctime")
+	}
+	w := a(tr.fs.Write(ctx, root, f.Ino, 0, []byte("x")))
+	if !w.Mtime.After(f.Mtime) || !w.Ctime.After(f.Ctime) {
+		t.Fatal("write did not advance mtime/ctime")
+	}
+	c := a(tr.fs.SetAttr(ctx, root, f.Ino, kvfs.SetAttrRequest{Mode: u32(0o600)}))
+	if !c.Mtime.Equal(w.Mtime) || !c.Ctime.After(w.Ctime) {
+		t.Fatal("chmod must change ctime only")
+	}
+	l := a(tr.fs.Link(ctx, root, f.Ino, tr.tmp, "t2"))
+	if !l.Ctime.After(c.Ctime) || !l.Mtime.Equal(c.Mtime) {
+		t.Fatal("link must change ctime only")
+	}
+	to := time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC)
+	s := a(tr.fs.SetAttr(ctx, root, f.Ino, kvfs.SetAttrRequest{Atime: kvfs.TimeClient, AtimeTo: to, Mtime: kvfs.TimeClient, MtimeTo: to}))
+	if !s.Atime.Equal(to) || !s.Mtime.Equal(to) || !s.Ctime.After(l.Ctime) {
+		t.Fatalf("set times: %+v", s)
+	}
+	d2 := a(tr.fs.GetAttr(ctx, tr.pub))
+	if err := tr.fs.Rename(ctx, root, tr.pub, "t", tr.pub, "u"); err != nil {
+		t.Fatal(err)
+	}
+	d3 := a(tr.fs.GetAttr(ctx, tr.pub))
+	if !d3.Mtime.After(d2.Mtime) {
+		t.Fatal("rename did not advance the directory's mtime")
+	}
+}
+
+func TestTruncateAndHoles(t *testing.T) {
+	ctx := context.Background()
+	a := must[kvfs.Attr](t)
+	tr := newTree(t)
+	data := bytes.Repeat([]byte{0xab}, 3*kvfs.ChunkSize+100)
+	a(tr.fs.Write(ctx, root, tr.fileA, 0, data))
+	for _, size := range []uint64{kvfs.ChunkSize + 7, 5, 0, 2*kvfs.ChunkSize + 3, 10 * kvfs.ChunkSize} {
+		got := a(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Size: &size}))
+		if got.Size != size {
+			t.Fatalf("size %d want %d", got.Size, size)
+		}
+	}
+	// Now: 0 bytes of data, extended to 10 chunks: all zeros, nothing stored.
+	buf := make([]byte, 10*kvfs.ChunkSize)
+	n, eof, err := tr.fs.Read(ctx, root, tr.fileA, 0, buf)
+	if err != nil || n != len(buf) || !eof || !bytes.Equal(buf, make([]byte, len(buf))) {
+		t.Fatalf("read after truncates: n=%d eof=%v err=%v", n, eof, err)
+	}
+	if u := a(tr.fs.GetAttr(ctx, tr.fileA)).Used; u != 0 {
+		t.Fatalf("used %d after truncating to 0 and extending", u)
+	}
+	// Partial truncate keeps the head and zeroes the tail after extension.
+	a(tr.fs.Write(ctx, root, tr.fileA, 0, data))
+	s1, s2 := uint64(10), uint64(kvfs.ChunkSize)
+	a(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Size: &s1}))
+	a(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Size: &s2}))
+	n, _, _ = tr.fs.Read(ctx, root, tr.fileA, 0, buf)
+	want := append(bytes.Repeat([]byte{0xab}, 10), make([]byte, kvfs.ChunkSize-10)...)
+	if !bytes.Equal(buf[:n], want) {
+		t.Fatal("tail after truncate down and up is not zero")
+	}
+	checkFsck(t, tr.fs)
+}
+
+func TestSizeLimit(t *testing.T) {
+	ctx := context.Background()
+	fs, _ := newFS(t, kvfs.Options{SizeLimitBytes: 3 * kvfs.ChunkSize})
+	f := must[kvfs.Attr](t)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{}))
+	if _, err := fs.Write(ctx, root, f.Ino, 0, make([]byte, 2*kvfs.ChunkSize)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := fs.Write(ctx, root, f.Ino, 2*kvfs.ChunkSize, make([]byte, 2*kvfs.ChunkSize))
+	wantErrno(t, err, syscall.ENOSPC)
+	// Overwriting in place needs no space.
+	if _, err := fs.Write(ctx, root, f.Ino, 0, make([]byte, kvfs.ChunkSize)); err != nil {
+		t.Fatal(err)
+	}
+	st := must[kvfs.StatFS](t)(fs.StatFS(ctx))
+	if st.TotalBytes != 3*kvfs.ChunkSize || st.FreeBytes != kvfs.ChunkSize {
+		t.Fatalf("statfs %+v", st)
+	}
+	checkFsck(t, fs)
+}
