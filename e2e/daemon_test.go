@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// zerofsdBinary is built once per test binary by TestMain.
+var zerofsdBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "zerofsd-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	zerofsdBinary = filepath.Join(dir, "zerofsd")
+	build := exec.Command("go", "build", "-o", zerofsdBinary, "../cmd/zerofsd")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building zerofsd:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// daemon is one zerofsd process under test.
+type daemon struct {
+	t      testing.TB
+	config string
+	addr   string
+	env    []string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	log *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// exportSpec is one export in a generated config.
+type exportSpec struct {
+	Name  string
+	Store string // store URL
+	Extra string // more TOML lines for this export
+}
+
+// newDaemon writes a config under dir with the given exports and returns a
+// daemon ready to Start. The cache lives in dir/cache.
+func newDaemon(t testing.TB, dir string, exports []exportSpec, env ...string) *daemon {
+	t.Helper()
+	port := freePort(t)
+	var b strings.Builder
+	fmt.Fprintf(&b, "[server]\nlisten = \"127.0.0.1:%d\"\nlog_level = \"debug\"\n\n", port)
+	fmt.Fprintf(&b, "[cache]\ndir = %q\nsize_gb = 0.5\n\n", filepath.Join(dir, "cache"))
+	for _, e := range exports {
+		fmt.Fprintf(&b, "[[exports]]\nname = %q\npath = \"/%s\"\nstore = %q\n%s\n", e.Name, e.Name, e.Store, e.Extra)
+	}
+	path := filepath.Join(dir, "zerofs.toml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, config: path, addr: fmt.Sprintf("127.0.0.1:%d", port), env: env}
+	t.Cleanup(func() { d.Kill() })
+	return d
+}
+
+// Start runs zerofsd and waits until it accepts connections.
+func (d *daemon) Start() {
+	d.t.Helper()
+	d.mu.Lock()
+	cmd := exec.Command(zerofsdBinary, "run", "-c", d.config)
+	cmd.Env = append(os.Environ(), d.env...)
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		d.mu.Unlock()
+		d.t.Fatalf("starting zerofsd: %v", err)
+	}
+	d.cmd, d.log = cmd, logs
+	d.mu.Unlock()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", d.addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.t.Fatalf("zerofsd did not start listening on %s; its log:\n%s", d.addr, logs.String())
+}
+
+// Kill ends the process with SIGKILL (a crash) and waits for it.
+func (d *daemon) Kill() {
+	d.signal(syscall.SIGKILL)
+}
+
+// Stop ends the process with SIGTERM (a clean shutdown) and checks it exited 0.
+func (d *daemon) Stop() {
+	d.t.Helper()
+	if err := d.signal(syscall.SIGTERM); err != nil {
+		d.t.Errorf("zerofsd did not exit cleanly on SIGTERM: %v; its log:\n%s", err, d.Logs())
+	}
+}
+
+func (d *daemon) signal(sig syscall.Signal) error {
+	d.mu.Lock()
+	cmd := d.cmd
+	d.cmd = nil
+	d.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	_ = cmd.Process.Signal(sig)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if sig == syscall.SIGKILL {
+			return nil
+		}
+		return err
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("no exit within 2 minutes after %v", sig)
+	}
+}
+
+// Logs returns everything the current (or last) process wrote.
+func (d *daemon) Logs() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.log == nil {
+		return ""
+	}
+	return d.log.String()
+}
+
+// ctx returns a context bounded for one test step.
+func stepContext(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}

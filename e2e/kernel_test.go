@@ -1,0 +1,280 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// nfsvmPath finds ../shared/nfsvm/nfsvm and checks its boot image exists
+// (`make test` prepares it). Without it the kernel tests skip, unless
+// ZEROFS_REQUIRE_KERNEL=1 makes that a failure.
+func nfsvmPath(t *testing.T) string {
+	t.Helper()
+	skip := func(format string, args ...any) {
+		if os.Getenv("ZEROFS_REQUIRE_KERNEL") == "1" {
+			t.Fatalf(format, args...)
+		}
+		t.Skipf(format, args...)
+	}
+	p, err := filepath.Abs("../../shared/nfsvm/nfsvm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		skip("kernel NFS client tests need %s: %v", p, err)
+	}
+	cache := os.Getenv("NFSVM_CACHE")
+	if cache == "" {
+		cache = "/var/cache/nfsvm"
+	}
+	if _, err := os.Stat(filepath.Join(cache, "initramfs.gz")); err != nil {
+		skip("kernel NFS client tests need the nfsvm boot image (run `nfsvm setup` or `make test-deps`): %v", err)
+	}
+	if _, err := os.Stat("/dev/kvm"); err != nil && testing.Short() {
+		skip("kernel NFS client tests are slow without KVM; skipped in -short mode")
+	}
+	return p
+}
+
+// guestVisibleDir returns a fresh directory the VM guest can read: the guest
+// sees this machine's files except /tmp, /run, /root and /var/tmp.
+func guestVisibleDir(t *testing.T) string {
+	t.Helper()
+	base, err := filepath.Abs(".kernel-input")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp(base, "run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// makeSourceTarball writes a tar of Go's own src/go tree (a real source tree
+// of several hundred files) and the sha256 sums of its files.
+func makeSourceTarball(t *testing.T, dir string) (tarPath, sumsPath string, files int) {
+	t.Helper()
+	goroot := strings.TrimSpace(mustOutput(t, "go", "env", "GOROOT"))
+	src := filepath.Join(goroot, "src", "go")
+	var tarBuf bytes.Buffer
+	var sums strings.Builder
+	tw := tar.NewWriter(&tarBuf)
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(filepath.Dir(src), p)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		hdr, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return err
+		}
+		hdr.Name = rel
+		if d.IsDir() {
+			hdr.Name += "/"
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			tw.Write(data)
+			fmt.Fprintf(&sums, "%x  %s\n", sha256.Sum256(data), rel)
+			files++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("building the source tarball: %v", err)
+	}
+	tw.Close()
+	tarPath, sumsPath = filepath.Join(dir, "src.tar"), filepath.Join(dir, "src.sha256")
+	os.WriteFile(tarPath, tarBuf.Bytes(), 0o644)
+	os.WriteFile(sumsPath, []byte(sums.String()), 0o644)
+	return tarPath, sumsPath, files
+}
+
+func mustOutput(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	return string(out)
+}
+
+// copyTree copies a directory (the test module) to dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// kernelScript is run by the guest's root shell with the export /team-a
+// mounted at $NFS. Phase 1 works on both exports and asks the host for a
+// restart; phase 2 checks everything after the restart, on the same mounts.
+const kernelScript = `set -eu
+IN=%[1]s
+step() { echo "== $*"; }
+step "untar a source tree of %[2]d files on /team-a"
+mkdir $NFS/work
+tar -xf $IN/src.tar -C $NFS/work
+(cd $NFS/work && sha256sum -c --quiet $IN/src.sha256)
+step "rename, hard link, symlink, chmod, mknod"
+cd $NFS/work
+mv go/ast go/ast-renamed
+mv go/ast-renamed/ast.go go/ast-renamed/ast-moved.go
+ln go/ast-renamed/ast-moved.go hardlink.go
+test "$(stat -c %%h hardlink.go)" = 2
+ln -s go/ast-renamed/ast-moved.go symlink.go
+test "$(readlink symlink.go)" = go/ast-renamed/ast-moved.go
+cmp symlink.go hardlink.go
+chmod 0751 hardlink.go
+test "$(stat -c %%a go/ast-renamed/ast-moved.go)" = 751
+mknod fifo p
+test -p fifo
+mknod chardev c 1 7
+test "$(stat -c %%t:%%T chardev)" = 1:7
+mkdir -p deep/a/b/c && echo deep > deep/a/b/c/file && rm -r deep/a/b
+test ! -e deep/a/b
+dd if=/dev/urandom of=random.bin bs=64k count=40 status=none
+sha256sum random.bin > /tmp/random.sum
+step "the second export is separate"
+mkdir -p /tmp/b
+mount -t nfs -o vers=3,nolock,tcp,port=$NFS_PORT,mountport=$NFS_PORT,addr=$NFS_HOST,noac $NFS_HOST:/team-b /tmp/b
+echo only-b > /tmp/b/only-b
+test ! -e $NFS/only-b
+test ! -e /tmp/b/work
+step "go build of a small module on the mount"
+cp -r %[3]s $NFS/hellomod
+(cd $NFS/hellomod && GOFLAGS=-mod=mod GOPROXY=off go build -o $NFS/hellomod/hello . && ./hello) > /tmp/hello.out
+test "$(cat /tmp/hello.out)" = "hello, nfs"
+sync
+step "ask for a restart of zerofsd, wait for it"
+touch /tmp/b/restart-please
+i=0
+while [ ! -e /tmp/b/restarted ]; do i=$((i+1)); [ $i -lt 600 ] || { echo "no restart"; exit 1; }; sleep 0.5; ls /tmp/b >/dev/null; done
+step "after the restart: everything is there, on the same mounts"
+cd $NFS/work
+mv go/ast-renamed go/ast && mv go/ast/ast-moved.go go/ast/ast.go
+sha256sum -c --quiet $IN/src.sha256
+sha256sum -c --quiet /tmp/random.sum
+test -p fifo
+test "$(stat -c %%h hardlink.go)" = 2
+test "$(cat /tmp/b/only-b)" = only-b
+$NFS/hellomod/hello
+echo "after restart: write again" > after.txt && sync && cat after.txt
+step "all checks passed"
+`
+
+// TestKernelClient drives the Linux kernel NFS client (in a VM through
+// ../shared/nfsvm) against the real daemon: two exports, a source tree
+// untarred and verified, rename/link/symlink/chmod/mknod, a go build on the
+// mount, and a SIGKILL + restart of zerofsd while mounted.
+func TestKernelClient(t *testing.T) {
+	nfsvm := nfsvmPath(t)
+	in := guestVisibleDir(t)
+	_, _, files := makeSourceTarball(t, in)
+	mod := filepath.Join(in, "hellomod")
+	copyTree(t, "testdata/hellomod", mod)
+	script := filepath.Join(in, "script.sh")
+	os.WriteFile(script, []byte(fmt.Sprintf(kernelScript, in, files, mod)), 0o644)
+
+	dir := t.TempDir()
+	d := newDaemon(t, dir, []exportSpec{
+		{Name: "team-a", Store: "file://" + filepath.Join(dir, "team-a"), Extra: "squash = \"none\""},
+		{Name: "team-b", Store: "file://" + filepath.Join(dir, "team-b"), Extra: "squash = \"none\""},
+	})
+	d.Start()
+	port := d.addr[strings.LastIndexByte(d.addr, ':')+1:]
+
+	vm := exec.Command(nfsvm, "run", "--port", port, "--export", "/team-a", "--timeout", "1200", script)
+	var out bytes.Buffer
+	vm.Stdout, vm.Stderr = &out, &out
+	if err := vm.Start(); err != nil {
+		t.Fatalf("starting nfsvm: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- vm.Wait() }()
+
+	// Watch team-b for the guest's restart request, then kill and restart zerofsd.
+	restarted := false
+	for !restarted {
+		select {
+		case err := <-done:
+			t.Fatalf("the guest script ended before asking for a restart (%v):\n%s\nzerofsd log:\n%s", err, out.String(), tail(d.Logs(), 60))
+		case <-time.After(time.Second):
+		}
+		b, _ := mountGoQuiet(d.addr, "/team-b")
+		if b == nil {
+			continue
+		}
+		if _, _, err := b.target.Lookup("restart-please"); err == nil {
+			b.client.Close()
+			d.Kill()
+			d.Start()
+			b2, err := mountGoQuiet(d.addr, "/team-b")
+			if err != nil {
+				t.Fatalf("mounting team-b after the restart: %v", err)
+			}
+			writeFile(t, b2.target, "restarted", []byte("yes"))
+			b2.client.Close()
+			restarted = true
+			continue
+		}
+		b.client.Close()
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the guest script failed (%v):\n%s\nzerofsd log:\n%s", err, out.String(), tail(d.Logs(), 80))
+	}
+	t.Logf("kernel client output:\n%s", out.String())
+	if !strings.Contains(out.String(), "== all checks passed") {
+		t.Fatalf("the guest script did not reach its end:\n%s", out.String())
+	}
+	d.Stop()
+	t.Logf("kernel client: %d files untarred and verified by sha256 before and after a SIGKILL restart; go build on the mount ok", files)
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}

@@ -1,0 +1,3 @@
+module example.com/hellomod
+
+go 1.26
