@@ -1,0 +1,172 @@
+package nfs_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/nfs"
+	"github.com/zerofs-go/zerofsd/nfs/nfsclient"
+)
+
+// exportSet is a fixed ExportSet for tests.
+type exportSet struct {
+	mu   sync.RWMutex
+	list []*nfs.Export
+}
+
+func (s *exportSet) ByPath(p string) (*nfs.Export, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, e := range s.list {
+		if e.Path == p {
+			return e, true
+		}
+	}
+	return nil, false
+}
+
+func (s *exportSet) ByFSID(id uint64) (*nfs.Export, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, e := range s.list {
+		if e.FS.FSID() == id {
+			return e, true
+		}
+	}
+	return nil, false
+}
+
+func (s *exportSet) All() []*nfs.Export {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append([]*nfs.Export(nil), s.list...)
+}
+
+func (s *exportSet) remove(path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, e := range s.list {
+		if e.Path == path {
+			s.list = append(s.list[:i], s.list[i+1:]...)
+			return
+		}
+	}
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// newFS opens a kvfs on a fresh MemKV.
+func newFS(t testing.TB) (*kvfs.FS, *kvfs.MemKV) {
+	t.Helper()
+	kv := kvfs.NewMemKV()
+	fs, err := kvfs.Open(context.Background(), kv, kvfs.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fs.Close(context.Background()) })
+	return fs, kv
+}
+
+type testServer struct {
+	srv     *nfs.Server
+	addr    string
+	exports *exportSet
+}
+
+// startServer serves exps on 127.0.0.1 until the test ends.
+func startServer(t testing.TB, opts nfs.ServerOptions, exps ...*nfs.Export) *testServer {
+	t.Helper()
+	set := &exportSet{list: exps}
+	opts.Exports = set
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
+	srv, err := nfs.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background(), ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-done; err != nil && !errors.Is(err, nfs.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return &testServer{srv: srv, addr: ln.Addr().String(), exports: set}
+}
+
+// dial connects a client of our own, acting as root.
+func dial(t testing.TB, addr string) *nfsclient.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := nfsclient.Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func mount(t testing.TB, c *nfsclient.Client, path string) []byte {
+	t.Helper()
+	fh, _, err := c.Mount(ctx(t), path)
+	if err != nil {
+		t.Fatalf("mount %s: %v", path, err)
+	}
+	return fh
+}
+
+// ctx returns a context that ends with the test (or after a minute).
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+// wantStatus checks that err is a StatusError with status want.
+func wantStatus(t testing.TB, err error, want nfs.Status) {
+	t.Helper()
+	var se *nfsclient.StatusError
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v, want status %d", err, want)
+	}
+	if se.Status != uint32(want) {
+		t.Fatalf("%s: status %d, want %d", se.Proc, se.Status, want)
+	}
+}
+
+func must[T any](t testing.TB) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+func check(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
