@@ -1,0 +1,80 @@
+// Command zerofsd serves filesystems kept in object storage over NFSv3.
+//
+//	zerofsd run -c zerofs.toml            serve every export of the config (the default subcommand)
+//	zerofsd check-config -c zerofs.toml   validate a config and print what it would serve
+//	zerofsd fsck -c zerofs.toml --export NAME   check one export's filesystem (read-only)
+//	zerofsd checkpoint create|list|delete -c zerofs.toml --export NAME [--name N]
+//	zerofsd version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// errUsage marks errors that should print the usage text too.
+var errUsage = errors.New("usage")
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"run", "serve every export of the config over NFSv3", runServe},
+		{"check-config", "validate a config file and print the exports it declares", runCheckConfig},
+		{"fsck", "check the consistency of one export's filesystem", runFsck},
+		{"checkpoint", "create, list or delete checkpoints (snapshots) of an export", runCheckpoint},
+		{"version", "print the version", runVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	name := "run"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		name, args = args[0], args[1:]
+	}
+	if name == "help" || name == "-h" || name == "--help" {
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		if err := c.run(ctx, args, stdout, stderr); err != nil {
+			if errors.Is(err, errUsage) {
+				usage(stderr)
+			}
+			fmt.Fprintf(stderr, "zerofsd %s: %v\n", name, err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "zerofsd: unknown command %q\n", name)
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: zerofsd <command> [flags]   (default command: run)")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
+	}
+}

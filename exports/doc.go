@@ -1,0 +1,19 @@
+// Package exports is the export registry: it turns the [[exports]] of a
+// config into served filesystems — one object store, one lsm database and
+// one kvfs filesystem per export — and answers the NFS server's questions
+// (which export has this mount path, which has this file-system id).
+//
+// Every export is independent: its own bucket/prefix or directory, its own
+// database (so its own WAL, fencing and durability), its own file-handle
+// namespace (the filesystem's FSID, kept in its database). Lookups take no
+// lock: the set of exports is an immutable snapshot swapped atomically on
+// Reload.
+//
+// Reload applies a new config: new exports are opened, removed ones flushed
+// and closed, changed options (read_only, allowed_clients, squash, sync) take
+// effect for the next request; an export whose store changed is closed and
+// reopened. If opening a new export fails, nothing changes and the error is
+// returned: the old set keeps serving.
+//
+// It does not speak NFS (package nfs does) and knows nothing of file formats.
+package exports

@@ -1,0 +1,62 @@
+package exports
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/lsm"
+)
+
+// dbKV adapts an lsm database to the key-value interface kvfs runs on.
+type dbKV struct {
+	db *lsm.DB
+}
+
+var _ kvfs.KV = dbKV{}
+
+func (k dbKV) Get(ctx context.Context, key []byte) ([]byte, error) {
+	v, err := k.db.Get(ctx, key)
+	if errors.Is(err, lsm.ErrNotFound) {
+		return nil, kvfs.ErrNoKey
+	}
+	return v, translate(err)
+}
+
+func (k dbKV) NewIterator(ctx context.Context, lower, upper []byte) (kvfs.KVIterator, error) {
+	it, err := k.db.NewIterator(ctx, lower, upper)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return it, nil
+}
+
+func (k dbKV) Write(ctx context.Context, ops []kvfs.KVOp, durable bool) error {
+	var b lsm.Batch
+	for _, op := range ops {
+		if op.Delete {
+			b.Delete(op.Key)
+		} else {
+			b.Put(op.Key, op.Value)
+		}
+	}
+	return translate(k.db.Write(ctx, &b, lsm.WriteOptions{AwaitDurable: durable}))
+}
+
+func (k dbKV) Flush(ctx context.Context) error {
+	return translate(k.db.Flush(ctx))
+}
+
+// translate makes a fenced or read-only database look like a read-only
+// filesystem to the layers above (NFS3ERR_ROFS), keeping the cause.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, lsm.ErrFenced) || errors.Is(err, lsm.ErrReadOnly) {
+		return fmt.Errorf("%w: %w", syscall.EROFS, err)
+	}
+	return err
+}

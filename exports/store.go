@@ -1,0 +1,32 @@
+package exports
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+// OpenStore opens the object store an export's URL names: a local directory,
+// an S3 bucket/prefix with the export's effective S3 settings, or a fresh
+// in-memory store.
+func OpenStore(ctx context.Context, e config.Export) (objstore.Store, error) {
+	switch e.Store.Scheme {
+	case config.SchemeFile:
+		return objstore.NewLocal(e.Store.Dir)
+	case config.SchemeS3:
+		return objstore.NewS3(ctx, objstore.S3Options{
+			Endpoint:        e.S3.Endpoint,
+			Bucket:          e.Store.Bucket,
+			Prefix:          e.Store.Prefix,
+			Region:          e.S3.Region,
+			AccessKeyID:     e.S3.AccessKeyID,
+			SecretAccessKey: e.S3.SecretAccessKey.Reveal(),
+			AllowHTTP:       e.S3.AllowHTTP,
+		})
+	case config.SchemeMemory:
+		return objstore.NewMemory(), nil
+	}
+	return nil, fmt.Errorf("unsupported store scheme %q", e.Store.Scheme)
+}
