@@ -1,0 +1,90 @@
+package lsm
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/lsm/manifest"
+)
+
+// CheckpointInfo describes one checkpoint.
+type CheckpointInfo struct {
+	Name       string
+	ManifestID uint64
+	Created    time.Time
+}
+
+// Checkpoint makes everything written so far durable as SSTs and pins the
+// resulting state under name until DeleteCheckpoint: its manifest and SSTs
+// are never collected, and OpenReadOnly can read it.
+func (db *DB) Checkpoint(ctx context.Context, name string) (CheckpointInfo, error) {
+	if name == "" {
+		return CheckpointInfo{}, fmt.Errorf("lsm: checkpoint name is empty")
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		return CheckpointInfo{}, err
+	}
+	var info CheckpointInfo
+	attempts := 0
+	_, err := db.updateManifest(ctx, func(next *manifest.Manifest) error {
+		attempts++
+		if c, ok := next.FindCheckpoint(name); ok {
+			if attempts > 1 && c.ManifestID == next.ID-1 {
+				// Our earlier attempt landed though its answer was lost.
+				info = CheckpointInfo{Name: name, ManifestID: c.ManifestID, Created: time.Unix(0, c.CreatedUnixNano)}
+				return errAlreadyDone
+			}
+			return fmt.Errorf("%w: %q", ErrCheckpointExists, name)
+		}
+		c := manifest.Checkpoint{Name: name, ManifestID: next.ID, CreatedUnixNano: next.CreatedUnixNano}
+		next.Checkpoints = append(next.Checkpoints, c)
+		info = CheckpointInfo{Name: name, ManifestID: c.ManifestID, Created: time.Unix(0, c.CreatedUnixNano)}
+		return nil
+	}, nil)
+	if err != nil && !errorsIs(err, errAlreadyDone) {
+		return CheckpointInfo{}, err
+	}
+	return info, nil
+}
+
+// ListCheckpoints returns the checkpoints recorded in the current manifest.
+func (db *DB) ListCheckpoints(ctx context.Context) ([]CheckpointInfo, error) {
+	var m *manifest.Manifest
+	if db.readOnly {
+		latest, err := loadLatestManifest(ctx, db.store)
+		if err != nil {
+			return nil, err
+		}
+		m = latest
+	} else {
+		db.manifestMu.Lock()
+		m = db.man
+		db.manifestMu.Unlock()
+	}
+	var out []CheckpointInfo
+	if m == nil {
+		return out, nil
+	}
+	for _, c := range m.Checkpoints {
+		out = append(out, CheckpointInfo{Name: c.Name, ManifestID: c.ManifestID, Created: time.Unix(0, c.CreatedUnixNano)})
+	}
+	return out, nil
+}
+
+// DeleteCheckpoint removes a checkpoint; its SSTs become collectable.
+func (db *DB) DeleteCheckpoint(ctx context.Context, name string) error {
+	if err := db.checkWritable(); err != nil {
+		return err
+	}
+	_, err := db.updateManifest(ctx, func(next *manifest.Manifest) error {
+		n := len(next.Checkpoints)
+		next.Checkpoints = slices.DeleteFunc(next.Checkpoints, func(c manifest.Checkpoint) bool { return c.Name == name })
+		if len(next.Checkpoints) == n {
+			return fmt.Errorf("%w: %q", ErrCheckpointNotFound, name)
+		}
+		return nil
+	}, nil)
+	return err
+}

@@ -1,0 +1,50 @@
+package lsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Close makes every write durable, writes the memtables as SSTs, stops the
+// background work and releases the database. Later calls return ErrClosed.
+// If ctx ends first, Close stops anyway and reports what was not flushed
+// (everything acknowledged as durable stays durable).
+func (db *DB) Close(ctx context.Context) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	var flushErr error
+	if !db.readOnly && !db.fenced.Load() {
+		db.commitMu.Lock()
+		db.freezeLocked()
+		db.closing = true
+		db.commitMu.Unlock()
+		flushErr = db.Flush(ctx)
+		if flushErr == nil {
+			flushErr = db.waitFlushed(ctx)
+		}
+		// Wait out an in-flight compaction so its output is not orphaned.
+		db.compactMu.Lock()
+		db.compactMu.Unlock()
+	}
+	if !db.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	close(db.stop)
+	db.bgCancel()
+	db.wg.Wait()
+	db.failQueued(ErrClosed)
+	db.commitMu.Lock()
+	if db.seg != nil && !db.seg.empty() {
+		db.seg.finish(ErrClosed)
+	}
+	db.commitMu.Unlock()
+	if db.fenced.Load() && !db.readOnly {
+		flushErr = errors.Join(flushErr, ErrFenced)
+	}
+	if flushErr != nil {
+		return fmt.Errorf("lsm: close: %w", flushErr)
+	}
+	return nil
+}

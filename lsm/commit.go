@@ -1,0 +1,232 @@
+package lsm
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/zerofs-go/zerofsd/lsm/sstable"
+	"github.com/zerofs-go/zerofsd/lsm/wal"
+)
+
+// walSegment is the WAL buffer of one future WAL object. Writers append
+// records to the open segment under commitMu; sealing assigns it the next
+// WAL id and queues it for the WAL writer, which PUTs segments strictly in
+// id order. done is closed once the object is durable (err == nil) or will
+// never be (err is ErrFenced or ErrClosed).
+type walSegment struct {
+	id      uint64
+	buf     []byte // header space + records
+	records int
+	done    chan struct{}
+	err     error
+}
+
+func newSegment() *walSegment {
+	return &walSegment{buf: make([]byte, wal.HeaderSize, 64<<10), done: make(chan struct{})}
+}
+
+func (s *walSegment) empty() bool { return s.records == 0 }
+
+func (s *walSegment) finish(err error) {
+	s.err = err
+	close(s.done)
+}
+
+var batchPool = sync.Pool{New: func() any { return new(Batch) }}
+
+// Put sets key to value.
+func (db *DB) Put(ctx context.Context, key, value []byte, wo WriteOptions) error {
+	b := batchPool.Get().(*Batch)
+	b.Reset()
+	b.Put(key, value)
+	err := db.Write(ctx, b, wo)
+	batchPool.Put(b)
+	return err
+}
+
+// Delete removes key (a missing key is not an error).
+func (db *DB) Delete(ctx context.Context, key []byte, wo WriteOptions) error {
+	b := batchPool.Get().(*Batch)
+	b.Reset()
+	b.Delete(key)
+	err := db.Write(ctx, b, wo)
+	batchPool.Put(b)
+	return err
+}
+
+// Write applies the batch atomically: readers see all of it or none of it,
+// and after a crash it survives entirely or not at all. With AwaitDurable
+// it returns once the batch is in a WAL object; otherwise it may be lost in
+// a crash (together with every later write, never an earlier one).
+func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
+	if err := db.checkWritable(); err != nil {
+		return err
+	}
+	if b.count == 0 {
+		if wo.AwaitDurable {
+			return db.Flush(ctx)
+		}
+		return nil
+	}
+	if err := db.waitForRoom(ctx); err != nil {
+		return err
+	}
+	db.commitMu.Lock()
+	if err := db.checkWritable(); err != nil {
+		db.commitMu.Unlock()
+		return err
+	}
+	if db.closing {
+		db.commitMu.Unlock()
+		return ErrClosed
+	}
+	first := db.lastSeq + 1
+	seg := db.seg
+	wasEmpty := seg.empty()
+	seg.buf = wal.AppendRecord(seg.buf, first, b.count, b.entries)
+	seg.records++
+	mem := db.v.Load().mem
+	seq := first
+	err := wal.Record{FirstSeq: first, Count: b.count, Entries: b.entries}.ForEach(func(kind wal.Kind, key, value []byte) error {
+		mem.Add(seq, sstable.Kind(kind), key, value)
+		seq++
+		return nil
+	})
+	if err != nil {
+		// The batch is built only by our own methods; this cannot happen.
+		panic(fmt.Sprintf("lsm: malformed batch: %v", err))
+	}
+	db.lastSeq = seq - 1
+	db.visibleSeq.Store(db.lastSeq)
+	switch {
+	case mem.Size() >= int64(db.opts.MemtableBytes):
+		db.freezeLocked()
+	case len(seg.buf) >= db.opts.WALMaxBytes:
+		db.sealLocked()
+		kick(db.walKick)
+	case wasEmpty:
+		kick(db.walKick) // start the flush-interval clock
+	}
+	db.commitMu.Unlock()
+	if !wo.AwaitDurable {
+		return nil
+	}
+	return db.awaitSegment(ctx, seg)
+}
+
+// waitForRoom blocks while unflushed memtables exceed MaxUnflushedBytes.
+func (db *DB) waitForRoom(ctx context.Context) error {
+	if db.v.Load().unflushedBytes() < db.opts.MaxUnflushedBytes {
+		return nil
+	}
+	db.stats.backpressureWaits.Add(1)
+	stopWake := context.AfterFunc(ctx, func() {
+		db.mu.Lock()
+		db.roomCond.Broadcast()
+		db.mu.Unlock()
+	})
+	defer stopWake()
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for db.v.Load().unflushedBytes() >= db.opts.MaxUnflushedBytes {
+		if err := db.checkWritable(); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("lsm: waiting for memtable flush (backpressure): %w", err)
+		}
+		db.roomCond.Wait()
+	}
+	return nil
+}
+
+// sealLocked closes the open segment (if it holds records), assigns its WAL
+// id and queues it. Callers hold commitMu.
+func (db *DB) sealLocked() *walSegment {
+	if db.seg.empty() {
+		return db.lastSeal
+	}
+	s := db.seg
+	s.id = db.nextWALID
+	db.nextWALID++
+	wal.AppendHeader(s.buf[:0], wal.Header{WriterEpoch: db.epoch, WALID: s.id})
+	db.seg = newSegment()
+	db.lastSeal = s
+	db.mu.Lock()
+	db.walQueue = append(db.walQueue, s)
+	db.mu.Unlock()
+	return s
+}
+
+// freezeLocked turns the mutable memtable into a frozen one and starts a
+// new one. Callers hold commitMu.
+func (db *DB) freezeLocked() {
+	v := db.v.Load()
+	if v.mem.Empty() {
+		return
+	}
+	v.mem.lastSeg = db.sealLocked()
+	kick(db.walKick)
+	db.mu.Lock()
+	nv := *v
+	nv.mem = &memTable{Memtable: newMemtable()}
+	nv.imm = append([]*memTable{v.mem}, v.imm...)
+	db.v.Store(&nv)
+	db.mu.Unlock()
+	kick(db.flushKick)
+}
+
+// awaitSegment waits until seg is durable. A failed WAL PUT (which the WAL
+// writer keeps retrying) ends the wait with that error: the write is then
+// not acknowledged, and may or may not become durable later.
+func (db *DB) awaitSegment(ctx context.Context, seg *walSegment) error {
+	if seg == nil {
+		return nil
+	}
+	db.mu.Lock()
+	failCh := db.walFailCh
+	db.mu.Unlock()
+	select {
+	case <-seg.done:
+		return seg.err
+	default:
+	}
+	select {
+	case <-seg.done:
+		return seg.err
+	case <-failCh:
+		select {
+		case <-seg.done:
+			return seg.err
+		default:
+		}
+		db.mu.Lock()
+		err := db.walLastErr
+		db.mu.Unlock()
+		return fmt.Errorf("lsm: write not durable, WAL PUT failed (retrying in background): %w", err)
+	case <-ctx.Done():
+		return fmt.Errorf("lsm: waiting for WAL object: %w", ctx.Err())
+	}
+}
+
+// Flush makes every write made before it durable (written to a WAL object).
+func (db *DB) Flush(ctx context.Context) error {
+	if db.readOnly {
+		return ErrReadOnly
+	}
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	db.commitMu.Lock()
+	seg := db.sealLocked()
+	db.commitMu.Unlock()
+	kick(db.walKick)
+	if err := db.awaitSegment(ctx, seg); err != nil {
+		return err
+	}
+	if db.fenced.Load() {
+		return ErrFenced
+	}
+	return nil
+}

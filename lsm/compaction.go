@@ -1,0 +1,226 @@
+package lsm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/lsm/manifest"
+	"github.com/zerofs-go/zerofsd/lsm/sstable"
+)
+
+// sizeRatio: a sorted run joins a compaction when it is at most this many
+// times the size of everything newer already chosen (size-tiered).
+const sizeRatio = 2
+
+var errCompactionConflict = errors.New("lsm: compaction inputs changed")
+
+// compactionPlan names the inputs of one compaction: every L0 SST and the
+// newest runs of similar size.
+type compactionPlan struct {
+	l0     []manifest.Table
+	runs   []manifest.Run
+	bottom bool // the output is the oldest run: tombstones can be dropped
+}
+
+func pickCompaction(m *manifest.Manifest, trigger int) *compactionPlan {
+	if len(m.L0) < trigger || len(m.L0) == 0 {
+		return nil
+	}
+	p := &compactionPlan{l0: m.L0}
+	var size int64
+	for _, t := range m.L0 {
+		size += t.Size
+	}
+	k := 0
+	for k < len(m.Runs) && m.Runs[k].Size() <= sizeRatio*size {
+		size += m.Runs[k].Size()
+		k++
+	}
+	p.runs = m.Runs[:k]
+	p.bottom = k == len(m.Runs)
+	return p
+}
+
+func (db *DB) compactLoop() {
+	defer db.wg.Done()
+	var bo backoff
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-db.compactKick:
+		}
+		for !db.fenced.Load() {
+			did, err := db.compactOnce(db.bgCtx)
+			if err != nil {
+				if errors.Is(err, ErrFenced) {
+					break
+				}
+				db.log.Warn("lsm: compaction failed; retrying", "err", err)
+				if !sleepCtx(db.bgCtx, db.stop, bo.next()) {
+					return
+				}
+				continue
+			}
+			bo.reset()
+			if !did {
+				break
+			}
+		}
+	}
+}
+
+// Compact runs one compaction now if the L0 count reaches the trigger (or,
+// with force, whenever there is any L0 SST). It reports whether it compacted.
+func (db *DB) Compact(ctx context.Context, force bool) (bool, error) {
+	if err := db.checkWritable(); err != nil {
+		return false, err
+	}
+	if force {
+		return db.compact(ctx, 1)
+	}
+	return db.compactOnce(ctx)
+}
+
+func (db *DB) compactOnce(ctx context.Context) (bool, error) {
+	return db.compact(ctx, db.opts.L0CompactionTrigger)
+}
+
+func (db *DB) compact(ctx context.Context, trigger int) (bool, error) {
+	db.compactMu.Lock()
+	defer db.compactMu.Unlock()
+	start := time.Now()
+	db.manifestMu.Lock()
+	plan := pickCompaction(db.man, trigger)
+	db.manifestMu.Unlock()
+	if plan == nil {
+		return false, nil
+	}
+	var iters []internalIter
+	var bytesIn int64
+	db.mu.Lock()
+	for _, t := range plan.l0 {
+		iters = append(iters, &tableIter{ctx: ctx, t: db.tableForLocked(t)})
+		bytesIn += t.Size
+	}
+	for _, r := range plan.runs {
+		rr := &run{id: r.ID}
+		for _, t := range r.Tables {
+			rr.tables = append(rr.tables, db.tableForLocked(t))
+			bytesIn += t.Size
+		}
+		iters = append(iters, &runIter{ctx: ctx, r: rr})
+	}
+	db.mu.Unlock()
+	outputs, err := db.writeMerged(ctx, newMergeIter(iters), plan.bottom)
+	if err != nil {
+		return false, err
+	}
+	newRun := manifest.Run{ID: uint64(db.now().UnixNano()), Tables: outputs}
+	_, err = db.updateManifest(ctx, func(next *manifest.Manifest) error {
+		return applyCompaction(next, plan, newRun)
+	}, func(newMan *manifest.Manifest) { db.installVersion(newMan, nil) })
+	if err != nil {
+		return false, err
+	}
+	var bytesOut int64
+	for _, t := range outputs {
+		bytesOut += t.Size
+	}
+	db.stats.compactions.Add(1)
+	db.stats.compactNanos.Add(int64(time.Since(start)))
+	db.stats.compactBytesIn.Add(bytesIn)
+	db.stats.compactBytesOut.Add(bytesOut)
+	db.log.Debug("lsm: compacted", "l0", len(plan.l0), "runs", len(plan.runs), "bottom", plan.bottom,
+		"outputs", len(outputs), "bytes_in", bytesIn, "bytes_out", bytesOut, "took", time.Since(start))
+	return true, nil
+}
+
+// applyCompaction replaces the plan's inputs with the new run. It is
+// idempotent: when the new run is already there, nothing changes.
+func applyCompaction(m *manifest.Manifest, plan *compactionPlan, newRun manifest.Run) error {
+	if slices.ContainsFunc(m.Runs, func(r manifest.Run) bool { return r.ID == newRun.ID }) {
+		return nil
+	}
+	inL0 := make(map[string]bool)
+	for _, t := range plan.l0 {
+		inL0[t.ID] = true
+	}
+	n := len(m.L0)
+	m.L0 = slices.DeleteFunc(m.L0, func(t manifest.Table) bool { return inL0[t.ID] })
+	if n-len(m.L0) != len(plan.l0) {
+		return errCompactionConflict
+	}
+	if len(m.Runs) < len(plan.runs) {
+		return errCompactionConflict
+	}
+	for i, r := range plan.runs {
+		if m.Runs[i].ID != r.ID {
+			return errCompactionConflict
+		}
+	}
+	rest := m.Runs[len(plan.runs):]
+	m.Runs = m.Runs[:0:0]
+	if len(newRun.Tables) > 0 {
+		m.Runs = append(m.Runs, newRun)
+	}
+	m.Runs = append(m.Runs, rest...)
+	return nil
+}
+
+// writeMerged writes the newest version of every key of it as a sorted run
+// of SSTs of about TargetSSTBytes (dropping tombstones when bottom).
+func (db *DB) writeMerged(ctx context.Context, it internalIter, bottom bool) ([]manifest.Table, error) {
+	defer it.Close()
+	var outputs []manifest.Table
+	var w *sstable.Writer
+	finish := func() error {
+		meta, data, err := db.finishSST(w)
+		if err != nil {
+			return err
+		}
+		if err := db.store.Put(ctx, tableKey(meta.ID), data); err != nil {
+			return fmt.Errorf("lsm: writing compaction output %s: %w", tableKey(meta.ID), err)
+		}
+		outputs = append(outputs, meta)
+		w = nil
+		return nil
+	}
+	var last []byte
+	hasLast := false
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if hasLast && bytes.Equal(k, last) {
+			continue // an older version
+		}
+		last = append(last[:0], k...)
+		hasLast = true
+		if bottom && it.Kind() == sstable.KindDelete {
+			continue
+		}
+		if w == nil {
+			w = db.newSSTWriter()
+		}
+		if err := w.Add(k, it.Seq(), it.Kind(), it.Value()); err != nil {
+			return nil, fmt.Errorf("lsm: compaction output: %w", err)
+		}
+		if w.EstimatedSize() >= db.opts.TargetSSTBytes {
+			if err := finish(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("lsm: compaction input: %w", err)
+	}
+	if w != nil {
+		if err := finish(); err != nil {
+			return nil, err
+		}
+	}
+	return outputs, nil
+}

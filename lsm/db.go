@@ -1,0 +1,193 @@
+package lsm
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/cache"
+	"github.com/zerofs-go/zerofsd/lsm/manifest"
+	"github.com/zerofs-go/zerofsd/lsm/sstable"
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+// DB is a key-value database stored in an object store. All methods are
+// safe for concurrent use.
+type DB struct {
+	opts     Options
+	log      *slog.Logger
+	counting *objstore.Counting
+	store    objstore.Store // counted
+	sstStore objstore.Store // counted, behind the disk cache when configured
+	cache    *sstable.BlockCache
+	readOnly bool
+	// roCheckpoint is the checkpoint a read-only database is pinned to.
+	roCheckpoint string
+	epoch        uint64
+
+	// commitMu serializes the write path: sequence numbers, the open WAL
+	// segment and inserts into the mutable memtable.
+	commitMu  sync.Mutex
+	lastSeq   uint64      // guarded by commitMu
+	seg       *walSegment // open segment, guarded by commitMu
+	lastSeal  *walSegment // most recently sealed segment, guarded by commitMu
+	nextWALID uint64      // guarded by commitMu
+	closing   bool        // guarded by commitMu
+
+	visibleSeq atomic.Uint64
+	v          atomic.Pointer[version]
+
+	// mu guards version publication, the WAL queue, the live-version set
+	// and the table set; roomCond signals memory being freed.
+	mu         sync.Mutex
+	roomCond   *sync.Cond
+	walQueue   []*walSegment
+	walFailCh  chan struct{} // closed and replaced on every failed WAL PUT
+	walLastErr error
+	live       map[*version]int
+	tables     map[string]*table
+	nextCache  uint64
+
+	manifestMu sync.Mutex
+	man        *manifest.Manifest // current manifest, guarded by manifestMu
+
+	fenced atomic.Bool
+	closed atomic.Bool
+
+	walKick     chan struct{}
+	flushKick   chan struct{}
+	compactKick chan struct{}
+	flushedCh   chan struct{} // closed and replaced whenever an L0 flush finishes
+	stop        chan struct{}
+	bgCtx       context.Context
+	bgCancel    context.CancelFunc
+	wg          sync.WaitGroup
+	gcMu        sync.Mutex
+	compactMu   sync.Mutex
+
+	stats dbCounters
+}
+
+type dbCounters struct {
+	walPuts, walBytes         atomic.Int64
+	l0Flushes, l0FlushNanos   atomic.Int64
+	compactions, compactNanos atomic.Int64
+	compactBytesIn            atomic.Int64
+	compactBytesOut           atomic.Int64
+	gcDeleted                 atomic.Int64
+	backpressureWaits         atomic.Int64
+}
+
+func newDB(store objstore.Store, opts Options, diskCache *cache.Disk, ns string, blockCacheBytes int64) *DB {
+	counting := objstore.NewCounting(store)
+	db := &DB{
+		opts:        opts,
+		log:         opts.Logger,
+		counting:    counting,
+		store:       counting,
+		sstStore:    cache.NewCachingStore(counting, diskCache, ns),
+		live:        make(map[*version]int),
+		tables:      make(map[string]*table),
+		walFailCh:   make(chan struct{}),
+		walKick:     make(chan struct{}, 1),
+		flushKick:   make(chan struct{}, 1),
+		compactKick: make(chan struct{}, 1),
+		flushedCh:   make(chan struct{}),
+		stop:        make(chan struct{}),
+	}
+	if blockCacheBytes > 0 {
+		db.cache = sstable.NewBlockCache(blockCacheBytes)
+	}
+	db.roomCond = sync.NewCond(&db.mu)
+	db.bgCtx, db.bgCancel = context.WithCancel(context.Background())
+	return db
+}
+
+// tableFor returns the shared handle of an SST, creating it. Callers hold mu.
+func (db *DB) tableForLocked(meta manifest.Table) *table {
+	if t, ok := db.tables[meta.ID]; ok {
+		return t
+	}
+	db.nextCache++
+	t := &table{meta: meta, store: db.sstStore, cache: db.cache, cacheID: db.nextCache}
+	db.tables[meta.ID] = t
+	return t
+}
+
+// versionFromManifestLocked builds the SST part of a version. Callers hold mu.
+func (db *DB) versionFromManifestLocked(m *manifest.Manifest, mem *memTable, imm []*memTable) *version {
+	v := &version{mem: mem, imm: imm, manifestID: m.ID}
+	for _, t := range m.L0 {
+		v.l0 = append(v.l0, db.tableForLocked(t))
+	}
+	for _, r := range m.Runs {
+		rr := &run{id: r.ID}
+		for _, t := range r.Tables {
+			rr.tables = append(rr.tables, db.tableForLocked(t))
+		}
+		v.runs = append(v.runs, rr)
+	}
+	return v
+}
+
+// forgetTablesLocked drops handles no longer referenced by the current
+// version or a live one, evicting their cached blocks.
+func (db *DB) forgetTablesLocked() {
+	keep := make(map[string]bool)
+	db.v.Load().tableIDs(keep)
+	for v := range db.live {
+		v.tableIDs(keep)
+	}
+	for id, t := range db.tables {
+		if !keep[id] {
+			delete(db.tables, id)
+			if db.cache != nil {
+				db.cache.EvictSST(t.cacheID)
+			}
+		}
+	}
+}
+
+// readState returns a version and a sequence number such that every write
+// with a sequence number <= seq is visible through the version.
+func (db *DB) readState() (*version, uint64) {
+	for {
+		v := db.v.Load()
+		seq := db.visibleSeq.Load()
+		if db.v.Load() == v {
+			return v, seq
+		}
+	}
+}
+
+// pin registers a version as in use by an iterator (GC keeps its SSTs).
+func (db *DB) pin(v *version) {
+	db.mu.Lock()
+	db.live[v]++
+	db.mu.Unlock()
+}
+
+func (db *DB) unpin(v *version) {
+	db.mu.Lock()
+	if db.live[v]--; db.live[v] <= 0 {
+		delete(db.live, v)
+	}
+	db.mu.Unlock()
+}
+
+func (db *DB) now() time.Time { return db.opts.Now() }
+
+// checkWritable returns the error a write must fail with, if any.
+func (db *DB) checkWritable() error {
+	switch {
+	case db.readOnly:
+		return ErrReadOnly
+	case db.closed.Load():
+		return ErrClosed
+	case db.fenced.Load():
+		return ErrFenced
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+// Package lsm is a key-value database that lives entirely in an object
+// store (SlateDB's design): a write-ahead log of immutable objects,
+// in-memory memtables, SSTs, and a manifest updated by compare-and-swap.
+// The local disk is at most a cache.
+//
+// # Layout under the store
+//
+//	manifest/%020d.manifest   versioned manifests (package manifest); the highest id is current
+//	wal/%020d.sst             WAL objects (package wal), one per group commit, ids strictly increasing
+//	compacted/<id>.sst        L0 SSTs and sorted-run SSTs (package sstable); id = 48-bit ms time + 80 random bits
+//
+// No object name is a "directory" of another.
+//
+// # Write path and durability
+//
+// Put, Delete and Write take the commit lock, give the batch consecutive
+// sequence numbers, append it as one record to the open WAL segment and
+// insert it into the mutable memtable; readers see it once the whole batch
+// is in (visible sequence number). The WAL writer seals the open segment
+// one FlushInterval after its first write (or at once for Flush, at
+// WALMaxBytes, or when the memtable is frozen) and PUTs segments strictly
+// in id order with PutIfAbsent. A write with AwaitDurable returns when its
+// segment is stored; Flush seals and waits. A failed PUT is retried with
+// backoff (same id, same bytes); waiters get the error at once and the
+// write is then unacknowledged. Because segments are written in order and
+// never skipped, what survives a crash is always a prefix of the write
+// order, and a batch is never split.
+//
+// # Memtables, L0 flush and the manifest
+//
+// A memtable over MemtableBytes is frozen together with its WAL segment;
+// once that segment is durable it is written as an L0 SST, and a new
+// manifest records the SST, the WAL id it covers (WALIDFlushed) and the
+// last sequence number. Writers wait (backpressure) only when frozen plus
+// mutable memtables exceed MaxUnflushedBytes. Every manifest change is a
+// PutIfAbsent at id+1; on conflict the latest manifest is reloaded: another
+// writer epoch means we are fenced, our own epoch means an earlier attempt
+// landed and the (idempotent) change is applied again on top of it.
+//
+// # Fencing and recovery
+//
+// Open writes a manifest with the writer epoch incremented, replays WAL
+// objects above WALIDFlushed into the memtable, then PUTs an empty WAL
+// object (carrying its epoch) at the next id, replaying and skipping any
+// object an older writer wrote meanwhile. The older writer's next WAL
+// PutIfAbsent fails; when the existing object is not byte-identical to its
+// own (a retry whose first answer was lost) it is fenced: it logs at error
+// level, fails every pending and later write and flush with ErrFenced and
+// never acknowledges another write. A corrupt WAL object (which atomic
+// PUTs cannot produce by crashing) stops Open with ErrCorrupt naming it,
+// rather than silently dropping writes that may have been acknowledged.
+//
+// # Reads
+//
+// Get and iterators read the mutable memtable, frozen memtables (newest
+// first), L0 SSTs (newest first) and sorted runs (newest first), skipping
+// SSTs by key range and bloom filter, through the memory block cache and
+// the optional disk cache. An iterator pins the version (memtables and
+// SSTs) and the sequence number current when it was created, so it sees one
+// consistent snapshot; GC never deletes an SST a live iterator uses.
+//
+// # Compaction, GC, checkpoints
+//
+// When L0 holds L0CompactionTrigger SSTs, every L0 SST and the newest
+// sorted runs of similar size (size-tiered, ratio 2) are merged into one new
+// sorted run split at TargetSSTBytes, keeping only the newest version of
+// each key and dropping tombstones when the output is the oldest run.
+// GC deletes WAL objects below WALIDFlushed, SSTs referenced by no manifest
+// that matters (current, checkpointed) nor by a live iterator once older
+// than GCMinAge, and old unpinned manifests. A checkpoint pins a manifest
+// (and so its SSTs) until deleted; OpenReadOnly reads at a checkpoint or
+// at the latest state.
+//
+// # What it does not do
+//
+// There is one writer per store prefix (others are fenced), no
+// transactions beyond atomic batches, no persistent snapshots other than
+// checkpoints, and a reader following the latest state (not a checkpoint)
+// is not protected from the writer's GC.
+package lsm

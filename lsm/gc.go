@@ -1,0 +1,126 @@
+package lsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+func (db *DB) gcLoop() {
+	defer db.wg.Done()
+	for sleepCtx(db.bgCtx, db.stop, db.opts.GCInterval) {
+		if db.fenced.Load() {
+			return
+		}
+		if err := db.RunGC(db.bgCtx); err != nil && !errors.Is(err, context.Canceled) {
+			db.log.Warn("lsm: garbage collection failed", "err", err)
+		}
+	}
+}
+
+// GCResult counts the objects one collection deleted.
+type GCResult struct {
+	WALs, Tables, Manifests int
+}
+
+// RunGC deletes objects nothing needs any more:
+//   - WAL objects below the current manifest's flushed WAL id (their
+//     writes are in SSTs);
+//   - SSTs that neither the current manifest, a checkpointed manifest nor
+//     an open iterator of this process references, once older than
+//     GCMinAge (a younger one may be an upload whose manifest is pending);
+//   - manifests older than the current one, except checkpointed ones,
+//     once older than GCMinAge.
+func (db *DB) RunGC(ctx context.Context) error {
+	_, err := db.gc(ctx)
+	return err
+}
+
+func (db *DB) gc(ctx context.Context) (GCResult, error) {
+	var res GCResult
+	if err := db.checkWritable(); err != nil {
+		return res, err
+	}
+	db.gcMu.Lock()
+	defer db.gcMu.Unlock()
+	db.manifestMu.Lock()
+	cur := db.man.Clone()
+	db.manifestMu.Unlock()
+	cutoff := db.now().Add(-db.opts.GCMinAge)
+
+	keepTables := make(map[string]bool)
+	for _, id := range cur.TableIDs() {
+		keepTables[id] = true
+	}
+	keepManifests := map[uint64]bool{cur.ID: true}
+	for _, c := range cur.Checkpoints {
+		keepManifests[c.ManifestID] = true
+		m, err := readManifest(ctx, db.store, c.ManifestID)
+		if err != nil {
+			return res, fmt.Errorf("lsm: gc: checkpoint %q: %w", c.Name, err)
+		}
+		for _, id := range m.TableIDs() {
+			keepTables[id] = true
+		}
+	}
+	db.mu.Lock()
+	db.v.Load().tableIDs(keepTables)
+	for v := range db.live {
+		v.tableIDs(keepTables)
+	}
+	db.mu.Unlock()
+
+	del := func(key string) error {
+		if err := db.store.Delete(ctx, key); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+			return fmt.Errorf("lsm: gc: deleting %s: %w", key, err)
+		}
+		db.stats.gcDeleted.Add(1)
+		return nil
+	}
+
+	wals, err := listAll(ctx, db.store, walPrefix)
+	if err != nil {
+		return res, err
+	}
+	for _, o := range wals {
+		if id, ok := parseID(o.Key, walPrefix, walSuffix); ok && id < cur.WALIDFlushed {
+			if err := del(o.Key); err != nil {
+				return res, err
+			}
+			res.WALs++
+		}
+	}
+
+	tables, err := listAll(ctx, db.store, tablePrefix)
+	if err != nil {
+		return res, err
+	}
+	for _, o := range tables {
+		id, ok := parseTableKey(o.Key)
+		if !ok || keepTables[id] || !o.ModTime.Before(cutoff) {
+			continue
+		}
+		if err := del(o.Key); err != nil {
+			return res, err
+		}
+		res.Tables++
+	}
+
+	manifests, err := listAll(ctx, db.store, manifestPrefix)
+	if err != nil {
+		return res, err
+	}
+	for _, o := range manifests {
+		id, ok := parseID(o.Key, manifestPrefix, manifestSuffix)
+		if !ok || id >= cur.ID || keepManifests[id] || !o.ModTime.Before(cutoff) {
+			continue
+		}
+		if err := del(o.Key); err != nil {
+			return res, err
+		}
+		res.Manifests++
+	}
+	return res, nil
+}

@@ -1,0 +1,77 @@
+package lsm
+
+import (
+	"bytes"
+	"context"
+
+	"github.com/zerofs-go/zerofsd/lsm/sstable"
+)
+
+// Get returns the value of key, or ErrNotFound. The returned slice belongs
+// to the caller.
+func (db *DB) Get(ctx context.Context, key []byte) ([]byte, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	v, seq := db.readState()
+	return db.getAt(ctx, v, seq, key)
+}
+
+func (db *DB) getAt(ctx context.Context, v *version, seq uint64, key []byte) ([]byte, error) {
+	if val, _, kind, ok := v.mem.Get(key, seq); ok {
+		return memResult(val, kind)
+	}
+	for _, m := range v.imm {
+		if val, _, kind, ok := m.Get(key, seq); ok {
+			return memResult(val, kind)
+		}
+	}
+	for _, t := range v.l0 {
+		if bytes.Compare(key, t.meta.Smallest) < 0 || bytes.Compare(key, t.meta.Largest) > 0 {
+			continue
+		}
+		if val, found, err := t.get(ctx, key, seq); found || err != nil {
+			return val, err
+		}
+	}
+	for _, r := range v.runs {
+		t := r.find(key)
+		if t == nil {
+			continue
+		}
+		if val, found, err := t.get(ctx, key, seq); found || err != nil {
+			return val, err
+		}
+	}
+	return nil, ErrNotFound
+}
+
+func memResult(val []byte, kind sstable.Kind) ([]byte, error) {
+	if kind == sstable.KindDelete {
+		return nil, ErrNotFound
+	}
+	return bytes.Clone(val), nil
+}
+
+// get looks key up in one SST. found reports that the SST decides the
+// answer (a value, or a tombstone reported as ErrNotFound).
+func (t *table) get(ctx context.Context, key []byte, seq uint64) ([]byte, bool, error) {
+	r, err := t.open(ctx)
+	if err != nil {
+		return nil, true, err
+	}
+	val, _, kind, found, err := r.Get(ctx, key, seq)
+	if err != nil {
+		return nil, true, wrapTableErr(tableKey(t.meta.ID), err)
+	}
+	if !found {
+		return nil, false, nil
+	}
+	if kind == sstable.KindDelete {
+		return nil, true, ErrNotFound
+	}
+	if val == nil {
+		val = []byte{}
+	}
+	return val, true, nil
+}

@@ -1,0 +1,114 @@
+package lsm
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/cache"
+	"github.com/zerofs-go/zerofsd/lsm/sstable"
+)
+
+// Options configure a writer opened with Open. Zero fields take the
+// documented defaults.
+type Options struct {
+	// FlushInterval is how often the WAL buffer is written as one object
+	// while writes flow (group commit). Default 50ms.
+	FlushInterval time.Duration
+	// WALMaxBytes writes the WAL buffer early once it holds this many
+	// bytes. Default 4 MiB.
+	WALMaxBytes int
+	// MemtableBytes freezes the mutable memtable (to be written as an L0
+	// SST) once it holds about this many bytes. Default 64 MiB.
+	MemtableBytes int
+	// MaxUnflushedBytes bounds the memory of memtables not yet written as
+	// SSTs; writers wait (backpressure) above it. Default 256 MiB.
+	MaxUnflushedBytes int64
+	// L0CompactionTrigger starts a compaction once this many L0 SSTs exist.
+	// Default 8.
+	L0CompactionTrigger int
+	// TargetSSTBytes splits compaction output into SSTs of about this size.
+	// Default 64 MiB.
+	TargetSSTBytes int
+	// BlockSize is the SST data block size. Default 4 KiB.
+	BlockSize int
+	// Compression of SST data blocks. The zero value is no compression.
+	Compression sstable.Compression
+	// BlockCacheBytes sizes the in-memory cache of decoded SST blocks.
+	// Default 64 MiB; negative disables it.
+	BlockCacheBytes int64
+	// DiskCache, when set, caches SST byte ranges on local disk under
+	// CacheNamespace (which should name the database, e.g. the export).
+	DiskCache      *cache.Disk
+	CacheNamespace string
+	// GCInterval is how often obsolete objects are collected. Default 1m;
+	// negative disables background GC (RunGC still works).
+	GCInterval time.Duration
+	// GCMinAge protects unreferenced SSTs and old manifests younger than
+	// this (an SST being written has no manifest reference yet). Default 10m.
+	GCMinAge time.Duration
+	// Logger receives the database's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = 50 * time.Millisecond
+	}
+	if o.WALMaxBytes <= 0 {
+		o.WALMaxBytes = 4 << 20
+	}
+	if o.MemtableBytes <= 0 {
+		o.MemtableBytes = 64 << 20
+	}
+	if o.MaxUnflushedBytes <= 0 {
+		o.MaxUnflushedBytes = 256 << 20
+	}
+	if o.MaxUnflushedBytes < 2*int64(o.MemtableBytes) {
+		o.MaxUnflushedBytes = 2 * int64(o.MemtableBytes)
+	}
+	if o.L0CompactionTrigger <= 0 {
+		o.L0CompactionTrigger = 8
+	}
+	if o.TargetSSTBytes <= 0 {
+		o.TargetSSTBytes = 64 << 20
+	}
+	if o.BlockSize <= 0 {
+		o.BlockSize = 4 << 10
+	}
+	if o.BlockCacheBytes == 0 {
+		o.BlockCacheBytes = 64 << 20
+	}
+	if o.GCInterval == 0 {
+		o.GCInterval = time.Minute
+	}
+	if o.GCMinAge <= 0 {
+		o.GCMinAge = 10 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// WriteOptions configure one write.
+type WriteOptions struct {
+	// AwaitDurable makes the write return only once it is in a WAL object
+	// in the store (shared with concurrent writers: group commit).
+	AwaitDurable bool
+}
+
+// ReadOnlyOptions configure OpenReadOnly.
+type ReadOnlyOptions struct {
+	// Checkpoint pins the reader to the named checkpoint; empty follows the
+	// latest manifest and WAL as of Open (and of each Refresh).
+	Checkpoint      string
+	BlockCacheBytes int64
+	DiskCache       *cache.Disk
+	CacheNamespace  string
+	Logger          *slog.Logger
+}

@@ -1,0 +1,111 @@
+package lsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/zerofs-go/zerofsd/lsm/manifest"
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+// OpenReadOnly opens the database in store for reading only, without
+// fencing the writer. With ro.Checkpoint it sees exactly the checkpoint's
+// state for as long as it is open (the writer may go on writing and
+// compacting: the checkpoint pins its SSTs). Without, it sees the latest
+// manifest plus the WAL as of Open; Refresh moves it forward.
+//
+// A reader that follows the latest state holds SSTs no checkpoint pins: if
+// it lags more than the writer's GCMinAge behind, reads can fail with
+// objstore.ErrNotFound until Refresh.
+func OpenReadOnly(ctx context.Context, store objstore.Store, ro ReadOnlyOptions) (*DB, error) {
+	opts := Options{Logger: ro.Logger, BlockCacheBytes: ro.BlockCacheBytes}.withDefaults()
+	db := newDB(store, opts, ro.DiskCache, ro.CacheNamespace, opts.BlockCacheBytes)
+	db.readOnly = true
+	db.roCheckpoint = ro.Checkpoint
+	if err := db.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// Refresh reloads a read-only database's state (a no-op at a checkpoint,
+// whose state never changes).
+func (db *DB) Refresh(ctx context.Context) error {
+	if !db.readOnly {
+		return nil
+	}
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if db.roCheckpoint != "" && db.v.Load() != nil {
+		return nil
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		m, mem, seq, err := db.loadReadOnlyState(ctx)
+		if err == nil {
+			db.mu.Lock()
+			db.v.Store(db.versionFromManifestLocked(m, mem, nil))
+			db.visibleSeq.Store(seq)
+			db.forgetTablesLocked()
+			db.mu.Unlock()
+			return nil
+		}
+		if !errors.Is(err, objstore.ErrNotFound) || errors.Is(err, ErrCheckpointNotFound) {
+			return err
+		}
+		lastErr = err // raced with the writer's GC; load again
+	}
+	return lastErr
+}
+
+func (db *DB) loadReadOnlyState(ctx context.Context) (*manifest.Manifest, *memTable, uint64, error) {
+	latest, err := loadLatestManifest(ctx, db.store)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if latest == nil {
+		return nil, nil, 0, fmt.Errorf("lsm: no database here (no manifest): %w", objstore.ErrNotFound)
+	}
+	mem := &memTable{Memtable: newMemtable()}
+	if db.roCheckpoint != "" {
+		c, ok := latest.FindCheckpoint(db.roCheckpoint)
+		if !ok {
+			return nil, nil, 0, fmt.Errorf("%w: %q", ErrCheckpointNotFound, db.roCheckpoint)
+		}
+		m, err := readManifest(ctx, db.store, c.ManifestID)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		return m, mem, m.LastSeq, nil
+	}
+	objs, err := listAll(ctx, db.store, walPrefix)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var ids []uint64
+	for _, o := range objs {
+		if id, ok := parseID(o.Key, walPrefix, walSuffix); ok && id > latest.WALIDFlushed {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	seq := latest.LastSeq
+	for i, id := range ids {
+		if id != latest.WALIDFlushed+1+uint64(i) {
+			break // a gap: a WAL object being written; stop at the prefix
+		}
+		data, err := db.store.Get(ctx, walKey(id))
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("lsm: reading %s: %w", walKey(id), err)
+		}
+		last, err := replayWAL(walKey(id), id, data, mem, 0)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		seq = max(seq, last)
+	}
+	return latest, mem, seq, nil
+}

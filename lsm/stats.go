@@ -1,0 +1,85 @@
+package lsm
+
+import (
+	"time"
+
+	"github.com/zerofs-go/zerofsd/lsm/sstable"
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+// Stats is a snapshot of the database's state and counters.
+type Stats struct {
+	// MemtableBytes is the size of the mutable memtable.
+	MemtableBytes int64
+	// ImmutableMemtables and ImmutableBytes describe frozen memtables
+	// waiting to be written as L0 SSTs.
+	ImmutableMemtables int
+	ImmutableBytes     int64
+	L0Tables           int
+	SortedRuns         int
+	// Tables and TableBytes count every SST of the current version.
+	Tables     int
+	TableBytes int64
+	// ManifestID is the current manifest; WriterEpoch our epoch.
+	ManifestID  uint64
+	WriterEpoch uint64
+	LastSeq     uint64
+	Fenced      bool
+	// Requests counts object-store requests by operation (objstore.Op).
+	Requests objstore.Stats
+	// BlockCache is the memory block cache's counters.
+	BlockCache sstable.CacheStats
+
+	WALPuts, WALBytes  int64
+	L0Flushes          int64
+	L0FlushTime        time.Duration
+	Compactions        int64
+	CompactionTime     time.Duration
+	CompactionBytesIn  int64
+	CompactionBytesOut int64
+	GCDeletedObjects   int64
+	BackpressureWaits  int64
+}
+
+// Stats returns the current statistics.
+func (db *DB) Stats() Stats {
+	v := db.v.Load()
+	s := Stats{
+		MemtableBytes:      v.mem.Size(),
+		ImmutableMemtables: len(v.imm),
+		L0Tables:           len(v.l0),
+		SortedRuns:         len(v.runs),
+		ManifestID:         v.manifestID,
+		WriterEpoch:        db.epoch,
+		LastSeq:            db.visibleSeq.Load(),
+		Fenced:             db.fenced.Load(),
+		Requests:           db.counting.Stats(),
+		WALPuts:            db.stats.walPuts.Load(),
+		WALBytes:           db.stats.walBytes.Load(),
+		L0Flushes:          db.stats.l0Flushes.Load(),
+		L0FlushTime:        time.Duration(db.stats.l0FlushNanos.Load()),
+		Compactions:        db.stats.compactions.Load(),
+		CompactionTime:     time.Duration(db.stats.compactNanos.Load()),
+		CompactionBytesIn:  db.stats.compactBytesIn.Load(),
+		CompactionBytesOut: db.stats.compactBytesOut.Load(),
+		GCDeletedObjects:   db.stats.gcDeleted.Load(),
+		BackpressureWaits:  db.stats.backpressureWaits.Load(),
+	}
+	for _, m := range v.imm {
+		s.ImmutableBytes += m.Size()
+	}
+	for _, t := range v.l0 {
+		s.Tables++
+		s.TableBytes += t.meta.Size
+	}
+	for _, r := range v.runs {
+		for _, t := range r.tables {
+			s.Tables++
+			s.TableBytes += t.meta.Size
+		}
+	}
+	if db.cache != nil {
+		s.BlockCache = db.cache.Stats()
+	}
+	return s
+}

@@ -1,0 +1,147 @@
+package lsm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+// walLoop is the group-commit writer. A write into an empty WAL buffer kicks
+// it; it then waits one FlushInterval (collecting every write that arrives
+// meanwhile), seals the buffer and PUTs it as the next WAL object. Sealed
+// segments (from Flush, WALMaxBytes or a memtable freeze) are written at
+// once. Nothing is written while idle.
+func (db *DB) walLoop() {
+	defer db.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-db.walKick:
+		}
+		timer.Reset(db.opts.FlushInterval)
+	wait:
+		for !db.walQueued() {
+			select {
+			case <-db.stop:
+				timer.Stop()
+				return
+			case <-db.walKick:
+			case <-timer.C:
+				break wait
+			}
+		}
+		timer.Stop()
+		db.commitMu.Lock()
+		db.sealLocked()
+		db.commitMu.Unlock()
+		db.writeQueuedWAL()
+	}
+}
+
+func (db *DB) walQueued() bool {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return len(db.walQueue) > 0
+}
+
+// writeQueuedWAL PUTs sealed segments in id order until the queue is empty,
+// retrying failures with backoff (a failed segment blocks the later ones, so
+// what is durable is always a prefix of the write order).
+func (db *DB) writeQueuedWAL() {
+	var bo backoff
+	for {
+		if db.fenced.Load() {
+			db.failQueued(ErrFenced)
+			return
+		}
+		db.mu.Lock()
+		if len(db.walQueue) == 0 {
+			db.mu.Unlock()
+			return
+		}
+		s := db.walQueue[0]
+		db.mu.Unlock()
+		err := db.putWAL(db.bgCtx, s)
+		if err == nil {
+			db.stats.walPuts.Add(1)
+			db.stats.walBytes.Add(int64(len(s.buf)))
+			db.mu.Lock()
+			db.walQueue = db.walQueue[1:]
+			db.mu.Unlock()
+			s.finish(nil)
+			bo.reset()
+			continue
+		}
+		if errors.Is(err, ErrFenced) {
+			db.fence(fmt.Sprintf("WAL object %s was written by another writer", walKey(s.id)))
+			db.failQueued(ErrFenced)
+			return
+		}
+		db.mu.Lock()
+		db.walLastErr = err
+		close(db.walFailCh)
+		db.walFailCh = make(chan struct{})
+		db.mu.Unlock()
+		db.log.Warn("lsm: WAL PUT failed; retrying", "object", walKey(s.id), "err", err)
+		if !sleepCtx(db.bgCtx, db.stop, bo.next()) {
+			return
+		}
+	}
+}
+
+// putWAL writes one segment with PutIfAbsent. If the object already exists
+// it is either ours (an earlier attempt landed but its answer was lost) or a
+// newer writer's fence: compare the bytes to tell.
+func (db *DB) putWAL(ctx context.Context, s *walSegment) error {
+	key := walKey(s.id)
+	err := db.store.PutIfAbsent(ctx, key, s.buf)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, objstore.ErrPreconditionFailed) {
+		return fmt.Errorf("lsm: writing %s: %w", key, err)
+	}
+	got, gerr := db.store.Get(ctx, key)
+	if gerr != nil {
+		return fmt.Errorf("lsm: reading back existing %s: %w", key, gerr)
+	}
+	if bytes.Equal(got, s.buf) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s exists", ErrFenced, key)
+}
+
+// failQueued ends every queued segment with err.
+func (db *DB) failQueued(err error) {
+	db.mu.Lock()
+	q := db.walQueue
+	db.walQueue = nil
+	db.mu.Unlock()
+	for _, s := range q {
+		s.finish(err)
+	}
+}
+
+// fence marks the database as fenced by a newer writer: no write is
+// accepted or acknowledged any more.
+func (db *DB) fence(reason string) {
+	if !db.fenced.CompareAndSwap(false, true) {
+		return
+	}
+	db.log.Error("lsm: FENCED: another writer opened this database; this instance no longer accepts writes",
+		"reason", reason, "epoch", db.epoch)
+	db.commitMu.Lock()
+	db.sealLocked()
+	db.commitMu.Unlock()
+	kick(db.walKick)
+	db.mu.Lock()
+	db.roomCond.Broadcast()
+	db.mu.Unlock()
+}
