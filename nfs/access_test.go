@@ -1,0 +1,243 @@
+package nfs_test
+
+import (
+	"bytes"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/nfs"
+	"github.com/zerofs-go/zerofsd/nfs/nfsclient"
+)
+
+func TestMountProtocol(t *testing.T) {
+	fsA, _ := newFS(t)
+	fsB, _ := newFS(t)
+	fsC, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{},
+		&nfs.Export{Name: "a", Path: "/team-a", FS: fsA},
+		&nfs.Export{Name: "b", Path: "/team-b", FS: fsB, AllowedClients: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		&nfs.Export{Name: "c", Path: "/team-c", FS: fsC, AllowedClients: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
+	)
+	c := dial(t, ts.addr)
+	cx := ctx(t)
+
+	if _, err := c.MountCall(cx, nfsclient.MountProcNull, nil); err != nil {
+		t.Fatal(err)
+	}
+	fh, flavors, err := c.Mount(cx, "/team-a")
+	check(t, err)
+	h, err := nfs.ParseHandle(fh)
+	check(t, err)
+	if h.FSID != fsA.FSID() || h.Ino != kvfs.RootIno || !slices.Equal(flavors, []uint32{1}) {
+		t.Fatalf("mount: handle %+v, flavors %v", h, flavors)
+	}
+	fh2, _, err := c.Mount(cx, "/team-a/")
+	check(t, err)
+	if !bytes.Equal(fh, fh2) {
+		t.Fatalf("trailing slash gives another handle")
+	}
+	_, _, err = c.Mount(cx, "/nope")
+	wantStatus(t, err, nfs.Status(nfs.MountNoEnt))
+	mount(t, c, "/team-b")
+	_, _, err = c.Mount(cx, "/team-c")
+	wantStatus(t, err, nfs.Status(nfs.MountAcces))
+
+	exps := must[[]nfsclient.ExportEntry](t)(c.Exports(cx))
+	want := []nfsclient.ExportEntry{{Path: "/team-a"}, {Path: "/team-b", Groups: []string{"127.0.0.0/8"}}, {Path: "/team-c", Groups: []string{"10.0.0.0/8"}}}
+	if len(exps) != 3 {
+		t.Fatalf("exports %+v", exps)
+	}
+	for i := range want {
+		if exps[i].Path != want[i].Path || !slices.Equal(exps[i].Groups, want[i].Groups) {
+			t.Fatalf("export %d: %+v, want %+v", i, exps[i], want[i])
+		}
+	}
+
+	dump := must[[]nfsclient.MountEntry](t)(c.Dump(cx))
+	if len(dump) != 2 || dump[0].Path != "/team-a" || dump[1].Path != "/team-b" || dump[0].Host != "127.0.0.1" {
+		t.Fatalf("dump %+v", dump)
+	}
+	check(t, c.Umnt(cx, "/team-a"))
+	dump = must[[]nfsclient.MountEntry](t)(c.Dump(cx))
+	if len(dump) != 1 || dump[0].Path != "/team-b" {
+		t.Fatalf("dump after umnt %+v", dump)
+	}
+	check(t, c.Umntall(cx))
+	if dump = must[[]nfsclient.MountEntry](t)(c.Dump(cx)); len(dump) != 0 {
+		t.Fatalf("dump after umntall %+v", dump)
+	}
+
+	// A handle is not a password: a client outside AllowedClients is
+	// refused on every call, even with a valid handle.
+	cRoot := nfs.Handle{FSID: fsC.FSID(), Ino: kvfs.RootIno}
+	rootAttr, err := fsC.GetAttr(cx, kvfs.RootIno)
+	check(t, err)
+	cRoot.Gen = rootAttr.Gen
+	_, err = c.Getattr(cx, cRoot.Bytes())
+	wantStatus(t, err, nfs.StatusAcces)
+	_, err = c.Create(cx, cRoot.Bytes(), "x", nfsclient.Unchecked, nfsclient.Sattr{}, [8]byte{})
+	wantStatus(t, err, nfs.StatusAcces)
+}
+
+func TestReadOnlyExport(t *testing.T) {
+	fs, _ := newFS(t)
+	cx := ctx(t)
+	// Prepare content through the filesystem itself.
+	f, err := fs.Create(cx, kvfs.Cred{}, kvfs.RootIno, "f", kvfs.CreateRequest{Mode: kvfs.CreateGuarded})
+	check(t, err)
+	_, err = fs.Write(cx, kvfs.Cred{}, f.Ino, 0, []byte("hello"))
+	check(t, err)
+	_, err = fs.Mkdir(cx, kvfs.Cred{}, kvfs.RootIno, "d", 0o755)
+	check(t, err)
+
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "ro", Path: "/ro", FS: fs, ReadOnly: true})
+	c := dial(t, ts.addr)
+	root := mount(t, c, "/ro")
+	fh, _, err := c.Lookup(cx, root, "f")
+	check(t, err)
+	r := must[nfsclient.ReadResult](t)(c.Read(cx, fh, 0, 100))
+	if string(r.Data) != "hello" {
+		t.Fatalf("read %q", r.Data)
+	}
+	got := must[uint32](t)(c.Access(cx, fh, 0x3f))
+	if got&(kvfs.AccessModify|kvfs.AccessExtend|kvfs.AccessDelete) != 0 || got&kvfs.AccessRead == 0 {
+		t.Fatalf("access on a read-only export: %#x", got)
+	}
+	sattr := nfsclient.Sattr{Mode: nfsclient.U32(0o600)}
+	mutations := map[string]func() error{
+		"WRITE":   func() error { _, err := c.Write(cx, fh, 0, []byte("x"), nfsclient.FileSync); return err },
+		"SETATTR": func() error { _, err := c.Setattr(cx, fh, sattr, nil); return err },
+		"CREATE":  func() error { _, err := c.Create(cx, root, "n", nfsclient.Unchecked, sattr, [8]byte{}); return err },
+		"MKDIR":   func() error { _, err := c.Mkdir(cx, root, "n", sattr); return err },
+		"SYMLINK": func() error { _, err := c.Symlink(cx, root, "n", "t", sattr); return err },
+		"MKNOD":   func() error { _, err := c.Mknod(cx, root, "n", nfsclient.TypeFifo, sattr, 0, 0); return err },
+		"REMOVE":  func() error { _, err := c.Remove(cx, root, "f"); return err },
+		"RMDIR":   func() error { _, err := c.Rmdir(cx, root, "d"); return err },
+		"RENAME":  func() error { return c.Rename(cx, root, "f", root, "g") },
+		"LINK":    func() error { _, err := c.Link(cx, fh, root, "l"); return err },
+	}
+	for name, op := range mutations {
+		t.Run(name, func(t *testing.T) { wantStatus(t, op(), nfs.StatusROFS) })
+	}
+	if ents := must[[]nfsclient.DirEntry](t)(c.ReaddirAll(cx, root, true)); len(ents) != 4 {
+		t.Fatalf("read-only export changed: %d entries", len(ents))
+	}
+}
+
+func TestSquash(t *testing.T) {
+	tests := []struct {
+		name             string
+		squash           nfs.SquashMode
+		uid, gid         uint32
+		anonymous        bool
+		wantUID, wantGID uint32
+	}{
+		{"none keeps root", nfs.SquashNone, 0, 0, false, 0, 0},
+		{"root squashed", nfs.SquashRoot, 0, 0, false, 4000, 4001},
+		{"root squash keeps users", nfs.SquashRoot, 1000, 100, false, 1000, 100},
+		{"all squashed", nfs.SquashAll, 1000, 100, false, 4000, 4001},
+		{"auth none is anonymous", nfs.SquashNone, 0, 0, true, 4000, 4001},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, _ := newFS(t)
+			cx := ctx(t)
+			_, err := fs.SetAttr(cx, kvfs.Cred{}, kvfs.RootIno, kvfs.SetAttrRequest{Mode: nfsclient.U32(0o777)})
+			check(t, err)
+			ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "s", Path: "/s", FS: fs, Squash: tt.squash, AnonUID: 4000, AnonGID: 4001})
+			c := dial(t, ts.addr)
+			root := mount(t, c, "/s")
+			if tt.anonymous {
+				c.Cred.Flavor, c.Cred.Body = 0, nil
+			} else {
+				c.SetAuthSys(tt.uid, tt.gid)
+			}
+			cr := must[nfsclient.CreateResult](t)(c.Create(cx, root, "f", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{}))
+			if cr.Attr.UID != tt.wantUID || cr.Attr.GID != tt.wantGID {
+				t.Fatalf("new file owned by %d:%d, want %d:%d", cr.Attr.UID, cr.Attr.GID, tt.wantUID, tt.wantGID)
+			}
+		})
+	}
+}
+
+func TestTwoExportsIsolated(t *testing.T) {
+	fsA, _ := newFS(t)
+	fsB, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{},
+		&nfs.Export{Name: "a", Path: "/a", FS: fsA},
+		&nfs.Export{Name: "b", Path: "/b", FS: fsB})
+	c := dial(t, ts.addr)
+	cx := ctx(t)
+	rootA, rootB := mount(t, c, "/a"), mount(t, c, "/b")
+	fa := must[nfsclient.CreateResult](t)(c.Create(cx, rootA, "same", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{}))
+	fb := must[nfsclient.CreateResult](t)(c.Create(cx, rootB, "same", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{}))
+	must[nfsclient.WriteResult](t)(c.Write(cx, fa.FH, 0, []byte("secret of a"), nfsclient.Unstable))
+	must[nfsclient.WriteResult](t)(c.Write(cx, fb.FH, 0, []byte("b"), nfsclient.Unstable))
+	if bytes.Equal(fa.FH, fb.FH) {
+		t.Fatalf("two exports gave the same handle")
+	}
+	if fa.Attr.FSID == fb.Attr.FSID {
+		t.Fatalf("two exports report the same fsid")
+	}
+	if ents := must[[]nfsclient.DirEntry](t)(c.ReaddirAll(cx, rootB, false)); len(ents) != 3 {
+		t.Fatalf("export b has %d entries", len(ents))
+	}
+	r := must[nfsclient.ReadResult](t)(c.Read(cx, fb.FH, 0, 100))
+	if string(r.Data) != "b" {
+		t.Fatalf("export b reads %q", r.Data)
+	}
+	// A handle of a with b's fsid names b's inode, never a's data.
+	h, err := nfs.ParseHandle(fa.FH)
+	check(t, err)
+	h.FSID = fsB.FSID()
+	if r, err := c.Read(cx, h.Bytes(), 0, 100); err == nil && bytes.Contains(r.Data, []byte("secret")) {
+		t.Fatalf("forged handle read export a's data through export b")
+	}
+	// Cross-export RENAME and LINK are refused.
+	wantStatus(t, c.Rename(cx, rootA, "same", rootB, "moved"), nfs.StatusXDev)
+	_, err = c.Link(cx, fa.FH, rootB, "l")
+	wantStatus(t, err, nfs.StatusXDev)
+}
+
+func TestHandleChecks(t *testing.T) {
+	fs, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	c := dial(t, ts.addr)
+	cx := ctx(t)
+	root := mount(t, c, "/a")
+	f := must[nfsclient.CreateResult](t)(c.Create(cx, root, "f", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{}))
+	h, err := nfs.ParseHandle(f.FH)
+	check(t, err)
+
+	wrongVersion := append([]byte(nil), f.FH...)
+	wrongVersion[0] = 2
+	tests := []struct {
+		name string
+		fh   []byte
+		want nfs.Status
+	}{
+		{"empty", nil, nfs.StatusBadHandle},
+		{"short", f.FH[:10], nfs.StatusBadHandle},
+		{"long", append(append([]byte(nil), f.FH...), 0), nfs.StatusBadHandle},
+		{"version", wrongVersion, nfs.StatusBadHandle},
+		{"unknown fsid", nfs.Handle{FSID: fs.FSID() + 1, Ino: h.Ino, Gen: h.Gen}.Bytes(), nfs.StatusStale},
+		{"wrong generation", nfs.Handle{FSID: h.FSID, Ino: h.Ino, Gen: h.Gen + 1}.Bytes(), nfs.StatusStale},
+		{"no such inode", nfs.Handle{FSID: h.FSID, Ino: 1 << 40, Gen: 0}.Bytes(), nfs.StatusStale},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.Getattr(cx, tt.fh)
+			wantStatus(t, err, tt.want)
+			_, _, err = c.Lookup(cx, tt.fh, "x")
+			wantStatus(t, err, tt.want)
+			_, err = c.Write(cx, tt.fh, 0, []byte("x"), nfsclient.Unstable)
+			wantStatus(t, err, tt.want)
+		})
+	}
+	// A removed export's handles go stale.
+	ts.exports.remove("/a")
+	_, err = c.Getattr(cx, root)
+	wantStatus(t, err, nfs.StatusStale)
+}
