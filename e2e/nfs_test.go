@@ -73,8 +73,8 @@ func readFile(t testing.TB, target *nfsc.Target, name string) []byte {
 func TestTwoExportsSurviveKill(t *testing.T) {
 	dir := t.TempDir()
 	d := newDaemon(t, dir, []exportSpec{
-		{Name: "team-a", Store: "file://" + filepath.Join(dir, "team-a")},
-		{Name: "team-b", Store: "file://" + filepath.Join(dir, "team-b"), Extra: `sync = "strict"`},
+		{Name: "team-a", Store: "file://" + filepath.Join(dir, "team-a"), Extra: `squash = "none"`},
+		{Name: "team-b", Store: "file://" + filepath.Join(dir, "team-b"), Extra: "squash = \"none\"\nsync = \"strict\""},
 	})
 	d.Start()
 
@@ -95,6 +95,8 @@ func TestTwoExportsSurviveKill(t *testing.T) {
 	if err := a.Rename("src/hello.txt", "src/hello2.txt"); err != nil {
 		t.Fatalf("rename: %v", err)
 	}
+	// team-a syncs metadata on COMMIT: a COMMIT after the rename covers it.
+	writeFile(t, a, "src/commit-marker", []byte("x"))
 
 	// Isolation: neither export sees the other's names.
 	if _, _, err := b.Lookup("src"); err == nil {
