@@ -11,7 +11,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 TEST_TIMEOUT ?= 45m
 
-.PHONY: all build run test test-deps test-go test-kernel install lint bench torture clean
+.PHONY: all build run test test-deps test-go install lint bench torture clean
 
 all: build
 
@@ -22,17 +22,15 @@ run: build
 	./$(BIN) run -c $(CONFIG)
 
 # test installs what the suite needs, then runs every test: the Go packages (with the
-# S3 contract tests against a real versitygw), then the kernel NFS client tests.
-test: test-deps test-go test-kernel
+# S3 contract tests against a real versitygw) and the end-to-end tests of the real
+# daemon (Go client, libnfs, and the Linux kernel client in a VM through ../shared/nfsvm).
+test: test-deps test-go
 
 test-deps:
 	./scripts/test-deps.sh
 
 test-go:
 	PATH="$(GOBIN):$$PATH" ZEROFS_REQUIRE_S3=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
-
-test-kernel: build
-	./scripts/test-kernel.sh
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/zerofsd
