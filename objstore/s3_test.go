@@ -1,0 +1,309 @@
+package objstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/zerofs-go/zerofsd/internal/testenv"
+	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/storetest"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestS3VersitygwContract(t *testing.T) {
+	storetest.RunContractTests(t, func(t *testing.T) objstore.Store { return testenv.S3Store(t) })
+}
+
+func TestS3VersitygwPrefixContract(t *testing.T) {
+	storetest.RunContractTests(t, func(t *testing.T) objstore.Store {
+		opts := testenv.S3(t).Options()
+		opts.Prefix = "/exports/team-a"
+		s, err := objstore.NewS3(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// newFakeS3 serves an in-process gofakes3 (memory backend) on 127.0.0.1
+// and returns its options with a fresh bucket.
+func newFakeS3(t *testing.T) objstore.S3Options {
+	t.Helper()
+	backend := s3mem.New()
+	if err := backend.CreateBucket("test"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend, gofakes3.WithTimeSkewLimit(0)).Server())
+	t.Cleanup(srv.Close)
+	return objstore.S3Options{
+		Endpoint:        srv.URL,
+		Bucket:          "test",
+		AccessKeyID:     "fake",
+		SecretAccessKey: "fakesecret",
+		AllowHTTP:       true,
+	}
+}
+
+func TestS3GofakesContract(t *testing.T) {
+	storetest.RunContractTests(t, func(t *testing.T) objstore.Store {
+		s, err := objstore.NewS3(context.Background(), newFakeS3(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestS3RefusesPlainHTTP(t *testing.T) {
+	const secret = "very-secret-key-material"
+	tests := []struct {
+		name     string
+		opts     objstore.S3Options
+		wantErr  string // "" = accepted
+		wantHide string
+	}{
+		{"http refused", objstore.S3Options{Endpoint: "http://127.0.0.1:9000", Bucket: "b", AccessKeyID: "id", SecretAccessKey: secret}, "http://127.0.0.1:9000", secret},
+		{"http with user info refused, redacted", objstore.S3Options{Endpoint: "http://user:" + secret + "@127.0.0.1:9000", Bucket: "b"}, "refusing", secret},
+		{"http allowed", objstore.S3Options{Endpoint: "http://127.0.0.1:9000", Bucket: "b", AccessKeyID: "id", SecretAccessKey: secret, AllowHTTP: true}, "", ""},
+		{"https accepted", objstore.S3Options{Endpoint: "https://127.0.0.1:9000", Bucket: "b", AccessKeyID: "id", SecretAccessKey: secret}, "", ""},
+		{"bad scheme", objstore.S3Options{Endpoint: "ftp://127.0.0.1", Bucket: "b", AccessKeyID: "id", SecretAccessKey: secret}, "scheme", secret},
+		{"no bucket", objstore.S3Options{Endpoint: "https://127.0.0.1:9000"}, "no bucket", ""},
+		{"half credentials", objstore.S3Options{Endpoint: "https://127.0.0.1:9000", Bucket: "b", SecretAccessKey: secret}, "both", secret},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := objstore.NewS3(context.Background(), tc.opts)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("NewS3: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("NewS3 error = %v, want one containing %q", err, tc.wantErr)
+			}
+			if tc.wantHide != "" && strings.Contains(err.Error(), tc.wantHide) {
+				t.Fatalf("error reveals the secret: %v", err)
+			}
+		})
+	}
+	opts := objstore.S3Options{Endpoint: "https://u:" + secret + "@h", SecretAccessKey: secret}
+	if s := fmt.Sprint(opts); strings.Contains(s, secret) {
+		t.Fatalf("S3Options prints the secret: %s", s)
+	}
+}
+
+// scriptedServer answers each request with the next status of script
+// (then forever with its last entry; 200 means "forward to the real fake
+// S3"), counting requests.
+type scriptedServer struct {
+	mu       sync.Mutex
+	script   []int
+	requests atomic.Int64
+	next     http.Handler
+}
+
+func (s *scriptedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := int(s.requests.Add(1)) - 1
+	s.mu.Lock()
+	status := s.script[min(n, len(s.script)-1)]
+	s.mu.Unlock()
+	if status == http.StatusOK {
+		s.next.ServeHTTP(w, r)
+		return
+	}
+	_, _ = io.Copy(io.Discard, r.Body)
+	if status == -1 { // drop the connection
+		hj, ok := w.(http.Hijacker)
+		if ok {
+			conn, _, err := hj.Hijack()
+			if err == nil {
+				conn.Close()
+				return
+			}
+		}
+	}
+	codes := map[int]string{500: "InternalError", 503: "SlowDown", 403: "AccessDenied", 404: "NoSuchKey", 400: "InvalidArgument", 429: "TooManyRequests"}
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>scripted</Message></Error>`, codes[status])
+	}
+}
+
+func TestS3RetryPolicy(t *testing.T) {
+	tests := []struct {
+		name         string
+		script       []int
+		maxAttempts  int
+		wantRequests int64
+		wantErr      error // nil: success; errAny: some error
+	}{
+		{"500 then success", []int{500, 500, 200}, 5, 3, nil},
+		{"503 SlowDown then success", []int{503, 200}, 5, 2, nil},
+		{"429 then success", []int{429, 200}, 5, 2, nil},
+		{"dropped connection then success", []int{-1, 200}, 5, 2, nil},
+		{"500 forever gives up", []int{500}, 4, 4, errAny},
+		{"403 not retried", []int{403, 200}, 5, 1, errAny},
+		{"404 not retried", []int{404, 200}, 5, 1, objstore.ErrNotFound},
+		{"400 not retried", []int{400, 200}, 5, 1, errAny},
+		{"MaxAttempts 1 means no retry", []int{500, 200}, 1, 1, errAny},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := newFakeS3(t)
+			real, err := objstore.NewS3(context.Background(), fake)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := real.Put(context.Background(), "k", []byte("value")); err != nil {
+				t.Fatal(err)
+			}
+			proxy := &scriptedServer{script: tc.script, next: proxyTo(t, fake.Endpoint)}
+			srv := httptest.NewServer(proxy)
+			t.Cleanup(srv.Close)
+			opts := fake
+			opts.Endpoint = srv.URL
+			opts.MaxAttempts = tc.maxAttempts
+			opts.RetryBaseDelay = time.Millisecond
+			opts.RetryMaxDelay = 5 * time.Millisecond
+			s, err := objstore.NewS3(context.Background(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Get(context.Background(), "k")
+			switch {
+			case tc.wantErr == nil && err != nil:
+				t.Fatalf("Get: %v", err)
+			case tc.wantErr == nil && string(got) != "value":
+				t.Fatalf("Get = %q, want %q", got, "value")
+			case tc.wantErr == errAny && err == nil, tc.wantErr != nil && tc.wantErr != errAny && !errors.Is(err, tc.wantErr):
+				t.Fatalf("Get error = %v, want %v", err, tc.wantErr)
+			}
+			if n := proxy.requests.Load(); n != tc.wantRequests {
+				t.Fatalf("server saw %d requests, want %d", n, tc.wantRequests)
+			}
+			if err != nil && strings.Contains(err.Error(), opts.SecretAccessKey) {
+				t.Fatalf("error reveals the secret: %v", err)
+			}
+		})
+	}
+}
+
+var errAny = errors.New("any error")
+
+// proxyTo forwards requests unchanged to target (signatures stay valid:
+// gofakes3 does not check them).
+func proxyTo(t *testing.T, target string) http.Handler {
+	t.Helper()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, target+r.URL.RequestURI(), r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		req.Header = r.Header.Clone()
+		req.ContentLength = r.ContentLength
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	})
+}
+
+func TestS3RetryStopsOnCancel(t *testing.T) {
+	script := &scriptedServer{script: []int{503}}
+	srv := httptest.NewServer(script)
+	t.Cleanup(srv.Close)
+	s, err := objstore.NewS3(context.Background(), objstore.S3Options{
+		Endpoint: srv.URL, Bucket: "b", AccessKeyID: "id", SecretAccessKey: "secret", AllowHTTP: true,
+		MaxAttempts: 1000, RetryBaseDelay: time.Hour, RetryMaxDelay: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Put(ctx, "k", []byte("v")) }()
+	for script.requests.Load() == 0 { // cancel during the hour-long backoff
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Put during backoff, canceled: %v, want context.Canceled", err)
+	}
+}
+
+func TestS3AttemptTimeoutIsRetried(t *testing.T) {
+	fake := newFakeS3(t)
+	var requests atomic.Int64
+	next := proxyTo(t, fake.Endpoint)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			select { // hang the first attempt until the client gives up on it
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	opts := fake
+	opts.Endpoint = srv.URL
+	opts.AttemptTimeout = 200 * time.Millisecond
+	opts.RetryBaseDelay = time.Millisecond
+	s, err := objstore.NewS3(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(context.Background(), "k", []byte("v")); err != nil {
+		t.Fatalf("Put with a hung first attempt: %v", err)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Fatalf("server saw %d requests, want 2", n)
+	}
+}
+
+func TestS3ConditionalConflictIsPrecondition(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusConflict)
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>ConditionalRequestConflict</Code><Message>x</Message></Error>`)
+	}))
+	t.Cleanup(srv.Close)
+	s, err := objstore.NewS3(context.Background(), objstore.S3Options{
+		Endpoint: srv.URL, Bucket: "b", AccessKeyID: "id", SecretAccessKey: "secret", AllowHTTP: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutIfAbsent(context.Background(), "k", []byte("v")); !errors.Is(err, objstore.ErrPreconditionFailed) {
+		t.Fatalf("PutIfAbsent answered 409 ConditionalRequestConflict: %v, want ErrPreconditionFailed", err)
+	}
+	// The same answer to a plain Put is an ordinary error.
+	if err := s.Put(context.Background(), "k", []byte("v")); err == nil || errors.Is(err, objstore.ErrPreconditionFailed) {
+		t.Fatalf("Put answered 409: %v, want a plain error", err)
+	}
+}
