@@ -1,0 +1,383 @@
+package nfs_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/nfs"
+	"github.com/zerofs-go/zerofsd/nfs/nfsclient"
+	"github.com/zerofs-go/zerofsd/nfs/rpc"
+	"github.com/zerofs-go/zerofsd/nfs/xdr"
+)
+
+func wantReplyError(t *testing.T, err error, want rpc.ReplyError) {
+	t.Helper()
+	var re *rpc.ReplyError
+	if !errors.As(err, &re) {
+		t.Fatalf("err = %v, want %+v", err, want)
+	}
+	want.XID = re.XID
+	if *re != want {
+		t.Fatalf("reply %+v, want %+v", *re, want)
+	}
+}
+
+// panicFS panics on GetAttr of one inode.
+type panicFS struct {
+	nfs.Filesystem
+	ino uint64
+}
+
+func (p *panicFS) GetAttr(ctx context.Context, ino uint64) (kvfs.Attr, error) {
+	if ino == p.ino {
+		panic("boom")
+	}
+	return p.Filesystem.GetAttr(ctx, ino)
+}
+
+func TestRPCErrors(t *testing.T) {
+	fs, _ := newFS(t)
+	cx := ctx(t)
+	f, err := fs.Create(cx, kvfs.Cred{}, kvfs.RootIno, "f", kvfs.CreateRequest{})
+	check(t, err)
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: &panicFS{Filesystem: fs, ino: f.Ino}})
+	c := dial(t, ts.addr)
+	root := mount(t, c, "/a")
+	sys := rpc.AuthSysCred{MachineName: "t"}.Encode()
+
+	tests := []struct {
+		name             string
+		prog, vers, proc uint32
+		cred             rpc.OpaqueAuth
+		args             []byte
+		want             rpc.ReplyError
+	}{
+		{"unknown program", 100004, 2, 0, sys, nil, rpc.ReplyError{Accept: rpc.ProgUnavail}},
+		{"NFS v2", nfs.ProgramNFS, 2, 0, sys, nil, rpc.ReplyError{Accept: rpc.ProgMismatch, Low: 3, High: 3}},
+		{"NFS v4", nfs.ProgramNFS, 4, 0, sys, nil, rpc.ReplyError{Accept: rpc.ProgMismatch, Low: 3, High: 3}},
+		{"MOUNT v1", nfs.ProgramMount, 1, 0, sys, nil, rpc.ReplyError{Accept: rpc.ProgMismatch, Low: 3, High: 3}},
+		{"NFS proc 22", nfs.ProgramNFS, 3, 22, sys, nil, rpc.ReplyError{Accept: rpc.ProcUnavail}},
+		{"MOUNT proc 6", nfs.ProgramMount, 3, 6, sys, nil, rpc.ReplyError{Accept: rpc.ProcUnavail}},
+		{"truncated GETATTR", nfs.ProgramNFS, 3, 1, sys, []byte{0, 0, 0, 21, 1, 2}, rpc.ReplyError{Accept: rpc.GarbageArgs}},
+		{"missing READ args", nfs.ProgramNFS, 3, 6, sys, append(xdrOpaque(root), 0, 0, 0, 0), rpc.ReplyError{Accept: rpc.GarbageArgs}},
+		{"bad stable_how", nfs.ProgramNFS, 3, 7, sys, writeArgs(root, 9), rpc.ReplyError{Accept: rpc.GarbageArgs}},
+		{"bad MNT path", nfs.ProgramMount, 3, 1, sys, []byte{0, 0, 4, 1}, rpc.ReplyError{Accept: rpc.GarbageArgs}},
+		{"RPCSEC_GSS", nfs.ProgramNFS, 3, 0, rpc.OpaqueAuth{Flavor: 6, Body: []byte{1, 2, 3, 4}}, nil, rpc.ReplyError{Denied: true, Reject: rpc.AuthError, Auth: rpc.AuthTooWeak}},
+		{"AUTH_DH", nfs.ProgramNFS, 3, 0, rpc.OpaqueAuth{Flavor: 3}, nil, rpc.ReplyError{Denied: true, Reject: rpc.AuthError, Auth: rpc.AuthTooWeak}},
+		{"malformed AUTH_SYS", nfs.ProgramNFS, 3, 0, rpc.OpaqueAuth{Flavor: 1, Body: []byte{0, 0, 0, 1}}, nil, rpc.ReplyError{Denied: true, Reject: rpc.AuthError, Auth: rpc.AuthBadCred}},
+		{"AUTH_SYS with 17 groups", nfs.ProgramNFS, 3, 0, rpc.AuthSysCred{GIDs: make([]uint32, 17)}.Encode(), nil, rpc.ReplyError{Denied: true, Reject: rpc.AuthError, Auth: rpc.AuthBadCred}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.RPC.Call(cx, tt.prog, tt.vers, tt.proc, tt.cred, tt.args)
+			wantReplyError(t, err, tt.want)
+		})
+	}
+
+	t.Run("AUTH_NONE accepted", func(t *testing.T) {
+		if _, err := c.RPC.Call(cx, nfs.ProgramNFS, 3, 0, rpc.OpaqueAuth{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("RPC version 3", func(t *testing.T) {
+		xid := c.RPC.NextXID()
+		e := xdr.NewEncoder(rpc.BeginRecord(nil))
+		e.Uint32(xid)
+		e.Uint32(rpc.MsgCall)
+		e.Uint32(3)
+		rpc.EndRecord(e.Buf)
+		reply, err := c.RPC.Exchange(cx, xid, e.Buf)
+		check(t, err)
+		_, _, err = rpc.ParseReply(reply)
+		wantReplyError(t, err, rpc.ReplyError{Denied: true, Reject: rpc.RPCMismatch, Low: 2, High: 2})
+	})
+	t.Run("header cut short", func(t *testing.T) {
+		xid := c.RPC.NextXID()
+		e := xdr.NewEncoder(rpc.BeginRecord(nil))
+		e.Uint32(xid)
+		e.Uint32(rpc.MsgCall)
+		e.Uint32(2)
+		e.Uint32(nfs.ProgramNFS)
+		rpc.EndRecord(e.Buf)
+		reply, err := c.RPC.Exchange(cx, xid, e.Buf)
+		check(t, err)
+		_, _, err = rpc.ParseReply(reply)
+		wantReplyError(t, err, rpc.ReplyError{Accept: rpc.GarbageArgs})
+	})
+	t.Run("replies and tiny records are ignored", func(t *testing.T) {
+		e := xdr.NewEncoder(rpc.BeginRecord(nil))
+		rpc.AppendAcceptedReply(e, 77, rpc.Success)
+		rpc.EndRecord(e.Buf)
+		check(t, c.RPC.Send(e.Buf))
+		check(t, c.RPC.Send([]byte{0x80, 0, 0, 2, 1, 2}))
+		check(t, c.Null(cx))
+	})
+	t.Run("panicking procedure", func(t *testing.T) {
+		fh := nfs.Handle{FSID: fs.FSID(), Ino: f.Ino, Gen: f.Gen}.Bytes()
+		_, err := c.Getattr(cx, fh)
+		wantStatus(t, err, nfs.StatusServerFault)
+		_, err = c.Write(cx, fh, 0, []byte("x"), nfsclient.Unstable)
+		var se *nfsclient.StatusError
+		if !errors.As(err, &se) || se.Status != uint32(nfs.StatusServerFault) || se.Wcc == nil {
+			t.Fatalf("write after panic: %v", err)
+		}
+		check(t, c.Null(cx))
+	})
+}
+
+func xdrOpaque(b []byte) []byte {
+	var e xdr.Encoder
+	e.Opaque(b)
+	return e.Buf
+}
+
+func writeArgs(fh []byte, stable uint32) []byte {
+	var e xdr.Encoder
+	e.Opaque(fh)
+	e.Uint64(0)
+	e.Uint32(1)
+	e.Uint32(stable)
+	e.Opaque([]byte{1})
+	return e.Buf
+}
+
+func TestBrokenRecordsCloseOnlyTheirConnection(t *testing.T) {
+	fs, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{MaxRecordSize: 4096}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	cx := ctx(t)
+	good := dial(t, ts.addr)
+	root := mount(t, good, "/a")
+
+	cases := map[string][]byte{
+		"oversized record":   {0x80, 0x10, 0, 0, 1, 2, 3},
+		"oversized fragment": {0x7f, 0xff, 0xff, 0xff},
+		"truncated record":   {0x80, 0, 0, 100, 1, 2, 3},
+	}
+	for name, wire := range cases {
+		t.Run(name, func(t *testing.T) {
+			nc, err := net.Dial("tcp", ts.addr)
+			check(t, err)
+			defer nc.Close()
+			_, err = nc.Write(wire)
+			check(t, err)
+			if name == "truncated record" {
+				nc.(*net.TCPConn).CloseWrite()
+			}
+			nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+			var b [1]byte
+			if n, err := nc.Read(b[:]); err == nil || n != 0 {
+				t.Fatalf("connection still open after %s (read %d, %v)", name, n, err)
+			}
+			// Everyone else is still served.
+			must[nfsclient.Fattr](t)(good.Getattr(cx, root))
+		})
+	}
+}
+
+// gateFS blocks calls touching gated inodes until released.
+type gateFS struct {
+	nfs.Filesystem
+	armed   atomic.Bool
+	all     bool   // gate every inode
+	ino     uint64 // else only this one
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newGate(fs nfs.Filesystem, ino uint64, all bool) *gateFS {
+	return &gateFS{Filesystem: fs, ino: ino, all: all, entered: make(chan struct{}, 100), release: make(chan struct{})}
+}
+
+func (g *gateFS) wait(ino uint64) {
+	if g.armed.Load() && (g.all || ino == g.ino) {
+		g.entered <- struct{}{}
+		<-g.release
+	}
+}
+
+func (g *gateFS) GetAttr(ctx context.Context, ino uint64) (kvfs.Attr, error) {
+	g.wait(ino)
+	return g.Filesystem.GetAttr(ctx, ino)
+}
+
+func waitEntered(t *testing.T, g *gateFS) {
+	t.Helper()
+	select {
+	case <-g.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("gated call never reached the filesystem")
+	}
+}
+
+func TestPipelinedCallsAnswerOutOfOrder(t *testing.T) {
+	fs, _ := newFS(t)
+	cx := ctx(t)
+	slow, err := fs.Create(cx, kvfs.Cred{}, kvfs.RootIno, "slow", kvfs.CreateRequest{})
+	check(t, err)
+	gate := newGate(fs, slow.Ino, false)
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: gate})
+	c := dial(t, ts.addr)
+	root := mount(t, c, "/a")
+	slowFH := nfs.Handle{FSID: fs.FSID(), Ino: slow.Ino, Gen: slow.Gen}.Bytes()
+
+	gate.armed.Store(true)
+	slowDone := make(chan error, 1)
+	go func() {
+		_, err := c.Getattr(cx, slowFH)
+		slowDone <- err
+	}()
+	waitEntered(t, gate)
+	// The slow call is stuck in the filesystem; calls behind it on the
+	// same connection are answered.
+	for range 10 {
+		must[nfsclient.Fattr](t)(c.Getattr(cx, root))
+	}
+	must[nfsclient.CreateResult](t)(c.Create(cx, root, "fast", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{}))
+	select {
+	case err := <-slowDone:
+		t.Fatalf("slow call finished before release: %v", err)
+	default:
+	}
+	close(gate.release)
+	if err := <-slowDone; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSlowExportDoesNotBlockAnother(t *testing.T) {
+	fsA, _ := newFS(t)
+	fsB, _ := newFS(t)
+	gate := newGate(fsA, 0, true)
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: gate}, &nfs.Export{Name: "b", Path: "/b", FS: fsB})
+	c := dial(t, ts.addr)
+	cx := ctx(t)
+	rootA, rootB := mount(t, c, "/a"), mount(t, c, "/b")
+	gate.armed.Store(true)
+	const stuck = 8
+	done := make(chan error, stuck)
+	for range stuck {
+		go func() {
+			_, err := c.Getattr(cx, rootA)
+			done <- err
+		}()
+	}
+	for range stuck {
+		waitEntered(t, gate)
+	}
+	f := must[nfsclient.CreateResult](t)(c.Create(cx, rootB, "f", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{}))
+	must[nfsclient.WriteResult](t)(c.Write(cx, f.FH, 0, []byte("data"), nfsclient.FileSync))
+	if r := must[nfsclient.ReadResult](t)(c.Read(cx, f.FH, 0, 10)); string(r.Data) != "data" {
+		t.Fatalf("read %q", r.Data)
+	}
+	close(gate.release)
+	for range stuck {
+		check(t, <-done)
+	}
+}
+
+func TestPerConnectionBackpressure(t *testing.T) {
+	fs, _ := newFS(t)
+	gate := newGate(fs, kvfs.RootIno, false)
+	ts := startServer(t, nfs.ServerOptions{MaxInFlightPerConn: 2}, &nfs.Export{Name: "a", Path: "/a", FS: gate})
+	c := dial(t, ts.addr)
+	cx := ctx(t)
+	root := mount(t, c, "/a")
+	gate.armed.Store(true)
+	done := make(chan error, 3)
+	for range 3 {
+		go func() {
+			_, err := c.Getattr(cx, root)
+			done <- err
+		}()
+	}
+	waitEntered(t, gate)
+	waitEntered(t, gate)
+	select {
+	case <-gate.entered:
+		t.Fatal("a third call ran while two were in flight on a connection limited to two")
+	case <-time.After(200 * time.Millisecond):
+	}
+	// Another connection is not held back by this one's limit.
+	other := dial(t, ts.addr)
+	check(t, other.Null(cx))
+	close(gate.release)
+	for range 3 {
+		check(t, <-done)
+	}
+}
+
+func TestConnectionLimitAndIdleTimeout(t *testing.T) {
+	fs, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{MaxConnections: 1, IdleTimeout: 300 * time.Millisecond}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	first := dial(t, ts.addr)
+	check(t, first.Null(ctx(t)))
+	second := dial(t, ts.addr)
+	select {
+	case <-second.RPC.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("connection above the limit was not closed")
+	}
+	select {
+	case <-first.RPC.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("idle connection was not closed")
+	}
+	// Once the idle connection is gone, a new one is served (the server may
+	// need a moment to forget the closed one).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		third := dial(t, ts.addr)
+		err := third.Null(ctx(t))
+		third.Close()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new connection served after the idle one closed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	fs, _ := newFS(t)
+	gate := newGate(fs, kvfs.RootIno, false)
+	set := &exportSet{list: []*nfs.Export{{Name: "a", Path: "/a", FS: gate}}}
+	srv, err := nfs.NewServer(nfs.ServerOptions{Exports: set, Logger: quietLogger()})
+	check(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(t, err)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background(), ln) }()
+	c := dial(t, ln.Addr().String())
+	cx := ctx(t)
+	root := mount(t, c, "/a")
+	gate.armed.Store(true)
+	inflight := make(chan error, 1)
+	go func() {
+		_, err := c.Getattr(cx, root)
+		inflight <- err
+	}()
+	waitEntered(t, gate)
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(cx) }()
+	if err := <-served; !errors.Is(err, nfs.ErrServerClosed) {
+		t.Fatalf("Serve returned %v", err)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Fatal("listener still accepts after Shutdown")
+	}
+	close(gate.release)
+	if err := <-inflight; err != nil {
+		t.Fatalf("call in flight during shutdown: %v", err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	<-c.RPC.Done()
+}
