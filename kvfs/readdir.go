@@ -38,9 +38,11 @@ func (fs *FS) ReadDir(ctx context.Context, cred Cred, dir uint64, cookie uint64,
 	}
 	defer it.Close()
 	var out []DirEntry
+	eof := true
 	for it.Next() {
 		if len(out) == max {
-			return out, false, nil
+			eof = false
+			break
 		}
 		k := it.Key()
 		if len(k) != 17 {
@@ -68,5 +70,5 @@ func (fs *FS) ReadDir(ctx context.Context, cred Cred, dir uint64, cookie uint64,
 			out[i].Attr = &a
 		}
 	}
-	return out, true, nil
+	return out, eof, nil
 }
