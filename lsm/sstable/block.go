@@ -2,7 +2,6 @@ package sstable
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 )
 
@@ -28,16 +27,14 @@ func appendBlockTrailer(dst []byte, start int, kind Compression) []byte {
 	return binary.LittleEndian.AppendUint32(dst, checksum(dst[start:]))
 }
 
-// errBlock is wrapped with ErrCorrupt for malformed block contents.
-var errBlock = errors.New("malformed block")
-
 func corruptf(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrCorrupt)
 }
 
 // unframeBlock checks the trailer of a stored block (payload | type | crc)
-// and returns its decoded payload.
-func unframeBlock(raw []byte, d *decompressor) ([]byte, error) {
+// and returns its decoded payload. A compressed payload may not decode to
+// more than limit bytes; d == nil accepts only uncompressed blocks.
+func unframeBlock(raw []byte, d *decompressor, limit int) ([]byte, error) {
 	if len(raw) < blockTrailerSize {
 		return nil, corruptf("block of %d bytes is shorter than its trailer", len(raw))
 	}
@@ -47,10 +44,10 @@ func unframeBlock(raw []byte, d *decompressor) ([]byte, error) {
 	}
 	kind := Compression(raw[n-1])
 	payload := raw[: n-1 : n-1]
-	if !kind.valid() {
-		return nil, corruptf("unknown compression type %d", kind)
+	if !kind.valid() || (d == nil && kind != CompressionNone) {
+		return nil, corruptf("unexpected compression type %d", kind)
 	}
-	out, err := d.decompress(kind, payload)
+	out, err := d.decompress(kind, payload, limit)
 	if err != nil {
 		return nil, corruptf("decompress: %v", err)
 	}

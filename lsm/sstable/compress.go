@@ -1,6 +1,7 @@
 package sstable
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -16,15 +17,23 @@ type compressor struct {
 	buf  []byte
 }
 
-// compress returns the compressed form of src (valid until the next call),
-// or ok=false when the compressed form would not save at least 1/8 of the
-// bytes, in which case the block is better stored as it is.
+// compress returns the compressed payload of src (valid until the next
+// call): the uvarint length of src, then the compressed bytes. ok is false
+// when that would not save at least 1/8 of the bytes, in which case the
+// block is better stored as it is.
 func (c *compressor) compress(src []byte) (out []byte, ok bool, err error) {
+	c.buf = binary.AppendUvarint(c.buf[:0], uint64(len(src)))
 	switch c.kind {
 	case CompressionNone:
 		return nil, false, nil
 	case CompressionSnappy:
-		c.buf = snappy.Encode(c.buf[:cap(c.buf)], src)
+		n := len(c.buf)
+		need := n + snappy.MaxEncodedLen(len(src))
+		if cap(c.buf) < need {
+			c.buf = append(make([]byte, 0, need), c.buf...)
+		}
+		enc := snappy.Encode(c.buf[n:need], src)
+		c.buf = c.buf[:n+len(enc)]
 	case CompressionZstd:
 		if c.zenc == nil {
 			c.zenc, err = zstd.NewWriter(nil,
@@ -36,7 +45,7 @@ func (c *compressor) compress(src []byte) (out []byte, ok bool, err error) {
 				return nil, false, fmt.Errorf("sstable: zstd encoder: %w", err)
 			}
 		}
-		c.buf = c.zenc.EncodeAll(src, c.buf[:0])
+		c.buf = c.zenc.EncodeAll(src, c.buf)
 	default:
 		return nil, false, fmt.Errorf("sstable: unknown compression %d", c.kind)
 	}
@@ -65,35 +74,56 @@ func (d *decompressor) zstd() (*zstd.Decoder, error) {
 	return d.zdec, d.zerr
 }
 
-// decompress decodes src, compressed with kind. Errors are not wrapped with
-// ErrCorrupt here; the caller names the block.
-func (d *decompressor) decompress(kind Compression, src []byte) ([]byte, error) {
+// decompress decodes a compressed payload (uvarint decoded length, then the
+// compressed bytes) into exactly that many bytes, refusing lengths above
+// limit before allocating anything. Errors are not wrapped with ErrCorrupt
+// here; the caller names the block.
+func (d *decompressor) decompress(kind Compression, payload []byte, limit int) ([]byte, error) {
+	if kind == CompressionNone {
+		return payload, nil
+	}
+	size, k := binary.Uvarint(payload)
+	if k <= 0 {
+		return nil, fmt.Errorf("bad decoded length")
+	}
+	if size > uint64(limit) {
+		return nil, fmt.Errorf("decoded length %d exceeds the limit %d", size, limit)
+	}
+	src := payload[k:]
+	var out []byte
+	var err error
 	switch kind {
-	case CompressionNone:
-		return src, nil
 	case CompressionSnappy:
-		n, err := snappy.DecodedLen(src)
-		if err != nil {
+		var n int
+		if n, err = snappy.DecodedLen(src); err != nil {
 			return nil, fmt.Errorf("snappy: %w", err)
 		}
-		if n > maxDecodedBlock {
-			return nil, fmt.Errorf("snappy: decoded length %d exceeds %d", n, maxDecodedBlock)
+		if uint64(n) != size {
+			return nil, fmt.Errorf("snappy: decoded length %d, block says %d", n, size)
 		}
-		out, err := snappy.Decode(make([]byte, n), src)
-		if err != nil {
+		if out, err = snappy.Decode(make([]byte, n), src); err != nil {
 			return nil, fmt.Errorf("snappy: %w", err)
 		}
-		return out, nil
 	case CompressionZstd:
+		var h zstd.Header
+		if err := h.Decode(src); err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		if h.HasFCS && h.FrameContentSize != size {
+			return nil, fmt.Errorf("zstd: frame of %d bytes, block says %d", h.FrameContentSize, size)
+		}
 		dec, err := d.zstd()
 		if err != nil {
 			return nil, fmt.Errorf("zstd decoder: %w", err)
 		}
-		out, err := dec.DecodeAll(src, nil)
-		if err != nil {
+		if out, err = dec.DecodeAll(src, make([]byte, 0, size)); err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
-		return out, nil
+	default:
+		return nil, fmt.Errorf("unknown compression type %d", kind)
 	}
-	return nil, fmt.Errorf("unknown compression type %d", kind)
+	if uint64(len(out)) != size {
+		return nil, fmt.Errorf("%s: decoded %d bytes, block says %d", kind, len(out), size)
+	}
+	return out, nil
 }

@@ -65,6 +65,10 @@ var ErrCorrupt = errors.New("sstable: corrupt")
 // follow the previous one in internal order.
 var ErrOutOfOrder = errors.New("sstable: entries out of order")
 
+// ErrEntryTooLarge is returned (wrapped) by Writer.Add for an entry whose key
+// and value together exceed MaxEntrySize.
+var ErrEntryTooLarge = errors.New("sstable: entry too large")
+
 // ErrWriterFinished is returned by Writer.Add and Writer.Finish after Finish.
 var ErrWriterFinished = errors.New("sstable: writer already finished")
 
@@ -84,9 +88,15 @@ const (
 	// MaxSeq is the largest sequence number an entry may carry (56 bits).
 	MaxSeq uint64 = 1<<56 - 1
 
-	// maxDecodedBlock bounds the decompressed size of one block, so that a
-	// corrupt (or hostile) object cannot make a reader allocate without limit.
-	maxDecodedBlock = 256 << 20
+	// MaxEntrySize bounds the key plus value of one entry, and so the
+	// decoded size of any block a reader will accept.
+	MaxEntrySize = 64 << 20
+
+	// maxDecodedBlock bounds the decompressed size of one block (an entry
+	// plus its header and restart array), so that a damaged or hostile object
+	// cannot make a reader allocate without limit. Properties.MaxBlockSize
+	// gives the tighter bound of each SST.
+	maxDecodedBlock = MaxEntrySize + 1<<10
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)

@@ -20,15 +20,16 @@ type Properties struct {
 	DataSize      uint64 // bytes of data blocks as stored (with trailers)
 	RawKeySize    uint64 // sum of user key lengths
 	RawValueSize  uint64 // sum of value lengths
+	MaxBlockSize  uint64 // largest data block payload, uncompressed (a reader refuses larger ones)
 }
 
 // encodeProperties appends the properties payload: uvarints in this order
 // (compression, entries, deletes, data blocks, min seq, max seq, data size,
-// raw key size, raw value size) then smallest and largest key, each a
+// raw key size, raw value size, max block size) then smallest and largest key, each a
 // uvarint length and the bytes.
 func encodeProperties(dst []byte, p *Properties) []byte {
 	for _, v := range []uint64{uint64(p.Compression), p.NumEntries, p.NumDeletes, p.NumDataBlocks,
-		p.MinSeq, p.MaxSeq, p.DataSize, p.RawKeySize, p.RawValueSize} {
+		p.MinSeq, p.MaxSeq, p.DataSize, p.RawKeySize, p.RawValueSize, p.MaxBlockSize} {
 		dst = binary.AppendUvarint(dst, v)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(p.SmallestKey)))
@@ -39,7 +40,7 @@ func encodeProperties(dst []byte, p *Properties) []byte {
 
 func decodeProperties(b []byte) (Properties, error) {
 	var p Properties
-	var vals [9]uint64
+	var vals [10]uint64
 	for i := range vals {
 		v, n := binary.Uvarint(b)
 		if n <= 0 {
@@ -54,6 +55,7 @@ func decodeProperties(b []byte) (Properties, error) {
 	p.Compression = Compression(vals[0])
 	p.NumEntries, p.NumDeletes, p.NumDataBlocks = vals[1], vals[2], vals[3]
 	p.MinSeq, p.MaxSeq, p.DataSize, p.RawKeySize, p.RawValueSize = vals[4], vals[5], vals[6], vals[7], vals[8]
+	p.MaxBlockSize = vals[9]
 	readKey := func(what string) ([]byte, error) {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > uint64(len(b)-k) {
@@ -73,7 +75,7 @@ func decodeProperties(b []byte) (Properties, error) {
 	if len(b) != 0 {
 		return p, corruptf("properties: %d trailing bytes", len(b))
 	}
-	if p.NumDeletes > p.NumEntries || p.MinSeq > p.MaxSeq {
+	if p.NumDeletes > p.NumEntries || p.MinSeq > p.MaxSeq || p.MaxBlockSize > maxDecodedBlock {
 		return p, corruptf("properties: inconsistent counts")
 	}
 	if p.NumEntries == 0 {

@@ -77,7 +77,7 @@ func Open(ctx context.Context, name string, size int64, src Source, opts ReaderO
 	}
 	metaBlock := func(what string, h blockHandle) ([]byte, error) {
 		lo := h.off - uint64(tailStart)
-		p, err := unframeBlock(buf[lo:lo+h.length:lo+h.length], r.decomp)
+		p, err := unframeBlock(buf[lo:lo+h.length:lo+h.length], nil, 0)
 		if err != nil {
 			return nil, fmt.Errorf("sst %s: %s block at %d: %w", name, what, h.off, err)
 		}
@@ -155,7 +155,7 @@ func (r *Reader) MayContain(key []byte) bool {
 
 // decodeDataBlock verifies and parses a stored data block.
 func (r *Reader) decodeDataBlock(raw []byte, h blockHandle) (*block, error) {
-	p, err := unframeBlock(raw, r.decomp)
+	p, err := unframeBlock(raw, r.decomp, int(r.props.MaxBlockSize))
 	if err == nil {
 		var b *block
 		if b, err = parseBlock(p); err == nil {

@@ -88,6 +88,9 @@ func (w *Writer) Add(key []byte, seq uint64, kind Kind, value []byte) error {
 	if seq > MaxSeq {
 		return fmt.Errorf("sstable: add %q: seq %d exceeds %d", key, seq, MaxSeq)
 	}
+	if len(key)+len(value) > MaxEntrySize {
+		return fmt.Errorf("sstable: add %q: %d bytes of key and value: %w", key, len(key)+len(value), ErrEntryTooLarge)
+	}
 	if w.hasLast && compareInternal(w.lastKey, w.lastSeq, key, seq) >= 0 {
 		return fmt.Errorf("sstable: add %q seq %d after %q seq %d: %w", key, seq, w.lastKey, w.lastSeq, ErrOutOfOrder)
 	}
@@ -156,6 +159,7 @@ func (w *Writer) finishBlock() error {
 		w.out = binary.LittleEndian.AppendUint32(w.out, r)
 	}
 	w.out = binary.LittleEndian.AppendUint32(w.out, uint32(len(w.restarts)))
+	w.props.MaxBlockSize = max(w.props.MaxBlockSize, uint64(len(w.out)-w.blockStart))
 	kind := CompressionNone
 	compressed, ok, err := w.comp.compress(w.out[w.blockStart:])
 	if err != nil {
