@@ -130,8 +130,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.mu.Unlock()
 	}()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Connections live on ctx (not on this call): after Shutdown closes
+	// the listener they finish their calls in flight.
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 
