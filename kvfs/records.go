@@ -213,6 +213,9 @@ func decodeFormat(b []byte) (formatRecord, error) {
 	if err != nil {
 		return formatRecord{}, err
 	}
+	if len(body) != 12 {
+		return formatRecord{}, fmt.Errorf("%w: format record body of %d bytes", ErrCorrupt, len(body))
+	}
 	return formatRecord{formatVersion: binary.BigEndian.Uint32(body), fsid: binary.BigEndian.Uint64(body[4:])}, nil
 }
 
@@ -225,6 +228,9 @@ func decodeU64(b []byte) (uint64, error) {
 	body, err := openRecord("counter", b, 8)
 	if err != nil {
 		return 0, err
+	}
+	if len(body) != 8 {
+		return 0, fmt.Errorf("%w: id record body of %d bytes", ErrCorrupt, len(body))
 	}
 	return binary.BigEndian.Uint64(body), nil
 }
@@ -240,6 +246,9 @@ func decodeCounter(b []byte) (bytes, inodes int64, err error) {
 	body, err := openRecord("counter", b, 16)
 	if err != nil {
 		return 0, 0, err
+	}
+	if len(body) != 16 {
+		return 0, 0, fmt.Errorf("%w: counter record body of %d bytes", ErrCorrupt, len(body))
 	}
 	return int64(binary.BigEndian.Uint64(body)), int64(binary.BigEndian.Uint64(body[8:])), nil
 }
