@@ -2,6 +2,7 @@ package cache
 
 import (
 	"container/list"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -99,6 +100,7 @@ type Disk struct {
 
 	hits, misses, evictions, corrupt, writes, writeErrors, fetches atomic.Int64
 	writeFailing                                                   atomic.Bool
+	warnLimit                                                      logLimiter
 
 	mu       sync.Mutex
 	closed   bool
@@ -334,7 +336,11 @@ func (d *Disk) drop(e *entry, cause error) {
 		return
 	}
 	d.corrupt.Add(1)
-	d.logger.Warn("dropping cache file that failed verification; refetching",
+	level := slog.LevelWarn
+	if !d.warnLimit.allow(time.Now()) {
+		level = slog.LevelDebug // e.g. the whole directory was deleted: one line per file would flood
+	}
+	d.logger.Log(context.Background(), level, "dropping cache file that failed verification; refetching",
 		"namespace", e.id.namespace, "key", e.id.key, "page", e.id.page, "path", e.path, "err", cause)
 	d.removeFiles([]string{e.path})
 }
@@ -354,7 +360,7 @@ func (d *Disk) readRange(e *entry, a, b int) ([]byte, error) {
 	chunkStart, chunkEnd := firstChunk*chunkSize, min(endChunk*chunkSize, e.payloadLen)
 	// One read when the chunks are near the header, else two.
 	var hdr, chunks []byte
-	if chunkStart <= 64<<10 {
+	if chunkStart <= 16<<10 {
 		buf := make([]byte, e.headerLen+chunkEnd)
 		if _, err := f.ReadAt(buf, 0); err != nil {
 			return nil, fmt.Errorf("%w: read %s: %v", errCorruptPage, e.path, err)
@@ -489,6 +495,28 @@ func writeFileAtomic(dir, path string, parts ...[]byte) error {
 		os.Remove(tmp)
 	}
 	return err
+}
+
+// logLimiter lets at most warnBurst warnings through per warnInterval.
+type logLimiter struct {
+	mu    sync.Mutex
+	start time.Time
+	n     int
+}
+
+const (
+	warnBurst    = 20
+	warnInterval = time.Minute
+)
+
+func (l *logLimiter) allow(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.start) > warnInterval {
+		l.start, l.n = now, 0
+	}
+	l.n++
+	return l.n <= warnBurst
 }
 
 // tmpPrefix starts the name of a file being written; such files are removed

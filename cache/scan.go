@@ -1,9 +1,11 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,9 +71,17 @@ func (d *Disk) scan() error {
 					garbage = append(garbage, path)
 					continue
 				}
+				if err == nil && e.size() > d.capacity {
+					garbage = append(garbage, path) // can never fit: the capacity shrank
+					continue
+				}
 				if err != nil {
 					d.corrupt.Add(1)
-					d.logger.Warn("removing invalid cache file", "path", path, "err", err)
+					level := slog.LevelWarn
+					if !d.warnLimit.allow(time.Now()) {
+						level = slog.LevelDebug
+					}
+					d.logger.Log(context.Background(), level, "removing invalid cache file", "path", path, "err", err)
 					garbage = append(garbage, path)
 					continue
 				}

@@ -137,7 +137,7 @@ func TestHitMissAccounting(t *testing.T) {
 	s := NewCachingStore(inner, d, "ns")
 
 	steps := []struct {
-		off, n                         int64
+		off, n                        int64
 		hits, misses, fetches, writes int64
 		innerCalls                    []string
 	}{
