@@ -47,7 +47,12 @@ func (o WriterOptions) withDefaults() WriterOptions {
 type Writer struct {
 	opts WriterOptions
 
-	out        []byte   // the object so far; the open data block starts at blockStart
+	// The object so far is the segments followed by out; segments are
+	// full (at least segmentSize) and joined once, by Finish, so that a big
+	// SST is not copied over and over as it grows.
+	segments   [][]byte
+	segBase    int      // bytes in segments
+	out        []byte   // the current segment; the open data block starts at blockStart
 	blockStart int      // offset of the open block in out
 	restarts   []uint32 // restart offsets of the open block, relative to blockStart
 	sinceRest  int      // entries since the last restart point
@@ -170,19 +175,27 @@ func (w *Writer) finishBlock() error {
 		kind = w.opts.Compression
 	}
 	w.out = appendBlockTrailer(w.out, w.blockStart, kind)
-	h := blockHandle{off: uint64(w.blockStart), length: uint64(len(w.out) - w.blockStart)}
+	h := blockHandle{off: uint64(w.segBase + w.blockStart), length: uint64(len(w.out) - w.blockStart)}
 	w.index = encodeIndexEntry(w.index, indexEntry{lastKey: w.lastKey, lastSeq: w.lastSeq, handle: h}, w.lastKind)
 	w.indexCount++
 	w.props.NumDataBlocks++
-	w.blockStart = len(w.out)
 	w.restarts = w.restarts[:0]
 	w.sinceRest = 0
+	if len(w.out) >= segmentSize {
+		w.segments = append(w.segments, w.out)
+		w.segBase += len(w.out)
+		w.out = make([]byte, 0, segmentSize+segmentSize/8)
+	}
+	w.blockStart = len(w.out)
 	return nil
 }
 
+// segmentSize is the size at which the writer starts a new buffer segment.
+const segmentSize = 1 << 20
+
 // EstimatedSize returns about how many bytes Finish would return now.
 func (w *Writer) EstimatedSize() int {
-	n := len(w.out) + 4*len(w.restarts) + len(w.index) + footerSize + 64 + 2*len(w.lastKey)
+	n := w.segBase + len(w.out) + 4*len(w.restarts) + len(w.index) + footerSize + 64 + 2*len(w.lastKey)
 	if w.opts.BloomBitsPerKey > 0 {
 		n += len(w.hashes)*w.opts.BloomBitsPerKey/8 + 16
 	}
@@ -205,7 +218,7 @@ func (w *Writer) Finish() ([]byte, error) {
 	f.version = FormatVersion
 	w.props.FormatVersion = FormatVersion
 	w.props.Compression = w.opts.Compression
-	w.props.DataSize = uint64(len(w.out))
+	w.props.DataSize = uint64(w.segBase + len(w.out))
 	if w.hasLast {
 		w.props.LargestKey = append([]byte(nil), w.lastKey...)
 	}
@@ -214,22 +227,29 @@ func (w *Writer) Finish() ([]byte, error) {
 		start := len(w.out)
 		w.out = append(w.out, buildFilter(w.hashes, w.opts.BloomBitsPerKey)...)
 		w.out = appendBlockTrailer(w.out, start, CompressionNone)
-		f.filter = blockHandle{uint64(start), uint64(len(w.out) - start)}
+		f.filter = blockHandle{uint64(w.segBase + start), uint64(len(w.out) - start)}
 	}
 
 	start := len(w.out)
 	w.out = binary.AppendUvarint(w.out, uint64(w.indexCount))
 	w.out = append(w.out, w.index...)
 	w.out = appendBlockTrailer(w.out, start, CompressionNone)
-	f.index = blockHandle{uint64(start), uint64(len(w.out) - start)}
+	f.index = blockHandle{uint64(w.segBase + start), uint64(len(w.out) - start)}
 
 	start = len(w.out)
 	w.out = encodeProperties(w.out, &w.props)
 	w.out = appendBlockTrailer(w.out, start, CompressionNone)
-	f.properties = blockHandle{uint64(start), uint64(len(w.out) - start)}
+	f.properties = blockHandle{uint64(w.segBase + start), uint64(len(w.out) - start)}
 
 	w.out = f.encode(w.out)
 	out := w.out
-	w.out, w.index, w.hashes = nil, nil, nil
+	if len(w.segments) > 0 {
+		out = make([]byte, 0, w.segBase+len(w.out))
+		for _, seg := range w.segments {
+			out = append(out, seg...)
+		}
+		out = append(out, w.out...)
+	}
+	w.segments, w.out, w.index, w.hashes = nil, nil, nil, nil
 	return out, nil
 }
