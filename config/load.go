@@ -28,25 +28,33 @@ const sourceNoFile = "(no config file)"
 // the environment gives a *ValidationError listing every problem found.
 // Neither ever contains a secret.
 func Load(path string, env func(string) (string, bool)) (*Config, error) {
+	if path == "" {
+		return load("", "", nil, env)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: resolve %s: %w", path, err)
+	}
+	return load(path, abs, data, env)
+}
+
+// load is Load on the file's contents: path names it in problems, abs is its
+// absolute path ("" when there is no file, and then data is ignored).
+func load(path, abs string, data []byte, env func(string) (string, bool)) (*Config, error) {
 	if env == nil {
 		env = func(string) (string, bool) { return "", false }
 	}
 	ps := &problems{file: path}
 	var raw fileConfig
-	cfg := &Config{}
+	cfg := &Config{File: abs}
 	baseDir := ""
-	if path == "" {
+	if abs == "" {
 		ps.file = sourceNoFile
 	} else {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("config: read %s: %w", path, err)
-		}
-		abs, err := filepath.Abs(path)
-		if err != nil {
-			return nil, fmt.Errorf("config: resolve %s: %w", path, err)
-		}
-		cfg.File = abs
 		baseDir = filepath.Dir(abs)
 		ps.secrets = append(ps.secrets, secretsInText(data)...)
 		if v, ok := env(EnvSecretAccessKey); ok {

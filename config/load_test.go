@@ -281,3 +281,53 @@ secret_access_key = "shh-secret"
 		t.Errorf("round trip differs:\nfirst  %#v\nsecond %#v\nrendered:\n%s", cfg, back, cfg)
 	}
 }
+
+// FuzzLoad feeds arbitrary file contents through the whole of Load: it must
+// never panic, must refuse with a *ValidationError whose every line names the
+// file, and what it accepts must render to TOML that loads back the same.
+func FuzzLoad(f *testing.F) {
+	example, err := os.ReadFile("../examples/zerofs.toml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{
+		string(example), validBase + oneExport, validBase, "", "[", "a = 1\na = 2",
+		validBase + "[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"s3://bkt/p\"\n[exports.s3]\nendpoint = \"http://h:1\"\nallow_http = true\n",
+		validBase + "[lsm]\nflush_interval = \"1s\"\n[server]\nlog_level = \"debug\"\n" + oneExport,
+		"[[exports]]\nallowed_clients = [\"::1\", 5]\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	const path = "/etc/zerofs/fuzz.toml"
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := load(path, path, data, nil)
+		if err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems) == 0 {
+				t.Fatalf("error %T %v is not a non-empty *ValidationError", err, err)
+			}
+			for _, p := range ve.Problems {
+				if p.Source != path {
+					t.Fatalf("problem %+v does not name the file", p)
+				}
+			}
+			return
+		}
+		back, err := load(path, path, []byte(cfg.String()), nil)
+		if err != nil {
+			t.Fatalf("rendered config does not load: %v\n%s", err, cfg)
+		}
+		// Secrets render redacted; everything else must match.
+		redact := func(c *Config) {
+			c.S3.SecretAccessKey = Secret(c.S3.SecretAccessKey.String())
+			for i := range c.Exports {
+				c.Exports[i].S3.SecretAccessKey = Secret(c.Exports[i].S3.SecretAccessKey.String())
+			}
+		}
+		redact(cfg)
+		redact(back)
+		if !reflect.DeepEqual(cfg, back) {
+			t.Fatalf("round trip differs:\n%#v\n%#v\nrendered:\n%s", cfg, back, cfg)
+		}
+	})
+}

@@ -90,12 +90,15 @@ func parseFileURL(p, baseDir string) (StoreURL, error) {
 	if p == "" {
 		return StoreURL{}, fmt.Errorf("%w: file:// needs a directory, e.g. file:///var/lib/zerofs/team-a", ErrBadStoreURL)
 	}
-	if p == "~" || strings.HasPrefix(p, "~/") {
-		return StoreURL{}, fmt.Errorf("%w: ~ is not expanded; write the directory out in full", ErrBadStoreURL)
-	}
 	dir := filepath.Clean(p)
 	if !filepath.IsAbs(dir) && baseDir != "" {
 		dir = filepath.Join(baseDir, dir)
+		if strings.ContainsFunc(dir, isControl) {
+			return StoreURL{}, fmt.Errorf("%w: base directory has a control character", ErrBadStoreURL)
+		}
+	}
+	if dir == "~" || strings.HasPrefix(dir, "~/") {
+		return StoreURL{}, fmt.Errorf("%w: ~ is not expanded; write the directory out in full", ErrBadStoreURL)
 	}
 	return StoreURL{Scheme: SchemeFile, Dir: dir}, nil
 }
@@ -183,5 +186,6 @@ func within(child, parent string) bool {
 	if parent == "" || child == parent {
 		return true
 	}
-	return strings.HasPrefix(child, strings.TrimSuffix(parent, "/")+"/")
+	parent = strings.TrimSuffix(parent, "/")
+	return child == parent || strings.HasPrefix(child, parent+"/")
 }
