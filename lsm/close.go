@@ -48,3 +48,14 @@ func (db *DB) Close(ctx context.Context) error {
 	}
 	return nil
 }
+
+// kill stops the database without flushing anything, as if the process
+// had died (for crash tests).
+func (db *DB) kill() {
+	if !db.closed.CompareAndSwap(false, true) {
+		return
+	}
+	close(db.stop)
+	db.bgCancel()
+	db.wg.Wait()
+}

@@ -56,16 +56,18 @@ type DB struct {
 	fenced atomic.Bool
 	closed atomic.Bool
 
-	walKick     chan struct{}
-	flushKick   chan struct{}
-	compactKick chan struct{}
-	flushedCh   chan struct{} // closed and replaced whenever an L0 flush finishes
-	stop        chan struct{}
-	bgCtx       context.Context
-	bgCancel    context.CancelFunc
-	wg          sync.WaitGroup
-	gcMu        sync.Mutex
-	compactMu   sync.Mutex
+	walKick      chan struct{}
+	flushKick    chan struct{}
+	compactKick  chan struct{}
+	flushedCh    chan struct{} // closed and replaced whenever an L0 flush finishes or fails
+	flushErrs    int           // failed flush attempts, guarded by mu
+	flushLastErr error         // guarded by mu
+	stop         chan struct{}
+	bgCtx        context.Context
+	bgCancel     context.CancelFunc
+	wg           sync.WaitGroup
+	gcMu         sync.Mutex
+	compactMu    sync.Mutex
 
 	stats dbCounters
 }

@@ -39,6 +39,12 @@ func (db *DB) flushLoop() {
 				break
 			}
 			db.log.Warn("lsm: memtable flush failed; retrying", "err", err)
+			db.mu.Lock()
+			db.flushErrs++
+			db.flushLastErr = err
+			close(db.flushedCh)
+			db.flushedCh = make(chan struct{})
+			db.mu.Unlock()
 			if !sleepCtx(db.bgCtx, db.stop, bo.next()) {
 				return
 			}
@@ -173,15 +179,23 @@ func (db *DB) FlushMemtable(ctx context.Context) error {
 	return db.waitFlushed(ctx)
 }
 
-// waitFlushed waits until no frozen memtable is left.
+// waitFlushed waits until no frozen memtable is left. A failed flush
+// attempt (which the flusher retries) ends the wait with its error.
 func (db *DB) waitFlushed(ctx context.Context) error {
+	db.mu.Lock()
+	errs0 := db.flushErrs
+	db.mu.Unlock()
 	for {
 		db.mu.Lock()
 		n := len(db.v.Load().imm)
 		ch := db.flushedCh
+		errs, lastErr := db.flushErrs, db.flushLastErr
 		db.mu.Unlock()
 		if n == 0 {
 			return nil
+		}
+		if errs != errs0 {
+			return fmt.Errorf("lsm: memtable flush failed (retrying in background): %w", lastErr)
 		}
 		if db.fenced.Load() {
 			return ErrFenced

@@ -222,3 +222,24 @@ func TestBloomFilter(t *testing.T) {
 		}
 	}
 }
+
+func TestIterDontFillCache(t *testing.T) {
+	ctx := context.Background()
+	es := randomEntries(rand.New(rand.NewPCG(25, 25)), 500)
+	data := buildSST(t, WriterOptions{BlockSize: 512}, es)
+	cache := NewBlockCache(64 << 20)
+	r, _ := openSST(t, data, ReaderOptions{Cache: cache, CacheID: 1})
+	checkGet(t, r, es, es[0].key, MaxSeq) // one block cached
+	it := r.NewIterWithOptions(ctx, IterOptions{DontFillCache: true})
+	sameEntries(t, "scan", collect(t, it, it.First()), es)
+	it.Close()
+	if s := cache.Stats(); s.Blocks != 1 {
+		t.Fatalf("a scan that should not fill the cache left %d blocks in it", s.Blocks)
+	}
+	it = r.NewIterWithOptions(ctx, IterOptions{Lower: es[100].key, Upper: es[200].key})
+	sameEntries(t, "bounded scan", collect(t, it, it.First()), modelRange(es, es[100].key, es[200].key))
+	it.Close()
+	if s := cache.Stats(); s.Blocks <= 1 {
+		t.Fatalf("a normal scan did not fill the cache: %+v", s)
+	}
+}

@@ -44,10 +44,13 @@
 //	+-----------------------------+------------------+--------------------+
 //	                                the CRC covers the stored payload and the compression byte
 //
-// Compression is 0 none, 1 snappy, 2 zstd. The writer's compression applies to
-// data blocks; a block that would not shrink by at least 1/8 is stored plain,
-// so that incompressible file contents cost no CPU to read. Metadata blocks
-// are always stored plain.
+// Compression is 0 none, 1 snappy, 2 zstd. A compressed payload starts with
+// the uvarint length of the decoded payload, then the compressed bytes; a
+// reader refuses lengths above the SST's MaxBlockSize property before
+// allocating. The writer's compression applies to data blocks; a block that
+// would not shrink by at least 1/8 is stored plain, so that incompressible
+// file contents cost no CPU to read. Metadata blocks are always plain (a
+// reader refuses compressed ones).
 //
 // # Data block payload
 //
@@ -94,8 +97,9 @@
 // # Properties block payload
 //
 // uvarints: compression, entries, deletes, data blocks, min seq, max seq,
-// data size, raw key bytes, raw value bytes; then the smallest and largest
-// user key, each as a uvarint length and the bytes.
+// data size, raw key bytes, raw value bytes, max (decoded) data block size;
+// then the smallest and largest user key, each as a uvarint length and the
+// bytes.
 //
 // # Footer (64 bytes, little-endian)
 //

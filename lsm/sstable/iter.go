@@ -37,16 +37,33 @@ type Iter struct {
 	key      []byte // stable copy of the current key, nil until Key is called
 	keyArena []byte
 
+	fillCache  bool     // put blocks read from the source into the cache
 	lastBlock  int      // the last block that can hold keys < upper
 	ahead      []*block // blocks read ahead, for aheadStart, aheadStart+1, ...
 	aheadStart int
 	readahead  int64
 }
 
+// IterOptions configure NewIterWithOptions.
+type IterOptions struct {
+	// Lower and Upper bound the user keys: Lower <= key < Upper (nil = open).
+	Lower, Upper []byte
+	// DontFillCache keeps the blocks this iterator reads out of the block
+	// cache (blocks already cached are still used). For compactions, which
+	// read every block once and would otherwise evict the hot ones.
+	DontFillCache bool
+}
+
 // NewIter returns an iterator over the entries with lower <= key < upper
 // (nil bounds are open). It is not positioned: call First or SeekGE.
 func (r *Reader) NewIter(ctx context.Context, lower, upper []byte) *Iter {
-	it := &Iter{r: r, ctx: ctx, lower: lower, upper: upper, lastBlock: len(r.index) - 1}
+	return r.NewIterWithOptions(ctx, IterOptions{Lower: lower, Upper: upper})
+}
+
+// NewIterWithOptions is NewIter with more options.
+func (r *Reader) NewIterWithOptions(ctx context.Context, opts IterOptions) *Iter {
+	lower, upper := opts.Lower, opts.Upper
+	it := &Iter{r: r, ctx: ctx, lower: lower, upper: upper, lastBlock: len(r.index) - 1, fillCache: !opts.DontFillCache}
 	if upper != nil {
 		// The first block whose last key is >= upper is the last that can
 		// hold keys below it.
@@ -159,7 +176,7 @@ func (it *Iter) loadBlock(i int, sequential bool) bool {
 	}
 	if it.readahead == 0 {
 		it.readahead = minReadahead / 2
-		b, err := it.r.readBlock(it.ctx, i)
+		b, err := it.r.readBlock(it.ctx, i, it.fillCache)
 		if err != nil {
 			return it.fail(err)
 		}
@@ -199,7 +216,7 @@ func (it *Iter) readAhead(i int) error {
 		if err != nil {
 			return err
 		}
-		if c := r.opts.Cache; c != nil {
+		if c := r.opts.Cache; c != nil && it.fillCache {
 			c.put(r.opts.CacheID, h.off, b)
 		}
 		it.ahead = append(it.ahead, b)

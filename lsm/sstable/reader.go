@@ -165,8 +165,9 @@ func (r *Reader) decodeDataBlock(raw []byte, h blockHandle) (*block, error) {
 	return nil, fmt.Errorf("sst %s: block at %d: %w", r.name, h.off, err)
 }
 
-// readBlock returns data block i, from the cache or the source.
-func (r *Reader) readBlock(ctx context.Context, i int) (*block, error) {
+// readBlock returns data block i, from the cache or the source; fill says
+// whether a block read from the source goes into the cache.
+func (r *Reader) readBlock(ctx context.Context, i int, fill bool) (*block, error) {
 	h := r.index[i].handle
 	if c := r.opts.Cache; c != nil {
 		if b := c.get(r.opts.CacheID, h.off); b != nil {
@@ -181,7 +182,7 @@ func (r *Reader) readBlock(ctx context.Context, i int) (*block, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c := r.opts.Cache; c != nil {
+	if c := r.opts.Cache; c != nil && fill {
 		c.put(r.opts.CacheID, h.off, b)
 	}
 	return b, nil
@@ -215,7 +216,7 @@ func (r *Reader) Get(ctx context.Context, key []byte, maxSeq uint64) (value []by
 	if i == len(r.index) {
 		return nil, 0, 0, false, nil
 	}
-	b, err := r.readBlock(ctx, i)
+	b, err := r.readBlock(ctx, i, true)
 	if err != nil {
 		return nil, 0, 0, false, err
 	}
