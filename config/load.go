@@ -145,7 +145,11 @@ func reportDecodeErrors(err error, ps *problems) {
 				if name != "" {
 					full = name + "." + k
 				}
-				ps.add(full, "unknown key (see docs/config.md for the keys each table takes)")
+				if guess := suggestKey(name, k); guess != "" {
+					ps.add(full, "unknown key; did you mean %s?", guess)
+				} else {
+					ps.add(full, "unknown key (see docs/config.md for the keys each table takes)")
+				}
 				ps.markBad(full)
 			}
 			return

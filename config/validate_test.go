@@ -445,3 +445,45 @@ store = "file://d/ab"
 		})
 	}
 }
+
+func TestUnknownKeySuggestions(t *testing.T) {
+	_, problems := loadProblems(t, validBase+`
+[server]
+listn = "x"
+[[exports]]
+name = "a"
+path = "/a"
+store = "s3://bkt/p"
+raed_only = true
+squahs = "all"
+completely_different = 1
+[exports.s3]
+regoin = "x"
+`, nil)
+	for key, want := range map[string]string{
+		"server.listn":                    "did you mean listen?",
+		"exports[0].raed_only":            "did you mean read_only?",
+		"exports[0].squahs":               "did you mean squash?",
+		"exports[0].s3.regoin":            "did you mean region?",
+		"exports[0].completely_different": "see docs/config.md",
+	} {
+		if _, ok := findProblem(problems, key, want); !ok {
+			t.Errorf("no problem %s: %s; got %+v", key, want, problems)
+		}
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	cases := []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"a", "", 1}, {"", "abc", 3}, {"listen", "listen", 0},
+		{"raed_only", "read_only", 1}, {"listn", "listen", 1}, {"kitten", "sitting", 3},
+	}
+	for _, tc := range cases {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
