@@ -193,6 +193,14 @@ func (w *Writer) finishBlock() error {
 // segmentSize is the size at which the writer starts a new buffer segment.
 const segmentSize = 1 << 20
 
+// Properties returns the properties of the SST; complete after Finish.
+func (w *Writer) Properties() Properties {
+	p := w.props
+	p.SmallestKey = bytes.Clone(p.SmallestKey)
+	p.LargestKey = bytes.Clone(p.LargestKey)
+	return p
+}
+
 // EstimatedSize returns about how many bytes Finish would return now.
 func (w *Writer) EstimatedSize() int {
 	n := w.segBase + len(w.out) + 4*len(w.restarts) + len(w.index) + footerSize + 64 + 2*len(w.lastKey)
