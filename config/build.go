@@ -432,7 +432,7 @@ func (b *builder) buildStore(i int, raw *fileExport, e *Export) {
 		if s3.AccessKeyID == "" {
 			missing, have = a.accessKeyID, a.secret
 		}
-		b.problem(missing, "missing while %s is set (used by %s): give both, or neither to use the default credential chain", have.key, key)
+		b.problem(missing, "missing while %s is set: give both (in [s3], the environment or the export's s3 table), or neither to use the default credential chain", have.key)
 	}
 }
 

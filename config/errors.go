@@ -1,8 +1,12 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -118,6 +122,14 @@ func (ps *problems) err() error {
 		seen[p] = true
 		out = append(out, p)
 	}
+	// File problems first, ordered by key with indices compared as numbers
+	// (so one export's problems read together), then the environment's.
+	slices.SortStableFunc(out, func(a, b Problem) int {
+		if c := cmp.Compare(boolRank(a.Source == SourceEnvironment), boolRank(b.Source == SourceEnvironment)); c != 0 {
+			return c
+		}
+		return cmp.Compare(sortableKey(a.Key), sortableKey(b.Key))
+	})
 	return &ValidationError{Problems: out}
 }
 
@@ -132,4 +144,25 @@ func scrub(s string, secrets []string) string {
 		}
 	}
 	return s
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var keyIndexRE = regexp.MustCompile(`\[(\d+)\]`)
+
+// sortableKey zero-pads the indices of a key so that exports[2] sorts before
+// exports[10].
+func sortableKey(key string) string {
+	return keyIndexRE.ReplaceAllStringFunc(key, func(m string) string {
+		n, err := strconv.Atoi(m[1 : len(m)-1])
+		if err != nil {
+			return m
+		}
+		return fmt.Sprintf("[%010d]", n)
+	})
 }

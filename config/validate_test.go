@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -485,5 +487,28 @@ func TestEditDistance(t *testing.T) {
 		if got := editDistance(tc.a, tc.b); got != tc.want {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+func TestProblemsOrderedByKey(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(validBase)
+	for i := range 12 {
+		fmt.Fprintf(&b, "[[exports]]\nname = \"e%d\"\npath = \"/e%d\"\nstore = \"s3://bkt/e%d\"\nsquash = \"bad\"\n", i, i, i)
+	}
+	_, problems := loadProblems(t, b.String(), map[string]string{EnvAccessKeyID: "ID", EnvAllowHTTP: "perhaps"})
+	var keys []string
+	for _, p := range problems {
+		keys = append(keys, p.Key)
+	}
+	var want []string
+	for i := range 12 {
+		want = append(want, fmt.Sprintf("exports[%d].squash", i))
+	}
+	// The missing secret is reported once, not once per export; the
+	// environment's problems come last.
+	want = append(want, "s3.secret_access_key", EnvAllowHTTP)
+	if !slices.Equal(keys, want) {
+		t.Errorf("keys in order\n%q\nwant\n%q", keys, want)
 	}
 }
