@@ -74,6 +74,11 @@ func Open(ctx context.Context, name string, size int64, src Source, opts ReaderO
 		}
 		buf = append(more, buf...)
 		tailStart = int64(metaStart)
+	} else if skip := int64(metaStart) - tailStart; skip > 0 {
+		// The tail read took some data blocks too: keep only the metadata,
+		// which the reader holds for its lifetime.
+		buf = bytes.Clone(buf[skip:])
+		tailStart = int64(metaStart)
 	}
 	metaBlock := func(what string, h blockHandle) ([]byte, error) {
 		lo := h.off - uint64(tailStart)
