@@ -65,19 +65,23 @@ func (db *DB) flushOldest(ctx context.Context, m *memTable) error {
 	case <-db.stop:
 		return ErrClosed
 	}
-	meta, data, err := db.buildL0(m)
-	if err != nil {
-		return err
-	}
-	if data != nil {
-		if err := db.store.Put(ctx, tableKey(meta.ID), data); err != nil {
-			return fmt.Errorf("lsm: writing L0 %s: %w", tableKey(meta.ID), err)
+	if !m.uploaded {
+		meta, data, err := db.buildL0(m)
+		if err != nil {
+			return err
 		}
+		if data != nil {
+			if err := db.store.Put(ctx, tableKey(meta.ID), data); err != nil {
+				return fmt.Errorf("lsm: writing L0 %s: %w", tableKey(meta.ID), err)
+			}
+		}
+		m.sst, m.uploaded = meta, true
 	}
+	meta, hasSST := m.sst, m.sst.ID != ""
 	walID := m.lastSeg.id
 	var l0 int
-	_, err = db.updateManifest(ctx, func(next *manifest.Manifest) error {
-		if data != nil && !slices.ContainsFunc(next.L0, func(t manifest.Table) bool { return t.ID == meta.ID }) {
+	_, err := db.updateManifest(ctx, func(next *manifest.Manifest) error {
+		if hasSST && !slices.ContainsFunc(next.L0, func(t manifest.Table) bool { return t.ID == meta.ID }) {
 			next.L0 = append([]manifest.Table{meta}, next.L0...)
 		}
 		next.WALIDFlushed = max(next.WALIDFlushed, walID)

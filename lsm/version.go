@@ -19,6 +19,11 @@ import (
 type memTable struct {
 	*memtable.Memtable
 	lastSeg *walSegment
+	// sst is the L0 SST uploaded for this memtable (only the flusher
+	// touches it): a retried flush reuses it, so an update whose first
+	// answer was lost does not add the same data twice.
+	sst      manifest.Table
+	uploaded bool
 }
 
 // table is one SST the database may read; its reader is opened on first use.

@@ -1,0 +1,275 @@
+package lsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+func prefixed(p string) func(string) bool {
+	return func(k string) bool { return strings.HasPrefix(k, p) }
+}
+
+// reopenAndCheck reopens the store and checks every key of want.
+func reopenAndCheck(t *testing.T, store objstore.Store, want map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	db := mustOpen(t, store, smallOptions())
+	defer db.Close(ctx)
+	for k, v := range want {
+		if got := mustGet(t, db, k); got != v {
+			t.Fatalf("after reopen %s = %q, want %q", k, got, v)
+		}
+	}
+}
+
+func TestWALPutFailures(t *testing.T) {
+	ctx := context.Background()
+	for _, action := range []objstore.FaultAction{objstore.FailBefore, objstore.FailAfter} {
+		t.Run(fmt.Sprint(action), func(t *testing.T) {
+			faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+			db := mustOpen(t, faulty, smallOptions())
+			h := faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Action: action, Times: 3})
+			err := db.Put(ctx, []byte("k"), []byte("v"), WriteOptions{AwaitDurable: true})
+			if err == nil || errors.Is(err, ErrFenced) || !errors.Is(err, objstore.ErrInjected) {
+				t.Fatalf("awaited Put during failing WAL PUTs = %v, want the injected error", err)
+			}
+			// The WAL writer retries in the background; Flush eventually succeeds.
+			deadline := time.Now().Add(10 * time.Second)
+			for db.Flush(ctx) != nil {
+				if time.Now().After(deadline) {
+					t.Fatal("Flush never succeeded after the faults ran out")
+				}
+			}
+			if h.Fired() != 3 {
+				t.Fatalf("fault fired %d times", h.Fired())
+			}
+			if db.Stats().Fenced {
+				t.Fatal("a retried WAL PUT whose first answer was lost fenced the writer")
+			}
+			if err := db.Put(ctx, []byte("k2"), []byte("v2"), WriteOptions{AwaitDurable: true}); err != nil {
+				t.Fatal(err)
+			}
+			db.kill() // crash: only the WAL holds the data
+			reopenAndCheck(t, faulty, map[string]string{"k": "v", "k2": "v2"})
+		})
+	}
+}
+
+func TestSlowWALGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	opts := smallOptions()
+	opts.FlushInterval = 20 * time.Millisecond
+	db := mustOpen(t, faulty, opts)
+	defer db.Close(ctx)
+	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Action: objstore.DelayOnly, Latency: 30 * time.Millisecond})
+	before := faulty.Calls(objstore.OpPutIfAbsent)
+	const writers = 64
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := 0; i < writers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- db.Put(ctx, []byte(fmt.Sprintf("w%02d", i)), []byte("v"), WriteOptions{AwaitDurable: true})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	puts := faulty.Calls(objstore.OpPutIfAbsent) - before
+	if puts >= writers/4 {
+		t.Fatalf("%d awaited writers made %d WAL PUTs; group commit should share them", writers, puts)
+	}
+	t.Logf("%d awaited writers, %d WAL PUTs", writers, puts)
+}
+
+func TestIdleMakesNoRequests(t *testing.T) {
+	ctx := context.Background()
+	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	db := mustOpen(t, faulty, smallOptions())
+	defer db.Close(ctx)
+	if err := db.Put(ctx, []byte("k"), []byte("v"), WriteOptions{AwaitDurable: true}); err != nil {
+		t.Fatal(err)
+	}
+	before := db.Stats().Requests.Total().Requests
+	time.Sleep(20 * smallOptions().FlushInterval)
+	if after := db.Stats().Requests.Total().Requests; after != before {
+		t.Fatalf("idle database made %d requests", after-before)
+	}
+}
+
+func TestL0FlushAndManifestFailures(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name  string
+		fault objstore.Fault
+	}{
+		{"sst put fails", objstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Times: 2}},
+		{"sst put slow", objstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Action: objstore.DelayOnly, Latency: 20 * time.Millisecond, Times: 2}},
+		{"manifest put fails", objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(manifestPrefix), Times: 2}},
+		{"manifest put lands, answer lost", objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(manifestPrefix), Action: objstore.FailAfter, Times: 2}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+			db := mustOpen(t, faulty, smallOptions())
+			want := map[string]string{}
+			for i := 0; i < 50; i++ {
+				k, v := fmt.Sprintf("k%02d", i), fmt.Sprintf("v%d", i)
+				want[k] = v
+				if err := db.Put(ctx, []byte(k), []byte(v), WriteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := faulty.Inject(tc.fault)
+			var err error
+			for i := 0; i < 10; i++ {
+				if err = db.FlushMemtable(ctx); err == nil {
+					break
+				}
+				if !errors.Is(err, objstore.ErrInjected) {
+					t.Fatalf("FlushMemtable = %v, want the injected error", err)
+				}
+			}
+			if err != nil {
+				t.Fatalf("FlushMemtable never succeeded: %v", err)
+			}
+			if h.Fired() == 0 {
+				t.Fatal("fault never fired")
+			}
+			s := db.Stats()
+			if s.Fenced || s.L0Tables != 1 || s.ImmutableMemtables != 0 {
+				t.Fatalf("after flush: fenced=%v l0=%d imm=%d", s.Fenced, s.L0Tables, s.ImmutableMemtables)
+			}
+			for k, v := range want {
+				if got := mustGet(t, db, k); got != v {
+					t.Fatalf("%s = %q", k, got)
+				}
+			}
+			db.kill()
+			reopenAndCheck(t, faulty, want)
+		})
+	}
+}
+
+func TestCompactionFailures(t *testing.T) {
+	ctx := context.Background()
+	for _, action := range []objstore.FaultAction{objstore.FailBefore, objstore.DelayOnly} {
+		t.Run(fmt.Sprint(action), func(t *testing.T) {
+			faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+			opts := smallOptions()
+			opts.L0CompactionTrigger = 100 // compact only when asked
+			db := mustOpen(t, faulty, opts)
+			want := map[string]string{}
+			for round := 0; round < 4; round++ {
+				for i := 0; i < 30; i++ {
+					k, v := fmt.Sprintf("k%02d", i), fmt.Sprintf("v%d-%d", i, round)
+					if i%7 == round {
+						db.Delete(ctx, []byte(k), WriteOptions{})
+						delete(want, k)
+						continue
+					}
+					want[k] = v
+					db.Put(ctx, []byte(k), []byte(v), WriteOptions{})
+				}
+				if err := db.FlushMemtable(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Action: action, Latency: 10 * time.Millisecond, Times: 1})
+			_, err := db.Compact(ctx, true)
+			if action == objstore.FailBefore {
+				if !errors.Is(err, objstore.ErrInjected) {
+					t.Fatalf("Compact = %v, want the injected error", err)
+				}
+				if s := db.Stats(); s.L0Tables != 4 || s.SortedRuns != 0 {
+					t.Fatalf("a failed compaction changed the tree: %+v", s)
+				}
+				_, err = db.Compact(ctx, true)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Fired() != 1 {
+				t.Fatalf("fault fired %d times", h.Fired())
+			}
+			if s := db.Stats(); s.L0Tables != 0 || s.SortedRuns != 1 {
+				t.Fatalf("after compaction: l0=%d runs=%d", s.L0Tables, s.SortedRuns)
+			}
+			got := scanAll(t, db, nil, nil)
+			if len(got) != len(want) {
+				t.Fatalf("scan has %d keys, want %d", len(got), len(want))
+			}
+			if err := db.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			reopenAndCheck(t, faulty, want)
+		})
+	}
+}
+
+func TestCorruptObjects(t *testing.T) {
+	ctx := context.Background()
+	t.Run("wal", func(t *testing.T) {
+		store := objstore.NewMemory()
+		db := mustOpen(t, store, smallOptions())
+		if err := db.Put(ctx, []byte("k"), []byte("v"), WriteOptions{AwaitDurable: true}); err != nil {
+			t.Fatal(err)
+		}
+		db.kill()
+		var victim string
+		objs, _ := listAll(ctx, store, walPrefix)
+		for _, o := range objs {
+			if o.Size > 21 {
+				victim = o.Key
+			}
+		}
+		data, _ := store.Get(ctx, victim)
+		data[len(data)-1] ^= 1
+		store.Put(ctx, victim, data)
+		_, err := Open(ctx, store, smallOptions())
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), victim) {
+			t.Fatalf("Open over a corrupt WAL object = %v, want ErrCorrupt naming %s", err, victim)
+		}
+	})
+	t.Run("sst", func(t *testing.T) {
+		store := objstore.NewMemory()
+		opts := smallOptions()
+		opts.BlockCacheBytes = -1
+		opts.MemtableBytes = 1 << 20
+		db := mustOpen(t, store, opts)
+		defer db.Close(ctx)
+		for i := 0; i < 200; i++ {
+			db.Put(ctx, []byte(fmt.Sprintf("k%03d", i)), []byte("value"), WriteOptions{})
+		}
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sst := tableKey(db.v.Load().l0[0].meta.ID)
+		data, _ := store.Get(ctx, sst)
+		data[10] ^= 0xff // inside the first data block
+		store.Put(ctx, sst, data)
+		_, err := db.Get(ctx, []byte("k000"))
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), sst) {
+			t.Fatalf("Get from a corrupt SST = %v, want ErrCorrupt naming %s", err, sst)
+		}
+		it, _ := db.NewIterator(ctx, nil, nil)
+		for it.Next() {
+		}
+		if err := it.Close(); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("scan over a corrupt SST = %v, want ErrCorrupt", err)
+		}
+	})
+}

@@ -1,0 +1,101 @@
+package lsm
+
+import (
+	"context"
+	"errors"
+	"github.com/zerofs-go/zerofsd/lsm/manifest"
+	"testing"
+
+	"github.com/zerofs-go/zerofsd/internal/testenv"
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+func testFencing(t *testing.T, store objstore.Store) {
+	ctx := context.Background()
+	opts := smallOptions()
+	old := mustOpen(t, store, opts)
+	if err := old.Put(ctx, []byte("a"), []byte("old"), WriteOptions{AwaitDurable: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Unawaited, still buffered when the new writer opens.
+	if err := old.Put(ctx, []byte("b"), []byte("old"), WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	newer := mustOpen(t, store, opts)
+	defer newer.Close(ctx)
+	if got := mustGet(t, newer, "a"); got != "old" {
+		t.Fatalf("new writer reads a = %q", got)
+	}
+
+	// The old writer must never acknowledge another durable write.
+	err := old.Put(ctx, []byte("c"), []byte("old"), WriteOptions{AwaitDurable: true})
+	if !errors.Is(err, ErrFenced) {
+		t.Fatalf("old writer's awaited Put = %v, want ErrFenced", err)
+	}
+	if err := old.Flush(ctx); !errors.Is(err, ErrFenced) {
+		t.Fatalf("old writer's Flush = %v, want ErrFenced", err)
+	}
+	if err := old.Put(ctx, []byte("d"), []byte("old"), WriteOptions{}); !errors.Is(err, ErrFenced) {
+		t.Fatalf("old writer's later Put = %v, want ErrFenced", err)
+	}
+	if !old.Stats().Fenced {
+		t.Fatal("Stats().Fenced is false")
+	}
+	if err := old.Close(ctx); !errors.Is(err, ErrFenced) {
+		t.Fatalf("old writer's Close = %v, want ErrFenced", err)
+	}
+
+	if err := newer.Put(ctx, []byte("c"), []byte("new"), WriteOptions{AwaitDurable: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := newer.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := newer.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	third := mustOpen(t, store, opts)
+	defer third.Close(ctx)
+	if got := mustGet(t, third, "c"); got != "new" {
+		t.Fatalf("c = %q, want the new writer's value", got)
+	}
+	if _, err := third.Get(ctx, []byte("d")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the fenced writer's write is visible: %v", err)
+	}
+}
+
+func TestFencingMemory(t *testing.T) { testFencing(t, objstore.NewMemory()) }
+
+func TestFencingLocal(t *testing.T) {
+	store, err := objstore.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testFencing(t, store)
+}
+
+func TestFencingS3(t *testing.T) { testFencing(t, testenv.S3Store(t)) }
+
+// TestFencingByManifest: the old writer learns it is fenced from the
+// manifest, on an L0 flush, before it writes any WAL object.
+func TestFencingByManifest(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	opts := smallOptions()
+	opts.FlushInterval = 1 << 40 // no WAL PUT unless asked
+	old := mustOpen(t, store, opts)
+	newer := mustOpen(t, store, smallOptions())
+	defer newer.Close(ctx)
+	old.commitMu.Lock()
+	old.v.Load().mem.Add(old.lastSeq+1, 1, []byte("x"), []byte("y"))
+	old.lastSeq++
+	old.commitMu.Unlock()
+	if _, err := old.updateManifest(ctx, func(m *manifest.Manifest) error { return nil }, nil); !errors.Is(err, ErrFenced) {
+		t.Fatalf("manifest update by the old writer = %v, want ErrFenced", err)
+	}
+	if err := old.Put(ctx, []byte("k"), []byte("v"), WriteOptions{}); !errors.Is(err, ErrFenced) {
+		t.Fatalf("Put after manifest fencing = %v", err)
+	}
+	old.kill()
+}
