@@ -35,3 +35,13 @@ func TestExampleConfig(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLoadExample measures loading examples/zerofs.toml: read, parse,
+// decode, validate (what a start and every SIGHUP reload cost).
+func BenchmarkLoadExample(b *testing.B) {
+	for b.Loop() {
+		if _, err := Load("../examples/zerofs.toml", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -141,3 +141,11 @@ func FuzzParseStoreURL(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseStoreURL(b *testing.B) {
+	for b.Loop() {
+		if _, err := ParseStoreURL("s3://my-bucket/zerofs/teams/a", ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
