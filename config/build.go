@@ -414,7 +414,7 @@ func (b *builder) buildStore(i int, raw *fileExport, e *Export) {
 		u.Bucket = s3.Bucket
 		e.Store.Bucket = s3.Bucket
 		if err := checkBucketName(u.Bucket); err != nil {
-			b.problem(a.bucket, "%v (the default bucket, used by %s)", err, key)
+			b.problem(a.bucket, "%v (the default bucket, for s3:///PREFIX stores)", err)
 		}
 	}
 	s3.Bucket = u.Bucket

@@ -512,3 +512,23 @@ func TestProblemsOrderedByKey(t *testing.T) {
 		t.Errorf("keys in order\n%q\nwant\n%q", keys, want)
 	}
 }
+
+func TestBadDefaultBucketFromEnvironment(t *testing.T) {
+	_, problems := loadProblems(t, validBase+`
+[[exports]]
+name = "a"
+path = "/a"
+store = "s3:///a"
+[[exports]]
+name = "b"
+path = "/b"
+store = "s3:///b"
+[[exports]]
+name = "c"
+path = "/c"
+store = "s3://explicit/c"
+`, map[string]string{EnvBucket: "No_Such"})
+	if len(problems) != 1 || problems[0].Key != EnvBucket || problems[0].Source != SourceEnvironment {
+		t.Errorf("problems = %+v, want one about %s", problems, EnvBucket)
+	}
+}
