@@ -19,7 +19,8 @@
 //
 // The server is started in its own process group and dies with the test
 // binary even without Main (the parent-death signal of a thread that never
-// exits), but only Main removes its temporary root directory.
+// exits), but only Main removes its temporary root directory at once; a
+// later start removes the directories of test binaries that have exited.
 //
 // This is the one package allowed a per-process singleton (the server): it
 // is test-only, and a server per test would cost a second each.

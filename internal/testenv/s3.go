@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -175,6 +176,7 @@ func startServer() *server {
 	if err != nil {
 		return &server{skip: err.Error()}
 	}
+	removeStaleRoots()
 	var lastErr error
 	for range 3 { // a port taken between probe and bind: try another
 		srv, err := launch(bin)
@@ -184,6 +186,30 @@ func startServer() *server {
 		lastErr = err
 	}
 	return &server{err: lastErr}
+}
+
+const (
+	rootPattern = "zerofs-versitygw-"
+	ownerFile   = "owner.pid"
+)
+
+// removeStaleRoots removes server directories of test binaries that exited
+// without Main (their server died with them; the directory did not).
+func removeStaleRoots() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), rootPattern+"*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			_ = os.RemoveAll(dir)
+		}
+	}
 }
 
 func freePort() (int, error) {
@@ -201,8 +227,12 @@ func launch(bin string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := os.MkdirTemp("", "zerofs-versitygw-")
+	root, err := os.MkdirTemp("", rootPattern)
 	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(root, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(root)
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
