@@ -51,6 +51,9 @@ func (s *cachingStore) cacheable(key string) bool { return len(key) <= maxNameLe
 // Get returns the whole object, from the cache when every page of it is
 // resident, else from the inner store (and caches it).
 func (s *cachingStore) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // honour cancellation even when the cache could answer
+	}
 	if !s.cacheable(key) || s.d.isClosed() {
 		return s.inner.Get(ctx, key)
 	}
@@ -70,6 +73,9 @@ func (s *cachingStore) Get(ctx context.Context, key string) ([]byte, error) {
 // GetRange returns bytes [off, off+n) of the object, reading resident pages
 // from the cache and fetching the missing ones with one inner GetRange.
 func (s *cachingStore) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if off < 0 || n <= 0 || !s.cacheable(key) || s.d.isClosed() {
 		return s.inner.GetRange(ctx, key, off, n)
 	}
