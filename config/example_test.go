@@ -1,7 +1,9 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -43,5 +45,61 @@ func BenchmarkLoadExample(b *testing.B) {
 		if _, err := Load("../examples/zerofs.toml", nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestEveryExampleLoads keeps every file under examples/ valid.
+func TestEveryExampleLoads(t *testing.T) {
+	files, err := filepath.Glob("../examples/*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples found: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := Load(f, nil); err != nil {
+				t.Errorf("%v", err)
+			}
+		})
+	}
+}
+
+// TestExampleS3ExportWhenUncommented checks that the commented S3 export of
+// examples/zerofs.toml is valid once uncommented, with the credentials in the
+// environment as its comment says.
+func TestExampleS3ExportWhenUncommented(t *testing.T) {
+	data, err := os.ReadFile("../examples/zerofs.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	start := strings.Index(text, "# [[exports]]")
+	if start < 0 {
+		t.Fatal("the commented S3 export is gone")
+	}
+	var out strings.Builder
+	out.WriteString(text[:start])
+	for line := range strings.SplitSeq(text[start:], "\n") {
+		line = strings.TrimPrefix(line, "#")
+		out.WriteString(strings.TrimPrefix(line, " ") + "\n")
+	}
+	dir := filepath.Join(t.TempDir(), "examples")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "zerofs.toml")
+	if err := os.WriteFile(path, []byte(out.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path, envOf(map[string]string{EnvAccessKeyID: "AKIDEXAMPLE", EnvSecretAccessKey: "example-secret"}))
+	if err != nil {
+		t.Fatalf("uncommented example: %v\n%s", err, out.String())
+	}
+	if len(cfg.Exports) != 3 {
+		t.Fatalf("%d exports, want 3", len(cfg.Exports))
+	}
+	e := cfg.Exports[2]
+	if e.Store != (StoreURL{Scheme: SchemeS3, Bucket: "my-bucket", Prefix: "zerofs/archive"}) ||
+		e.S3.Endpoint != "http://127.0.0.1:7070" || !e.S3.AllowHTTP || e.S3.AccessKeyID != "AKIDEXAMPLE" {
+		t.Errorf("S3 export = %+v", e)
 	}
 }
