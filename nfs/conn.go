@@ -68,26 +68,26 @@ func (c *conn) serve(ctx context.Context) {
 
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
-		// Backpressure: no more reading while this connection or the
-		// server has as many calls in flight as it allows.
+		// Backpressure: no more reading while this connection has as many
+		// calls in flight as it allows, and no new call starts while the
+		// server as a whole is at its limit.
 		select {
 		case c.sem <- struct{}{}:
 		case <-ctx.Done():
+			return
+		}
+		rec, err := c.readCall(br)
+		if err != nil {
+			<-c.sem
+			if !errors.Is(err, io.EOF) && !c.closing.Load() && ctx.Err() == nil {
+				c.log.Debug("nfs: closing connection", "err", err)
+			}
 			return
 		}
 		select {
 		case c.s.inflight <- struct{}{}:
 		case <-ctx.Done():
 			<-c.sem
-			return
-		}
-		rec, err := c.readCall(br)
-		if err != nil {
-			<-c.s.inflight
-			<-c.sem
-			if !errors.Is(err, io.EOF) && !c.closing.Load() && ctx.Err() == nil {
-				c.log.Debug("nfs: closing connection", "err", err)
-			}
 			return
 		}
 		c.inflight.Add(1)

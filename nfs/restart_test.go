@@ -83,8 +83,14 @@ func TestStrictSync(t *testing.T) {
 			}},
 			{"MKDIR", func() error { _, err := c.Mkdir(cx, root, "d", nfsclient.Sattr{}); return err }},
 			{"SYMLINK", func() error { _, err := c.Symlink(cx, root, "s", "f", nfsclient.Sattr{}); return err }},
-			{"MKNOD", func() error { _, err := c.Mknod(cx, root, "p", nfsclient.TypeFifo, nfsclient.Sattr{}, 0, 0); return err }},
-			{"SETATTR", func() error { _, err := c.Setattr(cx, root, nfsclient.Sattr{Mode: nfsclient.U32(0o700)}, nil); return err }},
+			{"MKNOD", func() error {
+				_, err := c.Mknod(cx, root, "p", nfsclient.TypeFifo, nfsclient.Sattr{}, 0, 0)
+				return err
+			}},
+			{"SETATTR", func() error {
+				_, err := c.Setattr(cx, root, nfsclient.Sattr{Mode: nfsclient.U32(0o700)}, nil)
+				return err
+			}},
 			{"RENAME", func() error { return c.Rename(cx, root, "f", root, "g") }},
 			{"LINK", func() error {
 				fh, _, err := c.Lookup(cx, root, "g")

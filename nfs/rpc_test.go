@@ -381,3 +381,34 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	<-c.RPC.Done()
 }
+
+func TestServerWideInFlightLimit(t *testing.T) {
+	fs, _ := newFS(t)
+	gate := newGate(fs, kvfs.RootIno, false)
+	ts := startServer(t, nfs.ServerOptions{MaxInFlight: 2}, &nfs.Export{Name: "a", Path: "/a", FS: gate})
+	cx := ctx(t)
+	var clients []*nfsclient.Client
+	for range 3 {
+		clients = append(clients, dial(t, ts.addr))
+	}
+	root := mount(t, clients[0], "/a")
+	gate.armed.Store(true)
+	done := make(chan error, 3)
+	for _, c := range clients {
+		go func() {
+			_, err := c.Getattr(cx, root)
+			done <- err
+		}()
+	}
+	waitEntered(t, gate)
+	waitEntered(t, gate)
+	select {
+	case <-gate.entered:
+		t.Fatal("a third call ran while the server allows two in flight")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(gate.release)
+	for range 3 {
+		check(t, <-done)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // ErrRecordTooLarge is returned by ReadRecord for a record above its maximum.
@@ -35,12 +36,8 @@ func ReadRecord(r io.Reader, buf []byte, max int) ([]byte, error) {
 			return buf, fmt.Errorf("%w: more than %d bytes", ErrRecordTooLarge, max)
 		}
 		start := len(buf)
-		if cap(buf)-start < n {
-			grown := make([]byte, start, start+n)
-			copy(grown, buf)
-			buf = grown
-		}
-		buf = buf[:start+n]
+		// Amortized growth: many small fragments cost linear time.
+		buf = slices.Grow(buf, n)[:start+n]
 		if _, err := io.ReadFull(r, buf[start:]); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
