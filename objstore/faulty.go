@@ -36,6 +36,14 @@ const (
 	// CrashAfter calls the inner store, then turns the crash switch on and
 	// returns ErrCrashed: the last write landed, its answer did not.
 	CrashAfter
+	// Corrupt flips one byte (at a seeded random position) of the data a
+	// Get or GetRange returns, or of the data a Put or PutIfAbsent stores,
+	// and reports success: bit rot, for testing checksums. Empty data and
+	// other operations are left alone.
+	Corrupt
+	// Truncate drops the second half of the data a Get or GetRange returns,
+	// or a Put or PutIfAbsent stores, and reports success: a short object.
+	Truncate
 )
 
 // Fault describes faults to inject into matching calls.
@@ -197,8 +205,26 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// do runs one call through the crash switch and the faults.
-func (f *Faulty) do(ctx context.Context, op Op, key string, call func() error) error {
+// damage returns a damaged copy of data for a Corrupt or Truncate fault.
+func (f *Faulty) damage(action FaultAction, data []byte) []byte {
+	if len(data) == 0 {
+		return data
+	}
+	out := append([]byte{}, data...)
+	if action == Truncate {
+		return out[:len(out)/2]
+	}
+	f.mu.Lock()
+	i := f.rng.IntN(len(out))
+	bit := byte(1) << f.rng.IntN(8)
+	f.mu.Unlock()
+	out[i] ^= bit
+	return out
+}
+
+// do runs one call through the crash switch and the faults. damage, when
+// not nil, is called for Corrupt and Truncate faults instead of call.
+func (f *Faulty) do(ctx context.Context, op Op, key string, call func() error, damage func(FaultAction) error) error {
 	f.calls[op].Add(1)
 	if f.crashed.Load() {
 		f.fired[op].Add(1)
@@ -219,6 +245,11 @@ func (f *Faulty) do(ctx context.Context, op Op, key string, call func() error) e
 	switch fl.Action {
 	case DelayOnly:
 		return call()
+	case Corrupt, Truncate:
+		if damage == nil {
+			return call()
+		}
+		return damage(fl.Action)
 	case FailAfter:
 		_ = call()
 	case CrashBefore:
@@ -235,9 +266,16 @@ func (f *Faulty) do(ctx context.Context, op Op, key string, call func() error) e
 // Get forwards unless a fault fires.
 func (f *Faulty) Get(ctx context.Context, key string) ([]byte, error) {
 	var data []byte
-	err := f.do(ctx, OpGet, key, func() (err error) {
+	get := func() (err error) {
 		data, err = f.inner.Get(ctx, key)
 		return err
+	}
+	err := f.do(ctx, OpGet, key, get, func(a FaultAction) error {
+		if err := get(); err != nil {
+			return err
+		}
+		data = f.damage(a, data)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -248,9 +286,16 @@ func (f *Faulty) Get(ctx context.Context, key string) ([]byte, error) {
 // GetRange forwards unless a fault fires.
 func (f *Faulty) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
 	var data []byte
-	err := f.do(ctx, OpGetRange, key, func() (err error) {
+	get := func() (err error) {
 		data, err = f.inner.GetRange(ctx, key, off, n)
 		return err
+	}
+	err := f.do(ctx, OpGetRange, key, get, func(a FaultAction) error {
+		if err := get(); err != nil {
+			return err
+		}
+		data = f.damage(a, data)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -264,7 +309,7 @@ func (f *Faulty) Head(ctx context.Context, key string) (ObjectInfo, error) {
 	err := f.do(ctx, OpHead, key, func() (err error) {
 		info, err = f.inner.Head(ctx, key)
 		return err
-	})
+	}, nil)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
@@ -273,17 +318,19 @@ func (f *Faulty) Head(ctx context.Context, key string) (ObjectInfo, error) {
 
 // Put forwards unless a fault fires.
 func (f *Faulty) Put(ctx context.Context, key string, data []byte) error {
-	return f.do(ctx, OpPut, key, func() error { return f.inner.Put(ctx, key, data) })
+	return f.do(ctx, OpPut, key, func() error { return f.inner.Put(ctx, key, data) },
+		func(a FaultAction) error { return f.inner.Put(ctx, key, f.damage(a, data)) })
 }
 
 // PutIfAbsent forwards unless a fault fires.
 func (f *Faulty) PutIfAbsent(ctx context.Context, key string, data []byte) error {
-	return f.do(ctx, OpPutIfAbsent, key, func() error { return f.inner.PutIfAbsent(ctx, key, data) })
+	return f.do(ctx, OpPutIfAbsent, key, func() error { return f.inner.PutIfAbsent(ctx, key, data) },
+		func(a FaultAction) error { return f.inner.PutIfAbsent(ctx, key, f.damage(a, data)) })
 }
 
 // Delete forwards unless a fault fires.
 func (f *Faulty) Delete(ctx context.Context, key string) error {
-	return f.do(ctx, OpDelete, key, func() error { return f.inner.Delete(ctx, key) })
+	return f.do(ctx, OpDelete, key, func() error { return f.inner.Delete(ctx, key) }, nil)
 }
 
 // List forwards unless a fault fires; faults see the prefix as the key.
@@ -292,7 +339,7 @@ func (f *Faulty) List(ctx context.Context, prefix string, opts ListOptions) (Lis
 	err := f.do(ctx, OpList, prefix, func() (err error) {
 		page, err = f.inner.List(ctx, prefix, opts)
 		return err
-	})
+	}, nil)
 	if err != nil {
 		return ListPage{}, err
 	}

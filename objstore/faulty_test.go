@@ -182,3 +182,73 @@ func TestFaultyNotFoundImitation(t *testing.T) {
 		t.Fatalf("Get = %v, want ErrNotFound", err)
 	}
 }
+
+func TestFaultyDamage(t *testing.T) {
+	ctx := context.Background()
+	orig := []byte("0123456789abcdef")
+	countDiff := func(a, b []byte) int {
+		n := 0
+		for i := range min(len(a), len(b)) {
+			if a[i] != b[i] {
+				n++
+			}
+		}
+		return n
+	}
+	tests := []struct {
+		name     string
+		op       objstore.Op
+		action   objstore.FaultAction
+		wantLen  int
+		wantDiff int
+	}{
+		{"corrupt get", objstore.OpGet, objstore.Corrupt, 16, 1},
+		{"corrupt range", objstore.OpGetRange, objstore.Corrupt, 8, 1},
+		{"truncate get", objstore.OpGet, objstore.Truncate, 8, 0},
+		{"truncate range", objstore.OpGetRange, objstore.Truncate, 4, 0},
+		{"corrupt put", objstore.OpPut, objstore.Corrupt, 16, 1},
+		{"truncate put", objstore.OpPut, objstore.Truncate, 8, 0},
+		{"corrupt put if absent", objstore.OpPutIfAbsent, objstore.Corrupt, 16, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := objstore.NewMemory()
+			f := objstore.NewFaulty(mem, objstore.FaultyOptions{Seed: 3})
+			f.Inject(objstore.Fault{Ops: []objstore.Op{tc.op}, Action: tc.action, Times: 1})
+			var got []byte
+			var err error
+			switch tc.op {
+			case objstore.OpGet, objstore.OpGetRange:
+				if err := mem.Put(ctx, "k", orig); err != nil {
+					t.Fatal(err)
+				}
+				if tc.op == objstore.OpGet {
+					got, err = f.Get(ctx, "k")
+				} else {
+					got, err = f.GetRange(ctx, "k", 0, 8)
+				}
+				if stored, _ := mem.Get(ctx, "k"); string(stored) != string(orig) {
+					t.Fatalf("a damaged read changed the stored object")
+				}
+			case objstore.OpPut, objstore.OpPutIfAbsent:
+				if tc.op == objstore.OpPut {
+					err = f.Put(ctx, "k", orig)
+				} else {
+					err = f.PutIfAbsent(ctx, "k", orig)
+				}
+				if err == nil {
+					got, err = mem.Get(ctx, "k")
+				}
+			}
+			if err != nil {
+				t.Fatalf("damaging fault returned an error: %v", err)
+			}
+			if len(got) != tc.wantLen || countDiff(got, orig) != tc.wantDiff {
+				t.Fatalf("got %q (len %d, %d bytes differ), want len %d with %d differing", got, len(got), countDiff(got, orig), tc.wantLen, tc.wantDiff)
+			}
+			if string(orig) != "0123456789abcdef" {
+				t.Fatalf("fault changed the caller's buffer")
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -138,13 +139,14 @@ func testGetRange(t *testing.T, s objstore.Store) {
 		{"obj", 0, 10, data[:10]},
 		{"obj", 10, 20, data[10:30]},
 		{"obj", 990, 10, data[990:]},
-		{"obj", 990, 100, data[990:]}, // partial: object ends first
-		{"obj", 0, 5000, data},        // longer than the object
-		{"obj", 999, 1, data[999:]},   // last byte
-		{"obj", 1000, 10, []byte{}},   // at the end
-		{"obj", 5000, 10, []byte{}},   // past the end
-		{"obj", 10, 0, []byte{}},      // zero length
-		{"empty", 0, 10, []byte{}},    // empty object
+		{"obj", 990, 100, data[990:]},         // partial: object ends first
+		{"obj", 0, 5000, data},                // longer than the object
+		{"obj", 999, 1, data[999:]},           // last byte
+		{"obj", 1000, 10, []byte{}},           // at the end
+		{"obj", 5000, 10, []byte{}},           // past the end
+		{"obj", 10, 0, []byte{}},              // zero length
+		{"obj", 10, math.MaxInt64, data[10:]}, // "to the end"
+		{"empty", 0, 10, []byte{}},            // empty object
 	}
 	for _, tc := range tests {
 		got, err := s.GetRange(ctx, tc.key, tc.off, tc.n)
