@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/nfs/rpc"
 	"github.com/zerofs-go/zerofsd/nfs/xdr"
@@ -19,6 +20,8 @@ type procedure struct {
 	mutating bool
 	// metadata procedures flush before replying on StrictSync exports.
 	metadata bool
+	// hasStatus is set for procedures whose results start with a status.
+	hasStatus bool
 	// failBody is the number of empty optional attribute fields (post_op_attr,
 	// pre_op_attr) that follow the status in this procedure's failure
 	// result, so a generic failure reply can be encoded for any procedure.
@@ -31,47 +34,47 @@ func nfsProcedure(proc uint32) (procedure, bool) {
 	case procNull:
 		return procedure{name: "NULL", run: (*request).nfsNull}, true
 	case procGetattr:
-		return procedure{name: "GETATTR", run: (*request).nfsGetattr}, true
+		return procedure{name: "GETATTR", hasStatus: true, run: (*request).nfsGetattr}, true
 	case procSetattr:
-		return procedure{name: "SETATTR", run: (*request).nfsSetattr, mutating: true, metadata: true, failBody: 2}, true
+		return procedure{name: "SETATTR", hasStatus: true, run: (*request).nfsSetattr, mutating: true, metadata: true, failBody: 2}, true
 	case procLookup:
-		return procedure{name: "LOOKUP", run: (*request).nfsLookup, failBody: 1}, true
+		return procedure{name: "LOOKUP", hasStatus: true, run: (*request).nfsLookup, failBody: 1}, true
 	case procAccess:
-		return procedure{name: "ACCESS", run: (*request).nfsAccess, failBody: 1}, true
+		return procedure{name: "ACCESS", hasStatus: true, run: (*request).nfsAccess, failBody: 1}, true
 	case procReadlink:
-		return procedure{name: "READLINK", run: (*request).nfsReadlink, failBody: 1}, true
+		return procedure{name: "READLINK", hasStatus: true, run: (*request).nfsReadlink, failBody: 1}, true
 	case procRead:
-		return procedure{name: "READ", run: (*request).nfsRead, failBody: 1}, true
+		return procedure{name: "READ", hasStatus: true, run: (*request).nfsRead, failBody: 1}, true
 	case procWrite:
-		return procedure{name: "WRITE", run: (*request).nfsWrite, mutating: true, failBody: 2}, true
+		return procedure{name: "WRITE", hasStatus: true, run: (*request).nfsWrite, mutating: true, failBody: 2}, true
 	case procCreate:
-		return procedure{name: "CREATE", run: (*request).nfsCreate, mutating: true, metadata: true, failBody: 2}, true
+		return procedure{name: "CREATE", hasStatus: true, run: (*request).nfsCreate, mutating: true, metadata: true, failBody: 2}, true
 	case procMkdir:
-		return procedure{name: "MKDIR", run: (*request).nfsMkdir, mutating: true, metadata: true, failBody: 2}, true
+		return procedure{name: "MKDIR", hasStatus: true, run: (*request).nfsMkdir, mutating: true, metadata: true, failBody: 2}, true
 	case procSymlink:
-		return procedure{name: "SYMLINK", run: (*request).nfsSymlink, mutating: true, metadata: true, failBody: 2}, true
+		return procedure{name: "SYMLINK", hasStatus: true, run: (*request).nfsSymlink, mutating: true, metadata: true, failBody: 2}, true
 	case procMknod:
-		return procedure{name: "MKNOD", run: (*request).nfsMknod, mutating: true, metadata: true, failBody: 2}, true
+		return procedure{name: "MKNOD", hasStatus: true, run: (*request).nfsMknod, mutating: true, metadata: true, failBody: 2}, true
 	case procRemove:
-		return procedure{name: "REMOVE", run: (*request).nfsRemove, mutating: true, metadata: true, failBody: 2}, true
+		return procedure{name: "REMOVE", hasStatus: true, run: (*request).nfsRemove, mutating: true, metadata: true, failBody: 2}, true
 	case procRmdir:
-		return procedure{name: "RMDIR", run: (*request).nfsRmdir, mutating: true, metadata: true, failBody: 2}, true
+		return procedure{name: "RMDIR", hasStatus: true, run: (*request).nfsRmdir, mutating: true, metadata: true, failBody: 2}, true
 	case procRename:
-		return procedure{name: "RENAME", run: (*request).nfsRename, mutating: true, metadata: true, failBody: 4}, true
+		return procedure{name: "RENAME", hasStatus: true, run: (*request).nfsRename, mutating: true, metadata: true, failBody: 4}, true
 	case procLink:
-		return procedure{name: "LINK", run: (*request).nfsLink, mutating: true, metadata: true, failBody: 3}, true
+		return procedure{name: "LINK", hasStatus: true, run: (*request).nfsLink, mutating: true, metadata: true, failBody: 3}, true
 	case procReaddir:
-		return procedure{name: "READDIR", run: (*request).nfsReaddir, failBody: 1}, true
+		return procedure{name: "READDIR", hasStatus: true, run: (*request).nfsReaddir, failBody: 1}, true
 	case procReaddirplus:
-		return procedure{name: "READDIRPLUS", run: (*request).nfsReaddirplus, failBody: 1}, true
+		return procedure{name: "READDIRPLUS", hasStatus: true, run: (*request).nfsReaddirplus, failBody: 1}, true
 	case procFsstat:
-		return procedure{name: "FSSTAT", run: (*request).nfsFsstat, failBody: 1}, true
+		return procedure{name: "FSSTAT", hasStatus: true, run: (*request).nfsFsstat, failBody: 1}, true
 	case procFsinfo:
-		return procedure{name: "FSINFO", run: (*request).nfsFsinfo, failBody: 1}, true
+		return procedure{name: "FSINFO", hasStatus: true, run: (*request).nfsFsinfo, failBody: 1}, true
 	case procPathconf:
-		return procedure{name: "PATHCONF", run: (*request).nfsPathconf, failBody: 1}, true
+		return procedure{name: "PATHCONF", hasStatus: true, run: (*request).nfsPathconf, failBody: 1}, true
 	case procCommit:
-		return procedure{name: "COMMIT", run: (*request).nfsCommit, failBody: 2}, true
+		return procedure{name: "COMMIT", hasStatus: true, run: (*request).nfsCommit, failBody: 2}, true
 	}
 	return procedure{}, false
 }
@@ -82,7 +85,7 @@ func mountProcedure(proc uint32) (procedure, bool) {
 	case mountProcNull:
 		return procedure{name: "MOUNT.NULL", run: (*request).mountNull, failBody: -1}, true
 	case mountProcMnt:
-		return procedure{name: "MNT", run: (*request).mountMnt, failBody: -1}, true
+		return procedure{name: "MNT", hasStatus: true, run: (*request).mountMnt, failBody: -1}, true
 	case mountProcDump:
 		return procedure{name: "DUMP", run: (*request).mountDump, failBody: -1}, true
 	case mountProcUmnt:
@@ -98,6 +101,22 @@ func mountProcedure(proc uint32) (procedure, bool) {
 // dispatch decodes one call record and appends its reply to e. It returns
 // false when no reply must be sent (the record is not a call).
 func (s *Server) dispatch(ctx context.Context, c *conn, rec []byte, e *xdr.Encoder) bool {
+	if obs := s.opts.Observer; obs != nil {
+		info := CallInfo{Accept: rpc.SystemErr}
+		began := time.Now()
+		defer func() {
+			info.Duration = time.Since(began)
+			info.RequestBytes = len(rec)
+			info.ReplyBytes = e.Len() - rpc.RecordMarkSize
+			obs.CallDone(info)
+		}()
+		return s.dispatchCall(ctx, c, rec, e, &info)
+	}
+	return s.dispatchCall(ctx, c, rec, e, &CallInfo{})
+}
+
+// dispatchCall is dispatch, filling info for the Observer.
+func (s *Server) dispatchCall(ctx context.Context, c *conn, rec []byte, e *xdr.Encoder, info *CallInfo) bool {
 	d := xdr.NewDecoder(rec)
 	h, err := rpc.ParseCall(d)
 	switch {
@@ -111,34 +130,41 @@ func (s *Server) dispatch(ctx context.Context, c *conn, rec []byte, e *xdr.Encod
 		if len(rec) < 4 {
 			return false
 		}
+		info.Accept = rpc.GarbageArgs
 		rpc.AppendAcceptedReply(e, h.XID, rpc.GarbageArgs)
 		return true
 	}
 
+	info.Program = h.Prog
 	var proc procedure
 	var ok bool
 	switch h.Prog {
 	case ProgramNFS:
 		if h.Vers != VersionNFS {
+			info.Accept = rpc.ProgMismatch
 			rpc.AppendProgMismatch(e, h.XID, VersionNFS, VersionNFS)
 			return true
 		}
 		proc, ok = nfsProcedure(h.Proc)
 	case ProgramMount:
 		if h.Vers != VersionMount {
+			info.Accept = rpc.ProgMismatch
 			rpc.AppendProgMismatch(e, h.XID, VersionMount, VersionMount)
 			return true
 		}
 		proc, ok = mountProcedure(h.Proc)
 	default:
+		info.Accept = rpc.ProgUnavail
 		rpc.AppendAcceptedReply(e, h.XID, rpc.ProgUnavail)
 		return true
 	}
 	if !ok {
+		info.Accept = rpc.ProcUnavail
 		rpc.AppendAcceptedReply(e, h.XID, rpc.ProcUnavail)
 		return true
 	}
 
+	info.Proc = proc.name
 	r := &request{
 		ctx:  ctx,
 		s:    s,
@@ -148,6 +174,7 @@ func (s *Server) dispatch(ctx context.Context, c *conn, rec []byte, e *xdr.Encod
 		args: d,
 	}
 	if stat := r.authenticate(h.Cred); stat != rpc.AuthOK {
+		info.AuthFailed = true
 		rpc.AppendAuthError(e, h.XID, stat)
 		return true
 	}
@@ -156,12 +183,18 @@ func (s *Server) dispatch(ctx context.Context, c *conn, rec []byte, e *xdr.Encod
 	rpc.AppendAcceptedReply(e, h.XID, rpc.Success)
 	r.e = e
 	r.resultStart = e.Len()
-	if err := r.runSafely(); err != nil {
+	err = r.runSafely()
+	if r.exp != nil {
+		info.Export = r.exp.Name
+	}
+	info.Accept = rpc.Success
+	if err != nil {
 		e.Truncate(start)
 		switch {
 		case errors.Is(err, errGarbage):
 			s.log.Debug("nfs: garbage arguments", "op", proc.name, "remote", c.remote, "err", err)
 			rpc.AppendAcceptedReply(e, h.XID, rpc.GarbageArgs)
+			info.Accept = rpc.GarbageArgs
 		case proc.failBody >= 0:
 			// A panic in an NFS procedure: answer SERVERFAULT.
 			rpc.AppendAcceptedReply(e, h.XID, rpc.Success)
@@ -171,7 +204,11 @@ func (s *Server) dispatch(ctx context.Context, c *conn, rec []byte, e *xdr.Encod
 			}
 		default:
 			rpc.AppendAcceptedReply(e, h.XID, rpc.SystemErr)
+			info.Accept = rpc.SystemErr
 		}
+	}
+	if info.Accept == rpc.Success && proc.hasStatus {
+		info.Status = resultStatus(e.Buf, r.resultStart)
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.Debug("nfs: call", "op", proc.name, "xid", h.XID, "remote", c.remote)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -410,5 +411,54 @@ func TestServerWideInFlightLimit(t *testing.T) {
 	close(gate.release)
 	for range 3 {
 		check(t, <-done)
+	}
+}
+
+type recorder struct {
+	mu    sync.Mutex
+	calls []nfs.CallInfo
+}
+
+func (r *recorder) CallDone(c nfs.CallInfo) {
+	r.mu.Lock()
+	r.calls = append(r.calls, c)
+	r.mu.Unlock()
+}
+
+func TestObserver(t *testing.T) {
+	fs, _ := newFS(t)
+	rec := &recorder{}
+	ts := startServer(t, nfs.ServerOptions{Observer: rec}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	c := dial(t, ts.addr)
+	cx := ctx(t)
+	root := mount(t, c, "/a")
+	must[nfsclient.Fattr](t)(c.Getattr(cx, root))
+	_, _, err := c.Lookup(cx, root, "missing")
+	wantStatus(t, err, nfs.StatusNoEnt)
+	_, err = c.RPC.Call(cx, nfs.ProgramNFS, 3, 1, c.Cred, nil)
+	wantReplyError(t, err, rpc.ReplyError{Accept: rpc.GarbageArgs})
+	if st := ts.srv.Stats(); st.Connections != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	want := []nfs.CallInfo{
+		{Export: "a", Program: nfs.ProgramMount, Proc: "MNT", Accept: rpc.Success},
+		{Export: "a", Program: nfs.ProgramNFS, Proc: "GETATTR", Accept: rpc.Success},
+		{Export: "a", Program: nfs.ProgramNFS, Proc: "LOOKUP", Accept: rpc.Success, Status: uint32(nfs.StatusNoEnt)},
+		{Program: nfs.ProgramNFS, Proc: "GETATTR", Accept: rpc.GarbageArgs},
+	}
+	if len(rec.calls) != len(want) {
+		t.Fatalf("observed %d calls, want %d", len(rec.calls), len(want))
+	}
+	for i, w := range want {
+		got := rec.calls[i]
+		if got.RequestBytes == 0 || got.ReplyBytes == 0 {
+			t.Errorf("call %d: sizes %d/%d", i, got.RequestBytes, got.ReplyBytes)
+		}
+		got.Duration, got.RequestBytes, got.ReplyBytes = 0, 0, 0
+		if got != w {
+			t.Errorf("call %d: %+v, want %+v", i, got, w)
+		}
 	}
 }

@@ -37,6 +37,8 @@ type ServerOptions struct {
 	// MaxRecordSize is the largest call record accepted; a larger one
 	// closes the connection (default 1 MiB + 64 KiB: a 1 MiB WRITE and its header).
 	MaxRecordSize int
+	// Observer, when set, is told about every answered call (metrics).
+	Observer Observer
 }
 
 // Defaults of ServerOptions.
