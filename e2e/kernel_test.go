@@ -224,7 +224,11 @@ func TestKernelClient(t *testing.T) {
 	d.Start()
 	port := d.addr[strings.LastIndexByte(d.addr, ':')+1:]
 
-	vm := exec.Command(nfsvm, "run", "--port", port, "--export", "/team-a", "--timeout", "1200", script)
+	vmTimeout := 20 * time.Minute
+	if deadline, ok := t.Deadline(); ok {
+		vmTimeout = time.Until(deadline) - 30*time.Second
+	}
+	vm := exec.Command(nfsvm, "run", "--port", port, "--export", "/team-a", "--timeout", fmt.Sprint(int(vmTimeout.Seconds())), script)
 	var out bytes.Buffer
 	vm.Stdout, vm.Stderr = &out, &out
 	if err := vm.Start(); err != nil {
@@ -234,32 +238,30 @@ func TestKernelClient(t *testing.T) {
 	go func() { done <- vm.Wait() }()
 
 	// Watch team-b for the guest's restart request, then kill and restart zerofsd.
-	restarted := false
-	for !restarted {
+	watch, err := mountGoQuiet(d.addr, "/team-b")
+	if err != nil {
+		t.Fatalf("mounting team-b to watch for the guest: %v", err)
+	}
+	for {
 		select {
 		case err := <-done:
 			t.Fatalf("the guest script ended before asking for a restart (%v):\n%s\nzerofsd log:\n%s", err, out.String(), tail(d.Logs(), 60))
 		case <-time.After(time.Second):
 		}
-		b, _ := mountGoQuiet(d.addr, "/team-b")
-		if b == nil {
+		if _, _, err := watch.target.Lookup("restart-please"); err != nil {
 			continue
 		}
-		if _, _, err := b.target.Lookup("restart-please"); err == nil {
-			b.client.Close()
-			d.Kill()
-			d.Start()
-			b2, err := mountGoQuiet(d.addr, "/team-b")
-			if err != nil {
-				t.Fatalf("mounting team-b after the restart: %v", err)
-			}
-			writeFile(t, b2.target, "restarted", []byte("yes"))
-			b2.client.Close()
-			restarted = true
-			continue
-		}
-		b.client.Close()
+		break
 	}
+	watch.client.Close()
+	d.Kill()
+	d.Start()
+	b2, err := mountGoQuiet(d.addr, "/team-b")
+	if err != nil {
+		t.Fatalf("mounting team-b after the restart: %v", err)
+	}
+	writeFile(t, b2.target, "restarted", []byte("yes"))
+	b2.client.Close()
 	if err := <-done; err != nil {
 		t.Fatalf("the guest script failed (%v):\n%s\nzerofsd log:\n%s", err, out.String(), tail(d.Logs(), 80))
 	}
