@@ -67,6 +67,14 @@
 // with NFS3ERR_SERVERFAULT. Undecodable arguments get GARBAGE_ARGS; a broken
 // record (bad framing, above MaxRecordSize) closes the connection.
 //
+// # Observability
+//
+// Logs go to slog with the export name and procedure on errors; per-call
+// debug logging is off unless the logger enables the debug level. An
+// optional Observer receives every answered call (export, procedure,
+// status, latency, sizes) for metrics, and Server.Stats reports
+// connections and calls in flight.
+//
 // What it does not do: UDP, portmapper/rpcbind, NLM locking, NFSv4, or
 // RPCSEC_GSS. The export registry (reload, configuration) lives in package
 // exports, behind the ExportSet interface.
