@@ -73,3 +73,29 @@ func BenchmarkGetRangeMiss(b *testing.B) {
 		b.Fatalf("miss benchmark had %d hits", st.Hits)
 	}
 }
+
+// BenchmarkOpenScan measures OpenDisk over a directory of 2000 page files
+// (the restart path): per-op time / 2000 is the cost of indexing one file.
+func BenchmarkOpenScan(b *testing.B) {
+	dir := b.TempDir()
+	d, err := OpenDiskWithOptions(dir, DiskOptions{CapacityBytes: 1 << 30, PageSize: 16 << 10, Logger: testLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	inner := newMemStore()
+	inner.Put(context.Background(), "obj", patterned(2000*16<<10, 1))
+	if _, err := NewCachingStore(inner, d, "ns").GetRange(context.Background(), "obj", 0, 2000*16<<10); err != nil {
+		b.Fatal(err)
+	}
+	d.Close()
+	for b.Loop() {
+		d, err := OpenDiskWithOptions(dir, DiskOptions{CapacityBytes: 1 << 30, PageSize: 16 << 10, Logger: testLogger()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d.Stats().Files != 2000 {
+			b.Fatalf("indexed %d files", d.Stats().Files)
+		}
+		d.Close()
+	}
+}

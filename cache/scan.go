@@ -10,11 +10,17 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // errOtherPageSize marks a valid page file written with another page size.
 var errOtherPageSize = errors.New("page file has another page size")
+
+// scanWorkers is how many files the scan reads at once: after a reboot the
+// headers are cold random reads, which an SSD serves better in parallel.
+const scanWorkers = 8
 
 // scan rebuilds the index from the files of a previous run: temporary files
 // are removed, invalid or misplaced page files are removed and counted as
@@ -25,13 +31,15 @@ func (d *Disk) scan() error {
 	if err != nil {
 		return fmt.Errorf("cache: scan %s: %w", d.dir, err)
 	}
-	type found struct {
+	type candidate struct {
+		path, hash, nsDir string
+		// filled by the workers
 		e     *entry
 		mtime time.Time
+		err   error
 	}
-	byID := make(map[pageID]found)
+	var candidates []candidate
 	var garbage []string
-	otherPageSize := 0
 	for _, nsDir := range nsDirs {
 		if !nsDir.IsDir() || !isHex(nsDir.Name(), 16) {
 			continue
@@ -62,38 +70,58 @@ func (d *Disk) scan() error {
 				if !ok || !isHex(hash, 32) || !strings.HasPrefix(hash, prefixDir.Name()) || f.IsDir() {
 					continue // not ours: leave it alone
 				}
-				e, mtime, err := d.loadEntry(path)
-				if err == nil && (pageHash(e.id) != hash || namespaceDir(e.id.namespace) != nsDir.Name()) {
-					err = fmt.Errorf("%w: file is misplaced for %q/%q page %d", errCorruptPage, e.id.namespace, e.id.key, e.id.page)
-				}
-				if errors.Is(err, errOtherPageSize) {
-					otherPageSize++
-					garbage = append(garbage, path)
-					continue
-				}
-				if err == nil && e.size() > d.capacity {
-					garbage = append(garbage, path) // can never fit: the capacity shrank
-					continue
-				}
-				if err != nil {
-					d.corrupt.Add(1)
-					level := slog.LevelWarn
-					if !d.warnLimit.allow(time.Now()) {
-						level = slog.LevelDebug
-					}
-					d.logger.Log(context.Background(), level, "removing invalid cache file", "path", path, "err", err)
-					garbage = append(garbage, path)
-					continue
-				}
-				if prev, dup := byID[e.id]; dup {
-					if prev.mtime.After(mtime) {
-						garbage = append(garbage, path)
-						continue
-					}
-					garbage = append(garbage, prev.e.path)
-				}
-				byID[e.id] = found{e, mtime}
+				candidates = append(candidates, candidate{path: path, hash: hash, nsDir: nsDir.Name()})
 			}
+		}
+	}
+
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(scanWorkers, len(candidates)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(len(candidates)); i = next.Add(1) - 1 {
+				c := &candidates[i]
+				c.e, c.mtime, c.err = d.loadEntry(c.path)
+				if c.err == nil && (pageHash(c.e.id) != c.hash || namespaceDir(c.e.id.namespace) != c.nsDir) {
+					c.err = fmt.Errorf("%w: file is misplaced for %q/%q page %d", errCorruptPage, c.e.id.namespace, c.e.id.key, c.e.id.page)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	type found struct {
+		e     *entry
+		mtime time.Time
+	}
+	byID := make(map[pageID]found)
+	otherPageSize := 0
+	for _, c := range candidates {
+		switch {
+		case errors.Is(c.err, errOtherPageSize):
+			otherPageSize++
+			garbage = append(garbage, c.path)
+		case c.err != nil:
+			d.corrupt.Add(1)
+			level := slog.LevelWarn
+			if !d.warnLimit.allow(time.Now()) {
+				level = slog.LevelDebug
+			}
+			d.logger.Log(context.Background(), level, "removing invalid cache file", "path", c.path, "err", c.err)
+			garbage = append(garbage, c.path)
+		case c.e.size() > d.capacity:
+			garbage = append(garbage, c.path) // can never fit: the capacity shrank
+		default:
+			if prev, dup := byID[c.e.id]; dup {
+				if prev.mtime.After(c.mtime) {
+					garbage = append(garbage, c.path)
+					continue
+				}
+				garbage = append(garbage, prev.e.path)
+			}
+			byID[c.e.id] = found{c.e, c.mtime}
 		}
 	}
 	if otherPageSize > 0 {
