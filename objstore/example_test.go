@@ -1,0 +1,60 @@
+package objstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+// A test makes the third manifest write land but lose its answer, then
+// "kills the process" on the next WAL write.
+func ExampleFaulty() {
+	ctx := context.Background()
+	f := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{Seed: 1})
+	f.Inject(objstore.Fault{
+		Ops:    []objstore.Op{objstore.OpPutIfAbsent},
+		Key:    func(k string) bool { return strings.HasPrefix(k, "manifest/") },
+		Action: objstore.FailAfter,
+		Skip:   2,
+		Times:  1,
+	})
+	f.Inject(objstore.Fault{
+		Ops:    []objstore.Op{objstore.OpPut},
+		Key:    func(k string) bool { return strings.HasPrefix(k, "wal/") },
+		Action: objstore.CrashBefore,
+	})
+	for i := 1; i <= 3; i++ {
+		err := f.PutIfAbsent(ctx, fmt.Sprintf("manifest/%d", i), []byte("m"))
+		fmt.Println("manifest", i, "error:", errors.Is(err, objstore.ErrInjected))
+	}
+	_, err := f.Inner().Head(ctx, "manifest/3")
+	fmt.Println("manifest 3 stored:", err == nil)
+	err = f.Put(ctx, "wal/1", []byte("w"))
+	fmt.Println("crashed:", errors.Is(err, objstore.ErrCrashed), f.Crashed())
+	_, err = f.Get(ctx, "manifest/1")
+	fmt.Println("reads after the crash fail:", errors.Is(err, objstore.ErrCrashed))
+	// Output:
+	// manifest 1 error: false
+	// manifest 2 error: false
+	// manifest 3 error: true
+	// manifest 3 stored: true
+	// crashed: true true
+	// reads after the crash fail: true
+}
+
+func ExampleNewPrefixed() {
+	ctx := context.Background()
+	bucket := objstore.NewMemory()
+	teamA := objstore.NewPrefixed(bucket, "exports/team-a")
+	_ = teamA.Put(ctx, "wal/00000000000000000001.sst", []byte("w"))
+	page, _ := bucket.List(ctx, "", objstore.ListOptions{})
+	fmt.Println(page.Objects[0].Key)
+	page, _ = teamA.List(ctx, "wal/", objstore.ListOptions{})
+	fmt.Println(page.Objects[0].Key)
+	// Output:
+	// exports/team-a/wal/00000000000000000001.sst
+	// wal/00000000000000000001.sst
+}
