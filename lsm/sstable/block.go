@@ -59,6 +59,7 @@ func unframeBlock(raw []byte, d *decompressor, limit int) ([]byte, error) {
 type block struct {
 	data     []byte // the entries
 	restarts []byte // numRestarts little-endian uint32 offsets into data
+	charge   int64  // bytes held, for the cache
 }
 
 func (b *block) numRestarts() int { return len(b.restarts) / 4 }
@@ -68,7 +69,10 @@ func (b *block) restart(i int) int {
 }
 
 // size is what the block costs in the cache.
-func (b *block) size() int64 { return int64(cap(b.data)) + 64 }
+func (b *block) size() int64 { return b.charge }
+
+// blockOverhead is what a cached block costs beyond its bytes.
+const blockOverhead = 128
 
 // parseBlock splits a decoded data-block payload:
 //
@@ -82,7 +86,7 @@ func parseBlock(p []byte) (*block, error) {
 		return nil, corruptf("data block claims %d restart points in %d bytes", n, len(p))
 	}
 	rs := len(p) - 4 - 4*int(n)
-	b := &block{data: p[:rs:rs], restarts: p[rs : len(p)-4 : len(p)-4]}
+	b := &block{data: p[:rs:rs], restarts: p[rs : len(p)-4 : len(p)-4], charge: int64(len(p)) + blockOverhead}
 	if n == 0 && rs != 0 {
 		return nil, corruptf("data block has %d bytes of entries but no restart point", rs)
 	}

@@ -77,8 +77,8 @@ func TestBlockCacheByteBound(t *testing.T) {
 }
 
 func TestBlockCacheLRUOrder(t *testing.T) {
-	c := NewBlockCache(3 * (100 + 64))
-	blk := func() *block { return &block{data: make([]byte, 100)} }
+	c := NewBlockCache(3 * 100)
+	blk := func() *block { return &block{data: make([]byte, 100), charge: 100} }
 	for off := uint64(0); off < 3; off++ {
 		c.put(1, off, blk())
 	}
@@ -94,12 +94,12 @@ func TestBlockCacheLRUOrder(t *testing.T) {
 			t.Fatalf("block %d evicted out of order", off)
 		}
 	}
-	c.put(1, 9, &block{data: make([]byte, 10000)}) // larger than the cache
+	c.put(1, 9, &block{data: make([]byte, 10000), charge: 10000}) // larger than the cache
 	if s := c.Stats(); s.Blocks != 3 || c.get(1, 9) != nil {
 		t.Fatalf("oversized block: %+v", s)
 	}
 	c.put(1, 0, blk()) // replacing keeps the byte count right
-	if s := c.Stats(); s.Blocks != 3 || s.Bytes != 3*(100+64) {
+	if s := c.Stats(); s.Blocks != 3 || s.Bytes != 3*100 {
 		t.Fatalf("after replacing a block: %+v", s)
 	}
 }

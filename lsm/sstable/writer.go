@@ -10,7 +10,8 @@ import (
 type WriterOptions struct {
 	// BlockSize is the target size of a data block before compression.
 	// A block is closed once it reaches this size; an entry that is larger
-	// than a block on its own gets a block of its own. Default 4096.
+	// than a block on its own gets a block of its own. Default 4096, at most
+	// 16 MiB.
 	BlockSize int
 	// BloomBitsPerKey sizes the bloom filter: 0 means the default (10 bits
 	// per distinct user key, about 1% false positives), a negative value
@@ -27,12 +28,17 @@ const (
 	defaultBlockSize       = 4096
 	defaultBloomBitsPerKey = 10
 	defaultRestartInterval = 16
+
+	// maxBlockSize caps WriterOptions.BlockSize, so that every block a
+	// writer makes stays below maxDecodedBlock.
+	maxBlockSize = 16 << 20
 )
 
 func (o WriterOptions) withDefaults() WriterOptions {
 	if o.BlockSize <= 0 {
 		o.BlockSize = defaultBlockSize
 	}
+	o.BlockSize = min(o.BlockSize, maxBlockSize)
 	if o.BloomBitsPerKey == 0 {
 		o.BloomBitsPerKey = defaultBloomBitsPerKey
 	}
