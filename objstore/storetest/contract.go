@@ -85,6 +85,12 @@ func testMissingKey(t *testing.T, s objstore.Store) {
 	if _, err := s.Get(ctx, "present"); !errors.Is(err, objstore.ErrNotFound) {
 		t.Errorf("Get(%q) of a key prefix error = %v, want ErrNotFound", "present", err)
 	}
+	if _, err := s.Head(ctx, "present"); !errors.Is(err, objstore.ErrNotFound) {
+		t.Errorf("Head(%q) of a key prefix error = %v, want ErrNotFound", "present", err)
+	}
+	if _, err := s.GetRange(ctx, "present", 0, 1); !errors.Is(err, objstore.ErrNotFound) {
+		t.Errorf("GetRange(%q) of a key prefix error = %v, want ErrNotFound", "present", err)
+	}
 }
 
 func testPutGet(t *testing.T, s objstore.Store) {
