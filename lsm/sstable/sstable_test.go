@@ -167,6 +167,9 @@ func TestAddRejectsBadInput(t *testing.T) {
 	if err := w.Add([]byte("a"), 1, Kind(7), nil); err == nil {
 		t.Error("unknown kind accepted")
 	}
+	if err := w.Add([]byte("a"), 1, KindSet, make([]byte, MaxEntrySize)); !errors.Is(err, ErrEntryTooLarge) {
+		t.Errorf("entry above MaxEntrySize: %v", err)
+	}
 	if _, err := w.Finish(); err != nil {
 		t.Fatal(err)
 	}
