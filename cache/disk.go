@@ -112,8 +112,11 @@ type Disk struct {
 }
 
 // OpenDisk opens (creating it if needed) the cache directory dir, bounded by
-// capacityBytes, with the default page size. Existing valid page files are
-// indexed and reused; temporary and invalid files are removed.
+// capacityBytes (> 0; to run without a disk cache, pass a nil *Disk to
+// NewCachingStore), with the default page size. Existing valid page files are
+// indexed and reused; temporary and invalid files are removed. One Disk per
+// directory: a second OpenDisk of the same directory fails with ErrLocked
+// until the first is closed. Close it after the stores that use it.
 func OpenDisk(dir string, capacityBytes int64, logger *slog.Logger) (*Disk, error) {
 	return OpenDiskWithOptions(dir, DiskOptions{CapacityBytes: capacityBytes, Logger: logger})
 }

@@ -865,3 +865,29 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 		t.Errorf("%d page files on disk, index has %d", n, st.Files)
 	}
 }
+
+func TestUncacheableNamesPassThrough(t *testing.T) {
+	inner := newMemStore()
+	longKey := string(bytes.Repeat([]byte("k"), maxNameLen+1))
+	obj := patterned(P, 50)
+	inner.Put(context.Background(), longKey, obj)
+	inner.Put(context.Background(), "obj", obj)
+	d := openTestDisk(t, t.TempDir(), 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+	longNS := NewCachingStore(inner, d, string(bytes.Repeat([]byte("n"), maxNameLen+1)))
+	if longNS != objstore.Store(inner) {
+		t.Error("a namespace too long for the file header should not be cached")
+	}
+	for range 2 {
+		checkRange(t, s, longKey, obj, 0, P)
+		if got, err := s.Get(context.Background(), longKey); err != nil || !bytes.Equal(got, obj) {
+			t.Fatalf("Get(long key) = %d bytes, %v", len(got), err)
+		}
+	}
+	if st := d.Stats(); st.Files != 0 || st.Writes != 0 {
+		t.Errorf("stats %+v: a key too long for the header should not be cached", st)
+	}
+	if err := s.Delete(context.Background(), longKey); err != nil {
+		t.Fatal(err)
+	}
+}
