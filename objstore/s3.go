@@ -189,6 +189,26 @@ func (s *S3) Close() error {
 	return nil
 }
 
+// ErrNoSuchBucket is returned (wrapped) by CheckBucket when the bucket does
+// not exist.
+var ErrNoSuchBucket = errors.New("bucket does not exist")
+
+// CheckBucket asks the server whether the bucket exists and is reachable
+// with the credentials (HeadBucket), for a clear error at startup.
+func (s *S3) CheckBucket(ctx context.Context) error {
+	err := s.retry(ctx, OpHead, "", func(ctx context.Context) error {
+		_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket})
+		return err
+	})
+	if errors.Is(err, ErrNotFound) || apiCode(err) == "NoSuchBucket" {
+		return fmt.Errorf("objstore: s3 bucket %q at %s: %w", s.bucket, redactURL(s.opts.Endpoint), ErrNoSuchBucket)
+	}
+	if err != nil {
+		return fmt.Errorf("objstore: s3 bucket %q at %s: %w", s.bucket, redactURL(s.opts.Endpoint), err)
+	}
+	return nil
+}
+
 // Bucket returns the bucket name.
 func (s *S3) Bucket() string { return s.bucket }
 

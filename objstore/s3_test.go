@@ -307,3 +307,60 @@ func TestS3ConditionalConflictIsPrecondition(t *testing.T) {
 		t.Fatalf("Put answered 409: %v, want a plain error", err)
 	}
 }
+
+func TestS3CheckBucket(t *testing.T) {
+	env := testenv.S3(t)
+	opts := env.Options()
+	s, err := objstore.NewS3(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckBucket(context.Background()); err != nil {
+		t.Fatalf("CheckBucket on an existing bucket: %v", err)
+	}
+	opts.Bucket = "no-such-bucket-here"
+	missing, err := objstore.NewS3(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = missing.CheckBucket(context.Background())
+	if !errors.Is(err, objstore.ErrNoSuchBucket) {
+		t.Fatalf("CheckBucket on a missing bucket: %v, want ErrNoSuchBucket", err)
+	}
+	if _, err := missing.Get(context.Background(), "k"); err == nil || errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("Get in a missing bucket: %v, want an error that is not ErrNotFound", err)
+	}
+	opts = env.Options()
+	opts.SecretAccessKey = "wrong-secret-value"
+	wrong, err := objstore.NewS3(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = wrong.CheckBucket(context.Background())
+	if err == nil || errors.Is(err, objstore.ErrNoSuchBucket) || strings.Contains(err.Error(), "wrong-secret-value") {
+		t.Fatalf("CheckBucket with a wrong secret: %v", err)
+	}
+}
+
+func TestS3CancelDuringRequest(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done() // hang until the client goes away
+	}))
+	t.Cleanup(srv.Close)
+	s, err := objstore.NewS3(context.Background(), objstore.S3Options{
+		Endpoint: srv.URL, Bucket: "b", AccessKeyID: "id", SecretAccessKey: "secret", AllowHTTP: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := s.Get(ctx, "k"); done <- err }()
+	<-arrived
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get canceled mid-request: %v, want context.Canceled", err)
+	}
+}
