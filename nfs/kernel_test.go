@@ -1,0 +1,84 @@
+package nfs_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/nfs"
+)
+
+// kernelScript runs in the nfsvm guest against /team-a (at $NFS) and
+// /team-b (mounted by the script).
+const kernelScript = `#!/bin/sh
+set -eu
+cd "$NFS"
+mkdir -p dir/sub
+dd if=/dev/urandom of=/tmp/big bs=1M count=8 2>/dev/null
+cp /tmp/big dir/big
+sync
+cmp /tmp/big dir/big
+echo hello > dir/small
+ln dir/small dir/hard
+ln -s small dir/soft
+[ "$(cat dir/soft)" = hello ]
+[ "$(stat -c %h dir/small)" = 2 ]
+chmod 600 dir/small
+[ "$(stat -c %a dir/hard)" = 600 ]
+mkfifo dir/fifo
+[ -p dir/fifo ]
+mknod dir/null c 1 3
+[ -c dir/null ]
+mv dir/small dir/sub/moved
+[ "$(cat dir/sub/moved)" = hello ]
+for i in $(seq 1 300); do echo $i > dir/sub/f$i; done
+[ "$(ls dir/sub | wc -l)" = 301 ]
+truncate -s 100 dir/big
+[ "$(stat -c %s dir/big)" = 100 ]
+touch -d '2020-01-02 03:04:05' dir/hard
+[ "$(stat -c %Y dir/hard)" = "$(date -d '2020-01-02 03:04:05' +%s)" ]
+mkdir /tmp/b
+mount -t nfs -o vers=3,nolock,tcp,port=$NFS_PORT,mountport=$NFS_PORT,mountproto=tcp,addr=$NFS_HOST,mountaddr=$NFS_HOST $NFS_HOST:/team-b /tmp/b
+[ -z "$(ls /tmp/b)" ]
+echo b > /tmp/b/only-b
+[ ! -e "$NFS/only-b" ]
+rm -rf dir
+[ -z "$(ls "$NFS")" ]
+umount /tmp/b
+echo ALL OK
+`
+
+// TestLinuxKernelClient mounts two exports with the Linux kernel client
+// through ../shared/nfsvm. It is slow (a VM boots), so it runs only with
+// ZEROFS_NFSVM=1.
+func TestLinuxKernelClient(t *testing.T) {
+	if os.Getenv("ZEROFS_NFSVM") != "1" {
+		t.Skip("set ZEROFS_NFSVM=1 to run the kernel client test (needs ../shared/nfsvm)")
+	}
+	nfsvm := os.Getenv("NFSVM")
+	if nfsvm == "" {
+		nfsvm = "/work/shared/nfsvm/nfsvm"
+	}
+	if _, err := os.Stat(nfsvm); err != nil {
+		t.Skipf("nfsvm not found at %s (set NFSVM)", nfsvm)
+	}
+	fsA, _ := newFS(t)
+	fsB, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/team-a", FS: fsA}, &nfs.Export{Name: "b", Path: "/team-b", FS: fsB})
+	_, port, err := net.SplitHostPort(ts.addr)
+	check(t, err)
+	script := filepath.Join(t.TempDir(), "script.sh")
+	check(t, os.WriteFile(script, []byte(kernelScript), 0o755))
+	c, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(c, nfsvm, "run", "--port", port, "--export", "/team-a", script).CombinedOutput()
+	t.Logf("guest output:\n%s", out)
+	if err != nil || !strings.Contains(string(out), "ALL OK") {
+		t.Fatalf("kernel client script failed: %v", err)
+	}
+}
