@@ -23,7 +23,9 @@ type KV interface {
 	// upper bound.
 	NewIterator(ctx context.Context, lower, upper []byte) (KVIterator, error)
 	// Write applies ops atomically. With durable set it returns only once the
-	// batch (and every batch before it) survives a crash.
+	// batch (and every batch before it) survives a crash. Write must not keep
+	// references to the keys and values of ops after it returns (kvfs passes
+	// slices of the caller's write buffer).
 	Write(ctx context.Context, ops []KVOp, durable bool) error
 	// Flush makes everything written so far durable.
 	Flush(ctx context.Context) error
