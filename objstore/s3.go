@@ -189,10 +189,6 @@ func (s *S3) Close() error {
 	return nil
 }
 
-// ErrNoSuchBucket is returned (wrapped) by CheckBucket when the bucket does
-// not exist.
-var ErrNoSuchBucket = errors.New("bucket does not exist")
-
 // CheckBucket asks the server whether the bucket exists and is reachable
 // with the credentials (HeadBucket), for a clear error at startup.
 func (s *S3) CheckBucket(ctx context.Context) error {

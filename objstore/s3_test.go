@@ -1,10 +1,12 @@
 package objstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -104,6 +106,11 @@ func TestS3RefusesPlainHTTP(t *testing.T) {
 	opts := objstore.S3Options{Endpoint: "https://u:" + secret + "@h", SecretAccessKey: secret}
 	if s := fmt.Sprint(opts); strings.Contains(s, secret) {
 		t.Fatalf("S3Options prints the secret: %s", s)
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("store", "s3", opts)
+	if strings.Contains(logged.String(), secret) || !strings.Contains(logged.String(), "s3.endpoint=") {
+		t.Fatalf("S3Options logs as %q", logged.String())
 	}
 }
 
