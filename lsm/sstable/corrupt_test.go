@@ -3,6 +3,7 @@ package sstable
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -139,5 +140,68 @@ func TestBlockReadErrorsSurface(t *testing.T) {
 	it := r.NewIter(ctx, nil, nil)
 	if it.First() || it.Err() == nil || it.Close() == nil {
 		t.Fatal("iterator over failing reads reported no error")
+	}
+}
+
+// TestChecksummedGarbageNeverPanics flips each byte of every block and then
+// fixes the block's checksum, as a buggy writer might: the damage can no
+// longer always be detected, but Open, Get and iteration must not panic,
+// must not loop, and may only fail with ErrCorrupt.
+func TestChecksummedGarbageNeverPanics(t *testing.T) {
+	ctx := context.Background()
+	es := randomEntries(rand.New(rand.NewPCG(14, 14)), 30)
+	for i := range es {
+		if len(es[i].value) > 20 {
+			es[i].value = es[i].value[:20]
+		}
+	}
+	for _, comp := range []Compression{CompressionNone, CompressionSnappy} {
+		data := buildSST(t, WriterOptions{BlockSize: 200, RestartInterval: 3, Compression: comp}, es)
+		r, _ := openSST(t, data, ReaderOptions{})
+		var blocks []blockHandle
+		for _, e := range r.index {
+			blocks = append(blocks, e.handle)
+		}
+		ft, err := decodeFooter(data[len(data)-footerSize:], uint64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, ft.filter, ft.index, ft.properties)
+		for _, h := range blocks {
+			for pos := h.off; pos < h.end()-4; pos++ {
+				bad := bytes.Clone(data)
+				bad[pos] ^= 0x41
+				crcAt := h.end() - 4
+				binary.LittleEndian.PutUint32(bad[crcAt:], checksum(bad[h.off:crcAt]))
+				check := func(err error) {
+					if err != nil && !errors.Is(err, ErrCorrupt) {
+						t.Fatalf("%s: byte %d: error without ErrCorrupt: %v", comp, pos, err)
+					}
+				}
+				r, err := Open(ctx, "test.sst", int64(len(bad)), &memSource{data: bad}, ReaderOptions{Cache: NewBlockCache(1 << 20)})
+				if err != nil {
+					check(err)
+					continue
+				}
+				for _, e := range es {
+					r.MayContain(e.key)
+					_, _, _, _, err := r.Get(ctx, e.key, e.seq)
+					check(err)
+				}
+				it := r.NewIter(ctx, nil, nil)
+				n := 0
+				for ok := it.First(); ok; ok = it.Next() {
+					if n++; n > 10*len(es) {
+						t.Fatalf("%s: byte %d: iteration does not end", comp, pos)
+					}
+				}
+				check(it.Close())
+				for _, e := range es[:5] {
+					it := r.NewIter(ctx, e.key, nil)
+					it.SeekGE(e.key)
+					check(it.Close())
+				}
+			}
+		}
 	}
 }
