@@ -12,8 +12,12 @@
 // Guarantees:
 //   - Every block carries a CRC32C; the footer carries its own. A damaged or
 //     truncated object is reported as an error wrapping ErrCorrupt that names
-//     the SST and the offset of the bad block; decoding never panics and never
-//     allocates more than maxDecodedBlock for one block, whatever the input.
+//     the SST and the offset of the bad block. Decoding never panics, and
+//     never allocates more for one block than the largest block the SST
+//     records in its properties (itself at most MaxEntrySize plus 1 KiB),
+//     whatever the input. Read errors of the Source are wrapped as they are.
+//   - An entry (key plus value) may be up to MaxEntrySize (64 MiB); one
+//     larger than BlockSize gets a block of its own.
 //   - Values returned by Reader.Get are copies owned by the caller. Keys and
 //     values returned by an Iter stay valid after the iterator moves on or is
 //     closed, but must not be modified: they may point into cached blocks.
@@ -23,6 +27,13 @@
 // Not done here: choosing object names, merging SSTs, deciding what is
 // visible (the caller passes the sequence number bound), or caching raw
 // object bytes on disk (that is the cache package, below the Source).
+//
+// Reads: Open makes one ranged read (two when the metadata exceeds 64 KiB);
+// Get consults the bloom filter and then reads at most one data block; an
+// iterator reads the block a seek lands in alone, then reads ahead, in one
+// request each, runs of following blocks that double from 32 KiB to 512 KiB
+// (never past its upper bound), so that a scan of a big SST costs a few dozen
+// requests rather than one per block.
 //
 // # Object layout
 //
