@@ -82,3 +82,45 @@ func TestLinuxKernelClient(t *testing.T) {
 		t.Fatalf("kernel client script failed: %v", err)
 	}
 }
+
+// tarScript times `tar -xf` of $TAR on the guest's tmpfs and on the NFS
+// mount, twice each, and prints the times and their ratio.
+const tarScript = `#!/bin/sh
+set -eu
+t() { s=$(date +%s%N); tar -xf "$TAR" -C "$1"; sync; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
+mkdir -p /tmp/x1 /tmp/x2 "$NFS/x1" "$NFS/x2"
+a=$(t /tmp/x1); b=$(t "$NFS/x1"); c=$(t /tmp/x2); d=$(t "$NFS/x2")
+(cd /tmp/x1 && find . -type f | sort | xargs md5sum) > /tmp/sum1
+(cd "$NFS/x1" && find . -type f | sort | xargs md5sum) > /tmp/sum2
+cmp /tmp/sum1 /tmp/sum2
+echo "tmpfs_ms=$a,$c nfs_ms=$b,$d ratio=$(( (b + d) * 100 / (a + c) ))%"
+echo TAR OK
+`
+
+// TestLinuxKernelTar times tar -xf of the tarball named by
+// ZEROFS_NFSVM_TAR (kept outside /tmp, which the guest cannot see) through
+// the kernel client against the guest's tmpfs. It is a benchmark: it
+// asserts only that the extracted files are identical.
+func TestLinuxKernelTar(t *testing.T) {
+	tarball := os.Getenv("ZEROFS_NFSVM_TAR")
+	if tarball == "" {
+		t.Skip("set ZEROFS_NFSVM_TAR=/path/outside/tmp/src.tar to time tar -xf through the kernel client")
+	}
+	nfsvm := os.Getenv("NFSVM")
+	if nfsvm == "" {
+		nfsvm = "/work/shared/nfsvm/nfsvm"
+	}
+	fs, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/team-a", FS: fs})
+	_, port, err := net.SplitHostPort(ts.addr)
+	check(t, err)
+	script := filepath.Join(t.TempDir(), "script.sh")
+	check(t, os.WriteFile(script, []byte("#!/bin/sh\nTAR="+tarball+"\n"+strings.TrimPrefix(tarScript, "#!/bin/sh\n")), 0o755))
+	c, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(c, nfsvm, "run", "--port", port, "--export", "/team-a", script).CombinedOutput()
+	t.Logf("guest output:\n%s", out)
+	if err != nil || !strings.Contains(string(out), "TAR OK") {
+		t.Fatalf("tar benchmark failed: %v", err)
+	}
+}

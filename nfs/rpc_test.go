@@ -462,3 +462,73 @@ func TestObserver(t *testing.T) {
 		}
 	}
 }
+
+func TestMultiFragmentCallAndDisconnectMidCall(t *testing.T) {
+	fs, _ := newFS(t)
+	gate := newGate(fs, kvfs.RootIno, false)
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: gate})
+	c := dial(t, ts.addr)
+	cx := ctx(t)
+	root := mount(t, c, "/a")
+
+	// A GETATTR split into 1-byte fragments is one call.
+	xid := c.RPC.NextXID()
+	var msg xdr.Encoder
+	rpc.AppendCall(&msg, xid, nfs.ProgramNFS, nfs.VersionNFS, nfsclient.ProcGetattr, c.Cred)
+	msg.Opaque(root)
+	var wire []byte
+	for i, b := range msg.Buf {
+		hdr := uint32(1)
+		if i == len(msg.Buf)-1 {
+			hdr |= 1 << 31
+		}
+		wire = append(wire, byte(hdr>>24), byte(hdr>>16), byte(hdr>>8), byte(hdr), b)
+	}
+	reply, err := c.RPC.Exchange(cx, xid, wire)
+	check(t, err)
+	_, res, err := rpc.ParseReply(reply)
+	check(t, err)
+	if d := xdr.NewDecoder(res); d.Uint32() != uint32(nfs.StatusOK) {
+		t.Fatalf("fragmented GETATTR failed")
+	}
+
+	// A client that disconnects while its call is in the filesystem: the
+	// call finishes, its reply goes nowhere, and others are still served.
+	quitter := dial(t, ts.addr)
+	gate.armed.Store(true)
+	go quitter.Getattr(cx, root)
+	waitEntered(t, gate)
+	quitter.Close()
+	gate.armed.Store(false)
+	close(gate.release)
+	must[nfsclient.Fattr](t)(c.Getattr(cx, root))
+}
+
+func TestShutdownDeadline(t *testing.T) {
+	fs, _ := newFS(t)
+	gate := newGate(fs, kvfs.RootIno, false)
+	set := &exportSet{list: []*nfs.Export{{Name: "a", Path: "/a", FS: gate}}}
+	srv, err := nfs.NewServer(nfs.ServerOptions{Exports: set, Logger: quietLogger()})
+	check(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(t, err)
+	go srv.Serve(context.Background(), ln)
+	c := dial(t, ln.Addr().String())
+	cx := ctx(t)
+	root := mount(t, c, "/a")
+	gate.armed.Store(true)
+	go c.Getattr(cx, root)
+	waitEntered(t, gate)
+	short, cancel := context.WithTimeout(cx, 50*time.Millisecond)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(short) }()
+	// The stuck call cannot finish before the deadline: Shutdown closes the
+	// connections, then waits for the call, which we release now.
+	<-short.Done()
+	close(gate.release)
+	if err := <-shut; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown past its deadline returned %v", err)
+	}
+	<-c.RPC.Done()
+}
