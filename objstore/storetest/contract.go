@@ -34,6 +34,7 @@ func RunContractTests(t *testing.T, newStore func(t *testing.T) objstore.Store) 
 		{"CallerBuffers", testCallerBuffers},
 		{"CanceledContext", testCanceledContext},
 		{"InvalidKeys", testInvalidKeys},
+		{"RandomOpsMatchModel", testRandomOpsMatchModel},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,6 +8,12 @@
 //		})
 //	}
 //
+// The suite covers missing keys, ranges (partial, past the end), overwrite,
+// PutIfAbsent (including a 16-writer race with exactly one winner), Delete
+// idempotence, List ordering, prefixes and pagination, buffer ownership,
+// canceled contexts, invalid keys, and a seeded random sequence of
+// operations checked against a plain map (RandomOpsMatchModel).
+//
 // newStore must return an empty store each time it is called. The suite
 // sends no traffic of its own beyond what the store does, and runs in a few
 // seconds on a local S3 server.
