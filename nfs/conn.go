@@ -29,7 +29,13 @@ type conn struct {
 	calls    sync.WaitGroup
 	closing  atomic.Bool
 
-	wmu sync.Mutex // serializes reply writes
+	// Reply writing: wmu guards queue, spare and writing; one goroutine
+	// at a time writes (see send).
+	wmu     sync.Mutex
+	queue   []*[]byte
+	spare   []*[]byte
+	writing bool
+	broken  atomic.Bool
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -134,25 +140,57 @@ func (c *conn) readCall(br *bufio.Reader) ([]byte, error) {
 	return rec, err
 }
 
-// handle answers one call and writes its reply.
+// handle answers one call and queues its reply.
 func (c *conn) handle(ctx context.Context, rec []byte) {
 	out := c.s.replies.Get()
 	e := xdr.NewEncoder(rpc.BeginRecord(*out))
-	if c.s.dispatch(ctx, c, rec, e) {
-		rpc.EndRecord(e.Buf)
-		c.write(e.Buf)
+	if !c.s.dispatch(ctx, c, rec, e) {
+		*out = e.Buf
+		c.s.replies.Put(out)
+		return
 	}
+	rpc.EndRecord(e.Buf)
 	*out = e.Buf
-	c.s.replies.Put(out)
+	c.send(out)
 }
 
-// write sends one reply; a failed write closes the connection.
-func (c *conn) write(b []byte) {
+// send writes a reply record, which it then gives back to the pool.
+// Replies that complete while another goroutine is writing are queued and
+// written by that goroutine in one writev, so concurrent calls share
+// system calls and no handler waits for another's write.
+func (c *conn) send(reply *[]byte) {
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
-	if _, err := c.nc.Write(b); err != nil {
-		c.log.Debug("nfs: reply write failed, closing connection", "err", err)
-		c.nc.Close()
+	c.queue = append(c.queue, reply)
+	if c.writing {
+		c.wmu.Unlock()
+		return
 	}
+	c.writing = true
+	for len(c.queue) > 0 {
+		batch := c.queue
+		c.queue = c.spare[:0]
+		c.wmu.Unlock()
+
+		bufs := make(net.Buffers, len(batch))
+		for i, b := range batch {
+			bufs[i] = *b
+		}
+		if !c.broken.Load() {
+			c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+			if _, err := bufs.WriteTo(c.nc); err != nil {
+				c.broken.Store(true)
+				c.log.Debug("nfs: reply write failed, closing connection", "err", err)
+				c.nc.Close()
+			}
+		}
+		for i, b := range batch {
+			c.s.replies.Put(b)
+			batch[i] = nil
+		}
+
+		c.wmu.Lock()
+		c.spare = batch
+	}
+	c.writing = false
+	c.wmu.Unlock()
 }
