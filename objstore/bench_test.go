@@ -25,6 +25,13 @@ func BenchmarkStores(b *testing.B) {
 			}
 			return s
 		}},
+		{"local-nosync", func(b *testing.B) objstore.Store {
+			s, err := objstore.OpenLocal(b.TempDir(), objstore.LocalOptions{NoSync: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		}},
 		{"versitygw", func(b *testing.B) objstore.Store { return testenv.S3Store(b) }},
 	}
 	data := make([]byte, 4096)

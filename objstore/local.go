@@ -30,13 +30,27 @@ const localTempPrefix = ".objstore-tmp-"
 // directories while listing); a file system call in progress is not
 // interrupted.
 type Local struct {
-	root string
+	root   string
+	noSync bool
+}
+
+// LocalOptions configures OpenLocal.
+type LocalOptions struct {
+	// NoSync skips every fsync (default false). Writes then survive a crash
+	// of the process but not of the machine: for tests and benchmarks only.
+	NoSync bool
 }
 
 var _ Store = (*Local)(nil)
 
-// NewLocal returns a store on dir, creating the directory if needed.
+// NewLocal returns a store on dir, creating the directory if needed, with
+// default options (every write fsynced).
 func NewLocal(dir string) (*Local, error) {
+	return OpenLocal(dir, LocalOptions{})
+}
+
+// OpenLocal is NewLocal with options.
+func OpenLocal(dir string, opts LocalOptions) (*Local, error) {
 	if dir == "" {
 		return nil, errors.New("objstore: local store: empty directory name")
 	}
@@ -54,7 +68,7 @@ func NewLocal(dir string) (*Local, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("objstore: local store %q: not a directory", abs)
 	}
-	return &Local{root: abs}, nil
+	return &Local{root: abs, noSync: opts.NoSync}, nil
 }
 
 // Dir returns the store's root directory.
@@ -182,7 +196,7 @@ func (l *Local) Put(ctx context.Context, key string, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("objstore: put %q: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := l.syncDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("objstore: put %q: %w", key, err)
 	}
 	return nil
@@ -214,7 +228,7 @@ func (l *Local) PutIfAbsent(ctx context.Context, key string, data []byte) error 
 	if err := os.Remove(tmp); err != nil {
 		return fmt.Errorf("objstore: put if absent %q: remove temp file: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := l.syncDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("objstore: put if absent %q: %w", key, err)
 	}
 	return nil
@@ -251,7 +265,7 @@ func (l *Local) writeTemp(key, path string, data []byte) (string, error) {
 	}
 	_, err = f.Write(data)
 	if err == nil {
-		err = f.Sync()
+		err = l.syncFile(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -286,10 +300,20 @@ func (l *Local) ensureDir(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
+	return l.syncDir(parent)
 }
 
-func syncDir(dir string) error {
+func (l *Local) syncFile(f *os.File) error {
+	if l.noSync {
+		return nil
+	}
+	return f.Sync()
+}
+
+func (l *Local) syncDir(dir string) error {
+	if l.noSync {
+		return nil
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -325,7 +349,7 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("objstore: delete %q: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := l.syncDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("objstore: delete %q: %w", key, err)
 	}
 	return nil

@@ -47,3 +47,13 @@ func TestCountingContract(t *testing.T) {
 		return objstore.NewCounting(objstore.NewMemory())
 	})
 }
+
+func TestLocalNoSyncContract(t *testing.T) {
+	storetest.RunContractTests(t, func(t *testing.T) objstore.Store {
+		s, err := objstore.OpenLocal(t.TempDir(), objstore.LocalOptions{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
