@@ -10,12 +10,12 @@ import (
 	"github.com/zerofs-go/zerofsd/kvfs"
 )
 
-// Benchmarks run on MemKV, so they measure kvfs itself; run the same with an
-// lsm-backed KV for end-to-end numbers.
+// Benchmarks run on MemKV, measuring kvfs itself; with KVFS_BENCH_STORE=local
+// they run on an lsm database in a local directory.
 
 func BenchmarkCreate(b *testing.B) {
 	ctx := context.Background()
-	fs, _ := newFS(b, kvfs.Options{})
+	fs := newBenchFS(b, kvfs.Options{})
 	dir := must[kvfs.Attr](b)(fs.Mkdir(ctx, root, kvfs.RootIno, "d", 0o755)).Ino
 	var n atomic.Int64
 	b.ResetTimer()
@@ -32,7 +32,7 @@ func BenchmarkCreate(b *testing.B) {
 
 func benchStat(b *testing.B, cacheEntries int) {
 	ctx := context.Background()
-	fs, _ := newFS(b, kvfs.Options{InodeCacheEntries: cacheEntries})
+	fs := newBenchFS(b, kvfs.Options{InodeCacheEntries: cacheEntries})
 	const files = 10000
 	inos := make([]uint64, files)
 	for i := range inos {
@@ -58,7 +58,7 @@ const benchFileSize = 256 << 20
 
 func benchFile(b *testing.B) (*kvfs.FS, uint64) {
 	ctx := context.Background()
-	fs, _ := newFS(b, kvfs.Options{})
+	fs := newBenchFS(b, kvfs.Options{})
 	f := must[kvfs.Attr](b)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
 	buf := make([]byte, 1<<20)
 	for off := 0; off < benchFileSize; off += len(buf) {
@@ -104,7 +104,7 @@ func BenchmarkRandomRead4K(b *testing.B) {
 
 func BenchmarkSequentialWrite1M(b *testing.B) {
 	ctx := context.Background()
-	fs, _ := newFS(b, kvfs.Options{})
+	fs := newBenchFS(b, kvfs.Options{})
 	f := must[kvfs.Attr](b)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
 	buf := make([]byte, 1<<20)
 	b.SetBytes(int64(len(buf)))
@@ -133,7 +133,7 @@ func BenchmarkSequentialRead1M(b *testing.B) {
 
 func BenchmarkReadDir100k(b *testing.B) {
 	ctx := context.Background()
-	fs, _ := newFS(b, kvfs.Options{})
+	fs := newBenchFS(b, kvfs.Options{})
 	dir := must[kvfs.Attr](b)(fs.Mkdir(ctx, root, kvfs.RootIno, "d", 0o755)).Ino
 	const n = 100000
 	for i := range n {
@@ -161,4 +161,14 @@ func BenchmarkReadDir100k(b *testing.B) {
 		b.Fatalf("listed %d entries, want %d", entries, n*b.N)
 	}
 	b.ReportMetric(float64(entries)/b.Elapsed().Seconds(), "entries/s")
+}
+
+func newBenchFS(b *testing.B, opts kvfs.Options) *kvfs.FS {
+	b.Helper()
+	fs, err := kvfs.Open(context.Background(), benchKV(b), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { fs.Close(context.Background()) })
+	return fs
 }
