@@ -27,24 +27,27 @@ func BenchmarkWriterAdd(b *testing.B) {
 	for _, tc := range []struct {
 		n, valueSize int
 		comp         Compression
+		sizeHint     int
 	}{
-		{100000, 100, CompressionNone},
-		{100000, 100, CompressionSnappy},
-		{100000, 100, CompressionZstd},
-		{512, 64 << 10, CompressionNone},
-		{512, 64 << 10, CompressionSnappy},
-		{512, 64 << 10, CompressionZstd},
+		{100000, 100, CompressionNone, 0},
+		{100000, 100, CompressionNone, 16 << 20},
+		{100000, 100, CompressionSnappy, 0},
+		{100000, 100, CompressionZstd, 0},
+		{512, 64 << 10, CompressionNone, 0},
+		{512, 64 << 10, CompressionNone, 34 << 20},
+		{512, 64 << 10, CompressionSnappy, 0},
+		{512, 64 << 10, CompressionZstd, 0},
 	} {
 		es := benchEntries(tc.n, tc.valueSize)
 		size := 0
 		for _, e := range es {
 			size += len(e.key) + len(e.value)
 		}
-		b.Run(fmt.Sprintf("value=%d/%s", tc.valueSize, tc.comp), func(b *testing.B) {
+		b.Run(fmt.Sprintf("value=%d/%s/hint=%d", tc.valueSize, tc.comp, tc.sizeHint), func(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				w := NewWriter(WriterOptions{Compression: tc.comp})
+				w := NewWriter(WriterOptions{Compression: tc.comp, SizeHint: tc.sizeHint})
 				for _, e := range es {
 					if err := w.Add(e.key, e.seq, e.kind, e.value); err != nil {
 						b.Fatal(err)

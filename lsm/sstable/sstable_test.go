@@ -200,3 +200,27 @@ func TestEmptySST(t *testing.T) {
 		t.Fatalf("iterator over empty SST: valid or err=%v", it.Err())
 	}
 }
+
+// TestSizeHintDoesNotChangeOutput builds SSTs of a few MiB (several buffer
+// segments) with different size hints: the bytes must be the same.
+func TestSizeHintDoesNotChangeOutput(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 15))
+	var es []entry
+	for i := 0; i < 3000; i++ {
+		es = append(es, entry{key: []byte(fmt.Sprintf("chunk/%06d", i)), seq: 9, kind: KindSet, value: randomValue(rng, 1+rng.IntN(3000))})
+	}
+	es = append(es, entry{key: []byte("zzz"), seq: 1, kind: KindSet, value: randomValue(rng, 200<<10)})
+	want := buildSST(t, WriterOptions{}, es)
+	if len(want) < 3*segmentSize {
+		t.Fatalf("test SST of %d bytes does not span several segments", len(want))
+	}
+	for _, hint := range []int{1, 100 << 10, len(want) / 2, len(want), 4 * len(want)} {
+		if got := buildSST(t, WriterOptions{SizeHint: hint}, es); !bytes.Equal(got, want) {
+			t.Fatalf("SizeHint %d changed the output", hint)
+		}
+	}
+	r, _ := openSST(t, want, ReaderOptions{})
+	for _, e := range es[len(es)-5:] {
+		checkGet(t, r, es, e.key, MaxSeq)
+	}
+}

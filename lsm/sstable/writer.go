@@ -22,6 +22,10 @@ type WriterOptions struct {
 	// RestartInterval is the number of entries between restart points (keys
 	// stored whole) in a data block. Default 16.
 	RestartInterval int
+	// SizeHint is the expected size of the object (e.g. the target SST
+	// size). With it the writer allocates its buffer once and Finish need
+	// not join segments. Default 0: grow in segments of about 1 MiB.
+	SizeHint int
 }
 
 const (
@@ -79,7 +83,11 @@ type Writer struct {
 // NewWriter returns a Writer with the given options (defaults filled in).
 func NewWriter(opts WriterOptions) *Writer {
 	opts = opts.withDefaults()
-	return &Writer{opts: opts, comp: compressor{kind: opts.Compression}}
+	w := &Writer{opts: opts, comp: compressor{kind: opts.Compression}}
+	if opts.SizeHint > 0 {
+		w.out = make([]byte, 0, min(opts.SizeHint+opts.SizeHint/16+footerSize, 1<<30))
+	}
+	return w
 }
 
 // Add appends one entry. Entries must come in strictly increasing internal
@@ -187,7 +195,9 @@ func (w *Writer) finishBlock() error {
 	w.props.NumDataBlocks++
 	w.restarts = w.restarts[:0]
 	w.sinceRest = 0
-	if len(w.out) >= segmentSize {
+	// Start a new segment when this one is big and has no room for another
+	// block: appending would copy it all.
+	if len(w.out) >= segmentSize && cap(w.out)-len(w.out) < max(2*w.opts.BlockSize, segmentSize/8) {
 		w.segments = append(w.segments, w.out)
 		w.segBase += len(w.out)
 		w.out = make([]byte, 0, segmentSize+segmentSize/8)
