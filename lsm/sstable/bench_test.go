@@ -127,3 +127,28 @@ func BenchmarkIterate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSmallSST writes WAL-sized SSTs (50 entries): with zstd, sharing
+// Codecs between writers saves building an encoder for each.
+func BenchmarkSmallSST(b *testing.B) {
+	es := benchEntries(50, 200)
+	for _, tc := range []struct {
+		comp   Compression
+		codecs *Codecs
+	}{{CompressionNone, nil}, {CompressionSnappy, nil}, {CompressionZstd, nil}, {CompressionZstd, NewCodecs()}} {
+		b.Run(fmt.Sprintf("%s/shared=%v", tc.comp, tc.codecs != nil), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := NewWriter(WriterOptions{Compression: tc.comp, Codecs: tc.codecs})
+				for _, e := range es {
+					if err := w.Add(e.key, e.seq, e.kind, e.value); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := w.Finish(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -3,18 +3,51 @@ package sstable
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/golang/snappy"
 	"github.com/klauspost/compress/zstd"
 )
 
-// compressor compresses blocks for one Writer. The zstd encoder is created on
-// first use and belongs to that Writer alone.
-type compressor struct {
-	kind Compression
+// Codecs is reusable compression state: a zstd encoder created on first use
+// and shared by every Writer given it (WriterOptions.Codecs). Building a zstd
+// encoder costs about a millisecond and a megabyte, which matters for small
+// SSTs written often (WAL objects); one Codecs per database avoids it. Safe
+// for concurrent use.
+type Codecs struct {
+	once sync.Once
 	zenc *zstd.Encoder
-	buf  []byte
+	zerr error
+}
+
+// NewCodecs returns an empty Codecs.
+func NewCodecs() *Codecs { return &Codecs{} }
+
+func newZstdEncoder(concurrency int) (*zstd.Encoder, error) {
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderConcurrency(concurrency),
+		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderCRC(false), // blocks carry their own CRC32C
+		zstd.WithZeroFrames(true))
+	if err != nil {
+		return nil, fmt.Errorf("sstable: zstd encoder: %w", err)
+	}
+	return enc, nil
+}
+
+func (c *Codecs) zstdEncoder() (*zstd.Encoder, error) {
+	c.once.Do(func() { c.zenc, c.zerr = newZstdEncoder(runtime.GOMAXPROCS(0)) })
+	return c.zenc, c.zerr
+}
+
+// compressor compresses blocks for one Writer. Without shared Codecs, the
+// zstd encoder is created on first use and belongs to that Writer alone.
+type compressor struct {
+	kind   Compression
+	codecs *Codecs
+	zenc   *zstd.Encoder
+	buf    []byte
 }
 
 // compress returns the compressed payload of src (valid until the next
@@ -36,13 +69,13 @@ func (c *compressor) compress(src []byte) (out []byte, ok bool, err error) {
 		c.buf = c.buf[:n+len(enc)]
 	case CompressionZstd:
 		if c.zenc == nil {
-			c.zenc, err = zstd.NewWriter(nil,
-				zstd.WithEncoderConcurrency(1),
-				zstd.WithEncoderLevel(zstd.SpeedDefault),
-				zstd.WithEncoderCRC(false), // blocks carry their own CRC32C
-				zstd.WithZeroFrames(true))
+			if c.codecs != nil {
+				c.zenc, err = c.codecs.zstdEncoder()
+			} else {
+				c.zenc, err = newZstdEncoder(1)
+			}
 			if err != nil {
-				return nil, false, fmt.Errorf("sstable: zstd encoder: %w", err)
+				return nil, false, err
 			}
 		}
 		c.buf = c.zenc.EncodeAll(src, c.buf)

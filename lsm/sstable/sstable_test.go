@@ -224,3 +224,29 @@ func TestSizeHintDoesNotChangeOutput(t *testing.T) {
 		checkGet(t, r, es, e.key, MaxSeq)
 	}
 }
+
+func TestSharedCodecs(t *testing.T) {
+	es := randomEntries(rand.New(rand.NewPCG(16, 16)), 400)
+	opts := WriterOptions{BlockSize: 1024, Compression: CompressionZstd}
+	want := buildSST(t, opts, es)
+	opts.Codecs = NewCodecs()
+	results := make(chan []byte, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			w := NewWriter(opts)
+			for _, e := range es {
+				if err := w.Add(e.key, e.seq, e.kind, e.value); err != nil {
+					results <- nil
+					return
+				}
+			}
+			data, _ := w.Finish()
+			results <- data
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if got := <-results; !bytes.Equal(got, want) {
+			t.Fatal("a writer sharing Codecs produced different bytes")
+		}
+	}
+}

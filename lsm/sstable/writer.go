@@ -26,6 +26,9 @@ type WriterOptions struct {
 	// size). With it the writer allocates its buffer once and Finish need
 	// not join segments. Default 0: grow in segments of about 1 MiB.
 	SizeHint int
+	// Codecs, when set, supplies compression state shared between writers
+	// (see Codecs). Default nil: each writer builds its own when needed.
+	Codecs *Codecs
 }
 
 const (
@@ -83,7 +86,7 @@ type Writer struct {
 // NewWriter returns a Writer with the given options (defaults filled in).
 func NewWriter(opts WriterOptions) *Writer {
 	opts = opts.withDefaults()
-	w := &Writer{opts: opts, comp: compressor{kind: opts.Compression}}
+	w := &Writer{opts: opts, comp: compressor{kind: opts.Compression, codecs: opts.Codecs}}
 	if opts.SizeHint > 0 {
 		w.out = make([]byte, 0, min(opts.SizeHint+opts.SizeHint/16+footerSize, 1<<30))
 	}
