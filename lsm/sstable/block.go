@@ -197,6 +197,27 @@ func (it *blockIter) decodeRestart(i int) bool {
 	return true
 }
 
+// restartKey returns the key and sequence number of the entry at restart
+// point i without copying, or ok=false when that entry does not decode.
+func (b *block) restartKey(i int) (key []byte, seq uint64, ok bool) {
+	data := b.data
+	p := b.restart(i)
+	var hdr [4]uint64
+	for j := range hdr {
+		v, n := binary.Uvarint(data[p:])
+		if n <= 0 {
+			return nil, 0, false
+		}
+		hdr[j] = v
+		p += n
+	}
+	if hdr[0] != 0 || hdr[1] > uint64(len(data)-p) {
+		return nil, 0, false
+	}
+	seq, _ = splitTrailer(hdr[3])
+	return data[p : p+int(hdr[1])], seq, true
+}
+
 // seekGE positions at the first entry >= (key, seq) in internal order.
 func (it *blockIter) seekGE(key []byte, seq uint64) bool {
 	n := it.b.numRestarts()
@@ -209,10 +230,15 @@ func (it *blockIter) seekGE(key []byte, seq uint64) bool {
 	lo, hi := 0, n
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if !it.decodeRestart(mid) {
+		rkey, rseq, ok := it.b.restartKey(mid)
+		if !ok {
+			// Let the full decoder say what is wrong.
+			if it.decodeRestart(mid) {
+				it.fail(corruptf("restart point %d does not decode", mid))
+			}
 			return false
 		}
-		if compareInternal(it.key, it.seq, key, seq) < 0 {
+		if compareInternal(rkey, rseq, key, seq) < 0 {
 			lo = mid + 1
 		} else {
 			hi = mid
