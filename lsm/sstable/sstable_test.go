@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 )
 
@@ -26,6 +27,21 @@ func TestRoundTrip(t *testing.T) {
 						if p.NumEntries != uint64(len(es)) || p.FormatVersion != FormatVersion || p.Compression != comp {
 							t.Fatalf("properties %v", p)
 						}
+						var deletes, rawKeys, rawValues uint64
+						minSeq, maxSeq := es[0].seq, es[0].seq
+						for _, e := range es {
+							if e.kind == KindDelete {
+								deletes++
+							}
+							rawKeys += uint64(len(e.key))
+							rawValues += uint64(len(e.value))
+							minSeq, maxSeq = min(minSeq, e.seq), max(maxSeq, e.seq)
+						}
+						if p.NumDeletes != deletes || p.RawKeySize != rawKeys || p.RawValueSize != rawValues ||
+							p.MinSeq != minSeq || p.MaxSeq != maxSeq || p.DataSize == 0 || p.NumDataBlocks == 0 ||
+							!reflect.DeepEqual(p, mustProps(t, opts, es)) {
+							t.Fatalf("properties %+v", p)
+						}
 						if !bytes.Equal(p.SmallestKey, es[0].key) || !bytes.Equal(p.LargestKey, es[len(es)-1].key) {
 							t.Fatalf("key range [%q,%q], want [%q,%q]", p.SmallestKey, p.LargestKey, es[0].key, es[len(es)-1].key)
 						}
@@ -45,6 +61,20 @@ func TestRoundTrip(t *testing.T) {
 			}
 		}
 	}
+}
+
+// mustProps returns what Writer.Properties says after writing es.
+func mustProps(t testing.TB, opts WriterOptions, es []entry) Properties {
+	w := NewWriter(opts)
+	for _, e := range es {
+		if err := w.Add(e.key, e.seq, e.kind, e.value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	return w.Properties()
 }
 
 func checkGet(t testing.TB, r *Reader, es []entry, key []byte, maxSeq uint64) {
