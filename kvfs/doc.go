@@ -85,7 +85,8 @@
 // path takes a global lock. Reads of data take no lock.
 //
 // Inodes and directory entries are cached in two LRUs
-// (hashicorp/golang-lru, Options.InodeCacheEntries each). A cache miss fills
+// (hashicorp/golang-lru, Options.InodeCacheEntries each, split into 16
+// independently locked shards). A cache miss fills
 // the cache under the stripe's read lock; writers update the cache under the
 // write lock after their batch is written, so the caches never hold stale
 // values. Cached inodes are immutable: writers copy, change and replace.

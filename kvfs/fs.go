@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
-
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // MaxFileSize is the largest file size kvfs accepts; larger writes and
@@ -61,8 +60,8 @@ type FS struct {
 	// so that the subtree check walks a stable chain of parents.
 	renameMu sync.Mutex
 
-	inodes  *lru.Cache[uint64, *inode]
-	entries *lru.Cache[entryCacheKey, dirent]
+	inodes  *shardedLRU[uint64, *inode]
+	entries *shardedLRU[entryCacheKey, dirent]
 
 	counters [counterShards]counterShard
 
@@ -96,11 +95,16 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 	}
 	fs := &FS{kv: kv, opts: opts, log: opts.Logger, now: opts.Now}
 	var err error
-	if fs.inodes, err = lru.New[uint64, *inode](opts.InodeCacheEntries); err != nil {
-		return nil, fmt.Errorf("kvfs: inode cache: %w", err)
+	if fs.inodes, err = newShardedLRU[uint64, *inode](opts.InodeCacheEntries, func(ino uint64) uint64 {
+		return uint64(stripeOf(ino))
+	}); err != nil {
+		return nil, err
 	}
-	if fs.entries, err = lru.New[entryCacheKey, dirent](opts.InodeCacheEntries); err != nil {
-		return nil, fmt.Errorf("kvfs: entry cache: %w", err)
+	seed := maphash.MakeSeed()
+	if fs.entries, err = newShardedLRU[entryCacheKey, dirent](opts.InodeCacheEntries, func(k entryCacheKey) uint64 {
+		return maphash.Comparable(seed, k)
+	}); err != nil {
+		return nil, err
 	}
 	raw, err := kv.Get(ctx, metaKey(metaFormat))
 	switch {

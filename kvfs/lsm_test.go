@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -53,7 +54,7 @@ type lsmStore struct {
 }
 
 func newLSMStore(t testing.TB, store objstore.Store) *lsmStore {
-	opts := lsm.Options{GCInterval: -1}
+	opts := lsm.Options{GCInterval: -1, Logger: slog.New(slog.DiscardHandler)}
 	db, err := lsm.Open(context.Background(), store, opts)
 	if err != nil {
 		t.Fatal(err)
