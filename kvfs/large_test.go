@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
@@ -240,32 +241,30 @@ func TestReclaim(t *testing.T) {
 	t.Run("unlink then crash", func(t *testing.T) {
 		kv := kvfs.NewMemKV()
 		fs := must[*kvfs.FS](t)(kvfs.Open(ctx, kv, kvfs.Options{}))
+		defer fs.Close(ctx)
 		f := mk(t, fs, "f")
-		fs.Close(ctx) // stop the reclaimer so the crash happens before it ran
-		fs = must[*kvfs.FS](t)(kvfs.Open(ctx, kv, kvfs.Options{}))
-		fs.Close(ctx)
-		// Unlink on a filesystem whose reclaimer is stopped.
-		fs = must[*kvfs.FS](t)(kvfs.Open(ctx, kv, kvfs.Options{}))
-		fs.Close(ctx)
-		_ = f
-		fs2 := must[*kvfs.FS](t)(kvfs.Open(ctx, kv, kvfs.Options{}))
-		if err := fs2.Unlink(ctx, root, kvfs.RootIno, "f"); err != nil {
+		// The reclaimer is idle: the unlink is the next batch. Crash right after it.
+		before := kv.Pending()
+		if err := fs.Unlink(ctx, root, kvfs.RootIno, "f"); err != nil {
 			t.Fatal(err)
 		}
-		if err := fs2.Flush(ctx); err != nil {
-			t.Fatal(err)
+		crashed := kv.CrashKeeping(before + 1)
+		if n := chunkKeys(crashed, f); n != nchunks {
+			t.Fatalf("%d chunk keys at the crash, want %d", n, nchunks)
 		}
-		crashed := kv.Crash()
-		fs2.Close(ctx)
-		fs3 := must[*kvfs.FS](t)(kvfs.Open(ctx, crashed, kvfs.Options{}))
-		defer fs3.Close(ctx)
-		if _, err := fs3.ReclaimPass(ctx); err != nil {
+		fs2 := must[*kvfs.FS](t)(kvfs.Open(ctx, crashed, kvfs.Options{}))
+		defer fs2.Close(ctx)
+		if _, err := fs2.GetAttr(ctx, f); !errors.Is(err, kvfs.ErrStale) {
+			t.Fatalf("unlinked inode after crash: %v", err)
+		}
+		checkFsck(t, fs2) // the pending reclaim record accounts for the chunks
+		if _, err := fs2.ReclaimPass(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if n := chunkKeys(crashed, f); n != 0 {
 			t.Fatalf("%d chunk keys left after reclaim", n)
 		}
-		checkFsck(t, fs3)
+		checkFsck(t, fs2)
 	})
 	t.Run("truncate", func(t *testing.T) {
 		fs, kv := newFS(t, kvfs.Options{})
