@@ -117,6 +117,11 @@ func (db *DB) compact(ctx context.Context, trigger int) (bool, error) {
 	}
 	db.mu.Unlock()
 	outputs, err := db.writeMerged(ctx, newMergeIter(iters), plan.bottom)
+	defer func() {
+		for _, t := range outputs {
+			db.unpend(t.ID)
+		}
+	}()
 	if err != nil {
 		return false, err
 	}
@@ -173,7 +178,8 @@ func applyCompaction(m *manifest.Manifest, plan *compactionPlan, newRun manifest
 }
 
 // writeMerged writes the newest version of every key of it as a sorted run
-// of SSTs of about TargetSSTBytes (dropping tombstones when bottom).
+// of SSTs of about TargetSSTBytes (dropping tombstones when bottom). On
+// error it still returns the SSTs it uploaded (for the caller to unpend).
 func (db *DB) writeMerged(ctx context.Context, it internalIter, bottom bool) ([]manifest.Table, error) {
 	defer it.Close()
 	var outputs []manifest.Table
@@ -183,7 +189,7 @@ func (db *DB) writeMerged(ctx context.Context, it internalIter, bottom bool) ([]
 		if err != nil {
 			return err
 		}
-		if err := db.store.Put(ctx, tableKey(meta.ID), data); err != nil {
+		if err := db.putTable(ctx, meta.ID, data); err != nil {
 			return fmt.Errorf("lsm: writing compaction output %s: %w", tableKey(meta.ID), err)
 		}
 		outputs = append(outputs, meta)
@@ -206,20 +212,20 @@ func (db *DB) writeMerged(ctx context.Context, it internalIter, bottom bool) ([]
 			w = db.newSSTWriter()
 		}
 		if err := w.Add(k, it.Seq(), it.Kind(), it.Value()); err != nil {
-			return nil, fmt.Errorf("lsm: compaction output: %w", err)
+			return outputs, fmt.Errorf("lsm: compaction output: %w", err)
 		}
 		if w.EstimatedSize() >= db.opts.TargetSSTBytes {
 			if err := finish(); err != nil {
-				return nil, err
+				return outputs, err
 			}
 		}
 	}
 	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("lsm: compaction input: %w", err)
+		return outputs, fmt.Errorf("lsm: compaction input: %w", err)
 	}
 	if w != nil {
 		if err := finish(); err != nil {
-			return nil, err
+			return outputs, err
 		}
 	}
 	return outputs, nil

@@ -109,6 +109,13 @@ func TestIteratorSnapshotUnderConcurrentWrites(t *testing.T) {
 		}
 	}()
 	writers.Wait()
+	// Flush and compact while the readers still run.
+	if err := db.FlushMemtable(ctx); err != nil {
+		t.Error(err)
+	}
+	if _, err := db.Compact(ctx, true); err != nil {
+		t.Error(err)
+	}
 	stop.Store(true)
 	wg.Wait()
 	s := db.Stats()

@@ -48,6 +48,8 @@ type DB struct {
 	walLastErr error
 	live       map[*version]int
 	tables     map[string]*table
+	// pending holds SSTs uploaded but not yet in a manifest: GC keeps them.
+	pending map[string]bool
 	nextCache  uint64
 
 	manifestMu sync.Mutex
@@ -92,6 +94,7 @@ func newDB(store objstore.Store, opts Options, diskCache *cache.Disk, ns string,
 		sstStore:    cache.NewCachingStore(counting, diskCache, ns),
 		live:        make(map[*version]int),
 		tables:      make(map[string]*table),
+		pending:     make(map[string]bool),
 		walFailCh:   make(chan struct{}),
 		walKick:     make(chan struct{}, 1),
 		flushKick:   make(chan struct{}, 1),
@@ -192,4 +195,26 @@ func (db *DB) checkWritable() error {
 		return ErrFenced
 	}
 	return nil
+}
+
+// putTable uploads an SST, registering it as pending first so that GC in
+// this process never deletes it before a manifest references it.
+func (db *DB) putTable(ctx context.Context, id string, data []byte) error {
+	db.mu.Lock()
+	db.pending[id] = true
+	db.mu.Unlock()
+	err := db.store.Put(ctx, tableKey(id), data)
+	if err != nil {
+		db.unpend(id) // maybe landed: then an orphan, collected after GCMinAge
+	}
+	return err
+}
+
+// unpend forgets pending SSTs (once referenced, or abandoned).
+func (db *DB) unpend(ids ...string) {
+	db.mu.Lock()
+	for _, id := range ids {
+		delete(db.pending, id)
+	}
+	db.mu.Unlock()
 }

@@ -71,7 +71,7 @@ func (db *DB) flushOldest(ctx context.Context, m *memTable) error {
 			return err
 		}
 		if data != nil {
-			if err := db.store.Put(ctx, tableKey(meta.ID), data); err != nil {
+			if err := db.putTable(ctx, meta.ID, data); err != nil {
 				return fmt.Errorf("lsm: writing L0 %s: %w", tableKey(meta.ID), err)
 			}
 		}
@@ -94,6 +94,7 @@ func (db *DB) flushOldest(ctx context.Context, m *memTable) error {
 	if err != nil {
 		return err
 	}
+	db.unpend(meta.ID)
 	db.stats.l0Flushes.Add(1)
 	db.stats.l0FlushNanos.Add(int64(time.Since(start)))
 	if l0 >= db.opts.L0CompactionTrigger {

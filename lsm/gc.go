@@ -45,6 +45,13 @@ func (db *DB) gc(ctx context.Context) (GCResult, error) {
 	}
 	db.gcMu.Lock()
 	defer db.gcMu.Unlock()
+	// List SSTs before deciding what to keep: an SST in the listing was
+	// registered as pending before its upload, so by the time the keep set
+	// is computed below it is pending or referenced by the current version.
+	tables, err := listAll(ctx, db.store, tablePrefix)
+	if err != nil {
+		return res, err
+	}
 	db.manifestMu.Lock()
 	cur := db.man.Clone()
 	db.manifestMu.Unlock()
@@ -70,6 +77,9 @@ func (db *DB) gc(ctx context.Context) (GCResult, error) {
 	for v := range db.live {
 		v.tableIDs(keepTables)
 	}
+	for id := range db.pending {
+		keepTables[id] = true
+	}
 	db.mu.Unlock()
 
 	del := func(key string) error {
@@ -93,10 +103,6 @@ func (db *DB) gc(ctx context.Context) (GCResult, error) {
 		}
 	}
 
-	tables, err := listAll(ctx, db.store, tablePrefix)
-	if err != nil {
-		return res, err
-	}
 	for _, o := range tables {
 		id, ok := parseTableKey(o.Key)
 		if !ok || keepTables[id] || !o.ModTime.Before(cutoff) {

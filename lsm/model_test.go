@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/objstore"
@@ -251,6 +252,7 @@ func runModel(t *testing.T, inner objstore.Store, seed uint64, ops int) {
 		current: map[string]string{},
 	}
 	m.opts.GCInterval = -1
+	m.opts.GCMinAge = time.Nanosecond // only in-process protection keeps in-flight SSTs
 	m.open()
 	for i := 0; i < ops; i++ {
 		switch x := m.r.IntN(1000); {
