@@ -49,8 +49,8 @@ type DB struct {
 	live       map[*version]int
 	tables     map[string]*table
 	// pending holds SSTs uploaded but not yet in a manifest: GC keeps them.
-	pending map[string]bool
-	nextCache  uint64
+	pending   map[string]bool
+	nextCache uint64
 
 	manifestMu sync.Mutex
 	man        *manifest.Manifest // current manifest, guarded by manifestMu
