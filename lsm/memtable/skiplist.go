@@ -61,6 +61,35 @@ type Memtable struct {
 	rng    *rand.PCG
 	// prev is the writer's scratch for the predecessors of an insert.
 	prev [maxHeight]*node
+	// nodes and slab are the writer's allocation chunks: nodes and key/value
+	// bytes are carved from them instead of being allocated one by one.
+	nodes []node
+	slab  []byte
+}
+
+const (
+	nodeChunk = 512
+	slabSize  = 256 << 10
+)
+
+func (m *Memtable) allocNode() *node {
+	if len(m.nodes) == cap(m.nodes) {
+		m.nodes = make([]node, 0, nodeChunk)
+	}
+	m.nodes = m.nodes[:len(m.nodes)+1]
+	return &m.nodes[len(m.nodes)-1]
+}
+
+func (m *Memtable) allocBytes(n int) []byte {
+	if n > slabSize/8 {
+		return make([]byte, n)
+	}
+	if cap(m.slab)-len(m.slab) < n {
+		m.slab = make([]byte, 0, slabSize)
+	}
+	b := m.slab[len(m.slab) : len(m.slab)+n : len(m.slab)+n]
+	m.slab = m.slab[:len(m.slab)+n]
+	return b
 }
 
 // New returns an empty memtable.
@@ -105,18 +134,17 @@ func less(n *node, prefix uint64, key []byte, seq uint64) bool {
 // Add inserts an entry, copying key and value. Calls must not overlap; the
 // (key, seq) pair must be new.
 func (m *Memtable) Add(seq uint64, kind sstable.Kind, key, value []byte) {
-	buf := make([]byte, len(key)+len(value))
+	buf := m.allocBytes(len(key) + len(value))
 	copy(buf, key)
 	copy(buf[len(key):], value)
 	h := m.randomHeight()
 	prefix := keyPrefix(key)
-	n := &node{
-		prefix: prefix,
-		key:    buf[:len(key):len(key)],
-		value:  buf[len(key):],
-		seq:    seq,
-		kind:   kind,
-	}
+	n := m.allocNode()
+	n.prefix = prefix
+	n.key = buf[:len(key):len(key)]
+	n.value = buf[len(key):]
+	n.seq = seq
+	n.kind = kind
 	if h > inlineLevels {
 		n.upper = make([]atomic.Pointer[node], h-inlineLevels)
 	}

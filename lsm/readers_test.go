@@ -1,0 +1,101 @@
+package lsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/zerofs-go/zerofsd/cache"
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+// TestReadOnlyFollowsLatest: a reader without a checkpoint sees the WAL and
+// SSTs as of Open, and later state after Refresh.
+func TestReadOnlyFollowsLatest(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	db := mustOpen(t, store, smallOptions())
+	defer db.Close(ctx)
+	for i := 0; i < 100; i++ {
+		db.Put(ctx, []byte(fmt.Sprintf("k%03d", i)), []byte("v1"), WriteOptions{})
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Put(ctx, []byte("wal-only"), []byte("w"), WriteOptions{AwaitDurable: true}); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := OpenReadOnly(ctx, store, ReadOnlyOptions{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close(ctx)
+	if got := mustGet(t, ro, "wal-only"); got != "w" {
+		t.Fatalf("reader misses a WAL-only write: %q", got)
+	}
+	if got := len(scanAll(t, ro, []byte("k"), []byte("l"))); got != 100 {
+		t.Fatalf("reader sees %d keys", got)
+	}
+	if err := db.Put(ctx, []byte("later"), []byte("x"), WriteOptions{AwaitDurable: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Get(ctx, []byte("later")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("reader sees a write made after its Open before Refresh: %v", err)
+	}
+	if err := ro.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, ro, "later"); got != "x" {
+		t.Fatalf("after Refresh later = %q", got)
+	}
+	if err := ro.Flush(ctx); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("Flush on a reader = %v", err)
+	}
+	// The reader never fenced the writer.
+	if err := db.Put(ctx, []byte("still"), []byte("ok"), WriteOptions{AwaitDurable: true}); err != nil {
+		t.Fatalf("writer after a reader opened: %v", err)
+	}
+}
+
+// TestDiskCache: a second open with a warm disk cache reads SST blocks
+// from local disk instead of the store.
+func TestDiskCache(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	opts := smallOptions()
+	opts.MemtableBytes = 1 << 20
+	db := mustOpen(t, store, opts)
+	for i := 0; i < 2000; i++ {
+		db.Put(ctx, []byte(fmt.Sprintf("k%05d", i)), []byte(fmt.Sprintf("value-%d", i)), WriteOptions{})
+	}
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	readAll := func() int64 {
+		d, err := cache.OpenDisk(dir, 64<<20, quietLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		o := opts
+		o.DiskCache, o.CacheNamespace = d, "test"
+		o.BlockCacheBytes = -1
+		db := mustOpen(t, store, o)
+		defer db.Close(ctx)
+		before := db.Stats().Requests[objstore.OpGetRange].Requests
+		for i := 0; i < 2000; i += 7 {
+			if got := mustGet(t, db, fmt.Sprintf("k%05d", i)); got != fmt.Sprintf("value-%d", i) {
+				t.Fatalf("k%05d = %q", i, got)
+			}
+		}
+		return db.Stats().Requests[objstore.OpGetRange].Requests - before
+	}
+	cold := readAll()
+	warm := readAll()
+	if cold == 0 || warm >= cold {
+		t.Fatalf("store range reads: cold %d, warm %d; the disk cache should absorb them", cold, warm)
+	}
+	t.Logf("store range reads: cold %d, warm %d", cold, warm)
+}
