@@ -40,7 +40,8 @@
 //
 // # Key layout
 //
-// All integers are big-endian, so keys sort numerically.
+// All integers are big-endian, so keys sort numerically. kvfs owns the keys
+// whose first byte is 0x00 to 0x05; a database may hold other keys from 0x06 up.
 //
 //	0x00 "format"          -> format record: fsid, format version
 //	0x00 "nextino"         -> first inode id not yet reserved

@@ -54,7 +54,7 @@ type fsckInode struct {
 // keeps a few dozen bytes per inode and per entry in memory.
 func (fs *FS) Fsck(ctx context.Context) (FsckReport, error) {
 	var r FsckReport
-	it, err := fs.kv.NewIterator(ctx, []byte{prefixMeta}, nil)
+	it, err := fs.kv.NewIterator(ctx, []byte{prefixMeta}, []byte{prefixReclaim + 1})
 	if err != nil {
 		return r, fmt.Errorf("kvfs: fsck: %w", err)
 	}

@@ -1,0 +1,89 @@
+package kvfs
+
+import (
+	"context"
+	"testing"
+)
+
+// TestFsckFindsDamage damages a healthy filesystem's keys directly and checks
+// that Fsck reports each kind of damage.
+func TestFsckFindsDamage(t *testing.T) {
+	ctx := context.Background()
+	cred := Cred{}
+	setup := func(t *testing.T) (*FS, *MemKV, uint64, uint64) {
+		kv := NewMemKV()
+		fs, err := Open(ctx, kv, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fs.Close(ctx) })
+		d, err := fs.Mkdir(ctx, cred, RootIno, "d", 0o755)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := fs.Create(ctx, cred, d.Ino, "f", CreateRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fs.Write(ctx, cred, f.Ino, 0, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		r, err := fs.Fsck(ctx)
+		if err != nil || !r.OK() {
+			t.Fatalf("healthy filesystem: %v %v", err, r.Problems)
+		}
+		return fs, kv, d.Ino, f.Ino
+	}
+	cases := []struct {
+		name   string
+		damage func(kv *MemKV, dir, file uint64) []KVOp
+		count  func(r *FsckReport) int
+	}{
+		{"missing inode", func(kv *MemKV, dir, file uint64) []KVOp {
+			return []KVOp{{Key: inodeKey(file), Delete: true}}
+		}, func(r *FsckReport) int { return r.DanglingEntries }},
+		{"wrong nlink", func(kv *MemKV, dir, file uint64) []KVOp {
+			raw, _ := kv.Get(ctx, inodeKey(file))
+			n, _ := decodeInode(raw)
+			n.nlink = 3
+			return []KVOp{{Key: inodeKey(file), Value: encodeInode(n)}}
+		}, func(r *FsckReport) int { return r.NlinkMismatches }},
+		{"orphan inode", func(kv *MemKV, dir, file uint64) []KVOp {
+			raw, _ := kv.Get(ctx, entryKey(dir, "f"))
+			e, _ := decodeDirent(raw)
+			return []KVOp{{Key: entryKey(dir, "f"), Delete: true}, {Key: cookieKey(dir, e.cookie), Delete: true}}
+		}, func(r *FsckReport) int { return r.OrphanInodes }},
+		{"orphan chunk", func(kv *MemKV, dir, file uint64) []KVOp {
+			return []KVOp{{Key: chunkKey(999, 0), Value: []byte("x")}}
+		}, func(r *FsckReport) int { return r.OrphanChunks }},
+		{"chunk past size", func(kv *MemKV, dir, file uint64) []KVOp {
+			return []KVOp{{Key: chunkKey(file, 5), Value: []byte("x")}}
+		}, func(r *FsckReport) int { return r.OrphanChunks }},
+		{"missing index", func(kv *MemKV, dir, file uint64) []KVOp {
+			raw, _ := kv.Get(ctx, entryKey(dir, "f"))
+			e, _ := decodeDirent(raw)
+			return []KVOp{{Key: cookieKey(dir, e.cookie), Delete: true}}
+		}, func(r *FsckReport) int { return r.IndexMismatches }},
+		{"counter drift", func(kv *MemKV, dir, file uint64) []KVOp {
+			return []KVOp{{Key: counterKey(7), Value: encodeCounter(1000, 0)}}
+		}, func(r *FsckReport) int { return r.AccountingDrifts }},
+		{"corrupt record", func(kv *MemKV, dir, file uint64) []KVOp {
+			return []KVOp{{Key: entryKey(dir, "f"), Value: []byte{1, 2, 3}}}
+		}, func(r *FsckReport) int { return r.Corrupt }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fs, kv, dir, file := setup(t)
+			if err := kv.Write(ctx, c.damage(kv, dir, file), false); err != nil {
+				t.Fatal(err)
+			}
+			r, err := fs.Fsck(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK() || c.count(&r) == 0 {
+				t.Fatalf("damage not reported as expected: %+v", r)
+			}
+		})
+	}
+}
