@@ -123,3 +123,32 @@ func checkFsck(t testing.TB, fs *kvfs.FS) {
 		t.Fatalf("fsck found problems:\n%s", strings.Join(r.Problems, "\n"))
 	}
 }
+
+func TestReadOnly(t *testing.T) {
+	ctx := context.Background()
+	kv := kvfs.NewMemKV()
+	if _, err := kvfs.Open(ctx, kv, kvfs.Options{ReadOnly: true}); err == nil {
+		t.Fatal("read-only open of an empty store succeeded")
+	}
+	fs := must[*kvfs.FS](t)(kvfs.Open(ctx, kv, kvfs.Options{}))
+	f := must[kvfs.Attr](t)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{}))
+	must[kvfs.Attr](t)(fs.Write(ctx, root, f.Ino, 0, []byte("data")))
+	if err := fs.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := kv.Writes()
+	ro := must[*kvfs.FS](t)(kvfs.Open(ctx, kv, kvfs.Options{ReadOnly: true}))
+	defer ro.Close(ctx)
+	buf := make([]byte, 10)
+	if n, _, err := ro.Read(ctx, root, f.Ino, 0, buf); err != nil || string(buf[:n]) != "data" {
+		t.Fatalf("read %q %v", buf[:n], err)
+	}
+	_, err := ro.Write(ctx, root, f.Ino, 0, []byte("x"))
+	wantErrno(t, err, syscall.EROFS)
+	_, err = ro.Create(ctx, root, kvfs.RootIno, "g", kvfs.CreateRequest{})
+	wantErrno(t, err, syscall.EROFS)
+	wantErrno(t, ro.Unlink(ctx, root, kvfs.RootIno, "f"), syscall.EROFS)
+	if kv.Writes() != before {
+		t.Fatal("read-only filesystem wrote to the store")
+	}
+}

@@ -45,6 +45,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for timestamps. Default time.Now.
 	Now func() time.Time
+	// ReadOnly opens an existing filesystem (e.g. from a checkpoint) without
+	// writing anything: no formatting, no background reclaim, and every
+	// change fails with EROFS.
+	ReadOnly bool
 }
 
 // FS is a POSIX filesystem stored in a KV. It is safe for concurrent use.
@@ -108,6 +112,8 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 	}
 	raw, err := kv.Get(ctx, metaKey(metaFormat))
 	switch {
+	case errors.Is(err, ErrNoKey) && opts.ReadOnly:
+		return nil, fmt.Errorf("kvfs: open read-only: no filesystem in this store: %w", err)
 	case errors.Is(err, ErrNoKey):
 		if err := fs.format(ctx); err != nil {
 			return nil, err
@@ -127,7 +133,9 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 			return nil, err
 		}
 	}
-	fs.reclaimer.start(fs)
+	if !opts.ReadOnly {
+		fs.reclaimer.start(fs)
+	}
 	return fs, nil
 }
 
@@ -180,6 +188,9 @@ func (fs *FS) FSID() uint64 { return fs.fsid }
 
 // Flush makes every change made so far durable.
 func (fs *FS) Flush(ctx context.Context) error {
+	if fs.opts.ReadOnly {
+		return nil
+	}
 	if err := fs.kv.Flush(ctx); err != nil {
 		return fmt.Errorf("kvfs: flush: %w", err)
 	}
@@ -196,6 +207,9 @@ func (fs *FS) Close(ctx context.Context) error {
 // before use, in a batch written ahead of any batch using them, so an id is
 // never handed out twice, even across crashes.
 func (fs *FS) allocIno(ctx context.Context) (uint64, error) {
+	if fs.opts.ReadOnly {
+		return 0, fmt.Errorf("kvfs: allocate inode: %w", syscall.EROFS)
+	}
 	fs.allocMu.Lock()
 	defer fs.allocMu.Unlock()
 	if fs.nextIno >= fs.inoLimit {
@@ -399,6 +413,9 @@ func (t *txn) deleteEntry(dir uint64, name string, e dirent) {
 
 func (t *txn) commit(ctx context.Context) error {
 	fs := t.fs
+	if fs.opts.ReadOnly {
+		return fmt.Errorf("kvfs: read-only filesystem: %w", syscall.EROFS)
+	}
 	for _, ino := range t.dirty {
 		t.ops = append(t.ops, KVOp{Key: inodeKey(ino), Value: encodeInode(t.inodes[ino])})
 	}
