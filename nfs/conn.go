@@ -72,7 +72,7 @@ func (c *conn) serve(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
 	defer stop()
 
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := bufio.NewReaderSize(newQuickAckReader(c.nc), 64<<10)
 	for {
 		// Backpressure: no more reading while this connection has as many
 		// calls in flight as it allows, and no new call starts while the

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,7 +112,9 @@ func TestLinuxKernelTar(t *testing.T) {
 		nfsvm = "/work/shared/nfsvm/nfsvm"
 	}
 	fs, _ := newFS(t)
-	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/team-a", FS: fs})
+	stats := &procStats{byProc: map[string]*procStat{}}
+	ts := startServer(t, nfs.ServerOptions{Observer: stats}, &nfs.Export{Name: "a", Path: "/team-a", FS: fs})
+	defer stats.log(t)
 	_, port, err := net.SplitHostPort(ts.addr)
 	check(t, err)
 	script := filepath.Join(t.TempDir(), "script.sh")
@@ -122,5 +125,39 @@ func TestLinuxKernelTar(t *testing.T) {
 	t.Logf("guest output:\n%s", out)
 	if err != nil || !strings.Contains(string(out), "TAR OK") {
 		t.Fatalf("tar benchmark failed: %v", err)
+	}
+}
+
+// procStats counts calls and their server-side time by procedure.
+type procStats struct {
+	mu     sync.Mutex
+	byProc map[string]*procStat
+}
+
+type procStat struct {
+	calls, errors int
+	total         time.Duration
+}
+
+func (p *procStats) CallDone(c nfs.CallInfo) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.byProc[c.Proc]
+	if s == nil {
+		s = &procStat{}
+		p.byProc[c.Proc] = s
+	}
+	s.calls++
+	s.total += c.Duration
+	if c.Status != 0 {
+		s.errors++
+	}
+}
+
+func (p *procStats) log(t *testing.T) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for name, s := range p.byProc {
+		t.Logf("%-12s calls %6d  errors %5d  server time %v", name, s.calls, s.errors, s.total)
 	}
 }
