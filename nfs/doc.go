@@ -16,6 +16,10 @@
 // writer at a time per connection; the client matches them by xid. A slow
 // filesystem call (a cold object-store read, a flush) therefore never
 // stalls unrelated calls, of the same connection or of another export.
+// Replies that complete while another is being written are sent together
+// in one writev. On Linux, received data is acknowledged at once
+// (TCP_QUICKACK), so a client whose stack holds back the rest of a record
+// until the first part is acknowledged does not wait for delayed ACKs.
 //
 // # File handles
 //
