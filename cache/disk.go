@@ -310,6 +310,12 @@ func (d *Disk) removeFiles(paths []string) {
 // that are in flight not cache their result.
 func (d *Disk) invalidate(oid objectID) {
 	d.mu.Lock()
+	// Readers that start from now on must not join a fetch of the old content.
+	for id := range d.inflight {
+		if id.namespace == oid.namespace && id.key == oid.key {
+			delete(d.inflight, id)
+		}
+	}
 	obj := d.objects[oid]
 	if obj == nil {
 		d.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -890,4 +891,38 @@ func TestUncacheableNamesPassThrough(t *testing.T) {
 	if err := s.Delete(context.Background(), longKey); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestReadAfterPutDoesNotJoinAnOlderFetch(t *testing.T) {
+	inner := newMemStore()
+	ctx := context.Background()
+	v1, v2 := patterned(P, 51), patterned(P, 52)
+	inner.Put(ctx, "obj", v1)
+	d := openTestDisk(t, t.TempDir(), 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+	entered, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	inner.getRangeHook = func(key string, off, n int64) {
+		if !first.Swap(true) { // only the first fetch blocks
+			close(entered)
+			<-release
+		}
+	}
+	old := make(chan []byte, 1)
+	go func() {
+		got, err := s.GetRange(ctx, "obj", 0, P)
+		if err != nil {
+			t.Error(err)
+		}
+		old <- got
+	}()
+	<-entered // the slow fetch is in flight (it will read v2: the hook runs before the read)
+	if err := s.Put(ctx, "obj", v2); err != nil {
+		t.Fatal(err)
+	}
+	d.invalidate(objectID{"ns", "obj"}) // drop what Put cached: the next read must fetch
+	checkRange(t, s, "obj", v2, 0, P)   // does not wait for the older fetch
+	close(release)
+	<-old
+	checkRange(t, s, "obj", v2, 0, P)
 }
