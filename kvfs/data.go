@@ -106,27 +106,39 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data
 	if err != nil {
 		return Attr{}, err
 	}
+	// A file whose chunks hold exactly size bytes has no holes, and each of
+	// its chunks is as long as the size allows.
+	dense := n.used == n.size && n.truncTo == n.truncFrom
 	for c := off / ChunkSize; c*ChunkSize < end; c++ {
 		cs := c * ChunkSize
 		lo, hi := max(off, cs)-cs, min(end, cs+ChunkSize)-cs
 		src := data[cs+lo-off : cs+hi-off]
 		var old []byte
-		if cs < n.size {
-			// Chunks at or beyond the size never exist; others may.
+		oldLen := 0
+		full := lo == 0 && hi == ChunkSize
+		switch {
+		case cs >= n.size:
+			// Chunks at or beyond the size never exist.
+		case full && dense:
+			// No need to read what is overwritten whole: in a dense file
+			// every chunk holds all the bytes up to the size.
+			oldLen = int(min(ChunkSize, n.size-cs))
+		default:
 			old, err = fs.kv.Get(ctx, chunkKey(ino, c))
 			if err != nil && !errors.Is(err, ErrNoKey) {
 				return Attr{}, fmt.Errorf("kvfs: write inode %d: read chunk %d: %w", ino, c, err)
 			}
+			oldLen = len(old)
 		}
 		var val []byte
-		if lo == 0 && hi == ChunkSize {
+		if full {
 			val = src
 		} else {
 			val = make([]byte, max(uint64(len(old)), hi))
 			copy(val, old)
 			copy(val[lo:], src)
 		}
-		t.dBytes += int64(len(val)) - int64(len(old))
+		t.dBytes += int64(len(val)) - int64(oldLen)
 		t.ops = append(t.ops, KVOp{Key: chunkKey(ino, c), Value: val})
 	}
 	n.used = uint64(int64(n.used) + t.dBytes)

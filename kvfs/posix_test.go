@@ -538,3 +538,29 @@ func TestSizeLimit(t *testing.T) {
 	}
 	checkFsck(t, fs)
 }
+
+func TestOverwriteAccounting(t *testing.T) {
+	ctx := context.Background()
+	a := must[kvfs.Attr](t)
+	fs, _ := newFS(t, kvfs.Options{})
+	f := a(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
+	size := uint64(3*kvfs.ChunkSize + 1000)
+	a(fs.Write(ctx, root, f, 0, make([]byte, size))) // dense
+	cases := []struct {
+		off, n   uint64
+		wantUsed uint64
+	}{
+		{0, kvfs.ChunkSize, size},                                    // full chunk over a full chunk
+		{3 * kvfs.ChunkSize, kvfs.ChunkSize, 4 * kvfs.ChunkSize},     // full chunk over the short tail chunk
+		{6 * kvfs.ChunkSize, kvfs.ChunkSize, 5 * kvfs.ChunkSize},     // past the end: a hole at chunk 4 and 5
+		{4 * kvfs.ChunkSize, kvfs.ChunkSize, 6 * kvfs.ChunkSize},     // full chunk into the hole (file not dense)
+		{1 * kvfs.ChunkSize, 2 * kvfs.ChunkSize, 6 * kvfs.ChunkSize}, // overwrite two full chunks
+	}
+	for i, c := range cases {
+		got := a(fs.Write(ctx, root, f, c.off, bytes.Repeat([]byte{byte(i + 1)}, int(c.n))))
+		if got.Used != c.wantUsed {
+			t.Fatalf("case %d: used %d, want %d", i, got.Used, c.wantUsed)
+		}
+		checkFsck(t, fs)
+	}
+}
