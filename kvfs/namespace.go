@@ -241,7 +241,11 @@ func (fs *FS) Symlink(ctx context.Context, cred Cred, dir uint64, name, target s
 // Mknod makes a device node, FIFO or socket.
 func (fs *FS) Mknod(ctx context.Context, cred Cred, dir uint64, name string, typ FileType, mode, major, minor uint32) (Attr, error) {
 	switch typ {
-	case TypeBlock, TypeChar, TypeSocket, TypeFIFO:
+	case TypeBlock, TypeChar:
+		if cred.UID != 0 {
+			return Attr{}, errName("mknod", dir, name, syscall.EPERM) // devices need privilege
+		}
+	case TypeSocket, TypeFIFO:
 	default:
 		return Attr{}, errName("mknod", dir, name, syscall.EINVAL)
 	}
