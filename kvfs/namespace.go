@@ -3,6 +3,7 @@ package kvfs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"syscall"
 )
@@ -102,9 +103,16 @@ func (fs *FS) newNode(cred Cred, d *inode, typ FileType, mode uint32) *inode {
 }
 
 // errExists carries the entry found by insert when the name is taken.
-type errExists struct{ e dirent }
+type errExists struct {
+	e    dirent
+	op   string
+	dir  uint64
+	name string
+}
 
-func (e *errExists) Error() string { return "file exists" }
+func (e *errExists) Error() string {
+	return fmt.Sprintf("kvfs: %s %q in dir %d: %v", e.op, e.name, e.dir, syscall.EEXIST)
+}
 func (e *errExists) Unwrap() error { return syscall.EEXIST }
 
 // insert links a new node built by build under name in dir, in one batch.
@@ -130,7 +138,7 @@ func (fs *FS) insert(ctx context.Context, op string, cred Cred, dir uint64, name
 	if e, ok, err := fs.loadEntry(ctx, dir, name); err != nil {
 		return Attr{}, err
 	} else if ok {
-		return Attr{}, &errExists{e}
+		return Attr{}, &errExists{e: e, op: op, dir: dir, name: name}
 	}
 	n, err := build(d)
 	if err != nil {
