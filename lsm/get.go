@@ -3,8 +3,10 @@ package lsm
 import (
 	"bytes"
 	"context"
+	"errors"
 
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // Get returns the value of key, or ErrNotFound. The returned slice belongs
@@ -13,8 +15,17 @@ func (db *DB) Get(ctx context.Context, key []byte) ([]byte, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	v, seq := db.readState()
-	return db.getAt(ctx, v, seq, key)
+	for {
+		v, seq := db.readState()
+		val, err := db.getAt(ctx, v, seq, key)
+		// Get does not pin its version: an SST it was about to read may
+		// have been compacted away and collected meanwhile. The newer
+		// version holds the same data elsewhere; read again.
+		if errors.Is(err, objstore.ErrNotFound) && db.v.Load() != v {
+			continue
+		}
+		return val, err
+	}
 }
 
 func (db *DB) getAt(ctx context.Context, v *version, seq uint64, key []byte) ([]byte, error) {
