@@ -92,8 +92,19 @@
 // write lock after their batch is written, so the caches never hold stale
 // values. Cached inodes are immutable: writers copy, change and replace.
 //
+// # Other entry points
+//
+// Fsck walks one consistent snapshot and reports broken invariants (for
+// "zerofsd fsck"). Options.ReadOnly serves a checkpoint: nothing is written.
+// NewMemKV is an in-memory KV for tests, with crash simulation
+// (MemKV.Crash, MemKV.CrashKeeping); package kvfstest holds the model-based
+// crash test as a suite any crashable KV can run.
+//
 // # What it does not do
 //
 // No atime updates on read or readdir (as with noatime). No ACLs, no
-// extended attributes. Fsck is read-only and does not repair.
+// extended attributes. Fsck is read-only and does not repair. A write or
+// truncate that extends a file over a range still awaiting background
+// reclaim (a big file truncated, then grown again) first finishes that
+// reclaim, in the request.
 package kvfs
