@@ -3,7 +3,6 @@ package kvfs_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -22,7 +21,7 @@ type lsmKV struct{ db *lsm.DB }
 func (k lsmKV) Get(ctx context.Context, key []byte) ([]byte, error) {
 	v, err := k.db.Get(ctx, key)
 	if errors.Is(err, lsm.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %w", kvfs.ErrNoKey, err)
+		return nil, kvfs.ErrNoKey // unwrapped: negative lookups are frequent and must be cheap
 	}
 	return v, err
 }
