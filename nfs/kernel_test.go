@@ -161,3 +161,31 @@ func (p *procStats) log(t *testing.T) {
 		t.Logf("%-12s calls %6d  errors %5d  server time %v", name, s.calls, s.errors, s.total)
 	}
 }
+
+// TestLinuxKernelScript runs the guest script named by
+// ZEROFS_NFSVM_SCRIPT (kept outside /tmp) against /team-a and /team-b,
+// for experiments; it logs the output and per-procedure server stats.
+func TestLinuxKernelScript(t *testing.T) {
+	script := os.Getenv("ZEROFS_NFSVM_SCRIPT")
+	if script == "" {
+		t.Skip("set ZEROFS_NFSVM_SCRIPT=/path/to/script.sh to run a guest script")
+	}
+	nfsvm := os.Getenv("NFSVM")
+	if nfsvm == "" {
+		nfsvm = "/work/shared/nfsvm/nfsvm"
+	}
+	fsA, _ := newFS(t)
+	fsB, _ := newFS(t)
+	stats := &procStats{byProc: map[string]*procStat{}}
+	ts := startServer(t, nfs.ServerOptions{Observer: stats}, &nfs.Export{Name: "a", Path: "/team-a", FS: fsA}, &nfs.Export{Name: "b", Path: "/team-b", FS: fsB})
+	defer stats.log(t)
+	_, port, err := net.SplitHostPort(ts.addr)
+	check(t, err)
+	c, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(c, nfsvm, "run", "--port", port, "--export", "/team-a", script).CombinedOutput()
+	t.Logf("guest output:\n%s", out)
+	if err != nil {
+		t.Fatalf("guest script failed: %v", err)
+	}
+}
