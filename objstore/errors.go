@@ -13,3 +13,9 @@ var ErrInvalidRange = errors.New("invalid byte range")
 // ErrNoSuchBucket is returned (wrapped) by S3.CheckBucket when the bucket
 // does not exist.
 var ErrNoSuchBucket = errors.New("bucket does not exist")
+
+// ErrKeyConflict is returned (wrapped) by a backend that maps keys to files
+// (Local, Memory for parity, versitygw's posix backend through S3) when a
+// write would make one key a "directory" of another: "a" and "a/b". Stores
+// that allow both (AWS S3) never return it; callers must not rely on either.
+var ErrKeyConflict = errors.New("key conflicts with an existing object (one would be a directory of the other)")

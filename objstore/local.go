@@ -194,6 +194,9 @@ func (l *Local) Put(ctx context.Context, key string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
+		if isDir(path) {
+			return fmt.Errorf("objstore: put %q: it holds objects: %w", key, ErrKeyConflict)
+		}
 		return fmt.Errorf("objstore: put %q: %w", key, err)
 	}
 	if err := l.syncDir(filepath.Dir(path)); err != nil {
@@ -219,6 +222,9 @@ func (l *Local) PutIfAbsent(ctx context.Context, key string, data []byte) error 
 	if errors.Is(err, fs.ErrExist) && isDirInTheWay(path) {
 		err = os.Link(tmp, path)
 	}
+	if errors.Is(err, fs.ErrExist) && isDir(path) {
+		return fmt.Errorf("objstore: put if absent %q: it holds objects: %w", key, ErrKeyConflict)
+	}
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("objstore: put if absent %q: %w", key, ErrPreconditionFailed)
 	}
@@ -232,6 +238,11 @@ func (l *Local) PutIfAbsent(ctx context.Context, key string, data []byte) error 
 		return fmt.Errorf("objstore: put if absent %q: %w", key, err)
 	}
 	return nil
+}
+
+func isDir(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.IsDir()
 }
 
 // isDirInTheWay removes path if it is an empty directory and reports
@@ -258,7 +269,7 @@ func (l *Local) writeTemp(key, path string, data []byte) (string, error) {
 	tmp := filepath.Join(dir, localTempPrefix+hex.EncodeToString(rnd[:]))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, syscall.ENOTDIR) {
-		return "", fmt.Errorf("a parent of %q is an object: %w", key, ErrInvalidKey)
+		return "", fmt.Errorf("a parent of %q is an object: %w", key, ErrKeyConflict)
 	}
 	if err != nil {
 		return "", err
@@ -286,9 +297,12 @@ func (l *Local) ensureDir(dir string) error {
 	fi, err := os.Stat(dir)
 	if err == nil {
 		if !fi.IsDir() {
-			return fmt.Errorf("%q is an object, not a directory: %w", dir, ErrInvalidKey)
+			return fmt.Errorf("%q is an object, not a directory: %w", dir, ErrKeyConflict)
 		}
 		return nil
+	}
+	if errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("a parent of %q is an object: %w", dir, ErrKeyConflict)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return err

@@ -66,12 +66,15 @@ func TestLocalFileDirectoryConflicts(t *testing.T) {
 		}
 	}
 	must(s.Put(ctx, "a", []byte("file")))
-	if err := s.Put(ctx, "a/b", []byte("x")); !errors.Is(err, objstore.ErrInvalidKey) {
-		t.Fatalf("Put under an object's name: %v, want ErrInvalidKey", err)
+	if err := s.Put(ctx, "a/b", []byte("x")); !errors.Is(err, objstore.ErrKeyConflict) {
+		t.Fatalf("Put under an object's name: %v, want ErrKeyConflict", err)
 	}
 	must(s.Put(ctx, "d/e", []byte("x")))
-	if err := s.Put(ctx, "d", []byte("x")); err == nil {
-		t.Fatalf("Put over a directory that holds objects succeeded")
+	if err := s.Put(ctx, "d", []byte("x")); !errors.Is(err, objstore.ErrKeyConflict) {
+		t.Fatalf("Put over a directory that holds objects: %v, want ErrKeyConflict", err)
+	}
+	if err := s.PutIfAbsent(ctx, "d", []byte("x")); !errors.Is(err, objstore.ErrKeyConflict) {
+		t.Fatalf("PutIfAbsent over a directory that holds objects: %v, want ErrKeyConflict", err)
 	}
 	// Once the directory's objects are gone, the name is free again.
 	must(s.Delete(ctx, "d/e"))

@@ -102,11 +102,37 @@ func (m *Memory) put(ctx context.Context, op, key string, data []byte, ifAbsent 
 			return fmt.Errorf("objstore: %s %q: %w", op, key, ErrPreconditionFailed)
 		}
 	} else {
+		if err := m.conflict(key); err != nil {
+			return fmt.Errorf("objstore: %s %q: %w", op, key, err)
+		}
 		i, _ := slices.BinarySearch(m.keys, key)
 		m.keys = slices.Insert(m.keys, i, key)
 	}
 	m.objects[key] = obj
 	return nil
+}
+
+// conflict reports whether a new key would be a "directory" of an existing
+// key or the other way round, as the file-based backends would.
+func (m *Memory) conflict(key string) error {
+	for i := strings.IndexByte(key, '/'); i >= 0; i = nextSlash(key, i) {
+		if _, exists := m.objects[key[:i]]; exists {
+			return fmt.Errorf("%w: %q is an object", ErrKeyConflict, key[:i])
+		}
+	}
+	dir := key + "/"
+	if i, _ := slices.BinarySearch(m.keys, dir); i < len(m.keys) && strings.HasPrefix(m.keys[i], dir) {
+		return fmt.Errorf("%w: %q holds objects", ErrKeyConflict, key)
+	}
+	return nil
+}
+
+func nextSlash(s string, i int) int {
+	j := strings.IndexByte(s[i+1:], '/')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
 }
 
 // Delete removes key; a missing key is not an error.

@@ -313,6 +313,8 @@ func (s *S3) classify(op Op, key string, err error, attempts int) error {
 		return fmt.Errorf("objstore: s3 %s %q: bucket %q does not exist: %w", op, key, s.bucket, err)
 	case status == http.StatusNotFound || code == "NoSuchKey" || code == "NotFound":
 		return fmt.Errorf("objstore: s3 %s %q: %w", op, key, ErrNotFound)
+	case code == "ObjectParentIsFile" || code == "ExistingObjectIsDirectory":
+		return fmt.Errorf("objstore: s3 %s %q: %w (%s)", op, key, ErrKeyConflict, code)
 	case op == OpPutIfAbsent && (status == http.StatusPreconditionFailed || code == "PreconditionFailed" || code == "ConditionalRequestConflict"):
 		return fmt.Errorf("objstore: s3 %s %q: %w", op, key, ErrPreconditionFailed)
 	}

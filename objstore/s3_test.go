@@ -188,6 +188,7 @@ func TestS3RetryPolicy(t *testing.T) {
 			opts.MaxAttempts = tc.maxAttempts
 			opts.RetryBaseDelay = time.Millisecond
 			opts.RetryMaxDelay = 5 * time.Millisecond
+			opts.Logger = quietLogger()
 			s, err := objstore.NewS3(context.Background(), opts)
 			if err != nil {
 				t.Fatal(err)
@@ -212,6 +213,9 @@ func TestS3RetryPolicy(t *testing.T) {
 }
 
 var errAny = errors.New("any error")
+
+// quietLogger drops the retry warnings of tests that provoke them.
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // proxyTo forwards requests unchanged to target (signatures stay valid:
 // gofakes3 does not check them).
@@ -245,7 +249,7 @@ func TestS3RetryStopsOnCancel(t *testing.T) {
 	t.Cleanup(srv.Close)
 	s, err := objstore.NewS3(context.Background(), objstore.S3Options{
 		Endpoint: srv.URL, Bucket: "b", AccessKeyID: "id", SecretAccessKey: "secret", AllowHTTP: true,
-		MaxAttempts: 1000, RetryBaseDelay: time.Hour, RetryMaxDelay: time.Hour,
+		MaxAttempts: 1000, RetryBaseDelay: time.Hour, RetryMaxDelay: time.Hour, Logger: quietLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -281,6 +285,7 @@ func TestS3AttemptTimeoutIsRetried(t *testing.T) {
 	opts := fake
 	opts.Endpoint = srv.URL
 	opts.AttemptTimeout = 200 * time.Millisecond
+	opts.Logger = quietLogger()
 	opts.RetryBaseDelay = time.Millisecond
 	s, err := objstore.NewS3(context.Background(), opts)
 	if err != nil {

@@ -35,6 +35,7 @@ func RunContractTests(t *testing.T, newStore func(t *testing.T) objstore.Store) 
 		{"CanceledContext", testCanceledContext},
 		{"InvalidKeys", testInvalidKeys},
 		{"RandomOpsMatchModel", testRandomOpsMatchModel},
+		{"KeyConflict", testKeyConflict},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -480,5 +481,45 @@ func testInvalidKeys(t *testing.T, s objstore.Store) {
 	page := mustList(t, s, "", objstore.ListOptions{})
 	if len(page.Objects) != 0 {
 		t.Errorf("invalid keys were stored: %q", keysOf(page))
+	}
+}
+
+// testKeyConflict: a store may allow both "p" and "p/q" (AWS) or refuse the
+// second with ErrKeyConflict (file-based stores), but nothing else, and a
+// refusal changes nothing.
+func testKeyConflict(t *testing.T, s objstore.Store) {
+	ctx := context.Background()
+	steps := []struct {
+		first, second string
+		ifAbsent      bool
+	}{
+		{"p", "p/q", false},
+		{"d/e", "d", false},
+		{"f", "f/g/h", true},
+		{"i/j/k", "i", true},
+	}
+	for _, st := range steps {
+		mustPut(t, s, st.first, []byte("first"))
+		var err error
+		if st.ifAbsent {
+			err = s.PutIfAbsent(ctx, st.second, []byte("second"))
+		} else {
+			err = s.Put(ctx, st.second, []byte("second"))
+		}
+		switch {
+		case err == nil:
+			if got := mustGet(t, s, st.second); string(got) != "second" {
+				t.Errorf("%q after %q: Get = %q", st.second, st.first, got)
+			}
+		case errors.Is(err, objstore.ErrKeyConflict):
+			if _, herr := s.Head(ctx, st.second); !errors.Is(herr, objstore.ErrNotFound) {
+				t.Errorf("refused %q is visible: %v", st.second, herr)
+			}
+		default:
+			t.Errorf("writing %q after %q: %v, want success or ErrKeyConflict", st.second, st.first, err)
+		}
+		if got := mustGet(t, s, st.first); string(got) != "first" {
+			t.Errorf("%q changed by writing %q: %q", st.first, st.second, got)
+		}
 	}
 }
