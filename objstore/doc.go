@@ -43,7 +43,9 @@
 // writes atomic everywhere), no object versions, no listing by delimiter.
 // Keys must be valid per ValidateKey; in particular no key may be a
 // "directory" of another ("a" and "a/b"), because the local backend and
-// versitygw's posix backend map keys to files.
+// versitygw's posix backend map keys to files: they refuse the second write
+// with ErrKeyConflict, and so does Memory, so that unit tests catch such a
+// layout; AWS S3 would accept it.
 //
 // A retried S3 PutIfAbsent is ambiguous when an earlier attempt reached the
 // server but its answer was lost: the retry then fails with
