@@ -217,8 +217,10 @@ func (l *Local) PutIfAbsent(ctx context.Context, key string, data []byte) error 
 	if err != nil {
 		return fmt.Errorf("objstore: put if absent %q: %w", key, err)
 	}
-	defer os.Remove(tmp)
 	err = os.Link(tmp, path)
+	if err != nil {
+		defer os.Remove(tmp)
+	}
 	if errors.Is(err, fs.ErrExist) && isDirInTheWay(path) {
 		err = os.Link(tmp, path)
 	}
@@ -231,9 +233,9 @@ func (l *Local) PutIfAbsent(ctx context.Context, key string, data []byte) error 
 	if err != nil {
 		return fmt.Errorf("objstore: put if absent %q: %w", key, err)
 	}
-	if err := os.Remove(tmp); err != nil {
-		return fmt.Errorf("objstore: put if absent %q: remove temp file: %w", key, err)
-	}
+	// The object is in place: a temp name that cannot be removed is left
+	// for List to ignore rather than reported as a failed write.
+	_ = os.Remove(tmp)
 	if err := l.syncDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("objstore: put if absent %q: %w", key, err)
 	}
