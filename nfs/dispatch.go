@@ -18,7 +18,9 @@ type procedure struct {
 	run  func(*request) error
 	// mutating procedures fail with NFS3ERR_ROFS on read-only exports.
 	mutating bool
-	// metadata procedures flush before replying on StrictSync exports.
+	// metadata procedures flush before replying on StrictSync exports;
+	// they are also the non-idempotent ones, answered from the reply cache
+	// when retransmitted.
 	metadata bool
 	// hasStatus is set for procedures whose results start with a status.
 	hasStatus bool
@@ -180,6 +182,24 @@ func (s *Server) dispatchCall(ctx context.Context, c *conn, rec []byte, e *xdr.E
 	}
 
 	start := e.Len()
+	if proc.metadata && h.Prog == ProgramNFS {
+		key := makeReplyKey(c.remote, h.XID, h.Proc, rec[d.Offset():])
+		cached, fresh := s.replyCache.begin(key)
+		if !fresh {
+			if cached == nil {
+				return false // the first transmission is still running
+			}
+			e.Buf = append(e.Buf, cached...)
+			return true
+		}
+		defer func() {
+			if info.Accept == rpc.Success {
+				s.replyCache.finish(key, e.Buf[start:])
+			} else {
+				s.replyCache.finish(key, nil)
+			}
+		}()
+	}
 	rpc.AppendAcceptedReply(e, h.XID, rpc.Success)
 	r.e = e
 	r.resultStart = e.Len()

@@ -55,6 +55,15 @@
 // before answering. With Export.StrictSync, CREATE, MKDIR, SYMLINK, MKNOD,
 // REMOVE, RMDIR, RENAME, LINK and SETATTR flush before their reply.
 //
+// # Retransmissions
+//
+// A duplicate request cache keeps the replies of the last ReplyCacheSize
+// non-idempotent calls (SETATTR, CREATE, MKDIR, SYMLINK, MKNOD, REMOVE,
+// RMDIR, RENAME, LINK), keyed by client IP, xid, procedure and a checksum of
+// the arguments: a client resending a call whose reply it lost gets the
+// first reply instead of a spurious NFS3ERR_EXIST or NFS3ERR_NOENT, and a
+// resend that arrives while the first is still running is dropped.
+//
 // # Directory cookies
 //
 // READDIR and READDIRPLUS add "." and ".." themselves. Wire cookie 0 starts

@@ -1,6 +1,7 @@
 package nfs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -531,4 +532,43 @@ func TestShutdownDeadline(t *testing.T) {
 		t.Fatalf("Shutdown past its deadline returned %v", err)
 	}
 	<-c.RPC.Done()
+}
+
+// TestRetransmissionAnsweredFromReplyCache sends the same REMOVE twice
+// with one xid (as a client does after losing a reply): the second gets
+// the first's answer, not NFS3ERR_NOENT; a new xid runs again.
+func TestRetransmissionAnsweredFromReplyCache(t *testing.T) {
+	fs, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	c := dial(t, ts.addr)
+	cx := ctx(t)
+	root := mount(t, c, "/a")
+	must[nfsclient.CreateResult](t)(c.Create(cx, root, "f", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{}))
+
+	removeCall := func(xid uint32) []byte {
+		e := xdr.NewEncoder(rpc.BeginRecord(nil))
+		rpc.AppendCall(e, xid, nfs.ProgramNFS, nfs.VersionNFS, nfsclient.ProcRemove, c.Cred)
+		e.Opaque(root)
+		e.String("f")
+		rpc.EndRecord(e.Buf)
+		return e.Buf
+	}
+	status := func(reply []byte) uint32 {
+		_, res, err := rpc.ParseReply(reply)
+		check(t, err)
+		return xdr.NewDecoder(res).Uint32()
+	}
+	xid := c.RPC.NextXID()
+	first := must[[]byte](t)(c.RPC.Exchange(cx, xid, removeCall(xid)))
+	// The retransmission comes over a new connection, as after a reconnect.
+	c2 := dial(t, ts.addr)
+	again := must[[]byte](t)(c2.RPC.Exchange(cx, xid, removeCall(xid)))
+	if status(first) != uint32(nfs.StatusOK) || !bytes.Equal(first, again) {
+		t.Fatalf("retransmitted REMOVE: first status %d, replies equal %v", status(first), bytes.Equal(first, again))
+	}
+	xid2 := c.RPC.NextXID()
+	other := must[[]byte](t)(c.RPC.Exchange(cx, xid2, removeCall(xid2)))
+	if st := status(other); st != uint32(nfs.StatusNoEnt) {
+		t.Fatalf("a new REMOVE of the removed name: status %d", st)
+	}
 }

@@ -37,6 +37,9 @@ type ServerOptions struct {
 	// MaxRecordSize is the largest call record accepted; a larger one
 	// closes the connection (default 1 MiB + 64 KiB: a 1 MiB WRITE and its header).
 	MaxRecordSize int
+	// ReplyCacheSize is how many replies of non-idempotent calls are kept
+	// to answer retransmissions (default 4096).
+	ReplyCacheSize int
 	// Observer, when set, is told about every answered call (metrics).
 	Observer Observer
 }
@@ -49,6 +52,7 @@ const (
 	DefaultIdleTimeout        = 15 * time.Minute
 	DefaultWriteTimeout       = 2 * time.Minute
 	DefaultMaxRecordSize      = maxIOSize + 64<<10
+	DefaultReplyCacheSize     = 4096
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -63,6 +67,8 @@ type Server struct {
 	// inflight is the server-wide call semaphore.
 	inflight chan struct{}
 	mounts   mountTable
+	// replyCache answers retransmitted non-idempotent calls.
+	replyCache *replyCache
 
 	mu        sync.Mutex
 	shutdown  bool
@@ -94,16 +100,20 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = DefaultWriteTimeout
 	}
+	if opts.ReplyCacheSize <= 0 {
+		opts.ReplyCacheSize = DefaultReplyCacheSize
+	}
 	if opts.MaxRecordSize <= 0 {
 		opts.MaxRecordSize = DefaultMaxRecordSize
 	}
 	s := &Server{
-		opts:      opts,
-		log:       opts.Logger,
-		replies:   xdr.NewPool(4<<10, maxIOSize+64<<10),
-		inflight:  make(chan struct{}, opts.MaxInFlight),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
+		opts:       opts,
+		log:        opts.Logger,
+		replies:    xdr.NewPool(4<<10, maxIOSize+64<<10),
+		inflight:   make(chan struct{}, opts.MaxInFlight),
+		listeners:  make(map[net.Listener]struct{}),
+		conns:      make(map[*conn]struct{}),
+		replyCache: newReplyCache(opts.ReplyCacheSize),
 	}
 	if _, err := rand.Read(s.verf[:]); err != nil {
 		return nil, fmt.Errorf("nfs: write verifier: %w", err)
