@@ -7,10 +7,6 @@ import (
 	"syscall"
 )
 
-// inlineTruncateChunks is how many chunk keys a truncate deletes within its
-// own batch; beyond that the rest goes to background reclaim.
-const inlineTruncateChunks = 256
-
 // canAccessData checks read or write access to a regular file's data. As with
 // Linux nfsd, the owner may always read and write its file (NFS clients
 // check permissions at open time; a file created read-only must still be
@@ -256,7 +252,7 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrReq
 }
 
 // truncate sets n's size in t. Shrinking trims the chunk holding the new end
-// and deletes the chunks past it: up to inlineTruncateChunks in this batch,
+// and deletes the chunks past it: up to Options.InlineTruncateChunks in this batch,
 // otherwise they become a pending range [truncFrom, truncTo) for background
 // reclaim (no chunk of that range is visible: the size stays below it until
 // the range is reclaimed).
@@ -280,7 +276,7 @@ func (fs *FS) truncate(ctx context.Context, t *txn, ino uint64, n *inode, size u
 	}
 	from, to := ceilChunks(size), ceilChunks(old)
 	if to > from {
-		keys, lens, more, err := fs.scanChunks(ctx, ino, from, to, inlineTruncateChunks)
+		keys, lens, more, err := fs.scanChunks(ctx, ino, from, to, fs.opts.InlineTruncateChunks)
 		if err != nil {
 			return fmt.Errorf("kvfs: truncate inode %d: %w", ino, err)
 		}

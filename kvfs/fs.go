@@ -45,6 +45,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for timestamps. Default time.Now.
 	Now func() time.Time
+	// InlineTruncateChunks is how many chunks a truncate deletes in its own
+	// batch; when more are to go, they are left to background reclaim.
+	// Default 256.
+	InlineTruncateChunks int
 	// ReadOnly opens an existing filesystem (e.g. from a checkpoint) without
 	// writing anything: no formatting, no background reclaim, and every
 	// change fails with EROFS.
@@ -96,6 +100,9 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.InlineTruncateChunks <= 0 {
+		opts.InlineTruncateChunks = 256
 	}
 	fs := &FS{kv: kv, opts: opts, log: opts.Logger, now: opts.Now}
 	var err error

@@ -16,7 +16,7 @@ import (
 // in one shared tree: no deadlock, only expected errors, and a clean fsck.
 func TestConcurrentSharedTree(t *testing.T) {
 	ctx := context.Background()
-	fs, _ := newFS(t, kvfs.Options{InodeCacheEntries: 128})
+	fs, _ := newFS(t, kvfs.Options{InodeCacheEntries: 128, InlineTruncateChunks: 1})
 	steps := 2000
 	if testing.Short() {
 		steps = 400
@@ -70,7 +70,12 @@ func TestConcurrentSharedTree(t *testing.T) {
 				case 7:
 					var a kvfs.Attr
 					if a, err = fs.Lookup(ctx, root, d, name); err == nil && a.Type == kvfs.TypeRegular {
-						_, err = fs.Write(ctx, root, a.Ino, uint64(r.IntN(3*kvfs.ChunkSize)), make([]byte, 1+r.IntN(kvfs.ChunkSize)))
+						if r.IntN(3) == 0 {
+							size := uint64(r.IntN(5 * kvfs.ChunkSize))
+							_, err = fs.SetAttr(ctx, root, a.Ino, kvfs.SetAttrRequest{Size: &size})
+						} else {
+							_, err = fs.Write(ctx, root, a.Ino, uint64(r.IntN(5*kvfs.ChunkSize)), make([]byte, 1+r.IntN(kvfs.ChunkSize)))
+						}
 					}
 				}
 				if e := errnoOf(err); !expected[e] {

@@ -64,7 +64,8 @@ type ModelOptions struct {
 	Steps   int    // operations per worker and round; default 60
 	Workers int    // goroutines, each in its own directory; default 4
 	// FS is passed to kvfs.Open; default a 64-entry inode cache, so that
-	// evictions happen.
+	// evictions happen, and truncations that leave all but one chunk to
+	// background reclaim.
 	FS kvfs.Options
 }
 
@@ -90,6 +91,9 @@ func RunModel(t testing.TB, st Store, o ModelOptions) {
 	}
 	if o.FS.InodeCacheEntries == 0 {
 		o.FS.InodeCacheEntries = 64
+	}
+	if o.FS.InlineTruncateChunks == 0 {
+		o.FS.InlineTruncateChunks = 1 // exercise background reclaim of truncations
 	}
 	t.Logf("model seed %d", o.Seed)
 	if err := runModel(st, o); err != nil {
