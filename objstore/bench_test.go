@@ -3,6 +3,7 @@ package objstore_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/zerofs-go/zerofsd/internal/testenv"
@@ -78,6 +79,20 @@ func BenchmarkStores(b *testing.B) {
 				}
 				i++
 			}
+		})
+		b.Run(be.name+"/Put4KParallel", func(b *testing.B) {
+			s := be.new(b)
+			b.SetBytes(int64(len(data)))
+			var next atomic.Int64
+			b.SetParallelism(8) // 8 writers per CPU: object stores reward concurrency
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := s.Put(ctx, fmt.Sprintf("bench/%08d", next.Add(1)%1000), data); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
 		b.Run(be.name+"/GetRange1K", func(b *testing.B) {
 			s := be.new(b)
