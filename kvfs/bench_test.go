@@ -172,3 +172,27 @@ func newBenchFS(b *testing.B, opts kvfs.Options) *kvfs.FS {
 	b.Cleanup(func() { fs.Close(context.Background()) })
 	return fs
 }
+
+// BenchmarkParallelWrite64K has each goroutine write 64 KiB blocks to its own
+// file: writers to different files do not contend.
+func BenchmarkParallelWrite64K(b *testing.B) {
+	ctx := context.Background()
+	fs := newBenchFS(b, kvfs.Options{})
+	var n atomic.Int64
+	b.SetBytes(kvfs.ChunkSize)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		f, err := fs.Create(ctx, root, kvfs.RootIno, fmt.Sprintf("p%d", n.Add(1)), kvfs.CreateRequest{})
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		buf := make([]byte, kvfs.ChunkSize)
+		for i := uint64(0); pb.Next(); i++ {
+			if _, err := fs.Write(ctx, root, f.Ino, (i%4096)*kvfs.ChunkSize, buf); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
