@@ -61,13 +61,7 @@ func TestLinuxKernelClient(t *testing.T) {
 	if os.Getenv("ZEROFS_NFSVM") != "1" {
 		t.Skip("set ZEROFS_NFSVM=1 to run the kernel client test (needs ../shared/nfsvm)")
 	}
-	nfsvm := os.Getenv("NFSVM")
-	if nfsvm == "" {
-		nfsvm = "/work/shared/nfsvm/nfsvm"
-	}
-	if _, err := os.Stat(nfsvm); err != nil {
-		t.Skipf("nfsvm not found at %s (set NFSVM)", nfsvm)
-	}
+	nfsvm := nfsvmPath(t)
 	fsA, _ := newFS(t)
 	fsB, _ := newFS(t)
 	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/team-a", FS: fsA}, &nfs.Export{Name: "b", Path: "/team-b", FS: fsB})
@@ -107,10 +101,7 @@ func TestLinuxKernelTar(t *testing.T) {
 	if tarball == "" {
 		t.Skip("set ZEROFS_NFSVM_TAR=/path/outside/tmp/src.tar to time tar -xf through the kernel client")
 	}
-	nfsvm := os.Getenv("NFSVM")
-	if nfsvm == "" {
-		nfsvm = "/work/shared/nfsvm/nfsvm"
-	}
+	nfsvm := nfsvmPath(t)
 	fs, _ := newFS(t)
 	stats := &procStats{byProc: map[string]*procStat{}}
 	ts := startServer(t, nfs.ServerOptions{Observer: stats}, &nfs.Export{Name: "a", Path: "/team-a", FS: fs})
@@ -170,10 +161,7 @@ func TestLinuxKernelScript(t *testing.T) {
 	if script == "" {
 		t.Skip("set ZEROFS_NFSVM_SCRIPT=/path/to/script.sh to run a guest script")
 	}
-	nfsvm := os.Getenv("NFSVM")
-	if nfsvm == "" {
-		nfsvm = "/work/shared/nfsvm/nfsvm"
-	}
+	nfsvm := nfsvmPath(t)
 	fsA, _ := newFS(t)
 	fsB, _ := newFS(t)
 	stats := &procStats{byProc: map[string]*procStat{}}
@@ -188,4 +176,22 @@ func TestLinuxKernelScript(t *testing.T) {
 	if err != nil {
 		t.Fatalf("guest script failed: %v", err)
 	}
+}
+
+// nfsvmPath finds the nfsvm tool: $NFSVM, else ../shared/nfsvm/nfsvm next
+// to the repository (the test runs in <repo>/nfs).
+func nfsvmPath(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("NFSVM")
+	if p == "" {
+		p = filepath.Join("..", "..", "shared", "nfsvm", "nfsvm")
+	}
+	abs, err := filepath.Abs(p)
+	if err == nil {
+		p = abs
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("nfsvm not found at %s (set NFSVM)", p)
+	}
+	return p
 }
