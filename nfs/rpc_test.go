@@ -572,3 +572,25 @@ func TestRetransmissionAnsweredFromReplyCache(t *testing.T) {
 		t.Fatalf("a new REMOVE of the removed name: status %d", st)
 	}
 }
+
+func TestServeReturnsWhenContextEnds(t *testing.T) {
+	fs, _ := newFS(t)
+	set := &exportSet{list: []*nfs.Export{{Name: "a", Path: "/a", FS: fs}}}
+	srv, err := nfs.NewServer(nfs.ServerOptions{Exports: set, Logger: quietLogger()})
+	check(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(t, err)
+	serveCtx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx, ln) }()
+	c := dial(t, ln.Addr().String())
+	check(t, c.Null(ctx(t)))
+	stop()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve after its context ended: %v", err)
+	}
+	<-c.RPC.Done() // its connections are closed too
+	if _, err := nfs.NewServer(nfs.ServerOptions{}); err == nil {
+		t.Fatal("NewServer without exports succeeded")
+	}
+}
