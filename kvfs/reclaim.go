@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"syscall"
 	"time"
 )
 
@@ -52,10 +53,14 @@ func (fs *FS) runReclaim(ctx context.Context) {
 			return
 		}
 		var retry <-chan time.Time
-		if err != nil {
+		switch {
+		case errors.Is(err, syscall.EROFS):
+			// The store no longer takes writes (e.g. fenced): wait to be woken.
+			fs.log.Warn("kvfs: background reclaim paused: store is read-only", "err", err)
+		case err != nil:
 			fs.log.Error("kvfs: background reclaim failed; will retry", "err", err)
 			retry = time.After(time.Second)
-		} else if n > 0 {
+		case n > 0:
 			continue
 		}
 		select {
