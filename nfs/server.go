@@ -109,7 +109,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	s := &Server{
 		opts:       opts,
 		log:        opts.Logger,
-		replies:    xdr.NewPool(4<<10, maxIOSize+64<<10),
+		replies:    xdr.NewPool(4<<10, 2*maxIOSize), // keeps the buffers of 1 MiB READ replies
 		inflight:   make(chan struct{}, opts.MaxInFlight),
 		listeners:  make(map[net.Listener]struct{}),
 		conns:      make(map[*conn]struct{}),
