@@ -15,7 +15,10 @@
 // through TCP). Replies are written as calls complete, in any order, one
 // writer at a time per connection; the client matches them by xid. A slow
 // filesystem call (a cold object-store read, a flush) therefore never
-// stalls unrelated calls, of the same connection or of another export.
+// stalls unrelated calls, of the same connection or of another export, as
+// long as the slow calls do not fill the limits themselves (the limits are
+// per connection and per server, not per export: a Linux client shares one
+// connection among its mounts of one server).
 // Replies that complete while another is being written are sent together
 // in one writev. On Linux, received data is acknowledged at once
 // (TCP_QUICKACK), so a client whose stack holds back the rest of a record
