@@ -22,7 +22,9 @@ type DB struct {
 	store    objstore.Store // counted
 	sstStore objstore.Store // counted, behind the disk cache when configured
 	cache    *sstable.BlockCache
-	readOnly bool
+	// diskCache is the optional shared disk cache (for its statistics).
+	diskCache *cache.Disk
+	readOnly  bool
 	// roCheckpoint is the checkpoint a read-only database is pinned to.
 	roCheckpoint string
 	epoch        uint64
@@ -102,6 +104,7 @@ func newDB(store objstore.Store, opts Options, diskCache *cache.Disk, ns string,
 		flushedCh:   make(chan struct{}),
 		stop:        make(chan struct{}),
 	}
+	db.diskCache = diskCache
 	if blockCacheBytes > 0 {
 		db.cache = sstable.NewBlockCache(blockCacheBytes)
 	}

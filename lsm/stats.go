@@ -3,6 +3,7 @@ package lsm
 import (
 	"time"
 
+	"github.com/zerofs-go/zerofsd/cache"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
@@ -29,6 +30,9 @@ type Stats struct {
 	Requests objstore.Stats
 	// BlockCache is the memory block cache's counters.
 	BlockCache sstable.CacheStats
+	// DiskCache is the shared disk cache's counters (all databases of the
+	// process together), when one is configured.
+	DiskCache *cache.DiskStats
 
 	WALPuts, WALBytes  int64
 	L0Flushes          int64
@@ -80,6 +84,10 @@ func (db *DB) Stats() Stats {
 	}
 	if db.cache != nil {
 		s.BlockCache = db.cache.Stats()
+	}
+	if db.diskCache != nil {
+		ds := db.diskCache.Stats()
+		s.DiskCache = &ds
 	}
 	return s
 }

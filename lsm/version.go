@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/lsm/memtable"
@@ -33,8 +34,8 @@ type table struct {
 	cache   *sstable.BlockCache
 	cacheID uint64
 
-	mu     sync.Mutex
-	reader *sstable.Reader
+	mu     sync.Mutex // serializes opening
+	reader atomic.Pointer[sstable.Reader]
 }
 
 type storeSource struct {
@@ -47,10 +48,13 @@ func (s storeSource) ReadAt(ctx context.Context, off, n int64) ([]byte, error) {
 }
 
 func (t *table) open(ctx context.Context) (*sstable.Reader, error) {
+	if r := t.reader.Load(); r != nil {
+		return r, nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.reader != nil {
-		return t.reader, nil
+	if r := t.reader.Load(); r != nil {
+		return r, nil
 	}
 	key := tableKey(t.meta.ID)
 	r, err := sstable.Open(ctx, key, t.meta.Size, storeSource{t.store, key},
@@ -58,7 +62,7 @@ func (t *table) open(ctx context.Context) (*sstable.Reader, error) {
 	if err != nil {
 		return nil, wrapTableErr(key, err)
 	}
-	t.reader = r
+	t.reader.Store(r)
 	return r, nil
 }
 
