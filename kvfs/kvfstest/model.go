@@ -70,7 +70,8 @@ type ModelOptions struct {
 }
 
 // RunModel runs random operation sequences from several goroutines, each in
-// its own directory, against kvfs on st and against a reference model, and
+// its own directory, as root or as an unprivileged user (so permission
+// checks are part of the model), against kvfs on st and against a reference model, and
 // crashes the store at random points. After each crash the filesystem is
 // reopened, fsck must be clean, and every goroutine's subtree must equal the
 // model after some prefix of its operations that includes every operation
@@ -105,6 +106,7 @@ func RunModel(t testing.TB, st Store, o ModelOptions) {
 type mnode struct {
 	typ      kvfs.FileType
 	mode     uint32
+	uid, gid uint32
 	data     []byte // never modified in place: writers build a new slice
 	target   string
 	children map[string]*mnode
@@ -114,7 +116,7 @@ func (n *mnode) clone(seen map[*mnode]*mnode) *mnode {
 	if c, ok := seen[n]; ok {
 		return c
 	}
-	c := &mnode{typ: n.typ, mode: n.mode, data: n.data, target: n.target}
+	c := &mnode{typ: n.typ, mode: n.mode, uid: n.uid, gid: n.gid, data: n.data, target: n.target}
 	seen[n] = c
 	if n.children != nil {
 		c.children = make(map[string]*mnode, len(n.children))
@@ -167,8 +169,8 @@ func canonicalModel(root *mnode) string {
 				}
 			}
 		}
-		lines = append(lines, fmt.Sprintf("%s type=%d mode=%o nlink=%d size=%d crc=%08x target=%q link=%s",
-			p, n.typ, n.mode, nlink, len(n.data), crc32.ChecksumIEEE(n.data), n.target, first[n]))
+		lines = append(lines, fmt.Sprintf("%s type=%d mode=%o uid=%d gid=%d nlink=%d size=%d crc=%08x target=%q link=%s",
+			p, n.typ, n.mode, n.uid, n.gid, nlink, len(n.data), crc32.ChecksumIEEE(n.data), n.target, first[n]))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -246,8 +248,8 @@ func canonicalFS(ctx context.Context, fs *kvfs.FS, dir uint64) (string, error) {
 			}
 		}
 		size := len(data)
-		lines = append(lines, fmt.Sprintf("%s type=%d mode=%o nlink=%d size=%d crc=%08x target=%q link=%s",
-			it.p, it.a.Type, it.a.Mode, it.a.Nlink, size, crc32.ChecksumIEEE(data), target, first[it.a.Ino]))
+		lines = append(lines, fmt.Sprintf("%s type=%d mode=%o uid=%d gid=%d nlink=%d size=%d crc=%08x target=%q link=%s",
+			it.p, it.a.Type, it.a.Mode, it.a.UID, it.a.GID, it.a.Nlink, size, crc32.ChecksumIEEE(data), target, first[it.a.Ino]))
 	}
 	return strings.Join(lines, "\n"), nil
 }
@@ -314,6 +316,27 @@ func isUnder(nodes map[string]*mnode, anc *mnode, p string) bool {
 
 var names = []string{"a", "b", "c", "d", "e", "f"}
 
+// user is the unprivileged identity some operations run as.
+var user = kvfs.Cred{UID: 1000, GID: 1000}
+
+// mperm mirrors kvfs' permission rule for the model.
+func mperm(cred kvfs.Cred, n *mnode, want uint32) bool {
+	if cred.UID == 0 {
+		return want&1 == 0 || n.typ == kvfs.TypeDir || n.mode&0o111 != 0
+	}
+	bits := n.mode
+	switch {
+	case cred.UID == n.uid:
+		bits >>= 6
+	case cred.GID == n.gid:
+		bits >>= 3
+	}
+	return bits&7&want == want
+}
+
+// canModify is the model's check for adding or removing entries of d.
+func canModify(cred kvfs.Cred, d *mnode) bool { return mperm(cred, d, 2|1) }
+
 // step runs one random operation on fs and on the model and compares.
 func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 	r := w.rng
@@ -327,6 +350,17 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 	if err != nil {
 		return err
 	}
+	cred := root
+	if r.IntN(2) == 0 {
+		cred = user
+	}
+	newNode := func(typ kvfs.FileType, mode uint32) *mnode {
+		n := &mnode{typ: typ, mode: mode, uid: cred.UID, gid: cred.GID}
+		if typ == kvfs.TypeDir {
+			n.children = map[string]*mnode{}
+		}
+		return n
+	}
 	var got error
 	var want syscall.Errno
 	changed := false
@@ -338,11 +372,13 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		if guarded {
 			mode = kvfs.CreateGuarded
 		}
-		desc = fmt.Sprintf("create %s/%s guarded=%v", dir, name, guarded)
-		_, got = fs.Create(ctx, root, dino, name, kvfs.CreateRequest{Mode: mode})
+		desc = fmt.Sprintf("uid %d: create %s/%s guarded=%v", cred.UID, dir, name, guarded)
+		_, got = fs.Create(ctx, cred, dino, name, kvfs.CreateRequest{Mode: mode})
 		switch {
+		case !canModify(cred, dn):
+			want = syscall.EACCES
 		case child == nil:
-			dn.children[name] = &mnode{typ: kvfs.TypeRegular, mode: 0o644}
+			dn.children[name] = newNode(kvfs.TypeRegular, 0o644)
 			changed = true
 		case guarded:
 			want = syscall.EEXIST
@@ -352,46 +388,53 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 			want = syscall.EEXIST
 		}
 	case 2: // mkdir
-		desc = fmt.Sprintf("mkdir %s/%s", dir, name)
-		_, got = fs.Mkdir(ctx, root, dino, name, 0o755)
-		if child != nil {
+		desc = fmt.Sprintf("uid %d: mkdir %s/%s", cred.UID, dir, name)
+		_, got = fs.Mkdir(ctx, cred, dino, name, 0o755)
+		switch {
+		case !canModify(cred, dn):
+			want = syscall.EACCES
+		case child != nil:
 			want = syscall.EEXIST
-		} else {
-			dn.children[name] = &mnode{typ: kvfs.TypeDir, mode: 0o755, children: map[string]*mnode{}}
+		default:
+			dn.children[name] = newNode(kvfs.TypeDir, 0o755)
 			changed = true
 		}
 	case 3: // symlink or fifo
+		var n *mnode
 		if r.IntN(2) == 0 {
 			target := "t/" + strconv.Itoa(r.IntN(1000))
-			desc = fmt.Sprintf("symlink %s/%s -> %s", dir, name, target)
-			_, got = fs.Symlink(ctx, root, dino, name, target, 0o777)
-			if child == nil {
-				dn.children[name] = &mnode{typ: kvfs.TypeSymlink, mode: 0o777, target: target}
-			}
+			desc = fmt.Sprintf("uid %d: symlink %s/%s -> %s", cred.UID, dir, name, target)
+			_, got = fs.Symlink(ctx, cred, dino, name, target, 0o777)
+			n = newNode(kvfs.TypeSymlink, 0o777)
+			n.target = target
 		} else {
-			desc = fmt.Sprintf("mkfifo %s/%s", dir, name)
-			_, got = fs.Mknod(ctx, root, dino, name, kvfs.TypeFIFO, 0o600, 0, 0)
-			if child == nil {
-				dn.children[name] = &mnode{typ: kvfs.TypeFIFO, mode: 0o600}
-			}
+			desc = fmt.Sprintf("uid %d: mkfifo %s/%s", cred.UID, dir, name)
+			_, got = fs.Mknod(ctx, cred, dino, name, kvfs.TypeFIFO, 0o600, 0, 0)
+			n = newNode(kvfs.TypeFIFO, 0o600)
 		}
-		if child != nil {
+		switch {
+		case !canModify(cred, dn):
+			want = syscall.EACCES
+		case child != nil:
 			want = syscall.EEXIST
-		} else {
+		default:
+			dn.children[name] = n
 			changed = true
 		}
 	case 4: // link
 		src := pick(all)
 		sn := nodes[src]
-		desc = fmt.Sprintf("link %s to %s/%s", src, dir, name)
+		desc = fmt.Sprintf("uid %d: link %s to %s/%s", cred.UID, src, dir, name)
 		sino, err := resolve(ctx, fs, base, src)
 		if err != nil {
 			return err
 		}
-		_, got = fs.Link(ctx, root, sino, dino, name)
+		_, got = fs.Link(ctx, cred, sino, dino, name)
 		switch {
 		case sn.typ == kvfs.TypeDir:
 			want = syscall.EPERM
+		case !canModify(cred, dn):
+			want = syscall.EACCES
 		case child != nil:
 			want = syscall.EEXIST
 		default:
@@ -399,9 +442,11 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 			changed = true
 		}
 	case 5, 6: // unlink
-		desc = fmt.Sprintf("unlink %s/%s", dir, name)
-		got = fs.Unlink(ctx, root, dino, name)
+		desc = fmt.Sprintf("uid %d: unlink %s/%s", cred.UID, dir, name)
+		got = fs.Unlink(ctx, cred, dino, name)
 		switch {
+		case !canModify(cred, dn):
+			want = syscall.EACCES
 		case child == nil:
 			want = syscall.ENOENT
 		case child.typ == kvfs.TypeDir:
@@ -411,9 +456,11 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 			changed = true
 		}
 	case 7: // rmdir
-		desc = fmt.Sprintf("rmdir %s/%s", dir, name)
-		got = fs.Rmdir(ctx, root, dino, name)
+		desc = fmt.Sprintf("uid %d: rmdir %s/%s", cred.UID, dir, name)
+		got = fs.Rmdir(ctx, cred, dino, name)
 		switch {
+		case !canModify(cred, dn):
+			want = syscall.EACCES
 		case child == nil:
 			want = syscall.ENOENT
 		case child.typ != kvfs.TypeDir:
@@ -429,17 +476,24 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		toname := names[r.IntN(len(names))]
 		tn := nodes[todir]
 		dst := tn.children[toname]
-		desc = fmt.Sprintf("rename %s/%s to %s/%s", dir, name, todir, toname)
+		desc = fmt.Sprintf("uid %d: rename %s/%s to %s/%s", cred.UID, dir, name, todir, toname)
 		toino, err := resolve(ctx, fs, base, todir)
 		if err != nil {
 			return err
 		}
-		got = fs.Rename(ctx, root, dino, name, toino, toname)
+		got = fs.Rename(ctx, cred, dino, name, toino, toname)
+		moveDir := child != nil && child.typ == kvfs.TypeDir && dn != tn
 		switch {
+		case child == nil && !canModify(cred, dn):
+			want = syscall.EACCES
 		case child == nil:
 			want = syscall.ENOENT
+		case !canModify(cred, dn) || !canModify(cred, tn):
+			want = syscall.EACCES
 		case dst == child:
-		case child.typ == kvfs.TypeDir && dn != tn && isUnder(nodes, child, todir):
+		case moveDir && !mperm(cred, child, 2):
+			want = syscall.EACCES
+		case moveDir && isUnder(nodes, child, todir):
 			want = syscall.EINVAL
 		case dst != nil && child.typ == kvfs.TypeDir && dst.typ != kvfs.TypeDir:
 			want = syscall.ENOTDIR
@@ -465,9 +519,9 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		for i := range data {
 			data[i] = byte(r.IntN(256))
 		}
-		desc = fmt.Sprintf("write %s/%s off=%d len=%d", dir, name, off, n)
+		desc = fmt.Sprintf("uid %d: write %s/%s off=%d len=%d", cred.UID, dir, name, off, n)
 		if child == nil {
-			_, got = fs.Write(ctx, root, 1<<60, off, data)
+			_, got = fs.Write(ctx, cred, 1<<60, off, data)
 			want = syscall.ESTALE
 			break
 		}
@@ -475,18 +529,20 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		if err != nil {
 			return err
 		}
-		_, got = fs.Write(ctx, root, cino, off, data)
-		switch child.typ {
-		case kvfs.TypeRegular:
+		_, got = fs.Write(ctx, cred, cino, off, data)
+		switch {
+		case child.typ == kvfs.TypeDir:
+			want = syscall.EISDIR
+		case child.typ != kvfs.TypeRegular:
+			want = syscall.EINVAL
+		case cred.UID != child.uid && !mperm(cred, child, 2):
+			want = syscall.EACCES
+		default:
 			nd := make([]byte, max(uint64(len(child.data)), off+uint64(n)))
 			copy(nd, child.data)
 			copy(nd[off:], data)
 			child.data = nd
 			changed = true
-		case kvfs.TypeDir:
-			want = syscall.EISDIR
-		default:
-			want = syscall.EINVAL
 		}
 	case 13: // truncate or chmod
 		if child == nil {
@@ -498,8 +554,12 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		}
 		if r.IntN(2) == 0 {
 			mode := uint32(r.IntN(0o1000))
-			desc = fmt.Sprintf("chmod %s/%s %o", dir, name, mode)
-			_, got = fs.SetAttr(ctx, root, cino, kvfs.SetAttrRequest{Mode: &mode})
+			desc = fmt.Sprintf("uid %d: chmod %s/%s %o", cred.UID, dir, name, mode)
+			_, got = fs.SetAttr(ctx, cred, cino, kvfs.SetAttrRequest{Mode: &mode})
+			if cred.UID != 0 && cred.UID != child.uid {
+				want = syscall.EPERM
+				break
+			}
 			child.mode = mode
 			changed = true
 			break
@@ -508,18 +568,20 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		if r.IntN(4) == 0 {
 			size = uint64(r.IntN(3)) * kvfs.ChunkSize
 		}
-		desc = fmt.Sprintf("truncate %s/%s %d", dir, name, size)
-		_, got = fs.SetAttr(ctx, root, cino, kvfs.SetAttrRequest{Size: &size})
-		switch child.typ {
-		case kvfs.TypeRegular:
+		desc = fmt.Sprintf("uid %d: truncate %s/%s %d", cred.UID, dir, name, size)
+		_, got = fs.SetAttr(ctx, cred, cino, kvfs.SetAttrRequest{Size: &size})
+		switch {
+		case child.typ == kvfs.TypeDir:
+			want = syscall.EISDIR
+		case child.typ != kvfs.TypeRegular:
+			want = syscall.EINVAL
+		case cred.UID != child.uid && !mperm(cred, child, 2):
+			want = syscall.EACCES
+		default:
 			nd := make([]byte, size)
 			copy(nd, child.data)
 			child.data = nd
 			changed = true
-		case kvfs.TypeDir:
-			want = syscall.EISDIR
-		default:
-			want = syscall.EINVAL
 		}
 	case 14: // read and compare
 		if child == nil || child.typ != kvfs.TypeRegular {
@@ -531,8 +593,14 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		}
 		off := uint64(r.IntN(len(child.data) + 10))
 		buf := make([]byte, r.IntN(3*kvfs.ChunkSize))
-		desc = fmt.Sprintf("read %s/%s off=%d len=%d", dir, name, off, len(buf))
-		n, eof, err := fs.Read(ctx, root, cino, off, buf)
+		desc = fmt.Sprintf("uid %d: read %s/%s off=%d len=%d", cred.UID, dir, name, off, len(buf))
+		n, eof, err := fs.Read(ctx, cred, cino, off, buf)
+		if cred.UID != child.uid && !mperm(cred, child, 4) {
+			if errnoOf(err) != syscall.EACCES {
+				return fmt.Errorf("%s: got %v, want EACCES", desc, err)
+			}
+			break
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", desc, err)
 		}
@@ -574,8 +642,8 @@ func runModel(st Store, o ModelOptions) error {
 	ws := make([]*worker, workers)
 	for i := range ws {
 		w := &worker{id: i, rng: rand.New(rand.NewPCG(seed, uint64(i+1))), name: fmt.Sprintf("w%d", i),
-			model: &mnode{typ: kvfs.TypeDir, mode: 0o755, children: map[string]*mnode{}}}
-		if _, err := fs.Mkdir(ctx, root, kvfs.RootIno, w.name, 0o755); err != nil {
+			model: &mnode{typ: kvfs.TypeDir, mode: 0o777, children: map[string]*mnode{}}}
+		if _, err := fs.Mkdir(ctx, root, kvfs.RootIno, w.name, 0o777); err != nil {
 			return err
 		}
 		w.snapshot()
