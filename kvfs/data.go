@@ -327,11 +327,8 @@ func (fs *FS) scanChunks(ctx context.Context, ino, from, to uint64, limit int) (
 func (fs *FS) StatFS(ctx context.Context) (StatFS, error) {
 	var bytes, inodes int64
 	for i := range fs.counters {
-		c := &fs.counters[i]
-		c.mu.Lock()
-		bytes += c.bytes
-		inodes += c.inodes
-		c.mu.Unlock()
+		bytes += fs.counters[i].bytes.Load()
+		inodes += fs.counters[i].inodes.Load()
 	}
 	total := unlimitedBytes
 	if fs.opts.SizeLimitBytes > 0 {

@@ -34,7 +34,9 @@
 //   - Space (bytes of chunk data) and inode counts for StatFS are kept in 16
 //     counter shards, updated in the same batch as the change, so they are
 //     right after a crash; a shard is chosen by inode id so that concurrent
-//     writers rarely share one. SizeLimitBytes makes writes fail with ENOSPC.
+//     writers rarely share one. SizeLimitBytes makes writes fail with ENOSPC;
+//     a write reserves its growth first (one atomic compare-and-swap), so
+//     concurrent writers never exceed the limit together.
 //   - Errors are syscall.Errno values wrapped with context (errors.As and
 //     errors.Is find them); ErrStale (ESTALE) for a missing inode.
 //

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -72,6 +73,10 @@ type FS struct {
 	entries *shardedLRU[entryCacheKey, dirent]
 
 	counters [counterShards]counterShard
+	// limitUsed is the bytes used plus those reserved by writes in flight,
+	// kept only with a size limit: a write reserves its growth here first
+	// (compare-and-swap), so concurrent writers never exceed the limit.
+	limitUsed atomic.Int64
 
 	allocMu   sync.Mutex
 	nextIno   uint64
@@ -79,10 +84,14 @@ type FS struct {
 	reclaimer reclaimer
 }
 
+// counterShard is one shard of the space and inode counters. mu serializes
+// the shard's read-modify-write around the batch that stores it; the values
+// are atomics so that StatFS and the size-limit check read every shard
+// without taking other shards' locks.
 type counterShard struct {
 	mu     sync.Mutex
-	bytes  int64
-	inodes int64
+	bytes  atomic.Int64
+	inodes atomic.Int64
 }
 
 type entryCacheKey struct {
@@ -140,6 +149,7 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 			return nil, err
 		}
 	}
+	fs.limitUsed.Store(fs.usedBytes())
 	if !opts.ReadOnly {
 		fs.reclaimer.start(fs)
 	}
@@ -152,7 +162,7 @@ func (fs *FS) format(ctx context.Context) error {
 	root := &inode{typ: TypeDir, mode: 0755, nlink: 2, gen: rand.Uint32() | 1,
 		atime: now, mtime: now, ctime: now, parent: RootIno, nextCookie: firstCookie}
 	fs.nextIno, fs.inoLimit = RootIno+1, RootIno+1+inoReserveBatch
-	fs.counters[RootIno%counterShards].inodes = 1
+	fs.counters[RootIno%counterShards].inodes.Store(1)
 	ops := []KVOp{
 		{Key: inodeKey(RootIno), Value: encodeInode(root)},
 		{Key: metaKey(metaNextIno), Value: encodeU64(fs.inoLimit)},
@@ -183,9 +193,12 @@ func (fs *FS) loadCounters(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("kvfs: open: read counter %d: %w", i, err)
 		}
-		if fs.counters[i].bytes, fs.counters[i].inodes, err = decodeCounter(raw); err != nil {
+		b, n, err := decodeCounter(raw)
+		if err != nil {
 			return fmt.Errorf("kvfs: open: counter %d: %w", i, err)
 		}
+		fs.counters[i].bytes.Store(b)
+		fs.counters[i].inodes.Store(n)
 	}
 	return nil
 }
@@ -430,30 +443,26 @@ func (t *txn) commit(ctx context.Context) error {
 		t.ops = append(t.ops, KVOp{Key: inodeKey(ino), Delete: true})
 	}
 	if t.dBytes != 0 || t.dInodes != 0 {
+		limited := fs.opts.SizeLimitBytes > 0 && t.dBytes != 0
+		if limited && t.dBytes > 0 && !fs.reserveBytes(t.dBytes) {
+			return fmt.Errorf("kvfs: %d bytes more would exceed the size limit of %d: %w", t.dBytes, fs.opts.SizeLimitBytes, syscall.ENOSPC)
+		}
 		c := &fs.counters[t.shard]
 		c.mu.Lock()
-		if t.dBytes > 0 && fs.opts.SizeLimitBytes > 0 {
-			used := c.bytes
-			for i := range fs.counters {
-				if i != t.shard {
-					o := &fs.counters[i]
-					o.mu.Lock()
-					used += o.bytes
-					o.mu.Unlock()
-				}
-			}
-			if used+t.dBytes > int64(fs.opts.SizeLimitBytes) {
-				c.mu.Unlock()
-				return fmt.Errorf("kvfs: %d bytes more would exceed the size limit of %d: %w", t.dBytes, fs.opts.SizeLimitBytes, syscall.ENOSPC)
-			}
-		}
-		nb, ni := c.bytes+t.dBytes, c.inodes+t.dInodes
+		nb, ni := c.bytes.Load()+t.dBytes, c.inodes.Load()+t.dInodes
 		t.ops = append(t.ops, KVOp{Key: counterKey(t.shard), Value: encodeCounter(nb, ni)})
 		err := fs.kv.Write(ctx, t.ops, false)
 		if err == nil {
-			c.bytes, c.inodes = nb, ni
+			c.bytes.Store(nb)
+			c.inodes.Store(ni)
 		}
 		c.mu.Unlock()
+		switch {
+		case limited && t.dBytes > 0 && err != nil:
+			fs.limitUsed.Add(-t.dBytes) // release the reservation
+		case limited && t.dBytes < 0 && err == nil:
+			fs.limitUsed.Add(t.dBytes) // space freed
+		}
 		if err != nil {
 			return t.failed(err)
 		}
@@ -489,6 +498,29 @@ func (t *txn) failed(err error) error {
 		t.fs.entries.Remove(d.key)
 	}
 	return fmt.Errorf("kvfs: write batch: %w", err)
+}
+
+// usedBytes sums the space counters (a moment's view; no locks).
+func (fs *FS) usedBytes() int64 {
+	var b int64
+	for i := range fs.counters {
+		b += fs.counters[i].bytes.Load()
+	}
+	return b
+}
+
+// reserveBytes reserves n more bytes under the size limit, or reports false.
+func (fs *FS) reserveBytes(n int64) bool {
+	limit := int64(fs.opts.SizeLimitBytes)
+	for {
+		cur := fs.limitUsed.Load()
+		if cur+n > limit {
+			return false
+		}
+		if fs.limitUsed.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
 }
 
 // --- helpers ---

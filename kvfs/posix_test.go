@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -571,4 +572,46 @@ func TestOverwriteAccounting(t *testing.T) {
 		}
 		checkFsck(t, fs)
 	}
+}
+
+// TestSizeLimitConcurrent has writers of different counter shards check the
+// limit at once (a lock-order bug here deadlocks) and never exceed it.
+func TestSizeLimitConcurrent(t *testing.T) {
+	ctx := context.Background()
+	const limit = 64 * kvfs.ChunkSize
+	fs, _ := newFS(t, kvfs.Options{SizeLimitBytes: limit})
+	var wg sync.WaitGroup
+	var written atomic.Int64
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := fs.Create(ctx, root, kvfs.RootIno, fmt.Sprintf("f%d", g), kvfs.CreateRequest{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			buf := make([]byte, kvfs.ChunkSize)
+			for i := range 20 {
+				_, err := fs.Write(ctx, root, f.Ino, uint64(i)*kvfs.ChunkSize, buf)
+				switch errnoOf(err) {
+				case 0:
+					written.Add(kvfs.ChunkSize)
+				case syscall.ENOSPC:
+				default:
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if written.Load() > limit {
+		t.Fatalf("wrote %d bytes past a limit of %d", written.Load(), limit)
+	}
+	st := must[kvfs.StatFS](t)(fs.StatFS(ctx))
+	if st.TotalBytes-st.FreeBytes != uint64(written.Load()) {
+		t.Fatalf("statfs used %d, written %d", st.TotalBytes-st.FreeBytes, written.Load())
+	}
+	checkFsck(t, fs)
 }
