@@ -22,8 +22,10 @@ type walSegment struct {
 	err     error
 }
 
-func newSegment() *walSegment {
-	return &walSegment{buf: make([]byte, wal.HeaderSize, 64<<10), done: make(chan struct{})}
+// newSegment returns an empty segment with room for capHint bytes (the
+// size of the previous one, so a busy WAL does not regrow its buffer).
+func newSegment(capHint int) *walSegment {
+	return &walSegment{buf: make([]byte, wal.HeaderSize, max(capHint, 64<<10)), done: make(chan struct{})}
 }
 
 func (s *walSegment) empty() bool { return s.records == 0 }
@@ -151,7 +153,7 @@ func (db *DB) sealLocked() *walSegment {
 	s.id = db.nextWALID
 	db.nextWALID++
 	wal.AppendHeader(s.buf[:0], wal.Header{WriterEpoch: db.epoch, WALID: s.id})
-	db.seg = newSegment()
+	db.seg = newSegment(min(len(s.buf)+len(s.buf)/8, db.opts.WALMaxBytes+db.opts.WALMaxBytes/4))
 	db.lastSeal = s
 	db.mu.Lock()
 	db.walQueue = append(db.walQueue, s)

@@ -37,7 +37,7 @@ func Open(ctx context.Context, store objstore.Store, opts Options) (*DB, error) 
 	close(fenceSeg.done)
 	db.lastSeal = fenceSeg
 	db.nextWALID = fenceID + 1
-	db.seg = newSegment()
+	db.seg = newSegment(0)
 	db.mu.Lock()
 	db.v.Store(db.versionFromManifestLocked(man, mem, nil))
 	db.mu.Unlock()
