@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 )
 
 // maxFsckProblems bounds how many problem descriptions a report keeps.
@@ -51,7 +52,7 @@ type fsckInode struct {
 // Fsck walks one consistent snapshot of the whole store and reports every
 // broken invariant: dangling entries, index mismatches, nlink mismatches,
 // orphan inodes and chunks, and accounting drift. It changes nothing. It
-// keeps a few dozen bytes per inode and per entry in memory.
+// keeps about a hundred bytes per inode and per directory in memory.
 func (fs *FS) Fsck(ctx context.Context) (FsckReport, error) {
 	var r FsckReport
 	it, err := fs.kv.NewIterator(ctx, []byte{prefixMeta}, []byte{prefixReclaim + 1})
@@ -61,12 +62,34 @@ func (fs *FS) Fsck(ctx context.Context) (FsckReport, error) {
 	defer it.Close()
 
 	inodes := map[uint64]*fsckInode{}
-	type indexKey struct{ dir, cookie uint64 }
-	type indexVal struct {
-		ino  uint64
-		name string
+	// Each directory's entries and READDIR index records must describe the
+	// same set of (cookie, inode, type, name): compared by count and by a
+	// sum of hashes, so memory grows with directories, not entries.
+	type dirSum struct {
+		entries, index     uint64
+		entrySum, indexSum uint64
 	}
-	index := map[indexKey]indexVal{}
+	sums := map[uint64]*dirSum{}
+	sumOf := func(dir uint64) *dirSum {
+		d := sums[dir]
+		if d == nil {
+			d = &dirSum{}
+			sums[dir] = d
+		}
+		return d
+	}
+	seed := maphash.MakeSeed()
+	entryHash := func(cookie, ino uint64, typ FileType, name string) uint64 {
+		var h maphash.Hash
+		h.SetSeed(seed)
+		var b [17]byte
+		binary.BigEndian.PutUint64(b[:], cookie)
+		binary.BigEndian.PutUint64(b[8:], ino)
+		b[16] = byte(typ)
+		h.Write(b[:])
+		h.WriteString(name)
+		return h.Sum64()
+	}
 	orphanChunkInos := map[uint64]uint64{} // chunk bytes of inodes not found
 	reclaims := map[uint64]byte{}
 	var counterBytes, counterInodes int64
@@ -140,23 +163,23 @@ func (fs *FS) Fsck(ctx context.Context) (FsckReport, error) {
 					d.subdirs++
 				}
 			}
-			index[indexKey{dir, e.cookie}] = indexVal{e.ino, name}
+			ds := sumOf(dir)
+			ds.entries++
+			ds.entrySum += entryHash(e.cookie, e.ino, e.typ, name)
 		case prefixCookie:
 			if len(k) != 17 {
 				r.problem(&r.Corrupt, "index key %x has a bad length", k)
 				continue
 			}
-			ik := indexKey{binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(k[9:])}
-			_, ino, name, err := decodeCookie(v)
+			dir, cookie := binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(k[9:])
+			typ, ino, name, err := decodeCookie(v)
 			if err != nil {
-				r.problem(&r.Corrupt, "index %d/%d: %v", ik.dir, ik.cookie, err)
+				r.problem(&r.Corrupt, "index %d/%d: %v", dir, cookie, err)
 				continue
 			}
-			want, ok := index[ik]
-			if !ok || want.ino != ino || want.name != name {
-				r.problem(&r.IndexMismatches, "index %d/%d names %q (inode %d) but the entry says %q (inode %d)", ik.dir, ik.cookie, name, ino, want.name, want.ino)
-			}
-			delete(index, ik)
+			ds := sumOf(dir)
+			ds.index++
+			ds.indexSum += entryHash(cookie, ino, typ, name)
 		case prefixChunk:
 			if len(k) != 17 {
 				r.problem(&r.Corrupt, "chunk key %x has a bad length", k)
@@ -197,8 +220,10 @@ func (fs *FS) Fsck(ctx context.Context) (FsckReport, error) {
 		return r, fmt.Errorf("kvfs: fsck: %w", err)
 	}
 
-	for k, v := range index {
-		r.problem(&r.IndexMismatches, "entry %q in dir %d (cookie %d) is missing from the index", v.name, k.dir, k.cookie)
+	for dir, ds := range sums {
+		if ds.entries != ds.index || ds.entrySum != ds.indexSum {
+			r.problem(&r.IndexMismatches, "directory %d: its READDIR index (%d records) disagrees with its entries (%d)", dir, ds.index, ds.entries)
+		}
 	}
 	if rt, ok := inodes[RootIno]; !ok || rt.n.typ != TypeDir {
 		r.problem(&r.Corrupt, "root directory missing")

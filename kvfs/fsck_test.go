@@ -64,6 +64,11 @@ func TestFsckFindsDamage(t *testing.T) {
 			e, _ := decodeDirent(raw)
 			return []KVOp{{Key: cookieKey(dir, e.cookie), Delete: true}}
 		}, func(r *FsckReport) int { return r.IndexMismatches }},
+		{"index names another inode", func(kv *MemKV, dir, file uint64) []KVOp {
+			raw, _ := kv.Get(ctx, entryKey(dir, "f"))
+			e, _ := decodeDirent(raw)
+			return []KVOp{{Key: cookieKey(dir, e.cookie), Value: encodeCookie(dirent{ino: file + 1, typ: TypeRegular}, "f")}}
+		}, func(r *FsckReport) int { return r.IndexMismatches }},
 		{"counter drift", func(kv *MemKV, dir, file uint64) []KVOp {
 			return []KVOp{{Key: counterKey(7), Value: encodeCounter(1000, 0)}}
 		}, func(r *FsckReport) int { return r.AccountingDrifts }},
