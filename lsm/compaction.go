@@ -100,6 +100,12 @@ func (db *DB) compact(ctx context.Context, trigger int) (bool, error) {
 	if plan == nil {
 		return false, nil
 	}
+	return true, db.runCompaction(ctx, plan, start)
+}
+
+// runCompaction merges the plan's inputs into one new sorted run. Callers
+// hold compactMu.
+func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start time.Time) error {
 	var iters []internalIter
 	var bytesIn int64
 	db.mu.Lock()
@@ -123,14 +129,14 @@ func (db *DB) compact(ctx context.Context, trigger int) (bool, error) {
 		}
 	}()
 	if err != nil {
-		return false, err
+		return err
 	}
 	newRun := manifest.Run{ID: uint64(db.now().UnixNano()), Tables: outputs}
 	_, err = db.updateManifest(ctx, func(next *manifest.Manifest) error {
 		return applyCompaction(next, plan, newRun)
 	}, func(newMan *manifest.Manifest) { db.installVersion(newMan, nil) })
 	if err != nil {
-		return false, err
+		return err
 	}
 	var bytesOut int64
 	for _, t := range outputs {
@@ -142,7 +148,7 @@ func (db *DB) compact(ctx context.Context, trigger int) (bool, error) {
 	db.stats.compactBytesOut.Add(bytesOut)
 	db.log.Debug("lsm: compacted", "l0", len(plan.l0), "runs", len(plan.runs), "bottom", plan.bottom,
 		"outputs", len(outputs), "bytes_in", bytesIn, "bytes_out", bytesOut, "took", time.Since(start))
-	return true, nil
+	return nil
 }
 
 // applyCompaction replaces the plan's inputs with the new run. It is

@@ -1,0 +1,164 @@
+package lsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/lsm/manifest"
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+func TestPickCompaction(t *testing.T) {
+	tbl := func(size int64) manifest.Table { return manifest.Table{Size: size} }
+	run := func(id uint64, size int64) manifest.Run {
+		return manifest.Run{ID: id, Tables: []manifest.Table{tbl(size)}}
+	}
+	cases := []struct {
+		name       string
+		m          manifest.Manifest
+		trigger    int
+		wantNil    bool
+		wantRuns   int
+		wantBottom bool
+	}{
+		{"below trigger", manifest.Manifest{L0: []manifest.Table{tbl(10)}}, 2, true, 0, false},
+		{"no runs is bottom", manifest.Manifest{L0: []manifest.Table{tbl(10), tbl(10)}}, 2, false, 0, true},
+		{"similar run joins", manifest.Manifest{L0: []manifest.Table{tbl(10), tbl(10)}, Runs: []manifest.Run{run(1, 30)}}, 2, false, 1, true},
+		{"big run stays", manifest.Manifest{L0: []manifest.Table{tbl(10), tbl(10)}, Runs: []manifest.Run{run(1, 50), run(2, 1000)}}, 2, false, 0, false},
+		{"cascade", manifest.Manifest{L0: []manifest.Table{tbl(10), tbl(10)}, Runs: []manifest.Run{run(1, 20), run(2, 70), run(3, 1000)}}, 2, false, 2, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := pickCompaction(&tc.m, tc.trigger)
+			if (p == nil) != tc.wantNil {
+				t.Fatalf("plan = %+v", p)
+			}
+			if p != nil && (len(p.runs) != tc.wantRuns || p.bottom != tc.wantBottom) {
+				t.Fatalf("plan takes %d runs (bottom %v), want %d (bottom %v)", len(p.runs), p.bottom, tc.wantRuns, tc.wantBottom)
+			}
+		})
+	}
+}
+
+// TestCompactionOverwritesAndTombstones builds a tree with versions of the
+// same keys in a big sorted run, L0 SSTs and the memtable, and checks reads
+// after a compaction into a run above the big one (tombstones must stay)
+// and after a full compaction to the bottom (tombstones must go).
+func TestCompactionOverwritesAndTombstones(t *testing.T) {
+	ctx := context.Background()
+	opts := smallOptions()
+	opts.L0CompactionTrigger = 100
+	opts.MemtableBytes = 1 << 20
+	opts.TargetSSTBytes = 64 << 10
+	db := mustOpen(t, objstore.NewMemory(), opts)
+	defer db.Close(ctx)
+	put := func(k, v string) {
+		if err := db.Put(ctx, []byte(k), []byte(v), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del := func(k string) {
+		if err := db.Delete(ctx, []byte(k), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush := func() {
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]string{}
+	check := func(stage string) {
+		t.Helper()
+		for _, k := range []string{"a", "b", "c", "d", "e", "f"} {
+			v, err := db.Get(ctx, []byte(k))
+			w, ok := want[k]
+			if ok && (err != nil || string(v) != w) || !ok && !errors.Is(err, ErrNotFound) {
+				t.Fatalf("%s: Get(%s) = %q, %v; want %q (present %v)", stage, k, v, err, w, ok)
+			}
+		}
+		if got := scanAll(t, db, nil, nil); len(got) != len(want) {
+			t.Fatalf("%s: scan has %d keys, want %d", stage, len(got), len(want))
+		}
+	}
+	tombstones := func(r *run) (n uint64) {
+		for _, tb := range r.tables {
+			rd, err := tb.open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += rd.Properties().NumDeletes
+		}
+		return n
+	}
+	// A big bottom run: a..d = 1 and bulk.
+	for _, k := range []string{"a", "b", "c", "d"} {
+		put(k, "1")
+		want[k] = "1"
+	}
+	for i := 0; i < 20; i++ {
+		k := fmt.Sprintf("z%02d", i)
+		put(k, string(make([]byte, 20<<10)))
+		want[k] = string(make([]byte, 20<<10))
+	}
+	flush()
+	if _, err := db.Compact(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	// Older L0: a=2, delete b. Newer L0: b=3, delete c. Memtable: delete a, e=4, f=5, delete f.
+	put("a", "2")
+	del("b")
+	flush()
+	put("b", "3")
+	del("c")
+	flush()
+	del("a")
+	put("e", "4")
+	put("f", "5")
+	del("f")
+	want["b"], want["e"] = "3", "4"
+	delete(want, "a")
+	delete(want, "c")
+	check("layered")
+
+	flush()
+	if _, err := db.Compact(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	v := db.v.Load()
+	if len(v.l0) != 0 || len(v.runs) != 2 {
+		t.Fatalf("after compacting L0 above the big run: l0=%d runs=%d, want 0 and 2", len(v.l0), len(v.runs))
+	}
+	if n := tombstones(v.runs[0]); n == 0 {
+		t.Fatal("a compaction above the bottom run dropped the tombstones that shadow it")
+	}
+	check("two runs")
+
+	// Full compaction to the bottom.
+	db.compactMu.Lock()
+	db.manifestMu.Lock()
+	m := db.man.Clone()
+	db.manifestMu.Unlock()
+	err := db.runCompaction(ctx, &compactionPlan{l0: m.L0, runs: m.Runs, bottom: true}, time.Now())
+	db.compactMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v = db.v.Load()
+	if len(v.runs) != 1 {
+		t.Fatalf("after the full compaction: %d runs", len(v.runs))
+	}
+	if n := tombstones(v.runs[0]); n != 0 {
+		t.Fatalf("the bottom run holds %d tombstones", n)
+	}
+	if len(v.runs[0].tables) < 2 {
+		t.Fatalf("the bottom run was not split at TargetSSTBytes: %d tables", len(v.runs[0].tables))
+	}
+	check("bottom")
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
