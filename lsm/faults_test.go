@@ -273,3 +273,43 @@ func TestCorruptObjects(t *testing.T) {
 		}
 	})
 }
+
+// TestBackpressure: with SST uploads stalled, writers stop at
+// MaxUnflushedBytes instead of growing memory without bound, and go on once
+// uploads resume.
+func TestBackpressure(t *testing.T) {
+	ctx := context.Background()
+	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	opts := smallOptions()
+	opts.MemtableBytes = 8 << 10
+	opts.MaxUnflushedBytes = 32 << 10
+	db := mustOpen(t, faulty, opts)
+	defer db.Close(ctx)
+	stall := faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Action: objstore.DelayOnly, Latency: 200 * time.Millisecond})
+	value := make([]byte, 1000)
+	shortCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	var err error
+	written := 0
+	for i := 0; i < 1000 && err == nil; i++ {
+		err = db.Put(shortCtx, []byte(fmt.Sprintf("k%04d", i)), value, WriteOptions{})
+		if err == nil {
+			written++
+		}
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("writes with stalled uploads ended with %v after %d writes, want backpressure until the deadline", err, written)
+	}
+	if s := db.Stats(); s.MemtableBytes+s.ImmutableBytes > opts.MaxUnflushedBytes+int64(opts.MemtableBytes)+4096 {
+		t.Fatalf("unflushed memtables hold %d bytes, limit %d", s.MemtableBytes+s.ImmutableBytes, opts.MaxUnflushedBytes)
+	}
+	stall.Remove()
+	for i := 0; i < 200; i++ {
+		if err := db.Put(ctx, []byte(fmt.Sprintf("later%04d", i)), value, WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if db.Stats().BackpressureWaits == 0 {
+		t.Fatal("no backpressure wait was counted")
+	}
+}
