@@ -78,9 +78,11 @@ type FS struct {
 	// (compare-and-swap), so concurrent writers never exceed the limit.
 	limitUsed atomic.Int64
 
+	// nextIno is the next inode id to hand out; ids below inoLimit are
+	// reserved in the store. allocMu serializes extending the reservation.
 	allocMu   sync.Mutex
-	nextIno   uint64
-	inoLimit  uint64
+	nextIno   atomic.Uint64
+	inoLimit  atomic.Uint64
 	reclaimer reclaimer
 }
 
@@ -161,11 +163,12 @@ func (fs *FS) format(ctx context.Context) error {
 	now := fs.now().UnixNano()
 	root := &inode{typ: TypeDir, mode: 0755, nlink: 2, gen: rand.Uint32() | 1,
 		atime: now, mtime: now, ctime: now, parent: RootIno, nextCookie: firstCookie}
-	fs.nextIno, fs.inoLimit = RootIno+1, RootIno+1+inoReserveBatch
+	fs.nextIno.Store(RootIno + 1)
+	fs.inoLimit.Store(RootIno + 1 + inoReserveBatch)
 	fs.counters[RootIno%counterShards].inodes.Store(1)
 	ops := []KVOp{
 		{Key: inodeKey(RootIno), Value: encodeInode(root)},
-		{Key: metaKey(metaNextIno), Value: encodeU64(fs.inoLimit)},
+		{Key: metaKey(metaNextIno), Value: encodeU64(fs.inoLimit.Load())},
 		{Key: counterKey(int(RootIno % counterShards)), Value: encodeCounter(0, 1)},
 		// The format record goes last in the batch; the batch is atomic anyway.
 		{Key: metaKey(metaFormat), Value: encodeFormat(formatRecord{formatVersion: currentFormat, fsid: fs.fsid})},
@@ -181,10 +184,12 @@ func (fs *FS) loadCounters(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kvfs: open: read next inode id: %w", err)
 	}
-	if fs.nextIno, err = decodeU64(raw); err != nil {
+	next, err := decodeU64(raw)
+	if err != nil {
 		return fmt.Errorf("kvfs: open: next inode id: %w", err)
 	}
-	fs.inoLimit = fs.nextIno
+	fs.nextIno.Store(next)
+	fs.inoLimit.Store(next)
 	for i := range fs.counters {
 		raw, err := fs.kv.Get(ctx, counterKey(i))
 		if errors.Is(err, ErrNoKey) {
@@ -230,17 +235,19 @@ func (fs *FS) allocIno(ctx context.Context) (uint64, error) {
 	if fs.opts.ReadOnly {
 		return 0, fmt.Errorf("kvfs: allocate inode: %w", syscall.EROFS)
 	}
+	ino := fs.nextIno.Add(1) - 1
+	if ino < fs.inoLimit.Load() {
+		return ino, nil
+	}
 	fs.allocMu.Lock()
 	defer fs.allocMu.Unlock()
-	if fs.nextIno >= fs.inoLimit {
-		limit := fs.nextIno + inoReserveBatch
+	if ino >= fs.inoLimit.Load() {
+		limit := ino + 1 + inoReserveBatch
 		if err := fs.kv.Write(ctx, []KVOp{{Key: metaKey(metaNextIno), Value: encodeU64(limit)}}, false); err != nil {
 			return 0, fmt.Errorf("kvfs: reserve inode ids: %w", err)
 		}
-		fs.inoLimit = limit
+		fs.inoLimit.Store(limit)
 	}
-	ino := fs.nextIno
-	fs.nextIno++
 	return ino, nil
 }
 
