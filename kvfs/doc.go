@@ -8,8 +8,10 @@
 //     instant the tree is consistent (no entry without its inode, no wrong
 //     link count, no lost directory); a rename replacing a target is atomic.
 //     Changes become durable at Flush (or within the KV's own flush interval).
-//   - Inode ids are never reused (they are reserved in blocks, persisted
-//     before use); every inode also carries a random generation.
+//   - Inode ids are never reused: they are reserved in blocks, and each
+//     reservation is written ahead of any batch using its ids. (An id handed
+//     out only in batches a crash lost may be handed out again; the inode
+//     then has another random generation, so old handles stay stale.)
 //   - Hard links keep nlink right. NFS has no open state, so a file's data is
 //     reclaimed as soon as its last link goes; a client still writing to an
 //     unlinked file gets ESTALE (the Linux client hides this with

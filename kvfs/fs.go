@@ -228,9 +228,9 @@ func (fs *FS) Close(ctx context.Context) error {
 	return fs.Flush(ctx)
 }
 
-// allocIno returns a fresh inode id. Ids are reserved in the store in blocks
-// before use, in a batch written ahead of any batch using them, so an id is
-// never handed out twice, even across crashes.
+// allocIno returns a fresh inode id. Ids are reserved in the store in blocks,
+// in a batch written ahead of any batch using them, so an id in use is never
+// handed out again, even across crashes.
 func (fs *FS) allocIno(ctx context.Context) (uint64, error) {
 	if fs.opts.ReadOnly {
 		return 0, fmt.Errorf("kvfs: allocate inode: %w", syscall.EROFS)
