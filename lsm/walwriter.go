@@ -11,21 +11,24 @@ import (
 )
 
 // walLoop is the group-commit writer. A write into an empty WAL buffer kicks
-// it; it then waits one FlushInterval (collecting every write that arrives
-// meanwhile), seals the buffer and PUTs it as the next WAL object. Sealed
-// segments (from Flush, WALMaxBytes or a memtable freeze) are written at
-// once. Nothing is written while idle.
+// it; it then waits until one FlushInterval has passed since the previous
+// WAL PUT began (collecting every write that arrives meanwhile), seals the
+// buffer and PUTs it as the next WAL object. So while writes flow there is
+// at most one PUT per interval, and the first write after a quiet period
+// is written at once. Sealed segments (from Flush, WALMaxBytes or a
+// memtable freeze) are written at once. Nothing is written while idle.
 func (db *DB) walLoop() {
 	defer db.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var lastPut time.Time
 	for {
 		select {
 		case <-db.stop:
 			return
 		case <-db.walKick:
 		}
-		timer.Reset(db.opts.FlushInterval)
+		timer.Reset(max(0, db.opts.FlushInterval-time.Since(lastPut)))
 	wait:
 		for !db.walQueued() {
 			select {
@@ -41,6 +44,7 @@ func (db *DB) walLoop() {
 		db.commitMu.Lock()
 		db.sealLocked()
 		db.commitMu.Unlock()
+		lastPut = time.Now()
 		db.writeQueuedWAL()
 	}
 }
