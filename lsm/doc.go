@@ -17,9 +17,11 @@
 // sequence numbers, append it as one record to the open WAL segment and
 // insert it into the mutable memtable; readers see it once the whole batch
 // is in (visible sequence number). The WAL writer seals the open segment
-// one FlushInterval after its first write (or at once for Flush, at
-// WALMaxBytes, or when the memtable is frozen) and PUTs segments strictly
-// in id order with PutIfAbsent. A write with AwaitDurable returns when its
+// once FlushInterval has passed since its previous PUT began (so at most one
+// PUT per interval while writes flow, none while idle, and no wait for the
+// first write after a quiet period), or at once for Flush, at WALMaxBytes
+// or when the memtable is frozen, and PUTs segments strictly in id order
+// with PutIfAbsent. A write with AwaitDurable returns when its
 // segment is stored; Flush seals and waits. A failed PUT is retried with
 // backoff (same id, same bytes); waiters get the error at once and the
 // write is then unacknowledged. Because segments are written in order and
