@@ -33,6 +33,9 @@ func (db *DB) Close(ctx context.Context) error {
 	}
 	close(db.stop)
 	db.bgCancel()
+	db.mu.Lock()
+	db.roomCond.Broadcast() // writers waiting for room see ErrClosed
+	db.mu.Unlock()
 	db.wg.Wait()
 	db.failQueued(ErrClosed)
 	db.commitMu.Lock()
