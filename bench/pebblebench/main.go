@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/zerofs-go/zerofsd/bench/lsmbench/workload"
 )
 
@@ -46,10 +47,18 @@ func run(dir string, cfg workload.Config) error {
 		dir = d
 	}
 	open := func(ctx context.Context, name string, cold bool) (workload.Engine, error) {
-		opts := &pebble.Options{}
+		// Configured like our lsm defaults: 64 MiB memtable and block
+		// cache, bloom filters (10 bits per key) on every level.
+		opts := &pebble.Options{MemTableSize: 64 << 20}
+		cacheBytes := int64(64 << 20)
 		if cold {
-			opts.Cache = pebble.NewCache(0)
-			defer opts.Cache.Unref()
+			cacheBytes = 0
+		}
+		opts.Cache = pebble.NewCache(cacheBytes)
+		defer opts.Cache.Unref()
+		opts.Levels = make([]pebble.LevelOptions, 7)
+		for i := range opts.Levels {
+			opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		}
 		db, err := pebble.Open(filepath.Join(dir, name), opts)
 		if err != nil {
