@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
 )
@@ -12,8 +13,8 @@ const (
 	maxHeight = 20
 	// pBranch is 1/4: each level holds about a quarter of the one below.
 	branchBits = 2
-	// nodeOverhead approximates the bytes a node costs beyond key and value.
-	nodeOverhead = 64
+	// nodeOverhead is what a node costs beyond its key and value.
+	nodeOverhead = int(unsafe.Sizeof(node{}))
 )
 
 // inlineLevels towers live inside the node (no second allocation, no extra
@@ -171,7 +172,7 @@ func (m *Memtable) Add(seq uint64, kind sstable.Kind, key, value []byte) {
 		n.next(level).Store(m.prev[level].next(level).Load())
 		m.prev[level].next(level).Store(n)
 	}
-	m.size.Add(int64(len(key) + len(value) + nodeOverhead + 8*h))
+	m.size.Add(int64(len(key) + len(value) + nodeOverhead + 8*max(0, h-inlineLevels)))
 	m.count.Add(1)
 	if seq > m.maxSeq.Load() {
 		m.maxSeq.Store(seq)
