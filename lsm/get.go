@@ -24,6 +24,16 @@ func (db *DB) Get(ctx context.Context, key []byte) ([]byte, error) {
 		if errors.Is(err, objstore.ErrNotFound) && db.v.Load() != v {
 			continue
 		}
+		// A reader following the latest state lagged behind the writer's
+		// GC: move it forward and read again.
+		if errors.Is(err, objstore.ErrNotFound) && db.readOnly && db.roCheckpoint == "" {
+			if rerr := db.Refresh(ctx); rerr != nil {
+				return nil, errors.Join(err, rerr)
+			}
+			if db.v.Load() != v {
+				continue
+			}
+		}
 		return val, err
 	}
 }

@@ -99,3 +99,40 @@ func TestDiskCache(t *testing.T) {
 	}
 	t.Logf("store range reads: cold %d, warm %d", cold, warm)
 }
+
+// TestReadOnlyRefreshesAfterGC: the writer compacts and collects the SSTs a
+// following reader holds; the reader's Get moves forward by itself.
+func TestReadOnlyRefreshesAfterGC(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	opts := smallOptions()
+	opts.GCMinAge = 1
+	db := mustOpen(t, store, opts)
+	defer db.Close(ctx)
+	for i := 0; i < 50; i++ {
+		db.Put(ctx, []byte(fmt.Sprintf("k%03d", i)), []byte("v1"), WriteOptions{})
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := OpenReadOnly(ctx, store, ReadOnlyOptions{Logger: quietLogger(), BlockCacheBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close(ctx)
+	for i := 0; i < 50; i++ {
+		db.Put(ctx, []byte(fmt.Sprintf("k%03d", i)), []byte("v2"), WriteOptions{})
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Compact(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := db.gc(ctx); err != nil || res.Tables == 0 {
+		t.Fatalf("gc = %+v, %v; want the old SSTs collected", res, err)
+	}
+	if got := mustGet(t, ro, "k007"); got != "v2" {
+		t.Fatalf("reader after the writer's GC: k007 = %q, want the refreshed value", got)
+	}
+}

@@ -17,8 +17,8 @@ import (
 // manifest plus the WAL as of Open; Refresh moves it forward.
 //
 // A reader that follows the latest state holds SSTs no checkpoint pins: if
-// it lags more than the writer's GCMinAge behind, reads can fail with
-// objstore.ErrNotFound until Refresh.
+// the writer collects one of them, Get refreshes and reads again, but an
+// open iterator fails with objstore.ErrNotFound (open a new one).
 func OpenReadOnly(ctx context.Context, store objstore.Store, ro ReadOnlyOptions) (*DB, error) {
 	opts := Options{Logger: ro.Logger, BlockCacheBytes: ro.BlockCacheBytes}.withDefaults()
 	db := newDB(store, opts, ro.DiskCache, ro.CacheNamespace, opts.BlockCacheBytes)
