@@ -131,7 +131,13 @@ func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start tim
 	if err != nil {
 		return err
 	}
-	newRun := manifest.Run{ID: uint64(db.now().UnixNano()), Tables: outputs}
+	db.manifestMu.Lock()
+	runID := uint64(db.now().UnixNano())
+	for _, r := range db.man.Runs {
+		runID = max(runID, r.ID+1) // unique even with a coarse or fake clock
+	}
+	db.manifestMu.Unlock()
+	newRun := manifest.Run{ID: runID, Tables: outputs}
 	_, err = db.updateManifest(ctx, func(next *manifest.Manifest) error {
 		return applyCompaction(next, plan, newRun)
 	}, func(newMan *manifest.Manifest) { db.installVersion(newMan, nil) })
