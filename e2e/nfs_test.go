@@ -115,6 +115,11 @@ func TestTwoExportsSurviveKill(t *testing.T) {
 	}
 
 	d.Kill()
+	for _, name := range []string{"team-a", "team-b"} {
+		if out, err := runBinary(t, "fsck", "-c", d.config, "--export", name); err != nil {
+			t.Fatalf("fsck of %s after SIGKILL: %v\n%s", name, err, out)
+		}
+	}
 	d.Start()
 
 	a2, c2 := mountGo(t, d.addr, "/team-a")

@@ -4,14 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/zerofs-go/zerofsd/exports"
 )
 
-// runFsck is `zerofsd fsck --export NAME`: a read-only consistency check of
-// one export's filesystem. Run it while the daemon is stopped: opening the
-// export as a writer would fence a running daemon.
+// runFsck is `zerofsd fsck --export NAME [--checkpoint N]`: a read-only
+// consistency check of one export's filesystem at its latest durable state
+// (or at a checkpoint). It never becomes the export's writer, so a running
+// daemon keeps serving; what the daemon has not yet made durable is not seen.
 func runFsck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := newFlags("fsck", stderr)
 	name := fs.String("export", "", "export `name` to check (required)")
+	checkpoint := fs.String("checkpoint", "", "check this checkpoint `name` instead of the latest state")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -25,13 +29,16 @@ func runFsck(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	reg, closeAll, err := openOneExport(ctx, cfg, *name, stderr)
+	ec, err := findExport(cfg, *name)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	fsys, _ := reg.FS(*name)
-	report, err := fsys.Fsck(ctx)
+	ro, err := exports.OpenReadOnly(ctx, ec, *checkpoint, maintenanceLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer ro.Close(context.WithoutCancel(ctx))
+	report, err := ro.FS.Fsck(ctx)
 	if err != nil {
 		return fmt.Errorf("export %s: fsck: %w", *name, err)
 	}
