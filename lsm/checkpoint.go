@@ -2,11 +2,13 @@ package lsm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // CheckpointInfo describes one checkpoint.
@@ -87,4 +89,81 @@ func (db *DB) DeleteCheckpoint(ctx context.Context, name string) error {
 		return nil
 	}, nil)
 	return err
+}
+
+// The functions below manage checkpoints from outside the writer (another
+// process, a command-line tool): they change the manifest with the same
+// compare-and-swap as the writer but keep its epoch, so they fence nobody;
+// the writer meets the new manifest on its next update and carries the
+// change forward. Such a checkpoint holds what is in SSTs, not what the
+// writer still has in its memtable and WAL (use DB.Checkpoint for that).
+
+// CreateCheckpoint records a checkpoint named name of the latest manifest.
+func CreateCheckpoint(ctx context.Context, store objstore.Store, name string) (CheckpointInfo, error) {
+	if name == "" {
+		return CheckpointInfo{}, fmt.Errorf("lsm: checkpoint name is empty")
+	}
+	var info CheckpointInfo
+	err := casManifest(ctx, store, func(next *manifest.Manifest) error {
+		if _, ok := next.FindCheckpoint(name); ok {
+			return fmt.Errorf("%w: %q", ErrCheckpointExists, name)
+		}
+		c := manifest.Checkpoint{Name: name, ManifestID: next.ID, CreatedUnixNano: next.CreatedUnixNano}
+		next.Checkpoints = append(next.Checkpoints, c)
+		info = CheckpointInfo{Name: name, ManifestID: c.ManifestID, Created: time.Unix(0, c.CreatedUnixNano)}
+		return nil
+	})
+	return info, err
+}
+
+// RemoveCheckpoint deletes a checkpoint from the latest manifest.
+func RemoveCheckpoint(ctx context.Context, store objstore.Store, name string) error {
+	return casManifest(ctx, store, func(next *manifest.Manifest) error {
+		n := len(next.Checkpoints)
+		next.Checkpoints = slices.DeleteFunc(next.Checkpoints, func(c manifest.Checkpoint) bool { return c.Name == name })
+		if len(next.Checkpoints) == n {
+			return fmt.Errorf("%w: %q", ErrCheckpointNotFound, name)
+		}
+		return nil
+	})
+}
+
+// StoredCheckpoints lists the checkpoints of the latest manifest.
+func StoredCheckpoints(ctx context.Context, store objstore.Store) ([]CheckpointInfo, error) {
+	m, err := loadLatestManifest(ctx, store)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	var out []CheckpointInfo
+	for _, c := range m.Checkpoints {
+		out = append(out, CheckpointInfo{Name: c.Name, ManifestID: c.ManifestID, Created: time.Unix(0, c.CreatedUnixNano)})
+	}
+	return out, nil
+}
+
+// casManifest applies mutate to the latest manifest and writes it at id+1,
+// retrying on conflict. The writer epoch is left as it is.
+func casManifest(ctx context.Context, store objstore.Store, mutate func(*manifest.Manifest) error) error {
+	for {
+		cur, err := loadLatestManifest(ctx, store)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return fmt.Errorf("lsm: no database here (no manifest): %w", objstore.ErrNotFound)
+		}
+		next := cur.Clone()
+		next.ID = cur.ID + 1
+		next.CreatedUnixNano = time.Now().UnixNano()
+		if err := mutate(next); err != nil {
+			return err
+		}
+		err = store.PutIfAbsent(ctx, manifestKey(next.ID), manifest.Encode(next))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, objstore.ErrPreconditionFailed) {
+			return fmt.Errorf("lsm: writing %s: %w", manifestKey(next.ID), err)
+		}
+	}
 }

@@ -172,3 +172,68 @@ func TestGCSafety(t *testing.T) {
 		}
 	}
 }
+
+// TestExternalCheckpoint: a checkpoint made from outside the writer neither
+// fences it nor loses its SSTs to the writer's compactions and GC.
+func TestExternalCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	opts := smallOptions()
+	opts.GCMinAge = time.Nanosecond
+	db := mustOpen(t, store, opts)
+	defer db.Close(ctx)
+	for i := 0; i < 100; i++ {
+		db.Put(ctx, []byte(fmt.Sprintf("k%03d", i)), []byte("old"), WriteOptions{})
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CreateCheckpoint(ctx, store, "ext"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CreateCheckpoint(ctx, store, "ext"); !errors.Is(err, ErrCheckpointExists) {
+		t.Fatalf("second CreateCheckpoint = %v", err)
+	}
+	// GC before the writer has seen the checkpoint manifest.
+	for i := 0; i < 100; i++ {
+		db.Put(ctx, []byte(fmt.Sprintf("k%03d", i)), []byte(strings.Repeat("new", 40)), WriteOptions{})
+	}
+	if _, err := db.gc(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Compact(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.gc(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if db.Stats().Fenced {
+		t.Fatal("an external checkpoint fenced the writer")
+	}
+	cps, _ := db.ListCheckpoints(ctx)
+	if len(cps) != 1 || cps[0].Name != "ext" {
+		t.Fatalf("writer's checkpoints = %+v", cps)
+	}
+	ro, err := OpenReadOnly(ctx, store, ReadOnlyOptions{Checkpoint: "ext", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if got := mustGet(t, ro, fmt.Sprintf("k%03d", i)); got != "old" {
+			t.Fatalf("checkpoint k%03d = %q", i, got)
+		}
+	}
+	ro.Close(ctx)
+	if err := RemoveCheckpoint(ctx, store, "ext"); err != nil {
+		t.Fatal(err)
+	}
+	if cps, _ := StoredCheckpoints(ctx, store); len(cps) != 0 {
+		t.Fatalf("after RemoveCheckpoint: %+v", cps)
+	}
+	if err := db.Put(ctx, []byte("after"), []byte("x"), WriteOptions{AwaitDurable: true}); err != nil {
+		t.Fatal(err)
+	}
+}

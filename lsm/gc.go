@@ -56,6 +56,23 @@ func (db *DB) gc(ctx context.Context) (GCResult, error) {
 	cur := db.man.Clone()
 	db.manifestMu.Unlock()
 	cutoff := db.now().Add(-db.opts.GCMinAge)
+	// Checkpoints may also be created from outside the writer
+	// (CreateCheckpoint): honour those of the latest stored manifest too.
+	latest, err := loadLatestManifest(ctx, db.store)
+	if err != nil {
+		return res, err
+	}
+	if latest != nil && latest.WriterEpoch != db.epoch {
+		db.fence(fmt.Sprintf("manifest %d has writer epoch %d, ours is %d", latest.ID, latest.WriterEpoch, db.epoch))
+		return res, ErrFenced
+	}
+	if latest != nil && latest.ID > cur.ID {
+		for _, c := range latest.Checkpoints {
+			if _, ok := cur.FindCheckpoint(c.Name); !ok {
+				cur.Checkpoints = append(cur.Checkpoints, c)
+			}
+		}
+	}
 
 	keepTables := make(map[string]bool)
 	for _, id := range cur.TableIDs() {
