@@ -71,7 +71,11 @@
 // that matters (current, checkpointed) nor by a live iterator once older
 // than GCMinAge, and old unpinned manifests. A checkpoint pins a manifest
 // (and so its SSTs) until deleted; OpenReadOnly reads at a checkpoint or
-// at the latest state.
+// at the latest state. DB.Checkpoint first writes the memtables out, so it
+// holds every write made before it; CreateCheckpoint, RemoveCheckpoint and
+// StoredCheckpoints work on the store from outside the writer (another
+// process) with the same manifest compare-and-swap, keep the writer epoch
+// and so fence nobody, and hold only what is already in SSTs.
 //
 // # What it does not do
 //
