@@ -170,13 +170,8 @@ func (db *DB) readState() (*version, uint64) {
 	}
 }
 
-// pin registers a version as in use by an iterator (GC keeps its SSTs).
-func (db *DB) pin(v *version) {
-	db.mu.Lock()
-	db.live[v]++
-	db.mu.Unlock()
-}
-
+// unpin releases a version pinned by an iterator (NewIterator pins it, so
+// GC keeps its SSTs).
 func (db *DB) unpin(v *version) {
 	db.mu.Lock()
 	if db.live[v]--; db.live[v] <= 0 {

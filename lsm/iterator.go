@@ -14,7 +14,6 @@ import (
 // in internal order: user key ascending, sequence number descending.
 type internalIter interface {
 	First() bool
-	SeekGE(key []byte) bool
 	Next() bool
 	Valid() bool
 	Key() []byte
@@ -45,12 +44,6 @@ func (m *memIter) First() bool {
 		return m.check(m.it.SeekGE(m.lower))
 	}
 	return m.check(m.it.First())
-}
-func (m *memIter) SeekGE(key []byte) bool {
-	if m.lower != nil && bytes.Compare(key, m.lower) < 0 {
-		key = m.lower
-	}
-	return m.check(m.it.SeekGE(key))
 }
 func (m *memIter) Next() bool         { return m.check(m.it.Next()) }
 func (m *memIter) Valid() bool        { return m.valid }
@@ -86,9 +79,6 @@ func (ti *tableIter) init() bool {
 	return true
 }
 func (ti *tableIter) First() bool { return ti.init() && ti.it.First() }
-func (ti *tableIter) SeekGE(key []byte) bool {
-	return ti.init() && ti.it.SeekGE(key)
-}
 func (ti *tableIter) Next() bool         { return ti.it != nil && ti.it.Next() }
 func (ti *tableIter) Valid() bool        { return ti.it != nil && ti.it.Valid() }
 func (ti *tableIter) Key() []byte        { return ti.it.Key() }
@@ -172,10 +162,6 @@ func (ri *runIter) findFrom(key []byte) int {
 	}
 	return len(ri.r.tables)
 }
-func (ri *runIter) SeekGE(key []byte) bool {
-	ri.open(ri.findFrom(key))
-	return ri.cur != nil && ri.skipEmpty(ri.cur.SeekGE(key))
-}
 func (ri *runIter) Next() bool         { return ri.cur != nil && ri.skipEmpty(ri.cur.Next()) }
 func (ri *runIter) Valid() bool        { return ri.cur != nil && ri.err == nil && ri.cur.Valid() }
 func (ri *runIter) Key() []byte        { return ri.cur.Key() }
@@ -238,9 +224,6 @@ func (m *mergeIter) build(pos func(internalIter) bool) bool {
 	return len(m.h) > 0
 }
 func (m *mergeIter) First() bool { return m.build(internalIter.First) }
-func (m *mergeIter) SeekGE(key []byte) bool {
-	return m.build(func(it internalIter) bool { return it.SeekGE(key) })
-}
 func (m *mergeIter) Next() bool {
 	if len(m.h) == 0 || m.err != nil {
 		return false
