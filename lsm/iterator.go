@@ -78,7 +78,7 @@ func (ti *tableIter) init() bool {
 	ti.it = r.NewIter(ti.ctx, ti.lower, ti.upper)
 	return true
 }
-func (ti *tableIter) First() bool { return ti.init() && ti.it.First() }
+func (ti *tableIter) First() bool        { return ti.init() && ti.it.First() }
 func (ti *tableIter) Next() bool         { return ti.it != nil && ti.it.Next() }
 func (ti *tableIter) Valid() bool        { return ti.it != nil && ti.it.Valid() }
 func (ti *tableIter) Key() []byte        { return ti.it.Key() }
