@@ -87,9 +87,15 @@ type exportSpec struct {
 // daemon ready to Start. The cache lives in dir/cache.
 func newDaemon(t testing.TB, dir string, exports []exportSpec, env ...string) *daemon {
 	t.Helper()
+	return newDaemonWithServer(t, dir, "", exports, env...)
+}
+
+// newDaemonWithServer is newDaemon with more lines for the [server] table.
+func newDaemonWithServer(t testing.TB, dir, serverExtra string, exports []exportSpec, env ...string) *daemon {
+	t.Helper()
 	port := freePort(t)
 	var b strings.Builder
-	fmt.Fprintf(&b, "[server]\nlisten = \"127.0.0.1:%d\"\nlog_level = \"debug\"\n\n", port)
+	fmt.Fprintf(&b, "[server]\nlisten = \"127.0.0.1:%d\"\nlog_level = \"debug\"\n%s\n\n", port, serverExtra)
 	fmt.Fprintf(&b, "[cache]\ndir = %q\nsize_gb = 0.5\n\n", filepath.Join(dir, "cache"))
 	for _, e := range exports {
 		fmt.Fprintf(&b, "[[exports]]\nname = %q\npath = \"/%s\"\nstore = %q\n%s\n", e.Name, e.Name, e.Store, e.Extra)

@@ -58,8 +58,10 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 		return nil
 	}
 
+	calls := newCallMetrics()
 	srv, err := nfs.NewServer(nfs.ServerOptions{
 		Exports:            reg,
+		Observer:           calls,
 		Logger:             log.With("component", "nfs"),
 		MaxConnections:     cfg.Server.MaxConnections,
 		MaxInFlightPerConn: cfg.Server.MaxRequestsPerConn,
@@ -79,7 +81,7 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 
 	var metrics *metricsServer
 	if cfg.Server.MetricsListen != "" {
-		metrics, err = startMetrics(cfg.Server.MetricsListen, reg, disk, log)
+		metrics, err = startMetrics(cfg.Server.MetricsListen, metricsSource{reg: reg, disk: disk, calls: calls, srv: srv}, log)
 		if err != nil {
 			ln.Close()
 			_ = closeExports()
