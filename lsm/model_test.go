@@ -320,6 +320,20 @@ func runModel(t *testing.T, inner objstore.Store, seed uint64, ops int) {
 	t.Logf("seed %d: %d ops, %d crashes, %d clean reopens, %s", seed, ops, m.crashes, m.reopens, fmt.Sprint(m.store.Calls(objstore.OpPutIfAbsent))+" conditional PUTs")
 }
 
+// modelOps returns n, or LSM_MODEL_OPS when set (for long soak runs).
+func modelOps(t *testing.T, n int) int {
+	if s := os.Getenv("LSM_MODEL_OPS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	return n
+}
+
+// modelSeeds returns n random seeds, or the one in LSM_SEED to replay a
+// failure.
 func modelSeeds(t *testing.T, n int) []uint64 {
 	if s := os.Getenv("LSM_SEED"); s != "" {
 		seed, err := strconv.ParseUint(s, 10, 64)
@@ -342,7 +356,7 @@ func TestModelMemory(t *testing.T) {
 	}
 	for _, seed := range modelSeeds(t, 3) {
 		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
-			runModel(t, objstore.NewMemory(), seed, ops)
+			runModel(t, objstore.NewMemory(), seed, modelOps(t, ops))
 		})
 	}
 }
@@ -358,7 +372,7 @@ func TestModelLocal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			runModel(t, store, seed, ops)
+			runModel(t, store, seed, modelOps(t, ops))
 		})
 	}
 }
@@ -371,7 +385,11 @@ func TestModelS3(t *testing.T) {
 	store := testenv.S3Store(t)
 	for _, seed := range modelSeeds(t, 1) {
 		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
-			runModel(t, objstore.NewPrefixed(store, fmt.Sprintf("model-%d/", seed)), seed, ops)
+			n := ops
+			if os.Getenv("LSM_MODEL_OPS") != "" {
+				n = max(modelOps(t, ops)/4, 1) // S3 runs a quarter of a soak
+			}
+			runModel(t, objstore.NewPrefixed(store, fmt.Sprintf("model-%d/", seed)), seed, n)
 		})
 	}
 }
