@@ -46,22 +46,50 @@ func nfsvmPath(t *testing.T) string {
 }
 
 // guestVisibleDir returns a fresh directory the VM guest can read: the guest
-// sees this machine's files except /tmp, /run, /root and /var/tmp.
+// sees this machine's files except /tmp, /run, /root and /var/tmp (it has its
+// own), so the inputs cannot live under those (nor can a checkout there).
 func guestVisibleDir(t *testing.T) string {
 	t.Helper()
-	base, err := filepath.Abs(".kernel-input")
+	var candidates []string
+	if d := os.Getenv("ZEROFS_E2E_GUEST_DIR"); d != "" {
+		candidates = append(candidates, d)
+	}
+	if wd, err := filepath.Abs(".kernel-input"); err == nil {
+		candidates = append(candidates, wd)
+	}
+	candidates = append(candidates, "/var/cache/zerofs-e2e", "/var/lib/zerofs-e2e")
+	for _, base := range candidates {
+		if hiddenFromGuest(base) {
+			continue
+		}
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			continue
+		}
+		dir, err := os.MkdirTemp(base, "run-")
+		if err != nil {
+			continue
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		return dir
+	}
+	t.Fatalf("no directory the VM guest can see is writable (tried %v)", candidates)
+	return ""
+}
+
+// hiddenFromGuest reports whether path lies under a directory the nfsvm guest
+// replaces with its own.
+func hiddenFromGuest(path string) bool {
+	real, err := filepath.EvalSymlinks(filepath.Dir(path))
 	if err != nil {
-		t.Fatal(err)
+		real = filepath.Dir(path)
 	}
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		t.Fatal(err)
+	real = filepath.Join(real, filepath.Base(path))
+	for _, hidden := range []string{"/tmp", "/run", "/root", "/var/tmp", "/proc", "/sys", "/dev"} {
+		if real == hidden || strings.HasPrefix(real, hidden+"/") {
+			return true
+		}
 	}
-	dir, err := os.MkdirTemp(base, "run-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
+	return false
 }
 
 // makeSourceTarball writes a tar of Go's own src/go tree (a real source tree
