@@ -313,3 +313,41 @@ func TestBackpressure(t *testing.T) {
 		t.Fatal("no backpressure wait was counted")
 	}
 }
+
+// TestBackgroundGCSettles: background GC collects, then stops issuing
+// requests once nothing is left to collect and nothing changes.
+func TestBackgroundGCSettles(t *testing.T) {
+	ctx := context.Background()
+	opts := smallOptions()
+	opts.GCInterval = 5 * time.Millisecond
+	opts.GCMinAge = time.Nanosecond
+	db := mustOpen(t, objstore.NewMemory(), opts)
+	defer db.Close(ctx)
+	for i := 0; i < 300; i++ {
+		db.Put(ctx, []byte(fmt.Sprintf("k%03d", i%50)), []byte(strings.Repeat("v", 100)), WriteOptions{})
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Compact(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for db.Stats().GCDeletedObjects == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("background GC never collected anything")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Once settled, many GC intervals pass without a single request.
+	for {
+		before := db.Stats().Requests.Total().Requests
+		time.Sleep(20 * opts.GCInterval)
+		if db.Stats().Requests.Total().Requests == before {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("background GC keeps making requests on an idle database")
+		}
+	}
+}

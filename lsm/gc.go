@@ -8,21 +8,40 @@ import (
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
+// gcLoop collects every GCInterval. It skips a round when the manifest has
+// not changed since a round that left nothing for later (no object spared
+// only for being young), so an idle database makes no requests.
 func (db *DB) gcLoop() {
 	defer db.wg.Done()
+	var lastManifest uint64
+	settled := false
 	for sleepCtx(db.bgCtx, db.stop, db.opts.GCInterval) {
 		if db.fenced.Load() {
 			return
 		}
-		if err := db.RunGC(db.bgCtx); err != nil && !errors.Is(err, context.Canceled) {
-			db.log.Warn("lsm: garbage collection failed", "err", err)
+		db.manifestMu.Lock()
+		cur := db.man.ID
+		db.manifestMu.Unlock()
+		if settled && cur == lastManifest {
+			continue
 		}
+		res, err := db.gc(db.bgCtx)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				db.log.Warn("lsm: garbage collection failed", "err", err)
+			}
+			settled = false
+			continue
+		}
+		lastManifest, settled = cur, res.Young == 0
 	}
 }
 
-// GCResult counts the objects one collection deleted.
+// GCResult counts the objects one collection deleted, and those it spared
+// only because they were younger than GCMinAge.
 type GCResult struct {
 	WALs, Tables, Manifests int
+	Young                   int
 }
 
 // RunGC deletes objects nothing needs any more:
@@ -122,7 +141,11 @@ func (db *DB) gc(ctx context.Context) (GCResult, error) {
 
 	for _, o := range tables {
 		id, ok := parseTableKey(o.Key)
-		if !ok || keepTables[id] || !o.ModTime.Before(cutoff) {
+		if !ok || keepTables[id] {
+			continue
+		}
+		if !o.ModTime.Before(cutoff) {
+			res.Young++
 			continue
 		}
 		if err := del(o.Key); err != nil {
@@ -137,7 +160,11 @@ func (db *DB) gc(ctx context.Context) (GCResult, error) {
 	}
 	for _, o := range manifests {
 		id, ok := parseID(o.Key, manifestPrefix, manifestSuffix)
-		if !ok || id >= cur.ID || keepManifests[id] || !o.ModTime.Before(cutoff) {
+		if !ok || id >= cur.ID || keepManifests[id] {
+			continue
+		}
+		if !o.ModTime.Before(cutoff) {
+			res.Young++
 			continue
 		}
 		if err := del(o.Key); err != nil {
