@@ -52,9 +52,8 @@ type GCResult struct {
 //     GCMinAge (a younger one may be an upload whose manifest is pending);
 //   - manifests older than the current one, except checkpointed ones,
 //     once older than GCMinAge.
-func (db *DB) RunGC(ctx context.Context) error {
-	_, err := db.gc(ctx)
-	return err
+func (db *DB) RunGC(ctx context.Context) (GCResult, error) {
+	return db.gc(ctx)
 }
 
 func (db *DB) gc(ctx context.Context) (GCResult, error) {
