@@ -24,9 +24,8 @@ func (db *DB) Close(ctx context.Context) error {
 		if flushErr == nil {
 			flushErr = db.waitFlushed(ctx)
 		}
-		// Wait out an in-flight compaction so its output is not orphaned.
-		db.compactMu.Lock()
-		db.compactMu.Unlock()
+		// An in-flight compaction is cancelled below; its uploaded output,
+		// if any, is collected later as unreferenced.
 	}
 	if !db.closed.CompareAndSwap(false, true) {
 		return ErrClosed
