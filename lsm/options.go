@@ -21,7 +21,8 @@ type Options struct {
 	// SST) once it holds about this many bytes. Default 64 MiB.
 	MemtableBytes int
 	// MaxUnflushedBytes bounds the memory of memtables not yet written as
-	// SSTs; writers wait (backpressure) above it. Default 256 MiB.
+	// SSTs; writers wait (backpressure) above it. Default 256 MiB, and never
+	// less than 2*MemtableBytes.
 	MaxUnflushedBytes int64
 	// L0CompactionTrigger starts a compaction once this many L0 SSTs exist.
 	// Default 8.
@@ -40,8 +41,9 @@ type Options struct {
 	// CacheNamespace (which should name the database, e.g. the export).
 	DiskCache      *cache.Disk
 	CacheNamespace string
-	// GCInterval is how often obsolete objects are collected. Default 1m;
-	// negative disables background GC (RunGC still works).
+	// GCInterval is how often obsolete objects are collected (rounds are
+	// skipped while nothing changed). Default 1m; negative disables
+	// background GC (RunGC still works).
 	GCInterval time.Duration
 	// GCMinAge protects unreferenced SSTs and old manifests younger than
 	// this (an SST being written has no manifest reference yet). Default 10m.
