@@ -53,6 +53,7 @@ type faultProxy struct {
 	rates faultRates
 
 	enabled  atomic.Bool
+	outage   atomic.Bool // nearly every request fails while set
 	requests atomic.Int64
 	counts   [numFaultKinds]atomic.Int64
 }
@@ -87,6 +88,10 @@ func (p *faultProxy) Endpoint() string { return "http://" + p.ln.Addr().String()
 // SetEnabled turns fault injection on or off.
 func (p *faultProxy) SetEnabled(on bool) { p.enabled.Store(on) }
 
+// SetOutage makes nearly every request fail (500, 503 or a reset) while on:
+// long enough, it outlasts the client's retries.
+func (p *faultProxy) SetOutage(on bool) { p.outage.Store(on) }
+
 // Summary counts the requests and the faults injected by kind.
 func (p *faultProxy) Summary() string {
 	var b strings.Builder
@@ -112,6 +117,10 @@ func (p *faultProxy) pick() (faultKind, time.Duration) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.outage.Load() && p.rng.Float64() < 0.9 {
+		kinds := []faultKind{fault500, fault503, faultResetBefore, faultResetAfter}
+		return kinds[p.rng.IntN(len(kinds))], 0
+	}
 	x := p.rng.Float64()
 	for k := fault500; k < numFaultKinds; k++ {
 		if x < p.rates[k] {

@@ -110,9 +110,9 @@ func TestTortureObjectStoreFaults(t *testing.T) {
 	proxy := startFaultProxy(t, env.Endpoint, seed, rates)
 
 	dir := t.TempDir()
-	d := newDaemon(t, dir, nil,
-		"AWS_ACCESS_KEY_ID="+env.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+env.SecretAccessKey,
-		"AWS_DEFAULT_REGION="+env.Region)
+	// Credentials go in the file so that fsck (run without this
+	// environment) finds them too and never asks a metadata service.
+	d := newDaemon(t, dir, nil)
 	// Small memtables so SSTs are written, read back and compacted through
 	// the proxy; no memory block cache so reads go to the stores.
 	cfg := fmt.Sprintf(`[server]
@@ -136,7 +136,10 @@ squash = "none"
 [exports.s3]
 endpoint = %q
 allow_http = true
-`, d.addr, filepath.Join(dir, "cache"), env.Bucket, proxy.Endpoint())
+region = %q
+access_key_id = %q
+secret_access_key = %q
+`, d.addr, filepath.Join(dir, "cache"), env.Bucket, proxy.Endpoint(), env.Region, env.AccessKeyID, env.SecretAccessKey)
 	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +195,30 @@ allow_http = true
 			}
 		}
 	}()
+	stopOutages := make(chan struct{})
+	var outages atomic.Int64
+	go func() {
+		// Every few seconds a short outage that outlasts the retries, so
+		// that failures reach the NFS clients.
+		orng := rand.New(rand.NewPCG(seed, 0x07))
+		for {
+			select {
+			case <-stopOutages:
+				proxy.SetOutage(false)
+				return
+			case <-time.After(time.Duration(3000+orng.IntN(5000)) * time.Millisecond):
+			}
+			outages.Add(1)
+			proxy.SetOutage(true)
+			select {
+			case <-stopOutages:
+				proxy.SetOutage(false)
+				return
+			case <-time.After(time.Duration(500+orng.IntN(2500)) * time.Millisecond):
+			}
+			proxy.SetOutage(false)
+		}
+	}()
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -201,6 +228,7 @@ allow_http = true
 		}()
 	}
 	wg.Wait()
+	close(stopOutages)
 	close(stopPing)
 	for range workers + 1 {
 		if err := <-errs; err != nil {
@@ -209,7 +237,7 @@ allow_http = true
 	}
 	proxy.SetEnabled(false)
 	faultSummary := proxy.Summary()
-	t.Logf("during %v of faults: proxy saw %s", time.Since(start).Round(time.Second), faultSummary)
+	t.Logf("during %v of faults (%d outages): proxy saw %s", time.Since(start).Round(time.Second), outages.Load(), faultSummary)
 	t.Logf("operations: %d ok, %d failed cleanly (%s)", stats.ok.Load(), stats.failed.Load(), stats.failures())
 	if t.Failed() {
 		return
@@ -218,7 +246,27 @@ allow_http = true
 		t.Fatalf("no fault was injected: the test proved nothing")
 	}
 
+	// With the faults off the daemon recovers: a new file commits at once.
+	{
+		c, err := nfsclient.Dial(ctx, d.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := fpRandomBytes(rand.New(rand.NewPCG(seed, 99)), 200<<10)
+		res, err := c.Create(ctx, dirs[0], "after-faults", nfsclient.Guarded, nfsclient.Sattr{Mode: nfsclient.U32(0o644)}, [8]byte{})
+		if err != nil {
+			t.Fatalf("CREATE after the faults stopped: %v", err)
+		}
+		if ok, err := fpWriteCommit(ctx, c, res.FH, 0, data); err != nil || !ok {
+			t.Fatalf("WRITE+COMMIT after the faults stopped: acknowledged %v, %v", ok, err)
+		}
+		acked.set("w0/after-faults", data)
+		c.Close()
+	}
 	verified := fpVerifyAcked(t, d.addr, dirs, acked, "after the faults stopped")
+	if strings.Contains(d.Logs(), "panic") {
+		t.Fatalf("the daemon logged a panic during the faults:\n%s", tail(d.Logs(), 80))
+	}
 	d.Kill()
 	if out, err := runBinary(t, "fsck", "-c", d.config, "--export", "faulty"); err != nil {
 		t.Fatalf("fsck after the faults and SIGKILL: %v\n%s", err, out)
