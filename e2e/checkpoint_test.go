@@ -37,11 +37,19 @@ func TestCheckpointCommands(t *testing.T) {
 	d.Start()
 	a2, _ := mountGo(t, d.addr, "/team-a")
 	writeFile(t, a2, "after.txt", []byte("not in the snapshot"))
+	// A checkpoint taken while the daemon runs does not fence it: its next
+	// COMMIT still succeeds.
+	run("checkpoint", "create", "--name", "live")
+	writeFile(t, a2, "after-live.txt", []byte("still acknowledged"))
+	if strings.Contains(d.Logs(), "fenced") {
+		t.Fatalf("the daemon was fenced by a checkpoint:\n%s", tail(d.Logs(), 20))
+	}
 	if got := string(readFile(t, a2, "before.txt")); got != "in the snapshot" {
 		t.Fatalf("before.txt = %q", got)
 	}
 	d.Stop()
 	run("checkpoint", "delete", "--name", "snap1")
+	run("checkpoint", "delete", "--name", "live")
 	if out := run("checkpoint", "list"); strings.Contains(out, "snap1") {
 		t.Fatalf("snap1 still listed after delete:\n%s", out)
 	}

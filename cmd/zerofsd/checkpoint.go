@@ -5,12 +5,18 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/zerofs-go/zerofsd/exports"
+	"github.com/zerofs-go/zerofsd/lsm"
 )
 
 // runCheckpoint is `zerofsd checkpoint create|list|delete --export NAME [--name N]`.
 // A checkpoint pins one version of an export's database (a snapshot) until it
-// is deleted. Like fsck, it opens the export as its writer: run it while the
-// daemon is stopped.
+// is deleted. The command changes the export's manifest with the same
+// compare-and-swap as its writer but never fences it, so a running daemon
+// keeps serving. A checkpoint holds what the database has written as SSTs: all
+// of it once the daemon stopped cleanly (SIGTERM writes the memtables out);
+// while it runs, the writes of the last moments may still be only in its WAL.
 func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: checkpoint needs an action: create, list or delete", errUsage)
@@ -40,24 +46,26 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	reg, closeAll, err := openOneExport(ctx, cfg, *export, stderr)
+	ec, err := findExport(cfg, *export)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	db, _ := reg.DB(*export)
+	store, err := exports.OpenStore(ctx, ec)
+	if err != nil {
+		return fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
+	}
 	switch action {
 	case "create":
 		if *name == "" {
 			*name = time.Now().UTC().Format("20060102T150405Z")
 		}
-		info, err := db.Checkpoint(ctx, *name)
+		info, err := lsm.CreateCheckpoint(ctx, store, *name)
 		if err != nil {
 			return fmt.Errorf("export %s: creating checkpoint %q: %w", *export, *name, err)
 		}
 		fmt.Fprintf(stdout, "export %s: checkpoint %q created (manifest %d)\n", *export, info.Name, info.ManifestID)
 	case "list":
-		cps, err := db.ListCheckpoints(ctx)
+		cps, err := lsm.StoredCheckpoints(ctx, store)
 		if err != nil {
 			return fmt.Errorf("export %s: listing checkpoints: %w", *export, err)
 		}
@@ -65,7 +73,7 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 			fmt.Fprintf(stdout, "%s\tmanifest %d\t%s\n", cp.Name, cp.ManifestID, cp.Created.UTC().Format(time.RFC3339))
 		}
 	case "delete":
-		if err := db.DeleteCheckpoint(ctx, *name); err != nil {
+		if err := lsm.RemoveCheckpoint(ctx, store, *name); err != nil {
 			return fmt.Errorf("export %s: deleting checkpoint %q: %w", *export, *name, err)
 		}
 		fmt.Fprintf(stdout, "export %s: checkpoint %q deleted\n", *export, *name)
