@@ -1,0 +1,118 @@
+#!/bin/sh
+# The workloads of one target, run inside the nfsvm guest. bench/fs fills in the
+# @...@ parameters (the guest's environment is cleared) and parses the
+# "BENCH target workload nanoseconds count unit status [reason]" lines it prints.
+TARGET=@TARGET@
+WORK=@WORK@
+BIN=$WORK/benchfs
+S3PORT=@S3PORT@
+MPORT=@MPORT@
+N=@N@
+FIOSIZE=@FIOSIZE@
+FIORAND=@FIORAND@
+TARFILES=@TARFILES@
+TMO=@TIMEOUT@
+MIDFILES=16
+MIDSIZE=1048576
+
+mountpoint_of() {
+  case "$TARGET" in
+    tmp) echo /tmp/local ;;
+    zerofs-*) echo "$NFS" ;;
+    *) echo /tmp/mnt ;;
+  esac
+}
+ROOT=$(mountpoint_of)
+D=$ROOT/bench
+
+# "sh script wl NAME" runs one workload (so that timeout can bound it).
+if [ "${1:-}" = wl ]; then
+  set -e
+  cd "$D"
+  case "$2" in
+    smallfiles) "$BIN" guest write-files "$D/small" "$N" 4096 ;;
+    modify) "$BIN" guest modify "$D/mid" "$N" ;;
+    append) "$BIN" guest append "$D/log" "$N" 4096 ;;
+    emptyfiles) "$BIN" guest create "$D/empty" "$N" ;;
+    mkdirs) "$BIN" guest mkdirs "$D/dirs" "$N" ;;
+    randread) "$BIN" guest randread "$D/mid" "$N" ;;
+    traverse) find "$D" -ls > /dev/null ;;
+    rename) "$BIN" guest rename "$D/small" "$N" ;;
+    delete) "$BIN" guest delete "$D/small" ;;
+    tar) mkdir -p "$D/src" && tar -xf "$WORK/gosrc.tar" -C "$D/src" ;;
+    git) cd "$D/src" && git init -q && git add -A && git -c user.name=bench -c user.email=bench@localhost commit -q -m import ;;
+    gobuild) cd "$D/mod" && go build -o "$D/mod/app" . ;;
+    fio-seqwrite) fio --name=seqwrite --filename="$D/fio.dat" --rw=write --bs=1M --size="$FIOSIZE" --ioengine=psync --end_fsync=1 ;;
+    fio-seqread) fio --name=seqread --filename="$D/fio.dat" --rw=read --bs=1M --size="$FIOSIZE" --ioengine=psync ;;
+    fio-randwrite) fio --name=randwrite --filename="$D/fio.dat" --rw=randwrite --bs=4k --size="$FIOSIZE" --io_size="$FIORAND" --ioengine=psync --end_fsync=1 --randseed=1 ;;
+    fio-randread) fio --name=randread --filename="$D/fio.dat" --rw=randread --bs=4k --size="$FIOSIZE" --io_size="$FIORAND" --ioengine=psync --randseed=2 ;;
+    *) echo "unknown workload $2"; exit 2 ;;
+  esac
+  sync
+  exit 0
+fi
+
+note() { echo "NOTE $TARGET $*"; }
+scrape() { [ "$MPORT" != 0 ] && "$BIN" guest scrape "http://$NFS_HOST:$MPORT/metrics" "$OUT/$1" 2>/dev/null; true; }
+dropcaches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+
+# run NAME COUNT UNIT [cold]: time one workload, from the guest's clock.
+run() {
+  name=$1; count=$2; unit=$3
+  [ "${4:-}" = cold ] && dropcaches
+  scrape "$name.before"
+  s=$(date +%s%N)
+  timeout "$TMO" sh "$0" wl "$name" > /tmp/wl.log 2>&1
+  rc=$?
+  e=$(date +%s%N)
+  scrape "$name.after"
+  if [ $rc = 0 ]; then
+    echo "BENCH $TARGET $name $((e - s)) $count $unit ok"
+  else
+    [ $rc = 124 ] && echo "timed out after ${TMO}s" >> /tmp/wl.log
+    echo "BENCH $TARGET $name $((e - s)) $count $unit failed $(tail -c 300 /tmp/wl.log | tr '\n\t' '  ')"
+  fi
+}
+
+case "$TARGET" in
+  tmp) mkdir -p "$ROOT" ;;
+  zerofs-*) ;;
+  s3fs)
+    echo test:testsecret > /tmp/s3fs.passwd; chmod 600 /tmp/s3fs.passwd; mkdir -p "$ROOT"
+    s3fs s3fs "$ROOT" -o passwd_file=/tmp/s3fs.passwd,url=http://$NFS_HOST:$S3PORT,use_path_request_style,use_cache=/tmp/s3fs-cache,nonempty 2>&1 || note "s3fs mount failed"
+    ;;
+  rclone)
+    printf '[s3]\ntype = s3\nprovider = Other\naccess_key_id = test\nsecret_access_key = testsecret\nendpoint = http://%s:%s\nforce_path_style = true\n' "$NFS_HOST" "$S3PORT" > /tmp/rclone.conf
+    mkdir -p "$ROOT"
+    rclone mount s3:rclone "$ROOT" --config /tmp/rclone.conf --vfs-cache-mode writes --cache-dir /tmp/rclone-cache --daemon 2>&1 || note "rclone mount failed"
+    ;;
+esac
+i=0; while [ $i -lt 30 ] && ! mountpoint -q "$ROOT" && [ "$TARGET" != tmp ]; do sleep 1; i=$((i + 1)); done
+mkdir -p "$D" || { note "cannot create $D"; }
+note "mounted: $(grep " $ROOT " /proc/mounts | head -1)"
+
+# Untimed preparation: a warm build cache, the module to build, files to modify and read.
+mkdir -p /tmp/gocache && cp -a "$WORK/gocache/." /tmp/gocache/
+cp -r "$WORK/mod" /tmp/warm && (cd /tmp/warm && go build -o /tmp/warm/app .) > /dev/null 2>&1 || note "warming the build cache failed"
+cp -r "$WORK/mod" "$D/mod" || note "copying the module failed"
+"$BIN" guest prep-mid "$D/mid" $MIDFILES $MIDSIZE || note "preparing $D/mid failed"
+sync
+
+run smallfiles "$N" files
+run modify "$N" writes
+run append "$N" writes
+run emptyfiles "$N" files
+run mkdirs "$N" dirs
+run randread "$N" reads cold
+run traverse "$(find "$D" 2>/dev/null | wc -l)" entries cold
+run rename "$N" files
+run delete "$N" files
+run tar "$TARFILES" files
+run git "$TARFILES" files
+run gobuild 1 builds
+run fio-seqwrite "$FIOSIZE" bytes
+run fio-seqread "$FIOSIZE" bytes cold
+run fio-randwrite "$FIORAND" bytes
+run fio-randread "$FIORAND" bytes cold
+case "$TARGET" in s3fs|rclone) umount "$ROOT" 2>/dev/null ;; esac
+exit 0

@@ -1,0 +1,414 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Workload describes one timed step of the guest script.
+type Workload struct {
+	Name  string
+	Title string
+}
+
+// workloads lists the guest script's workloads in the order it runs them.
+var workloads = []Workload{
+	{"smallfiles", "small files written (4 KiB each)"},
+	{"modify", "4 KiB overwrites in the middle of 1 MiB files"},
+	{"append", "4 KiB appends to one file (open, write, close)"},
+	{"emptyfiles", "empty files created"},
+	{"mkdirs", "empty directories created"},
+	{"randread", "random 4 KiB reads, cold cache"},
+	{"traverse", "find -ls of the tree, cold cache"},
+	{"rename", "files renamed"},
+	{"delete", "files deleted"},
+	{"tar", "tar -xf of Go's src/go"},
+	{"git", "git init, add -A, commit of that tree"},
+	{"gobuild", "go build of a 7-package module, warm GOCACHE"},
+	{"fio-seqwrite", "fio sequential write, 1 MiB blocks"},
+	{"fio-seqread", "fio sequential read, 1 MiB blocks, cold"},
+	{"fio-randwrite", "fio random write, 4 KiB blocks"},
+	{"fio-randread", "fio random read, 4 KiB blocks, cold"},
+}
+
+// Result is one workload on one target, as the guest reported it.
+type Result struct {
+	Target   string
+	Workload string
+	Elapsed  time.Duration
+	Count    int64  // operations, files or bytes
+	Unit     string // what Count counts
+	OK       bool
+	Reason   string // why it failed
+}
+
+// Rate is Count per second (MiB/s for bytes).
+func (r Result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	v := float64(r.Count) / r.Elapsed.Seconds()
+	if r.Unit == "bytes" {
+		v /= 1 << 20
+	}
+	return v
+}
+
+// RateString formats Rate with its unit.
+func (r Result) RateString() string {
+	if r.Unit == "bytes" {
+		return fmt.Sprintf("%.1f MiB/s", r.Rate())
+	}
+	return fmt.Sprintf("%s %s/s", humanFloat(r.Rate()), r.Unit)
+}
+
+func humanFloat(v float64) string {
+	switch {
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}
+
+// parseResultLine parses "BENCH target workload ns count unit ok|failed [reason]".
+func parseResultLine(line string) (Result, bool) {
+	f := strings.Fields(line)
+	if len(f) < 7 || f[0] != "BENCH" {
+		return Result{}, false
+	}
+	ns, err1 := strconv.ParseInt(f[3], 10, 64)
+	count, err2 := strconv.ParseInt(f[4], 10, 64)
+	if err1 != nil || err2 != nil || ns < 0 || count < 0 {
+		return Result{}, false
+	}
+	r := Result{Target: f[1], Workload: f[2], Elapsed: time.Duration(ns), Count: count, Unit: f[5]}
+	switch f[6] {
+	case "ok":
+		r.OK = true
+	case "failed":
+		r.Reason = strings.Join(f[7:], " ")
+		if r.Reason == "" {
+			r.Reason = "no message"
+		}
+	default:
+		return Result{}, false
+	}
+	return r, true
+}
+
+// parseOutput returns the results and notes in the guest's output.
+func parseOutput(out string) (results []Result, notes []string) {
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if r, ok := parseResultLine(line); ok {
+			results = append(results, r)
+		} else if rest, ok := strings.CutPrefix(line, "NOTE "); ok {
+			notes = append(notes, rest)
+		}
+	}
+	return results, notes
+}
+
+// completeResults adds a failed result for every workload the guest did not
+// report (the VM died or timed out), so that nothing is silently missing.
+func completeResults(target string, results []Result, runErr error) []Result {
+	have := map[string]bool{}
+	for _, r := range results {
+		have[r.Workload] = true
+	}
+	reason := "not run: the guest stopped before it"
+	if runErr != nil {
+		reason += " (" + runErr.Error() + ")"
+	}
+	for _, w := range workloads {
+		if !have[w.Name] {
+			results = append(results, Result{Target: target, Workload: w.Name, Reason: reason})
+		}
+	}
+	return results
+}
+
+// Cost is what one workload cost zerofsd in object-store traffic.
+type Cost struct {
+	Requests     map[string]int64 // by operation (get, put, ...)
+	BytesRead    int64
+	BytesWritten int64
+}
+
+// Total is the number of requests of every operation.
+func (c Cost) Total() int64 {
+	var n int64
+	for _, v := range c.Requests {
+		n += v
+	}
+	return n
+}
+
+// Sub returns c - o.
+func (c Cost) Sub(o Cost) Cost {
+	d := Cost{Requests: map[string]int64{}, BytesRead: c.BytesRead - o.BytesRead, BytesWritten: c.BytesWritten - o.BytesWritten}
+	for op, v := range c.Requests {
+		if x := v - o.Requests[op]; x != 0 {
+			d.Requests[op] = x
+		}
+	}
+	return d
+}
+
+// parseMetrics reads the object-store counters of one export from a
+// Prometheus text page.
+func parseMetrics(page, export string) Cost {
+	c := Cost{Requests: map[string]int64{}}
+	want := fmt.Sprintf("export=%q", export)
+	for _, line := range strings.Split(page, "\n") {
+		if strings.HasPrefix(line, "#") || !strings.Contains(line, want) {
+			continue
+		}
+		name, rest, ok := strings.Cut(line, "{")
+		if !ok {
+			continue
+		}
+		labels, value, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "zerofs_objstore_requests_total":
+			if _, op, ok := strings.Cut(labels, `op="`); ok {
+				op = strings.TrimSuffix(op, `"`)
+				c.Requests[op] += int64(v)
+			}
+		case "zerofs_objstore_read_bytes_total":
+			c.BytesRead += int64(v)
+		case "zerofs_objstore_written_bytes_total":
+			c.BytesWritten += int64(v)
+		}
+	}
+	return c
+}
+
+// Report is everything one run measured.
+type Report struct {
+	Options  Options
+	Started  time.Time
+	Finished time.Time
+	Results  []Result
+	Costs    map[string]map[string]Cost
+	Notes    []string
+}
+
+func (r Report) lookup(target, workload string) (Result, bool) {
+	for _, x := range r.Results {
+		if x.Target == target && x.Workload == workload {
+			return x, true
+		}
+	}
+	return Result{}, false
+}
+
+func (r Report) targets() []string {
+	var ts []string
+	for _, t := range allTargets {
+		for _, x := range r.Results {
+			if x.Target == t {
+				ts = append(ts, t)
+				break
+			}
+		}
+	}
+	return ts
+}
+
+func formatDuration(d time.Duration) string {
+	s := d.Seconds()
+	switch {
+	case s >= 10:
+		return fmt.Sprintf("%.1f s", s)
+	case s >= 1:
+		return fmt.Sprintf("%.2f s", s)
+	default:
+		return fmt.Sprintf("%.0f ms", s*1000)
+	}
+}
+
+func formatBytes(b int64) string {
+	switch {
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	default:
+		return fmt.Sprintf("%d B", b)
+	}
+}
+
+// ratio formats a/b of two results' times, or "–" when either failed.
+func ratio(a, b Result, okA, okB bool) string {
+	if !okA || !okB || !a.OK || !b.OK || b.Elapsed <= 0 {
+		return "–"
+	}
+	q := a.Elapsed.Seconds() / b.Elapsed.Seconds()
+	if q >= 10 {
+		return fmt.Sprintf("%.0f×", q)
+	}
+	return fmt.Sprintf("%.2f×", q)
+}
+
+func escapeCell(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return s
+}
+
+// Markdown renders the report; chart is the PNG's file name.
+func (r Report) Markdown(chart string) string {
+	var b strings.Builder
+	o := r.Options
+	mode := "full"
+	if o.Quick {
+		mode = "quick"
+	}
+	fmt.Fprintf(&b, "# File-system benchmark, %s, %s (%s run)\n\n", r.Started.Format("2006-01-02 15:04 UTC"), o.Machine, mode)
+	fmt.Fprintf(&b, "Made by `make bench-fs` (`go run ./bench/fs%s`) in %s. Every workload runs in the same\n",
+		map[bool]string{true: " -quick", false: ""}[o.Quick], r.Finished.Sub(r.Started).Round(time.Second))
+	b.WriteString("nfsvm guest (Linux kernel NFS client, emulated CPU), timed inside the guest with `date +%s%N`,\n")
+	b.WriteString("each write workload including a final `sync`. Compare targets with each other and with the guest's\n")
+	b.WriteString("own `/tmp` (tmpfs: the limit), not with absolute numbers from elsewhere.\n\n")
+	fmt.Fprintf(&b, "Sizes: %d files per small-file workload, %s fio file, %s of random 4 KiB fio I/O, tar/git of %s.\n\n",
+		o.Files, formatBytes(o.FIOSize), formatBytes(o.FIORand), "Go's `src/go` (the 554 files of go/ast, go/parser, ...)")
+	b.WriteString("Targets: `tmp` = the guest's tmpfs; `zerofs-local` = zerofsd on a local-directory store; `zerofs-s3` = zerofsd on\n")
+	b.WriteString("versitygw (S3 on 127.0.0.1); `s3fs` = s3fs-fuse in the guest over the same versitygw; `rclone` = `rclone mount\n")
+	b.WriteString("--vfs-cache-mode writes` over the same versitygw (it uploads after close, in the background, so its write times\n")
+	b.WriteString("do not include the upload).\n\n")
+	b.WriteString("**Noise warning**: this machine (2 cores) was shared with other work during the run, and the guest CPU is\n")
+	b.WriteString("emulated; differences under ~30% are not meaningful.\n\n")
+	fmt.Fprintf(&b, "![chart](%s)\n\n", chart)
+
+	ts := r.targets()
+	b.WriteString("## Time per workload\n\nTime (rate). Lower time is better. `failed: …` is what the guest printed.\n\n")
+	b.WriteString("| workload |")
+	for _, t := range ts {
+		fmt.Fprintf(&b, " %s |", t)
+	}
+	b.WriteString(" zerofs-local / tmp | zerofs-s3 / tmp | s3fs / zerofs-s3 | rclone / zerofs-s3 |\n|---|")
+	for range ts {
+		b.WriteString("---:|")
+	}
+	b.WriteString("---:|---:|---:|---:|\n")
+	for _, w := range workloads {
+		fmt.Fprintf(&b, "| %s (%s) |", w.Name, w.Title)
+		for _, t := range ts {
+			x, ok := r.lookup(t, w.Name)
+			switch {
+			case !ok:
+				b.WriteString(" – |")
+			case x.OK:
+				fmt.Fprintf(&b, " %s (%s) |", formatDuration(x.Elapsed), x.RateString())
+			default:
+				fmt.Fprintf(&b, " failed: %s |", escapeCell(x.Reason))
+			}
+		}
+		get := func(t string) (Result, bool) { return r.lookup(t, w.Name) }
+		tmp, okT := get("tmp")
+		zl, okL := get("zerofs-local")
+		zs, okS := get("zerofs-s3")
+		s3fs, okF := get("s3fs")
+		rc, okR := get("rclone")
+		fmt.Fprintf(&b, " %s | %s | %s | %s |\n", ratio(zl, tmp, okL, okT), ratio(zs, tmp, okS, okT), ratio(s3fs, zs, okF, okS), ratio(rc, zs, okR, okS))
+	}
+
+	b.WriteString("\n## Object-store cost of each zerofsd workload\n\n")
+	b.WriteString("From zerofsd's `/metrics` (`zerofs_objstore_*` of the export), scraped by the guest just before and after each\n")
+	b.WriteString("workload. Background work (WAL flushes, L0 flushes, compaction) that finishes after a workload is counted in the next.\n\n")
+	b.WriteString("| workload | target | requests | by operation | bytes written | bytes read |\n|---|---|---:|---|---:|---:|\n")
+	for _, w := range workloads {
+		for _, t := range []string{"zerofs-local", "zerofs-s3"} {
+			c, ok := r.Costs[t][w.Name]
+			if !ok {
+				continue
+			}
+			ops := make([]string, 0, len(c.Requests))
+			for op, v := range c.Requests {
+				ops = append(ops, fmt.Sprintf("%s %d", op, v))
+			}
+			sort.Strings(ops)
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s |\n", w.Name, t, c.Total(), strings.Join(ops, ", "), formatBytes(c.BytesWritten), formatBytes(c.BytesRead))
+		}
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\n## Notes from the guests\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", escapeCell(n))
+		}
+	}
+	b.WriteString("\n## Goals\n\n")
+	b.WriteString(r.goals())
+	return b.String()
+}
+
+// goals checks the measured numbers against the project's stated targets.
+func (r Report) goals() string {
+	var b strings.Builder
+	worst := func(target string, names []string, ref string) (float64, bool) {
+		w := 0.0
+		for _, n := range names {
+			a, okA := r.lookup(target, n)
+			c, okC := r.lookup(ref, n)
+			if !okA || !okC || !a.OK || !c.OK || c.Elapsed <= 0 {
+				return 0, false
+			}
+			w = math.Max(w, a.Elapsed.Seconds()/c.Elapsed.Seconds())
+		}
+		return w, true
+	}
+	best := func(target string, names []string, ref string) (float64, bool) {
+		w := math.Inf(1)
+		for _, n := range names {
+			a, okA := r.lookup(target, n)
+			c, okC := r.lookup(ref, n)
+			if !okA || !okC || !a.OK || !c.OK || c.Elapsed <= 0 {
+				continue
+			}
+			w = math.Min(w, c.Elapsed.Seconds()/a.Elapsed.Seconds())
+		}
+		return w, !math.IsInf(w, 1)
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**missed**"
+	}
+	for _, t := range []string{"zerofs-local", "zerofs-s3"} {
+		if q, ok := worst(t, []string{"tar", "git", "gobuild"}, "tmp"); ok {
+			fmt.Fprintf(&b, "- %s within 3× of tmp on tar/git/build: worst %.2f× — %s\n", t, q, verdict(q <= 3))
+		}
+		if q, ok := worst(t, []string{"fio-seqwrite", "fio-seqread"}, "tmp"); ok {
+			fmt.Fprintf(&b, "- %s sequential I/O within 2× of tmp: worst %.2f× — %s\n", t, q, verdict(q <= 2))
+		}
+	}
+	small := []string{"smallfiles", "modify", "append", "emptyfiles", "mkdirs", "rename", "delete"}
+	if q, ok := best("zerofs-s3", small, "s3fs"); ok {
+		fmt.Fprintf(&b, "- zerofs-s3 at least 10× faster than s3fs on small-file workloads (those s3fs completed): least %.1f× — %s\n", q, verdict(q >= 10))
+	}
+	if b.Len() == 0 {
+		b.WriteString("- not enough results to check the goals\n")
+	}
+	return b.String()
+}

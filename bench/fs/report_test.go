@@ -1,0 +1,179 @@
+package main
+
+import (
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseResultLine(t *testing.T) {
+	tests := []struct {
+		line string
+		ok   bool
+		want Result
+	}{
+		{"BENCH tmp smallfiles 1500000000 1000 files ok", true,
+			Result{Target: "tmp", Workload: "smallfiles", Elapsed: 1500 * time.Millisecond, Count: 1000, Unit: "files", OK: true}},
+		{"BENCH s3fs git 42 554 files failed fatal: Unable to create '.git/index.lock'", true,
+			Result{Target: "s3fs", Workload: "git", Elapsed: 42, Count: 554, Unit: "files", Reason: "fatal: Unable to create '.git/index.lock'"}},
+		{"BENCH s3fs git 42 554 files failed", true,
+			Result{Target: "s3fs", Workload: "git", Elapsed: 42, Count: 554, Unit: "files", Reason: "no message"}},
+		{"BENCH tmp x 1 1 files maybe", false, Result{}},
+		{"BENCH tmp x -1 1 files ok", false, Result{}},
+		{"BENCH tmp x abc 1 files ok", false, Result{}},
+		{"NOTE tmp mounted", false, Result{}},
+		{"", false, Result{}},
+	}
+	for _, tt := range tests {
+		got, ok := parseResultLine(tt.line)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("parseResultLine(%q) = %+v, %v; want %+v, %v", tt.line, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestResultRate(t *testing.T) {
+	tests := []struct {
+		r    Result
+		want string
+	}{
+		{Result{Elapsed: 2 * time.Second, Count: 1000, Unit: "files"}, "500 files/s"},
+		{Result{Elapsed: 4 * time.Second, Count: 32 << 20, Unit: "bytes"}, "8.0 MiB/s"},
+		{Result{Elapsed: 0, Count: 5, Unit: "builds"}, "0.00 builds/s"},
+	}
+	for _, tt := range tests {
+		if got := tt.r.RateString(); got != tt.want {
+			t.Errorf("%+v: RateString() = %q, want %q", tt.r, got, tt.want)
+		}
+	}
+}
+
+func TestParseOutputAndComplete(t *testing.T) {
+	out := "noise\nNOTE zerofs-s3 mounted: x\nBENCH zerofs-s3 smallfiles 10 5 files ok\nBENCH zerofs-s3 tar 20 554 files failed disk full\n"
+	results, notes := parseOutput(out)
+	if len(results) != 2 || len(notes) != 1 || notes[0] != "zerofs-s3 mounted: x" {
+		t.Fatalf("parseOutput: %+v, %q", results, notes)
+	}
+	all := completeResults("zerofs-s3", results, nil)
+	if len(all) != len(workloads) {
+		t.Fatalf("completeResults: %d results, want one per workload (%d)", len(all), len(workloads))
+	}
+	seen := map[string]bool{}
+	for _, r := range all {
+		if seen[r.Workload] {
+			t.Errorf("workload %s reported twice", r.Workload)
+		}
+		seen[r.Workload] = true
+		if r.Workload != "smallfiles" && r.OK {
+			t.Errorf("%s: reported ok, but the guest never said so", r.Workload)
+		}
+		if !r.OK && r.Reason == "" {
+			t.Errorf("%s: failed without a reason", r.Workload)
+		}
+	}
+}
+
+const metricsBefore = `# HELP zerofs_objstore_requests_total Object-store requests by export and operation.
+# TYPE zerofs_objstore_requests_total counter
+zerofs_objstore_requests_total{export="local",op="get"} 3
+zerofs_objstore_requests_total{export="local",op="put"} 10
+zerofs_objstore_requests_total{export="s3",op="put"} 100
+zerofs_objstore_read_bytes_total{export="local",op="get"} 300
+zerofs_objstore_written_bytes_total{export="local",op="put"} 4096
+zerofs_lsm_tables{export="local"} 7
+`
+
+const metricsAfter = `zerofs_objstore_requests_total{export="local",op="get"} 3
+zerofs_objstore_requests_total{export="local",op="put"} 14
+zerofs_objstore_requests_total{export="local",op="delete"} 2
+zerofs_objstore_requests_total{export="s3",op="put"} 900
+zerofs_objstore_read_bytes_total{export="local",op="get"} 300
+zerofs_objstore_written_bytes_total{export="local",op="put"} 10000
+zerofs_lsm_tables{export="local"} 9
+`
+
+func TestParseMetricsDifference(t *testing.T) {
+	d := parseMetrics(metricsAfter, "local").Sub(parseMetrics(metricsBefore, "local"))
+	if d.Total() != 6 || d.Requests["put"] != 4 || d.Requests["delete"] != 2 || len(d.Requests) != 2 {
+		t.Errorf("requests = %v (total %d), want put 4, delete 2", d.Requests, d.Total())
+	}
+	if d.BytesWritten != 10000-4096 || d.BytesRead != 0 {
+		t.Errorf("bytes written %d read %d, want %d and 0", d.BytesWritten, d.BytesRead, 10000-4096)
+	}
+	if s3 := parseMetrics(metricsAfter, "s3"); s3.Total() != 900 {
+		t.Errorf("s3 export total = %d, want 900", s3.Total())
+	}
+}
+
+func sampleReport() Report {
+	r := Report{Options: Options{Quick: true, Files: 10, FIOSize: 1 << 20, FIORand: 1 << 16, Machine: "m"},
+		Costs: map[string]map[string]Cost{"zerofs-s3": {"tar": {Requests: map[string]int64{"put": 3}, BytesWritten: 5000}}}}
+	for i, tgt := range []string{"tmp", "zerofs-s3", "s3fs"} {
+		for _, w := range workloads {
+			r.Results = append(r.Results, Result{Target: tgt, Workload: w.Name, Elapsed: time.Duration(i+1) * 300 * time.Millisecond, Count: 10, Unit: "files", OK: tgt != "s3fs" || w.Name != "git", Reason: "boom"})
+		}
+	}
+	return r
+}
+
+func TestMarkdownShowsFailuresAndCosts(t *testing.T) {
+	md := sampleReport().Markdown("x.png")
+	for _, want := range []string{"failed: boom", "| tar | zerofs-s3 | 3 | put 3 |", "![chart](x.png)", "zerofs-s3 within 3× of tmp"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, " rclone |") {
+		t.Errorf("report has a column for a target that did not run")
+	}
+}
+
+func TestWriteChart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.png")
+	if err := writeChart(path, sampleReport()); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() < 800 || b.Dy() < 400 {
+		t.Errorf("chart is %v, too small to read", b)
+	}
+}
+
+func TestGlyphsWellFormed(t *testing.T) {
+	for r, g := range glyphs {
+		for i, row := range g {
+			if len(row) != 5 || strings.Trim(row, ".#") != "" {
+				t.Errorf("glyph %q row %d = %q, want 5 of . or #", r, i, row)
+			}
+		}
+	}
+}
+
+func FuzzParseResultLine(f *testing.F) {
+	f.Add("BENCH tmp smallfiles 1500000000 1000 files ok")
+	f.Add("BENCH s3fs git 42 554 files failed reason here")
+	f.Add("BENCH a b 1 2 c")
+	f.Fuzz(func(t *testing.T, line string) {
+		r, ok := parseResultLine(line)
+		if !ok {
+			return
+		}
+		if r.Elapsed < 0 || r.Count < 0 {
+			t.Errorf("%q: negative fields in %+v", line, r)
+		}
+		if !r.OK && r.Reason == "" {
+			t.Errorf("%q: a failure without a reason", line)
+		}
+	})
+}
