@@ -53,3 +53,13 @@ torture: build
 
 clean:
 	rm -rf bin data
+
+# bench-fs runs file-system workloads through the Linux kernel NFS client (nfsvm) on zerofsd
+# and on the alternatives (tmpfs, s3fs, rclone) and writes docs/benchmarks/DATE-MACHINE.{md,png}.
+# BENCHFS_FLAGS=-quick for a short run. Not part of `make test`.
+.PHONY: bench-fs
+bench-fs:
+	@command -v fio >/dev/null && command -v s3fs >/dev/null && command -v rclone >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fio s3fs rclone; }
+	@command -v versitygw >/dev/null || [ -x "$(GOBIN)/versitygw" ] || $(GO) install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+	PATH="$(GOBIN):$$PATH" $(GO) run ./bench/fs $(BENCHFS_FLAGS)

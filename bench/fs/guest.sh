@@ -30,6 +30,7 @@ if [ "${1:-}" = wl ]; then
   set -e
   cd "$D"
   case "$2" in
+    noop) "$BIN" guest noop ;;
     smallfiles) "$BIN" guest write-files "$D/small" "$N" 4096 ;;
     modify) "$BIN" guest modify "$D/mid" "$N" ;;
     append) "$BIN" guest append "$D/log" "$N" 4096 ;;
@@ -98,6 +99,7 @@ cp -r "$WORK/mod" "$D/mod" || note "copying the module failed"
 "$BIN" guest prep-mid "$D/mid" $MIDFILES $MIDSIZE || note "preparing $D/mid failed"
 sync
 
+run noop 1 runs
 run smallfiles "$N" files
 run modify "$N" writes
 run append "$N" writes

@@ -18,6 +18,7 @@ type Workload struct {
 
 // workloads lists the guest script's workloads in the order it runs them.
 var workloads = []Workload{
+	{"noop", "fixed cost of one step: start the loop binary, then sync"},
 	{"smallfiles", "small files written (4 KiB each)"},
 	{"modify", "4 KiB overwrites in the middle of 1 MiB files"},
 	{"append", "4 KiB appends to one file (open, write, close)"},
