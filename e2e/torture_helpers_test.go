@@ -47,6 +47,7 @@ func suiteSeed(t *testing.T) uint64 {
 // suiteConfig describes a daemon config with more knobs than newDaemon
 // offers: extra [cache] keys and extra top-level tables such as [lsm].
 type suiteConfig struct {
+	Server     string // more lines in [server] (e.g. metrics_listen)
 	CacheDir   string // default dir/cache
 	CacheExtra string // more lines in [cache]
 	Global     string // more top-level TOML (e.g. "[lsm]\nmemtable_mb = 1\n")
@@ -62,7 +63,7 @@ func newSuiteDaemon(t testing.TB, dir string, cfg suiteConfig, env ...string) *d
 	}
 	port := freePort(t)
 	var b strings.Builder
-	fmt.Fprintf(&b, "[server]\nlisten = \"127.0.0.1:%d\"\nlog_level = \"debug\"\n\n", port)
+	fmt.Fprintf(&b, "[server]\nlisten = \"127.0.0.1:%d\"\nlog_level = \"debug\"\n%s\n", port, cfg.Server)
 	fmt.Fprintf(&b, "[cache]\ndir = %q\nsize_gb = 0.5\n%s\n", cfg.CacheDir, cfg.CacheExtra)
 	if cfg.Global != "" {
 		b.WriteString(cfg.Global)
