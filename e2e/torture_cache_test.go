@@ -34,8 +34,8 @@ func TestTortureCacheLoss(t *testing.T) {
 	storeDir := filepath.Join(dir, "store")
 	mport := freePort(t)
 	d := newSuiteDaemon(t, dir, suiteConfig{
-		Server:     fmt.Sprintf("metrics_listen = \"127.0.0.1:%d\"", mport),
-		CacheDir:   cacheDir,
+		Server:   fmt.Sprintf("metrics_listen = \"127.0.0.1:%d\"", mport),
+		CacheDir: cacheDir,
 		// memory_mb = 0 should turn the memory block cache off, but does
 		// not (see TestMemoryBlockCacheOff); 1 MiB against 6.5 MB read in
 		// sequence misses nearly always, so reads reach the disk cache.

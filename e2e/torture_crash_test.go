@@ -94,7 +94,7 @@ type crashWorker struct {
 
 	// counters for the report
 	ops, commits, fileSyncs, writes, truncates, renames, links, removes, reads int
-	inFlight                                                              string
+	inFlight                                                                   string
 }
 
 // crashOp is one request of the workload: do sends it, next is the state it

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -90,7 +91,10 @@ func suiteFsck(t testing.TB, d *daemon, names ...string) []string {
 	t.Helper()
 	var summaries []string
 	for _, name := range names {
-		out, err := runBinary(t, "fsck", "-c", d.config, "--export", name)
+		cmd := exec.CommandContext(stepContext(t), zerofsdBinary, "fsck", "-c", d.config, "--export", name)
+		cmd.Env = append(os.Environ(), d.env...) // the daemon's own settings (AWS_* ...)
+		outb, err := cmd.CombinedOutput()
+		out := string(outb)
 		if err != nil {
 			t.Fatalf("fsck of export %s: %v\n%s", name, err, out)
 		}
