@@ -10,8 +10,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,9 +71,11 @@ func TestTortureBadClients(t *testing.T) {
 	seed := fpSeed(t)
 	dir := t.TempDir()
 	d := newDaemon(t, dir, nil)
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg := fmt.Sprintf(`[server]
 listen = %q
 log_level = "info"
+metrics_listen = %q
 
 [cache]
 dir = %q
@@ -88,7 +92,7 @@ name = "bad"
 path = "/bad"
 store = "file://%s"
 squash = "none"
-`, d.addr, filepath.Join(dir, "cache"), filepath.Join(dir, "good"), filepath.Join(dir, "bad"))
+`, d.addr, metricsAddr, filepath.Join(dir, "cache"), filepath.Join(dir, "good"), filepath.Join(dir, "bad"))
 	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +189,23 @@ squash = "none"
 	if err := fpNullPing(d.addr, 30*time.Second); err != nil {
 		t.Fatalf("the daemon does not answer NULL after the bad clients: %v", err)
 	}
+	// Every connection is released once its client is gone.
+	var conns, inflight float64
+	for end := time.Now().Add(60 * time.Second); ; {
+		m, err := bcMetrics(metricsAddr)
+		if err != nil {
+			t.Fatalf("reading metrics: %v", err)
+		}
+		conns, inflight = m["zerofs_nfs_connections"], m["zerofs_nfs_calls_in_flight"]
+		if conns == 0 && inflight == 0 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("a minute after every client left the daemon still counts %v open connections and %v calls in flight", conns, inflight)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mem := bcProcMemory(d)
 	if strings.Contains(d.Logs(), "panic") {
 		t.Fatalf("the daemon logged a panic:\n%s", tail(d.Logs(), 60))
 	}
@@ -198,8 +219,9 @@ squash = "none"
 	for k := range bcNumKinds {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, stats.byKind[k].Load()))
 	}
+	t.Logf("daemon memory after the run: %s", mem)
 	t.Logf("PROVED: for %v, %d bad clients opened %d connections (plus 64 held half-sent records) and sent %d records (%d bytes; connections by kind: %s), "+
-		"got %d well-formed replies and %d connections closed by the server; meanwhile the good client's %d calls "+
+		"got %d well-formed replies and %d connections closed by the server, and every connection was released after; meanwhile the good client's %d calls "+
 		"(%d bytes written and read back) all succeeded with correct answers; the daemon stayed up, exited cleanly on SIGTERM, fsck clean on both exports; seed %d",
 		duration, badClients, stats.conns.Load(), stats.records.Load(), stats.bytes.Load(), strings.Join(kinds, ", "),
 		stats.replies.Load(), stats.closedByServer.Load(), stats.goodOps.Load(), stats.goodBytes.Load(), seed)
@@ -871,4 +893,50 @@ func bcGoodClient(addr string, id int, rng *rand.Rand, deadline time.Time, stats
 		}
 	}
 	return nil
+}
+
+// bcMetrics reads the daemon's unlabelled metric samples.
+func bcMetrics(addr string) (map[string]float64, error) {
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, nil
+}
+
+// bcProcMemory returns the daemon's resident and peak resident memory.
+func bcProcMemory(d *daemon) string {
+	d.mu.Lock()
+	cmd := d.cmd
+	d.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return "unknown"
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		return "unknown"
+	}
+	var parts []string
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") || strings.HasPrefix(line, "VmHWM:") {
+			parts = append(parts, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
