@@ -55,6 +55,7 @@ type faultProxy struct {
 	enabled  atomic.Bool
 	outage   atomic.Bool // nearly every request fails while set
 	requests atomic.Int64
+	gets     atomic.Int64 // GET requests (reads of objects and listings)
 	counts   [numFaultKinds]atomic.Int64
 }
 
@@ -95,7 +96,7 @@ func (p *faultProxy) SetOutage(on bool) { p.outage.Store(on) }
 // Summary counts the requests and the faults injected by kind.
 func (p *faultProxy) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d requests", p.requests.Load())
+	fmt.Fprintf(&b, "%d requests (%d GET)", p.requests.Load(), p.gets.Load())
 	for k := fault500; k < numFaultKinds; k++ {
 		fmt.Fprintf(&b, ", %s %d", k, p.counts[k].Load())
 	}
@@ -133,6 +134,9 @@ func (p *faultProxy) pick() (faultKind, time.Duration) {
 
 func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
+	if r.Method == http.MethodGet {
+		p.gets.Add(1)
+	}
 	kind, delay := p.pick()
 	switch kind {
 	case fault500, fault503:

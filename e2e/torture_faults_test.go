@@ -58,6 +58,7 @@ type fpStats struct {
 	ok, failed        atomic.Int64
 	failedByProc      sync.Map // string -> *atomic.Int64
 	readsVerified     atomic.Int64
+	slowestOp         atomic.Int64 // nanoseconds
 	bytesReadVerified atomic.Int64
 }
 
@@ -114,14 +115,15 @@ func TestTortureObjectStoreFaults(t *testing.T) {
 	// environment) finds them too and never asks a metadata service.
 	d := newDaemon(t, dir, nil)
 	// Small memtables so SSTs are written, read back and compacted through
-	// the proxy; no memory block cache so reads go to the stores.
+	// the proxy; no memory block cache and a 4 MB disk cache so that reads
+	// go to the object store (and meet its truncated bodies).
 	cfg := fmt.Sprintf(`[server]
 listen = %q
 log_level = "info"
 
 [cache]
 dir = %q
-size_gb = 0.5
+size_gb = 0.004
 memory_mb = 0
 
 [lsm]
@@ -238,7 +240,8 @@ secret_access_key = %q
 	proxy.SetEnabled(false)
 	faultSummary := proxy.Summary()
 	t.Logf("during %v of faults (%d outages): proxy saw %s", time.Since(start).Round(time.Second), outages.Load(), faultSummary)
-	t.Logf("operations: %d ok, %d failed cleanly (%s)", stats.ok.Load(), stats.failed.Load(), stats.failures())
+	t.Logf("operations: %d ok, %d failed cleanly (%s); slowest %v", stats.ok.Load(), stats.failed.Load(), stats.failures(),
+		time.Duration(stats.slowestOp.Load()).Round(time.Millisecond))
 	if t.Failed() {
 		return
 	}
@@ -271,8 +274,16 @@ secret_access_key = %q
 	if out, err := runBinary(t, "fsck", "-c", d.config, "--export", "faulty"); err != nil {
 		t.Fatalf("fsck after the faults and SIGKILL: %v\n%s", err, out)
 	}
+	// Restart (WAL replay, manifest update) with the store misbehaving
+	// again, outages aside; verify once the export answers, faults off.
+	before := proxy.Injected()
+	proxy.SetEnabled(true)
 	d.Start()
-	verified2 := fpVerifyAcked(t, d.addr, dirs, acked, "after SIGKILL and restart")
+	fpWaitMount(t, d, "/faulty")
+	proxy.SetEnabled(false)
+	restartFaults := proxy.Injected() - before
+	t.Logf("restart under faults: %d faults injected while the export opened", restartFaults)
+	verified2 := fpVerifyAcked(t, d.addr, dirs, acked, "after SIGKILL and a restart under faults")
 	d.Stop()
 	if out, err := runBinary(t, "fsck", "-c", d.config, "--export", "faulty"); err != nil {
 		t.Fatalf("fsck after the clean stop: %v\n%s", err, out)
@@ -280,10 +291,10 @@ secret_access_key = %q
 	t.Logf("PROVED: with the object store failing (%s) under %d workers for %v, every operation "+
 		"succeeded or failed with a clean NFS error within %v (%d ok, %d failed), the daemon kept answering NULL, "+
 		"%d reads during the faults returned correct data (%d bytes); after the faults stopped %d committed files "+
-		"(%d bytes) and %d acknowledged removals verified, again after SIGKILL and restart (%d bytes), fsck clean; seed %d",
+		"(%d bytes) and %d acknowledged removals verified, again after SIGKILL and a restart under faults (%d faults during it; %d bytes), fsck clean; seed %d",
 		faultSummary, workers, duration, fpOpBound, stats.ok.Load(), stats.failed.Load(),
 		stats.readsVerified.Load(), stats.bytesReadVerified.Load(),
-		len(acked.files), verified, len(acked.removed), verified2, seed)
+		len(acked.files), verified, len(acked.removed), restartFaults, verified2, seed)
 }
 
 // faultWorker runs random operations in its own directory until deadline.
@@ -309,6 +320,9 @@ func faultWorker(ctx context.Context, addr string, w int, dir []byte, rng *rand.
 		began := time.Now()
 		err := f(octx)
 		stats.result(name, err)
+		if took := int64(time.Since(began)); took > stats.slowestOp.Load() {
+			stats.slowestOp.Store(took) // racy maximum; good enough for a report
+		}
 		if err != nil && !fpCleanNFSError(err) {
 			return fmt.Errorf("worker %d: %s after %v failed uncleanly (hang or broken connection): %w",
 				w, name, time.Since(began).Round(time.Millisecond), err)
@@ -572,4 +586,26 @@ func fpVerifyAcked(t *testing.T, addr string, dirs [][]byte, acked *fpAcked, whe
 	}
 	_ = dirs
 	return total
+}
+
+// fpWaitMount waits until MNT of path succeeds on the daemon (the export
+// has opened), tolerating clean failures meanwhile.
+func fpWaitMount(t *testing.T, d *daemon, path string) {
+	t.Helper()
+	ctx := stepContext(t)
+	var last error
+	for end := time.Now().Add(fpOpBound); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		c, err := nfsclient.Dial(ctx, d.addr)
+		if err != nil {
+			last = err
+			continue
+		}
+		_, _, err = c.Mount(ctx, path)
+		c.Close()
+		if err == nil {
+			return
+		}
+		last = err
+	}
+	t.Fatalf("MNT %s did not succeed within %v after the restart: %v", path, fpOpBound, last)
 }
