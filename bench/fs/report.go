@@ -144,6 +144,36 @@ type Cost struct {
 	Requests     map[string]int64 // by operation (get, put, ...)
 	BytesRead    int64
 	BytesWritten int64
+	Calls        map[string]int64   // NFS calls answered, by procedure
+	CallSeconds  map[string]float64 // server time spent answering them, by procedure
+}
+
+func newCost() Cost {
+	return Cost{Requests: map[string]int64{}, Calls: map[string]int64{}, CallSeconds: map[string]float64{}}
+}
+
+// TotalCalls is the number of NFS calls, and ServerSeconds the time the
+// server spent answering them.
+func (c Cost) TotalCalls() (n int64, seconds float64) {
+	for p, v := range c.Calls {
+		n += v
+		seconds += c.CallSeconds[p]
+	}
+	return n, seconds
+}
+
+// TopCalls names the procedures that took the most server time.
+func (c Cost) TopCalls(k int) string {
+	procs := make([]string, 0, len(c.Calls))
+	for p := range c.Calls {
+		procs = append(procs, p)
+	}
+	sort.Slice(procs, func(i, j int) bool { return c.CallSeconds[procs[i]] > c.CallSeconds[procs[j]] })
+	var parts []string
+	for _, p := range procs[:min(k, len(procs))] {
+		parts = append(parts, fmt.Sprintf("%s %d (%s)", p, c.Calls[p], formatDuration(time.Duration(c.CallSeconds[p]*float64(time.Second)))))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Total is the number of requests of every operation.
@@ -157,10 +187,17 @@ func (c Cost) Total() int64 {
 
 // Sub returns c - o.
 func (c Cost) Sub(o Cost) Cost {
-	d := Cost{Requests: map[string]int64{}, BytesRead: c.BytesRead - o.BytesRead, BytesWritten: c.BytesWritten - o.BytesWritten}
+	d := newCost()
+	d.BytesRead, d.BytesWritten = c.BytesRead-o.BytesRead, c.BytesWritten-o.BytesWritten
 	for op, v := range c.Requests {
 		if x := v - o.Requests[op]; x != 0 {
 			d.Requests[op] = x
+		}
+	}
+	for p, v := range c.Calls {
+		if x := v - o.Calls[p]; x != 0 {
+			d.Calls[p] = x
+			d.CallSeconds[p] = c.CallSeconds[p] - o.CallSeconds[p]
 		}
 	}
 	return d
@@ -169,7 +206,7 @@ func (c Cost) Sub(o Cost) Cost {
 // parseMetrics reads the object-store counters of one export from a
 // Prometheus text page.
 func parseMetrics(page, export string) Cost {
-	c := Cost{Requests: map[string]int64{}}
+	c := newCost()
 	want := fmt.Sprintf("export=%q", export)
 	for _, line := range strings.Split(page, "\n") {
 		if strings.HasPrefix(line, "#") || !strings.Contains(line, want) {
@@ -192,6 +229,17 @@ func parseMetrics(page, export string) Cost {
 			if _, op, ok := strings.Cut(labels, `op="`); ok {
 				op = strings.TrimSuffix(op, `"`)
 				c.Requests[op] += int64(v)
+			}
+		case "zerofs_nfs_calls_total", "zerofs_nfs_call_seconds_total":
+			_, proc, ok := strings.Cut(labels, `proc="`)
+			if !ok {
+				continue
+			}
+			proc, _, _ = strings.Cut(proc, `"`)
+			if name == "zerofs_nfs_calls_total" {
+				c.Calls[proc] += int64(v)
+			} else {
+				c.CallSeconds[proc] += v
 			}
 		case "zerofs_objstore_read_bytes_total":
 			c.BytesRead += int64(v)
@@ -337,7 +385,9 @@ func (r Report) Markdown(chart string) string {
 	b.WriteString("\n## Object-store cost of each zerofsd workload\n\n")
 	b.WriteString("From zerofsd's `/metrics` (`zerofs_objstore_*` of the export), scraped by the guest just before and after each\n")
 	b.WriteString("workload. Background work (WAL flushes, L0 flushes, compaction) that finishes after a workload is counted in the next.\n\n")
-	b.WriteString("| workload | target | requests | by operation | bytes written | bytes read |\n|---|---|---:|---|---:|---:|\n")
+	b.WriteString("NFS calls and server time come from `zerofs_nfs_calls_total` and `zerofs_nfs_call_seconds_total`: the wall time\n")
+	b.WriteString("of a workload minus the server time is spent in the guest's kernel, the emulated network and the relays.\n\n")
+	b.WriteString("| workload | target | wall time | requests | by operation | bytes written | bytes read | NFS calls | server time | most server time |\n|---|---|---:|---:|---|---:|---:|---:|---:|---|\n")
 	for _, w := range workloads {
 		for _, t := range []string{"zerofs-local", "zerofs-s3"} {
 			c, ok := r.Costs[t][w.Name]
@@ -349,7 +399,13 @@ func (r Report) Markdown(chart string) string {
 				ops = append(ops, fmt.Sprintf("%s %d", op, v))
 			}
 			sort.Strings(ops)
-			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s |\n", w.Name, t, c.Total(), strings.Join(ops, ", "), formatBytes(c.BytesWritten), formatBytes(c.BytesRead))
+			wall := "–"
+			if x, ok := r.lookup(t, w.Name); ok && x.OK {
+				wall = formatDuration(x.Elapsed)
+			}
+			calls, secs := c.TotalCalls()
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %d | %s | %s |\n", w.Name, t, wall, c.Total(), strings.Join(ops, ", "),
+				formatBytes(c.BytesWritten), formatBytes(c.BytesRead), calls, formatDuration(time.Duration(secs*float64(time.Second))), c.TopCalls(3))
 		}
 	}
 	if len(r.Notes) > 0 {

@@ -93,6 +93,9 @@ zerofs_objstore_requests_total{export="s3",op="put"} 900
 zerofs_objstore_read_bytes_total{export="local",op="get"} 300
 zerofs_objstore_written_bytes_total{export="local",op="put"} 10000
 zerofs_lsm_tables{export="local"} 9
+zerofs_nfs_calls_total{export="local",proc="COMMIT",status="0"} 5
+zerofs_nfs_call_seconds_total{export="local",proc="COMMIT",status="0"} 0.5
+zerofs_nfs_calls_total{export="s3",proc="COMMIT",status="0"} 50
 `
 
 func TestParseMetricsDifference(t *testing.T) {
@@ -103,6 +106,9 @@ func TestParseMetricsDifference(t *testing.T) {
 	if d.BytesWritten != 10000-4096 || d.BytesRead != 0 {
 		t.Errorf("bytes written %d read %d, want %d and 0", d.BytesWritten, d.BytesRead, 10000-4096)
 	}
+	if n, secs := d.TotalCalls(); n != 5 || secs != 0.5 || d.TopCalls(2) != "COMMIT 5 (500 ms)" {
+		t.Errorf("calls %d in %v s, top %q; want 5 COMMITs in 0.5 s", n, secs, d.TopCalls(2))
+	}
 	if s3 := parseMetrics(metricsAfter, "s3"); s3.Total() != 900 {
 		t.Errorf("s3 export total = %d, want 900", s3.Total())
 	}
@@ -110,7 +116,7 @@ func TestParseMetricsDifference(t *testing.T) {
 
 func sampleReport() Report {
 	r := Report{Options: Options{Quick: true, Files: 10, FIOSize: 1 << 20, FIORand: 1 << 16, Machine: "m"},
-		Costs: map[string]map[string]Cost{"zerofs-s3": {"tar": {Requests: map[string]int64{"put": 3}, BytesWritten: 5000}}}}
+		Costs: map[string]map[string]Cost{"zerofs-s3": {"tar": {Requests: map[string]int64{"put": 3}, BytesWritten: 5000, Calls: map[string]int64{"CREATE": 2}, CallSeconds: map[string]float64{"CREATE": 0.01}}}}}
 	for i, tgt := range []string{"tmp", "zerofs-s3", "s3fs"} {
 		for _, w := range workloads {
 			r.Results = append(r.Results, Result{Target: tgt, Workload: w.Name, Elapsed: time.Duration(i+1) * 300 * time.Millisecond, Count: 10, Unit: "files", OK: tgt != "s3fs" || w.Name != "git", Reason: "boom"})
@@ -121,7 +127,7 @@ func sampleReport() Report {
 
 func TestMarkdownShowsFailuresAndCosts(t *testing.T) {
 	md := sampleReport().Markdown("x.png")
-	for _, want := range []string{"failed: boom", "| tar | zerofs-s3 | 3 | put 3 |", "![chart](x.png)", "zerofs-s3 within 3× of tmp"} {
+	for _, want := range []string{"failed: boom", "| tar | zerofs-s3 | 600 ms | 3 | put 3 |", "![chart](x.png)", "zerofs-s3 within 3× of tmp"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
