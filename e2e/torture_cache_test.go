@@ -163,7 +163,11 @@ func TestTortureCacheLoss(t *testing.T) {
 		}
 	}
 	var liveCorrupted, liveDeleted int
-	for i := 0; i < 3; i++ {
+	cycles := 3
+	if suiteTortureOn() {
+		cycles = 30
+	}
+	for i := 0; i < cycles; i++ {
 		liveCorrupted += corruptCache(t, cacheDir, rng, true)
 		awaitPasses()
 		liveDeleted += deleteCacheFiles(t, cacheDir, rng)
