@@ -48,12 +48,13 @@ const (
 	bcMutatedCalls
 	bcAbruptClose
 	bcSlowDrip
+	bcNeverReads
 	bcNumKinds
 )
 
 func (k bcKind) String() string {
 	return [...]string{"random-bytes", "huge-record-mark", "truncated-fragment", "empty-fragments",
-		"garbage-args", "wrong-program/version", "bad-auth", "mutated-calls", "abrupt-close", "slow-drip"}[k]
+		"garbage-args", "wrong-program/version", "bad-auth", "mutated-calls", "abrupt-close", "slow-drip", "never-reads"}[k]
 }
 
 // bcTemplates are well-formed calls on the bad export, encoded without
@@ -699,6 +700,35 @@ func bcOneConnection(addr string, rng *rand.Rand, tmpl *bcTemplates, stats *bcSt
 		}
 		return nil
 
+	case bcNeverReads:
+		// Pipelined large READs whose replies are never read: the server's
+		// writes block on a full socket until the client goes away.
+		bc.c.Close() // stop the reader first; reopen without one
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			return fmt.Errorf("bad client: dial: %w", err)
+		}
+		defer c.Close()
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetReadBuffer(4096)
+		}
+		n := 64
+		var buf []byte
+		for range n {
+			body := append([]byte(nil), tmpl.calls[nfsclient.ProcRead]...)
+			binary.BigEndian.PutUint32(body, xid())
+			// count = 128 KiB (the file is smaller: the whole file comes
+			// back). Kept modest: see TestBadClientNeverReadsMemory.
+			binary.BigEndian.PutUint32(body[len(body)-4:], 128<<10)
+			buf = append(buf, bcRecord(body)...)
+		}
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		stats.records.Add(int64(n))
+		stats.bytes.Add(int64(len(buf)))
+		c.Write(buf)
+		time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
+		return nil
+
 	case bcSlowDrip:
 		// A valid GETATTR a few bytes at a time.
 		x := xid()
@@ -939,4 +969,79 @@ func bcProcMemory(d *daemon) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// TestBadClientNeverReadsMemory is a focused check: one connection sends
+// many large READs and never reads the replies. The server must stop
+// reading calls from it (max_requests_per_conn) rather than queue replies
+// without bound. It measures the daemon's resident memory growth.
+func TestBadClientNeverReadsMemory(t *testing.T) {
+	if os.Getenv("ZEROFS_KNOWN_BUGS") != "1" {
+		t.Skip("known bug: nfs/conn.go releases a call's per-connection slot (c.sem) when its reply is queued by " +
+			"conn.send, not when it is written, so replies to a client that never reads pile up without bound " +
+			"(600 READs of a 1 MiB file, 67 KiB sent: +793 MiB); run with ZEROFS_KNOWN_BUGS=1")
+	}
+	dir := t.TempDir()
+	d := newDaemon(t, dir, []exportSpec{{Name: "bad", Store: "file://" + filepath.Join(dir, "bad"), Extra: `squash = "none"`}})
+	d.Start()
+	ctx := stepContext(t)
+	c, err := nfsclient.Dial(ctx, d.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _, err := c.Mount(ctx, "/bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Create(ctx, root, "one-mib", nfsclient.Unchecked, nfsclient.Sattr{Mode: nfsclient.U32(0o644)}, [8]byte{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+	for off := 0; off < 1<<20; off += len(chunk) {
+		if _, err := c.Write(ctx, f.FH, uint64(off), chunk, nfsclient.FileSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	rss := func() int64 {
+		d.mu.Lock()
+		pid := d.cmd.Process.Pid
+		d.mu.Unlock()
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "VmRSS:") {
+				v, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+				return v << 10
+			}
+		}
+		return 0
+	}
+	before := rss()
+	conn, err := net.Dial("tcp", d.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	const calls = 600
+	var buf []byte
+	for i := range calls {
+		body := bcCall(uint32(i+1), nfs.ProgramNFS, nfs.VersionNFS, nfsclient.ProcRead, bcCred(), func(e *xdr.Encoder) {
+			e.Opaque(f.FH)
+			e.Uint64(0)
+			e.Uint32(1 << 20)
+		})
+		buf = append(buf, bcRecord(body)...)
+	}
+	conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	n, _ := conn.Write(buf)
+	time.Sleep(3 * time.Second) // let the server take in what it will
+	after := rss()
+	grown := after - before
+	t.Logf("%d READ calls (%d bytes sent, %d accepted by the socket) of a 1 MiB file, replies never read: daemon RSS %d MiB -> %d MiB (+%d MiB)",
+		calls, len(buf), n, before>>20, after>>20, grown>>20)
+	if grown > 256<<20 {
+		t.Errorf("one connection that never reads its replies grew the daemon by %d MiB with %d KiB of calls: replies queue without bound", grown>>20, len(buf)>>10)
+	}
 }
