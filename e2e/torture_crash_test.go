@@ -341,6 +341,19 @@ func (w *crashWorker) observe(ctx context.Context, c *nfsclient.Client) (crashSt
 		}
 		st.contents[i] = data
 		bytesRead += int64(len(data))
+		attr, err := c.Getattr(ctx, fh)
+		if err != nil {
+			return st, 0, fmt.Errorf("%s f%d: GETATTR through its old handle: %w", w.dirName, i, err)
+		}
+		links := 0
+		for _, f := range st.names {
+			if f == i {
+				links++
+			}
+		}
+		if int(attr.Nlink) != links {
+			return st, 0, fmt.Errorf("%s f%d: nlink %d, but %d names in its directory point to it", w.dirName, i, attr.Nlink, links)
+		}
 	}
 	return st, bytesRead, nil
 }
