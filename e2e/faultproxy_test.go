@@ -24,7 +24,7 @@ const (
 	faultNone        faultKind = iota
 	fault500                   // 500 InternalError with an S3 XML body, request not forwarded
 	fault503                   // 503 SlowDown with an S3 XML body, request not forwarded
-	faultLatency               // forwarded after a delay
+	faultLatency               // forwarded after a delay (20-420 ms, one in ten 1-4 s)
 	faultResetBefore           // connection reset before the request reaches the server
 	faultResetAfter            // forwarded and executed, then the connection is reset: the answer is lost
 	faultTruncate              // the answer's Content-Length is sent but only part of its body
@@ -125,7 +125,12 @@ func (p *faultProxy) pick() (faultKind, time.Duration) {
 	x := p.rng.Float64()
 	for k := fault500; k < numFaultKinds; k++ {
 		if x < p.rates[k] {
-			return k, time.Duration(20+p.rng.IntN(400)) * time.Millisecond
+			// Mostly short delays, now and then a stall of seconds.
+			delay := time.Duration(20+p.rng.IntN(400)) * time.Millisecond
+			if p.rng.IntN(10) == 0 {
+				delay = time.Duration(1000+p.rng.IntN(3000)) * time.Millisecond
+			}
+			return k, delay
 		}
 		x -= p.rates[k]
 	}
@@ -183,10 +188,18 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, resp.Body)
 		resetConn(w)
 		return
-	case kind == faultTruncate && resp.ContentLength > 1:
-		p.counts[kind].Add(1)
-		body, _ := io.ReadAll(resp.Body)
-		p.writeTruncated(w, resp, body)
+	case kind == faultTruncate && r.Method != http.MethodHead && resp.ContentLength > 1:
+		body, err := io.ReadAll(resp.Body)
+		if err == nil && len(body) > 1 {
+			p.counts[kind].Add(1)
+			p.writeTruncated(w, resp, body)
+			return
+		}
+		for k, vs := range resp.Header {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body)
 		return
 	}
 	for k, vs := range resp.Header {
