@@ -54,6 +54,7 @@ type faultProxy struct {
 
 	enabled  atomic.Bool
 	outage   atomic.Bool // nearly every request fails while set
+	down     atomic.Bool // every request fails while set
 	requests atomic.Int64
 	gets     atomic.Int64 // GET requests (reads of objects and listings)
 	counts   [numFaultKinds]atomic.Int64
@@ -93,6 +94,9 @@ func (p *faultProxy) SetEnabled(on bool) { p.enabled.Store(on) }
 // long enough, it outlasts the client's retries.
 func (p *faultProxy) SetOutage(on bool) { p.outage.Store(on) }
 
+// SetDown makes every request fail (500, 503 or a reset) while on.
+func (p *faultProxy) SetDown(on bool) { p.down.Store(on) }
+
 // Summary counts the requests and the faults injected by kind.
 func (p *faultProxy) Summary() string {
 	var b strings.Builder
@@ -118,7 +122,7 @@ func (p *faultProxy) pick() (faultKind, time.Duration) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.outage.Load() && p.rng.Float64() < 0.9 {
+	if p.down.Load() || p.outage.Load() && p.rng.Float64() < 0.9 {
 		kinds := []faultKind{fault500, fault503, faultResetBefore, faultResetAfter}
 		return kinds[p.rng.IntN(len(kinds))], 0
 	}

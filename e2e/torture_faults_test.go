@@ -202,8 +202,22 @@ secret_access_key = %q
 	go func() {
 		// Every few seconds a short outage that outlasts the retries, so
 		// that failures reach the NFS clients.
+		// Halfway through, the store is down altogether for 6 s.
 		orng := rand.New(rand.NewPCG(seed, 0x07))
+		hardDown := time.After(duration / 2)
 		for {
+			select {
+			case <-hardDown:
+				hardDown = nil
+				proxy.SetDown(true)
+				select {
+				case <-stopOutages:
+				case <-time.After(6 * time.Second):
+				}
+				proxy.SetDown(false)
+				continue
+			default:
+			}
 			select {
 			case <-stopOutages:
 				proxy.SetOutage(false)
@@ -239,7 +253,7 @@ secret_access_key = %q
 	}
 	proxy.SetEnabled(false)
 	faultSummary := proxy.Summary()
-	t.Logf("during %v of faults (%d outages): proxy saw %s", time.Since(start).Round(time.Second), outages.Load(), faultSummary)
+	t.Logf("during %v of faults (%d short outages, one of 6 s): proxy saw %s", time.Since(start).Round(time.Second), outages.Load(), faultSummary)
 	t.Logf("operations: %d ok, %d failed cleanly (%s); slowest %v", stats.ok.Load(), stats.failed.Load(), stats.failures(),
 		time.Duration(stats.slowestOp.Load()).Round(time.Millisecond))
 	if t.Failed() {
