@@ -31,6 +31,16 @@ type fpAcked struct {
 	mu      sync.Mutex
 	files   map[string][]byte // path relative to the export root -> content
 	removed map[string]bool
+	// torn: files whose last overwrite failed; each byte must be the old
+	// or the new one (or zero where the file grew).
+	torn map[string][2][]byte
+}
+
+func (a *fpAcked) tear(path string, old, next []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.files, path)
+	a.torn[path] = [2][]byte{old, next}
 }
 
 func (a *fpAcked) set(path string, data []byte) {
@@ -154,7 +164,7 @@ secret_access_key = %q
 
 	workers := 4
 	duration := fpDuration(25*time.Second, 3*time.Minute)
-	acked := &fpAcked{files: map[string][]byte{}, removed: map[string]bool{}}
+	acked := &fpAcked{files: map[string][]byte{}, removed: map[string]bool{}, torn: map[string][2][]byte{}}
 	stats := &fpStats{}
 
 	ctx := stepContext(t)
@@ -305,10 +315,10 @@ secret_access_key = %q
 	t.Logf("PROVED: with the object store failing (%s) under %d workers for %v, every operation "+
 		"succeeded or failed with a clean NFS error within %v (%d ok, %d failed), the daemon kept answering NULL, "+
 		"%d reads during the faults returned correct data (%d bytes); after the faults stopped %d committed files "+
-		"(%d bytes) and %d acknowledged removals verified, again after SIGKILL and a restart under faults (%d faults during it; %d bytes), fsck clean; seed %d",
+		"(%d bytes), %d files torn by a failed overwrite (each byte old or new) and %d acknowledged removals verified, again after SIGKILL and a restart under faults (%d faults during it; %d bytes), fsck clean; seed %d",
 		faultSummary, workers, duration, fpOpBound, stats.ok.Load(), stats.failed.Load(),
 		stats.readsVerified.Load(), stats.bytesReadVerified.Load(),
-		len(acked.files), verified, len(acked.removed), restartFaults, verified2, seed)
+		len(acked.files), verified, len(acked.torn), len(acked.removed), restartFaults, verified2, seed)
 }
 
 // faultWorker runs random operations in its own directory until deadline.
@@ -396,8 +406,8 @@ func faultWorker(ctx context.Context, addr string, w int, dir []byte, rng *rand.
 				f.data = next
 				acked.set(path(f.name), next)
 			} else {
-				// Unknown whether the patch landed: stop checking this file.
-				acked.forget(path(f.name))
+				// Unknown whether the patch landed: each byte is old or new.
+				acked.tear(path(f.name), f.data, next)
 				files = append(files[:i], files[i+1:]...)
 			}
 		case x < 80: // read a committed file and check it
@@ -582,6 +592,32 @@ func fpVerifyAcked(t *testing.T, addr string, dirs [][]byte, acked *fpAcked, whe
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%s: committed file %s has %d bytes (sha256 %x), want %d bytes (sha256 %x)",
 				when, p, len(got), sha256.Sum256(got), len(want), sha256.Sum256(want))
+		}
+		total += int64(len(got))
+	}
+	for p, v := range acked.torn {
+		old, next := v[0], v[1]
+		dirName, name, _ := strings.Cut(p, "/")
+		dfh, _, err := c.Lookup(ctx, root, dirName)
+		if err != nil {
+			t.Fatalf("%s: LOOKUP %s: %v", when, dirName, err)
+		}
+		fh, _, err := c.Lookup(ctx, dfh, name)
+		if err != nil {
+			t.Fatalf("%s: file %s (last overwrite failed) is missing: %v", when, p, err)
+		}
+		got, err := fpReadAll(ctx, c, fh)
+		if err != nil {
+			t.Fatalf("%s: reading %s (last overwrite failed): %v", when, p, err)
+		}
+		if len(got) < min(len(old), len(next)) || len(got) > max(len(old), len(next)) {
+			t.Fatalf("%s: %s (last overwrite failed) has %d bytes, want between %d and %d", when, p, len(got), len(old), len(next))
+		}
+		for i, b := range got {
+			if (i < len(old) && b == old[i]) || (i < len(next) && b == next[i]) || (i >= len(old) && b == 0) {
+				continue
+			}
+			t.Fatalf("%s: %s (last overwrite failed): byte %d is %#x, neither the old nor the new content", when, p, i, b)
 		}
 		total += int64(len(got))
 	}
