@@ -443,6 +443,8 @@ func runCrashLoop(t *testing.T, dir string, rounds int, exports []exportSpec) {
 	var totalFiles, advanced, recoveryKills int
 	for round := 1; round <= rounds; round++ {
 		// Run the workload and kill the daemon at a random moment.
+		// Each round gets its own deadline: 100 rounds outlast any one.
+		rctx, cancelRound := context.WithTimeout(context.Background(), 2*time.Minute)
 		runFor := time.Duration(150+master.IntN(1100)) * time.Millisecond
 		var killed atomic.Bool
 		stop := make(chan struct{})
@@ -450,7 +452,7 @@ func runCrashLoop(t *testing.T, dir string, rounds int, exports []exportSpec) {
 		var wg sync.WaitGroup
 		var clients []*nfsclient.Client
 		for _, w := range workers {
-			c, err := nfsclient.Dial(ctx, d.addr)
+			c, err := nfsclient.Dial(rctx, d.addr)
 			if err != nil {
 				t.Fatalf("round %d: dialing: %v", round, err)
 			}
@@ -458,7 +460,7 @@ func runCrashLoop(t *testing.T, dir string, rounds int, exports []exportSpec) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := w.run(ctx, c, stop, &killed); err != nil {
+				if err := w.run(rctx, c, stop, &killed); err != nil {
 					errs <- err
 				}
 			}()
@@ -492,14 +494,14 @@ func runCrashLoop(t *testing.T, dir string, rounds int, exports []exportSpec) {
 			suiteFsck(t, d, exportNames...)
 			d.Start()
 		}
-		c, err := nfsclient.Dial(ctx, d.addr)
+		c, err := nfsclient.Dial(rctx, d.addr)
 		if err != nil {
 			t.Fatalf("round %d: dialing after restart: %v", round, err)
 		}
 		var roundBytes int64
 		var roundOps int
 		for _, w := range workers {
-			got, n, err := w.observe(ctx, c)
+			got, n, err := w.observe(rctx, c)
 			if err != nil {
 				c.Close()
 				t.Fatalf("round %d, worker %d: after restart: %v\n(request in flight at the kill: %s)", round, w.id, err, w.inFlight)
@@ -526,6 +528,7 @@ func runCrashLoop(t *testing.T, dir string, rounds int, exports []exportSpec) {
 			roundOps += w.ops
 		}
 		c.Close()
+		cancelRound()
 		totalBytes += roundBytes
 		t.Logf("round %d/%d: ran %v, killed, fsck clean on %d exports, restarted; verified %d files (%d bytes) through pre-crash handles; %d requests acknowledged so far",
 			round, rounds, runFor, len(exportNames), len(workers)*crashFilesPerWorker, roundBytes, roundOps)
