@@ -55,6 +55,12 @@ type faultProxy struct {
 	enabled  atomic.Bool
 	outage   atomic.Bool // nearly every request fails while set
 	down     atomic.Bool // every request fails while set
+	// truncateLists: the next this many listing answers are truncated,
+	// whether faults are enabled or not.
+	truncateLists atomic.Int64
+	// noListTruncation: listing answers are never truncated (see
+	// TestS3TruncatedListIsRetried).
+	noListTruncation atomic.Bool
 	requests atomic.Int64
 	gets     atomic.Int64 // GET requests (reads of objects and listings)
 	counts   [numFaultKinds]atomic.Int64
@@ -147,6 +153,13 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.gets.Add(1)
 	}
 	kind, delay := p.pick()
+	isList := r.Method == http.MethodGet && r.URL.Query().Has("list-type")
+	if isList && p.truncateLists.Load() > 0 && p.truncateLists.Add(-1) >= 0 {
+		kind = faultTruncate
+	}
+	if isList && kind == faultTruncate && p.noListTruncation.Load() {
+		kind = faultNone
+	}
 	switch kind {
 	case fault500, fault503:
 		p.counts[kind].Add(1)

@@ -453,12 +453,17 @@ func acceptStat(stats ...rpc.AcceptStat) func([]byte) error {
 	}
 }
 
-// wellFormed checks the reply parses as a reply at all.
+// wellFormed checks the reply parses as a reply, and is not
+// NFS3ERR_SERVERFAULT (or MNT3ERR_SERVERFAULT): bad input on a healthy local
+// store deserves a precise status, not "the server broke".
 func wellFormed(rec []byte) error {
-	_, _, err := rpc.ParseReply(rec)
+	_, res, err := rpc.ParseReply(rec)
 	var re *rpc.ReplyError
 	if err != nil && !errors.As(err, &re) {
 		return err
+	}
+	if err == nil && len(res) >= 4 && binary.BigEndian.Uint32(res) == 10006 {
+		return fmt.Errorf("SERVERFAULT answering a malformed call")
 	}
 	return nil
 }
