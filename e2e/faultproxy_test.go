@@ -52,18 +52,18 @@ type faultProxy struct {
 	rng   *rand.Rand
 	rates faultRates
 
-	enabled  atomic.Bool
-	outage   atomic.Bool // nearly every request fails while set
-	down     atomic.Bool // every request fails while set
+	enabled atomic.Bool
+	outage  atomic.Bool // nearly every request fails while set
+	down    atomic.Bool // every request fails while set
 	// truncateLists: the next this many listing answers are truncated,
 	// whether faults are enabled or not.
 	truncateLists atomic.Int64
 	// noListTruncation: listing answers are never truncated (see
 	// TestS3TruncatedListIsRetried).
 	noListTruncation atomic.Bool
-	requests atomic.Int64
-	gets     atomic.Int64 // GET requests (reads of objects and listings)
-	counts   [numFaultKinds]atomic.Int64
+	requests         atomic.Int64
+	gets             atomic.Int64 // GET requests (reads of objects and listings)
+	counts           [numFaultKinds]atomic.Int64
 }
 
 // startFaultProxy listens on 127.0.0.1 and forwards to upstream

@@ -17,8 +17,8 @@ import (
 
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/nfs/nfsclient"
-	"github.com/zerofs-go/zerofsd/objstore"
 	"github.com/zerofs-go/zerofsd/nfs/rpc"
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // fpOpBound is the longest one NFS operation may take while the object
