@@ -30,7 +30,7 @@ test-deps:
 	./scripts/test-deps.sh
 
 test-go:
-	PATH="$(GOBIN):$$PATH" ZEROFS_REQUIRE_S3=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	PATH="$(GOBIN):$$PATH" ZEROFS_REQUIRE_S3=1 AWS_EC2_METADATA_DISABLED=true $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/zerofsd
@@ -49,7 +49,7 @@ bench:
 	PATH="$(GOBIN):$$PATH" $(GO) test -run '^$$' -bench . -benchtime 2s ./...
 
 torture: build
-	PATH="$(GOBIN):$$PATH" ZEROFS_TORTURE=1 ZEROFS_REQUIRE_S3=1 $(GO) test -count=1 -timeout 120m -run Torture ./...
+	PATH="$(GOBIN):$$PATH" ZEROFS_TORTURE=1 ZEROFS_REQUIRE_S3=1 AWS_EC2_METADATA_DISABLED=true $(GO) test -count=1 -timeout 120m -run Torture ./...
 
 clean:
 	rm -rf bin data

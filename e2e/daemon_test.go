@@ -114,7 +114,9 @@ func (d *daemon) Start() {
 	d.t.Helper()
 	d.mu.Lock()
 	cmd := exec.Command(zerofsdBinary, "run", "-c", d.config)
-	cmd.Env = append(os.Environ(), d.env...)
+	// Tests talk to loopback only: never let the S3 SDK look for instance
+	// credentials on the network.
+	cmd.Env = append(append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true"), d.env...)
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
