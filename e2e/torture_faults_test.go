@@ -168,7 +168,9 @@ secret_access_key = %q
 	acked := &fpAcked{files: map[string][]byte{}, removed: map[string]bool{}, torn: map[string][2][]byte{}}
 	stats := &fpStats{}
 
-	ctx := stepContext(t)
+	// The workload's context outlives the (long) fault phase.
+	ctx, cancel := context.WithTimeout(context.Background(), duration+10*time.Minute)
+	defer cancel()
 	// Per-worker directories, made before the faults start.
 	setup, err := nfsclient.Dial(ctx, d.addr)
 	if err != nil {
@@ -291,7 +293,7 @@ secret_access_key = %q
 		acked.set("w0/after-faults", data)
 		c.Close()
 	}
-	verified := fpVerifyAcked(t, d.addr, dirs, acked, "after the faults stopped")
+	verified := fpVerifyAcked(t, d.addr, acked, "after the faults stopped")
 	if strings.Contains(d.Logs(), "panic") {
 		t.Fatalf("the daemon logged a panic during the faults:\n%s", tail(d.Logs(), 80))
 	}
@@ -311,7 +313,7 @@ secret_access_key = %q
 	proxy.SetEnabled(false)
 	restartFaults := proxy.Injected() - before
 	t.Logf("restart under faults: %d faults injected while the export opened", restartFaults)
-	verified2 := fpVerifyAcked(t, d.addr, dirs, acked, "after SIGKILL and a restart under faults")
+	verified2 := fpVerifyAcked(t, d.addr, acked, "after SIGKILL and a restart under faults")
 	d.Stop()
 	if out, err := runBinary(t, "fsck", "-c", d.config, "--export", "faulty"); err != nil {
 		t.Fatalf("fsck after the clean stop: %v\n%s", err, out)
@@ -564,7 +566,7 @@ func fpRandomBytes(rng *rand.Rand, n int) []byte {
 
 // fpVerifyAcked checks every acknowledged file byte for byte and every
 // acknowledged removal through a fresh mount; it returns the bytes verified.
-func fpVerifyAcked(t *testing.T, addr string, dirs [][]byte, acked *fpAcked, when string) int64 {
+func fpVerifyAcked(t *testing.T, addr string, acked *fpAcked, when string) int64 {
 	t.Helper()
 	ctx := stepContext(t)
 	c, err := nfsclient.Dial(ctx, addr)
@@ -638,7 +640,6 @@ func fpVerifyAcked(t *testing.T, addr string, dirs [][]byte, acked *fpAcked, whe
 			t.Fatalf("%s: %s exists again after its removal was committed", when, p)
 		}
 	}
-	_ = dirs
 	return total
 }
 
