@@ -68,6 +68,7 @@ func (a *fpAcked) remove(path string) {
 type fpStats struct {
 	ok, failed        atomic.Int64
 	failedByProc      sync.Map // string -> *atomic.Int64
+	byStatus          sync.Map // uint32 -> *atomic.Int64
 	readsVerified     atomic.Int64
 	slowestOp         atomic.Int64 // nanoseconds
 	bytesReadVerified atomic.Int64
@@ -81,6 +82,21 @@ func (s *fpStats) result(proc string, err error) {
 	s.failed.Add(1)
 	v, _ := s.failedByProc.LoadOrStore(proc, new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
+	var se *nfsclient.StatusError
+	if errors.As(err, &se) {
+		v, _ := s.byStatus.LoadOrStore(se.Status, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+	}
+}
+
+// statuses lists the NFS statuses of the failures.
+func (s *fpStats) statuses() string {
+	var parts []string
+	s.byStatus.Range(func(k, v any) bool {
+		parts = append(parts, fmt.Sprintf("status %d: %d", k, v.(*atomic.Int64).Load()))
+		return true
+	})
+	return strings.Join(parts, ", ")
 }
 
 func (s *fpStats) failures() string {
@@ -267,7 +283,7 @@ secret_access_key = %q
 	proxy.SetEnabled(false)
 	faultSummary := proxy.Summary()
 	t.Logf("during %v of faults (%d short outages, one of 6 s): proxy saw %s", time.Since(start).Round(time.Second), outages.Load(), faultSummary)
-	t.Logf("operations: %d ok, %d failed cleanly (%s); slowest %v", stats.ok.Load(), stats.failed.Load(), stats.failures(),
+	t.Logf("operations: %d ok, %d failed cleanly (%s; %s); slowest %v", stats.ok.Load(), stats.failed.Load(), stats.failures(), stats.statuses(),
 		time.Duration(stats.slowestOp.Load()).Round(time.Millisecond))
 	if t.Failed() {
 		return
