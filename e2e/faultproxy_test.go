@@ -58,12 +58,9 @@ type faultProxy struct {
 	// truncateLists: the next this many listing answers are truncated,
 	// whether faults are enabled or not.
 	truncateLists atomic.Int64
-	// noListTruncation: listing answers are never truncated (see
-	// TestS3TruncatedListIsRetried).
-	noListTruncation atomic.Bool
-	requests         atomic.Int64
-	gets             atomic.Int64 // GET requests (reads of objects and listings)
-	counts           [numFaultKinds]atomic.Int64
+	requests      atomic.Int64
+	gets          atomic.Int64 // GET requests (reads of objects and listings)
+	counts        [numFaultKinds]atomic.Int64
 }
 
 // startFaultProxy listens on 127.0.0.1 and forwards to upstream
@@ -156,9 +153,6 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	isList := r.Method == http.MethodGet && r.URL.Query().Has("list-type")
 	if isList && p.truncateLists.Load() > 0 && p.truncateLists.Add(-1) >= 0 {
 		kind = faultTruncate
-	}
-	if isList && kind == faultTruncate && p.noListTruncation.Load() {
-		kind = faultNone
 	}
 	switch kind {
 	case fault500, fault503:

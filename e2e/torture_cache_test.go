@@ -344,7 +344,6 @@ func scrapeMetrics(t *testing.T, url string) map[string]int64 {
 // TestMemoryBlockCacheOff checks that [cache] memory_mb = 0 turns the memory
 // block cache off, as docs/config.md says.
 func TestMemoryBlockCacheOff(t *testing.T) {
-	t.Skip("known bug: exports.Registry.open passes lsm.Options.BlockCacheBytes = memory_mb<<20 = 0, which lsm.Options.withDefaults turns into 64 MiB; 0 should map to a negative value (disabled)")
 	ctx := stepContext(t)
 	dir := t.TempDir()
 	mport := freePort(t)

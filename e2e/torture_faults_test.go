@@ -320,9 +320,6 @@ secret_access_key = %q
 	// Restart (WAL replay, manifest update) with the store misbehaving
 	// again, outages aside; verify once the export answers, faults off.
 	before := proxy.Injected()
-	// Known bug (TestS3TruncatedListIsRetried): a truncated listing is not
-	// retried and fails the export's open, so none while it opens.
-	proxy.noListTruncation.Store(os.Getenv("ZEROFS_KNOWN_BUGS") != "1")
 	proxy.SetEnabled(true)
 	d.Start()
 	fpWaitMount(t, d, "/faulty")
@@ -685,11 +682,7 @@ func fpWaitMount(t *testing.T, d *daemon, path string) {
 // ListObjectsV2 answer with status 200 whose body is cut short must be
 // retried like any other broken transfer.
 func TestS3TruncatedListIsRetried(t *testing.T) {
-	if os.Getenv("ZEROFS_KNOWN_BUGS") != "1" {
-		t.Skip("known bug: objstore/s3.go retryable() treats any error carrying an HTTP status below 500 as final, " +
-			"so a 200 ListObjectsV2 answer whose body is truncated (SDK: \"deserialization failed ... unexpected EOF\") " +
-			"is not retried; zerofsd then fails to open an export at startup; run with ZEROFS_KNOWN_BUGS=1")
-	}
+
 	env := testenv.S3(t)
 	proxy := startFaultProxy(t, env.Endpoint, 1, faultRates{})
 	ctx := stepContext(t)

@@ -244,11 +244,15 @@ func (r *Registry) open(ctx context.Context, cfg *config.Config, ec config.Expor
 		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
 	}
 	store := objstore.NewCounting(raw)
+	blockCache := int64(cfg.Cache.MemoryMB) << 20
+	if blockCache == 0 {
+		blockCache = -1 // memory_mb = 0 turns the block cache off
+	}
 	db, err := lsm.Open(ctx, store, lsm.Options{
 		FlushInterval:   cfg.LSM.FlushInterval,
 		MemtableBytes:   cfg.LSM.MemtableMB << 20,
 		Compression:     compression(cfg.LSM.Compression),
-		BlockCacheBytes: int64(cfg.Cache.MemoryMB) << 20,
+		BlockCacheBytes: blockCache,
 		DiskCache:       r.opts.DiskCache,
 		CacheNamespace:  ec.Name,
 		Logger:          log,

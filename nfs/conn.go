@@ -102,9 +102,11 @@ func (c *conn) serve(ctx context.Context) {
 			defer func() {
 				c.inflight.Add(-1)
 				<-c.s.inflight
-				<-c.sem
 				c.calls.Done()
 			}()
+			// The call's slot in c.sem is given back once its reply is
+			// written (or when it has none), so a client that stops reading
+			// its replies holds at most MaxInFlightPerConn of them in memory.
 			c.handle(ctx, rec)
 		}()
 	}
@@ -147,6 +149,7 @@ func (c *conn) handle(ctx context.Context, rec []byte) {
 	if !c.s.dispatch(ctx, c, rec, e) {
 		*out = e.Buf
 		c.s.replies.Put(out)
+		<-c.sem
 		return
 	}
 	rpc.EndRecord(e.Buf)
@@ -154,7 +157,8 @@ func (c *conn) handle(ctx context.Context, rec []byte) {
 	c.send(out)
 }
 
-// send writes a reply record, which it then gives back to the pool.
+// send writes a reply record, which it then gives back to the pool, and
+// frees the call's slot in c.sem.
 // Replies that complete while another goroutine is writing are queued and
 // written by that goroutine in one writev, so concurrent calls share
 // system calls and no handler waits for another's write.
@@ -186,6 +190,7 @@ func (c *conn) send(reply *[]byte) {
 		for i, b := range batch {
 			c.s.replies.Put(b)
 			batch[i] = nil
+			<-c.sem // this call is done: the reader may take another
 		}
 
 		c.wmu.Lock()

@@ -276,10 +276,11 @@ func apiCode(err error) string {
 }
 
 // retryable reports whether a failed attempt is worth repeating: 5xx,
-// throttling (429, SlowDown), timeouts and connection errors. Other 4xx
+// throttling (429, SlowDown), timeouts and connection errors, including a
+// 2xx answer whose body broke off or could not be decoded. Other 4xx
 // answers are final.
 func retryable(err error) bool {
-	if status := httpStatus(err); status != 0 {
+	if status := httpStatus(err); status != 0 && (status < 200 || status > 299) {
 		switch {
 		case status >= 500, status == http.StatusTooManyRequests:
 			return true
@@ -290,9 +291,13 @@ func retryable(err error) bool {
 		}
 		return false
 	}
-	// No HTTP answer: the attempt's own timeout or a transport failure.
+	// No HTTP answer, or a good status with a broken body: the attempt's own
+	// timeout or a transport failure.
 	var netErr net.Error
+	var deserialize *smithy.DeserializationError
 	switch {
+	case errors.As(err, &deserialize):
+		return true
 	case errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &netErr),
 		errors.Is(err, io.ErrUnexpectedEOF),
