@@ -65,7 +65,7 @@ func errnoStatus(errno syscall.Errno) (Status, bool) {
 	case syscall.EAGAIN:
 		return StatusJukebox, true
 	}
-	return StatusServerFault, false
+	return StatusIO, false
 }
 
 // statusOf maps a Filesystem error to an nfsstat3; known reports whether
@@ -83,5 +83,8 @@ func statusOf(err error) (st Status, known bool) {
 			return st, true
 		}
 	}
-	return StatusServerFault, false
+	// Anything else is a failure of the storage under the filesystem (an
+	// object store that stayed unreachable through its retries, a corrupt
+	// object): a hard I/O error to the client (EIO), logged by the caller.
+	return StatusIO, false
 }

@@ -73,8 +73,9 @@ func TestStatusOf(t *testing.T) {
 		{syscall.EMLINK, StatusMLink, true},
 		{syscall.EXDEV, StatusXDev, true},
 		{fmt.Errorf("setattr: %w", kvfs.ErrNotSync), StatusNotSync, true},
-		{syscall.ECHILD, StatusServerFault, false},
-		{errors.New("object store down"), StatusServerFault, false},
+		{syscall.EIO, StatusIO, true},
+		{syscall.ECHILD, StatusIO, false},
+		{errors.New("object store down"), StatusIO, false},
 	}
 	for _, tt := range tests {
 		st, known := statusOf(tt.err)
