@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDispatch(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string // in stdout
+		wantErr  string // in stderr
+	}{
+		{"version", []string{"version"}, 0, "zerofsd ", ""},
+		{"help", []string{"help"}, 0, "check-config", ""},
+		{"unknown command", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{"missing config", []string{"check-config", "-c", "/nonexistent/zerofs.toml"}, 1, "", "/nonexistent/zerofs.toml"},
+		{"stray argument", []string{"check-config", "extra"}, 1, "", `unexpected argument "extra"`},
+		{"fsck without export", []string{"fsck", "-c", "x.toml"}, 1, "", "--export is required"},
+		{"checkpoint without action", []string{"checkpoint"}, 1, "", "create, list or delete"},
+		{"checkpoint bad action", []string{"checkpoint", "rename", "--export", "a"}, 1, "", `unknown checkpoint action "rename"`},
+		{"checkpoint delete without name", []string{"checkpoint", "delete", "--export", "a"}, 1, "", "needs --name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := dispatch(context.Background(), tt.args, &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Fatalf("exit code %d, want %d; stderr:\n%s", code, tt.wantCode, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tt.wantOut) {
+				t.Errorf("stdout %q does not contain %q", stdout.String(), tt.wantOut)
+			}
+			if !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Errorf("stderr %q does not contain %q", stderr.String(), tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestNotifySystemd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", path)
+	notifySystemd(slog.Default(), "READY=1\nSTATUS=serving")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 256)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("no notification received: %v", err)
+	}
+	if got := string(buf[:n]); got != "READY=1\nSTATUS=serving" {
+		t.Fatalf("notification %q", got)
+	}
+
+	t.Setenv("NOTIFY_SOCKET", "")
+	notifySystemd(slog.Default(), "READY=1") // not under systemd: a no-op
+}
