@@ -386,7 +386,8 @@ func (r Report) Markdown(chart string) string {
 	b.WriteString("From zerofsd's `/metrics` (`zerofs_objstore_*` of the export), scraped by the guest just before and after each\n")
 	b.WriteString("workload. Background work (WAL flushes, L0 flushes, compaction) that finishes after a workload is counted in the next.\n\n")
 	b.WriteString("NFS calls and server time come from `zerofs_nfs_calls_total` and `zerofs_nfs_call_seconds_total`: the wall time\n")
-	b.WriteString("of a workload minus the server time is spent in the guest's kernel, the emulated network and the relays.\n\n")
+	b.WriteString("of a workload minus the server time is spent in the guest's kernel, the emulated network and the relays.\n")
+	b.WriteString("Server time adds up calls answered at once, so it can exceed the wall time when the client sends calls in parallel.\n\n")
 	b.WriteString("| workload | target | wall time | requests | by operation | bytes written | bytes read | NFS calls | server time | most server time |\n|---|---|---:|---:|---|---:|---:|---:|---:|---|\n")
 	for _, w := range workloads {
 		for _, t := range []string{"zerofs-local", "zerofs-s3"} {
