@@ -61,5 +61,14 @@ func TestMetrics(t *testing.T) {
 	if got := scrape(t, url, `zerofs_lsm_fenced\{export="team-a"\}`); got != 0 {
 		t.Errorf("zerofs_lsm_fenced = %v, want 0", got)
 	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/goroutine?debug=1", mport))
+	if err != nil {
+		t.Fatalf("pprof: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !regexp.MustCompile(`goroutine profile: total \d+`).Match(body) {
+		t.Errorf("pprof goroutine profile: status %d, body starts %.80q", resp.StatusCode, body)
+	}
 	d.Stop()
 }

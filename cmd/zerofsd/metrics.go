@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -20,7 +21,8 @@ import (
 )
 
 // Metrics are served in Prometheus' text exposition format on /metrics. The
-// few families we export do not justify a client library.
+// few families we export do not justify a client library. The same address
+// serves Go's profiles under /debug/pprof/.
 
 // callKey identifies one series of NFS call counters.
 type callKey struct {
@@ -95,6 +97,12 @@ func startMetrics(addr string, src metricsSource, log *slog.Logger) (*metricsSer
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		writeMetrics(w, src)
 	})
+	// Profiles of the running daemon, on the same (operator-only) address.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
