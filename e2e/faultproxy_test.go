@@ -252,27 +252,6 @@ func resetConn(w http.ResponseWriter) {
 	conn.Close()
 }
 
-// fpSeed returns ZEROFS_TORTURE_SEED when set, else a fresh seed; the
-// seed is logged, and printed again when the test fails.
-func fpSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("ZEROFS_TORTURE_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 0, 64)
-		if err != nil {
-			t.Fatalf("ZEROFS_TORTURE_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (replay with ZEROFS_TORTURE_SEED=%d)", seed, seed)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("FAILED with seed %d: replay with ZEROFS_TORTURE_SEED=%d go test ./e2e -run '^%s$'", seed, seed, t.Name())
-		}
-	})
-	return seed
-}
-
 // fpDuration is short by default and long with ZEROFS_TORTURE=1.
 func fpDuration(short, long time.Duration) time.Duration {
 	if os.Getenv("ZEROFS_TORTURE") == "1" {

@@ -69,7 +69,7 @@ type bcTemplates struct {
 // succeed with the right answer throughout, the daemon must stay up and
 // fsck must be clean at the end.
 func TestTortureBadClients(t *testing.T) {
-	seed := fpSeed(t)
+	seed := suiteSeed(t)
 	dir := t.TempDir()
 	d := newDaemon(t, dir, nil)
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -496,7 +496,7 @@ func bcOneConnection(addr string, rng *rand.Rand, tmpl *bcTemplates, stats *bcSt
 	switch kind {
 	case bcRandomBytes:
 		bc.lenient.Store(true)
-		send(fpRandomBytes(rng, 1+rng.IntN(8192)), 1)
+		send(suiteRandomBytes(rng, 1+rng.IntN(8192)), 1)
 		return fail(bc.drain(200*time.Millisecond, -1))
 
 	case bcHugeRecordMark:
@@ -505,7 +505,7 @@ func bcOneConnection(addr string, rng *rand.Rand, tmpl *bcTemplates, stats *bcSt
 		if rng.IntN(2) == 0 {
 			mark |= 0x80000000
 		}
-		send(append(binary.BigEndian.AppendUint32(nil, mark), fpRandomBytes(rng, rng.IntN(4096))...), 1)
+		send(append(binary.BigEndian.AppendUint32(nil, mark), suiteRandomBytes(rng, rng.IntN(4096))...), 1)
 		return fail(bc.drain(200*time.Millisecond, -1))
 
 	case bcTruncatedFragment:
@@ -544,7 +544,7 @@ func bcOneConnection(addr string, rng *rand.Rand, tmpl *bcTemplates, stats *bcSt
 				proc = rng.Uint32()
 			}
 			tooHigh := (prog == nfs.ProgramNFS && proc > nfsclient.ProcCommit) || (prog == nfs.ProgramMount && proc > nfsclient.MountProcExport)
-			args := fpRandomBytes(rng, rng.IntN(600))
+			args := suiteRandomBytes(rng, rng.IntN(600))
 			if rng.IntN(2) == 0 && !tooHigh {
 				// A real call's arguments, cut short or with junk after them.
 				i := int(proc)
@@ -552,7 +552,7 @@ func bcOneConnection(addr string, rng *rand.Rand, tmpl *bcTemplates, stats *bcSt
 					i += nfsclient.ProcCommit + 1
 				}
 				real := tmpl.calls[i][len(bcCall(0, prog, vers, proc, cred, nil)):]
-				args = append(append([]byte(nil), real[:rng.IntN(len(real)+1)]...), fpRandomBytes(rng, rng.IntN(64))...)
+				args = append(append([]byte(nil), real[:rng.IntN(len(real)+1)]...), suiteRandomBytes(rng, rng.IntN(64))...)
 			}
 			body := bcCall(x, prog, vers, proc, cred, func(e *xdr.Encoder) { e.Buf = append(e.Buf, args...) })
 			if tooHigh {
@@ -615,9 +615,9 @@ func bcOneConnection(addr string, rng *rand.Rand, tmpl *bcTemplates, stats *bcSt
 			check := authError
 			switch rng.IntN(4) {
 			case 0: // a flavor we do not speak: AUTH_SHORT, AUTH_DH, RPCSEC_GSS, junk
-				bad = rpc.OpaqueAuth{Flavor: []uint32{2, 3, 6, 390003, rng.Uint32() | 16}[rng.IntN(5)], Body: fpRandomBytes(rng, rng.IntN(100))}
+				bad = rpc.OpaqueAuth{Flavor: []uint32{2, 3, 6, 390003, rng.Uint32() | 16}[rng.IntN(5)], Body: suiteRandomBytes(rng, rng.IntN(100))}
 			case 1: // AUTH_SYS with a random body
-				bad = rpc.OpaqueAuth{Flavor: rpc.AuthSys, Body: fpRandomBytes(rng, rng.IntN(400))}
+				bad = rpc.OpaqueAuth{Flavor: rpc.AuthSys, Body: suiteRandomBytes(rng, rng.IntN(400))}
 				check = authErrorOrAccepted
 			case 2: // AUTH_SYS with 17..100 groups
 				e := xdr.NewEncoder(nil)
@@ -670,7 +670,7 @@ func bcOneConnection(addr string, rng *rand.Rand, tmpl *bcTemplates, stats *bcSt
 				if rng.IntN(2) == 0 {
 					body = body[:4+rng.IntN(len(body)-4)]
 				} else {
-					body = append(body, fpRandomBytes(rng, rng.IntN(64))...)
+					body = append(body, suiteRandomBytes(rng, rng.IntN(64))...)
 				}
 			}
 			bc.expect(x, wellFormed)
@@ -837,7 +837,7 @@ func bcGoodClient(addr string, id int, rng *rand.Rand, deadline time.Time, stats
 	for i := 0; time.Now().Before(deadline); i++ {
 		// A new file, written UNSTABLE + COMMIT or FILE_SYNC.
 		name := fmt.Sprintf("f%05d", i)
-		data := fpRandomBytes(rng, rng.IntN(200<<10))
+		data := suiteRandomBytes(rng, rng.IntN(200<<10))
 		cres, err := c.Create(ctx, dir, name, nfsclient.Guarded, nfsclient.Sattr{Mode: nfsclient.U32(0o600)}, [8]byte{})
 		if err := call("CREATE "+name, err); err != nil {
 			return err
@@ -881,7 +881,7 @@ func bcGoodClient(addr string, id int, rng *rand.Rand, deadline time.Time, stats
 		if !bytes.Equal(fh, f.fh) {
 			return fmt.Errorf("good client %d: LOOKUP %s returned another handle", id, f.name)
 		}
-		got, err := fpReadAll(ctx, c, f.fh)
+		got, err := suiteReadAll(ctx, c, f.fh)
 		if err := call("READ "+f.name, err); err != nil {
 			return err
 		}

@@ -125,7 +125,7 @@ func fpCleanNFSError(err error) bool {
 // whose content a COMMIT acknowledged verifies byte for byte, before and
 // after a SIGKILL restart, and fsck is clean.
 func TestTortureObjectStoreFaults(t *testing.T) {
-	seed := fpSeed(t)
+	seed := suiteSeed(t)
 	env := testenv.S3(t)
 	rates := faultRates{
 		fault500:         0.04,
@@ -298,7 +298,7 @@ secret_access_key = %q
 		if err != nil {
 			t.Fatal(err)
 		}
-		data := fpRandomBytes(rand.New(rand.NewPCG(seed, 99)), 200<<10)
+		data := suiteRandomBytes(rand.New(rand.NewPCG(seed, 99)), 200<<10)
 		res, err := c.Create(ctx, dirs[0], "after-faults", nfsclient.Guarded, nfsclient.Sattr{Mode: nfsclient.U32(0o644)}, [8]byte{})
 		if err != nil {
 			t.Fatalf("CREATE after the faults stopped: %v", err)
@@ -379,7 +379,7 @@ func faultWorker(ctx context.Context, addr string, w int, dir []byte, rng *rand.
 		case x < 35 || len(files) == 0: // create, write, commit
 			seq++
 			name := fmt.Sprintf("f%05d", seq)
-			data := fpRandomBytes(rng, rng.IntN(256<<10))
+			data := suiteRandomBytes(rng, rng.IntN(256<<10))
 			var fh []byte
 			var ok bool
 			if e := op("CREATE", func(ctx context.Context) error {
@@ -407,7 +407,7 @@ func faultWorker(ctx context.Context, addr string, w int, dir []byte, rng *rand.
 			i := rng.IntN(len(files))
 			f := &files[i]
 			off := rng.IntN(len(f.data) + 1)
-			patch := fpRandomBytes(rng, 1+rng.IntN(96<<10))
+			patch := suiteRandomBytes(rng, 1+rng.IntN(96<<10))
 			next := append([]byte(nil), f.data...)
 			if end := off + len(patch); end > len(next) {
 				next = append(next, make([]byte, end-len(next))...)
@@ -434,7 +434,7 @@ func faultWorker(ctx context.Context, addr string, w int, dir []byte, rng *rand.
 			var got []byte
 			if e := op("READ", func(ctx context.Context) error {
 				var err error
-				got, err = fpReadAll(ctx, c, f.fh)
+				got, err = suiteReadAll(ctx, c, f.fh)
 				return err
 			}); e != nil {
 				return e
@@ -545,38 +545,6 @@ func fpWriteCommit(ctx context.Context, c *nfsclient.Client, fh []byte, off uint
 	return cv == verf, nil
 }
 
-// fpReadAll reads a whole file with READ calls.
-func fpReadAll(ctx context.Context, c *nfsclient.Client, fh []byte) ([]byte, error) {
-	var out []byte
-	for {
-		res, err := c.Read(ctx, fh, uint64(len(out)), 128<<10)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, res.Data...)
-		if res.EOF {
-			return out, nil
-		}
-		if len(res.Data) == 0 {
-			return nil, fmt.Errorf("READ at %d returned no data and no EOF", len(out))
-		}
-	}
-}
-
-func fpRandomBytes(rng *rand.Rand, n int) []byte {
-	b := make([]byte, n)
-	for i := 0; i+8 <= n; i += 8 {
-		v := rng.Uint64()
-		for j := range 8 {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-	for i := n &^ 7; i < n; i++ {
-		b[i] = byte(rng.Uint32())
-	}
-	return b
-}
-
 // fpVerifyAcked checks every acknowledged file byte for byte and every
 // acknowledged removal through a fresh mount; it returns the bytes verified.
 func fpVerifyAcked(t *testing.T, addr string, acked *fpAcked, when string) int64 {
@@ -604,7 +572,7 @@ func fpVerifyAcked(t *testing.T, addr string, acked *fpAcked, when string) int64
 		if err != nil {
 			t.Fatalf("%s: committed file %s is missing: %v", when, p, err)
 		}
-		got, err := fpReadAll(ctx, c, fh)
+		got, err := suiteReadAll(ctx, c, fh)
 		if err != nil {
 			t.Fatalf("%s: reading committed file %s: %v", when, p, err)
 		}
@@ -625,7 +593,7 @@ func fpVerifyAcked(t *testing.T, addr string, acked *fpAcked, when string) int64
 		if err != nil {
 			t.Fatalf("%s: file %s (last overwrite failed) is missing: %v", when, p, err)
 		}
-		got, err := fpReadAll(ctx, c, fh)
+		got, err := suiteReadAll(ctx, c, fh)
 		if err != nil {
 			t.Fatalf("%s: reading %s (last overwrite failed): %v", when, p, err)
 		}
