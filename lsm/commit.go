@@ -213,6 +213,8 @@ func (db *DB) awaitSegment(ctx context.Context, seg *walSegment) error {
 }
 
 // Flush makes every write made before it durable (written to a WAL object).
+// Concurrent calls share WAL PUTs: at most one PUT is in flight, and the
+// next one carries every write made before any Flush waiting for it.
 func (db *DB) Flush(ctx context.Context) error {
 	if db.readOnly {
 		return ErrReadOnly
@@ -220,8 +222,16 @@ func (db *DB) Flush(ctx context.Context) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
+	// Group commit: mark the open segment as wanted now and let the WAL
+	// writer seal it as soon as it is free. Every Flush that arrives while
+	// a WAL PUT is in flight joins the same next PUT, instead of sealing a
+	// segment (and paying a PUT) of its own.
 	db.commitMu.Lock()
-	seg := db.sealLocked()
+	seg := db.lastSeal
+	if !db.seg.empty() {
+		seg = db.seg
+		db.flushWanted.Store(true)
+	}
 	db.commitMu.Unlock()
 	kick(db.walKick)
 	if err := db.awaitSegment(ctx, seg); err != nil {

@@ -59,6 +59,9 @@ type DB struct {
 
 	fenced atomic.Bool
 	closed atomic.Bool
+	// flushWanted asks the WAL writer to seal and write the open segment
+	// as soon as it is free (a Flush waits for it). Set under commitMu.
+	flushWanted atomic.Bool
 
 	walKick      chan struct{}
 	flushKick    chan struct{}

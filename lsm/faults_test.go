@@ -95,6 +95,58 @@ func TestSlowWALGroupCommit(t *testing.T) {
 	t.Logf("%d awaited writers, %d WAL PUTs", writers, puts)
 }
 
+// TestConcurrentFlushesShareWALPuts is the pattern of NFS FILE_SYNC writes
+// and COMMITs: each caller writes without waiting, then calls Flush. Flushes
+// that arrive while a WAL PUT is in flight must share the next PUT rather
+// than each sealing and writing a WAL object of its own. The flush interval
+// is an hour, so only Flush can cause a PUT.
+func TestConcurrentFlushesShareWALPuts(t *testing.T) {
+	ctx := context.Background()
+	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	opts := smallOptions()
+	opts.FlushInterval = time.Hour
+	opts.MemtableBytes = 64 << 20
+	db := mustOpen(t, faulty, opts)
+	defer db.Close(ctx)
+	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Action: objstore.DelayOnly, Latency: 30 * time.Millisecond})
+	before := faulty.Calls(objstore.OpPutIfAbsent)
+	const flushers = 64
+	var wg sync.WaitGroup
+	errs := make(chan error, flushers)
+	for i := 0; i < flushers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := db.Put(ctx, []byte(fmt.Sprintf("f%02d", i)), []byte("v"), WriteOptions{}); err != nil {
+				errs <- err
+				return
+			}
+			errs <- db.Flush(ctx)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	puts := faulty.Calls(objstore.OpPutIfAbsent) - before
+	if puts >= flushers/4 {
+		t.Fatalf("%d concurrent Flush callers made %d WAL PUTs; they should share them", flushers, puts)
+	}
+	// Everything flushed is durable: a crash now loses none of it.
+	db.kill()
+	re := mustOpen(t, faulty, opts)
+	defer re.Close(ctx)
+	for i := 0; i < flushers; i++ {
+		if _, err := re.Get(ctx, []byte(fmt.Sprintf("f%02d", i))); err != nil {
+			t.Fatalf("f%02d after crash: %v", i, err)
+		}
+	}
+	t.Logf("%d concurrent Flush callers, %d WAL PUTs, all %d writes survived a crash", flushers, puts, flushers)
+}
+
 func TestIdleMakesNoRequests(t *testing.T) {
 	ctx := context.Background()
 	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})

@@ -15,8 +15,10 @@ import (
 // WAL PUT began (collecting every write that arrives meanwhile), seals the
 // buffer and PUTs it as the next WAL object. So while writes flow there is
 // at most one PUT per interval, and the first write after a quiet period
-// is written at once. Sealed segments (from Flush, WALMaxBytes or a
-// memtable freeze) are written at once. Nothing is written while idle.
+// is written at once. Sealed segments (from WALMaxBytes or a memtable
+// freeze) and a buffer a Flush waits for are written as soon as the
+// previous PUT has finished; Flushes that arrive during a PUT share the
+// next one (group commit). Nothing is written while idle.
 func (db *DB) walLoop() {
 	defer db.wg.Done()
 	timer := time.NewTimer(time.Hour)
@@ -30,7 +32,7 @@ func (db *DB) walLoop() {
 		}
 		timer.Reset(max(0, db.opts.FlushInterval-time.Since(lastPut)))
 	wait:
-		for !db.walQueued() {
+		for !db.walQueued() && !db.flushWanted.Load() {
 			select {
 			case <-db.stop:
 				timer.Stop()
@@ -42,6 +44,7 @@ func (db *DB) walLoop() {
 		}
 		timer.Stop()
 		db.commitMu.Lock()
+		db.flushWanted.Store(false)
 		db.sealLocked()
 		db.commitMu.Unlock()
 		lastPut = time.Now()
