@@ -106,14 +106,14 @@ func (db *DB) recoverWAL(ctx context.Context, man *manifest.Manifest, mem *memTa
 		if id != next {
 			return 0, 0, corrupt(walKey(next), fmt.Errorf("WAL object missing (found %s after it)", walKey(id)))
 		}
-		data, err := db.store.Get(ctx, walKey(id))
-		if err != nil {
-			return 0, 0, fmt.Errorf("lsm: reading %s: %w", walKey(id), err)
-		}
-		if lastSeq, err = replayWAL(walKey(id), id, data, mem, lastSeq); err != nil {
-			return 0, 0, err
-		}
 		next++
+	}
+	err = db.fetchWAL(ctx, ids, func(id uint64, data []byte) error {
+		lastSeq, err = replayWAL(walKey(id), id, data, mem, lastSeq)
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
 	}
 	fence := wal.AppendHeader(nil, wal.Header{WriterEpoch: db.epoch, WALID: 0})
 	for {
@@ -139,6 +139,56 @@ func (db *DB) recoverWAL(ctx context.Context, man *manifest.Manifest, mem *memTa
 		}
 		next++
 	}
+}
+
+// walFetchAhead is how many WAL objects recovery reads ahead of the one it
+// replays: on an object store each GET is a round trip, and a crashed
+// writer can leave hundreds of WAL objects behind.
+const walFetchAhead = 16
+
+// fetchWAL reads the WAL objects ids with up to walFetchAhead GETs in flight
+// and calls apply for each in id order. It stops at the first error.
+func (db *DB) fetchWAL(ctx context.Context, ids []uint64, apply func(id uint64, data []byte) error) error {
+	type fetched struct {
+		data []byte
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]chan fetched, len(ids))
+	for i := range results {
+		results[i] = make(chan fetched, 1)
+	}
+	slots := make(chan struct{}, walFetchAhead)
+	go func() {
+		for i, id := range ids {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				data, err := db.store.Get(ctx, walKey(id))
+				results[i] <- fetched{data, err}
+			}()
+		}
+	}()
+	for i, id := range ids {
+		var f fetched
+		select {
+		case f = <-results[i]:
+		case <-ctx.Done():
+			return fmt.Errorf("lsm: reading %s: %w", walKey(id), ctx.Err())
+		}
+		<-slots
+		if f.err != nil {
+			return fmt.Errorf("lsm: reading %s: %w", walKey(id), f.err)
+		}
+		if err := apply(id, f.data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // replayWAL applies one WAL object to mem. A corrupt object stops recovery
