@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/zerofs-go/zerofsd/nfs/nfsclient"
 )
 
 // runGuest runs one file-system operation loop inside the guest
@@ -55,6 +58,8 @@ func runGuest(args []string) error {
 		return deleteAll(args[0])
 	case "scrape":
 		return scrape(args[0], args[1])
+	case "rtt":
+		return nullRoundTrips(args[0], args[1], num(2))
 	}
 	return fmt.Errorf("guest: unknown operation %q", op)
 }
@@ -261,4 +266,37 @@ func scrape(url, file string) error {
 		return err
 	}
 	return os.WriteFile(file, b, 0o644)
+}
+
+// nullRoundTrips sends count NFS NULL calls one after another over one TCP
+// connection to addr and prints
+//
+//	RTT <target> <count> <min_ns> <median_ns> <p90_ns>
+//
+// the floor under every synchronous call the guest's kernel makes.
+func nullRoundTrips(target, addr string, count int) error {
+	if count <= 0 {
+		return fmt.Errorf("rtt: count must be positive")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := nfsclient.Dial(ctx, addr)
+	if err != nil {
+		return fmt.Errorf("rtt: %w", err)
+	}
+	defer c.Close()
+	if err := c.Null(ctx); err != nil { // the first call pays for connection setup
+		return fmt.Errorf("rtt: %w", err)
+	}
+	d := make([]time.Duration, count)
+	for i := range d {
+		start := time.Now()
+		if err := c.Null(ctx); err != nil {
+			return fmt.Errorf("rtt: call %d: %w", i, err)
+		}
+		d[i] = time.Since(start)
+	}
+	slices.Sort(d)
+	fmt.Printf("RTT %s %d %d %d %d\n", target, count, d[0], d[count/2], d[count*9/10])
+	return nil
 }

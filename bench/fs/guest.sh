@@ -18,7 +18,7 @@ MIDSIZE=1048576
 mountpoint_of() {
   case "$TARGET" in
     tmp) echo /tmp/local ;;
-    zerofs-*) echo "$NFS" ;;
+    zerofs-*|go-nfs) echo "$NFS" ;;
     *) echo /tmp/mnt ;;
   esac
 }
@@ -54,7 +54,12 @@ if [ "${1:-}" = wl ]; then
 fi
 
 note() { echo "NOTE $TARGET $*"; }
-scrape() { [ "$MPORT" != 0 ] && "$BIN" guest scrape "http://$NFS_HOST:$MPORT/metrics" "$OUT/$1" 2>/dev/null; true; }
+scrape() {
+  [ "$MPORT" != 0 ] && "$BIN" guest scrape "http://$NFS_HOST:$MPORT/metrics" "$OUT/$1" 2>/dev/null
+  # The guest kernel's own per-call counters of every NFS mount.
+  case "$TARGET" in zerofs-*|go-nfs) cp /proc/self/mountstats "$OUT/$1.mountstats" 2>/dev/null ;; esac
+  true
+}
 dropcaches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 # run NAME COUNT UNIT [cold]: time one workload, from the guest's clock.
@@ -77,7 +82,7 @@ run() {
 
 case "$TARGET" in
   tmp) mkdir -p "$ROOT" ;;
-  zerofs-*) ;;
+  zerofs-*|go-nfs) ;;
   s3fs)
     echo test:testsecret > /tmp/s3fs.passwd; chmod 600 /tmp/s3fs.passwd; mkdir -p "$ROOT"
     s3fs s3fs "$ROOT" -o passwd_file=/tmp/s3fs.passwd,url=http://$NFS_HOST:$S3PORT,use_path_request_style,use_cache=/tmp/s3fs-cache,nonempty 2>&1 || note "s3fs mount failed"
@@ -91,6 +96,9 @@ esac
 i=0; while [ $i -lt 30 ] && ! mountpoint -q "$ROOT" && [ "$TARGET" != tmp ]; do sleep 1; i=$((i + 1)); done
 mkdir -p "$D" || { note "cannot create $D"; }
 note "mounted: $(grep " $ROOT " /proc/mounts | head -1)"
+case "$TARGET" in
+  zerofs-*|go-nfs) "$BIN" guest rtt "$TARGET" "$NFS_HOST:$NFS_PORT" 200 || note "measuring the NULL round trip failed" ;;
+esac
 
 # Untimed preparation: a warm build cache, the module to build, files to modify and read.
 mkdir -p /tmp/gocache && cp -a "$WORK/gocache/." /tmp/gocache/
@@ -109,7 +117,10 @@ run randread "$N" reads cold
 run traverse "$(find "$D" 2>/dev/null | wc -l)" entries cold
 run rename "$N" files
 run delete "$N" files
+# zerofsd's CPU profile while tar runs (the profile call returns after 20 s).
+[ "$MPORT" != 0 ] && { "$BIN" guest scrape "http://$NFS_HOST:$MPORT/debug/pprof/profile?seconds=20" "$OUT/tar.pprof" 2>/dev/null & }
 run tar "$TARFILES" files
+wait
 run git "$TARFILES" files
 run gobuild 1 builds
 run fio-seqwrite "$FIOSIZE" bytes

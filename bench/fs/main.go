@@ -34,7 +34,7 @@ type Options struct {
 	Timeout   time.Duration
 }
 
-var allTargets = []string{"tmp", "zerofs-local", "zerofs-s3", "s3fs", "rclone"}
+var allTargets = []string{"tmp", "zerofs-local", "zerofs-s3", "go-nfs", "s3fs", "rclone"}
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "guest" {
@@ -148,7 +148,8 @@ func run(ctx context.Context, log *slog.Logger, o Options) error {
 			costs[target] = cost
 		}
 	}
-	rep := Report{Options: o, Started: started, Finished: time.Now().UTC(), Results: results, Costs: costs, Notes: env.notes}
+	rep := Report{Options: o, Started: started, Finished: time.Now().UTC(), Results: results, Costs: costs, Notes: env.notes,
+		RTT: env.rtt, Profiles: env.profiles, Client: env.client}
 	base := filepath.Join(o.OutDir, started.Format("2006-01-02")+"-"+o.Machine)
 	if o.Quick {
 		base += "-quick"
@@ -170,9 +171,13 @@ func run(ctx context.Context, log *slog.Logger, o Options) error {
 type benchEnv struct {
 	work                         string
 	s3Port, nfsPort, metricsPort int
+	goNFSPort                    int // 0 unless the go-nfs target runs
 	versity, zerofsd             *exec.Cmd
 	tarFiles                     int
 	notes                        []string
+	rtt                          map[string]RTT                  // target -> NULL round trip measured in its guest
+	profiles                     map[string]string               // target -> top of zerofsd's CPU profile during tar
+	client                       map[string]map[string]ClientOps // target -> workload -> guest kernel's NFS calls
 	stopFns                      []func()
 }
 
@@ -212,7 +217,7 @@ func guestEnv(gocache string) []string {
 }
 
 func prepare(ctx context.Context, log *slog.Logger, o Options, repo string) (*benchEnv, error) {
-	e := &benchEnv{work: o.Work}
+	e := &benchEnv{work: o.Work, rtt: map[string]RTT{}, profiles: map[string]string{}, client: map[string]map[string]ClientOps{}}
 	w := o.Work
 	for _, d := range []string{"run", "gocache"} {
 		_ = os.RemoveAll(filepath.Join(w, d))
@@ -227,6 +232,12 @@ func prepare(ctx context.Context, log *slog.Logger, o Options, repo string) (*be
 	}
 	if err := runCmd(ctx, repo, nil, "go", "build", "-o", filepath.Join(w, "benchfs"), "./bench/fs"); err != nil {
 		return nil, err
+	}
+	if contains(o.Targets, "go-nfs") {
+		// Its own module (bench/gonfsref), so go-nfs never enters zerofsd's.
+		if err := runCmd(ctx, filepath.Join(repo, "bench", "gonfsref"), nil, "go", "build", "-o", filepath.Join(w, "gonfsref"), "."); err != nil {
+			return nil, err
+		}
 	}
 	log.Info("making the source tarball and the module")
 	if err := runCmd(ctx, "/usr/local/go/src", nil, "tar", "-cf", filepath.Join(w, "gosrc.tar"), "go"); err != nil {
@@ -321,7 +332,41 @@ secret_access_key = "testsecret"
 	if err := waitListening(ctx, e.metricsPort); err != nil {
 		return nil, fmt.Errorf("zerofsd metrics: %w (log %s)", err, zlog.Name())
 	}
+	if contains(o.Targets, "go-nfs") {
+		if err := e.startGoNFS(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
+}
+
+// startGoNFS serves a fresh local directory with go-nfs (bench/gonfsref):
+// the reference point of a straightforward NFS layer over a plain local
+// filesystem, through the same guest and relays as zerofsd.
+func (e *benchEnv) startGoNFS(ctx context.Context) error {
+	dir := filepath.Join(e.work, "run", "go-nfs-dir")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	glog, err := os.Create(filepath.Join(e.work, "run", "go-nfs.log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(e.work, "gonfsref"), "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-dir", dir)
+	cmd.Stdout, cmd.Stderr = glog, glog
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting gonfsref: %w", err)
+	}
+	e.stopFns = append(e.stopFns, func() { stopProcess(cmd) })
+	if err := waitListening(ctx, port); err != nil {
+		return fmt.Errorf("gonfsref: %w (log %s)", err, glog.Name())
+	}
+	e.goNFSPort = port
+	return nil
 }
 
 func stopProcess(cmd *exec.Cmd) {
@@ -354,6 +399,46 @@ func waitListening(ctx context.Context, port int) error {
 		}
 	}
 	return fmt.Errorf("nothing listens on 127.0.0.1:%d after 60 s", port)
+}
+
+// nfsTarget tells the targets mounted with the guest's NFS client.
+func nfsTarget(target string) bool {
+	return strings.HasPrefix(target, "zerofs-") || target == "go-nfs"
+}
+
+// clientOpsPerWorkload reads the mountstats snapshots the guest saved before
+// and after each workload.
+func clientOpsPerWorkload(outDir string) map[string]ClientOps {
+	const mountpoint = "/tmp/nfs" // where nfsvm mounts $NFS
+	per := map[string]ClientOps{}
+	for _, w := range workloads {
+		before, err1 := os.ReadFile(filepath.Join(outDir, w.Name+".before.mountstats"))
+		after, err2 := os.ReadFile(filepath.Join(outDir, w.Name+".after.mountstats"))
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		b, ok1 := parseMountstats(string(before), mountpoint)
+		a, ok2 := parseMountstats(string(after), mountpoint)
+		if ok1 && ok2 {
+			per[w.Name] = a.Sub(b)
+		}
+	}
+	return per
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// profileTop is the flat top of a CPU profile of zerofsd, as go tool pprof
+// prints it.
+func profileTop(ctx context.Context, binary, profile string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25", binary, profile).Output()
+	if err != nil {
+		return "", fmt.Errorf("go tool pprof %s: %w", profile, err)
+	}
+	return string(out), nil
 }
 
 func countFiles(dir string) (int, error) {
@@ -436,12 +521,14 @@ func Summary(words []string) string {
 // runTarget runs the guest script for one target and returns its results
 // and, for a zerofsd target, the object-store cost of each workload.
 func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, target string) ([]Result, map[string]Cost, error) {
-	exportName, mport := "local", 0
+	exportName, mport, nfsPort := "local", 0, e.nfsPort
 	switch target {
 	case "zerofs-local":
 		mport = e.metricsPort
 	case "zerofs-s3":
 		exportName, mport = "s3", e.metricsPort
+	case "go-nfs":
+		exportName, nfsPort = "", e.goNFSPort
 	}
 	script := strings.NewReplacer(
 		"@TARGET@", target, "@WORK@", e.work, "@S3PORT@", strconv.Itoa(e.s3Port), "@MPORT@", strconv.Itoa(mport),
@@ -455,7 +542,7 @@ func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, ta
 	outDir := filepath.Join(e.work, "run", "out-"+target)
 	_ = os.RemoveAll(outDir)
 	vmTimeout := int(o.Timeout.Seconds())*len(workloads) + 600
-	cmd := exec.CommandContext(ctx, o.NFSVM, "run", "--port", strconv.Itoa(e.nfsPort), "--export", "/"+exportName,
+	cmd := exec.CommandContext(ctx, o.NFSVM, "run", "--port", strconv.Itoa(nfsPort), "--export", "/"+exportName,
 		"--fwd", strconv.Itoa(e.s3Port), "--fwd", strconv.Itoa(e.metricsPort), "--out", outDir,
 		"--mem", "3072", "--timeout", strconv.Itoa(vmTimeout), scriptPath)
 	start := time.Now()
@@ -466,9 +553,23 @@ func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, ta
 	for _, n := range notes {
 		e.notes = append(e.notes, n)
 	}
+	if rtt, ok := parseRTT(string(out), target); ok {
+		e.rtt[target] = rtt
+	}
+	if prof := filepath.Join(outDir, "tar.pprof"); fileExists(prof) {
+		top, err := profileTop(ctx, filepath.Join(e.work, "zerofsd"), prof)
+		if err != nil {
+			log.Warn("reading the CPU profile", "target", target, "err", err)
+		} else {
+			e.profiles[target] = top
+		}
+	}
 	results = completeResults(target, results, runErr)
 	if runErr != nil {
 		runErr = fmt.Errorf("nfsvm for %s: %w", target, runErr)
+	}
+	if nfsTarget(target) {
+		e.client[target] = clientOpsPerWorkload(outDir)
 	}
 	if mport == 0 {
 		return results, nil, runErr

@@ -258,6 +258,39 @@ type Report struct {
 	Results  []Result
 	Costs    map[string]map[string]Cost
 	Notes    []string
+	RTT      map[string]RTT                  // NULL round trip measured in each NFS target's guest
+	Profiles map[string]string               // top of zerofsd's CPU profile during tar, per target
+	Client   map[string]map[string]ClientOps // the guest kernel's NFS calls, per target and workload
+}
+
+// RTT is the round trip of an NFS NULL call (no work on the server) from
+// a program in the guest over one TCP connection: the floor of every
+// synchronous NFS call the guest's kernel makes.
+type RTT struct {
+	Calls       int
+	Median, P90 time.Duration
+	Min         time.Duration
+}
+
+// parseRTT reads the guest's "RTT <target> <calls> <min_ns> <median_ns> <p90_ns>" line.
+func parseRTT(out, target string) (RTT, bool) {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 6 || f[0] != "RTT" || f[1] != target {
+			continue
+		}
+		var v [4]int64
+		ok := true
+		for i := range v {
+			n, err := strconv.ParseInt(f[2+i], 10, 64)
+			ok = ok && err == nil && n >= 0
+			v[i] = n
+		}
+		if ok && v[0] > 0 {
+			return RTT{Calls: int(v[0]), Min: time.Duration(v[1]), Median: time.Duration(v[2]), P90: time.Duration(v[3])}, true
+		}
+	}
+	return RTT{}, false
 }
 
 func (r Report) lookup(target, workload string) (Result, bool) {
@@ -342,7 +375,9 @@ func (r Report) Markdown(chart string) string {
 	fmt.Fprintf(&b, "Sizes: %d files per small-file workload, %s fio file, %s of random 4 KiB fio I/O, tar/git of %s.\n\n",
 		o.Files, formatBytes(o.FIOSize), formatBytes(o.FIORand), "Go's `src/go` (the 554 files of go/ast, go/parser, ...)")
 	b.WriteString("Targets: `tmp` = the guest's tmpfs; `zerofs-local` = zerofsd on a local-directory store; `zerofs-s3` = zerofsd on\n")
-	b.WriteString("versitygw (S3 on 127.0.0.1); `s3fs` = s3fs-fuse in the guest over the same versitygw; `rclone` = `rclone mount\n")
+	b.WriteString("versitygw (S3 on 127.0.0.1); `go-nfs` = github.com/willscott/go-nfs v0.0.4 serving a plain local directory\n")
+	b.WriteString("(`bench/gonfsref`: the cost of a straightforward NFS layer with no storage engine behind it, through the same\n")
+	b.WriteString("guest and relays); `s3fs` = s3fs-fuse in the guest over the same versitygw; `rclone` = `rclone mount\n")
 	b.WriteString("--vfs-cache-mode writes` over the same versitygw (it uploads after close, in the background, so its write times\n")
 	b.WriteString("do not include the upload).\n\n")
 	b.WriteString("**Noise warning**: this machine (2 cores) was shared with other work during the run, and the guest CPU is\n")
@@ -355,11 +390,11 @@ func (r Report) Markdown(chart string) string {
 	for _, t := range ts {
 		fmt.Fprintf(&b, " %s |", t)
 	}
-	b.WriteString(" zerofs-local / tmp | zerofs-s3 / tmp | s3fs / zerofs-s3 | rclone / zerofs-s3 |\n|---|")
+	b.WriteString(" zerofs-local / tmp | zerofs-s3 / tmp | go-nfs / tmp | zerofs-local / go-nfs | s3fs / zerofs-s3 | rclone / zerofs-s3 |\n|---|")
 	for range ts {
 		b.WriteString("---:|")
 	}
-	b.WriteString("---:|---:|---:|---:|\n")
+	b.WriteString("---:|---:|---:|---:|---:|---:|\n")
 	for _, w := range workloads {
 		fmt.Fprintf(&b, "| %s (%s) |", w.Name, w.Title)
 		for _, t := range ts {
@@ -379,7 +414,9 @@ func (r Report) Markdown(chart string) string {
 		zs, okS := get("zerofs-s3")
 		s3fs, okF := get("s3fs")
 		rc, okR := get("rclone")
-		fmt.Fprintf(&b, " %s | %s | %s | %s |\n", ratio(zl, tmp, okL, okT), ratio(zs, tmp, okS, okT), ratio(s3fs, zs, okF, okS), ratio(rc, zs, okR, okS))
+		gn, okG := get("go-nfs")
+		fmt.Fprintf(&b, " %s | %s | %s | %s | %s | %s |\n", ratio(zl, tmp, okL, okT), ratio(zs, tmp, okS, okT), ratio(gn, tmp, okG, okT),
+			ratio(zl, gn, okL, okG), ratio(s3fs, zs, okF, okS), ratio(rc, zs, okR, okS))
 	}
 
 	b.WriteString("\n## Object-store cost of each zerofsd workload\n\n")
@@ -388,7 +425,9 @@ func (r Report) Markdown(chart string) string {
 	b.WriteString("NFS calls and server time come from `zerofs_nfs_calls_total` and `zerofs_nfs_call_seconds_total`: the wall time\n")
 	b.WriteString("of a workload minus the server time is spent in the guest's kernel, the emulated network and the relays.\n")
 	b.WriteString("Server time adds up calls answered at once, so it can exceed the wall time when the client sends calls in parallel.\n\n")
-	b.WriteString("| workload | target | wall time | requests | by operation | bytes written | bytes read | NFS calls | server time | most server time |\n|---|---|---:|---:|---|---:|---:|---:|---:|---|\n")
+	b.WriteString("The floor is NFS calls × the median NULL round trip measured in that target's guest (below): the wall time\n")
+	b.WriteString("the calls would take if the server answered in zero time and the client sent them one at a time.\n\n")
+	b.WriteString("| workload | target | wall time | requests | by operation | bytes written | bytes read | NFS calls | server time | calls × RTT floor | most server time |\n|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|\n")
 	for _, w := range workloads {
 		for _, t := range []string{"zerofs-local", "zerofs-s3"} {
 			c, ok := r.Costs[t][w.Name]
@@ -405,9 +444,35 @@ func (r Report) Markdown(chart string) string {
 				wall = formatDuration(x.Elapsed)
 			}
 			calls, secs := c.TotalCalls()
-			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %d | %s | %s |\n", w.Name, t, wall, c.Total(), strings.Join(ops, ", "),
-				formatBytes(c.BytesWritten), formatBytes(c.BytesRead), calls, formatDuration(time.Duration(secs*float64(time.Second))), c.TopCalls(3))
+			floor := "–"
+			if rtt, ok := r.RTT[t]; ok {
+				floor = formatDuration(time.Duration(calls) * rtt.Median)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %d | %s | %s | %s |\n", w.Name, t, wall, c.Total(), strings.Join(ops, ", "),
+				formatBytes(c.BytesWritten), formatBytes(c.BytesRead), calls, formatDuration(time.Duration(secs*float64(time.Second))), floor, c.TopCalls(3))
 		}
+	}
+	b.WriteString(r.clientView())
+	if len(r.RTT) > 0 {
+		b.WriteString("\n## Round trip of one NFS call from the guest\n\n")
+		b.WriteString("`benchfs guest rtt`: NFS NULL calls (the server does nothing) one after another over one TCP connection\n")
+		b.WriteString("from a program in the guest, before the workloads. Every synchronous call of the guest's kernel pays at least this.\n\n")
+		b.WriteString("| target | calls | min | median | p90 |\n|---|---:|---:|---:|---:|\n")
+		for _, t := range allTargets {
+			if x, ok := r.RTT[t]; ok {
+				fmt.Fprintf(&b, "| %s | %d | %s | %s | %s |\n", t, x.Calls, formatDuration(x.Min), formatDuration(x.Median), formatDuration(x.P90))
+			}
+		}
+	}
+	for _, t := range allTargets {
+		top, ok := r.Profiles[t]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&b, "\n## zerofsd CPU profile during tar (%s)\n\n", t)
+		b.WriteString("20 s of `/debug/pprof/profile` taken by the guest as the tar workload starts, `go tool pprof -top`:\n\n```\n")
+		b.WriteString(strings.TrimSpace(top))
+		b.WriteString("\n```\n")
 	}
 	if len(r.Notes) > 0 {
 		b.WriteString("\n## Notes from the guests\n\n")
@@ -467,6 +532,41 @@ func (r Report) goals() string {
 	}
 	if b.Len() == 0 {
 		b.WriteString("- not enough results to check the goals\n")
+	}
+	return b.String()
+}
+
+// clientView is the table of the guest kernel's own NFS call counters.
+func (r Report) clientView() string {
+	if len(r.Client) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n## The guest kernel's view of its NFS calls\n\n")
+	b.WriteString("From the per-op statistics of `/proc/self/mountstats` in the guest, before and after each workload. Round trip\n")
+	b.WriteString("is from sending a call to its reply (network, relays and server); waited is what callers waited in total\n")
+	b.WriteString("(round trip plus queueing; calls in parallel add up). Server time is zerofsd's own (`zerofs_nfs_call_seconds_total`).\n\n")
+	b.WriteString("| workload | target | wall time | calls | mean round trip | waited | server time | most calls (mean round trip) |\n|---|---|---:|---:|---:|---:|---:|---|\n")
+	for _, w := range workloads {
+		for _, t := range allTargets {
+			ops, ok := r.Client[t][w.Name]
+			if !ok {
+				continue
+			}
+			tot := ops.Total()
+			wall, mean, server := "–", "–", "–"
+			if x, ok := r.lookup(t, w.Name); ok && x.OK {
+				wall = formatDuration(x.Elapsed)
+			}
+			if tot.Calls > 0 {
+				mean = formatDuration(tot.RTT / time.Duration(tot.Calls))
+			}
+			if c, ok := r.Costs[t][w.Name]; ok {
+				_, secs := c.TotalCalls()
+				server = formatDuration(time.Duration(secs * float64(time.Second)))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %s |\n", w.Name, t, wall, tot.Calls, mean, formatDuration(tot.Execute), server, ops.Top(4))
+		}
 	}
 	return b.String()
 }

@@ -183,3 +183,54 @@ func FuzzParseResultLine(f *testing.F) {
 		}
 	})
 }
+
+func TestParseRTT(t *testing.T) {
+	tests := []struct {
+		out    string
+		target string
+		ok     bool
+		want   RTT
+	}{
+		{"NOTE x\nRTT zerofs-local 200 3000000 4900000 6100000\n", "zerofs-local", true,
+			RTT{Calls: 200, Min: 3 * time.Millisecond, Median: 4900 * time.Microsecond, P90: 6100 * time.Microsecond}},
+		{"RTT go-nfs 200 1 2 3\n", "zerofs-local", false, RTT{}},
+		{"RTT zerofs-s3 0 1 2 3\n", "zerofs-s3", false, RTT{}},
+		{"RTT zerofs-s3 10 1 2\n", "zerofs-s3", false, RTT{}},
+		{"RTT zerofs-s3 10 1 x 3\n", "zerofs-s3", false, RTT{}},
+		{"RTT zerofs-s3 10 1 -2 3\n", "zerofs-s3", false, RTT{}},
+	}
+	for _, tt := range tests {
+		got, ok := parseRTT(tt.out, tt.target)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("parseRTT(%q, %s) = %+v, %v; want %+v, %v", tt.out, tt.target, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestMarkdownShowsRoundTripFloorAndProfile(t *testing.T) {
+	rep := Report{
+		Options: Options{Files: 10, Machine: "m"},
+		Results: []Result{
+			{Target: "tmp", Workload: "tar", Elapsed: time.Second, Count: 554, Unit: "files", OK: true},
+			{Target: "zerofs-local", Workload: "tar", Elapsed: 20 * time.Second, Count: 554, Unit: "files", OK: true},
+			{Target: "go-nfs", Workload: "tar", Elapsed: 40 * time.Second, Count: 554, Unit: "files", OK: true},
+		},
+		Costs: map[string]map[string]Cost{"zerofs-local": {"tar": {
+			Requests: map[string]int64{}, Calls: map[string]int64{"WRITE": 1000, "CREATE": 1000},
+			CallSeconds: map[string]float64{"WRITE": 1, "CREATE": 0.5}}}},
+		RTT:      map[string]RTT{"zerofs-local": {Calls: 200, Min: 4 * time.Millisecond, Median: 5 * time.Millisecond, P90: 7 * time.Millisecond}},
+		Profiles: map[string]string{"zerofs-local": "flat  flat%\n  1s 50% syscall.Syscall"},
+	}
+	md := rep.Markdown("c.png")
+	for _, want := range []string{
+		"| tar | zerofs-local | 20.0 s |", // wall time in the cost table
+		"| 2000 | 1.50 s | 10.0 s |",      // calls, server time, 2000 calls × 5 ms
+		"| zerofs-local | 200 | 4 ms | 5 ms | 7 ms |",
+		"syscall.Syscall",
+		"| 20× | – | 40× | 0.50× |", // zerofs-local/tmp, zerofs-s3/tmp, go-nfs/tmp, zerofs-local/go-nfs
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
