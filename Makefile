@@ -55,7 +55,8 @@ clean:
 	rm -rf bin data
 
 # bench-fs runs file-system workloads through the Linux kernel NFS client (nfsvm) on zerofsd
-# and on the alternatives (tmpfs, s3fs, rclone) and writes docs/benchmarks/DATE-MACHINE.{md,png}.
+# and on the alternatives (tmpfs, go-nfs over a local directory, s3fs, rclone) and writes
+# docs/benchmarks/DATE-MACHINE.{md,png}.
 # BENCHFS_FLAGS=-quick for a short run. Not part of `make test`.
 .PHONY: bench-fs
 bench-fs:

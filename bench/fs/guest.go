@@ -268,12 +268,20 @@ func scrape(url, file string) error {
 	return os.WriteFile(file, b, 0o644)
 }
 
+// paddedCallBytes is the argument size of the second round-trip probe:
+// more than one TCP segment (MSS 1460 on the VM's network), like a WRITE
+// with data.
+const paddedCallBytes = 2000
+
 // nullRoundTrips sends count NFS NULL calls one after another over one TCP
-// connection to addr and prints
+// connection to addr, then count NULL calls carrying paddedCallBytes of
+// (ignored) arguments, and prints
 //
 //	RTT <target> <count> <min_ns> <median_ns> <p90_ns>
+//	RTTPAD <target> <bytes> <count> <min_ns> <median_ns> <p90_ns>
 //
-// the floor under every synchronous call the guest's kernel makes.
+// the floor under every synchronous call the guest's kernel makes, for a
+// call of one TCP segment and for one of two.
 func nullRoundTrips(target, addr string, count int) error {
 	if count <= 0 {
 		return fmt.Errorf("rtt: count must be positive")
@@ -288,15 +296,27 @@ func nullRoundTrips(target, addr string, count int) error {
 	if err := c.Null(ctx); err != nil { // the first call pays for connection setup
 		return fmt.Errorf("rtt: %w", err)
 	}
-	d := make([]time.Duration, count)
-	for i := range d {
-		start := time.Now()
-		if err := c.Null(ctx); err != nil {
-			return fmt.Errorf("rtt: call %d: %w", i, err)
+	measure := func(args []byte) ([]time.Duration, error) {
+		d := make([]time.Duration, count)
+		for i := range d {
+			start := time.Now()
+			if _, err := c.Call(ctx, 0, args); err != nil {
+				return nil, fmt.Errorf("rtt: call %d with %d bytes of arguments: %w", i, len(args), err)
+			}
+			d[i] = time.Since(start)
 		}
-		d[i] = time.Since(start)
+		slices.Sort(d)
+		return d, nil
 	}
-	slices.Sort(d)
+	d, err := measure(nil)
+	if err != nil {
+		return err
+	}
 	fmt.Printf("RTT %s %d %d %d %d\n", target, count, d[0], d[count/2], d[count*9/10])
+	d, err = measure(make([]byte, paddedCallBytes))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("RTTPAD %s %d %d %d %d %d\n", target, paddedCallBytes, count, d[0], d[count/2], d[count*9/10])
 	return nil
 }

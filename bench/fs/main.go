@@ -149,7 +149,7 @@ func run(ctx context.Context, log *slog.Logger, o Options) error {
 		}
 	}
 	rep := Report{Options: o, Started: started, Finished: time.Now().UTC(), Results: results, Costs: costs, Notes: env.notes,
-		RTT: env.rtt, Profiles: env.profiles, Client: env.client}
+		RTT: env.rtt, RTTPad: env.rttPad, Profiles: env.profiles, Client: env.client}
 	base := filepath.Join(o.OutDir, started.Format("2006-01-02")+"-"+o.Machine)
 	if o.Quick {
 		base += "-quick"
@@ -176,6 +176,7 @@ type benchEnv struct {
 	tarFiles                     int
 	notes                        []string
 	rtt                          map[string]RTT                  // target -> NULL round trip measured in its guest
+	rttPad                       map[string]RTT                  // target -> the same with two-segment calls
 	profiles                     map[string]string               // target -> top of zerofsd's CPU profile during tar
 	client                       map[string]map[string]ClientOps // target -> workload -> guest kernel's NFS calls
 	stopFns                      []func()
@@ -217,7 +218,7 @@ func guestEnv(gocache string) []string {
 }
 
 func prepare(ctx context.Context, log *slog.Logger, o Options, repo string) (*benchEnv, error) {
-	e := &benchEnv{work: o.Work, rtt: map[string]RTT{}, profiles: map[string]string{}, client: map[string]map[string]ClientOps{}}
+	e := &benchEnv{work: o.Work, rtt: map[string]RTT{}, rttPad: map[string]RTT{}, profiles: map[string]string{}, client: map[string]map[string]ClientOps{}}
 	w := o.Work
 	for _, d := range []string{"run", "gocache"} {
 		_ = os.RemoveAll(filepath.Join(w, d))
@@ -553,8 +554,11 @@ func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, ta
 	for _, n := range notes {
 		e.notes = append(e.notes, n)
 	}
-	if rtt, ok := parseRTT(string(out), target); ok {
+	if rtt, ok := parseRTT(string(out), target, false); ok {
 		e.rtt[target] = rtt
+	}
+	if rtt, ok := parseRTT(string(out), target, true); ok {
+		e.rttPad[target] = rtt
 	}
 	if prof := filepath.Join(outDir, "tar.pprof"); fileExists(prof) {
 		top, err := profileTop(ctx, filepath.Join(e.work, "zerofsd"), prof)

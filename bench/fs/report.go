@@ -259,6 +259,7 @@ type Report struct {
 	Costs    map[string]map[string]Cost
 	Notes    []string
 	RTT      map[string]RTT                  // NULL round trip measured in each NFS target's guest
+	RTTPad   map[string]RTT                  // the same with PadBytes of arguments (two TCP segments)
 	Profiles map[string]string               // top of zerofsd's CPU profile during tar, per target
 	Client   map[string]map[string]ClientOps // the guest kernel's NFS calls, per target and workload
 }
@@ -267,27 +268,45 @@ type Report struct {
 // a program in the guest over one TCP connection: the floor of every
 // synchronous NFS call the guest's kernel makes.
 type RTT struct {
+	PadBytes    int // bytes of arguments the calls carried
 	Calls       int
 	Median, P90 time.Duration
 	Min         time.Duration
 }
 
-// parseRTT reads the guest's "RTT <target> <calls> <min_ns> <median_ns> <p90_ns>" line.
-func parseRTT(out, target string) (RTT, bool) {
+// parseRTT reads the guest's round-trip lines of target:
+//
+//	RTT <target> <calls> <min_ns> <median_ns> <p90_ns>
+//	RTTPAD <target> <bytes> <calls> <min_ns> <median_ns> <p90_ns>
+//
+// padded says which of the two to return.
+func parseRTT(out, target string, padded bool) (RTT, bool) {
+	tag, fields := "RTT", 6
+	if padded {
+		tag, fields = "RTTPAD", 7
+	}
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) != 6 || f[0] != "RTT" || f[1] != target {
+		if len(f) != fields || f[0] != tag || f[1] != target {
 			continue
 		}
-		var v [4]int64
+		v := make([]int64, fields-2)
 		ok := true
 		for i := range v {
 			n, err := strconv.ParseInt(f[2+i], 10, 64)
 			ok = ok && err == nil && n >= 0
 			v[i] = n
 		}
-		if ok && v[0] > 0 {
-			return RTT{Calls: int(v[0]), Min: time.Duration(v[1]), Median: time.Duration(v[2]), P90: time.Duration(v[3])}, true
+		if !ok {
+			continue
+		}
+		var r RTT
+		if padded {
+			r.PadBytes, v = int(v[0]), v[1:]
+		}
+		r.Calls, r.Min, r.Median, r.P90 = int(v[0]), time.Duration(v[1]), time.Duration(v[2]), time.Duration(v[3])
+		if r.Calls > 0 {
+			return r, true
 		}
 	}
 	return RTT{}, false
@@ -457,10 +476,15 @@ func (r Report) Markdown(chart string) string {
 		b.WriteString("\n## Round trip of one NFS call from the guest\n\n")
 		b.WriteString("`benchfs guest rtt`: NFS NULL calls (the server does nothing) one after another over one TCP connection\n")
 		b.WriteString("from a program in the guest, before the workloads. Every synchronous call of the guest's kernel pays at least this.\n\n")
-		b.WriteString("| target | calls | min | median | p90 |\n|---|---:|---:|---:|---:|\n")
+		b.WriteString("The padded NULL calls carry 2,000 bytes of arguments, so each call takes two TCP segments (like a WRITE with\n")
+		b.WriteString("data), and show what the VM's network adds to such calls whatever the server.\n\n")
+		b.WriteString("| target | call | calls | min | median | p90 |\n|---|---|---:|---:|---:|---:|\n")
 		for _, t := range allTargets {
 			if x, ok := r.RTT[t]; ok {
-				fmt.Fprintf(&b, "| %s | %d | %s | %s | %s |\n", t, x.Calls, formatDuration(x.Min), formatDuration(x.Median), formatDuration(x.P90))
+				fmt.Fprintf(&b, "| %s | NULL | %d | %s | %s | %s |\n", t, x.Calls, formatDuration(x.Min), formatDuration(x.Median), formatDuration(x.P90))
+			}
+			if x, ok := r.RTTPad[t]; ok {
+				fmt.Fprintf(&b, "| %s | NULL + %d B | %d | %s | %s | %s |\n", t, x.PadBytes, x.Calls, formatDuration(x.Min), formatDuration(x.Median), formatDuration(x.P90))
 			}
 		}
 	}

@@ -185,24 +185,30 @@ func FuzzParseResultLine(f *testing.F) {
 }
 
 func TestParseRTT(t *testing.T) {
+	const out = "NOTE x\nRTT zerofs-local 200 3000000 4900000 6100000\nRTTPAD zerofs-local 2000 200 40000000 44000000 45000000\n"
 	tests := []struct {
 		out    string
 		target string
+		padded bool
 		ok     bool
 		want   RTT
 	}{
-		{"NOTE x\nRTT zerofs-local 200 3000000 4900000 6100000\n", "zerofs-local", true,
+		{out, "zerofs-local", false, true,
 			RTT{Calls: 200, Min: 3 * time.Millisecond, Median: 4900 * time.Microsecond, P90: 6100 * time.Microsecond}},
-		{"RTT go-nfs 200 1 2 3\n", "zerofs-local", false, RTT{}},
-		{"RTT zerofs-s3 0 1 2 3\n", "zerofs-s3", false, RTT{}},
-		{"RTT zerofs-s3 10 1 2\n", "zerofs-s3", false, RTT{}},
-		{"RTT zerofs-s3 10 1 x 3\n", "zerofs-s3", false, RTT{}},
-		{"RTT zerofs-s3 10 1 -2 3\n", "zerofs-s3", false, RTT{}},
+		{out, "zerofs-local", true, true,
+			RTT{PadBytes: 2000, Calls: 200, Min: 40 * time.Millisecond, Median: 44 * time.Millisecond, P90: 45 * time.Millisecond}},
+		{"RTT go-nfs 200 1 2 3\n", "zerofs-local", false, false, RTT{}},
+		{"RTT go-nfs 200 1 2 3\n", "go-nfs", true, false, RTT{}},
+		{"RTT zerofs-s3 0 1 2 3\n", "zerofs-s3", false, false, RTT{}},
+		{"RTT zerofs-s3 10 1 2\n", "zerofs-s3", false, false, RTT{}},
+		{"RTT zerofs-s3 10 1 x 3\n", "zerofs-s3", false, false, RTT{}},
+		{"RTT zerofs-s3 10 1 -2 3\n", "zerofs-s3", false, false, RTT{}},
+		{"RTTPAD zerofs-s3 2000 10 1 2\n", "zerofs-s3", true, false, RTT{}},
 	}
 	for _, tt := range tests {
-		got, ok := parseRTT(tt.out, tt.target)
+		got, ok := parseRTT(tt.out, tt.target, tt.padded)
 		if ok != tt.ok || got != tt.want {
-			t.Errorf("parseRTT(%q, %s) = %+v, %v; want %+v, %v", tt.out, tt.target, got, ok, tt.want, tt.ok)
+			t.Errorf("parseRTT(%q, %s, %v) = %+v, %v; want %+v, %v", tt.out, tt.target, tt.padded, got, ok, tt.want, tt.ok)
 		}
 	}
 }
@@ -219,13 +225,15 @@ func TestMarkdownShowsRoundTripFloorAndProfile(t *testing.T) {
 			Requests: map[string]int64{}, Calls: map[string]int64{"WRITE": 1000, "CREATE": 1000},
 			CallSeconds: map[string]float64{"WRITE": 1, "CREATE": 0.5}}}},
 		RTT:      map[string]RTT{"zerofs-local": {Calls: 200, Min: 4 * time.Millisecond, Median: 5 * time.Millisecond, P90: 7 * time.Millisecond}},
+		RTTPad:   map[string]RTT{"zerofs-local": {PadBytes: 2000, Calls: 200, Min: 40 * time.Millisecond, Median: 44 * time.Millisecond, P90: 47 * time.Millisecond}},
 		Profiles: map[string]string{"zerofs-local": "flat  flat%\n  1s 50% syscall.Syscall"},
 	}
 	md := rep.Markdown("c.png")
 	for _, want := range []string{
 		"| tar | zerofs-local | 20.0 s |", // wall time in the cost table
 		"| 2000 | 1.50 s | 10.0 s |",      // calls, server time, 2000 calls × 5 ms
-		"| zerofs-local | 200 | 4 ms | 5 ms | 7 ms |",
+		"| zerofs-local | NULL | 200 | 4 ms | 5 ms | 7 ms |",
+		"| zerofs-local | NULL + 2000 B | 200 | 40 ms | 44 ms | 47 ms |",
 		"syscall.Syscall",
 		"| 20× | – | 40× | 0.50× |", // zerofs-local/tmp, zerofs-s3/tmp, go-nfs/tmp, zerofs-local/go-nfs
 	} {
