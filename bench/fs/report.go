@@ -550,6 +550,14 @@ func (r Report) goals() string {
 			fmt.Fprintf(&b, "- %s sequential I/O within 2× of tmp: worst %.2f× — %s\n", t, q, verdict(q <= 2))
 		}
 	}
+	// The same measures for go-nfs over a local directory, in the same guest:
+	// what the VM's client path allows a server with no storage engine.
+	if q, ok := worst("go-nfs", []string{"tar", "git", "gobuild"}, "tmp"); ok {
+		fmt.Fprintf(&b, "- reference: go-nfs on a local directory, same guest: tar/git/build worst %.2f× of tmp\n", q)
+	}
+	if q, ok := worst("go-nfs", []string{"fio-seqwrite", "fio-seqread"}, "tmp"); ok {
+		fmt.Fprintf(&b, "- reference: go-nfs on a local directory, same guest: sequential I/O worst %.2f× of tmp\n", q)
+	}
 	small := []string{"smallfiles", "modify", "append", "emptyfiles", "mkdirs", "rename", "delete"}
 	if q, ok := best("zerofs-s3", small, "s3fs"); ok {
 		fmt.Fprintf(&b, "- zerofs-s3 at least 10× faster than s3fs on small-file workloads (those s3fs completed): least %.1f× — %s\n", q, verdict(q >= 10))
