@@ -3,11 +3,15 @@ package kvfs_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/lsm"
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // Benchmarks run on MemKV, measuring kvfs itself; with KVFS_BENCH_STORE=local
@@ -195,4 +199,50 @@ func BenchmarkParallelWrite64K(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkParallelRandomWrite4KColdChunks has 16 goroutines write 4 KiB at
+// random offsets of one file whose chunks are in SSTs behind an object store
+// that takes 1 ms per ranged read, with no block cache: writes to one file
+// are serialized, and each partial chunk must be read before it is
+// rewritten (the kernel's writeback of a randomly written file).
+func BenchmarkParallelRandomWrite4KColdChunks(b *testing.B) {
+	ctx := context.Background()
+	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	db, err := lsm.Open(ctx, faulty, lsm.Options{GCInterval: -1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close(context.Background()) })
+	fs, err := kvfs.Open(ctx, lsmKV{db}, kvfs.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { fs.Close(context.Background()) })
+	const size = 64 << 20
+	f := must[kvfs.Attr](b)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
+	chunk := make([]byte, 1<<20)
+	for off := 0; off < size; off += len(chunk) {
+		must[kvfs.Attr](b)(fs.Write(ctx, root, f, uint64(off), chunk))
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		b.Fatal(err)
+	}
+	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpGetRange}, Action: objstore.DelayOnly, Latency: time.Millisecond})
+	var seed atomic.Uint64
+	b.SetBytes(4096)
+	b.SetParallelism(8) // 16 writers on 2 cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(seed.Add(1), 7))
+		buf := make([]byte, 4096)
+		for pb.Next() {
+			off := uint64(r.IntN(size/4096)) * 4096
+			if _, err := fs.Write(ctx, root, f, off, buf); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
 }

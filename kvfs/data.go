@@ -60,6 +60,25 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino uint64, off uint64, buf [
 	return len(out), end >= n.size, nil
 }
 
+// prefetchPartialChunks reads the chunks that a write of [off, end) covers
+// only in part, before the write takes the inode lock, and drops them: the
+// read under the lock then finds them in the memtable or the caches. Writes
+// to one file are serialized by its lock; without this, each one waiting
+// for a cold chunk from the object store would hold up all the others. A
+// failed prefetch is ignored (the locked read reports it).
+func (fs *FS) prefetchPartialChunks(ctx context.Context, ino, off, end uint64) {
+	if end <= off {
+		return
+	}
+	first, last := off/ChunkSize, (end-1)/ChunkSize
+	if off%ChunkSize != 0 {
+		_, _ = fs.kv.Get(ctx, chunkKey(ino, first))
+	}
+	if end%ChunkSize != 0 && (last != first || off%ChunkSize == 0) {
+		_, _ = fs.kv.Get(ctx, chunkKey(ino, last))
+	}
+}
+
 // clearPrivileges drops setuid, and setgid where it means "set group id on
 // execution" (group execute set), after a data change by a non-root caller.
 func clearPrivileges(cred Cred, n *inode) {
@@ -80,6 +99,7 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data
 	if end < off || end > MaxFileSize {
 		return Attr{}, errIno("write", ino, syscall.EFBIG)
 	}
+	fs.prefetchPartialChunks(ctx, ino, off, end)
 	unlock := fs.lockInodes(ino)
 	defer unlock()
 	n0, err := fs.loadInode(ctx, ino)
