@@ -246,3 +246,41 @@ func BenchmarkParallelRandomWrite4KColdChunks(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
 }
+
+// BenchmarkSequentialRead1MColdChunks reads 1 MiB blocks of a file whose
+// chunks are in SSTs behind an object store that takes 2 ms per ranged read,
+// with no block or disk cache: every read goes to the store, as the first
+// read of a file on S3 does.
+func BenchmarkSequentialRead1MColdChunks(b *testing.B) {
+	ctx := context.Background()
+	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	db, err := lsm.Open(ctx, faulty, lsm.Options{GCInterval: -1, BlockCacheBytes: -1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close(context.Background()) })
+	fs, err := kvfs.Open(ctx, lsmKV{db}, kvfs.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { fs.Close(context.Background()) })
+	const size = 32 << 20
+	f := must[kvfs.Attr](b)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
+	buf := make([]byte, 1<<20)
+	for off := 0; off < size; off += len(buf) {
+		must[kvfs.Attr](b)(fs.Write(ctx, root, f, uint64(off), buf))
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		b.Fatal(err)
+	}
+	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpGetRange}, Action: objstore.DelayOnly, Latency: 2 * time.Millisecond})
+	b.SetBytes(int64(len(buf)))
+	b.ResetTimer()
+	for i := range b.N {
+		off := uint64(i%(size/len(buf))) * uint64(len(buf))
+		n, _, err := fs.Read(ctx, root, f, off, buf)
+		if err != nil || n != len(buf) {
+			b.Fatalf("read at %d: %d bytes, %v", off, n, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"syscall"
 )
 
@@ -40,24 +41,80 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino uint64, off uint64, buf [
 	}
 	end := min(off+uint64(len(buf)), n.size)
 	out := buf[:end-off]
+	if len(out) == 0 {
+		return 0, end >= n.size, nil
+	}
 	clear(out)
-	for c := off / ChunkSize; c*ChunkSize < end; c++ {
+	first, last := off/ChunkSize, (end-1)/ChunkSize
+	readChunk := func(c uint64) error {
 		cs := c * ChunkSize
 		data, err := fs.kv.Get(ctx, chunkKey(ino, c))
 		if errors.Is(err, ErrNoKey) {
-			continue
+			return nil
 		}
 		if err != nil {
-			return 0, false, fmt.Errorf("kvfs: read inode %d chunk %d: %w", ino, c, err)
+			return fmt.Errorf("kvfs: read inode %d chunk %d: %w", ino, c, err)
 		}
-		// Copy the part of data that overlaps [off, end).
+		// Copy the part of data that overlaps [off, end); chunks do not
+		// overlap, so concurrent copies write disjoint parts of out.
 		lo := max(cs, off)
 		hi := min(cs+uint64(len(data)), end)
 		if hi > lo {
 			copy(out[lo-off:], data[lo-cs:hi-cs])
 		}
+		return nil
+	}
+	if err := forEachChunk(first, last, readChunk); err != nil {
+		return 0, false, err
 	}
 	return len(out), end >= n.size, nil
+}
+
+// readParallelism bounds the chunk reads one Read has in flight: a 1 MiB
+// NFS READ spans 16 chunks, and on an object store each cold one is a
+// round trip that need not wait for the previous.
+const readParallelism = 8
+
+// forEachChunk calls read for chunks first..last, up to readParallelism at a
+// time, and returns the first error.
+func forEachChunk(first, last uint64, read func(c uint64) error) error {
+	if first == last {
+		return read(first)
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	next := make(chan uint64)
+	workers := min(int(last-first+1), readParallelism)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range next {
+				if err := read(c); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for c := first; c <= last; c++ {
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed {
+			break
+		}
+		next <- c
+	}
+	close(next)
+	wg.Wait()
+	return firstErr
 }
 
 // prefetchPartialChunks reads the chunks that a write of [off, end) covers
