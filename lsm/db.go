@@ -57,8 +57,9 @@ type DB struct {
 	manifestMu sync.Mutex
 	man        *manifest.Manifest // current manifest, guarded by manifestMu
 
-	fenced atomic.Bool
-	closed atomic.Bool
+	fencing atomic.Bool // fence has begun (once)
+	fenced  atomic.Bool // writes are refused with ErrFenced
+	closed  atomic.Bool
 	// flushWanted asks the WAL writer to seal and write the open segment
 	// as soon as it is free (a Flush waits for it). Set under commitMu.
 	flushWanted atomic.Bool

@@ -1,10 +1,16 @@
 package lsm
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"github.com/zerofs-go/zerofsd/lsm/manifest"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
+
+	"github.com/zerofs-go/zerofsd/lsm/manifest"
 
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/objstore"
@@ -98,4 +104,63 @@ func TestFencingByManifest(t *testing.T) {
 		t.Fatalf("Put after manifest fencing = %v", err)
 	}
 	old.kill()
+}
+
+// lockedBuffer is an io.Writer safe for concurrent log handlers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestFencedIsLoggedBeforeAnyRefusal: when a write is refused because a
+// newer writer took over, the reason is already in the log (an operator
+// reading the log after the first NFS3ERR_ROFS must find it).
+func TestFencedIsLoggedBeforeAnyRefusal(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	var logs lockedBuffer
+	opts := smallOptions()
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	old := mustOpen(t, store, opts)
+	defer old.Close(ctx)
+	newer := mustOpen(t, store, smallOptions())
+	defer newer.Close(ctx)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				err := old.Put(ctx, []byte(fmt.Sprintf("w%d-%d", w, i)), []byte("v"), WriteOptions{AwaitDurable: i%4 == 0})
+				if err == nil {
+					continue
+				}
+				if !errors.Is(err, ErrFenced) {
+					errs <- fmt.Errorf("writer %d: %w", w, err)
+				} else if !strings.Contains(logs.String(), "FENCED") {
+					errs <- fmt.Errorf("writer %d was refused with %v before the log said FENCED", w, err)
+				}
+				return
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }

@@ -137,13 +137,15 @@ func (db *DB) failQueued(err error) {
 }
 
 // fence marks the database as fenced by a newer writer: no write is
-// accepted or acknowledged any more.
+// accepted or acknowledged any more. The log line comes before the flag, so
+// no write is refused as fenced before the reason is in the log.
 func (db *DB) fence(reason string) {
-	if !db.fenced.CompareAndSwap(false, true) {
+	if !db.fencing.CompareAndSwap(false, true) {
 		return
 	}
 	db.log.Error("lsm: FENCED: another writer opened this database; this instance no longer accepts writes",
 		"reason", reason, "epoch", db.epoch)
+	db.fenced.Store(true)
 	db.commitMu.Lock()
 	db.sealLocked()
 	db.commitMu.Unlock()
