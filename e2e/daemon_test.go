@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 )
 
 // zerofsdBinary is built once per test binary by TestMain.
@@ -56,24 +57,7 @@ type daemon struct {
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
-	log *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log *testenv.SyncBuffer
 }
 
 // exportSpec is one export in a generated config.
@@ -117,7 +101,7 @@ func (d *daemon) Start() {
 	// Tests talk to loopback only: never let the S3 SDK look for instance
 	// credentials on the network.
 	cmd.Env = append(append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true"), d.env...)
-	logs := &lockedBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		d.mu.Unlock()

@@ -203,32 +203,13 @@ func BenchmarkParallelWrite64K(b *testing.B) {
 
 // BenchmarkParallelRandomWrite4KColdChunks has 16 goroutines write 4 KiB at
 // random offsets of one file whose chunks are in SSTs behind an object store
-// that takes 1 ms per ranged read, with no block cache: writes to one file
+// that takes 1 ms per ranged read (default block cache): writes to one file
 // are serialized, and each partial chunk must be read before it is
 // rewritten (the kernel's writeback of a randomly written file).
 func BenchmarkParallelRandomWrite4KColdChunks(b *testing.B) {
 	ctx := context.Background()
-	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
-	db, err := lsm.Open(ctx, faulty, lsm.Options{GCInterval: -1, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close(context.Background()) })
-	fs, err := kvfs.Open(ctx, lsmKV{db}, kvfs.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { fs.Close(context.Background()) })
 	const size = 64 << 20
-	f := must[kvfs.Attr](b)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
-	chunk := make([]byte, 1<<20)
-	for off := 0; off < size; off += len(chunk) {
-		must[kvfs.Attr](b)(fs.Write(ctx, root, f, uint64(off), chunk))
-	}
-	if err := db.FlushMemtable(ctx); err != nil {
-		b.Fatal(err)
-	}
-	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpGetRange}, Action: objstore.DelayOnly, Latency: time.Millisecond})
+	fs, f := coldFile(b, size, 0, time.Millisecond)
 	var seed atomic.Uint64
 	b.SetBytes(4096)
 	b.SetParallelism(8) // 16 writers on 2 cores
@@ -253,27 +234,9 @@ func BenchmarkParallelRandomWrite4KColdChunks(b *testing.B) {
 // read of a file on S3 does.
 func BenchmarkSequentialRead1MColdChunks(b *testing.B) {
 	ctx := context.Background()
-	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
-	db, err := lsm.Open(ctx, faulty, lsm.Options{GCInterval: -1, BlockCacheBytes: -1, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close(context.Background()) })
-	fs, err := kvfs.Open(ctx, lsmKV{db}, kvfs.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { fs.Close(context.Background()) })
 	const size = 32 << 20
-	f := must[kvfs.Attr](b)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
+	fs, f := coldFile(b, size, -1, 2*time.Millisecond)
 	buf := make([]byte, 1<<20)
-	for off := 0; off < size; off += len(buf) {
-		must[kvfs.Attr](b)(fs.Write(ctx, root, f, uint64(off), buf))
-	}
-	if err := db.FlushMemtable(ctx); err != nil {
-		b.Fatal(err)
-	}
-	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpGetRange}, Action: objstore.DelayOnly, Latency: 2 * time.Millisecond})
 	b.SetBytes(int64(len(buf)))
 	b.ResetTimer()
 	for i := range b.N {
@@ -283,4 +246,32 @@ func BenchmarkSequentialRead1MColdChunks(b *testing.B) {
 			b.Fatalf("read at %d: %d bytes, %v", off, n, err)
 		}
 	}
+}
+
+// coldFile writes a file of size bytes on an lsm database over a memory
+// store, flushes it to SSTs, and then makes every ranged read of the store
+// wait latency. blockCacheBytes is lsm.Options.BlockCacheBytes (-1: none).
+func coldFile(b *testing.B, size int, blockCacheBytes int64, latency time.Duration) (*kvfs.FS, uint64) {
+	ctx := context.Background()
+	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	db, err := lsm.Open(ctx, faulty, lsm.Options{GCInterval: -1, BlockCacheBytes: blockCacheBytes, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close(context.Background()) })
+	fs, err := kvfs.Open(ctx, lsmKV{db}, kvfs.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { fs.Close(context.Background()) })
+	f := must[kvfs.Attr](b)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
+	buf := make([]byte, 1<<20)
+	for off := 0; off < size; off += len(buf) {
+		must[kvfs.Attr](b)(fs.Write(ctx, root, f, uint64(off), buf))
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		b.Fatal(err)
+	}
+	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpGetRange}, Action: objstore.DelayOnly, Latency: latency})
+	return fs, f
 }

@@ -72,21 +72,10 @@ func TestSlowWALGroupCommit(t *testing.T) {
 	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Action: objstore.DelayOnly, Latency: 30 * time.Millisecond})
 	before := faulty.Calls(objstore.OpPutIfAbsent)
 	const writers = 64
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for i := 0; i < writers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- db.Put(ctx, []byte(fmt.Sprintf("w%02d", i)), []byte("v"), WriteOptions{AwaitDurable: true})
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := concurrently(writers, func(i int) error {
+		return db.Put(ctx, []byte(fmt.Sprintf("w%02d", i)), []byte("v"), WriteOptions{AwaitDurable: true})
+	}); err != nil {
+		t.Fatal(err)
 	}
 	puts := faulty.Calls(objstore.OpPutIfAbsent) - before
 	if puts >= writers/4 {
@@ -111,25 +100,13 @@ func TestConcurrentFlushesShareWALPuts(t *testing.T) {
 	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Action: objstore.DelayOnly, Latency: 30 * time.Millisecond})
 	before := faulty.Calls(objstore.OpPutIfAbsent)
 	const flushers = 64
-	var wg sync.WaitGroup
-	errs := make(chan error, flushers)
-	for i := 0; i < flushers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := db.Put(ctx, []byte(fmt.Sprintf("f%02d", i)), []byte("v"), WriteOptions{}); err != nil {
-				errs <- err
-				return
-			}
-			errs <- db.Flush(ctx)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	if err := concurrently(flushers, func(i int) error {
+		if err := db.Put(ctx, []byte(fmt.Sprintf("f%02d", i)), []byte("v"), WriteOptions{}); err != nil {
+			return err
 		}
+		return db.Flush(ctx)
+	}); err != nil {
+		t.Fatal(err)
 	}
 	puts := faulty.Calls(objstore.OpPutIfAbsent) - before
 	if puts >= flushers/4 {
@@ -402,4 +379,19 @@ func TestBackgroundGCSettles(t *testing.T) {
 			t.Fatal("background GC keeps making requests on an idle database")
 		}
 	}
+}
+
+// concurrently runs fn(0..n-1) in n goroutines and returns their errors joined.
+func concurrently(n int, fn func(i int) error) error {
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(i)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

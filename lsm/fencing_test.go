@@ -1,13 +1,11 @@
 package lsm
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
@@ -106,31 +104,13 @@ func TestFencingByManifest(t *testing.T) {
 	old.kill()
 }
 
-// lockedBuffer is an io.Writer safe for concurrent log handlers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestFencedIsLoggedBeforeAnyRefusal: when a write is refused because a
 // newer writer took over, the reason is already in the log (an operator
 // reading the log after the first NFS3ERR_ROFS must find it).
 func TestFencedIsLoggedBeforeAnyRefusal(t *testing.T) {
 	ctx := context.Background()
 	store := objstore.NewMemory()
-	var logs lockedBuffer
+	var logs testenv.SyncBuffer
 	opts := smallOptions()
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	old := mustOpen(t, store, opts)
@@ -138,29 +118,21 @@ func TestFencedIsLoggedBeforeAnyRefusal(t *testing.T) {
 	newer := mustOpen(t, store, smallOptions())
 	defer newer.Close(ctx)
 
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				err := old.Put(ctx, []byte(fmt.Sprintf("w%d-%d", w, i)), []byte("v"), WriteOptions{AwaitDurable: i%4 == 0})
-				if err == nil {
-					continue
-				}
-				if !errors.Is(err, ErrFenced) {
-					errs <- fmt.Errorf("writer %d: %w", w, err)
-				} else if !strings.Contains(logs.String(), "FENCED") {
-					errs <- fmt.Errorf("writer %d was refused with %v before the log said FENCED", w, err)
-				}
-				return
+	err := concurrently(8, func(w int) error {
+		for i := 0; ; i++ {
+			err := old.Put(ctx, []byte(fmt.Sprintf("w%d-%d", w, i)), []byte("v"), WriteOptions{AwaitDurable: i%4 == 0})
+			switch {
+			case err == nil:
+			case !errors.Is(err, ErrFenced):
+				return fmt.Errorf("writer %d: %w", w, err)
+			case !strings.Contains(logs.String(), "FENCED"):
+				return fmt.Errorf("writer %d was refused with %v before the log said FENCED", w, err)
+			default:
+				return nil
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
