@@ -22,6 +22,10 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("%w: checkpoint needs an action: create, list or delete", errUsage)
 	}
 	action, args := args[0], args[1:]
+	if isHelp(action) {
+		fmt.Fprintln(stdout, "usage: zerofsd checkpoint create|list|delete -c FILE --export NAME [--name N]")
+		return nil
+	}
 	fs, path := newFlags("checkpoint "+action, stderr)
 	export := fs.String("export", "", "export `name` (required)")
 	name := fs.String("name", "", "checkpoint `name` (create: default a timestamp; delete: required)")

@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -46,19 +47,22 @@ func main() {
 }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && isHelp(args[0]) {
+		usage(stdout)
+		return 0
+	}
 	name := "run"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		name, args = args[0], args[1:]
-	}
-	if name == "help" || name == "-h" || name == "--help" {
-		usage(stdout)
-		return 0
 	}
 	for _, c := range commands() {
 		if c.name != name {
 			continue
 		}
 		if err := c.run(ctx, args, stdout, stderr); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0 // the flag set has printed the command's flags
+			}
 			if errors.Is(err, errUsage) {
 				usage(stderr)
 			}
@@ -70,6 +74,15 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stderr, "zerofsd: unknown command %q\n", name)
 	usage(stderr)
 	return 2
+}
+
+// isHelp reports whether arg asks for the command list.
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
 }
 
 func usage(w io.Writer) {

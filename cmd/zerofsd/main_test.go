@@ -21,6 +21,13 @@ func TestDispatch(t *testing.T) {
 	}{
 		{"version", []string{"version"}, 0, "zerofsd ", ""},
 		{"help", []string{"help"}, 0, "check-config", ""},
+		{"--help", []string{"--help"}, 0, "check-config", ""},
+		{"-h", []string{"-h"}, 0, "check-config", ""},
+		{"-help", []string{"-help"}, 0, "check-config", ""},
+		{"run --help", []string{"run", "--help"}, 0, "", "config file"},
+		{"fsck -h", []string{"fsck", "-h"}, 0, "", "-export"},
+		{"checkpoint -h", []string{"checkpoint", "-h"}, 0, "create|list|delete", ""},
+		{"checkpoint create -h", []string{"checkpoint", "create", "-h"}, 0, "", "-export"},
 		{"unknown command", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{"missing config", []string{"check-config", "-c", "/nonexistent/zerofs.toml"}, 1, "", "/nonexistent/zerofs.toml"},
 		{"stray argument", []string{"check-config", "extra"}, 1, "", `unexpected argument "extra"`},
