@@ -11,7 +11,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 TEST_TIMEOUT ?= 45m
 
-.PHONY: all build run test test-deps test-go install lint bench torture clean
+.PHONY: all build run test test-deps test-go test-race install lint lint-deps bench torture clean
 
 all: build
 
@@ -21,16 +21,22 @@ build:
 run: build
 	./$(BIN) run -c $(CONFIG)
 
-# test installs what the suite needs, then runs every test: the Go packages (with the
-# S3 contract tests against a real versitygw) and the end-to-end tests of the real
-# daemon (Go client, libnfs, and the Linux kernel client in a VM through ../shared/nfsvm).
-test: test-deps test-go
+# test installs what the suite needs, then runs lint, every test (the Go packages with
+# the S3 contract tests against a real versitygw, and the end-to-end tests of the real
+# daemon through our Go client, libnfs and the Linux kernel client in a VM), and the
+# unit packages again under the race detector.
+test: test-deps lint test-go test-race
 
 test-deps:
 	./scripts/test-deps.sh
 
 test-go:
 	PATH="$(GOBIN):$$PATH" ZEROFS_REQUIRE_S3=1 AWS_EC2_METADATA_DISABLED=true $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# test-race runs every package except the end-to-end and benchmark ones with -race.
+RACE_PKGS = $(shell $(GO) list ./... | grep -v -e /e2e -e /bench/)
+test-race:
+	PATH="$(GOBIN):$$PATH" ZEROFS_REQUIRE_S3=1 AWS_EC2_METADATA_DISABLED=true $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/zerofsd
@@ -41,9 +47,15 @@ install: build
 		install -D -m 0640 examples/zerofs.system.toml $(DESTDIR)/etc/zerofs/zerofs.toml; \
 	fi
 
-lint:
+# lint: gofmt, go vet and staticcheck (installed by test-deps, or: make lint-deps).
+STATICCHECK_VERSION := v0.8.2
+lint-deps:
+	@[ -x "$(GOBIN)/staticcheck" ] || (cd /tmp && $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION))
+
+lint: lint-deps
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
 
 bench:
 	PATH="$(GOBIN):$$PATH" $(GO) test -run '^$$' -bench . -benchtime 2s ./...

@@ -551,9 +551,7 @@ func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, ta
 	log.Info("target finished", "target", target, "took", time.Since(start).Round(time.Second))
 	_ = os.WriteFile(filepath.Join(e.work, "run", "console-"+target+".txt"), out, 0o644)
 	results, notes := parseOutput(string(out))
-	for _, n := range notes {
-		e.notes = append(e.notes, n)
-	}
+	e.notes = append(e.notes, notes...)
 	if rtt, ok := parseRTT(string(out), target, false); ok {
 		e.rtt[target] = rtt
 	}

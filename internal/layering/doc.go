@@ -1,0 +1,6 @@
+// Package layering holds no code: its test enforces the layering of the
+// module, objstore <- cache <- lsm <- kvfs <- exports/nfs <- cmd (see
+// docs/design.md). Each production package may import only the module's
+// packages its layer allows; test files are not checked, so a test may reach
+// across layers to build fixtures.
+package layering

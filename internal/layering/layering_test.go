@@ -1,0 +1,146 @@
+package layering
+
+import (
+	"go/build"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/zerofs-go/zerofsd"
+
+// allowed maps a package (and everything under it) to the module packages
+// (and everything under them) its production code may import. Packages
+// under the same top-level folder may always import each other. The longest
+// matching key wins.
+var allowed = map[string][]string{
+	"objstore":          nil,
+	"cache":             {"objstore"},
+	"lsm":               {"cache", "objstore"},
+	"kvfs":              nil,
+	"nfs":               {"kvfs"},
+	"config":            nil,
+	"exports":           {"cache", "config", "kvfs", "lsm", "nfs", "objstore"},
+	"cmd":               {"cache", "config", "exports", "kvfs", "lsm", "nfs", "objstore", "internal/metrics"},
+	"internal/testenv":  {"objstore"},
+	"internal/layering": nil,
+	"e2e":               {"*"},
+	"bench":             {"*"},
+}
+
+func TestLayering(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		name := d.Name()
+		if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "data") {
+			return filepath.SkipDir
+		}
+		if path != root {
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+				return filepath.SkipDir // another module (bench references)
+			}
+		}
+		pkg, err := build.ImportDir(path, 0)
+		if err != nil {
+			if _, ok := err.(*build.NoGoError); ok {
+				return nil
+			}
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		checked++
+		rule, ok := ruleFor(rel)
+		if !ok {
+			t.Errorf("package %s has no layering rule: add it to allowed", rel)
+			return nil
+		}
+		for _, imp := range pkg.Imports {
+			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			target := strings.TrimPrefix(imp, module+"/")
+			if strings.HasPrefix(target, "cmd") {
+				t.Errorf("%s imports %s: nothing may import a command", rel, target)
+				continue
+			}
+			if !permitted(rel, rule, target) {
+				t.Errorf("%s imports %s, which its layer does not allow (allowed: %v)", rel, target, rule)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 10 {
+		t.Fatalf("checked only %d packages: is the module root right (%s)?", checked, root)
+	}
+}
+
+// ruleFor returns the allowed imports of the longest key that is rel or a parent of it.
+func ruleFor(rel string) ([]string, bool) {
+	best, found := "", false
+	for k := range allowed {
+		if within(rel, k) && len(k) >= len(best) {
+			best, found = k, true
+		}
+	}
+	return allowed[best], found
+}
+
+func permitted(rel string, rule []string, target string) bool {
+	top := strings.SplitN(rel, "/", 2)[0]
+	if within(target, top) && top != "internal" {
+		return true
+	}
+	if within(target, rel) {
+		return true
+	}
+	return slices.ContainsFunc(rule, func(a string) bool { return a == "*" || within(target, a) })
+}
+
+// within reports whether path is dir or below it.
+func within(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, dir+"/")
+}
+
+func TestRules(t *testing.T) {
+	tests := []struct {
+		pkg, imp string
+		want     bool
+	}{
+		{"kvfs", "lsm", false},
+		{"kvfs", "kvfs/kvfstest", true},
+		{"lsm/sstable", "lsm/wal", true},
+		{"lsm", "cache", true},
+		{"cache", "lsm", false},
+		{"objstore", "cache", false},
+		{"nfs/rpc", "nfs/xdr", true},
+		{"nfs", "lsm", false},
+		{"exports", "nfs", true},
+		{"internal/testenv", "internal/layering", false},
+	}
+	for _, tt := range tests {
+		rule, ok := ruleFor(tt.pkg)
+		if !ok {
+			t.Fatalf("no rule for %s", tt.pkg)
+		}
+		if got := permitted(tt.pkg, rule, tt.imp); got != tt.want {
+			t.Errorf("%s importing %s: permitted = %v, want %v", tt.pkg, tt.imp, got, tt.want)
+		}
+	}
+}
