@@ -38,13 +38,28 @@ RACE_PKGS = $(shell $(GO) list ./... | grep -v -e /e2e -e /bench/)
 test-race:
 	PATH="$(GOBIN):$$PATH" ZEROFS_REQUIRE_S3=1 AWS_EC2_METADATA_DISABLED=true $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
+BINDIR    := $(PREFIX)/bin
+DOCDIR    := $(PREFIX)/share/doc/zerofsd
+
+# install puts the binary, the systemd unit (run as the zerofs user, which is
+# created here through systemd-sysusers unless DESTDIR is set), the docs the unit
+# points to, and a starting config (never overwriting one).
 install: build
-	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/zerofsd
-	install -D -m 0644 systemd/zerofsd.service $(DESTDIR)/etc/systemd/system/zerofsd.service
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/zerofsd
+	install -d $(DESTDIR)/etc/systemd/system
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' systemd/zerofsd.service \
+		> $(DESTDIR)/etc/systemd/system/zerofsd.service
+	chmod 0644 $(DESTDIR)/etc/systemd/system/zerofsd.service
+	install -D -m 0644 systemd/zerofsd.sysusers $(DESTDIR)/usr/lib/sysusers.d/zerofsd.conf
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -d $(DESTDIR)$(DOCDIR)/docs
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
+	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then systemd-sysusers zerofsd.conf; fi
 	@if [ -e $(DESTDIR)/etc/zerofs/zerofs.toml ]; then \
 		echo "keeping existing $(DESTDIR)/etc/zerofs/zerofs.toml"; \
 	else \
 		install -D -m 0640 examples/zerofs.system.toml $(DESTDIR)/etc/zerofs/zerofs.toml; \
+		if [ -z "$(DESTDIR)" ] && getent group zerofs >/dev/null; then chgrp zerofs /etc/zerofs /etc/zerofs/zerofs.toml; fi; \
 	fi
 
 # lint: gofmt, go vet and staticcheck (installed by test-deps, or: make lint-deps).

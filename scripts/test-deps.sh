@@ -22,6 +22,12 @@ if ! command -v nfs-ls >/dev/null; then
   fi
 fi
 
+if ! command -v systemd-analyze >/dev/null && command -v apt-get >/dev/null; then
+  echo "test-deps: installing systemd (systemd-analyze verifies the installed unit)"
+  $sudo apt-get update -qq >/dev/null || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends systemd >/dev/null
+fi
+
 nfsvm=../shared/nfsvm/nfsvm
 if [ -x "$nfsvm" ] && [ -z "${ZEROFS_SKIP_KERNEL:-}" ]; then
   cache=${NFSVM_CACHE:-/var/cache/nfsvm}
