@@ -163,17 +163,22 @@ func (db *DB) sealLocked() *walSegment {
 
 // freezeLocked turns the mutable memtable into a frozen one and starts a
 // new one. Callers hold commitMu.
+//
+// Only a freeze replaces the mutable memtable, so it may be read without mu;
+// the rest of the version (frozen memtables, SSTs) is replaced by flushes and
+// compactions under mu, so the new version must be built from the one
+// current under mu, or it would undo an install made in between.
 func (db *DB) freezeLocked() {
-	v := db.v.Load()
-	if v.mem.Empty() {
+	mem := db.v.Load().mem
+	if mem.Empty() {
 		return
 	}
-	v.mem.lastSeg = db.sealLocked()
+	mem.lastSeg = db.sealLocked()
 	kick(db.walKick)
 	db.mu.Lock()
-	nv := *v
+	nv := *db.v.Load()
 	nv.mem = &memTable{Memtable: newMemtable()}
-	nv.imm = append([]*memTable{v.mem}, v.imm...)
+	nv.imm = append([]*memTable{mem}, nv.imm...)
 	db.v.Store(&nv)
 	db.mu.Unlock()
 	kick(db.flushKick)
