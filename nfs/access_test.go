@@ -3,6 +3,7 @@ package nfs_test
 import (
 	"bytes"
 	"net/netip"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -44,15 +45,11 @@ func TestMountProtocol(t *testing.T) {
 	_, _, err = c.Mount(cx, "/team-c")
 	wantStatus(t, err, nfs.Status(nfs.MountAcces))
 
+	// EXPORT lists what this client may mount (see TestMountExport).
 	exps := must[[]nfsclient.ExportEntry](t)(c.Exports(cx))
-	want := []nfsclient.ExportEntry{{Path: "/team-a"}, {Path: "/team-b", Groups: []string{"127.0.0.0/8"}}, {Path: "/team-c", Groups: []string{"10.0.0.0/8"}}}
-	if len(exps) != 3 {
-		t.Fatalf("exports %+v", exps)
-	}
-	for i := range want {
-		if exps[i].Path != want[i].Path || !slices.Equal(exps[i].Groups, want[i].Groups) {
-			t.Fatalf("export %d: %+v, want %+v", i, exps[i], want[i])
-		}
+	want := []nfsclient.ExportEntry{{Path: "/team-a"}, {Path: "/team-b", Groups: []string{"127.0.0.1"}}}
+	if !reflect.DeepEqual(exps, want) {
+		t.Fatalf("exports %+v, want %+v", exps, want)
 	}
 
 	dump := must[[]nfsclient.MountEntry](t)(c.Dump(cx))
@@ -79,6 +76,63 @@ func TestMountProtocol(t *testing.T) {
 	wantStatus(t, err, nfs.StatusAcces)
 	_, err = c.Create(cx, cRoot.Bytes(), "x", nfsclient.Unchecked, nfsclient.Sattr{}, [8]byte{})
 	wantStatus(t, err, nfs.StatusAcces)
+}
+
+// TestMountExport checks that EXPORT shows a client only the exports it
+// may mount, and nothing of their access lists: an open export with no
+// group (everyone), a restricted one with the caller's own address.
+func TestMountExport(t *testing.T) {
+	prefixes := func(ps ...string) []netip.Prefix {
+		out := make([]netip.Prefix, len(ps))
+		for i, p := range ps {
+			out[i] = netip.MustParsePrefix(p)
+		}
+		return out
+	}
+	var exps []*nfs.Export
+	for _, e := range []struct {
+		path    string
+		allowed []netip.Prefix
+	}{
+		{"/open", nil},
+		{"/one", prefixes("127.0.0.1/32")},
+		{"/two", prefixes("10.0.0.0/8", "127.0.0.2/32")},
+		{"/far", prefixes("10.0.0.0/8", "192.168.0.0/16")},
+	} {
+		fs, _ := newFS(t)
+		exps = append(exps, &nfs.Export{Name: e.path[1:], Path: e.path, FS: fs, AllowedClients: e.allowed})
+	}
+	ts := startServer(t, nfs.ServerOptions{}, exps...)
+
+	tests := []struct {
+		from string
+		want []nfsclient.ExportEntry
+	}{
+		{"127.0.0.1", []nfsclient.ExportEntry{{Path: "/one", Groups: []string{"127.0.0.1"}}, {Path: "/open"}}},
+		{"127.0.0.2", []nfsclient.ExportEntry{{Path: "/open"}, {Path: "/two", Groups: []string{"127.0.0.2"}}}},
+		{"127.0.0.3", []nfsclient.ExportEntry{{Path: "/open"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.from, func(t *testing.T) {
+			c, err := dialFrom(t, ts.addr, tt.from+":0")
+			check(t, err)
+			cx := ctx(t)
+			got := must[[]nfsclient.ExportEntry](t)(c.Exports(cx))
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("EXPORT from %s: %+v, want %+v", tt.from, got, tt.want)
+			}
+			// What is listed can be mounted, and only that.
+			for _, e := range exps {
+				listed := slices.ContainsFunc(got, func(x nfsclient.ExportEntry) bool { return x.Path == e.Path })
+				_, _, err := c.Mount(cx, e.Path)
+				if listed {
+					check(t, err)
+				} else {
+					wantStatus(t, err, nfs.Status(nfs.MountAcces))
+				}
+			}
+		})
+	}
 }
 
 func TestReadOnlyExport(t *testing.T) {

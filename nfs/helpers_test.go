@@ -3,10 +3,13 @@ package nfs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,6 +127,53 @@ func dial(t testing.TB, addr string) *nfsclient.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// dialFrom connects a client of our own from a chosen local address
+// ("127.0.0.2:0", "127.0.0.1:800"...): every 127.0.0.0/8 address is local
+// on Linux, so tests can play several client hosts over loopback.
+func dialFrom(t testing.TB, addr, local string) (*nfsclient.Client, error) {
+	t.Helper()
+	la, err := net.ResolveTCPAddr("tcp", local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d := net.Dialer{LocalAddr: la}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c := nfsclient.NewClient(conn)
+	t.Cleanup(func() { c.Close() })
+	return c, nil
+}
+
+// dialPrivileged connects a client of our own from a source port below
+// 1024, as a kernel client does; the test is skipped when the process may
+// not bind such ports.
+func dialPrivileged(t testing.TB, addr string) *nfsclient.Client {
+	t.Helper()
+	// Start at a random port: a port just closed stays in TIME_WAIT, and
+	// other processes may hold some.
+	start := 600 + rand.IntN(424)
+	for i := range 424 {
+		port := 600 + (start-600+i)%424
+		c, err := dialFrom(t, addr, fmt.Sprintf("127.0.0.1:%d", port))
+		switch {
+		case err == nil:
+			return c
+		case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
+			t.Skipf("cannot bind a privileged port: %v", err)
+		case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL):
+			continue
+		default:
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("no free privileged port on 127.0.0.1")
+	return nil
 }
 
 func mount(t testing.TB, c *nfsclient.Client, path string) []byte {

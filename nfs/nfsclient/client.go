@@ -3,6 +3,7 @@ package nfsclient
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/zerofs-go/zerofsd/nfs"
@@ -36,7 +37,17 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{RPC: c, Cred: rpc.AuthSysCred{MachineName: "nfsclient"}.Encode()}, nil
+	return newClient(c), nil
+}
+
+// NewClient runs a client over conn, which it owns from now on (for
+// connections dialed by the caller, e.g. from a chosen source address or port).
+func NewClient(conn net.Conn) *Client {
+	return newClient(rpc.NewClient(conn))
+}
+
+func newClient(c *rpc.Client) *Client {
+	return &Client{RPC: c, Cred: rpc.AuthSysCred{MachineName: "nfsclient"}.Encode()}
 }
 
 // SetAuthSys makes further calls use an AUTH_SYS credential.
