@@ -148,7 +148,8 @@ type Export struct {
 	AllowedClients []netip.Prefix
 	// Squash maps client identities. Default root (like exportfs' root_squash).
 	Squash Squash
-	// AnonUID and AnonGID are the identity squashed users get. Default 65534.
+	// AnonUID and AnonGID are the identity squashed users and AUTH_NONE
+	// callers get. Default DefaultAnonID (65534); 0 is root, taken as given.
 	AnonUID, AnonGID uint32
 	// Sync is when metadata changes become durable. Default commit.
 	Sync SyncMode

@@ -38,6 +38,30 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestAnonIDs: an absent anon_uid/anon_gid is DefaultAnonID; 0 is root,
+// kept as 0 (the NFS server takes the values as given).
+func TestAnonIDs(t *testing.T) {
+	tests := []struct {
+		name             string
+		keys             string
+		wantUID, wantGID uint32
+	}{
+		{"absent", "", DefaultAnonID, DefaultAnonID},
+		{"both zero", "anon_uid = 0\nanon_gid = 0\n", 0, 0},
+		{"uid zero only", "anon_uid = 0\n", 0, DefaultAnonID},
+		{"gid zero only", "anon_gid = 0\n", DefaultAnonID, 0},
+		{"set", "anon_uid = 1000\nanon_gid = 100\n", 1000, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := mustLoad(t, validBase+oneExport+tt.keys, nil).Exports[0]
+			if e.AnonUID != tt.wantUID || e.AnonGID != tt.wantGID {
+				t.Errorf("anon = %d:%d, want %d:%d", e.AnonUID, e.AnonGID, tt.wantUID, tt.wantGID)
+			}
+		})
+	}
+}
+
 func TestEveryKeyIsRead(t *testing.T) {
 	cfg := mustLoad(t, `
 [server]

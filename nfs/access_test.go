@@ -184,15 +184,21 @@ func TestSquash(t *testing.T) {
 	tests := []struct {
 		name             string
 		squash           nfs.SquashMode
+		anonUID, anonGID uint32
 		uid, gid         uint32
 		anonymous        bool
 		wantUID, wantGID uint32
 	}{
-		{"none keeps root", nfs.SquashNone, 0, 0, false, 0, 0},
-		{"root squashed", nfs.SquashRoot, 0, 0, false, 4000, 4001},
-		{"root squash keeps users", nfs.SquashRoot, 1000, 100, false, 1000, 100},
-		{"all squashed", nfs.SquashAll, 1000, 100, false, 4000, 4001},
-		{"auth none is anonymous", nfs.SquashNone, 0, 0, true, 4000, 4001},
+		{"none keeps root", nfs.SquashNone, 4000, 4001, 0, 0, false, 0, 0},
+		{"root squashed", nfs.SquashRoot, 4000, 4001, 0, 0, false, 4000, 4001},
+		{"root squash keeps users", nfs.SquashRoot, 4000, 4001, 1000, 100, false, 1000, 100},
+		{"all squashed", nfs.SquashAll, 4000, 4001, 1000, 100, false, 4000, 4001},
+		{"auth none is anonymous", nfs.SquashNone, 4000, 4001, 0, 0, true, 4000, 4001},
+		// anon_uid = 0 and anon_gid = 0 are a valid configuration (squash to
+		// root), not "unset": the default is filled in by package config.
+		{"all squashed to anon 0", nfs.SquashAll, 0, 0, 1000, 100, false, 0, 0},
+		{"auth none as anon 0", nfs.SquashNone, 0, 0, 0, 0, true, 0, 0},
+		{"anon uid 0 alone", nfs.SquashAll, 0, 4001, 1000, 100, false, 0, 4001},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,7 +206,7 @@ func TestSquash(t *testing.T) {
 			cx := ctx(t)
 			_, err := fs.SetAttr(cx, kvfs.Cred{}, kvfs.RootIno, kvfs.SetAttrRequest{Mode: nfsclient.U32(0o777)})
 			check(t, err)
-			ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "s", Path: "/s", FS: fs, Squash: tt.squash, AnonUID: 4000, AnonGID: 4001})
+			ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "s", Path: "/s", FS: fs, Squash: tt.squash, AnonUID: tt.anonUID, AnonGID: tt.anonGID})
 			c := dial(t, ts.addr)
 			root := mount(t, c, "/s")
 			if tt.anonymous {

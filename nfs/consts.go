@@ -150,6 +150,4 @@ const (
 	maxPathWire = 4096
 	// mountPathMax is MNTPATHLEN.
 	mountPathMax = 1024
-	// anonID is the identity of AUTH_NONE callers when the export sets none.
-	anonID = 65534
 )

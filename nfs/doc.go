@@ -46,7 +46,7 @@
 // procedure with NFS3ERR_ROFS (and ACCESS never grants MODIFY, EXTEND or
 // DELETE on them), and the AUTH_SYS identity is squashed per export
 // (SquashRoot, SquashAll). AUTH_NONE callers act as the anonymous user
-// (AnonUID/AnonGID, or 65534 when both are zero); other flavors are refused
+// (AnonUID/AnonGID, taken as given: 0 is root); other flavors are refused
 // with AUTH_TOOWEAK, malformed AUTH_SYS credentials with AUTH_BADCRED.
 //
 // # Durability

@@ -62,8 +62,11 @@ type Export struct {
 	// AllowedClients lists the client networks allowed to mount and use the export; empty = everyone.
 	AllowedClients []netip.Prefix
 	Squash         SquashMode
-	AnonUID        uint32
-	AnonGID        uint32
+	// AnonUID and AnonGID are the identity of AUTH_NONE callers and of
+	// squashed users, used as given: 0 is root. The server has no default
+	// of its own; package config fills in 65534 when the file sets none.
+	AnonUID uint32
+	AnonGID uint32
 	// StrictSync makes metadata operations durable before their reply.
 	StrictSync bool
 	Logger     *slog.Logger

@@ -51,9 +51,6 @@ func (r *request) authenticate(cred rpc.OpaqueAuth) rpc.AuthStat {
 // credFor returns the identity the call acts as on exp, after squashing.
 func (r *request) credFor(exp *Export) kvfs.Cred {
 	anonUID, anonGID := exp.AnonUID, exp.AnonGID
-	if anonUID == 0 && anonGID == 0 {
-		anonUID, anonGID = anonID, anonID
-	}
 	if r.anonymous || exp.Squash == SquashAll {
 		return kvfs.Cred{UID: anonUID, GID: anonGID}
 	}
