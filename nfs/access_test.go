@@ -2,6 +2,7 @@ package nfs_test
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/nfs"
 	"github.com/zerofs-go/zerofsd/nfs/nfsclient"
+	"github.com/zerofs-go/zerofsd/nfs/rpc"
 )
 
 func TestMountProtocol(t *testing.T) {
@@ -133,6 +135,65 @@ func TestMountExport(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSecureExport: an export with Secure refuses MNT and every call on
+// its handles from a source port of 1024 or above with AUTH_TOOWEAK, and
+// serves privileged ports; NULL, EXPORT and exports without Secure serve
+// every port.
+func TestSecureExport(t *testing.T) {
+	fsSec, _ := newFS(t)
+	fsOpen, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{},
+		&nfs.Export{Name: "sec", Path: "/sec", FS: fsSec, Secure: true},
+		&nfs.Export{Name: "open", Path: "/open", FS: fsOpen})
+	cx := ctx(t)
+
+	priv, privPort := dialFromPort(t, ts.addr, portRange(1023, 600)...)
+	secRoot := mount(t, priv, "/sec")
+	must[nfsclient.CreateResult](t)(priv.Create(cx, secRoot, "f", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{}))
+	openRoot := mount(t, priv, "/open")
+	must[nfsclient.Fattr](t)(priv.Getattr(cx, openRoot))
+
+	unpriv, unprivPort := dialFromPort(t, ts.addr, portRange(1024, 2047)...)
+	t.Logf("privileged port %d, unprivileged port %d", privPort, unprivPort)
+	tooWeak := func(t *testing.T, err error) {
+		t.Helper()
+		var re *rpc.ReplyError
+		if !errors.As(err, &re) || !re.Denied || re.Reject != rpc.AuthError || re.Auth != rpc.AuthTooWeak {
+			t.Fatalf("err = %v, want AUTH_ERROR AUTH_TOOWEAK", err)
+		}
+	}
+	refused := map[string]func() error{
+		"MNT":     func() error { _, _, err := unpriv.Mount(cx, "/sec"); return err },
+		"GETATTR": func() error { _, err := unpriv.Getattr(cx, secRoot); return err },
+		"LOOKUP":  func() error { _, _, err := unpriv.Lookup(cx, secRoot, "f"); return err },
+		"CREATE": func() error {
+			_, err := unpriv.Create(cx, secRoot, "g", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{})
+			return err
+		},
+		"REMOVE": func() error { _, err := unpriv.Remove(cx, secRoot, "f"); return err },
+	}
+	for name, call := range refused {
+		t.Run(name, func(t *testing.T) { tooWeak(t, call()) })
+	}
+	// Nothing was changed by the refused calls.
+	ents := must[[]nfsclient.DirEntry](t)(priv.ReaddirAll(cx, secRoot, false))
+	if len(ents) != 3 || !slices.ContainsFunc(ents, func(e nfsclient.DirEntry) bool { return e.Name == "f" }) {
+		t.Fatalf("secure export changed by refused calls: %+v", ents)
+	}
+
+	// Served from any port: NULL of both programs, EXPORT, an export
+	// without Secure.
+	check(t, unpriv.Null(cx))
+	_, err := unpriv.MountCall(cx, nfsclient.MountProcNull, nil)
+	check(t, err)
+	if exps := must[[]nfsclient.ExportEntry](t)(unpriv.Exports(cx)); len(exps) != 2 {
+		t.Fatalf("EXPORT: %+v", exps)
+	}
+	mount(t, unpriv, "/open")
+	must[nfsclient.Fattr](t)(unpriv.Getattr(cx, openRoot))
+	must[nfsclient.CreateResult](t)(unpriv.Create(cx, openRoot, "g", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{}))
 }
 
 func TestReadOnlyExport(t *testing.T) {

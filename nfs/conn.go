@@ -21,7 +21,9 @@ type conn struct {
 	s      *Server
 	nc     net.Conn
 	remote netip.Addr
-	log    *slog.Logger
+	// port is the client's source port (Export.Secure).
+	port uint16
+	log  *slog.Logger
 
 	// sem bounds the calls of this connection in flight.
 	sem      chan struct{}
@@ -40,13 +42,15 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	var remote netip.Addr
+	var port uint16
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
-		remote = ap.Addr().Unmap()
+		remote, port = ap.Addr().Unmap(), ap.Port()
 	}
 	return &conn{
 		s:      s,
 		nc:     nc,
 		remote: remote,
+		port:   port,
 		log:    s.log.With("remote", nc.RemoteAddr().String()),
 		sem:    make(chan struct{}, s.opts.MaxInFlightPerConn),
 	}

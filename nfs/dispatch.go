@@ -193,7 +193,7 @@ func (s *Server) dispatchCall(ctx context.Context, c *conn, rec []byte, e *xdr.E
 			return true
 		}
 		defer func() {
-			if info.Accept == rpc.Success {
+			if info.Accept == rpc.Success && !info.AuthFailed {
 				s.replyCache.finish(key, e.Buf[start:])
 			} else {
 				s.replyCache.finish(key, nil)
@@ -206,6 +206,13 @@ func (s *Server) dispatchCall(ctx context.Context, c *conn, rec []byte, e *xdr.E
 	err = r.runSafely()
 	if r.exp != nil {
 		info.Export = r.exp.Name
+	}
+	if r.authErr != rpc.AuthOK {
+		// Refused once the export was known (Export.Secure).
+		e.Truncate(start)
+		info.AuthFailed = true
+		rpc.AppendAuthError(e, h.XID, r.authErr)
+		return true
 	}
 	info.Accept = rpc.Success
 	if err != nil {

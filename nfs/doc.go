@@ -48,6 +48,11 @@
 // (SquashRoot, SquashAll). AUTH_NONE callers act as the anonymous user
 // (AnonUID/AnonGID, taken as given: 0 is root); other flavors are refused
 // with AUTH_TOOWEAK, malformed AUTH_SYS credentials with AUTH_BADCRED.
+// On an export with Secure, MNT and every call on its handles from a client
+// source port of 1024 or above are refused with AUTH_TOOWEAK (NULL, EXPORT,
+// DUMP, UMNT and UMNTALL are not). EXPORT lists only the exports the
+// caller's address may mount, and no access list: no group for an export
+// open to everyone, the caller's own address for a restricted one.
 //
 // # Durability
 //

@@ -67,6 +67,13 @@ type Export struct {
 	// of its own; package config fills in 65534 when the file sets none.
 	AnonUID uint32
 	AnonGID uint32
+	// Secure refuses MNT, and every call on the export's handles, from a
+	// client source port of 1024 or above (exports(5)'s "secure"): only
+	// root can bind the ports below, so an ordinary user on a client host
+	// cannot send AUTH_SYS credentials of their choosing. Such calls are
+	// answered AUTH_ERROR AUTH_TOOWEAK. NULL, EXPORT, DUMP, UMNT and
+	// UMNTALL are served from any port.
+	Secure bool
 	// StrictSync makes metadata operations durable before their reply.
 	StrictSync bool
 	Logger     *slog.Logger

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"syscall"
@@ -150,30 +149,43 @@ func dialFrom(t testing.TB, addr, local string) (*nfsclient.Client, error) {
 	return c, nil
 }
 
-// dialPrivileged connects a client of our own from a source port below
-// 1024, as a kernel client does; the test is skipped when the process may
-// not bind such ports.
-func dialPrivileged(t testing.TB, addr string) *nfsclient.Client {
+// dialFromPort connects a client of our own from 127.0.0.1, from the first
+// source port of ports that is free (a port just closed stays in
+// TIME_WAIT). It skips the test when the process may not bind the port
+// (ports below 1024 need root or CAP_NET_BIND_SERVICE).
+func dialFromPort(t testing.TB, addr string, ports ...int) (*nfsclient.Client, int) {
 	t.Helper()
-	// Start at a random port: a port just closed stays in TIME_WAIT, and
-	// other processes may hold some.
-	start := 600 + rand.IntN(424)
-	for i := range 424 {
-		port := 600 + (start-600+i)%424
+	for _, port := range ports {
 		c, err := dialFrom(t, addr, fmt.Sprintf("127.0.0.1:%d", port))
 		switch {
 		case err == nil:
-			return c
+			return c, port
 		case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
-			t.Skipf("cannot bind a privileged port: %v", err)
+			t.Skipf("cannot bind source port %d: %v", port, err)
 		case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL):
-			continue
 		default:
 			t.Fatal(err)
 		}
 	}
-	t.Fatal("no free privileged port on 127.0.0.1")
-	return nil
+	t.Fatalf("no free source port among %d tried", len(ports))
+	return nil, 0
+}
+
+// portRange returns the ports from first to last, in that order (last may
+// be below first).
+func portRange(first, last int) []int {
+	var out []int
+	for p := first; ; {
+		out = append(out, p)
+		if p == last {
+			return out
+		}
+		if last > first {
+			p++
+		} else {
+			p--
+		}
+	}
 }
 
 func mount(t testing.TB, c *nfsclient.Client, path string) []byte {

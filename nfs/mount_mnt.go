@@ -1,6 +1,8 @@
 package nfs
 
 import (
+	"log/slog"
+
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/nfs/rpc"
 	"github.com/zerofs-go/zerofsd/nfs/xdr"
@@ -32,6 +34,9 @@ func (r *request) mountMnt() error {
 	if !r.clientAllowed(exp) {
 		r.e.Uint32(uint32(MountAcces))
 		r.logger().Warn("nfs: mount refused: client not allowed", "path", path, "remote", r.conn.remote)
+		return nil
+	}
+	if !r.portAllowed(exp, slog.LevelWarn) {
 		return nil
 	}
 	root, err := exp.FS.GetAttr(r.ctx, kvfs.RootIno)

@@ -26,6 +26,8 @@ type request struct {
 	// anonymous is true for AUTH_NONE callers.
 	anonymous bool
 	cred      kvfs.Cred
+	// authErr, when set by the procedure, replaces its reply with AUTH_ERROR.
+	authErr rpc.AuthStat
 	// exp is the export the call acts on, once resolved (for logs).
 	exp *Export
 }
@@ -116,6 +118,9 @@ func (r *request) resolve(fh []byte) (target, Status) {
 	if !r.clientAllowed(exp) {
 		r.logger().Warn("nfs: client not allowed", "op", r.proc.name, "remote", r.conn.remote)
 		return target{}, StatusAcces
+	}
+	if !r.portAllowed(exp, slog.LevelDebug) { // a mounted client sends many
+		return target{}, StatusPerm
 	}
 	t := target{exp: exp, fs: exp.FS, fsid: h.FSID, ino: h.Ino, cred: r.credFor(exp)}
 	attr, err := exp.FS.GetAttr(r.ctx, h.Ino)
