@@ -320,6 +320,7 @@ func (b *builder) buildExports() {
 		b.buildStore(i, raw, &e)
 
 		e.ReadOnly = raw.ReadOnly != nil && *raw.ReadOnly
+		e.Secure = raw.Secure != nil && *raw.Secure
 		for k, c := range raw.AllowedClients {
 			p, err := parseClient(c)
 			if err != nil {

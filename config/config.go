@@ -142,6 +142,13 @@ type Export struct {
 	S3 S3
 	// ReadOnly refuses every change. Default false.
 	ReadOnly bool
+	// Secure refuses MNT and NFS calls from client source ports of 1024 and
+	// above (exports(5)'s "secure"), so that ordinary users of an allowed
+	// client host cannot send AUTH_SYS credentials of their choosing. Default
+	// false, unlike Linux: macOS clients use unprivileged ports unless told
+	// otherwise, relays and port-rewriting NAT hide the client's port, and
+	// test clients run unprivileged.
+	Secure bool
 	// AllowedClients are the networks allowed to mount and use the export
 	// (bare addresses become /32 or /128, host bits are masked off); empty =
 	// every client.

@@ -57,6 +57,7 @@ type fileExport struct {
 	Store             *string         `mapstructure:"store"`
 	S3                *fileS3Override `mapstructure:"s3"`
 	ReadOnly          *bool           `mapstructure:"read_only"`
+	Secure            *bool           `mapstructure:"secure"`
 	AllowedClients    []string        `mapstructure:"allowed_clients"`
 	Squash            *string         `mapstructure:"squash"`
 	AnonUID           *int64          `mapstructure:"anon_uid"`

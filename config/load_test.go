@@ -29,7 +29,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("lsm defaults: %+v", cfg.LSM)
 	}
 	e := cfg.Exports[0]
-	if e.ReadOnly || e.AllowedClients != nil || e.Squash != SquashRoot || e.AnonUID != 65534 || e.AnonGID != 65534 ||
+	if e.ReadOnly || e.Secure || e.AllowedClients != nil || e.Squash != SquashRoot || e.AnonUID != 65534 || e.AnonGID != 65534 ||
 		e.Sync != SyncCommit || e.StrictSync() || e.InodeCacheEntries != 100000 || e.SizeLimitGB != 0 {
 		t.Errorf("export defaults: %+v", e)
 	}
@@ -91,6 +91,7 @@ name = "a_1"
 path = "/srv/a"
 store = "s3:///teams/a/"
 read_only = true
+secure = true
 allowed_clients = ["10.1.2.3", "10.0.0.0/8", "fd00::/8", "192.168.1.77/24"]
 squash = "all"
 anon_uid = 1000
@@ -118,7 +119,7 @@ allow_http = false
 			Store: StoreURL{Scheme: SchemeS3, Bucket: "main-bucket", Prefix: "teams/a"},
 			S3: S3{Endpoint: "https://other.example.com/", Bucket: "main-bucket", AccessKeyID: "AKIDEXPORT",
 				SecretAccessKey: "export-secret-value", Region: "auto", AllowHTTP: false},
-			ReadOnly: true,
+			ReadOnly: true, Secure: true,
 			AllowedClients: []netip.Prefix{netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("10.0.0.0/8"),
 				netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("192.168.1.0/24")},
 			Squash: SquashAll, AnonUID: 1000, AnonGID: 0, Sync: SyncStrict, InodeCacheEntries: 0, SizeLimitGB: 0.25,

@@ -45,6 +45,7 @@ func (c *Config) String() string {
 		w.str("path", e.Path)
 		w.str("store", e.Store.String())
 		w.bool("read_only", e.ReadOnly)
+		w.bool("secure", e.Secure)
 		clients := make([]string, len(e.AllowedClients))
 		for i, p := range e.AllowedClients {
 			clients[i] = p.String()
@@ -88,6 +89,7 @@ func (e Export) LogValue() slog.Value {
 		slog.String("path", e.Path),
 		slog.String("store", e.Store.String()),
 		slog.Bool("read_only", e.ReadOnly),
+		slog.Bool("secure", e.Secure),
 		slog.String("squash", string(e.Squash)),
 		slog.String("sync", string(e.Sync)),
 	)

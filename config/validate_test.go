@@ -62,11 +62,13 @@ name = "a"
 path = "/a"
 store = "memory://"
 read_only = "yes"
+secure = 1
 anon_uid = 1.5
 `,
 			wants: []want{
 				{key: "server.max_connections", msg: "want an integer"},
 				{key: "exports[0].read_only", msg: "want a boolean"},
+				{key: "exports[0].secure", msg: "want a boolean"},
 				{key: "exports[0].anon_uid", msg: "whole number"},
 			},
 		},

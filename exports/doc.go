@@ -10,9 +10,9 @@
 // Reload.
 //
 // Reload applies a new config: new exports are opened, removed ones flushed
-// and closed, changed options (read_only, allowed_clients, squash, sync) take
-// effect for the next request; an export whose store changed is closed and
-// reopened. If opening a new export fails, nothing changes and the error is
+// and closed, changed options (read_only, secure, allowed_clients, squash,
+// anon_uid, anon_gid, sync) take effect for the next request; an export
+// whose store changed is closed and reopened. If opening a new export fails, nothing changes and the error is
 // returned: the old set keeps serving.
 //
 // It does not speak NFS (package nfs does) and knows nothing of file formats.

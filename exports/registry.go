@@ -270,7 +270,7 @@ func (r *Registry) open(ctx context.Context, cfg *config.Config, ec config.Expor
 		return nil, fmt.Errorf("export %s: opening filesystem: %w", ec.Name, err)
 	}
 	log.Info("export open", "path", ec.Path, "store", ec.Store.String(), "fsid", fmt.Sprintf("%016x", fs.FSID()),
-		"read_only", ec.ReadOnly, "sync", string(ec.Sync), "squash", string(ec.Squash))
+		"read_only", ec.ReadOnly, "secure", ec.Secure, "sync", string(ec.Sync), "squash", string(ec.Squash))
 	return &openExport{cfg: ec, store: store, db: db, fs: fs, memStore: raw}, nil
 }
 
@@ -312,6 +312,7 @@ func nfsExport(ec config.Export, fs *kvfs.FS, log *slog.Logger) *nfs.Export {
 		Path:           ec.Path,
 		FS:             fs,
 		ReadOnly:       ec.ReadOnly,
+		Secure:         ec.Secure,
 		AllowedClients: ec.AllowedClients,
 		Squash:         squash,
 		AnonUID:        ec.AnonUID,
