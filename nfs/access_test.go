@@ -3,11 +3,14 @@ package nfs_test
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/nfs"
 	"github.com/zerofs-go/zerofsd/nfs/nfsclient"
@@ -194,6 +197,26 @@ func TestSecureExport(t *testing.T) {
 	mount(t, unpriv, "/open")
 	must[nfsclient.Fattr](t)(unpriv.Getattr(cx, openRoot))
 	must[nfsclient.CreateResult](t)(unpriv.Create(cx, openRoot, "g", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{}))
+}
+
+// TestCallLogNamesStatus: the debug log of a call names its status as
+// RFC 1813 does (nfsstat3 for NFS, mountstat3 for MNT).
+func TestCallLogNamesStatus(t *testing.T) {
+	fs, _ := newFS(t)
+	var logs testenv.SyncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts := startServer(t, nfs.ServerOptions{Logger: log}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	c := dial(t, ts.addr)
+	root := mount(t, c, "/a")
+	_, _, err := c.Lookup(ctx(t), root, "missing")
+	wantStatus(t, err, nfs.StatusNoEnt)
+	_, _, err = c.Mount(ctx(t), "/missing")
+	wantStatus(t, err, nfs.Status(nfs.MountNoEnt))
+	for _, want := range []string{"op=LOOKUP", "status=NFS3ERR_NOENT", "op=MNT", "status=MNT3_OK", "status=MNT3ERR_NOENT"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log has no %q:\n%s", want, logs.String())
+		}
+	}
 }
 
 func TestReadOnlyExport(t *testing.T) {

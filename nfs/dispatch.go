@@ -238,7 +238,11 @@ func (s *Server) dispatchCall(ctx context.Context, c *conn, rec []byte, e *xdr.E
 		info.Status = resultStatus(e.Buf, r.resultStart)
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
-		s.log.Debug("nfs: call", "op", proc.name, "xid", h.XID, "remote", c.remote)
+		attrs := []any{"op", proc.name, "xid", h.XID, "remote", c.remote}
+		if info.Accept == rpc.Success && proc.hasStatus {
+			attrs = append(attrs, "status", statusName(h.Prog, info.Status))
+		}
+		s.log.Debug("nfs: call", attrs...)
 	}
 	return true
 }

@@ -91,10 +91,11 @@
 // # Observability
 //
 // Logs go to slog with the export name and procedure on errors; per-call
-// debug logging is off unless the logger enables the debug level. An
-// optional Observer receives every answered call (export, procedure,
-// status, latency, sizes) for metrics, and Server.Stats reports
-// connections and calls in flight.
+// debug logging is off unless the logger enables the debug level. Statuses
+// are logged by their RFC 1813 names (Status.String, MountStatus.String:
+// NFS3ERR_IO, MNT3ERR_ACCES). An optional Observer receives every answered
+// call (export, procedure, status, latency, sizes) for metrics, and
+// Server.Stats reports connections and calls in flight.
 //
 // What it does not do: UDP, portmapper/rpcbind, NLM locking, NFSv4, or
 // RPCSEC_GSS. The export registry (reload, configuration) lives in package

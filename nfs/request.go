@@ -161,7 +161,7 @@ func (r *request) status(err error) Status {
 		if errors.Is(err, context.Canceled) && r.ctx.Err() != nil {
 			return st
 		}
-		r.logger().Error("nfs: filesystem error", "op", r.proc.name, "xid", r.xid, "err", err)
+		r.logger().Error("nfs: filesystem error", "op", r.proc.name, "xid", r.xid, "status", st.String(), "err", err)
 	}
 	return st
 }
