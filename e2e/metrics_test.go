@@ -55,8 +55,17 @@ func TestMetrics(t *testing.T) {
 	if got := scrape(t, url, `zerofs_objstore_written_bytes_total\{export="team-a",op="put_if_absent"\}`); got < 200<<10 {
 		t.Errorf("object bytes written after a 200 KiB committed file = %v, want >= %d", got, 200<<10)
 	}
-	if got := scrape(t, url, `zerofs_nfs_calls_total\{export="team-a",proc="COMMIT",status="0"\}`); got < 1 {
+	if got := scrape(t, url, `zerofs_nfs_calls_total\{export="team-a",proc="COMMIT",status="NFS3_OK"\}`); got < 1 {
 		t.Errorf("COMMIT calls = %v, want >= 1", got)
+	}
+	if got := scrape(t, url, `zerofs_nfs_call_duration_seconds_count\{export="team-a",proc="COMMIT"\}`); got < 1 {
+		t.Errorf("COMMIT latency observations = %v, want >= 1", got)
+	}
+	if got := scrape(t, url, `zerofs_objstore_request_duration_seconds_count\{export="team-a",op="put_if_absent"\}`); got < 1 {
+		t.Errorf("object-store PutIfAbsent latency observations = %v, want >= 1", got)
+	}
+	if got := scrape(t, url, `process_resident_memory_bytes`); got <= 0 {
+		t.Errorf("process_resident_memory_bytes = %v, want > 0", got)
 	}
 	if got := scrape(t, url, `zerofs_lsm_fenced\{export="team-a"\}`); got != 0 {
 		t.Errorf("zerofs_lsm_fenced = %v, want 0", got)

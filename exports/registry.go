@@ -28,6 +28,9 @@ type Options struct {
 	// OpenStore builds an export's object store. Default: the store named by
 	// the export's URL (local directory, S3 or memory).
 	OpenStore func(ctx context.Context, e config.Export) (objstore.Store, error)
+	// StoreLatency, when set, returns the observer of the named export's
+	// object-store request durations (for latency histograms).
+	StoreLatency func(export string) objstore.LatencyObserver
 }
 
 // Registry holds the open exports. It implements nfs.ExportSet.
@@ -243,7 +246,11 @@ func (r *Registry) open(ctx context.Context, cfg *config.Config, ec config.Expor
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
 	}
-	store := objstore.NewCounting(raw)
+	var observe objstore.LatencyObserver
+	if r.opts.StoreLatency != nil {
+		observe = r.opts.StoreLatency(ec.Name)
+	}
+	store := objstore.NewCountingObserved(raw, observe)
 	blockCache := int64(cfg.Cache.MemoryMB) << 20
 	if blockCache == 0 {
 		blockCache = -1 // memory_mb = 0 turns the block cache off

@@ -2,7 +2,9 @@ package objstore_test
 
 import (
 	"context"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/objstore"
 )
@@ -41,5 +43,34 @@ func TestCountingStats(t *testing.T) {
 	}
 	if tot := s.Total(); tot.Requests != 8 || tot.Failures != 1 || tot.BytesRead != 110 || tot.BytesWritten != 100 {
 		t.Errorf("Total = %+v", tot)
+	}
+}
+
+func TestCountingObservesLatency(t *testing.T) {
+	ctx := context.Background()
+	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	type seen struct {
+		op     objstore.Op
+		d      time.Duration
+		failed bool
+	}
+	var mu sync.Mutex
+	var got []seen
+	c := objstore.NewCountingObserved(faulty, func(op objstore.Op, d time.Duration, err error) {
+		mu.Lock()
+		got = append(got, seen{op, d, err != nil})
+		mu.Unlock()
+	})
+	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Action: objstore.DelayOnly, Latency: 20 * time.Millisecond})
+	_ = c.Put(ctx, "a", []byte("x"))
+	_, _ = c.Get(ctx, "missing")
+	if len(got) != 2 {
+		t.Fatalf("observed %d requests, want 2: %+v", len(got), got)
+	}
+	if got[0].op != objstore.OpPut || got[0].d < 20*time.Millisecond || got[0].failed {
+		t.Errorf("put observed as %+v, want OpPut taking >= 20ms without error", got[0])
+	}
+	if got[1].op != objstore.OpGet || !got[1].failed {
+		t.Errorf("get of a missing key observed as %+v, want OpGet with its error", got[1])
 	}
 }

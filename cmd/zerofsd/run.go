@@ -14,6 +14,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/cache"
 	"github.com/zerofs-go/zerofsd/exports"
+	"github.com/zerofs-go/zerofsd/metrics"
 	"github.com/zerofs-go/zerofsd/nfs"
 )
 
@@ -43,7 +44,8 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 	}
 	defer disk.Close()
 
-	reg, err := exports.Open(ctx, cfg, exports.Options{DiskCache: disk, Logger: log})
+	mets := metrics.New()
+	reg, err := exports.Open(ctx, cfg, exports.Options{DiskCache: disk, Logger: log, StoreLatency: mets.StoreLatency})
 	if err != nil {
 		return err
 	}
@@ -58,10 +60,9 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 		return nil
 	}
 
-	calls := newCallMetrics()
 	srv, err := nfs.NewServer(nfs.ServerOptions{
 		Exports:            reg,
-		Observer:           calls,
+		Observer:           mets,
 		Logger:             log.With("component", "nfs"),
 		MaxConnections:     cfg.Server.MaxConnections,
 		MaxInFlightPerConn: cfg.Server.MaxRequestsPerConn,
@@ -79,9 +80,10 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 		log.Info("serving export", "export", e.Name, "path", e.Path, "read_only", e.ReadOnly)
 	}
 
-	var metrics *metricsServer
+	mets.SetSources(metrics.Sources{Exports: reg, Disk: disk, Server: srv})
+	var metricsSrv *metrics.Server
 	if cfg.Server.MetricsListen != "" {
-		metrics, err = startMetrics(cfg.Server.MetricsListen, metricsSource{reg: reg, disk: disk, calls: calls, srv: srv}, log)
+		metricsSrv, err = metrics.Serve(cfg.Server.MetricsListen, mets, log)
 		if err != nil {
 			ln.Close()
 			_ = closeExports()
@@ -122,8 +124,8 @@ loop:
 		log.Warn("nfs server shutdown", "err", err)
 	}
 	stopServing()
-	if metrics != nil {
-		metrics.Close()
+	if metricsSrv != nil {
+		metricsSrv.Close()
 	}
 	if err := closeExports(); err != nil {
 		return errors.Join(serveErr, err)

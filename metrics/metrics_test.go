@@ -1,0 +1,114 @@
+package metrics_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/exports"
+	"github.com/zerofs-go/zerofsd/metrics"
+	"github.com/zerofs-go/zerofsd/nfs"
+	"github.com/zerofs-go/zerofsd/nfs/rpc"
+)
+
+func TestStatusName(t *testing.T) {
+	tests := []struct {
+		name string
+		ci   nfs.CallInfo
+		want string
+	}{
+		{"ok", nfs.CallInfo{Program: nfs.ProgramNFS, Accept: rpc.Success}, "NFS3_OK"},
+		{"io error", nfs.CallInfo{Program: nfs.ProgramNFS, Accept: rpc.Success, Status: 5}, "NFS3ERR_IO"},
+		{"stale", nfs.CallInfo{Program: nfs.ProgramNFS, Accept: rpc.Success, Status: 70}, "NFS3ERR_STALE"},
+		{"mount access", nfs.CallInfo{Program: nfs.ProgramMount, Accept: rpc.Success, Status: 13}, "MNT3ERR_ACCES"},
+		{"auth refused", nfs.CallInfo{Program: nfs.ProgramNFS, AuthFailed: true}, "AUTH_ERROR"},
+		{"garbage args", nfs.CallInfo{Program: nfs.ProgramNFS, Accept: rpc.GarbageArgs}, rpc.GarbageArgs.String()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := metrics.StatusName(tt.ci); got != tt.want {
+				t.Errorf("StatusName = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestScrape serves the metrics of a registry with one export on a memory
+// store and checks the families an operator reads: call counters with
+// status names, latency histograms of calls and object-store requests, the
+// packages' own counters, and the Go runtime and process collectors.
+func TestScrape(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "zerofs.toml")
+	if err := os.WriteFile(path, []byte("[cache]\ndir = \"cache\"\nsize_gb = 1\n[[exports]]\nname = \"team-a\"\npath = \"/team-a\"\nstore = \"memory://team-a\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := metrics.New()
+	reg, err := exports.Open(ctx, cfg, exports.Options{Logger: log, StoreLatency: m.StoreLatency})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close(ctx) })
+	m.SetSources(metrics.Sources{Exports: reg})
+
+	m.CallDone(nfs.CallInfo{Export: "team-a", Program: nfs.ProgramNFS, Proc: "GETATTR", Accept: rpc.Success, Duration: time.Millisecond})
+	m.CallDone(nfs.CallInfo{Export: "team-a", Program: nfs.ProgramNFS, Proc: "READ", Accept: rpc.Success, Status: 5, Duration: 2 * time.Millisecond})
+	if fs, ok := reg.FS("team-a"); !ok {
+		t.Fatal("no filesystem team-a")
+	} else if err := fs.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	srv, err := metrics.Serve("127.0.0.1:0", m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	resp, err := http.Get("http://" + srv.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(body)
+	for _, want := range []string{
+		`zerofs_nfs_calls_total{export="team-a",proc="GETATTR",status="NFS3_OK"} 1`,
+		`zerofs_nfs_calls_total{export="team-a",proc="READ",status="NFS3ERR_IO"} 1`,
+		`zerofs_nfs_call_duration_seconds_count{export="team-a",proc="READ"} 1`,
+		`zerofs_nfs_call_duration_seconds_bucket{export="team-a",proc="GETATTR",le="+Inf"} 1`,
+		`zerofs_objstore_request_duration_seconds_count{export="team-a",op="put_if_absent"}`,
+		`zerofs_objstore_requests_total{export="team-a",op="put_if_absent"}`,
+		`zerofs_lsm_fenced{export="team-a"} 0`,
+		`go_goroutines `,
+		`process_resident_memory_bytes `,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if n, err := testutil.GatherAndCount(m.Registry(), "zerofs_objstore_request_duration_seconds"); err != nil || n == 0 {
+		t.Errorf("object-store latency series: %d, %v; want some", n, err)
+	}
+	problems, err := testutil.GatherAndLint(m.Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("metric %s: %s", p.Metric, p.Text)
+	}
+}
