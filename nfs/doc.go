@@ -83,8 +83,10 @@
 //
 // Filesystem errors are syscall.Errno values mapped to NFS3ERR_* codes
 // (ENOENT to NOENT, and so on); kvfs.ErrNotSync is NFS3ERR_NOT_SYNC;
-// anything unknown is NFS3ERR_SERVERFAULT and logged with the export name
-// and procedure. A handler that panics is recovered, logged, and answered
+// anything else is a failure of the storage under the filesystem (an object
+// store unreachable through its retries, a corrupt object) and answers
+// NFS3ERR_IO (EIO at the client), logged with the export name and
+// procedure. A handler that panics is recovered, logged, and answered
 // with NFS3ERR_SERVERFAULT. Undecodable arguments get GARBAGE_ARGS; a broken
 // record (bad framing, above MaxRecordSize) closes the connection.
 //
