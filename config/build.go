@@ -98,6 +98,7 @@ func (b *builder) buildServer() {
 	}
 	s.MaxConnections = b.intIn("server.max_connections", raw.MaxConnections, DefaultMaxConnections, 1, 1<<20)
 	s.MaxRequestsPerConn = b.intIn("server.max_requests_per_conn", raw.MaxRequestsPerConn, DefaultMaxRequestsPerConn, 1, 1<<16)
+	s.ShutdownTimeout = b.durationIn("server.shutdown_timeout", raw.ShutdownTimeout, DefaultShutdownTimeout, time.Second, time.Hour)
 }
 
 // checkListen accepts host:port with a numeric port 0-65535 (an empty host
@@ -240,18 +241,7 @@ func (b *builder) buildLSM() {
 		raw = &fileLSM{}
 	}
 	l := &b.cfg.LSM
-	l.FlushInterval = DefaultFlushInterval
-	if raw.FlushInterval != nil {
-		d, err := time.ParseDuration(*raw.FlushInterval)
-		switch {
-		case err != nil:
-			b.ps.add("lsm.flush_interval", "%q is not a duration (e.g. \"50ms\", \"1s\")", *raw.FlushInterval)
-		case d < time.Millisecond || d > time.Minute:
-			b.ps.add("lsm.flush_interval", "%v is out of range: from 1ms to 1m", d)
-		default:
-			l.FlushInterval = d
-		}
-	}
+	l.FlushInterval = b.durationIn("lsm.flush_interval", raw.FlushInterval, DefaultFlushInterval, time.Millisecond, time.Minute)
 	l.MemtableMB = b.intIn("lsm.memtable_mb", raw.MemtableMB, DefaultMemtableMB, 1, 4096)
 	l.Compression = DefaultCompression
 	if raw.Compression != nil {
@@ -534,6 +524,35 @@ func (b *builder) intIn(key string, v *int64, def, lo, hi int64) int {
 		return int(def)
 	}
 	return int(*v)
+}
+
+// durationIn parses a duration key (def when absent) that must lie in [lo, hi].
+func (b *builder) durationIn(key string, v *string, def, lo, hi time.Duration) time.Duration {
+	if v == nil {
+		return def
+	}
+	d, err := time.ParseDuration(*v)
+	switch {
+	case err != nil:
+		b.ps.add(key, "%q is not a duration (e.g. \"50ms\", \"1s\")", *v)
+	case d < lo || d > hi:
+		b.ps.add(key, "%s is out of range: from %s to %s", durationText(d), durationText(lo), durationText(hi))
+	default:
+		return d
+	}
+	return def
+}
+
+// durationText writes d as a person would: "1m", "1h30m", not "1m0s".
+func durationText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 func strDefault(v *string, def string) string {

@@ -14,6 +14,7 @@ const (
 	DefaultLogFormat          = LogFormatText
 	DefaultMaxConnections     = 512
 	DefaultMaxRequestsPerConn = 64
+	DefaultShutdownTimeout    = 90 * time.Second
 	DefaultCacheMemoryMB      = 256
 	DefaultS3Bucket           = "slatedb"
 	DefaultS3Region           = "us-east-1"
@@ -64,6 +65,9 @@ type Server struct {
 	MaxConnections int
 	// MaxRequestsPerConn bounds requests in flight on one connection. Default 64.
 	MaxRequestsPerConn int
+	// ShutdownTimeout bounds a shutdown (SIGTERM): waiting for the requests
+	// in flight, then flushing every export. Default 90s.
+	ShutdownTimeout time.Duration
 }
 
 // LogFormat is how log lines are written.

@@ -19,6 +19,7 @@ type fileServer struct {
 	MetricsListen      *string `mapstructure:"metrics_listen"`
 	MaxConnections     *int64  `mapstructure:"max_connections"`
 	MaxRequestsPerConn *int64  `mapstructure:"max_requests_per_conn"`
+	ShutdownTimeout    *string `mapstructure:"shutdown_timeout"`
 }
 
 type fileCache struct {

@@ -16,7 +16,7 @@ func TestDefaults(t *testing.T) {
 	cfg := mustLoad(t, validBase+oneExport, nil)
 	s := cfg.Server
 	if s.Listen != DefaultListen || s.LogLevel != slog.LevelInfo || s.LogFormat != LogFormatText ||
-		s.MetricsListen != "" || s.MaxConnections != 512 || s.MaxRequestsPerConn != 64 {
+		s.MetricsListen != "" || s.MaxConnections != 512 || s.MaxRequestsPerConn != 64 || s.ShutdownTimeout != 90*time.Second {
 		t.Errorf("server defaults: %+v", s)
 	}
 	if cfg.Cache.MemoryMB != 256 {
@@ -71,6 +71,7 @@ log_format = "json"
 metrics_listen = "127.0.0.1:9100"
 max_connections = 10
 max_requests_per_conn = 8
+shutdown_timeout = "2m30s"
 [cache]
 dir = "/var/cache/zerofs"
 size_gb = 2.5
@@ -109,7 +110,7 @@ allow_http = false
 	want := &Config{
 		File: cfg.File,
 		Server: Server{Listen: "0.0.0.0:12049", LogLevel: slog.LevelDebug, LogFormat: LogFormatJSON,
-			MetricsListen: "127.0.0.1:9100", MaxConnections: 10, MaxRequestsPerConn: 8},
+			MetricsListen: "127.0.0.1:9100", MaxConnections: 10, MaxRequestsPerConn: 8, ShutdownTimeout: 150 * time.Second},
 		Cache: Cache{Dir: "/var/cache/zerofs", SizeGB: 2.5, MemoryMB: 0},
 		S3: S3{Endpoint: "https://s3.example.com", Bucket: "main-bucket", AccessKeyID: "AKIDFILE",
 			SecretAccessKey: "file-secret-value", Region: "eu-west-1", AllowHTTP: true},

@@ -25,6 +25,7 @@ func (c *Config) String() string {
 	}
 	w.int("max_connections", c.Server.MaxConnections)
 	w.int("max_requests_per_conn", c.Server.MaxRequestsPerConn)
+	w.str("shutdown_timeout", c.Server.ShutdownTimeout.String())
 
 	w.table("cache")
 	w.str("dir", c.Cache.Dir)

@@ -305,6 +305,7 @@ metrics_listen = "127.0.0.1:99999"
 log_level = "loud"
 log_format = "xml"
 max_requests_per_conn = 0
+shutdown_timeout = "500ms"
 [lsm]
 flush_interval = "soon"
 memtable_mb = 0
@@ -326,6 +327,7 @@ size_limit_gb = -1
 				{key: "server.log_level", msg: "debug, info, warn or error"},
 				{key: "server.log_format", msg: "text or json"},
 				{key: "server.max_requests_per_conn", msg: "out of range"},
+				{key: "server.shutdown_timeout", msg: "500ms is out of range: from 1s to 1h"},
 				{key: "lsm.flush_interval", msg: "not a duration"},
 				{key: "lsm.memtable_mb", msg: "out of range"},
 				{key: "lsm.compression", msg: "none, snappy or zstd"},

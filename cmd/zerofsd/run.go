@@ -10,16 +10,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/zerofs-go/zerofsd/cache"
 	"github.com/zerofs-go/zerofsd/exports"
 	"github.com/zerofs-go/zerofsd/metrics"
 	"github.com/zerofs-go/zerofsd/nfs"
 )
-
-// shutdownTimeout bounds the final flush of every export on SIGTERM.
-const shutdownTimeout = 2 * time.Minute
 
 // runServe is `zerofsd run`: open every export, serve NFS and MOUNT on one
 // listener, reload on SIGHUP, flush everything and exit 0 on SIGTERM/SIGINT.
@@ -50,7 +46,7 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 		return err
 	}
 	closeExports := func() error {
-		cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		cctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 		defer cancel()
 		if err := reg.Close(cctx); err != nil {
 			log.Error("closing exports", "err", err)
@@ -118,7 +114,7 @@ loop:
 		}
 	}
 	notifySystemd(log, "STOPPING=1")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("nfs server shutdown", "err", err)
