@@ -24,6 +24,8 @@ type conn struct {
 	// port is the client's source port (Export.Secure).
 	port uint16
 	log  *slog.Logger
+	// cancel ends the context of the connection and of its calls.
+	cancel context.CancelFunc
 
 	// sem bounds the calls of this connection in flight.
 	sem      chan struct{}
@@ -40,7 +42,7 @@ type conn struct {
 	broken  atomic.Bool
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, nc net.Conn, cancel context.CancelFunc) *conn {
 	var remote netip.Addr
 	var port uint16
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
@@ -51,6 +53,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		nc:     nc,
 		remote: remote,
 		port:   port,
+		cancel: cancel,
 		log:    s.log.With("remote", nc.RemoteAddr().String()),
 		sem:    make(chan struct{}, s.opts.MaxInFlightPerConn),
 	}
@@ -64,12 +67,11 @@ func (c *conn) stopReading() {
 }
 
 // serve runs the reader loop, then waits for the calls in flight and closes
-// the connection.
+// the connection. ctx is the one c.cancel ends.
 func (c *conn) serve(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		c.calls.Wait()
-		cancel()
+		c.cancel()
 		c.nc.Close()
 	}()
 	// Closing the socket when ctx ends unblocks the reader.

@@ -90,6 +90,15 @@
 // with NFS3ERR_SERVERFAULT. Undecodable arguments get GARBAGE_ARGS; a broken
 // record (bad framing, above MaxRecordSize) closes the connection.
 //
+// # Shutdown
+//
+// Server.Shutdown stops accepting connections and reading calls, and waits
+// for the calls in flight to be answered. Past its deadline it cancels the
+// contexts of the calls still running (a call waiting on a stalled store
+// gives up unanswered: nothing it did was acknowledged), closes every
+// connection, and returns within CancelWait even if a call ignores its
+// context, reporting how many calls were cut off.
+//
 // # Observability
 //
 // Logs go to slog with the export name and procedure on errors; per-call

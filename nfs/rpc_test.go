@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -532,6 +533,118 @@ func TestShutdownDeadline(t *testing.T) {
 		t.Fatalf("Shutdown past its deadline returned %v", err)
 	}
 	<-c.RPC.Done()
+}
+
+// stallFS makes GETATTR of the root wait, like a write waiting for room
+// while the object store is down: until the call's context ends, or (when
+// deaf) until release is closed, whatever its context says.
+type stallFS struct {
+	nfs.Filesystem
+	deaf    bool
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+	ended   chan error // what each stalled call returned
+}
+
+func (s *stallFS) GetAttr(ctx context.Context, ino uint64) (kvfs.Attr, error) {
+	if !s.armed.Load() || ino != kvfs.RootIno {
+		return s.Filesystem.GetAttr(ctx, ino)
+	}
+	s.entered <- struct{}{}
+	var err error
+	if s.deaf {
+		<-s.release
+		err = errors.New("released")
+	} else {
+		<-ctx.Done()
+		err = ctx.Err()
+	}
+	s.ended <- err
+	return kvfs.Attr{}, err
+}
+
+// TestShutdownCancelsCallsPastDeadline: calls still in flight at the
+// shutdown deadline have their context canceled, and Shutdown returns
+// within CancelWait of the deadline even if a call ignores its context,
+// reporting how many calls it canceled.
+func TestShutdownCancelsCallsPastDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		deaf    bool
+		wantErr string
+		wantEnd error
+	}{
+		{"call honours its context", false, "2 calls in flight were canceled unanswered", context.Canceled},
+		{"call ignores its context", true, "2 of them still running", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs, _ := newFS(t)
+			stall := &stallFS{Filesystem: fs, deaf: tc.deaf, entered: make(chan struct{}, 10),
+				release: make(chan struct{}), ended: make(chan error, 10)}
+			defer close(stall.release)
+			set := &exportSet{list: []*nfs.Export{{Name: "a", Path: "/a", FS: stall}}}
+			const cancelWait = 300 * time.Millisecond
+			srv, err := nfs.NewServer(nfs.ServerOptions{Exports: set, Logger: quietLogger(), CancelWait: cancelWait})
+			check(t, err)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			check(t, err)
+			go srv.Serve(context.Background(), ln)
+			c := dial(t, ln.Addr().String())
+			cx := ctx(t)
+			root := mount(t, c, "/a")
+			stall.armed.Store(true)
+			answered := make(chan error, 2)
+			for range 2 {
+				go func() {
+					_, err := c.Getattr(cx, root)
+					answered <- err
+				}()
+			}
+			for range 2 {
+				select {
+				case <-stall.entered:
+				case <-time.After(30 * time.Second):
+					t.Fatal("stalled call never reached the filesystem")
+				}
+			}
+			const drain = 100 * time.Millisecond
+			short, cancel := context.WithTimeout(context.Background(), drain)
+			defer cancel()
+			start := time.Now()
+			shut := make(chan error, 1)
+			go func() { shut <- srv.Shutdown(short) }()
+			select {
+			case err = <-shut:
+			case <-time.After(drain + cancelWait + 10*time.Second):
+				t.Fatal("Shutdown did not return after its deadline while calls waited on their context")
+			}
+			took := time.Since(start)
+			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Shutdown = %v, want DeadlineExceeded and %q", err, tc.wantErr)
+			}
+			if took > drain+cancelWait+2*time.Second {
+				t.Fatalf("Shutdown took %v with a %v deadline and a %v cancel wait", took, drain, cancelWait)
+			}
+			if tc.wantEnd != nil {
+				for range 2 {
+					if got := <-stall.ended; !errors.Is(got, tc.wantEnd) {
+						t.Fatalf("stalled call ended with %v, want %v", got, tc.wantEnd)
+					}
+				}
+			}
+			for range 2 {
+				select {
+				case err := <-answered:
+					if err == nil {
+						t.Fatal("a canceled call was answered as a success")
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatal("client still waiting: the connection was not closed")
+				}
+			}
+		})
+	}
 }
 
 // TestRetransmissionAnsweredFromReplyCache sends the same REMOVE twice

@@ -42,6 +42,9 @@ type ServerOptions struct {
 	ReplyCacheSize int
 	// Observer, when set, is told about every answered call (metrics).
 	Observer Observer
+	// CancelWait bounds how long Shutdown, past its deadline, waits for
+	// the calls it canceled to return (default 5 seconds).
+	CancelWait time.Duration
 }
 
 // Defaults of ServerOptions.
@@ -53,6 +56,7 @@ const (
 	DefaultWriteTimeout       = 2 * time.Minute
 	DefaultMaxRecordSize      = maxIOSize + 64<<10
 	DefaultReplyCacheSize     = 4096
+	DefaultCancelWait         = 5 * time.Second
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -105,6 +109,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	}
 	if opts.MaxRecordSize <= 0 {
 		opts.MaxRecordSize = DefaultMaxRecordSize
+	}
+	if opts.CancelWait <= 0 {
+		opts.CancelWait = DefaultCancelWait
 	}
 	s := &Server{
 		opts:       opts,
@@ -172,11 +179,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("nfs: accept: %w", err)
 		}
 		backoff = 0
-		c := newConn(s, nc)
+		cctx, cancel := context.WithCancel(ctx)
+		c := newConn(s, nc, cancel)
 		s.mu.Lock()
 		if s.shutdown || len(s.conns) >= s.opts.MaxConnections {
 			full := !s.shutdown
 			s.mu.Unlock()
+			cancel()
 			if full {
 				s.log.Warn("nfs: connection limit reached, closing new connection",
 					"remote", nc.RemoteAddr().String(), "limit", s.opts.MaxConnections)
@@ -189,7 +198,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.mu.Unlock()
 		go func() {
 			defer s.connWG.Done()
-			c.serve(ctx)
+			c.serve(cctx)
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
@@ -199,7 +208,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // Shutdown stops accepting connections, stops reading new calls, waits for
 // the calls in flight to be answered, then closes every connection. If ctx
-// ends first, the connections are closed at once and ctx's error returned.
+// ends first, it cancels the contexts of the calls still in flight (so that
+// one waiting on a stalled store gives up, unanswered), closes every
+// connection, waits up to CancelWait for those calls to return and reports
+// how many there were; the error wraps ctx's.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
@@ -220,12 +232,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		calls := 0
 		s.mu.Lock()
 		for c := range s.conns {
+			calls += int(c.inflight.Load())
+			c.cancel()
 			c.nc.Close()
 		}
 		s.mu.Unlock()
-		<-done
-		return ctx.Err()
+		select {
+		case <-done:
+			return fmt.Errorf("nfs: shutdown: %d calls in flight were canceled unanswered: %w", calls, ctx.Err())
+		case <-time.After(s.opts.CancelWait):
+			s.mu.Lock()
+			left := 0
+			for c := range s.conns {
+				left += int(c.inflight.Load())
+			}
+			s.mu.Unlock()
+			return fmt.Errorf("nfs: shutdown: %d calls in flight were canceled unanswered, %d of them still running %v later: %w",
+				calls, left, s.opts.CancelWait, ctx.Err())
+		}
 	}
 }
