@@ -18,8 +18,11 @@ type walSegment struct {
 	id      uint64
 	buf     []byte // header space + records
 	records int
-	done    chan struct{}
-	err     error
+	// firstSeq and lastSeq are the sequence numbers of its first and last
+	// entries (set with its first record; lastSeq grows with each).
+	firstSeq, lastSeq uint64
+	done              chan struct{}
+	err               error
 }
 
 // newSegment returns an empty segment with room for capHint bytes (the
@@ -100,6 +103,10 @@ func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
 		panic(fmt.Sprintf("lsm: malformed batch: %v", err))
 	}
 	db.lastSeq = seq - 1
+	if wasEmpty {
+		seg.firstSeq = first
+	}
+	seg.lastSeq = db.lastSeq
 	db.visibleSeq.Store(db.lastSeq)
 	switch {
 	case mem.Size() >= int64(db.opts.MemtableBytes):

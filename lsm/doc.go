@@ -28,6 +28,12 @@
 // never skipped, what survives a crash is always a prefix of the write
 // order, and a batch is never split.
 //
+// Close flushes the WAL and the memtables. If its context ends first, or a
+// PUT fails, it stops anyway, failing the writes not yet in WAL objects
+// (none of them acknowledged as durable), and returns an *UnflushedError
+// counting them (batches, puts and deletes, sequence numbers, WAL bytes)
+// and the memtable bytes not written as SSTs.
+//
 // # Memtables, L0 flush and the manifest
 //
 // A memtable over MemtableBytes is frozen together with its WAL segment;

@@ -125,8 +125,8 @@ func (db *DB) putWAL(ctx context.Context, s *walSegment) error {
 	return fmt.Errorf("%w: %s exists", ErrFenced, key)
 }
 
-// failQueued ends every queued segment with err.
-func (db *DB) failQueued(err error) {
+// failQueued ends every queued segment with err and returns them.
+func (db *DB) failQueued(err error) []*walSegment {
 	db.mu.Lock()
 	q := db.walQueue
 	db.walQueue = nil
@@ -134,6 +134,7 @@ func (db *DB) failQueued(err error) {
 	for _, s := range q {
 		s.finish(err)
 	}
+	return q
 }
 
 // fence marks the database as fenced by a newer writer: no write is
