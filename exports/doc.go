@@ -15,5 +15,11 @@
 // whose store changed is closed and reopened. If opening a new export fails, nothing changes and the error is
 // returned: the old set keeps serving.
 //
+// Close flushes every export at once, each retrying failed WAL writes until
+// its context ends, then closes them. An export it could not flush entirely
+// is logged at ERROR, with its name, the writes not made durable (none of
+// them acknowledged as durable: they are lost) or the memtables not written
+// as SSTs (replayed from the WAL at the next start).
+//
 // It does not speak NFS (package nfs does) and knows nothing of file formats.
 package exports

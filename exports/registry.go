@@ -61,6 +61,7 @@ type openExport struct {
 	fs       *kvfs.FS
 	nfs      *nfs.Export
 	memStore objstore.Store // memory:// stores survive a Reload that keeps them
+	log      *slog.Logger   // with the export's name
 }
 
 // Open opens every export of cfg. On error, the exports opened so far are closed.
@@ -166,7 +167,10 @@ func (r *Registry) Reload(ctx context.Context, cfg *config.Config) error {
 	return errors.Join(errs...)
 }
 
-// Close flushes and closes every export.
+// Close flushes and closes every export, all at once, each retrying failed
+// WAL writes until ctx ends. An export it could not flush entirely is
+// logged at ERROR with what was not made durable, and its error returned
+// (joined with the others').
 func (r *Registry) Close(ctx context.Context) error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
@@ -176,13 +180,37 @@ func (r *Registry) Close(ctx context.Context) error {
 	r.closed = true
 	set := r.set.Load()
 	r.set.Store(&exportSet{})
-	var errs []error
+	var wg sync.WaitGroup
+	errs := make(chan error, len(set.byName))
 	for _, e := range set.byName {
-		if err := e.close(ctx); err != nil {
-			errs = append(errs, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// close reports a flush that did not succeed in the end.
+			_ = e.flushRetrying(ctx)
+			errs <- e.close(ctx)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// flushRetrying makes every write durable, retrying until ctx ends: a failed
+// WAL PUT ends one Flush with its error while the database retries the PUT
+// in the background, and the next Flush waits for that retry.
+func (e *openExport) flushRetrying(ctx context.Context) error {
+	for {
+		err := e.db.Flush(ctx)
+		if err == nil || ctx.Err() != nil ||
+			errors.Is(err, lsm.ErrFenced) || errors.Is(err, lsm.ErrClosed) || errors.Is(err, lsm.ErrReadOnly) {
+			return err
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // build opens the exports of cfg, reusing those of old whose store is unchanged.
@@ -204,7 +232,7 @@ func (r *Registry) build(ctx context.Context, cfg *config.Config, old *exportSet
 		var e *openExport
 		if prev, ok := old.byName[ec.Name]; ok && sameStore(prev.cfg, ec) {
 			// Same database: only the serving options may change.
-			e = &openExport{cfg: ec, store: prev.store, db: prev.db, fs: prev.fs, memStore: prev.memStore}
+			e = &openExport{cfg: ec, store: prev.store, db: prev.db, fs: prev.fs, memStore: prev.memStore, log: prev.log}
 		} else {
 			var err error
 			e, err = r.open(ctx, cfg, ec)
@@ -278,7 +306,7 @@ func (r *Registry) open(ctx context.Context, cfg *config.Config, ec config.Expor
 	}
 	log.Info("export open", "path", ec.Path, "store", ec.Store.String(), "fsid", fmt.Sprintf("%016x", fs.FSID()),
 		"read_only", ec.ReadOnly, "secure", ec.Secure, "sync", string(ec.Sync), "squash", string(ec.Squash))
-	return &openExport{cfg: ec, store: store, db: db, fs: fs, memStore: raw}, nil
+	return &openExport{cfg: ec, store: store, db: db, fs: fs, memStore: raw, log: log}, nil
 }
 
 func (e *openExport) close(ctx context.Context) error {
@@ -287,12 +315,32 @@ func (e *openExport) close(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if err := e.db.Close(ctx); err != nil {
+		e.logUnflushed(err)
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("export %s: closing: %w", e.cfg.Name, err)
 	}
 	return nil
+}
+
+// logUnflushed logs at ERROR what a failed database Close says it could not
+// flush.
+func (e *openExport) logUnflushed(err error) {
+	var ue *lsm.UnflushedError
+	if !errors.As(err, &ue) {
+		return
+	}
+	attrs := []any{"lost_batches", ue.Batches, "lost_writes", ue.Writes, "lost_wal_bytes", ue.WALBytes,
+		"memtable_bytes_not_in_ssts", ue.MemtableBytes, "err", ue.Err}
+	if ue.Batches == 0 {
+		e.log.Error("export closed before its memtables were written as SSTs; every write is durable in the WAL and is replayed at the next start", attrs...)
+		return
+	}
+	attrs = append(attrs, "lost_seqs", fmt.Sprintf("%d-%d", ue.FirstSeq, ue.LastSeq))
+	e.log.Error("export closed without making every write durable: the changes listed are lost; "+
+		"none was acknowledged as durable (UNSTABLE writes not yet committed, requests that failed or were canceled), "+
+		"and every acknowledged change is in the store", attrs...)
 }
 
 func compression(c config.Compression) sstable.Compression {
