@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/cache"
 	"github.com/zerofs-go/zerofsd/exports"
@@ -17,8 +18,14 @@ import (
 	"github.com/zerofs-go/zerofsd/nfs"
 )
 
+// closeGrace is how long past server.shutdown_timeout a shutdown waits for
+// the exports to close before giving up on them.
+const closeGrace = 5 * time.Second
+
 // runServe is `zerofsd run`: open every export, serve NFS and MOUNT on one
-// listener, reload on SIGHUP, flush everything and exit 0 on SIGTERM/SIGINT.
+// listener, reload on SIGHUP, and on SIGTERM/SIGINT shut down within
+// server.shutdown_timeout (see shutdown): exit 0 when everything was
+// flushed, 1 otherwise.
 func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer) error {
 	fs, path := newFlags("run", stderr)
 	if err := fs.Parse(args); err != nil {
@@ -103,7 +110,6 @@ loop:
 	for {
 		select {
 		case <-ctx.Done():
-			log.Info("shutting down: flushing every export")
 			break loop
 		case err := <-served:
 			serveErr = fmt.Errorf("nfs server stopped: %w", err)
@@ -114,19 +120,50 @@ loop:
 		}
 	}
 	notifySystemd(log, "STOPPING=1")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	err = shutdown(srv, reg, cfg.Server.ShutdownTimeout, log, func() {
+		stopServing()
+		if metricsSrv != nil {
+			metricsSrv.Close()
+		}
+	})
+	return errors.Join(serveErr, err)
+}
+
+// shutdown stops serving and flushes every export, within timeout (plus
+// closeGrace if something ignores its deadline). New connections and calls
+// are refused at once; the calls in flight get three quarters of timeout
+// to finish, then they are canceled unanswered; the rest of timeout goes
+// to flushing the exports. stopped runs between the two. Whatever went
+// wrong is logged at ERROR and returned.
+func shutdown(srv *nfs.Server, reg *exports.Registry, timeout time.Duration, log *slog.Logger, stopped func()) error {
+	deadline := time.Now().Add(timeout)
+	log.Info("shutting down: finishing the requests in flight, then flushing every export", "timeout", timeout)
+	var errs []error
+	dctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-timeout/4))
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("nfs server shutdown", "err", err)
+	if err := srv.Shutdown(dctx); err != nil {
+		log.Error("shutdown: requests still in flight were canceled; nothing they changed was acknowledged", "err", err)
+		errs = append(errs, err)
 	}
-	stopServing()
-	if metricsSrv != nil {
-		metricsSrv.Close()
+	stopped()
+	fctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- reg.Close(fctx) }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			log.Error("shutdown incomplete: not every export was flushed (see above); only changes never acknowledged as durable are lost", "err", err)
+			errs = append(errs, err)
+		} else {
+			log.Info("every export flushed and closed")
+		}
+	case <-time.After(time.Until(deadline) + closeGrace):
+		err := fmt.Errorf("the exports did not close within %v of the shutdown timeout (%v)", closeGrace, timeout)
+		log.Error("shutdown incomplete: giving up on the exports; only changes never acknowledged as durable are lost", "err", err)
+		errs = append(errs, err)
 	}
-	if err := closeExports(); err != nil {
-		return errors.Join(serveErr, err)
-	}
-	return serveErr
+	return errors.Join(errs...)
 }
 
 // reload re-reads the config and applies it; a bad config is refused and the
