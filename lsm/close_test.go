@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
@@ -124,5 +127,35 @@ func TestCloseReportsWhatWasNotFlushed(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCloseWithPendingFlushLogsNoRetry: a memtable waiting for its WAL
+// object when Close gives up is replayed from the WAL at the next open; the
+// flush loop must stop quietly, not log a flush "failure" it will never
+// retry (misleading in exactly the log an operator reads after a shutdown).
+func TestCloseWithPendingFlushLogsNoRetry(t *testing.T) {
+	ctx := context.Background()
+	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	var logs testenv.SyncBuffer
+	opts := smallOptions()
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	db := mustOpen(t, faulty, opts)
+	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix)})
+	for i := range 64 { // several memtables of 16 KiB: frozen ones wait for their WAL objects
+		if err := db.Put(ctx, fmt.Appendf(nil, "k%03d", i), make([]byte, 1<<10), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if db.Stats().ImmutableBytes == 0 {
+		t.Fatal("no frozen memtable pending: the test does not exercise the flush loop")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := db.Close(cctx); err == nil {
+		t.Fatal("Close succeeded although no WAL object could be written")
+	}
+	if strings.Contains(logs.String(), "memtable flush failed") {
+		t.Errorf("Close made the flush loop log a failure:\n%s", logs.String())
 	}
 }

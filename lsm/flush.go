@@ -35,7 +35,9 @@ func (db *DB) flushLoop() {
 				bo.reset()
 				continue
 			}
-			if errors.Is(err, ErrFenced) || db.fenced.Load() {
+			if errors.Is(err, ErrFenced) || errors.Is(err, ErrClosed) || db.fenced.Load() {
+				// Fenced or closing: the memtable is replayed from the WAL
+				// by whoever opens the database next; nothing to retry.
 				break
 			}
 			db.log.Warn("lsm: memtable flush failed; retrying", "err", err)
