@@ -73,7 +73,7 @@ func TestS3ExportEndToEnd(t *testing.T) {
 			t.Fatalf("%s: patching: %v", export, err)
 		}
 		copy(big.data[70000:], patch)
-		if err := m.c.Rename(ctx, sub.FH, strings.TrimPrefix(big.name, "sub/"), m.root, "big-renamed"); err != nil {
+		if _, err := m.c.Rename(ctx, sub.FH, strings.TrimPrefix(big.name, "sub/"), m.root, "big-renamed"); err != nil {
 			t.Fatalf("%s: RENAME: %v", export, err)
 		}
 		renamedFrom[export] = big.name

@@ -201,7 +201,8 @@ func (w *crashWorker) pickOp() crashOp {
 		return crashOp{
 			name: fmt.Sprintf("RENAME %s -> %s", from, to), next: next, durable: w.strict,
 			do: func(ctx context.Context, c *nfsclient.Client) error {
-				return c.Rename(ctx, dir, from, dir, to)
+				_, err := c.Rename(ctx, dir, from, dir, to)
+				return err
 			},
 		}
 	case p < 72: // LINK under a fresh name

@@ -456,7 +456,7 @@ func faultWorker(ctx context.Context, addr string, w int, dir []byte, rng *rand.
 			files = append(files[:i], files[i+1:]...)
 			var renamed bool
 			if e := op("RENAME", func(ctx context.Context) error {
-				err := c.Rename(ctx, dir, f.name, dir, to)
+				_, err := c.Rename(ctx, dir, f.name, dir, to)
 				renamed = err == nil
 				return err
 			}); e != nil {

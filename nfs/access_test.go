@@ -253,7 +253,7 @@ func TestReadOnlyExport(t *testing.T) {
 		"MKNOD":   func() error { _, err := c.Mknod(cx, root, "n", nfsclient.TypeFifo, sattr, 0, 0); return err },
 		"REMOVE":  func() error { _, err := c.Remove(cx, root, "f"); return err },
 		"RMDIR":   func() error { _, err := c.Rmdir(cx, root, "d"); return err },
-		"RENAME":  func() error { return c.Rename(cx, root, "f", root, "g") },
+		"RENAME":  func() error { _, err := c.Rename(cx, root, "f", root, "g"); return err },
 		"LINK":    func() error { _, err := c.Link(cx, fh, root, "l"); return err },
 	}
 	for name, op := range mutations {
@@ -340,7 +340,8 @@ func TestTwoExportsIsolated(t *testing.T) {
 		t.Fatalf("forged handle read export a's data through export b")
 	}
 	// Cross-export RENAME and LINK are refused.
-	wantStatus(t, c.Rename(cx, rootA, "same", rootB, "moved"), nfs.StatusXDev)
+	_, err = c.Rename(cx, rootA, "same", rootB, "moved")
+	wantStatus(t, err, nfs.StatusXDev)
 	_, err = c.Link(cx, fa.FH, rootB, "l")
 	wantStatus(t, err, nfs.StatusXDev)
 }

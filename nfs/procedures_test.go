@@ -173,7 +173,7 @@ func TestDirectoryProcedures(t *testing.T) {
 	wantStatus(t, err, nfs.StatusBadType)
 
 	// LINK: nlink goes to 2, in another directory.
-	la := must[*nfsclient.Fattr](t)(c.Link(cx, f.FH, root, "hard"))
+	la := must[nfsclient.LinkResult](t)(c.Link(cx, f.FH, root, "hard")).Attr
 	if la == nil || la.Nlink != 2 {
 		t.Fatalf("link attr %+v", la)
 	}
@@ -207,8 +207,8 @@ func TestDirectoryProcedures(t *testing.T) {
 	}
 
 	// RENAME within and across directories.
-	check(t, c.Rename(cx, d.FH, "f", d.FH, "g"))
-	check(t, c.Rename(cx, d.FH, "g", root, "moved"))
+	must[nfsclient.RenameResult](t)(c.Rename(cx, d.FH, "f", d.FH, "g"))
+	must[nfsclient.RenameResult](t)(c.Rename(cx, d.FH, "g", root, "moved"))
 	_, _, err = c.Lookup(cx, d.FH, "g")
 	wantStatus(t, err, nfs.StatusNoEnt)
 	mfh, _, err := c.Lookup(cx, root, "moved")
@@ -216,7 +216,7 @@ func TestDirectoryProcedures(t *testing.T) {
 	if !bytes.Equal(mfh, f.FH) {
 		t.Fatalf("renamed file has a new handle")
 	}
-	err = c.Rename(cx, d.FH, "missing", root, "x")
+	_, err = c.Rename(cx, d.FH, "missing", root, "x")
 	wantStatus(t, err, nfs.StatusNoEnt)
 
 	// REMOVE and RMDIR.

@@ -91,7 +91,7 @@ func TestStrictSync(t *testing.T) {
 				_, err := c.Setattr(cx, root, nfsclient.Sattr{Mode: nfsclient.U32(0o700)}, nil)
 				return err
 			}},
-			{"RENAME", func() error { return c.Rename(cx, root, "f", root, "g") }},
+			{"RENAME", func() error { _, err := c.Rename(cx, root, "f", root, "g"); return err }},
 			{"LINK", func() error {
 				fh, _, err := c.Lookup(cx, root, "g")
 				if err == nil {

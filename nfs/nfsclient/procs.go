@@ -249,20 +249,34 @@ func (c *Client) Rmdir(ctx context.Context, dir []byte, name string) (WccData, e
 	return w, err
 }
 
-// Rename calls RENAME.
-func (c *Client) Rename(ctx context.Context, fromDir []byte, fromName string, toDir []byte, toName string) error {
-	return c.call(ctx, "RENAME", ProcRename, func(e *xdr.Encoder) {
-		putDirop(e, fromDir, fromName)
-		putDirop(e, toDir, toName)
-	}, func(d *xdr.Decoder) { getWcc(d); getWcc(d) }, failWcc)
+// RenameResult is the result of RENAME: the wcc_data of both directories.
+type RenameResult struct {
+	From, To WccData
 }
 
-// Link calls LINK and returns the file's new attributes.
-func (c *Client) Link(ctx context.Context, fh, dir []byte, name string) (*Fattr, error) {
-	var a *Fattr
+// Rename calls RENAME.
+func (c *Client) Rename(ctx context.Context, fromDir []byte, fromName string, toDir []byte, toName string) (RenameResult, error) {
+	var r RenameResult
+	err := c.call(ctx, "RENAME", ProcRename, func(e *xdr.Encoder) {
+		putDirop(e, fromDir, fromName)
+		putDirop(e, toDir, toName)
+	}, func(d *xdr.Decoder) { r.From, r.To = getWcc(d), getWcc(d) }, failWcc)
+	return r, err
+}
+
+// LinkResult is the result of LINK: the file's attributes and the wcc_data
+// of the directory.
+type LinkResult struct {
+	Attr *Fattr
+	Dir  WccData
+}
+
+// Link calls LINK.
+func (c *Client) Link(ctx context.Context, fh, dir []byte, name string) (LinkResult, error) {
+	var r LinkResult
 	err := c.call(ctx, "LINK", ProcLink, func(e *xdr.Encoder) { e.Opaque(fh); putDirop(e, dir, name) },
-		func(d *xdr.Decoder) { a = getPostOpAttr(d); getWcc(d) }, failAttr)
-	return a, err
+		func(d *xdr.Decoder) { r.Attr, r.Dir = getPostOpAttr(d), getWcc(d) }, failAttr)
+	return r, err
 }
 
 // DirEntry is an entry of READDIR or READDIRPLUS.
