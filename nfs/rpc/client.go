@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -105,7 +106,9 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 // NewClient runs a client over conn, which it owns from now on.
 func NewClient(conn net.Conn) *Client {
 	c := &Client{conn: conn, pending: make(map[uint32]chan []byte), done: make(chan struct{})}
-	c.nextXID.Store(0x1000)
+	// Start at a random xid, as real clients do: the server's duplicate
+	// request cache tells clients of one address apart only by xid.
+	c.nextXID.Store(rand.Uint32())
 	go c.readLoop()
 	return c
 }
