@@ -35,6 +35,9 @@ func must[T any](t testing.TB) func(v T, err error) T {
 	}
 }
 
+// errOf returns the error of a call that also returns a result.
+func errOf[T any](_ T, err error) error { return err }
+
 func wantErrno(t testing.TB, err error, want syscall.Errno) {
 	t.Helper()
 	var got syscall.Errno
@@ -51,13 +54,13 @@ func TestBasicOperations(t *testing.T) {
 	if rootAttr.Type != kvfs.TypeDir || rootAttr.Mode != 0o755 || rootAttr.Nlink != 2 {
 		t.Fatalf("root attr %+v", rootAttr)
 	}
-	d := a(fs.Mkdir(ctx, root, kvfs.RootIno, "d", 0o755))
-	f := a(fs.Create(ctx, root, d.Ino, "f", kvfs.CreateRequest{}))
+	d := must[kvfs.NewEntry](t)(fs.Mkdir(ctx, root, kvfs.RootIno, "d", 0o755)).Attr
+	f := must[kvfs.NewEntry](t)(fs.Create(ctx, root, d.Ino, "f", kvfs.CreateRequest{})).Attr
 	if got := a(fs.Lookup(ctx, root, d.Ino, "f")); got.Ino != f.Ino {
 		t.Fatalf("lookup got ino %d want %d", got.Ino, f.Ino)
 	}
 	data := bytes.Repeat([]byte("hello world "), 20000)
-	w := a(fs.Write(ctx, root, f.Ino, 100, data))
+	w := must[kvfs.Change](t)(fs.Write(ctx, root, f.Ino, 100, data)).After
 	if w.Size != uint64(100+len(data)) {
 		t.Fatalf("size %d", w.Size)
 	}
@@ -73,13 +76,13 @@ func TestBasicOperations(t *testing.T) {
 		t.Fatalf("root nlink %d after mkdir", got.Nlink)
 	}
 	for i := range 10 {
-		a(fs.Create(ctx, root, d.Ino, fmt.Sprintf("x%d", i), kvfs.CreateRequest{}))
+		must[kvfs.NewEntry](t)(fs.Create(ctx, root, d.Ino, fmt.Sprintf("x%d", i), kvfs.CreateRequest{}))
 	}
 	ents, eof, err := fs.ReadDir(ctx, root, d.Ino, 0, 100, true)
 	if err != nil || !eof || len(ents) != 11 {
 		t.Fatalf("readdir %d entries eof=%v err=%v", len(ents), eof, err)
 	}
-	if err := fs.Rename(ctx, root, d.Ino, "f", kvfs.RootIno, "g"); err != nil {
+	if _, err := fs.Rename(ctx, root, d.Ino, "f", kvfs.RootIno, "g"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = fs.Lookup(ctx, root, d.Ino, "f")
@@ -87,16 +90,16 @@ func TestBasicOperations(t *testing.T) {
 	if got := a(fs.Lookup(ctx, root, kvfs.RootIno, "g")); got.Ino != f.Ino {
 		t.Fatal("renamed file not found")
 	}
-	wantErrno(t, fs.Rmdir(ctx, root, kvfs.RootIno, "d"), syscall.ENOTEMPTY)
+	wantErrno(t, errOf(fs.Rmdir(ctx, root, kvfs.RootIno, "d")), syscall.ENOTEMPTY)
 	for i := range 10 {
-		if err := fs.Unlink(ctx, root, d.Ino, fmt.Sprintf("x%d", i)); err != nil {
+		if _, err := fs.Unlink(ctx, root, d.Ino, fmt.Sprintf("x%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := fs.Rmdir(ctx, root, kvfs.RootIno, "d"); err != nil {
+	if _, err := fs.Rmdir(ctx, root, kvfs.RootIno, "d"); err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.Unlink(ctx, root, kvfs.RootIno, "g"); err != nil {
+	if _, err := fs.Unlink(ctx, root, kvfs.RootIno, "g"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = fs.GetAttr(ctx, f.Ino)
@@ -131,8 +134,8 @@ func TestReadOnly(t *testing.T) {
 		t.Fatal("read-only open of an empty store succeeded")
 	}
 	fs := must[*kvfs.FS](t)(kvfs.Open(ctx, kv, kvfs.Options{}))
-	f := must[kvfs.Attr](t)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{}))
-	must[kvfs.Attr](t)(fs.Write(ctx, root, f.Ino, 0, []byte("data")))
+	f := must[kvfs.NewEntry](t)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Attr
+	must[kvfs.Change](t)(fs.Write(ctx, root, f.Ino, 0, []byte("data")))
 	if err := fs.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +150,7 @@ func TestReadOnly(t *testing.T) {
 	wantErrno(t, err, syscall.EROFS)
 	_, err = ro.Create(ctx, root, kvfs.RootIno, "g", kvfs.CreateRequest{})
 	wantErrno(t, err, syscall.EROFS)
-	wantErrno(t, ro.Unlink(ctx, root, kvfs.RootIno, "f"), syscall.EROFS)
+	wantErrno(t, errOf(ro.Unlink(ctx, root, kvfs.RootIno, "f")), syscall.EROFS)
 	if kv.Writes() != before {
 		t.Fatal("read-only filesystem wrote to the store")
 	}

@@ -20,7 +20,7 @@ import (
 func BenchmarkCreate(b *testing.B) {
 	ctx := context.Background()
 	fs := newBenchFS(b, kvfs.Options{})
-	dir := must[kvfs.Attr](b)(fs.Mkdir(ctx, root, kvfs.RootIno, "d", 0o755)).Ino
+	dir := must[kvfs.NewEntry](b)(fs.Mkdir(ctx, root, kvfs.RootIno, "d", 0o755)).Attr.Ino
 	var n atomic.Int64
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -40,7 +40,7 @@ func benchStat(b *testing.B, cacheEntries int) {
 	const files = 10000
 	inos := make([]uint64, files)
 	for i := range inos {
-		inos[i] = must[kvfs.Attr](b)(fs.Create(ctx, root, kvfs.RootIno, fmt.Sprintf("f%d", i), kvfs.CreateRequest{})).Ino
+		inos[i] = must[kvfs.NewEntry](b)(fs.Create(ctx, root, kvfs.RootIno, fmt.Sprintf("f%d", i), kvfs.CreateRequest{})).Attr.Ino
 	}
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -63,10 +63,10 @@ const benchFileSize = 256 << 20
 func benchFile(b *testing.B) (*kvfs.FS, uint64) {
 	ctx := context.Background()
 	fs := newBenchFS(b, kvfs.Options{})
-	f := must[kvfs.Attr](b)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
+	f := must[kvfs.NewEntry](b)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Attr.Ino
 	buf := make([]byte, 1<<20)
 	for off := 0; off < benchFileSize; off += len(buf) {
-		must[kvfs.Attr](b)(fs.Write(ctx, root, f, uint64(off), buf))
+		must[kvfs.Change](b)(fs.Write(ctx, root, f, uint64(off), buf))
 	}
 	return fs, f
 }
@@ -109,7 +109,7 @@ func BenchmarkRandomRead4K(b *testing.B) {
 func BenchmarkSequentialWrite1M(b *testing.B) {
 	ctx := context.Background()
 	fs := newBenchFS(b, kvfs.Options{})
-	f := must[kvfs.Attr](b)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
+	f := must[kvfs.NewEntry](b)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Attr.Ino
 	buf := make([]byte, 1<<20)
 	b.SetBytes(int64(len(buf)))
 	b.ResetTimer()
@@ -138,10 +138,10 @@ func BenchmarkSequentialRead1M(b *testing.B) {
 func BenchmarkReadDir100k(b *testing.B) {
 	ctx := context.Background()
 	fs := newBenchFS(b, kvfs.Options{})
-	dir := must[kvfs.Attr](b)(fs.Mkdir(ctx, root, kvfs.RootIno, "d", 0o755)).Ino
+	dir := must[kvfs.NewEntry](b)(fs.Mkdir(ctx, root, kvfs.RootIno, "d", 0o755)).Attr.Ino
 	const n = 100000
 	for i := range n {
-		must[kvfs.Attr](b)(fs.Create(ctx, root, dir, fmt.Sprintf("file-%06d", i), kvfs.CreateRequest{}))
+		must[kvfs.NewEntry](b)(fs.Create(ctx, root, dir, fmt.Sprintf("file-%06d", i), kvfs.CreateRequest{}))
 	}
 	b.ResetTimer()
 	entries := 0
@@ -193,7 +193,7 @@ func BenchmarkParallelWrite64K(b *testing.B) {
 		}
 		buf := make([]byte, kvfs.ChunkSize)
 		for i := uint64(0); pb.Next(); i++ {
-			if _, err := fs.Write(ctx, root, f.Ino, (i%4096)*kvfs.ChunkSize, buf); err != nil {
+			if _, err := fs.Write(ctx, root, f.Attr.Ino, (i%4096)*kvfs.ChunkSize, buf); err != nil {
 				b.Error(err)
 				return
 			}
@@ -264,10 +264,10 @@ func coldFile(b *testing.B, size int, blockCacheBytes int64, latency time.Durati
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { fs.Close(context.Background()) })
-	f := must[kvfs.Attr](b)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
+	f := must[kvfs.NewEntry](b)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Attr.Ino
 	buf := make([]byte, 1<<20)
 	for off := 0; off < size; off += len(buf) {
-		must[kvfs.Attr](b)(fs.Write(ctx, root, f, uint64(off), buf))
+		must[kvfs.Change](b)(fs.Write(ctx, root, f, uint64(off), buf))
 	}
 	if err := db.FlushMemtable(ctx); err != nil {
 		b.Fatal(err)

@@ -148,37 +148,39 @@ func clearPrivileges(cred Cred, n *inode) {
 	}
 }
 
-// Write applies data at off and returns the new attributes. Only the chunks
+// Write applies data at off and returns the file's change. Only the chunks
 // data covers are touched; partial chunks are read, modified and written.
 // The write is not durable until Flush.
-func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data []byte) (Attr, error) {
+func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data []byte) (Change, error) {
 	end := off + uint64(len(data))
 	if end < off || end > MaxFileSize {
-		return Attr{}, errIno("write", ino, syscall.EFBIG)
+		return Change{}, errIno("write", ino, syscall.EFBIG)
 	}
 	fs.prefetchPartialChunks(ctx, ino, off, end)
 	unlock := fs.lockInodes(ino)
 	defer unlock()
 	n0, err := fs.loadInode(ctx, ino)
 	if err != nil {
-		return Attr{}, err
+		return Change{}, err
 	}
 	if err := canAccessData("write", cred, ino, n0, permWrite); err != nil {
-		return Attr{}, err
+		return Change{}, err
 	}
 	if len(data) == 0 {
-		return n0.attr(ino), nil
+		a := n0.attr(ino)
+		return Change{Before: a, After: a}, nil
 	}
 	if n0.truncTo > n0.truncFrom && end > n0.truncFrom*ChunkSize {
 		if err := fs.reclaimTruncatedLocked(ctx, ino, true); err != nil {
-			return Attr{}, err
+			return Change{}, err
 		}
 	}
 	t := fs.newTxn(ino)
 	n, err := t.get(ctx, ino)
 	if err != nil {
-		return Attr{}, err
+		return Change{}, err
 	}
+	before := n.attr(ino)
 	// A file whose chunks hold exactly size bytes has no holes, and each of
 	// its chunks is as long as the size allows.
 	dense := n.used == n.size && n.truncTo == n.truncFrom
@@ -199,7 +201,7 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data
 		default:
 			old, err = fs.kv.Get(ctx, chunkKey(ino, c))
 			if err != nil && !errors.Is(err, ErrNoKey) {
-				return Attr{}, fmt.Errorf("kvfs: write inode %d: read chunk %d: %w", ino, c, err)
+				return Change{}, fmt.Errorf("kvfs: write inode %d: read chunk %d: %w", ino, c, err)
 			}
 			oldLen = len(old)
 		}
@@ -221,65 +223,67 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data
 	clearPrivileges(cred, n)
 	t.put(ino)
 	if err := t.commit(ctx); err != nil {
-		return Attr{}, err
+		return Change{}, err
 	}
-	return n.attr(ino), nil
+	return Change{Before: before, After: n.attr(ino)}, nil
 }
 
 // SetAttr changes attributes under POSIX rules: only the owner or root may
 // chmod or set times to given values; only root may chown; the owner may
 // chgrp to one of its groups; a size change needs write access. Any change
-// updates ctime.
-func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrRequest) (Attr, error) {
+// updates ctime. It returns the inode's change.
+func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrRequest) (Change, error) {
 	unlock := fs.lockInodes(ino)
 	defer unlock()
 	n0, err := fs.loadInode(ctx, ino)
 	if err != nil {
-		return Attr{}, err
+		return Change{}, err
 	}
 	if req.GuardCtime != nil && req.GuardCtime.UnixNano() != n0.ctime {
-		return Attr{}, fmt.Errorf("kvfs: setattr inode %d: %w", ino, ErrNotSync)
+		return Change{}, fmt.Errorf("kvfs: setattr inode %d: %w", ino, ErrNotSync)
 	}
 	owner := cred.UID == 0 || cred.UID == n0.uid
 	if req.Mode != nil && !owner {
-		return Attr{}, errIno("chmod", ino, syscall.EPERM)
+		return Change{}, errIno("chmod", ino, syscall.EPERM)
 	}
 	if req.UID != nil && *req.UID != n0.uid && cred.UID != 0 {
-		return Attr{}, errIno("chown", ino, syscall.EPERM)
+		return Change{}, errIno("chown", ino, syscall.EPERM)
 	}
 	if req.GID != nil && *req.GID != n0.gid && cred.UID != 0 && !(cred.UID == n0.uid && inGroup(cred, *req.GID)) {
-		return Attr{}, errIno("chgrp", ino, syscall.EPERM)
+		return Change{}, errIno("chgrp", ino, syscall.EPERM)
 	}
 	if req.Size != nil {
 		if err := canAccessData("truncate", cred, ino, n0, permWrite); err != nil {
-			return Attr{}, err
+			return Change{}, err
 		}
 		if *req.Size > MaxFileSize {
-			return Attr{}, errIno("truncate", ino, syscall.EFBIG)
+			return Change{}, errIno("truncate", ino, syscall.EFBIG)
 		}
 	}
 	for _, how := range []SetTime{req.Atime, req.Mtime} {
 		switch {
 		case how == TimeClient && !owner:
-			return Attr{}, errIno("set times of", ino, syscall.EPERM)
+			return Change{}, errIno("set times of", ino, syscall.EPERM)
 		case how == TimeServer && !owner && !permits(cred, n0, permWrite):
-			return Attr{}, errIno("set times of", ino, syscall.EACCES)
+			return Change{}, errIno("set times of", ino, syscall.EACCES)
 		}
 	}
 	if req.Mode == nil && req.UID == nil && req.GID == nil && req.Size == nil &&
 		req.Atime == TimeDontChange && req.Mtime == TimeDontChange {
-		return n0.attr(ino), nil
+		a := n0.attr(ino)
+		return Change{Before: a, After: a}, nil
 	}
 	if req.Size != nil && *req.Size > n0.size && n0.truncTo > n0.truncFrom && *req.Size > n0.truncFrom*ChunkSize {
 		if err := fs.reclaimTruncatedLocked(ctx, ino, true); err != nil {
-			return Attr{}, err
+			return Change{}, err
 		}
 	}
 	t := fs.newTxn(ino)
 	n, err := t.get(ctx, ino)
 	if err != nil {
-		return Attr{}, err
+		return Change{}, err
 	}
+	before := n.attr(ino)
 	now := fs.now().UnixNano()
 	if (req.UID != nil && *req.UID != n.uid) || (req.GID != nil && *req.GID != n.gid) {
 		if n.typ != TypeDir {
@@ -303,7 +307,7 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrReq
 	}
 	if req.Size != nil {
 		if err := fs.truncate(ctx, t, ino, n, *req.Size); err != nil {
-			return Attr{}, err
+			return Change{}, err
 		}
 		n.mtime = now
 		clearPrivileges(cred, n)
@@ -323,9 +327,9 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrReq
 	n.ctime = now
 	t.put(ino)
 	if err := t.commit(ctx); err != nil {
-		return Attr{}, err
+		return Change{}, err
 	}
-	return n.attr(ino), nil
+	return Change{Before: before, After: n.attr(ino)}, nil
 }
 
 // truncate sets n's size in t. Shrinking trims the chunk holding the new end

@@ -39,6 +39,11 @@
 //     writers rarely share one. SizeLimitBytes makes writes fail with ENOSPC;
 //     a write reserves its growth first (one atomic compare-and-swap), so
 //     concurrent writers never exceed the limit together.
+//   - Every operation that changes inodes returns their attributes just
+//     before and just after it (Change; NewEntry and Renamed hold them for
+//     the directories), both read under the locks of the change, so no
+//     other change falls between Before and After (NFSv3's weak cache
+//     consistency data).
 //   - Errors are syscall.Errno values wrapped with context (errors.As and
 //     errors.Is find them); ErrStale (ESTALE) for a missing inode.
 //

@@ -21,18 +21,18 @@ func TestFsckFindsDamage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := fs.Create(ctx, cred, d.Ino, "f", CreateRequest{})
+		f, err := fs.Create(ctx, cred, d.Attr.Ino, "f", CreateRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := fs.Write(ctx, cred, f.Ino, 0, []byte("hello")); err != nil {
+		if _, err := fs.Write(ctx, cred, f.Attr.Ino, 0, []byte("hello")); err != nil {
 			t.Fatal(err)
 		}
 		r, err := fs.Fsck(ctx)
 		if err != nil || !r.OK() {
 			t.Fatalf("healthy filesystem: %v %v", err, r.Problems)
 		}
-		return fs, kv, d.Ino, f.Ino
+		return fs, kv, d.Attr.Ino, f.Attr.Ino
 	}
 	cases := []struct {
 		name   string

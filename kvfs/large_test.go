@@ -29,7 +29,7 @@ func TestLargeDirectoryListingUnderChanges(t *testing.T) {
 		n = 200000
 	}
 	fs, _ := newFS(t, kvfs.Options{InodeCacheEntries: 10000})
-	dir := must[kvfs.Attr](t)(fs.Mkdir(ctx, root, kvfs.RootIno, "big", 0o755)).Ino
+	dir := must[kvfs.NewEntry](t)(fs.Mkdir(ctx, root, kvfs.RootIno, "big", 0o755)).Attr.Ino
 	// Even entries are stable; odd entries get deleted during the listing.
 	var wg sync.WaitGroup
 	for w := range 4 {
@@ -57,7 +57,7 @@ func TestLargeDirectoryListingUnderChanges(t *testing.T) {
 	go func() { // delete the odd entries
 		defer churn.Done()
 		for i := 1; i < n; i += 2 {
-			if err := fs.Unlink(ctx, root, dir, fmt.Sprintf("e%07d", i)); err != nil {
+			if _, err := fs.Unlink(ctx, root, dir, fmt.Sprintf("e%07d", i)); err != nil {
 				t.Error(err)
 				return
 			}
@@ -136,7 +136,7 @@ func sparseExpect(writes []sparseWrite, off uint64, n int) []byte {
 func TestLargeSparseFile(t *testing.T) {
 	ctx := context.Background()
 	fs, kv := newFS(t, kvfs.Options{})
-	f := must[kvfs.Attr](t)(fs.Create(ctx, root, kvfs.RootIno, "sparse", kvfs.CreateRequest{})).Ino
+	f := must[kvfs.NewEntry](t)(fs.Create(ctx, root, kvfs.RootIno, "sparse", kvfs.CreateRequest{})).Attr.Ino
 	rng := rand.New(rand.NewPCG(1, 2))
 	const span = 3 << 40 // 3 TiB
 	var writes []sparseWrite
@@ -209,7 +209,7 @@ func TestReclaim(t *testing.T) {
 	ctx := context.Background()
 	const nchunks = 700 // above what a truncate deletes inline
 	mk := func(t *testing.T, fs *kvfs.FS, name string) uint64 {
-		f := must[kvfs.Attr](t)(fs.Create(ctx, root, kvfs.RootIno, name, kvfs.CreateRequest{})).Ino
+		f := must[kvfs.NewEntry](t)(fs.Create(ctx, root, kvfs.RootIno, name, kvfs.CreateRequest{})).Attr.Ino
 		for c := range nchunks {
 			if _, err := fs.Write(ctx, root, f, uint64(c)*kvfs.ChunkSize, []byte{byte(c), 1, 2}); err != nil {
 				t.Fatal(err)
@@ -224,7 +224,7 @@ func TestReclaim(t *testing.T) {
 		if n := chunkKeys(kv, f); n != nchunks {
 			t.Fatalf("%d chunk keys, want %d", n, nchunks)
 		}
-		if err := fs.Unlink(ctx, root, kvfs.RootIno, "f"); err != nil {
+		if _, err := fs.Unlink(ctx, root, kvfs.RootIno, "f"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := fs.ReclaimPass(ctx); err != nil {
@@ -245,7 +245,7 @@ func TestReclaim(t *testing.T) {
 		f := mk(t, fs, "f")
 		// The reclaimer is idle: the unlink is the next batch. Crash right after it.
 		before := kv.Pending()
-		if err := fs.Unlink(ctx, root, kvfs.RootIno, "f"); err != nil {
+		if _, err := fs.Unlink(ctx, root, kvfs.RootIno, "f"); err != nil {
 			t.Fatal(err)
 		}
 		crashed := kv.CrashKeeping(before + 1)
@@ -270,7 +270,7 @@ func TestReclaim(t *testing.T) {
 		fs, kv := newFS(t, kvfs.Options{})
 		f := mk(t, fs, "f")
 		size := uint64(10*kvfs.ChunkSize + 1)
-		a := must[kvfs.Attr](t)(fs.SetAttr(ctx, root, f, kvfs.SetAttrRequest{Size: &size}))
+		a := must[kvfs.Change](t)(fs.SetAttr(ctx, root, f, kvfs.SetAttrRequest{Size: &size})).After
 		if a.Size != size {
 			t.Fatal("size not set")
 		}
@@ -295,8 +295,8 @@ func TestReclaim(t *testing.T) {
 		fs = must[*kvfs.FS](t)(kvfs.Open(ctx, kv, kvfs.Options{}))
 		defer fs.Close(ctx)
 		zero := uint64(0)
-		must[kvfs.Attr](t)(fs.SetAttr(ctx, root, f, kvfs.SetAttrRequest{Size: &zero}))
-		must[kvfs.Attr](t)(fs.Write(ctx, root, f, 500*kvfs.ChunkSize, []byte("end")))
+		must[kvfs.Change](t)(fs.SetAttr(ctx, root, f, kvfs.SetAttrRequest{Size: &zero}))
+		must[kvfs.Change](t)(fs.Write(ctx, root, f, 500*kvfs.ChunkSize, []byte("end")))
 		buf := make([]byte, 3*kvfs.ChunkSize)
 		n, _, err := fs.Read(ctx, root, f, 499*kvfs.ChunkSize-100, buf)
 		if err != nil {

@@ -102,12 +102,14 @@ func (fs *FS) newNode(cred Cred, d *inode, typ FileType, mode uint32) *inode {
 	return n
 }
 
-// errExists carries the entry found by insert when the name is taken.
+// errExists carries the entry found by insert when the name is taken, and
+// the directory's attributes read under the same lock.
 type errExists struct {
-	e    dirent
-	op   string
-	dir  uint64
-	name string
+	e       dirent
+	dirAttr Attr
+	op      string
+	dir     uint64
+	name    string
 }
 
 func (e *errExists) Error() string {
@@ -117,36 +119,37 @@ func (e *errExists) Unwrap() error { return syscall.EEXIST }
 
 // insert links a new node built by build under name in dir, in one batch.
 // When the name exists it returns an *errExists (matching EEXIST).
-func (fs *FS) insert(ctx context.Context, op string, cred Cred, dir uint64, name string, typ FileType, build func(d *inode) (*inode, error)) (Attr, error) {
+func (fs *FS) insert(ctx context.Context, op string, cred Cred, dir uint64, name string, typ FileType, build func(d *inode) (*inode, error)) (NewEntry, error) {
 	if err := checkName(op, dir, name); err != nil {
-		return Attr{}, err
+		return NewEntry{}, err
 	}
 	ino, err := fs.allocIno(ctx)
 	if err != nil {
-		return Attr{}, err
+		return NewEntry{}, err
 	}
 	unlock := fs.lockInodes(dir, ino)
 	defer unlock()
 	t := fs.newTxn(ino)
 	d, err := t.get(ctx, dir)
 	if err != nil {
-		return Attr{}, err
+		return NewEntry{}, err
 	}
+	before := d.attr(dir)
 	if err := canModifyEntries(op, cred, dir, d); err != nil {
-		return Attr{}, err
+		return NewEntry{}, err
 	}
 	if e, ok, err := fs.loadEntry(ctx, dir, name); err != nil {
-		return Attr{}, err
+		return NewEntry{}, err
 	} else if ok {
-		return Attr{}, &errExists{e: e, op: op, dir: dir, name: name}
+		return NewEntry{}, &errExists{e: e, dirAttr: before, op: op, dir: dir, name: name}
 	}
 	n, err := build(d)
 	if err != nil {
-		return Attr{}, err
+		return NewEntry{}, err
 	}
 	if typ == TypeDir {
 		if d.nlink >= maxLinks {
-			return Attr{}, errIno(op, dir, syscall.EMLINK)
+			return NewEntry{}, errIno(op, dir, syscall.EMLINK)
 		}
 		d.nlink++
 		n.nlink = 2
@@ -160,18 +163,20 @@ func (fs *FS) insert(ctx context.Context, op string, cred Cred, dir uint64, name
 	t.create(ino, n)
 	t.putEntry(dir, name, e)
 	if err := t.commit(ctx); err != nil {
-		return Attr{}, err
+		return NewEntry{}, err
 	}
-	return n.attr(ino), nil
+	return NewEntry{Attr: n.attr(ino), Dir: Change{Before: before, After: d.attr(dir)}}, nil
 }
 
-// Create makes a regular file; see CreateMode for what happens when name exists.
-func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, req CreateRequest) (Attr, error) {
+// Create makes a regular file; see CreateMode for what happens when name
+// exists. When it creates nothing, the directory's Change has Before equal
+// to After.
+func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, req CreateRequest) (NewEntry, error) {
 	mode := uint32(0o644)
 	if req.Attrs.Mode != nil {
 		mode = *req.Attrs.Mode
 	}
-	a, err := fs.insert(ctx, "create", cred, dir, name, TypeRegular, func(d *inode) (*inode, error) {
+	res, err := fs.insert(ctx, "create", cred, dir, name, TypeRegular, func(d *inode) (*inode, error) {
 		n := fs.newNode(cred, d, TypeRegular, mode)
 		if req.Mode == CreateExclusive {
 			n.flags |= inodeHasVerifier
@@ -196,47 +201,55 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, re
 	})
 	var ex *errExists
 	if !errors.As(err, &ex) {
-		return a, err
+		return res, err
 	}
+	unchanged := Change{Before: ex.dirAttr, After: ex.dirAttr}
 	switch req.Mode {
 	case CreateGuarded:
-		return Attr{}, err
+		return NewEntry{}, err
 	case CreateExclusive:
 		n, gerr := fs.getInode(ctx, ex.e.ino)
 		if gerr == nil && n.typ == TypeRegular && n.flags&inodeHasVerifier != 0 && n.verifier == req.Verifier {
-			return n.attr(ex.e.ino), nil // a retransmitted CREATE
+			return NewEntry{Attr: n.attr(ex.e.ino), Dir: unchanged}, nil // a retransmitted CREATE
 		}
-		return Attr{}, err
+		return NewEntry{}, err
 	}
 	// CreateUnchecked on an existing name: succeed on a regular file,
 	// applying only a size (O_TRUNC); other attributes are left alone.
 	switch ex.e.typ {
 	case TypeRegular:
 	case TypeDir:
-		return Attr{}, errName("create", dir, name, syscall.EISDIR)
+		return NewEntry{}, errName("create", dir, name, syscall.EISDIR)
 	default:
-		return Attr{}, err
+		return NewEntry{}, err
 	}
+	var a Attr
 	if req.Attrs.Size != nil {
-		return fs.SetAttr(ctx, cred, ex.e.ino, SetAttrRequest{Size: req.Attrs.Size})
+		ch, err := fs.SetAttr(ctx, cred, ex.e.ino, SetAttrRequest{Size: req.Attrs.Size})
+		if err != nil {
+			return NewEntry{}, err
+		}
+		a = ch.After
+	} else if a, err = fs.GetAttr(ctx, ex.e.ino); err != nil {
+		return NewEntry{}, err
 	}
-	return fs.GetAttr(ctx, ex.e.ino)
+	return NewEntry{Attr: a, Dir: unchanged}, nil
 }
 
 // Mkdir makes a directory.
-func (fs *FS) Mkdir(ctx context.Context, cred Cred, dir uint64, name string, mode uint32) (Attr, error) {
+func (fs *FS) Mkdir(ctx context.Context, cred Cred, dir uint64, name string, mode uint32) (NewEntry, error) {
 	return fs.insert(ctx, "mkdir", cred, dir, name, TypeDir, func(d *inode) (*inode, error) {
 		return fs.newNode(cred, d, TypeDir, mode), nil
 	})
 }
 
 // Symlink makes a symbolic link to target.
-func (fs *FS) Symlink(ctx context.Context, cred Cred, dir uint64, name, target string, mode uint32) (Attr, error) {
+func (fs *FS) Symlink(ctx context.Context, cred Cred, dir uint64, name, target string, mode uint32) (NewEntry, error) {
 	if len(target) > maxSymlinkLen {
-		return Attr{}, errName("symlink", dir, name, syscall.ENAMETOOLONG)
+		return NewEntry{}, errName("symlink", dir, name, syscall.ENAMETOOLONG)
 	}
 	if target == "" {
-		return Attr{}, errName("symlink", dir, name, syscall.EINVAL)
+		return NewEntry{}, errName("symlink", dir, name, syscall.EINVAL)
 	}
 	return fs.insert(ctx, "symlink", cred, dir, name, TypeSymlink, func(d *inode) (*inode, error) {
 		n := fs.newNode(cred, d, TypeSymlink, 0o777)
@@ -247,15 +260,15 @@ func (fs *FS) Symlink(ctx context.Context, cred Cred, dir uint64, name, target s
 }
 
 // Mknod makes a device node, FIFO or socket.
-func (fs *FS) Mknod(ctx context.Context, cred Cred, dir uint64, name string, typ FileType, mode, major, minor uint32) (Attr, error) {
+func (fs *FS) Mknod(ctx context.Context, cred Cred, dir uint64, name string, typ FileType, mode, major, minor uint32) (NewEntry, error) {
 	switch typ {
 	case TypeBlock, TypeChar:
 		if cred.UID != 0 {
-			return Attr{}, errName("mknod", dir, name, syscall.EPERM) // devices need privilege
+			return NewEntry{}, errName("mknod", dir, name, syscall.EPERM) // devices need privilege
 		}
 	case TypeSocket, TypeFIFO:
 	default:
-		return Attr{}, errName("mknod", dir, name, syscall.EINVAL)
+		return NewEntry{}, errName("mknod", dir, name, syscall.EINVAL)
 	}
 	return fs.insert(ctx, "mknod", cred, dir, name, typ, func(d *inode) (*inode, error) {
 		n := fs.newNode(cred, d, typ, mode)
@@ -266,35 +279,37 @@ func (fs *FS) Mknod(ctx context.Context, cred Cred, dir uint64, name string, typ
 	})
 }
 
-// Link makes name in dir another link to ino (not a directory).
-func (fs *FS) Link(ctx context.Context, cred Cred, ino uint64, dir uint64, name string) (Attr, error) {
+// Link makes name in dir another link to ino (not a directory). The result
+// holds ino's attributes after the link and the directory's change.
+func (fs *FS) Link(ctx context.Context, cred Cred, ino uint64, dir uint64, name string) (NewEntry, error) {
 	if err := checkName("link", dir, name); err != nil {
-		return Attr{}, err
+		return NewEntry{}, err
 	}
 	unlock := fs.lockInodes(dir, ino)
 	defer unlock()
 	t := fs.newTxn(ino)
 	n, err := t.get(ctx, ino)
 	if err != nil {
-		return Attr{}, err
+		return NewEntry{}, err
 	}
 	if n.typ == TypeDir {
-		return Attr{}, errIno("link", ino, syscall.EPERM)
+		return NewEntry{}, errIno("link", ino, syscall.EPERM)
 	}
 	d, err := t.get(ctx, dir)
 	if err != nil {
-		return Attr{}, err
+		return NewEntry{}, err
 	}
+	before := d.attr(dir)
 	if err := canModifyEntries("link into", cred, dir, d); err != nil {
-		return Attr{}, err
+		return NewEntry{}, err
 	}
 	if _, ok, err := fs.loadEntry(ctx, dir, name); err != nil {
-		return Attr{}, err
+		return NewEntry{}, err
 	} else if ok {
-		return Attr{}, errName("link", dir, name, syscall.EEXIST)
+		return NewEntry{}, errName("link", dir, name, syscall.EEXIST)
 	}
 	if n.nlink >= maxLinks {
-		return Attr{}, errIno("link", ino, syscall.EMLINK)
+		return NewEntry{}, errIno("link", ino, syscall.EMLINK)
 	}
 	now := fs.now().UnixNano()
 	n.nlink++
@@ -306,9 +321,9 @@ func (fs *FS) Link(ctx context.Context, cred Cred, ino uint64, dir uint64, name 
 	t.put(dir)
 	t.putEntry(dir, name, e)
 	if err := t.commit(ctx); err != nil {
-		return Attr{}, err
+		return NewEntry{}, err
 	}
-	return n.attr(ino), nil
+	return NewEntry{Attr: n.attr(ino), Dir: Change{Before: before, After: d.attr(dir)}}, nil
 }
 
 // lockEntry locks dir and the inode its entry name points to (if any),
@@ -354,59 +369,60 @@ func dropLink(t *txn, ino uint64, n *inode, now int64) {
 	t.put(ino)
 }
 
-// Unlink removes a non-directory entry.
-func (fs *FS) Unlink(ctx context.Context, cred Cred, dir uint64, name string) error {
+// Unlink removes a non-directory entry and returns the directory's change.
+func (fs *FS) Unlink(ctx context.Context, cred Cred, dir uint64, name string) (Change, error) {
 	return fs.removeEntry(ctx, "unlink", cred, dir, name, false)
 }
 
-// Rmdir removes an empty directory.
-func (fs *FS) Rmdir(ctx context.Context, cred Cred, dir uint64, name string) error {
+// Rmdir removes an empty directory and returns the change of dir.
+func (fs *FS) Rmdir(ctx context.Context, cred Cred, dir uint64, name string) (Change, error) {
 	if name == ".." {
-		return errName("rmdir", dir, name, syscall.ENOTEMPTY)
+		return Change{}, errName("rmdir", dir, name, syscall.ENOTEMPTY)
 	}
 	return fs.removeEntry(ctx, "rmdir", cred, dir, name, true)
 }
 
-func (fs *FS) removeEntry(ctx context.Context, op string, cred Cred, dir uint64, name string, wantDir bool) error {
+func (fs *FS) removeEntry(ctx context.Context, op string, cred Cred, dir uint64, name string, wantDir bool) (Change, error) {
 	if err := checkName(op, dir, name); err != nil {
-		return err
+		return Change{}, err
 	}
 	e, ok, unlock, err := fs.lockEntry(ctx, dir, name)
 	if err != nil {
-		return err
+		return Change{}, err
 	}
 	defer unlock()
 	t := fs.newTxn(e.ino)
 	d, err := t.get(ctx, dir)
 	if err != nil {
-		return err
+		return Change{}, err
 	}
+	before := d.attr(dir)
 	if err := canModifyEntries(op, cred, dir, d); err != nil {
-		return err
+		return Change{}, err
 	}
 	if !ok {
-		return errName(op, dir, name, syscall.ENOENT)
+		return Change{}, errName(op, dir, name, syscall.ENOENT)
 	}
 	n, err := t.get(ctx, e.ino)
 	if err != nil {
-		return err
+		return Change{}, err
 	}
 	switch {
 	case wantDir && n.typ != TypeDir:
-		return errName(op, dir, name, syscall.ENOTDIR)
+		return Change{}, errName(op, dir, name, syscall.ENOTDIR)
 	case !wantDir && n.typ == TypeDir:
-		return errName(op, dir, name, syscall.EISDIR)
+		return Change{}, errName(op, dir, name, syscall.EISDIR)
 	}
 	if stickyDenies(cred, d, n) {
-		return errName(op, dir, name, syscall.EPERM)
+		return Change{}, errName(op, dir, name, syscall.EPERM)
 	}
 	if wantDir {
 		empty, err := fs.dirEmpty(ctx, e.ino)
 		if err != nil {
-			return err
+			return Change{}, err
 		}
 		if !empty {
-			return errName(op, dir, name, syscall.ENOTEMPTY)
+			return Change{}, errName(op, dir, name, syscall.ENOTEMPTY)
 		}
 		d.nlink--
 	}
@@ -415,7 +431,10 @@ func (fs *FS) removeEntry(ctx context.Context, op string, cred Cred, dir uint64,
 	dropLink(t, e.ino, n, now)
 	d.mtime, d.ctime = now, now
 	t.put(dir)
-	return t.commit(ctx)
+	if err := t.commit(ctx); err != nil {
+		return Change{}, err
+	}
+	return Change{Before: before, After: d.attr(dir)}, nil
 }
 
 // dirEmpty reports whether directory ino has no entries.
@@ -433,7 +452,7 @@ func (fs *FS) dirEmpty(ctx context.Context, ino uint64) (bool, error) {
 }
 
 // Rename moves fromDir/fromName to toDir/toName, atomically replacing an
-// existing target.
+// existing target, and returns the changes of both directories.
 //
 // Lock order: every operation locks the stripes of all inodes it changes at
 // once, in ascending stripe order (lockInodes), after looking the entries up
@@ -441,32 +460,32 @@ func (fs *FS) dirEmpty(ctx context.Context, ino uint64) (bool, error) {
 // directory to another parent first take renameMu, so that the check that
 // the target is not inside the moved directory walks parents that cannot
 // change meanwhile.
-func (fs *FS) Rename(ctx context.Context, cred Cred, fromDir uint64, fromName string, toDir uint64, toName string) error {
+func (fs *FS) Rename(ctx context.Context, cred Cred, fromDir uint64, fromName string, toDir uint64, toName string) (Renamed, error) {
 	if err := checkName("rename", fromDir, fromName); err != nil {
-		return err
+		return Renamed{}, err
 	}
 	if err := checkName("rename to", toDir, toName); err != nil {
-		return err
+		return Renamed{}, err
 	}
 	for {
 		src, ok, err := fs.getEntry(ctx, fromDir, fromName)
 		if err != nil {
-			return err
+			return Renamed{}, err
 		}
 		if !ok {
 			// Report ENOTDIR/EACCES/ESTALE of the directory first.
 			d, err := fs.getInode(ctx, fromDir)
 			if err != nil {
-				return err
+				return Renamed{}, err
 			}
 			if err := canModifyEntries("rename from", cred, fromDir, d); err != nil {
-				return err
+				return Renamed{}, err
 			}
-			return errName("rename", fromDir, fromName, syscall.ENOENT)
+			return Renamed{}, errName("rename", fromDir, fromName, syscall.ENOENT)
 		}
 		dst, dstOK, err := fs.getEntry(ctx, toDir, toName)
 		if err != nil {
-			return err
+			return Renamed{}, err
 		}
 		moveDir := src.typ == TypeDir && fromDir != toDir
 		if moveDir {
@@ -480,66 +499,69 @@ func (fs *FS) Rename(ctx context.Context, cred Cred, fromDir uint64, fromName st
 		src2, ok2, err1 := fs.loadEntry(ctx, fromDir, fromName)
 		dst2, dstOK2, err2 := fs.loadEntry(ctx, toDir, toName)
 		if err = errors.Join(err1, err2); err == nil && ok2 && src2 == src && dstOK2 == dstOK && dst2 == dst {
-			err = fs.renameLocked(ctx, cred, fromDir, fromName, src, toDir, toName, dst, dstOK, moveDir)
+			res, err := fs.renameLocked(ctx, cred, fromDir, fromName, src, toDir, toName, dst, dstOK, moveDir)
 			unlock()
 			if moveDir {
 				fs.renameMu.Unlock()
 			}
-			return err
+			return res, err
 		}
 		unlock()
 		if moveDir {
 			fs.renameMu.Unlock()
 		}
 		if err != nil {
-			return err
+			return Renamed{}, err
 		}
 	}
 }
 
 func (fs *FS) renameLocked(ctx context.Context, cred Cred, fromDir uint64, fromName string, src dirent,
-	toDir uint64, toName string, dst dirent, dstOK, moveDir bool) error {
+	toDir uint64, toName string, dst dirent, dstOK, moveDir bool) (Renamed, error) {
 	t := fs.newTxn(src.ino)
 	fd, err := t.get(ctx, fromDir)
 	if err != nil {
-		return err
+		return Renamed{}, err
 	}
+	fromBefore := fd.attr(fromDir)
 	if err := canModifyEntries("rename from", cred, fromDir, fd); err != nil {
-		return err
+		return Renamed{}, err
 	}
 	td, err := t.get(ctx, toDir)
 	if err != nil {
-		return err
+		return Renamed{}, err
 	}
+	toBefore := td.attr(toDir)
 	if err := canModifyEntries("rename into", cred, toDir, td); err != nil {
-		return err
+		return Renamed{}, err
 	}
 	sn, err := t.get(ctx, src.ino)
 	if err != nil {
-		return err
+		return Renamed{}, err
 	}
 	if dstOK && dst.ino == src.ino {
-		return nil // both names are links to the same file: nothing to do
+		// Both names are links to the same file: nothing to do.
+		return Renamed{From: Change{Before: fromBefore, After: fromBefore}, To: Change{Before: toBefore, After: toBefore}}, nil
 	}
 	if stickyDenies(cred, fd, sn) {
-		return errName("rename", fromDir, fromName, syscall.EPERM)
+		return Renamed{}, errName("rename", fromDir, fromName, syscall.EPERM)
 	}
 	if moveDir {
 		// Moving a directory rewrites its "..": it needs write permission on it.
 		if !permits(cred, sn, permWrite) {
-			return errName("rename", fromDir, fromName, syscall.EACCES)
+			return Renamed{}, errName("rename", fromDir, fromName, syscall.EACCES)
 		}
 		// The target directory must not be the moved directory or inside it.
 		for p := toDir; ; {
 			if p == src.ino {
-				return errName("rename into own subtree", fromDir, fromName, syscall.EINVAL)
+				return Renamed{}, errName("rename into own subtree", fromDir, fromName, syscall.EINVAL)
 			}
 			if p == RootIno {
 				break
 			}
 			pn, err := fs.peekInode(ctx, p)
 			if err != nil {
-				return err
+				return Renamed{}, err
 			}
 			p = pn.parent
 		}
@@ -548,23 +570,23 @@ func (fs *FS) renameLocked(ctx context.Context, cred Cred, fromDir uint64, fromN
 	if dstOK {
 		dn, err := t.get(ctx, dst.ino)
 		if err != nil {
-			return err
+			return Renamed{}, err
 		}
 		if stickyDenies(cred, td, dn) {
-			return errName("rename over", toDir, toName, syscall.EPERM)
+			return Renamed{}, errName("rename over", toDir, toName, syscall.EPERM)
 		}
 		switch {
 		case sn.typ == TypeDir && dn.typ != TypeDir:
-			return errName("rename over", toDir, toName, syscall.ENOTDIR)
+			return Renamed{}, errName("rename over", toDir, toName, syscall.ENOTDIR)
 		case sn.typ != TypeDir && dn.typ == TypeDir:
-			return errName("rename over", toDir, toName, syscall.EISDIR)
+			return Renamed{}, errName("rename over", toDir, toName, syscall.EISDIR)
 		case dn.typ == TypeDir:
 			empty, err := fs.dirEmpty(ctx, dst.ino)
 			if err != nil {
-				return err
+				return Renamed{}, err
 			}
 			if !empty {
-				return errName("rename over", toDir, toName, syscall.ENOTEMPTY)
+				return Renamed{}, errName("rename over", toDir, toName, syscall.ENOTEMPTY)
 			}
 			td.nlink--
 		}
@@ -586,5 +608,8 @@ func (fs *FS) renameLocked(ctx context.Context, cred Cred, fromDir uint64, fromN
 	td.mtime, td.ctime = now, now
 	t.put(fromDir)
 	t.put(toDir)
-	return t.commit(ctx)
+	if err := t.commit(ctx); err != nil {
+		return Renamed{}, err
+	}
+	return Renamed{From: Change{Before: fromBefore, After: fd.attr(fromDir)}, To: Change{Before: toBefore, After: td.attr(toDir)}}, nil
 }

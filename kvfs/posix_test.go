@@ -39,15 +39,14 @@ func newTree(t *testing.T) *tree {
 	clock := &fakeClock{}
 	clock.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	fs, _ := newFS(t, kvfs.Options{Now: clock.Now})
-	a := must[kvfs.Attr](t)
 	tr := &tree{fs: fs, clock: clock}
-	tr.pub = a(fs.Mkdir(ctx, root, kvfs.RootIno, "pub", 0o777)).Ino
-	tr.tmp = a(fs.Mkdir(ctx, root, kvfs.RootIno, "tmp", 0o1777)).Ino
+	tr.pub = must[kvfs.NewEntry](t)(fs.Mkdir(ctx, root, kvfs.RootIno, "pub", 0o777)).Attr.Ino
+	tr.tmp = must[kvfs.NewEntry](t)(fs.Mkdir(ctx, root, kvfs.RootIno, "tmp", 0o1777)).Attr.Ino
 	gid := uint32(50)
-	tr.sg = a(fs.Mkdir(ctx, root, kvfs.RootIno, "sg", 0o2777)).Ino
-	a(fs.SetAttr(ctx, root, tr.sg, kvfs.SetAttrRequest{GID: &gid}))
-	tr.priv = a(fs.Mkdir(ctx, root, kvfs.RootIno, "priv", 0o700)).Ino
-	tr.fileA = a(fs.Create(ctx, alice, tr.pub, "a", kvfs.CreateRequest{})).Ino
+	tr.sg = must[kvfs.NewEntry](t)(fs.Mkdir(ctx, root, kvfs.RootIno, "sg", 0o2777)).Attr.Ino
+	must[kvfs.Change](t)(fs.SetAttr(ctx, root, tr.sg, kvfs.SetAttrRequest{GID: &gid}))
+	tr.priv = must[kvfs.NewEntry](t)(fs.Mkdir(ctx, root, kvfs.RootIno, "priv", 0o700)).Attr.Ino
+	tr.fileA = must[kvfs.NewEntry](t)(fs.Create(ctx, alice, tr.pub, "a", kvfs.CreateRequest{})).Attr.Ino
 	return tr
 }
 
@@ -105,60 +104,60 @@ func TestPOSIXErrors(t *testing.T) {
 			return err
 		}, syscall.ENOTDIR},
 		{"create in missing dir", func(tr *tree) error { _, err := tr.fs.Create(ctx, root, 999999, "x", kvfs.CreateRequest{}); return err }, syscall.ESTALE},
-		{"rmdir non-empty", func(tr *tree) error { return tr.fs.Rmdir(ctx, root, kvfs.RootIno, "pub") }, syscall.ENOTEMPTY},
-		{"rmdir file", func(tr *tree) error { return tr.fs.Rmdir(ctx, root, tr.pub, "a") }, syscall.ENOTDIR},
-		{"rmdir dot", func(tr *tree) error { return tr.fs.Rmdir(ctx, root, tr.pub, ".") }, syscall.EINVAL},
-		{"rmdir dotdot", func(tr *tree) error { return tr.fs.Rmdir(ctx, root, tr.pub, "..") }, syscall.ENOTEMPTY},
-		{"unlink dir", func(tr *tree) error { return tr.fs.Unlink(ctx, root, kvfs.RootIno, "pub") }, syscall.EISDIR},
-		{"unlink missing", func(tr *tree) error { return tr.fs.Unlink(ctx, root, tr.pub, "zz") }, syscall.ENOENT},
+		{"rmdir non-empty", func(tr *tree) error { return errOf(tr.fs.Rmdir(ctx, root, kvfs.RootIno, "pub")) }, syscall.ENOTEMPTY},
+		{"rmdir file", func(tr *tree) error { return errOf(tr.fs.Rmdir(ctx, root, tr.pub, "a")) }, syscall.ENOTDIR},
+		{"rmdir dot", func(tr *tree) error { return errOf(tr.fs.Rmdir(ctx, root, tr.pub, ".")) }, syscall.EINVAL},
+		{"rmdir dotdot", func(tr *tree) error { return errOf(tr.fs.Rmdir(ctx, root, tr.pub, "..")) }, syscall.ENOTEMPTY},
+		{"unlink dir", func(tr *tree) error { return errOf(tr.fs.Unlink(ctx, root, kvfs.RootIno, "pub")) }, syscall.EISDIR},
+		{"unlink missing", func(tr *tree) error { return errOf(tr.fs.Unlink(ctx, root, tr.pub, "zz")) }, syscall.ENOENT},
 		{"link to dir", func(tr *tree) error { _, err := tr.fs.Link(ctx, root, tr.pub, kvfs.RootIno, "l"); return err }, syscall.EPERM},
 		{"link over existing", func(tr *tree) error { _, err := tr.fs.Link(ctx, root, tr.fileA, kvfs.RootIno, "pub"); return err }, syscall.EEXIST},
-		{"rename dir into itself", func(tr *tree) error { return tr.fs.Rename(ctx, root, kvfs.RootIno, "pub", tr.pub, "x") }, syscall.EINVAL},
+		{"rename dir into itself", func(tr *tree) error { return errOf(tr.fs.Rename(ctx, root, kvfs.RootIno, "pub", tr.pub, "x")) }, syscall.EINVAL},
 		{"rename dir into own subtree", func(tr *tree) error {
-			sub := must[kvfs.Attr](t)(tr.fs.Mkdir(ctx, root, tr.pub, "sub", 0o755))
-			return tr.fs.Rename(ctx, root, kvfs.RootIno, "pub", sub.Ino, "x")
+			sub := must[kvfs.NewEntry](t)(tr.fs.Mkdir(ctx, root, tr.pub, "sub", 0o755)).Attr
+			return errOf(tr.fs.Rename(ctx, root, kvfs.RootIno, "pub", sub.Ino, "x"))
 		}, syscall.EINVAL},
-		{"rename dir over file", func(tr *tree) error { return tr.fs.Rename(ctx, root, kvfs.RootIno, "priv", tr.pub, "a") }, syscall.ENOTDIR},
-		{"rename file over dir", func(tr *tree) error { return tr.fs.Rename(ctx, root, tr.pub, "a", kvfs.RootIno, "priv") }, syscall.EISDIR},
-		{"rename dir over non-empty dir", func(tr *tree) error { return tr.fs.Rename(ctx, root, kvfs.RootIno, "priv", kvfs.RootIno, "pub") }, syscall.ENOTEMPTY},
-		{"rename missing", func(tr *tree) error { return tr.fs.Rename(ctx, root, tr.pub, "zz", tr.pub, "y") }, syscall.ENOENT},
-		{"rename to dotdot", func(tr *tree) error { return tr.fs.Rename(ctx, root, tr.pub, "a", tr.pub, "..") }, syscall.EINVAL},
+		{"rename dir over file", func(tr *tree) error { return errOf(tr.fs.Rename(ctx, root, kvfs.RootIno, "priv", tr.pub, "a")) }, syscall.ENOTDIR},
+		{"rename file over dir", func(tr *tree) error { return errOf(tr.fs.Rename(ctx, root, tr.pub, "a", kvfs.RootIno, "priv")) }, syscall.EISDIR},
+		{"rename dir over non-empty dir", func(tr *tree) error { return errOf(tr.fs.Rename(ctx, root, kvfs.RootIno, "priv", kvfs.RootIno, "pub")) }, syscall.ENOTEMPTY},
+		{"rename missing", func(tr *tree) error { return errOf(tr.fs.Rename(ctx, root, tr.pub, "zz", tr.pub, "y")) }, syscall.ENOENT},
+		{"rename to dotdot", func(tr *tree) error { return errOf(tr.fs.Rename(ctx, root, tr.pub, "a", tr.pub, "..")) }, syscall.EINVAL},
 		{"sticky: other user unlinks", func(tr *tree) error {
-			must[kvfs.Attr](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
-			return tr.fs.Unlink(ctx, bob, tr.tmp, "f")
+			must[kvfs.NewEntry](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
+			return errOf(tr.fs.Unlink(ctx, bob, tr.tmp, "f"))
 		}, syscall.EPERM},
 		{"sticky: other user renames away", func(tr *tree) error {
-			must[kvfs.Attr](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
-			return tr.fs.Rename(ctx, bob, tr.tmp, "f", tr.tmp, "g")
+			must[kvfs.NewEntry](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
+			return errOf(tr.fs.Rename(ctx, bob, tr.tmp, "f", tr.tmp, "g"))
 		}, syscall.EPERM},
 		{"sticky: other user renames over", func(tr *tree) error {
-			must[kvfs.Attr](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
-			must[kvfs.Attr](t)(tr.fs.Create(ctx, bob, tr.tmp, "g", kvfs.CreateRequest{}))
-			return tr.fs.Rename(ctx, bob, tr.tmp, "g", tr.tmp, "f")
+			must[kvfs.NewEntry](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
+			must[kvfs.NewEntry](t)(tr.fs.Create(ctx, bob, tr.tmp, "g", kvfs.CreateRequest{}))
+			return errOf(tr.fs.Rename(ctx, bob, tr.tmp, "g", tr.tmp, "f"))
 		}, syscall.EPERM},
 		{"sticky: owner unlinks", func(tr *tree) error {
-			must[kvfs.Attr](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
-			return tr.fs.Unlink(ctx, alice, tr.tmp, "f")
+			must[kvfs.NewEntry](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
+			return errOf(tr.fs.Unlink(ctx, alice, tr.tmp, "f"))
 		}, 0},
 		{"sticky: root unlinks", func(tr *tree) error {
-			must[kvfs.Attr](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
-			return tr.fs.Unlink(ctx, root, tr.tmp, "f")
+			must[kvfs.NewEntry](t)(tr.fs.Create(ctx, alice, tr.tmp, "f", kvfs.CreateRequest{}))
+			return errOf(tr.fs.Unlink(ctx, root, tr.tmp, "f"))
 		}, 0},
-		{"non-sticky: other user unlinks", func(tr *tree) error { return tr.fs.Unlink(ctx, bob, tr.pub, "a") }, 0},
+		{"non-sticky: other user unlinks", func(tr *tree) error { return errOf(tr.fs.Unlink(ctx, bob, tr.pub, "a")) }, 0},
 		{"read without permission", func(tr *tree) error {
-			must[kvfs.Attr](t)(tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o600)}))
+			must[kvfs.Change](t)(tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o600)}))
 			_, _, err := tr.fs.Read(ctx, bob, tr.fileA, 0, make([]byte, 10))
 			return err
 		}, syscall.EACCES},
 		{"write without permission", func(tr *tree) error { _, err := tr.fs.Write(ctx, bob, tr.fileA, 0, []byte("x")); return err }, syscall.EACCES},
 		{"owner writes a read-only file", func(tr *tree) error {
-			must[kvfs.Attr](t)(tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o444)}))
+			must[kvfs.Change](t)(tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o444)}))
 			_, err := tr.fs.Write(ctx, alice, tr.fileA, 0, []byte("x"))
 			return err
 		}, 0},
 		{"group member writes", func(tr *tree) error {
 			gid := uint32(50)
-			must[kvfs.Attr](t)(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{GID: &gid, Mode: u32(0o664)}))
+			must[kvfs.Change](t)(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{GID: &gid, Mode: u32(0o664)}))
 			_, err := tr.fs.Write(ctx, bob, tr.fileA, 0, []byte("x"))
 			return err
 		}, 0},
@@ -195,7 +194,7 @@ func TestPOSIXErrors(t *testing.T) {
 			return err
 		}, syscall.EPERM},
 		{"chgrp to own supplementary group", func(tr *tree) error {
-			f := must[kvfs.Attr](t)(tr.fs.Create(ctx, bob, tr.pub, "b", kvfs.CreateRequest{}))
+			f := must[kvfs.NewEntry](t)(tr.fs.Create(ctx, bob, tr.pub, "b", kvfs.CreateRequest{})).Attr
 			_, err := tr.fs.SetAttr(ctx, bob, f.Ino, kvfs.SetAttrRequest{GID: u32(50)})
 			return err
 		}, 0},
@@ -204,7 +203,7 @@ func TestPOSIXErrors(t *testing.T) {
 			return err
 		}, syscall.EPERM},
 		{"set server time with write access", func(tr *tree) error {
-			must[kvfs.Attr](t)(tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o666)}))
+			must[kvfs.Change](t)(tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o666)}))
 			_, err := tr.fs.SetAttr(ctx, bob, tr.fileA, kvfs.SetAttrRequest{Mtime: kvfs.TimeServer})
 			return err
 		}, 0},
@@ -230,7 +229,7 @@ func TestPOSIXErrors(t *testing.T) {
 			return err
 		}, syscall.EINVAL},
 		{"getattr of a removed inode", func(tr *tree) error {
-			if err := tr.fs.Unlink(ctx, root, tr.pub, "a"); err != nil {
+			if _, err := tr.fs.Unlink(ctx, root, tr.pub, "a"); err != nil {
 				return err
 			}
 			_, err := tr.fs.GetAttr(ctx, tr.fileA)
@@ -254,9 +253,9 @@ func TestRenameSemantics(t *testing.T) {
 	a := must[kvfs.Attr](t)
 	t.Run("over existing file", func(t *testing.T) {
 		tr := newTree(t)
-		b := a(tr.fs.Create(ctx, root, tr.pub, "b", kvfs.CreateRequest{}))
-		a(tr.fs.Write(ctx, root, b.Ino, 0, []byte("bbbb")))
-		if err := tr.fs.Rename(ctx, root, tr.pub, "a", tr.pub, "b"); err != nil {
+		b := must[kvfs.NewEntry](t)(tr.fs.Create(ctx, root, tr.pub, "b", kvfs.CreateRequest{})).Attr
+		must[kvfs.Change](t)(tr.fs.Write(ctx, root, b.Ino, 0, []byte("bbbb")))
+		if _, err := tr.fs.Rename(ctx, root, tr.pub, "a", tr.pub, "b"); err != nil {
 			t.Fatal(err)
 		}
 		if got := a(tr.fs.Lookup(ctx, root, tr.pub, "b")); got.Ino != tr.fileA {
@@ -273,9 +272,9 @@ func TestRenameSemantics(t *testing.T) {
 	})
 	t.Run("over empty dir", func(t *testing.T) {
 		tr := newTree(t)
-		x := a(tr.fs.Mkdir(ctx, root, tr.pub, "x", 0o755))
-		a(tr.fs.Mkdir(ctx, root, tr.pub, "y", 0o755))
-		if err := tr.fs.Rename(ctx, root, tr.pub, "x", tr.pub, "y"); err != nil {
+		x := must[kvfs.NewEntry](t)(tr.fs.Mkdir(ctx, root, tr.pub, "x", 0o755)).Attr
+		must[kvfs.NewEntry](t)(tr.fs.Mkdir(ctx, root, tr.pub, "y", 0o755))
+		if _, err := tr.fs.Rename(ctx, root, tr.pub, "x", tr.pub, "y"); err != nil {
 			t.Fatal(err)
 		}
 		if got := a(tr.fs.Lookup(ctx, root, tr.pub, "y")); got.Ino != x.Ino {
@@ -288,7 +287,7 @@ func TestRenameSemantics(t *testing.T) {
 	})
 	t.Run("onto itself", func(t *testing.T) {
 		tr := newTree(t)
-		if err := tr.fs.Rename(ctx, root, tr.pub, "a", tr.pub, "a"); err != nil {
+		if _, err := tr.fs.Rename(ctx, root, tr.pub, "a", tr.pub, "a"); err != nil {
 			t.Fatal(err)
 		}
 		a(tr.fs.Lookup(ctx, root, tr.pub, "a"))
@@ -296,8 +295,8 @@ func TestRenameSemantics(t *testing.T) {
 	})
 	t.Run("onto another link of the same file", func(t *testing.T) {
 		tr := newTree(t)
-		a(tr.fs.Link(ctx, root, tr.fileA, tr.pub, "a2"))
-		if err := tr.fs.Rename(ctx, root, tr.pub, "a", tr.pub, "a2"); err != nil {
+		must[kvfs.NewEntry](t)(tr.fs.Link(ctx, root, tr.fileA, tr.pub, "a2"))
+		if _, err := tr.fs.Rename(ctx, root, tr.pub, "a", tr.pub, "a2"); err != nil {
 			t.Fatal(err)
 		}
 		a(tr.fs.Lookup(ctx, root, tr.pub, "a"))
@@ -308,8 +307,8 @@ func TestRenameSemantics(t *testing.T) {
 	})
 	t.Run("directory across parents", func(t *testing.T) {
 		tr := newTree(t)
-		x := a(tr.fs.Mkdir(ctx, root, tr.pub, "x", 0o755))
-		if err := tr.fs.Rename(ctx, root, tr.pub, "x", tr.tmp, "x"); err != nil {
+		x := must[kvfs.NewEntry](t)(tr.fs.Mkdir(ctx, root, tr.pub, "x", 0o755)).Attr
+		if _, err := tr.fs.Rename(ctx, root, tr.pub, "x", tr.tmp, "x"); err != nil {
 			t.Fatal(err)
 		}
 		if p, _ := tr.fs.Parent(ctx, x.Ino); p != tr.tmp {
@@ -325,8 +324,8 @@ func TestRenameSemantics(t *testing.T) {
 	})
 	t.Run("moving a directory needs write access to it", func(t *testing.T) {
 		tr := newTree(t)
-		a(tr.fs.Mkdir(ctx, root, tr.pub, "x", 0o755))
-		wantErrno(t, tr.fs.Rename(ctx, alice, tr.pub, "x", tr.tmp, "x"), syscall.EACCES)
+		must[kvfs.NewEntry](t)(tr.fs.Mkdir(ctx, root, tr.pub, "x", 0o755))
+		wantErrno(t, errOf(tr.fs.Rename(ctx, alice, tr.pub, "x", tr.tmp, "x")), syscall.EACCES)
 	})
 }
 
@@ -334,15 +333,15 @@ func TestHardLinks(t *testing.T) {
 	ctx := context.Background()
 	a := must[kvfs.Attr](t)
 	tr := newTree(t)
-	a(tr.fs.Write(ctx, root, tr.fileA, 0, []byte("data")))
+	must[kvfs.Change](t)(tr.fs.Write(ctx, root, tr.fileA, 0, []byte("data")))
 	for _, name := range []string{"l1", "l2"} {
-		a(tr.fs.Link(ctx, root, tr.fileA, tr.tmp, name))
+		must[kvfs.NewEntry](t)(tr.fs.Link(ctx, root, tr.fileA, tr.tmp, name))
 	}
 	if n := a(tr.fs.GetAttr(ctx, tr.fileA)).Nlink; n != 3 {
 		t.Fatalf("nlink %d want 3", n)
 	}
 	for i, name := range []string{"l1", "l2"} {
-		if err := tr.fs.Unlink(ctx, root, tr.tmp, name); err != nil {
+		if _, err := tr.fs.Unlink(ctx, root, tr.tmp, name); err != nil {
 			t.Fatal(err)
 		}
 		if n := a(tr.fs.GetAttr(ctx, tr.fileA)).Nlink; n != uint32(2-i) {
@@ -382,10 +381,10 @@ func TestExclusiveCreate(t *testing.T) {
 		t.Fatalf("%d winners, %d EEXIST", wins.Load(), exists.Load())
 	}
 	v1, v2 := [8]byte{1}, [8]byte{2}
-	f := must[kvfs.Attr](t)(tr.fs.Create(ctx, root, tr.pub, "ex", kvfs.CreateRequest{Mode: kvfs.CreateExclusive, Verifier: v1}))
+	f := must[kvfs.NewEntry](t)(tr.fs.Create(ctx, root, tr.pub, "ex", kvfs.CreateRequest{Mode: kvfs.CreateExclusive, Verifier: v1})).Attr
 	again, err := tr.fs.Create(ctx, root, tr.pub, "ex", kvfs.CreateRequest{Mode: kvfs.CreateExclusive, Verifier: v1})
-	if err != nil || again.Ino != f.Ino {
-		t.Fatalf("retransmitted exclusive create: %v (ino %d want %d)", err, again.Ino, f.Ino)
+	if err != nil || again.Attr.Ino != f.Ino {
+		t.Fatalf("retransmitted exclusive create: %v (ino %d want %d)", err, again.Attr.Ino, f.Ino)
 	}
 	_, err = tr.fs.Create(ctx, root, tr.pub, "ex", kvfs.CreateRequest{Mode: kvfs.CreateExclusive, Verifier: v2})
 	wantErrno(t, err, syscall.EEXIST)
@@ -394,38 +393,37 @@ func TestExclusiveCreate(t *testing.T) {
 
 func TestSetgidAndPrivileges(t *testing.T) {
 	ctx := context.Background()
-	a := must[kvfs.Attr](t)
 	u32 := func(v uint32) *uint32 { return &v }
 	tr := newTree(t)
-	f := a(tr.fs.Create(ctx, alice, tr.sg, "f", kvfs.CreateRequest{}))
+	f := must[kvfs.NewEntry](t)(tr.fs.Create(ctx, alice, tr.sg, "f", kvfs.CreateRequest{})).Attr
 	if f.GID != 50 {
 		t.Fatalf("file in setgid dir has gid %d, want 50", f.GID)
 	}
-	d := a(tr.fs.Mkdir(ctx, alice, tr.sg, "d", 0o755))
+	d := must[kvfs.NewEntry](t)(tr.fs.Mkdir(ctx, alice, tr.sg, "d", 0o755)).Attr
 	if d.GID != 50 || d.Mode&0o2000 == 0 {
 		t.Fatalf("subdir of setgid dir: gid %d mode %o", d.GID, d.Mode)
 	}
-	p := a(tr.fs.Create(ctx, alice, tr.pub, "p", kvfs.CreateRequest{}))
+	p := must[kvfs.NewEntry](t)(tr.fs.Create(ctx, alice, tr.pub, "p", kvfs.CreateRequest{})).Attr
 	if p.GID != alice.GID {
 		t.Fatalf("file in plain dir has gid %d", p.GID)
 	}
 	// chmod g+s by a non-member of the file's group drops setgid.
-	got := a(tr.fs.SetAttr(ctx, alice, f.Ino, kvfs.SetAttrRequest{Mode: u32(0o2755)}))
+	got := must[kvfs.Change](t)(tr.fs.SetAttr(ctx, alice, f.Ino, kvfs.SetAttrRequest{Mode: u32(0o2755)})).After
 	if got.Mode != 0o755 {
 		t.Fatalf("mode %o, want 0755", got.Mode)
 	}
-	got = a(tr.fs.SetAttr(ctx, alice, p.Ino, kvfs.SetAttrRequest{Mode: u32(0o6777)}))
+	got = must[kvfs.Change](t)(tr.fs.SetAttr(ctx, alice, p.Ino, kvfs.SetAttrRequest{Mode: u32(0o6777)})).After
 	if got.Mode != 0o6777 {
 		t.Fatalf("mode %o, want 06777", got.Mode)
 	}
 	// A write by another user drops setuid and setgid.
-	got = a(tr.fs.Write(ctx, bob, p.Ino, 0, []byte("x")))
+	got = must[kvfs.Change](t)(tr.fs.Write(ctx, bob, p.Ino, 0, []byte("x"))).After
 	if got.Mode != 0o777 {
 		t.Fatalf("mode after foreign write %o, want 0777", got.Mode)
 	}
 	// chown drops setuid.
-	a(tr.fs.SetAttr(ctx, root, p.Ino, kvfs.SetAttrRequest{Mode: u32(0o4755)}))
-	got = a(tr.fs.SetAttr(ctx, root, p.Ino, kvfs.SetAttrRequest{UID: u32(7)}))
+	must[kvfs.Change](t)(tr.fs.SetAttr(ctx, root, p.Ino, kvfs.SetAttrRequest{Mode: u32(0o4755)}))
+	got = must[kvfs.Change](t)(tr.fs.SetAttr(ctx, root, p.Ino, kvfs.SetAttrRequest{UID: u32(7)})).After
 	if got.Mode != 0o755 || got.UID != 7 {
 		t.Fatalf("after chown: mode %o uid %d", got.Mode, got.UID)
 	}
@@ -462,30 +460,30 @@ func TestTimestamps(t *testing.T) {
 	u32 := func(v uint32) *uint32 { return &v }
 	tr := newTree(t)
 	d0 := a(tr.fs.GetAttr(ctx, tr.pub))
-	f := a(tr.fs.Create(ctx, root, tr.pub, "t", kvfs.CreateRequest{}))
+	f := must[kvfs.NewEntry](t)(tr.fs.Create(ctx, root, tr.pub, "t", kvfs.CreateRequest{})).Attr
 	d1 := a(tr.fs.GetAttr(ctx, tr.pub))
 	if !d1.Mtime.After(d0.Mtime) || !d1.Ctime.After(d0.Ctime) {
 		t.Fatal("create did not advance the directory's mtime/ctime")
 	}
-	w := a(tr.fs.Write(ctx, root, f.Ino, 0, []byte("x")))
+	w := must[kvfs.Change](t)(tr.fs.Write(ctx, root, f.Ino, 0, []byte("x"))).After
 	if !w.Mtime.After(f.Mtime) || !w.Ctime.After(f.Ctime) {
 		t.Fatal("write did not advance mtime/ctime")
 	}
-	c := a(tr.fs.SetAttr(ctx, root, f.Ino, kvfs.SetAttrRequest{Mode: u32(0o600)}))
+	c := must[kvfs.Change](t)(tr.fs.SetAttr(ctx, root, f.Ino, kvfs.SetAttrRequest{Mode: u32(0o600)})).After
 	if !c.Mtime.Equal(w.Mtime) || !c.Ctime.After(w.Ctime) {
 		t.Fatal("chmod must change ctime only")
 	}
-	l := a(tr.fs.Link(ctx, root, f.Ino, tr.tmp, "t2"))
+	l := must[kvfs.NewEntry](t)(tr.fs.Link(ctx, root, f.Ino, tr.tmp, "t2")).Attr
 	if !l.Ctime.After(c.Ctime) || !l.Mtime.Equal(c.Mtime) {
 		t.Fatal("link must change ctime only")
 	}
 	to := time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC)
-	s := a(tr.fs.SetAttr(ctx, root, f.Ino, kvfs.SetAttrRequest{Atime: kvfs.TimeClient, AtimeTo: to, Mtime: kvfs.TimeClient, MtimeTo: to}))
+	s := must[kvfs.Change](t)(tr.fs.SetAttr(ctx, root, f.Ino, kvfs.SetAttrRequest{Atime: kvfs.TimeClient, AtimeTo: to, Mtime: kvfs.TimeClient, MtimeTo: to})).After
 	if !s.Atime.Equal(to) || !s.Mtime.Equal(to) || !s.Ctime.After(l.Ctime) {
 		t.Fatalf("set times: %+v", s)
 	}
 	d2 := a(tr.fs.GetAttr(ctx, tr.pub))
-	if err := tr.fs.Rename(ctx, root, tr.pub, "t", tr.pub, "u"); err != nil {
+	if _, err := tr.fs.Rename(ctx, root, tr.pub, "t", tr.pub, "u"); err != nil {
 		t.Fatal(err)
 	}
 	d3 := a(tr.fs.GetAttr(ctx, tr.pub))
@@ -499,9 +497,9 @@ func TestTruncateAndHoles(t *testing.T) {
 	a := must[kvfs.Attr](t)
 	tr := newTree(t)
 	data := bytes.Repeat([]byte{0xab}, 3*kvfs.ChunkSize+100)
-	a(tr.fs.Write(ctx, root, tr.fileA, 0, data))
+	must[kvfs.Change](t)(tr.fs.Write(ctx, root, tr.fileA, 0, data))
 	for _, size := range []uint64{kvfs.ChunkSize + 7, 5, 0, 2*kvfs.ChunkSize + 3, 10 * kvfs.ChunkSize} {
-		got := a(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Size: &size}))
+		got := must[kvfs.Change](t)(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Size: &size})).After
 		if got.Size != size {
 			t.Fatalf("size %d want %d", got.Size, size)
 		}
@@ -516,10 +514,10 @@ func TestTruncateAndHoles(t *testing.T) {
 		t.Fatalf("used %d after truncating to 0 and extending", u)
 	}
 	// Partial truncate keeps the head and zeroes the tail after extension.
-	a(tr.fs.Write(ctx, root, tr.fileA, 0, data))
+	must[kvfs.Change](t)(tr.fs.Write(ctx, root, tr.fileA, 0, data))
 	s1, s2 := uint64(10), uint64(kvfs.ChunkSize)
-	a(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Size: &s1}))
-	a(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Size: &s2}))
+	must[kvfs.Change](t)(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Size: &s1}))
+	must[kvfs.Change](t)(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Size: &s2}))
 	n, _, _ = tr.fs.Read(ctx, root, tr.fileA, 0, buf)
 	want := append(bytes.Repeat([]byte{0xab}, 10), make([]byte, kvfs.ChunkSize-10)...)
 	if !bytes.Equal(buf[:n], want) {
@@ -531,7 +529,7 @@ func TestTruncateAndHoles(t *testing.T) {
 func TestSizeLimit(t *testing.T) {
 	ctx := context.Background()
 	fs, _ := newFS(t, kvfs.Options{SizeLimitBytes: 3 * kvfs.ChunkSize})
-	f := must[kvfs.Attr](t)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{}))
+	f := must[kvfs.NewEntry](t)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Attr
 	if _, err := fs.Write(ctx, root, f.Ino, 0, make([]byte, 2*kvfs.ChunkSize)); err != nil {
 		t.Fatal(err)
 	}
@@ -550,11 +548,10 @@ func TestSizeLimit(t *testing.T) {
 
 func TestOverwriteAccounting(t *testing.T) {
 	ctx := context.Background()
-	a := must[kvfs.Attr](t)
 	fs, _ := newFS(t, kvfs.Options{})
-	f := a(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
+	f := must[kvfs.NewEntry](t)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Attr.Ino
 	size := uint64(3*kvfs.ChunkSize + 1000)
-	a(fs.Write(ctx, root, f, 0, make([]byte, size))) // dense
+	must[kvfs.Change](t)(fs.Write(ctx, root, f, 0, make([]byte, size))) // dense
 	cases := []struct {
 		off, n   uint64
 		wantUsed uint64
@@ -566,7 +563,7 @@ func TestOverwriteAccounting(t *testing.T) {
 		{1 * kvfs.ChunkSize, 2 * kvfs.ChunkSize, 6 * kvfs.ChunkSize}, // overwrite two full chunks
 	}
 	for i, c := range cases {
-		got := a(fs.Write(ctx, root, f, c.off, bytes.Repeat([]byte{byte(i + 1)}, int(c.n))))
+		got := must[kvfs.Change](t)(fs.Write(ctx, root, f, c.off, bytes.Repeat([]byte{byte(i + 1)}, int(c.n)))).After
 		if got.Used != c.wantUsed {
 			t.Fatalf("case %d: used %d, want %d", i, got.Used, c.wantUsed)
 		}
@@ -593,7 +590,7 @@ func TestSizeLimitConcurrent(t *testing.T) {
 			}
 			buf := make([]byte, kvfs.ChunkSize)
 			for i := range 20 {
-				_, err := fs.Write(ctx, root, f.Ino, uint64(i)*kvfs.ChunkSize, buf)
+				_, err := fs.Write(ctx, root, f.Attr.Ino, uint64(i)*kvfs.ChunkSize, buf)
 				switch errnoOf(err) {
 				case 0:
 					written.Add(kvfs.ChunkSize)

@@ -52,7 +52,7 @@ func TestReadAcrossChunks(t *testing.T) {
 			continue
 		}
 		lo, hi := c*ChunkSize, min((c+1)*ChunkSize, size)
-		if _, err := fs.Write(ctx, cred, f.Ino, uint64(lo), want[lo:hi]); err != nil {
+		if _, err := fs.Write(ctx, cred, f.Attr.Ino, uint64(lo), want[lo:hi]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -71,7 +71,7 @@ func TestReadAcrossChunks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			buf := bytes.Repeat([]byte{0xEE}, tt.len)
-			n, eof, err := fs.Read(ctx, cred, f.Ino, uint64(tt.off), buf)
+			n, eof, err := fs.Read(ctx, cred, f.Attr.Ino, uint64(tt.off), buf)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,13 +84,13 @@ func TestReadAcrossChunks(t *testing.T) {
 			}
 		})
 	}
-	kv.failKey = chunkKey(f.Ino, 23)
+	kv.failKey = chunkKey(f.Attr.Ino, 23)
 	fs2, err := Open(ctx, kv, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fs2.Close(ctx)
-	_, _, err = fs2.Read(ctx, cred, f.Ino, 20*ChunkSize, make([]byte, 8*ChunkSize))
+	_, _, err = fs2.Read(ctx, cred, f.Attr.Ino, 20*ChunkSize, make([]byte, 8*ChunkSize))
 	if !errors.Is(err, errInjected) {
 		t.Fatalf("Read over a failing chunk: %v; want the injected error", err)
 	}

@@ -24,7 +24,7 @@ func TestConcurrentSharedTree(t *testing.T) {
 	// A fixed set of directories; entries inside move around.
 	dirs := []uint64{kvfs.RootIno}
 	for i := range 6 {
-		a := must[kvfs.Attr](t)(fs.Mkdir(ctx, root, dirs[rand.IntN(len(dirs))], fmt.Sprintf("d%d", i), 0o777))
+		a := must[kvfs.NewEntry](t)(fs.Mkdir(ctx, root, dirs[rand.IntN(len(dirs))], fmt.Sprintf("d%d", i), 0o777)).Attr
 		dirs = append(dirs, a.Ino)
 	}
 	expected := map[syscall.Errno]bool{0: true, syscall.ENOENT: true, syscall.EEXIST: true, syscall.ENOTEMPTY: true,
@@ -53,11 +53,11 @@ func TestConcurrentSharedTree(t *testing.T) {
 				case 1:
 					_, err = fs.Mkdir(ctx, root, d, name, 0o777)
 				case 2:
-					err = fs.Unlink(ctx, root, d, name)
+					_, err = fs.Unlink(ctx, root, d, name)
 				case 3:
-					err = fs.Rmdir(ctx, root, d, name)
+					_, err = fs.Rmdir(ctx, root, d, name)
 				case 4, 5:
-					err = fs.Rename(ctx, root, d, name, pickDir(), names[r.IntN(len(names))])
+					_, err = fs.Rename(ctx, root, d, name, pickDir(), names[r.IntN(len(names))])
 				case 6:
 					var a kvfs.Attr
 					if a, err = fs.Lookup(ctx, root, d, name); err == nil {

@@ -52,6 +52,28 @@ type Attr struct {
 	Ctime time.Time
 }
 
+// Change is what an operation did to one inode: its attributes just before
+// and just after, both read under the lock that serialized the operation,
+// so that no other change falls between them (what NFSv3 calls weak cache
+// consistency data). Before equals After when the operation changed nothing.
+type Change struct {
+	Before, After Attr
+}
+
+// NewEntry is the result of an operation that adds a name to a directory
+// (Create, Mkdir, Symlink, Mknod, Link): the attributes of the inode the
+// name refers to, after the operation, and the change of the directory.
+type NewEntry struct {
+	Attr Attr
+	Dir  Change
+}
+
+// Renamed is the result of Rename: the change of the source directory and
+// of the target directory (the same change twice when they are one).
+type Renamed struct {
+	From, To Change
+}
+
 // SetTime says how SetAttr changes a timestamp.
 type SetTime uint8
 

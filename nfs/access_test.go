@@ -225,7 +225,7 @@ func TestReadOnlyExport(t *testing.T) {
 	// Prepare content through the filesystem itself.
 	f, err := fs.Create(cx, kvfs.Cred{}, kvfs.RootIno, "f", kvfs.CreateRequest{Mode: kvfs.CreateGuarded})
 	check(t, err)
-	_, err = fs.Write(cx, kvfs.Cred{}, f.Ino, 0, []byte("hello"))
+	_, err = fs.Write(cx, kvfs.Cred{}, f.Attr.Ino, 0, []byte("hello"))
 	check(t, err)
 	_, err = fs.Mkdir(cx, kvfs.Cred{}, kvfs.RootIno, "d", 0o755)
 	check(t, err)

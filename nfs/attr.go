@@ -105,6 +105,14 @@ func putWcc(e *xdr.Encoder, pre, post *kvfs.Attr, fsid uint64) {
 	putPostOpAttr(e, post, fsid)
 }
 
+// putChange appends the wcc_data of a change the filesystem made: its
+// before and after attributes were read under the lock of the change, so
+// a client whose cache matches Before knows that nobody else changed the
+// object in between.
+func putChange(e *xdr.Encoder, c *kvfs.Change, fsid uint64) {
+	putWcc(e, &c.Before, &c.After, fsid)
+}
+
 // putPostOpFH appends a post_op_fh3 naming a's inode.
 func putPostOpFH(e *xdr.Encoder, a *kvfs.Attr, fsid uint64) {
 	if a == nil {

@@ -63,6 +63,17 @@
 // before answering. With Export.StrictSync, CREATE, MKDIR, SYMLINK, MKNOD,
 // REMOVE, RMDIR, RENAME, LINK and SETATTR flush before their reply.
 //
+// # Weak cache consistency
+//
+// The wcc_data of WRITE, SETATTR, CREATE, MKDIR, SYMLINK, MKNOD, REMOVE,
+// RMDIR, RENAME (both directories) and LINK (the directory; the file's
+// post-operation attributes) is the Change the filesystem returns, whose
+// Before and After it read under the lock of the change: a client whose
+// cache matches Before knows that no other client changed the object in
+// between. Replies to failed procedures and to COMMIT, which change
+// nothing, carry post-operation attributes only (pre-operation attributes
+// read outside that lock could hide another client's change).
+//
 // # Retransmissions
 //
 // A duplicate request cache keeps the replies of the last ReplyCacheSize

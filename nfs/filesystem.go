@@ -12,27 +12,31 @@ import (
 // *kvfs.FS implements it. Errors are syscall.Errno values (possibly wrapped,
 // match with errors.As) which the server maps to NFS3ERR_* codes; kvfs.ErrStale
 // maps to NFS3ERR_STALE and kvfs.ErrNotSync to NFS3ERR_NOT_SYNC.
+//
+// Every operation that changes an inode returns a kvfs.Change (or a result
+// holding them) whose Before and After were read under the same lock as the
+// change: the server answers them as the wcc_data of the reply.
 type Filesystem interface {
 	// FSID is a stable random 64-bit id of this filesystem, kept in its database.
 	FSID() uint64
 	GetAttr(ctx context.Context, ino uint64) (kvfs.Attr, error)
-	SetAttr(ctx context.Context, cred kvfs.Cred, ino uint64, req kvfs.SetAttrRequest) (kvfs.Attr, error)
+	SetAttr(ctx context.Context, cred kvfs.Cred, ino uint64, req kvfs.SetAttrRequest) (kvfs.Change, error)
 	Lookup(ctx context.Context, cred kvfs.Cred, dir uint64, name string) (kvfs.Attr, error)
 	// Access returns the subset of the requested kvfs.Access* bits that cred is granted.
 	Access(ctx context.Context, cred kvfs.Cred, ino uint64, mask uint32) (uint32, error)
 	Readlink(ctx context.Context, ino uint64) (string, error)
 	// Read fills buf from off; n < len(buf) only at end of file. eof is true when off+n reaches the size.
 	Read(ctx context.Context, cred kvfs.Cred, ino uint64, off uint64, buf []byte) (n int, eof bool, err error)
-	// Write applies data at off (not yet durable: call Flush for that) and returns the new attributes.
-	Write(ctx context.Context, cred kvfs.Cred, ino uint64, off uint64, data []byte) (kvfs.Attr, error)
-	Create(ctx context.Context, cred kvfs.Cred, dir uint64, name string, req kvfs.CreateRequest) (kvfs.Attr, error)
-	Mkdir(ctx context.Context, cred kvfs.Cred, dir uint64, name string, mode uint32) (kvfs.Attr, error)
-	Symlink(ctx context.Context, cred kvfs.Cred, dir uint64, name, target string, mode uint32) (kvfs.Attr, error)
-	Mknod(ctx context.Context, cred kvfs.Cred, dir uint64, name string, typ kvfs.FileType, mode, major, minor uint32) (kvfs.Attr, error)
-	Link(ctx context.Context, cred kvfs.Cred, ino uint64, dir uint64, name string) (kvfs.Attr, error)
-	Unlink(ctx context.Context, cred kvfs.Cred, dir uint64, name string) error
-	Rmdir(ctx context.Context, cred kvfs.Cred, dir uint64, name string) error
-	Rename(ctx context.Context, cred kvfs.Cred, fromDir uint64, fromName string, toDir uint64, toName string) error
+	// Write applies data at off (not yet durable: call Flush for that) and returns the file's change.
+	Write(ctx context.Context, cred kvfs.Cred, ino uint64, off uint64, data []byte) (kvfs.Change, error)
+	Create(ctx context.Context, cred kvfs.Cred, dir uint64, name string, req kvfs.CreateRequest) (kvfs.NewEntry, error)
+	Mkdir(ctx context.Context, cred kvfs.Cred, dir uint64, name string, mode uint32) (kvfs.NewEntry, error)
+	Symlink(ctx context.Context, cred kvfs.Cred, dir uint64, name, target string, mode uint32) (kvfs.NewEntry, error)
+	Mknod(ctx context.Context, cred kvfs.Cred, dir uint64, name string, typ kvfs.FileType, mode, major, minor uint32) (kvfs.NewEntry, error)
+	Link(ctx context.Context, cred kvfs.Cred, ino uint64, dir uint64, name string) (kvfs.NewEntry, error)
+	Unlink(ctx context.Context, cred kvfs.Cred, dir uint64, name string) (kvfs.Change, error)
+	Rmdir(ctx context.Context, cred kvfs.Cred, dir uint64, name string) (kvfs.Change, error)
+	Rename(ctx context.Context, cred kvfs.Cred, fromDir uint64, fromName string, toDir uint64, toName string) (kvfs.Renamed, error)
 	// ReadDir returns up to max entries after cookie (0 = from the start; "." and ".." are
 	// not included, the server adds them). withAttr fills DirEntry.Attr. eof is true when
 	// no entries follow. A cookie that no longer exists resumes at the next entry.

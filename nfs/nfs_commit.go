@@ -32,7 +32,7 @@ func (r *request) nfsCommit() error {
 		return r.failWcc(t, r.status(err))
 	}
 	r.status3(StatusOK)
-	putWcc(r.e, &t.attr, t.getAttr(r.ctx, t.ino), t.fsid)
+	r.postOnlyWcc(t)
 	r.e.FixedOpaque(r.s.verf[:])
 	return nil
 }

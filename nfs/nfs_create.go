@@ -53,9 +53,9 @@ func (r *request) nfsCreate() error {
 		m := *a.req.Attrs.Mode & 0o7777
 		a.req.Attrs.Mode = &m
 	}
-	obj, err := t.fs.Create(r.ctx, t.cred, t.ino, a.where.name, a.req)
+	res, err := t.fs.Create(r.ctx, t.cred, t.ino, a.where.name, a.req)
 	if err != nil {
 		return r.failWcc(t, r.status(err))
 	}
-	return r.createdResult(t, obj)
+	return r.createdResult(t, res)
 }

@@ -33,7 +33,7 @@ func (r *request) nfsLink() error {
 			st = st2
 		}
 	}
-	var obj *kvfs.Attr
+	var res *kvfs.NewEntry
 	if st == StatusOK {
 		switch {
 		case dir.attr.Type != kvfs.TypeDir:
@@ -45,20 +45,26 @@ func (r *request) nfsLink() error {
 		}
 	}
 	if st == StatusOK {
-		a2, err := file.fs.Link(r.ctx, file.cred, file.ino, dir.ino, a.link.name)
+		linked, err := file.fs.Link(r.ctx, file.cred, file.ino, dir.ino, a.link.name)
 		if err != nil {
 			st = r.status(err)
 		} else {
-			obj = &a2
+			res = &linked
 			st = r.strictSync(file)
 		}
 	}
 	r.e.Truncate(r.resultStart)
 	r.status3(st)
-	if obj == nil && file.fs != nil {
+	if st == StatusOK {
+		putPostOpAttr(r.e, &res.Attr, file.fsid)
+		putChange(r.e, &res.Dir, dir.fsid)
+		return nil
+	}
+	var obj *kvfs.Attr
+	if file.fs != nil {
 		obj = file.getAttr(r.ctx, file.ino)
 	}
 	putPostOpAttr(r.e, obj, file.fsid)
-	r.renameWcc(dir)
+	r.postOnlyWcc(dir)
 	return nil
 }

@@ -34,10 +34,10 @@ func (r *request) nfsMkdir() error {
 	if st := checkNewName(a.where.name); st != StatusOK {
 		return r.failWcc(t, st)
 	}
-	obj, err := t.fs.Mkdir(r.ctx, t.cred, t.ino, a.where.name, modeOr(a.attrs.Mode, 0o755))
+	res, err := t.fs.Mkdir(r.ctx, t.cred, t.ino, a.where.name, modeOr(a.attrs.Mode, 0o755))
 	if err != nil {
 		return r.failWcc(t, r.status(err))
 	}
-	r.applyOwnerAndTimes(t, &obj, a.attrs)
-	return r.createdResult(t, obj)
+	r.applyOwnerAndTimes(t, &res.Attr, a.attrs)
+	return r.createdResult(t, res)
 }

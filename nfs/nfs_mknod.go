@@ -57,10 +57,10 @@ func (r *request) nfsMknod() error {
 	if st := checkNewName(a.where.name); st != StatusOK {
 		return r.failWcc(t, st)
 	}
-	obj, err := t.fs.Mknod(r.ctx, t.cred, t.ino, a.where.name, typ, modeOr(a.attrs.Mode, 0o644), a.major, a.minor)
+	res, err := t.fs.Mknod(r.ctx, t.cred, t.ino, a.where.name, typ, modeOr(a.attrs.Mode, 0o644), a.major, a.minor)
 	if err != nil {
 		return r.failWcc(t, r.status(err))
 	}
-	r.applyOwnerAndTimes(t, &obj, a.attrs)
-	return r.createdResult(t, obj)
+	r.applyOwnerAndTimes(t, &res.Attr, a.attrs)
+	return r.createdResult(t, res)
 }

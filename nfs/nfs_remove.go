@@ -15,13 +15,13 @@ func decodeRemoveArgs(d *xdr.Decoder) (diropArgs, error) {
 //	args: diropargs3
 //	res:  nfsstat3, wcc_data dir
 func (r *request) nfsRemove() error {
-	return r.removeEntry(func(t target, name string) error {
+	return r.removeEntry(func(t target, name string) (kvfs.Change, error) {
 		return t.fs.Unlink(r.ctx, t.cred, t.ino, name)
 	})
 }
 
 // removeEntry is REMOVE and RMDIR.
-func (r *request) removeEntry(remove func(t target, name string) error) error {
+func (r *request) removeEntry(remove func(t target, name string) (kvfs.Change, error)) error {
 	a, err := decodeRemoveArgs(r.args)
 	if err != nil {
 		return err
@@ -36,13 +36,14 @@ func (r *request) removeEntry(remove func(t target, name string) error) error {
 	if st := checkOldName(a.name); st != StatusOK {
 		return r.failWcc(t, st)
 	}
-	if err := remove(t, a.name); err != nil {
+	ch, err := remove(t, a.name)
+	if err != nil {
 		return r.failWcc(t, r.status(err))
 	}
 	if st := r.strictSync(t); st != StatusOK {
 		return r.failWcc(t, st)
 	}
 	r.status3(StatusOK)
-	putWcc(r.e, &t.attr, t.getAttr(r.ctx, t.ino), t.fsid)
+	putChange(r.e, &ch, t.fsid)
 	return nil
 }

@@ -41,8 +41,9 @@ func (r *request) nfsRename() error {
 			st = checkOldName(a.to.name)
 		}
 	}
+	var res kvfs.Renamed
 	if st == StatusOK {
-		if err := from.fs.Rename(r.ctx, from.cred, from.ino, a.from.name, to.ino, a.to.name); err != nil {
+		if res, err = from.fs.Rename(r.ctx, from.cred, from.ino, a.from.name, to.ino, a.to.name); err != nil {
 			st = r.status(err)
 		} else {
 			st = r.strictSync(from)
@@ -50,15 +51,12 @@ func (r *request) nfsRename() error {
 	}
 	r.e.Truncate(r.resultStart)
 	r.status3(st)
-	r.renameWcc(from)
-	r.renameWcc(to)
-	return nil
-}
-
-func (r *request) renameWcc(t target) {
-	if t.fs == nil {
-		putWcc(r.e, nil, nil, 0)
-		return
+	if st == StatusOK {
+		putChange(r.e, &res.From, from.fsid)
+		putChange(r.e, &res.To, to.fsid)
+		return nil
 	}
-	putWcc(r.e, &t.attr, t.getAttr(r.ctx, t.ino), t.fsid)
+	r.postOnlyWcc(from)
+	r.postOnlyWcc(to)
+	return nil
 }

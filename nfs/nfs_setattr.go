@@ -36,7 +36,7 @@ func (r *request) nfsSetattr() error {
 		return r.failWcc(t, st)
 	}
 	a.attrs.GuardCtime = a.guard
-	attr, err := t.fs.SetAttr(r.ctx, t.cred, t.ino, a.attrs)
+	ch, err := t.fs.SetAttr(r.ctx, t.cred, t.ino, a.attrs)
 	if err != nil {
 		return r.failWcc(t, r.status(err))
 	}
@@ -44,6 +44,6 @@ func (r *request) nfsSetattr() error {
 		return r.failWcc(t, st)
 	}
 	r.status3(StatusOK)
-	putWcc(r.e, &t.attr, &attr, t.fsid)
+	putChange(r.e, &ch, t.fsid)
 	return nil
 }

@@ -38,10 +38,10 @@ func (r *request) nfsSymlink() error {
 	if a.target == "" {
 		return r.failWcc(t, StatusInval)
 	}
-	obj, err := t.fs.Symlink(r.ctx, t.cred, t.ino, a.where.name, a.target, modeOr(a.attrs.Mode, 0o777))
+	res, err := t.fs.Symlink(r.ctx, t.cred, t.ino, a.where.name, a.target, modeOr(a.attrs.Mode, 0o777))
 	if err != nil {
 		return r.failWcc(t, r.status(err))
 	}
-	r.applyOwnerAndTimes(t, &obj, a.attrs)
-	return r.createdResult(t, obj)
+	r.applyOwnerAndTimes(t, &res.Attr, a.attrs)
+	return r.createdResult(t, res)
 }

@@ -49,7 +49,7 @@ func (r *request) nfsWrite() error {
 		return r.failWcc(t, StatusInval)
 	}
 	data := a.data[:a.count]
-	attr, err := t.fs.Write(r.ctx, t.cred, t.ino, a.offset, data)
+	ch, err := t.fs.Write(r.ctx, t.cred, t.ino, a.offset, data)
 	if err != nil {
 		return r.failWcc(t, r.status(err))
 	}
@@ -61,7 +61,7 @@ func (r *request) nfsWrite() error {
 		committed = stableFileSync
 	}
 	r.status3(StatusOK)
-	putWcc(r.e, &t.attr, &attr, t.fsid)
+	putChange(r.e, &ch, t.fsid)
 	r.e.Uint32(a.count)
 	r.e.Uint32(committed)
 	r.e.FixedOpaque(r.s.verf[:])

@@ -13,8 +13,21 @@ func (r *request) failWcc(t target, st Status) error {
 	}
 	r.e.Truncate(r.resultStart)
 	r.status3(st)
-	putWcc(r.e, &t.attr, t.getAttr(r.ctx, t.ino), t.fsid)
+	r.postOnlyWcc(t)
 	return nil
+}
+
+// postOnlyWcc appends wcc_data of t with the current attributes after and
+// none before: only attributes read under the lock of a change may be sent
+// as pre-operation attributes, and a failed or non-changing procedure has
+// none (attributes read earlier could hide another client's change in
+// between).
+func (r *request) postOnlyWcc(t target) {
+	if t.fs == nil {
+		putWcc(r.e, nil, nil, 0)
+		return
+	}
+	putWcc(r.e, nil, t.getAttr(r.ctx, t.ino), t.fsid)
 }
 
 // failAttr answers a failure whose result is the post_op_attr of t.
@@ -31,14 +44,14 @@ func (r *request) failAttr(t target, st Status) error {
 // createdResult answers a successful CREATE, MKDIR, SYMLINK or MKNOD in
 // directory t: the new object's handle and attributes, and the
 // directory's wcc_data.
-func (r *request) createdResult(t target, obj kvfs.Attr) error {
+func (r *request) createdResult(t target, res kvfs.NewEntry) error {
 	if st := r.strictSync(t); st != StatusOK {
 		return r.failWcc(t, st)
 	}
 	r.status3(StatusOK)
-	putPostOpFH(r.e, &obj, t.fsid)
-	putPostOpAttr(r.e, &obj, t.fsid)
-	putWcc(r.e, &t.attr, t.getAttr(r.ctx, t.ino), t.fsid)
+	putPostOpFH(r.e, &res.Attr, t.fsid)
+	putPostOpAttr(r.e, &res.Attr, t.fsid)
+	putChange(r.e, &res.Dir, t.fsid)
 	return nil
 }
 
@@ -51,8 +64,8 @@ func (r *request) applyOwnerAndTimes(t target, obj *kvfs.Attr, sa kvfs.SetAttrRe
 	if sa.UID == nil && sa.GID == nil && sa.Atime == kvfs.TimeDontChange && sa.Mtime == kvfs.TimeDontChange {
 		return
 	}
-	if a, err := t.fs.SetAttr(r.ctx, t.cred, obj.Ino, sa); err == nil {
-		*obj = a
+	if ch, err := t.fs.SetAttr(r.ctx, t.cred, obj.Ino, sa); err == nil {
+		*obj = ch.After
 	}
 }
 

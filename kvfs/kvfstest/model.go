@@ -443,7 +443,7 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		}
 	case 5, 6: // unlink
 		desc = fmt.Sprintf("uid %d: unlink %s/%s", cred.UID, dir, name)
-		got = fs.Unlink(ctx, cred, dino, name)
+		_, got = fs.Unlink(ctx, cred, dino, name)
 		switch {
 		case !canModify(cred, dn):
 			want = syscall.EACCES
@@ -457,7 +457,7 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		}
 	case 7: // rmdir
 		desc = fmt.Sprintf("uid %d: rmdir %s/%s", cred.UID, dir, name)
-		got = fs.Rmdir(ctx, cred, dino, name)
+		_, got = fs.Rmdir(ctx, cred, dino, name)
 		switch {
 		case !canModify(cred, dn):
 			want = syscall.EACCES
@@ -481,7 +481,7 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		if err != nil {
 			return err
 		}
-		got = fs.Rename(ctx, cred, dino, name, toino, toname)
+		_, got = fs.Rename(ctx, cred, dino, name, toino, toname)
 		moveDir := child != nil && child.typ == kvfs.TypeDir && dn != tn
 		switch {
 		case child == nil && !canModify(cred, dn):
