@@ -11,7 +11,10 @@ import (
 // canAccessData checks read or write access to a regular file's data. As with
 // Linux nfsd, the owner may always read and write its file (NFS clients
 // check permissions at open time; a file created read-only must still be
-// writable by the creator).
+// writable by the creator), and whoever may execute a file may read it: the
+// client reads a program to run it, so an execute-only (0711) program must
+// be readable over NFS (the client's kernel still refuses read(2) to whoever
+// lacks the read bit).
 func canAccessData(op string, cred Cred, ino uint64, n *inode, want uint32) error {
 	switch n.typ {
 	case TypeRegular:
@@ -20,10 +23,13 @@ func canAccessData(op string, cred Cred, ino uint64, n *inode, want uint32) erro
 	default:
 		return errIno(op, ino, syscall.EINVAL)
 	}
-	if cred.UID != n.uid && !permits(cred, n, want) {
-		return errIno(op, ino, syscall.EACCES)
+	if cred.UID == n.uid || permits(cred, n, want) {
+		return nil
 	}
-	return nil
+	if want == permRead && permits(cred, n, permExec) {
+		return nil
+	}
+	return errIno(op, ino, syscall.EACCES)
 }
 
 // Read fills buf from off. n < len(buf) only at end of file; eof is true when

@@ -149,6 +149,26 @@ func TestPOSIXErrors(t *testing.T) {
 			_, _, err := tr.fs.Read(ctx, bob, tr.fileA, 0, make([]byte, 10))
 			return err
 		}, syscall.EACCES},
+		{"read an execute-only file", func(tr *tree) error {
+			must[kvfs.Change](t)(tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o711)}))
+			_, _, err := tr.fs.Read(ctx, bob, tr.fileA, 0, make([]byte, 10))
+			return err
+		}, 0},
+		{"read a group-execute-only file as a group member", func(tr *tree) error {
+			must[kvfs.Change](t)(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{GID: u32(50), Mode: u32(0o710)}))
+			_, _, err := tr.fs.Read(ctx, bob, tr.fileA, 0, make([]byte, 10))
+			return err
+		}, 0},
+		{"read an owner-execute-only file as another user", func(tr *tree) error {
+			must[kvfs.Change](t)(tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o700)}))
+			_, _, err := tr.fs.Read(ctx, bob, tr.fileA, 0, make([]byte, 10))
+			return err
+		}, syscall.EACCES},
+		{"write an execute-only file", func(tr *tree) error {
+			must[kvfs.Change](t)(tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o711)}))
+			_, err := tr.fs.Write(ctx, bob, tr.fileA, 0, []byte("x"))
+			return err
+		}, syscall.EACCES},
 		{"write without permission", func(tr *tree) error { _, err := tr.fs.Write(ctx, bob, tr.fileA, 0, []byte("x")); return err }, syscall.EACCES},
 		{"owner writes a read-only file", func(tr *tree) error {
 			must[kvfs.Change](t)(tr.fs.SetAttr(ctx, alice, tr.fileA, kvfs.SetAttrRequest{Mode: u32(0o444)}))
