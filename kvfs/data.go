@@ -142,15 +142,11 @@ func (fs *FS) prefetchPartialChunks(ctx context.Context, ino, off, end uint64) {
 	}
 }
 
-// clearPrivileges drops setuid, and setgid where it means "set group id on
-// execution" (group execute set), after a data change by a non-root caller.
+// clearPrivileges drops setuid and setgid (see dropSetID) after a data
+// change by a non-root caller.
 func clearPrivileges(cred Cred, n *inode) {
-	if cred.UID == 0 {
-		return
-	}
-	n.mode &^= 0o4000
-	if n.mode&0o010 != 0 {
-		n.mode &^= 0o2000
+	if cred.UID != 0 {
+		n.mode = dropSetID(n.mode)
 	}
 }
 
@@ -235,9 +231,12 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data
 }
 
 // SetAttr changes attributes under POSIX rules: only the owner or root may
-// chmod or set times to given values; only root may chown; the owner may
-// chgrp to one of its groups; a size change needs write access. Any change
-// updates ctime. It returns the inode's change.
+// chmod or set times to given values; a chmod by a caller (not root)
+// outside the group drops setgid; owner and group follow mayChown; a size
+// change needs write access. Setting the owner or group of anything but a
+// directory drops setuid and setgid (dropSetID), whoever asks and even to
+// the same values, from the mode set in the same request too (as Linux
+// does). Any change updates ctime. It returns the inode's change.
 func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrRequest) (Change, error) {
 	unlock := fs.lockInodes(ino)
 	defer unlock()
@@ -252,11 +251,8 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrReq
 	if req.Mode != nil && !owner {
 		return Change{}, errIno("chmod", ino, syscall.EPERM)
 	}
-	if req.UID != nil && *req.UID != n0.uid && cred.UID != 0 {
+	if !mayChown(cred, n0, req.UID, req.GID) {
 		return Change{}, errIno("chown", ino, syscall.EPERM)
-	}
-	if req.GID != nil && *req.GID != n0.gid && cred.UID != 0 && !(cred.UID == n0.uid && inGroup(cred, *req.GID)) {
-		return Change{}, errIno("chgrp", ino, syscall.EPERM)
 	}
 	if req.Size != nil {
 		if err := canAccessData("truncate", cred, ino, n0, permWrite); err != nil {
@@ -291,25 +287,21 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrReq
 	}
 	before := n.attr(ino)
 	now := fs.now().UnixNano()
-	if (req.UID != nil && *req.UID != n.uid) || (req.GID != nil && *req.GID != n.gid) {
-		if n.typ != TypeDir {
-			n.mode &^= 0o4000
-			if n.mode&0o010 != 0 {
-				n.mode &^= 0o2000
-			}
-		}
-		if req.UID != nil {
-			n.uid = *req.UID
-		}
-		if req.GID != nil {
-			n.gid = *req.GID
-		}
+	chown := req.UID != nil || req.GID != nil
+	if req.UID != nil {
+		n.uid = *req.UID
+	}
+	if req.GID != nil {
+		n.gid = *req.GID
 	}
 	if req.Mode != nil {
 		n.mode = *req.Mode & 0o7777
 		if cred.UID != 0 && !inGroup(cred, n.gid) {
 			n.mode &^= 0o2000
 		}
+	}
+	if chown && n.typ != TypeDir {
+		n.mode = dropSetID(n.mode)
 	}
 	if req.Size != nil {
 		if err := fs.truncate(ctx, t, ino, n, *req.Size); err != nil {

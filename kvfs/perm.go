@@ -37,6 +37,37 @@ func permits(cred Cred, n *inode, want uint32) bool {
 	return bits&7&want == want
 }
 
+// mayChown reports whether cred may set the owner to uid and the group to
+// gid (nil: not set) of n, under POSIX with _POSIX_CHOWN_RESTRICTED as
+// Linux applies it: root may set anything; the owner may set the owner
+// only to itself and the group only to the current group or one it belongs
+// to (primary or supplementary); anyone else may set neither, even to the
+// current values. Setting nothing needs no permission.
+func mayChown(cred Cred, n *inode, uid, gid *uint32) bool {
+	switch {
+	case cred.UID == 0 || (uid == nil && gid == nil):
+		return true
+	case cred.UID != n.uid:
+		return false
+	case uid != nil && *uid != n.uid:
+		return false
+	case gid != nil && *gid != n.gid && !inGroup(cred, *gid):
+		return false
+	}
+	return true
+}
+
+// dropSetID returns mode without setuid, and without setgid where setgid
+// means "set group id on execution" (group execute set); without group
+// execute, setgid marks mandatory locking on some systems and stays.
+func dropSetID(mode uint32) uint32 {
+	mode &^= 0o4000
+	if mode&0o010 != 0 {
+		mode &^= 0o2000
+	}
+	return mode
+}
+
 // canModifyEntries checks that cred may add or remove entries of directory d.
 func canModifyEntries(op string, cred Cred, ino uint64, d *inode) error {
 	if d.typ != TypeDir {

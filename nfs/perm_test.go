@@ -42,3 +42,48 @@ func TestReadExecuteOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestChownOverNFS: SETATTR carries chown(2) and chgrp(2) from a kernel
+// client; a caller who does not own the file may not set its owner or
+// group, even to the values it has (NFS3ERR_PERM), while an owner or group
+// not set (set_it false, chown's -1) needs no permission.
+func TestChownOverNFS(t *testing.T) {
+	fs, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	rootc := dial(t, ts.addr)
+	stranger := dial(t, ts.addr)
+	stranger.SetAuthSys(65533, 65533)
+	owner := dial(t, ts.addr)
+	owner.SetAuthSys(65534, 65534, 100)
+	cx := ctx(t)
+	root := mount(t, rootc, "/a")
+	id := nfsclient.U32(65534)
+	f := must[nfsclient.CreateResult](t)(rootc.Create(cx, root, "f", nfsclient.Guarded, nfsclient.Sattr{Mode: nfsclient.U32(0o644)}, [8]byte{}))
+	must[nfsclient.WccData](t)(rootc.Setattr(cx, f.FH, nfsclient.Sattr{UID: id, GID: id}, nil))
+
+	for _, tt := range []struct {
+		name string
+		c    *nfsclient.Client
+		s    nfsclient.Sattr
+		want nfs.Status
+	}{
+		{"stranger sets owner and group to their values", stranger, nfsclient.Sattr{UID: id, GID: id}, nfs.StatusPerm},
+		{"stranger sets the group to its value", stranger, nfsclient.Sattr{GID: id}, nfs.StatusPerm},
+		{"stranger sets neither", stranger, nfsclient.Sattr{}, nfs.StatusOK},
+		{"stranger sets the mode", stranger, nfsclient.Sattr{Mode: nfsclient.U32(0o644)}, nfs.StatusPerm},
+		{"owner gives the file away", owner, nfsclient.Sattr{UID: nfsclient.U32(65533)}, nfs.StatusPerm},
+		{"owner sets its supplementary group", owner, nfsclient.Sattr{GID: nfsclient.U32(100)}, nfs.StatusOK},
+	} {
+		_, err := tt.c.Setattr(cx, f.FH, tt.s, nil)
+		if tt.want == nfs.StatusOK {
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		wantStatus(t, err, tt.want)
+	}
+	if a := must[nfsclient.Fattr](t)(rootc.Getattr(cx, f.FH)); a.UID != 65534 || a.GID != 100 {
+		t.Fatalf("owner %d:%d, want 65534:100", a.UID, a.GID)
+	}
+}
