@@ -595,7 +595,7 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		buf := make([]byte, r.IntN(3*kvfs.ChunkSize))
 		desc = fmt.Sprintf("uid %d: read %s/%s off=%d len=%d", cred.UID, dir, name, off, len(buf))
 		n, eof, err := fs.Read(ctx, cred, cino, off, buf)
-		if cred.UID != child.uid && !mperm(cred, child, 4) {
+		if cred.UID != child.uid && !mperm(cred, child, 4) && !mperm(cred, child, 1) {
 			if errnoOf(err) != syscall.EACCES {
 				return fmt.Errorf("%s: got %v, want EACCES", desc, err)
 			}
