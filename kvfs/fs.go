@@ -18,8 +18,9 @@ import (
 // truncates fail with EFBIG.
 const MaxFileSize uint64 = 1 << 50 // 1 PiB
 
-// maxLinks caps the link count of an inode (EMLINK beyond).
-const maxLinks = 1<<31 - 1
+// MaxLinks caps the link count of an inode: a link or subdirectory beyond
+// it fails with EMLINK. NFS PATHCONF reports it as linkmax.
+const MaxLinks = 1<<31 - 1
 
 // unlimitedBytes is the total size StatFS reports when no size limit is set.
 const unlimitedBytes uint64 = 1 << 50

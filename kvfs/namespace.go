@@ -148,7 +148,7 @@ func (fs *FS) insert(ctx context.Context, op string, cred Cred, dir uint64, name
 		return NewEntry{}, err
 	}
 	if typ == TypeDir {
-		if d.nlink >= maxLinks {
+		if d.nlink >= MaxLinks {
 			return NewEntry{}, errIno(op, dir, syscall.EMLINK)
 		}
 		d.nlink++
@@ -215,12 +215,9 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, re
 		return NewEntry{}, err
 	}
 	// CreateUnchecked on an existing name: succeed on a regular file,
-	// applying only a size (O_TRUNC); other attributes are left alone.
-	switch ex.e.typ {
-	case TypeRegular:
-	case TypeDir:
-		return NewEntry{}, errName("create", dir, name, syscall.EISDIR)
-	default:
+	// applying only a size (O_TRUNC); other attributes are left alone. Any
+	// other type, a directory included, is EEXIST (as with Linux nfsd).
+	if ex.e.typ != TypeRegular {
 		return NewEntry{}, err
 	}
 	var a Attr
@@ -308,7 +305,7 @@ func (fs *FS) Link(ctx context.Context, cred Cred, ino uint64, dir uint64, name 
 	} else if ok {
 		return NewEntry{}, errName("link", dir, name, syscall.EEXIST)
 	}
-	if n.nlink >= maxLinks {
+	if n.nlink >= MaxLinks {
 		return NewEntry{}, errIno("link", ino, syscall.EMLINK)
 	}
 	now := fs.now().UnixNano()

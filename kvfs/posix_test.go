@@ -93,7 +93,7 @@ func TestPOSIXErrors(t *testing.T) {
 		{"unchecked create over dir", func(tr *tree) error {
 			_, err := tr.fs.Create(ctx, root, kvfs.RootIno, "pub", kvfs.CreateRequest{})
 			return err
-		}, syscall.EISDIR},
+		}, syscall.EEXIST},
 		{"mkdir existing", func(tr *tree) error { _, err := tr.fs.Mkdir(ctx, root, kvfs.RootIno, "pub", 0o755); return err }, syscall.EEXIST},
 		{"create in root-owned dir", func(tr *tree) error {
 			_, err := tr.fs.Create(ctx, alice, kvfs.RootIno, "x", kvfs.CreateRequest{})

@@ -10,9 +10,6 @@ func decodePathconfArgs(d *xdr.Decoder) (getattrArgs, error) {
 	return a, garbage(d.Err())
 }
 
-// linkMax is PATHCONF's linkmax (nlink is a uint32).
-const linkMax = 1<<32 - 1
-
 // nfsPathconf is NFSPROC3_PATHCONF (section 3.3.20).
 //
 //	args: nfs_fh3
@@ -30,7 +27,7 @@ func (r *request) nfsPathconf() error {
 	}
 	r.status3(StatusOK)
 	putPostOpAttr(r.e, &t.attr, t.fsid)
-	r.e.Uint32(linkMax)
+	r.e.Uint32(kvfs.MaxLinks)
 	r.e.Uint32(kvfs.MaxNameLen)
 	r.e.Bool(true)  // no_trunc: long names are refused, not cut
 	r.e.Bool(true)  // chown_restricted

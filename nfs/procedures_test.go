@@ -131,8 +131,12 @@ func TestFileLifecycle(t *testing.T) {
 	}
 	_, err = c.Create(cx, root, "ex", nfsclient.Exclusive, nfsclient.Sattr{}, [8]byte{9})
 	wantStatus(t, err, nfs.StatusExist)
-	// UNCHECKED on an existing file succeeds.
+	// UNCHECKED on an existing file succeeds; on a directory it is
+	// NFS3ERR_EXIST, as with Linux nfsd.
 	must[nfsclient.CreateResult](t)(c.Create(cx, root, "ex", nfsclient.Unchecked, nfsclient.Sattr{}, [8]byte{}))
+	must[nfsclient.CreateResult](t)(c.Mkdir(cx, root, "exdir", nfsclient.Sattr{}))
+	_, err = c.Create(cx, root, "exdir", nfsclient.Unchecked, nfsclient.Sattr{}, [8]byte{})
+	wantStatus(t, err, nfs.StatusExist)
 
 	_, err = c.Create(cx, root, string(bytes.Repeat([]byte("n"), 256)), nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{})
 	wantStatus(t, err, nfs.StatusNameTooLong)
@@ -319,7 +323,7 @@ func TestFilesystemInfo(t *testing.T) {
 		t.Fatalf("fsstat %+v", st)
 	}
 	pc := must[nfsclient.Pathconf](t)(c.Pathconf(cx, root))
-	if pc.NameMax != 255 || !pc.NoTrunc || !pc.CasePreserving || pc.CaseInsensitive {
+	if pc.NameMax != 255 || pc.LinkMax != kvfs.MaxLinks || !pc.NoTrunc || !pc.CasePreserving || pc.CaseInsensitive {
 		t.Fatalf("pathconf %+v", pc)
 	}
 }

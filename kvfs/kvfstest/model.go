@@ -380,11 +380,7 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		case child == nil:
 			dn.children[name] = newNode(kvfs.TypeRegular, 0o644)
 			changed = true
-		case guarded:
-			want = syscall.EEXIST
-		case child.typ == kvfs.TypeDir:
-			want = syscall.EISDIR
-		case child.typ != kvfs.TypeRegular:
+		case guarded, child.typ != kvfs.TypeRegular:
 			want = syscall.EEXIST
 		}
 	case 2: // mkdir
