@@ -244,7 +244,7 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrReq
 	if err != nil {
 		return Change{}, err
 	}
-	if req.GuardCtime != nil && req.GuardCtime.UnixNano() != n0.ctime {
+	if req.GuardCtime != nil && storedTime(*req.GuardCtime) != n0.ctime {
 		return Change{}, fmt.Errorf("kvfs: setattr inode %d: %w", ino, ErrNotSync)
 	}
 	owner := cred.UID == 0 || cred.UID == n0.uid
@@ -314,13 +314,13 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrReq
 	case TimeServer:
 		n.atime = now
 	case TimeClient:
-		n.atime = req.AtimeTo.UnixNano()
+		n.atime = storedTime(req.AtimeTo)
 	}
 	switch req.Mtime {
 	case TimeServer:
 		n.mtime = now
 	case TimeClient:
-		n.mtime = req.MtimeTo.UnixNano()
+		n.mtime = storedTime(req.MtimeTo)
 	}
 	n.ctime = now
 	t.put(ino)

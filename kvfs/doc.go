@@ -77,7 +77,9 @@
 //	nextino: ver | id(8) | crc(4)
 //	counter: ver | bytes(8) | inodes(8) | crc(4)
 //
-// Times are signed nanoseconds since the Unix epoch. Data chunks are raw
+// Times are signed nanoseconds since the Unix epoch (1677-09-21 to
+// 2262-04-11); a time given outside that range is stored clamped to its
+// nearest end. Data chunks are raw
 // bytes without a header: the KV checksums its own blocks. Directories store
 // their parent (for ".." and the rename subtree check) and their next cookie;
 // an exclusive CREATE's verifier is kept in the inode, so a retransmitted

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -532,6 +533,20 @@ func (fs *FS) reserveBytes(n int64) bool {
 }
 
 // --- helpers ---
+
+// storedTime converts t to the stored form of times, signed nanoseconds
+// since the epoch. A time outside what that holds (before 1677-09-21 or
+// after 2262-04-11) is clamped to the nearest end, as Linux clamps
+// timestamps to a filesystem's range.
+func storedTime(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
 
 func (n *inode) attr(ino uint64) Attr {
 	return Attr{Ino: ino, Gen: n.gen, Type: n.typ, Mode: n.mode, Nlink: n.nlink, UID: n.uid, GID: n.gid,

@@ -191,11 +191,11 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, re
 		}
 		switch req.Attrs.Atime {
 		case TimeClient:
-			n.atime = req.Attrs.AtimeTo.UnixNano()
+			n.atime = storedTime(req.Attrs.AtimeTo)
 		}
 		switch req.Attrs.Mtime {
 		case TimeClient:
-			n.mtime = req.Attrs.MtimeTo.UnixNano()
+			n.mtime = storedTime(req.Attrs.MtimeTo)
 		}
 		return n, nil
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -631,4 +632,36 @@ func TestSizeLimitConcurrent(t *testing.T) {
 		t.Fatalf("statfs used %d, written %d", st.TotalBytes-st.FreeBytes, written.Load())
 	}
 	checkFsck(t, fs)
+}
+
+// TestClientTimesOutsideStoredRange: kvfs stores times as signed
+// nanoseconds since the epoch (1677 to 2262); a time outside that range is
+// clamped to its nearest end, as Linux clamps timestamps to a
+// filesystem's range, instead of wrapping around.
+func TestClientTimesOutsideStoredRange(t *testing.T) {
+	ctx := context.Background()
+	tr := newTree(t)
+	minT, maxT := time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+	cases := []struct {
+		name     string
+		set, get time.Time
+	}{
+		{"year 1000", time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), minT},
+		{"year 3000", time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), maxT},
+		{"first storable instant", minT, minT},
+		{"last storable instant", maxT, maxT},
+		{"1960", time.Date(1960, 1, 1, 0, 0, 0, 3, time.UTC), time.Date(1960, 1, 1, 0, 0, 0, 3, time.UTC)},
+	}
+	for _, c := range cases {
+		a := must[kvfs.Change](t)(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{
+			Atime: kvfs.TimeClient, AtimeTo: c.set, Mtime: kvfs.TimeClient, MtimeTo: c.set})).After
+		if !a.Atime.Equal(c.get) || !a.Mtime.Equal(c.get) {
+			t.Errorf("%s: atime %v mtime %v, want %v", c.name, a.Atime, a.Mtime, c.get)
+		}
+		e := must[kvfs.NewEntry](t)(tr.fs.Create(ctx, root, tr.pub, "t-"+c.name, kvfs.CreateRequest{
+			Attrs: kvfs.SetAttrRequest{Mtime: kvfs.TimeClient, MtimeTo: c.set}}))
+		if !e.Attr.Mtime.Equal(c.get) {
+			t.Errorf("%s: created with mtime %v, want %v", c.name, e.Attr.Mtime, c.get)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package nfs
 
 import (
+	"math"
 	"time"
 
 	"github.com/zerofs-go/zerofsd/kvfs"
@@ -34,19 +35,21 @@ func ftype3(t kvfs.FileType) uint32 {
 	return nf3Reg
 }
 
-// putTime appends an nfstime3; times before the epoch are sent as the epoch.
+// putTime appends an nfstime3: unsigned 32-bit seconds and nanoseconds
+// since the epoch (RFC 1813 sections 2.5 and 2.6). A time it cannot hold is
+// clamped to the nearest one it can: before the epoch to the epoch, at or
+// after 2^32 seconds to 4294967295.999999999 (2106-02-07 06:28:15.999999999
+// UTC), so that the order of times is kept.
 func putTime(e *xdr.Encoder, t time.Time) {
-	sec := t.Unix()
-	if sec < 0 || t.IsZero() {
-		e.Uint32(0)
-		e.Uint32(0)
-		return
-	}
-	if sec > 1<<32-1 {
-		sec = 1<<32 - 1
+	sec, nsec := t.Unix(), uint32(t.Nanosecond())
+	switch {
+	case sec < 0:
+		sec, nsec = 0, 0
+	case sec > math.MaxUint32:
+		sec, nsec = math.MaxUint32, 999_999_999
 	}
 	e.Uint32(uint32(sec))
-	e.Uint32(uint32(t.Nanosecond()))
+	e.Uint32(nsec)
 }
 
 // getTime reads an nfstime3.
