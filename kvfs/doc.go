@@ -39,6 +39,12 @@
 //     writers rarely share one. SizeLimitBytes makes writes fail with ENOSPC;
 //     a write reserves its growth first (one atomic compare-and-swap), so
 //     concurrent writers never exceed the limit together.
+//   - Permissions follow POSIX as Linux and its NFS server apply them
+//     (docs/nfs-semantics.md): chown and chgrp as with
+//     _POSIX_CHOWN_RESTRICTED, checked even when the values do not change;
+//     setuid/setgid dropped on ownership changes and on writes by others
+//     than root; the owner may always read and write its file's data, and
+//     whoever may execute a regular file may read it.
 //   - Every operation that changes inodes returns their attributes just
 //     before and just after it (Change; NewEntry and Renamed hold them for
 //     the directories), both read under the locks of the change, so no
