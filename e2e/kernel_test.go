@@ -14,7 +14,8 @@ import (
 	"time"
 )
 
-// nfsvmPath finds ../shared/nfsvm/nfsvm and checks its boot image exists
+// nfsvmPath finds ../shared/nfsvm/nfsvm (or $NFSVM, as in package nfs's
+// kernel test, for a checkout elsewhere) and checks its boot image exists
 // (`make test` prepares it). Without it the kernel tests skip, unless
 // ZEROFS_REQUIRE_KERNEL=1 makes that a failure.
 func nfsvmPath(t *testing.T) string {
@@ -25,7 +26,11 @@ func nfsvmPath(t *testing.T) string {
 		}
 		t.Skipf(format, args...)
 	}
-	p, err := filepath.Abs("../../shared/nfsvm/nfsvm")
+	p := os.Getenv("NFSVM")
+	if p == "" {
+		p = "../../shared/nfsvm/nfsvm"
+	}
+	p, err := filepath.Abs(p)
 	if err != nil {
 		t.Fatal(err)
 	}
