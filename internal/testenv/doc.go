@@ -9,6 +9,7 @@
 //	func TestSomething(t *testing.T) {
 //		store := testenv.S3Store(t)        // objstore.Store on a fresh bucket
 //		env := testenv.S3(t)               // or the endpoint and credentials
+//		acct := testenv.NewS3Account(t)    // a second key pair; acct.Revoke(t) deletes it
 //		...
 //	}
 //

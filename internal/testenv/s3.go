@@ -56,6 +56,7 @@ const (
 
 // server is the per-process versitygw.
 type server struct {
+	bin      string
 	endpoint string
 	root     string
 	cmd      *exec.Cmd
@@ -108,6 +109,53 @@ func S3(t testing.TB) S3Env {
 		SecretAccessKey: secretAccessKey,
 		Region:          region,
 	}
+}
+
+// S3Account is an extra account on the test server, with the admin role (it
+// may use every bucket), for tests that rotate credentials.
+type S3Account struct {
+	AccessKeyID     string
+	SecretAccessKey string
+}
+
+// NewS3Account creates a fresh account on the shared test server (starting
+// it like S3 does); it is deleted when the test ends.
+func NewS3Account(t testing.TB) S3Account {
+	t.Helper()
+	env := S3(t) // starts the server, or skips
+	a := S3Account{AccessKeyID: "acct-" + randomHex(6), SecretAccessKey: randomHex(20)}
+	admin(t, env.Endpoint, "create-user", "--access", a.AccessKeyID, "--secret", a.SecretAccessKey, "--role", "admin")
+	t.Cleanup(func() { _ = adminRun(env.Endpoint, "delete-user", "--access", a.AccessKeyID) })
+	return a
+}
+
+// Revoke deletes the account: every later request signed with it is refused.
+func (a S3Account) Revoke(t testing.TB) {
+	t.Helper()
+	admin(t, S3(t).Endpoint, "delete-user", "--access", a.AccessKeyID)
+}
+
+// admin runs one command of versitygw's admin tool against the shared server
+// as its root user, failing the test on error.
+func admin(t testing.TB, endpoint string, args ...string) {
+	t.Helper()
+	if err := adminRun(endpoint, args...); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+}
+
+func adminRun(endpoint string, args ...string) error {
+	shared.mu.Lock()
+	srv := shared.srv
+	shared.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	full := append([]string{"admin", "--access", accessKeyID, "--secret", secretAccessKey, "--endpoint-url", endpoint}, args...)
+	out, err := exec.CommandContext(ctx, srv.bin, full...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("versitygw admin %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // S3Store returns an objstore.Store on a fresh bucket of the test server.
@@ -243,11 +291,16 @@ func launch(bin string) (*server, error) {
 	}
 	defer logFile.Close()
 	data := filepath.Join(root, "data")
-	if err := os.Mkdir(data, 0o755); err != nil {
-		os.RemoveAll(root)
-		return nil, err
+	iam := filepath.Join(root, "iam")
+	for _, dir := range []string{data, iam} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			os.RemoveAll(root)
+			return nil, err
+		}
 	}
-	cmd := exec.Command(bin, "--port", addr, "--keep-alive", "posix", data)
+	// Its own account store, read on every request (no cache), so that an
+	// account deleted by S3Account.Revoke is refused at once.
+	cmd := exec.Command(bin, "--port", addr, "--keep-alive", "--iam-dir", iam, "--iam-cache-disable", "posix", data)
 	cmd.Env = append(os.Environ(),
 		"ROOT_ACCESS_KEY_ID="+accessKeyID,
 		"ROOT_SECRET_ACCESS_KEY="+secretAccessKey,
@@ -299,5 +352,5 @@ func launch(bin string) (*server, error) {
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(accessKeyID, secretAccessKey, ""),
 	})
-	return &server{endpoint: endpoint, root: root, cmd: cmd, exited: exited, client: client}, nil
+	return &server{bin: bin, endpoint: endpoint, root: root, cmd: cmd, exited: exited, client: client}, nil
 }

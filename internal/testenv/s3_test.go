@@ -36,3 +36,30 @@ func TestS3FreshBuckets(t *testing.T) {
 		t.Fatalf("fresh bucket holds %d objects", len(page.Objects))
 	}
 }
+
+func TestS3AccountRotation(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.S3(t)
+	acct := testenv.NewS3Account(t)
+	opts := env.Options()
+	opts.AccessKeyID, opts.SecretAccessKey = acct.AccessKeyID, acct.SecretAccessKey
+	opts.MaxAttempts = 1
+	s, err := objstore.NewS3(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatalf("Put with the extra account: %v", err)
+	}
+	acct.Revoke(t)
+	if err := s.Put(ctx, "k2", []byte("v")); err == nil {
+		t.Fatalf("Put with a revoked account succeeded")
+	}
+	root, err := objstore.NewS3(ctx, env.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := root.Get(ctx, "k"); err != nil || string(got) != "v" {
+		t.Fatalf("the root account reads %q, %v", got, err)
+	}
+}
