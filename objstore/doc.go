@@ -11,7 +11,11 @@
 //   - S3 (NewS3): aws-sdk-go-v2, path-style addressing for custom endpoints,
 //     PutIfAbsent as PutObject with If-None-Match: *, ranged GETs, and its own
 //     retry policy (exponential backoff with jitter on 5xx, throttling,
-//     timeouts and connection errors; never on other 4xx answers).
+//     timeouts and connection errors; never on other 4xx answers). Its
+//     connection settings (credentials, endpoint, region, retry policy) can
+//     be replaced while it serves: NewS3Client validates them and builds a
+//     client, S3.SetClient swaps it in atomically for every later request
+//     attempt; the bucket and prefix never change.
 //
 // Wrappers:
 //

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -88,21 +89,41 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
-// S3 is a Store on an S3 bucket (AWS or a compatible server).
+// S3 is a Store on an S3 bucket (AWS or a compatible server). Its bucket and
+// prefix are fixed; its connection settings (endpoint, region, credentials,
+// retry policy) may be replaced while it serves, with SetClient.
 type S3 struct {
-	client *s3.Client
-	http   *http.Client
 	bucket string
 	prefix string
-	opts   S3Options
-	log    *slog.Logger
+	client atomic.Pointer[S3Client]
 }
 
 var _ Store = (*S3)(nil)
 
+// S3Client is a validated set of S3Options and the SDK client built from
+// them: what an S3 store sends its requests through. It is immutable.
+type S3Client struct {
+	sdk  *s3.Client
+	http *http.Client
+	opts S3Options // defaults filled in
+}
+
 // NewS3 returns a store on the bucket described by opts. It contacts no
 // server (except the credential chain, when no static keys are given).
 func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
+	c, err := NewS3Client(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &S3{bucket: c.opts.Bucket, prefix: c.opts.Prefix}
+	s.client.Store(c)
+	return s, nil
+}
+
+// NewS3Client validates opts and builds their client, for NewS3 or for
+// S3.SetClient. It contacts no server (except the credential chain, when no
+// static keys are given).
+func NewS3Client(ctx context.Context, opts S3Options) (*S3Client, error) {
 	if opts.Bucket == "" {
 		return nil, errors.New("objstore: s3: no bucket given")
 	}
@@ -176,31 +197,59 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 		}
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
-	prefix := strings.Trim(opts.Prefix, "/")
-	if prefix != "" {
-		prefix += "/"
+	opts.Prefix = strings.Trim(opts.Prefix, "/")
+	if opts.Prefix != "" {
+		opts.Prefix += "/"
 	}
-	return &S3{client: client, http: httpClient, bucket: opts.Bucket, prefix: prefix, opts: opts, log: opts.Logger}, nil
+	return &S3Client{sdk: client, http: httpClient, opts: opts}, nil
 }
+
+// Bucket returns the bucket the client's options name.
+func (c *S3Client) Bucket() string { return c.opts.Bucket }
+
+// Prefix returns the normalised key prefix the client's options name ("" or
+// ending in "/").
+func (c *S3Client) Prefix() string { return c.opts.Prefix }
+
+// SetClient makes every later request of s, and every later attempt of a
+// request being retried, go through c: new credentials, endpoint, region or
+// retry policy take effect without closing the store. Attempts in flight
+// finish on the previous client, whose idle connections are then released.
+// c must name the same bucket and prefix as s (a store never moves).
+func (s *S3) SetClient(c *S3Client) error {
+	if c.opts.Bucket != s.bucket || c.opts.Prefix != s.prefix {
+		return fmt.Errorf("objstore: s3: a store on bucket %q prefix %q cannot take a client for bucket %q prefix %q",
+			s.bucket, s.prefix, c.opts.Bucket, c.opts.Prefix)
+	}
+	old := s.client.Swap(c)
+	if old != nil && old.http != c.http {
+		old.http.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Options returns the settings of the client in use (defaults filled in).
+func (s *S3) Options() S3Options { return s.client.Load().opts }
 
 // Close releases idle connections.
 func (s *S3) Close() error {
-	s.http.CloseIdleConnections()
+	s.client.Load().http.CloseIdleConnections()
 	return nil
 }
 
 // CheckBucket asks the server whether the bucket exists and is reachable
 // with the credentials (HeadBucket), for a clear error at startup.
 func (s *S3) CheckBucket(ctx context.Context) error {
-	err := s.retry(ctx, OpHead, "", func(ctx context.Context) error {
-		_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket})
+	endpoint := redactURL(s.client.Load().opts.Endpoint)
+	err := s.retry(ctx, OpHead, "", func(ctx context.Context, c *s3.Client) error {
+		_, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket})
 		return err
 	})
 	if errors.Is(err, ErrNotFound) || apiCode(err) == "NoSuchBucket" {
-		return fmt.Errorf("objstore: s3 bucket %q at %s: %w", s.bucket, redactURL(s.opts.Endpoint), ErrNoSuchBucket)
+		return fmt.Errorf("objstore: s3 bucket %q at %s: %w", s.bucket, endpoint, ErrNoSuchBucket)
 	}
 	if err != nil {
-		return fmt.Errorf("objstore: s3 bucket %q at %s: %w", s.bucket, redactURL(s.opts.Endpoint), err)
+		return fmt.Errorf("objstore: s3 bucket %q at %s: %w", s.bucket, endpoint, err)
 	}
 	return nil
 }
@@ -219,14 +268,16 @@ func (s *S3) begin(op Op, key string) error {
 }
 
 // retry runs attempt until it succeeds, fails for good, runs out of
-// attempts or ctx ends. Each attempt gets its own timeout.
-func (s *S3) retry(ctx context.Context, op Op, key string, attempt func(ctx context.Context) error) error {
+// attempts or ctx ends. Each attempt gets its own timeout and goes through
+// the client in use when it starts (see SetClient).
+func (s *S3) retry(ctx context.Context, op Op, key string, attempt func(ctx context.Context, c *s3.Client) error) error {
 	for n := 1; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("objstore: s3 %s %q: %w", op, key, err)
 		}
-		actx, cancel := context.WithTimeout(ctx, s.opts.AttemptTimeout)
-		err := attempt(actx)
+		c := s.client.Load()
+		actx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
+		err := attempt(actx, c.sdk)
 		cancel()
 		if err == nil {
 			return nil
@@ -234,13 +285,13 @@ func (s *S3) retry(ctx context.Context, op Op, key string, attempt func(ctx cont
 		if ctx.Err() != nil {
 			return fmt.Errorf("objstore: s3 %s %q: %w (last attempt: %v)", op, key, ctx.Err(), err)
 		}
-		if !retryable(err) || n >= s.opts.MaxAttempts {
+		if !retryable(err) || n >= c.opts.MaxAttempts {
 			return s.classify(op, key, err, n)
 		}
-		delay := backoff(s.opts.RetryBaseDelay, s.opts.RetryMaxDelay, n)
-		s.log.Warn("object store request failed; retrying",
+		delay := backoff(c.opts.RetryBaseDelay, c.opts.RetryMaxDelay, n)
+		c.opts.Logger.Warn("object store request failed; retrying",
 			"op", op.String(), "bucket", s.bucket, "key", s.prefix+key,
-			"attempt", n, "max_attempts", s.opts.MaxAttempts, "delay", delay, "err", err)
+			"attempt", n, "max_attempts", c.opts.MaxAttempts, "delay", delay, "err", err)
 		if err := sleepCtx(ctx, delay); err != nil {
 			return fmt.Errorf("objstore: s3 %s %q: %w", op, key, err)
 		}
@@ -335,8 +386,8 @@ func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	var data []byte
-	err := s.retry(ctx, OpGet, key, func(ctx context.Context) error {
-		out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+	err := s.retry(ctx, OpGet, key, func(ctx context.Context, c *s3.Client) error {
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
 		if err != nil {
 			return err
 		}
@@ -383,8 +434,8 @@ func (s *S3) GetRange(ctx context.Context, key string, off, n int64) ([]byte, er
 		last = math.MaxInt64 - 1
 	}
 	var data []byte
-	err := s.retry(ctx, OpGetRange, key, func(ctx context.Context) error {
-		out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+	err := s.retry(ctx, OpGetRange, key, func(ctx context.Context, c *s3.Client) error {
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{
 			Bucket: &s.bucket,
 			Key:    aws.String(s.prefix + key),
 			Range:  aws.String(fmt.Sprintf("bytes=%d-%d", off, last)),
@@ -423,8 +474,8 @@ func (s *S3) Head(ctx context.Context, key string) (ObjectInfo, error) {
 		return ObjectInfo{}, err
 	}
 	var info ObjectInfo
-	err := s.retry(ctx, OpHead, key, func(ctx context.Context) error {
-		out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+	err := s.retry(ctx, OpHead, key, func(ctx context.Context, c *s3.Client) error {
+		out, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
 		if err != nil {
 			return err
 		}
@@ -450,7 +501,7 @@ func (s *S3) put(ctx context.Context, op Op, key string, data []byte) error {
 	if err := s.begin(op, key); err != nil {
 		return err
 	}
-	return s.retry(ctx, op, key, func(ctx context.Context) error {
+	return s.retry(ctx, op, key, func(ctx context.Context, c *s3.Client) error {
 		in := &s3.PutObjectInput{
 			Bucket:        &s.bucket,
 			Key:           aws.String(s.prefix + key),
@@ -460,7 +511,7 @@ func (s *S3) put(ctx context.Context, op Op, key string, data []byte) error {
 		if op == OpPutIfAbsent {
 			in.IfNoneMatch = aws.String("*")
 		}
-		_, err := s.client.PutObject(ctx, in)
+		_, err := c.PutObject(ctx, in)
 		return err
 	})
 }
@@ -470,8 +521,8 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	if err := s.begin(OpDelete, key); err != nil {
 		return err
 	}
-	err := s.retry(ctx, OpDelete, key, func(ctx context.Context) error {
-		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+	err := s.retry(ctx, OpDelete, key, func(ctx context.Context, c *s3.Client) error {
+		_, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
 		return err
 	})
 	if errors.Is(err, ErrNotFound) {
@@ -491,7 +542,7 @@ func (s *S3) List(ctx context.Context, prefix string, opts ListOptions) (ListPag
 	var page ListPage
 	for {
 		var out *s3.ListObjectsV2Output
-		err := s.retry(ctx, OpList, prefix, func(ctx context.Context) error {
+		err := s.retry(ctx, OpList, prefix, func(ctx context.Context, c *s3.Client) error {
 			in := &s3.ListObjectsV2Input{
 				Bucket:  &s.bucket,
 				Prefix:  aws.String(s.prefix + prefix),
@@ -501,7 +552,7 @@ func (s *S3) List(ctx context.Context, prefix string, opts ListOptions) (ListPag
 				in.StartAfter = aws.String(startAfter)
 			}
 			var err error
-			out, err = s.client.ListObjectsV2(ctx, in)
+			out, err = c.ListObjectsV2(ctx, in)
 			return err
 		})
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -374,5 +376,142 @@ func TestS3CancelDuringRequest(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Get canceled mid-request: %v, want context.Canceled", err)
+	}
+}
+
+// hostKeepingProxy forwards to target keeping the Host header, so that SigV4
+// signatures made for the proxy's address verify at a real server; it counts
+// the requests it forwards.
+func hostKeepingProxy(t *testing.T, target string) (string, *atomic.Int64) {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int64
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		n.Add(1)
+		r.SetURL(u)
+		r.Out.Host = r.In.Host
+	}}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL, &n
+}
+
+// TestS3SetClient changes a live store's credentials and endpoint: later
+// requests use the new client, a client for another bucket is refused, and
+// requests running meanwhile never fail.
+func TestS3SetClient(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.S3(t)
+	opts := env.Options()
+	opts.MaxAttempts = 1
+	s, err := objstore.NewS3(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "k1", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	newClient := func(o objstore.S3Options) *objstore.S3Client {
+		t.Helper()
+		c, err := objstore.NewS3Client(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+
+	// Rotated to a key the server does not know: the next request fails.
+	wrong := opts
+	wrong.SecretAccessKey = "not-the-secret"
+	check(t, s.SetClient(newClient(wrong)))
+	if err := s.Put(ctx, "k2", []byte("two")); err == nil {
+		t.Fatalf("Put after SetClient with a wrong secret succeeded: the old client is still in use")
+	}
+
+	// Rotated to another valid account behind another endpoint.
+	acct := testenv.NewS3Account(t)
+	proxied, requests := hostKeepingProxy(t, env.Endpoint)
+	rotated := opts
+	rotated.Endpoint, rotated.AccessKeyID, rotated.SecretAccessKey = proxied, acct.AccessKeyID, acct.SecretAccessKey
+	check(t, s.SetClient(newClient(rotated)))
+	if err := s.Put(ctx, "k2", []byte("two")); err != nil {
+		t.Fatalf("Put after SetClient with the new account: %v", err)
+	}
+	if got, err := s.Get(ctx, "k1"); err != nil || string(got) != "one" {
+		t.Fatalf("Get k1 after SetClient = %q, %v", got, err)
+	}
+	if requests.Load() < 2 {
+		t.Fatalf("the new endpoint saw %d requests, want 2", requests.Load())
+	}
+	if got := s.Options(); got.Endpoint != proxied || got.AccessKeyID != acct.AccessKeyID {
+		t.Fatalf("Options after SetClient: %v", got)
+	}
+
+	// A client naming another bucket or prefix is refused; nothing changes.
+	for _, o := range []objstore.S3Options{{Bucket: "other-bucket"}, {Bucket: opts.Bucket, Prefix: "elsewhere"}} {
+		o.Endpoint, o.AccessKeyID, o.SecretAccessKey, o.AllowHTTP = env.Endpoint, env.AccessKeyID, env.SecretAccessKey, true
+		if err := s.SetClient(newClient(o)); err == nil {
+			t.Fatalf("SetClient for bucket %q prefix %q accepted", o.Bucket, o.Prefix)
+		}
+	}
+	if s.Options().Endpoint != proxied {
+		t.Fatalf("a refused SetClient changed the client")
+	}
+	// Validation happens before any store is touched.
+	plain := opts
+	plain.AllowHTTP = false
+	if _, err := objstore.NewS3Client(ctx, plain); err == nil {
+		t.Fatalf("NewS3Client accepted a plain-HTTP endpoint without AllowHTTP")
+	}
+
+	// Swapping between two valid clients while requests run: none fails.
+	direct := newClient(opts)
+	viaProxy := newClient(rotated)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("c%d-%d", g, i%8)
+				if err := s.Put(ctx, key, []byte(key)); err != nil {
+					failures.Add(1)
+					t.Errorf("Put during client swaps: %v", err)
+					return
+				}
+				if got, err := s.Get(ctx, key); err != nil || string(got) != key {
+					failures.Add(1)
+					t.Errorf("Get during client swaps = %q, %v", got, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 40 {
+		c := direct
+		if i%2 == 1 {
+			c = viaProxy
+		}
+		check(t, s.SetClient(c))
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+}
+
+func check(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
