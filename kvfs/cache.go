@@ -17,9 +17,12 @@ type shardedLRU[K comparable, V any] struct {
 	hash   func(K) uint64
 }
 
+// perShard is the capacity of one shard of a cache of entries entries.
+func perShard(entries int) int { return max(1, (entries+cacheShards-1)/cacheShards) }
+
 func newShardedLRU[K comparable, V any](entries int, hash func(K) uint64) (*shardedLRU[K, V], error) {
 	c := &shardedLRU[K, V]{hash: hash}
-	per := max(1, (entries+cacheShards-1)/cacheShards)
+	per := perShard(entries)
 	for i := range c.shards {
 		s, err := lru.New[K, V](per)
 		if err != nil {
@@ -37,3 +40,21 @@ func (c *shardedLRU[K, V]) shard(k K) *lru.Cache[K, V] {
 func (c *shardedLRU[K, V]) Get(k K) (V, bool) { return c.shard(k).Get(k) }
 func (c *shardedLRU[K, V]) Add(k K, v V)      { c.shard(k).Add(k, v) }
 func (c *shardedLRU[K, V]) Remove(k K)        { c.shard(k).Remove(k) }
+
+// resize changes the capacity to entries, evicting the least recently used
+// entries of each shard that holds more.
+func (c *shardedLRU[K, V]) resize(entries int) {
+	per := perShard(entries)
+	for _, s := range c.shards {
+		s.Resize(per)
+	}
+}
+
+// Len returns the number of cached entries.
+func (c *shardedLRU[K, V]) Len() int {
+	n := 0
+	for _, s := range c.shards {
+		n += s.Len()
+	}
+	return n
+}

@@ -410,8 +410,8 @@ func (fs *FS) StatFS(ctx context.Context) (StatFS, error) {
 		inodes += fs.counters[i].inodes.Load()
 	}
 	total := unlimitedBytes
-	if fs.opts.SizeLimitBytes > 0 {
-		total = fs.opts.SizeLimitBytes
+	if limit := fs.sizeLimit.Load(); limit > 0 {
+		total = limit
 	}
 	used := uint64(max(bytes, 0))
 	free := uint64(0)

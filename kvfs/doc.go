@@ -38,7 +38,9 @@
 //     right after a crash; a shard is chosen by inode id so that concurrent
 //     writers rarely share one. SizeLimitBytes makes writes fail with ENOSPC;
 //     a write reserves its growth first (one atomic compare-and-swap), so
-//     concurrent writers never exceed the limit together.
+//     concurrent writers never exceed the limit together. The limit and the
+//     cache size can change on an open filesystem (SetSizeLimit,
+//     SetInodeCacheEntries); a new limit holds for writes that begin after it.
 //   - Permissions follow POSIX as Linux and its NFS server apply them
 //     (docs/nfs-semantics.md): chown and chgrp as with
 //     _POSIX_CHOWN_RESTRICTED, checked even when the values do not change;

@@ -38,11 +38,12 @@ const (
 // Options configure a filesystem. The zero value is valid.
 type Options struct {
 	// InodeCacheEntries bounds the in-memory LRU of inodes and, separately, of
-	// directory entries. Default 100000.
+	// directory entries. Default DefaultInodeCacheEntries. FS.SetInodeCacheEntries
+	// changes it on an open filesystem.
 	InodeCacheEntries int
 	// SizeLimitBytes makes writes that would use more than this many bytes of
 	// file data fail with ENOSPC. 0 (default) means no limit; StatFS then
-	// reports a total of 1 PiB.
+	// reports a total of 1 PiB. FS.SetSizeLimit changes it on an open filesystem.
 	SizeLimitBytes uint64
 	// Logger receives background errors (reclaim). Default slog.Default().
 	Logger *slog.Logger
@@ -57,6 +58,10 @@ type Options struct {
 	// change fails with EROFS.
 	ReadOnly bool
 }
+
+// DefaultInodeCacheEntries is the size of the inode and directory-entry
+// caches when Options.InodeCacheEntries is not positive.
+const DefaultInodeCacheEntries = 100000
 
 // FS is a POSIX filesystem stored in a KV. It is safe for concurrent use.
 type FS struct {
@@ -75,9 +80,12 @@ type FS struct {
 	entries *shardedLRU[entryCacheKey, dirent]
 
 	counters [counterShards]counterShard
-	// limitUsed is the bytes used plus those reserved by writes in flight,
-	// kept only with a size limit: a write reserves its growth here first
-	// (compare-and-swap), so concurrent writers never exceed the limit.
+	// sizeLimit is the size limit in bytes (0 = none); SetSizeLimit changes it.
+	sizeLimit atomic.Uint64
+	// limitUsed is the bytes used plus those reserved by writes in flight: a
+	// write reserves its growth here first (compare-and-swap against the
+	// limit), so concurrent writers never exceed it. It is kept with or
+	// without a limit, so that a limit set later starts from the truth.
 	limitUsed atomic.Int64
 
 	// nextIno is the next inode id to hand out; ids below inoLimit are
@@ -106,7 +114,7 @@ type entryCacheKey struct {
 // Open opens the filesystem stored in kv, formatting it when kv holds none.
 func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 	if opts.InodeCacheEntries <= 0 {
-		opts.InodeCacheEntries = 100000
+		opts.InodeCacheEntries = DefaultInodeCacheEntries
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -118,6 +126,7 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 		opts.InlineTruncateChunks = 256
 	}
 	fs := &FS{kv: kv, opts: opts, log: opts.Logger, now: opts.Now}
+	fs.sizeLimit.Store(opts.SizeLimitBytes)
 	var err error
 	if fs.inodes, err = newShardedLRU[uint64, *inode](opts.InodeCacheEntries, func(ino uint64) uint64 {
 		return uint64(stripeOf(ino))
@@ -452,9 +461,10 @@ func (t *txn) commit(ctx context.Context) error {
 		t.ops = append(t.ops, KVOp{Key: inodeKey(ino), Delete: true})
 	}
 	if t.dBytes != 0 || t.dInodes != 0 {
-		limited := fs.opts.SizeLimitBytes > 0 && t.dBytes != 0
-		if limited && t.dBytes > 0 && !fs.reserveBytes(t.dBytes) {
-			return fmt.Errorf("kvfs: %d bytes more would exceed the size limit of %d: %w", t.dBytes, fs.opts.SizeLimitBytes, syscall.ENOSPC)
+		if t.dBytes > 0 {
+			if limit, ok := fs.reserveBytes(t.dBytes); !ok {
+				return fmt.Errorf("kvfs: %d bytes more would exceed the size limit of %d: %w", t.dBytes, limit, syscall.ENOSPC)
+			}
 		}
 		c := &fs.counters[t.shard]
 		c.mu.Lock()
@@ -467,9 +477,9 @@ func (t *txn) commit(ctx context.Context) error {
 		}
 		c.mu.Unlock()
 		switch {
-		case limited && t.dBytes > 0 && err != nil:
+		case t.dBytes > 0 && err != nil:
 			fs.limitUsed.Add(-t.dBytes) // release the reservation
-		case limited && t.dBytes < 0 && err == nil:
+		case t.dBytes < 0 && err == nil:
 			fs.limitUsed.Add(t.dBytes) // space freed
 		}
 		if err != nil {
@@ -518,18 +528,39 @@ func (fs *FS) usedBytes() int64 {
 	return b
 }
 
-// reserveBytes reserves n more bytes under the size limit, or reports false.
-func (fs *FS) reserveBytes(n int64) bool {
-	limit := int64(fs.opts.SizeLimitBytes)
+// reserveBytes reserves n more bytes under the size limit, or reports false
+// and the limit.
+func (fs *FS) reserveBytes(n int64) (uint64, bool) {
+	limit := fs.sizeLimit.Load()
+	if limit == 0 {
+		fs.limitUsed.Add(n)
+		return 0, true
+	}
 	for {
 		cur := fs.limitUsed.Load()
-		if cur+n > limit {
-			return false
+		if cur+n > int64(limit) {
+			return limit, false
 		}
 		if fs.limitUsed.CompareAndSwap(cur, cur+n) {
-			return true
+			return limit, true
 		}
 	}
+}
+
+// SetSizeLimit changes the size limit (0 = none) of an open filesystem:
+// writes that begin afterwards are held to it, and StatFS reports it. Data
+// already stored above a lowered limit stays; only growth is refused.
+func (fs *FS) SetSizeLimit(bytes uint64) { fs.sizeLimit.Store(bytes) }
+
+// SetInodeCacheEntries resizes the inode and directory-entry caches of an
+// open filesystem (entries <= 0 means the default, as in Options); shrinking
+// evicts the least recently used entries.
+func (fs *FS) SetInodeCacheEntries(entries int) {
+	if entries <= 0 {
+		entries = DefaultInodeCacheEntries
+	}
+	fs.inodes.resize(entries)
+	fs.entries.resize(entries)
 }
 
 // --- helpers ---

@@ -567,6 +567,73 @@ func TestSizeLimit(t *testing.T) {
 	checkFsck(t, fs)
 }
 
+// TestSetSizeLimit changes the limit of an open filesystem: space written
+// while it had none counts against a limit set later, a lowered limit keeps
+// the data above it and refuses growth, and 0 lifts it.
+func TestSetSizeLimit(t *testing.T) {
+	ctx := context.Background()
+	a := must[kvfs.Attr](t)
+	fs, _ := newFS(t, kvfs.Options{})
+	f := a(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
+	a(fs.Write(ctx, root, f, 0, make([]byte, 2*kvfs.ChunkSize)))
+	g := a(fs.Create(ctx, root, kvfs.RootIno, "g", kvfs.CreateRequest{})).Ino
+	a(fs.Write(ctx, root, g, 0, make([]byte, kvfs.ChunkSize)))
+
+	fs.SetSizeLimit(4 * kvfs.ChunkSize)
+	a(fs.Write(ctx, root, f, 2*kvfs.ChunkSize, make([]byte, kvfs.ChunkSize)))
+	_, err := fs.Write(ctx, root, f, 3*kvfs.ChunkSize, make([]byte, kvfs.ChunkSize))
+	wantErrno(t, err, syscall.ENOSPC)
+	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes != 4*kvfs.ChunkSize || st.FreeBytes != 0 {
+		t.Fatalf("statfs with a limit of 4 chunks and 4 used: %+v", st)
+	}
+
+	fs.SetSizeLimit(2 * kvfs.ChunkSize) // below what is stored
+	_, err = fs.Write(ctx, root, g, kvfs.ChunkSize, make([]byte, 1))
+	wantErrno(t, err, syscall.ENOSPC)
+	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes != 2*kvfs.ChunkSize || st.FreeBytes != 0 {
+		t.Fatalf("statfs with a limit of 2 chunks and 4 used: %+v", st)
+	}
+
+	fs.SetSizeLimit(0)
+	if err := fs.Unlink(ctx, root, kvfs.RootIno, "g"); err != nil {
+		t.Fatal(err)
+	}
+	waitReclaimed(t, fs, 3*kvfs.ChunkSize)
+	fs.SetSizeLimit(3 * kvfs.ChunkSize) // space freed while there was no limit counts
+	_, err = fs.Write(ctx, root, f, 3*kvfs.ChunkSize, make([]byte, 1))
+	wantErrno(t, err, syscall.ENOSPC)
+
+	fs.SetSizeLimit(0)
+	a(fs.Write(ctx, root, f, 3*kvfs.ChunkSize, make([]byte, 4*kvfs.ChunkSize)))
+	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes < 1<<50 {
+		t.Fatalf("statfs without a limit: %+v", st)
+	}
+	fs.SetSizeLimit(8 * kvfs.ChunkSize)
+	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes != 8*kvfs.ChunkSize || st.FreeBytes != kvfs.ChunkSize {
+		t.Fatalf("statfs with a limit of 8 chunks and 7 used: %+v", st)
+	}
+	a(fs.Write(ctx, root, f, 7*kvfs.ChunkSize, make([]byte, kvfs.ChunkSize)))
+	_, err = fs.Write(ctx, root, f, 8*kvfs.ChunkSize, make([]byte, 1))
+	wantErrno(t, err, syscall.ENOSPC)
+	checkFsck(t, fs)
+}
+
+// waitReclaimed waits until StatFS reports used bytes (with no size limit).
+func waitReclaimed(t *testing.T, fs *kvfs.FS, used uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := must[kvfs.StatFS](t)(fs.StatFS(context.Background()))
+		if st.TotalBytes-st.FreeBytes == used {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("statfs used %d, want %d", st.TotalBytes-st.FreeBytes, used)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestOverwriteAccounting(t *testing.T) {
 	ctx := context.Background()
 	fs, _ := newFS(t, kvfs.Options{})
