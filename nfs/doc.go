@@ -57,8 +57,12 @@
 // # Durability
 //
 // WRITE with UNSTABLE applies the data and answers UNSTABLE with the
-// server's write verifier (random at each start, so clients resend
-// uncommitted data after a restart). WRITE with DATA_SYNC or FILE_SYNC
+// export's write verifier: the server's own, random at each start, combined
+// with Export.WriteVerifier, which names the open instance of the export's
+// storage. It changes when the server restarts and when the export's storage
+// is reopened under the same FSID, so clients resend uncommitted data then;
+// it stays while the same instance serves, whatever else about the export
+// changes (name, path, options). WRITE with DATA_SYNC or FILE_SYNC
 // calls Filesystem.Flush before answering FILE_SYNC; COMMIT calls Flush
 // before answering. With Export.StrictSync, CREATE, MKDIR, SYMLINK, MKNOD,
 // REMOVE, RMDIR, RENAME, LINK and SETATTR flush before their reply.

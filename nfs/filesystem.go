@@ -80,7 +80,15 @@ type Export struct {
 	Secure bool
 	// StrictSync makes metadata operations durable before their reply.
 	StrictSync bool
-	Logger     *slog.Logger
+	// WriteVerifier names the open instance of the export's storage. WRITE
+	// and COMMIT answer it combined with the server's own verifier (random at
+	// each start). Whoever builds the export must give it a new value
+	// whenever writes acknowledged UNSTABLE through an earlier Export with the
+	// same FSID may not be in what FS now serves (a database reopened, or
+	// another store with the same filesystem), so that clients resend every
+	// write they have not seen committed.
+	WriteVerifier [8]byte
+	Logger        *slog.Logger
 }
 
 // ExportSet is how the server finds exports; the exports registry implements it,

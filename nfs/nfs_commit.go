@@ -15,7 +15,7 @@ func decodeCommitArgs(d *xdr.Decoder) (commitArgs, error) {
 
 // nfsCommit is NFSPROC3_COMMIT (section 3.3.21): it returns only after the
 // export's filesystem has made everything durable (the range is ignored:
-// Flush covers all of it).
+// Flush covers all of it), with the export's write verifier.
 //
 //	args: nfs_fh3, offset3, count3
 //	res:  nfsstat3 | OK: wcc_data, writeverf3 | fail: wcc_data
@@ -33,6 +33,7 @@ func (r *request) nfsCommit() error {
 	}
 	r.status3(StatusOK)
 	r.postOnlyWcc(t)
-	r.e.FixedOpaque(r.s.verf[:])
+	verf := r.s.WriteVerifier(t.exp)
+	r.e.FixedOpaque(verf[:])
 	return nil
 }

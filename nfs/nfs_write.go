@@ -24,7 +24,8 @@ func decodeWriteArgs(d *xdr.Decoder) (writeArgs, error) {
 
 // nfsWrite is NFSPROC3_WRITE (section 3.3.7). UNSTABLE writes are applied
 // and answered UNSTABLE; DATA_SYNC and FILE_SYNC writes are flushed first
-// and answered FILE_SYNC. Every answer carries the server's write verifier.
+// and answered FILE_SYNC. Every answer carries the export's write verifier
+// (Server.WriteVerifier).
 //
 //	args: nfs_fh3, offset3, count3, stable_how, opaque data<>
 //	res:  nfsstat3 | OK: wcc_data, count3, stable_how committed, writeverf3
@@ -64,6 +65,7 @@ func (r *request) nfsWrite() error {
 	putChange(r.e, &ch, t.fsid)
 	r.e.Uint32(a.count)
 	r.e.Uint32(committed)
-	r.e.FixedOpaque(r.s.verf[:])
+	verf := r.s.WriteVerifier(t.exp)
+	r.e.FixedOpaque(verf[:])
 	return nil
 }

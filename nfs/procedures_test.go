@@ -20,6 +20,7 @@ func oneExport(t *testing.T) (*testServer, *nfsclient.Client, []byte, *kvfs.MemK
 
 func TestFileLifecycle(t *testing.T) {
 	ts, c, root, kv := oneExport(t)
+	exp := ts.exports.list[0]
 	cx := ctx(t)
 
 	check(t, c.Null(cx))
@@ -44,7 +45,7 @@ func TestFileLifecycle(t *testing.T) {
 	// WRITE UNSTABLE: applied, not durable, answered UNSTABLE with the verifier.
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1000)
 	w := must[nfsclient.WriteResult](t)(c.Write(cx, cr.FH, 0, data, nfsclient.Unstable))
-	if w.Count != uint32(len(data)) || w.Committed != nfsclient.Unstable || w.Verf != ts.srv.WriteVerifier() {
+	if w.Count != uint32(len(data)) || w.Committed != nfsclient.Unstable || w.Verf != ts.srv.WriteVerifier(exp) {
 		t.Fatalf("write result %+v", w)
 	}
 	if w.Wcc.Before == nil || w.Wcc.Before.Size != 0 || w.Wcc.After == nil || w.Wcc.After.Size != uint64(len(data)) {
@@ -54,7 +55,7 @@ func TestFileLifecycle(t *testing.T) {
 		t.Fatalf("unstable write is already durable: nothing to commit")
 	}
 	verf := must[[8]byte](t)(c.Commit(cx, cr.FH, 0, 0))
-	if verf != ts.srv.WriteVerifier() || kv.Pending() != 0 {
+	if verf != ts.srv.WriteVerifier(exp) || kv.Pending() != 0 {
 		t.Fatalf("commit: verifier %x, pending %d", verf, kv.Pending())
 	}
 	// WRITE FILE_SYNC: durable before the reply.

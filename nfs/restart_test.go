@@ -54,7 +54,7 @@ func TestRestartKeepsHandlesAndSyncedData(t *testing.T) {
 	if !bytes.Equal(fh, d.FH) {
 		t.Fatalf("directory handle changed across restart")
 	}
-	if ts2.srv.WriteVerifier() == verf1 {
+	if ts2.srv.WriteVerifier(ts2.exports.list[0]) == verf1 {
 		t.Fatalf("write verifier unchanged across restart: clients would not resend")
 	}
 }
@@ -113,5 +113,54 @@ func TestStrictSync(t *testing.T) {
 				check(t, kv.Flush(cx))
 			}
 		}
+	}
+}
+
+// TestWriteVerifierPerExport checks that each export answers WRITE and
+// COMMIT with its own verifier, and that an export replaced under the same
+// FSID by one with another WriteVerifier (its storage reopened) answers the
+// new one, so that a client resends its uncommitted writes.
+func TestWriteVerifierPerExport(t *testing.T) {
+	cx := ctx(t)
+	fsA, _ := newFS(t)
+	fsB, _ := newFS(t)
+	a := &nfs.Export{Name: "a", Path: "/a", FS: fsA, WriteVerifier: [8]byte{1, 2, 3}}
+	b := &nfs.Export{Name: "b", Path: "/b", FS: fsB, WriteVerifier: [8]byte{4, 5, 6}}
+	ts := startServer(t, nfs.ServerOptions{}, a, b)
+	c := dial(t, ts.addr)
+	verfs := map[string][8]byte{}
+	files := map[string][]byte{}
+	for _, e := range []*nfs.Export{a, b} {
+		root := mount(t, c, e.Path)
+		f := must[nfsclient.CreateResult](t)(c.Create(cx, root, "f", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{}))
+		w := must[nfsclient.WriteResult](t)(c.Write(cx, f.FH, 0, []byte("data"), nfsclient.Unstable))
+		if w.Verf != ts.srv.WriteVerifier(e) {
+			t.Fatalf("%s: WRITE verifier %x, want %x", e.Name, w.Verf, ts.srv.WriteVerifier(e))
+		}
+		if v := must[[8]byte](t)(c.Commit(cx, f.FH, 0, 0)); v != w.Verf {
+			t.Fatalf("%s: COMMIT verifier %x, WRITE's %x", e.Name, v, w.Verf)
+		}
+		verfs[e.Name], files[e.Name] = w.Verf, f.FH
+	}
+	if verfs["a"] == verfs["b"] {
+		t.Fatalf("two exports with different WriteVerifiers answer the same verifier %x", verfs["a"])
+	}
+
+	// Export a's storage is reopened: same FS id, new WriteVerifier.
+	reopened := *a
+	reopened.WriteVerifier = [8]byte{7, 8, 9}
+	ts.exports.mu.Lock()
+	ts.exports.list[0] = &reopened
+	ts.exports.mu.Unlock()
+	v := must[[8]byte](t)(c.Commit(cx, files["a"], 0, 0))
+	if v == verfs["a"] {
+		t.Fatalf("COMMIT after the export's storage was reopened answers the old verifier %x: the client would not resend", v)
+	}
+	w := must[nfsclient.WriteResult](t)(c.Write(cx, files["a"], 0, []byte("more"), nfsclient.FileSync))
+	if w.Verf != v {
+		t.Fatalf("WRITE and COMMIT disagree after the reopen: %x and %x", w.Verf, v)
+	}
+	if v := must[[8]byte](t)(c.Commit(cx, files["b"], 0, 0)); v != verfs["b"] {
+		t.Fatalf("export b's verifier changed when a's storage was reopened: %x, was %x", v, verfs["b"])
 	}
 }

@@ -128,9 +128,17 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	return s, nil
 }
 
-// WriteVerifier returns the verifier of WRITE and COMMIT replies, random
-// at each start of the server.
-func (s *Server) WriteVerifier() [8]byte { return s.verf }
+// WriteVerifier returns the verifier of WRITE and COMMIT replies on export
+// e: the server's own (random at each start) combined with e.WriteVerifier,
+// so it changes when the server restarts and when the export's storage is
+// reopened.
+func (s *Server) WriteVerifier(e *Export) [8]byte {
+	var v [8]byte
+	for i := range v {
+		v[i] = s.verf[i] ^ e.WriteVerifier[i]
+	}
+	return v
+}
 
 // Serve accepts connections on ln and serves them until ln is closed, ctx
 // ends or Shutdown is called. When ctx ends, the connections it accepted
