@@ -150,7 +150,7 @@ func casManifest(ctx context.Context, store objstore.Store, mutate func(*manifes
 			return err
 		}
 		if cur == nil {
-			return fmt.Errorf("lsm: no database here (no manifest): %w", objstore.ErrNotFound)
+			return fmt.Errorf("%w: %w", ErrNoDatabase, objstore.ErrNotFound)
 		}
 		next := cur.Clone()
 		next.ID = cur.ID + 1

@@ -23,6 +23,10 @@ var (
 	ErrCheckpointExists = errors.New("lsm: checkpoint already exists")
 	// ErrCheckpointNotFound is returned for an unknown checkpoint name.
 	ErrCheckpointNotFound = errors.New("lsm: checkpoint not found")
+	// ErrNoDatabase is returned (wrapped, together with objstore.ErrNotFound)
+	// by what reads an existing database (OpenReadOnly, checkpoints from
+	// outside) when the store holds none: no manifest.
+	ErrNoDatabase = errors.New("lsm: no database in this store (no manifest)")
 )
 
 // errAlreadyDone aborts a manifest update that an earlier attempt applied.

@@ -136,3 +136,20 @@ func TestReadOnlyRefreshesAfterGC(t *testing.T) {
 		t.Fatalf("reader after the writer's GC: k007 = %q, want the refreshed value", got)
 	}
 }
+
+// TestReadOnlyEmptyStore: a reader of a store that holds no database says so
+// (ErrNoDatabase) and writes nothing.
+func TestReadOnlyEmptyStore(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewCounting(objstore.NewMemory())
+	_, err := OpenReadOnly(ctx, store, ReadOnlyOptions{Logger: quietLogger()})
+	if !errors.Is(err, ErrNoDatabase) || !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("OpenReadOnly of an empty store: %v, want ErrNoDatabase and objstore.ErrNotFound", err)
+	}
+	st := store.Stats()
+	for _, op := range []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent, objstore.OpDelete} {
+		if n := st[op].Requests; n != 0 {
+			t.Fatalf("OpenReadOnly of an empty store made %d %s requests", n, op)
+		}
+	}
+}

@@ -53,7 +53,7 @@ func (db *DB) Refresh(ctx context.Context) error {
 			db.mu.Unlock()
 			return nil
 		}
-		if !errors.Is(err, objstore.ErrNotFound) || errors.Is(err, ErrCheckpointNotFound) {
+		if !errors.Is(err, objstore.ErrNotFound) || errors.Is(err, ErrCheckpointNotFound) || errors.Is(err, ErrNoDatabase) {
 			return err
 		}
 		lastErr = err // raced with the writer's GC; load again
@@ -67,7 +67,7 @@ func (db *DB) loadReadOnlyState(ctx context.Context) (*manifest.Manifest, *memTa
 		return nil, nil, 0, err
 	}
 	if latest == nil {
-		return nil, nil, 0, fmt.Errorf("lsm: no database here (no manifest): %w", objstore.ErrNotFound)
+		return nil, nil, 0, fmt.Errorf("%w: %w", ErrNoDatabase, objstore.ErrNotFound)
 	}
 	mem := &memTable{Memtable: newMemtable()}
 	if db.roCheckpoint != "" {
