@@ -4,8 +4,9 @@
 // A Disk is a directory (SLATEDB_CACHE_DIR) bounded by a byte capacity
 // (SLATEDB_CACHE_SIZE_GB), shared by every database of the process. Each
 // database wraps its object store with NewCachingStore under its own
-// namespace (the export name). Objects are cached in aligned pages (256 KiB by
-// default): page i of an object holds its bytes [i*PageSize, (i+1)*PageSize).
+// namespace (the identity of the export's store). Objects are cached in
+// aligned pages (256 KiB by default): page i of an object holds its bytes
+// [i*PageSize, (i+1)*PageSize).
 // A page shorter than PageSize (possibly empty) is the last one: the object
 // ends in it.
 //

@@ -9,11 +9,72 @@
 // lock: the set of exports is an immutable snapshot swapped atomically on
 // Reload.
 //
-// Reload applies a new config: new exports are opened, removed ones flushed
-// and closed, changed options (read_only, secure, allowed_clients, squash,
-// anon_uid, anon_gid, sync) take effect for the next request; an export
-// whose store changed is closed and reopened. If opening a new export fails, nothing changes and the error is
-// returned: the old set keeps serving.
+// # Store identity
+//
+// An export's data is known by its store's identity, not by the export's
+// name: the bucket and prefix of an S3 store (not its endpoint, region,
+// credentials or allow_http, which only say how to reach it), the directory
+// of a file store made absolute and clean with its symlinks resolved (those
+// of its longest existing ancestor when it does not exist yet), and the
+// export's name for a memory store. The registry opens each store at most
+// once as a writer: two exports of one config naming the same store are
+// refused, and a reload keeps the open database of every store the new config
+// still names, whatever export names it now. The disk cache keeps a store's
+// pages under its identity.
+//
+// # Read-only exports
+//
+// An export with read_only = true is opened with lsm.OpenReadOnly at the
+// latest durable state of its store (manifest plus WAL) when it opens: it
+// writes nothing (no fence, manifest or WAL object), so it never disturbs a
+// writer of the same store in another process, and it does not follow that
+// writer's later changes until it is reopened (restart, or a reload that
+// removes and adds it again). A read-only export of a store that holds no
+// filesystem yet fails to open with an error saying so.
+//
+// # Reload
+//
+// Reload applies a new config in three steps:
+//
+//  1. Prepare, changing nothing that serves: compute every export's store
+//     identity; validate the new S3 settings of kept stores and build their
+//     clients; open the stores the running set does not serve (a writer of
+//     one of them fences no database we serve, since identities differ); last,
+//     open a writer for each store served read-only that the new config makes
+//     writable. If anything fails, what this reload opened is closed again,
+//     the error (matching ErrReloadRefused) is returned, and every running
+//     export serves on exactly as before: nothing of it is closed, fenced or
+//     reconfigured.
+//  2. Commit, which cannot fail: apply the new settings to the kept stores —
+//     S3 connection settings (credentials, endpoint, region, allow_http) for
+//     their later requests, size_limit_gb, inode_cache_entries — and publish
+//     the new set atomically, so the next request sees every changed option:
+//     name, path, allowed_clients, secure, squash, anon_uid/anon_gid,
+//     read_only, sync.
+//  3. Retire: flush and close the databases no export uses any more, like
+//     Close, retrying failed flushes for up to server.shutdown_timeout. Their
+//     acknowledged writes become durable in their own store. A failure here
+//     does not undo the reload; Reload returns it (not matching
+//     ErrReloadRefused) and logs it.
+//
+// So a reload that renames an export, changes its mount path or options,
+// rotates its credentials or moves its endpoint keeps its database open:
+// writes acknowledged just before (UNSTABLE data, metadata not yet durable)
+// are kept, and its write verifier (nfs.Export.WriteVerifier, random for each
+// open of a database) stays. Two exports may swap stores, or a store may move
+// to another export name, in one reload: each open database is kept. An export
+// whose store identity changes serves a newly opened database, with a new
+// write verifier, so clients resend what they had not committed; the old
+// database is flushed and closed.
+//
+// read_only toggles: writable to read-only keeps the writer open (changes are
+// refused at the NFS layer; the store stays fenced against other writers
+// until the export is removed or the daemon restarts); read-only to writable
+// opens the writer (step 1) and closes the reader (step 3). [lsm] and
+// cache.memory_mb apply to databases opened after the change; stores kept
+// open keep the settings they were opened with (a warning is logged).
+//
+// # Close
 //
 // Close flushes every export at once, each retrying failed WAL writes until
 // its context ends, then closes them. An export it could not flush entirely

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -22,16 +24,25 @@ import (
 type Options struct {
 	// DiskCache is the local cache shared by every export (optional).
 	DiskCache *cache.Disk
-	// Logger receives the registry's logs; each export logs with an
-	// "export" attribute. Default slog.Default().
+	// Logger receives the registry's logs: a store's database and
+	// filesystem log with a "store" attribute (its identity), the NFS layer
+	// with an "export" attribute. Default slog.Default().
 	Logger *slog.Logger
 	// OpenStore builds an export's object store. Default: the store named by
-	// the export's URL (local directory, S3 or memory).
+	// the export's URL (local directory, S3 or memory). A reload applies new
+	// S3 connection settings to a store it returns only if it is an
+	// *objstore.S3.
 	OpenStore func(ctx context.Context, e config.Export) (objstore.Store, error)
 	// StoreLatency, when set, returns the observer of the named export's
-	// object-store request durations (for latency histograms).
+	// object-store request durations (for latency histograms). A store
+	// reports to the export that serves it now.
 	StoreLatency func(export string) objstore.LatencyObserver
 }
+
+// ErrReloadRefused is matched (errors.Is) by Reload's error when the new
+// config was refused and nothing changed: every running export serves on
+// exactly as before.
+var ErrReloadRefused = errors.New("reload refused")
 
 // Registry holds the open exports. It implements nfs.ExportSet.
 type Registry struct {
@@ -41,30 +52,38 @@ type Registry struct {
 	reloadMu sync.Mutex // serializes Reload and Close
 	set      atomic.Pointer[exportSet]
 	closed   bool
+	// shared is the config that every open database was opened with
+	// ([lsm], cache.memory_mb), guarded by reloadMu.
+	shared sharedSettings
 }
 
 var _ nfs.ExportSet = (*Registry)(nil)
 
+// sharedSettings are the settings of a database fixed when it opens.
+type sharedSettings struct {
+	lsm      config.LSM
+	memoryMB int
+}
+
 // exportSet is an immutable snapshot of the open exports.
 type exportSet struct {
-	byName map[string]*openExport
-	byPath map[string]*openExport
-	byFSID map[uint64]*openExport
-	all    []*nfs.Export // sorted by path
+	byName  map[string]*openExport
+	byPath  map[string]*openExport
+	byFSID  map[uint64]*openExport
+	byStore map[storeID]*database
+	all     []*nfs.Export // sorted by path
 }
 
-// openExport is one export's open store, database and filesystem.
+// openExport is one export: its config, the database of its store, and what
+// the NFS server sees of it.
 type openExport struct {
-	cfg      config.Export
-	store    *objstore.Counting
-	db       *lsm.DB
-	fs       *kvfs.FS
-	nfs      *nfs.Export
-	memStore objstore.Store // memory:// stores survive a Reload that keeps them
-	log      *slog.Logger   // with the export's name
+	cfg config.Export
+	db  *database
+	nfs *nfs.Export
 }
 
-// Open opens every export of cfg. On error, the exports opened so far are closed.
+// Open opens every export of cfg. On error, the databases opened so far are
+// closed.
 func Open(ctx context.Context, cfg *config.Config, opts Options) (*Registry, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -73,12 +92,22 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Registry, err
 		opts.OpenStore = OpenStore
 	}
 	r := &Registry{opts: opts, log: opts.Logger}
-	set, err := r.build(ctx, cfg, &exportSet{})
+	p, err := r.prepare(ctx, cfg, emptySet())
 	if err != nil {
 		return nil, err
 	}
-	r.set.Store(set)
+	r.commit(p)
+	r.shared = sharedSettings{lsm: cfg.LSM, memoryMB: cfg.Cache.MemoryMB}
 	return r, nil
+}
+
+func emptySet() *exportSet {
+	return &exportSet{
+		byName:  make(map[string]*openExport),
+		byPath:  make(map[string]*openExport),
+		byFSID:  make(map[uint64]*openExport),
+		byStore: make(map[storeID]*database),
+	}
 }
 
 // ByPath returns the export mounted at path.
@@ -108,7 +137,7 @@ func (r *Registry) FS(name string) (*kvfs.FS, bool) {
 	if !ok {
 		return nil, false
 	}
-	return e.fs, true
+	return e.db.fs, true
 }
 
 // DB returns the database of the named export (for checkpoints and stats).
@@ -117,14 +146,15 @@ func (r *Registry) DB(name string) (*lsm.DB, bool) {
 	if !ok {
 		return nil, false
 	}
-	return e.db, true
+	return e.db.db, true
 }
 
-// StoreStats returns the object-store request counters of every export, by name.
+// StoreStats returns the object-store request counters of every export, by
+// name (counted since its store was opened).
 func (r *Registry) StoreStats() map[string]objstore.Stats {
 	out := make(map[string]objstore.Stats)
 	for name, e := range r.set.Load().byName {
-		out[name] = e.store.Stats()
+		out[name] = e.db.store.Stats()
 	}
 	return out
 }
@@ -133,38 +163,39 @@ func (r *Registry) StoreStats() map[string]objstore.Stats {
 func (r *Registry) Flush(ctx context.Context) error {
 	var errs []error
 	for name, e := range r.set.Load().byName {
-		if err := e.fs.Flush(ctx); err != nil {
+		if err := e.db.fs.Flush(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("export %s: %w", name, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Reload applies cfg: see the package comment. On error the old set keeps serving.
+// Reload applies cfg; see the package comment for what it guarantees. An
+// error matching ErrReloadRefused means nothing changed. Any other error
+// means cfg was applied but a database no longer used failed to flush or
+// close (logged as well).
 func (r *Registry) Reload(ctx context.Context, cfg *config.Config) error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 	if r.closed {
-		return errors.New("exports: registry is closed")
+		return fmt.Errorf("%w: the registry is closed", ErrReloadRefused)
 	}
 	old := r.set.Load()
-	next, err := r.build(ctx, cfg, old)
+	p, err := r.prepare(ctx, cfg, old)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrReloadRefused, err)
 	}
-	r.set.Store(next)
-	// Close what the new set no longer uses.
-	var errs []error
-	for name, e := range old.byName {
-		if n, ok := next.byName[name]; ok && n.db == e.db {
-			continue
-		}
-		r.log.Info("closing export", "export", name, "path", e.cfg.Path)
-		if err := e.close(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	r.commit(p)
+	if shared := (sharedSettings{lsm: cfg.LSM, memoryMB: cfg.Cache.MemoryMB}); shared != r.shared {
+		r.log.Warn("[lsm] and cache.memory_mb apply to stores opened from now on; the stores kept open keep their settings until they are reopened (restart)")
+		r.shared = shared
 	}
-	return errors.Join(errs...)
+	if cfg.Server.ShutdownTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Server.ShutdownTimeout)
+		defer cancel()
+	}
+	return r.retire(ctx, old, p.set)
 }
 
 // Close flushes and closes every export, all at once, each retrying failed
@@ -179,168 +210,157 @@ func (r *Registry) Close(ctx context.Context) error {
 	}
 	r.closed = true
 	set := r.set.Load()
-	r.set.Store(&exportSet{})
+	r.set.Store(emptySet())
+	return closeAll(ctx, slices.Collect(maps.Values(set.byStore)))
+}
+
+// closeAll closes dbs at once and joins their errors.
+func closeAll(ctx context.Context, dbs []*database) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, len(set.byName))
-	for _, e := range set.byName {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// close reports a flush that did not succeed in the end.
-			_ = e.flushRetrying(ctx)
-			errs <- e.close(ctx)
-		}()
+	errs := make([]error, len(dbs))
+	for i, d := range dbs {
+		wg.Go(func() { errs[i] = d.close(ctx) })
 	}
 	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
+	return errors.Join(errs...)
 }
 
-// flushRetrying makes every write durable, retrying until ctx ends: a failed
-// WAL PUT ends one Flush with its error while the database retries the PUT
-// in the background, and the next Flush waits for that retry.
-func (e *openExport) flushRetrying(ctx context.Context) error {
-	for {
-		err := e.db.Flush(ctx)
-		if err == nil || ctx.Err() != nil ||
-			errors.Is(err, lsm.ErrFenced) || errors.Is(err, lsm.ErrClosed) || errors.Is(err, lsm.ErrReadOnly) {
-			return err
+// plan is a new export set ready to be published, and what publishing it
+// takes.
+type plan struct {
+	set *exportSet
+	// opened are the databases opened for it: closed again if it is given up.
+	opened []*database
+	// clients are the S3 connection settings to swap into kept databases.
+	clients map[*database]*objstore.S3Client
+}
+
+// prepare builds the export set of cfg without changing anything the
+// running set serves. It reuses old's database of every store old serves
+// (applying nothing yet), and opens the others:
+//
+//  1. every export's store identity is computed, and two exports naming one
+//     store are refused;
+//  2. the new S3 settings of kept databases are validated and their clients
+//     built (not yet used);
+//  3. the stores old does not serve are opened. Their identities differ from
+//     every running one, so a new writer fences no database we serve;
+//  4. last, a store old serves read-only that cfg makes writable gets its
+//     writer, beside the read-only instance, which holds no fence and goes
+//     on reading what it read.
+//
+// On error, what steps 3 and 4 opened is closed again and old is untouched.
+func (r *Registry) prepare(ctx context.Context, cfg *config.Config, old *exportSet) (*plan, error) {
+	ids := make([]storeID, len(cfg.Exports))
+	byID := make(map[storeID]string)
+	for i, ec := range cfg.Exports {
+		id, err := identify(ec)
+		if err != nil {
+			return nil, err
 		}
+		if other, dup := byID[id]; dup {
+			return nil, fmt.Errorf("exports %s and %s name the same store (%s): one store has one writer", other, ec.Name, id)
+		}
+		byID[id] = ec.Name
+		ids[i] = id
 	}
-}
 
-// build opens the exports of cfg, reusing those of old whose store is unchanged.
-// New exports opened before a failure are closed again.
-func (r *Registry) build(ctx context.Context, cfg *config.Config, old *exportSet) (*exportSet, error) {
-	next := &exportSet{
-		byName: make(map[string]*openExport),
-		byPath: make(map[string]*openExport),
-		byFSID: make(map[uint64]*openExport),
-	}
-	var opened []*openExport
-	fail := func(err error) (*exportSet, error) {
-		for _, e := range opened {
-			_ = e.close(ctx)
+	p := &plan{set: emptySet(), clients: make(map[*database]*objstore.S3Client)}
+	fail := func(err error) (*plan, error) {
+		for _, d := range p.opened {
+			if cerr := d.close(ctx); cerr != nil {
+				r.log.Warn("closing a store opened for a refused config", "store", string(d.id), "err", cerr)
+			}
 		}
 		return nil, err
 	}
-	for _, ec := range cfg.Exports {
-		var e *openExport
-		if prev, ok := old.byName[ec.Name]; ok && sameStore(prev.cfg, ec) {
-			// Same database: only the serving options may change.
-			e = &openExport{cfg: ec, store: prev.store, db: prev.db, fs: prev.fs, memStore: prev.memStore, log: prev.log}
-		} else {
-			var err error
-			e, err = r.open(ctx, cfg, ec)
+	dbs := make([]*database, len(cfg.Exports))
+	for i, ec := range cfg.Exports {
+		cur := old.byStore[ids[i]]
+		if cur == nil || (!cur.writer && !ec.ReadOnly) {
+			continue // opened below
+		}
+		client, err := cur.prepareS3(ctx, ec)
+		if err != nil {
+			return fail(err)
+		}
+		if client != nil {
+			p.clients[cur] = client
+		}
+		dbs[i] = cur
+	}
+	// Stores old does not serve first, then writers for stores old serves
+	// read-only: a config refused for another export then opens no writer
+	// beside a running reader (which would fence a writer elsewhere for
+	// nothing).
+	for _, upgrades := range []bool{false, true} {
+		for i, ec := range cfg.Exports {
+			if dbs[i] != nil || (old.byStore[ids[i]] != nil) != upgrades {
+				continue
+			}
+			d, err := r.openDatabase(ctx, cfg, ec, ids[i], !ec.ReadOnly)
 			if err != nil {
 				return fail(err)
 			}
-			opened = append(opened, e)
+			p.opened = append(p.opened, d)
+			dbs[i] = d
 		}
-		e.nfs = nfsExport(ec, e.fs, r.log)
-		if other, dup := next.byFSID[e.fs.FSID()]; dup {
-			return fail(fmt.Errorf("exports %s and %s hold the same filesystem (fsid %016x): one store was copied from the other", other.cfg.Name, ec.Name, e.fs.FSID()))
+	}
+
+	for i, ec := range cfg.Exports {
+		d := dbs[i]
+		e := &openExport{cfg: ec, db: d, nfs: nfsExport(ec, d, r.log)}
+		fsid := d.fs.FSID()
+		if other, dup := p.set.byFSID[fsid]; dup {
+			return fail(fmt.Errorf("exports %s and %s hold the same filesystem (fsid %016x): one store was copied from the other", other.cfg.Name, ec.Name, fsid))
 		}
-		next.byName[ec.Name] = e
-		next.byPath[ec.Path] = e
-		next.byFSID[e.fs.FSID()] = e
-		next.all = append(next.all, e.nfs)
+		p.set.byName[ec.Name] = e
+		p.set.byPath[ec.Path] = e
+		p.set.byFSID[fsid] = e
+		p.set.byStore[d.id] = d
+		p.set.all = append(p.set.all, e.nfs)
 	}
-	slices.SortFunc(next.all, func(a, b *nfs.Export) int {
-		switch {
-		case a.Path < b.Path:
-			return -1
-		case a.Path > b.Path:
-			return 1
+	slices.SortFunc(p.set.all, func(a, b *nfs.Export) int { return strings.Compare(a.Path, b.Path) })
+	return p, nil
+}
+
+// commit applies the live settings of p to the databases it keeps and
+// publishes p's set: the next request sees it. It cannot fail.
+func (r *Registry) commit(p *plan) {
+	for _, e := range p.set.byName {
+		e.db.apply(e.cfg, p.clients[e.db])
+		e.db.observeAs(r.opts.StoreLatency, e.cfg.Name)
+		if e.cfg.ReadOnly && e.db.writer {
+			r.log.Info("read_only export kept as its store's writer: NFS refuses every change; the store stays fenced against other writers until the export is removed or the daemon restarts",
+				"export", e.cfg.Name)
 		}
-		return 0
-	})
-	return next, nil
+		r.log.Info("serving export", "export", e.cfg.Name, "path", e.cfg.Path, "store", string(e.db.id),
+			"fsid", fmt.Sprintf("%016x", e.db.fs.FSID()), "read_only", e.cfg.ReadOnly, "secure", e.cfg.Secure,
+			"sync", string(e.cfg.Sync), "squash", string(e.cfg.Squash))
+	}
+	r.set.Store(p.set)
 }
 
-// sameStore reports whether two configs of one export name the same database
-// with the same connection settings.
-func sameStore(a, b config.Export) bool {
-	return a.Store == b.Store && a.S3 == b.S3
-}
-
-func (r *Registry) open(ctx context.Context, cfg *config.Config, ec config.Export) (*openExport, error) {
-	log := r.log.With("export", ec.Name)
-	raw, err := r.opts.OpenStore(ctx, ec)
+// retire flushes and closes the databases of old that next no longer uses,
+// retrying failed flushes until ctx ends (Reload bounds it by
+// server.shutdown_timeout). Requests that resolved an export of old just
+// before the swap may still be running on them: Close makes what they
+// acknowledged durable, and refuses what comes after. It holds reloadMu
+// throughout, so no later reload opens one of these stores again before it
+// is closed.
+func (r *Registry) retire(ctx context.Context, old, next *exportSet) error {
+	var gone []*database
+	for id, d := range old.byStore {
+		if next.byStore[id] != d {
+			d.log.Info("closing store no export uses any more", "export", d.name)
+			gone = append(gone, d)
+		}
+	}
+	err := closeAll(ctx, gone)
 	if err != nil {
-		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
+		r.log.Error("closing a store no longer served failed: what it could not flush is listed above", "err", err)
 	}
-	var observe objstore.LatencyObserver
-	if r.opts.StoreLatency != nil {
-		observe = r.opts.StoreLatency(ec.Name)
-	}
-	store := objstore.NewCountingObserved(raw, observe)
-	blockCache := int64(cfg.Cache.MemoryMB) << 20
-	if blockCache == 0 {
-		blockCache = -1 // memory_mb = 0 turns the block cache off
-	}
-	db, err := lsm.Open(ctx, store, lsm.Options{
-		FlushInterval:   cfg.LSM.FlushInterval,
-		MemtableBytes:   cfg.LSM.MemtableMB << 20,
-		Compression:     compression(cfg.LSM.Compression),
-		BlockCacheBytes: blockCache,
-		DiskCache:       r.opts.DiskCache,
-		CacheNamespace:  ec.Name,
-		Logger:          log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("export %s: opening database in %s: %w", ec.Name, ec.Store, err)
-	}
-	fs, err := kvfs.Open(ctx, dbKV{db: db}, kvfs.Options{
-		InodeCacheEntries: ec.InodeCacheEntries,
-		SizeLimitBytes:    uint64(ec.SizeLimitBytes()),
-		Logger:            log,
-	})
-	if err != nil {
-		_ = db.Close(ctx)
-		return nil, fmt.Errorf("export %s: opening filesystem: %w", ec.Name, err)
-	}
-	log.Info("export open", "path", ec.Path, "store", ec.Store.String(), "fsid", fmt.Sprintf("%016x", fs.FSID()),
-		"read_only", ec.ReadOnly, "secure", ec.Secure, "sync", string(ec.Sync), "squash", string(ec.Squash))
-	return &openExport{cfg: ec, store: store, db: db, fs: fs, memStore: raw, log: log}, nil
-}
-
-func (e *openExport) close(ctx context.Context) error {
-	var errs []error
-	if err := e.fs.Close(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := e.db.Close(ctx); err != nil {
-		e.logUnflushed(err)
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("export %s: closing: %w", e.cfg.Name, err)
-	}
-	return nil
-}
-
-// logUnflushed logs at ERROR what a failed database Close says it could not
-// flush.
-func (e *openExport) logUnflushed(err error) {
-	var ue *lsm.UnflushedError
-	if !errors.As(err, &ue) {
-		return
-	}
-	attrs := []any{"lost_batches", ue.Batches, "lost_writes", ue.Writes, "lost_wal_bytes", ue.WALBytes,
-		"memtable_bytes_not_in_ssts", ue.MemtableBytes, "err", ue.Err}
-	if ue.Batches == 0 {
-		e.log.Error("export closed before its memtables were written as SSTs; every write is durable in the WAL and is replayed at the next start", attrs...)
-		return
-	}
-	attrs = append(attrs, "lost_seqs", fmt.Sprintf("%d-%d", ue.FirstSeq, ue.LastSeq))
-	e.log.Error("export closed without making every write durable: the changes listed are lost; "+
-		"none was acknowledged as durable (UNSTABLE writes not yet committed, requests that failed or were canceled), "+
-		"and every acknowledged change is in the store", attrs...)
+	return err
 }
 
 func compression(c config.Compression) sstable.Compression {
@@ -354,7 +374,7 @@ func compression(c config.Compression) sstable.Compression {
 	}
 }
 
-func nfsExport(ec config.Export, fs *kvfs.FS, log *slog.Logger) *nfs.Export {
+func nfsExport(ec config.Export, d *database, log *slog.Logger) *nfs.Export {
 	squash := nfs.SquashNone
 	switch ec.Squash {
 	case config.SquashRoot:
@@ -365,7 +385,7 @@ func nfsExport(ec config.Export, fs *kvfs.FS, log *slog.Logger) *nfs.Export {
 	return &nfs.Export{
 		Name:           ec.Name,
 		Path:           ec.Path,
-		FS:             fs,
+		FS:             d.fs,
 		ReadOnly:       ec.ReadOnly,
 		Secure:         ec.Secure,
 		AllowedClients: ec.AllowedClients,
@@ -373,6 +393,7 @@ func nfsExport(ec config.Export, fs *kvfs.FS, log *slog.Logger) *nfs.Export {
 		AnonUID:        ec.AnonUID,
 		AnonGID:        ec.AnonGID,
 		StrictSync:     ec.StrictSync(),
+		WriteVerifier:  d.verifier,
 		Logger:         log.With("export", ec.Name),
 	}
 }

@@ -16,17 +16,22 @@ func OpenStore(ctx context.Context, e config.Export) (objstore.Store, error) {
 	case config.SchemeFile:
 		return objstore.NewLocal(e.Store.Dir)
 	case config.SchemeS3:
-		return objstore.NewS3(ctx, objstore.S3Options{
-			Endpoint:        e.S3.Endpoint,
-			Bucket:          e.Store.Bucket,
-			Prefix:          e.Store.Prefix,
-			Region:          e.S3.Region,
-			AccessKeyID:     e.S3.AccessKeyID,
-			SecretAccessKey: e.S3.SecretAccessKey.Reveal(),
-			AllowHTTP:       e.S3.AllowHTTP,
-		})
+		return objstore.NewS3(ctx, s3Options(e))
 	case config.SchemeMemory:
 		return objstore.NewMemory(), nil
 	}
 	return nil, fmt.Errorf("unsupported store scheme %q", e.Store.Scheme)
+}
+
+// s3Options are the S3 store options of an s3:// export.
+func s3Options(e config.Export) objstore.S3Options {
+	return objstore.S3Options{
+		Endpoint:        e.S3.Endpoint,
+		Bucket:          e.Store.Bucket,
+		Prefix:          e.Store.Prefix,
+		Region:          e.S3.Region,
+		AccessKeyID:     e.S3.AccessKeyID,
+		SecretAccessKey: e.S3.SecretAccessKey.Reveal(),
+		AllowHTTP:       e.S3.AllowHTTP,
+	}
 }

@@ -38,7 +38,8 @@ type Options struct {
 	// Default 64 MiB; negative disables it.
 	BlockCacheBytes int64
 	// DiskCache, when set, caches SST byte ranges on local disk under
-	// CacheNamespace (which should name the database, e.g. the export).
+	// CacheNamespace (which should name the database, e.g. the identity of
+	// its store).
 	DiskCache      *cache.Disk
 	CacheNamespace string
 	// GCInterval is how often obsolete objects are collected (rounds are

@@ -1,0 +1,218 @@
+package exports
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/lsm"
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+// database is one open store: its object store, the lsm database in it and
+// the kvfs filesystem on that. The registry opens a store once and keeps it
+// open, across reloads, for as long as an export names it.
+type database struct {
+	id    storeID
+	raw   objstore.Store // as OpenStore returned it (an *objstore.S3 takes new connection settings)
+	store *objstore.Counting
+	db    *lsm.DB
+	fs    *kvfs.FS
+	// writer is true for a database opened with lsm.Open (it fenced any
+	// earlier writer); false for one opened with lsm.OpenReadOnly.
+	writer bool
+	// verifier is random for each open: nfs.Export.WriteVerifier.
+	verifier [8]byte
+	// s3 is the connection settings in use (S3 stores). Changed only under
+	// Registry.reloadMu.
+	s3 config.S3
+	// name is the export that serves it (for logs and metrics); changed only
+	// under Registry.reloadMu.
+	name string
+	// latency receives the store's request durations: the observer of the
+	// export that serves it now (Options.StoreLatency), swapped on rename.
+	latency atomic.Pointer[objstore.LatencyObserver]
+	log     *slog.Logger
+}
+
+// openDatabase opens the store of ec: as its writer, or read-only (at the
+// latest durable state, fencing nobody and writing nothing).
+func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec config.Export, id storeID, writer bool) (*database, error) {
+	log := r.log.With("store", string(id))
+	raw, err := r.opts.OpenStore(ctx, ec)
+	if err != nil {
+		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
+	}
+	d := &database{id: id, raw: raw, writer: writer, s3: ec.S3, log: log}
+	d.observeAs(r.opts.StoreLatency, ec.Name)
+	d.store = objstore.NewCountingObserved(raw, func(op objstore.Op, dur time.Duration, err error) {
+		if f := d.latency.Load(); f != nil {
+			(*f)(op, dur, err)
+		}
+	})
+	store := d.store
+	blockCache := int64(cfg.Cache.MemoryMB) << 20
+	if blockCache == 0 {
+		blockCache = -1 // memory_mb = 0 turns the block cache off
+	}
+	var db *lsm.DB
+	if writer {
+		db, err = lsm.Open(ctx, store, lsm.Options{
+			FlushInterval:   cfg.LSM.FlushInterval,
+			MemtableBytes:   cfg.LSM.MemtableMB << 20,
+			Compression:     compression(cfg.LSM.Compression),
+			BlockCacheBytes: blockCache,
+			DiskCache:       r.opts.DiskCache,
+			CacheNamespace:  string(id),
+			Logger:          log,
+		})
+	} else {
+		db, err = lsm.OpenReadOnly(ctx, store, lsm.ReadOnlyOptions{
+			BlockCacheBytes: blockCache,
+			DiskCache:       r.opts.DiskCache,
+			CacheNamespace:  string(id),
+			Logger:          log,
+		})
+		if errors.Is(err, lsm.ErrNoDatabase) {
+			return nil, fmt.Errorf("export %s: read_only = true, but %s holds no filesystem yet (a read-only export never creates one): %w", ec.Name, ec.Store, err)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("export %s: opening database in %s: %w", ec.Name, ec.Store, err)
+	}
+	fs, err := kvfs.Open(ctx, dbKV{db: db}, kvfs.Options{
+		InodeCacheEntries: ec.InodeCacheEntries,
+		SizeLimitBytes:    uint64(ec.SizeLimitBytes()),
+		ReadOnly:          !writer,
+		Logger:            log,
+	})
+	if err != nil {
+		_ = db.Close(ctx)
+		if !writer {
+			return nil, fmt.Errorf("export %s: read_only = true: opening the filesystem in %s: %w", ec.Name, ec.Store, err)
+		}
+		return nil, fmt.Errorf("export %s: opening filesystem: %w", ec.Name, err)
+	}
+	d.db, d.fs = db, fs
+	if _, err := rand.Read(d.verifier[:]); err != nil {
+		_ = d.close(ctx)
+		return nil, fmt.Errorf("export %s: write verifier: %w", ec.Name, err)
+	}
+	mode := "writer"
+	if !writer {
+		mode = "read-only"
+	}
+	log.Info("store open", "export", ec.Name, "as", mode, "fsid", fmt.Sprintf("%016x", fs.FSID()))
+	return d, nil
+}
+
+// prepareS3 validates ec's S3 connection settings when they differ from the
+// ones d uses, and builds their client (applied by apply). It changes
+// nothing.
+func (d *database) prepareS3(ctx context.Context, ec config.Export) (*objstore.S3Client, error) {
+	if ec.Store.Scheme != config.SchemeS3 || ec.S3 == d.s3 {
+		return nil, nil
+	}
+	if _, ok := d.raw.(*objstore.S3); !ok {
+		return nil, nil // a store from Options.OpenStore: its settings are its own
+	}
+	c, err := objstore.NewS3Client(ctx, s3Options(ec))
+	if err != nil {
+		return nil, fmt.Errorf("export %s: new S3 settings: %w", ec.Name, err)
+	}
+	return c, nil
+}
+
+// observeAs sends the store's request durations to the observer of export
+// name (none without storeLatency), unless they already go there.
+func (d *database) observeAs(storeLatency func(export string) objstore.LatencyObserver, name string) {
+	if d.name == name {
+		return
+	}
+	d.name = name
+	if storeLatency == nil {
+		return
+	}
+	if f := storeLatency(name); f != nil {
+		d.latency.Store(&f)
+	} else {
+		d.latency.Store(nil)
+	}
+}
+
+// apply makes ec's live settings hold for d's later requests: the S3 client
+// prepared by prepareS3 (nil: unchanged), the size limit and the cache size.
+// It cannot fail.
+func (d *database) apply(ec config.Export, client *objstore.S3Client) {
+	if client != nil {
+		if err := d.raw.(*objstore.S3).SetClient(client); err != nil {
+			// prepare checked the identity (bucket and prefix): not reached.
+			d.log.Error("new S3 settings refused; keeping the old ones", "export", ec.Name, "err", err)
+		} else {
+			d.log.Info("S3 connection settings changed", "export", ec.Name, "s3", s3Options(ec))
+			d.s3 = ec.S3
+		}
+	}
+	d.fs.SetSizeLimit(uint64(ec.SizeLimitBytes()))
+	d.fs.SetInodeCacheEntries(ec.InodeCacheEntries)
+}
+
+// flushRetrying makes every write durable, retrying until ctx ends: a failed
+// WAL PUT ends one Flush with its error while the database retries the PUT
+// in the background, and the next Flush waits for that retry.
+func (d *database) flushRetrying(ctx context.Context) error {
+	for {
+		err := d.db.Flush(ctx)
+		if err == nil || ctx.Err() != nil ||
+			errors.Is(err, lsm.ErrFenced) || errors.Is(err, lsm.ErrClosed) || errors.Is(err, lsm.ErrReadOnly) {
+			return err
+		}
+	}
+}
+
+// close flushes (a writer, retrying failed flushes until ctx ends) and
+// closes the database. What it could not make durable is logged at ERROR.
+func (d *database) close(ctx context.Context) error {
+	_ = d.flushRetrying(ctx) // Close below reports a flush that did not succeed in the end
+	var errs []error
+	if err := d.fs.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := d.db.Close(ctx); err != nil {
+		d.logUnflushed(err)
+		errs = append(errs, err)
+	}
+	if s, ok := d.raw.(*objstore.S3); ok {
+		_ = s.Close() // idle connections only
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("export %s (store %s): closing: %w", d.name, d.id, err)
+	}
+	return nil
+}
+
+// logUnflushed logs at ERROR what a failed database Close says it could not
+// flush.
+func (d *database) logUnflushed(err error) {
+	var ue *lsm.UnflushedError
+	if !errors.As(err, &ue) {
+		return
+	}
+	log := d.log.With("export", d.name)
+	attrs := []any{"lost_batches", ue.Batches, "lost_writes", ue.Writes, "lost_wal_bytes", ue.WALBytes,
+		"memtable_bytes_not_in_ssts", ue.MemtableBytes, "err", ue.Err}
+	if ue.Batches == 0 {
+		log.Error("export closed before its memtables were written as SSTs; every write is durable in the WAL and is replayed at the next start", attrs...)
+		return
+	}
+	attrs = append(attrs, "lost_seqs", fmt.Sprintf("%d-%d", ue.FirstSeq, ue.LastSeq))
+	log.Error("export closed without making every write durable: the changes listed are lost; "+
+		"none was acknowledged as durable (UNSTABLE writes not yet committed, requests that failed or were canceled), "+
+		"and every acknowledged change is in the store", attrs...)
+}

@@ -1,0 +1,114 @@
+package exports_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/exports"
+	"github.com/zerofs-go/zerofsd/internal/testenv"
+)
+
+// hostKeepingProxy forwards to target keeping the Host header (so SigV4
+// signatures made for the proxy verify at the server) and counts requests.
+func hostKeepingProxy(t *testing.T, target string) (string, *atomic.Int64) {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int64
+	srv := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		n.Add(1)
+		r.SetURL(u)
+		r.Out.Host = r.In.Host
+	}})
+	t.Cleanup(srv.Close)
+	return srv.URL, &n
+}
+
+// TestReloadS3ConnectionSettings rotates an S3 export's credentials and
+// moves its endpoint with writes acknowledged just before: the open database
+// is kept (no second writer fences it), and later requests use the new
+// settings — the old key is revoked and the export still flushes.
+func TestReloadS3ConnectionSettings(t *testing.T) {
+	tests := []struct {
+		name     string
+		rotate   bool // new credentials, the old ones revoked after the reload
+		endpoint bool // through another endpoint
+	}{
+		{"credential rotation", true, false},
+		{"endpoint", false, true},
+		{"both", true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			env := testenv.S3(t)
+			oldKey := testenv.NewS3Account(t)
+			a := s3Export("a", "exports/a", env, oldKey.AccessKeyID, oldKey.SecretAccessKey)
+			reg := open(t, testConfig(a))
+			fs := fsOf(t, reg, "a")
+			want := files()
+			for i := range 3 {
+				want[content("s3", i)] = content("s3", i)
+				writeFile(t, fs, content("s3", i), content("s3", i))
+			}
+			before, _ := reg.ByPath("/a")
+
+			next := a
+			var requests *atomic.Int64
+			if tc.rotate {
+				newKey := testenv.NewS3Account(t)
+				next.S3.AccessKeyID, next.S3.SecretAccessKey = newKey.AccessKeyID, config.Secret(newKey.SecretAccessKey)
+			}
+			if tc.endpoint {
+				next.S3.Endpoint, requests = hostKeepingProxy(t, env.Endpoint)
+			}
+			// Refused for another export: the new settings are not used.
+			broken := fileExport("broken", filepath.Join(t.TempDir(), "empty"))
+			broken.ReadOnly = true
+			if err := reg.Reload(ctx, testConfig(next, broken)); !errors.Is(err, exports.ErrReloadRefused) {
+				t.Fatalf("Reload with a broken export: %v, want ErrReloadRefused", err)
+			}
+			writeFile(t, fs, "refused", "after the refused reload")
+			want["refused"] = "after the refused reload"
+			if err := fs.Flush(ctx); err != nil {
+				t.Fatalf("flush after the refused reload: %v", err)
+			}
+			if requests != nil && requests.Load() != 0 {
+				t.Fatalf("a refused reload's new endpoint saw %d requests", requests.Load())
+			}
+
+			if err := reg.Reload(ctx, testConfig(next)); err != nil {
+				t.Fatalf("Reload: %v", err)
+			}
+			after, _ := reg.ByPath("/a")
+			if after.FS != fs || after.WriteVerifier != before.WriteVerifier {
+				t.Fatalf("the reload reopened the export's database")
+			}
+			wantFiles(t, fs, want)
+			if tc.rotate {
+				oldKey.Revoke(t)
+			}
+			writeFile(t, fs, "after", "after the reload")
+			want["after"] = "after the reload"
+			if err := fs.Flush(ctx); err != nil {
+				t.Fatalf("flush with the new settings: %v", err)
+			}
+			if requests != nil && requests.Load() == 0 {
+				t.Fatalf("the new endpoint saw no request")
+			}
+			if err := reg.Close(ctx); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			wantDurable(t, next, want)
+		})
+	}
+}
