@@ -79,9 +79,6 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 		_ = closeExports()
 		return fmt.Errorf("listening on %s (server.listen): %w", cfg.Server.Listen, err)
 	}
-	for _, e := range reg.All() {
-		log.Info("serving export", "export", e.Name, "path", e.Path, "read_only", e.ReadOnly)
-	}
 
 	mets.SetSources(metrics.Sources{Exports: reg, Disk: disk, Server: srv})
 	var metricsSrv *metrics.Server
@@ -166,8 +163,8 @@ func shutdown(srv *nfs.Server, reg *exports.Registry, timeout time.Duration, log
 	return errors.Join(errs...)
 }
 
-// reload re-reads the config and applies it; a bad config is refused and the
-// running exports keep serving.
+// reload re-reads the config and applies it; a bad config, or one whose
+// exports cannot all open, is refused and the running exports keep serving.
 func reload(ctx context.Context, path string, reg *exports.Registry, log *slog.Logger) {
 	notifySystemd(log, "RELOADING=1")
 	defer notifySystemd(log, "READY=1\nSTATUS=serving")
@@ -176,9 +173,15 @@ func reload(ctx context.Context, path string, reg *exports.Registry, log *slog.L
 		log.Error("reload refused: the new config is invalid; still serving the old one", "err", err)
 		return
 	}
-	if err := reg.Reload(ctx, cfg); err != nil {
+	err = reg.Reload(ctx, cfg)
+	if errors.Is(err, exports.ErrReloadRefused) {
 		log.Error("reload failed; still serving the old exports", "err", err)
 		return
 	}
+	// Applied. An error now is from closing what the new config dropped;
+	// the registry has logged it for each store.
 	log.Info("config reloaded", "exports", len(cfg.Exports))
+	if err != nil {
+		log.Error("config reloaded, but closing an export it no longer serves failed", "err", err)
+	}
 }

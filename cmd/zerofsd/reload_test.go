@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/exports"
+	"github.com/zerofs-go/zerofsd/internal/testenv"
+	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+// TestReloadOutcomeLogged checks what the daemon logs for each outcome of a
+// reload: "reload failed" only when the reload was refused, and "config
+// reloaded" when it was applied, even if closing an export it removed failed.
+func TestReloadOutcomeLogged(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "zerofs.toml")
+	exportTOML := func(name string, extra string) string {
+		return fmt.Sprintf("[[exports]]\nname = %q\npath = \"/%s\"\nstore = \"file://%s\"\n%s\n", name, name, filepath.Join(dir, name), extra)
+	}
+	head := fmt.Sprintf("[cache]\ndir = %q\nsize_gb = 0.1\n[lsm]\nflush_interval = \"1m\"\n", filepath.Join(dir, "cache"))
+	write := func(exps ...string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(head+strings.Join(exps, "")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(exportTOML("a", ""), exportTOML("b", ""))
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var storeB *objstore.Faulty
+	logs := &testenv.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	reg, err := exports.Open(ctx, cfg, exports.Options{Logger: log, OpenStore: func(ctx context.Context, e config.Export) (objstore.Store, error) {
+		s, err := exports.OpenStore(ctx, e)
+		if err != nil || e.Name != "b" {
+			return s, err
+		}
+		storeB = objstore.NewFaulty(s, objstore.FaultyOptions{})
+		return storeB, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close(ctx)
+
+	tests := []struct {
+		name    string
+		exports []string
+		prepare func()
+		want    []string
+		notWant []string
+	}{
+		{"invalid config", []string{exportTOML("a", "bogus = 1")}, nil,
+			[]string{"reload refused"}, []string{"config reloaded"}},
+		{"an export cannot open", []string{exportTOML("a", ""), exportTOML("b", ""), exportTOML("c", "read_only = true")}, nil,
+			[]string{"reload failed"}, []string{"config reloaded"}},
+		{"closing a removed export fails", []string{exportTOML("a", "")}, func() {
+			fs, _ := reg.FS("b")
+			if _, err := fs.Create(ctx, kvfs.Cred{}, kvfs.RootIno, "unflushed", kvfs.CreateRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			storeB.Crash() // its final flush fails
+		}, []string{"config reloaded", "closing a store no longer served failed"}, []string{"reload failed", "reload refused"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			write(tc.exports...)
+			if tc.prepare != nil {
+				tc.prepare()
+			}
+			before := len(logs.String())
+			reload(ctx, path, reg, log)
+			got := logs.String()[before:]
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("log lacks %q:\n%s", w, got)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(got, w) {
+					t.Errorf("log says %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
