@@ -67,8 +67,18 @@ type daemon struct {
 // exportSpec is one export in a generated config.
 type exportSpec struct {
 	Name  string
+	Path  string // mount path; default "/" + Name
 	Store string // store URL
 	Extra string // more TOML lines for this export
+}
+
+// toml renders the export as an [[exports]] table.
+func (e exportSpec) toml() string {
+	path := e.Path
+	if path == "" {
+		path = "/" + e.Name
+	}
+	return fmt.Sprintf("[[exports]]\nname = %q\npath = %q\nstore = %q\n%s\n", e.Name, path, e.Store, e.Extra)
 }
 
 // newDaemon writes a config under dir with the given exports and returns a
@@ -86,7 +96,7 @@ func newDaemonWithServer(t testing.TB, dir, serverExtra string, exports []export
 	fmt.Fprintf(&b, "[server]\nlisten = \"127.0.0.1:%d\"\nlog_level = \"debug\"\n%s\n\n", port, serverExtra)
 	fmt.Fprintf(&b, "[cache]\ndir = %q\nsize_gb = 0.5\n\n", filepath.Join(dir, "cache"))
 	for _, e := range exports {
-		fmt.Fprintf(&b, "[[exports]]\nname = %q\npath = \"/%s\"\nstore = %q\n%s\n", e.Name, e.Name, e.Store, e.Extra)
+		b.WriteString(e.toml())
 	}
 	path := filepath.Join(dir, "zerofs.toml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {

@@ -59,30 +59,36 @@ type suiteConfig struct {
 // to Start (killed at cleanup).
 func newSuiteDaemon(t testing.TB, dir string, cfg suiteConfig, env ...string) *daemon {
 	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "zerofs.toml")
+	if err := os.WriteFile(path, []byte(suiteConfigTOML(dir, addr, cfg)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, config: path, addr: addr, env: env}
+	t.Cleanup(func() { d.Kill() })
+	return d
+}
+
+// suiteConfigTOML renders cfg for a daemon under dir listening on addr (what
+// newSuiteDaemon writes; a reload test writes another one for the same daemon).
+func suiteConfigTOML(dir, addr string, cfg suiteConfig) string {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = filepath.Join(dir, "cache")
 	}
-	port := freePort(t)
 	var b strings.Builder
-	fmt.Fprintf(&b, "[server]\nlisten = \"127.0.0.1:%d\"\nlog_level = \"debug\"\n%s\n", port, cfg.Server)
+	fmt.Fprintf(&b, "[server]\nlisten = %q\nlog_level = \"debug\"\n%s\n", addr, cfg.Server)
 	fmt.Fprintf(&b, "[cache]\ndir = %q\nsize_gb = 0.5\n%s\n", cfg.CacheDir, cfg.CacheExtra)
 	if cfg.Global != "" {
 		b.WriteString(cfg.Global)
 		b.WriteString("\n")
 	}
 	for _, e := range cfg.Exports {
-		fmt.Fprintf(&b, "[[exports]]\nname = %q\npath = \"/%s\"\nstore = %q\n%s\n", e.Name, e.Name, e.Store, e.Extra)
+		b.WriteString(e.toml())
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "zerofs.toml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{t: t, config: path, addr: fmt.Sprintf("127.0.0.1:%d", port), env: env}
-	t.Cleanup(func() { d.Kill() })
-	return d
+	return b.String()
 }
 
 // suiteFsck runs `zerofsd fsck` on each export of d's config and fails the
