@@ -447,8 +447,8 @@ func parseClient(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// checkOverlaps refuses two exports sharing storage: the same bucket (on the
-// same endpoint) with one prefix equal to or inside the other, or one local
+// checkOverlaps refuses two exports sharing storage: the same bucket (on any
+// endpoints) with one prefix equal to or inside the other, or one local
 // directory inside another or inside the cache directory.
 func (b *builder) checkOverlaps() {
 	exports := b.cfg.Exports
@@ -470,7 +470,10 @@ func (b *builder) checkOverlaps() {
 					b.ps.add(key, "directory %s overlaps %s of exports[%d] (%s): each export needs a directory of its own, neither inside the other", ej.Dir, ei.Dir, i, exports[i].Name)
 				}
 			case SchemeS3:
-				if normalizeEndpoint(exports[i].S3.Endpoint) != normalizeEndpoint(exports[j].S3.Endpoint) || ei.Bucket != ej.Bucket {
+				// Not the endpoint: a store is known by its bucket and prefix
+				// (a reload may move its endpoint), so one bucket name on two
+				// endpoints counts as one bucket.
+				if ei.Bucket != ej.Bucket {
 					continue
 				}
 				if within(ej.Prefix, ei.Prefix) || within(ei.Prefix, ej.Prefix) {
@@ -479,19 +482,6 @@ func (b *builder) checkOverlaps() {
 			}
 		}
 	}
-}
-
-// normalizeEndpoint makes equal endpoints compare equal: lower-case scheme
-// and host, no trailing slash.
-func normalizeEndpoint(e string) string {
-	u, err := url.Parse(e)
-	if err != nil {
-		return e
-	}
-	u.Scheme = strings.ToLower(u.Scheme)
-	u.Host = strings.ToLower(u.Host)
-	u.Path = strings.TrimSuffix(u.Path, "/")
-	return u.String()
 }
 
 func absOrSelf(dir string) string {

@@ -35,8 +35,9 @@
 //     exports[1].store or exports[0].raed_only. A TOML syntax error is reported
 //     alone, as FILE:LINE:COL.
 //   - Unknown keys are refused, each named with its full path.
-//   - Two exports never share storage: no two on the same bucket and endpoint
-//     where one prefix equals or contains the other, no local directory inside
+//   - Two exports never share storage: no two on the same bucket (whatever
+//     their endpoints: a store is known by its bucket and prefix) where one
+//     prefix equals or contains the other, no local directory inside
 //     another's or overlapping the cache directory.
 //   - Secrets never appear in an error or in the printed Config: the secret
 //     access key is a Secret, which prints as "***" through fmt, slog, JSON

@@ -198,6 +198,24 @@ store = "s3://shared/teams/a"
 			},
 		},
 		{
+			name: "same bucket and prefix on two endpoints",
+			toml: validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "s3://one/p"
+[exports.s3]
+endpoint = "https://s3.one.example"
+[[exports]]
+name = "b"
+path = "/b"
+store = "s3://one/p"
+[exports.s3]
+endpoint = "https://s3.two.example"
+`,
+			wants: []want{{key: "exports[1].store", msg: "overlaps s3://one/p of exports[0] (a)"}},
+		},
+		{
 			name: "whole bucket and a prefix in it; default bucket spelled two ways",
 			toml: validBase + `
 [[exports]]
@@ -411,20 +429,6 @@ store = "s3://one/p"
 name = "b"
 path = "/b"
 store = "s3://two/p"
-`, nil},
-		{"same bucket and prefix on two endpoints", validBase + `
-[[exports]]
-name = "a"
-path = "/a"
-store = "s3://one/p"
-[exports.s3]
-endpoint = "https://s3.one.example"
-[[exports]]
-name = "b"
-path = "/b"
-store = "s3://one/p"
-[exports.s3]
-endpoint = "https://s3.two.example"
 `, nil},
 		{"sibling directories", validBase + `
 [[exports]]
