@@ -26,7 +26,8 @@ func TestReloadOutcomeLogged(t *testing.T) {
 	exportTOML := func(name string, extra string) string {
 		return fmt.Sprintf("[[exports]]\nname = %q\npath = \"/%s\"\nstore = \"file://%s\"\n%s\n", name, name, filepath.Join(dir, name), extra)
 	}
-	head := fmt.Sprintf("[cache]\ndir = %q\nsize_gb = 0.1\n[lsm]\nflush_interval = \"1m\"\n", filepath.Join(dir, "cache"))
+	// A removed export's final flush is retried for server.shutdown_timeout.
+	head := fmt.Sprintf("[server]\nshutdown_timeout = \"1s\"\n[cache]\ndir = %q\nsize_gb = 0.1\n[lsm]\nflush_interval = \"1m\"\n", filepath.Join(dir, "cache"))
 	write := func(exps ...string) {
 		t.Helper()
 		if err := os.WriteFile(path, []byte(head+strings.Join(exps, "")), 0o644); err != nil {
