@@ -95,7 +95,7 @@ func writeFile(t *testing.T, fs *kvfs.FS, name, data string) {
 	if err != nil {
 		t.Fatalf("create %s: %v", name, err)
 	}
-	if _, err := fs.Write(ctx, root, a.Ino, 0, []byte(data)); err != nil {
+	if _, err := fs.Write(ctx, root, a.Attr.Ino, 0, []byte(data)); err != nil {
 		t.Fatalf("write %s: %v", name, err)
 	}
 }

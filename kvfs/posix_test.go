@@ -572,15 +572,16 @@ func TestSizeLimit(t *testing.T) {
 // the data above it and refuses growth, and 0 lifts it.
 func TestSetSizeLimit(t *testing.T) {
 	ctx := context.Background()
-	a := must[kvfs.Attr](t)
+	create := must[kvfs.NewEntry](t)
+	write := must[kvfs.Change](t)
 	fs, _ := newFS(t, kvfs.Options{})
-	f := a(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Ino
-	a(fs.Write(ctx, root, f, 0, make([]byte, 2*kvfs.ChunkSize)))
-	g := a(fs.Create(ctx, root, kvfs.RootIno, "g", kvfs.CreateRequest{})).Ino
-	a(fs.Write(ctx, root, g, 0, make([]byte, kvfs.ChunkSize)))
+	f := create(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Attr.Ino
+	write(fs.Write(ctx, root, f, 0, make([]byte, 2*kvfs.ChunkSize)))
+	g := create(fs.Create(ctx, root, kvfs.RootIno, "g", kvfs.CreateRequest{})).Attr.Ino
+	write(fs.Write(ctx, root, g, 0, make([]byte, kvfs.ChunkSize)))
 
 	fs.SetSizeLimit(4 * kvfs.ChunkSize)
-	a(fs.Write(ctx, root, f, 2*kvfs.ChunkSize, make([]byte, kvfs.ChunkSize)))
+	write(fs.Write(ctx, root, f, 2*kvfs.ChunkSize, make([]byte, kvfs.ChunkSize)))
 	_, err := fs.Write(ctx, root, f, 3*kvfs.ChunkSize, make([]byte, kvfs.ChunkSize))
 	wantErrno(t, err, syscall.ENOSPC)
 	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes != 4*kvfs.ChunkSize || st.FreeBytes != 0 {
@@ -595,7 +596,7 @@ func TestSetSizeLimit(t *testing.T) {
 	}
 
 	fs.SetSizeLimit(0)
-	if err := fs.Unlink(ctx, root, kvfs.RootIno, "g"); err != nil {
+	if _, err := fs.Unlink(ctx, root, kvfs.RootIno, "g"); err != nil {
 		t.Fatal(err)
 	}
 	waitReclaimed(t, fs, 3*kvfs.ChunkSize)
@@ -604,7 +605,7 @@ func TestSetSizeLimit(t *testing.T) {
 	wantErrno(t, err, syscall.ENOSPC)
 
 	fs.SetSizeLimit(0)
-	a(fs.Write(ctx, root, f, 3*kvfs.ChunkSize, make([]byte, 4*kvfs.ChunkSize)))
+	write(fs.Write(ctx, root, f, 3*kvfs.ChunkSize, make([]byte, 4*kvfs.ChunkSize)))
 	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes < 1<<50 {
 		t.Fatalf("statfs without a limit: %+v", st)
 	}
@@ -612,7 +613,7 @@ func TestSetSizeLimit(t *testing.T) {
 	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes != 8*kvfs.ChunkSize || st.FreeBytes != kvfs.ChunkSize {
 		t.Fatalf("statfs with a limit of 8 chunks and 7 used: %+v", st)
 	}
-	a(fs.Write(ctx, root, f, 7*kvfs.ChunkSize, make([]byte, kvfs.ChunkSize)))
+	write(fs.Write(ctx, root, f, 7*kvfs.ChunkSize, make([]byte, kvfs.ChunkSize)))
 	_, err = fs.Write(ctx, root, f, 8*kvfs.ChunkSize, make([]byte, 1))
 	wantErrno(t, err, syscall.ENOSPC)
 	checkFsck(t, fs)
