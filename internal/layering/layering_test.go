@@ -18,14 +18,15 @@ const module = "github.com/zerofs-go/zerofsd"
 // matching key wins.
 var allowed = map[string][]string{
 	"objstore":          nil,
-	"cache":             {"objstore"},
-	"lsm":               {"cache", "objstore"},
+	"cache":             {"internal/flock", "objstore"},
+	"lsm":               {"cache", "internal/flock", "objstore"},
 	"kvfs":              nil,
 	"nfs":               {"kvfs"},
 	"config":            nil,
 	"exports":           {"cache", "config", "kvfs", "lsm", "nfs", "objstore"},
 	"metrics":           {"cache", "exports", "lsm", "nfs", "objstore"},
 	"cmd":               {"cache", "config", "exports", "kvfs", "lsm", "metrics", "nfs", "objstore"},
+	"internal/flock":    nil,
 	"internal/testenv":  {"objstore"},
 	"internal/layering": nil,
 	"e2e":               {"*"},

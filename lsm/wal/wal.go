@@ -13,7 +13,8 @@ const FormatVersion byte = 1
 // HeaderSize is the size of an object header.
 const HeaderSize = 1 + 8 + 8 + 4
 
-const recordHeaderSize = 8
+// RecordHeaderSize is the size of a record's framing (length and checksum).
+const RecordHeaderSize = 8
 
 // Kind says what an entry does.
 type Kind uint8
@@ -93,38 +94,50 @@ func Decode(data []byte) (Header, []Record, error) {
 	h.WriterEpoch = binary.LittleEndian.Uint64(data[1:])
 	h.WALID = binary.LittleEndian.Uint64(data[9:])
 	var recs []Record
-	rest := data[HeaderSize:]
-	for off := HeaderSize; len(rest) > 0; {
-		if len(rest) < recordHeaderSize {
-			return h, nil, fmt.Errorf("%w: truncated record header at offset %d", ErrCorrupt, off)
-		}
-		n := binary.LittleEndian.Uint32(rest)
-		sum := binary.LittleEndian.Uint32(rest[4:])
-		if uint64(n) > uint64(len(rest)-recordHeaderSize) {
-			return h, nil, fmt.Errorf("%w: record at offset %d runs past the end", ErrCorrupt, off)
-		}
-		payload := rest[recordHeaderSize : recordHeaderSize+int(n)]
-		if crc32.Checksum(payload, castagnoli) != sum {
-			return h, nil, fmt.Errorf("%w: record checksum mismatch at offset %d", ErrCorrupt, off)
-		}
-		first, a := binary.Uvarint(payload)
-		if a <= 0 {
-			return h, nil, fmt.Errorf("%w: bad sequence number at offset %d", ErrCorrupt, off)
-		}
-		count, b := binary.Uvarint(payload[a:])
-		if b <= 0 || count > uint64(len(payload)) {
-			return h, nil, fmt.Errorf("%w: bad entry count at offset %d", ErrCorrupt, off)
-		}
-		r := Record{FirstSeq: first, Count: int(count), Entries: payload[a+b:]}
-		if err := r.ForEach(func(Kind, []byte, []byte) error { return nil }); err != nil {
+	for off := HeaderSize; off < len(data); {
+		r, n, err := DecodeRecord(data[off:])
+		if err != nil {
 			return h, nil, fmt.Errorf("record at offset %d: %w", off, err)
 		}
 		recs = append(recs, r)
-		off += recordHeaderSize + int(n)
-		rest = rest[recordHeaderSize+int(n):]
+		off += n
 	}
 	return h, recs, nil
 }
+
+// DecodeRecord parses the record at the start of b and returns it with its
+// encoded size. The record aliases b. A short, oversized, checksum-mismatched
+// or malformed record is ErrCorrupt.
+func DecodeRecord(b []byte) (Record, int, error) {
+	if len(b) < RecordHeaderSize {
+		return Record{}, 0, fmt.Errorf("%w: truncated record header", ErrCorrupt)
+	}
+	n := binary.LittleEndian.Uint32(b)
+	sum := binary.LittleEndian.Uint32(b[4:])
+	if uint64(n) > uint64(len(b)-RecordHeaderSize) {
+		return Record{}, 0, fmt.Errorf("%w: record runs past the end", ErrCorrupt)
+	}
+	payload := b[RecordHeaderSize : RecordHeaderSize+int(n)]
+	if crc32.Checksum(payload, castagnoli) != sum {
+		return Record{}, 0, fmt.Errorf("%w: record checksum mismatch", ErrCorrupt)
+	}
+	first, a := binary.Uvarint(payload)
+	if a <= 0 {
+		return Record{}, 0, fmt.Errorf("%w: bad sequence number", ErrCorrupt)
+	}
+	count, c := binary.Uvarint(payload[a:])
+	if c <= 0 || count > uint64(len(payload)) {
+		return Record{}, 0, fmt.Errorf("%w: bad entry count", ErrCorrupt)
+	}
+	r := Record{FirstSeq: first, Count: int(count), Entries: payload[a+c:]}
+	if err := r.ForEach(func(Kind, []byte, []byte) error { return nil }); err != nil {
+		return Record{}, 0, err
+	}
+	return r, RecordHeaderSize + int(n), nil
+}
+
+// LastSeq is the sequence number of the record's last entry.
+func (r Record) LastSeq() uint64 { return r.FirstSeq + uint64(r.Count) - 1 }
 
 // ForEach calls fn for every entry of the record in order; key and value
 // alias the record. It fails with ErrCorrupt if the entries do not match

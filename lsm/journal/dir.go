@@ -1,0 +1,223 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"time"
+)
+
+const (
+	lockName     = "LOCK"
+	orphanedName = "orphaned"
+	reasonName   = "REASON"
+)
+
+// Dir is a locked journal directory. Its methods are for one goroutine at a
+// time: recovery before the Writer starts, cleanup after it stopped.
+type Dir struct {
+	fs   FS
+	path string
+	lock io.Closer
+	next uint64 // number of the next new file
+}
+
+// OpenDir creates (if needed) and locks the journal directory dir. fsys nil
+// means OSFS.
+func OpenDir(fsys FS, dir string) (*Dir, error) {
+	if fsys == nil {
+		fsys = OSFS{}
+	}
+	if err := fsys.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("journal: creating %s: %w", dir, err)
+	}
+	lock, err := fsys.Lock(path.Join(dir, lockName))
+	if err != nil {
+		return nil, fmt.Errorf("journal: locking %s: %w", dir, err)
+	}
+	d := &Dir{fs: fsys, path: dir, lock: lock, next: 1}
+	nums, err := journalFiles(fsys, dir)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if len(nums) > 0 {
+		d.next = nums[len(nums)-1] + 1
+	}
+	return d, nil
+}
+
+// Path is the directory's path.
+func (d *Dir) Path() string { return d.path }
+
+// Close releases the directory's lock.
+func (d *Dir) Close() error { return d.lock.Close() }
+
+// Empty reports whether the directory holds no journal file.
+func (d *Dir) Empty() (bool, error) {
+	nums, err := journalFiles(d.fs, d.path)
+	return len(nums) == 0, err
+}
+
+func (d *Dir) file(name string) string { return path.Join(d.path, name) }
+
+// TrimTorn cuts a torn write off the end of the newest file, durably.
+func (d *Dir) TrimTorn(t *Torn) error {
+	if t == nil {
+		return nil
+	}
+	name := d.file(t.File)
+	if t.WholeFile {
+		if err := d.fs.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("journal: removing torn %s: %w", name, err)
+		}
+		return d.syncDir(d.path)
+	}
+	f, err := d.fs.OpenFile(name)
+	if err != nil {
+		return fmt.Errorf("journal: opening %s: %w", name, err)
+	}
+	err = f.Truncate(t.Offset)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("journal: cutting the torn end of %s at %d: %w", name, t.Offset, err)
+	}
+	return nil
+}
+
+// SetAside moves records of a group under orphaned/<time>/ with a REASON
+// file saying why, and returns that directory. With whole, the whole group
+// goes; otherwise only its damaged part (from g.Damage on), and the damaged
+// file is cut where the damage begins. Nothing is deleted.
+func (d *Dir) SetAside(g *Group, whole bool, reason string) (string, error) {
+	if !whole && g.Damage == nil {
+		return "", fmt.Errorf("journal: nothing damaged to set aside")
+	}
+	parent := d.file(orphanedName)
+	dst := path.Join(parent, time.Now().UTC().Format("20060102T150405.000000000Z"))
+	if err := d.fs.MkdirAll(dst); err != nil {
+		return "", fmt.Errorf("journal: creating %s: %w", dst, err)
+	}
+	moving := whole
+	var cut *Damage
+	for _, name := range g.Files {
+		if !moving && name == g.Damage.File {
+			moving = true
+			if g.Damage.Offset > 0 {
+				// Copy the damaged part (behind the file's header), then cut it
+				// off here: the records before it stay and are replayed.
+				if err := d.copyTail(name, g.Damage.Offset, path.Join(dst, name)); err != nil {
+					return "", err
+				}
+				cut = g.Damage
+				continue
+			}
+		}
+		if !moving {
+			continue
+		}
+		if err := d.fs.Rename(d.file(name), path.Join(dst, name)); err != nil {
+			return "", fmt.Errorf("journal: moving %s to %s: %w", name, dst, err)
+		}
+	}
+	if err := d.writeFile(path.Join(dst, reasonName), []byte(reason+"\n")); err != nil {
+		return "", err
+	}
+	for _, dir := range []string{dst, parent, d.path} {
+		if err := d.syncDir(dir); err != nil {
+			return "", err
+		}
+	}
+	if cut != nil {
+		if err := d.TrimTorn(&Torn{File: cut.File, Offset: cut.Offset}); err != nil {
+			return "", err
+		}
+	}
+	return dst, nil
+}
+
+// copyTail writes name's header followed by its bytes from off on to dst.
+func (d *Dir) copyTail(name string, off int64, dst string) error {
+	data, err := d.fs.ReadFile(d.file(name))
+	if err != nil {
+		return fmt.Errorf("journal: reading %s: %w", d.file(name), err)
+	}
+	if off > int64(len(data)) || off < HeaderSize {
+		return fmt.Errorf("journal: %s: offset %d outside the file", name, off)
+	}
+	out := append(append([]byte(nil), data[:HeaderSize]...), data[off:]...)
+	return d.writeFile(dst, out)
+}
+
+// writeFile creates name with data, durably (the directory is synced by
+// the caller).
+func (d *Dir) writeFile(name string, data []byte) error {
+	f, err := d.fs.Create(name)
+	if err != nil {
+		return fmt.Errorf("journal: creating %s: %w", name, err)
+	}
+	_, err = f.WriteAt(data, 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("journal: writing %s: %w", name, err)
+	}
+	return nil
+}
+
+// Begin starts a new journal file holding only the header h, durably (file
+// and directory entry), and returns its number.
+func (d *Dir) Begin(h Header) (uint64, error) {
+	n := d.next
+	d.next++
+	if err := d.writeFile(d.file(fileName(n)), AppendHeader(nil, h)); err != nil {
+		return 0, err
+	}
+	if err := d.syncDir(d.path); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// RemoveBefore removes every journal file numbered below n, durably.
+func (d *Dir) RemoveBefore(n uint64) error {
+	nums, err := journalFiles(d.fs, d.path)
+	if err != nil {
+		return err
+	}
+	removed := false
+	for _, m := range nums {
+		if m >= n {
+			break
+		}
+		if err := d.fs.Remove(d.file(fileName(m))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("journal: removing %s: %w", d.file(fileName(m)), err)
+		}
+		removed = true
+	}
+	if !removed {
+		return nil
+	}
+	return d.syncDir(d.path)
+}
+
+// RemoveAll removes every journal file (not what was set aside), durably.
+func (d *Dir) RemoveAll() error { return d.RemoveBefore(^uint64(0)) }
+
+func (d *Dir) syncDir(dir string) error {
+	if err := d.fs.SyncDir(dir); err != nil {
+		return fmt.Errorf("journal: syncing directory %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package journal
+
+import (
+	"fmt"
+	"path"
+
+	"github.com/zerofs-go/zerofsd/lsm/wal"
+)
+
+// Contents is what Scan found in a journal directory.
+type Contents struct {
+	// Groups are the journals of successive writer epochs, oldest first.
+	Groups []*Group
+	// Torn, when set, is a torn write at the end of the newest file: bytes
+	// that were never acknowledged, ignored here and cut off by TrimTorn.
+	Torn *Torn
+	// next is the number the next new file gets.
+	next uint64
+}
+
+// Group is a run of consecutive files with the same header.
+type Group struct {
+	Header Header
+	// Files are the group's file names (without directory), in order.
+	Files []string
+	// Records are the group's complete records, in order, with
+	// consecutive sequence numbers, up to the first damage.
+	Records []wal.Record
+	// Bytes is the size of Records as written.
+	Bytes int64
+	// Damage, when set, is where the group is damaged: its records from
+	// there on are not in Records.
+	Damage *Damage
+}
+
+// FirstSeq and LastSeq bound the group's records (0, 0 when it has none).
+func (g *Group) FirstSeq() uint64 {
+	if len(g.Records) == 0 {
+		return 0
+	}
+	return g.Records[0].FirstSeq
+}
+
+func (g *Group) LastSeq() uint64 {
+	if len(g.Records) == 0 {
+		return 0
+	}
+	return g.Records[len(g.Records)-1].LastSeq()
+}
+
+// Damage locates a damaged record followed by more data.
+type Damage struct {
+	File   string
+	Offset int64
+	Err    error
+	// Bytes is how much of the group, from Offset on, is not in Records.
+	Bytes int64
+}
+
+// Torn is a torn write at the end of the newest file.
+type Torn struct {
+	File   string
+	Offset int64 // where the file is cut (0 and WholeFile: the header itself is torn)
+	Bytes  int64
+	// WholeFile: the file's header never became durable, so the file
+	// holds no record and is removed rather than cut.
+	WholeFile bool
+}
+
+// Scan reads every journal file of the directory. It changes nothing.
+func (d *Dir) Scan() (*Contents, error) {
+	return scanDir(d.fs, d.path)
+}
+
+// journalFiles lists the journal files of dir in number order.
+func journalFiles(fsys FS, dir string) ([]uint64, error) {
+	ents, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("journal: listing %s: %w", dir, err)
+	}
+	var nums []uint64
+	for _, e := range ents {
+		if n, ok := parseFileName(e.Name); ok && !e.Dir {
+			nums = append(nums, n)
+		}
+	}
+	return nums, nil // ReadDir sorts by name, and names are fixed-width numbers
+}
+
+func scanDir(fsys FS, dir string) (*Contents, error) {
+	nums, err := journalFiles(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Contents{next: 1}
+	var g *Group
+	for i, n := range nums {
+		c.next = n + 1
+		name := fileName(n)
+		data, err := fsys.ReadFile(path.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("journal: reading %s: %w", path.Join(dir, name), err)
+		}
+		last := i == len(nums)-1
+		h, herr := DecodeHeader(data)
+		if herr != nil {
+			if last {
+				c.Torn = &Torn{File: name, Bytes: int64(len(data)), WholeFile: true}
+				continue
+			}
+			// A damaged header in the middle: the file cannot be
+			// attributed to a group; set it aside on its own.
+			c.Groups = append(c.Groups, &Group{Files: []string{name},
+				Damage: &Damage{File: name, Err: herr, Bytes: int64(len(data))}})
+			g = nil
+			continue
+		}
+		if g == nil || g.Header != h {
+			g = &Group{Header: h}
+			c.Groups = append(c.Groups, g)
+		}
+		g.Files = append(g.Files, name)
+		if g.Damage != nil {
+			g.Damage.Bytes += int64(len(data))
+			continue
+		}
+		off := HeaderSize
+		for off < len(data) {
+			r, size, err := wal.DecodeRecord(data[off:])
+			torn := err != nil // a torn write cuts or garbles a record, never renumbers one
+			if err == nil && r.Count == 0 {
+				err = fmt.Errorf("%w: record with no entries", wal.ErrCorrupt)
+			}
+			if err == nil && len(g.Records) > 0 && r.FirstSeq != g.LastSeq()+1 {
+				err = fmt.Errorf("%w: record starts at sequence number %d, want %d", wal.ErrCorrupt, r.FirstSeq, g.LastSeq()+1)
+			}
+			if err != nil {
+				if torn && last && !validRecordAfter(data, off+1, g.LastSeq()) {
+					c.Torn = &Torn{File: name, Offset: int64(off), Bytes: int64(len(data) - off)}
+				} else {
+					g.Damage = &Damage{File: name, Offset: int64(off), Err: err, Bytes: int64(len(data) - off)}
+				}
+				break
+			}
+			g.Records = append(g.Records, r)
+			g.Bytes += int64(size)
+			off += size
+		}
+	}
+	return c, nil
+}
+
+// validRecordAfter reports whether a complete, checksum-valid record newer
+// than lastSeq starts anywhere in data at or after from: if so, the damage
+// before it is not a torn tail.
+func validRecordAfter(data []byte, from int, lastSeq uint64) bool {
+	for i := from; i+wal.RecordHeaderSize <= len(data); i++ {
+		r, _, err := wal.DecodeRecord(data[i:])
+		if err == nil && r.Count > 0 && r.FirstSeq > lastSeq {
+			return true
+		}
+	}
+	return false
+}
+
+// resync finds the next offset at or after from where a valid record
+// starts, or len(data).
+func resync(data []byte, from int) int {
+	for i := from; i+wal.RecordHeaderSize <= len(data); i++ {
+		if r, _, err := wal.DecodeRecord(data[i:]); err == nil && r.Count > 0 {
+			return i
+		}
+	}
+	return len(data)
+}

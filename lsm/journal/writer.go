@@ -1,0 +1,381 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrClosed is returned by Sync once the Writer is closed.
+var ErrClosed = errors.New("journal: closed")
+
+// maxBuffered makes the writer write (and fsync) appended records without
+// waiting for Interval once this many bytes are buffered.
+const maxBuffered = 4 << 20
+
+// WriterOptions configure a Writer. Zero fields take the defaults.
+type WriterOptions struct {
+	// Interval is the longest an appended record waits for its fsync when
+	// nobody waits for it. Default 50ms.
+	Interval time.Duration
+	// FileBytes starts a new file once the current one holds this many
+	// bytes. Default 64 MiB.
+	FileBytes int64
+	// Logger receives the writer's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o WriterOptions) withDefaults() WriterOptions {
+	if o.Interval <= 0 {
+		o.Interval = 50 * time.Millisecond
+	}
+	if o.FileBytes <= 0 {
+		o.FileBytes = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Stats are a Writer's counters.
+type Stats struct {
+	// Fsyncs counts successful write+fdatasync rounds; FsyncFailures the
+	// failed ones (each retried).
+	Fsyncs, FsyncFailures int64
+	// BytesWritten counts record bytes made durable.
+	BytesWritten int64
+	// Files and DiskBytes describe the journal files on disk now.
+	Files     int64
+	DiskBytes int64
+}
+
+// Writer appends records to the journal and makes them durable in groups.
+// Append, Sync, Shipped and Stats are safe for concurrent use.
+type Writer struct {
+	d    *Dir
+	h    Header
+	opts WriterOptions
+
+	mu       sync.Mutex
+	buf      []byte    // appended, not yet taken by a round
+	bufSince time.Time // when buf became non-empty
+	appended uint64    // sequence number of the last appended record
+	next     *round    // completed by the next write
+	inflight *round    // being written, or nil
+	closed   bool
+
+	durable atomic.Uint64
+	shipped atomic.Uint64
+
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+
+	// Owned by the loop goroutine.
+	file    File
+	off     int64
+	pending []byte      // taken from buf, not yet durable (retried after a failure)
+	files   []fileState // this writer's files, oldest first; the last is being written
+	spare   []byte
+
+	fsyncs, failures, bytesWritten, diskBytes, nfiles atomic.Int64
+}
+
+type fileState struct {
+	num     uint64
+	lastSeq uint64 // of the last record written to it
+	size    int64
+}
+
+// round is one write+fsync; its waiters learn its outcome together.
+type round struct {
+	upTo   uint64 // every record up to this sequence number
+	wanted bool   // somebody waits for it
+	done   chan struct{}
+	err    error
+}
+
+func newRound() *round { return &round{done: make(chan struct{})} }
+
+// NewWriter starts a writer appending to file num, which Begin created with
+// header h and which holds nothing else yet. Records appended must continue
+// from sequence number after.
+func (d *Dir) NewWriter(h Header, num uint64, after uint64, opts WriterOptions) (*Writer, error) {
+	f, err := d.fs.OpenFile(d.file(fileName(num)))
+	if err != nil {
+		return nil, fmt.Errorf("journal: opening %s: %w", d.file(fileName(num)), err)
+	}
+	w := &Writer{
+		d: d, h: h, opts: opts.withDefaults(),
+		appended: after,
+		next:     newRound(),
+		kick:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		file:     f,
+		off:      HeaderSize,
+		files:    []fileState{{num: num, lastSeq: after, size: HeaderSize}},
+	}
+	w.durable.Store(after)
+	w.shipped.Store(after)
+	w.diskBytes.Store(HeaderSize)
+	w.nfiles.Store(1)
+	go w.loop()
+	return w, nil
+}
+
+// Append buffers one encoded record (wal.AppendRecord) whose last entry has
+// sequence number lastSeq. Records must be appended in sequence order.
+func (w *Writer) Append(rec []byte, lastSeq uint64) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	if len(w.buf) == 0 {
+		w.bufSince = time.Now()
+	}
+	w.buf = append(w.buf, rec...)
+	w.appended = lastSeq
+	wake := len(w.buf) == len(rec) || len(w.buf) >= maxBuffered
+	w.mu.Unlock()
+	if wake {
+		kickCh(w.kick)
+	}
+}
+
+// Durable is the sequence number up to which every record is on disk.
+func (w *Writer) Durable() uint64 { return w.durable.Load() }
+
+// Sync waits until every record up to seq is on disk. If the write or
+// fsync that carries it fails, Sync returns that error (the record is then
+// not acknowledged; the writer keeps retrying in the background).
+func (w *Writer) Sync(ctx context.Context, seq uint64) error {
+	for {
+		if w.durable.Load() >= seq {
+			return nil
+		}
+		w.mu.Lock()
+		if w.closed {
+			w.mu.Unlock()
+			return ErrClosed
+		}
+		seq = min(seq, w.appended) // nothing later can become durable
+		if w.durable.Load() >= seq {
+			w.mu.Unlock()
+			return nil
+		}
+		r := w.next
+		if w.inflight != nil && seq <= w.inflight.upTo {
+			r = w.inflight
+		} else {
+			r.wanted = true
+		}
+		w.mu.Unlock()
+		kickCh(w.kick)
+		select {
+		case <-r.done:
+			if errors.Is(r.err, ErrClosed) {
+				return ErrClosed
+			}
+			if r.err != nil {
+				return fmt.Errorf("journal: write not durable (retrying in background): %w", r.err)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("journal: waiting for fsync: %w", ctx.Err())
+		}
+	}
+}
+
+// Shipped tells the writer that every record up to seq is in the object
+// store: files holding nothing newer are deleted.
+func (w *Writer) Shipped(seq uint64) {
+	for {
+		cur := w.shipped.Load()
+		if seq <= cur || w.shipped.CompareAndSwap(cur, seq) {
+			break
+		}
+	}
+	kickCh(w.kick)
+}
+
+// Stats returns the writer's counters.
+func (w *Writer) Stats() Stats {
+	return Stats{
+		Fsyncs:        w.fsyncs.Load(),
+		FsyncFailures: w.failures.Load(),
+		BytesWritten:  w.bytesWritten.Load(),
+		Files:         w.nfiles.Load(),
+		DiskBytes:     w.diskBytes.Load(),
+	}
+}
+
+// Close stops the writer without writing what is still buffered (a caller
+// that wants it durable calls Sync first) and fails waiting callers with
+// ErrClosed. The files stay; the Dir stays locked.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	w.mu.Unlock()
+	close(w.stop)
+	<-w.done
+	w.mu.Lock()
+	w.next.err = ErrClosed
+	close(w.next.done)
+	w.mu.Unlock()
+	return w.file.Close()
+}
+
+func (w *Writer) loop() {
+	defer close(w.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var failures int
+	var retryAt time.Time
+	for {
+		w.mu.Lock()
+		wanted, buffered, since := w.next.wanted, len(w.buf), w.bufSince
+		w.mu.Unlock()
+		now := time.Now()
+		wait := time.Duration(-1) // until kicked
+		switch {
+		case now.Before(retryAt):
+			wait = retryAt.Sub(now)
+		case wanted || buffered >= maxBuffered || len(w.pending) > 0:
+			wait = 0
+		case buffered > 0:
+			wait = max(0, since.Add(w.opts.Interval).Sub(now))
+		}
+		if wait != 0 {
+			if wait > 0 {
+				timer.Reset(wait)
+			}
+			select {
+			case <-w.stop:
+				timer.Stop()
+				return
+			case <-w.kick:
+			case <-timer.C:
+			}
+			timer.Stop()
+			w.removeShipped()
+			continue
+		}
+		if err := w.writeRound(); err != nil {
+			failures++
+			retryAt = time.Now().Add(min(10*time.Millisecond<<min(failures-1, 7), time.Second))
+			w.opts.Logger.Warn("journal: write failed; retrying from the last durable offset",
+				"file", w.d.file(fileName(w.files[len(w.files)-1].num)), "offset", w.off, "bytes", len(w.pending), "err", err)
+			continue
+		}
+		failures, retryAt = 0, time.Time{}
+		if w.off >= w.opts.FileBytes {
+			w.rotate()
+		}
+		w.removeShipped()
+	}
+}
+
+// writeRound writes everything appended so far (after what an earlier
+// failed round left) at the last durable offset, fsyncs, and completes the
+// round's waiters with the outcome.
+func (w *Writer) writeRound() error {
+	w.mu.Lock()
+	r := w.next
+	r.upTo = w.appended
+	w.next = newRound()
+	if len(w.pending) == 0 {
+		w.pending, w.buf = w.buf, w.spare[:0]
+	} else {
+		w.pending = append(w.pending, w.buf...)
+		w.buf = w.buf[:0]
+	}
+	w.bufSince = time.Time{}
+	w.inflight = r
+	w.mu.Unlock()
+
+	var err error
+	if n := int64(len(w.pending)); n > 0 {
+		if _, err = w.file.WriteAt(w.pending, w.off); err == nil {
+			err = w.file.Sync()
+		}
+		if err == nil {
+			w.off += n
+			cur := &w.files[len(w.files)-1]
+			cur.lastSeq, cur.size = r.upTo, w.off
+			w.fsyncs.Add(1)
+			w.bytesWritten.Add(n)
+			w.diskBytes.Add(n)
+			w.spare, w.pending = w.pending, nil
+		} else {
+			w.failures.Add(1)
+		}
+	}
+	w.mu.Lock()
+	w.inflight = nil
+	if err == nil {
+		w.durable.Store(r.upTo)
+	}
+	r.err = err
+	close(r.done)
+	w.mu.Unlock()
+	return err
+}
+
+// rotate starts the next file. On failure the current one goes on growing
+// and rotation is tried again after the next write.
+func (w *Writer) rotate() {
+	num, err := w.d.Begin(w.h)
+	if err == nil {
+		var f File
+		if f, err = w.d.fs.OpenFile(w.d.file(fileName(num))); err == nil {
+			w.file.Close()
+			w.file, w.off = f, HeaderSize
+			w.files = append(w.files, fileState{num: num, lastSeq: w.files[len(w.files)-1].lastSeq, size: HeaderSize})
+			w.diskBytes.Add(HeaderSize)
+			w.nfiles.Add(1)
+			return
+		}
+	}
+	w.opts.Logger.Warn("journal: starting a new file failed; the current one keeps growing", "dir", w.d.path, "err", err)
+}
+
+// removeShipped deletes the files (all but the current one) whose records
+// are all in the object store.
+func (w *Writer) removeShipped() {
+	shipped := w.shipped.Load()
+	removed := 0
+	for len(w.files) > 1 && w.files[0].lastSeq <= shipped {
+		name := w.d.file(fileName(w.files[0].num))
+		if err := w.d.fs.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			w.opts.Logger.Warn("journal: removing a shipped file failed", "file", name, "err", err)
+			break
+		}
+		w.diskBytes.Add(-w.files[0].size)
+		w.nfiles.Add(-1)
+		w.files = w.files[1:]
+		removed++
+	}
+	if removed > 0 {
+		if err := w.d.syncDir(w.d.path); err != nil {
+			w.opts.Logger.Warn("journal: syncing the directory after removing shipped files", "err", err)
+		}
+	}
+}
+
+func kickCh(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
