@@ -4,28 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/lsm/wal"
 )
 
-// Close makes every write durable, writes the memtables as SSTs, stops the
-// background work and releases the database. Later calls return ErrClosed.
-// If ctx ends first (or a WAL or SST write fails), Close stops anyway and
-// returns an *UnflushedError saying what was not flushed; everything
-// acknowledged as durable stays durable.
+// Close makes every write durable in the store, writes the memtables as
+// SSTs, stops the background work and releases the database (with local
+// durability, records the clean close in the manifest and removes the
+// journal). Later calls return ErrClosed. If ctx ends first (or a WAL or
+// SST write fails), Close stops anyway and returns an *UnflushedError
+// saying what was not flushed; everything acknowledged as durable stays
+// durable (with local durability, what is not in the store stays in the
+// journal for the next Open).
 func (db *DB) Close(ctx context.Context) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
 	var flushErr error
+	clean, journaled := false, false
 	if !db.readOnly && !db.fenced.Load() {
 		db.commitMu.Lock()
 		db.freezeLocked()
 		db.closing = true
 		db.commitMu.Unlock()
-		flushErr = db.Flush(ctx)
+		flushErr = db.FlushWAL(ctx)
 		if flushErr == nil {
 			flushErr = db.waitFlushed(ctx)
+		}
+		if flushErr == nil && db.journal != nil {
+			flushErr = db.markCleanClose(ctx)
+			clean = flushErr == nil
+		}
+		if flushErr != nil && db.journal != nil {
+			if err := db.keepInJournal(ctx); err != nil {
+				flushErr = errors.Join(flushErr, err)
+			} else {
+				journaled = true
+			}
 		}
 		// An in-flight compaction is cancelled below; its uploaded output,
 		// if any, is collected later as unreferenced.
@@ -46,18 +62,24 @@ func (db *DB) Close(ctx context.Context) error {
 		db.seg.finish(ErrClosed)
 	}
 	db.commitMu.Unlock()
+	if err := db.closeJournal(clean); err != nil {
+		flushErr = errors.Join(flushErr, err)
+	}
 	if db.fenced.Load() && !db.readOnly {
 		return fmt.Errorf("lsm: close: %w", errors.Join(flushErr, ErrFenced))
 	}
 	if flushErr != nil {
-		return fmt.Errorf("lsm: close: %w", newUnflushedError(flushErr, lost, db.v.Load().unflushedBytes()))
+		ue := newUnflushedError(flushErr, lost, db.v.Load().unflushedBytes())
+		ue.Journaled = journaled
+		return fmt.Errorf("lsm: close: %w", ue)
 	}
 	return nil
 }
 
 // UnflushedError is Close's error when it stopped before everything was
-// flushed. Nothing acknowledged as durable is in it: those writes were in
-// WAL objects already.
+// flushed. Nothing acknowledged as durable is lost: with bucket durability
+// those writes were in WAL objects already; with local durability they are
+// in the journal (and with Journaled, so is everything it counts).
 type UnflushedError struct {
 	// Batches write batches, holding Writes puts and deletes with sequence
 	// numbers FirstSeq to LastSeq (WALBytes bytes of WAL records), were not
@@ -70,6 +92,9 @@ type UnflushedError struct {
 	// MemtableBytes is the size of the memtables not written as SSTs; the
 	// part of them that is in WAL objects is replayed at the next Open.
 	MemtableBytes int64
+	// Journaled (local durability): the batches counted are not lost but
+	// durable in the local journal, and the next Open ships them.
+	Journaled bool
 	// Err is why the flush stopped (ctx's error, or the store's).
 	Err error
 }
@@ -94,6 +119,10 @@ func newUnflushedError(err error, lost []*walSegment, memtableBytes int64) *Unfl
 }
 
 func (e *UnflushedError) Error() string {
+	if e.Journaled {
+		return fmt.Sprintf("%d write batches (%d puts and deletes, %d bytes of WAL records) and %d bytes of memtables are not in the store yet; they are durable in the local journal, which the next open ships: %v",
+			e.Batches, e.Writes, e.WALBytes, e.MemtableBytes, e.Err)
+	}
 	if e.Batches == 0 {
 		return fmt.Sprintf("every write is durable in the WAL, but %d bytes of memtables were not written as SSTs (the next open replays them from the WAL): %v",
 			e.MemtableBytes, e.Err)
@@ -113,4 +142,18 @@ func (db *DB) kill() {
 	close(db.stop)
 	db.bgCancel()
 	db.wg.Wait()
+	db.closeJournal(false)
+}
+
+// keepInJournal makes every write durable in the journal when Close could
+// not get it into the store: the next Open ships it.
+func (db *DB) keepInJournal(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := db.journal.Sync(ctx, db.visibleSeq.Load()); err != nil {
+		return fmt.Errorf("lsm: keeping unshipped writes in the journal: %w", err)
+	}
+	db.log.Warn("lsm: closing with writes not yet in the store; they stay in the local journal and the next open ships them",
+		"unshipped_bytes", db.unshipped.Load(), "journal", db.jdir.Path())
+	return nil
 }

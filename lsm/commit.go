@@ -2,9 +2,12 @@ package lsm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
+	"github.com/zerofs-go/zerofsd/lsm/journal"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
 )
@@ -21,6 +24,7 @@ type walSegment struct {
 	// firstSeq and lastSeq are the sequence numbers of its first and last
 	// entries (set with its first record; lastSeq grows with each).
 	firstSeq, lastSeq uint64
+	firstAt           time.Time // when the first record was appended
 	done              chan struct{}
 	err               error
 }
@@ -62,8 +66,9 @@ func (db *DB) Delete(ctx context.Context, key []byte, wo WriteOptions) error {
 
 // Write applies the batch atomically: readers see all of it or none of it,
 // and after a crash it survives entirely or not at all. With AwaitDurable
-// it returns once the batch is in a WAL object; otherwise it may be lost in
-// a crash (together with every later write, never an earlier one).
+// it returns once the batch is durable (in a WAL object, or with
+// DurabilityLocal in the local journal); otherwise it may be lost in a
+// crash (together with every later write, never an earlier one).
 func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
 	if err := db.checkWritable(); err != nil {
 		return err
@@ -89,8 +94,12 @@ func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
 	first := db.lastSeq + 1
 	seg := db.seg
 	wasEmpty := seg.empty()
+	start := len(seg.buf)
 	seg.buf = wal.AppendRecord(seg.buf, first, b.count, b.entries)
 	seg.records++
+	if wasEmpty {
+		seg.firstAt = time.Now()
+	}
 	mem := db.v.Load().mem
 	seq := first
 	err := wal.Record{FirstSeq: first, Count: b.count, Entries: b.entries}.ForEach(func(kind wal.Kind, key, value []byte) error {
@@ -107,6 +116,10 @@ func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
 		seg.firstSeq = first
 	}
 	seg.lastSeq = db.lastSeq
+	db.unshipped.Add(int64(len(seg.buf) - start))
+	if db.journal != nil {
+		db.journal.Append(seg.buf[start:], db.lastSeq)
+	}
 	db.visibleSeq.Store(db.lastSeq)
 	switch {
 	case mem.Size() >= int64(db.opts.MemtableBytes):
@@ -117,9 +130,13 @@ func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
 	case wasEmpty:
 		kick(db.walKick) // start the flush-interval clock
 	}
+	last := db.lastSeq
 	db.commitMu.Unlock()
 	if !wo.AwaitDurable {
 		return nil
+	}
+	if db.journal != nil {
+		return db.awaitJournal(ctx, last)
 	}
 	return db.awaitSegment(ctx, seg)
 }
@@ -224,9 +241,9 @@ func (db *DB) awaitSegment(ctx context.Context, seg *walSegment) error {
 	}
 }
 
-// Flush makes every write made before it durable (written to a WAL object).
-// Concurrent calls share WAL PUTs: at most one PUT is in flight, and the
-// next one carries every write made before any Flush waiting for it.
+// Flush makes every write made before it durable: in a WAL object in the
+// store, or with DurabilityLocal fsynced to the local journal (concurrent
+// calls share the fsync).
 func (db *DB) Flush(ctx context.Context) error {
 	if db.readOnly {
 		return ErrReadOnly
@@ -234,8 +251,41 @@ func (db *DB) Flush(ctx context.Context) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
+	if db.journal != nil {
+		return db.awaitJournal(ctx, db.visibleSeq.Load())
+	}
+	return db.FlushWAL(ctx)
+}
+
+// awaitJournal waits until the journal holds every write up to seq. A
+// failed journal write (which the journal writer keeps retrying) ends the
+// wait with its error: the writes are then not acknowledged.
+func (db *DB) awaitJournal(ctx context.Context, seq uint64) error {
+	if err := db.journal.Sync(ctx, seq); err != nil {
+		if errors.Is(err, journal.ErrClosed) {
+			return ErrClosed
+		}
+		return fmt.Errorf("lsm: write not durable: %w", err)
+	}
+	if db.fenced.Load() {
+		return ErrFenced
+	}
+	return nil
+}
+
+// FlushWAL makes every write made before it durable in the store (written
+// to a WAL object), whatever the durability mode. Concurrent calls share
+// WAL PUTs: at most one PUT is in flight, and the next one carries every
+// write made before any FlushWAL waiting for it.
+func (db *DB) FlushWAL(ctx context.Context) error {
+	if db.readOnly {
+		return ErrReadOnly
+	}
+	if db.closed.Load() {
+		return ErrClosed
+	}
 	// Group commit: mark the open segment as wanted now and let the WAL
-	// writer seal it as soon as it is free. Every Flush that arrives while
+	// writer seal it as soon as it is free. Every call that arrives while
 	// a WAL PUT is in flight joins the same next PUT, instead of sealing a
 	// segment (and paying a PUT) of its own.
 	db.commitMu.Lock()

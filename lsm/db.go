@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/cache"
+	"github.com/zerofs-go/zerofsd/lsm/journal"
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
 	"github.com/zerofs-go/zerofsd/objstore"
@@ -28,6 +29,14 @@ type DB struct {
 	// roCheckpoint is the checkpoint a read-only database is pinned to.
 	roCheckpoint string
 	epoch        uint64
+
+	// jdir is the locked journal directory (local durability, or a
+	// journal left by an earlier run in local mode), nil without one;
+	// journal is the journal writer with local durability, else nil.
+	jdir    *journal.Dir
+	journal *journal.Writer
+	// unshipped counts record bytes committed but not yet in a WAL object.
+	unshipped atomic.Int64
 
 	// commitMu serializes the write path: sequence numbers, the open WAL
 	// segment and inserts into the mutable memtable.

@@ -9,7 +9,8 @@
 //	wal/%020d.sst             WAL objects (package wal), one per group commit, ids strictly increasing
 //	compacted/<id>.sst        L0 SSTs and sorted-run SSTs (package sstable); id = 48-bit ms time + 80 random bits
 //
-// No object name is a "directory" of another.
+// No object name is a "directory" of another. With local durability the
+// database also has a local journal directory (package journal).
 //
 // # Write path and durability
 //
@@ -21,18 +22,56 @@
 // PUT per interval while writes flow, none while idle, and no wait for the
 // first write after a quiet period), or at once for Flush, at WALMaxBytes
 // or when the memtable is frozen, and PUTs segments strictly in id order
-// with PutIfAbsent. A write with AwaitDurable returns when its
-// segment is stored; Flush seals and waits. A failed PUT is retried with
-// backoff (same id, same bytes); waiters get the error at once and the
-// write is then unacknowledged. Because segments are written in order and
+// with PutIfAbsent. With bucket durability a write with AwaitDurable
+// returns when its segment is stored; Flush (and FlushWAL in both modes)
+// seals and waits. A failed PUT is retried with backoff (same id, same
+// bytes); waiters get the error at once and the write is then
+// unacknowledged. Because segments are written in order and
 // never skipped, what survives a crash is always a prefix of the write
 // order, and a batch is never split.
 //
-// Close flushes the WAL and the memtables. If its context ends first, or a
-// PUT fails, it stops anyway, failing the writes not yet in WAL objects
-// (none of them acknowledged as durable), and returns an *UnflushedError
-// counting them (batches, puts and deletes, sequence numbers, WAL bytes)
-// and the memtable bytes not written as SSTs.
+// Close flushes the WAL (to the store, in both durability modes) and the
+// memtables. If its context ends first, or a PUT fails, it stops anyway,
+// failing the writes not yet in WAL objects (none of them acknowledged as
+// durable with bucket durability; with local durability they stay in the
+// journal), and returns an *UnflushedError counting them (batches, puts
+// and deletes, sequence numbers, WAL bytes) and the memtable bytes not
+// written as SSTs.
+//
+// # Durability modes
+//
+// Options.Durability says what AwaitDurable and Flush wait for. With
+// DurabilityBucket (the default) that is the WAL PUT above. With
+// DurabilityLocal every committed record is also appended, under the
+// commit lock, to a local journal (package journal), and they wait for the
+// journal's fdatasync instead, which concurrent waiters share; the WAL
+// writer ships the same records in the background (one PUT per
+// FlushInterval, or at WALMaxBytes) and the journal deletes files once
+// their records are stored. FlushWAL (used by Close, FlushMemtable and
+// Checkpoint) waits for the store in both modes. A failed journal write
+// fails its waiters (unacknowledged) and is retried with the same bytes.
+// Writers block (never fail) at MaxUnflushedBytes when the store is down:
+// memtables are written out only after their WAL objects are stored, so
+// the unshipped journal is bounded by the unflushed memtables. Stats
+// report the bytes and age not yet in the store.
+//
+// A local writer names its journal in the manifest (JournalOwner) and
+// clears it on a clean close. Open recovers a journal left in JournalDir
+// (in either mode) before it fences: the files whose header names the
+// store's database id and current writer epoch belong to the writer that
+// crashed, and the records the store lacks are PUT as WAL objects at the
+// next ids with that epoch — what its WAL writer would have done — then
+// replayed as usual. A journal of another database or of a replaced epoch
+// (another writer took over), or one that does not continue the store's
+// WAL, is never applied: it is set aside under orphaned/ and logged at
+// error level. A torn write at the end of the journal (never acknowledged)
+// is cut off; a damaged record followed by valid ones stops the replay
+// there and the rest is set aside. A previous local writer that did not
+// close cleanly and whose journal is not found is logged at error level
+// ("JOURNAL MISSING"): what it acknowledged and had not shipped may be lost.
+// Losing the journal's disk loses at most the unshipped tail; a takeover
+// while a local writer is alive loses what it acknowledged before it
+// learned it was fenced (at its next WAL PUT or manifest update).
 //
 // # Memtables, L0 flush and the manifest
 //

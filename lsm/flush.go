@@ -171,8 +171,9 @@ func (b bytesSource) ReadAt(_ context.Context, off, n int64) ([]byte, error) {
 	return b[off:end:end], nil
 }
 
-// FlushMemtable makes everything written so far durable and writes the
-// memtables as L0 SSTs, so that recovery needs no WAL replay for them.
+// FlushMemtable makes everything written so far durable in the store and
+// writes the memtables as L0 SSTs, so that recovery needs no WAL replay for
+// them.
 func (db *DB) FlushMemtable(ctx context.Context) error {
 	if err := db.checkWritable(); err != nil {
 		return err
@@ -180,7 +181,7 @@ func (db *DB) FlushMemtable(ctx context.Context) error {
 	db.commitMu.Lock()
 	db.freezeLocked()
 	db.commitMu.Unlock()
-	if err := db.Flush(ctx); err != nil {
+	if err := db.FlushWAL(ctx); err != nil {
 		return err
 	}
 	return db.waitFlushed(ctx)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/internal/testenv"
+	"github.com/zerofs-go/zerofsd/lsm/journal/memfs"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
@@ -44,6 +45,10 @@ type modelRun struct {
 	store *objstore.Faulty
 	opts  Options
 	db    *DB
+	// jfs is the journal's file system with local durability (else nil):
+	// a crash is then a process crash or, at random, a machine crash that
+	// loses (or tears) what the journal had not synced.
+	jfs *memfs.FS
 
 	base    map[string]string // verified state at the last (re)open
 	log     []modelOp         // writes since then, in order
@@ -226,6 +231,9 @@ func (m *modelRun) crash() {
 	// Stop the abandoned instance's background work; nothing more reaches
 	// the store.
 	m.db.kill()
+	if m.jfs != nil && m.r.IntN(2) == 0 {
+		m.jfs.Crash(m.r.IntN(2) == 0)
+	}
 	m.store.Restart()
 	m.open()
 }
@@ -243,6 +251,10 @@ func (m *modelRun) closeAndReopen() {
 }
 
 func runModel(t *testing.T, inner objstore.Store, seed uint64, ops int) {
+	runModelWith(t, inner, seed, ops, DurabilityBucket)
+}
+
+func runModelWith(t *testing.T, inner objstore.Store, seed uint64, ops int, durability Durability) {
 	ctx := context.Background()
 	m := &modelRun{
 		t: t, seed: seed, r: rand.New(rand.NewPCG(seed, 7)), ctx: ctx,
@@ -250,6 +262,13 @@ func runModel(t *testing.T, inner objstore.Store, seed uint64, ops int) {
 		opts:    smallOptions(),
 		base:    map[string]string{},
 		current: map[string]string{},
+	}
+	if durability == DurabilityLocal {
+		m.jfs = memfs.New(seed)
+		m.opts.Durability = DurabilityLocal
+		m.opts.JournalFS = m.jfs
+		m.opts.JournalDir = "/journal"
+		m.opts.JournalFileBytes = 8 << 10
 	}
 	m.opts.GCInterval = -1
 	m.opts.GCMinAge = time.Nanosecond // only in-process protection keeps in-flight SSTs
@@ -357,6 +376,22 @@ func TestModelMemory(t *testing.T) {
 	for _, seed := range modelSeeds(t, 3) {
 		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
 			runModel(t, objstore.NewMemory(), seed, modelOps(t, ops))
+		})
+	}
+}
+
+// TestModelLocalJournal is TestModelMemory with local durability: awaited
+// writes and Flush are acknowledged from the journal, and crashes are
+// process crashes or machine crashes that lose or tear the journal's
+// unsynced bytes.
+func TestModelLocalJournal(t *testing.T) {
+	ops := 4000
+	if testing.Short() {
+		ops = 1000
+	}
+	for _, seed := range modelSeeds(t, 3) {
+		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+			runModelWith(t, objstore.NewMemory(), seed, modelOps(t, ops), DurabilityLocal)
 		})
 	}
 }

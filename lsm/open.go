@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/zerofs-go/zerofsd/lsm/journal"
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
@@ -13,14 +14,32 @@ import (
 )
 
 // Open opens (creating if needed) the database in store as its writer. It
-// fences any earlier writer: bumps the writer epoch in a new manifest,
-// replays the WAL objects the manifest does not cover into the memtable,
-// and puts an empty WAL object at the next id so the earlier writer's next
-// WAL PUT fails.
+// first recovers a local journal left in Options.JournalDir (shipping its
+// tail to the store as WAL objects, or setting it aside when another writer
+// took over), then fences any earlier writer: bumps the writer epoch in a
+// new manifest, replays the WAL objects the manifest does not cover into
+// the memtable, and puts an empty WAL object at the next id so the earlier
+// writer's next WAL PUT fails.
 func Open(ctx context.Context, store objstore.Store, opts Options) (*DB, error) {
 	opts = opts.withDefaults()
+	if opts.Durability == DurabilityLocal && opts.JournalDir == "" {
+		return nil, errors.New("lsm: local durability needs a journal directory (Options.JournalDir)")
+	}
 	db := newDB(store, opts, opts.DiskCache, opts.CacheNamespace, opts.BlockCacheBytes)
-	man, err := db.bumpEpoch(ctx)
+	if err := db.openJournalDir(); err != nil {
+		return nil, err
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			db.closeJournal(false)
+		}
+	}()
+	found, err := db.recoverJournal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	man, journalNum, err := db.bumpEpoch(ctx, found)
 	if err != nil {
 		return nil, err
 	}
@@ -33,6 +52,10 @@ func Open(ctx context.Context, store objstore.Store, opts Options) (*DB, error) 
 	}
 	db.lastSeq = max(lastSeq, man.LastSeq)
 	db.visibleSeq.Store(db.lastSeq)
+	if err := db.startJournal(man, journalNum); err != nil {
+		return nil, err
+	}
+	opened = true
 	fenceSeg := &walSegment{id: fenceID, done: make(chan struct{})}
 	close(fenceSeg.done)
 	db.lastSeal = fenceSeg
@@ -42,7 +65,7 @@ func Open(ctx context.Context, store objstore.Store, opts Options) (*DB, error) 
 	db.v.Store(db.versionFromManifestLocked(man, mem, nil))
 	db.mu.Unlock()
 	db.log.Info("lsm: opened", "manifest", man.ID, "epoch", db.epoch, "wal_fence", fenceID,
-		"replayed_entries", mem.Len(), "l0", len(man.L0), "runs", len(man.Runs))
+		"replayed_entries", mem.Len(), "l0", len(man.L0), "runs", len(man.Runs), "durability", opts.Durability.String())
 	db.wg.Add(3)
 	go db.walLoop()
 	go db.flushLoop()
@@ -60,12 +83,17 @@ func Open(ctx context.Context, store objstore.Store, opts Options) (*DB, error) 
 }
 
 // bumpEpoch writes a manifest with the writer epoch incremented (creating
-// the first manifest of a new database).
-func (db *DB) bumpEpoch(ctx context.Context) (*manifest.Manifest, error) {
+// the first manifest of a new database, and giving a database its id).
+// With local durability it first begins the new epoch's journal file (so
+// the manifest never names a journal that does not exist) and returns its
+// number. found is the journal recovery found for the current epoch: if the
+// current writer journaled locally, did not close cleanly and its journal
+// is not that one, what it acknowledged may be lost, and that is logged.
+func (db *DB) bumpEpoch(ctx context.Context, found journalFound) (*manifest.Manifest, uint64, error) {
 	for {
 		cur, err := loadLatestManifest(ctx, db.store)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if cur == nil {
 			cur = &manifest.Manifest{}
@@ -74,15 +102,51 @@ func (db *DB) bumpEpoch(ctx context.Context) (*manifest.Manifest, error) {
 		next.ID = cur.ID + 1
 		next.WriterEpoch = cur.WriterEpoch + 1
 		next.CreatedUnixNano = db.now().UnixNano()
+		if next.DBID == ([16]byte{}) {
+			next.DBID = newDBID()
+		}
+		next.JournalOwner = ""
+		var journalNum uint64
+		if db.opts.Durability == DurabilityLocal {
+			next.JournalOwner = journalOwner(db.jdir.Path())
+			if journalNum, err = db.jdir.Begin(journal.Header{DBID: next.DBID, Epoch: next.WriterEpoch}); err != nil {
+				return nil, 0, fmt.Errorf("lsm: starting the journal: %w", err)
+			}
+		}
 		err = db.store.PutIfAbsent(ctx, manifestKey(next.ID), manifest.Encode(next))
 		if err == nil {
-			return next, nil
+			db.checkPreviousJournal(cur, found)
+			return next, journalNum, nil
 		}
 		if !errors.Is(err, objstore.ErrPreconditionFailed) {
-			return nil, fmt.Errorf("lsm: writing %s: %w", manifestKey(next.ID), err)
+			return nil, 0, fmt.Errorf("lsm: writing %s: %w", manifestKey(next.ID), err)
 		}
 		// Someone else moved the manifest: reload and try again.
 	}
+}
+
+// walIDsAbove lists the WAL objects with ids above flushed, in order, and
+// checks that none is missing.
+func walIDsAbove(ctx context.Context, store objstore.Store, flushed uint64) ([]uint64, error) {
+	objs, err := listAll(ctx, store, walPrefix)
+	if err != nil {
+		return nil, err
+	}
+	var ids []uint64
+	for _, o := range objs {
+		if id, ok := parseID(o.Key, walPrefix, walSuffix); ok && id > flushed {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	next := flushed + 1
+	for _, id := range ids {
+		if id != next {
+			return nil, corrupt(walKey(next), fmt.Errorf("WAL object missing (found %s after it)", walKey(id)))
+		}
+		next++
+	}
+	return ids, nil
 }
 
 // recoverWAL replays WAL objects newer than the manifest into mem, then
@@ -90,24 +154,11 @@ func (db *DB) bumpEpoch(ctx context.Context) (*manifest.Manifest, error) {
 // an older writer managed to write meanwhile. It returns the highest
 // replayed sequence number and the fence object's id.
 func (db *DB) recoverWAL(ctx context.Context, man *manifest.Manifest, mem *memTable) (lastSeq, fenceID uint64, err error) {
-	objs, err := listAll(ctx, db.store, walPrefix)
+	ids, err := walIDsAbove(ctx, db.store, man.WALIDFlushed)
 	if err != nil {
 		return 0, 0, err
 	}
-	var ids []uint64
-	for _, o := range objs {
-		if id, ok := parseID(o.Key, walPrefix, walSuffix); ok && id > man.WALIDFlushed {
-			ids = append(ids, id)
-		}
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	next := man.WALIDFlushed + 1
-	for _, id := range ids {
-		if id != next {
-			return 0, 0, corrupt(walKey(next), fmt.Errorf("WAL object missing (found %s after it)", walKey(id)))
-		}
-		next++
-	}
+	next := man.WALIDFlushed + 1 + uint64(len(ids))
 	err = db.fetchWAL(ctx, ids, func(id uint64, data []byte) error {
 		lastSeq, err = replayWAL(walKey(id), id, data, mem, lastSeq)
 		return err

@@ -5,8 +5,33 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/cache"
+	"github.com/zerofs-go/zerofsd/lsm/journal"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
 )
+
+// Durability says when a write counts as durable: when a write with
+// AwaitDurable returns, and what Flush waits for.
+type Durability int
+
+const (
+	// DurabilityBucket: durable once it is in a WAL object in the store.
+	// A crash of the process or the machine, or the loss of its disks,
+	// loses nothing acknowledged. The default.
+	DurabilityBucket Durability = iota
+	// DurabilityLocal: durable once it is fsynced to the local journal
+	// (JournalDir); WAL objects follow in the background. A crash of the
+	// process or the machine loses nothing acknowledged (Open ships the
+	// journal's tail to the store); the loss of the journal's disk loses
+	// what was not yet in the store (Stats.UnshippedBytes, UnshippedAge).
+	DurabilityLocal
+)
+
+func (d Durability) String() string {
+	if d == DurabilityLocal {
+		return "local"
+	}
+	return "bucket"
+}
 
 // Options configure a writer opened with Open. Zero fields take the
 // documented defaults.
@@ -42,6 +67,18 @@ type Options struct {
 	// its store).
 	DiskCache      *cache.Disk
 	CacheNamespace string
+	// Durability is when a write counts as durable. Default DurabilityBucket.
+	Durability Durability
+	// JournalDir is the directory of the database's local journal, one
+	// directory per database (it is locked). Required with
+	// DurabilityLocal. With DurabilityBucket, a journal an earlier run in
+	// local mode left there is still recovered by Open.
+	JournalDir string
+	// JournalFS is the file system JournalDir is on. Default the OS's.
+	JournalFS journal.FS
+	// JournalFileBytes starts a new journal file once the current one
+	// holds this many bytes. Default 64 MiB.
+	JournalFileBytes int64
 	// GCInterval is how often obsolete objects are collected (rounds are
 	// skipped while nothing changed). Default 1m; negative disables
 	// background GC (RunGC still works).
@@ -100,8 +137,9 @@ func (o Options) withDefaults() Options {
 
 // WriteOptions configure one write.
 type WriteOptions struct {
-	// AwaitDurable makes the write return only once it is in a WAL object
-	// in the store (shared with concurrent writers: group commit).
+	// AwaitDurable makes the write return only once it is durable (see
+	// Durability): in a WAL object in the store, or fsynced to the local
+	// journal. Concurrent writers share the PUT or the fsync.
 	AwaitDurable bool
 }
 

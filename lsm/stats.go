@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/cache"
+	"github.com/zerofs-go/zerofsd/lsm/journal"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
@@ -43,6 +44,15 @@ type Stats struct {
 	CompactionBytesOut int64
 	GCDeletedObjects   int64
 	BackpressureWaits  int64
+
+	// UnshippedBytes is the size of the committed records not yet in a
+	// WAL object in the store, and UnshippedAge how long the oldest of them
+	// has waited: with local durability, what the loss of the journal's
+	// disk would lose.
+	UnshippedBytes int64
+	UnshippedAge   time.Duration
+	// Journal is the local journal's counters (local durability only).
+	Journal *journal.Stats
 }
 
 // Stats returns the current statistics.
@@ -72,6 +82,11 @@ func (db *DB) Stats() Stats {
 	for _, m := range v.imm {
 		s.ImmutableBytes += m.Size()
 	}
+	s.UnshippedBytes, s.UnshippedAge = db.unshippedStats()
+	if db.journal != nil {
+		js := db.journal.Stats()
+		s.Journal = &js
+	}
 	for _, t := range v.l0 {
 		s.Tables++
 		s.TableBytes += t.meta.Size
@@ -90,4 +105,29 @@ func (db *DB) Stats() Stats {
 		s.DiskCache = &ds
 	}
 	return s
+}
+
+// unshippedStats returns the bytes and age of the records not yet in a WAL
+// object: the oldest is in the first queued segment, else in the open one.
+func (db *DB) unshippedStats() (int64, time.Duration) {
+	if db.readOnly {
+		return 0, 0
+	}
+	var oldest time.Time
+	db.mu.Lock()
+	if len(db.walQueue) > 0 {
+		oldest = db.walQueue[0].firstAt
+	}
+	db.mu.Unlock()
+	if oldest.IsZero() {
+		db.commitMu.Lock()
+		if db.seg != nil && !db.seg.empty() {
+			oldest = db.seg.firstAt
+		}
+		db.commitMu.Unlock()
+	}
+	if oldest.IsZero() {
+		return db.unshipped.Load(), 0
+	}
+	return db.unshipped.Load(), time.Since(oldest)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/lsm/wal"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
@@ -15,9 +16,10 @@ import (
 // WAL PUT began (collecting every write that arrives meanwhile), seals the
 // buffer and PUTs it as the next WAL object. So while writes flow there is
 // at most one PUT per interval, and the first write after a quiet period
-// is written at once. Sealed segments (from WALMaxBytes or a memtable
-// freeze) and a buffer a Flush waits for are written as soon as the
-// previous PUT has finished; Flushes that arrive during a PUT share the
+// is written at once (with local durability, whose writers wait for the
+// journal and not for this PUT, one interval after it). Sealed segments
+// (from WALMaxBytes or a memtable freeze) and a buffer a FlushWAL waits for
+// are written as soon as the previous PUT has finished; Flushes that arrive during a PUT share the
 // next one (group commit). Nothing is written while idle.
 func (db *DB) walLoop() {
 	defer db.wg.Done()
@@ -30,7 +32,13 @@ func (db *DB) walLoop() {
 			return
 		case <-db.walKick:
 		}
-		timer.Reset(max(0, db.opts.FlushInterval-time.Since(lastPut)))
+		if db.journal != nil {
+			// Nobody waits for this PUT (writes are durable in the
+			// journal): collect a whole interval's writes into it.
+			timer.Reset(db.opts.FlushInterval)
+		} else {
+			timer.Reset(max(0, db.opts.FlushInterval-time.Since(lastPut)))
+		}
 	wait:
 		for !db.walQueued() && !db.flushWanted.Load() {
 			select {
@@ -79,6 +87,10 @@ func (db *DB) writeQueuedWAL() {
 		if err == nil {
 			db.stats.walPuts.Add(1)
 			db.stats.walBytes.Add(int64(len(s.buf)))
+			db.unshipped.Add(-int64(len(s.buf) - wal.HeaderSize))
+			if db.journal != nil {
+				db.journal.Shipped(s.lastSeq)
+			}
 			db.mu.Lock()
 			db.walQueue = db.walQueue[1:]
 			db.mu.Unlock()

@@ -123,7 +123,11 @@ func (d *Dir) SetAside(g *Group, whole bool, reason string) (string, error) {
 		if !moving {
 			continue
 		}
-		if err := d.fs.Rename(d.file(name), path.Join(dst, name)); err != nil {
+		err := d.fs.Rename(d.file(name), path.Join(dst, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // its damaged part was set aside already
+		}
+		if err != nil {
 			return "", fmt.Errorf("journal: moving %s to %s: %w", name, dst, err)
 		}
 	}

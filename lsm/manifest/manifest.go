@@ -9,8 +9,9 @@ import (
 	"slices"
 )
 
-// FormatVersion is the manifest encoding written by Encode.
-const FormatVersion byte = 1
+// FormatVersion is the manifest encoding written by Encode. Decode also
+// reads version 1 (without DBID and JournalOwner).
+const FormatVersion byte = 2
 
 // ErrCorrupt is returned (wrapped) when a manifest cannot be decoded.
 var ErrCorrupt = errors.New("manifest: corrupt")
@@ -70,6 +71,16 @@ type Manifest struct {
 	// Runs holds the sorted runs, newest first.
 	Runs        []Run
 	Checkpoints []Checkpoint
+	// DBID identifies the database (random, set by the first writer that
+	// opens it; zero in version 1). A local journal records it, so that it
+	// is never applied to another database.
+	DBID [16]byte
+	// JournalOwner is set while the writer of WriterEpoch acknowledges
+	// writes from a local journal (durability "local") and names that
+	// journal (host and directory). The writer clears it on a clean close,
+	// once everything is in the store; found set by a later writer, writes
+	// the earlier one acknowledged may exist only in its journal.
+	JournalOwner string
 }
 
 // Clone returns a deep copy whose slices can be modified freely.
@@ -135,6 +146,8 @@ func Encode(m *Manifest) []byte {
 		b = binary.AppendUvarint(b, c.ManifestID)
 		b = binary.AppendVarint(b, c.CreatedUnixNano)
 	}
+	b = append(b, m.DBID[:]...)
+	b = appendBytes(b, []byte(m.JournalOwner))
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
@@ -162,7 +175,8 @@ func Decode(data []byte) (*Manifest, error) {
 	if crc32.Checksum(body, castagnoli) != sum {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
-	if body[0] != FormatVersion {
+	version := body[0]
+	if version != 1 && version != FormatVersion {
 		return nil, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, body[0])
 	}
 	d := decoder{b: body[1:]}
@@ -192,6 +206,16 @@ func Decode(data []byte) (*Manifest, error) {
 			ManifestID:      d.uvarint(),
 			CreatedUnixNano: d.varint(),
 		})
+	}
+	if version >= 2 {
+		if d.err == nil && len(d.b) < len(m.DBID) {
+			d.err = errors.New("database id truncated")
+		}
+		if d.err == nil {
+			copy(m.DBID[:], d.b)
+			d.b = d.b[len(m.DBID):]
+		}
+		m.JournalOwner = string(d.bytes())
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.b))

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"encoding/hex"
 	"errors"
 	"reflect"
 	"testing"
@@ -14,7 +15,33 @@ func sample() *Manifest {
 			{ID: "01B", Size: 10, Smallest: []byte("a"), Largest: []byte("c"), MinSeq: 1, MaxSeq: 2, NumEntries: 2},
 			{ID: "01C", Size: 11, Smallest: []byte("d"), Largest: []byte("z"), MinSeq: 1, MaxSeq: 3, NumEntries: 3},
 		}}},
-		Checkpoints: []Checkpoint{{Name: "snap", ManifestID: 6, CreatedUnixNano: 99}},
+		Checkpoints:  []Checkpoint{{Name: "snap", ManifestID: 6, CreatedUnixNano: 99}},
+		DBID:         [16]byte{0xde, 0xad, 15: 0xef},
+		JournalOwner: "host:/var/cache/zerofs/journal/a",
+	}
+}
+
+// v1Sample is sample() without DBID and JournalOwner, as the version 1
+// encoder wrote it.
+const v1Sample = "0107032ae8078eda96010103303141640161016d050904010202033031420a01610163010202033031430b0164017a0103030104736e617006c6011cf0ffed"
+
+// TestDecodeVersion1: manifests written before version 2 still decode.
+func TestDecodeVersion1(t *testing.T) {
+	data, err := hex.DecodeString(v1Sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sample()
+	want.DBID, want.JournalOwner = [16]byte{}, ""
+	if !reflect.DeepEqual(normalize(got), normalize(want)) {
+		t.Fatalf("version 1 manifest decoded as %+v, want %+v", got, want)
+	}
+	if Encode(got)[0] != FormatVersion {
+		t.Fatal("Encode does not write the current version")
 	}
 }
 

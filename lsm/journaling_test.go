@@ -1,0 +1,603 @@
+package lsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/internal/testenv"
+	"github.com/zerofs-go/zerofsd/lsm/journal"
+	"github.com/zerofs-go/zerofsd/lsm/journal/memfs"
+	"github.com/zerofs-go/zerofsd/lsm/wal"
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+// localOptions are smallOptions with local durability on jfs (nil: the
+// OS) in dir. The flush interval is long: nothing reaches the store unless
+// a test asks for it.
+func localOptions(jfs journal.FS, dir string) Options {
+	o := smallOptions()
+	o.Durability = DurabilityLocal
+	o.JournalDir = dir
+	o.JournalFS = jfs
+	o.FlushInterval = time.Hour
+	return o
+}
+
+// logTo returns a logger writing to buf, at every level.
+func logTo(buf *testenv.SyncBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func walPuts(f *objstore.Faulty) int64 { return f.Calls(objstore.OpPutIfAbsent) }
+
+// putAwaited writes n keys prefix-i, awaited, and returns them.
+func putAwaited(t *testing.T, db *DB, prefix string, n int) map[string]string {
+	t.Helper()
+	want := map[string]string{}
+	for i := 0; i < n; i++ {
+		k, v := fmt.Sprintf("%s-%03d", prefix, i), fmt.Sprintf("value %s %d", prefix, i)
+		if err := db.Put(context.Background(), []byte(k), []byte(v), WriteOptions{AwaitDurable: true}); err != nil {
+			t.Fatalf("awaited Put %s: %v", k, err)
+		}
+		want[k] = v
+	}
+	return want
+}
+
+func checkAll(t *testing.T, db *DB, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got := mustGet(t, db, k); got != v {
+			t.Fatalf("%s = %q, want %q", k, got, v)
+		}
+	}
+}
+
+// TestLocalDurabilityAcksWithoutPUT: with local durability, awaited writes
+// and Flush return without a single WAL PUT, even with a slow store; a
+// crash then loses none of them.
+func TestLocalDurabilityAcksWithoutPUT(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) objstore.Store
+	}{
+		{"memory", func(*testing.T) objstore.Store { return objstore.NewMemory() }},
+		{"local dir", func(t *testing.T) objstore.Store {
+			s, err := objstore.NewLocal(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			faulty := objstore.NewFaulty(tc.store(t), objstore.FaultyOptions{})
+			faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent, objstore.OpPut}, Action: objstore.DelayOnly, Latency: 30 * time.Millisecond})
+			opts := localOptions(nil, t.TempDir())
+			opts.MemtableBytes = 1 << 20
+			db := mustOpen(t, faulty, opts)
+			before := walPuts(faulty)
+			start := time.Now()
+			want := putAwaited(t, db, "k", 50)
+			if err := db.Put(ctx, []byte("unawaited"), []byte("x"), WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			want["unawaited"] = "x"
+			elapsed := time.Since(start)
+			if puts := walPuts(faulty) - before; puts != 0 {
+				t.Fatalf("awaited writes and Flush made %d conditional PUTs, want none", puts)
+			}
+			st := db.Stats()
+			if st.Journal == nil || st.Journal.Fsyncs == 0 || st.UnshippedBytes == 0 || st.UnshippedAge <= 0 {
+				t.Fatalf("stats: journal %+v, unshipped %d bytes, age %v", st.Journal, st.UnshippedBytes, st.UnshippedAge)
+			}
+			db.kill()
+			re := mustOpen(t, faulty, opts)
+			checkAll(t, re, want)
+			if err := re.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("51 acknowledged writes in %v with a 30ms store, no WAL PUT", elapsed)
+		})
+	}
+}
+
+// TestLocalShipsInBackground: the WAL writer ships journaled writes to the
+// store, the journal forgets what is shipped, and Stats say nothing is
+// left unshipped.
+func TestLocalShipsInBackground(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	opts := localOptions(nil, t.TempDir())
+	opts.FlushInterval = 2 * time.Millisecond
+	opts.JournalFileBytes = 4 << 10
+	db := mustOpen(t, store, opts)
+	defer db.Close(ctx)
+	want := putAwaited(t, db, "k", 200)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := db.Stats()
+		if st.UnshippedBytes == 0 && st.UnshippedAge == 0 && st.Journal.Files == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not shipped after 10s: %d bytes unshipped, %v old, %d journal files", st.UnshippedBytes, st.UnshippedAge, st.Journal.Files)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The store alone (a reader, no journal) has everything.
+	ro, err := OpenReadOnly(ctx, store, ReadOnlyOptions{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close(ctx)
+	checkAll(t, ro, want)
+}
+
+// TestLocalCleanClose: Close ships everything, clears the journal owner in
+// the manifest and removes the journal; the next writer logs no loss even
+// without the journal directory.
+func TestLocalCleanClose(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	dir := t.TempDir()
+	db := mustOpen(t, store, localOptions(nil, dir))
+	want := putAwaited(t, db, "k", 20)
+	if db.man.JournalOwner == "" {
+		t.Fatal("a local-durability writer does not name its journal in the manifest")
+	}
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := loadLatestManifest(ctx, store); m.JournalOwner != "" {
+		t.Fatalf("after a clean close the manifest still names journal %q", m.JournalOwner)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.journal"))
+	if len(files) != 0 {
+		t.Fatalf("journal files left after a clean close: %v", files)
+	}
+	var logs testenv.SyncBuffer
+	opts := smallOptions()
+	opts.Logger = logTo(&logs)
+	re := mustOpen(t, store, opts)
+	defer re.Close(ctx)
+	checkAll(t, re, want)
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("reopening after a clean close logged an error:\n%s", logs.String())
+	}
+}
+
+// TestLocalCrashMachine: a machine crash (unsynced journal bytes lost or
+// torn) keeps every acknowledged write, and applies batches whole.
+func TestLocalCrashMachine(t *testing.T) {
+	ctx := context.Background()
+	for seed := uint64(1); seed <= 20; seed++ {
+		jfs := memfs.New(seed)
+		r := rand.New(rand.NewPCG(seed, 3))
+		store := objstore.NewMemory()
+		opts := localOptions(jfs, "/journal")
+		opts.FlushInterval = time.Duration(1+r.IntN(20)) * time.Millisecond
+		db := mustOpen(t, store, opts)
+		acked := 0
+		n := 50 + r.IntN(200)
+		for i := 1; i <= n; i++ {
+			var b Batch
+			for j := 0; j < 3; j++ {
+				b.Put([]byte(fmt.Sprintf("b%03d-%d", i, j)), []byte(fmt.Sprint(i)))
+			}
+			await := r.IntN(5) == 0
+			if err := db.Write(ctx, &b, WriteOptions{AwaitDurable: await}); err != nil {
+				t.Fatal(err)
+			}
+			if await {
+				acked = i
+			}
+		}
+		db.kill()
+		jfs.Crash(true)
+		re := mustOpen(t, store, opts)
+		last := 0
+		for i := 1; i <= n; i++ {
+			present := 0
+			for j := 0; j < 3; j++ {
+				if _, err := re.Get(ctx, []byte(fmt.Sprintf("b%03d-%d", i, j))); err == nil {
+					present++
+				}
+			}
+			switch {
+			case present == 3 && last == i-1:
+				last = i
+			case present == 0:
+			default:
+				t.Fatalf("seed %d: batch %d: %d of 3 keys present (prefix so far %d)", seed, i, present, last)
+			}
+		}
+		if last < acked {
+			t.Fatalf("seed %d: batches up to %d survived, %d was acknowledged", seed, last, acked)
+		}
+		if err := re.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLocalTornTail: the journal cut at random offsets after a crash
+// replays whole batches only, always a prefix.
+func TestLocalTornTail(t *testing.T) {
+	ctx := context.Background()
+	for seed := uint64(1); seed <= 25; seed++ {
+		store := objstore.NewMemory()
+		dir := t.TempDir()
+		opts := localOptions(nil, dir)
+		var logs testenv.SyncBuffer
+		opts.Logger = logTo(&logs)
+		db := mustOpen(t, store, opts)
+		const n = 40
+		for i := 1; i <= n; i++ {
+			var b Batch
+			for j := 0; j < 3; j++ {
+				b.Put([]byte(fmt.Sprintf("b%03d-%d", i, j)), []byte(strings.Repeat("x", i)))
+			}
+			if err := db.Write(ctx, &b, WriteOptions{AwaitDurable: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.kill()
+		files, _ := filepath.Glob(filepath.Join(dir, "*.journal"))
+		last := files[len(files)-1]
+		data, _ := os.ReadFile(last)
+		r := rand.New(rand.NewPCG(seed, 4))
+		cut := journal.HeaderSize + r.IntN(len(data)-journal.HeaderSize)
+		if err := os.Truncate(last, int64(cut)); err != nil {
+			t.Fatal(err)
+		}
+		re := mustOpen(t, store, opts)
+		prefix := 0
+		for i := 1; i <= n; i++ {
+			present := 0
+			for j := 0; j < 3; j++ {
+				if _, err := re.Get(ctx, []byte(fmt.Sprintf("b%03d-%d", i, j))); err == nil {
+					present++
+				}
+			}
+			if present == 3 && prefix == i-1 {
+				prefix = i
+			} else if present != 0 {
+				t.Fatalf("seed %d, cut at %d: batch %d has %d of 3 keys (prefix %d)", seed, cut, i, present, prefix)
+			}
+		}
+		if prefix == n {
+			t.Fatalf("seed %d: cut at %d of %d bytes, yet all %d batches replayed", seed, cut, len(data), n)
+		}
+		if strings.Contains(logs.String(), "level=ERROR") {
+			t.Fatalf("seed %d: a torn tail logged an error:\n%s", seed, logs.String())
+		}
+		re.Close(ctx)
+	}
+}
+
+// TestLocalDamagedRecord: a damaged record followed by valid ones is not
+// a torn tail: the records before it are replayed, the rest is set aside
+// (logged at error level, listed by ListOrphans), never applied.
+func TestLocalDamagedRecord(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	dir := t.TempDir()
+	var logs testenv.SyncBuffer
+	opts := localOptions(nil, dir)
+	opts.Logger = logTo(&logs)
+	db := mustOpen(t, store, opts)
+	putAwaited(t, db, "k", 30)
+	db.kill()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.journal"))
+	data, _ := os.ReadFile(files[len(files)-1])
+	// Damage the payload of the tenth record.
+	off := journal.HeaderSize
+	for i := 0; i < 9; i++ {
+		off += 8 + int(uint32(data[off])|uint32(data[off+1])<<8|uint32(data[off+2])<<16|uint32(data[off+3])<<24)
+	}
+	data[off+10] ^= 0xff
+	os.WriteFile(files[len(files)-1], data, 0o644)
+
+	re := mustOpen(t, store, opts)
+	defer re.Close(ctx)
+	for i := 0; i < 30; i++ {
+		_, err := re.Get(ctx, []byte(fmt.Sprintf("k-%03d", i)))
+		if i < 9 && err != nil {
+			t.Fatalf("k-%03d before the damage: %v", i, err)
+		}
+		if i >= 9 && !errors.Is(err, ErrNotFound) {
+			t.Fatalf("k-%03d at or after the damage was applied (%v)", i, err)
+		}
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "SET ASIDE") {
+		t.Fatalf("a damaged journal was not reported at error level:\n%s", logs.String())
+	}
+	orphans, err := journal.ListOrphans(nil, dir)
+	if err != nil || len(orphans) != 1 {
+		t.Fatalf("ListOrphans = %+v, %v", orphans, err)
+	}
+	if o := orphans[0]; o.Records != 20 || o.Damaged == 0 {
+		t.Fatalf("set aside: %+v, want the 20 records after the damaged one", o)
+	}
+}
+
+// TestLocalJournalLost: a local-durability writer crashes and its journal
+// is deleted: the next writer says at error level what may be lost.
+func TestLocalJournalLost(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		reopen  func(dir string) Options
+		journal bool // the reopening writer journals too
+	}{
+		{"reopen local", func(dir string) Options { return localOptions(nil, dir) }, true},
+		{"reopen bucket", func(string) Options { return smallOptions() }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := objstore.NewMemory()
+			dir := t.TempDir()
+			db := mustOpen(t, store, localOptions(nil, dir))
+			putAwaited(t, db, "k", 5)
+			db.kill()
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			var logs testenv.SyncBuffer
+			opts := tc.reopen(dir)
+			opts.Logger = logTo(&logs)
+			re := mustOpen(t, store, opts)
+			defer re.Close(ctx)
+			if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "JOURNAL MISSING") {
+				t.Fatalf("a lost journal was not reported:\n%s", logs.String())
+			}
+		})
+	}
+	t.Run("journal present", func(t *testing.T) {
+		store := objstore.NewMemory()
+		dir := t.TempDir()
+		db := mustOpen(t, store, localOptions(nil, dir))
+		want := putAwaited(t, db, "k", 5)
+		db.kill()
+		var logs testenv.SyncBuffer
+		opts := localOptions(nil, dir)
+		opts.Logger = logTo(&logs)
+		re := mustOpen(t, store, opts)
+		defer re.Close(ctx)
+		checkAll(t, re, want)
+		if strings.Contains(logs.String(), "level=ERROR") {
+			t.Fatalf("recovering a present journal logged an error:\n%s", logs.String())
+		}
+	})
+}
+
+// TestLocalDiskFull: while the journal's disk is full, awaited writes and
+// Flush fail (nothing is acknowledged); once it has room the writer's
+// retry succeeds, and a machine crash then loses nothing acknowledged.
+func TestLocalDiskFull(t *testing.T) {
+	ctx := context.Background()
+	for _, op := range []memfs.Op{memfs.OpWrite, memfs.OpSync} {
+		t.Run(op.String(), func(t *testing.T) {
+			jfs := memfs.New(5)
+			store := objstore.NewMemory()
+			opts := localOptions(jfs, "/journal")
+			db := mustOpen(t, store, opts)
+			want := putAwaited(t, db, "before", 5)
+			full := jfs.Inject(memfs.Fault{Op: op, Path: ".journal", Err: syscall.ENOSPC})
+			err := db.Put(ctx, []byte("during"), []byte("v"), WriteOptions{AwaitDurable: true})
+			if !errors.Is(err, syscall.ENOSPC) || errors.Is(err, ErrFenced) {
+				t.Fatalf("awaited Put on a full journal disk = %v, want ENOSPC", err)
+			}
+			if err := db.Flush(ctx); !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("Flush on a full journal disk = %v, want ENOSPC", err)
+			}
+			full.Remove()
+			deadline := time.Now().Add(10 * time.Second)
+			for db.Flush(ctx) != nil {
+				if time.Now().After(deadline) {
+					t.Fatal("Flush never succeeded after the disk had room again")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			want["during"] = "v" // the retry made it durable, and Flush said so
+			for k, v := range putAwaited(t, db, "after", 5) {
+				want[k] = v
+			}
+			db.kill()
+			jfs.Crash(true)
+			re := mustOpen(t, store, opts)
+			defer re.Close(ctx)
+			checkAll(t, re, want)
+		})
+	}
+}
+
+// TestLocalTwoWriters: a local-durability writer whose WAL PUTs do not get
+// through keeps acknowledging from its journal; a second writer takes the
+// database over (and warns that the first one's journal is missing). The
+// first one's journal tail is then set aside when it restarts — never
+// applied over the second writer's data.
+func TestLocalTwoWriters(t *testing.T) {
+	ctx := context.Background()
+	inner := objstore.NewMemory()
+	storeA := objstore.NewFaulty(inner, objstore.FaultyOptions{})
+	jfs := memfs.New(6)
+	optsA := localOptions(jfs, "/journal-a")
+	optsA.FlushInterval = 2 * time.Millisecond
+	var logsA testenv.SyncBuffer
+	optsA.Logger = logTo(&logsA)
+	a := mustOpen(t, storeA, optsA)
+	shared := putAwaited(t, a, "shared", 5)
+	if err := a.FlushWAL(ctx); err != nil {
+		t.Fatal(err)
+	}
+	storeA.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix)})
+	// A acknowledges these from its journal alone.
+	for i := 0; i < 5; i++ {
+		if err := a.Put(ctx, []byte(fmt.Sprintf("a-only-%d", i)), []byte("a"), WriteOptions{AwaitDurable: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var logsB testenv.SyncBuffer
+	optsB := smallOptions()
+	optsB.Logger = logTo(&logsB)
+	b := mustOpen(t, inner, optsB)
+	if !strings.Contains(logsB.String(), "JOURNAL MISSING") {
+		t.Fatalf("the writer taking over did not report the first writer's journal as missing:\n%s", logsB.String())
+	}
+	bKeys := map[string]string{}
+	for i := 0; i < 8; i++ {
+		k, v := fmt.Sprintf("b-%d", i), "b"
+		if err := b.Put(ctx, []byte(k), []byte(v), WriteOptions{AwaitDurable: true}); err != nil {
+			t.Fatal(err)
+		}
+		bKeys[k] = v
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.kill() // the first writer dies with its tail in the journal
+
+	storeA.ClearFaults()
+	re := mustOpen(t, storeA, optsA)
+	defer re.Close(ctx)
+	checkAll(t, re, shared)
+	checkAll(t, re, bKeys)
+	for i := 0; i < 5; i++ {
+		if _, err := re.Get(ctx, []byte(fmt.Sprintf("a-only-%d", i))); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a-only-%d from the fenced writer's journal was applied (%v)", i, err)
+		}
+	}
+	if !strings.Contains(logsA.String(), "SET ASIDE") || !strings.Contains(logsA.String(), "another writer took the database over") {
+		t.Fatalf("the set-aside tail was not reported:\n%s", logsA.String())
+	}
+	orphans, err := journal.ListOrphans(jfs, "/journal-a")
+	if err != nil || len(orphans) != 1 || orphans[0].Records < 5 {
+		t.Fatalf("orphans %+v, %v; want one with the 5 unshipped records", orphans, err)
+	}
+	var found int
+	journal.ReadOrphan(jfs, "/journal-a", orphans[0].Name, func(_ journal.Header, r wal.Record) error {
+		return r.ForEach(func(_ wal.Kind, key, _ []byte) error {
+			if strings.HasPrefix(string(key), "a-only-") {
+				found++
+			}
+			return nil
+		})
+	}, func(string, int64, int64) {})
+	if found != 5 {
+		t.Fatalf("the set-aside tail holds %d of the 5 unshipped writes", found)
+	}
+}
+
+// TestLocalStoreDown: with the store down, local-durability writes go on
+// into the journal, then wait (backpressure, never an error) once
+// MaxUnflushedBytes is reached; when the store is back everything ships,
+// and the store alone has it all.
+func TestLocalStoreDown(t *testing.T) {
+	ctx := context.Background()
+	inner := objstore.NewMemory()
+	faulty := objstore.NewFaulty(inner, objstore.FaultyOptions{})
+	opts := localOptions(nil, t.TempDir())
+	opts.FlushInterval = 5 * time.Millisecond
+	opts.MemtableBytes = 8 << 10
+	opts.MaxUnflushedBytes = 32 << 10
+	db := mustOpen(t, faulty, opts)
+	defer db.Close(ctx)
+	down := faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent}})
+	value := strings.Repeat("v", 1000)
+	want := map[string]string{}
+	shortCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ {
+		k := fmt.Sprintf("k%04d", i)
+		if err = db.Put(shortCtx, []byte(k), []byte(value), WriteOptions{AwaitDurable: true}); err == nil {
+			want[k] = value
+		}
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("writes with the store down ended with %v after %d acknowledged, want backpressure until the deadline", err, len(want))
+	}
+	if len(want) < 10 {
+		t.Fatalf("only %d writes were acknowledged with the store down", len(want))
+	}
+	st := db.Stats()
+	if st.UnshippedBytes < int64(len(want))*1000 || st.UnshippedAge <= 0 || st.BackpressureWaits == 0 {
+		t.Fatalf("with the store down: %d bytes unshipped, %v old, %d backpressure waits", st.UnshippedBytes, st.UnshippedAge, st.BackpressureWaits)
+	}
+	down.Remove()
+	for k, v := range putAwaited(t, db, "after", 20) {
+		want[k] = v
+	}
+	if err := db.FlushWAL(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := db.Stats(); st.UnshippedBytes != 0 {
+		t.Fatalf("%d bytes unshipped after FlushWAL", st.UnshippedBytes)
+	}
+	db.kill()
+	// The store alone (no journal) holds every acknowledged write.
+	re := mustOpen(t, inner, smallOptions())
+	defer re.Close(ctx)
+	checkAll(t, re, want)
+	t.Logf("%d writes acknowledged with the store down before backpressure", len(want))
+}
+
+// TestLocalToBucketRecovers: a journal left by a crashed local-durability
+// writer is recovered by a writer opened with bucket durability too.
+func TestLocalToBucketRecovers(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	dir := t.TempDir()
+	db := mustOpen(t, store, localOptions(nil, dir))
+	want := putAwaited(t, db, "k", 10)
+	db.kill()
+	opts := smallOptions()
+	opts.JournalDir = dir
+	re := mustOpen(t, store, opts)
+	checkAll(t, re, want)
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.journal")); len(files) != 0 {
+		t.Fatalf("journal files left by a bucket-durability writer: %v", files)
+	}
+	re.kill()
+	again := mustOpen(t, store, smallOptions())
+	defer again.Close(ctx)
+	checkAll(t, again, want)
+}
+
+// TestLocalRecoveryInterrupted: shipping the journal's tail fails in the
+// middle (the store fails a WAL PUT); Open fails, and the next Open ships
+// the rest.
+func TestLocalRecoveryInterrupted(t *testing.T) {
+	ctx := context.Background()
+	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	opts := localOptions(nil, t.TempDir())
+	db := mustOpen(t, faulty, opts)
+	want := putAwaited(t, db, "k", 40)
+	db.kill()
+	opts.WALMaxBytes = 512 // recovery ships the tail in many WAL objects
+	h := faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Skip: 2, Times: 1})
+	if _, err := Open(ctx, faulty, opts); !errors.Is(err, objstore.ErrInjected) {
+		t.Fatalf("Open with a failing WAL PUT = %v, want the injected error", err)
+	}
+	if h.Fired() != 1 {
+		t.Fatal("the fault did not fire")
+	}
+	re := mustOpen(t, faulty, opts)
+	defer re.Close(ctx)
+	checkAll(t, re, want)
+}
