@@ -158,6 +158,15 @@ func (b *builder) buildCache() {
 		b.problem(sizeAt, "%v GB is more than a petabyte: a typo?", c.SizeGB)
 	}
 	c.MemoryMB = b.intIn("cache.memory_mb", raw.MemoryMB, DefaultCacheMemoryMB, 0, 1<<20)
+	switch {
+	case raw.JournalDir != nil && *raw.JournalDir != "":
+		c.JournalDir = b.resolveDir(*raw.JournalDir)
+		if strings.ContainsFunc(c.JournalDir, isControl) {
+			b.ps.add("cache.journal_dir", "has a control character")
+		}
+	case c.Dir != "":
+		c.JournalDir = filepath.Join(c.Dir, DefaultJournalSubdir)
+	}
 }
 
 func (b *builder) buildS3() {
@@ -332,7 +341,22 @@ func (b *builder) buildExports() {
 		e.AnonUID = uint32(b.intIn(key("anon_uid"), raw.AnonUID, DefaultAnonID, 0, math.MaxUint32))
 		e.AnonGID = uint32(b.intIn(key("anon_gid"), raw.AnonGID, DefaultAnonID, 0, math.MaxUint32))
 
+		e.Durability = DefaultDurability
+		if raw.Durability != nil {
+			switch d := Durability(strings.ToLower(*raw.Durability)); d {
+			case DurabilityBucket, DurabilityLocal:
+				e.Durability = d
+			default:
+				b.ps.add(key("durability"), "%q is not a durability: use bucket or local", *raw.Durability)
+			}
+		}
+		if e.Durability == DurabilityLocal && e.Store.Scheme == SchemeMemory {
+			b.ps.add(key("durability"), "\"local\" journals writes for a store that outlives the process; a memory:// store does not: use bucket")
+		}
 		e.Sync = DefaultSync
+		if e.Durability == DurabilityLocal {
+			e.Sync = SyncStrict // a strict reply costs one shared local fsync
+		}
 		if raw.Sync != nil {
 			switch s := SyncMode(strings.ToLower(*raw.Sync)); s {
 			case SyncCommit, SyncStrict:
@@ -453,11 +477,17 @@ func parseClient(s string) (netip.Prefix, error) {
 func (b *builder) checkOverlaps() {
 	exports := b.cfg.Exports
 	cacheDir := absOrSelf(b.cfg.Cache.Dir)
+	journalDir := absOrSelf(b.cfg.Cache.JournalDir)
 	for j := range exports {
 		ej := exports[j].Store
 		key := fmt.Sprintf("exports[%d].store", j)
 		if ej.Scheme == SchemeFile && cacheDir != "" && (within(ej.Dir, cacheDir) || within(cacheDir, ej.Dir)) {
 			b.ps.add(key, "directory %s and the cache directory %s overlap: the cache must live outside every export's directory, and the other way round", ej.Dir, cacheDir)
+		}
+		// A journal directory inside the cache directory is covered by the
+		// check above.
+		if ej.Scheme == SchemeFile && journalDir != "" && !within(journalDir, cacheDir) && (within(ej.Dir, journalDir) || within(journalDir, ej.Dir)) {
+			b.ps.add(key, "directory %s and the journal directory %s (cache.journal_dir) overlap: journals must live outside every export's directory, and the other way round", ej.Dir, journalDir)
 		}
 		for i := 0; i < j; i++ {
 			ei := exports[i].Store

@@ -23,7 +23,9 @@ const (
 	DefaultCompression        = CompressionSnappy
 	DefaultSquash             = SquashRoot
 	DefaultAnonID             = 65534
-	DefaultSync               = SyncCommit
+	DefaultSync               = SyncCommit // with durability = "bucket"; "local" defaults to strict
+	DefaultDurability         = DurabilityBucket
+	DefaultJournalSubdir      = "journal" // journal_dir defaults to <cache.dir>/journal
 	DefaultInodeCacheEntries  = 100000
 )
 
@@ -88,6 +90,10 @@ type Cache struct {
 	SizeGB float64
 	// MemoryMB bounds the in-memory block cache, in MiB. Default 256; 0 = none.
 	MemoryMB int
+	// JournalDir holds the local journals of exports with durability =
+	// "local", one subdirectory per export. Default Dir/journal. Absolute
+	// when it came from the file.
+	JournalDir string
 }
 
 // SizeBytes is SizeGB in bytes.
@@ -162,7 +168,10 @@ type Export struct {
 	// AnonUID and AnonGID are the identity squashed users and AUTH_NONE
 	// callers get. Default DefaultAnonID (65534); 0 is root, taken as given.
 	AnonUID, AnonGID uint32
-	// Sync is when metadata changes become durable. Default commit.
+	// Durability is what durable means for the export. Default bucket.
+	Durability Durability
+	// Sync is when metadata changes become durable. Default commit, or
+	// strict with Durability local.
 	Sync SyncMode
 	// InodeCacheEntries sizes the in-memory inode/dentry LRU. Default 100000; 0 = none.
 	InodeCacheEntries int
@@ -197,6 +206,19 @@ const (
 	SyncCommit SyncMode = "commit"
 	// SyncStrict: before the reply of every metadata-changing request.
 	SyncStrict SyncMode = "strict"
+)
+
+// Durability is what an export's durable writes (COMMIT, FILE_SYNC, strict
+// metadata) wait for.
+type Durability string
+
+const (
+	// DurabilityBucket: a write is durable once it is in the object store.
+	DurabilityBucket Durability = "bucket"
+	// DurabilityLocal: a write is durable once it is fsynced to the local
+	// journal (Cache.JournalDir); the object store follows in the
+	// background.
+	DurabilityLocal Durability = "local"
 )
 
 func gbToBytes(gb float64) int64 { return int64(gb * 1e9) }

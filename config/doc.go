@@ -22,9 +22,9 @@
 //
 // # Paths
 //
-// Relative directories in the file (cache.dir, file:// stores) are relative
-// to the directory of the config file, so a file works the same from any
-// working directory. A relative SLATEDB_CACHE_DIR is relative to the working
+// Relative directories in the file (cache.dir, cache.journal_dir, file://
+// stores) are relative to the directory of the config file, so a file works
+// the same from any working directory. A relative SLATEDB_CACHE_DIR is relative to the working
 // directory, like any path given on the command line.
 //
 // # Guarantees
@@ -38,7 +38,7 @@
 //   - Two exports never share storage: no two on the same bucket (whatever
 //     their endpoints: a store is known by its bucket and prefix) where one
 //     prefix equals or contains the other, no local directory inside
-//     another's or overlapping the cache directory.
+//     another's or overlapping the cache directory or the journal directory.
 //   - Secrets never appear in an error or in the printed Config: the secret
 //     access key is a Secret, which prints as "***" through fmt, slog, JSON
 //     and TOML; Config.String renders the effective configuration as TOML

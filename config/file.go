@@ -23,9 +23,10 @@ type fileServer struct {
 }
 
 type fileCache struct {
-	Dir      *string  `mapstructure:"dir"`
-	SizeGB   *float64 `mapstructure:"size_gb"`
-	MemoryMB *int64   `mapstructure:"memory_mb"`
+	Dir        *string  `mapstructure:"dir"`
+	SizeGB     *float64 `mapstructure:"size_gb"`
+	MemoryMB   *int64   `mapstructure:"memory_mb"`
+	JournalDir *string  `mapstructure:"journal_dir"`
 }
 
 type fileS3 struct {
@@ -63,6 +64,7 @@ type fileExport struct {
 	Squash            *string         `mapstructure:"squash"`
 	AnonUID           *int64          `mapstructure:"anon_uid"`
 	AnonGID           *int64          `mapstructure:"anon_gid"`
+	Durability        *string         `mapstructure:"durability"`
 	Sync              *string         `mapstructure:"sync"`
 	InodeCacheEntries *int64          `mapstructure:"inode_cache_entries"`
 	SizeLimitGB       *float64        `mapstructure:"size_limit_gb"`

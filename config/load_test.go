@@ -22,6 +22,9 @@ func TestDefaults(t *testing.T) {
 	if cfg.Cache.MemoryMB != 256 {
 		t.Errorf("cache.memory_mb = %d, want 256", cfg.Cache.MemoryMB)
 	}
+	if want := filepath.Join(cfg.Cache.Dir, "journal"); cfg.Cache.JournalDir != want {
+		t.Errorf("cache.journal_dir = %q, want %q", cfg.Cache.JournalDir, want)
+	}
 	if cfg.S3.Bucket != "slatedb" || cfg.S3.Region != "us-east-1" || cfg.S3.AllowHTTP || cfg.S3.Endpoint != "" {
 		t.Errorf("s3 defaults: %+v", cfg.S3)
 	}
@@ -30,7 +33,7 @@ func TestDefaults(t *testing.T) {
 	}
 	e := cfg.Exports[0]
 	if e.ReadOnly || e.Secure || e.AllowedClients != nil || e.Squash != SquashRoot || e.AnonUID != 65534 || e.AnonGID != 65534 ||
-		e.Sync != SyncCommit || e.StrictSync() || e.InodeCacheEntries != 100000 || e.SizeLimitGB != 0 {
+		e.Durability != DurabilityBucket || e.Sync != SyncCommit || e.StrictSync() || e.InodeCacheEntries != 100000 || e.SizeLimitGB != 0 {
 		t.Errorf("export defaults: %+v", e)
 	}
 	if e.Store != (StoreURL{Scheme: SchemeMemory, Prefix: "a"}) {
@@ -76,6 +79,7 @@ shutdown_timeout = "2m30s"
 dir = "/var/cache/zerofs"
 size_gb = 2.5
 memory_mb = 0
+journal_dir = "/var/lib/zerofs/journal"
 [s3]
 endpoint = "https://s3.example.com"
 bucket = "main-bucket"
@@ -97,6 +101,7 @@ allowed_clients = ["10.1.2.3", "10.0.0.0/8", "fd00::/8", "192.168.1.77/24"]
 squash = "all"
 anon_uid = 1000
 anon_gid = 0
+durability = "local"
 sync = "strict"
 inode_cache_entries = 0
 size_limit_gb = 0.25
@@ -111,7 +116,7 @@ allow_http = false
 		File: cfg.File,
 		Server: Server{Listen: "0.0.0.0:12049", LogLevel: slog.LevelDebug, LogFormat: LogFormatJSON,
 			MetricsListen: "127.0.0.1:9100", MaxConnections: 10, MaxRequestsPerConn: 8, ShutdownTimeout: 150 * time.Second},
-		Cache: Cache{Dir: "/var/cache/zerofs", SizeGB: 2.5, MemoryMB: 0},
+		Cache: Cache{Dir: "/var/cache/zerofs", SizeGB: 2.5, MemoryMB: 0, JournalDir: "/var/lib/zerofs/journal"},
 		S3: S3{Endpoint: "https://s3.example.com", Bucket: "main-bucket", AccessKeyID: "AKIDFILE",
 			SecretAccessKey: "file-secret-value", Region: "eu-west-1", AllowHTTP: true},
 		LSM: LSM{FlushInterval: 20 * time.Millisecond, MemtableMB: 16, Compression: CompressionZstd},
@@ -123,7 +128,7 @@ allow_http = false
 			ReadOnly: true, Secure: true,
 			AllowedClients: []netip.Prefix{netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("10.0.0.0/8"),
 				netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("192.168.1.0/24")},
-			Squash: SquashAll, AnonUID: 1000, AnonGID: 0, Sync: SyncStrict, InodeCacheEntries: 0, SizeLimitGB: 0.25,
+			Squash: SquashAll, AnonUID: 1000, AnonGID: 0, Durability: DurabilityLocal, Sync: SyncStrict, InodeCacheEntries: 0, SizeLimitGB: 0.25,
 		}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -137,6 +142,27 @@ allow_http = false
 	}
 	if !cfg.Exports[0].StrictSync() {
 		t.Errorf("StrictSync = false for sync = strict")
+	}
+}
+
+// TestLocalDurabilityDefaultsToStrict: durability = "local" makes strict
+// metadata the default (a strict reply costs one shared local fsync);
+// sync = "commit" stays available explicitly.
+func TestLocalDurabilityDefaultsToStrict(t *testing.T) {
+	for _, tc := range []struct {
+		extra string
+		want  SyncMode
+	}{
+		{"", SyncCommit},
+		{`durability = "bucket"`, SyncCommit},
+		{`durability = "local"`, SyncStrict},
+		{"durability = \"LOCAL\"\nsync = \"commit\"", SyncCommit},
+		{"durability = \"bucket\"\nsync = \"strict\"", SyncStrict},
+	} {
+		cfg := mustLoad(t, validBase+"[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file:///srv/a\"\n"+tc.extra+"\n", nil)
+		if got := cfg.Exports[0].Sync; got != tc.want {
+			t.Errorf("%q: sync = %s, want %s", tc.extra, got, tc.want)
+		}
 	}
 }
 
@@ -200,6 +226,7 @@ func TestRelativePaths(t *testing.T) {
 [cache]
 dir = "../cache"
 size_gb = 1
+journal_dir = "../journals"
 [[exports]]
 name = "rel"
 path = "/rel"
@@ -227,6 +254,9 @@ store = "file:///srv/abs"
 	}
 	if want := filepath.Join(root, "cache"); cfg.Cache.Dir != want {
 		t.Errorf("cache.dir = %q, want %q", cfg.Cache.Dir, want)
+	}
+	if want := filepath.Join(root, "journals"); cfg.Cache.JournalDir != want {
+		t.Errorf("cache.journal_dir = %q, want %q", cfg.Cache.JournalDir, want)
 	}
 	for i, want := range []string{filepath.Join(root, "data", "rel"), filepath.Join(sub, "here"), "/srv/abs"} {
 		if got := cfg.Exports[i].Store.Dir; got != want {

@@ -31,6 +31,9 @@ func (c *Config) String() string {
 	w.str("dir", c.Cache.Dir)
 	w.float("size_gb", c.Cache.SizeGB)
 	w.int("memory_mb", c.Cache.MemoryMB)
+	if c.Cache.JournalDir != "" {
+		w.str("journal_dir", c.Cache.JournalDir)
+	}
 
 	w.table("s3")
 	w.s3(c.S3, true)
@@ -55,6 +58,7 @@ func (c *Config) String() string {
 		w.str("squash", string(e.Squash))
 		w.int("anon_uid", int(e.AnonUID))
 		w.int("anon_gid", int(e.AnonGID))
+		w.str("durability", string(e.Durability))
 		w.str("sync", string(e.Sync))
 		w.int("inode_cache_entries", e.InodeCacheEntries)
 		if e.SizeLimitGB > 0 {
@@ -92,6 +96,7 @@ func (e Export) LogValue() slog.Value {
 		slog.Bool("read_only", e.ReadOnly),
 		slog.Bool("secure", e.Secure),
 		slog.String("squash", string(e.Squash)),
+		slog.String("durability", string(e.Durability)),
 		slog.String("sync", string(e.Sync)),
 	)
 }

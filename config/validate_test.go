@@ -261,6 +261,25 @@ store = "file://data/a/../a/b"
 			},
 		},
 		{
+			name:  "local durability on a memory store",
+			toml:  validBase + oneExport + "durability = \"local\"\n",
+			wants: []want{{key: "exports[0].durability", msg: "memory://"}},
+		},
+		{
+			name: "journal directory inside a store",
+			toml: `
+[cache]
+dir = "cache"
+size_gb = 1
+journal_dir = "data/a/journal"
+[[exports]]
+name = "a"
+path = "/a"
+store = "file://data/a"
+`,
+			wants: []want{{key: "exports[0].store", msg: "journal directory"}},
+		},
+		{
 			name:  "http endpoint without allow_http (file)",
 			toml:  validBase + "[s3]\nendpoint = \"http://127.0.0.1:7070\"\n[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"s3://bk1/a\"\n",
 			wants: []want{{key: "s3.endpoint", msg: "allow_http = true or AWS_ALLOW_HTTP=true"}},
@@ -333,6 +352,7 @@ name = "a"
 path = "/a"
 store = "memory://"
 squash = "some"
+durability = "disk"
 sync = "always"
 anon_uid = -1
 anon_gid = 4294967296
@@ -350,6 +370,7 @@ size_limit_gb = -1
 				{key: "lsm.memtable_mb", msg: "out of range"},
 				{key: "lsm.compression", msg: "none, snappy or zstd"},
 				{key: "exports[0].squash", msg: "none, root or all"},
+				{key: "exports[0].durability", msg: "bucket or local"},
 				{key: "exports[0].sync", msg: "commit or strict"},
 				{key: "exports[0].anon_uid", msg: "out of range"},
 				{key: "exports[0].anon_gid", msg: "out of range"},

@@ -70,6 +70,8 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 			BlockCacheBytes: blockCache,
 			DiskCache:       r.opts.DiskCache,
 			CacheNamespace:  string(id),
+			Durability:      durability(ec.Durability),
+			JournalDir:      journalDirOf(cfg, id),
 			Logger:          log,
 		})
 	} else {
@@ -108,7 +110,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	if !writer {
 		mode = "read-only"
 	}
-	log.Info("store open", "export", ec.Name, "as", mode, "fsid", fmt.Sprintf("%016x", fs.FSID()))
+	log.Info("store open", "export", ec.Name, "as", mode, "fsid", fmt.Sprintf("%016x", fs.FSID()), "durability", string(ec.Durability))
 	return d, nil
 }
 
@@ -205,6 +207,11 @@ func (d *database) logUnflushed(err error) {
 		return
 	}
 	log := d.log.With("export", d.name)
+	if ue.Journaled {
+		log.Warn("export closed before everything was in the store; the rest is durable in the local journal and the next start ships it",
+			"batches", ue.Batches, "writes", ue.Writes, "wal_bytes", ue.WALBytes, "memtable_bytes_not_in_ssts", ue.MemtableBytes, "err", ue.Err)
+		return
+	}
 	attrs := []any{"lost_batches", ue.Batches, "lost_writes", ue.Writes, "lost_wal_bytes", ue.WALBytes,
 		"memtable_bytes_not_in_ssts", ue.MemtableBytes, "err", ue.Err}
 	if ue.Batches == 0 {

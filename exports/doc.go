@@ -80,7 +80,15 @@
 // its context ends, then closes them. An export it could not flush entirely
 // is logged at ERROR, with its name, the writes not made durable (none of
 // them acknowledged as durable: they are lost) or the memtables not written
-// as SSTs (replayed from the WAL at the next start).
+// as SSTs (replayed from the WAL at the next start); with durability =
+// "local" such writes stay in the local journal and the next start ships
+// them (logged at WARN).
+//
+// An export with durability = "local" keeps its local journal in
+// JournalDir(cfg, export), named after its store's identity (so a rename
+// finds it again); its durability is read when its database is opened: a
+// reload that changes it logs a warning and the new durability applies at
+// the next start (the sync default keeps following the durability in use).
 //
 // It does not speak NFS (package nfs does) and knows nothing of file formats.
 package exports

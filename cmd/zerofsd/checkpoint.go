@@ -16,7 +16,8 @@ import (
 // compare-and-swap as its writer but never fences it, so a running daemon
 // keeps serving. A checkpoint holds what the database has written as SSTs: all
 // of it once the daemon stopped cleanly (SIGTERM writes the memtables out);
-// while it runs, the writes of the last moments may still be only in its WAL.
+// while it runs, the writes of the last moments may still be only in its WAL
+// (or, with durability = "local", in its local journal).
 func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: checkpoint needs an action: create, list or delete", errUsage)

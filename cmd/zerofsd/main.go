@@ -4,6 +4,7 @@
 //	zerofsd check-config -c zerofs.toml   validate a config and print what it would serve
 //	zerofsd fsck -c zerofs.toml --export NAME   check one export's filesystem (read-only)
 //	zerofsd checkpoint create|list|delete -c zerofs.toml --export NAME [--name N]
+//	zerofsd journal list|extract -c zerofs.toml --export NAME [--tail T]
 //	zerofsd version
 package main
 
@@ -36,6 +37,7 @@ func commands() []command {
 		{"check-config", "validate a config file and print the exports it declares", runCheckConfig},
 		{"fsck", "check the consistency of one export's filesystem", runFsck},
 		{"checkpoint", "create, list or delete checkpoints (snapshots) of an export", runCheckpoint},
+		{"journal", "list or extract local journal tails that recovery set aside", runJournal},
 		{"version", "print the version", runVersion},
 	}
 }
