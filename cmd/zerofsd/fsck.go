@@ -11,7 +11,8 @@ import (
 // runFsck is `zerofsd fsck --export NAME [--checkpoint N]`: a read-only
 // consistency check of one export's filesystem at its latest durable state
 // (or at a checkpoint). It never becomes the export's writer, so a running
-// daemon keeps serving; what the daemon has not yet made durable is not seen.
+// daemon keeps serving; what the daemon has not yet written to the store is
+// not seen (with durability = "local", what is only in its journal).
 func runFsck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := newFlags("fsck", stderr)
 	name := fs.String("export", "", "export `name` to check (required)")

@@ -50,7 +50,11 @@
 // damaged record followed by valid ones, a damaged record in an older file,
 // or a sequence number out of order is damage: the records before it are
 // returned, the rest of the group is reported as Damage, and SetAside moves
-// it under orphaned/ instead of dropping it. The database (package lsm)
+// it under orphaned/ instead of dropping it. A file that starts after a gap
+// is not damage: the files of the gap were removed once shipped, and an
+// older file whose removal was not yet durable came back after a crash; the
+// records before the gap are dropped (the lsm checks that what is left
+// continues what the store holds). The database (package lsm)
 // decides what to replay and what to set aside; `zerofsd journal list` and
 // `zerofsd journal extract` read what was set aside.
 //

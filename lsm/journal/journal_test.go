@@ -358,9 +358,11 @@ func writeJournal(t *testing.T, dir string, n uint64, fileBytes int64) []string 
 	d, w := begin(t, nil, dir, journal.WriterOptions{Interval: time.Hour, FileBytes: fileBytes})
 	for seq := uint64(1); seq <= n; seq++ {
 		w.Append(record(seq), seq)
-	}
-	if err := w.Sync(context.Background(), n); err != nil {
-		t.Fatal(err)
+		if seq%5 == 0 || seq == n {
+			if err := w.Sync(context.Background(), seq); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	w.Close()
 	d.Close()
@@ -558,6 +560,34 @@ func TestGroupsByHeader(t *testing.T) {
 	orphans, err := journal.ListOrphans(fsys, "/j")
 	if err != nil || len(orphans) != 1 || orphans[0].Records != 1 || orphans[0].Headers[0] != old {
 		t.Fatalf("orphans %+v, %v", orphans, err)
+	}
+}
+
+// TestResurrectedFile: a file whose records were shipped and which was
+// removed, but came back after a crash while the files after it did not,
+// is skipped instead of taken for damage.
+func TestResurrectedFile(t *testing.T) {
+	dir := t.TempDir()
+	files := writeJournal(t, dir, 60, 600)
+	if len(files) < 4 {
+		t.Fatalf("%d files", len(files))
+	}
+	// Remove the second file: the first one is the "resurrected" one.
+	if err := os.Remove(files[1]); err != nil {
+		t.Fatal(err)
+	}
+	c := scanOne(t, nil, dir)
+	if len(c.Groups) != 1 || c.Groups[0].Damage != nil || c.Torn != nil {
+		t.Fatalf("scan: %d groups, damage %+v, torn %+v", len(c.Groups), c.Groups[0].Damage, c.Torn)
+	}
+	g := c.Groups[0]
+	if g.LastSeq() != 60 || g.FirstSeq() <= 2 {
+		t.Fatalf("records %d..%d, want from after the gap to 60", g.FirstSeq(), g.LastSeq())
+	}
+	for i, r := range g.Records {
+		if r.FirstSeq != g.FirstSeq()+uint64(i) {
+			t.Fatalf("records not contiguous at %d", i)
+		}
 	}
 }
 

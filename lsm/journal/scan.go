@@ -24,7 +24,10 @@ type Group struct {
 	// Files are the group's file names (without directory), in order.
 	Files []string
 	// Records are the group's complete records, in order, with
-	// consecutive sequence numbers, up to the first damage.
+	// consecutive sequence numbers, up to the first damage. When a file
+	// starts after a gap (an older file came back because its removal was
+	// not durable when the machine crashed), only the records from the gap
+	// on are kept: the lsm checks they continue what the store holds.
 	Records []wal.Record
 	// Bytes is the size of Records as written.
 	Bytes int64
@@ -130,6 +133,13 @@ func scanDir(fsys FS, dir string) (*Contents, error) {
 			torn := err != nil // a torn write cuts or garbles a record, never renumbers one
 			if err == nil && r.Count == 0 {
 				err = fmt.Errorf("%w: record with no entries", wal.ErrCorrupt)
+			}
+			if err == nil && off == HeaderSize && len(g.Records) > 0 && r.FirstSeq > g.LastSeq()+1 {
+				// A file starts after a gap: the files between were
+				// removed once shipped, and an older one whose removal
+				// was not yet durable came back after a crash. What it
+				// holds is older than the gap, so shipped too: forget it.
+				g.Records, g.Bytes = nil, 0
 			}
 			if err == nil && len(g.Records) > 0 && r.FirstSeq != g.LastSeq()+1 {
 				err = fmt.Errorf("%w: record starts at sequence number %d, want %d", wal.ErrCorrupt, r.FirstSeq, g.LastSeq()+1)
