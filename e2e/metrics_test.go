@@ -38,6 +38,7 @@ func TestMetrics(t *testing.T) {
 	mport := freePort(t)
 	d := newDaemonWithServer(t, dir, fmt.Sprintf("metrics_listen = \"127.0.0.1:%d\"", mport), []exportSpec{
 		{Name: "team-a", Store: "file://" + filepath.Join(dir, "team-a"), Extra: `squash = "none"`},
+		{Name: "team-l", Store: "file://" + filepath.Join(dir, "team-l"), Extra: "squash = \"none\"\ndurability = \"local\""},
 	})
 	d.Start()
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
@@ -69,6 +70,20 @@ func TestMetrics(t *testing.T) {
 	}
 	if got := scrape(t, url, `zerofs_lsm_fenced\{export="team-a"\}`); got != 0 {
 		t.Errorf("zerofs_lsm_fenced = %v, want 0", got)
+	}
+	// A local-durability export acknowledges from its journal.
+	l, _ := mountGo(t, d.addr, "/team-l")
+	writeFile(t, l, "f", make([]byte, 64<<10))
+	if got := scrape(t, url, `zerofs_lsm_journal_fsyncs_total\{export="team-l"\}`); got < 1 {
+		t.Errorf("journal fsyncs of the local export after a committed write = %v, want >= 1", got)
+	}
+	if got := scrape(t, url, `zerofs_lsm_journal_fsyncs_total\{export="team-a"\}`); got != 0 {
+		t.Errorf("journal fsyncs of the bucket export = %v, want 0", got)
+	}
+	for _, family := range []string{"zerofs_lsm_unshipped_bytes", "zerofs_lsm_unshipped_age_seconds", "zerofs_lsm_journal_bytes"} {
+		if got := scrape(t, url, family+`\{export="team-l"\}`); got < 0 {
+			t.Errorf("no %s for team-l", family)
+		}
 	}
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/goroutine?debug=1", mport))
 	if err != nil {
