@@ -601,3 +601,32 @@ func TestLocalRecoveryInterrupted(t *testing.T) {
 	defer re.Close(ctx)
 	checkAll(t, re, want)
 }
+
+// TestLocalCloseWithStoreDown: a Close that cannot reach the store keeps
+// everything in the journal (an *UnflushedError with Journaled), and the
+// next Open ships it, acknowledged or not.
+func TestLocalCloseWithStoreDown(t *testing.T) {
+	ctx := context.Background()
+	inner := objstore.NewMemory()
+	faulty := objstore.NewFaulty(inner, objstore.FaultyOptions{})
+	dir := t.TempDir()
+	opts := localOptions(nil, dir)
+	db := mustOpen(t, faulty, opts)
+	want := putAwaited(t, db, "acked", 10)
+	if err := db.Put(ctx, []byte("unawaited"), []byte("u"), WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want["unawaited"] = "u"
+	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent}})
+	closeCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err := db.Close(closeCtx)
+	var ue *UnflushedError
+	if !errors.As(err, &ue) || !ue.Journaled {
+		t.Fatalf("Close with the store down = %v, want an UnflushedError with Journaled", err)
+	}
+	faulty.ClearFaults()
+	re := mustOpen(t, faulty, opts)
+	defer re.Close(ctx)
+	checkAll(t, re, want)
+}
