@@ -27,6 +27,9 @@ type database struct {
 	// writer is true for a database opened with lsm.Open (it fenced any
 	// earlier writer); false for one opened with lsm.OpenReadOnly.
 	writer bool
+	// durability is the export's durability when the database was opened;
+	// it holds until the database is opened again (the next start).
+	durability config.Durability
 	// verifier is random for each open: nfs.Export.WriteVerifier.
 	verifier [8]byte
 	// s3 is the connection settings in use (S3 stores). Changed only under
@@ -49,7 +52,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
 	}
-	d := &database{id: id, raw: raw, writer: writer, s3: ec.S3, log: log}
+	d := &database{id: id, raw: raw, writer: writer, durability: ec.Durability, s3: ec.S3, log: log}
 	d.observeAs(r.opts.StoreLatency, ec.Name)
 	d.store = objstore.NewCountingObserved(raw, func(op objstore.Op, dur time.Duration, err error) {
 		if f := d.latency.Load(); f != nil {
@@ -160,6 +163,10 @@ func (d *database) apply(ec config.Export, client *objstore.S3Client) {
 			d.log.Info("S3 connection settings changed", "export", ec.Name, "s3", s3Options(ec))
 			d.s3 = ec.S3
 		}
+	}
+	if ec.Durability != d.durability {
+		d.log.Warn("durability changed in the config: it applies when the store is next opened (at the next start); until then replies keep the durability in use",
+			"export", ec.Name, "in_use", string(d.durability), "configured", string(ec.Durability))
 	}
 	d.fs.SetSizeLimit(uint64(ec.SizeLimitBytes()))
 	d.fs.SetInodeCacheEntries(ec.InodeCacheEntries)

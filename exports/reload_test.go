@@ -3,6 +3,7 @@ package exports_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/exports"
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/nfs"
 )
@@ -471,4 +473,40 @@ func TestReloadRefusedKeepsReader(t *testing.T) {
 		t.Fatalf("the refused reload opened a writer: %v, was %v", got, objects)
 	}
 	wantFiles(t, fsOf(t, reg, "a"), files("f", "durable"))
+}
+
+// TestReloadDurabilityChangeWaitsForRestart: durability is fixed when a store
+// is opened; a reload that changes it keeps the open database (never a
+// second open of one store) and says, at WARN, that the new durability
+// applies at the next start.
+func TestReloadDurabilityChangeWaitsForRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := fileExport("a", filepath.Join(dir, "A"))
+	cfg := testConfig(a)
+	cfg.Cache.JournalDir = filepath.Join(dir, "journal")
+	buf := &testenv.SyncBuffer{}
+	reg, err := exports.Open(ctx, cfg, exports.Options{Logger: slog.New(slog.NewTextHandler(buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reg.Close(ctx) })
+	old := fsOf(t, reg, "a")
+
+	local := a
+	local.Durability = config.DurabilityLocal
+	next := testConfig(local)
+	next.Cache.JournalDir = cfg.Cache.JournalDir
+	if err := reg.Reload(ctx, next); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if fsOf(t, reg, "a") != old {
+		t.Fatalf("the reload reopened the store")
+	}
+	if !strings.Contains(buf.String(), "durability changed in the config") {
+		t.Errorf("no warning that the durability change waits for a restart:\n%s", buf.String())
+	}
+	if _, err := os.Stat(cfg.Cache.JournalDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a journal appeared for a database opened with bucket durability: %v", err)
+	}
 }
