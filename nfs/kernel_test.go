@@ -154,7 +154,7 @@ func (p *procStats) log(t *testing.T) {
 }
 
 // TestLinuxKernelScript runs the guest script named by
-// ZEROFS_NFSVM_SCRIPT (kept outside /tmp) against /team-a and /team-b,
+// ZEROFS_NFSVM_SCRIPT against /team-a and /team-b,
 // for experiments; it logs the output and per-procedure server stats.
 func TestLinuxKernelScript(t *testing.T) {
 	script := os.Getenv("ZEROFS_NFSVM_SCRIPT")
