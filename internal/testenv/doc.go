@@ -27,4 +27,8 @@
 // is test-only, and a server per test would cost a second each.
 //
 // Note: versitygw's posix backend cannot hold both a key "p" and "p/q".
+//
+// Port111 serializes the tests that use port 111 (a portmapper, rpcbind),
+// across packages, with an flock on Port111LockFile, and skips a test when
+// the port cannot be had.
 package testenv
