@@ -123,7 +123,7 @@
 // call (export, procedure, status, latency, sizes) for metrics, and
 // Server.Stats reports connections and calls in flight.
 //
-// What it does not do: UDP, portmapper/rpcbind, NLM locking, NFSv4, or
-// RPCSEC_GSS. The export registry (reload, configuration) lives in package
+// What it does not do: UDP, NLM locking, NFSv4, or RPCSEC_GSS; the
+// portmapper (serving one, or registering with rpcbind) is package portmap. The export registry (reload, configuration) lives in package
 // exports, behind the ExportSet interface.
 package nfs

@@ -11,9 +11,9 @@
 //     whether a call from 127.0.0.1 counts as local depends on its build
 //     and options, while its Unix socket always does. Register first
 //     removes every registration of the same program versions, left by a
-//     run that did not stop cleanly. A wildcard listening address is registered for
-//     netids tcp and tcp6 ("0.0.0.0.8.1", "::.8.1"); rpcbind then answers
-//     each client with the address it reached.
+//     run that did not stop cleanly. A wildcard listening address is
+//     registered for netids tcp and tcp6 ("0.0.0.0.8.1", "::.8.1");
+//     rpcbind then answers each client with the address it reached.
 //   - Listen serves a portmapper of its own, on TCP and UDP, for a fixed
 //     list of services on one TCP port. It answers PMAP v2 (RFC 1833
 //     section 3: NULL, GETPORT, DUMP) and rpcbind v3 and v4 (section 2:

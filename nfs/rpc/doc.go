@@ -26,6 +26,8 @@
 // A reply is xid | REPLY(1) | MSG_ACCEPTED(0) | verf | accept_stat [| results]
 // or xid | REPLY(1) | MSG_DENIED(1) | reject_stat | (mismatch_info | auth_stat).
 //
-// What it does not do: UDP, portmapper/rpcbind registration, RPCSEC_GSS,
-// or dispatching procedures (that is the server's job, in package nfs).
+// What it does not do: UDP (a datagram carries one message without record
+// marking; package portmap reads its own), portmapper/rpcbind (package
+// portmap), RPCSEC_GSS, or dispatching procedures (that is the server's
+// job, in package nfs).
 package rpc
