@@ -99,6 +99,35 @@ func (b *builder) buildServer() {
 	s.MaxConnections = b.intIn("server.max_connections", raw.MaxConnections, DefaultMaxConnections, 1, 1<<20)
 	s.MaxRequestsPerConn = b.intIn("server.max_requests_per_conn", raw.MaxRequestsPerConn, DefaultMaxRequestsPerConn, 1, 1<<16)
 	s.ShutdownTimeout = b.durationIn("server.shutdown_timeout", raw.ShutdownTimeout, DefaultShutdownTimeout, time.Second, time.Hour)
+	b.buildPortmapper(raw)
+}
+
+func (b *builder) buildPortmapper(raw *fileServer) {
+	s := &b.cfg.Server
+	s.Portmapper = DefaultPortmapper
+	if raw.Portmapper != nil {
+		switch m := PortmapperMode(strings.ToLower(*raw.Portmapper)); m {
+		case PortmapperAuto, PortmapperRegister, PortmapperServe, PortmapperOff:
+			s.Portmapper = m
+		default:
+			b.ps.add("server.portmapper", "%q is not a mode: use auto, register, serve or off", *raw.Portmapper)
+		}
+	}
+	if raw.PortmapperListen != nil && *raw.PortmapperListen != "" {
+		s.PortmapperListen = *raw.PortmapperListen
+		switch {
+		case s.Portmapper == PortmapperRegister || s.Portmapper == PortmapperOff:
+			b.ps.add("server.portmapper_listen", "set, but portmapper = %q serves no portmapper of its own: remove it, or use auto or serve", s.Portmapper)
+		case checkListen(s.PortmapperListen) != nil:
+			b.ps.add("server.portmapper_listen", "%v", checkListen(s.PortmapperListen))
+		case s.PortmapperListen == s.Listen || s.PortmapperListen == s.MetricsListen:
+			b.ps.add("server.portmapper_listen", "%q is already server.listen or server.metrics_listen; give the portmapper an address of its own", s.PortmapperListen)
+		}
+		return
+	}
+	if host, _, err := net.SplitHostPort(s.Listen); err == nil {
+		s.PortmapperListen = net.JoinHostPort(host, strconv.Itoa(DefaultPortmapperPort))
+	}
 }
 
 // checkListen accepts host:port with a numeric port 0-65535 (an empty host

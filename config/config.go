@@ -27,6 +27,10 @@ const (
 	DefaultDurability         = DurabilityBucket
 	DefaultJournalSubdir      = "journal" // journal_dir defaults to <cache.dir>/journal
 	DefaultInodeCacheEntries  = 100000
+	DefaultPortmapper         = PortmapperAuto
+	// DefaultPortmapperPort is the port of server.portmapper_listen when
+	// it is not set: the portmapper's well-known port.
+	DefaultPortmapperPort = 111
 )
 
 // Environment variables that override the file (an empty value counts as unset).
@@ -70,7 +74,30 @@ type Server struct {
 	// ShutdownTimeout bounds a shutdown (SIGTERM): waiting for the requests
 	// in flight, then flushing every export. Default 90s.
 	ShutdownTimeout time.Duration
+	// Portmapper is how clients find Listen's port without being told it.
+	// Default auto.
+	Portmapper PortmapperMode
+	// PortmapperListen is where a portmapper of our own listens (modes auto
+	// and serve), host:port. Default: port 111 on Listen's host.
+	PortmapperListen string
 }
+
+// PortmapperMode is how clients find the NFS and MOUNT port.
+type PortmapperMode string
+
+const (
+	// PortmapperAuto registers with the host's rpcbind when one answers on
+	// 127.0.0.1:111, else serves a portmapper of our own; when neither
+	// works it warns and goes on (clients then need port= and mountport=).
+	PortmapperAuto PortmapperMode = "auto"
+	// PortmapperRegister registers with the host's rpcbind, or fails to start.
+	PortmapperRegister PortmapperMode = "register"
+	// PortmapperServe serves a portmapper of our own on PortmapperListen,
+	// or fails to start.
+	PortmapperServe PortmapperMode = "serve"
+	// PortmapperOff does neither.
+	PortmapperOff PortmapperMode = "off"
+)
 
 // LogFormat is how log lines are written.
 type LogFormat string

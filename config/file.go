@@ -20,6 +20,8 @@ type fileServer struct {
 	MaxConnections     *int64  `mapstructure:"max_connections"`
 	MaxRequestsPerConn *int64  `mapstructure:"max_requests_per_conn"`
 	ShutdownTimeout    *string `mapstructure:"shutdown_timeout"`
+	Portmapper         *string `mapstructure:"portmapper"`
+	PortmapperListen   *string `mapstructure:"portmapper_listen"`
 }
 
 type fileCache struct {

@@ -16,7 +16,8 @@ func TestDefaults(t *testing.T) {
 	cfg := mustLoad(t, validBase+oneExport, nil)
 	s := cfg.Server
 	if s.Listen != DefaultListen || s.LogLevel != slog.LevelInfo || s.LogFormat != LogFormatText ||
-		s.MetricsListen != "" || s.MaxConnections != 512 || s.MaxRequestsPerConn != 64 || s.ShutdownTimeout != 90*time.Second {
+		s.MetricsListen != "" || s.MaxConnections != 512 || s.MaxRequestsPerConn != 64 || s.ShutdownTimeout != 90*time.Second ||
+		s.Portmapper != PortmapperAuto || s.PortmapperListen != "127.0.0.1:111" {
 		t.Errorf("server defaults: %+v", s)
 	}
 	if cfg.Cache.MemoryMB != 256 {
@@ -38,6 +39,21 @@ func TestDefaults(t *testing.T) {
 	}
 	if e.Store != (StoreURL{Scheme: SchemeMemory, Prefix: "a"}) {
 		t.Errorf("store = %+v", e.Store)
+	}
+}
+
+// TestPortmapperListenDefault: port 111 on the host of server.listen.
+func TestPortmapperListenDefault(t *testing.T) {
+	for listen, want := range map[string]string{
+		"127.0.0.1:2049": "127.0.0.1:111",
+		":2049":          ":111",
+		"0.0.0.0:12049":  "0.0.0.0:111",
+		"[::1]:2049":     "[::1]:111",
+	} {
+		s := mustLoad(t, validBase+"[server]\nlisten = \""+listen+"\"\n"+oneExport, nil).Server
+		if s.PortmapperListen != want {
+			t.Errorf("listen %q: portmapper_listen = %q, want %q", listen, s.PortmapperListen, want)
+		}
 	}
 }
 
@@ -75,6 +91,8 @@ metrics_listen = "127.0.0.1:9100"
 max_connections = 10
 max_requests_per_conn = 8
 shutdown_timeout = "2m30s"
+portmapper = "Serve"
+portmapper_listen = "0.0.0.0:1111"
 [cache]
 dir = "/var/cache/zerofs"
 size_gb = 2.5
@@ -115,7 +133,8 @@ allow_http = false
 	want := &Config{
 		File: cfg.File,
 		Server: Server{Listen: "0.0.0.0:12049", LogLevel: slog.LevelDebug, LogFormat: LogFormatJSON,
-			MetricsListen: "127.0.0.1:9100", MaxConnections: 10, MaxRequestsPerConn: 8, ShutdownTimeout: 150 * time.Second},
+			MetricsListen: "127.0.0.1:9100", MaxConnections: 10, MaxRequestsPerConn: 8, ShutdownTimeout: 150 * time.Second,
+			Portmapper: PortmapperServe, PortmapperListen: "0.0.0.0:1111"},
 		Cache: Cache{Dir: "/var/cache/zerofs", SizeGB: 2.5, MemoryMB: 0, JournalDir: "/var/lib/zerofs/journal"},
 		S3: S3{Endpoint: "https://s3.example.com", Bucket: "main-bucket", AccessKeyID: "AKIDFILE",
 			SecretAccessKey: "file-secret-value", Region: "eu-west-1", AllowHTTP: true},

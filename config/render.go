@@ -26,6 +26,10 @@ func (c *Config) String() string {
 	w.int("max_connections", c.Server.MaxConnections)
 	w.int("max_requests_per_conn", c.Server.MaxRequestsPerConn)
 	w.str("shutdown_timeout", c.Server.ShutdownTimeout.String())
+	w.str("portmapper", string(c.Server.Portmapper))
+	if c.Server.Portmapper == PortmapperAuto || c.Server.Portmapper == PortmapperServe {
+		w.str("portmapper_listen", c.Server.PortmapperListen)
+	}
 
 	w.table("cache")
 	w.str("dir", c.Cache.Dir)

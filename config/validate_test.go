@@ -379,6 +379,26 @@ size_limit_gb = -1
 			},
 		},
 		{
+			name:  "portmapper mode",
+			toml:  validBase + "[server]\nportmapper = \"rpcbind\"\n" + oneExport,
+			wants: []want{{key: "server.portmapper", msg: "auto, register, serve or off"}},
+		},
+		{
+			name:  "portmapper_listen not host:port",
+			toml:  validBase + "[server]\nportmapper_listen = \"111\"\n" + oneExport,
+			wants: []want{{key: "server.portmapper_listen", msg: "host:port"}},
+		},
+		{
+			name:  "portmapper_listen on the NFS address",
+			toml:  validBase + "[server]\nlisten = \"127.0.0.1:2049\"\nportmapper = \"serve\"\nportmapper_listen = \"127.0.0.1:2049\"\n" + oneExport,
+			wants: []want{{key: "server.portmapper_listen", msg: "an address of its own"}},
+		},
+		{
+			name:  "portmapper_listen without a portmapper to serve",
+			toml:  validBase + "[server]\nportmapper = \"register\"\nportmapper_listen = \"127.0.0.1:111\"\n" + oneExport,
+			wants: []want{{key: "server.portmapper_listen", msg: "serves no portmapper"}},
+		},
+		{
 			name:  "metrics on the NFS address",
 			toml:  validBase + "[server]\nlisten = \"127.0.0.1:2049\"\nmetrics_listen = \"127.0.0.1:2049\"\n" + oneExport,
 			wants: []want{{key: "server.metrics_listen", msg: "same address"}},

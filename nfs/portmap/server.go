@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -285,14 +284,4 @@ func (s *Server) serveUDP() {
 			s.log.Debug("portmap: UDP write", "to", from.String(), "err", err)
 		}
 	}
-}
-
-// DefaultListen returns the portmapper address that goes with an NFS
-// listen address: port 111 on the same host.
-func DefaultListen(nfsListen string) (string, error) {
-	host, _, err := net.SplitHostPort(nfsListen)
-	if err != nil {
-		return "", fmt.Errorf("portmap: %q is not host:port: %w", nfsListen, err)
-	}
-	return net.JoinHostPort(host, strconv.Itoa(Port)), nil
 }

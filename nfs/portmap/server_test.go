@@ -399,19 +399,3 @@ func TestListenErrors(t *testing.T) {
 		t.Error("a second portmapper on the same port")
 	}
 }
-
-func TestDefaultListen(t *testing.T) {
-	for in, want := range map[string]string{
-		"127.0.0.1:2049": "127.0.0.1:111",
-		":2049":          ":111",
-		"[::1]:2049":     "[::1]:111",
-		"0.0.0.0:0":      "0.0.0.0:111",
-	} {
-		if got, err := DefaultListen(in); got != want || err != nil {
-			t.Errorf("DefaultListen(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	if _, err := DefaultListen("nonsense"); err == nil {
-		t.Error("DefaultListen accepted an address without a port")
-	}
-}
