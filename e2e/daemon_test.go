@@ -93,7 +93,7 @@ func newDaemonWithServer(t testing.TB, dir, serverExtra string, exports []export
 	t.Helper()
 	port := freePort(t)
 	var b strings.Builder
-	fmt.Fprintf(&b, "[server]\nlisten = \"127.0.0.1:%d\"\nlog_level = \"debug\"\n%s\n\n", port, serverExtra)
+	fmt.Fprintf(&b, "[server]\nlisten = \"127.0.0.1:%d\"\nlog_level = \"debug\"\n%s%s\n\n", port, portmapperOff(serverExtra), serverExtra)
 	fmt.Fprintf(&b, "[cache]\ndir = %q\nsize_gb = 0.5\n\n", filepath.Join(dir, "cache"))
 	for _, e := range exports {
 		b.WriteString(e.toml())
@@ -105,6 +105,16 @@ func newDaemonWithServer(t testing.TB, dir, serverExtra string, exports []export
 	d := &daemon{t: t, config: path, addr: fmt.Sprintf("127.0.0.1:%d", port), env: env}
 	t.Cleanup(func() { d.Kill() })
 	return d
+}
+
+// portmapperOff turns the portmapper off unless the [server] lines say
+// otherwise: test daemons run side by side, and port 111 is one per host
+// (the portmapper's own tests take it in turn, see testenv.Port111).
+func portmapperOff(serverLines string) string {
+	if strings.Contains(serverLines, "portmapper") {
+		return ""
+	}
+	return "portmapper = \"off\"\n"
 }
 
 // Start runs zerofsd and waits until it accepts connections.

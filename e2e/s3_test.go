@@ -171,7 +171,7 @@ func TestS3RefusesPlainHTTP(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := filepath.Join(dir, "zerofs.toml")
-			text := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:%d\"\n[cache]\ndir = %q\nsize_gb = 0.1\n[[exports]]\nname = \"s3\"\npath = \"/s3\"\nstore = \"s3://bucket/prefix\"\n%s",
+			text := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:%d\"\nportmapper = \"off\"\n[cache]\ndir = %q\nsize_gb = 0.1\n[[exports]]\nname = \"s3\"\npath = \"/s3\"\nstore = \"s3://bucket/prefix\"\n%s",
 				freePort(t), filepath.Join(dir, "cache"), tc.extra)
 			if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 				t.Fatal(err)

@@ -77,6 +77,7 @@ func TestTortureBadClients(t *testing.T) {
 listen = %q
 log_level = "info"
 metrics_listen = %q
+portmapper = "off"
 
 [cache]
 dir = %q

@@ -147,6 +147,7 @@ func TestTortureObjectStoreFaults(t *testing.T) {
 	cfg := fmt.Sprintf(`[server]
 listen = %q
 log_level = "info"
+portmapper = "off"
 
 [cache]
 dir = %q

@@ -291,6 +291,7 @@ func prepare(ctx context.Context, log *slog.Logger, o Options, repo string) (*be
 listen = "127.0.0.1:%d"
 metrics_listen = "127.0.0.1:%d"
 log_level = "warn"
+portmapper = "off"
 
 [cache]
 dir = %q

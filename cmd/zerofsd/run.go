@@ -79,6 +79,13 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 		_ = closeExports()
 		return fmt.Errorf("listening on %s (server.listen): %w", cfg.Server.Listen, err)
 	}
+	stopPortmapper, err := startPortmapper(ctx, cfg.Server, ln.Addr(), log)
+	if err != nil {
+		ln.Close()
+		_ = closeExports()
+		return err
+	}
+	defer stopPortmapper()
 
 	mets.SetSources(metrics.Sources{Exports: reg, Disk: disk, Server: srv})
 	var metricsSrv *metrics.Server
