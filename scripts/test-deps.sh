@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and is not part of the Go module graph:
 # versitygw (a real S3-compatible server on 127.0.0.1), libnfs' command-line client,
-# and the nfsvm kernel NFS client (qemu + a Debian kernel).
+# nfs-common and rpcbind (showmount, rpcinfo and a real rpcbind for the portmapper
+# tests), and the nfsvm kernel NFS client (qemu + a Debian kernel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gobin=$(go env GOPATH)/bin
@@ -20,6 +21,14 @@ if ! command -v nfs-ls >/dev/null; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libnfs-utils >/dev/null \
       || echo "test-deps: libnfs-utils could not be installed; the libnfs client tests will be skipped"
   fi
+fi
+
+have() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]; }
+if ! { have showmount && have rpcinfo && have rpcbind; } && command -v apt-get >/dev/null; then
+  echo "test-deps: installing nfs-common and rpcbind (showmount, rpcinfo, rpcbind)"
+  $sudo apt-get update -qq >/dev/null || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nfs-common rpcbind >/dev/null \
+    || echo "test-deps: nfs-common/rpcbind could not be installed; the portmapper client tests will be skipped"
 fi
 
 if ! command -v systemd-analyze >/dev/null && command -v apt-get >/dev/null; then

@@ -30,5 +30,5 @@
 //
 // Port111 serializes the tests that use port 111 (a portmapper, rpcbind),
 // across packages, with an flock on Port111LockFile, and skips a test when
-// the port cannot be had.
+// the port cannot be had; RPCBind runs the host's rpcbind under that lock.
 package testenv

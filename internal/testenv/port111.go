@@ -3,9 +3,11 @@ package testenv
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Port111LockFile is the file whose exclusive flock a test holds while it
@@ -38,4 +40,67 @@ func Port111(t testing.TB) {
 		t.Skipf("UDP port 111 of 127.0.0.1 cannot be used for this test: %v", err)
 	}
 	pc.Close()
+}
+
+// RPCBindSocket is where rpcbind takes local registrations.
+const RPCBindSocket = "/run/rpcbind.sock"
+
+// RPCBind runs the host's rpcbind (Debian's package) in the foreground for
+// the rest of t, holding the port-111 lock (Port111), and returns once it
+// accepts TCP connections on 127.0.0.1:111 and has its Unix socket. It
+// skips t when rpcbind is not installed or the process is not root.
+func RPCBind(t testing.TB) {
+	t.Helper()
+	bin, err := exec.LookPath("rpcbind")
+	if err != nil {
+		bin = "/usr/sbin/rpcbind"
+		if _, err := os.Stat(bin); err != nil {
+			t.Skip("rpcbind is not installed (Debian package rpcbind; scripts/test-deps.sh installs it)")
+		}
+	}
+	if os.Getuid() != 0 {
+		t.Skip("rpcbind needs root")
+	}
+	Port111(t)
+	cmd := exec.Command(bin, "-f")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var out SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting rpcbind: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		os.Remove(RPCBindSocket) // rpcbind leaves it behind
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:111", time.Second)
+		if err == nil {
+			c.Close()
+			if _, err = os.Stat(RPCBindSocket); err == nil {
+				return
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("rpcbind exited at start; its output:\n%s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rpcbind did not start: %v; its output:\n%s", err, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

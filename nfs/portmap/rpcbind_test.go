@@ -4,57 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"os"
-	"os/exec"
 	"slices"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 )
-
-// startRPCBind runs the host's rpcbind (Debian's package) in the
-// foreground for the rest of t, holding the port-111 lock.
-func startRPCBind(t *testing.T) {
-	t.Helper()
-	bin, err := exec.LookPath("rpcbind")
-	if err != nil {
-		bin = "/usr/sbin/rpcbind"
-		if _, err := os.Stat(bin); err != nil {
-			t.Skip("rpcbind is not installed (Debian package rpcbind; scripts/test-deps.sh installs it)")
-		}
-	}
-	if os.Getuid() != 0 {
-		t.Skip("rpcbind needs root")
-	}
-	testenv.Port111(t)
-	cmd := exec.Command(bin, "-f")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	var out testenv.SyncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting rpcbind: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		os.Remove(DefaultSocket) // rpcbind leaves it behind
-	})
-	ctx := testContext(t)
-	for {
-		err := Probe(ctx, "127.0.0.1:111")
-		if err == nil {
-			if _, serr := os.Stat(DefaultSocket); serr == nil {
-				return
-			}
-		}
-		if ctx.Err() != nil || cmd.ProcessState != nil {
-			t.Fatalf("rpcbind did not start: %v; its output:\n%s", err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // registered returns the TCP mappings rpcbind lists for NFS and MOUNT.
 func registered(t *testing.T, ctx context.Context) []Mapping {
@@ -75,7 +30,7 @@ func registered(t *testing.T, ctx context.Context) []Mapping {
 // unregisters NFS and MOUNT with a real rpcbind, and checks what its
 // clients are told.
 func TestRegisterWithRPCBind(t *testing.T) {
-	startRPCBind(t)
+	testenv.RPCBind(t)
 	ctx := testContext(t)
 
 	if err := Register(ctx, "", testServices, netip.MustParseAddrPort("0.0.0.0:2049")); err != nil {
