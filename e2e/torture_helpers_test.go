@@ -79,11 +79,7 @@ func suiteConfigTOML(dir, addr string, cfg suiteConfig) string {
 		cfg.CacheDir = filepath.Join(dir, "cache")
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "[server]
-listen = %q
-log_level = \"debug\"
-%s%s
-", addr, portmapperOff(cfg.Server), cfg.Server)
+	fmt.Fprintf(&b, "[server]\nlisten = %q\nlog_level = \"debug\"\n%s%s\n", addr, portmapperOff(cfg.Server), cfg.Server)
 	fmt.Fprintf(&b, "[cache]\ndir = %q\nsize_gb = 0.5\n%s\n", cfg.CacheDir, cfg.CacheExtra)
 	if cfg.Global != "" {
 		b.WriteString(cfg.Global)
