@@ -12,6 +12,10 @@
 //     reservation is written ahead of any batch using its ids. (An id handed
 //     out only in batches a crash lost may be handed out again; the inode
 //     then has another random generation, so old handles stay stale.)
+//   - Open on an empty store creates the filesystem: its root directory
+//     (inode RootIno) gets Options.Root's owner and mode (default 0:0,
+//     0755; only permission, setgid and sticky bits). An existing
+//     filesystem's root keeps what it has: Options.Root is not applied.
 //   - Hard links keep nlink right. NFS has no open state, so a file's data is
 //     reclaimed as soon as its last link goes; a client still writing to an
 //     unlinked file gets ESTALE (the Linux client hides this with

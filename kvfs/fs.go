@@ -57,11 +57,31 @@ type Options struct {
 	// writing anything: no formatting, no background reclaim, and every
 	// change fails with EROFS.
 	ReadOnly bool
+	// Root is the owner and mode of the root directory of a filesystem
+	// that Open creates (on an empty store); nil means uid 0, gid 0, mode
+	// DefaultRootMode. The root of an existing filesystem is left as it is.
+	Root *RootAttrs
 }
 
 // DefaultInodeCacheEntries is the size of the inode and directory-entry
 // caches when Options.InodeCacheEntries is not positive.
 const DefaultInodeCacheEntries = 100000
+
+// RootAttrs are the owner and mode of a new filesystem's root directory.
+type RootAttrs struct {
+	UID, GID uint32
+	// Mode is the permission bits, with setgid (02000) and sticky (01000)
+	// allowed; Open refuses anything else (setuid means nothing on a
+	// directory).
+	Mode uint32
+}
+
+const (
+	// DefaultRootMode is the mode of a new filesystem's root when Options.Root is nil.
+	DefaultRootMode = 0o755
+	// RootModeBits are the mode bits RootAttrs.Mode may hold.
+	RootModeBits = 0o3777
+)
 
 // FS is a POSIX filesystem stored in a KV. It is safe for concurrent use.
 type FS struct {
@@ -125,6 +145,12 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 	if opts.InlineTruncateChunks <= 0 {
 		opts.InlineTruncateChunks = 256
 	}
+	if opts.Root == nil {
+		opts.Root = &RootAttrs{Mode: DefaultRootMode}
+	}
+	if opts.Root.Mode&^RootModeBits != 0 {
+		return nil, fmt.Errorf("kvfs: open: root mode %#o has bits other than permissions, setgid and sticky: %w", opts.Root.Mode, syscall.EINVAL)
+	}
 	fs := &FS{kv: kv, opts: opts, log: opts.Logger, now: opts.Now}
 	fs.sizeLimit.Store(opts.SizeLimitBytes)
 	var err error
@@ -172,7 +198,8 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 func (fs *FS) format(ctx context.Context) error {
 	fs.fsid = rand.Uint64() | 1
 	now := fs.now().UnixNano()
-	root := &inode{typ: TypeDir, mode: 0755, nlink: 2, gen: rand.Uint32() | 1,
+	r := fs.opts.Root
+	root := &inode{typ: TypeDir, mode: r.Mode, uid: r.UID, gid: r.GID, nlink: 2, gen: rand.Uint32() | 1,
 		atime: now, mtime: now, ctime: now, parent: RootIno, nextCookie: firstCookie}
 	fs.nextIno.Store(RootIno + 1)
 	fs.inoLimit.Store(RootIno + 1 + inoReserveBatch)
