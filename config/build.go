@@ -402,8 +402,50 @@ func (b *builder) buildExports() {
 				e.SizeLimitGB = 0
 			}
 		}
+		if raw.RootOwner != nil {
+			o, err := parseOwner(*raw.RootOwner)
+			if err != nil {
+				b.ps.add(key("root_owner"), "%v", err)
+			} else {
+				e.RootOwner = &o
+			}
+		}
+		if raw.RootMode != nil {
+			m, err := parseRootMode(*raw.RootMode)
+			if err != nil {
+				b.ps.add(key("root_mode"), "%v", err)
+			} else {
+				e.RootMode = &m
+			}
+		}
 		b.cfg.Exports = append(b.cfg.Exports, e)
 	}
+}
+
+// parseOwner reads "uid:gid", both numbers (names would be looked up on
+// this host, not on the clients).
+func parseOwner(s string) (Owner, error) {
+	u, g, ok := strings.Cut(strings.TrimSpace(s), ":")
+	uid, err1 := strconv.ParseUint(u, 10, 32)
+	gid, err2 := strconv.ParseUint(g, 10, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return Owner{}, fmt.Errorf("%q is not uid:gid, two numbers from 0 to 4294967295 (e.g. \"0:1000\"); user and group names are not supported", s)
+	}
+	return Owner{UID: uint32(uid), GID: uint32(gid)}, nil
+}
+
+// parseRootMode reads an octal mode ("2775", "0755", "755") of permission,
+// setgid and sticky bits.
+func parseRootMode(s string) (uint32, error) {
+	t := strings.TrimPrefix(strings.TrimSpace(s), "0o")
+	m, err := strconv.ParseUint(t, 8, 32)
+	switch {
+	case t == "" || err != nil:
+		return 0, fmt.Errorf("%q is not an octal mode (e.g. \"2775\" or \"0755\")", s)
+	case m&^RootModeBits != 0:
+		return 0, fmt.Errorf("%q: only permission bits, setgid (2000) and sticky (1000) are allowed (setuid and file type bits are not)", s)
+	}
+	return uint32(m), nil
 }
 
 // buildStore parses the export's store and, for S3, merges its settings.

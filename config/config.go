@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -204,7 +205,25 @@ type Export struct {
 	InodeCacheEntries int
 	// SizeLimitGB is the export's reported (and enforced) size, in GB; 0 = unlimited.
 	SizeLimitGB float64
+	// RootOwner is the owner given to the export's root directory when its
+	// filesystem is created; nil = 0:0. An existing root keeps its owner.
+	RootOwner *Owner
+	// RootMode is the mode given to the export's root directory when its
+	// filesystem is created: permission bits, setgid (02000) and sticky
+	// (01000); nil = 0755. An existing root keeps its mode.
+	RootMode *uint32
 }
+
+// Owner is a numeric uid and gid.
+type Owner struct {
+	UID, GID uint32
+}
+
+// String is "uid:gid", as written in the file.
+func (o Owner) String() string { return fmt.Sprintf("%d:%d", o.UID, o.GID) }
+
+// RootModeBits are the bits root_mode may hold: permissions, setgid, sticky.
+const RootModeBits = 0o3777
 
 // SizeLimitBytes is SizeLimitGB in bytes (0 = unlimited).
 func (e Export) SizeLimitBytes() int64 { return gbToBytes(e.SizeLimitGB) }

@@ -70,4 +70,6 @@ type fileExport struct {
 	Sync              *string         `mapstructure:"sync"`
 	InodeCacheEntries *int64          `mapstructure:"inode_cache_entries"`
 	SizeLimitGB       *float64        `mapstructure:"size_limit_gb"`
+	RootOwner         *string         `mapstructure:"root_owner"`
+	RootMode          *string         `mapstructure:"root_mode"`
 }

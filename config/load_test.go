@@ -42,6 +42,21 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func ptr[T any](v T) *T { return &v }
+
+// TestRootModeForms: the octal forms root_mode accepts.
+func TestRootModeForms(t *testing.T) {
+	for in, want := range map[string]uint32{"2775": 0o2775, "0755": 0o755, "755": 0o755, "0o1777": 0o1777, "0": 0, "3777": 0o3777} {
+		e := mustLoad(t, validBase+oneExport+"root_mode = \""+in+"\"\n", nil).Exports[0]
+		if e.RootMode == nil || *e.RootMode != want {
+			t.Errorf("root_mode %q = %v, want %#o", in, e.RootMode, want)
+		}
+	}
+	if e := mustLoad(t, validBase+oneExport, nil).Exports[0]; e.RootMode != nil || e.RootOwner != nil {
+		t.Errorf("absent root_mode and root_owner: %v %v, want nil", e.RootMode, e.RootOwner)
+	}
+}
+
 // TestPortmapperListenDefault: port 111 on the host of server.listen.
 func TestPortmapperListenDefault(t *testing.T) {
 	for listen, want := range map[string]string{
@@ -123,6 +138,8 @@ durability = "local"
 sync = "strict"
 inode_cache_entries = 0
 size_limit_gb = 0.25
+root_owner = "0:1000"
+root_mode = "2775"
 [exports.s3]
 endpoint = "https://other.example.com/"
 access_key_id = "AKIDEXPORT"
@@ -148,6 +165,7 @@ allow_http = false
 			AllowedClients: []netip.Prefix{netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("10.0.0.0/8"),
 				netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("192.168.1.0/24")},
 			Squash: SquashAll, AnonUID: 1000, AnonGID: 0, Durability: DurabilityLocal, Sync: SyncStrict, InodeCacheEntries: 0, SizeLimitGB: 0.25,
+			RootOwner: &Owner{UID: 0, GID: 1000}, RootMode: ptr(uint32(0o2775)),
 		}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -340,6 +358,8 @@ path = "/s"
 store = "s3://bkt/p\"q"
 size_limit_gb = 1.5
 allowed_clients = ["::1"]
+root_owner = "65534:100"
+root_mode = "1777"
 [exports.s3]
 endpoint = "https://h.example"
 access_key_id = "ID"

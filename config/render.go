@@ -68,6 +68,12 @@ func (c *Config) String() string {
 		if e.SizeLimitGB > 0 {
 			w.float("size_limit_gb", e.SizeLimitGB)
 		}
+		if e.RootOwner != nil {
+			w.str("root_owner", e.RootOwner.String())
+		}
+		if e.RootMode != nil {
+			w.str("root_mode", fmt.Sprintf("%04o", *e.RootMode))
+		}
 		if e.Store.Scheme == SchemeS3 {
 			w.table("exports.s3")
 			w.s3(e.S3, false)

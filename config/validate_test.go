@@ -379,6 +379,45 @@ size_limit_gb = -1
 			},
 		},
 		{
+			name: "bad root owner and mode",
+			toml: validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "memory://a"
+root_owner = "alice:staff"
+root_mode = "4755"
+[[exports]]
+name = "b"
+path = "/b"
+store = "memory://b"
+root_owner = "1000"
+root_mode = "rwxr-xr-x"
+[[exports]]
+name = "c"
+path = "/c"
+store = "memory://c"
+root_owner = "0:-1"
+root_mode = "17777"
+[[exports]]
+name = "d"
+path = "/d"
+store = "memory://d"
+root_owner = "0:4294967296"
+root_mode = 755
+`,
+			wants: []want{
+				{key: "exports[0].root_owner", msg: "names are not supported"},
+				{key: "exports[0].root_mode", msg: "setgid (2000) and sticky (1000)"},
+				{key: "exports[1].root_owner", msg: "not uid:gid"},
+				{key: "exports[1].root_mode", msg: "not an octal mode"},
+				{key: "exports[2].root_owner", msg: "not uid:gid"},
+				{key: "exports[2].root_mode", msg: "only permission bits"},
+				{key: "exports[3].root_owner", msg: "not uid:gid"},
+				{key: "exports[3].root_mode", msg: "want a string"},
+			},
+		},
+		{
 			name:  "portmapper mode",
 			toml:  validBase + "[server]\nportmapper = \"rpcbind\"\n" + oneExport,
 			wants: []want{{key: "server.portmapper", msg: "auto, register, serve or off"}},

@@ -96,7 +96,13 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 		SizeLimitBytes:    uint64(ec.SizeLimitBytes()),
 		ReadOnly:          !writer,
 		Logger:            log,
+		Root:              rootAttrs(ec),
 	})
+	if err == nil {
+		if err = checkRoot(ctx, fs, ec, log); err != nil {
+			_ = fs.Close(ctx)
+		}
+	}
 	if err != nil {
 		_ = db.Close(ctx)
 		if !writer {
