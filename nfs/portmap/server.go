@@ -100,7 +100,7 @@ func Listen(ctx context.Context, addr string, opts Options) (*Server, error) {
 	if err != nil {
 		opts.Logger.Debug("portmap: UDP destination addresses unavailable", "err", err)
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ctx, cancel := context.WithCancel(ctx)
 	s := &Server{
 		opts:   opts,
 		log:    opts.Logger,
@@ -112,10 +112,7 @@ func Listen(ctx context.Context, addr string, opts Options) (*Server, error) {
 		cancel: cancel,
 		open:   make(map[net.Conn]struct{}),
 	}
-	stop := context.AfterFunc(ctx, func() {
-		tcp.Close()
-		udp.Close()
-	})
+	context.AfterFunc(ctx, s.closeAll)
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -124,10 +121,6 @@ func Listen(ctx context.Context, addr string, opts Options) (*Server, error) {
 	go func() {
 		defer s.wg.Done()
 		s.serveUDP()
-	}()
-	go func() {
-		s.wg.Wait()
-		stop()
 	}()
 	return s, nil
 }
@@ -165,13 +158,19 @@ func (s *Server) Addr() netip.AddrPort { return s.self }
 // Close stops the portmapper: its sockets and connections are closed.
 func (s *Server) Close() error {
 	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// closeAll closes the sockets and every connection (when ctx ends).
+func (s *Server) closeAll() {
+	s.tcp.Close()
+	s.udp.Close()
 	s.mu.Lock()
 	for c := range s.open {
 		c.Close()
 	}
 	s.mu.Unlock()
-	s.wg.Wait()
-	return nil
 }
 
 func (s *Server) serveTCP(ctx context.Context) {

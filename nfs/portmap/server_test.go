@@ -389,6 +389,29 @@ func TestClose(t *testing.T) {
 	}
 }
 
+// TestContextEnds: the portmapper stops with the context it was started with.
+func TestContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := Listen(ctx, "127.0.0.1:0", Options{Services: testServices, Port: 2049, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dialTCP(t, s)
+	if err := c.Null(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case <-c.c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a connection stayed open after the context ended")
+	}
+	s.Close() // returns once everything has stopped
+	if _, err := net.DialTimeout("tcp", s.Addr().String(), time.Second); err == nil {
+		t.Fatal("still accepting after the context ended")
+	}
+}
+
 func TestListenErrors(t *testing.T) {
 	if _, err := Listen(context.Background(), "127.0.0.1:0", Options{Port: 2049}); err == nil {
 		t.Error("no services accepted")
