@@ -214,8 +214,11 @@ func (c *S3Client) Prefix() string { return c.opts.Prefix }
 // SetClient makes every later request of s, and every later attempt of a
 // request being retried, go through c: new credentials, endpoint, region or
 // retry policy take effect without closing the store. Attempts in flight
-// finish on the previous client, whose idle connections are then released.
-// c must name the same bucket and prefix as s (a store never moves).
+// finish on the previous client, whose idle connections are released a
+// while later (retiredClientGrace): closing them at once would break an
+// attempt that has just taken one of them from the pool ("http:
+// CloseIdleConnections called"). c must name the same bucket and prefix as
+// s (a store never moves).
 func (s *S3) SetClient(c *S3Client) error {
 	if c.opts.Bucket != s.bucket || c.opts.Prefix != s.prefix {
 		return fmt.Errorf("objstore: s3: a store on bucket %q prefix %q cannot take a client for bucket %q prefix %q",
@@ -223,10 +226,15 @@ func (s *S3) SetClient(c *S3Client) error {
 	}
 	old := s.client.Swap(c)
 	if old != nil && old.http != c.http {
-		old.http.CloseIdleConnections()
+		time.AfterFunc(retiredClientGrace, old.http.CloseIdleConnections)
 	}
 	return nil
 }
+
+// retiredClientGrace is how long a replaced client's idle connections are
+// kept: long enough for every attempt that loaded it before the swap to
+// have taken its connection.
+const retiredClientGrace = time.Minute
 
 // Options returns the settings of the client in use (defaults filled in).
 func (s *S3) Options() S3Options { return s.client.Load().opts }
