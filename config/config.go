@@ -5,29 +5,36 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/lsm"
+	"github.com/zerofs-go/zerofsd/nfs"
 )
 
 // Defaults. Every key not listed here has no default: it is either required
-// or off when absent (see docs/config.md).
+// or off when absent (see docs/config.md). A key that tunes another package
+// takes that package's own default (in this file's units), so that the
+// daemon and the package used alone agree; the rest are the daemon's
+// policy and are defined here.
 const (
 	DefaultListen             = "127.0.0.1:2049"
 	DefaultLogLevel           = slog.LevelInfo
 	DefaultLogFormat          = LogFormatText
-	DefaultMaxConnections     = 512
-	DefaultMaxRequestsPerConn = 64
+	DefaultMaxConnections     = nfs.DefaultMaxConnections
+	DefaultMaxRequestsPerConn = nfs.DefaultMaxInFlightPerConn
 	DefaultShutdownTimeout    = 90 * time.Second
-	DefaultCacheMemoryMB      = 256
+	DefaultCacheMemoryMB      = lsm.DefaultBlockCacheBytes >> 20
 	DefaultS3Bucket           = "slatedb"
 	DefaultS3Region           = "us-east-1"
-	DefaultFlushInterval      = 50 * time.Millisecond
-	DefaultMemtableMB         = 64
+	DefaultFlushInterval      = lsm.DefaultFlushInterval
+	DefaultMemtableMB         = lsm.DefaultMemtableBytes >> 20
 	DefaultCompression        = CompressionSnappy
 	DefaultSquash             = SquashRoot
 	DefaultAnonID             = 65534
 	DefaultSync               = SyncCommit // with durability = "bucket"; "local" defaults to strict
 	DefaultDurability         = DurabilityBucket
 	DefaultJournalSubdir      = "journal" // journal_dir defaults to <cache.dir>/journal
-	DefaultInodeCacheEntries  = 100000
+	DefaultInodeCacheEntries  = kvfs.DefaultInodeCacheEntries
 	DefaultPortmapper         = PortmapperAuto
 	// DefaultPortmapperPort is the port of server.portmapper_listen when
 	// it is not set: the portmapper's well-known port.
@@ -68,12 +75,12 @@ type Server struct {
 	LogFormat LogFormat
 	// MetricsListen is the Prometheus /metrics address; empty = no metrics endpoint.
 	MetricsListen string
-	// MaxConnections bounds concurrent client connections. Default 512.
+	// MaxConnections bounds concurrent client connections. Default DefaultMaxConnections.
 	MaxConnections int
-	// MaxRequestsPerConn bounds requests in flight on one connection. Default 64.
+	// MaxRequestsPerConn bounds requests in flight on one connection. Default DefaultMaxRequestsPerConn.
 	MaxRequestsPerConn int
 	// ShutdownTimeout bounds a shutdown (SIGTERM): waiting for the requests
-	// in flight, then flushing every export. Default 90s.
+	// in flight, then flushing every export. Default DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// Portmapper is how clients find Listen's port without being told it.
 	// Default auto.
@@ -116,7 +123,8 @@ type Cache struct {
 	// SizeGB bounds Dir, in GB (10^9 bytes), fractions allowed. Required, > 0
 	// (file or SLATEDB_CACHE_SIZE_GB).
 	SizeGB float64
-	// MemoryMB bounds the in-memory block cache, in MiB. Default 256; 0 = none.
+	// MemoryMB bounds the in-memory block cache of each export, in MiB.
+	// Default DefaultCacheMemoryMB; 0 = none.
 	MemoryMB int
 	// JournalDir holds the local journals of exports with durability =
 	// "local", one subdirectory per export. Default Dir/journal. Absolute
@@ -147,9 +155,9 @@ type S3 struct {
 
 // LSM is the optional [lsm] table: tuning shared by all exports.
 type LSM struct {
-	// FlushInterval is how often the WAL is flushed. Default 50ms.
+	// FlushInterval is how often the WAL is flushed. Default DefaultFlushInterval.
 	FlushInterval time.Duration
-	// MemtableMB is the size at which a memtable is frozen and flushed, in MiB. Default 64.
+	// MemtableMB is the size at which a memtable is frozen and flushed, in MiB. Default DefaultMemtableMB.
 	MemtableMB int
 	// Compression of SST blocks: none, snappy or zstd. Default snappy.
 	Compression Compression
@@ -194,14 +202,14 @@ type Export struct {
 	// Squash maps client identities. Default root (like exportfs' root_squash).
 	Squash Squash
 	// AnonUID and AnonGID are the identity squashed users and AUTH_NONE
-	// callers get. Default DefaultAnonID (65534); 0 is root, taken as given.
+	// callers get. Default DefaultAnonID; 0 is root, taken as given.
 	AnonUID, AnonGID uint32
 	// Durability is what durable means for the export. Default bucket.
 	Durability Durability
 	// Sync is when metadata changes become durable. Default commit, or
 	// strict with Durability local.
 	Sync SyncMode
-	// InodeCacheEntries sizes the in-memory inode/dentry LRU. Default 100000; 0 = none.
+	// InodeCacheEntries sizes the in-memory inode/dentry LRU. Default DefaultInodeCacheEntries; 0 = none.
 	InodeCacheEntries int
 	// SizeLimitGB is the export's reported (and enforced) size, in GB; 0 = unlimited.
 	SizeLimitGB float64

@@ -33,17 +33,26 @@ func (d Durability) String() string {
 	return "bucket"
 }
 
+// Defaults of Options that the daemon's configuration also documents
+// (package config renders them in its own units).
+const (
+	DefaultFlushInterval   = 50 * time.Millisecond
+	DefaultMemtableBytes   = 64 << 20
+	DefaultBlockCacheBytes = 256 << 20
+)
+
 // Options configure a writer opened with Open. Zero fields take the
 // documented defaults.
 type Options struct {
 	// FlushInterval is how often the WAL buffer is written as one object
-	// while writes flow (group commit). Default 50ms.
+	// while writes flow (group commit). Default DefaultFlushInterval (50ms).
 	FlushInterval time.Duration
 	// WALMaxBytes writes the WAL buffer early once it holds this many
 	// bytes. Default 4 MiB.
 	WALMaxBytes int
 	// MemtableBytes freezes the mutable memtable (to be written as an L0
-	// SST) once it holds about this many bytes. Default 64 MiB.
+	// SST) once it holds about this many bytes. Default DefaultMemtableBytes
+	// (64 MiB).
 	MemtableBytes int
 	// MaxUnflushedBytes bounds the memory of memtables not yet written as
 	// SSTs; writers wait (backpressure) above it. Default 256 MiB, and never
@@ -60,7 +69,7 @@ type Options struct {
 	// Compression of SST data blocks. The zero value is no compression.
 	Compression sstable.Compression
 	// BlockCacheBytes sizes the in-memory cache of decoded SST blocks.
-	// Default 64 MiB; negative disables it.
+	// Default DefaultBlockCacheBytes (256 MiB); negative disables it.
 	BlockCacheBytes int64
 	// DiskCache, when set, caches SST byte ranges on local disk under
 	// CacheNamespace (which should name the database, e.g. the identity of
@@ -94,13 +103,13 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.FlushInterval <= 0 {
-		o.FlushInterval = 50 * time.Millisecond
+		o.FlushInterval = DefaultFlushInterval
 	}
 	if o.WALMaxBytes <= 0 {
 		o.WALMaxBytes = 4 << 20
 	}
 	if o.MemtableBytes <= 0 {
-		o.MemtableBytes = 64 << 20
+		o.MemtableBytes = DefaultMemtableBytes
 	}
 	if o.MaxUnflushedBytes <= 0 {
 		o.MaxUnflushedBytes = 256 << 20
@@ -118,7 +127,7 @@ func (o Options) withDefaults() Options {
 		o.BlockSize = 4 << 10
 	}
 	if o.BlockCacheBytes == 0 {
-		o.BlockCacheBytes = 64 << 20
+		o.BlockCacheBytes = DefaultBlockCacheBytes
 	}
 	if o.GCInterval == 0 {
 		o.GCInterval = time.Minute

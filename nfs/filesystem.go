@@ -68,7 +68,8 @@ type Export struct {
 	Squash         SquashMode
 	// AnonUID and AnonGID are the identity of AUTH_NONE callers and of
 	// squashed users, used as given: 0 is root. The server has no default
-	// of its own; package config fills in 65534 when the file sets none.
+	// of its own; package config fills in its DefaultAnonID when the file
+	// sets none.
 	AnonUID uint32
 	AnonGID uint32
 	// Secure refuses MNT, and every call on the export's handles, from a

@@ -22,7 +22,7 @@ var allowed = map[string][]string{
 	"lsm":               {"cache", "internal/flock", "objstore"},
 	"kvfs":              nil,
 	"nfs":               {"kvfs"},
-	"config":            nil,
+	"config":            {"kvfs", "lsm", "nfs"}, // their defaults only
 	"exports":           {"cache", "config", "kvfs", "lsm", "nfs", "objstore"},
 	"metrics":           {"cache", "exports", "lsm", "nfs", "objstore"},
 	"cmd":               {"cache", "config", "exports", "kvfs", "lsm", "metrics", "nfs", "objstore"},
