@@ -155,3 +155,27 @@ func TestReadOnly(t *testing.T) {
 		t.Fatal("read-only filesystem wrote to the store")
 	}
 }
+
+func TestCheckName(t *testing.T) {
+	tests := []struct {
+		name string
+		want error
+	}{
+		{"a", nil},
+		{strings.Repeat("x", kvfs.MaxNameLen), nil},
+		{"with space", nil},
+		{"..a", nil},
+		{strings.Repeat("x", kvfs.MaxNameLen+1), syscall.ENAMETOOLONG},
+		{strings.Repeat("/", kvfs.MaxNameLen+1), syscall.ENAMETOOLONG},
+		{"", syscall.EINVAL},
+		{".", syscall.EINVAL},
+		{"..", syscall.EINVAL},
+		{"a/b", syscall.EINVAL},
+		{"a\x00b", syscall.EINVAL},
+	}
+	for _, tt := range tests {
+		if got := kvfs.CheckName(tt.name); got != tt.want {
+			t.Errorf("CheckName(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

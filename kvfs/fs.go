@@ -620,18 +620,10 @@ func errName(op string, dir uint64, name string, e syscall.Errno) error {
 	return fmt.Errorf("kvfs: %s %q in dir %d: %w", op, name, dir, e)
 }
 
-// checkName validates a name for an entry to be created, removed or renamed.
+// checkName is CheckName with the operation and directory named.
 func checkName(op string, dir uint64, name string) error {
-	switch {
-	case len(name) > MaxNameLen:
-		return errName(op, dir, name, syscall.ENAMETOOLONG)
-	case name == "", name == ".", name == "..":
-		return errName(op, dir, name, syscall.EINVAL)
-	}
-	for i := 0; i < len(name); i++ {
-		if name[i] == '/' || name[i] == 0 {
-			return errName(op, dir, name, syscall.EINVAL)
-		}
+	if err := CheckName(name); err != nil {
+		return errName(op, dir, name, err.(syscall.Errno))
 	}
 	return nil
 }

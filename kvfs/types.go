@@ -1,6 +1,7 @@
 package kvfs
 
 import (
+	"syscall"
 	"time"
 )
 
@@ -9,6 +10,25 @@ const RootIno uint64 = 1
 
 // MaxNameLen is the longest directory entry name, in bytes.
 const MaxNameLen = 255
+
+// CheckName returns nil if name may name a directory entry, else the
+// syscall.Errno that creating, removing or renaming an entry of that name
+// fails with: ENAMETOOLONG above MaxNameLen bytes, EINVAL for "", ".", ".."
+// and a name holding '/' or NUL.
+func CheckName(name string) error {
+	switch {
+	case len(name) > MaxNameLen:
+		return syscall.ENAMETOOLONG
+	case name == "", name == ".", name == "..":
+		return syscall.EINVAL
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] == '/' || name[i] == 0 {
+			return syscall.EINVAL
+		}
+	}
+	return nil
+}
 
 // ChunkSize is the size of one data chunk.
 const ChunkSize = 64 << 10

@@ -199,18 +199,19 @@ func (r *request) strictSync(t target) Status {
 	return StatusOK
 }
 
-// checkName validates a name used to create or remove an entry.
+// checkName answers a name a client sent to look up, create or remove an
+// entry, before the filesystem is asked. Which names are valid is kvfs's
+// rule (kvfs.CheckName, whose errno maps to NAMETOOLONG or INVAL); NFS
+// differs in what it answers for some: an empty name is NOENT (kvfs's
+// Lookup takes it for the directory itself), and "." and ".." are answered
+// by checkNewName and checkOldName, and by LOOKUP itself, before this.
 func checkName(name string) Status {
-	switch {
-	case name == "":
+	if name == "" {
 		return StatusNoEnt
-	case len(name) > kvfs.MaxNameLen:
-		return StatusNameTooLong
 	}
-	for i := 0; i < len(name); i++ {
-		if name[i] == '/' || name[i] == 0 {
-			return StatusInval
-		}
+	if err := kvfs.CheckName(name); err != nil {
+		st, _ := statusOf(err)
+		return st
 	}
 	return StatusOK
 }
