@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/retry"
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
 )
@@ -47,7 +48,7 @@ func pickCompaction(m *manifest.Manifest, trigger int) *compactionPlan {
 
 func (db *DB) compactLoop() {
 	defer db.wg.Done()
-	var bo backoff
+	bo := newBackoff()
 	for {
 		select {
 		case <-db.stop:
@@ -61,12 +62,12 @@ func (db *DB) compactLoop() {
 					break
 				}
 				db.log.Warn("lsm: compaction failed; retrying", "err", err)
-				if !sleepCtx(db.bgCtx, db.stop, bo.next()) {
+				if retry.Sleep(db.bgCtx, bo.Next()) != nil {
 					return
 				}
 				continue
 			}
-			bo.reset()
+			bo.Reset()
 			if !did {
 				break
 			}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/retry"
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/lsm/memtable"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
@@ -18,7 +19,7 @@ func newMemtable() *memtable.Memtable { return memtable.New() }
 // each in a new manifest.
 func (db *DB) flushLoop() {
 	defer db.wg.Done()
-	var bo backoff
+	bo := newBackoff()
 	for {
 		select {
 		case <-db.stop:
@@ -32,7 +33,7 @@ func (db *DB) flushLoop() {
 			}
 			err := db.flushOldest(db.bgCtx, v.imm[len(v.imm)-1])
 			if err == nil {
-				bo.reset()
+				bo.Reset()
 				continue
 			}
 			if errors.Is(err, ErrFenced) || errors.Is(err, ErrClosed) || db.fenced.Load() {
@@ -47,7 +48,7 @@ func (db *DB) flushLoop() {
 			close(db.flushedCh)
 			db.flushedCh = make(chan struct{})
 			db.mu.Unlock()
-			if !sleepCtx(db.bgCtx, db.stop, bo.next()) {
+			if retry.Sleep(db.bgCtx, bo.Next()) != nil {
 				return
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/zerofs-go/zerofsd/internal/retry"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
@@ -15,7 +16,7 @@ func (db *DB) gcLoop() {
 	defer db.wg.Done()
 	var lastManifest uint64
 	settled := false
-	for sleepCtx(db.bgCtx, db.stop, db.opts.GCInterval) {
+	for retry.Sleep(db.bgCtx, db.opts.GCInterval) == nil {
 		if db.fenced.Load() {
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/retry"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
@@ -70,7 +71,7 @@ func (db *DB) walQueued() bool {
 // retrying failures with backoff (a failed segment blocks the later ones, so
 // what is durable is always a prefix of the write order).
 func (db *DB) writeQueuedWAL() {
-	var bo backoff
+	bo := newBackoff()
 	for {
 		if db.fenced.Load() {
 			db.failQueued(ErrFenced)
@@ -95,7 +96,7 @@ func (db *DB) writeQueuedWAL() {
 			db.walQueue = db.walQueue[1:]
 			db.mu.Unlock()
 			s.finish(nil)
-			bo.reset()
+			bo.Reset()
 			continue
 		}
 		if errors.Is(err, ErrFenced) {
@@ -109,7 +110,7 @@ func (db *DB) writeQueuedWAL() {
 		db.walFailCh = make(chan struct{})
 		db.mu.Unlock()
 		db.log.Warn("lsm: WAL PUT failed; retrying", "object", walKey(s.id), "err", err)
-		if !sleepCtx(db.bgCtx, db.stop, bo.next()) {
+		if retry.Sleep(db.bgCtx, bo.Next()) != nil {
 			return
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/retry"
 	"github.com/zerofs-go/zerofsd/nfs/xdr"
 )
 
@@ -162,7 +163,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 
-	var backoff time.Duration
+	// An Accept that fails with a timeout is retried after a growing delay.
+	bo := retry.Backoff{Base: 5 * time.Millisecond, Max: time.Second}
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -177,8 +179,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
+				_ = retry.Sleep(ctx, bo.Next()) // ctx done: the next Accept fails
 				continue
 			}
 			if errors.Is(err, net.ErrClosed) {
@@ -186,7 +187,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return fmt.Errorf("nfs: accept: %w", err)
 		}
-		backoff = 0
+		bo.Reset()
 		cctx, cancel := context.WithCancel(ctx)
 		c := newConn(s, nc, cancel)
 		s.mu.Lock()

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zerofs-go/zerofsd/internal/retry"
 )
 
 // ErrInjected is the default error of an injected fault.
@@ -191,20 +193,6 @@ func (f *Faulty) pick(op Op, key string) *Fault {
 	return nil
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // damage returns a damaged copy of data for a Corrupt or Truncate fault.
 func (f *Faulty) damage(action FaultAction, data []byte) []byte {
 	if len(data) == 0 {
@@ -235,7 +223,7 @@ func (f *Faulty) do(ctx context.Context, op Op, key string, call func() error, d
 		return call()
 	}
 	f.fired[op].Add(1)
-	if err := sleepCtx(ctx, fl.Latency); err != nil {
+	if err := retry.Sleep(ctx, fl.Latency); err != nil {
 		return fmt.Errorf("objstore: %s %q: %w", op, key, err)
 	}
 	injected := fl.Err

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/zerofs-go/zerofsd/internal/retry"
 )
 
 // S3Options configures NewS3.
@@ -296,26 +297,14 @@ func (s *S3) retry(ctx context.Context, op Op, key string, attempt func(ctx cont
 		if !retryable(err) || n >= c.opts.MaxAttempts {
 			return s.classify(op, key, err, n)
 		}
-		delay := backoff(c.opts.RetryBaseDelay, c.opts.RetryMaxDelay, n)
+		delay := retry.Delay(c.opts.RetryBaseDelay, c.opts.RetryMaxDelay, n, true)
 		c.opts.Logger.Warn("object store request failed; retrying",
 			"op", op.String(), "bucket", s.bucket, "key", s.prefix+key,
 			"attempt", n, "max_attempts", c.opts.MaxAttempts, "delay", delay, "err", err)
-		if err := sleepCtx(ctx, delay); err != nil {
+		if err := retry.Sleep(ctx, delay); err != nil {
 			return fmt.Errorf("objstore: s3 %s %q: %w", op, key, err)
 		}
 	}
-}
-
-// backoff is full jitter over an exponential ceiling: uniform in
-// [0, min(max, base*2^(n-1))].
-func backoff(base, maxDelay time.Duration, n int) time.Duration {
-	ceiling := maxDelay
-	if n-1 < 30 {
-		if d := base << (n - 1); d > 0 && d < maxDelay {
-			ceiling = d
-		}
-	}
-	return time.Duration(rand.Int64N(int64(ceiling) + 1))
 }
 
 func httpStatus(err error) int {
