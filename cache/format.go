@@ -4,7 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
+
+	"github.com/zerofs-go/zerofsd/internal/crc32c"
 )
 
 // Page file format, version 1 (drawn in doc.go). All integers big-endian.
@@ -21,9 +22,6 @@ const (
 // errCorruptPage reports a page file that must not be served: bad magic,
 // version, checksum, length, or a cache key that is not the one asked for.
 var errCorruptPage = errors.New("corrupt cache page")
-
-// castagnoli is the CRC32C table; it is computed once and never written.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // pageHeader is the decoded header of one page file.
 type pageHeader struct {
@@ -56,9 +54,9 @@ func appendPageHeader(dst []byte, id pageID, pageSize int64, payload []byte) []b
 	dst = append(dst, id.namespace...)
 	dst = append(dst, id.key...)
 	for off := 0; off < len(payload); off += chunkSize {
-		dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(payload[off:min(off+chunkSize, len(payload))], castagnoli))
+		dst = binary.BigEndian.AppendUint32(dst, crc32c.Checksum(payload[off:min(off+chunkSize, len(payload))]))
 	}
-	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+	return binary.BigEndian.AppendUint32(dst, crc32c.Checksum(dst[start:]))
 }
 
 // headerLenFromPrefix returns the full header length announced by the first
@@ -101,7 +99,7 @@ func decodePageHeader(b []byte) (pageHeader, int, error) {
 		return pageHeader{}, 0, fmt.Errorf("%w: header truncated: %d of %d bytes", errCorruptPage, len(b), n)
 	}
 	want := binary.BigEndian.Uint32(b[n-4:])
-	if got := crc32.Checksum(b[:n-4], castagnoli); got != want {
+	if got := crc32c.Checksum(b[:n-4]); got != want {
 		return pageHeader{}, 0, fmt.Errorf("%w: header checksum %08x, want %08x", errCorruptPage, got, want)
 	}
 	nsLen := int(binary.BigEndian.Uint16(b[6:]))
@@ -135,7 +133,7 @@ func (h *pageHeader) verifyChunks(firstChunk int, data []byte) error {
 		if end-off != min(chunkSize, int(h.payloadLen)-i*chunkSize) {
 			return fmt.Errorf("%w: chunk %d truncated", errCorruptPage, i)
 		}
-		if got := crc32.Checksum(data[off:end], castagnoli); got != h.chunkCRCs[i] {
+		if got := crc32c.Checksum(data[off:end]); got != h.chunkCRCs[i] {
 			return fmt.Errorf("%w: chunk %d checksum %08x, want %08x", errCorruptPage, i, got, h.chunkCRCs[i])
 		}
 	}

@@ -4,20 +4,19 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
+
+	"github.com/zerofs-go/zerofsd/internal/crc32c"
 )
 
 // ErrCorrupt is returned when a stored record fails to decode (bad length,
 // unknown version or checksum mismatch).
 var ErrCorrupt = errors.New("kvfs: corrupt record")
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 const recordVersion = 1
 
 // sealRecord appends the CRC32C of b to b.
 func sealRecord(b []byte) []byte {
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return binary.BigEndian.AppendUint32(b, crc32c.Checksum(b))
 }
 
 // openRecord checks version and checksum and returns the body between them.
@@ -29,7 +28,7 @@ func openRecord(kind string, b []byte, minBody int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s record version %d unknown", ErrCorrupt, kind, b[0])
 	}
 	n := len(b) - 4
-	if crc32.Checksum(b[:n], castagnoli) != binary.BigEndian.Uint32(b[n:]) {
+	if crc32c.Checksum(b[:n]) != binary.BigEndian.Uint32(b[n:]) {
 		return nil, fmt.Errorf("%w: %s record checksum mismatch", ErrCorrupt, kind)
 	}
 	return b[1:n], nil

@@ -2,9 +2,10 @@ package nfs
 
 import (
 	"container/list"
-	"hash/crc32"
 	"net/netip"
 	"sync"
+
+	"github.com/zerofs-go/zerofsd/internal/crc32c"
 )
 
 // replyCache is a duplicate request cache for non-idempotent procedures
@@ -41,7 +42,7 @@ func newReplyCache(max int) *replyCache {
 }
 
 func makeReplyKey(client netip.Addr, xid, proc uint32, args []byte) replyKey {
-	return replyKey{client: client, xid: xid, proc: proc, sum: crc32.Checksum(args, crc32.MakeTable(crc32.Castagnoli))}
+	return replyKey{client: client, xid: xid, proc: proc, sum: crc32c.Checksum(args)}
 }
 
 // begin registers a call. It returns (nil, true) for a new call, which

@@ -4,9 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"strconv"
 	"strings"
+
+	"github.com/zerofs-go/zerofsd/internal/crc32c"
 )
 
 // FormatVersion is the file format written by this package.
@@ -21,8 +22,6 @@ const fileSuffix = ".journal"
 
 // ErrCorrupt is returned (wrapped) for a header that does not decode.
 var ErrCorrupt = errors.New("journal: corrupt")
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Header identifies the database and the writer epoch a journal file
 // belongs to.
@@ -40,7 +39,7 @@ func AppendHeader(dst []byte, h Header) []byte {
 	dst = append(dst, FormatVersion)
 	dst = append(dst, h.DBID[:]...)
 	dst = binary.LittleEndian.AppendUint64(dst, h.Epoch)
-	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+	return binary.LittleEndian.AppendUint32(dst, crc32c.Checksum(dst[start:]))
 }
 
 // DecodeHeader parses the header at the start of data.
@@ -52,7 +51,7 @@ func DecodeHeader(data []byte) (Header, error) {
 	if string(data[:4]) != magic {
 		return h, fmt.Errorf("%w: not a journal file (bad magic)", ErrCorrupt)
 	}
-	if binary.LittleEndian.Uint32(data[HeaderSize-4:]) != crc32.Checksum(data[:HeaderSize-4], castagnoli) {
+	if binary.LittleEndian.Uint32(data[HeaderSize-4:]) != crc32c.Checksum(data[:HeaderSize-4]) {
 		return h, fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
 	}
 	if data[4] != FormatVersion {

@@ -5,8 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"slices"
+
+	"github.com/zerofs-go/zerofsd/internal/crc32c"
 )
 
 // FormatVersion is the manifest encoding written by Encode. Decode also
@@ -15,8 +16,6 @@ const FormatVersion byte = 2
 
 // ErrCorrupt is returned (wrapped) when a manifest cannot be decoded.
 var ErrCorrupt = errors.New("manifest: corrupt")
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Table describes one SST object under compacted/.
 type Table struct {
@@ -148,7 +147,7 @@ func Encode(m *Manifest) []byte {
 	}
 	b = append(b, m.DBID[:]...)
 	b = appendBytes(b, []byte(m.JournalOwner))
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return binary.LittleEndian.AppendUint32(b, crc32c.Checksum(b))
 }
 
 func appendBytes(b, s []byte) []byte {
@@ -172,7 +171,7 @@ func Decode(data []byte) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: %d bytes is too short", ErrCorrupt, len(data))
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
-	if crc32.Checksum(body, castagnoli) != sum {
+	if crc32c.Checksum(body) != sum {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
 	version := body[0]

@@ -5,7 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
+
+	"github.com/zerofs-go/zerofsd/internal/crc32c"
 )
 
 // Kind tells whether an entry sets a value or deletes the key (a tombstone).
@@ -99,9 +100,7 @@ const (
 	maxDecodedBlock = MaxEntrySize + 1<<10
 )
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-func checksum(b []byte) uint32 { return crc32.Checksum(b, crcTable) }
+func checksum(b []byte) uint32 { return crc32c.Checksum(b) }
 
 // trailer packs a sequence number and a kind into one integer.
 func makeTrailer(seq uint64, kind Kind) uint64 { return seq<<8 | uint64(kind) }

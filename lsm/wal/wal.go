@@ -4,7 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
+
+	"github.com/zerofs-go/zerofsd/internal/crc32c"
 )
 
 // FormatVersion is the encoding written by this package.
@@ -29,8 +30,6 @@ const (
 // decoded.
 var ErrCorrupt = errors.New("wal: corrupt")
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // Header identifies a WAL object.
 type Header struct {
 	WriterEpoch uint64
@@ -51,7 +50,7 @@ func AppendHeader(dst []byte, h Header) []byte {
 	dst = append(dst, FormatVersion)
 	dst = binary.LittleEndian.AppendUint64(dst, h.WriterEpoch)
 	dst = binary.LittleEndian.AppendUint64(dst, h.WALID)
-	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+	return binary.LittleEndian.AppendUint32(dst, crc32c.Checksum(dst[start:]))
 }
 
 // AppendEntry appends one encoded entry to dst.
@@ -72,7 +71,7 @@ func AppendRecord(dst []byte, firstSeq uint64, count int, entries []byte) []byte
 	var pre [2 * binary.MaxVarintLen64]byte
 	p := binary.PutUvarint(pre[:], firstSeq)
 	p += binary.PutUvarint(pre[p:], uint64(count))
-	crc := crc32.Update(crc32.Checksum(pre[:p], castagnoli), castagnoli, entries)
+	crc := crc32c.Update(crc32c.Checksum(pre[:p]), entries)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(p+len(entries)))
 	dst = binary.LittleEndian.AppendUint32(dst, crc)
 	dst = append(dst, pre[:p]...)
@@ -85,7 +84,7 @@ func Decode(data []byte) (Header, []Record, error) {
 	if len(data) < HeaderSize {
 		return h, nil, fmt.Errorf("%w: %d bytes is shorter than the header", ErrCorrupt, len(data))
 	}
-	if binary.LittleEndian.Uint32(data[HeaderSize-4:]) != crc32.Checksum(data[:HeaderSize-4], castagnoli) {
+	if binary.LittleEndian.Uint32(data[HeaderSize-4:]) != crc32c.Checksum(data[:HeaderSize-4]) {
 		return h, nil, fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
 	}
 	if data[0] != FormatVersion {
@@ -118,7 +117,7 @@ func DecodeRecord(b []byte) (Record, int, error) {
 		return Record{}, 0, fmt.Errorf("%w: record runs past the end", ErrCorrupt)
 	}
 	payload := b[RecordHeaderSize : RecordHeaderSize+int(n)]
-	if crc32.Checksum(payload, castagnoli) != sum {
+	if crc32c.Checksum(payload) != sum {
 		return Record{}, 0, fmt.Errorf("%w: record checksum mismatch", ErrCorrupt)
 	}
 	first, a := binary.Uvarint(payload)
