@@ -264,59 +264,59 @@ func bcMakeTemplates(root, play, junk []byte) *bcTemplates {
 	}
 	dirop := func(e *xdr.Encoder, name string) { e.Opaque(play); e.String(name) }
 	nfsArgs := map[uint32]func(e *xdr.Encoder){
-		nfsclient.ProcNull:     nil,
-		nfsclient.ProcGetattr:  func(e *xdr.Encoder) { e.Opaque(junk) },
-		nfsclient.ProcSetattr:  func(e *xdr.Encoder) { e.Opaque(junk); sattr(e); e.Bool(false) },
-		nfsclient.ProcLookup:   func(e *xdr.Encoder) { dirop(e, "junk") },
-		nfsclient.ProcAccess:   func(e *xdr.Encoder) { e.Opaque(junk); e.Uint32(0x3f) },
-		nfsclient.ProcReadlink: func(e *xdr.Encoder) { e.Opaque(junk) },
-		nfsclient.ProcRead:     func(e *xdr.Encoder) { e.Opaque(junk); e.Uint64(0); e.Uint32(8192) },
-		nfsclient.ProcWrite: func(e *xdr.Encoder) {
+		nfs.ProcNull:     nil,
+		nfs.ProcGetattr:  func(e *xdr.Encoder) { e.Opaque(junk) },
+		nfs.ProcSetattr:  func(e *xdr.Encoder) { e.Opaque(junk); sattr(e); e.Bool(false) },
+		nfs.ProcLookup:   func(e *xdr.Encoder) { dirop(e, "junk") },
+		nfs.ProcAccess:   func(e *xdr.Encoder) { e.Opaque(junk); e.Uint32(0x3f) },
+		nfs.ProcReadlink: func(e *xdr.Encoder) { e.Opaque(junk) },
+		nfs.ProcRead:     func(e *xdr.Encoder) { e.Opaque(junk); e.Uint64(0); e.Uint32(8192) },
+		nfs.ProcWrite: func(e *xdr.Encoder) {
 			e.Opaque(junk)
 			e.Uint64(100)
 			e.Uint32(64)
 			e.Uint32(nfsclient.Unstable)
 			e.Opaque(bytes.Repeat([]byte("w"), 64))
 		},
-		nfsclient.ProcCreate: func(e *xdr.Encoder) { dirop(e, "c"); e.Uint32(nfsclient.Unchecked); sattr(e) },
-		nfsclient.ProcMkdir:  func(e *xdr.Encoder) { dirop(e, "d"); sattr(e) },
-		nfsclient.ProcSymlink: func(e *xdr.Encoder) {
+		nfs.ProcCreate: func(e *xdr.Encoder) { dirop(e, "c"); e.Uint32(nfsclient.Unchecked); sattr(e) },
+		nfs.ProcMkdir:  func(e *xdr.Encoder) { dirop(e, "d"); sattr(e) },
+		nfs.ProcSymlink: func(e *xdr.Encoder) {
 			dirop(e, "s")
 			sattr(e)
 			e.String("../junk")
 		},
-		nfsclient.ProcMknod:  func(e *xdr.Encoder) { dirop(e, "n"); e.Uint32(7); sattr(e) }, // NF3FIFO
-		nfsclient.ProcRemove: func(e *xdr.Encoder) { dirop(e, "c") },
-		nfsclient.ProcRmdir:  func(e *xdr.Encoder) { dirop(e, "d") },
-		nfsclient.ProcRename: func(e *xdr.Encoder) { dirop(e, "s"); dirop(e, "s2") },
-		nfsclient.ProcLink:   func(e *xdr.Encoder) { e.Opaque(junk); dirop(e, "l") },
-		nfsclient.ProcReaddir: func(e *xdr.Encoder) {
+		nfs.ProcMknod:  func(e *xdr.Encoder) { dirop(e, "n"); e.Uint32(7); sattr(e) }, // NF3FIFO
+		nfs.ProcRemove: func(e *xdr.Encoder) { dirop(e, "c") },
+		nfs.ProcRmdir:  func(e *xdr.Encoder) { dirop(e, "d") },
+		nfs.ProcRename: func(e *xdr.Encoder) { dirop(e, "s"); dirop(e, "s2") },
+		nfs.ProcLink:   func(e *xdr.Encoder) { e.Opaque(junk); dirop(e, "l") },
+		nfs.ProcReaddir: func(e *xdr.Encoder) {
 			e.Opaque(play)
 			e.Uint64(0)
 			e.Uint64(0)
 			e.Uint32(4096)
 		},
-		nfsclient.ProcReaddirplus: func(e *xdr.Encoder) {
+		nfs.ProcReaddirplus: func(e *xdr.Encoder) {
 			e.Opaque(play)
 			e.Uint64(0)
 			e.Uint64(0)
 			e.Uint32(4096)
 			e.Uint32(32768)
 		},
-		nfsclient.ProcFsstat:   func(e *xdr.Encoder) { e.Opaque(root) },
-		nfsclient.ProcFsinfo:   func(e *xdr.Encoder) { e.Opaque(root) },
-		nfsclient.ProcPathconf: func(e *xdr.Encoder) { e.Opaque(root) },
-		nfsclient.ProcCommit:   func(e *xdr.Encoder) { e.Opaque(junk); e.Uint64(0); e.Uint32(0) },
+		nfs.ProcFsstat:   func(e *xdr.Encoder) { e.Opaque(root) },
+		nfs.ProcFsinfo:   func(e *xdr.Encoder) { e.Opaque(root) },
+		nfs.ProcPathconf: func(e *xdr.Encoder) { e.Opaque(root) },
+		nfs.ProcCommit:   func(e *xdr.Encoder) { e.Opaque(junk); e.Uint64(0); e.Uint32(0) },
 	}
 	t := &bcTemplates{}
-	for proc := uint32(0); proc <= nfsclient.ProcCommit; proc++ {
+	for proc := uint32(0); proc <= nfs.ProcCommit; proc++ {
 		t.calls = append(t.calls, bcCall(0, nfs.ProgramNFS, nfs.VersionNFS, proc, cred, nfsArgs[proc]))
 	}
 	mountArgs := map[uint32]func(e *xdr.Encoder){
-		nfsclient.MountProcMnt:  func(e *xdr.Encoder) { e.String("/bad") },
-		nfsclient.MountProcUmnt: func(e *xdr.Encoder) { e.String("/bad") },
+		nfs.MountProcMnt:  func(e *xdr.Encoder) { e.String("/bad") },
+		nfs.MountProcUmnt: func(e *xdr.Encoder) { e.String("/bad") },
 	}
-	for proc := uint32(0); proc <= nfsclient.MountProcExport; proc++ {
+	for proc := uint32(0); proc <= nfs.MountProcExport; proc++ {
 		t.calls = append(t.calls, bcCall(0, nfs.ProgramMount, nfs.VersionMount, proc, cred, mountArgs[proc]))
 	}
 	return t
@@ -536,21 +536,21 @@ func bcOneConnection(addr string, rng *rand.Rand, tmpl *bcTemplates, stats *bcSt
 		var buf []byte
 		for range n {
 			x := xid()
-			prog, vers, maxProc := uint32(nfs.ProgramNFS), uint32(nfs.VersionNFS), nfsclient.ProcCommit+3
+			prog, vers, maxProc := uint32(nfs.ProgramNFS), uint32(nfs.VersionNFS), nfs.ProcCommit+3
 			if rng.IntN(4) == 0 {
-				prog, vers, maxProc = nfs.ProgramMount, nfs.VersionMount, nfsclient.MountProcExport+3
+				prog, vers, maxProc = nfs.ProgramMount, nfs.VersionMount, nfs.MountProcExport+3
 			}
 			proc := uint32(rng.IntN(maxProc + 1))
 			if rng.IntN(20) == 0 {
 				proc = rng.Uint32()
 			}
-			tooHigh := (prog == nfs.ProgramNFS && proc > nfsclient.ProcCommit) || (prog == nfs.ProgramMount && proc > nfsclient.MountProcExport)
+			tooHigh := (prog == nfs.ProgramNFS && proc > nfs.ProcCommit) || (prog == nfs.ProgramMount && proc > nfs.MountProcExport)
 			args := suiteRandomBytes(rng, rng.IntN(600))
 			if rng.IntN(2) == 0 && !tooHigh {
 				// A real call's arguments, cut short or with junk after them.
 				i := int(proc)
 				if prog == nfs.ProgramMount {
-					i += nfsclient.ProcCommit + 1
+					i += nfs.ProcCommit + 1
 				}
 				real := tmpl.calls[i][len(bcCall(0, prog, vers, proc, cred, nil)):]
 				args = append(append([]byte(nil), real[:rng.IntN(len(real)+1)]...), suiteRandomBytes(rng, rng.IntN(64))...)
@@ -610,7 +610,7 @@ func bcOneConnection(addr string, rng *rand.Rand, tmpl *bcTemplates, stats *bcSt
 		var buf []byte
 		for range n {
 			x := xid()
-			proc := uint32(1 + rng.IntN(nfsclient.ProcCommit))
+			proc := uint32(1 + rng.IntN(nfs.ProcCommit))
 			args := tmpl.calls[proc][len(bcCall(0, nfs.ProgramNFS, nfs.VersionNFS, proc, cred, nil)):]
 			var bad rpc.OpaqueAuth
 			check := authError
@@ -693,7 +693,7 @@ func bcOneConnection(addr string, rng *rand.Rand, tmpl *bcTemplates, stats *bcSt
 		n := 1 + rng.IntN(50)
 		var buf []byte
 		for range n {
-			body := append([]byte(nil), tmpl.calls[nfsclient.ProcRead]...)
+			body := append([]byte(nil), tmpl.calls[nfs.ProcRead]...)
 			binary.BigEndian.PutUint32(body, xid())
 			buf = append(buf, bcRecord(body)...)
 		}
@@ -721,7 +721,7 @@ func bcOneConnection(addr string, rng *rand.Rand, tmpl *bcTemplates, stats *bcSt
 		n := 64
 		var buf []byte
 		for range n {
-			body := append([]byte(nil), tmpl.calls[nfsclient.ProcRead]...)
+			body := append([]byte(nil), tmpl.calls[nfs.ProcRead]...)
 			binary.BigEndian.PutUint32(body, xid())
 			// count = 128 KiB (the file is smaller: the whole file comes
 			// back). Kept modest: see TestBadClientNeverReadsMemory.
@@ -738,7 +738,7 @@ func bcOneConnection(addr string, rng *rand.Rand, tmpl *bcTemplates, stats *bcSt
 	case bcSlowDrip:
 		// A valid GETATTR a few bytes at a time.
 		x := xid()
-		body := append([]byte(nil), tmpl.calls[nfsclient.ProcGetattr]...)
+		body := append([]byte(nil), tmpl.calls[nfs.ProcGetattr]...)
 		binary.BigEndian.PutUint32(body, x)
 		bc.expect(x, acceptStat(rpc.Success))
 		rec := bcRecord(body)
@@ -1029,7 +1029,7 @@ func TestBadClientNeverReadsMemory(t *testing.T) {
 	const calls = 600
 	var buf []byte
 	for i := range calls {
-		body := bcCall(uint32(i+1), nfs.ProgramNFS, nfs.VersionNFS, nfsclient.ProcRead, bcCred(), func(e *xdr.Encoder) {
+		body := bcCall(uint32(i+1), nfs.ProgramNFS, nfs.VersionNFS, nfs.ProcRead, bcCred(), func(e *xdr.Encoder) {
 			e.Opaque(f.FH)
 			e.Uint64(0)
 			e.Uint32(1 << 20)

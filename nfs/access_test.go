@@ -29,7 +29,7 @@ func TestMountProtocol(t *testing.T) {
 	c := dial(t, ts.addr)
 	cx := ctx(t)
 
-	if _, err := c.MountCall(cx, nfsclient.MountProcNull, nil); err != nil {
+	if _, err := c.MountCall(cx, nfs.MountProcNull, nil); err != nil {
 		t.Fatal(err)
 	}
 	fh, flavors, err := c.Mount(cx, "/team-a")
@@ -189,7 +189,7 @@ func TestSecureExport(t *testing.T) {
 	// Served from any port: NULL of both programs, EXPORT, an export
 	// without Secure.
 	check(t, unpriv.Null(cx))
-	_, err := unpriv.MountCall(cx, nfsclient.MountProcNull, nil)
+	_, err := unpriv.MountCall(cx, nfs.MountProcNull, nil)
 	check(t, err)
 	if exps := must[[]nfsclient.ExportEntry](t)(unpriv.Exports(cx)); len(exps) != 2 {
 		t.Fatalf("EXPORT: %+v", exps)

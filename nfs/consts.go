@@ -1,6 +1,8 @@
 package nfs
 
-// ONC RPC program numbers and the versions served.
+// ONC RPC program numbers and the versions served. These and the
+// procedure numbers below are the one definition for the server and for
+// clients (package nfsclient, tests).
 const (
 	ProgramNFS   = 100003
 	ProgramMount = 100005
@@ -10,38 +12,38 @@ const (
 
 // NFSv3 procedure numbers (RFC 1813 section 3.3).
 const (
-	procNull        = 0
-	procGetattr     = 1
-	procSetattr     = 2
-	procLookup      = 3
-	procAccess      = 4
-	procReadlink    = 5
-	procRead        = 6
-	procWrite       = 7
-	procCreate      = 8
-	procMkdir       = 9
-	procSymlink     = 10
-	procMknod       = 11
-	procRemove      = 12
-	procRmdir       = 13
-	procRename      = 14
-	procLink        = 15
-	procReaddir     = 16
-	procReaddirplus = 17
-	procFsstat      = 18
-	procFsinfo      = 19
-	procPathconf    = 20
-	procCommit      = 21
+	ProcNull        = 0
+	ProcGetattr     = 1
+	ProcSetattr     = 2
+	ProcLookup      = 3
+	ProcAccess      = 4
+	ProcReadlink    = 5
+	ProcRead        = 6
+	ProcWrite       = 7
+	ProcCreate      = 8
+	ProcMkdir       = 9
+	ProcSymlink     = 10
+	ProcMknod       = 11
+	ProcRemove      = 12
+	ProcRmdir       = 13
+	ProcRename      = 14
+	ProcLink        = 15
+	ProcReaddir     = 16
+	ProcReaddirplus = 17
+	ProcFsstat      = 18
+	ProcFsinfo      = 19
+	ProcPathconf    = 20
+	ProcCommit      = 21
 )
 
 // MOUNT v3 procedure numbers (RFC 1813 appendix I).
 const (
-	mountProcNull    = 0
-	mountProcMnt     = 1
-	mountProcDump    = 2
-	mountProcUmnt    = 3
-	mountProcUmntall = 4
-	mountProcExport  = 5
+	MountProcNull    = 0
+	MountProcMnt     = 1
+	MountProcDump    = 2
+	MountProcUmnt    = 3
+	MountProcUmntall = 4
+	MountProcExport  = 5
 )
 
 // Status is an nfsstat3 value.

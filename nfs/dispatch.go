@@ -33,49 +33,49 @@ type procedure struct {
 // nfsProcedure returns the NFSv3 procedure numbered proc.
 func nfsProcedure(proc uint32) (procedure, bool) {
 	switch proc {
-	case procNull:
+	case ProcNull:
 		return procedure{name: "NULL", run: (*request).nfsNull}, true
-	case procGetattr:
+	case ProcGetattr:
 		return procedure{name: "GETATTR", hasStatus: true, run: (*request).nfsGetattr}, true
-	case procSetattr:
+	case ProcSetattr:
 		return procedure{name: "SETATTR", hasStatus: true, run: (*request).nfsSetattr, mutating: true, metadata: true, failBody: 2}, true
-	case procLookup:
+	case ProcLookup:
 		return procedure{name: "LOOKUP", hasStatus: true, run: (*request).nfsLookup, failBody: 1}, true
-	case procAccess:
+	case ProcAccess:
 		return procedure{name: "ACCESS", hasStatus: true, run: (*request).nfsAccess, failBody: 1}, true
-	case procReadlink:
+	case ProcReadlink:
 		return procedure{name: "READLINK", hasStatus: true, run: (*request).nfsReadlink, failBody: 1}, true
-	case procRead:
+	case ProcRead:
 		return procedure{name: "READ", hasStatus: true, run: (*request).nfsRead, failBody: 1}, true
-	case procWrite:
+	case ProcWrite:
 		return procedure{name: "WRITE", hasStatus: true, run: (*request).nfsWrite, mutating: true, failBody: 2}, true
-	case procCreate:
+	case ProcCreate:
 		return procedure{name: "CREATE", hasStatus: true, run: (*request).nfsCreate, mutating: true, metadata: true, failBody: 2}, true
-	case procMkdir:
+	case ProcMkdir:
 		return procedure{name: "MKDIR", hasStatus: true, run: (*request).nfsMkdir, mutating: true, metadata: true, failBody: 2}, true
-	case procSymlink:
+	case ProcSymlink:
 		return procedure{name: "SYMLINK", hasStatus: true, run: (*request).nfsSymlink, mutating: true, metadata: true, failBody: 2}, true
-	case procMknod:
+	case ProcMknod:
 		return procedure{name: "MKNOD", hasStatus: true, run: (*request).nfsMknod, mutating: true, metadata: true, failBody: 2}, true
-	case procRemove:
+	case ProcRemove:
 		return procedure{name: "REMOVE", hasStatus: true, run: (*request).nfsRemove, mutating: true, metadata: true, failBody: 2}, true
-	case procRmdir:
+	case ProcRmdir:
 		return procedure{name: "RMDIR", hasStatus: true, run: (*request).nfsRmdir, mutating: true, metadata: true, failBody: 2}, true
-	case procRename:
+	case ProcRename:
 		return procedure{name: "RENAME", hasStatus: true, run: (*request).nfsRename, mutating: true, metadata: true, failBody: 4}, true
-	case procLink:
+	case ProcLink:
 		return procedure{name: "LINK", hasStatus: true, run: (*request).nfsLink, mutating: true, metadata: true, failBody: 3}, true
-	case procReaddir:
+	case ProcReaddir:
 		return procedure{name: "READDIR", hasStatus: true, run: (*request).nfsReaddir, failBody: 1}, true
-	case procReaddirplus:
+	case ProcReaddirplus:
 		return procedure{name: "READDIRPLUS", hasStatus: true, run: (*request).nfsReaddirplus, failBody: 1}, true
-	case procFsstat:
+	case ProcFsstat:
 		return procedure{name: "FSSTAT", hasStatus: true, run: (*request).nfsFsstat, failBody: 1}, true
-	case procFsinfo:
+	case ProcFsinfo:
 		return procedure{name: "FSINFO", hasStatus: true, run: (*request).nfsFsinfo, failBody: 1}, true
-	case procPathconf:
+	case ProcPathconf:
 		return procedure{name: "PATHCONF", hasStatus: true, run: (*request).nfsPathconf, failBody: 1}, true
-	case procCommit:
+	case ProcCommit:
 		return procedure{name: "COMMIT", hasStatus: true, run: (*request).nfsCommit, failBody: 2}, true
 	}
 	return procedure{}, false
@@ -84,17 +84,17 @@ func nfsProcedure(proc uint32) (procedure, bool) {
 // mountProcedure returns the MOUNT v3 procedure numbered proc.
 func mountProcedure(proc uint32) (procedure, bool) {
 	switch proc {
-	case mountProcNull:
+	case MountProcNull:
 		return procedure{name: "MOUNT.NULL", run: (*request).mountNull, failBody: -1}, true
-	case mountProcMnt:
+	case MountProcMnt:
 		return procedure{name: "MNT", hasStatus: true, run: (*request).mountMnt, failBody: -1}, true
-	case mountProcDump:
+	case MountProcDump:
 		return procedure{name: "DUMP", run: (*request).mountDump, failBody: -1}, true
-	case mountProcUmnt:
+	case MountProcUmnt:
 		return procedure{name: "UMNT", run: (*request).mountUmnt, failBody: -1}, true
-	case mountProcUmntall:
+	case MountProcUmntall:
 		return procedure{name: "UMNTALL", run: (*request).mountUmntall, failBody: -1}, true
-	case mountProcExport:
+	case MountProcExport:
 		return procedure{name: "EXPORT", run: (*request).mountExport, failBody: -1}, true
 	}
 	return procedure{}, false

@@ -177,7 +177,7 @@ func FuzzDispatch(f *testing.F) {
 		root.Gen = a.Gen
 	}
 	cred := rpc.AuthSysCred{MachineName: "fuzz"}.Encode()
-	for proc := uint32(0); proc <= procCommit; proc++ {
+	for proc := uint32(0); proc <= ProcCommit; proc++ {
 		var e xdr.Encoder
 		rpc.AppendCall(&e, proc+1, ProgramNFS, VersionNFS, proc, cred)
 		e.Opaque(root.Bytes())
@@ -188,7 +188,7 @@ func FuzzDispatch(f *testing.F) {
 		e.Uint32(4096)
 		f.Add(e.Buf)
 	}
-	for proc := uint32(0); proc <= mountProcExport; proc++ {
+	for proc := uint32(0); proc <= MountProcExport; proc++ {
 		var e xdr.Encoder
 		rpc.AppendCall(&e, 100+proc, ProgramMount, VersionMount, proc, cred)
 		e.String("/f")

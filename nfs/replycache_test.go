@@ -8,7 +8,7 @@ import (
 func TestReplyCache(t *testing.T) {
 	c := newReplyCache(2)
 	ip := netip.MustParseAddr("10.0.0.1")
-	k := func(xid uint32) replyKey { return makeReplyKey(ip, xid, procRemove, []byte("args")) }
+	k := func(xid uint32) replyKey { return makeReplyKey(ip, xid, ProcRemove, []byte("args")) }
 
 	if r, fresh := c.begin(k(1)); r != nil || !fresh {
 		t.Fatalf("new call: %v %v", r, fresh)
@@ -21,15 +21,15 @@ func TestReplyCache(t *testing.T) {
 		t.Fatalf("completed call: %q %v", r, fresh)
 	}
 	// Other arguments or another client are other calls.
-	if _, fresh := c.begin(makeReplyKey(ip, 1, procRemove, []byte("other"))); !fresh {
+	if _, fresh := c.begin(makeReplyKey(ip, 1, ProcRemove, []byte("other"))); !fresh {
 		t.Fatal("same xid with other arguments treated as a retransmission")
 	}
-	if _, fresh := c.begin(makeReplyKey(netip.MustParseAddr("10.0.0.2"), 1, procRemove, []byte("args"))); !fresh {
+	if _, fresh := c.begin(makeReplyKey(netip.MustParseAddr("10.0.0.2"), 1, ProcRemove, []byte("args"))); !fresh {
 		t.Fatal("same xid from another client treated as a retransmission")
 	}
 	// A failed call is forgotten.
-	c.finish(makeReplyKey(ip, 1, procRemove, []byte("other")), nil)
-	if _, fresh := c.begin(makeReplyKey(ip, 1, procRemove, []byte("other"))); !fresh {
+	c.finish(makeReplyKey(ip, 1, ProcRemove, []byte("other")), nil)
+	if _, fresh := c.begin(makeReplyKey(ip, 1, ProcRemove, []byte("other"))); !fresh {
 		t.Fatal("forgotten call still cached")
 	}
 	// Completed entries are evicted beyond the size, least recent first.

@@ -476,7 +476,7 @@ func TestMultiFragmentCallAndDisconnectMidCall(t *testing.T) {
 	// A GETATTR split into 1-byte fragments is one call.
 	xid := c.RPC.NextXID()
 	var msg xdr.Encoder
-	rpc.AppendCall(&msg, xid, nfs.ProgramNFS, nfs.VersionNFS, nfsclient.ProcGetattr, c.Cred)
+	rpc.AppendCall(&msg, xid, nfs.ProgramNFS, nfs.VersionNFS, nfs.ProcGetattr, c.Cred)
 	msg.Opaque(root)
 	var wire []byte
 	for i, b := range msg.Buf {
@@ -660,7 +660,7 @@ func TestRetransmissionAnsweredFromReplyCache(t *testing.T) {
 
 	removeCall := func(xid uint32) []byte {
 		e := xdr.NewEncoder(rpc.BeginRecord(nil))
-		rpc.AppendCall(e, xid, nfs.ProgramNFS, nfs.VersionNFS, nfsclient.ProcRemove, c.Cred)
+		rpc.AppendCall(e, xid, nfs.ProgramNFS, nfs.VersionNFS, nfs.ProcRemove, c.Cred)
 		e.Opaque(root)
 		e.String("f")
 		rpc.EndRecord(e.Buf)

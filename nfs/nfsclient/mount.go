@@ -8,16 +8,6 @@ import (
 	"github.com/zerofs-go/zerofsd/nfs/xdr"
 )
 
-// MOUNT v3 procedure numbers.
-const (
-	MountProcNull    = 0
-	MountProcMnt     = 1
-	MountProcDump    = 2
-	MountProcUmnt    = 3
-	MountProcUmntall = 4
-	MountProcExport  = 5
-)
-
 // MountCall sends one MOUNT v3 call with raw arguments.
 func (c *Client) MountCall(ctx context.Context, proc uint32, args []byte) ([]byte, error) {
 	return c.RPC.Call(ctx, nfs.ProgramMount, nfs.VersionMount, proc, c.Cred, args)
@@ -27,7 +17,7 @@ func (c *Client) MountCall(ctx context.Context, proc uint32, args []byte) ([]byt
 func (c *Client) Mount(ctx context.Context, path string) ([]byte, []uint32, error) {
 	var e xdr.Encoder
 	e.String(path)
-	res, err := c.MountCall(ctx, MountProcMnt, e.Buf)
+	res, err := c.MountCall(ctx, nfs.MountProcMnt, e.Buf)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -54,13 +44,13 @@ func (c *Client) Mount(ctx context.Context, path string) ([]byte, []uint32, erro
 func (c *Client) Umnt(ctx context.Context, path string) error {
 	var e xdr.Encoder
 	e.String(path)
-	_, err := c.MountCall(ctx, MountProcUmnt, e.Buf)
+	_, err := c.MountCall(ctx, nfs.MountProcUmnt, e.Buf)
 	return err
 }
 
 // Umntall calls UMNTALL.
 func (c *Client) Umntall(ctx context.Context) error {
-	_, err := c.MountCall(ctx, MountProcUmntall, nil)
+	_, err := c.MountCall(ctx, nfs.MountProcUmntall, nil)
 	return err
 }
 
@@ -69,7 +59,7 @@ type MountEntry struct{ Host, Path string }
 
 // Dump calls DUMP.
 func (c *Client) Dump(ctx context.Context) ([]MountEntry, error) {
-	res, err := c.MountCall(ctx, MountProcDump, nil)
+	res, err := c.MountCall(ctx, nfs.MountProcDump, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +79,7 @@ type ExportEntry struct {
 
 // Exports calls EXPORT.
 func (c *Client) Exports(ctx context.Context) ([]ExportEntry, error) {
-	res, err := c.MountCall(ctx, MountProcExport, nil)
+	res, err := c.MountCall(ctx, nfs.MountProcExport, nil)
 	if err != nil {
 		return nil, err
 	}

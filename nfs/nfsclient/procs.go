@@ -8,42 +8,16 @@ import (
 	"github.com/zerofs-go/zerofsd/nfs/xdr"
 )
 
-// NFSv3 procedure numbers.
-const (
-	ProcNull = iota
-	ProcGetattr
-	ProcSetattr
-	ProcLookup
-	ProcAccess
-	ProcReadlink
-	ProcRead
-	ProcWrite
-	ProcCreate
-	ProcMkdir
-	ProcSymlink
-	ProcMknod
-	ProcRemove
-	ProcRmdir
-	ProcRename
-	ProcLink
-	ProcReaddir
-	ProcReaddirplus
-	ProcFsstat
-	ProcFsinfo
-	ProcPathconf
-	ProcCommit
-)
-
 // Null calls NFSPROC3_NULL.
 func (c *Client) Null(ctx context.Context) error {
-	_, err := c.Call(ctx, ProcNull, nil)
+	_, err := c.Call(ctx, nfs.ProcNull, nil)
 	return err
 }
 
 // Getattr calls GETATTR.
 func (c *Client) Getattr(ctx context.Context, fh []byte) (Fattr, error) {
 	var a Fattr
-	err := c.call(ctx, "GETATTR", ProcGetattr, func(e *xdr.Encoder) { e.Opaque(fh) },
+	err := c.call(ctx, "GETATTR", nfs.ProcGetattr, func(e *xdr.Encoder) { e.Opaque(fh) },
 		func(d *xdr.Decoder) { a = getFattr(d) }, nil)
 	return a, err
 }
@@ -51,7 +25,7 @@ func (c *Client) Getattr(ctx context.Context, fh []byte) (Fattr, error) {
 // Setattr calls SETATTR; guard, when set, is the expected ctime.
 func (c *Client) Setattr(ctx context.Context, fh []byte, s Sattr, guard *time.Time) (WccData, error) {
 	var w WccData
-	err := c.call(ctx, "SETATTR", ProcSetattr, func(e *xdr.Encoder) {
+	err := c.call(ctx, "SETATTR", nfs.ProcSetattr, func(e *xdr.Encoder) {
 		e.Opaque(fh)
 		putSattr(e, s)
 		e.Bool(guard != nil)
@@ -66,7 +40,7 @@ func (c *Client) Setattr(ctx context.Context, fh []byte, s Sattr, guard *time.Ti
 func (c *Client) Lookup(ctx context.Context, dir []byte, name string) ([]byte, *Fattr, error) {
 	var fh []byte
 	var a *Fattr
-	err := c.call(ctx, "LOOKUP", ProcLookup, func(e *xdr.Encoder) { putDirop(e, dir, name) },
+	err := c.call(ctx, "LOOKUP", nfs.ProcLookup, func(e *xdr.Encoder) { putDirop(e, dir, name) },
 		func(d *xdr.Decoder) {
 			fh = clone(d.Opaque(nfs.MaxHandleSize))
 			a = getPostOpAttr(d)
@@ -78,7 +52,7 @@ func (c *Client) Lookup(ctx context.Context, dir []byte, name string) ([]byte, *
 // Access calls ACCESS and returns the granted bits.
 func (c *Client) Access(ctx context.Context, fh []byte, mask uint32) (uint32, error) {
 	var granted uint32
-	err := c.call(ctx, "ACCESS", ProcAccess, func(e *xdr.Encoder) { e.Opaque(fh); e.Uint32(mask) },
+	err := c.call(ctx, "ACCESS", nfs.ProcAccess, func(e *xdr.Encoder) { e.Opaque(fh); e.Uint32(mask) },
 		func(d *xdr.Decoder) { getPostOpAttr(d); granted = d.Uint32() }, failAttr)
 	return granted, err
 }
@@ -86,7 +60,7 @@ func (c *Client) Access(ctx context.Context, fh []byte, mask uint32) (uint32, er
 // Readlink calls READLINK.
 func (c *Client) Readlink(ctx context.Context, fh []byte) (string, error) {
 	var s string
-	err := c.call(ctx, "READLINK", ProcReadlink, func(e *xdr.Encoder) { e.Opaque(fh) },
+	err := c.call(ctx, "READLINK", nfs.ProcReadlink, func(e *xdr.Encoder) { e.Opaque(fh) },
 		func(d *xdr.Decoder) { getPostOpAttr(d); s = d.String(1 << 16) }, failAttr)
 	return s, err
 }
@@ -101,7 +75,7 @@ type ReadResult struct {
 // Read calls READ.
 func (c *Client) Read(ctx context.Context, fh []byte, off uint64, count uint32) (ReadResult, error) {
 	var r ReadResult
-	err := c.call(ctx, "READ", ProcRead, func(e *xdr.Encoder) { e.Opaque(fh); e.Uint64(off); e.Uint32(count) },
+	err := c.call(ctx, "READ", nfs.ProcRead, func(e *xdr.Encoder) { e.Opaque(fh); e.Uint64(off); e.Uint32(count) },
 		func(d *xdr.Decoder) {
 			r.Attr = getPostOpAttr(d)
 			n := d.Uint32()
@@ -132,7 +106,7 @@ type WriteResult struct {
 // Write calls WRITE.
 func (c *Client) Write(ctx context.Context, fh []byte, off uint64, data []byte, stable uint32) (WriteResult, error) {
 	var r WriteResult
-	err := c.call(ctx, "WRITE", ProcWrite, func(e *xdr.Encoder) {
+	err := c.call(ctx, "WRITE", nfs.ProcWrite, func(e *xdr.Encoder) {
 		e.Opaque(fh)
 		e.Uint64(off)
 		e.Uint32(uint32(len(data)))
@@ -173,7 +147,7 @@ const (
 // Exclusive and verifier verf.
 func (c *Client) Create(ctx context.Context, dir []byte, name string, mode uint32, s Sattr, verf [8]byte) (CreateResult, error) {
 	var r CreateResult
-	err := c.call(ctx, "CREATE", ProcCreate, func(e *xdr.Encoder) {
+	err := c.call(ctx, "CREATE", nfs.ProcCreate, func(e *xdr.Encoder) {
 		putDirop(e, dir, name)
 		e.Uint32(mode)
 		if mode == Exclusive {
@@ -188,7 +162,7 @@ func (c *Client) Create(ctx context.Context, dir []byte, name string, mode uint3
 // Mkdir calls MKDIR.
 func (c *Client) Mkdir(ctx context.Context, dir []byte, name string, s Sattr) (CreateResult, error) {
 	var r CreateResult
-	err := c.call(ctx, "MKDIR", ProcMkdir, func(e *xdr.Encoder) { putDirop(e, dir, name); putSattr(e, s) },
+	err := c.call(ctx, "MKDIR", nfs.ProcMkdir, func(e *xdr.Encoder) { putDirop(e, dir, name); putSattr(e, s) },
 		decodeCreated(&r), failWcc)
 	return r, err
 }
@@ -196,7 +170,7 @@ func (c *Client) Mkdir(ctx context.Context, dir []byte, name string, s Sattr) (C
 // Symlink calls SYMLINK.
 func (c *Client) Symlink(ctx context.Context, dir []byte, name, target string, s Sattr) (CreateResult, error) {
 	var r CreateResult
-	err := c.call(ctx, "SYMLINK", ProcSymlink, func(e *xdr.Encoder) {
+	err := c.call(ctx, "SYMLINK", nfs.ProcSymlink, func(e *xdr.Encoder) {
 		putDirop(e, dir, name)
 		putSattr(e, s)
 		e.String(target)
@@ -218,7 +192,7 @@ const (
 // Mknod calls MKNOD.
 func (c *Client) Mknod(ctx context.Context, dir []byte, name string, ftype uint32, s Sattr, major, minor uint32) (CreateResult, error) {
 	var r CreateResult
-	err := c.call(ctx, "MKNOD", ProcMknod, func(e *xdr.Encoder) {
+	err := c.call(ctx, "MKNOD", nfs.ProcMknod, func(e *xdr.Encoder) {
 		putDirop(e, dir, name)
 		e.Uint32(ftype)
 		switch ftype {
@@ -236,7 +210,7 @@ func (c *Client) Mknod(ctx context.Context, dir []byte, name string, ftype uint3
 // Remove calls REMOVE.
 func (c *Client) Remove(ctx context.Context, dir []byte, name string) (WccData, error) {
 	var w WccData
-	err := c.call(ctx, "REMOVE", ProcRemove, func(e *xdr.Encoder) { putDirop(e, dir, name) },
+	err := c.call(ctx, "REMOVE", nfs.ProcRemove, func(e *xdr.Encoder) { putDirop(e, dir, name) },
 		func(d *xdr.Decoder) { w = getWcc(d) }, failWcc)
 	return w, err
 }
@@ -244,7 +218,7 @@ func (c *Client) Remove(ctx context.Context, dir []byte, name string) (WccData, 
 // Rmdir calls RMDIR.
 func (c *Client) Rmdir(ctx context.Context, dir []byte, name string) (WccData, error) {
 	var w WccData
-	err := c.call(ctx, "RMDIR", ProcRmdir, func(e *xdr.Encoder) { putDirop(e, dir, name) },
+	err := c.call(ctx, "RMDIR", nfs.ProcRmdir, func(e *xdr.Encoder) { putDirop(e, dir, name) },
 		func(d *xdr.Decoder) { w = getWcc(d) }, failWcc)
 	return w, err
 }
@@ -257,7 +231,7 @@ type RenameResult struct {
 // Rename calls RENAME.
 func (c *Client) Rename(ctx context.Context, fromDir []byte, fromName string, toDir []byte, toName string) (RenameResult, error) {
 	var r RenameResult
-	err := c.call(ctx, "RENAME", ProcRename, func(e *xdr.Encoder) {
+	err := c.call(ctx, "RENAME", nfs.ProcRename, func(e *xdr.Encoder) {
 		putDirop(e, fromDir, fromName)
 		putDirop(e, toDir, toName)
 	}, func(d *xdr.Decoder) { r.From, r.To = getWcc(d), getWcc(d) }, failWcc)
@@ -274,7 +248,7 @@ type LinkResult struct {
 // Link calls LINK.
 func (c *Client) Link(ctx context.Context, fh, dir []byte, name string) (LinkResult, error) {
 	var r LinkResult
-	err := c.call(ctx, "LINK", ProcLink, func(e *xdr.Encoder) { e.Opaque(fh); putDirop(e, dir, name) },
+	err := c.call(ctx, "LINK", nfs.ProcLink, func(e *xdr.Encoder) { e.Opaque(fh); putDirop(e, dir, name) },
 		func(d *xdr.Decoder) { r.Attr, r.Dir = getPostOpAttr(d), getWcc(d) }, failAttr)
 	return r, err
 }
@@ -292,7 +266,7 @@ type DirEntry struct {
 func (c *Client) Readdir(ctx context.Context, dir []byte, cookie uint64, count uint32) ([]DirEntry, bool, error) {
 	var ents []DirEntry
 	var eof bool
-	err := c.call(ctx, "READDIR", ProcReaddir, func(e *xdr.Encoder) {
+	err := c.call(ctx, "READDIR", nfs.ProcReaddir, func(e *xdr.Encoder) {
 		e.Opaque(dir)
 		e.Uint64(cookie)
 		e.Uint64(0)
@@ -312,7 +286,7 @@ func (c *Client) Readdir(ctx context.Context, dir []byte, cookie uint64, count u
 func (c *Client) Readdirplus(ctx context.Context, dir []byte, cookie uint64, dircount, maxcount uint32) ([]DirEntry, bool, error) {
 	var ents []DirEntry
 	var eof bool
-	err := c.call(ctx, "READDIRPLUS", ProcReaddirplus, func(e *xdr.Encoder) {
+	err := c.call(ctx, "READDIRPLUS", nfs.ProcReaddirplus, func(e *xdr.Encoder) {
 		e.Opaque(dir)
 		e.Uint64(cookie)
 		e.Uint64(0)
@@ -367,7 +341,7 @@ type Fsstat struct {
 // Fsstat calls FSSTAT.
 func (c *Client) Fsstat(ctx context.Context, fh []byte) (Fsstat, error) {
 	var s Fsstat
-	err := c.call(ctx, "FSSTAT", ProcFsstat, func(e *xdr.Encoder) { e.Opaque(fh) }, func(d *xdr.Decoder) {
+	err := c.call(ctx, "FSSTAT", nfs.ProcFsstat, func(e *xdr.Encoder) { e.Opaque(fh) }, func(d *xdr.Decoder) {
 		s.Attr = getPostOpAttr(d)
 		s.TBytes, s.FBytes, s.ABytes = d.Uint64(), d.Uint64(), d.Uint64()
 		s.TFiles, s.FFiles, s.AFiles = d.Uint64(), d.Uint64(), d.Uint64()
@@ -390,7 +364,7 @@ type Fsinfo struct {
 // Fsinfo calls FSINFO.
 func (c *Client) Fsinfo(ctx context.Context, fh []byte) (Fsinfo, error) {
 	var s Fsinfo
-	err := c.call(ctx, "FSINFO", ProcFsinfo, func(e *xdr.Encoder) { e.Opaque(fh) }, func(d *xdr.Decoder) {
+	err := c.call(ctx, "FSINFO", nfs.ProcFsinfo, func(e *xdr.Encoder) { e.Opaque(fh) }, func(d *xdr.Decoder) {
 		s.Attr = getPostOpAttr(d)
 		s.RtMax, s.RtPref, s.RtMult = d.Uint32(), d.Uint32(), d.Uint32()
 		s.WtMax, s.WtPref, s.WtMult = d.Uint32(), d.Uint32(), d.Uint32()
@@ -412,7 +386,7 @@ type Pathconf struct {
 // Pathconf calls PATHCONF.
 func (c *Client) Pathconf(ctx context.Context, fh []byte) (Pathconf, error) {
 	var p Pathconf
-	err := c.call(ctx, "PATHCONF", ProcPathconf, func(e *xdr.Encoder) { e.Opaque(fh) }, func(d *xdr.Decoder) {
+	err := c.call(ctx, "PATHCONF", nfs.ProcPathconf, func(e *xdr.Encoder) { e.Opaque(fh) }, func(d *xdr.Decoder) {
 		p.Attr = getPostOpAttr(d)
 		p.LinkMax, p.NameMax = d.Uint32(), d.Uint32()
 		p.NoTrunc, p.ChownRestricted, p.CaseInsensitive, p.CasePreserving = d.Bool(), d.Bool(), d.Bool(), d.Bool()
@@ -423,7 +397,7 @@ func (c *Client) Pathconf(ctx context.Context, fh []byte) (Pathconf, error) {
 // Commit calls COMMIT and returns the write verifier.
 func (c *Client) Commit(ctx context.Context, fh []byte, off uint64, count uint32) ([8]byte, error) {
 	var verf [8]byte
-	err := c.call(ctx, "COMMIT", ProcCommit, func(e *xdr.Encoder) { e.Opaque(fh); e.Uint64(off); e.Uint32(count) },
+	err := c.call(ctx, "COMMIT", nfs.ProcCommit, func(e *xdr.Encoder) { e.Opaque(fh); e.Uint64(off); e.Uint32(count) },
 		func(d *xdr.Decoder) { getWcc(d); copy(verf[:], d.FixedOpaque(8)) }, failWcc)
 	return verf, err
 }
