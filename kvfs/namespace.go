@@ -323,32 +323,6 @@ func (fs *FS) Link(ctx context.Context, cred Cred, ino uint64, dir uint64, name 
 	return NewEntry{Attr: n.attr(ino), Dir: Change{Before: before, After: d.attr(dir)}}, nil
 }
 
-// lockEntry locks dir and the inode its entry name points to (if any),
-// retrying until the entry is the same before and after locking. It returns
-// the entry, whether it exists, and the unlock function.
-func (fs *FS) lockEntry(ctx context.Context, dir uint64, name string) (dirent, bool, func(), error) {
-	for {
-		e, ok, err := fs.getEntry(ctx, dir, name)
-		if err != nil {
-			return dirent{}, false, nil, err
-		}
-		inos := []uint64{dir}
-		if ok {
-			inos = append(inos, e.ino)
-		}
-		unlock := fs.lockInodes(inos...)
-		e2, ok2, err := fs.loadEntry(ctx, dir, name)
-		if err != nil {
-			unlock()
-			return dirent{}, false, nil, err
-		}
-		if ok == ok2 && e == e2 {
-			return e, ok, unlock, nil
-		}
-		unlock()
-	}
-}
-
 // dropLink removes one link of n (already unlinked from its entry) in t:
 // the inode goes when its link count reaches 0. NFS has no open state, so
 // the data of a file is reclaimed as soon as its last link goes.
