@@ -11,6 +11,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/kvfs/lsmkv"
 	"github.com/zerofs-go/zerofsd/lsm"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
@@ -91,7 +92,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening database in %s: %w", ec.Name, ec.Store, err)
 	}
-	fs, err := kvfs.Open(ctx, dbKV{db: db}, kvfs.Options{
+	fs, err := kvfs.Open(ctx, lsmkv.New(db), kvfs.Options{
 		InodeCacheEntries: ec.InodeCacheEntries,
 		SizeLimitBytes:    uint64(ec.SizeLimitBytes()),
 		ReadOnly:          !writer,

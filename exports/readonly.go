@@ -8,6 +8,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/kvfs/lsmkv"
 	"github.com/zerofs-go/zerofsd/lsm"
 )
 
@@ -34,7 +35,7 @@ func OpenReadOnly(ctx context.Context, ec config.Export, checkpoint string, log 
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening database in %s read-only: %w", ec.Name, ec.Store, err)
 	}
-	fs, err := kvfs.Open(ctx, dbKV{db: db}, kvfs.Options{ReadOnly: true, Logger: log.With("export", ec.Name)})
+	fs, err := kvfs.Open(ctx, lsmkv.New(db), kvfs.Options{ReadOnly: true, Logger: log.With("export", ec.Name)})
 	if err != nil {
 		_ = db.Close(ctx)
 		return nil, fmt.Errorf("export %s: opening filesystem read-only: %w", ec.Name, err)

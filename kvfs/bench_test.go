@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/kvfs/lsmkv"
 	"github.com/zerofs-go/zerofsd/lsm"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
@@ -259,7 +260,7 @@ func coldFile(b *testing.B, size int, blockCacheBytes int64, latency time.Durati
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close(context.Background()) })
-	fs, err := kvfs.Open(ctx, lsmKV{db}, kvfs.Options{})
+	fs, err := kvfs.Open(ctx, lsmkv.New(db), kvfs.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

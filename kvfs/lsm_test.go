@@ -2,7 +2,6 @@ package kvfs_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -10,39 +9,10 @@ import (
 
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/kvfs/kvfstest"
+	"github.com/zerofs-go/zerofsd/kvfs/lsmkv"
 	"github.com/zerofs-go/zerofsd/lsm"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
-
-// lsmKV runs kvfs on an lsm database (the adapter the server uses is the
-// integrator's; this one is for tests and benchmarks).
-type lsmKV struct{ db *lsm.DB }
-
-func (k lsmKV) Get(ctx context.Context, key []byte) ([]byte, error) {
-	v, err := k.db.Get(ctx, key)
-	if errors.Is(err, lsm.ErrNotFound) {
-		return nil, kvfs.ErrNoKey // unwrapped: negative lookups are frequent and must be cheap
-	}
-	return v, err
-}
-
-func (k lsmKV) NewIterator(ctx context.Context, lower, upper []byte) (kvfs.KVIterator, error) {
-	return k.db.NewIterator(ctx, lower, upper)
-}
-
-func (k lsmKV) Write(ctx context.Context, ops []kvfs.KVOp, durable bool) error {
-	var b lsm.Batch
-	for _, op := range ops {
-		if op.Delete {
-			b.Delete(op.Key)
-		} else {
-			b.Put(op.Key, op.Value)
-		}
-	}
-	return k.db.Write(ctx, &b, lsm.WriteOptions{AwaitDurable: durable})
-}
-
-func (k lsmKV) Flush(ctx context.Context) error { return k.db.Flush(ctx) }
 
 // lsmStore crashes an lsm database by opening a new writer on its object
 // store (which fences the old one) without flushing the old one first.
@@ -63,7 +33,7 @@ func newLSMStore(t testing.TB, store objstore.Store) *lsmStore {
 	return s
 }
 
-func (s *lsmStore) KV() kvfs.KV { return lsmKV{s.db} }
+func (s *lsmStore) KV() kvfs.KV { return lsmkv.New(s.db) }
 
 func (s *lsmStore) Crash(ctx context.Context, rng *rand.Rand) (kvfs.KV, error) {
 	db, err := lsm.Open(ctx, s.store, s.opts)
@@ -73,7 +43,7 @@ func (s *lsmStore) Crash(ctx context.Context, rng *rand.Rand) (kvfs.KV, error) {
 	old := s.db
 	s.db = db
 	old.Close(ctx) // fenced: fails without writing anything more
-	return lsmKV{db}, nil
+	return lsmkv.New(db), nil
 }
 
 func TestModelOnLSM(t *testing.T) {

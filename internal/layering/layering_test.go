@@ -17,14 +17,17 @@ const module = "github.com/zerofs-go/zerofsd"
 var leaves = []string{"internal/crc32c", "internal/retry"}
 
 // allowed maps a package (and everything under it) to the module packages
-// (and everything under them) its production code may import. Packages
-// under the same top-level folder may always import each other. The longest
-// matching key wins.
+// (and everything under them) its production code may import. The longest
+// matching key wins, and packages governed by the same key may always
+// import each other: a sub-package with a key of its own (kvfs/lsmkv) is a
+// layer of its own, which the packages around it may not import unless
+// their rule says so.
 var allowed = map[string][]string{
 	"objstore":          nil,
 	"cache":             {"internal/flock", "objstore"},
 	"lsm":               {"cache", "internal/flock", "objstore"},
 	"kvfs":              nil,
+	"kvfs/lsmkv":        {"kvfs", "lsm"},
 	"nfs":               {"kvfs"},
 	"config":            {"kvfs", "lsm", "nfs"}, // their defaults only
 	"exports":           {"cache", "config", "kvfs", "lsm", "nfs", "objstore"},
@@ -101,22 +104,26 @@ func TestLayering(t *testing.T) {
 
 // ruleFor returns the allowed imports of the longest key that is rel or a parent of it.
 func ruleFor(rel string) ([]string, bool) {
+	k, found := ruleKey(rel)
+	return allowed[k], found
+}
+
+// ruleKey returns the longest key of allowed that is rel or a parent of it.
+func ruleKey(rel string) (string, bool) {
 	best, found := "", false
 	for k := range allowed {
 		if within(rel, k) && len(k) >= len(best) {
 			best, found = k, true
 		}
 	}
-	return allowed[best], found
+	return best, found
 }
 
 func permitted(rel string, rule []string, target string) bool {
-	top := strings.SplitN(rel, "/", 2)[0]
-	if within(target, top) && top != "internal" {
-		return true
-	}
-	if within(target, rel) {
-		return true
+	if a, ok := ruleKey(rel); ok {
+		if b, ok := ruleKey(target); ok && a == b {
+			return true
+		}
 	}
 	if slices.Contains(leaves, target) {
 		return true
@@ -144,6 +151,11 @@ func TestRules(t *testing.T) {
 		{"nfs", "lsm", false},
 		{"exports", "nfs", true},
 		{"internal/testenv", "internal/layering", false},
+		{"kvfs", "kvfs/lsmkv", false},
+		{"kvfs/lsmkv", "lsm", true},
+		{"kvfs/lsmkv", "kvfs", true},
+		{"kvfs/lsmkv", "nfs", false},
+		{"exports", "kvfs/lsmkv", true},
 		{"lsm", "internal/retry", true},
 		{"objstore", "internal/retry", true},
 		{"internal/retry", "objstore", false},

@@ -1,4 +1,4 @@
-package exports
+package lsmkv
 
 import (
 	"context"
@@ -10,14 +10,18 @@ import (
 	"github.com/zerofs-go/zerofsd/lsm"
 )
 
-// dbKV adapts an lsm database to the key-value interface kvfs runs on.
-type dbKV struct {
+// KV adapts an lsm database to the key-value interface kvfs runs on.
+type KV struct {
 	db *lsm.DB
 }
 
-var _ kvfs.KV = dbKV{}
+var _ kvfs.KV = KV{}
 
-func (k dbKV) Get(ctx context.Context, key []byte) ([]byte, error) {
+// New returns db as a kvfs.KV.
+func New(db *lsm.DB) KV { return KV{db: db} }
+
+// Get returns the value of key, or kvfs.ErrNoKey.
+func (k KV) Get(ctx context.Context, key []byte) ([]byte, error) {
 	v, err := k.db.Get(ctx, key)
 	if errors.Is(err, lsm.ErrNotFound) {
 		return nil, kvfs.ErrNoKey
@@ -25,7 +29,8 @@ func (k dbKV) Get(ctx context.Context, key []byte) ([]byte, error) {
 	return v, translate(err)
 }
 
-func (k dbKV) NewIterator(ctx context.Context, lower, upper []byte) (kvfs.KVIterator, error) {
+// NewIterator iterates over the keys in [lower, upper) of one snapshot.
+func (k KV) NewIterator(ctx context.Context, lower, upper []byte) (kvfs.KVIterator, error) {
 	it, err := k.db.NewIterator(ctx, lower, upper)
 	if err != nil {
 		return nil, translate(err)
@@ -33,7 +38,9 @@ func (k dbKV) NewIterator(ctx context.Context, lower, upper []byte) (kvfs.KVIter
 	return it, nil
 }
 
-func (k dbKV) Write(ctx context.Context, ops []kvfs.KVOp, durable bool) error {
+// Write applies ops as one atomic batch; durable waits until it is in the
+// store.
+func (k KV) Write(ctx context.Context, ops []kvfs.KVOp, durable bool) error {
 	var b lsm.Batch
 	for _, op := range ops {
 		if op.Delete {
@@ -45,7 +52,8 @@ func (k dbKV) Write(ctx context.Context, ops []kvfs.KVOp, durable bool) error {
 	return translate(k.db.Write(ctx, &b, lsm.WriteOptions{AwaitDurable: durable}))
 }
 
-func (k dbKV) Flush(ctx context.Context) error {
+// Flush makes every write so far durable.
+func (k KV) Flush(ctx context.Context) error {
 	return translate(k.db.Flush(ctx))
 }
 
