@@ -15,6 +15,7 @@ import (
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/lsm/journal/memfs"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/storetest"
 )
 
 // modelOp is one acknowledged write of the model: a whole batch.
@@ -424,7 +425,7 @@ func TestModelS3(t *testing.T) {
 			if os.Getenv("LSM_MODEL_OPS") != "" {
 				n = max(modelOps(t, ops)/4, 1) // S3 runs a quarter of a soak
 			}
-			runModel(t, objstore.NewPrefixed(store, fmt.Sprintf("model-%d/", seed)), seed, n)
+			runModel(t, storetest.NewPrefixed(store, fmt.Sprintf("model-%d/", seed)), seed, n)
 		})
 	}
 }

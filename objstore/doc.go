@@ -19,16 +19,16 @@
 //
 // Wrappers:
 //
-//   - Prefixed (NewPrefixed): a view of a Store under a key prefix.
 //   - Counting (NewCounting): counts requests, failures and bytes by operation.
-//
-// Helpers: All and ListAll follow List's pages; ValidateKey says which keys
-// every backend accepts. The contract every backend passes is the test
-// suite in objstore/storetest.
 //   - Faulty (NewFaulty): injects errors, latency, torn writes (applied but
 //     answered with an error), corrupted or truncated data and a "crash"
 //     into chosen operations, deterministically from a seed; for other
 //     packages' tests.
+//
+// Helpers: All and ListAll follow List's pages; ValidateKey says which keys
+// every backend accepts. The contract every backend passes is the test
+// suite in objstore/storetest, which also holds Prefixed, a view of a store
+// under a key prefix for tests that share one bucket.
 //
 // Guarantees, for every backend:
 //

@@ -44,17 +44,3 @@ func ExampleFaulty() {
 	// crashed: true true
 	// reads after the crash fail: true
 }
-
-func ExampleNewPrefixed() {
-	ctx := context.Background()
-	bucket := objstore.NewMemory()
-	teamA := objstore.NewPrefixed(bucket, "exports/team-a")
-	_ = teamA.Put(ctx, "wal/00000000000000000001.sst", []byte("w"))
-	page, _ := bucket.List(ctx, "", objstore.ListOptions{})
-	fmt.Println(page.Objects[0].Key)
-	page, _ = teamA.List(ctx, "wal/", objstore.ListOptions{})
-	fmt.Println(page.Objects[0].Key)
-	// Output:
-	// exports/team-a/wal/00000000000000000001.sst
-	// wal/00000000000000000001.sst
-}

@@ -23,27 +23,6 @@ func TestLocalContract(t *testing.T) {
 	})
 }
 
-func TestPrefixedContract(t *testing.T) {
-	storetest.RunContractTests(t, func(t *testing.T) objstore.Store {
-		inner := objstore.NewMemory()
-		// A neighbour whose keys share the prefix string but not the directory.
-		if err := inner.Put(t.Context(), "exports/ab/x", []byte("neighbour")); err != nil {
-			t.Fatal(err)
-		}
-		return objstore.NewPrefixed(inner, "exports/a")
-	})
-}
-
-func TestPrefixedLocalContract(t *testing.T) {
-	storetest.RunContractTests(t, func(t *testing.T) objstore.Store {
-		inner, err := objstore.NewLocal(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return objstore.NewPrefixed(inner, "/exports/team-a/")
-	})
-}
-
 func TestCountingContract(t *testing.T) {
 	storetest.RunContractTests(t, func(t *testing.T) objstore.Store {
 		return objstore.NewCounting(objstore.NewMemory())

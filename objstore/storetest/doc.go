@@ -14,6 +14,10 @@
 // canceled contexts, invalid keys, and a seeded random sequence of
 // operations checked against a plain map (RandomOpsMatchModel).
 //
+// It also holds Prefixed (NewPrefixed), a view of a store under a key
+// prefix, with which tests share one store or bucket between independent
+// runs.
+//
 // newStore must return an empty store each time it is called. The suite
 // sends no traffic of its own beyond what the store does, and runs in a few
 // seconds on a local S3 server.

@@ -1,24 +1,30 @@
-package objstore
+package storetest
 
 import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
-// Prefixed is a view of a Store under a key prefix: key k of the view is key
-// prefix+k of the inner store, and List returns keys relative to the prefix.
+// Prefixed is a view of an objstore.Store under a key prefix: key k of the
+// view is key prefix+k of the inner store, and List returns keys relative
+// to the prefix.
+// Tests use it to share one store (one S3 bucket) between independent runs;
+// the daemon does not need it (an S3 store has its own prefix, a local store
+// its own directory).
 type Prefixed struct {
-	inner  Store
+	inner  objstore.Store
 	prefix string
 }
 
-var _ Store = (*Prefixed)(nil)
+var _ objstore.Store = (*Prefixed)(nil)
 
 // NewPrefixed returns a view of inner under prefix. The prefix is
 // normalised to end with "/" (so "exports/a" and "exports/a/" are the same
 // view); an empty prefix returns inner unchanged.
-func NewPrefixed(inner Store, prefix string) Store {
+func NewPrefixed(inner objstore.Store, prefix string) objstore.Store {
 	prefix = strings.Trim(prefix, "/")
 	if prefix == "" {
 		return inner
@@ -30,13 +36,13 @@ func NewPrefixed(inner Store, prefix string) Store {
 func (p *Prefixed) Prefix() string { return p.prefix }
 
 // Inner returns the wrapped store.
-func (p *Prefixed) Inner() Store { return p.inner }
+func (p *Prefixed) Inner() objstore.Store { return p.inner }
 
 // checkKey validates the view-relative key, so that an empty or absolute
 // key cannot name the prefix itself or escape it.
 func (p *Prefixed) checkKey(op, key string) error {
-	if err := ValidateKey(key); err != nil {
-		return fmt.Errorf("objstore: %s under %q: %w", op, p.prefix, err)
+	if err := objstore.ValidateKey(key); err != nil {
+		return fmt.Errorf("storetest: %s under %q: %w", op, p.prefix, err)
 	}
 	return nil
 }
@@ -58,13 +64,13 @@ func (p *Prefixed) GetRange(ctx context.Context, key string, off, n int64) ([]by
 }
 
 // Head describes prefix+key; the returned Key is relative to the prefix.
-func (p *Prefixed) Head(ctx context.Context, key string) (ObjectInfo, error) {
+func (p *Prefixed) Head(ctx context.Context, key string) (objstore.ObjectInfo, error) {
 	if err := p.checkKey("head", key); err != nil {
-		return ObjectInfo{}, err
+		return objstore.ObjectInfo{}, err
 	}
 	info, err := p.inner.Head(ctx, p.prefix+key)
 	if err != nil {
-		return ObjectInfo{}, err
+		return objstore.ObjectInfo{}, err
 	}
 	info.Key = key
 	return info, nil
@@ -95,19 +101,19 @@ func (p *Prefixed) Delete(ctx context.Context, key string) error {
 }
 
 // List lists keys under prefix+prefix, returned relative to the view.
-func (p *Prefixed) List(ctx context.Context, prefix string, opts ListOptions) (ListPage, error) {
-	inner := ListOptions{Limit: opts.Limit}
+func (p *Prefixed) List(ctx context.Context, prefix string, opts objstore.ListOptions) (objstore.ListPage, error) {
+	inner := objstore.ListOptions{Limit: opts.Limit}
 	if opts.StartAfter != "" {
 		inner.StartAfter = p.prefix + opts.StartAfter
 	}
 	page, err := p.inner.List(ctx, p.prefix+prefix, inner)
 	if err != nil {
-		return ListPage{}, err
+		return objstore.ListPage{}, err
 	}
 	for i := range page.Objects {
 		key, ok := strings.CutPrefix(page.Objects[i].Key, p.prefix)
 		if !ok {
-			return ListPage{}, fmt.Errorf("objstore: list under %q: inner store returned key %q outside the prefix", p.prefix, page.Objects[i].Key)
+			return objstore.ListPage{}, fmt.Errorf("storetest: list under %q: inner store returned key %q outside the prefix", p.prefix, page.Objects[i].Key)
 		}
 		page.Objects[i].Key = key
 	}
