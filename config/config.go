@@ -9,6 +9,7 @@ import (
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/lsm"
 	"github.com/zerofs-go/zerofsd/nfs"
+	"github.com/zerofs-go/zerofsd/nfs/portmap"
 )
 
 // Defaults. Every key not listed here has no default: it is either required
@@ -38,7 +39,7 @@ const (
 	DefaultPortmapper         = PortmapperAuto
 	// DefaultPortmapperPort is the port of server.portmapper_listen when
 	// it is not set: the portmapper's well-known port.
-	DefaultPortmapperPort = 111
+	DefaultPortmapperPort = portmap.Port
 )
 
 // Environment variables that override the file (an empty value counts as unset).
@@ -218,7 +219,7 @@ type Export struct {
 	RootOwner *Owner
 	// RootMode is the mode given to the export's root directory when its
 	// filesystem is created: permission bits, setgid (02000) and sticky
-	// (01000); nil = 0755. An existing root keeps its mode.
+	// (01000); nil = kvfs.DefaultRootMode (0755). An existing root keeps its mode.
 	RootMode *uint32
 }
 
@@ -230,8 +231,9 @@ type Owner struct {
 // String is "uid:gid", as written in the file.
 func (o Owner) String() string { return fmt.Sprintf("%d:%d", o.UID, o.GID) }
 
-// RootModeBits are the bits root_mode may hold: permissions, setgid, sticky.
-const RootModeBits = 0o3777
+// RootModeBits are the bits root_mode may hold: permissions, setgid, sticky
+// (kvfs's rule for a root's mode).
+const RootModeBits = kvfs.RootModeBits
 
 // SizeLimitBytes is SizeLimitGB in bytes (0 = unlimited).
 func (e Export) SizeLimitBytes() int64 { return gbToBytes(e.SizeLimitGB) }
