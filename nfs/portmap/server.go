@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/retry"
 	"github.com/zerofs-go/zerofsd/nfs/rpc"
 	"github.com/zerofs-go/zerofsd/nfs/xdr"
 )
@@ -174,7 +175,8 @@ func (s *Server) closeAll() {
 }
 
 func (s *Server) serveTCP(ctx context.Context) {
-	var backoff time.Duration
+	// An Accept that fails with a timeout is retried after a growing delay.
+	bo := retry.Backoff{Base: 5 * time.Millisecond, Max: time.Second}
 	for {
 		nc, err := s.tcp.Accept()
 		if err != nil {
@@ -183,14 +185,13 @@ func (s *Server) serveTCP(ctx context.Context) {
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
+				_ = retry.Sleep(ctx, bo.Next()) // ctx done: the next Accept fails
 				continue
 			}
 			s.log.Error("portmap: accept", "err", err)
 			return
 		}
-		backoff = 0
+		bo.Reset()
 		select {
 		case s.conns <- struct{}{}:
 		default:
