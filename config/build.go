@@ -394,7 +394,7 @@ func (b *builder) buildExports() {
 				b.ps.add(key("sync"), "%q is not a sync mode: use commit or strict", *raw.Sync)
 			}
 		}
-		e.InodeCacheEntries = b.intIn(key("inode_cache_entries"), raw.InodeCacheEntries, DefaultInodeCacheEntries, 0, 1<<30)
+		e.InodeCacheEntries = b.intIn(key("inode_cache_entries"), raw.InodeCacheEntries, DefaultInodeCacheEntries, 1, 1<<30)
 		if raw.SizeLimitGB != nil {
 			e.SizeLimitGB = *raw.SizeLimitGB
 			if math.IsNaN(e.SizeLimitGB) || math.IsInf(e.SizeLimitGB, 0) || e.SizeLimitGB < 0 {

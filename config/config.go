@@ -210,7 +210,8 @@ type Export struct {
 	// Sync is when metadata changes become durable. Default commit, or
 	// strict with Durability local.
 	Sync SyncMode
-	// InodeCacheEntries sizes the in-memory inode/dentry LRU. Default DefaultInodeCacheEntries; 0 = none.
+	// InodeCacheEntries sizes the in-memory inode/dentry LRU (at least 1: it
+	// cannot be turned off). Default DefaultInodeCacheEntries.
 	InodeCacheEntries int
 	// SizeLimitGB is the export's reported (and enforced) size, in GB; 0 = unlimited.
 	SizeLimitGB float64

@@ -136,7 +136,7 @@ anon_uid = 1000
 anon_gid = 0
 durability = "local"
 sync = "strict"
-inode_cache_entries = 0
+inode_cache_entries = 5000
 size_limit_gb = 0.25
 root_owner = "0:1000"
 root_mode = "2775"
@@ -164,7 +164,7 @@ allow_http = false
 			ReadOnly: true, Secure: true,
 			AllowedClients: []netip.Prefix{netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("10.0.0.0/8"),
 				netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("192.168.1.0/24")},
-			Squash: SquashAll, AnonUID: 1000, AnonGID: 0, Durability: DurabilityLocal, Sync: SyncStrict, InodeCacheEntries: 0, SizeLimitGB: 0.25,
+			Squash: SquashAll, AnonUID: 1000, AnonGID: 0, Durability: DurabilityLocal, Sync: SyncStrict, InodeCacheEntries: 5000, SizeLimitGB: 0.25,
 			RootOwner: &Owner{UID: 0, GID: 1000}, RootMode: ptr(uint32(0o2775)),
 		}},
 	}

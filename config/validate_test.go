@@ -356,7 +356,7 @@ durability = "disk"
 sync = "always"
 anon_uid = -1
 anon_gid = 4294967296
-inode_cache_entries = -5
+inode_cache_entries = 0
 size_limit_gb = -1
 `,
 			wants: []want{
@@ -374,7 +374,7 @@ size_limit_gb = -1
 				{key: "exports[0].sync", msg: "commit or strict"},
 				{key: "exports[0].anon_uid", msg: "out of range"},
 				{key: "exports[0].anon_gid", msg: "out of range"},
-				{key: "exports[0].inode_cache_entries", msg: "out of range"},
+				{key: "exports[0].inode_cache_entries", msg: "0 is out of range: from 1 to"},
 				{key: "exports[0].size_limit_gb", msg: "positive"},
 			},
 		},
