@@ -24,15 +24,16 @@ var leaves = []string{"internal/crc32c", "internal/retry"}
 // their rule says so.
 var allowed = map[string][]string{
 	"objstore":          nil,
+	"crypt":             {"objstore"},
 	"cache":             {"internal/flock", "objstore"},
 	"lsm":               {"cache", "internal/flock", "objstore"},
 	"kvfs":              nil,
 	"kvfs/lsmkv":        {"kvfs", "lsm"},
 	"nfs":               {"kvfs"},
 	"config":            {"kvfs", "lsm", "nfs"}, // their defaults only
-	"exports":           {"cache", "config", "kvfs", "lsm", "nfs", "objstore"},
+	"exports":           {"cache", "config", "crypt", "kvfs", "lsm", "nfs", "objstore"},
 	"metrics":           {"cache", "exports", "lsm", "nfs", "objstore"},
-	"cmd":               {"cache", "config", "exports", "kvfs", "lsm", "metrics", "nfs", "objstore"},
+	"cmd":               {"cache", "config", "crypt", "exports", "kvfs", "lsm", "metrics", "nfs", "objstore"},
 	"internal/flock":    nil,
 	"internal/testenv":  {"objstore"},
 	"internal/layering": nil,

@@ -1,0 +1,394 @@
+package crypt
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+// DefaultHeaderCacheEntries is the default size of a Sealer's cache of
+// verified object headers.
+const DefaultHeaderCacheEntries = 4096
+
+// nearStart is how far from an object's start a range may begin and still
+// be fetched together with the header in one request, when the header is
+// not cached; further away, the two are fetched concurrently.
+const nearStart = 256 << 10
+
+// Options configure a Sealer. Zero fields take the documented defaults.
+type Options struct {
+	// HeaderCacheEntries bounds the in-memory cache of verified object
+	// headers and their derived keys (about 1 KiB each), which spares a
+	// ranged read the header fetch. Default DefaultHeaderCacheEntries.
+	HeaderCacheEntries int
+	// Logger receives an error line naming every object that fails
+	// authentication. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Sealer seals and opens the objects of one export with its Keys. Every
+// store it wraps must be a view of the same objects (the export's store,
+// possibly behind a cache): they share one header cache, keyed by object
+// name. It is safe for concurrent use.
+type Sealer struct {
+	keys     *Keys
+	log      *slog.Logger
+	headers  *lru.Cache[string, *objectKey]
+	tampered atomic.Int64
+	frames   sync.Pool // *[]byte scratch frames
+}
+
+// NewSealer returns a Sealer for the export whose keys are given.
+func NewSealer(keys *Keys, opts Options) *Sealer {
+	if opts.HeaderCacheEntries <= 0 {
+		opts.HeaderCacheEntries = DefaultHeaderCacheEntries
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	headers, err := lru.New[string, *objectKey](opts.HeaderCacheEntries)
+	if err != nil {
+		panic(err) // only for a size <= 0, excluded above
+	}
+	s := &Sealer{keys: keys, log: opts.Logger, headers: headers}
+	s.frames.New = func() any { b := make([]byte, 0, frameSize); return &b }
+	return s
+}
+
+// Wrap returns a Store that seals every object written through it into
+// inner and opens (authenticates and decrypts) every object read.
+func (s *Sealer) Wrap(inner objstore.Store) objstore.Store {
+	return &store{s: s, inner: inner}
+}
+
+// TamperedReads counts the reads that failed authentication.
+func (s *Sealer) TamperedReads() int64 { return s.tampered.Load() }
+
+// Seal returns the stored form of data under the object name.
+func (s *Sealer) Seal(name string, data []byte) ([]byte, error) {
+	out, _, err := s.seal(name, data)
+	return out, err
+}
+
+// Open authenticates and decrypts a whole stored object of that name.
+func (s *Sealer) Open(name string, sealed []byte) ([]byte, error) {
+	out, _, err := s.open(name, sealed)
+	if err != nil {
+		return nil, s.fail(name, err)
+	}
+	return out, nil
+}
+
+func (s *Sealer) seal(name string, data []byte) ([]byte, *objectKey, error) {
+	if int64(len(data)) > maxPlainLen {
+		return nil, nil, fmt.Errorf("crypt: object %s: %d bytes is too large", name, len(data))
+	}
+	h := header{plainLen: int64(len(data))}
+	if _, err := rand.Read(h.salt[:]); err != nil {
+		return nil, nil, fmt.Errorf("crypt: object %s: drawing a salt: %w", name, err)
+	}
+	ok, err := deriveObjectKey(s.keys, name, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]byte, headerLen, sealedSize(h.plainLen))
+	h.encode(out)
+	ok.sealHeader(out)
+	adBuf := make([]byte, 0, adFixedLen+len(name))
+	for i := range numFrames(h.plainLen) {
+		p := i * frameSize
+		out = ok.sealFrame(out, i, data[p:p+frameLen(i, h.plainLen)], adBuf)
+	}
+	return out, ok, nil
+}
+
+// open authenticates and decrypts a whole stored object. Its errors are not
+// yet wrapped by fail.
+func (s *Sealer) open(name string, sealed []byte) ([]byte, *objectKey, error) {
+	ok, err := s.openHeader(name, sealed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if want := sealedSize(ok.plainLen); int64(len(sealed)) != want {
+		return nil, nil, fmt.Errorf("stored as %d bytes, but its header says %d", len(sealed), want)
+	}
+	out := make([]byte, ok.plainLen)
+	adBuf := make([]byte, 0, adFixedLen+len(name))
+	for i := range numFrames(ok.plainLen) {
+		p, off := i*frameSize, frameOffset(i)
+		if _, err := ok.openFrame(out[p:p], i, sealed[off:off+frameLen(i, ok.plainLen)+tagLen], adBuf); err != nil {
+			return nil, nil, fmt.Errorf("frame %d: %w", i, err)
+		}
+	}
+	return out, ok, nil
+}
+
+// openHeader parses and verifies the header at the start of b.
+func (s *Sealer) openHeader(name string, b []byte) (*objectKey, error) {
+	h, err := parseHeader(b)
+	if err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	ok, err := deriveObjectKey(s.keys, name, h)
+	if err != nil {
+		return nil, err
+	}
+	if !ok.openHeader(b[:headerLen]) {
+		return nil, errors.New("header tag does not verify")
+	}
+	return ok, nil
+}
+
+// fail counts and logs an authentication failure of the named object and
+// returns it as an error wrapping ErrTampered.
+func (s *Sealer) fail(name string, cause error) error {
+	s.tampered.Add(1)
+	err := fmt.Errorf("crypt: object %s %w: %v", name, ErrTampered, cause)
+	s.log.Error("crypt: object failed authentication; its data is not returned", "object", name, "err", cause)
+	return err
+}
+
+// store is the objstore.Store returned by Sealer.Wrap.
+type store struct {
+	s     *Sealer
+	inner objstore.Store
+}
+
+var _ objstore.Store = (*store)(nil)
+
+func checkKey(op, key string) error {
+	if err := objstore.ValidateKey(key); err != nil {
+		return fmt.Errorf("crypt: %s: %w", op, err)
+	}
+	return nil
+}
+
+// Put seals data and stores it.
+func (st *store) Put(ctx context.Context, key string, data []byte) error {
+	if err := checkKey("put", key); err != nil {
+		return err
+	}
+	sealed, ok, err := st.s.seal(key, data)
+	if err != nil {
+		return err
+	}
+	if err := st.inner.Put(ctx, key, sealed); err != nil {
+		st.s.headers.Remove(key) // the object may have changed
+		return err
+	}
+	st.s.headers.Add(key, ok)
+	return nil
+}
+
+// PutIfAbsent seals data and stores it unless the name exists.
+func (st *store) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	if err := checkKey("put if absent", key); err != nil {
+		return err
+	}
+	sealed, ok, err := st.s.seal(key, data)
+	if err != nil {
+		return err
+	}
+	if err := st.inner.PutIfAbsent(ctx, key, sealed); err != nil {
+		if !errors.Is(err, objstore.ErrPreconditionFailed) {
+			st.s.headers.Remove(key) // an ambiguous failure: it may have landed
+		}
+		return err
+	}
+	st.s.headers.Add(key, ok)
+	return nil
+}
+
+// Delete deletes the object and forgets its header.
+func (st *store) Delete(ctx context.Context, key string) error {
+	err := st.inner.Delete(ctx, key)
+	st.s.headers.Remove(key)
+	return err
+}
+
+// Head reports the object's plaintext size, computed from its stored size.
+func (st *store) Head(ctx context.Context, key string) (objstore.ObjectInfo, error) {
+	info, err := st.inner.Head(ctx, key)
+	if err != nil {
+		return info, err
+	}
+	info.Size, _ = plainSize(info.Size)
+	return info, nil
+}
+
+// List lists the objects with their plaintext sizes, computed from their
+// stored sizes.
+func (st *store) List(ctx context.Context, prefix string, opts objstore.ListOptions) (objstore.ListPage, error) {
+	page, err := st.inner.List(ctx, prefix, opts)
+	if err != nil {
+		return page, err
+	}
+	for i := range page.Objects {
+		page.Objects[i].Size, _ = plainSize(page.Objects[i].Size)
+	}
+	return page, nil
+}
+
+// Get reads, authenticates and decrypts the whole object.
+func (st *store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := checkKey("get", key); err != nil {
+		return nil, err
+	}
+	sealed, err := st.inner.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	out, ok, err := st.s.open(key, sealed)
+	if err != nil {
+		st.s.headers.Remove(key)
+		return nil, st.s.fail(key, err)
+	}
+	st.s.headers.Add(key, ok)
+	return out, nil
+}
+
+// GetRange reads the frames covering plaintext bytes [off, off+n), with the
+// header unless it is cached, and authenticates and decrypts them.
+func (st *store) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	if err := checkKey("get range", key); err != nil {
+		return nil, err
+	}
+	if off < 0 || n < 0 {
+		return nil, fmt.Errorf("crypt: get range %s [%d, +%d): %w", key, off, n, objstore.ErrInvalidRange)
+	}
+	end := off + n
+	if end < off || end > maxPlainLen {
+		end = maxPlainLen // "to the end"
+	}
+	off = min(off, end)
+	ok, cached := st.s.headers.Get(key)
+	var sealed []byte // the stored frames from frame off/frameSize on
+	var err error
+	if cached {
+		end = min(end, ok.plainLen)
+		if off >= end {
+			return []byte{}, nil
+		}
+		sealed, err = st.inner.GetRange(ctx, key, frameOffset(off/frameSize), sealedSpan(off, end))
+	} else {
+		ok, sealed, err = st.fetchWithHeader(ctx, key, off, end)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out, err := st.s.openRange(ok, sealed, off, end)
+	if err != nil {
+		st.s.headers.Remove(key)
+		return nil, st.s.fail(key, err)
+	}
+	return out, nil
+}
+
+// sealedSpan is the length of the stored frames covering plaintext [off, end)
+// (end > off), the last frame counted whole.
+func sealedSpan(off, end int64) int64 {
+	return frameOffset((end-1)/frameSize+1) - frameOffset(off/frameSize)
+}
+
+// fetchWithHeader reads the header and the frames covering [off, end): in
+// one request when they are near the start, else in two concurrent ones.
+// The verified header is cached.
+func (st *store) fetchWithHeader(ctx context.Context, key string, off, end int64) (*objectKey, []byte, error) {
+	start := frameOffset(off / frameSize)
+	var hdr, sealed []byte
+	switch {
+	case off >= end: // nothing to read but the header
+		var err error
+		if hdr, err = st.inner.GetRange(ctx, key, 0, headerLen); err != nil {
+			return nil, nil, err
+		}
+	case start <= nearStart:
+		raw, err := st.inner.GetRange(ctx, key, 0, start+sealedSpan(off, end))
+		if err != nil {
+			return nil, nil, err
+		}
+		hdr = raw
+		if int64(len(raw)) > start {
+			sealed = raw[start:]
+		}
+	default:
+		type result struct {
+			b   []byte
+			err error
+		}
+		hc := make(chan result, 1)
+		go func() {
+			b, err := st.inner.GetRange(ctx, key, 0, headerLen)
+			hc <- result{b, err}
+		}()
+		var ferr error
+		sealed, ferr = st.inner.GetRange(ctx, key, start, sealedSpan(off, end))
+		h := <-hc
+		if h.err != nil {
+			return nil, nil, h.err
+		}
+		if ferr != nil {
+			return nil, nil, ferr
+		}
+		hdr = h.b
+	}
+	ok, err := st.s.openHeader(key, hdr)
+	if err != nil {
+		return nil, nil, st.s.fail(key, err)
+	}
+	st.s.headers.Add(key, ok)
+	return ok, sealed, nil
+}
+
+// openRange authenticates and decrypts the plaintext [off, end) (clamped to
+// the object's length) from its stored frames, which start with the frame
+// holding off. Frames read whole are decrypted in place in the result;
+// partial ones through a scratch frame.
+func (s *Sealer) openRange(ok *objectKey, sealed []byte, off, end int64) ([]byte, error) {
+	end = min(end, ok.plainLen)
+	if off >= end {
+		return []byte{}, nil
+	}
+	f0, f1 := off/frameSize, (end-1)/frameSize
+	base := frameOffset(f0)
+	if need := frameOffset(f1) + frameLen(f1, ok.plainLen) + tagLen - base; int64(len(sealed)) < need {
+		return nil, fmt.Errorf("stored frames end %d bytes early: the object is shorter than its header says", need-int64(len(sealed)))
+	}
+	out := make([]byte, end-off)
+	adBuf := make([]byte, 0, adFixedLen+len(ok.name))
+	var scratch *[]byte
+	defer func() {
+		if scratch != nil {
+			s.frames.Put(scratch)
+		}
+	}()
+	for i := f0; i <= f1; i++ {
+		p, fl := i*frameSize, frameLen(i, ok.plainLen)
+		at := frameOffset(i) - base
+		frame := sealed[at : at+fl+tagLen]
+		lo, hi := max(off, p), min(end, p+fl)
+		if lo == p && hi == p+fl {
+			if _, err := ok.openFrame(out[p-off:p-off], i, frame, adBuf); err != nil {
+				return nil, fmt.Errorf("frame %d: %w", i, err)
+			}
+			continue
+		}
+		if scratch == nil {
+			scratch = s.frames.Get().(*[]byte)
+		}
+		pt, err := ok.openFrame((*scratch)[:0], i, frame, adBuf)
+		if err != nil {
+			return nil, fmt.Errorf("frame %d: %w", i, err)
+		}
+		copy(out[lo-off:], pt[lo-p:hi-p])
+	}
+	return out, nil
+}
