@@ -20,8 +20,8 @@ type DB struct {
 	opts     Options
 	log      *slog.Logger
 	counting *objstore.Counting
-	store    objstore.Store // counted
-	sstStore objstore.Store // counted, behind the disk cache when configured
+	store    objstore.Store // counted, wrapped by Options.WrapStore
+	sstStore objstore.Store // counted, behind the disk cache when configured, then wrapped
 	cache    *sstable.BlockCache
 	// diskCache is the optional shared disk cache (for its statistics).
 	diskCache *cache.Disk
@@ -101,12 +101,16 @@ type dbCounters struct {
 
 func newDB(store objstore.Store, opts Options, diskCache *cache.Disk, ns string, blockCacheBytes int64) *DB {
 	counting := objstore.NewCounting(store)
+	wrap := opts.WrapStore
+	if wrap == nil {
+		wrap = func(s objstore.Store) objstore.Store { return s }
+	}
 	db := &DB{
 		opts:        opts,
 		log:         opts.Logger,
 		counting:    counting,
-		store:       counting,
-		sstStore:    cache.NewCachingStore(counting, diskCache, ns),
+		store:       wrap(counting),
+		sstStore:    wrap(cache.NewCachingStore(counting, diskCache, ns)),
 		live:        make(map[*version]int),
 		tables:      make(map[string]*table),
 		pending:     make(map[string]bool),

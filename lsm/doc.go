@@ -106,6 +106,12 @@
 // SSTs) and the sequence number current when it was created, so it sees one
 // consistent snapshot; GC never deletes an SST a live iterator uses.
 //
+// Options.WrapStore, when set, wraps every view of the store above the disk
+// cache (an encrypting wrapper, package crypt): the database reads and
+// writes plaintext, the disk cache and the store hold what the wrapper
+// writes. StoredCheckpoints and the other functions that take a store work
+// on whatever store they are given: pass them the wrapped one.
+//
 // # Compaction, GC, checkpoints
 //
 // When L0 holds L0CompactionTrigger SSTs, every L0 SST and the newest

@@ -252,10 +252,12 @@ func (m *modelRun) closeAndReopen() {
 }
 
 func runModel(t *testing.T, inner objstore.Store, seed uint64, ops int) {
-	runModelWith(t, inner, seed, ops, DurabilityBucket)
+	runModelWith(t, inner, seed, ops, DurabilityBucket, nil)
 }
 
-func runModelWith(t *testing.T, inner objstore.Store, seed uint64, ops int, durability Durability) {
+// runModelWith is runModel with a durability mode and the options changed
+// by tune (when not nil).
+func runModelWith(t *testing.T, inner objstore.Store, seed uint64, ops int, durability Durability, tune func(*Options)) {
 	ctx := context.Background()
 	m := &modelRun{
 		t: t, seed: seed, r: rand.New(rand.NewPCG(seed, 7)), ctx: ctx,
@@ -270,6 +272,9 @@ func runModelWith(t *testing.T, inner objstore.Store, seed uint64, ops int, dura
 		m.opts.JournalFS = m.jfs
 		m.opts.JournalDir = "/journal"
 		m.opts.JournalFileBytes = 8 << 10
+	}
+	if tune != nil {
+		tune(&m.opts)
 	}
 	m.opts.GCInterval = -1
 	m.opts.GCMinAge = time.Nanosecond // only in-process protection keeps in-flight SSTs
@@ -392,7 +397,7 @@ func TestModelLocalJournal(t *testing.T) {
 	}
 	for _, seed := range modelSeeds(t, 3) {
 		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
-			runModelWith(t, objstore.NewMemory(), seed, modelOps(t, ops), DurabilityLocal)
+			runModelWith(t, objstore.NewMemory(), seed, modelOps(t, ops), DurabilityLocal, nil)
 		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/zerofs-go/zerofsd/cache"
 	"github.com/zerofs-go/zerofsd/lsm/journal"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // Durability says when a write counts as durable: when a write with
@@ -88,6 +89,12 @@ type Options struct {
 	// JournalFileBytes starts a new journal file once the current one
 	// holds this many bytes. Default 64 MiB.
 	JournalFileBytes int64
+	// WrapStore, when set, wraps every view of the store the database
+	// reads and writes through, above the disk cache: reads go WrapStore,
+	// then the disk cache, then the store, so the cache holds what
+	// WrapStore writes (ciphertext, for an encrypting wrapper). It is
+	// called once per view.
+	WrapStore func(objstore.Store) objstore.Store
 	// GCInterval is how often obsolete objects are collected (rounds are
 	// skipped while nothing changed). Default 1m; negative disables
 	// background GC (RunGC still works).
@@ -160,5 +167,6 @@ type ReadOnlyOptions struct {
 	BlockCacheBytes int64
 	DiskCache       *cache.Disk
 	CacheNamespace  string
+	WrapStore       func(objstore.Store) objstore.Store
 	Logger          *slog.Logger
 }

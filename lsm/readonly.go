@@ -20,7 +20,7 @@ import (
 // the writer collects one of them, Get refreshes and reads again, but an
 // open iterator fails with objstore.ErrNotFound (open a new one).
 func OpenReadOnly(ctx context.Context, store objstore.Store, ro ReadOnlyOptions) (*DB, error) {
-	opts := Options{Logger: ro.Logger, BlockCacheBytes: ro.BlockCacheBytes}.withDefaults()
+	opts := Options{Logger: ro.Logger, BlockCacheBytes: ro.BlockCacheBytes, WrapStore: ro.WrapStore}.withDefaults()
 	db := newDB(store, opts, ro.DiskCache, ro.CacheNamespace, opts.BlockCacheBytes)
 	db.readOnly = true
 	db.roCheckpoint = ro.Checkpoint
