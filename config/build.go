@@ -281,15 +281,20 @@ func (b *builder) buildLSM() {
 	l := &b.cfg.LSM
 	l.FlushInterval = b.durationIn("lsm.flush_interval", raw.FlushInterval, DefaultFlushInterval, time.Millisecond, time.Minute)
 	l.MemtableMB = b.intIn("lsm.memtable_mb", raw.MemtableMB, DefaultMemtableMB, 1, 4096)
-	l.Compression = DefaultCompression
-	if raw.Compression != nil {
-		switch c := Compression(strings.ToLower(*raw.Compression)); c {
-		case CompressionNone, CompressionSnappy, CompressionZstd:
-			l.Compression = c
-		default:
-			b.ps.add("lsm.compression", "%q is not a compression: use none, snappy or zstd", *raw.Compression)
-		}
+	l.Compression = b.compression("lsm.compression", raw.Compression, DefaultCompression)
+}
+
+// compression parses a compression key (def when absent).
+func (b *builder) compression(key string, v *string, def Compression) Compression {
+	if v == nil {
+		return def
 	}
+	switch c := Compression(strings.ToLower(*v)); c {
+	case CompressionNone, CompressionSnappy, CompressionZstd:
+		return c
+	}
+	b.ps.add(key, "%q is not a compression: use none, snappy or zstd", *v)
+	return def
 }
 
 var exportNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -418,6 +423,8 @@ func (b *builder) buildExports() {
 				e.RootMode = &m
 			}
 		}
+		e.Compression = b.compression(key("compression"), raw.Compression, b.cfg.LSM.Compression)
+		b.buildEncryption(i, raw, &e)
 		b.cfg.Exports = append(b.cfg.Exports, e)
 	}
 }
@@ -446,6 +453,44 @@ func parseRootMode(s string) (uint32, error) {
 		return 0, fmt.Errorf("%q: only permission bits, setgid (2000) and sticky (1000) are allowed (setuid and file type bits are not)", s)
 	}
 	return uint32(m), nil
+}
+
+// buildEncryption reads an export's encryption, key_file and passphrase
+// variable. Exactly one key source goes with encryption = true, and none
+// without: a passphrase set for an export that is not encrypted is refused
+// rather than ignored, since it means data would be written in the clear.
+func (b *builder) buildEncryption(i int, raw *fileExport, e *Export) {
+	key := func(k string) string { return fmt.Sprintf("exports[%d].%s", i, k) }
+	enc := &e.Encryption
+	enc.Enabled = raw.Encryption != nil && *raw.Encryption
+	if e.Name != "" {
+		enc.PassphraseEnv = PassphraseEnv(e.Name)
+	}
+	if raw.KeyFile != nil && *raw.KeyFile != "" {
+		switch {
+		case strings.ContainsFunc(*raw.KeyFile, isControl):
+			b.ps.add(key("key_file"), "has a control character")
+		default:
+			enc.KeyFile = b.resolveDir(*raw.KeyFile)
+		}
+	}
+	if enc.PassphraseEnv != "" {
+		if v, ok := lookupEnv(b.env, enc.PassphraseEnv); ok {
+			enc.Passphrase = Secret(v)
+			b.ps.secrets = append(b.ps.secrets, v)
+		}
+	}
+	hasFile, hasPass := raw.KeyFile != nil && *raw.KeyFile != "", enc.Passphrase.IsSet()
+	switch {
+	case !enc.Enabled && hasFile:
+		b.ps.add(key("key_file"), "set, but encryption is not on: add encryption = true (or remove key_file)")
+	case !enc.Enabled && hasPass:
+		b.ps.addEnv(enc.PassphraseEnv, "set, but %s is not true: data would be written unencrypted; add encryption = true to the export, or unset the variable", key("encryption"))
+	case enc.Enabled && hasFile && hasPass:
+		b.ps.add(key("key_file"), "and the passphrase in %s are both set: give one key (the other would be ignored)", enc.PassphraseEnv)
+	case enc.Enabled && !hasFile && !hasPass && e.Name != "":
+		b.ps.add(key("encryption"), "needs a key: key_file = \"PATH\" (32 bytes, or 64 hex digits) or a passphrase in the environment variable %s", enc.PassphraseEnv)
+	}
 }
 
 // buildStore parses the export's store and, for S3, merges its settings.

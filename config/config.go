@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/zerofs-go/zerofsd/kvfs"
@@ -52,7 +53,17 @@ const (
 	EnvSecretAccessKey = "AWS_SECRET_ACCESS_KEY"
 	EnvRegion          = "AWS_DEFAULT_REGION"
 	EnvAllowHTTP       = "AWS_ALLOW_HTTP"
+	// EnvKeyPrefix starts the name of the variable holding an encrypted
+	// export's passphrase: see PassphraseEnv.
+	EnvKeyPrefix = "ZEROFS_KEY_"
 )
+
+// PassphraseEnv is the environment variable holding the passphrase of the
+// export of that name: ZEROFS_KEY_ and the name in upper case with '-'
+// written '_' (export "team-a": ZEROFS_KEY_TEAM_A).
+func PassphraseEnv(export string) string {
+	return EnvKeyPrefix + strings.ToUpper(strings.ReplaceAll(export, "-", "_"))
+}
 
 // Config is a loaded, validated configuration with every default filled in.
 // It is safe to log or print: secrets are of type Secret.
@@ -222,6 +233,25 @@ type Export struct {
 	// filesystem is created: permission bits, setgid (02000) and sticky
 	// (01000); nil = kvfs.DefaultRootMode (0755). An existing root keeps its mode.
 	RootMode *uint32
+	// Compression of the export's SST blocks. Default: LSM.Compression.
+	Compression Compression
+	// Encryption seals every object of the export's store. Default off.
+	Encryption Encryption
+}
+
+// Encryption is an export's encryption at rest. When Enabled, exactly one
+// of KeyFile and Passphrase is set.
+type Encryption struct {
+	// Enabled seals every object of the store with the export's data key.
+	Enabled bool
+	// KeyFile holds the 32-byte key that locks the data key (absolute
+	// when it came from the file).
+	KeyFile string
+	// Passphrase locks the data key; it comes from the environment
+	// variable PassphraseEnv, never from the file.
+	Passphrase Secret
+	// PassphraseEnv is the name of that variable (PassphraseEnv(Name)).
+	PassphraseEnv string
 }
 
 // Owner is a numeric uid and gid.

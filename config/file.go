@@ -72,4 +72,7 @@ type fileExport struct {
 	SizeLimitGB       *float64        `mapstructure:"size_limit_gb"`
 	RootOwner         *string         `mapstructure:"root_owner"`
 	RootMode          *string         `mapstructure:"root_mode"`
+	Compression       *string         `mapstructure:"compression"`
+	Encryption        *bool           `mapstructure:"encryption"`
+	KeyFile           *string         `mapstructure:"key_file"`
 }

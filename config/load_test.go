@@ -2,12 +2,14 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -140,6 +142,9 @@ inode_cache_entries = 5000
 size_limit_gb = 0.25
 root_owner = "0:1000"
 root_mode = "2775"
+compression = "none"
+encryption = true
+key_file = "/etc/zerofs/a.key"
 [exports.s3]
 endpoint = "https://other.example.com/"
 access_key_id = "AKIDEXPORT"
@@ -166,6 +171,8 @@ allow_http = false
 				netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("192.168.1.0/24")},
 			Squash: SquashAll, AnonUID: 1000, AnonGID: 0, Durability: DurabilityLocal, Sync: SyncStrict, InodeCacheEntries: 5000, SizeLimitGB: 0.25,
 			RootOwner: &Owner{UID: 0, GID: 1000}, RootMode: ptr(uint32(0o2775)),
+			Compression: CompressionNone,
+			Encryption:  Encryption{Enabled: true, KeyFile: "/etc/zerofs/a.key", PassphraseEnv: "ZEROFS_KEY_A_1"},
 		}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -425,4 +432,63 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("round trip differs:\n%#v\n%#v\nrendered:\n%s", cfg, back, cfg)
 		}
 	})
+}
+
+// TestEncryptionAndCompression: an export's key comes from key_file
+// (relative to the config file) or from its ZEROFS_KEY_ variable, which is
+// never printed; compression defaults to [lsm]'s and may be overridden.
+func TestEncryptionAndCompression(t *testing.T) {
+	const pass = "the passphrase of team-b"
+	path := writeFile(t, validBase+`
+[lsm]
+compression = "zstd"
+[[exports]]
+name = "team-a"
+path = "/a"
+store = "memory://a"
+encryption = true
+key_file = "keys/a.key"
+compression = "none"
+[[exports]]
+name = "team-b"
+path = "/b"
+store = "memory://b"
+encryption = true
+`)
+	cfg, err := Load(path, envOf(map[string]string{"ZEROFS_KEY_TEAM_B": pass}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Exports[0], cfg.Exports[1]
+	if want := filepath.Join(filepath.Dir(cfg.File), "keys", "a.key"); a.Encryption != (Encryption{Enabled: true, KeyFile: want, PassphraseEnv: "ZEROFS_KEY_TEAM_A"}) {
+		t.Errorf("team-a encryption = %+v, want the key file %s", a.Encryption, want)
+	}
+	if !b.Encryption.Enabled || b.Encryption.Passphrase.Reveal() != pass || b.Encryption.KeyFile != "" {
+		t.Errorf("team-b encryption: enabled %v, passphrase loaded %v, key file %q", b.Encryption.Enabled, b.Encryption.Passphrase.Reveal() == pass, b.Encryption.KeyFile)
+	}
+	if a.Compression != CompressionNone || b.Compression != CompressionZstd {
+		t.Errorf("compression a=%s b=%s, want none (its own) and zstd (from [lsm])", a.Compression, b.Compression)
+	}
+	out := cfg.String()
+	if strings.Contains(out, pass) || !strings.Contains(out, "# passphrase from ZEROFS_KEY_TEAM_B") {
+		t.Errorf("rendered config shows the passphrase or does not say where it comes from:\n%s", out)
+	}
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "config", cfg, "export", b, "all", fmt.Sprintf("%v %+v %#v", cfg, b, b))
+	if strings.Contains(logged.String(), pass) {
+		t.Errorf("the passphrase was logged: %s", logged.String())
+	}
+	// Loaded back, the rendered config still finds the passphrase in the environment.
+	back, err := Load(writeFile(t, out), envOf(map[string]string{"ZEROFS_KEY_TEAM_B": pass}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Exports[1].Encryption != b.Encryption || back.Exports[0].Encryption != a.Encryption {
+		t.Errorf("round trip changed the encryption settings")
+	}
+	// A problem elsewhere never shows the passphrase either.
+	_, err = Load(writeFile(t, strings.Replace(out, `squash = "root"`, `squash = "`+pass+`"`, 1)), envOf(map[string]string{"ZEROFS_KEY_TEAM_B": pass}))
+	if err == nil || strings.Contains(err.Error(), pass) {
+		t.Errorf("error shows the passphrase: %v", err)
+	}
 }

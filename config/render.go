@@ -74,6 +74,14 @@ func (c *Config) String() string {
 		if e.RootMode != nil {
 			w.str("root_mode", fmt.Sprintf("%04o", *e.RootMode))
 		}
+		w.str("compression", string(e.Compression))
+		w.bool("encryption", e.Encryption.Enabled)
+		if e.Encryption.KeyFile != "" {
+			w.str("key_file", e.Encryption.KeyFile)
+		}
+		if e.Encryption.Passphrase.IsSet() {
+			w.comment("passphrase from " + e.Encryption.PassphraseEnv)
+		}
 		if e.Store.Scheme == SchemeS3 {
 			w.table("exports.s3")
 			w.s3(e.S3, false)
@@ -108,6 +116,8 @@ func (e Export) LogValue() slog.Value {
 		slog.String("squash", string(e.Squash)),
 		slog.String("durability", string(e.Durability)),
 		slog.String("sync", string(e.Sync)),
+		slog.String("compression", string(e.Compression)),
+		slog.Bool("encryption", e.Encryption.Enabled),
 	)
 }
 

@@ -438,6 +438,40 @@ root_mode = 755
 			wants: []want{{key: "server.portmapper_listen", msg: "serves no portmapper"}},
 		},
 		{
+			name: "encryption without a key, a key without encryption, two keys, a bad compression",
+			toml: validBase + `
+[[exports]]
+name = "no-key"
+path = "/a"
+store = "memory://a"
+encryption = true
+[[exports]]
+name = "file-only"
+path = "/b"
+store = "memory://b"
+key_file = "k"
+[[exports]]
+name = "pass-only"
+path = "/c"
+store = "memory://c"
+[[exports]]
+name = "both"
+path = "/d"
+store = "memory://d"
+encryption = true
+key_file = "k"
+compression = "lz4"
+`,
+			env: map[string]string{"ZEROFS_KEY_PASS_ONLY": "a passphrase of the third", "ZEROFS_KEY_BOTH": "a passphrase of the fourth"},
+			wants: []want{
+				{key: "exports[0].encryption", msg: "ZEROFS_KEY_NO_KEY"},
+				{key: "exports[1].key_file", msg: "encryption is not on"},
+				{key: "ZEROFS_KEY_PASS_ONLY", msg: "exports[2].encryption is not true", env: true},
+				{key: "exports[3].key_file", msg: "both set"},
+				{key: "exports[3].compression", msg: "use none, snappy or zstd"},
+			},
+		},
+		{
 			name:  "metrics on the NFS address",
 			toml:  validBase + "[server]\nlisten = \"127.0.0.1:2049\"\nmetrics_listen = \"127.0.0.1:2049\"\n" + oneExport,
 			wants: []want{{key: "server.metrics_listen", msg: "same address"}},
