@@ -65,15 +65,20 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	if blockCache == 0 {
 		blockCache = -1 // memory_mb = 0 turns the block cache off
 	}
+	wrap, err := sealing(ctx, ec, store, !writer, log)
+	if err != nil {
+		return nil, err
+	}
 	var db *lsm.DB
 	if writer {
 		db, err = lsm.Open(ctx, store, lsm.Options{
 			FlushInterval:   cfg.LSM.FlushInterval,
 			MemtableBytes:   cfg.LSM.MemtableMB << 20,
-			Compression:     compression(cfg.LSM.Compression),
+			Compression:     compression(ec.Compression),
 			BlockCacheBytes: blockCache,
 			DiskCache:       r.opts.DiskCache,
 			CacheNamespace:  string(id),
+			WrapStore:       wrap,
 			Durability:      durability(ec.Durability),
 			JournalDir:      journalDirOf(cfg, id),
 			Logger:          log,
@@ -83,6 +88,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 			BlockCacheBytes: blockCache,
 			DiskCache:       r.opts.DiskCache,
 			CacheNamespace:  string(id),
+			WrapStore:       wrap,
 			Logger:          log,
 		})
 		if errors.Is(err, lsm.ErrNoDatabase) {
@@ -120,7 +126,8 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	if !writer {
 		mode = "read-only"
 	}
-	log.Info("store open", "export", ec.Name, "as", mode, "fsid", fmt.Sprintf("%016x", fs.FSID()), "durability", string(ec.Durability))
+	log.Info("store open", "export", ec.Name, "as", mode, "fsid", fmt.Sprintf("%016x", fs.FSID()), "durability", string(ec.Durability),
+		"encryption", ec.Encryption.Enabled, "compression", string(ec.Compression))
 	return d, nil
 }
 

@@ -55,9 +55,9 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	store, err := exports.OpenStore(ctx, ec)
+	store, err := exports.OpenDatabaseStore(ctx, ec, maintenanceLogger(cfg, stderr))
 	if err != nil {
-		return fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
+		return err
 	}
 	switch action {
 	case "create":

@@ -5,6 +5,7 @@
 //	zerofsd fsck -c zerofs.toml --export NAME   check one export's filesystem (read-only)
 //	zerofsd checkpoint create|list|delete -c zerofs.toml --export NAME [--name N]
 //	zerofsd journal list|extract -c zerofs.toml --export NAME [--tail T]
+//	zerofsd key rotate -c zerofs.toml --export NAME (--new-key-file PATH | --new-passphrase-env VAR)
 //	zerofsd version
 package main
 
@@ -38,6 +39,7 @@ func commands() []command {
 		{"fsck", "check the consistency of one export's filesystem", runFsck},
 		{"checkpoint", "create, list or delete checkpoints (snapshots) of an export", runCheckpoint},
 		{"journal", "list or extract local journal tails that recovery set aside", runJournal},
+		{"key", "rotate the key or passphrase of an encrypted export", runKey},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -1,0 +1,84 @@
+package exports
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/crypt"
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+// sealing prepares the encryption of export ec over its store, before its
+// database opens (so a wrong key never fences a running writer). For an
+// encrypted export it unlocks the keyring (creating it in a new store) and
+// returns the wrapper the database puts above its disk cache; for one
+// without encryption it checks that the store holds no keyring and returns
+// nil. With readOnly it never writes (no keyring is created).
+func sealing(ctx context.Context, ec config.Export, store objstore.Store, readOnly bool, log *slog.Logger) (func(objstore.Store) objstore.Store, error) {
+	if !ec.Encryption.Enabled {
+		if err := crypt.CheckUnencrypted(ctx, store); err != nil {
+			return nil, fmt.Errorf("export %s: %w", ec.Name, err)
+		}
+		return nil, nil
+	}
+	keys, err := UnlockKeys(ctx, ec, store, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	return crypt.NewSealer(keys, crypt.Options{Logger: log}).Wrap, nil
+}
+
+// UnlockKeys unlocks the keyring of encrypted export ec in store (its raw
+// store, as OpenStore returns it) with the configured key. Unless readOnly,
+// it creates the keyring in a store that holds nothing yet.
+func UnlockKeys(ctx context.Context, ec config.Export, store objstore.Store, readOnly bool) (*crypt.Keys, error) {
+	cred, err := Credential(ec)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := crypt.Open(ctx, store, cred, crypt.KeyringOptions{ReadOnly: readOnly})
+	if err != nil {
+		return nil, fmt.Errorf("export %s: encryption: %w", ec.Name, err)
+	}
+	return keys, nil
+}
+
+// Credential returns what unlocks the keyring of encrypted export ec: its
+// key file, or its passphrase from the environment.
+func Credential(ec config.Export) (crypt.Credential, error) {
+	var (
+		cred crypt.Credential
+		err  error
+	)
+	if ec.Encryption.KeyFile != "" {
+		cred, err = crypt.ReadKeyFile(ec.Encryption.KeyFile)
+	} else {
+		cred, err = crypt.Passphrase(ec.Encryption.Passphrase.Reveal(), ec.Encryption.PassphraseEnv)
+	}
+	if err != nil {
+		return crypt.Credential{}, fmt.Errorf("export %s: encryption: %w", ec.Name, err)
+	}
+	return cred, nil
+}
+
+// OpenDatabaseStore opens export ec's store as its database sees it:
+// sealed and opened through the export's keys when it is encrypted (after
+// checking the key), checked to hold no keyring when it is not. For tools
+// that work on the database from outside the daemon (checkpoints); it has
+// no disk cache.
+func OpenDatabaseStore(ctx context.Context, ec config.Export, log *slog.Logger) (objstore.Store, error) {
+	store, err := OpenStore(ctx, ec)
+	if err != nil {
+		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
+	}
+	wrap, err := sealing(ctx, ec, store, true, log)
+	if err != nil {
+		return nil, err
+	}
+	if wrap != nil {
+		return wrap(store), nil
+	}
+	return store, nil
+}
