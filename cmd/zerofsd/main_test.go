@@ -38,6 +38,9 @@ func TestDispatch(t *testing.T) {
 		{"journal without action", []string{"journal"}, 1, "", "list or extract"},
 		{"journal bad action", []string{"journal", "replay", "--export", "a"}, 1, "", `unknown journal action "replay"`},
 		{"journal extract without tail", []string{"journal", "extract", "--export", "a"}, 1, "", "needs --tail"},
+		{"key -h", []string{"key", "-h"}, 0, "key rotate", ""},
+		{"key without action", []string{"key"}, 1, "", "needs an action: rotate"},
+		{"key rotate without new key", []string{"key", "rotate", "--export", "a"}, 1, "", "exactly one of --new-key-file and --new-passphrase-env"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
