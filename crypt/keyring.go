@@ -317,12 +317,19 @@ func Open(ctx context.Context, store objstore.Store, cred Credential, opts Keyri
 	if err != nil {
 		return nil, err
 	}
+	if len(ids) == 0 {
+		// Empty, unless a keyring was created since we listed.
+		err := checkEmpty(ctx, store)
+		if errors.Is(err, errKeyringAppeared) {
+			ids, err = listKeyrings(ctx, store)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	if len(ids) > 0 {
 		keys, _, err := unlock(ctx, store, ids, cred)
 		return keys, err
-	}
-	if err := checkEmpty(ctx, store); err != nil {
-		return nil, err
 	}
 	if opts.ReadOnly {
 		return nil, fmt.Errorf("crypt: %w: the store is empty (the export was never opened by its server)", ErrNoKeyring)
@@ -349,6 +356,10 @@ func Open(ctx context.Context, store objstore.Store, cred Credential, opts Keyri
 	return keys, nil
 }
 
+// errKeyringAppeared is checkEmpty's answer when the store holds a keyring
+// after all: another process created it after the caller listed keyrings.
+var errKeyringAppeared = errors.New("crypt: a keyring appeared")
+
 // checkEmpty refuses a store without a keyring that holds anything: an
 // unencrypted export, or encrypted objects whose keyring is gone.
 func checkEmpty(ctx context.Context, store objstore.Store) error {
@@ -358,6 +369,11 @@ func checkEmpty(ctx context.Context, store objstore.Store) error {
 	}
 	if len(page.Objects) == 0 {
 		return nil
+	}
+	if ids, err := listKeyrings(ctx, store); err != nil {
+		return err
+	} else if len(ids) > 0 {
+		return errKeyringAppeared
 	}
 	name := page.Objects[0].Key
 	head, err := store.GetRange(ctx, name, 0, int64(len(objectMagic)))
