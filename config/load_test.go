@@ -143,14 +143,18 @@ size_limit_gb = 0.25
 root_owner = "0:1000"
 root_mode = "2775"
 compression = "none"
-encryption = true
-key_file = "/etc/zerofs/a.key"
 [exports.s3]
 endpoint = "https://other.example.com/"
 access_key_id = "AKIDEXPORT"
 secret_access_key = "export-secret-value"
 region = "auto"
 allow_http = false
+[[exports]]
+name = "b"
+path = "/b"
+store = "memory://b"
+encryption = true
+key_file = "/etc/zerofs/b.key"
 `, nil)
 	want := &Config{
 		File: cfg.File,
@@ -172,7 +176,12 @@ allow_http = false
 			Squash: SquashAll, AnonUID: 1000, AnonGID: 0, Durability: DurabilityLocal, Sync: SyncStrict, InodeCacheEntries: 5000, SizeLimitGB: 0.25,
 			RootOwner: &Owner{UID: 0, GID: 1000}, RootMode: ptr(uint32(0o2775)),
 			Compression: CompressionNone,
-			Encryption:  Encryption{Enabled: true, KeyFile: "/etc/zerofs/a.key", PassphraseEnv: "ZEROFS_KEY_A_1"},
+			Encryption:  Encryption{PassphraseEnv: "ZEROFS_KEY_A_1"},
+		}, {
+			Name: "b", Path: "/b", Store: StoreURL{Scheme: SchemeMemory, Prefix: "b"},
+			Squash: DefaultSquash, AnonUID: DefaultAnonID, AnonGID: DefaultAnonID, Durability: DefaultDurability, Sync: DefaultSync,
+			InodeCacheEntries: DefaultInodeCacheEntries, Compression: CompressionZstd,
+			Encryption: Encryption{Enabled: true, KeyFile: "/etc/zerofs/b.key", PassphraseEnv: "ZEROFS_KEY_B"},
 		}},
 	}
 	if !reflect.DeepEqual(cfg, want) {

@@ -472,6 +472,19 @@ compression = "lz4"
 			},
 		},
 		{
+			name: "encryption with a local journal",
+			toml: validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "file:///srv/a"
+encryption = true
+key_file = "k"
+durability = "local"
+`,
+			wants: []want{{key: "exports[0].durability", msg: "unencrypted on this machine's disk"}},
+		},
+		{
 			name:  "metrics on the NFS address",
 			toml:  validBase + "[server]\nlisten = \"127.0.0.1:2049\"\nmetrics_listen = \"127.0.0.1:2049\"\n" + oneExport,
 			wants: []want{{key: "server.metrics_listen", msg: "same address"}},
