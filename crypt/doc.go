@@ -34,8 +34,8 @@
 // # What it does not protect (what stays in the clear)
 //
 // Object names (hence manifest and WAL ids, and the creation time in
-// milliseconds of every SST), object sizes (each within a few bytes per 16
-// KiB of its plaintext size, which for SSTs is the compressed size),
+// milliseconds of every SST), object sizes (the plaintext size plus 64
+// bytes and 16 per 4 KiB; for SSTs the compressed size),
 // the number of objects, and the timing of writes, reads and deletes. The
 // keyring's export id, salt and Argon2id parameters (not secrets). Nothing
 // protects against deletion or rollback of whole objects by someone with
@@ -62,14 +62,14 @@
 //	| magic  | version | reserved | salt      | plaintext len  | header tag |
 //	| "ZFSC" |    1    |  3 x 0   | 32 bytes  | uint64         | 16 bytes   |
 //	+--------+---------+----------+-----------+----------------+------------+
-//	| frame 0: ciphertext of plaintext [0, 16 KiB) | tag (16)             |
-//	| frame 1: ciphertext of plaintext [16 KiB, 32 KiB) | tag (16)        |
+//	| frame 0: ciphertext of plaintext [0, 4 KiB) | tag (16)              |
+//	| frame 1: ciphertext of plaintext [4 KiB, 8 KiB) | tag (16)          |
 //	| ...                                                                  |
-//	| last frame: the rest (1 to 16 KiB) | tag (16)                       |
+//	| last frame: the rest (1 to 4 KiB) | tag (16)                        |
 //	+----------------------------------------------------------------------+
 //
 // The header is 64 bytes; an empty object is the header alone. The stored
-// size is exactly 64 + L + 16 * ceil(L / 16 KiB) for L plaintext bytes, so
+// size is exactly 64 + L + 16 * ceil(L / 4 KiB) for L plaintext bytes, so
 // a plaintext range maps to its frames without reading anything, and Head
 // and List report plaintext sizes computed from stored sizes.
 //
@@ -84,6 +84,11 @@
 // So a frame verifies only at its index, as the last frame or not, in its
 // object under its name, in its export, with its header's salt; and the
 // header's length and salt verify only with the data key.
+//
+// Frames are 4 KiB, the LSM's block size: a point read of one block
+// decrypts one or two frames. Measured per 4 KiB ranged read (CPU time,
+// crypt's BenchmarkGetRange): about 9 µs with 4 KiB frames, 20 µs with 16
+// KiB, 60 µs with 64 KiB, for 0.4% more stored bytes than 64 KiB frames.
 //
 // Ranged reads fetch the covering frames and, unless it is cached, the
 // header (in the same request when the frames are near the start, else

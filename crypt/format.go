@@ -18,7 +18,7 @@ const (
 	saltLen       = 32
 	tagLen        = 16
 	// frameSize is the plaintext bytes of every frame but the last.
-	frameSize = 16 << 10
+	frameSize = 4 << 10
 	// sealedFrameSize is a full frame as stored: ciphertext and tag.
 	sealedFrameSize = frameSize + tagLen
 

@@ -25,7 +25,6 @@ import (
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
-
 // cryptEnv is one test's config, stores and cache on disk.
 type cryptEnv struct {
 	t        *testing.T

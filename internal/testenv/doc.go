@@ -26,6 +26,9 @@
 // This is the one package allowed a per-process singleton (the server): it
 // is test-only, and a server per test would cost a second each.
 //
+// CPUTime returns the process's CPU time, for benchmarks that report CPU
+// time per operation beside wall time.
+//
 // Note: versitygw's posix backend cannot hold both a key "p" and "p/q".
 //
 // Port111 serializes the tests that use port 111 (a portmapper, rpcbind),
