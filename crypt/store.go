@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -99,15 +100,60 @@ func (s *Sealer) seal(name string, data []byte) ([]byte, *objectKey, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]byte, headerLen, sealedSize(h.plainLen))
+	out := make([]byte, sealedSize(h.plainLen))
 	h.encode(out)
 	ok.sealHeader(out)
-	adBuf := make([]byte, 0, adFixedLen+len(name))
-	for i := range numFrames(h.plainLen) {
-		p := i * frameSize
-		out = ok.sealFrame(out, i, data[p:p+frameLen(i, h.plainLen)], adBuf)
-	}
+	_ = forFrames(0, numFrames(h.plainLen), len(name), func(i int64, adBuf []byte) error {
+		p, off := i*frameSize, frameOffset(i)
+		ok.sealFrame(out[off:off], i, data[p:p+frameLen(i, h.plainLen)], adBuf)
+		return nil
+	})
 	return out, ok, nil
+}
+
+// parallelFrames is how many frames make it worth spreading an object's
+// frames over several goroutines (1 MiB); each then gets at least half.
+const parallelFrames = 256
+
+// forFrames calls fn for frames [first, end), each with a buffer for the
+// associated data (room for a name of nameLen bytes), in up to GOMAXPROCS
+// goroutines when there are many frames. It returns the error of the lowest
+// frame that failed.
+func forFrames(first, end int64, nameLen int, fn func(i int64, adBuf []byte) error) error {
+	parts := int64(1)
+	if n := end - first; n >= parallelFrames {
+		parts = min(int64(runtime.GOMAXPROCS(0)), n/(parallelFrames/2))
+	}
+	run := func(from, to int64) error {
+		adBuf := make([]byte, 0, adFixedLen+nameLen)
+		for i := from; i < to; i++ {
+			if err := fn(i, adBuf); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if parts <= 1 {
+		return run(first, end)
+	}
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	per := (end - first + parts - 1) / parts
+	for p := range parts {
+		from, to := first+p*per, min(end, first+(p+1)*per)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[p] = run(from, to)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // open authenticates and decrypts a whole stored object. Its errors are not
@@ -121,12 +167,15 @@ func (s *Sealer) open(name string, sealed []byte) ([]byte, *objectKey, error) {
 		return nil, nil, fmt.Errorf("stored as %d bytes, but its header says %d", len(sealed), want)
 	}
 	out := make([]byte, ok.plainLen)
-	adBuf := make([]byte, 0, adFixedLen+len(name))
-	for i := range numFrames(ok.plainLen) {
+	err = forFrames(0, numFrames(ok.plainLen), len(name), func(i int64, adBuf []byte) error {
 		p, off := i*frameSize, frameOffset(i)
 		if _, err := ok.openFrame(out[p:p], i, sealed[off:off+frameLen(i, ok.plainLen)+tagLen], adBuf); err != nil {
-			return nil, nil, fmt.Errorf("frame %d: %w", i, err)
+			return fmt.Errorf("frame %d: %w", i, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return out, ok, nil
 }
@@ -363,32 +412,28 @@ func (s *Sealer) openRange(ok *objectKey, sealed []byte, off, end int64) ([]byte
 		return nil, fmt.Errorf("stored frames end %d bytes early: the object is shorter than its header says", need-int64(len(sealed)))
 	}
 	out := make([]byte, end-off)
-	adBuf := make([]byte, 0, adFixedLen+len(ok.name))
-	var scratch *[]byte
-	defer func() {
-		if scratch != nil {
-			s.frames.Put(scratch)
-		}
-	}()
-	for i := f0; i <= f1; i++ {
+	err := forFrames(f0, f1+1, len(ok.name), func(i int64, adBuf []byte) error {
 		p, fl := i*frameSize, frameLen(i, ok.plainLen)
 		at := frameOffset(i) - base
 		frame := sealed[at : at+fl+tagLen]
 		lo, hi := max(off, p), min(end, p+fl)
 		if lo == p && hi == p+fl {
 			if _, err := ok.openFrame(out[p-off:p-off], i, frame, adBuf); err != nil {
-				return nil, fmt.Errorf("frame %d: %w", i, err)
+				return fmt.Errorf("frame %d: %w", i, err)
 			}
-			continue
+			return nil
 		}
-		if scratch == nil {
-			scratch = s.frames.Get().(*[]byte)
-		}
+		scratch := s.frames.Get().(*[]byte)
+		defer s.frames.Put(scratch)
 		pt, err := ok.openFrame((*scratch)[:0], i, frame, adBuf)
 		if err != nil {
-			return nil, fmt.Errorf("frame %d: %w", i, err)
+			return fmt.Errorf("frame %d: %w", i, err)
 		}
 		copy(out[lo-off:], pt[lo-p:hi-p])
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

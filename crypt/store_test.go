@@ -59,8 +59,9 @@ func TestContractLocal(t *testing.T) {
 }
 
 // sizes covers empty, sub-frame, frame-boundary and multi-frame objects,
-// and one past nearStart so that ranged reads take both fetch paths.
-var sizes = []int{0, 1, frameSize - 1, frameSize, frameSize + 1, 3*frameSize + 5, nearStart + 3*frameSize + 7}
+// one past nearStart so that ranged reads take both fetch paths, and one
+// large enough to be sealed and opened by several goroutines.
+var sizes = []int{0, 1, frameSize - 1, frameSize, frameSize + 1, 3*frameSize + 5, nearStart + 3*frameSize + 7, 8*parallelFrames*frameSize + 5}
 
 func TestSizesAndLayout(t *testing.T) {
 	for _, n := range sizes {
@@ -207,6 +208,36 @@ func TestTamperFlip(t *testing.T) {
 		}
 	}
 	t.Logf("%d single-byte flips, each detected by Get and by the ranged reads that touch it", len(positions))
+}
+
+// TestTamperLargeObject damages frames of an object opened by several
+// goroutines: the first, one in the middle, the last.
+func TestTamperLargeObject(t *testing.T) {
+	ctx := context.Background()
+	k := testKeys(t)
+	mem := objstore.NewMemory()
+	const n = 8*parallelFrames*frameSize + 5
+	data := payload(n, 11)
+	if err := newSealer(t, k).Wrap(mem).Put(ctx, "big", data); err != nil {
+		t.Fatal(err)
+	}
+	sealed, _ := mem.Get(ctx, "big")
+	if got, err := newSealer(t, k).Wrap(mem).Get(ctx, "big"); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get: %v", err)
+	}
+	last := numFrames(n) - 1
+	for _, f := range []int64{0, last / 2, last/2 + 1, last} {
+		bad := bytes.Clone(sealed)
+		bad[frameOffset(f)+3] ^= 2
+		_ = mem.Put(ctx, "big", bad)
+		st := newSealer(t, k).Wrap(mem)
+		if _, err := st.Get(ctx, "big"); !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), fmt.Sprintf("frame %d:", f)) {
+			t.Fatalf("frame %d damaged: Get error %v, want ErrTampered naming the frame", f, err)
+		}
+		if _, err := st.GetRange(ctx, "big", 0, n); !errors.Is(err, ErrTampered) {
+			t.Fatalf("frame %d damaged: GetRange of everything: %v, want ErrTampered", f, err)
+		}
+	}
 }
 
 // TestTamperRearranged checks the attacks that keep every frame intact:
