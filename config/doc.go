@@ -17,8 +17,9 @@
 // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION,
 // AWS_ALLOW_HTTP), then an export's own [exports.s3] table, which is the most
 // specific. For the cache, SLATEDB_CACHE_DIR and SLATEDB_CACHE_SIZE_GB win
-// over [cache]. An environment variable set to the empty string counts as
-// unset.
+// over [cache]. An encrypted export's passphrase comes only from the
+// environment, from ZEROFS_KEY_<NAME> (PassphraseEnv). An environment
+// variable set to the empty string counts as unset.
 //
 // # Paths
 //
@@ -40,9 +41,10 @@
 //     prefix equals or contains the other, no local directory inside
 //     another's or overlapping the cache directory or the journal directory.
 //   - Secrets never appear in an error or in the printed Config: the secret
-//     access key is a Secret, which prints as "***" through fmt, slog, JSON
-//     and TOML; Config.String renders the effective configuration as TOML
-//     with secrets redacted.
+//     access key and export passphrases are Secrets, which print as "***"
+//     through fmt, slog, JSON and TOML; Config.String renders the effective
+//     configuration as TOML with secrets redacted (a passphrase appears only
+//     as a comment naming its variable).
 //   - No package-level mutable state: each Load uses its own viper instance.
 //
 // # What it does not do

@@ -99,7 +99,8 @@ func TestExampleS3ExportWhenUncommented(t *testing.T) {
 	}
 	e := cfg.Exports[2]
 	if e.Store != (StoreURL{Scheme: SchemeS3, Bucket: "my-bucket", Prefix: "zerofs/archive"}) ||
-		e.S3.Endpoint != "http://127.0.0.1:7070" || !e.S3.AllowHTTP || e.S3.AccessKeyID != "AKIDEXAMPLE" {
+		e.S3.Endpoint != "http://127.0.0.1:7070" || !e.S3.AllowHTTP || e.S3.AccessKeyID != "AKIDEXAMPLE" ||
+		!e.Encryption.Enabled || e.Encryption.KeyFile != filepath.Join(filepath.Dir(dir), "data", "archive.key") {
 		t.Errorf("S3 export = %+v", e)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zerofs-go/zerofsd/cache"
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/objstore"
 	"github.com/zerofs-go/zerofsd/objstore/storetest"
@@ -383,5 +384,37 @@ func TestSealerOverS3(t *testing.T) {
 	}
 	if _, err := newSealer(t, k).Wrap(s3).GetRange(ctx, "compacted/a.sst", 2*frameSize, 10); !errors.Is(err, ErrTampered) {
 		t.Fatalf("GetRange of a damaged frame on S3: %v, want ErrTampered", err)
+	}
+}
+
+// TestForgedCachePage puts a forged page into the disk cache below the
+// sealing (the store returns a damaged byte once, and the cache stores it
+// with valid checksums of its own): reads fail authentication, from the
+// store and from the cache alike, and never return the forged data.
+func TestForgedCachePage(t *testing.T) {
+	ctx := context.Background()
+	k := testKeys(t)
+	mem := objstore.NewMemory()
+	data := payload(64<<10, 12)
+	if err := newSealer(t, k).Wrap(mem).Put(ctx, "compacted/a.sst", data); err != nil {
+		t.Fatal(err)
+	}
+	faulty := objstore.NewFaulty(mem, objstore.FaultyOptions{Seed: 3})
+	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpGetRange}, Action: objstore.Corrupt, Times: 1})
+	disk, err := cache.OpenDisk(t.TempDir(), 16<<20, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	cached := cache.NewCachingStore(faulty, disk, "ns")
+	for round := range 2 {
+		st := newSealer(t, k).Wrap(cached)
+		got, err := st.GetRange(ctx, "compacted/a.sst", 0, int64(len(data)))
+		if !errors.Is(err, ErrTampered) {
+			t.Fatalf("round %d: GetRange over a forged cache page: %d bytes, %v; want ErrTampered", round, len(got), err)
+		}
+	}
+	if s := disk.Stats(); s.Hits == 0 || s.Corrupt != 0 {
+		t.Fatalf("the second read was not served by the cache with valid checksums: %+v", s)
 	}
 }

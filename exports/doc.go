@@ -22,6 +22,19 @@
 // still names, whatever export names it now. The disk cache keeps a store's
 // pages under its identity.
 //
+// # Encryption
+//
+// An export with encryption = true is opened through package crypt: its
+// keyring is unlocked with the configured key file or passphrase (created in
+// a store that holds nothing yet) before the database opens, so a wrong key
+// is refused without writing anything and never fences a running writer; the
+// sealing wrapper goes to lsm (Options.WrapStore), above the disk cache, so
+// the cache holds sealed bytes. An export without encryption is refused when
+// its store holds a keyring, and an encrypted one when its store holds data
+// but no keyring. fsck and checkpoint tools open stores the same way
+// (OpenReadOnly, OpenDatabaseStore) but never create a keyring. An export's
+// compression comes from its own setting (default [lsm]'s).
+//
 // # Read-only exports
 //
 // An export with read_only = true is opened with lsm.OpenReadOnly at the
