@@ -1,0 +1,118 @@
+package nfsvm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/internal/testenv"
+)
+
+// vmScript checks the guest from inside: the host's tools, the private
+// directories, a read-only host root, a forwarded port (an echo server) and
+// a port of 127.0.0.1 that is not forwarded; it writes to $OUT and exits 7.
+const vmScript = `set -eu
+echo "env NFS=$NFS OUT=$OUT NFS_HOST=$NFS_HOST NFS_PORT=${NFS_PORT:-none} HOME=$HOME"
+for tool in go tar sha256sum git setpriv mount.nfs bash; do
+	command -v $tool >/dev/null || { echo "missing $tool"; exit 1; }
+done
+for d in /tmp /run /root /var/tmp; do
+	echo "$d: $(stat -f -c %%T $d)"
+done
+if touch /usr/nfsvm-was-here 2>/dev/null; then echo "the host's root is writable"; exit 1; fi
+bash -c 'exec 3<>/dev/tcp/$NFS_HOST/%[1]d; echo ping >&3; read -r l <&3; echo "forwarded: $l"'
+if timeout 20 bash -c 'exec 3<>/dev/tcp/$NFS_HOST/%[2]d' 2>/dev/null; then
+	echo "reached port %[2]d, which is not forwarded"
+	exit 1
+fi
+echo "not forwarded: refused"
+echo result > $OUT/result
+exit 7
+`
+
+func TestRun(t *testing.T) {
+	vm := ForTest(t)
+	echo := echoServer(t, "127.0.0.1:0", "host")
+	defer echo.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closed.Close()
+	var reached atomic.Int32
+	go func() {
+		for {
+			c, err := closed.Accept()
+			if err != nil {
+				return
+			}
+			reached.Add(1)
+			c.Close()
+		}
+	}()
+	port := func(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
+	script := fmt.Sprintf(vmScript, port(echo), port(closed))
+
+	for _, network := range []Network{NetTap, NetUser} {
+		t.Run(string(network), func(t *testing.T) {
+			vm := *vm
+			vm.Network = network
+			fdsBefore := openFiles(t)
+			out := filepath.Join(t.TempDir(), "out")
+			var output testenv.SyncBuffer
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			res, err := vm.Run(ctx, script, RunOptions{Forward: []int{port(echo)}, OutDir: out, Output: &output})
+			t.Logf("nfsvm: %s\n%s", res, output.String())
+			var exit *ExitError
+			if !errors.As(err, &exit) || exit.Code != 7 || res.ExitCode != 7 {
+				t.Fatalf("Run: %v (result %s), want exit status 7", err, res)
+			}
+			if res.Network != network || res.Boot <= 0 || res.Boot > res.Elapsed {
+				t.Errorf("result %s: want network %s and a boot time within the run", res, network)
+			}
+			for _, want := range []string{
+				"NFS=" + GuestMount + " OUT=" + GuestOut + " NFS_HOST=" + hostAddr + " NFS_PORT=none HOME=/root",
+				"/tmp: tmpfs", "/run: tmpfs", "/root: tmpfs", "/var/tmp: tmpfs",
+				"forwarded: host ping", "not forwarded: refused",
+			} {
+				if !strings.Contains(output.String(), want) {
+					t.Errorf("guest output lacks %q", want)
+				}
+			}
+			if n := reached.Load(); n != 0 {
+				t.Errorf("the port that is not forwarded was reached %d times", n)
+			}
+			if b, err := os.ReadFile(filepath.Join(out, "result")); err != nil || string(b) != "result\n" {
+				t.Errorf("$OUT/result on the host: %q, %v", b, err)
+			}
+			if fdsAfter := openFiles(t); fdsAfter > fdsBefore {
+				t.Errorf("%d open files before the run, %d after: the run leaks (its tap device or listeners)", fdsBefore, fdsAfter)
+			}
+		})
+	}
+}
+
+// openFiles counts this process's open files but pipes: the runtime keeps
+// the pipes of splice (TCP to TCP copies) in a pool for reuse.
+func openFiles(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if link, _ := os.Readlink("/proc/self/fd/" + fd.Name()); !strings.HasPrefix(link, "pipe:") {
+			n++
+		}
+	}
+	return n
+}
