@@ -1,13 +1,12 @@
 package e2e
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zerofs-go/zerofsd/internal/nfsvm"
 )
 
 // kernelPermScript runs in the guest as root with /team-a (squash = "none")
@@ -64,28 +63,17 @@ step "all checks passed"
 
 // TestKernelPermissions runs the ownership rules and the execute-only READ
 // rule through the Linux kernel NFS client (in a VM through
-// ../shared/nfsvm): a conformance run found chown by a non-owner to the
+// internal/nfsvm): a conformance run found chown by a non-owner to the
 // current owner answered 0 instead of EPERM.
 func TestKernelPermissions(t *testing.T) {
-	nfsvm := nfsvmPath(t)
-	in := guestVisibleDir(t)
-	script := filepath.Join(in, "perm.sh")
-	if err := os.WriteFile(script, []byte(kernelPermScript), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	vm := nfsvm.ForTest(t)
 	dir := t.TempDir()
 	d := newDaemon(t, dir, []exportSpec{
 		{Name: "team-a", Store: "file://" + filepath.Join(dir, "team-a"), Extra: "squash = \"none\""},
 	})
 	d.Start()
-	port := d.addr[strings.LastIndexByte(d.addr, ':')+1:]
-	vmTimeout := 10 * time.Minute
-	if deadline, ok := t.Deadline(); ok {
-		vmTimeout = min(vmTimeout, time.Until(deadline)-30*time.Second)
-	}
-	out, err := exec.Command(nfsvm, "run", "--port", port, "--export", "/team-a",
-		"--timeout", fmt.Sprint(int(vmTimeout.Seconds())), script).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "== all checks passed") {
+	out, err := runGuest(t, vm, 10*time.Minute, kernelPermScript, nfsvm.RunOptions{Port: port(t, d), Export: "/team-a"})
+	if err != nil || !strings.Contains(out, "== all checks passed") {
 		t.Fatalf("the guest script failed (%v):\n%s\nzerofsd log:\n%s", err, out, tail(d.Logs(), 60))
 	}
 	t.Logf("kernel client output:\n%s", out)

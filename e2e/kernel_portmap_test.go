@@ -1,15 +1,11 @@
 package e2e
 
 import (
-	"bytes"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/nfsvm"
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 )
 
@@ -45,12 +41,12 @@ step "all checks passed"
 `
 
 // TestKernelPortmap: the Linux kernel client (in a VM through
-// ../shared/nfsvm) mounts an export with `-o vers=3,nolock` and no port
+// internal/nfsvm) mounts an export with `-o vers=3,nolock` and no port
 // options, finding NFS and MOUNT through the portmapper zerofsd serves on
 // port 111, and showmount lists what the client may mount.
 //
-// The VM reaches only the forwarded TCP ports of 127.0.0.1 (nfsvm --fwd
-// relays TCP, not UDP): mount.nfs first asks the portmapper over UDP for
+// The VM reaches only the forwarded TCP ports of 127.0.0.1 (nfsvm relays
+// TCP, not UDP): mount.nfs first asks the portmapper over UDP for
 // MOUNT, is refused (port unreachable), and asks again over TCP, as it does
 // with any server whose portmapper UDP is filtered. mount.nfs uses PMAP v2
 // GETPORT, which answers a port; showmount uses rpcbind GETADDR, which
@@ -58,31 +54,18 @@ step "all checks passed"
 // 127.0.0.1 (behind the harness's relay): the script relays that address
 // in the guest (see kernelPortmapScript).
 func TestKernelPortmap(t *testing.T) {
-	nfsvm := nfsvmPath(t)
+	vm := nfsvm.ForTest(t)
 	testenv.Port111(t)
-	in := guestVisibleDir(t)
-	script := filepath.Join(in, "script.sh")
-	if err := os.WriteFile(script, []byte(kernelPortmapScript), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	d := portmapDaemon(t, `portmapper = "serve"`)
 	if got := rpcinfoServices(t, 2); len(got) != 2 {
 		t.Fatalf("the portmapper does not list NFS and MOUNT: %q\n%s", got, tail(d.Logs(), 30))
 	}
-	timeout := 10 * time.Minute
-	if deadline, ok := t.Deadline(); ok {
-		timeout = min(timeout, time.Until(deadline)-30*time.Second)
-	}
-	vm := exec.Command(nfsvm, "run", "--port", d.nfsPort(), "--fwd", "111", "--export", "/team-a",
-		"--timeout", fmt.Sprint(int(timeout.Seconds())), script)
-	var out bytes.Buffer
-	vm.Stdout, vm.Stderr = &out, &out
-	err := vm.Run()
-	t.Logf("guest output:\n%s", out.String())
+	out, err := runGuest(t, vm, 10*time.Minute, kernelPortmapScript, nfsvm.RunOptions{Port: port(t, d), Forward: []int{111}, Export: "/team-a"})
+	t.Logf("guest output:\n%s", out)
 	if err != nil {
 		t.Fatalf("the guest script failed (%v)\nzerofsd log:\n%s", err, tail(d.Logs(), 60))
 	}
-	if !strings.Contains(out.String(), "== all checks passed") {
+	if !strings.Contains(out, "== all checks passed") {
 		t.Fatalf("the guest script did not reach its end")
 	}
 	target, client := mountGo(t, d.addr, "/team-a")

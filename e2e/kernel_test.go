@@ -3,55 +3,21 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
-)
 
-// nfsvmPath finds ../shared/nfsvm/nfsvm (or $NFSVM, as in package nfs's
-// kernel test, for a checkout elsewhere) and checks its boot image exists
-// (`make test` prepares it). Without it the kernel tests skip, unless
-// ZEROFS_REQUIRE_KERNEL=1 makes that a failure.
-func nfsvmPath(t *testing.T) string {
-	t.Helper()
-	skip := func(format string, args ...any) {
-		if os.Getenv("ZEROFS_REQUIRE_KERNEL") == "1" {
-			t.Fatalf(format, args...)
-		}
-		t.Skipf(format, args...)
-	}
-	p := os.Getenv("NFSVM")
-	if p == "" {
-		p = "../../shared/nfsvm/nfsvm"
-	}
-	p, err := filepath.Abs(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if env := os.Getenv("NFSVM"); env != "" {
-		p = env // a checkout that is not beside shared/
-	}
-	if _, err := os.Stat(p); err != nil {
-		skip("kernel NFS client tests need %s: %v", p, err)
-	}
-	cache := os.Getenv("NFSVM_CACHE")
-	if cache == "" {
-		cache = "/var/cache/nfsvm"
-	}
-	if _, err := os.Stat(filepath.Join(cache, "initramfs.gz")); err != nil {
-		skip("kernel NFS client tests need the nfsvm boot image (run `nfsvm setup` or `make test-deps`): %v", err)
-	}
-	if _, err := os.Stat("/dev/kvm"); err != nil && testing.Short() {
-		skip("kernel NFS client tests are slow without KVM; skipped in -short mode")
-	}
-	return p
-}
+	"github.com/zerofs-go/zerofsd/internal/nfsvm"
+	"github.com/zerofs-go/zerofsd/internal/testenv"
+)
 
 // guestVisibleDir returns a fresh directory the VM guest can read: the guest
 // sees this machine's files except /tmp, /run, /root and /var/tmp (it has its
@@ -86,18 +52,33 @@ func guestVisibleDir(t *testing.T) string {
 
 // hiddenFromGuest reports whether path lies under a directory the nfsvm guest
 // replaces with its own.
-func hiddenFromGuest(path string) bool {
-	real, err := filepath.EvalSymlinks(filepath.Dir(path))
+func hiddenFromGuest(path string) bool { return !nfsvm.VisibleInGuest(path) }
+
+// runGuest runs script in the nfsvm guest with opts (whose Output it sets),
+// for at most limit and until 30 s before the test's deadline, logs how the
+// run went and returns what the script printed.
+func runGuest(t *testing.T, vm *nfsvm.VM, limit time.Duration, script string, opts nfsvm.RunOptions) (string, error) {
+	t.Helper()
+	if deadline, ok := t.Deadline(); ok {
+		limit = min(limit, time.Until(deadline)-30*time.Second)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	var out testenv.SyncBuffer
+	opts.Output = &out
+	res, err := vm.Run(ctx, script, opts)
+	t.Logf("nfsvm: %s", res)
+	return out.String(), err
+}
+
+// port is the port of a daemon's address, for nfsvm.RunOptions.
+func port(t *testing.T, d *daemon) int {
+	t.Helper()
+	p, err := strconv.Atoi(d.nfsPort())
 	if err != nil {
-		real = filepath.Dir(path)
+		t.Fatalf("port of %s: %v", d.addr, err)
 	}
-	real = filepath.Join(real, filepath.Base(path))
-	for _, hidden := range []string{"/tmp", "/run", "/root", "/var/tmp", "/proc", "/sys", "/dev"} {
-		if real == hidden || strings.HasPrefix(real, hidden+"/") {
-			return true
-		}
-	}
-	return false
+	return p
 }
 
 // makeSourceTarball writes a tar of Go's own src/go tree (a real source tree
@@ -240,17 +221,15 @@ step "all checks passed"
 `
 
 // TestKernelClient drives the Linux kernel NFS client (in a VM through
-// ../shared/nfsvm) against the real daemon: two exports, a source tree
+// internal/nfsvm) against the real daemon: two exports, a source tree
 // untarred and verified, rename/link/symlink/chmod/mknod, a go build on the
 // mount, and a SIGKILL + restart of zerofsd while mounted.
 func TestKernelClient(t *testing.T) {
-	nfsvm := nfsvmPath(t)
+	vm := nfsvm.ForTest(t)
 	in := guestVisibleDir(t)
 	_, _, files := makeSourceTarball(t, in)
 	mod := filepath.Join(in, "hellomod")
 	copyTree(t, "testdata/hellomod", mod)
-	script := filepath.Join(in, "script.sh")
-	os.WriteFile(script, []byte(fmt.Sprintf(kernelScript, in, files, mod)), 0o644)
 
 	dir := t.TempDir()
 	d := newDaemon(t, dir, []exportSpec{
@@ -258,20 +237,21 @@ func TestKernelClient(t *testing.T) {
 		{Name: "team-b", Store: "file://" + filepath.Join(dir, "team-b"), Extra: "squash = \"none\""},
 	})
 	d.Start()
-	port := d.addr[strings.LastIndexByte(d.addr, ':')+1:]
 
 	vmTimeout := 20 * time.Minute
 	if deadline, ok := t.Deadline(); ok {
 		vmTimeout = time.Until(deadline) - 30*time.Second
 	}
-	vm := exec.Command(nfsvm, "run", "--port", port, "--export", "/team-a", "--timeout", fmt.Sprint(int(vmTimeout.Seconds())), script)
-	var out bytes.Buffer
-	vm.Stdout, vm.Stderr = &out, &out
-	if err := vm.Start(); err != nil {
-		t.Fatalf("starting nfsvm: %v", err)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), vmTimeout)
+	defer cancel()
+	var out testenv.SyncBuffer
+	var res nfsvm.Result // set before done is sent
 	done := make(chan error, 1)
-	go func() { done <- vm.Wait() }()
+	go func() {
+		var err error
+		res, err = vm.Run(ctx, fmt.Sprintf(kernelScript, in, files, mod), nfsvm.RunOptions{Port: port(t, d), Export: "/team-a", Output: &out})
+		done <- err
+	}()
 
 	// Watch team-b for the guest's restart request, then kill and restart zerofsd.
 	watch, err := mountGoQuiet(d.addr, "/team-b")
@@ -281,7 +261,7 @@ func TestKernelClient(t *testing.T) {
 	for {
 		select {
 		case err := <-done:
-			t.Fatalf("the guest script ended before asking for a restart (%v):\n%s\nzerofsd log:\n%s", err, out.String(), tail(d.Logs(), 60))
+			t.Fatalf("the guest script ended before asking for a restart (%v; nfsvm %s):\n%s\nzerofsd log:\n%s", err, res, out.String(), tail(d.Logs(), 60))
 		case <-time.After(time.Second):
 		}
 		if _, _, err := watch.target.Lookup("restart-please"); err != nil {
@@ -299,8 +279,9 @@ func TestKernelClient(t *testing.T) {
 	writeFile(t, b2.target, "restarted", []byte("yes"))
 	b2.client.Close()
 	if err := <-done; err != nil {
-		t.Fatalf("the guest script failed (%v):\n%s\nzerofsd log:\n%s", err, out.String(), tail(d.Logs(), 80))
+		t.Fatalf("the guest script failed (%v; nfsvm %s):\n%s\nzerofsd log:\n%s", err, res, out.String(), tail(d.Logs(), 80))
 	}
+	t.Logf("nfsvm: %s", res)
 	t.Logf("kernel client output:\n%s", out.String())
 	if !strings.Contains(out.String(), "== all checks passed") {
 		t.Fatalf("the guest script did not reach its end:\n%s", out.String())

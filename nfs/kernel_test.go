@@ -4,13 +4,14 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/nfsvm"
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/nfs"
 )
 
@@ -55,25 +56,18 @@ echo ALL OK
 `
 
 // TestLinuxKernelClient mounts two exports with the Linux kernel client
-// through ../shared/nfsvm. It is slow (a VM boots), so it runs only with
-// ZEROFS_NFSVM=1.
+// through internal/nfsvm. It is slow (a VM boots), so it runs only with
+// ZEROFS_NFSVM=1 (`make test` sets it).
 func TestLinuxKernelClient(t *testing.T) {
 	if os.Getenv("ZEROFS_NFSVM") != "1" {
-		t.Skip("set ZEROFS_NFSVM=1 to run the kernel client test (needs ../shared/nfsvm)")
+		t.Skip("set ZEROFS_NFSVM=1 to run the kernel client test")
 	}
-	nfsvm := nfsvmPath(t)
+	vm := nfsvm.ForTest(t)
 	fsA, _ := newFS(t)
 	fsB, _ := newFS(t)
 	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/team-a", FS: fsA}, &nfs.Export{Name: "b", Path: "/team-b", FS: fsB})
-	_, port, err := net.SplitHostPort(ts.addr)
-	check(t, err)
-	script := filepath.Join(t.TempDir(), "script.sh")
-	check(t, os.WriteFile(script, []byte(kernelScript), 0o755))
-	c, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(c, nfsvm, "run", "--port", port, "--export", "/team-a", script).CombinedOutput()
-	t.Logf("guest output:\n%s", out)
-	if err != nil || !strings.Contains(string(out), "ALL OK") {
+	out, err := runGuest(t, vm, ts.addr, kernelScript)
+	if err != nil || !strings.Contains(out, "ALL OK") {
 		t.Fatalf("kernel client script failed: %v", err)
 	}
 }
@@ -101,20 +95,13 @@ func TestLinuxKernelTar(t *testing.T) {
 	if tarball == "" {
 		t.Skip("set ZEROFS_NFSVM_TAR=/path/outside/tmp/src.tar to time tar -xf through the kernel client")
 	}
-	nfsvm := nfsvmPath(t)
+	vm := nfsvm.ForTest(t)
 	fs, _ := newFS(t)
 	stats := &procStats{byProc: map[string]*procStat{}}
 	ts := startServer(t, nfs.ServerOptions{Observer: stats}, &nfs.Export{Name: "a", Path: "/team-a", FS: fs})
 	defer stats.log(t)
-	_, port, err := net.SplitHostPort(ts.addr)
-	check(t, err)
-	script := filepath.Join(t.TempDir(), "script.sh")
-	check(t, os.WriteFile(script, []byte("#!/bin/sh\nTAR="+tarball+"\n"+strings.TrimPrefix(tarScript, "#!/bin/sh\n")), 0o755))
-	c, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(c, nfsvm, "run", "--port", port, "--export", "/team-a", script).CombinedOutput()
-	t.Logf("guest output:\n%s", out)
-	if err != nil || !strings.Contains(string(out), "TAR OK") {
+	out, err := runGuest(t, vm, ts.addr, "#!/bin/sh\nTAR="+tarball+"\n"+strings.TrimPrefix(tarScript, "#!/bin/sh\n"))
+	if err != nil || !strings.Contains(out, "TAR OK") {
 		t.Fatalf("tar benchmark failed: %v", err)
 	}
 }
@@ -161,37 +148,31 @@ func TestLinuxKernelScript(t *testing.T) {
 	if script == "" {
 		t.Skip("set ZEROFS_NFSVM_SCRIPT=/path/to/script.sh to run a guest script")
 	}
-	nfsvm := nfsvmPath(t)
+	vm := nfsvm.ForTest(t)
+	body, err := os.ReadFile(script)
+	check(t, err)
 	fsA, _ := newFS(t)
 	fsB, _ := newFS(t)
 	stats := &procStats{byProc: map[string]*procStat{}}
 	ts := startServer(t, nfs.ServerOptions{Observer: stats}, &nfs.Export{Name: "a", Path: "/team-a", FS: fsA}, &nfs.Export{Name: "b", Path: "/team-b", FS: fsB})
 	defer stats.log(t)
-	_, port, err := net.SplitHostPort(ts.addr)
-	check(t, err)
-	c, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(c, nfsvm, "run", "--port", port, "--export", "/team-a", script).CombinedOutput()
-	t.Logf("guest output:\n%s", out)
-	if err != nil {
+	if _, err := runGuest(t, vm, ts.addr, string(body)); err != nil {
 		t.Fatalf("guest script failed: %v", err)
 	}
 }
 
-// nfsvmPath finds the nfsvm tool: $NFSVM, else ../shared/nfsvm/nfsvm next
-// to the repository (the test runs in <repo>/nfs).
-func nfsvmPath(t *testing.T) string {
+// runGuest runs script in the nfsvm guest with /team-a of the server at
+// addr mounted at $NFS, logs how it went and returns its output.
+func runGuest(t *testing.T, vm *nfsvm.VM, addr, script string) (string, error) {
 	t.Helper()
-	p := os.Getenv("NFSVM")
-	if p == "" {
-		p = filepath.Join("..", "..", "shared", "nfsvm", "nfsvm")
-	}
-	abs, err := filepath.Abs(p)
-	if err == nil {
-		p = abs
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("nfsvm not found at %s (set NFSVM)", p)
-	}
-	return p
+	_, portStr, err := net.SplitHostPort(addr)
+	check(t, err)
+	port, err := strconv.Atoi(portStr)
+	check(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	var out testenv.SyncBuffer
+	res, err := vm.Run(ctx, script, nfsvm.RunOptions{Port: port, Export: "/team-a", Output: &out})
+	t.Logf("nfsvm: %s; guest output:\n%s", res, out.String())
+	return out.String(), err
 }

@@ -2,7 +2,7 @@
 # Installs what the test suite needs and is not part of the Go module graph:
 # versitygw (a real S3-compatible server on 127.0.0.1), libnfs' command-line client,
 # nfs-common and rpcbind (showmount, rpcinfo and a real rpcbind for the portmapper
-# tests), and the nfsvm kernel NFS client (qemu + a Debian kernel).
+# tests), and the nfsvm kernel NFS client VM (qemu + a Debian kernel, see internal/nfsvm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gobin=$(go env GOPATH)/bin
@@ -37,12 +37,11 @@ if ! command -v systemd-analyze >/dev/null && command -v apt-get >/dev/null; the
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends systemd >/dev/null
 fi
 
-nfsvm=../shared/nfsvm/nfsvm
-if [ -x "$nfsvm" ] && [ -z "${ZEROFS_SKIP_KERNEL:-}" ]; then
-  cache=${NFSVM_CACHE:-/var/cache/nfsvm}
-  if [ ! -f "$cache/initramfs.gz" ]; then
-    echo "test-deps: preparing the nfsvm kernel client (qemu + kernel)"
-    $sudo "$nfsvm" setup || echo "test-deps: nfsvm setup failed; kernel client tests will be skipped"
-  fi
-fi
+# The kernel client VM (internal/nfsvm): qemu, a Debian kernel, busybox, ... and
+# its boot image in ${ZEROFS_NFSVM_CACHE:-/var/cache/zerofs-nfsvm}; quick when done.
+echo "test-deps: preparing the nfsvm kernel client VM"
+nfsvm_bin=$(mktemp -d)/nfsvm
+trap 'rm -rf "$(dirname "$nfsvm_bin")"' EXIT
+go build -o "$nfsvm_bin" ./internal/nfsvm/cmd/nfsvm
+$sudo ${ZEROFS_NFSVM_CACHE:+env ZEROFS_NFSVM_CACHE="$ZEROFS_NFSVM_CACHE"} "$nfsvm_bin" setup
 echo "test-deps: ready"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"errors"
@@ -14,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zerofs-go/zerofsd/internal/nfsvm"
 )
 
 //go:embed guest.sh
@@ -26,7 +29,7 @@ type Options struct {
 	Work      string   // host directory visible read-only in the guest; default /var/lib/zerofs-bench
 	OutDir    string   // where the report goes; default docs/benchmarks
 	Machine   string   // names the report; default the host name
-	NFSVM     string   // path of nfsvm; default ../shared/nfsvm/nfsvm
+	Network   string   // the nfsvm guest's network: tap or user; default tap where possible
 	VersityGW string   // path of versitygw; default from PATH or ~/go/bin
 	Files     int      // small-file count; default 1000 (200 with Quick)
 	FIOSize   int64    // fio file size in bytes; default 256 MiB (32 MiB with Quick)
@@ -51,7 +54,7 @@ func main() {
 	flag.StringVar(&o.Work, "work", "/var/lib/zerofs-bench", "host work directory (the guest reads it; must not be under /tmp, /run, /root or /var/tmp)")
 	flag.StringVar(&o.OutDir, "out", "docs/benchmarks", "report directory")
 	flag.StringVar(&o.Machine, "machine", "", "machine name in the report (default: host name)")
-	flag.StringVar(&o.NFSVM, "nfsvm", "../shared/nfsvm/nfsvm", "the nfsvm script")
+	flag.StringVar(&o.Network, "net", os.Getenv(nfsvm.NetworkEnv), "the nfsvm guest's network: tap or user (default: tap where possible)")
 	flag.StringVar(&o.VersityGW, "versitygw", "", "versitygw binary (default: PATH, then ~/go/bin)")
 	flag.IntVar(&o.Files, "files", 0, "files per small-file workload (default 1000, quick 200)")
 	flag.Int64Var(&o.FIOSize, "fio-size", 0, "fio file size in bytes (default 256 MiB, quick 32 MiB)")
@@ -129,10 +132,16 @@ func run(ctx context.Context, log *slog.Logger, o Options) error {
 	if err != nil {
 		return err
 	}
+	vm, err := nfsvm.Setup(ctx, nfsvm.SetupOptions{Cache: os.Getenv(nfsvm.CacheEnv), Log: log})
+	if err != nil {
+		return err
+	}
+	vm.Network = nfsvm.Network(o.Network)
 	env, err := prepare(ctx, log, o, repo)
 	if err != nil {
 		return fmt.Errorf("preparing %s: %w", o.Work, err)
 	}
+	env.vm = vm
 	defer env.stop()
 
 	var results []Result
@@ -169,6 +178,7 @@ func run(ctx context.Context, log *slog.Logger, o Options) error {
 
 // benchEnv is what every target shares: the work directory, versitygw and zerofsd.
 type benchEnv struct {
+	vm                           *nfsvm.VM
 	work                         string
 	s3Port, nfsPort, metricsPort int
 	goNFSPort                    int // 0 unless the go-nfs target runs
@@ -210,11 +220,11 @@ func runCmd(ctx context.Context, dir string, env []string, name string, args ...
 	return nil
 }
 
-// guestEnv is the environment nfsvm gives the guest, so that the host warms
-// the same build cache entries the guest will look up.
+// guestEnv is the environment nfsvm gives the guest (with GOCACHE in the
+// work directory), so that the host warms the same build cache entries the
+// guest will look up.
 func guestEnv(gocache string) []string {
-	return []string{"HOME=/root", "PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"GOCACHE=" + gocache, "GOPATH=/tmp/gopath", "GOFLAGS=-mod=mod"}
+	return append(nfsvm.GuestEnv(), "GOCACHE="+gocache) // the last of a name wins
 }
 
 func prepare(ctx context.Context, log *slog.Logger, o Options, repo string) (*benchEnv, error) {
@@ -543,15 +553,16 @@ func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, ta
 	}
 	outDir := filepath.Join(e.work, "run", "out-"+target)
 	_ = os.RemoveAll(outDir)
-	vmTimeout := int(o.Timeout.Seconds())*len(workloads) + 600
-	cmd := exec.CommandContext(ctx, o.NFSVM, "run", "--port", strconv.Itoa(nfsPort), "--export", "/"+exportName,
-		"--fwd", strconv.Itoa(e.s3Port), "--fwd", strconv.Itoa(e.metricsPort), "--out", outDir,
-		"--mem", "3072", "--timeout", strconv.Itoa(vmTimeout), scriptPath)
-	start := time.Now()
-	out, runErr := cmd.CombinedOutput()
-	log.Info("target finished", "target", target, "took", time.Since(start).Round(time.Second))
+	vmCtx, cancel := context.WithTimeout(ctx, o.Timeout*time.Duration(len(workloads))+10*time.Minute)
+	defer cancel()
+	var output bytes.Buffer
+	res, runErr := e.vm.Run(vmCtx, script, nfsvm.RunOptions{Port: nfsPort, Export: "/" + exportName,
+		Forward: []int{e.s3Port, e.metricsPort}, OutDir: outDir, MemoryMB: 3072, Output: &output})
+	log.Info("target finished", "target", target, "nfsvm", res.String())
+	out := output.Bytes()
 	_ = os.WriteFile(filepath.Join(e.work, "run", "console-"+target+".txt"), out, 0o644)
 	results, notes := parseOutput(string(out))
+	e.notes = append(e.notes, target+" nfsvm: "+res.String())
 	e.notes = append(e.notes, notes...)
 	if rtt, ok := parseRTT(string(out), target, false); ok {
 		e.rtt[target] = rtt
