@@ -31,7 +31,7 @@ func ForTest(t testing.TB) *VM {
 		if os.Getenv(RequireEnv) == "1" {
 			t.Fatalf("%v (and %s=1)", err, RequireEnv)
 		}
-		t.Skipf("%v; skipping (`make test-deps` installs it; %s=1 fails instead)", err, RequireEnv)
+		t.Skipf("%v; skipping (%s=1 fails instead)", err, RequireEnv)
 	}
 	vm.Network = Network(os.Getenv(NetworkEnv))
 	return vm
