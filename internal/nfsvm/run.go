@@ -180,7 +180,7 @@ func (vm *VM) Run(ctx context.Context, script string, opts RunOptions) (Result, 
 	if opts.Console != nil {
 		consoleW = io.MultiWriter(console, opts.Console)
 	}
-	var ctl ctlState
+	ctl := ctlState{log: log}
 	chans := []struct {
 		name string
 		w    io.Writer
@@ -214,13 +214,13 @@ func (vm *VM) Run(ctx context.Context, script string, opts RunOptions) (Result, 
 	var qemuOut tailBuffer
 	qemuOut.max = 4 << 10
 	cmd := exec.CommandContext(ctx, vm.qemu, args...)
-	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = &qemuOut, &qemuOut
 	cmd.ExtraFiles = extra
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 5 * time.Second
 	log.Info("nfsvm: booting", "network", res.Network, "note", res.NetworkNote, "kernel", vm.Version)
 	start := time.Now()
+	ctl.start = start
 	if err := cmd.Start(); err != nil {
 		return res, fmt.Errorf("nfsvm: starting qemu: %w", err)
 	}
@@ -349,6 +349,8 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 
 // ctlState records what the guest's init said on the ctl port.
 type ctlState struct {
+	log   *slog.Logger
+	start time.Time
 	mu    sync.Mutex
 	buf   []byte
 	ready time.Time
@@ -371,6 +373,7 @@ func (c *ctlState) Write(p []byte) (int, error) {
 		switch {
 		case line == "ready":
 			c.ready = time.Now()
+			c.log.Info("nfsvm: the script starts", "boot", c.ready.Sub(c.start).Round(100*time.Millisecond))
 		case strings.HasPrefix(line, "exit "):
 			if n, err := strconv.Atoi(strings.TrimPrefix(line, "exit ")); err == nil {
 				c.exit, c.seen = n, true
