@@ -52,8 +52,8 @@
 // `go run ./internal/nfsvm/cmd/nfsvm setup`, then `... run -port P SCRIPT`.
 //
 // What it does not do: no KVM (the emulated CPU is slow: a cold `go build`
-// takes minutes, prefer I/O-heavy work and warm caches), no architecture but
-// x86-64, no distribution but Debian's packaging for Setup's installs, and
+// takes minutes, prefer I/O-heavy work and warm caches), no host but Linux
+// on x86-64, no distribution but Debian's packaging for Setup's installs, and
 // no isolation from the host beyond the read-only view and the network
 // namespace: the script is root in a guest that reads every host file.
 package nfsvm
