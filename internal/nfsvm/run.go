@@ -220,7 +220,7 @@ func (vm *VM) Run(ctx context.Context, script string, opts RunOptions) (Result, 
 	cmd.WaitDelay = 5 * time.Second
 	log.Info("nfsvm: booting", "network", res.Network, "note", res.NetworkNote, "kernel", vm.Version)
 	start := time.Now()
-	ctl.start = start
+	ctl.begin(start)
 	if err := cmd.Start(); err != nil {
 		return res, fmt.Errorf("nfsvm: starting qemu: %w", err)
 	}
@@ -382,6 +382,13 @@ func (c *ctlState) Write(p []byte) (int, error) {
 			c.err = strings.TrimPrefix(line, "error ")
 		}
 	}
+}
+
+// begin records when QEMU starts (the ctl port is already being read).
+func (c *ctlState) begin(t time.Time) {
+	c.mu.Lock()
+	c.start = t
+	c.mu.Unlock()
 }
 
 // get returns when the script started, its exit status (-1: none) and the
