@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/lsm/journal"
-	"github.com/zerofs-go/zerofsd/lsm/sstable"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
 )
 
@@ -103,7 +102,7 @@ func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
 	mem := db.v.Load().mem
 	seq := first
 	err := wal.Record{FirstSeq: first, Count: b.count, Entries: b.entries}.ForEach(func(kind wal.Kind, key, value []byte) error {
-		mem.Add(seq, sstable.Kind(kind), key, value)
+		mem.Add(seq, kind, key, value)
 		seq++
 		return nil
 	})

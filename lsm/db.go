@@ -23,6 +23,9 @@ type DB struct {
 	store    objstore.Store // counted, wrapped by Options.WrapStore
 	sstStore objstore.Store // counted, behind the disk cache when configured, then wrapped
 	cache    *sstable.BlockCache
+	// codecs is the compression state every SST writer of the database
+	// shares (one zstd encoder instead of one per SST).
+	codecs *sstable.Codecs
 	// diskCache is the optional shared disk cache (for its statistics).
 	diskCache *cache.Disk
 	readOnly  bool
@@ -111,6 +114,7 @@ func newDB(store objstore.Store, opts Options, diskCache *cache.Disk, ns string,
 		counting:    counting,
 		store:       wrap(counting),
 		sstStore:    wrap(cache.NewCachingStore(counting, diskCache, ns)),
+		codecs:      sstable.NewCodecs(),
 		live:        make(map[*version]int),
 		tables:      make(map[string]*table),
 		pending:     make(map[string]bool),

@@ -142,7 +142,7 @@ func (db *DB) buildL0(m *memTable) (manifest.Table, []byte, error) {
 }
 
 func (db *DB) newSSTWriter() *sstable.Writer {
-	return sstable.NewWriter(sstable.WriterOptions{BlockSize: db.opts.BlockSize, Compression: db.opts.Compression})
+	return sstable.NewWriter(sstable.WriterOptions{BlockSize: db.opts.BlockSize, Compression: db.opts.Compression, Codecs: db.codecs})
 }
 
 func (db *DB) finishSST(w *sstable.Writer) (manifest.Table, []byte, error) {

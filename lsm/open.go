@@ -8,7 +8,6 @@ import (
 
 	"github.com/zerofs-go/zerofsd/lsm/journal"
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
-	"github.com/zerofs-go/zerofsd/lsm/sstable"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
@@ -256,7 +255,7 @@ func replayWAL(key string, id uint64, data []byte, mem *memTable, lastSeq uint64
 	for _, r := range recs {
 		seq := r.FirstSeq
 		if err := r.ForEach(func(kind wal.Kind, k, v []byte) error {
-			mem.Add(seq, sstable.Kind(kind), k, v)
+			mem.Add(seq, kind, k, v)
 			seq++
 			return nil
 		}); err != nil {

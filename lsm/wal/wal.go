@@ -2,8 +2,10 @@ package wal
 
 import (
 	"encoding/binary"
+
 	"errors"
 	"fmt"
+	"github.com/zerofs-go/zerofsd/lsm/sstable"
 
 	"github.com/zerofs-go/zerofsd/internal/crc32c"
 )
@@ -17,13 +19,14 @@ const HeaderSize = 1 + 8 + 8 + 4
 // RecordHeaderSize is the size of a record's framing (length and checksum).
 const RecordHeaderSize = 8
 
-// Kind says what an entry does.
-type Kind uint8
+// Kind says what an entry does: the SST format's kind, so that a WAL entry
+// goes into a memtable and an SST as it is.
+type Kind = sstable.Kind
 
-// Entry kinds; the values match the SST format's.
+// Entry kinds.
 const (
-	KindDelete Kind = 0
-	KindSet    Kind = 1
+	KindDelete = sstable.KindDelete
+	KindSet    = sstable.KindSet
 )
 
 // ErrCorrupt is returned (wrapped) when an object or entry list cannot be
