@@ -151,25 +151,11 @@ func (db *DB) finishSST(w *sstable.Writer) (manifest.Table, []byte, error) {
 		return manifest.Table{}, nil, fmt.Errorf("lsm: finishing SST: %w", err)
 	}
 	id := newTableID(db.now())
-	r, err := sstable.Open(context.Background(), tableKey(id), int64(len(data)), bytesSource(data), sstable.ReaderOptions{})
-	if err != nil {
-		return manifest.Table{}, nil, fmt.Errorf("lsm: reopening fresh SST: %w", err)
-	}
-	p := r.Properties()
+	p := w.Properties()
 	return manifest.Table{
 		ID: id, Size: int64(len(data)), Smallest: p.SmallestKey, Largest: p.LargestKey,
 		MinSeq: p.MinSeq, MaxSeq: p.MaxSeq, NumEntries: p.NumEntries,
 	}, data, nil
-}
-
-type bytesSource []byte
-
-func (b bytesSource) ReadAt(_ context.Context, off, n int64) ([]byte, error) {
-	if off >= int64(len(b)) {
-		return nil, nil
-	}
-	end := min(off+n, int64(len(b)))
-	return b[off:end:end], nil
 }
 
 // FlushMemtable makes everything written so far durable in the store and

@@ -280,3 +280,31 @@ func TestSharedCodecs(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterPropertiesMatchReader: the lsm records a new SST in the manifest
+// from its Writer's properties, without reading the SST back, so they must
+// be what a Reader of the object reports.
+func TestWriterPropertiesMatchReader(t *testing.T) {
+	for _, n := range []int{0, 1, 500} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			w := NewWriter(WriterOptions{BlockSize: 256, Compression: CompressionSnappy})
+			for i := range n {
+				kind := KindSet
+				if i%7 == 3 {
+					kind = KindDelete
+				}
+				if err := w.Add(fmt.Appendf(nil, "key%05d", i), uint64(1000+i), kind, bytes.Repeat([]byte{byte(i)}, i%300)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			data, err := w.Finish()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, _ := openSST(t, data, ReaderOptions{})
+			if got, want := w.Properties(), r.Properties(); !reflect.DeepEqual(got, want) {
+				t.Fatalf("writer properties\n%+v\nreader properties\n%+v", got, want)
+			}
+		})
+	}
+}
