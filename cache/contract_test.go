@@ -8,6 +8,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 	"github.com/zerofs-go/zerofsd/objstore/storetest"
 )
 
@@ -70,17 +71,17 @@ func TestS3RangesAreCached(t *testing.T) {
 // Inner errors reach the caller and are not cached: once the store answers
 // again, the data comes.
 func TestInnerErrorsAreNotCached(t *testing.T) {
-	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 	obj := patterned(3*P, 41)
 	ctx := context.Background()
 	faulty.Put(ctx, "obj", obj)
 	d := openTestDisk(t, t.TempDir(), 1<<30)
 	s := NewCachingStore(faulty, d, "ns")
-	h := faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpGetRange, objstore.OpGet}})
-	if _, err := s.GetRange(ctx, "obj", 0, 10); !errors.Is(err, objstore.ErrInjected) {
+	h := faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpGetRange, objstore.OpGet}})
+	if _, err := s.GetRange(ctx, "obj", 0, 10); !errors.Is(err, faultstore.ErrInjected) {
 		t.Fatalf("GetRange with a failing store: %v, want ErrInjected", err)
 	}
-	if _, err := s.Get(ctx, "obj"); !errors.Is(err, objstore.ErrInjected) {
+	if _, err := s.Get(ctx, "obj"); !errors.Is(err, faultstore.ErrInjected) {
 		t.Fatalf("Get with a failing store: %v, want ErrInjected", err)
 	}
 	h.Remove()

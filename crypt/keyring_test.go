@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 // fastKDF keeps tests quick; production uses DefaultKDFParams.
@@ -290,9 +291,9 @@ func TestRotateInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	faulty := objstore.NewFaulty(mem, objstore.FaultyOptions{})
-	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpDelete}, Action: objstore.CrashBefore})
-	if _, err := Rotate(ctx, faulty, oldCred, newCred, fastKDF); !errors.Is(err, objstore.ErrCrashed) {
+	faulty := faultstore.New(mem, faultstore.Options{})
+	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpDelete}, Action: faultstore.CrashBefore})
+	if _, err := Rotate(ctx, faulty, oldCred, newCred, fastKDF); !errors.Is(err, faultstore.ErrCrashed) {
 		t.Fatalf("rotation: %v, want the injected crash", err)
 	}
 	if names := keyringNames(t, mem); len(names) != 2 {

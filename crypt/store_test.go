@@ -14,6 +14,7 @@ import (
 	"github.com/zerofs-go/zerofsd/cache"
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 	"github.com/zerofs-go/zerofsd/objstore/storetest"
 )
 
@@ -399,8 +400,8 @@ func TestForgedCachePage(t *testing.T) {
 	if err := newSealer(t, k).Wrap(mem).Put(ctx, "compacted/a.sst", data); err != nil {
 		t.Fatal(err)
 	}
-	faulty := objstore.NewFaulty(mem, objstore.FaultyOptions{Seed: 3})
-	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpGetRange}, Action: objstore.Corrupt, Times: 1})
+	faulty := faultstore.New(mem, faultstore.Options{Seed: 3})
+	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpGetRange}, Action: faultstore.Corrupt, Times: 1})
 	disk, err := cache.OpenDisk(t.TempDir(), 16<<20, quietLogger())
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/lsm"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 func loadConfig(t *testing.T) *config.Config {
@@ -64,7 +65,7 @@ func TestCloseFlushesUntilDeadline(t *testing.T) {
 			ctx := context.Background()
 			cfg := loadConfig(t)
 			mem := objstore.NewMemory()
-			faulty := objstore.NewFaulty(mem, objstore.FaultyOptions{})
+			faulty := faultstore.New(mem, faultstore.Options{})
 			var logs testenv.SyncBuffer
 			reg := openOn(t, cfg, faulty, slog.New(slog.NewTextHandler(&logs, nil)))
 			db, _ := reg.DB("a")
@@ -72,7 +73,7 @@ func TestCloseFlushesUntilDeadline(t *testing.T) {
 			if err := db.Put(ctx, acked, []byte("v"), lsm.WriteOptions{AwaitDurable: true}); err != nil {
 				t.Fatal(err)
 			}
-			faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: func(k string) bool { return strings.HasPrefix(k, "wal/") },
+			faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: func(k string) bool { return strings.HasPrefix(k, "wal/") },
 				Times: tc.failures})
 			unacked := []byte("\x10unacked")
 			if err := db.Put(ctx, unacked, []byte("v"), lsm.WriteOptions{}); err != nil {

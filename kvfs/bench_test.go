@@ -13,6 +13,7 @@ import (
 	"github.com/zerofs-go/zerofsd/kvfs/lsmkv"
 	"github.com/zerofs-go/zerofsd/lsm"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 // Benchmarks run on MemKV, measuring kvfs itself; with KVFS_BENCH_STORE=local
@@ -254,7 +255,7 @@ func BenchmarkSequentialRead1MColdChunks(b *testing.B) {
 // wait latency. blockCacheBytes is lsm.Options.BlockCacheBytes (-1: none).
 func coldFile(b *testing.B, size int, blockCacheBytes int64, latency time.Duration) (*kvfs.FS, uint64) {
 	ctx := context.Background()
-	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 	db, err := lsm.Open(ctx, faulty, lsm.Options{GCInterval: -1, BlockCacheBytes: blockCacheBytes, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
@@ -273,6 +274,6 @@ func coldFile(b *testing.B, size int, blockCacheBytes int64, latency time.Durati
 	if err := db.FlushMemtable(ctx); err != nil {
 		b.Fatal(err)
 	}
-	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpGetRange}, Action: objstore.DelayOnly, Latency: latency})
+	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpGetRange}, Action: faultstore.DelayOnly, Latency: latency})
 	return fs, f
 }

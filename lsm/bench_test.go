@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 // benchKey writes a 16-byte key for i: a scrambled prefix (random order)
@@ -193,8 +194,8 @@ func BenchmarkFlushedPutSlowStore(b *testing.B) {
 	for _, durability := range []Durability{DurabilityBucket, DurabilityLocal} {
 		b.Run(durability.String(), func(b *testing.B) {
 			ctx := context.Background()
-			store := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
-			store.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent}, Action: objstore.DelayOnly, Latency: 20 * time.Millisecond})
+			store := faultstore.New(objstore.NewMemory(), faultstore.Options{})
+			store.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent}, Action: faultstore.DelayOnly, Latency: 20 * time.Millisecond})
 			opts := benchOptions()
 			opts.Durability = durability
 			if durability == DurabilityLocal {

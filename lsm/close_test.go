@@ -11,6 +11,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 // TestCloseReportsWhatWasNotFlushed: a Close that cannot flush everything
@@ -21,7 +22,7 @@ func TestCloseReportsWhatWasNotFlushed(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// fault breaks the store after the acknowledged writes.
-		fault objstore.Fault
+		fault faultstore.Fault
 		// closeTimeout bounds Close (0: no bound).
 		closeTimeout time.Duration
 		// walLost: the unacknowledged writes never reach a WAL object.
@@ -30,26 +31,26 @@ func TestCloseReportsWhatWasNotFlushed(t *testing.T) {
 	}{
 		{
 			name:    "WAL PUTs fail",
-			fault:   objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix)},
+			fault:   faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix)},
 			walLost: true,
-			wantErr: objstore.ErrInjected,
+			wantErr: faultstore.ErrInjected,
 		},
 		{
 			name:         "WAL PUTs stall past ctx",
-			fault:        objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Action: objstore.DelayOnly, Latency: time.Hour},
+			fault:        faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Action: faultstore.DelayOnly, Latency: time.Hour},
 			closeTimeout: 300 * time.Millisecond,
 			walLost:      true,
 			wantErr:      context.DeadlineExceeded,
 		},
 		{
 			name:    "SST PUTs fail",
-			fault:   objstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix)},
-			wantErr: objstore.ErrInjected,
+			fault:   faultstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix)},
+			wantErr: faultstore.ErrInjected,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+			faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 			opts := smallOptions()
 			opts.FlushInterval = time.Hour // only Flush and Close write the WAL
 			db := mustOpen(t, faulty, opts)
@@ -136,12 +137,12 @@ func TestCloseReportsWhatWasNotFlushed(t *testing.T) {
 // retry (misleading in exactly the log an operator reads after a shutdown).
 func TestCloseWithPendingFlushLogsNoRetry(t *testing.T) {
 	ctx := context.Background()
-	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 	var logs testenv.SyncBuffer
 	opts := smallOptions()
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	db := mustOpen(t, faulty, opts)
-	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix)})
+	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix)})
 	for i := range 64 { // several memtables of 16 KiB: frozen ones wait for their WAL objects
 		if err := db.Put(ctx, fmt.Appendf(nil, "k%03d", i), make([]byte, 1<<10), WriteOptions{}); err != nil {
 			t.Fatal(err)

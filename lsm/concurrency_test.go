@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 // TestIteratorSnapshotUnderConcurrentWrites: writers move amounts between
@@ -129,11 +130,11 @@ func TestIteratorSnapshotUnderConcurrentWrites(t *testing.T) {
 // every acknowledged write is there.
 func TestConcurrentAwaitedWritesSurviveCrash(t *testing.T) {
 	ctx := context.Background()
-	for _, action := range []objstore.FaultAction{objstore.CrashBefore, objstore.CrashAfter} {
+	for _, action := range []faultstore.Action{faultstore.CrashBefore, faultstore.CrashAfter} {
 		t.Run(fmt.Sprint(action), func(t *testing.T) {
-			faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+			faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 			db := mustOpen(t, faulty, smallOptions())
-			faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent}, Action: action, Skip: 40, Times: 1})
+			faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent}, Action: action, Skip: 40, Times: 1})
 			var mu sync.Mutex
 			var acked []string
 			var wg sync.WaitGroup

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 func prefixed(p string) func(string) bool {
@@ -31,13 +32,13 @@ func reopenAndCheck(t *testing.T, store objstore.Store, want map[string]string) 
 
 func TestWALPutFailures(t *testing.T) {
 	ctx := context.Background()
-	for _, action := range []objstore.FaultAction{objstore.FailBefore, objstore.FailAfter} {
+	for _, action := range []faultstore.Action{faultstore.FailBefore, faultstore.FailAfter} {
 		t.Run(fmt.Sprint(action), func(t *testing.T) {
-			faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+			faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 			db := mustOpen(t, faulty, smallOptions())
-			h := faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Action: action, Times: 3})
+			h := faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Action: action, Times: 3})
 			err := db.Put(ctx, []byte("k"), []byte("v"), WriteOptions{AwaitDurable: true})
-			if err == nil || errors.Is(err, ErrFenced) || !errors.Is(err, objstore.ErrInjected) {
+			if err == nil || errors.Is(err, ErrFenced) || !errors.Is(err, faultstore.ErrInjected) {
 				t.Fatalf("awaited Put during failing WAL PUTs = %v, want the injected error", err)
 			}
 			// The WAL writer retries in the background; Flush eventually succeeds.
@@ -64,12 +65,12 @@ func TestWALPutFailures(t *testing.T) {
 
 func TestSlowWALGroupCommit(t *testing.T) {
 	ctx := context.Background()
-	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 	opts := smallOptions()
 	opts.FlushInterval = 20 * time.Millisecond
 	db := mustOpen(t, faulty, opts)
 	defer db.Close(ctx)
-	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Action: objstore.DelayOnly, Latency: 30 * time.Millisecond})
+	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Action: faultstore.DelayOnly, Latency: 30 * time.Millisecond})
 	before := faulty.Calls(objstore.OpPutIfAbsent)
 	const writers = 64
 	if err := concurrently(writers, func(i int) error {
@@ -91,13 +92,13 @@ func TestSlowWALGroupCommit(t *testing.T) {
 // is an hour, so only Flush can cause a PUT.
 func TestConcurrentFlushesShareWALPuts(t *testing.T) {
 	ctx := context.Background()
-	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 	opts := smallOptions()
 	opts.FlushInterval = time.Hour
 	opts.MemtableBytes = 64 << 20
 	db := mustOpen(t, faulty, opts)
 	defer db.Close(ctx)
-	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Action: objstore.DelayOnly, Latency: 30 * time.Millisecond})
+	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Action: faultstore.DelayOnly, Latency: 30 * time.Millisecond})
 	before := faulty.Calls(objstore.OpPutIfAbsent)
 	const flushers = 64
 	if err := concurrently(flushers, func(i int) error {
@@ -126,7 +127,7 @@ func TestConcurrentFlushesShareWALPuts(t *testing.T) {
 
 func TestIdleMakesNoRequests(t *testing.T) {
 	ctx := context.Background()
-	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 	db := mustOpen(t, faulty, smallOptions())
 	defer db.Close(ctx)
 	if err := db.Put(ctx, []byte("k"), []byte("v"), WriteOptions{AwaitDurable: true}); err != nil {
@@ -143,16 +144,16 @@ func TestL0FlushAndManifestFailures(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name  string
-		fault objstore.Fault
+		fault faultstore.Fault
 	}{
-		{"sst put fails", objstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Times: 2}},
-		{"sst put slow", objstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Action: objstore.DelayOnly, Latency: 20 * time.Millisecond, Times: 2}},
-		{"manifest put fails", objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(manifestPrefix), Times: 2}},
-		{"manifest put lands, answer lost", objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(manifestPrefix), Action: objstore.FailAfter, Times: 2}},
+		{"sst put fails", faultstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Times: 2}},
+		{"sst put slow", faultstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Action: faultstore.DelayOnly, Latency: 20 * time.Millisecond, Times: 2}},
+		{"manifest put fails", faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(manifestPrefix), Times: 2}},
+		{"manifest put lands, answer lost", faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(manifestPrefix), Action: faultstore.FailAfter, Times: 2}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+			faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 			db := mustOpen(t, faulty, smallOptions())
 			want := map[string]string{}
 			for i := 0; i < 50; i++ {
@@ -168,7 +169,7 @@ func TestL0FlushAndManifestFailures(t *testing.T) {
 				if err = db.FlushMemtable(ctx); err == nil {
 					break
 				}
-				if !errors.Is(err, objstore.ErrInjected) {
+				if !errors.Is(err, faultstore.ErrInjected) {
 					t.Fatalf("FlushMemtable = %v, want the injected error", err)
 				}
 			}
@@ -195,9 +196,9 @@ func TestL0FlushAndManifestFailures(t *testing.T) {
 
 func TestCompactionFailures(t *testing.T) {
 	ctx := context.Background()
-	for _, action := range []objstore.FaultAction{objstore.FailBefore, objstore.DelayOnly} {
+	for _, action := range []faultstore.Action{faultstore.FailBefore, faultstore.DelayOnly} {
 		t.Run(fmt.Sprint(action), func(t *testing.T) {
-			faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+			faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 			opts := smallOptions()
 			opts.L0CompactionTrigger = 100 // compact only when asked
 			db := mustOpen(t, faulty, opts)
@@ -217,10 +218,10 @@ func TestCompactionFailures(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			h := faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Action: action, Latency: 10 * time.Millisecond, Times: 1})
+			h := faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Action: action, Latency: 10 * time.Millisecond, Times: 1})
 			_, err := db.Compact(ctx, true)
-			if action == objstore.FailBefore {
-				if !errors.Is(err, objstore.ErrInjected) {
+			if action == faultstore.FailBefore {
+				if !errors.Is(err, faultstore.ErrInjected) {
 					t.Fatalf("Compact = %v, want the injected error", err)
 				}
 				if s := db.Stats(); s.L0Tables != 4 || s.SortedRuns != 0 {
@@ -308,13 +309,13 @@ func TestCorruptObjects(t *testing.T) {
 // uploads resume.
 func TestBackpressure(t *testing.T) {
 	ctx := context.Background()
-	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 	opts := smallOptions()
 	opts.MemtableBytes = 8 << 10
 	opts.MaxUnflushedBytes = 32 << 10
 	db := mustOpen(t, faulty, opts)
 	defer db.Close(ctx)
-	stall := faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Action: objstore.DelayOnly, Latency: 200 * time.Millisecond})
+	stall := faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Action: faultstore.DelayOnly, Latency: 200 * time.Millisecond})
 	value := make([]byte, 1000)
 	shortCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()

@@ -18,6 +18,7 @@ import (
 	"github.com/zerofs-go/zerofsd/lsm/journal/memfs"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 // localOptions are smallOptions with local durability on jfs (nil: the
@@ -37,7 +38,7 @@ func logTo(buf *testenv.SyncBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func walPuts(f *objstore.Faulty) int64 { return f.Calls(objstore.OpPutIfAbsent) }
+func walPuts(f *faultstore.Store) int64 { return f.Calls(objstore.OpPutIfAbsent) }
 
 // putAwaited writes n keys prefix-i, awaited, and returns them.
 func putAwaited(t *testing.T, db *DB, prefix string, n int) map[string]string {
@@ -81,8 +82,8 @@ func TestLocalDurabilityAcksWithoutPUT(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			faulty := objstore.NewFaulty(tc.store(t), objstore.FaultyOptions{})
-			faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent, objstore.OpPut}, Action: objstore.DelayOnly, Latency: 30 * time.Millisecond})
+			faulty := faultstore.New(tc.store(t), faultstore.Options{})
+			faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent, objstore.OpPut}, Action: faultstore.DelayOnly, Latency: 30 * time.Millisecond})
 			opts := localOptions(nil, t.TempDir())
 			opts.MemtableBytes = 1 << 20
 			db := mustOpen(t, faulty, opts)
@@ -433,7 +434,7 @@ func TestLocalDiskFull(t *testing.T) {
 func TestLocalTwoWriters(t *testing.T) {
 	ctx := context.Background()
 	inner := objstore.NewMemory()
-	storeA := objstore.NewFaulty(inner, objstore.FaultyOptions{})
+	storeA := faultstore.New(inner, faultstore.Options{})
 	jfs := memfs.New(6)
 	optsA := localOptions(jfs, "/journal-a")
 	optsA.FlushInterval = 2 * time.Millisecond
@@ -444,7 +445,7 @@ func TestLocalTwoWriters(t *testing.T) {
 	if err := a.FlushWAL(ctx); err != nil {
 		t.Fatal(err)
 	}
-	storeA.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix)})
+	storeA.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix)})
 	// A acknowledges these from its journal alone.
 	for i := 0; i < 5; i++ {
 		if err := a.Put(ctx, []byte(fmt.Sprintf("a-only-%d", i)), []byte("a"), WriteOptions{AwaitDurable: true}); err != nil {
@@ -510,14 +511,14 @@ func TestLocalTwoWriters(t *testing.T) {
 func TestLocalStoreDown(t *testing.T) {
 	ctx := context.Background()
 	inner := objstore.NewMemory()
-	faulty := objstore.NewFaulty(inner, objstore.FaultyOptions{})
+	faulty := faultstore.New(inner, faultstore.Options{})
 	opts := localOptions(nil, t.TempDir())
 	opts.FlushInterval = 5 * time.Millisecond
 	opts.MemtableBytes = 8 << 10
 	opts.MaxUnflushedBytes = 32 << 10
 	db := mustOpen(t, faulty, opts)
 	defer db.Close(ctx)
-	down := faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent}})
+	down := faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent}})
 	value := strings.Repeat("v", 1000)
 	want := map[string]string{}
 	shortCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -584,14 +585,14 @@ func TestLocalToBucketRecovers(t *testing.T) {
 // the rest.
 func TestLocalRecoveryInterrupted(t *testing.T) {
 	ctx := context.Background()
-	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 	opts := localOptions(nil, t.TempDir())
 	db := mustOpen(t, faulty, opts)
 	want := putAwaited(t, db, "k", 40)
 	db.kill()
 	opts.WALMaxBytes = 512 // recovery ships the tail in many WAL objects
-	h := faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Skip: 2, Times: 1})
-	if _, err := Open(ctx, faulty, opts); !errors.Is(err, objstore.ErrInjected) {
+	h := faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix), Skip: 2, Times: 1})
+	if _, err := Open(ctx, faulty, opts); !errors.Is(err, faultstore.ErrInjected) {
 		t.Fatalf("Open with a failing WAL PUT = %v, want the injected error", err)
 	}
 	if h.Fired() != 1 {
@@ -608,7 +609,7 @@ func TestLocalRecoveryInterrupted(t *testing.T) {
 func TestLocalCloseWithStoreDown(t *testing.T) {
 	ctx := context.Background()
 	inner := objstore.NewMemory()
-	faulty := objstore.NewFaulty(inner, objstore.FaultyOptions{})
+	faulty := faultstore.New(inner, faultstore.Options{})
 	dir := t.TempDir()
 	opts := localOptions(nil, dir)
 	db := mustOpen(t, faulty, opts)
@@ -617,7 +618,7 @@ func TestLocalCloseWithStoreDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	want["unawaited"] = "u"
-	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent}})
+	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent}})
 	closeCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	err := db.Close(closeCtx)

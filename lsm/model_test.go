@@ -15,6 +15,7 @@ import (
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/lsm/journal/memfs"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 	"github.com/zerofs-go/zerofsd/objstore/storetest"
 )
 
@@ -43,7 +44,7 @@ type modelRun struct {
 	seed  uint64
 	r     *rand.Rand
 	ctx   context.Context
-	store *objstore.Faulty
+	store *faultstore.Store
 	opts  Options
 	db    *DB
 	// jfs is the journal's file system with local durability (else nil):
@@ -211,11 +212,11 @@ func (m *modelRun) open() {
 // armCrash makes one of the next few writes to the store crash it, before
 // or after the write lands, while background work is in flight.
 func (m *modelRun) armCrash() {
-	action := objstore.CrashBefore
+	action := faultstore.CrashBefore
 	if m.r.IntN(2) == 0 {
-		action = objstore.CrashAfter
+		action = faultstore.CrashAfter
 	}
-	m.store.Inject(objstore.Fault{
+	m.store.Inject(faultstore.Fault{
 		Ops:    []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent},
 		Action: action,
 		Skip:   m.r.IntN(4),
@@ -261,7 +262,7 @@ func runModelWith(t *testing.T, inner objstore.Store, seed uint64, ops int, dura
 	ctx := context.Background()
 	m := &modelRun{
 		t: t, seed: seed, r: rand.New(rand.NewPCG(seed, 7)), ctx: ctx,
-		store:   objstore.NewFaulty(inner, objstore.FaultyOptions{Seed: seed}),
+		store:   faultstore.New(inner, faultstore.Options{Seed: seed}),
 		opts:    smallOptions(),
 		base:    map[string]string{},
 		current: map[string]string{},

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 func TestCountingStats(t *testing.T) {
 	ctx := context.Background()
-	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 	c := objstore.NewCounting(faulty)
 	steps := []func(){
 		func() { _ = c.Put(ctx, "a", make([]byte, 100)) },
@@ -48,7 +49,7 @@ func TestCountingStats(t *testing.T) {
 
 func TestCountingObservesLatency(t *testing.T) {
 	ctx := context.Background()
-	faulty := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 	type seen struct {
 		op     objstore.Op
 		d      time.Duration
@@ -61,7 +62,7 @@ func TestCountingObservesLatency(t *testing.T) {
 		got = append(got, seen{op, d, err != nil})
 		mu.Unlock()
 	})
-	faulty.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Action: objstore.DelayOnly, Latency: 20 * time.Millisecond})
+	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Action: faultstore.DelayOnly, Latency: 20 * time.Millisecond})
 	_ = c.Put(ctx, "a", []byte("x"))
 	_, _ = c.Get(ctx, "missing")
 	if len(got) != 2 {

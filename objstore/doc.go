@@ -20,10 +20,6 @@
 // Wrappers:
 //
 //   - Counting (NewCounting): counts requests, failures and bytes by operation.
-//   - Faulty (NewFaulty): injects errors, latency, torn writes (applied but
-//     answered with an error), corrupted or truncated data and a "crash"
-//     into chosen operations, deterministically from a seed; for other
-//     packages' tests.
 //
 // Helpers: All and ListAll follow List's pages; ValidateKey says which keys
 // every backend accepts. The contract every backend passes is the test

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 func TestListAllFollowsPages(t *testing.T) {
@@ -55,9 +56,9 @@ func TestListAllFollowsPages(t *testing.T) {
 }
 
 func TestListAllError(t *testing.T) {
-	f := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
+	f := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 	f.FailNext(objstore.OpList, 1)
-	if _, err := objstore.ListAll(context.Background(), f, ""); !errors.Is(err, objstore.ErrInjected) {
+	if _, err := objstore.ListAll(context.Background(), f, ""); !errors.Is(err, faultstore.ErrInjected) {
 		t.Fatalf("ListAll error = %v, want ErrInjected", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 // TestReloadOutcomeLogged checks what the daemon logs for each outcome of a
@@ -39,7 +40,7 @@ func TestReloadOutcomeLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var storeB *objstore.Faulty
+	var storeB *faultstore.Store
 	logs := &testenv.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -49,7 +50,7 @@ func TestReloadOutcomeLogged(t *testing.T) {
 		if err != nil || e.Name != "b" {
 			return s, err
 		}
-		storeB = objstore.NewFaulty(s, objstore.FaultyOptions{})
+		storeB = faultstore.New(s, faultstore.Options{})
 		return storeB, nil
 	}})
 	if err != nil {

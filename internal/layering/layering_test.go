@@ -16,6 +16,11 @@ const module = "github.com/zerofs-go/zerofsd"
 // module (their rule in allowed is nil).
 var leaves = []string{"internal/crc32c", "internal/retry"}
 
+// testSupport are packages for tests only (fault injection, contract
+// suites, test servers, the VM harness): production packages never import
+// them, whatever their layer allows.
+var testSupport = []string{"objstore/faultstore", "objstore/storetest", "kvfs/kvfstest", "internal/testenv", "internal/nfsvm", "lsm/journal/memfs"}
+
 // allowed maps a package (and everything under it) to the module packages
 // (and everything under them) its production code may import. The longest
 // matching key wins, and packages governed by the same key may always
@@ -93,6 +98,9 @@ func TestLayering(t *testing.T) {
 			if !permitted(rel, rule, target) {
 				t.Errorf("%s imports %s, which its layer does not allow (allowed: %v)", rel, target, rule)
 			}
+			if isTestSupport(target) && !isTestSupport(rel) && !within(rel, "e2e") && !within(rel, "bench") {
+				t.Errorf("%s imports %s, a package for tests only", rel, target)
+			}
 		}
 		return nil
 	})
@@ -131,6 +139,10 @@ func permitted(rel string, rule []string, target string) bool {
 		return true
 	}
 	return slices.ContainsFunc(rule, func(a string) bool { return a == "*" || within(target, a) })
+}
+
+func isTestSupport(pkg string) bool {
+	return slices.ContainsFunc(testSupport, func(d string) bool { return within(pkg, d) })
 }
 
 // within reports whether path is dir or below it.

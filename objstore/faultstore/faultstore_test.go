@@ -1,4 +1,4 @@
-package objstore_test
+package faultstore_test
 
 import (
 	"context"
@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 	"github.com/zerofs-go/zerofsd/objstore/storetest"
 )
 
 func TestFaultyContractWithoutFaults(t *testing.T) {
 	storetest.RunContractTests(t, func(t *testing.T) objstore.Store {
-		return objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{Seed: 1})
+		return faultstore.New(objstore.NewMemory(), faultstore.Options{Seed: 1})
 	})
 }
 
@@ -21,26 +22,26 @@ func TestFaultyActions(t *testing.T) {
 	custom := errors.New("disk on fire")
 	tests := []struct {
 		name       string
-		fault      objstore.Fault
+		fault      faultstore.Fault
 		wantErr    error // nil: the Put succeeds
 		wantStored bool
 		wantCrash  bool
 	}{
-		{"fail before", objstore.Fault{Action: objstore.FailBefore}, objstore.ErrInjected, false, false},
-		{"fail before custom error", objstore.Fault{Err: custom}, custom, false, false},
-		{"fail after (torn)", objstore.Fault{Action: objstore.FailAfter}, objstore.ErrInjected, true, false},
-		{"delay only", objstore.Fault{Action: objstore.DelayOnly, Latency: time.Millisecond}, nil, true, false},
-		{"crash before", objstore.Fault{Action: objstore.CrashBefore}, objstore.ErrCrashed, false, true},
-		{"crash after", objstore.Fault{Action: objstore.CrashAfter}, objstore.ErrCrashed, true, true},
-		{"other op untouched", objstore.Fault{Ops: []objstore.Op{objstore.OpDelete}}, nil, true, false},
-		{"other key untouched", objstore.Fault{Key: func(k string) bool { return strings.HasPrefix(k, "wal/") }}, nil, true, false},
-		{"matching key", objstore.Fault{Key: func(k string) bool { return strings.HasPrefix(k, "man") }}, objstore.ErrInjected, false, false},
+		{"fail before", faultstore.Fault{Action: faultstore.FailBefore}, faultstore.ErrInjected, false, false},
+		{"fail before custom error", faultstore.Fault{Err: custom}, custom, false, false},
+		{"fail after (torn)", faultstore.Fault{Action: faultstore.FailAfter}, faultstore.ErrInjected, true, false},
+		{"delay only", faultstore.Fault{Action: faultstore.DelayOnly, Latency: time.Millisecond}, nil, true, false},
+		{"crash before", faultstore.Fault{Action: faultstore.CrashBefore}, faultstore.ErrCrashed, false, true},
+		{"crash after", faultstore.Fault{Action: faultstore.CrashAfter}, faultstore.ErrCrashed, true, true},
+		{"other op untouched", faultstore.Fault{Ops: []objstore.Op{objstore.OpDelete}}, nil, true, false},
+		{"other key untouched", faultstore.Fault{Key: func(k string) bool { return strings.HasPrefix(k, "wal/") }}, nil, true, false},
+		{"matching key", faultstore.Fault{Key: func(k string) bool { return strings.HasPrefix(k, "man") }}, faultstore.ErrInjected, false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			mem := objstore.NewMemory()
-			f := objstore.NewFaulty(mem, objstore.FaultyOptions{})
+			f := faultstore.New(mem, faultstore.Options{})
 			f.Inject(tc.fault)
 			err := f.Put(ctx, "manifest/1", []byte("m"))
 			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
@@ -63,7 +64,7 @@ func TestFaultyActions(t *testing.T) {
 func TestFaultyCrashSwitch(t *testing.T) {
 	ctx := context.Background()
 	mem := objstore.NewMemory()
-	f := objstore.NewFaulty(mem, objstore.FaultyOptions{})
+	f := faultstore.New(mem, faultstore.Options{})
 	if err := f.Put(ctx, "a", []byte("1")); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func TestFaultyCrashSwitch(t *testing.T) {
 		"List":        func() error { _, err := f.List(ctx, "", objstore.ListOptions{}); return err },
 	}
 	for name, call := range calls {
-		if err := call(); !errors.Is(err, objstore.ErrCrashed) {
+		if err := call(); !errors.Is(err, faultstore.ErrCrashed) {
 			t.Errorf("%s after Crash: %v, want ErrCrashed", name, err)
 		}
 	}
@@ -93,8 +94,8 @@ func TestFaultyCrashSwitch(t *testing.T) {
 
 func TestFaultySkipTimes(t *testing.T) {
 	ctx := context.Background()
-	f := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
-	h := f.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Skip: 2, Times: 3})
+	f := faultstore.New(objstore.NewMemory(), faultstore.Options{})
+	h := f.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Skip: 2, Times: 3})
 	var failed []int
 	for i := range 8 {
 		if err := f.Put(ctx, "k", []byte{byte(i)}); err != nil {
@@ -109,7 +110,7 @@ func TestFaultySkipTimes(t *testing.T) {
 	}
 	h.Remove()
 	f.FailNext(objstore.OpGet, 1)
-	if _, err := f.Get(ctx, "k"); !errors.Is(err, objstore.ErrInjected) {
+	if _, err := f.Get(ctx, "k"); !errors.Is(err, faultstore.ErrInjected) {
 		t.Fatalf("FailNext: first Get = %v, want ErrInjected", err)
 	}
 	if _, err := f.Get(ctx, "k"); err != nil {
@@ -132,8 +133,8 @@ func equalInts(a, b []int) bool {
 func TestFaultyProbabilityIsDeterministic(t *testing.T) {
 	run := func(seed uint64) []bool {
 		ctx := context.Background()
-		f := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{Seed: seed})
-		f.Inject(objstore.Fault{Probability: 0.3})
+		f := faultstore.New(objstore.NewMemory(), faultstore.Options{Seed: seed})
+		f.Inject(faultstore.Fault{Probability: 0.3})
 		out := make([]bool, 500)
 		for i := range out {
 			out[i] = f.Put(ctx, "k", nil) != nil
@@ -163,8 +164,8 @@ func TestFaultyProbabilityIsDeterministic(t *testing.T) {
 }
 
 func TestFaultyLatencyHonoursContext(t *testing.T) {
-	f := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
-	f.Inject(objstore.Fault{Action: objstore.DelayOnly, Latency: time.Hour})
+	f := faultstore.New(objstore.NewMemory(), faultstore.Options{})
+	f.Inject(faultstore.Fault{Action: faultstore.DelayOnly, Latency: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	go cancel()
 	if err := f.Put(ctx, "k", nil); !errors.Is(err, context.Canceled) {
@@ -176,8 +177,8 @@ func TestFaultyLatencyHonoursContext(t *testing.T) {
 }
 
 func TestFaultyNotFoundImitation(t *testing.T) {
-	f := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{})
-	f.Inject(objstore.Fault{Ops: []objstore.Op{objstore.OpGet}, Err: objstore.ErrNotFound})
+	f := faultstore.New(objstore.NewMemory(), faultstore.Options{})
+	f.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpGet}, Err: objstore.ErrNotFound})
 	if _, err := f.Get(context.Background(), "anything"); !errors.Is(err, objstore.ErrNotFound) {
 		t.Fatalf("Get = %v, want ErrNotFound", err)
 	}
@@ -198,23 +199,23 @@ func TestFaultyDamage(t *testing.T) {
 	tests := []struct {
 		name     string
 		op       objstore.Op
-		action   objstore.FaultAction
+		action   faultstore.Action
 		wantLen  int
 		wantDiff int
 	}{
-		{"corrupt get", objstore.OpGet, objstore.Corrupt, 16, 1},
-		{"corrupt range", objstore.OpGetRange, objstore.Corrupt, 8, 1},
-		{"truncate get", objstore.OpGet, objstore.Truncate, 8, 0},
-		{"truncate range", objstore.OpGetRange, objstore.Truncate, 4, 0},
-		{"corrupt put", objstore.OpPut, objstore.Corrupt, 16, 1},
-		{"truncate put", objstore.OpPut, objstore.Truncate, 8, 0},
-		{"corrupt put if absent", objstore.OpPutIfAbsent, objstore.Corrupt, 16, 1},
+		{"corrupt get", objstore.OpGet, faultstore.Corrupt, 16, 1},
+		{"corrupt range", objstore.OpGetRange, faultstore.Corrupt, 8, 1},
+		{"truncate get", objstore.OpGet, faultstore.Truncate, 8, 0},
+		{"truncate range", objstore.OpGetRange, faultstore.Truncate, 4, 0},
+		{"corrupt put", objstore.OpPut, faultstore.Corrupt, 16, 1},
+		{"truncate put", objstore.OpPut, faultstore.Truncate, 8, 0},
+		{"corrupt put if absent", objstore.OpPutIfAbsent, faultstore.Corrupt, 16, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			mem := objstore.NewMemory()
-			f := objstore.NewFaulty(mem, objstore.FaultyOptions{Seed: 3})
-			f.Inject(objstore.Fault{Ops: []objstore.Op{tc.op}, Action: tc.action, Times: 1})
+			f := faultstore.New(mem, faultstore.Options{Seed: 3})
+			f.Inject(faultstore.Fault{Ops: []objstore.Op{tc.op}, Action: tc.action, Times: 1})
 			var got []byte
 			var err error
 			switch tc.op {

@@ -1,4 +1,4 @@
-package objstore_test
+package faultstore_test
 
 import (
 	"context"
@@ -7,35 +7,36 @@ import (
 	"strings"
 
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 // A test makes the third manifest write land but lose its answer, then
 // "kills the process" on the next WAL write.
-func ExampleFaulty() {
+func Example() {
 	ctx := context.Background()
-	f := objstore.NewFaulty(objstore.NewMemory(), objstore.FaultyOptions{Seed: 1})
-	f.Inject(objstore.Fault{
+	f := faultstore.New(objstore.NewMemory(), faultstore.Options{Seed: 1})
+	f.Inject(faultstore.Fault{
 		Ops:    []objstore.Op{objstore.OpPutIfAbsent},
 		Key:    func(k string) bool { return strings.HasPrefix(k, "manifest/") },
-		Action: objstore.FailAfter,
+		Action: faultstore.FailAfter,
 		Skip:   2,
 		Times:  1,
 	})
-	f.Inject(objstore.Fault{
+	f.Inject(faultstore.Fault{
 		Ops:    []objstore.Op{objstore.OpPut},
 		Key:    func(k string) bool { return strings.HasPrefix(k, "wal/") },
-		Action: objstore.CrashBefore,
+		Action: faultstore.CrashBefore,
 	})
 	for i := 1; i <= 3; i++ {
 		err := f.PutIfAbsent(ctx, fmt.Sprintf("manifest/%d", i), []byte("m"))
-		fmt.Println("manifest", i, "error:", errors.Is(err, objstore.ErrInjected))
+		fmt.Println("manifest", i, "error:", errors.Is(err, faultstore.ErrInjected))
 	}
 	_, err := f.Inner().Head(ctx, "manifest/3")
 	fmt.Println("manifest 3 stored:", err == nil)
 	err = f.Put(ctx, "wal/1", []byte("w"))
-	fmt.Println("crashed:", errors.Is(err, objstore.ErrCrashed), f.Crashed())
+	fmt.Println("crashed:", errors.Is(err, faultstore.ErrCrashed), f.Crashed())
 	_, err = f.Get(ctx, "manifest/1")
-	fmt.Println("reads after the crash fail:", errors.Is(err, objstore.ErrCrashed))
+	fmt.Println("reads after the crash fail:", errors.Is(err, faultstore.ErrCrashed))
 	// Output:
 	// manifest 1 error: false
 	// manifest 2 error: false

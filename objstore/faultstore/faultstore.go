@@ -1,4 +1,4 @@
-package objstore
+package faultstore
 
 import (
 	"context"
@@ -11,22 +11,23 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/internal/retry"
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // ErrInjected is the default error of an injected fault.
 var ErrInjected = errors.New("injected fault")
 
-// ErrCrashed is returned by every call to a Faulty store after its crash
+// ErrCrashed is returned by every call to a Store after its crash
 // switch is on.
 var ErrCrashed = errors.New("injected crash: store unavailable")
 
-// FaultAction is what an injected fault does to a matching call.
-type FaultAction int
+// Action is what an injected fault does to a matching call.
+type Action int
 
 const (
 	// FailBefore returns the fault's error without calling the inner store:
 	// a write is not applied.
-	FailBefore FaultAction = iota
+	FailBefore Action = iota
 	// FailAfter calls the inner store, then returns the fault's error even
 	// if the call succeeded: a write is applied but its answer is lost (a
 	// "torn" write, as after a timeout).
@@ -51,13 +52,13 @@ const (
 // Fault describes faults to inject into matching calls.
 type Fault struct {
 	// Ops selects the operations; empty means every operation.
-	Ops []Op
+	Ops []objstore.Op
 	// Key selects keys (for List: the prefix); nil means every key.
 	Key func(key string) bool
 	// Action is what happens to a matching call (default FailBefore).
-	Action FaultAction
+	Action Action
 	// Err is the error returned (wrapped, with op and key); nil means
-	// ErrInjected. Use ErrNotFound, a context error, etc. to imitate those.
+	// ErrInjected. Use objstore.ErrNotFound, a context error, etc. to imitate those.
 	Err error
 	// Skip lets the first Skip matching calls through untouched.
 	Skip int
@@ -70,50 +71,50 @@ type Fault struct {
 	Latency time.Duration
 }
 
-// FaultyOptions configures NewFaulty.
-type FaultyOptions struct {
+// Options configures New.
+type Options struct {
 	// Seed seeds the generator behind Fault.Probability (default 0, which is
 	// a valid seed): equal seeds and call sequences give equal faults.
 	Seed uint64
 }
 
-// Faulty wraps a Store and injects faults for tests: errors, latency, torn
+// Store wraps a objstore.Store and injects faults for tests: errors, latency, torn
 // writes and a crash switch that fails every later call, as if the process
 // had died. It counts calls by operation. Safe for concurrent use; with
 // concurrent callers the order in which calls meet the faults is theirs.
-type Faulty struct {
-	inner   Store
+type Store struct {
+	inner   objstore.Store
 	crashed atomic.Bool
-	calls   [numOps]atomic.Int64
-	fired   [numOps]atomic.Int64
+	calls   [objstore.NumOps]atomic.Int64
+	fired   [objstore.NumOps]atomic.Int64
 
 	mu     sync.Mutex
 	rng    *rand.Rand
-	faults []*FaultHandle
+	faults []*Handle
 }
 
-// FaultHandle is an injected fault, to inspect or remove.
-type FaultHandle struct {
+// Handle is an injected fault, to inspect or remove.
+type Handle struct {
 	fault   Fault
-	f       *Faulty
+	f       *Store
 	matched int // matching calls seen; guarded by f.mu
 	fired   int // guarded by f.mu
 }
 
-var _ Store = (*Faulty)(nil)
+var _ objstore.Store = (*Store)(nil)
 
-// NewFaulty returns a fault-injecting wrapper around inner, with no fault.
-func NewFaulty(inner Store, opts FaultyOptions) *Faulty {
-	return &Faulty{inner: inner, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))}
+// New returns a fault-injecting wrapper around inner, with no fault.
+func New(inner objstore.Store, opts Options) *Store {
+	return &Store{inner: inner, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))}
 }
 
 // Inner returns the wrapped store (to inspect what really landed).
-func (f *Faulty) Inner() Store { return f.inner }
+func (f *Store) Inner() objstore.Store { return f.inner }
 
 // Inject adds a fault; faults are tried in the order they were added, and
 // the first that fires decides the call.
-func (f *Faulty) Inject(fault Fault) *FaultHandle {
-	h := &FaultHandle{fault: fault, f: f}
+func (f *Store) Inject(fault Fault) *Handle {
+	h := &Handle{fault: fault, f: f}
 	f.mu.Lock()
 	f.faults = append(f.faults, h)
 	f.mu.Unlock()
@@ -122,26 +123,26 @@ func (f *Faulty) Inject(fault Fault) *FaultHandle {
 
 // FailNext is shorthand for failing the next n calls of op (before they
 // apply) with ErrInjected.
-func (f *Faulty) FailNext(op Op, n int) *FaultHandle {
-	return f.Inject(Fault{Ops: []Op{op}, Times: n})
+func (f *Store) FailNext(op objstore.Op, n int) *Handle {
+	return f.Inject(Fault{Ops: []objstore.Op{op}, Times: n})
 }
 
 // Remove takes the fault out.
-func (h *FaultHandle) Remove() {
+func (h *Handle) Remove() {
 	h.f.mu.Lock()
 	defer h.f.mu.Unlock()
-	h.f.faults = slices.DeleteFunc(h.f.faults, func(x *FaultHandle) bool { return x == h })
+	h.f.faults = slices.DeleteFunc(h.f.faults, func(x *Handle) bool { return x == h })
 }
 
 // Fired returns how many calls the fault has hit.
-func (h *FaultHandle) Fired() int {
+func (h *Handle) Fired() int {
 	h.f.mu.Lock()
 	defer h.f.mu.Unlock()
 	return h.fired
 }
 
 // ClearFaults removes every fault (the crash switch stays as it is).
-func (f *Faulty) ClearFaults() {
+func (f *Store) ClearFaults() {
 	f.mu.Lock()
 	f.faults = nil
 	f.mu.Unlock()
@@ -149,24 +150,24 @@ func (f *Faulty) ClearFaults() {
 
 // Crash turns the crash switch on: every later call fails with ErrCrashed.
 // Calls already past the switch complete.
-func (f *Faulty) Crash() { f.crashed.Store(true) }
+func (f *Store) Crash() { f.crashed.Store(true) }
 
 // Crashed reports whether the crash switch is on.
-func (f *Faulty) Crashed() bool { return f.crashed.Load() }
+func (f *Store) Crashed() bool { return f.crashed.Load() }
 
 // Restart turns the crash switch off (a new process on the same storage
 // would use the inner store; this is for reusing the wrapper).
-func (f *Faulty) Restart() { f.crashed.Store(false) }
+func (f *Store) Restart() { f.crashed.Store(false) }
 
 // Calls returns how many calls of op were made, faulted or not.
-func (f *Faulty) Calls(op Op) int64 { return f.calls[op].Load() }
+func (f *Store) Calls(op objstore.Op) int64 { return f.calls[op].Load() }
 
 // Injected returns how many calls of op were hit by a fault or the crash
 // switch (DelayOnly faults included).
-func (f *Faulty) Injected(op Op) int64 { return f.fired[op].Load() }
+func (f *Store) Injected(op objstore.Op) int64 { return f.fired[op].Load() }
 
 // pick returns the fault that fires for this call, or nil.
-func (f *Faulty) pick(op Op, key string) *Fault {
+func (f *Store) pick(op objstore.Op, key string) *Fault {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, h := range f.faults {
@@ -194,7 +195,7 @@ func (f *Faulty) pick(op Op, key string) *Fault {
 }
 
 // damage returns a damaged copy of data for a Corrupt or Truncate fault.
-func (f *Faulty) damage(action FaultAction, data []byte) []byte {
+func (f *Store) damage(action Action, data []byte) []byte {
 	if len(data) == 0 {
 		return data
 	}
@@ -212,7 +213,7 @@ func (f *Faulty) damage(action FaultAction, data []byte) []byte {
 
 // do runs one call through the crash switch and the faults. damage, when
 // not nil, is called for Corrupt and Truncate faults instead of call.
-func (f *Faulty) do(ctx context.Context, op Op, key string, call func() error, damage func(FaultAction) error) error {
+func (f *Store) do(ctx context.Context, op objstore.Op, key string, call func() error, damage func(Action) error) error {
 	f.calls[op].Add(1)
 	if f.crashed.Load() {
 		f.fired[op].Add(1)
@@ -252,13 +253,13 @@ func (f *Faulty) do(ctx context.Context, op Op, key string, call func() error, d
 }
 
 // Get forwards unless a fault fires.
-func (f *Faulty) Get(ctx context.Context, key string) ([]byte, error) {
+func (f *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	var data []byte
 	get := func() (err error) {
 		data, err = f.inner.Get(ctx, key)
 		return err
 	}
-	err := f.do(ctx, OpGet, key, get, func(a FaultAction) error {
+	err := f.do(ctx, objstore.OpGet, key, get, func(a Action) error {
 		if err := get(); err != nil {
 			return err
 		}
@@ -272,13 +273,13 @@ func (f *Faulty) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // GetRange forwards unless a fault fires.
-func (f *Faulty) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+func (f *Store) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
 	var data []byte
 	get := func() (err error) {
 		data, err = f.inner.GetRange(ctx, key, off, n)
 		return err
 	}
-	err := f.do(ctx, OpGetRange, key, get, func(a FaultAction) error {
+	err := f.do(ctx, objstore.OpGetRange, key, get, func(a Action) error {
 		if err := get(); err != nil {
 			return err
 		}
@@ -292,44 +293,44 @@ func (f *Faulty) GetRange(ctx context.Context, key string, off, n int64) ([]byte
 }
 
 // Head forwards unless a fault fires.
-func (f *Faulty) Head(ctx context.Context, key string) (ObjectInfo, error) {
-	var info ObjectInfo
-	err := f.do(ctx, OpHead, key, func() (err error) {
+func (f *Store) Head(ctx context.Context, key string) (objstore.ObjectInfo, error) {
+	var info objstore.ObjectInfo
+	err := f.do(ctx, objstore.OpHead, key, func() (err error) {
 		info, err = f.inner.Head(ctx, key)
 		return err
 	}, nil)
 	if err != nil {
-		return ObjectInfo{}, err
+		return objstore.ObjectInfo{}, err
 	}
 	return info, nil
 }
 
 // Put forwards unless a fault fires.
-func (f *Faulty) Put(ctx context.Context, key string, data []byte) error {
-	return f.do(ctx, OpPut, key, func() error { return f.inner.Put(ctx, key, data) },
-		func(a FaultAction) error { return f.inner.Put(ctx, key, f.damage(a, data)) })
+func (f *Store) Put(ctx context.Context, key string, data []byte) error {
+	return f.do(ctx, objstore.OpPut, key, func() error { return f.inner.Put(ctx, key, data) },
+		func(a Action) error { return f.inner.Put(ctx, key, f.damage(a, data)) })
 }
 
 // PutIfAbsent forwards unless a fault fires.
-func (f *Faulty) PutIfAbsent(ctx context.Context, key string, data []byte) error {
-	return f.do(ctx, OpPutIfAbsent, key, func() error { return f.inner.PutIfAbsent(ctx, key, data) },
-		func(a FaultAction) error { return f.inner.PutIfAbsent(ctx, key, f.damage(a, data)) })
+func (f *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	return f.do(ctx, objstore.OpPutIfAbsent, key, func() error { return f.inner.PutIfAbsent(ctx, key, data) },
+		func(a Action) error { return f.inner.PutIfAbsent(ctx, key, f.damage(a, data)) })
 }
 
 // Delete forwards unless a fault fires.
-func (f *Faulty) Delete(ctx context.Context, key string) error {
-	return f.do(ctx, OpDelete, key, func() error { return f.inner.Delete(ctx, key) }, nil)
+func (f *Store) Delete(ctx context.Context, key string) error {
+	return f.do(ctx, objstore.OpDelete, key, func() error { return f.inner.Delete(ctx, key) }, nil)
 }
 
 // List forwards unless a fault fires; faults see the prefix as the key.
-func (f *Faulty) List(ctx context.Context, prefix string, opts ListOptions) (ListPage, error) {
-	var page ListPage
-	err := f.do(ctx, OpList, prefix, func() (err error) {
+func (f *Store) List(ctx context.Context, prefix string, opts objstore.ListOptions) (objstore.ListPage, error) {
+	var page objstore.ListPage
+	err := f.do(ctx, objstore.OpList, prefix, func() (err error) {
 		page, err = f.inner.List(ctx, prefix, opts)
 		return err
 	}, nil)
 	if err != nil {
-		return ListPage{}, err
+		return objstore.ListPage{}, err
 	}
 	return page, nil
 }
