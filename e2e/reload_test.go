@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/s3proxy"
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/nfs"
 	"github.com/zerofs-go/zerofsd/nfs/nfsclient"
@@ -222,11 +223,11 @@ func TestReloadKeepsUnflushedWrites(t *testing.T) {
 			return change{spec: spec, postReload: func() { oldKey.Revoke(t) }}
 		}},
 		{"s3 endpoint", true, func(t *testing.T, spec exportSpec, env testenv.S3Env, _ testenv.S3Account) change {
-			p := startFaultProxy(t, env.Endpoint, 1, faultRates{})
+			p := startFaultProxy(t, env.Endpoint, 1, s3proxy.Rates{})
 			env.Endpoint = p.Endpoint()
 			spec.Extra = s3ExportExtra(env)
 			return change{spec: spec, verify: func() {
-				if p.requests.Load() == 0 {
+				if p.Requests() == 0 {
 					t.Errorf("the new endpoint saw no request after the reload")
 				}
 			}}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/s3proxy"
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/nfs/nfsclient"
 )
@@ -30,7 +31,7 @@ import (
 // a shutdown with the store up exits 0.
 func TestShutdownBoundedWithStoreDown(t *testing.T) {
 	env := testenv.S3(t)
-	proxy := startFaultProxy(t, env.Endpoint, 1, faultRates{})
+	proxy := startFaultProxy(t, env.Endpoint, 1, s3proxy.Rates{})
 	dir := t.TempDir()
 	d := newDaemon(t, dir, nil)
 	mport := freePort(t)

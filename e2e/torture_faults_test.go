@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/s3proxy"
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/nfs/nfsclient"
 	"github.com/zerofs-go/zerofsd/nfs/rpc"
@@ -127,13 +128,13 @@ func fpCleanNFSError(err error) bool {
 func TestTortureObjectStoreFaults(t *testing.T) {
 	seed := suiteSeed(t)
 	env := testenv.S3(t)
-	rates := faultRates{
-		fault500:         0.04,
-		fault503:         0.04,
-		faultLatency:     0.08,
-		faultResetBefore: 0.03,
-		faultResetAfter:  0.03,
-		faultTruncate:    0.04,
+	rates := s3proxy.Rates{
+		s3proxy.Fault500:         0.04,
+		s3proxy.Fault503:         0.04,
+		s3proxy.FaultLatency:     0.08,
+		s3proxy.FaultResetBefore: 0.03,
+		s3proxy.FaultResetAfter:  0.03,
+		s3proxy.FaultTruncate:    0.04,
 	}
 	proxy := startFaultProxy(t, env.Endpoint, seed, rates)
 
@@ -653,7 +654,7 @@ func fpWaitMount(t *testing.T, d *daemon, path string) {
 func TestS3TruncatedListIsRetried(t *testing.T) {
 
 	env := testenv.S3(t)
-	proxy := startFaultProxy(t, env.Endpoint, 1, faultRates{})
+	proxy := startFaultProxy(t, env.Endpoint, 1, s3proxy.Rates{})
 	ctx := stepContext(t)
 	opts := env.Options()
 	opts.Endpoint = proxy.Endpoint()
@@ -665,7 +666,7 @@ func TestS3TruncatedListIsRetried(t *testing.T) {
 	if err := store.Put(ctx, "dir/object", []byte("some bytes")); err != nil {
 		t.Fatal(err)
 	}
-	proxy.truncateLists.Store(1)
+	proxy.TruncateLists(1)
 	page, err := store.List(ctx, "dir/", objstore.ListOptions{})
 	if err != nil {
 		t.Fatalf("List with one truncated answer (then healthy ones): %v", err)
@@ -673,7 +674,7 @@ func TestS3TruncatedListIsRetried(t *testing.T) {
 	if len(page.Objects) != 1 || page.Objects[0].Key != "dir/object" {
 		t.Fatalf("List = %+v, want dir/object", page.Objects)
 	}
-	if got := proxy.counts[faultTruncate].Load(); got != 1 {
+	if got := proxy.Injections(s3proxy.FaultTruncate); got != 1 {
 		t.Fatalf("the proxy truncated %d answers, want 1", got)
 	}
 }
