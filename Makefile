@@ -86,11 +86,14 @@ clean:
 
 # bench-fs runs file-system workloads through the Linux kernel NFS client (nfsvm) on zerofsd
 # and on the alternatives (tmpfs, go-nfs over a local directory, s3fs, rclone) and writes
-# docs/benchmarks/DATE-MACHINE.{md,png}.
+# docs/benchmarks/DATE-MACHINE.{md,png}. Every S3 target goes through one proxy that adds
+# BENCHFS_LATENCY per request (default a region's: 20 ms per PUT/POST/DELETE, 10 ms per
+# GET/HEAD; `none` for loopback S3 as it is).
 # BENCHFS_FLAGS=-quick for a short run. Not part of `make test`.
+BENCHFS_LATENCY ?= put=20ms,get=10ms
 .PHONY: bench-fs
 bench-fs:
 	@command -v fio >/dev/null && command -v s3fs >/dev/null && command -v rclone >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fio s3fs rclone; }
 	@command -v versitygw >/dev/null || [ -x "$(GOBIN)/versitygw" ] || $(GO) install github.com/versity/versitygw/cmd/versitygw@v1.8.0
-	PATH="$(GOBIN):$$PATH" $(GO) run ./bench/fs $(BENCHFS_FLAGS)
+	PATH="$(GOBIN):$$PATH" $(GO) run ./bench/fs -s3-latency '$(BENCHFS_LATENCY)' $(BENCHFS_FLAGS)

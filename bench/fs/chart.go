@@ -97,12 +97,14 @@ func (c canvas) text(x, y int, s string, col color.Color) {
 }
 
 var targetColors = map[string]color.RGBA{
-	"tmp":          {0x88, 0x88, 0x88, 0xff},
-	"zerofs-local": {0x1f, 0x77, 0xb4, 0xff},
-	"zerofs-s3":    {0x2c, 0xa0, 0x2c, 0xff},
-	"go-nfs":       {0x94, 0x67, 0xbd, 0xff},
-	"s3fs":         {0xd6, 0x27, 0x28, 0xff},
-	"rclone":       {0xff, 0x7f, 0x0e, 0xff},
+	"tmp":              {0x88, 0x88, 0x88, 0xff},
+	"zerofs-local":     {0x1f, 0x77, 0xb4, 0xff},
+	"zerofs-s3":        {0x2c, 0xa0, 0x2c, 0xff},
+	"zerofs-s3-strict": {0x98, 0xdf, 0x8a, 0xff},
+	"zerofs-s3-local":  {0x17, 0xbe, 0xcf, 0xff},
+	"go-nfs":           {0x94, 0x67, 0xbd, 0xff},
+	"s3fs":             {0xd6, 0x27, 0x28, 0xff},
+	"rclone":           {0xff, 0x7f, 0x0e, 0xff},
 }
 
 func shortDuration(sec float64) string {
@@ -127,7 +129,7 @@ func writeChart(path string, r Report) error {
 		width            = 1400
 	)
 	groupH := len(ts)*(barH+barGap) + groupGap
-	height := top + len(workloads)*groupH + 40
+	height := top + len(r.workloads())*groupH + 40
 	c := canvas{image.NewRGBA(image.Rect(0, 0, width, height))}
 	white := color.RGBA{0xff, 0xff, 0xff, 0xff}
 	black := color.RGBA{0x10, 0x10, 0x10, 0xff}
@@ -171,12 +173,12 @@ func writeChart(path string, r Report) error {
 		label := shortDuration(math.Pow(10, d))
 		c.text(x-textWidth(label)/2, top-34, label, black)
 	}
-	for i, w := range workloads {
+	for i, w := range r.workloads() {
 		y0 := top + i*groupH
-		c.text(20, y0+(len(ts)*(barH+barGap))/2-7, w.Name, black)
+		c.text(20, y0+(len(ts)*(barH+barGap))/2-7, w, black)
 		for j, t := range ts {
 			y := y0 + j*(barH+barGap)
-			x, ok := r.lookup(t, w.Name)
+			x, ok := r.lookup(t, w)
 			switch {
 			case !ok:
 			case !x.OK:

@@ -58,6 +58,8 @@ func runGuest(args []string) error {
 		return deleteAll(args[0])
 	case "scrape":
 		return scrape(args[0], args[1])
+	case "restart":
+		return restartServer(args[0])
 	case "rtt":
 		return nullRoundTrips(args[0], args[1], num(2))
 	}
@@ -266,6 +268,26 @@ func scrape(url, file string) error {
 		return err
 	}
 	return os.WriteFile(file, b, 0o644)
+}
+
+// restartServer asks the host's control service at url to restart the
+// target's server cold, waits for it, and prints its answer.
+func restartServer(url string) error {
+	c := http.Client{Timeout: 10 * time.Minute}
+	resp, err := c.Post(url, "text/plain", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", url, resp.Status, b)
+	}
+	fmt.Printf("%s", b)
+	return nil
 }
 
 // paddedCallBytes is the argument size of the second round-trip probe:

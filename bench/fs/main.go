@@ -9,14 +9,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/zerofs-go/zerofsd/internal/nfsvm"
+	"github.com/zerofs-go/zerofsd/internal/s3proxy"
 )
 
 //go:embed guest.sh
@@ -31,13 +34,16 @@ type Options struct {
 	Machine   string   // names the report; default the host name
 	Network   string   // the nfsvm guest's network: tap or user; default tap where possible
 	VersityGW string   // path of versitygw; default from PATH or ~/go/bin
+	// S3Latency is added by the proxy in front of versitygw to every
+	// request of every S3 target; zero by default.
+	S3Latency s3proxy.Latency
+	Workloads []string // subset of workloads, in their order; default all
+	Command   string   // the command line, for the report
 	Files     int      // small-file count; default 1000 (200 with Quick)
 	FIOSize   int64    // fio file size in bytes; default 256 MiB (32 MiB with Quick)
 	FIORand   int64    // bytes of random 4 KiB I/O; default 32 MiB (4 MiB with Quick)
 	Timeout   time.Duration
 }
-
-var allTargets = []string{"tmp", "zerofs-local", "zerofs-s3", "go-nfs", "s3fs", "rclone"}
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "guest" {
@@ -48,21 +54,34 @@ func main() {
 		return
 	}
 	var o Options
-	var targets string
+	var targets, workloadList, latency string
 	flag.BoolVar(&o.Quick, "quick", false, "smaller sizes (200 files, 32 MiB fio file)")
-	flag.StringVar(&targets, "targets", strings.Join(allTargets, ","), "targets to run, in order")
+	flag.StringVar(&targets, "targets", strings.Join(targetNames(), ","), "targets to run, in order")
+	flag.StringVar(&workloadList, "workloads", "", "workloads to run (default all; the ones they need are added): "+strings.Join(workloadNames(), ","))
+	flag.StringVar(&latency, "s3-latency", "none", "latency the proxy in front of the S3 server adds per request method, e.g. "+
+		s3proxy.RegionLatency+" (a real region: 20 ms per PUT/POST/DELETE, 10 ms per GET/HEAD); head takes get's, post and delete put's unless given")
 	flag.StringVar(&o.Work, "work", "/var/lib/zerofs-bench", "host work directory (the guest reads it; must not be under /tmp, /run, /root or /var/tmp)")
 	flag.StringVar(&o.OutDir, "out", "docs/benchmarks", "report directory")
 	flag.StringVar(&o.Machine, "machine", "", "machine name in the report (default: host name)")
-	flag.StringVar(&o.Network, "net", os.Getenv(nfsvm.NetworkEnv), "the nfsvm guest's network: tap or user (default: tap where possible)")
+	flag.StringVar(&o.Network, "net", os.Getenv(nfsvm.NetworkEnv), "the nfsvm guest's network: tap or user (default: tap where possible; user stalls ~40 ms on every request over one TCP segment)")
 	flag.StringVar(&o.VersityGW, "versitygw", "", "versitygw binary (default: PATH, then ~/go/bin)")
 	flag.IntVar(&o.Files, "files", 0, "files per small-file workload (default 1000, quick 200)")
 	flag.Int64Var(&o.FIOSize, "fio-size", 0, "fio file size in bytes (default 256 MiB, quick 32 MiB)")
 	flag.Int64Var(&o.FIORand, "fio-rand", 0, "bytes of random 4 KiB fio I/O (default 32 MiB, quick 4 MiB)")
 	flag.DurationVar(&o.Timeout, "timeout", 0, "bound on one workload (default 15m, quick 5m)")
 	flag.Parse()
-	o.Targets = strings.Split(targets, ",")
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	o.Targets = strings.Split(targets, ",")
+	o.Command = strings.Join(append([]string{"go run ./bench/fs"}, os.Args[1:]...), " ")
+	var err error
+	if o.S3Latency, err = s3proxy.ParseLatency(latency); err != nil {
+		log.Error("benchfs: -s3-latency", "err", err)
+		os.Exit(2)
+	}
+	if o.Workloads, err = selectWorkloads(workloadList); err != nil {
+		log.Error("benchfs: -workloads", "err", err)
+		os.Exit(2)
+	}
 	if err := run(context.Background(), log, o); err != nil {
 		log.Error("benchfs failed", "err", err)
 		os.Exit(1)
@@ -94,9 +113,17 @@ func (o *Options) fillDefaults() error {
 		o.Machine = h
 	}
 	for _, t := range o.Targets {
-		if !contains(allTargets, t) {
-			return fmt.Errorf("unknown target %q (known: %s)", t, strings.Join(allTargets, ", "))
+		if _, ok := targetByName(t); !ok {
+			return fmt.Errorf("unknown target %q (known: %s)", t, strings.Join(targetNames(), ", "))
 		}
+	}
+	if len(o.Workloads) == 0 {
+		o.Workloads = workloadNames()
+	}
+	switch nfsvm.Network(o.Network) {
+	case nfsvm.NetAuto, nfsvm.NetTap, nfsvm.NetUser:
+	default:
+		return fmt.Errorf("-net %q: want tap or user", o.Network)
 	}
 	if o.VersityGW == "" {
 		if p, err := exec.LookPath("versitygw"); err == nil {
@@ -106,12 +133,33 @@ func (o *Options) fillDefaults() error {
 			o.VersityGW = filepath.Join(home, "go", "bin", "versitygw")
 		}
 	}
-	for _, tool := range []string{"fio", "git", "tar", "s3fs", "rclone"} {
+	for _, tool := range o.hostTools() {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is missing on the host (the guest uses the host's tools): %w", tool, err)
 		}
 	}
 	return nil
+}
+
+// hostTools are the programs of this host the guest runs for the chosen
+// targets and workloads.
+func (o *Options) hostTools() []string {
+	tools := []string{"tar"} // the host makes the tarball
+	for _, w := range o.Workloads {
+		switch {
+		case strings.HasPrefix(w, "fio-") || w == "cold-seqread" || w == "cold-randread":
+			tools = append(tools, "fio")
+		case w == "git":
+			tools = append(tools, "git")
+		}
+	}
+	for _, t := range o.Targets {
+		if t == "s3fs" || t == "rclone" {
+			tools = append(tools, t)
+		}
+	}
+	slices.Sort(tools)
+	return slices.Compact(tools)
 }
 
 func contains(list []string, s string) bool {
@@ -145,10 +193,11 @@ func run(ctx context.Context, log *slog.Logger, o Options) error {
 	defer env.stop()
 
 	var results []Result
-	costs := map[string]map[string]Cost{} // target -> workload -> cost
+	costs := map[string]map[string]Cost{}       // target -> workload -> cost
+	s3 := map[string]map[string]s3proxy.Stats{} // target -> workload -> requests at the proxy
 	for _, target := range o.Targets {
 		log.Info("running target", "target", target)
-		res, cost, err := runTarget(ctx, log, o, env, target)
+		res, cost, st, err := runTarget(ctx, log, o, env, target)
 		if err != nil {
 			log.Error("target failed", "target", target, "err", err)
 		}
@@ -156,9 +205,12 @@ func run(ctx context.Context, log *slog.Logger, o Options) error {
 		if cost != nil {
 			costs[target] = cost
 		}
+		if st != nil {
+			s3[target] = st
+		}
 	}
-	rep := Report{Options: o, Started: started, Finished: time.Now().UTC(), Results: results, Costs: costs, Notes: env.notes,
-		RTT: env.rtt, RTTPad: env.rttPad, Profiles: env.profiles, Client: env.client}
+	rep := Report{Options: o, Started: started, Finished: time.Now().UTC(), Results: results, Costs: costs, S3: s3, Notes: env.notes,
+		RTT: env.rtt, RTTPad: env.rttPad, Profiles: env.profiles, Client: env.client, Network: env.network}
 	base := filepath.Join(o.OutDir, started.Format("2006-01-02")+"-"+o.Machine)
 	if o.Quick {
 		base += "-quick"
@@ -176,20 +228,29 @@ func run(ctx context.Context, log *slog.Logger, o Options) error {
 	return nil
 }
 
-// benchEnv is what every target shares: the work directory, versitygw and zerofsd.
+// benchEnv is what every target shares: the work directory, versitygw, the
+// latency proxy in front of it, the control service, and the zerofsd of
+// each zerofsd target.
 type benchEnv struct {
-	vm                           *nfsvm.VM
-	work                         string
-	s3Port, nfsPort, metricsPort int
-	goNFSPort                    int // 0 unless the go-nfs target runs
-	versity, zerofsd             *exec.Cmd
-	tarFiles                     int
-	notes                        []string
-	rtt                          map[string]RTT                  // target -> NULL round trip measured in its guest
-	rttPad                       map[string]RTT                  // target -> the same with two-segment calls
-	profiles                     map[string]string               // target -> top of zerofsd's CPU profile during tar
-	client                       map[string]map[string]ClientOps // target -> workload -> guest kernel's NFS calls
-	stopFns                      []func()
+	vm          *nfsvm.VM
+	work        string
+	s3Port      int // the latency proxy's: every S3 client's endpoint
+	controlPort int // the control service (proxy counters, cold restarts)
+	goNFSPort   int // 0 unless the go-nfs target runs
+	versity     *exec.Cmd
+	proxy       *s3proxy.Proxy
+	control     *control
+	daemons     map[string]*daemon // zerofsd target -> its daemon (not started)
+	refused     map[string]error   // zerofsd target -> why its config was refused
+	placeholder *daemon            // what nfsvm mounts for targets that use no NFS mount
+	tarFiles    int
+	notes       []string
+	network     map[string]string               // target -> the guest's network mode (tap or user)
+	rtt         map[string]RTT                  // target -> NULL round trip measured in its guest
+	rttPad      map[string]RTT                  // target -> the same with two-segment calls
+	profiles    map[string]string               // target -> top of zerofsd's CPU profile during tar
+	client      map[string]map[string]ClientOps // target -> workload -> guest kernel's NFS calls
+	stopFns     []func()
 }
 
 func (e *benchEnv) stop() {
@@ -228,7 +289,8 @@ func guestEnv(gocache string) []string {
 }
 
 func prepare(ctx context.Context, log *slog.Logger, o Options, repo string) (*benchEnv, error) {
-	e := &benchEnv{work: o.Work, rtt: map[string]RTT{}, rttPad: map[string]RTT{}, profiles: map[string]string{}, client: map[string]map[string]ClientOps{}}
+	e := &benchEnv{work: o.Work, rtt: map[string]RTT{}, rttPad: map[string]RTT{}, profiles: map[string]string{}, client: map[string]map[string]ClientOps{},
+		network: map[string]string{}, daemons: map[string]*daemon{}, refused: map[string]error{}}
 	w := o.Work
 	for _, d := range []string{"run", "gocache"} {
 		_ = os.RemoveAll(filepath.Join(w, d))
@@ -250,6 +312,67 @@ func prepare(ctx context.Context, log *slog.Logger, o Options, repo string) (*be
 			return nil, err
 		}
 	}
+
+	// versitygw, the latency proxy in front of it and the control service
+	// start first: a zerofsd config names the proxy's endpoint, and each is
+	// checked now, so that a config this zerofsd refuses is known at once.
+	s3dir := filepath.Join(w, "run", "s3")
+	for _, t := range o.Targets {
+		if spec, _ := targetByName(t); spec.S3 {
+			if err := os.MkdirAll(filepath.Join(s3dir, t), 0o755); err != nil { // the target's bucket
+				return nil, err
+			}
+		}
+	}
+	versityPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	vlog, err := os.Create(filepath.Join(w, "run", "versitygw.log"))
+	if err != nil {
+		return nil, err
+	}
+	e.versity = exec.Command(o.VersityGW, "--port", fmt.Sprintf("127.0.0.1:%d", versityPort), "--keep-alive", "--quiet", "posix", s3dir)
+	e.versity.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID=test", "ROOT_SECRET_ACCESS_KEY=testsecret")
+	e.versity.Stdout, e.versity.Stderr = vlog, vlog
+	if err := e.versity.Start(); err != nil {
+		return nil, fmt.Errorf("starting versitygw: %w", err)
+	}
+	e.stopFns = append(e.stopFns, func() { _ = stopProcess(e.versity) })
+	if err := waitListening(ctx, versityPort); err != nil {
+		return nil, fmt.Errorf("versitygw: %w (log %s)", err, vlog.Name())
+	}
+	e.proxy, err = s3proxy.Start(s3proxy.Options{Upstream: fmt.Sprintf("http://127.0.0.1:%d", versityPort), Latency: o.S3Latency})
+	if err != nil {
+		return nil, err
+	}
+	e.stopFns = append(e.stopFns, func() { _ = e.proxy.Close() })
+	e.s3Port = e.proxy.Port()
+	log.Info("S3 latency proxy", "endpoint", e.proxy.Endpoint(), "latency", o.S3Latency.String())
+	e.control = &control{log: log, metrics: e.proxy.ServeMetrics}
+	cl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	csrv := &http.Server{Handler: e.control.handler()}
+	go func() { _ = csrv.Serve(cl) }()
+	e.stopFns = append(e.stopFns, func() { _ = csrv.Close() })
+	e.controlPort = cl.Addr().(*net.TCPAddr).Port
+
+	for _, t := range o.Targets {
+		spec, _ := targetByName(t)
+		if !spec.Zerofs() {
+			continue
+		}
+		d, err := newDaemon(ctx, w, spec, e.proxy.Endpoint())
+		if err != nil {
+			log.Error("target will fail", "target", t, "err", err)
+			e.refused[t] = err
+			continue
+		}
+		e.daemons[t] = d
+	}
+
 	log.Info("making the source tarball and the module")
 	if err := runCmd(ctx, "/usr/local/go/src", nil, "tar", "-cf", filepath.Join(w, "gosrc.tar"), "go"); err != nil {
 		return nil, err
@@ -262,92 +385,29 @@ func prepare(ctx context.Context, log *slog.Logger, o Options, repo string) (*be
 	if err := writeModule(filepath.Join(w, "mod")); err != nil {
 		return nil, err
 	}
-	log.Info("warming the build cache")
-	if err := runCmd(ctx, filepath.Join(w, "mod"), guestEnv(filepath.Join(w, "gocache")), "go", "build", "-o", os.DevNull, "."); err != nil {
-		return nil, err
-	}
-
-	if e.s3Port, err = freePort(); err != nil {
-		return nil, err
-	}
-	if e.nfsPort, err = freePort(); err != nil {
-		return nil, err
-	}
-	if e.metricsPort, err = freePort(); err != nil {
-		return nil, err
-	}
-	s3dir := filepath.Join(w, "run", "s3")
-	for _, b := range []string{"zerofs", "s3fs", "rclone"} {
-		if err := os.MkdirAll(filepath.Join(s3dir, b), 0o755); err != nil {
+	if contains(o.Workloads, "gobuild") {
+		log.Info("warming the build cache")
+		if err := runCmd(ctx, filepath.Join(w, "mod"), guestEnv(filepath.Join(w, "gocache")), "go", "build", "-o", os.DevNull, "."); err != nil {
 			return nil, err
 		}
-	}
-	vlog, err := os.Create(filepath.Join(w, "run", "versitygw.log"))
-	if err != nil {
-		return nil, err
-	}
-	e.versity = exec.Command(o.VersityGW, "--port", fmt.Sprintf("127.0.0.1:%d", e.s3Port), "--keep-alive", "--quiet", "posix", s3dir)
-	e.versity.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID=test", "ROOT_SECRET_ACCESS_KEY=testsecret")
-	e.versity.Stdout, e.versity.Stderr = vlog, vlog
-	if err := e.versity.Start(); err != nil {
-		return nil, fmt.Errorf("starting versitygw: %w", err)
-	}
-	e.stopFns = append(e.stopFns, func() { stopProcess(e.versity) })
-	if err := waitListening(ctx, e.s3Port); err != nil {
-		return nil, fmt.Errorf("versitygw: %w (log %s)", err, vlog.Name())
-	}
-
-	cfg := fmt.Sprintf(`[server]
-listen = "127.0.0.1:%d"
-metrics_listen = "127.0.0.1:%d"
-log_level = "warn"
-portmapper = "off"
-
-[cache]
-dir = %q
-size_gb = 4
-
-[[exports]]
-name = "local"
-path = "/local"
-store = "file://%s"
-squash = "none"
-
-[[exports]]
-name = "s3"
-path = "/s3"
-store = "s3://zerofs/bench"
-squash = "none"
-[exports.s3]
-endpoint = "http://127.0.0.1:%d"
-allow_http = true
-access_key_id = "test"
-secret_access_key = "testsecret"
-`, e.nfsPort, e.metricsPort, filepath.Join(w, "run", "cache"), filepath.Join(w, "run", "local-store"), e.s3Port)
-	cfgPath := filepath.Join(w, "run", "zerofs.toml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	zlog, err := os.Create(filepath.Join(w, "run", "zerofsd.log"))
-	if err != nil {
-		return nil, err
-	}
-	e.zerofsd = exec.Command(filepath.Join(w, "zerofsd"), "run", "-c", cfgPath)
-	e.zerofsd.Stdout, e.zerofsd.Stderr = zlog, zlog
-	if err := e.zerofsd.Start(); err != nil {
-		return nil, fmt.Errorf("starting zerofsd: %w", err)
-	}
-	e.stopFns = append(e.stopFns, func() { stopProcess(e.zerofsd) })
-	if err := waitListening(ctx, e.nfsPort); err != nil {
-		return nil, fmt.Errorf("zerofsd: %w (log %s)", err, zlog.Name())
-	}
-	if err := waitListening(ctx, e.metricsPort); err != nil {
-		return nil, fmt.Errorf("zerofsd metrics: %w (log %s)", err, zlog.Name())
 	}
 	if contains(o.Targets, "go-nfs") {
 		if err := e.startGoNFS(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if slices.ContainsFunc(o.Targets, func(t string) bool { return t == "tmp" || t == "s3fs" || t == "rclone" }) {
+		// What nfsvm mounts for the targets that use no NFS mount: a
+		// zerofsd on a memory store that nothing touches.
+		d, err := newDaemon(ctx, w, Target{Name: "unused-mount", Store: "memory", Sync: "commit"}, "")
+		if err != nil {
+			return nil, err
+		}
+		if err := d.start(ctx); err != nil {
+			return nil, err
+		}
+		e.stopFns = append(e.stopFns, func() { _ = d.stop() })
+		e.placeholder = d
 	}
 	return e, nil
 }
@@ -373,7 +433,7 @@ func (e *benchEnv) startGoNFS(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting gonfsref: %w", err)
 	}
-	e.stopFns = append(e.stopFns, func() { stopProcess(cmd) })
+	e.stopFns = append(e.stopFns, func() { _ = stopProcess(cmd) })
 	if err := waitListening(ctx, port); err != nil {
 		return fmt.Errorf("gonfsref: %w (log %s)", err, glog.Name())
 	}
@@ -381,18 +441,22 @@ func (e *benchEnv) startGoNFS(ctx context.Context) error {
 	return nil
 }
 
-func stopProcess(cmd *exec.Cmd) {
+// stopProcess interrupts cmd (a clean shutdown) and waits for it, killing
+// it after two minutes; it returns how it ended.
+func stopProcess(cmd *exec.Cmd) error {
 	if cmd.Process == nil {
-		return
+		return nil
 	}
 	_ = cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
 	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
+	case err := <-done:
+		return err
+	case <-time.After(2 * time.Minute):
 		_ = cmd.Process.Kill()
 		<-done
+		return fmt.Errorf("killed: still running 2 minutes after SIGINT")
 	}
 }
 
@@ -531,37 +595,64 @@ func Summary(words []string) string {
 }
 
 // runTarget runs the guest script for one target and returns its results
-// and, for a zerofsd target, the object-store cost of each workload.
-func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, target string) ([]Result, map[string]Cost, error) {
-	exportName, mport, nfsPort := "local", 0, e.nfsPort
-	switch target {
-	case "zerofs-local":
-		mport = e.metricsPort
-	case "zerofs-s3":
-		exportName, mport = "s3", e.metricsPort
-	case "go-nfs":
-		exportName, nfsPort = "", e.goNFSPort
+// and, for a zerofsd target, the object-store cost of each workload from
+// zerofsd's metrics, and for an S3 target the requests the latency proxy
+// saw during each workload.
+func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, target string) ([]Result, map[string]Cost, map[string]s3proxy.Stats, error) {
+	spec, _ := targetByName(target)
+	if err := e.refused[target]; err != nil {
+		return completeResults(target, o.Workloads, nil, "not run: "+err.Error()), nil, nil, err
+	}
+	exportPath, mport, nfsPort := "/", 0, 0
+	switch {
+	case spec.Zerofs():
+		d := e.daemons[target]
+		if err := d.start(ctx); err != nil {
+			_ = d.stop()
+			return completeResults(target, o.Workloads, nil, "not run: "+err.Error()), nil, nil, err
+		}
+		e.control.setCurrent(d)
+		defer func() {
+			e.control.setCurrent(nil)
+			if err := d.stop(); err != nil {
+				log.Error("stopping zerofsd", "target", target, "err", err)
+			}
+		}()
+		exportPath, mport, nfsPort = "/"+exportName, d.metricsPort, d.nfsPort
+	case target == "go-nfs":
+		nfsPort = e.goNFSPort
+	default:
+		// tmp, s3fs and rclone use no NFS mount; nfsvm mounts one anyway.
+		exportPath, nfsPort = "/"+exportName, e.placeholder.nfsPort
 	}
 	script := strings.NewReplacer(
 		"@TARGET@", target, "@WORK@", e.work, "@S3PORT@", strconv.Itoa(e.s3Port), "@MPORT@", strconv.Itoa(mport),
+		"@CPORT@", strconv.Itoa(e.controlPort), "@WORKLOADS@", strings.Join(o.Workloads, " "), "@S3@", map[bool]string{true: "1", false: "0"}[spec.S3],
 		"@N@", strconv.Itoa(o.Files), "@FIOSIZE@", strconv.FormatInt(o.FIOSize, 10), "@FIORAND@", strconv.FormatInt(o.FIORand, 10),
 		"@TARFILES@", strconv.Itoa(e.tarFiles), "@TIMEOUT@", strconv.Itoa(int(o.Timeout.Seconds())),
 	).Replace(guestScript)
 	scriptPath := filepath.Join(e.work, "run", "guest-"+target+".sh")
 	if err := os.WriteFile(scriptPath, []byte(script), 0o644); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	outDir := filepath.Join(e.work, "run", "out-"+target)
 	_ = os.RemoveAll(outDir)
-	vmCtx, cancel := context.WithTimeout(ctx, o.Timeout*time.Duration(len(workloads))+10*time.Minute)
+	vmCtx, cancel := context.WithTimeout(ctx, o.Timeout*time.Duration(len(o.Workloads))+10*time.Minute)
 	defer cancel()
+	forward := []int{e.s3Port, e.controlPort}
+	if mport != 0 {
+		forward = append(forward, mport)
+	}
 	var output bytes.Buffer
-	res, runErr := e.vm.Run(vmCtx, script, nfsvm.RunOptions{Port: nfsPort, Export: "/" + exportName,
-		Forward: []int{e.s3Port, e.metricsPort}, OutDir: outDir, MemoryMB: 3072, Output: &output})
+	res, runErr := e.vm.Run(vmCtx, script, nfsvm.RunOptions{Port: nfsPort, Export: exportPath,
+		Forward: forward, OutDir: outDir, MemoryMB: 3072, Output: &output})
 	log.Info("target finished", "target", target, "nfsvm", res.String())
 	out := output.Bytes()
 	_ = os.WriteFile(filepath.Join(e.work, "run", "console-"+target+".txt"), out, 0o644)
 	results, notes := parseOutput(string(out))
+	if res.Network != "" && (res.Boot > 0 || len(results) > 0 || len(notes) > 0) {
+		e.network[target] = string(res.Network) // the guest ran, on the network the harness made
+	}
 	e.notes = append(e.notes, target+" nfsvm: "+res.String())
 	e.notes = append(e.notes, notes...)
 	if rtt, ok := parseRTT(string(out), target, false); ok {
@@ -578,24 +669,42 @@ func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, ta
 			e.profiles[target] = top
 		}
 	}
-	results = completeResults(target, results, runErr)
+	results = completeResults(target, o.Workloads, results, guestStopped(runErr))
 	if runErr != nil {
 		runErr = fmt.Errorf("nfsvm for %s: %w", target, runErr)
 	}
 	if nfsTarget(target) {
 		e.client[target] = clientOpsPerWorkload(outDir)
 	}
+	var s3 map[string]s3proxy.Stats
+	if spec.S3 {
+		s3 = map[string]s3proxy.Stats{}
+		for _, w := range o.Workloads {
+			before, err1 := os.ReadFile(filepath.Join(outDir, w+".before.s3"))
+			after, err2 := os.ReadFile(filepath.Join(outDir, w+".after.s3"))
+			if err := errors.Join(err1, err2); err != nil {
+				continue
+			}
+			b, err1 := s3proxy.ParseMetrics(string(before))
+			a, err2 := s3proxy.ParseMetrics(string(after))
+			if err := errors.Join(err1, err2); err != nil {
+				log.Warn("reading the proxy's counters", "target", target, "workload", w, "err", err)
+				continue
+			}
+			s3[w] = a.Sub(b)
+		}
+	}
 	if mport == 0 {
-		return results, nil, runErr
+		return results, nil, s3, runErr
 	}
 	costs := map[string]Cost{}
-	for _, w := range workloads {
-		before, err1 := os.ReadFile(filepath.Join(outDir, w.Name+".before"))
-		after, err2 := os.ReadFile(filepath.Join(outDir, w.Name+".after"))
+	for _, w := range o.Workloads {
+		before, err1 := os.ReadFile(filepath.Join(outDir, w+".before"))
+		after, err2 := os.ReadFile(filepath.Join(outDir, w+".after"))
 		if err := errors.Join(err1, err2); err != nil {
 			continue
 		}
-		costs[w.Name] = parseMetrics(string(after), exportName).Sub(parseMetrics(string(before), exportName))
+		costs[w] = parseMetrics(string(after), exportName).Sub(parseMetrics(string(before), exportName))
 	}
-	return results, costs, runErr
+	return results, costs, s3, runErr
 }

@@ -3,38 +3,95 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zerofs-go/zerofsd/internal/s3proxy"
 )
 
 // Workload describes one timed step of the guest script.
 type Workload struct {
 	Name  string
 	Title string
+	Needs []string // workloads that must run before it (they make its files)
 }
 
 // workloads lists the guest script's workloads in the order it runs them.
+// The cold-* ones start from a restart: zerofsd stopped, its disk cache
+// emptied and started again; s3fs and rclone unmounted, their caches
+// removed and mounted again; on every target the guest's page cache
+// dropped.
 var workloads = []Workload{
-	{"noop", "fixed cost of one step: start the loop binary, then sync"},
-	{"smallfiles", "small files written (4 KiB each)"},
-	{"modify", "4 KiB overwrites in the middle of 1 MiB files"},
-	{"append", "4 KiB appends to one file (open, write, close)"},
-	{"emptyfiles", "empty files created"},
-	{"mkdirs", "empty directories created"},
-	{"randread", "random 4 KiB reads, cold cache"},
-	{"traverse", "find -ls of the tree, cold cache"},
-	{"rename", "files renamed"},
-	{"delete", "files deleted"},
-	{"tar", "tar -xf of Go's src/go"},
-	{"git", "git init, add -A, commit of that tree"},
-	{"gobuild", "go build of a 7-package module, warm GOCACHE"},
-	{"fio-seqwrite", "fio sequential write, 1 MiB blocks"},
-	{"fio-seqread", "fio sequential read, 1 MiB blocks, cold"},
-	{"fio-randwrite", "fio random write, 4 KiB blocks"},
-	{"fio-randread", "fio random read, 4 KiB blocks, cold"},
+	{"noop", "fixed cost of one step: start the loop binary, then sync", nil},
+	{"smallfiles", "small files written (4 KiB each)", nil},
+	{"modify", "4 KiB overwrites in the middle of 1 MiB files", nil},
+	{"append", "4 KiB appends to one file (open, write, close)", nil},
+	{"emptyfiles", "empty files created", nil},
+	{"mkdirs", "empty directories created", nil},
+	{"randread", "random 4 KiB reads, cold guest cache", nil},
+	{"traverse", "find -ls of the tree, cold guest cache", nil},
+	{"rename", "files renamed", []string{"smallfiles"}},
+	{"delete", "files deleted", []string{"smallfiles"}},
+	{"tar", "tar -xf of Go's src/go", nil},
+	{"git", "git init, add -A, commit of that tree", []string{"tar"}},
+	{"gobuild", "go build of a 7-package module, warm GOCACHE", nil},
+	{"fio-seqwrite", "fio sequential write, 1 MiB blocks", nil},
+	{"fio-seqread", "fio sequential read, 1 MiB blocks, cold guest cache", []string{"fio-seqwrite"}},
+	{"fio-randwrite", "fio random write, 4 KiB blocks", []string{"fio-seqwrite"}},
+	{"fio-randread", "fio random read, 4 KiB blocks, cold guest cache", []string{"fio-seqwrite"}},
+	{"cold-traverse", "find -ls of the whole tree after a restart", nil},
+	{"cold-seqread", "the fio file read sequentially (1 MiB blocks) after a restart", []string{"fio-seqwrite"}},
+	{"cold-randread", "fio random 4 KiB reads of the fio file after a restart", []string{"fio-seqwrite"}},
+}
+
+func workloadNames() []string {
+	names := make([]string, len(workloads))
+	for i, w := range workloads {
+		names[i] = w.Name
+	}
+	return names
+}
+
+// selectWorkloads reads a comma-separated list of workloads ("" for all)
+// and returns them in the guest script's order, with the workloads they
+// need added.
+func selectWorkloads(list string) ([]string, error) {
+	if strings.TrimSpace(list) == "" {
+		return workloadNames(), nil
+	}
+	want := map[string]bool{}
+	var add func(name string) error
+	add = func(name string) error {
+		for _, w := range workloads {
+			if w.Name == name {
+				want[name] = true
+				for _, n := range w.Needs {
+					if err := add(n); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("unknown workload %q (known: %s)", name, strings.Join(workloadNames(), ", "))
+	}
+	for _, name := range strings.Split(list, ",") {
+		if err := add(strings.TrimSpace(name)); err != nil {
+			return nil, err
+		}
+	}
+	var names []string
+	for _, w := range workloads {
+		if want[w.Name] {
+			names = append(names, w.Name)
+		}
+	}
+	return names, nil
 }
 
 // Result is one workload on one target, as the guest reported it.
@@ -120,23 +177,29 @@ func parseOutput(out string) (results []Result, notes []string) {
 	return results, notes
 }
 
-// completeResults adds a failed result for every workload the guest did not
-// report (the VM died or timed out), so that nothing is silently missing.
-func completeResults(target string, results []Result, runErr error) []Result {
+// completeResults adds a failed result, with reason, for every selected
+// workload the guest did not report (the VM died or timed out, or the
+// target could not start), so that nothing is silently missing.
+func completeResults(target string, selected []string, results []Result, reason string) []Result {
 	have := map[string]bool{}
 	for _, r := range results {
 		have[r.Workload] = true
 	}
+	for _, w := range selected {
+		if !have[w] {
+			results = append(results, Result{Target: target, Workload: w, Reason: reason})
+		}
+	}
+	return results
+}
+
+// guestStopped is the reason of a workload the guest did not reach.
+func guestStopped(runErr error) string {
 	reason := "not run: the guest stopped before it"
 	if runErr != nil {
 		reason += " (" + runErr.Error() + ")"
 	}
-	for _, w := range workloads {
-		if !have[w.Name] {
-			results = append(results, Result{Target: target, Workload: w.Name, Reason: reason})
-		}
-	}
-	return results
+	return reason
 }
 
 // Cost is what one workload cost zerofsd in object-store traffic.
@@ -258,10 +321,12 @@ type Report struct {
 	Results  []Result
 	Costs    map[string]map[string]Cost
 	Notes    []string
-	RTT      map[string]RTT                  // NULL round trip measured in each NFS target's guest
-	RTTPad   map[string]RTT                  // the same with PadBytes of arguments (two TCP segments)
-	Profiles map[string]string               // top of zerofsd's CPU profile during tar, per target
-	Client   map[string]map[string]ClientOps // the guest kernel's NFS calls, per target and workload
+	RTT      map[string]RTT                      // NULL round trip measured in each NFS target's guest
+	RTTPad   map[string]RTT                      // the same with PadBytes of arguments (two TCP segments)
+	Profiles map[string]string                   // top of zerofsd's CPU profile during tar, per target
+	Client   map[string]map[string]ClientOps     // the guest kernel's NFS calls, per target and workload
+	S3       map[string]map[string]s3proxy.Stats // requests at the S3 proxy, per S3 target and workload
+	Network  map[string]string                   // the guest's network mode (tap or user), per target
 }
 
 // RTT is the round trip of an NFS NULL call (no work on the server) from
@@ -321,9 +386,10 @@ func (r Report) lookup(target, workload string) (Result, bool) {
 	return Result{}, false
 }
 
+// targets are the targets with results, in allTargets' order.
 func (r Report) targets() []string {
 	var ts []string
-	for _, t := range allTargets {
+	for _, t := range targetNames() {
 		for _, x := range r.Results {
 			if x.Target == t {
 				ts = append(ts, t)
@@ -332,6 +398,135 @@ func (r Report) targets() []string {
 		}
 	}
 	return ts
+}
+
+// workloads are the workloads the run selected (all when none is named).
+func (r Report) workloads() []string {
+	if len(r.Options.Workloads) > 0 {
+		return r.Options.Workloads
+	}
+	return workloadNames()
+}
+
+func workloadTitle(name string) string {
+	for _, w := range workloads {
+		if w.Name == name {
+			return w.Title
+		}
+	}
+	return ""
+}
+
+// networkLine says how the guests reached this host.
+func (r Report) networkLine() string {
+	modes := map[string][]string{}
+	for _, t := range r.targets() {
+		if m, ok := r.Network[t]; ok {
+			modes[m] = append(modes[m], t)
+		}
+	}
+	explain := map[string]string{
+		"tap":  "`tap` (the guest's NIC is a tap device relayed to 127.0.0.1: the guest's TCP talks to the host kernel's TCP)",
+		"user": "`user` (QEMU's user-mode network: every request larger than one TCP segment stalls ~40 ms; compare only with runs in the same mode)",
+	}
+	switch len(modes) {
+	case 0:
+		return "not recorded"
+	case 1:
+		for m := range modes {
+			if e, ok := explain[m]; ok {
+				return e
+			}
+			return "`" + m + "`"
+		}
+	}
+	var parts []string
+	for _, m := range slices.Sorted(maps.Keys(modes)) {
+		parts = append(parts, fmt.Sprintf("`%s` for %s", m, strings.Join(modes[m], ", ")))
+	}
+	return "mixed, do not compare across modes: " + strings.Join(parts, "; ")
+}
+
+// latencyLine states the latency profile of the S3 proxy.
+func (r Report) latencyLine() string {
+	l := r.Options.S3Latency
+	if l.IsZero() {
+		return "none added: versitygw on 127.0.0.1 answers in about a millisecond (a real region takes 10–30 ms per PUT, 5–15 ms per GET); every S3 target still goes through the same counting proxy"
+	}
+	return fmt.Sprintf("`-s3-latency %s`: every request of every S3 target (zerofsd, s3fs, rclone) goes through one proxy in front of versitygw that waits GET %v, HEAD %v, PUT %v, POST %v, DELETE %v before forwarding it",
+		l.String(), l.Get, l.Head, l.Put, l.Post, l.Delete)
+}
+
+// ratioTable is the time of each target over that of ref, per workload; it
+// is empty when ref has no results.
+func (r Report) ratioTable(ref, what string) string {
+	ts := r.targets()
+	if !slices.Contains(ts, ref) {
+		return ""
+	}
+	var others []string
+	for _, t := range ts {
+		if t != ref && (ref != "zerofs-s3" || strings.HasPrefix(t, "zerofs-s3-")) {
+			others = append(others, t)
+		}
+	}
+	if len(others) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## Ratio to %s\n\nTime of each target over that of `%s` (%s); under 1× is faster. `–`: one of the two failed.\n\n| workload |", ref, ref, what)
+	for _, t := range others {
+		fmt.Fprintf(&b, " %s |", t)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---:|", len(others)) + "\n")
+	for _, w := range r.workloads() {
+		base, okB := r.lookup(ref, w)
+		fmt.Fprintf(&b, "| %s |", w)
+		for _, t := range others {
+			x, okX := r.lookup(t, w)
+			fmt.Fprintf(&b, " %s |", ratio(x, base, okX, okB))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// proxyView is the table of the requests each S3 target sent through the
+// latency proxy, per workload.
+func (r Report) proxyView() string {
+	if len(r.S3) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n## Requests at the S3 proxy\n\n")
+	b.WriteString("Counted by the proxy in front of versitygw (the same for every S3 target), in the target's bucket, between the\n")
+	b.WriteString("guest's snapshots just before and after each workload. Bytes up are request bodies (uploads), bytes down\n")
+	b.WriteString("response bodies (downloads, listings). Background work that outlasts a workload (zerofsd's flushes and\n")
+	b.WriteString("compactions, rclone's uploads after close) is counted in the next one. The latency floor is the requests ×\n")
+	b.WriteString("their method's latency: what the workload would wait if it sent them one at a time.\n\n")
+	b.WriteString("| workload | target | wall time | requests | by method | bytes up | bytes down | latency floor |\n|---|---|---:|---:|---|---:|---:|---:|\n")
+	for _, w := range r.workloads() {
+		for _, t := range targetNames() {
+			st, ok := r.S3[t][w]
+			if !ok {
+				continue
+			}
+			byMethod, total := st.Bucket(t)
+			var parts []string
+			var floor time.Duration
+			for _, m := range slices.Sorted(maps.Keys(byMethod)) {
+				parts = append(parts, fmt.Sprintf("%s %d", m, byMethod[m].Requests))
+				floor += time.Duration(byMethod[m].Requests) * r.Options.S3Latency.For(m)
+			}
+			wall := "–"
+			if x, ok := r.lookup(t, w); ok && x.OK {
+				wall = formatDuration(x.Elapsed)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %s |\n", w, t, wall, total.Requests, strings.Join(parts, ", "),
+				formatBytes(total.RequestBytes), formatBytes(total.ResponseBytes), formatDuration(floor))
+		}
+	}
+	return b.String()
 }
 
 func formatDuration(d time.Duration) string {
@@ -386,20 +581,31 @@ func (r Report) Markdown(chart string) string {
 		mode = "quick"
 	}
 	fmt.Fprintf(&b, "# File-system benchmark, %s, %s (%s run)\n\n", r.Started.Format("2006-01-02 15:04 UTC"), o.Machine, mode)
-	fmt.Fprintf(&b, "Made by `make bench-fs` (`go run ./bench/fs%s`) in %s. Every workload runs in the same\n",
-		map[bool]string{true: " -quick", false: ""}[o.Quick], r.Finished.Sub(r.Started).Round(time.Second))
+	command := o.Command
+	if command == "" {
+		command = "go run ./bench/fs"
+	}
+	fmt.Fprintf(&b, "Made by `make bench-fs` (`%s`) in %s. Every workload runs in the same\n", command, r.Finished.Sub(r.Started).Round(time.Second))
 	b.WriteString("nfsvm guest (Linux kernel NFS client, emulated CPU), timed inside the guest with `date +%s%N`,\n")
 	b.WriteString("each write workload including a final `sync`. Compare targets with each other and with the guest's\n")
 	b.WriteString("own `/tmp` (tmpfs: the limit), not with absolute numbers from elsewhere.\n\n")
-	fmt.Fprintf(&b, "Sizes: %d files per small-file workload, %s fio file, %s of random 4 KiB fio I/O, tar/git of %s.\n\n",
+	fmt.Fprintf(&b, "- **Guest network**: %s.\n", r.networkLine())
+	fmt.Fprintf(&b, "- **Object-store latency**: %s.\n", r.latencyLine())
+	fmt.Fprintf(&b, "- **Sizes**: %d files per small-file workload, %s fio file, %s of random 4 KiB fio I/O, tar/git of %s.\n",
 		o.Files, formatBytes(o.FIOSize), formatBytes(o.FIORand), "Go's `src/go` (the 554 files of go/ast, go/parser, ...)")
-	b.WriteString("Targets: `tmp` = the guest's tmpfs; `zerofs-local` = zerofsd on a local-directory store; `zerofs-s3` = zerofsd on\n")
-	b.WriteString("versitygw (S3 on 127.0.0.1); `go-nfs` = github.com/willscott/go-nfs v0.0.4 serving a plain local directory\n")
-	b.WriteString("(`bench/gonfsref`: the cost of a straightforward NFS layer with no storage engine behind it, through the same\n")
-	b.WriteString("guest and relays); `s3fs` = s3fs-fuse in the guest over the same versitygw; `rclone` = `rclone mount\n")
-	b.WriteString("--vfs-cache-mode writes` over the same versitygw (it uploads after close, in the background, so its write times\n")
-	b.WriteString("do not include the upload).\n\n")
-	b.WriteString("**Noise warning**: this machine (2 cores) was shared with other work during the run, and the guest CPU is\n")
+	if ws := r.workloads(); len(ws) < len(workloads) {
+		fmt.Fprintf(&b, "- **Workloads**: only %s.\n", strings.Join(ws, ", "))
+	}
+	b.WriteString("- **Cold workloads** (`cold-*`) start from a restart: zerofsd stopped cleanly, its disk cache emptied and started\n")
+	b.WriteString("  again (a local journal, kept outside the cache, stays); s3fs and rclone unmounted, their caches removed and\n")
+	b.WriteString("  mounted again; on every target the guest's page cache dropped. tmp and go-nfs only drop the guest's cache (go-nfs\n")
+	b.WriteString("  reads the host's page cache, which a shared machine does not drop).\n\n")
+	b.WriteString("Targets:\n\n")
+	for _, t := range r.targets() {
+		spec, _ := targetByName(t)
+		fmt.Fprintf(&b, "- `%s`: %s.\n", t, spec.Title)
+	}
+	b.WriteString("\n**Noise warning**: this machine (2 cores) was shared with other work during the run, and the guest CPU is\n")
 	b.WriteString("emulated; differences under ~30% are not meaningful.\n\n")
 	fmt.Fprintf(&b, "![chart](%s)\n\n", chart)
 
@@ -409,15 +615,15 @@ func (r Report) Markdown(chart string) string {
 	for _, t := range ts {
 		fmt.Fprintf(&b, " %s |", t)
 	}
-	b.WriteString(" zerofs-local / tmp | zerofs-s3 / tmp | go-nfs / tmp | zerofs-local / go-nfs | s3fs / zerofs-s3 | rclone / zerofs-s3 |\n|---|")
+	b.WriteString("\n|---|")
 	for range ts {
 		b.WriteString("---:|")
 	}
-	b.WriteString("---:|---:|---:|---:|---:|---:|\n")
-	for _, w := range workloads {
-		fmt.Fprintf(&b, "| %s (%s) |", w.Name, w.Title)
+	b.WriteString("\n")
+	for _, w := range r.workloads() {
+		fmt.Fprintf(&b, "| %s (%s) |", w, workloadTitle(w))
 		for _, t := range ts {
-			x, ok := r.lookup(t, w.Name)
+			x, ok := r.lookup(t, w)
 			switch {
 			case !ok:
 				b.WriteString(" – |")
@@ -427,16 +633,14 @@ func (r Report) Markdown(chart string) string {
 				fmt.Fprintf(&b, " failed: %s |", escapeCell(x.Reason))
 			}
 		}
-		get := func(t string) (Result, bool) { return r.lookup(t, w.Name) }
-		tmp, okT := get("tmp")
-		zl, okL := get("zerofs-local")
-		zs, okS := get("zerofs-s3")
-		s3fs, okF := get("s3fs")
-		rc, okR := get("rclone")
-		gn, okG := get("go-nfs")
-		fmt.Fprintf(&b, " %s | %s | %s | %s | %s | %s |\n", ratio(zl, tmp, okL, okT), ratio(zs, tmp, okS, okT), ratio(gn, tmp, okG, okT),
-			ratio(zl, gn, okL, okG), ratio(s3fs, zs, okF, okS), ratio(rc, zs, okR, okS))
+		b.WriteString("\n")
 	}
+	b.WriteString(r.ratioTable("tmp", "the guest's tmpfs, the limit"))
+	b.WriteString(r.ratioTable("zerofs-local", "zerofsd on a local directory: what the object store and the durability mode cost"))
+	if slices.ContainsFunc(ts, func(t string) bool { return t == "zerofs-s3-strict" || t == "zerofs-s3-local" }) {
+		b.WriteString(r.ratioTable("zerofs-s3", "zerofsd on S3 in its default modes (bucket durability, commit sync): what strict metadata and the local journal change"))
+	}
+	b.WriteString(r.proxyView())
 
 	b.WriteString("\n## Object-store cost of each zerofsd workload\n\n")
 	b.WriteString("From zerofsd's `/metrics` (`zerofs_objstore_*` of the export), scraped by the guest just before and after each\n")
@@ -447,9 +651,9 @@ func (r Report) Markdown(chart string) string {
 	b.WriteString("The floor is NFS calls × the median NULL round trip measured in that target's guest (below): the wall time\n")
 	b.WriteString("the calls would take if the server answered in zero time and the client sent them one at a time.\n\n")
 	b.WriteString("| workload | target | wall time | requests | by operation | bytes written | bytes read | NFS calls | server time | calls × RTT floor | most server time |\n|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|\n")
-	for _, w := range workloads {
-		for _, t := range []string{"zerofs-local", "zerofs-s3"} {
-			c, ok := r.Costs[t][w.Name]
+	for _, w := range r.workloads() {
+		for _, t := range ts {
+			c, ok := r.Costs[t][w]
 			if !ok {
 				continue
 			}
@@ -459,7 +663,7 @@ func (r Report) Markdown(chart string) string {
 			}
 			sort.Strings(ops)
 			wall := "–"
-			if x, ok := r.lookup(t, w.Name); ok && x.OK {
+			if x, ok := r.lookup(t, w); ok && x.OK {
 				wall = formatDuration(x.Elapsed)
 			}
 			calls, secs := c.TotalCalls()
@@ -467,7 +671,7 @@ func (r Report) Markdown(chart string) string {
 			if rtt, ok := r.RTT[t]; ok {
 				floor = formatDuration(time.Duration(calls) * rtt.Median)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %d | %s | %s | %s |\n", w.Name, t, wall, c.Total(), strings.Join(ops, ", "),
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %d | %s | %s | %s |\n", w, t, wall, c.Total(), strings.Join(ops, ", "),
 				formatBytes(c.BytesWritten), formatBytes(c.BytesRead), calls, formatDuration(time.Duration(secs*float64(time.Second))), floor, c.TopCalls(3))
 		}
 	}
@@ -479,7 +683,7 @@ func (r Report) Markdown(chart string) string {
 		b.WriteString("The padded NULL calls carry 2,000 bytes of arguments, so each call takes two TCP segments (like a WRITE with\n")
 		b.WriteString("data), and show what the VM's network adds to such calls whatever the server.\n\n")
 		b.WriteString("| target | call | calls | min | median | p90 |\n|---|---|---:|---:|---:|---:|\n")
-		for _, t := range allTargets {
+		for _, t := range targetNames() {
 			if x, ok := r.RTT[t]; ok {
 				fmt.Fprintf(&b, "| %s | NULL | %d | %s | %s | %s |\n", t, x.Calls, formatDuration(x.Min), formatDuration(x.Median), formatDuration(x.P90))
 			}
@@ -488,7 +692,7 @@ func (r Report) Markdown(chart string) string {
 			}
 		}
 	}
-	for _, t := range allTargets {
+	for _, t := range targetNames() {
 		top, ok := r.Profiles[t]
 		if !ok {
 			continue
@@ -542,7 +746,10 @@ func (r Report) goals() string {
 		}
 		return "**missed**"
 	}
-	for _, t := range []string{"zerofs-local", "zerofs-s3"} {
+	for _, t := range r.targets() {
+		if spec, _ := targetByName(t); !spec.Zerofs() {
+			continue
+		}
 		if q, ok := worst(t, []string{"tar", "git", "gobuild"}, "tmp"); ok {
 			fmt.Fprintf(&b, "- %s within 3× of tmp on tar/git/build: worst %.2f× — %s\n", t, q, verdict(q <= 3))
 		}
@@ -579,25 +786,25 @@ func (r Report) clientView() string {
 	b.WriteString("is from sending a call to its reply (network, relays and server); waited is what callers waited in total\n")
 	b.WriteString("(round trip plus queueing; calls in parallel add up). Server time is zerofsd's own (`zerofs_nfs_call_seconds_total`).\n\n")
 	b.WriteString("| workload | target | wall time | calls | mean round trip | waited | server time | most calls (mean round trip) |\n|---|---|---:|---:|---:|---:|---:|---|\n")
-	for _, w := range workloads {
-		for _, t := range allTargets {
-			ops, ok := r.Client[t][w.Name]
+	for _, w := range r.workloads() {
+		for _, t := range targetNames() {
+			ops, ok := r.Client[t][w]
 			if !ok {
 				continue
 			}
 			tot := ops.Total()
 			wall, mean, server := "–", "–", "–"
-			if x, ok := r.lookup(t, w.Name); ok && x.OK {
+			if x, ok := r.lookup(t, w); ok && x.OK {
 				wall = formatDuration(x.Elapsed)
 			}
 			if tot.Calls > 0 {
 				mean = formatDuration(tot.RTT / time.Duration(tot.Calls))
 			}
-			if c, ok := r.Costs[t][w.Name]; ok {
+			if c, ok := r.Costs[t][w]; ok {
 				_, secs := c.TotalCalls()
 				server = formatDuration(time.Duration(secs * float64(time.Second)))
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %s |\n", w.Name, t, wall, tot.Calls, mean, formatDuration(tot.Execute), server, ops.Top(4))
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %s |\n", w, t, wall, tot.Calls, mean, formatDuration(tot.Execute), server, ops.Top(4))
 		}
 	}
 	return b.String()

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/internal/s3proxy"
 )
 
 func TestParseResultLine(t *testing.T) {
@@ -57,9 +63,12 @@ func TestParseOutputAndComplete(t *testing.T) {
 	if len(results) != 2 || len(notes) != 1 || notes[0] != "zerofs-s3 mounted: x" {
 		t.Fatalf("parseOutput: %+v, %q", results, notes)
 	}
-	all := completeResults("zerofs-s3", results, nil)
+	all := completeResults("zerofs-s3", workloadNames(), results, guestStopped(nil))
 	if len(all) != len(workloads) {
 		t.Fatalf("completeResults: %d results, want one per workload (%d)", len(all), len(workloads))
+	}
+	if some := completeResults("zerofs-s3", []string{"tar", "git"}, nil, "not run: refused"); len(some) != 2 || some[1].Workload != "git" || some[1].Reason != "not run: refused" {
+		t.Errorf("completeResults of two selected workloads = %+v", some)
 	}
 	seen := map[string]bool{}
 	for _, r := range all {
@@ -239,11 +248,184 @@ func TestMarkdownShowsRoundTripFloorAndProfile(t *testing.T) {
 		"| zerofs-local | NULL | 200 | 4 ms | 5 ms | 7 ms |",
 		"| zerofs-local | NULL + 2000 B | 200 | 40 ms | 44 ms | 47 ms |",
 		"syscall.Syscall",
-		"| 20× | – | 40× | 0.50× |", // zerofs-local/tmp, zerofs-s3/tmp, go-nfs/tmp, zerofs-local/go-nfs
+		"## Ratio to tmp",
+		"| tar | 20× | 40× |",     // zerofs-local/tmp, go-nfs/tmp
+		"| tar | 0.05× | 2.00× |", // tmp/zerofs-local, go-nfs/zerofs-local
 		"reference: go-nfs on a local directory, same guest: tar/git/build worst 40.00× of tmp",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestSelectWorkloads(t *testing.T) {
+	tests := []struct {
+		list    string
+		want    []string
+		wantErr string
+	}{
+		{"", workloadNames(), ""},
+		{"tar,smallfiles", []string{"smallfiles", "tar"}, ""},
+		{"git", []string{"tar", "git"}, ""},
+		{" delete , rename", []string{"smallfiles", "rename", "delete"}, ""},
+		{"cold-randread,cold-traverse", []string{"fio-seqwrite", "cold-traverse", "cold-randread"}, ""},
+		{"fio-randread,fio-seqwrite", []string{"fio-seqwrite", "fio-randread"}, ""},
+		{"tar,nope", nil, `unknown workload "nope"`},
+		{"tar,", nil, `unknown workload ""`},
+	}
+	for _, tt := range tests {
+		got, err := selectWorkloads(tt.list)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("selectWorkloads(%q) = %v, %v; want an error with %q", tt.list, got, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("selectWorkloads(%q) = %v, %v; want %v", tt.list, got, err, tt.want)
+		}
+	}
+}
+
+// TestWorkloadsAgreeWithGuestScript: every workload of the table has a
+// case and a run line in guest.sh, in the table's order, and every need
+// runs before its workload.
+func TestWorkloadsAgreeWithGuestScript(t *testing.T) {
+	last := -1
+	for i, w := range workloads {
+		if !strings.Contains(guestScript, "\n    "+w.Name+") ") {
+			t.Errorf("guest.sh has no case for %s", w.Name)
+		}
+		loc := regexp.MustCompile(`(?m)^(selected \S+ && )?run ` + regexp.QuoteMeta(w.Name) + ` `).FindStringIndex(guestScript)
+		if loc == nil {
+			t.Errorf("guest.sh never runs %s", w.Name)
+			continue
+		}
+		if loc[0] < last {
+			t.Errorf("guest.sh runs %s out of the table's order", w.Name)
+		}
+		last = loc[0]
+		for _, n := range w.Needs {
+			if j := slices.Index(workloadNames(), n); j < 0 || j >= i {
+				t.Errorf("%s needs %s, which does not run before it", w.Name, n)
+			}
+		}
+	}
+}
+
+func latencyReport(t *testing.T) Report {
+	t.Helper()
+	lat, err := s3proxy.ParseLatency(s3proxy.RegionLatency)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Report{Options: Options{Files: 10, Machine: "m", S3Latency: lat, Workloads: []string{"smallfiles", "cold-traverse"},
+		Command: "go run ./bench/fs -s3-latency put=20ms,get=10ms"},
+		Network: map[string]string{"tmp": "tap", "zerofs-local": "tap", "zerofs-s3": "tap", "zerofs-s3-strict": "tap", "s3fs": "tap"},
+		S3: map[string]map[string]s3proxy.Stats{"zerofs-s3": {"smallfiles": {
+			{Bucket: "zerofs-s3", Method: "PUT"}:  {Requests: 30, RequestBytes: 3 << 20},
+			{Bucket: "zerofs-s3", Method: "GET"}:  {Requests: 4, ResponseBytes: 2048},
+			{Bucket: "zerofs-s3", Method: "HEAD"}: {Requests: 1},
+			{Bucket: "s3fs", Method: "PUT"}:       {Requests: 1000},
+		}}},
+	}
+	times := map[string][2]time.Duration{ // smallfiles, cold-traverse
+		"tmp": {time.Second, time.Second}, "zerofs-local": {10 * time.Second, 2 * time.Second},
+		"zerofs-s3": {20 * time.Second, 8 * time.Second}, "zerofs-s3-strict": {60 * time.Second, 8 * time.Second},
+		"s3fs": {100 * time.Second, 0},
+	}
+	for tgt, d := range times {
+		r.Results = append(r.Results,
+			Result{Target: tgt, Workload: "smallfiles", Elapsed: d[0], Count: 10, Unit: "files", OK: true},
+			Result{Target: tgt, Workload: "cold-traverse", Elapsed: d[1], Count: 10, Unit: "entries", OK: d[1] > 0, Reason: "mount failed"})
+	}
+	return r
+}
+
+func TestMarkdownRatiosNetworkLatencyAndProxy(t *testing.T) {
+	md := latencyReport(t).Markdown("c.png")
+	for _, want := range []string{
+		"`go run ./bench/fs -s3-latency put=20ms,get=10ms`",
+		"**Guest network**: `tap`",
+		"**Object-store latency**: `-s3-latency get=10ms,head=10ms,put=20ms,post=20ms,delete=20ms`",
+		"GET 10ms, HEAD 10ms, PUT 20ms, POST 20ms, DELETE 20ms",
+		"**Workloads**: only smallfiles, cold-traverse.",
+		"| workload | tmp | zerofs-local | zerofs-s3 | zerofs-s3-strict | s3fs |",
+		// Ratio to tmp: zerofs-local, zerofs-s3, zerofs-s3-strict, s3fs.
+		"| smallfiles | 10× | 20× | 60× | 100× |",
+		"| cold-traverse | 2.00× | 8.00× | 8.00× | – |",
+		// Ratio to zerofs-local: tmp, zerofs-s3, zerofs-s3-strict, s3fs.
+		"| smallfiles | 0.10× | 2.00× | 6.00× | 10× |",
+		// Ratio to zerofs-s3: its variants only.
+		"## Ratio to zerofs-s3\n\nTime of each target over that of `zerofs-s3`",
+		"| workload | zerofs-s3-strict |\n|---|---:|\n| smallfiles | 3.00× |\n| cold-traverse | 1.00× |",
+		// The proxy's counts of the target's own bucket, and the floor:
+		// 30 PUTs × 20 ms + 5 GET/HEAD × 10 ms = 650 ms.
+		"| smallfiles | zerofs-s3 | 20.0 s | 35 | GET 4, HEAD 1, PUT 30 | 3.0 MiB | 2.0 KiB | 650 ms |",
+		"- `zerofs-s3-strict`: the same with `sync = \"strict\"`",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "| fio-seqwrite") || strings.Contains(md, "| zerofs-s3-local |") {
+		t.Errorf("report shows a workload or target that did not run:\n%s", md)
+	}
+}
+
+func TestNetworkLine(t *testing.T) {
+	tests := []struct {
+		network map[string]string
+		want    string
+	}{
+		{nil, "not recorded"},
+		{map[string]string{"tmp": "user", "s3fs": "user"}, "`user` (QEMU's user-mode network"},
+		{map[string]string{"tmp": "tap", "s3fs": "user"}, "mixed, do not compare across modes: `tap` for tmp; `user` for s3fs"},
+	}
+	for _, tt := range tests {
+		r := Report{Network: tt.network, Results: []Result{{Target: "tmp"}, {Target: "s3fs"}}}
+		if got := r.networkLine(); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("networkLine(%v) = %q, want it to start with %q", tt.network, got, tt.want)
+		}
+	}
+	if got := (Report{}).latencyLine(); !strings.HasPrefix(got, "none added") {
+		t.Errorf("latencyLine without latency = %q", got)
+	}
+}
+
+// TestZerofsdConfigs: the config of every zerofsd target is one zerofsd
+// takes, except durability = "local" while that key does not exist, whose
+// refusal must name it.
+func TestZerofsdConfigs(t *testing.T) {
+	dir := t.TempDir()
+	for _, tgt := range allTargets {
+		if !tgt.Zerofs() {
+			continue
+		}
+		text := zerofsdConfig(tgt, 2049, 9100, dir, "http://127.0.0.1:9000")
+		for _, want := range []string{fmt.Sprintf("sync = %q", tgt.Sync), "name = \"bench\""} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s: config lacks %q:\n%s", tgt.Name, want, text)
+			}
+		}
+		if tgt.S3 && !strings.Contains(text, fmt.Sprintf("store = \"s3://%s/fs\"", tgt.Name)) {
+			t.Errorf("%s: config does not keep the store in the target's bucket:\n%s", tgt.Name, text)
+		}
+		if hasDurability := strings.Contains(text, "durability"); hasDurability != (tgt.Durability != "") {
+			t.Errorf("%s: durability in the config = %v, want %v:\n%s", tgt.Name, hasDurability, tgt.Durability != "", text)
+		}
+		path := filepath.Join(dir, tgt.Name+".toml")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := config.Load(path, func(string) (string, bool) { return "", false })
+		switch {
+		case err == nil:
+		case tgt.Durability != "" && strings.Contains(err.Error(), "durability"):
+			t.Logf("%s: refused as expected until durability exists: %v", tgt.Name, err)
+		default:
+			t.Errorf("%s: config.Load: %v\n%s", tgt.Name, err, text)
 		}
 	}
 }
