@@ -72,14 +72,21 @@ scrape() {
 dropcaches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 # mount_fuse mounts the bucket of s3fs or rclone at $ROOT, through the S3 proxy.
+# rclone runs in the foreground of a background job (its --daemon would start
+# its remote control twice), serving its remote control for rclone_drain.
+RCLONE_PID=""
 mount_fuse() {
   case "$TARGET" in
     s3fs) s3fs s3fs "$ROOT" -o passwd_file=/tmp/s3fs.passwd,url=http://$NFS_HOST:$S3PORT,use_path_request_style,use_cache=/tmp/s3fs-cache,nonempty 2>&1 ;;
-    rclone) rclone mount s3:rclone "$ROOT" --config /tmp/rclone.conf --vfs-cache-mode writes --cache-dir /tmp/rclone-cache \
-      --rc --rc-addr 127.0.0.1:5572 --rc-no-auth --daemon 2>&1 ;;
+    rclone)
+      rclone mount s3:rclone "$ROOT" --config /tmp/rclone.conf --vfs-cache-mode writes --cache-dir /tmp/rclone-cache \
+        --rc --rc-addr 127.0.0.1:5572 --rc-no-auth > /tmp/rclone.log 2>&1 &
+      RCLONE_PID=$! ;;
   esac
-  i=0; while [ $i -lt 30 ] && ! mountpoint -q "$ROOT"; do sleep 1; i=$((i + 1)); done
-  mountpoint -q "$ROOT"
+  i=0; while [ $i -lt 120 ] && ! mountpoint -q "$ROOT"; do sleep 1; i=$((i + 1)); done
+  mountpoint -q "$ROOT" && return 0
+  [ "$TARGET" = rclone ] && tail -c 300 /tmp/rclone.log
+  return 1
 }
 
 # rclone_drain waits until rclone has uploaded every file written through
@@ -88,10 +95,22 @@ rclone_drain() {
   i=0
   while [ $i -lt 1800 ]; do
     st=$(rclone rc --url http://127.0.0.1:5572 vfs/stats 2>&1) || { echo "rclone rc vfs/stats: $st"; return 1; }
+    echo "$st" | grep -q '"uploadsInProgress"' || { echo "rclone's vfs/stats has no upload counters: $st"; return 1; }
     echo "$st" | grep -Eq '"uploadsInProgress": *0' && echo "$st" | grep -Eq '"uploadsQueued": *0' && return 0
     sleep 1; i=$((i + 1))
   done
   echo "rclone still uploading after 30 minutes"; return 1
+}
+
+# unmount_fuse unmounts $ROOT and waits for rclone's process to end.
+unmount_fuse() {
+  umount "$ROOT" || return 1
+  i=0; while [ $i -lt 30 ] && mountpoint -q "$ROOT"; do sleep 1; i=$((i + 1)); done
+  if [ -n "$RCLONE_PID" ]; then
+    i=0; while [ $i -lt 30 ] && kill -0 "$RCLONE_PID" 2>/dev/null; do sleep 1; i=$((i + 1)); done
+    kill "$RCLONE_PID" 2>/dev/null; wait "$RCLONE_PID" 2>/dev/null; RCLONE_PID=""
+  fi
+  return 0
 }
 
 # restart makes the next workload start cold: zerofsd stopped, its disk
@@ -104,8 +123,7 @@ restart() {
     s3fs|rclone)
       sync
       [ "$TARGET" = rclone ] && { rclone_drain || return 1; }
-      umount "$ROOT" || return 1
-      i=0; while [ $i -lt 30 ] && mountpoint -q "$ROOT"; do sleep 1; i=$((i + 1)); done
+      unmount_fuse || return 1
       rm -rf /tmp/s3fs-cache /tmp/rclone-cache
       mount_fuse || { echo "mounting $TARGET again failed"; return 1; }
       ;;
@@ -118,6 +136,9 @@ restart() {
 run() {
   name=$1; count=$2; unit=$3
   selected "$name" || return 0
+  if [ -n "$MOUNTFAIL" ]; then
+    echo "BENCH $TARGET $name 0 $count $unit failed $MOUNTFAIL"; return 0
+  fi
   case "${4:-}" in
     cold) dropcaches ;;
     restart)
@@ -140,17 +161,18 @@ run() {
   fi
 }
 
+MOUNTFAIL=""
 case "$TARGET" in
   tmp) mkdir -p "$ROOT" ;;
   zerofs-*|go-nfs) ;;
   s3fs)
     echo test:testsecret > /tmp/s3fs.passwd; chmod 600 /tmp/s3fs.passwd; mkdir -p "$ROOT"
-    mount_fuse || note "s3fs mount failed"
+    mount_fuse > /tmp/mount.log 2>&1 || MOUNTFAIL="s3fs mount failed: $(tail -c 200 /tmp/mount.log | tr '\n\t' '  ')"
     ;;
   rclone)
     printf '[s3]\ntype = s3\nprovider = Other\naccess_key_id = test\nsecret_access_key = testsecret\nendpoint = http://%s:%s\nforce_path_style = true\n' "$NFS_HOST" "$S3PORT" > /tmp/rclone.conf
     mkdir -p "$ROOT"
-    mount_fuse || note "rclone mount failed"
+    mount_fuse > /tmp/mount.log 2>&1 || MOUNTFAIL="rclone mount failed: $(tail -c 200 /tmp/mount.log | tr '\n\t' '  ')"
     ;;
 esac
 mkdir -p "$D" || { note "cannot create $D"; }
@@ -182,9 +204,11 @@ selected traverse && run traverse "$(find "$D" 2>/dev/null | wc -l)" entries col
 run rename "$N" files
 run delete "$N" files
 # zerofsd's CPU profile while tar runs (the profile call returns after 20 s).
-[ "$MPORT" != 0 ] && selected tar && { "$BIN" guest scrape "http://$NFS_HOST:$MPORT/debug/pprof/profile?seconds=20" "$OUT/tar.pprof" 2>/dev/null & }
+# Wait for that job only: rclone's mount is a background job too.
+PROF_PID=""
+[ "$MPORT" != 0 ] && selected tar && { "$BIN" guest scrape "http://$NFS_HOST:$MPORT/debug/pprof/profile?seconds=20" "$OUT/tar.pprof" 2>/dev/null & PROF_PID=$!; }
 run tar "$TARFILES" files
-wait
+[ -n "$PROF_PID" ] && wait "$PROF_PID"
 run git "$TARFILES" files
 run gobuild 1 builds
 run fio-seqwrite "$FIOSIZE" bytes
@@ -195,5 +219,5 @@ run fio-randread "$FIORAND" bytes cold
 selected cold-traverse && run cold-traverse "$(find "$D" 2>/dev/null | wc -l)" entries restart
 run cold-seqread "$FIOSIZE" bytes restart
 run cold-randread "$FIORAND" bytes restart
-case "$TARGET" in s3fs|rclone) umount "$ROOT" 2>/dev/null ;; esac
+case "$TARGET" in s3fs|rclone) [ -z "$MOUNTFAIL" ] && unmount_fuse > /dev/null 2>&1 ;; esac
 exit 0

@@ -597,9 +597,11 @@ func (r Report) Markdown(chart string) string {
 		fmt.Fprintf(&b, "- **Workloads**: only %s.\n", strings.Join(ws, ", "))
 	}
 	b.WriteString("- **Cold workloads** (`cold-*`) start from a restart: zerofsd stopped cleanly, its disk cache emptied and started\n")
-	b.WriteString("  again (a local journal, kept outside the cache, stays); s3fs and rclone unmounted, their caches removed and\n")
-	b.WriteString("  mounted again; on every target the guest's page cache dropped. tmp and go-nfs only drop the guest's cache (go-nfs\n")
-	b.WriteString("  reads the host's page cache, which a shared machine does not drop).\n\n")
+	b.WriteString("  again (a clean stop writes the memtables as SSTs; a local journal, kept outside the cache, stays); s3fs and\n")
+	b.WriteString("  rclone unmounted (after rclone's uploads drained), their caches removed and mounted again; on every target the\n")
+	b.WriteString("  guest's page cache dropped. tmp and go-nfs only drop the guest's cache (go-nfs reads the host's page cache, which\n")
+	b.WriteString("  a shared machine does not drop). The restart is neither timed nor counted in the request tables: what zerofsd\n")
+	b.WriteString("  reads as it opens the export (manifest, SST indexes) is not in the workload.\n\n")
 	b.WriteString("Targets:\n\n")
 	for _, t := range r.targets() {
 		spec, _ := targetByName(t)

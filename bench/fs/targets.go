@@ -104,7 +104,7 @@ type daemon struct {
 // before any guest boots, with zerofsd's own message.
 func newDaemon(ctx context.Context, work string, t Target, s3Endpoint string) (*daemon, error) {
 	run := filepath.Join(work, "run")
-	d := &daemon{target: t, binary: filepath.Join(work, "zerofsd"), config: filepath.Join(run, "zerofs-"+t.Name+".toml"),
+	d := &daemon{target: t, binary: filepath.Join(work, "zerofsd"), config: filepath.Join(run, t.Name+".toml"),
 		logf: filepath.Join(run, "zerofsd-"+t.Name+".log"), cacheDir: filepath.Join(run, "cache-"+t.Name)}
 	var err error
 	if d.nfsPort, err = freePort(); err != nil {
@@ -118,7 +118,11 @@ func newDaemon(ctx context.Context, work string, t Target, s3Endpoint string) (*
 	}
 	out, err := exec.CommandContext(ctx, d.binary, "check-config", "-q", "-c", d.config).CombinedOutput()
 	if err != nil {
-		return nil, fmt.Errorf("zerofsd refuses the config of %s (%s): %w: %s", t.Name, d.config, err, strings.TrimSpace(string(out)))
+		why := ""
+		if t.Durability != "" && strings.Contains(string(out), "durability: unknown key") {
+			why = fmt.Sprintf("this zerofsd has no durability key yet, so it cannot run durability = %q; ", t.Durability)
+		}
+		return nil, fmt.Errorf("%szerofsd refuses the config of %s (%s): %w: %s", why, t.Name, d.config, err, strings.TrimSpace(string(out)))
 	}
 	return d, nil
 }
