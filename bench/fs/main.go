@@ -616,6 +616,7 @@ func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, ta
 			e.control.setCurrent(nil)
 			if err := d.stop(); err != nil {
 				log.Error("stopping zerofsd", "target", target, "err", err)
+				e.notes = append(e.notes, target+" "+err.Error())
 			}
 		}()
 		exportPath, mport, nfsPort = "/"+exportName, d.metricsPort, d.nfsPort
