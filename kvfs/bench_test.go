@@ -185,7 +185,7 @@ func BenchmarkParallelWrite64K(b *testing.B) {
 	ctx := context.Background()
 	fs := newBenchFS(b, kvfs.Options{})
 	var n atomic.Int64
-	b.SetBytes(kvfs.ChunkSize)
+	b.SetBytes(kvfs.DefaultChunkSize)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		f, err := fs.Create(ctx, root, kvfs.RootIno, fmt.Sprintf("p%d", n.Add(1)), kvfs.CreateRequest{})
@@ -193,9 +193,9 @@ func BenchmarkParallelWrite64K(b *testing.B) {
 			b.Error(err)
 			return
 		}
-		buf := make([]byte, kvfs.ChunkSize)
+		buf := make([]byte, kvfs.DefaultChunkSize)
 		for i := uint64(0); pb.Next(); i++ {
-			if _, err := fs.Write(ctx, root, f.Attr.Ino, (i%4096)*kvfs.ChunkSize, buf); err != nil {
+			if _, err := fs.Write(ctx, root, f.Attr.Ino, (i%4096)*kvfs.DefaultChunkSize, buf); err != nil {
 				b.Error(err)
 				return
 			}

@@ -2,6 +2,7 @@ package kvfs
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -51,29 +52,71 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino uint64, off uint64, buf [
 		return 0, end >= n.size, nil
 	}
 	clear(out)
-	first, last := off/ChunkSize, (end-1)/ChunkSize
-	readChunk := func(c uint64) error {
-		cs := c * ChunkSize
-		data, err := fs.kv.Get(ctx, chunkKey(ino, c))
-		if errors.Is(err, ErrNoKey) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("kvfs: read inode %d chunk %d: %w", ino, c, err)
-		}
-		// Copy the part of data that overlaps [off, end); chunks do not
-		// overlap, so concurrent copies write disjoint parts of out.
+	size := fs.chunkSize
+	// place copies the part of chunk c's data that overlaps [off, end);
+	// chunks do not overlap, so concurrent copies write disjoint parts of out.
+	place := func(c uint64, data []byte) {
+		cs := c * size
 		lo := max(cs, off)
 		hi := min(cs+uint64(len(data)), end)
 		if hi > lo {
 			copy(out[lo-off:], data[lo-cs:hi-cs])
 		}
-		return nil
 	}
-	if err := forEachChunk(first, last, readChunk); err != nil {
+	first, last := off/size, (end-1)/size
+	if last-first+1 <= readParallelism {
+		err = forEachChunk(first, last, func(c uint64) error {
+			data, err := fs.kv.Get(ctx, chunkKey(ino, c))
+			if errors.Is(err, ErrNoKey) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("kvfs: read inode %d chunk %d: %w", ino, c, err)
+			}
+			place(c, data)
+			return nil
+		})
+	} else {
+		err = fs.scanChunkRanges(ctx, ino, first, last, place)
+	}
+	if err != nil {
 		return 0, false, err
 	}
 	return len(out), end >= n.size, nil
+}
+
+// scanBytes is how much of a file one iterator of a Read covers at least:
+// a read of many chunks is split into up to readParallelism ranges of
+// consecutive chunks, each scanned by its own iterator (one seek, then
+// the KV's read-ahead), rather than read with one point read per chunk.
+const scanBytes = 256 << 10
+
+// scanChunkRanges calls place for every chunk present in [first, last],
+// scanning up to readParallelism ranges of them at once.
+func (fs *FS) scanChunkRanges(ctx context.Context, ino, first, last uint64, place func(c uint64, data []byte)) error {
+	n := last - first + 1
+	perScan := max(scanBytes/fs.chunkSize, (n+readParallelism-1)/readParallelism)
+	parts := (n + perScan - 1) / perScan
+	return forEachChunk(0, parts-1, func(p uint64) error {
+		lo := first + p*perScan
+		hi := min(lo+perScan, last+1)
+		it, err := fs.kv.NewIterator(ctx, chunkKey(ino, lo), chunkKey(ino, hi))
+		if err != nil {
+			return fmt.Errorf("kvfs: read inode %d chunks %d-%d: %w", ino, lo, hi-1, err)
+		}
+		defer it.Close()
+		for it.Next() {
+			k := it.Key()
+			if len(k) != 17 {
+				return fmt.Errorf("kvfs: read inode %d: chunk key %x: %w", ino, k, ErrCorrupt)
+			}
+			place(binary.BigEndian.Uint64(k[9:]), it.Value())
+		}
+		if err := it.Err(); err != nil {
+			return fmt.Errorf("kvfs: read inode %d chunks %d-%d: %w", ino, lo, hi-1, err)
+		}
+		return nil
+	})
 }
 
 // readParallelism bounds the chunk reads one Read has in flight: a 1 MiB
@@ -133,11 +176,12 @@ func (fs *FS) prefetchPartialChunks(ctx context.Context, ino, off, end uint64) {
 	if end <= off {
 		return
 	}
-	first, last := off/ChunkSize, (end-1)/ChunkSize
-	if off%ChunkSize != 0 {
+	size := fs.chunkSize
+	first, last := off/size, (end-1)/size
+	if off%size != 0 {
 		_, _ = fs.kv.Get(ctx, chunkKey(ino, first))
 	}
-	if end%ChunkSize != 0 && (last != first || off%ChunkSize == 0) {
+	if end%size != 0 && (last != first || off%size == 0) {
 		_, _ = fs.kv.Get(ctx, chunkKey(ino, last))
 	}
 }
@@ -172,7 +216,8 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data
 		a := n0.attr(ino)
 		return Change{Before: a, After: a}, nil
 	}
-	if n0.truncTo > n0.truncFrom && end > n0.truncFrom*ChunkSize {
+	size := fs.chunkSize
+	if n0.truncTo > n0.truncFrom && end > n0.truncFrom*size {
 		if err := fs.reclaimTruncatedLocked(ctx, ino, true); err != nil {
 			return Change{}, err
 		}
@@ -186,20 +231,20 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data
 	// A file whose chunks hold exactly size bytes has no holes, and each of
 	// its chunks is as long as the size allows.
 	dense := n.used == n.size && n.truncTo == n.truncFrom
-	for c := off / ChunkSize; c*ChunkSize < end; c++ {
-		cs := c * ChunkSize
-		lo, hi := max(off, cs)-cs, min(end, cs+ChunkSize)-cs
+	for c := off / size; c*size < end; c++ {
+		cs := c * size
+		lo, hi := max(off, cs)-cs, min(end, cs+size)-cs
 		src := data[cs+lo-off : cs+hi-off]
 		var old []byte
 		oldLen := 0
-		full := lo == 0 && hi == ChunkSize
+		full := lo == 0 && hi == size
 		switch {
 		case cs >= n.size:
 			// Chunks at or beyond the size never exist.
 		case full && dense:
 			// No need to read what is overwritten whole: in a dense file
 			// every chunk holds all the bytes up to the size.
-			oldLen = int(min(ChunkSize, n.size-cs))
+			oldLen = int(min(size, n.size-cs))
 		default:
 			old, err = fs.kv.Get(ctx, chunkKey(ino, c))
 			if err != nil && !errors.Is(err, ErrNoKey) {
@@ -275,7 +320,7 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrReq
 		a := n0.attr(ino)
 		return Change{Before: a, After: a}, nil
 	}
-	if req.Size != nil && *req.Size > n0.size && n0.truncTo > n0.truncFrom && *req.Size > n0.truncFrom*ChunkSize {
+	if req.Size != nil && *req.Size > n0.size && n0.truncTo > n0.truncFrom && *req.Size > n0.truncFrom*fs.chunkSize {
 		if err := fs.reclaimTruncatedLocked(ctx, ino, true); err != nil {
 			return Change{}, err
 		}
@@ -342,8 +387,8 @@ func (fs *FS) truncate(ctx context.Context, t *txn, ino uint64, n *inode, size u
 		return nil
 	}
 	var dUsed int64
-	if r := size % ChunkSize; r != 0 {
-		c := size / ChunkSize
+	if r := size % fs.chunkSize; r != 0 {
+		c := size / fs.chunkSize
 		data, err := fs.kv.Get(ctx, chunkKey(ino, c))
 		if err != nil && !errors.Is(err, ErrNoKey) {
 			return fmt.Errorf("kvfs: truncate inode %d: read chunk %d: %w", ino, c, err)
@@ -353,7 +398,7 @@ func (fs *FS) truncate(ctx context.Context, t *txn, ino uint64, n *inode, size u
 			dUsed -= int64(uint64(len(data)) - r)
 		}
 	}
-	from, to := ceilChunks(size), ceilChunks(old)
+	from, to := fs.ceilChunks(size), fs.ceilChunks(old)
 	if to > from {
 		keys, lens, more, err := fs.scanChunks(ctx, ino, from, to, fs.opts.InlineTruncateChunks)
 		if err != nil {
@@ -378,13 +423,14 @@ func (fs *FS) truncate(ctx context.Context, t *txn, ino uint64, n *inode, size u
 	return nil
 }
 
-func ceilChunks(size uint64) uint64 { return (size + ChunkSize - 1) / ChunkSize }
+// ceilChunks is the number of chunks that size bytes span.
+func (fs *FS) ceilChunks(size uint64) uint64 { return (size + fs.chunkSize - 1) / fs.chunkSize }
 
 // scanChunks lists up to limit chunk keys of ino in [from, to) with their
 // value lengths; more reports that further keys follow.
 func (fs *FS) scanChunks(ctx context.Context, ino, from, to uint64, limit int) (keys [][]byte, lens []int, more bool, err error) {
 	upper := chunkKey(ino, to)
-	if to == 0 || to > MaxFileSize/ChunkSize+1 {
+	if to == 0 || to > MaxFileSize/fs.chunkSize+1 {
 		upper = prefixEnd(inoPrefix(prefixChunk, ino))
 	}
 	it, err := fs.kv.NewIterator(ctx, chunkKey(ino, from), upper)

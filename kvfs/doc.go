@@ -20,10 +20,15 @@
 //     reclaimed as soon as its last link goes; a client still writing to an
 //     unlinked file gets ESTALE (the Linux client hides this with
 //     "silly rename" to .nfsXXXX names).
-//   - File data lives in chunks of ChunkSize (64 KiB). A write touches only
-//     the chunks it covers (read-modify-write for partial chunks); a missing
-//     chunk is a hole and reads as zeros; a chunk never holds bytes past the
-//     file size. Files up to MaxFileSize (1 PiB); beyond, EFBIG.
+//   - File data lives in chunks of the filesystem's chunk size, fixed when
+//     it is formatted (Options.ChunkSize, default 4 KiB; filesystems of
+//     format version 1 have 64 KiB). A write touches only the chunks it
+//     covers (read-modify-write for partial chunks, so an aligned write of
+//     whole chunks reads nothing); a missing chunk is a hole and reads as
+//     zeros; a chunk never holds bytes past the file size. A read of a few
+//     chunks makes one point read per chunk, concurrently; a longer one scans
+//     ranges of consecutive chunks with iterators. Files up to MaxFileSize
+//     (1 PiB); beyond, EFBIG.
 //   - The chunks of unlinked files and of large truncations are deleted in the
 //     background by a reclaimer, found through 0x05 keys written in the same
 //     batch as the unlink or truncate, so reclaim resumes after a restart.
@@ -64,13 +69,13 @@
 // All integers are big-endian, so keys sort numerically. kvfs owns the keys
 // whose first byte is 0x00 to 0x05; a database may hold other keys from 0x06 up.
 //
-//	0x00 "format"          -> format record: fsid, format version
+//	0x00 "format"          -> format record: format version, fsid, chunk size
 //	0x00 "nextino"         -> first inode id not yet reserved
 //	0x00 "counter" shard   -> bytes used and inodes used by this shard (signed)
 //	0x01 ino(8)            -> inode record
 //	0x02 dir(8) name       -> entry record: child ino, type, cookie
 //	0x03 dir(8) cookie(8)  -> READDIR index record: child ino, type, name
-//	0x04 ino(8) chunk(8)   -> raw file data of chunk, 1..65536 bytes; absent = hole
+//	0x04 ino(8) chunk(8)   -> raw file data of chunk, 1..chunk size bytes; absent = hole
 //	0x05 ino(8)            -> pending reclaim record: kind (unlinked | truncated)
 //
 // # Record formats
@@ -85,7 +90,8 @@
 //	entry:   ver | type | ino(8) | cookie(8) | crc(4)
 //	index:   ver | type | ino(8) | name | crc(4)
 //	reclaim: ver | kind | crc(4)
-//	format:  ver | formatVersion(4) | fsid(8) | crc(4)
+//	format:  ver | formatVersion(4)=2 | fsid(8) | chunkSize(4) | crc(4)
+//	         (format version 1: ver | formatVersion(4)=1 | fsid(8) | crc(4), 64 KiB chunks)
 //	nextino: ver | id(8) | crc(4)
 //	counter: ver | bytes(8) | inodes(8) | crc(4)
 //

@@ -59,6 +59,11 @@ type Options struct {
 	// that Open creates (on an empty store); nil means uid 0, gid 0, mode
 	// DefaultRootMode. The root of an existing filesystem is left as it is.
 	Root *RootAttrs
+	// ChunkSize is the chunk size of a filesystem this Open formats: a
+	// power of two from MinChunkSize to MaxChunkSize. Default
+	// DefaultChunkSize. An existing filesystem keeps the chunk size it was
+	// formatted with (64 KiB for format version 1), whatever this says.
+	ChunkSize int
 }
 
 // DefaultInodeCacheEntries is the size of the inode and directory-entry
@@ -88,6 +93,8 @@ type FS struct {
 	log  *slog.Logger
 	now  func() time.Time
 	fsid uint64
+	// chunkSize is the filesystem's chunk size (from its format record).
+	chunkSize uint64
 
 	locks [lockStripes]sync.RWMutex
 	// renameMu serializes renames that move a directory to another parent,
@@ -149,6 +156,12 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 	if opts.Root.Mode&^RootModeBits != 0 {
 		return nil, fmt.Errorf("kvfs: open: root mode %#o has bits other than permissions, setgid and sticky: %w", opts.Root.Mode, syscall.EINVAL)
 	}
+	if opts.ChunkSize == 0 {
+		opts.ChunkSize = DefaultChunkSize
+	}
+	if !validChunkSize(uint64(opts.ChunkSize)) {
+		return nil, fmt.Errorf("kvfs: open: chunk size %d is not a power of two from %d to %d: %w", opts.ChunkSize, MinChunkSize, MaxChunkSize, syscall.EINVAL)
+	}
 	fs := &FS{kv: kv, opts: opts, log: opts.Logger, now: opts.Now}
 	fs.sizeLimit.Store(opts.SizeLimitBytes)
 	var err error
@@ -178,10 +191,7 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kvfs: open: %w", err)
 		}
-		if f.formatVersion != currentFormat {
-			return nil, fmt.Errorf("kvfs: open: format version %d not supported (want %d)", f.formatVersion, currentFormat)
-		}
-		fs.fsid = f.fsid
+		fs.fsid, fs.chunkSize = f.fsid, uint64(f.chunkSize)
 		if err := fs.loadCounters(ctx); err != nil {
 			return nil, err
 		}
@@ -195,6 +205,7 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 
 func (fs *FS) format(ctx context.Context) error {
 	fs.fsid = rand.Uint64() | 1
+	fs.chunkSize = uint64(fs.opts.ChunkSize)
 	now := fs.now().UnixNano()
 	r := fs.opts.Root
 	root := &inode{typ: TypeDir, mode: r.Mode, uid: r.UID, gid: r.GID, nlink: 2, gen: rand.Uint32() | 1,
@@ -207,7 +218,8 @@ func (fs *FS) format(ctx context.Context) error {
 		{Key: metaKey(metaNextIno), Value: encodeU64(fs.inoLimit.Load())},
 		{Key: counterKey(int(RootIno % counterShards)), Value: encodeCounter(0, 1)},
 		// The format record goes last in the batch; the batch is atomic anyway.
-		{Key: metaKey(metaFormat), Value: encodeFormat(formatRecord{formatVersion: currentFormat, fsid: fs.fsid})},
+		{Key: metaKey(metaFormat), Value: encodeFormat(formatRecord{
+			formatVersion: currentFormat, fsid: fs.fsid, chunkSize: uint32(fs.chunkSize)})},
 	}
 	if err := fs.kv.Write(ctx, ops, true); err != nil {
 		return fmt.Errorf("kvfs: format: %w", err)
@@ -246,6 +258,9 @@ func (fs *FS) loadCounters(ctx context.Context) error {
 
 // FSID returns the filesystem's stable random id.
 func (fs *FS) FSID() uint64 { return fs.fsid }
+
+// ChunkSize returns the filesystem's chunk size, fixed when it was formatted.
+func (fs *FS) ChunkSize() uint64 { return fs.chunkSize }
 
 // Flush makes every change made so far durable.
 func (fs *FS) Flush(ctx context.Context) error {

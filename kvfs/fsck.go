@@ -53,7 +53,7 @@ func (r *FsckReport) problem(count *int, format string, args ...any) {
 // the index of each directory, link counts and parents, orphans and the
 // counters.
 func (fs *FS) Fsck(ctx context.Context) (FsckReport, error) {
-	c := newFsckCheck()
+	c := newFsckCheck(fs.chunkSize)
 	it, err := fs.kv.NewIterator(ctx, []byte{prefixMeta}, []byte{prefixReclaim + 1})
 	if err != nil {
 		return c.r, fmt.Errorf("kvfs: fsck: %w", err)
@@ -94,10 +94,11 @@ type fsckDir struct {
 
 // fsckCheck is one Fsck run: the report and what the walk has gathered.
 type fsckCheck struct {
-	r      FsckReport
-	inodes map[uint64]*fsckInode
-	dirs   map[uint64]*fsckDir
-	seed   maphash.Seed
+	r         FsckReport
+	chunkSize uint64
+	inodes    map[uint64]*fsckInode
+	dirs      map[uint64]*fsckDir
+	seed      maphash.Seed
 	// orphanChunkInos holds the chunk bytes of inodes not found.
 	orphanChunkInos map[uint64]uint64
 	reclaims        map[uint64]byte
@@ -106,8 +107,9 @@ type fsckCheck struct {
 	nextIno         uint64
 }
 
-func newFsckCheck() *fsckCheck {
+func newFsckCheck(chunkSize uint64) *fsckCheck {
 	return &fsckCheck{
+		chunkSize:       chunkSize,
 		inodes:          map[uint64]*fsckInode{},
 		dirs:            map[uint64]*fsckDir{},
 		seed:            maphash.MakeSeed(),
@@ -265,7 +267,10 @@ func (c *fsckCheck) chunk(k, v []byte) {
 		return
 	}
 	f.chunkBytes += uint64(len(v))
-	end := idx*ChunkSize + uint64(len(v))
+	if uint64(len(v)) > c.chunkSize || len(v) == 0 {
+		r.problem(&r.Corrupt, "chunk %d of inode %d holds %d bytes; chunks hold 1 to %d", idx, ino, len(v), c.chunkSize)
+	}
+	end := idx*c.chunkSize + uint64(len(v))
 	pending := idx >= f.n.truncFrom && idx < f.n.truncTo
 	if f.n.typ != TypeRegular || (end > f.n.size && !pending) {
 		r.problem(&r.OrphanChunks, "chunk %d of inode %d (%d bytes) lies past its size %d", idx, ino, len(v), f.n.size)

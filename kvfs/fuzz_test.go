@@ -52,6 +52,7 @@ func FuzzDecodeCookie(f *testing.F) {
 
 func FuzzDecodeMeta(f *testing.F) {
 	f.Add(encodeFormat(formatRecord{formatVersion: 1, fsid: 99}))
+	f.Add(encodeFormat(formatRecord{formatVersion: 2, fsid: 99, chunkSize: 4096}))
 	f.Add(encodeU64(1234))
 	f.Add(encodeCounter(-5, 7))
 	f.Add(encodeReclaim(reclaimUnlinked))

@@ -143,9 +143,9 @@ func TestLargeSparseFile(t *testing.T) {
 	for range 300 {
 		off := rng.Uint64N(span)
 		if rng.IntN(4) == 0 {
-			off = off / kvfs.ChunkSize * kvfs.ChunkSize
+			off = off / kvfs.DefaultChunkSize * kvfs.DefaultChunkSize
 		}
-		data := make([]byte, 1+rng.IntN(3*kvfs.ChunkSize))
+		data := make([]byte, 1+rng.IntN(3*kvfs.DefaultChunkSize))
 		for i := range data {
 			data[i] = byte(rng.Uint32())
 		}
@@ -156,7 +156,7 @@ func TestLargeSparseFile(t *testing.T) {
 		// Overlap some writes on purpose.
 		if rng.IntN(5) == 0 {
 			o2 := off + uint64(rng.IntN(len(data)))
-			d2 := bytes.Repeat([]byte{byte(rng.Uint32())}, 1+rng.IntN(kvfs.ChunkSize))
+			d2 := bytes.Repeat([]byte{byte(rng.Uint32())}, 1+rng.IntN(kvfs.DefaultChunkSize))
 			if _, err := fs.Write(ctx, root, f, o2, d2); err != nil {
 				t.Fatal(err)
 			}
@@ -173,7 +173,7 @@ func TestLargeSparseFile(t *testing.T) {
 	}
 	// Storage: only chunks written, each at most ChunkSize.
 	chunks := kv.Len(inoKey(4, f), inoKey(4, f+1))
-	if a.Used > uint64(chunks)*kvfs.ChunkSize || chunks > len(writes)*5 {
+	if a.Used > uint64(chunks)*kvfs.DefaultChunkSize || chunks > len(writes)*5 {
 		t.Fatalf("used %d bytes in %d chunks for %d writes", a.Used, chunks, len(writes))
 	}
 	check := func(off uint64, n int) {
@@ -211,7 +211,7 @@ func TestReclaim(t *testing.T) {
 	mk := func(t *testing.T, fs *kvfs.FS, name string) uint64 {
 		f := must[kvfs.NewEntry](t)(fs.Create(ctx, root, kvfs.RootIno, name, kvfs.CreateRequest{})).Attr.Ino
 		for c := range nchunks {
-			if _, err := fs.Write(ctx, root, f, uint64(c)*kvfs.ChunkSize, []byte{byte(c), 1, 2}); err != nil {
+			if _, err := fs.Write(ctx, root, f, uint64(c)*kvfs.DefaultChunkSize, []byte{byte(c), 1, 2}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -269,7 +269,7 @@ func TestReclaim(t *testing.T) {
 	t.Run("truncate", func(t *testing.T) {
 		fs, kv := newFS(t, kvfs.Options{})
 		f := mk(t, fs, "f")
-		size := uint64(10*kvfs.ChunkSize + 1)
+		size := uint64(10*kvfs.DefaultChunkSize + 1)
 		a := must[kvfs.Change](t)(fs.SetAttr(ctx, root, f, kvfs.SetAttrRequest{Size: &size})).After
 		if a.Size != size {
 			t.Fatal("size not set")
@@ -296,13 +296,13 @@ func TestReclaim(t *testing.T) {
 		defer fs.Close(ctx)
 		zero := uint64(0)
 		must[kvfs.Change](t)(fs.SetAttr(ctx, root, f, kvfs.SetAttrRequest{Size: &zero}))
-		must[kvfs.Change](t)(fs.Write(ctx, root, f, 500*kvfs.ChunkSize, []byte("end")))
-		buf := make([]byte, 3*kvfs.ChunkSize)
-		n, _, err := fs.Read(ctx, root, f, 499*kvfs.ChunkSize-100, buf)
+		must[kvfs.Change](t)(fs.Write(ctx, root, f, 500*kvfs.DefaultChunkSize, []byte("end")))
+		buf := make([]byte, 3*kvfs.DefaultChunkSize)
+		n, _, err := fs.Read(ctx, root, f, 499*kvfs.DefaultChunkSize-100, buf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := append(make([]byte, kvfs.ChunkSize+100), "end"...)
+		want := append(make([]byte, kvfs.DefaultChunkSize+100), "end"...)
 		if !bytes.Equal(buf[:n], want) {
 			t.Fatal("old data visible after truncate and extend")
 		}

@@ -1,10 +1,12 @@
 package kvfs_test
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
 
+	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/kvfs/kvfstest"
 )
 
@@ -21,5 +23,11 @@ func TestModelWithCrashes(t *testing.T) {
 	if s := os.Getenv("KVFS_MODEL_ROUNDS"); s != "" {
 		o.Rounds, _ = strconv.Atoi(s)
 	}
-	kvfstest.RunModel(t, kvfstest.NewMemStore(), o)
+	for _, chunk := range []int{kvfs.DefaultChunkSize, kvfs.MaxChunkSize} {
+		t.Run(fmt.Sprintf("chunk %d", chunk), func(t *testing.T) {
+			o := o
+			o.FS.ChunkSize = chunk
+			kvfstest.RunModel(t, kvfstest.NewMemStore(), o)
+		})
+	}
 }

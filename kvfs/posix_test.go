@@ -517,16 +517,16 @@ func TestTruncateAndHoles(t *testing.T) {
 	ctx := context.Background()
 	a := must[kvfs.Attr](t)
 	tr := newTree(t)
-	data := bytes.Repeat([]byte{0xab}, 3*kvfs.ChunkSize+100)
+	data := bytes.Repeat([]byte{0xab}, 3*kvfs.DefaultChunkSize+100)
 	must[kvfs.Change](t)(tr.fs.Write(ctx, root, tr.fileA, 0, data))
-	for _, size := range []uint64{kvfs.ChunkSize + 7, 5, 0, 2*kvfs.ChunkSize + 3, 10 * kvfs.ChunkSize} {
+	for _, size := range []uint64{kvfs.DefaultChunkSize + 7, 5, 0, 2*kvfs.DefaultChunkSize + 3, 10 * kvfs.DefaultChunkSize} {
 		got := must[kvfs.Change](t)(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Size: &size})).After
 		if got.Size != size {
 			t.Fatalf("size %d want %d", got.Size, size)
 		}
 	}
 	// Now: 0 bytes of data, extended to 10 chunks: all zeros, nothing stored.
-	buf := make([]byte, 10*kvfs.ChunkSize)
+	buf := make([]byte, 10*kvfs.DefaultChunkSize)
 	n, eof, err := tr.fs.Read(ctx, root, tr.fileA, 0, buf)
 	if err != nil || n != len(buf) || !eof || !bytes.Equal(buf, make([]byte, len(buf))) {
 		t.Fatalf("read after truncates: n=%d eof=%v err=%v", n, eof, err)
@@ -536,11 +536,11 @@ func TestTruncateAndHoles(t *testing.T) {
 	}
 	// Partial truncate keeps the head and zeroes the tail after extension.
 	must[kvfs.Change](t)(tr.fs.Write(ctx, root, tr.fileA, 0, data))
-	s1, s2 := uint64(10), uint64(kvfs.ChunkSize)
+	s1, s2 := uint64(10), uint64(kvfs.DefaultChunkSize)
 	must[kvfs.Change](t)(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Size: &s1}))
 	must[kvfs.Change](t)(tr.fs.SetAttr(ctx, root, tr.fileA, kvfs.SetAttrRequest{Size: &s2}))
 	n, _, _ = tr.fs.Read(ctx, root, tr.fileA, 0, buf)
-	want := append(bytes.Repeat([]byte{0xab}, 10), make([]byte, kvfs.ChunkSize-10)...)
+	want := append(bytes.Repeat([]byte{0xab}, 10), make([]byte, kvfs.DefaultChunkSize-10)...)
 	if !bytes.Equal(buf[:n], want) {
 		t.Fatal("tail after truncate down and up is not zero")
 	}
@@ -549,19 +549,19 @@ func TestTruncateAndHoles(t *testing.T) {
 
 func TestSizeLimit(t *testing.T) {
 	ctx := context.Background()
-	fs, _ := newFS(t, kvfs.Options{SizeLimitBytes: 3 * kvfs.ChunkSize})
+	fs, _ := newFS(t, kvfs.Options{SizeLimitBytes: 3 * kvfs.DefaultChunkSize})
 	f := must[kvfs.NewEntry](t)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Attr
-	if _, err := fs.Write(ctx, root, f.Ino, 0, make([]byte, 2*kvfs.ChunkSize)); err != nil {
+	if _, err := fs.Write(ctx, root, f.Ino, 0, make([]byte, 2*kvfs.DefaultChunkSize)); err != nil {
 		t.Fatal(err)
 	}
-	_, err := fs.Write(ctx, root, f.Ino, 2*kvfs.ChunkSize, make([]byte, 2*kvfs.ChunkSize))
+	_, err := fs.Write(ctx, root, f.Ino, 2*kvfs.DefaultChunkSize, make([]byte, 2*kvfs.DefaultChunkSize))
 	wantErrno(t, err, syscall.ENOSPC)
 	// Overwriting in place needs no space.
-	if _, err := fs.Write(ctx, root, f.Ino, 0, make([]byte, kvfs.ChunkSize)); err != nil {
+	if _, err := fs.Write(ctx, root, f.Ino, 0, make([]byte, kvfs.DefaultChunkSize)); err != nil {
 		t.Fatal(err)
 	}
 	st := must[kvfs.StatFS](t)(fs.StatFS(ctx))
-	if st.TotalBytes != 3*kvfs.ChunkSize || st.FreeBytes != kvfs.ChunkSize {
+	if st.TotalBytes != 3*kvfs.DefaultChunkSize || st.FreeBytes != kvfs.DefaultChunkSize {
 		t.Fatalf("statfs %+v", st)
 	}
 	checkFsck(t, fs)
@@ -576,22 +576,22 @@ func TestSetSizeLimit(t *testing.T) {
 	write := must[kvfs.Change](t)
 	fs, _ := newFS(t, kvfs.Options{})
 	f := create(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Attr.Ino
-	write(fs.Write(ctx, root, f, 0, make([]byte, 2*kvfs.ChunkSize)))
+	write(fs.Write(ctx, root, f, 0, make([]byte, 2*kvfs.DefaultChunkSize)))
 	g := create(fs.Create(ctx, root, kvfs.RootIno, "g", kvfs.CreateRequest{})).Attr.Ino
-	write(fs.Write(ctx, root, g, 0, make([]byte, kvfs.ChunkSize)))
+	write(fs.Write(ctx, root, g, 0, make([]byte, kvfs.DefaultChunkSize)))
 
-	fs.SetSizeLimit(4 * kvfs.ChunkSize)
-	write(fs.Write(ctx, root, f, 2*kvfs.ChunkSize, make([]byte, kvfs.ChunkSize)))
-	_, err := fs.Write(ctx, root, f, 3*kvfs.ChunkSize, make([]byte, kvfs.ChunkSize))
+	fs.SetSizeLimit(4 * kvfs.DefaultChunkSize)
+	write(fs.Write(ctx, root, f, 2*kvfs.DefaultChunkSize, make([]byte, kvfs.DefaultChunkSize)))
+	_, err := fs.Write(ctx, root, f, 3*kvfs.DefaultChunkSize, make([]byte, kvfs.DefaultChunkSize))
 	wantErrno(t, err, syscall.ENOSPC)
-	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes != 4*kvfs.ChunkSize || st.FreeBytes != 0 {
+	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes != 4*kvfs.DefaultChunkSize || st.FreeBytes != 0 {
 		t.Fatalf("statfs with a limit of 4 chunks and 4 used: %+v", st)
 	}
 
-	fs.SetSizeLimit(2 * kvfs.ChunkSize) // below what is stored
-	_, err = fs.Write(ctx, root, g, kvfs.ChunkSize, make([]byte, 1))
+	fs.SetSizeLimit(2 * kvfs.DefaultChunkSize) // below what is stored
+	_, err = fs.Write(ctx, root, g, kvfs.DefaultChunkSize, make([]byte, 1))
 	wantErrno(t, err, syscall.ENOSPC)
-	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes != 2*kvfs.ChunkSize || st.FreeBytes != 0 {
+	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes != 2*kvfs.DefaultChunkSize || st.FreeBytes != 0 {
 		t.Fatalf("statfs with a limit of 2 chunks and 4 used: %+v", st)
 	}
 
@@ -599,22 +599,22 @@ func TestSetSizeLimit(t *testing.T) {
 	if _, err := fs.Unlink(ctx, root, kvfs.RootIno, "g"); err != nil {
 		t.Fatal(err)
 	}
-	waitReclaimed(t, fs, 3*kvfs.ChunkSize)
-	fs.SetSizeLimit(3 * kvfs.ChunkSize) // space freed while there was no limit counts
-	_, err = fs.Write(ctx, root, f, 3*kvfs.ChunkSize, make([]byte, 1))
+	waitReclaimed(t, fs, 3*kvfs.DefaultChunkSize)
+	fs.SetSizeLimit(3 * kvfs.DefaultChunkSize) // space freed while there was no limit counts
+	_, err = fs.Write(ctx, root, f, 3*kvfs.DefaultChunkSize, make([]byte, 1))
 	wantErrno(t, err, syscall.ENOSPC)
 
 	fs.SetSizeLimit(0)
-	write(fs.Write(ctx, root, f, 3*kvfs.ChunkSize, make([]byte, 4*kvfs.ChunkSize)))
+	write(fs.Write(ctx, root, f, 3*kvfs.DefaultChunkSize, make([]byte, 4*kvfs.DefaultChunkSize)))
 	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes < 1<<50 {
 		t.Fatalf("statfs without a limit: %+v", st)
 	}
-	fs.SetSizeLimit(8 * kvfs.ChunkSize)
-	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes != 8*kvfs.ChunkSize || st.FreeBytes != kvfs.ChunkSize {
+	fs.SetSizeLimit(8 * kvfs.DefaultChunkSize)
+	if st := must[kvfs.StatFS](t)(fs.StatFS(ctx)); st.TotalBytes != 8*kvfs.DefaultChunkSize || st.FreeBytes != kvfs.DefaultChunkSize {
 		t.Fatalf("statfs with a limit of 8 chunks and 7 used: %+v", st)
 	}
-	write(fs.Write(ctx, root, f, 7*kvfs.ChunkSize, make([]byte, kvfs.ChunkSize)))
-	_, err = fs.Write(ctx, root, f, 8*kvfs.ChunkSize, make([]byte, 1))
+	write(fs.Write(ctx, root, f, 7*kvfs.DefaultChunkSize, make([]byte, kvfs.DefaultChunkSize)))
+	_, err = fs.Write(ctx, root, f, 8*kvfs.DefaultChunkSize, make([]byte, 1))
 	wantErrno(t, err, syscall.ENOSPC)
 	checkFsck(t, fs)
 }
@@ -636,20 +636,28 @@ func waitReclaimed(t *testing.T, fs *kvfs.FS, used uint64) {
 }
 
 func TestOverwriteAccounting(t *testing.T) {
+	for _, chunk := range []uint64{kvfs.DefaultChunkSize, kvfs.MaxChunkSize} {
+		t.Run(fmt.Sprintf("chunk %d", chunk), func(t *testing.T) { testOverwriteAccounting(t, chunk) })
+	}
+}
+
+func testOverwriteAccounting(t *testing.T, chunk uint64) {
 	ctx := context.Background()
-	fs, _ := newFS(t, kvfs.Options{})
+	fs, _ := newFS(t, kvfs.Options{ChunkSize: int(chunk)})
 	f := must[kvfs.NewEntry](t)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Attr.Ino
-	size := uint64(3*kvfs.ChunkSize + 1000)
+	size := 3*chunk + 1000
 	must[kvfs.Change](t)(fs.Write(ctx, root, f, 0, make([]byte, size))) // dense
 	cases := []struct {
 		off, n   uint64
 		wantUsed uint64
 	}{
-		{0, kvfs.ChunkSize, size},                                    // full chunk over a full chunk
-		{3 * kvfs.ChunkSize, kvfs.ChunkSize, 4 * kvfs.ChunkSize},     // full chunk over the short tail chunk
-		{6 * kvfs.ChunkSize, kvfs.ChunkSize, 5 * kvfs.ChunkSize},     // past the end: a hole at chunk 4 and 5
-		{4 * kvfs.ChunkSize, kvfs.ChunkSize, 6 * kvfs.ChunkSize},     // full chunk into the hole (file not dense)
-		{1 * kvfs.ChunkSize, 2 * kvfs.ChunkSize, 6 * kvfs.ChunkSize}, // overwrite two full chunks
+		{0, chunk, size},                  // full chunk over a full chunk
+		{3 * chunk, chunk, 4 * chunk},     // full chunk over the short tail chunk
+		{6 * chunk, chunk, 5 * chunk},     // past the end: a hole at chunk 4 and 5
+		{4 * chunk, chunk, 6 * chunk},     // full chunk into the hole (file not dense)
+		{1 * chunk, 2 * chunk, 6 * chunk}, // overwrite two full chunks
+		{6*chunk + 10, 100, 6 * chunk},    // inside a chunk: read, modify, write
+		{7*chunk - 10, 20, 6*chunk + 10},  // across two chunks, the second new
 	}
 	for i, c := range cases {
 		got := must[kvfs.Change](t)(fs.Write(ctx, root, f, c.off, bytes.Repeat([]byte{byte(i + 1)}, int(c.n)))).After
@@ -664,7 +672,7 @@ func TestOverwriteAccounting(t *testing.T) {
 // limit at once (a lock-order bug here deadlocks) and never exceed it.
 func TestSizeLimitConcurrent(t *testing.T) {
 	ctx := context.Background()
-	const limit = 64 * kvfs.ChunkSize
+	const limit = 64 * kvfs.DefaultChunkSize
 	fs, _ := newFS(t, kvfs.Options{SizeLimitBytes: limit})
 	var wg sync.WaitGroup
 	var written atomic.Int64
@@ -677,12 +685,12 @@ func TestSizeLimitConcurrent(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			buf := make([]byte, kvfs.ChunkSize)
+			buf := make([]byte, kvfs.DefaultChunkSize)
 			for i := range 20 {
-				_, err := fs.Write(ctx, root, f.Attr.Ino, uint64(i)*kvfs.ChunkSize, buf)
+				_, err := fs.Write(ctx, root, f.Attr.Ino, uint64(i)*kvfs.DefaultChunkSize, buf)
 				switch errnoOf(err) {
 				case 0:
-					written.Add(kvfs.ChunkSize)
+					written.Add(kvfs.DefaultChunkSize)
 				case syscall.ENOSPC:
 				default:
 					t.Error(err)

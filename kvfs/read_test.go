@@ -4,13 +4,47 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 )
 
-// failingGetKV fails Get of one key and passes everything else to MemKV.
+// failingGetKV fails Get of one key, and iterators over it (after the keys
+// before it), and passes everything else to MemKV.
 type failingGetKV struct {
 	*MemKV
 	failKey []byte
+}
+
+func (k failingGetKV) NewIterator(ctx context.Context, lower, upper []byte) (KVIterator, error) {
+	it, err := k.MemKV.NewIterator(ctx, lower, upper)
+	if err != nil || k.failKey == nil {
+		return it, err
+	}
+	return &failingIter{KVIterator: it, failKey: k.failKey}, nil
+}
+
+type failingIter struct {
+	KVIterator
+	failKey []byte
+	failed  bool
+}
+
+func (it *failingIter) Next() bool {
+	if it.failed || !it.KVIterator.Next() {
+		return false
+	}
+	if bytes.Compare(it.Key(), it.failKey) >= 0 {
+		it.failed = true
+		return false
+	}
+	return true
+}
+
+func (it *failingIter) Err() error {
+	if it.failed {
+		return errInjected
+	}
+	return it.KVIterator.Err()
 }
 
 var errInjected = errors.New("injected chunk read failure")
@@ -26,10 +60,16 @@ func (k failingGetKV) Get(ctx context.Context, key []byte) ([]byte, error) {
 // kind of chunk boundary (the chunks of one Read are fetched concurrently)
 // and checks a failed chunk read fails the whole Read.
 func TestReadAcrossChunks(t *testing.T) {
+	for _, cs := range []int{MinChunkSize, MaxChunkSize} {
+		t.Run(fmt.Sprintf("chunk %d", cs), func(t *testing.T) { testReadAcrossChunks(t, cs) })
+	}
+}
+
+func testReadAcrossChunks(t *testing.T, chunk int) {
 	ctx := context.Background()
 	cred := Cred{}
 	kv := failingGetKV{MemKV: NewMemKV()}
-	fs, err := Open(ctx, kv, Options{})
+	fs, err := Open(ctx, kv, Options{ChunkSize: chunk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,19 +79,19 @@ func TestReadAcrossChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 40 chunks; chunks 5 and 17..19 are holes; the file ends mid-chunk.
-	const size = 40*ChunkSize - 1000
+	size := 40*chunk - 1000
 	want := make([]byte, size)
 	for i := range want {
-		want[i] = byte(i*7 + i/ChunkSize)
+		want[i] = byte(i*7 + i/chunk)
 	}
 	for _, hole := range [][2]int{{5, 6}, {17, 20}} {
-		clear(want[hole[0]*ChunkSize : hole[1]*ChunkSize])
+		clear(want[hole[0]*chunk : hole[1]*chunk])
 	}
-	for c := 0; c*ChunkSize < size; c++ {
+	for c := 0; c*chunk < size; c++ {
 		if c == 5 || (c >= 17 && c < 20) {
 			continue
 		}
-		lo, hi := c*ChunkSize, min((c+1)*ChunkSize, size)
+		lo, hi := c*chunk, min((c+1)*chunk, size)
 		if _, err := fs.Write(ctx, cred, f.Attr.Ino, uint64(lo), want[lo:hi]); err != nil {
 			t.Fatal(err)
 		}
@@ -61,10 +101,10 @@ func TestReadAcrossChunks(t *testing.T) {
 		off, len int
 	}{
 		{"one chunk", 3, 100},
-		{"chunk aligned 1 MiB", 0, 1 << 20},
-		{"unaligned across a hole", 4*ChunkSize + 17, 3 * ChunkSize},
-		{"across three holes", 16*ChunkSize - 1, 5*ChunkSize + 2},
-		{"more chunks than readers", 1, 30 * ChunkSize},
+		{"chunk aligned 16 chunks", 0, 16 * chunk},
+		{"unaligned across a hole", 4*chunk + 17, 3 * chunk},
+		{"across three holes", 16*chunk - 1, 5*chunk + 2},
+		{"more chunks than readers", 1, 30 * chunk},
 		{"past the end", size - 10, 1 << 20},
 		{"empty", 100, 0},
 	}
@@ -90,8 +130,10 @@ func TestReadAcrossChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fs2.Close(ctx)
-	_, _, err = fs2.Read(ctx, cred, f.Attr.Ino, 20*ChunkSize, make([]byte, 8*ChunkSize))
-	if !errors.Is(err, errInjected) {
-		t.Fatalf("Read over a failing chunk: %v; want the injected error", err)
+	for _, n := range []int{8, 30} { // point reads, scans
+		_, _, err = fs2.Read(ctx, cred, f.Attr.Ino, uint64(20*chunk), make([]byte, n*chunk))
+		if !errors.Is(err, errInjected) {
+			t.Fatalf("Read of %d chunks over a failing chunk: %v; want the injected error", n, err)
+		}
 	}
 }

@@ -195,15 +195,33 @@ func decodeReclaim(b []byte) (byte, error) {
 type formatRecord struct {
 	formatVersion uint32
 	fsid          uint64
+	// chunkSize is the filesystem's chunk size (formatV1ChunkSize for
+	// format version 1, which does not store it).
+	chunkSize uint32
 }
 
-const currentFormat = 1
+// Filesystem format versions. Version 1 has 64 KiB chunks; version 2 names
+// its chunk size in the format record. Both open.
+const (
+	formatV1      = 1
+	formatV2      = 2
+	currentFormat = formatV2
+)
 
-// encodeFormat returns: version(1)=1 | formatVersion(4) | fsid(8) | crc32c(4).
+// encodeFormat returns, for format version 1:
+//
+//	version(1)=1 | formatVersion(4)=1 | fsid(8) | crc32c(4)
+//
+// and for format version 2:
+//
+//	version(1)=1 | formatVersion(4)=2 | fsid(8) | chunkSize(4) | crc32c(4)
 func encodeFormat(f formatRecord) []byte {
 	b := []byte{recordVersion}
 	b = binary.BigEndian.AppendUint32(b, f.formatVersion)
 	b = binary.BigEndian.AppendUint64(b, f.fsid)
+	if f.formatVersion >= formatV2 {
+		b = binary.BigEndian.AppendUint32(b, f.chunkSize)
+	}
 	return sealRecord(b)
 }
 
@@ -212,10 +230,26 @@ func decodeFormat(b []byte) (formatRecord, error) {
 	if err != nil {
 		return formatRecord{}, err
 	}
-	if len(body) != 12 {
-		return formatRecord{}, fmt.Errorf("%w: format record body of %d bytes", ErrCorrupt, len(body))
+	f := formatRecord{formatVersion: binary.BigEndian.Uint32(body), fsid: binary.BigEndian.Uint64(body[4:])}
+	switch {
+	case f.formatVersion == formatV1 && len(body) == 12:
+		f.chunkSize = formatV1ChunkSize
+	case f.formatVersion == formatV2 && len(body) == 16:
+		f.chunkSize = binary.BigEndian.Uint32(body[12:])
+		if !validChunkSize(uint64(f.chunkSize)) {
+			return formatRecord{}, fmt.Errorf("%w: format record names chunk size %d", ErrCorrupt, f.chunkSize)
+		}
+	case f.formatVersion > currentFormat:
+		return formatRecord{}, fmt.Errorf("kvfs: format version %d is newer than this program knows (%d)", f.formatVersion, currentFormat)
+	default:
+		return formatRecord{}, fmt.Errorf("%w: format record of version %d has a body of %d bytes", ErrCorrupt, f.formatVersion, len(body))
 	}
-	return formatRecord{formatVersion: binary.BigEndian.Uint32(body), fsid: binary.BigEndian.Uint64(body[4:])}, nil
+	return f, nil
+}
+
+// validChunkSize reports whether n is a power of two in [MinChunkSize, MaxChunkSize].
+func validChunkSize(n uint64) bool {
+	return n >= MinChunkSize && n <= MaxChunkSize && n&(n-1) == 0
 }
 
 // encodeU64 / decodeU64: version(1)=1 | value(8) | crc32c(4); next inode id.

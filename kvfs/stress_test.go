@@ -71,10 +71,10 @@ func TestConcurrentSharedTree(t *testing.T) {
 					var a kvfs.Attr
 					if a, err = fs.Lookup(ctx, root, d, name); err == nil && a.Type == kvfs.TypeRegular {
 						if r.IntN(3) == 0 {
-							size := uint64(r.IntN(5 * kvfs.ChunkSize))
+							size := uint64(r.IntN(5 * kvfs.DefaultChunkSize))
 							_, err = fs.SetAttr(ctx, root, a.Ino, kvfs.SetAttrRequest{Size: &size})
 						} else {
-							_, err = fs.Write(ctx, root, a.Ino, uint64(r.IntN(5*kvfs.ChunkSize)), make([]byte, 1+r.IntN(kvfs.ChunkSize)))
+							_, err = fs.Write(ctx, root, a.Ino, uint64(r.IntN(5*kvfs.DefaultChunkSize)), make([]byte, 1+r.IntN(kvfs.DefaultChunkSize)))
 						}
 					}
 				}

@@ -30,8 +30,20 @@ func CheckName(name string) error {
 	return nil
 }
 
-// ChunkSize is the size of one data chunk.
-const ChunkSize = 64 << 10
+// Chunk sizes. A filesystem's chunk size is chosen when it is formatted
+// (Options.ChunkSize) and kept in its format record; it never changes.
+const (
+	// DefaultChunkSize is the chunk size of new filesystems: an aligned
+	// 4 KiB write (a page of the client's cache) replaces one chunk whole,
+	// with no read-modify-write, and costs its own size in the store.
+	DefaultChunkSize = 4 << 10
+	// MinChunkSize and MaxChunkSize bound Options.ChunkSize (a power of two).
+	MinChunkSize = 4 << 10
+	MaxChunkSize = 64 << 10
+	// formatV1ChunkSize is the chunk size of every filesystem formatted
+	// with format version 1, whose format record does not name one.
+	formatV1ChunkSize = 64 << 10
+)
 
 // FileType is the kind of an inode.
 type FileType uint8

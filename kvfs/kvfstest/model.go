@@ -339,6 +339,7 @@ func canModify(cred kvfs.Cred, d *mnode) bool { return mperm(cred, d, 2|1) }
 
 // step runs one random operation on fs and on the model and compares.
 func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
+	chunk := int(fs.ChunkSize())
 	r := w.rng
 	dirs, all, nodes := w.paths()
 	pick := func(l []string) string { return l[r.IntN(len(l))] }
@@ -503,11 +504,11 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 			changed = true
 		}
 	case 10, 11, 12: // write
-		off := uint64(r.IntN(4 * kvfs.ChunkSize))
+		off := uint64(r.IntN(4 * chunk))
 		if r.IntN(8) == 0 {
-			off = uint64(r.IntN(64)) * kvfs.ChunkSize
+			off = uint64(r.IntN(64) * chunk)
 		}
-		n := 1 + r.IntN(2*kvfs.ChunkSize)
+		n := 1 + r.IntN(2*chunk)
 		if r.IntN(2) == 0 {
 			n = 1 + r.IntN(100)
 		}
@@ -560,9 +561,9 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 			changed = true
 			break
 		}
-		size := uint64(r.IntN(5 * kvfs.ChunkSize))
+		size := uint64(r.IntN(5 * chunk))
 		if r.IntN(4) == 0 {
-			size = uint64(r.IntN(3)) * kvfs.ChunkSize
+			size = uint64(r.IntN(3) * chunk)
 		}
 		desc = fmt.Sprintf("uid %d: truncate %s/%s %d", cred.UID, dir, name, size)
 		_, got = fs.SetAttr(ctx, cred, cino, kvfs.SetAttrRequest{Size: &size})
@@ -588,7 +589,7 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 			return err
 		}
 		off := uint64(r.IntN(len(child.data) + 10))
-		buf := make([]byte, r.IntN(3*kvfs.ChunkSize))
+		buf := make([]byte, r.IntN(3*chunk))
 		desc = fmt.Sprintf("uid %d: read %s/%s off=%d len=%d", cred.UID, dir, name, off, len(buf))
 		n, eof, err := fs.Read(ctx, cred, cino, off, buf)
 		if cred.UID != child.uid && !mperm(cred, child, 4) && !mperm(cred, child, 1) {
