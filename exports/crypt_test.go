@@ -376,15 +376,16 @@ func encryptedExport(name, dir, keyFile string) string {
 	return fmt.Sprintf("[[exports]]\nname = %q\npath = \"/%s\"\nstore = \"file://%s\"\nsquash = \"none\"\nencryption = true\nkey_file = %q\n", name, name, dir, keyFile)
 }
 
-// TestTamperedObjectAnswersEIO damages one byte of an SST: reading the
-// files through NFS must answer NFS3ERR_IO for what it covers (never wrong
-// data) and log the object's name; a damaged manifest, or one copied from
-// another export, stops the open with an error naming it.
+// TestTamperedObjectAnswersEIO damages one byte of the object holding the
+// file data (a WAL object, which SSTs point into): reading the files
+// through NFS must answer NFS3ERR_IO for what it covers (never wrong data)
+// and log the object's name; a damaged manifest, or one copied from another
+// export, stops the open with an error naming it.
 func TestTamperedObjectAnswersEIO(t *testing.T) {
 	e := newCryptEnv(t)
 	storeDir := filepath.Join(e.dir, "store")
-	// Uncompressed, so that the file data is most of the SST and the damage
-	// lands in a data block, not in the index read at open.
+	// Uncompressed, so that the damage lands in file data, not in metadata
+	// read at open.
 	cfg := e.config(encryptedExport("team", storeDir, e.keyFile("team.key", 1)) + "compression = \"none\"\n")
 	cfg.Cache.MemoryMB = 0 // no block cache: reads go to the store every time
 
@@ -392,17 +393,18 @@ func TestTamperedObjectAnswersEIO(t *testing.T) {
 	writeSecrets(t, s.c, s.mount(t, "/team"))
 	s.close(t)
 
-	// The largest SST holds the file data.
+	// The largest object holds the file data: a WAL object the SSTs
+	// point into.
 	var sst string
 	var size int64
-	tables, _ := filepath.Glob(filepath.Join(storeDir, "compacted", "*.sst"))
-	for _, p := range tables {
+	objects, _ := filepath.Glob(filepath.Join(storeDir, "*", "*.sst"))
+	for _, p := range objects {
 		if fi, err := os.Stat(p); err == nil && fi.Size() > size {
 			sst, size = p, fi.Size()
 		}
 	}
 	if sst == "" {
-		t.Fatal("no SST in the store")
+		t.Fatal("no SST or WAL object in the store")
 	}
 	orig, _ := os.ReadFile(sst)
 	bad := bytes.Clone(orig)
@@ -417,7 +419,7 @@ func TestTamperedObjectAnswersEIO(t *testing.T) {
 	if !errors.As(err, &se) || se.Status != uint32(nfs.StatusIO) {
 		t.Fatalf("reading over a damaged SST: %v, want NFS3ERR_IO", err)
 	}
-	name := "compacted/" + filepath.Base(sst)
+	name := filepath.Base(filepath.Dir(sst)) + "/" + filepath.Base(sst)
 	if logs := e.logs.String(); !strings.Contains(logs, name) || !strings.Contains(logs, "failed authentication") {
 		t.Fatalf("the log does not name the damaged object %s:\n%s", name, logs)
 	}

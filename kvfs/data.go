@@ -443,7 +443,7 @@ func (fs *FS) scanChunks(ctx context.Context, ino, from, to uint64, limit int) (
 			return keys, lens, true, nil
 		}
 		keys = append(keys, append([]byte(nil), it.Key()...))
-		lens = append(lens, len(it.Value()))
+		lens = append(lens, it.ValueLen())
 	}
 	return keys, lens, false, it.Err()
 }

@@ -37,6 +37,10 @@ type KVIterator interface {
 	// Key and Value are valid until the next call of Next; callers copy them to keep them.
 	Key() []byte
 	Value() []byte
+	// ValueLen is len(Value()), answered without reading the value where
+	// the KV keeps large values apart (kvfs asks it to account for chunks it
+	// deletes without reading them).
+	ValueLen() int
 	Err() error
 	Close() error
 }

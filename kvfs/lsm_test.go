@@ -1,6 +1,7 @@
 package kvfs_test
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"math/rand/v2"
@@ -74,4 +75,67 @@ func benchKV(b testing.TB) kvfs.KV {
 		b.Fatal(err)
 	}
 	return newLSMStore(b, local).KV()
+}
+
+// TestFsckReadsEveryValue: fsck reads every chunk, so a chunk whose value
+// is kept outside the SSTs (in a WAL object) and is gone or damaged there
+// makes it fail, naming the object.
+func TestFsckReadsEveryValue(t *testing.T) {
+	ctx := context.Background()
+	for _, damage := range []string{"deleted", "flipped"} {
+		t.Run(damage, func(t *testing.T) {
+			mem := objstore.NewMemory()
+			db, err := lsm.Open(ctx, mem, lsm.Options{GCInterval: -1, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close(ctx)
+			fs, err := kvfs.Open(ctx, lsmkv.New(db), kvfs.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fs.Close(ctx)
+			f := must[kvfs.NewEntry](t)(fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{})).Attr.Ino
+			data := bytes.Repeat([]byte("abcdefgh"), 4096)
+			must[kvfs.Change](t)(fs.Write(ctx, root, f, 0, data))
+			if err := db.FlushMemtable(ctx); err != nil {
+				t.Fatal(err)
+			}
+			checkFsck(t, fs)
+			page, err := mem.List(ctx, "wal/", objstore.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hit := false
+			for _, o := range page.Objects {
+				obj, err := mem.Get(ctx, o.Key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				i := bytes.Index(obj, data[:4096])
+				if i < 0 {
+					continue
+				}
+				hit = true
+				if damage == "deleted" {
+					err = mem.Delete(ctx, o.Key)
+				} else {
+					obj = bytes.Clone(obj)
+					obj[i+100] ^= 1
+					err = mem.Put(ctx, o.Key, obj)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !hit {
+				t.Fatal("the file's data is in no WAL object")
+			}
+			if rep, err := fs.Fsck(ctx); err == nil {
+				t.Fatalf("fsck over a %s value: no error (%+v)", damage, rep)
+			} else {
+				t.Logf("fsck: %v", err)
+			}
+		})
+	}
 }

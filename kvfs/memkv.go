@@ -231,5 +231,6 @@ func (it *memIterator) Next() bool {
 
 func (it *memIterator) Key() []byte   { return it.cur.key }
 func (it *memIterator) Value() []byte { return it.cur.value }
+func (it *memIterator) ValueLen() int { return len(it.cur.value) }
 func (it *memIterator) Err() error    { return nil }
 func (it *memIterator) Close() error  { it.stack, it.cur = nil, nil; return nil }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/lsm/journal"
+	"github.com/zerofs-go/zerofsd/lsm/memtable"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
 )
 
@@ -101,8 +102,13 @@ func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
 	}
 	mem := db.v.Load().mem
 	seq := first
-	err := wal.Record{FirstSeq: first, Count: b.count, Entries: b.entries}.ForEach(func(kind wal.Kind, key, value []byte) error {
-		mem.Add(seq, kind, key, value)
+	// The open segment becomes WAL object nextWALID when it is sealed (only
+	// sealLocked assigns ids, and it seals the open segment), so each
+	// value's place in that object is known now: the memtable records it,
+	// for the L0 SST to point at instead of copying the value.
+	walID, entriesOff := db.nextWALID, len(seg.buf)-len(b.entries)
+	err := wal.Record{FirstSeq: first, Count: b.count, Entries: b.entries}.ForEachAt(func(kind wal.Kind, key, value []byte, off int) error {
+		mem.AddAt(seq, kind, key, value, memtable.Loc{WALID: walID, Off: uint64(entriesOff + off)})
 		seq++
 		return nil
 	})

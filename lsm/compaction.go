@@ -11,6 +11,7 @@ import (
 	"github.com/zerofs-go/zerofsd/internal/retry"
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
+	"github.com/zerofs-go/zerofsd/lsm/vlog"
 )
 
 // sizeRatio: a sorted run joins a compaction when it is at most this many
@@ -101,15 +102,16 @@ func (db *DB) compact(ctx context.Context, trigger int) (bool, error) {
 	if plan == nil {
 		return false, nil
 	}
-	return true, db.runCompaction(ctx, plan, start)
+	return true, db.runCompaction(ctx, plan, start, nil)
 }
 
-// runCompaction merges the plan's inputs into one new sorted run. Callers
-// hold compactMu.
-func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start time.Time) error {
+// planIters returns one internal iterator per L0 SST and run of the plan,
+// and the bytes they hold.
+func (db *DB) planIters(ctx context.Context, plan *compactionPlan) ([]internalIter, int64) {
 	var iters []internalIter
 	var bytesIn int64
 	db.mu.Lock()
+	defer db.mu.Unlock()
 	for _, t := range plan.l0 {
 		iters = append(iters, &tableIter{ctx: ctx, t: db.tableForLocked(t)})
 		bytesIn += t.Size
@@ -122,8 +124,14 @@ func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start tim
 		}
 		iters = append(iters, &runIter{ctx: ctx, r: rr})
 	}
-	db.mu.Unlock()
-	outputs, err := db.writeMerged(ctx, newMergeIter(iters), plan.bottom)
+	return iters, bytesIn
+}
+
+// runCompaction merges the plan's inputs into one new sorted run, moving
+// the values reloc names (see writeMerged). Callers hold compactMu.
+func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start time.Time, reloc relocations) error {
+	iters, bytesIn := db.planIters(ctx, plan)
+	outputs, err := db.writeMerged(ctx, newMergeIter(iters), plan.bottom, reloc)
 	defer func() {
 		for _, t := range outputs {
 			db.unpend(t.ID)
@@ -154,7 +162,7 @@ func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start tim
 	db.stats.compactBytesIn.Add(bytesIn)
 	db.stats.compactBytesOut.Add(bytesOut)
 	db.log.Debug("lsm: compacted", "l0", len(plan.l0), "runs", len(plan.runs), "bottom", plan.bottom,
-		"outputs", len(outputs), "bytes_in", bytesIn, "bytes_out", bytesOut, "took", time.Since(start))
+		"outputs", len(outputs), "bytes_in", bytesIn, "bytes_out", bytesOut, "relocated_objects", len(reloc), "took", time.Since(start))
 	return nil
 }
 
@@ -191,14 +199,18 @@ func applyCompaction(m *manifest.Manifest, plan *compactionPlan, newRun manifest
 }
 
 // writeMerged writes the newest version of every key of it as a sorted run
-// of SSTs of about TargetSSTBytes (dropping tombstones when bottom). On
-// error it still returns the SSTs it uploaded (for the caller to unpend).
-func (db *DB) writeMerged(ctx context.Context, it internalIter, bottom bool) ([]manifest.Table, error) {
+// of SSTs of about TargetSSTBytes (dropping tombstones when bottom). A
+// pointer into an object of reloc is replaced by the pointer to where its
+// value was copied (one not found there is kept: its object then stays
+// referenced). On error it still returns the SSTs it uploaded (for the
+// caller to unpend).
+func (db *DB) writeMerged(ctx context.Context, it internalIter, bottom bool, reloc relocations) ([]manifest.Table, error) {
 	defer it.Close()
 	var outputs []manifest.Table
 	var w *sstable.Writer
+	var rb refsBuilder
 	finish := func() error {
-		meta, data, err := db.finishSST(w)
+		meta, data, err := db.finishSST(w, &rb)
 		if err != nil {
 			return err
 		}
@@ -209,6 +221,47 @@ func (db *DB) writeMerged(ctx context.Context, it internalIter, bottom bool) ([]
 		w = nil
 		return nil
 	}
+	var ptr []byte
+	err := newestEntries(it, bottom, func(k []byte, seq uint64, kind sstable.Kind, value []byte) error {
+		if kind == sstable.KindPointer && len(reloc) > 0 {
+			p, err := vlog.DecodePointer(value)
+			if err != nil {
+				return corrupt("value pointer", err)
+			}
+			if np, ok := reloc[p.Obj][p.Off]; ok && np.Len == p.Len && np.CRC == p.CRC {
+				ptr = vlog.AppendPointer(ptr[:0], np)
+				value = ptr
+			}
+		}
+		if w == nil {
+			w = db.newSSTWriter()
+		}
+		if err := rb.add(kind, value); err != nil {
+			return err
+		}
+		if err := w.Add(k, seq, kind, value); err != nil {
+			return fmt.Errorf("lsm: compaction output: %w", err)
+		}
+		if w.EstimatedSize() >= db.opts.TargetSSTBytes {
+			return finish()
+		}
+		return nil
+	})
+	if err != nil {
+		return outputs, err
+	}
+	if w != nil {
+		if err := finish(); err != nil {
+			return outputs, err
+		}
+	}
+	return outputs, nil
+}
+
+// newestEntries calls fn with the newest version of every key of it, in key
+// order, leaving out tombstones when bottom (nothing older remains for them
+// to hide). It does not close it.
+func newestEntries(it internalIter, bottom bool, fn func(key []byte, seq uint64, kind sstable.Kind, value []byte) error) error {
 	var last []byte
 	hasLast := false
 	for ok := it.First(); ok; ok = it.Next() {
@@ -221,25 +274,12 @@ func (db *DB) writeMerged(ctx context.Context, it internalIter, bottom bool) ([]
 		if bottom && it.Kind() == sstable.KindDelete {
 			continue
 		}
-		if w == nil {
-			w = db.newSSTWriter()
-		}
-		if err := w.Add(k, it.Seq(), it.Kind(), it.Value()); err != nil {
-			return outputs, fmt.Errorf("lsm: compaction output: %w", err)
-		}
-		if w.EstimatedSize() >= db.opts.TargetSSTBytes {
-			if err := finish(); err != nil {
-				return outputs, err
-			}
+		if err := fn(k, it.Seq(), it.Kind(), it.Value()); err != nil {
+			return err
 		}
 	}
 	if err := it.Err(); err != nil {
-		return outputs, fmt.Errorf("lsm: compaction input: %w", err)
+		return fmt.Errorf("lsm: compaction input: %w", err)
 	}
-	if w != nil {
-		if err := finish(); err != nil {
-			return outputs, err
-		}
-	}
-	return outputs, nil
+	return nil
 }

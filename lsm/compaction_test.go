@@ -53,6 +53,7 @@ func TestCompactionOverwritesAndTombstones(t *testing.T) {
 	opts.L0CompactionTrigger = 100
 	opts.MemtableBytes = 1 << 20
 	opts.TargetSSTBytes = 64 << 10
+	opts.ValueThreshold = -1 // the big values make the bottom run big
 	db := mustOpen(t, objstore.NewMemory(), opts)
 	defer db.Close(ctx)
 	put := func(k, v string) {
@@ -142,7 +143,7 @@ func TestCompactionOverwritesAndTombstones(t *testing.T) {
 	db.manifestMu.Lock()
 	m := db.man.Clone()
 	db.manifestMu.Unlock()
-	err := db.runCompaction(ctx, &compactionPlan{l0: m.L0, runs: m.Runs, bottom: true}, time.Now())
+	err := db.runCompaction(ctx, &compactionPlan{l0: m.L0, runs: m.Runs, bottom: true}, time.Now(), nil)
 	db.compactMu.Unlock()
 	if err != nil {
 		t.Fatal(err)

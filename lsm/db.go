@@ -11,6 +11,7 @@ import (
 	"github.com/zerofs-go/zerofsd/lsm/journal"
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
+	"github.com/zerofs-go/zerofsd/lsm/vlog"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
@@ -62,9 +63,13 @@ type DB struct {
 	walLastErr error
 	live       map[*version]int
 	tables     map[string]*table
-	// pending holds SSTs uploaded but not yet in a manifest: GC keeps them.
-	pending   map[string]bool
-	nextCache uint64
+	// pending holds SSTs and value objects (by object key) uploaded but
+	// not yet in a manifest: GC keeps them.
+	pending     map[string]bool
+	pendingObjs map[vlog.Object]bool
+	nextCache   uint64
+	// refs caches what each SST points into (value separation).
+	refs refsCache
 
 	manifestMu sync.Mutex
 	man        *manifest.Manifest // current manifest, guarded by manifestMu
@@ -87,7 +92,11 @@ type DB struct {
 	bgCancel     context.CancelFunc
 	wg           sync.WaitGroup
 	gcMu         sync.Mutex
-	compactMu    sync.Mutex
+	// gcSeq is the visible sequence number when the last GC round began
+	// (guarded by gcMu): a round that finds it unchanged knows nothing was
+	// written meanwhile.
+	gcSeq     uint64
+	compactMu sync.Mutex
 
 	stats dbCounters
 }
@@ -100,6 +109,11 @@ type dbCounters struct {
 	compactBytesOut           atomic.Int64
 	gcDeleted                 atomic.Int64
 	backpressureWaits         atomic.Int64
+	valueCompactions          atomic.Int64
+	valueBytesRelocated       atomic.Int64
+	// storedBytes is the size of every object of the store, as the last
+	// GC round left it.
+	storedBytes atomic.Int64
 }
 
 func newDB(store objstore.Store, opts Options, diskCache *cache.Disk, ns string, blockCacheBytes int64) *DB {
@@ -118,6 +132,7 @@ func newDB(store objstore.Store, opts Options, diskCache *cache.Disk, ns string,
 		live:        make(map[*version]int),
 		tables:      make(map[string]*table),
 		pending:     make(map[string]bool),
+		pendingObjs: make(map[vlog.Object]bool),
 		walFailCh:   make(chan struct{}),
 		walKick:     make(chan struct{}, 1),
 		flushKick:   make(chan struct{}, 1),

@@ -8,6 +8,7 @@
 //	manifest/%020d.manifest   versioned manifests (package manifest); the highest id is current
 //	wal/%020d.sst             WAL objects (package wal), one per group commit, ids strictly increasing
 //	compacted/<id>.sst        L0 SSTs and sorted-run SSTs (package sstable); id = 48-bit ms time + 80 random bits
+//	values/<id>.val           value objects (package vlog): live values a value compaction copied
 //
 // No object name is a "directory" of another. With local durability the
 // database also has a local journal directory (package journal).
@@ -78,7 +79,24 @@
 // A memtable over MemtableBytes is frozen together with its WAL segment;
 // once that segment is durable it is written as an L0 SST, and a new
 // manifest records the SST, the WAL id it covers (WALIDFlushed) and the
-// last sequence number. Writers wait (backpressure) only when frozen plus
+// last sequence number.
+//
+// # Value separation
+//
+// A value of at least ValueThreshold bytes (default 512) is written to the
+// store once: in its WAL object. The memtable remembers where (the WAL id
+// the open segment will get when sealed, and the value's offset in it), and
+// the L0 SST — written only once those WAL objects are stored — holds a
+// pointer instead (package vlog: object, offset, length, CRC32C; entry
+// kind sstable.KindPointer). Compactions copy pointers, not values; each
+// SST records which objects it points into and how many bytes (its value
+// refs property). Reads resolve pointers with ranged reads through the disk
+// cache and check the CRC; an iterator resolves the pointers of up to 128
+// entries it has taken ahead at once, coalescing nearby values of one
+// object into one read, and only when a value is asked for (ValueLen never
+// reads one). A pointer to a missing object fails the read (Get reads
+// again from a newer version, as for a collected SST); a value that fails
+// its CRC is ErrCorrupt, never returned. Writers wait (backpressure) only when frozen plus
 // mutable memtables exceed MaxUnflushedBytes. Every manifest change is a
 // PutIfAbsent at id+1; on conflict the latest manifest is reloaded: another
 // writer epoch means we are fenced, our own epoch means an earlier attempt
@@ -118,9 +136,24 @@
 // sorted runs of similar size (size-tiered, ratio 2) are merged into one new
 // sorted run split at TargetSSTBytes, keeping only the newest version of
 // each key and dropping tombstones when the output is the oldest run.
-// GC deletes WAL objects below WALIDFlushed, SSTs referenced by no manifest
+// GC deletes WAL objects below WALIDFlushed and value objects (once older
+// than GCMinAge) that no SST points into, SSTs referenced by no manifest
 // that matters (current, checkpointed) nor by a live iterator once older
-// than GCMinAge, and old unpinned manifests. A checkpoint pins a manifest
+// than GCMinAge, and old unpinned manifests; "an SST points into" counts
+// the SSTs of the current and checkpointed manifests, of the versions live
+// iterators pin, and those uploaded but not yet in a manifest. Before
+// deleting, a GC round runs a value compaction when the garbage in objects
+// holding values — their bytes no pointer uses, plus an estimate of the
+// values newer versions shadow — exceeds ValueGarbageRatio (0.25) of their
+// live bytes, or twice that if anything was written since the previous
+// round (and ValueGCMinBytes, and half the SST bytes it would rewrite):
+// every SST is merged into one run; a first pass measures what
+// each object still holds, the emptiest objects that no checkpoint pins
+// (under 90% live) are chosen until the garbage left would be at most half
+// the ratio used, their live values are copied into value objects (16 MiB
+// each, uploaded before the manifest names them), and the merge writes
+// pointers to the copies. The deletion that follows removes the emptied
+// objects. A checkpoint pins a manifest
 // (and so its SSTs) until deleted; OpenReadOnly reads at a checkpoint or
 // at the latest state. DB.Checkpoint first writes the memtables out, so it
 // holds every write made before it; CreateCheckpoint, RemoveCheckpoint and
@@ -133,5 +166,16 @@
 // There is one writer per store prefix (others are fenced), no
 // transactions beyond atomic batches, no persistent snapshots other than
 // checkpoints, and a reader following the latest state (not a checkpoint)
-// is not protected from the writer's GC.
+// is not protected from the writer's GC. Separated values are not
+// compressed (Compression applies to SST blocks) and not kept in the
+// memory block cache (the disk cache keeps their pages).
+//
+// # Formats
+//
+// Manifests are written in format version 3 (package manifest), SSTs in
+// format version 2 (package sstable); both packages read the older
+// versions, so a database written before value separation opens, and its
+// old SSTs (values inline) live on beside new ones. A program that knows
+// only manifest versions 1 and 2 refuses version 3, because its GC would
+// delete WAL objects the SSTs point into.
 package lsm

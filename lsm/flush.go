@@ -11,6 +11,7 @@ import (
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/lsm/memtable"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
+	"github.com/zerofs-go/zerofsd/lsm/vlog"
 )
 
 func newMemtable() *memtable.Memtable { return memtable.New() }
@@ -126,32 +127,50 @@ func (db *DB) installVersion(m *manifest.Manifest, flushed *memTable) {
 	}
 }
 
-// buildL0 encodes a memtable as an SST (nil data when it is empty).
+// buildL0 encodes a memtable as an SST (nil data when it is empty). Values
+// of at least ValueThreshold bytes become pointers to where they are in the
+// memtable's WAL objects, which are stored by now.
 func (db *DB) buildL0(m *memTable) (manifest.Table, []byte, error) {
 	if m.Empty() {
 		return manifest.Table{}, nil, nil
 	}
 	w := db.newSSTWriter()
+	var rb refsBuilder
+	var ptr []byte
 	it := m.NewIter()
 	for ok := it.First(); ok; ok = it.Next() {
-		if err := w.Add(it.Key(), it.Seq(), it.Kind(), it.Value()); err != nil {
+		kind, value := it.Kind(), it.Value()
+		if loc := it.Loc(); db.separate(kind, value, loc.WALID) {
+			ptr = vlog.AppendPointer(ptr[:0], vlog.Pointer{Obj: vlog.WAL(loc.WALID), Off: loc.Off,
+				Len: uint64(len(value)), CRC: vlog.Checksum(value)})
+			kind, value = sstable.KindPointer, ptr
+		}
+		if err := rb.add(kind, value); err != nil {
+			return manifest.Table{}, nil, err
+		}
+		if err := w.Add(it.Key(), it.Seq(), kind, value); err != nil {
 			return manifest.Table{}, nil, fmt.Errorf("lsm: building L0 SST: %w", err)
 		}
 	}
-	return db.finishSST(w)
+	return db.finishSST(w, &rb)
 }
 
 func (db *DB) newSSTWriter() *sstable.Writer {
 	return sstable.NewWriter(sstable.WriterOptions{BlockSize: db.opts.BlockSize, Compression: db.opts.Compression, Codecs: db.codecs})
 }
 
-func (db *DB) finishSST(w *sstable.Writer) (manifest.Table, []byte, error) {
+// finishSST closes an SST whose value refs rb collected, and records the
+// refs under the new SST's id (before it is uploaded, so GC knows what a
+// pending SST points into).
+func (db *DB) finishSST(w *sstable.Writer, rb *refsBuilder) (manifest.Table, []byte, error) {
+	refs := rb.finish(w)
 	data, err := w.Finish()
 	if err != nil {
 		return manifest.Table{}, nil, fmt.Errorf("lsm: finishing SST: %w", err)
 	}
 	id := newTableID(db.now())
 	p := w.Properties()
+	db.refs.put(id, refs)
 	return manifest.Table{
 		ID: id, Size: int64(len(data)), Smallest: p.SmallestKey, Largest: p.LargestKey,
 		MinSeq: p.MinSeq, MaxSeq: p.MaxSeq, NumEntries: p.NumEntries,

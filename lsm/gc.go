@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/zerofs-go/zerofsd/internal/retry"
+	"github.com/zerofs-go/zerofsd/lsm/manifest"
+	"github.com/zerofs-go/zerofsd/lsm/vlog"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // gcLoop collects every GCInterval. It skips a round when the manifest has
 // not changed since a round that left nothing for later (no object spared
-// only for being young), so an idle database makes no requests.
+// only for being young, no value compaction put off while writes flowed),
+// so an idle database makes no requests.
 func (db *DB) gcLoop() {
 	defer db.wg.Done()
 	var lastManifest uint64
@@ -34,27 +39,52 @@ func (db *DB) gcLoop() {
 			settled = false
 			continue
 		}
-		lastManifest, settled = cur, res.Young == 0
+		lastManifest, settled = cur, res.Young == 0 && !res.ValueCompactionDeferred
 	}
 }
 
 // GCResult counts the objects one collection deleted, and those it spared
-// only because they were younger than GCMinAge.
+// only because they were younger than GCMinAge. ValueCompaction says
+// whether it ran a value compaction first, ValueCompactionDeferred that it
+// put one off because writes flowed since the previous round (the next
+// round runs it if they have stopped).
 type GCResult struct {
-	WALs, Tables, Manifests int
-	Young                   int
+	WALs, Tables, Manifests, ValueObjects int
+	Young                                 int
+	ValueCompaction                       bool
+	ValueCompactionDeferred               bool
 }
 
-// RunGC deletes objects nothing needs any more:
+// RunGC collects garbage. First, when the separated values' garbage
+// warrants it (Options.ValueGarbageRatio; twice that when anything was
+// written since the previous round), a value compaction relocates the live
+// values of mostly-dead objects. Then it deletes objects nothing needs any
+// more:
 //   - WAL objects below the current manifest's flushed WAL id (their
-//     writes are in SSTs);
+//     writes are in SSTs) that no SST points into;
+//   - value objects no SST points into, once older than GCMinAge;
 //   - SSTs that neither the current manifest, a checkpointed manifest nor
 //     an open iterator of this process references, once older than
 //     GCMinAge (a younger one may be an upload whose manifest is pending);
 //   - manifests older than the current one, except checkpointed ones,
 //     once older than GCMinAge.
+//
+// "An SST points into" counts the SSTs of the current manifest, of every
+// checkpointed manifest, of every version a live iterator pins, and those
+// uploaded but not yet in a manifest.
 func (db *DB) RunGC(ctx context.Context) (GCResult, error) {
 	return db.gc(ctx)
+}
+
+// gcView is what one GC pass keeps: the current manifest (with the
+// checkpoints of the latest stored one), the tables and objects it and
+// everything else that matters references.
+type gcView struct {
+	cur        *manifest.Manifest
+	keepTables map[string]bool
+	keepMans   map[uint64]bool
+	referenced map[vlog.Object]bool // by any SST that matters
+	pinned     map[vlog.Object]bool // by the SSTs of checkpointed manifests
 }
 
 func (db *DB) gc(ctx context.Context) (GCResult, error) {
@@ -64,26 +94,66 @@ func (db *DB) gc(ctx context.Context) (GCResult, error) {
 	}
 	db.gcMu.Lock()
 	defer db.gcMu.Unlock()
-	// List SSTs before deciding what to keep: an SST in the listing was
-	// registered as pending before its upload, so by the time the keep set
-	// is computed below it is pending or referenced by the current version.
-	tables, err := listAll(ctx, db.store, tablePrefix)
+	l, err := db.gcList(ctx)
 	if err != nil {
 		return res, err
 	}
+	// Values still being overwritten die soon after being copied: while
+	// writes flow, collect only at twice the garbage.
+	seq := db.visibleSeq.Load()
+	busy := seq != db.gcSeq
+	db.gcSeq = seq
+	if res.ValueCompaction, res.ValueCompactionDeferred, err = db.maybeCollectValues(ctx, l.view.cur, l.view.pinned, l.objs, busy); err != nil {
+		return res, fmt.Errorf("lsm: gc: value compaction: %w", err)
+	}
+	if res.ValueCompaction {
+		// The merge changed what is referenced: look again.
+		if l, err = db.gcList(ctx); err != nil {
+			return res, err
+		}
+	}
+	err = db.deleteGarbage(ctx, &res, l)
+	return res, err
+}
+
+// gcListing is the store's objects and what must be kept of them.
+type gcListing struct {
+	tables []objstore.ObjectInfo
+	objs   map[vlog.Object]objstore.ObjectInfo
+	view   *gcView
+}
+
+// gcList lists the store, then computes what must be kept. In that order:
+// an object in the listing was registered as pending before its upload, so
+// by the time the keep set is computed it is pending or referenced.
+func (db *DB) gcList(ctx context.Context) (gcListing, error) {
+	var l gcListing
+	var err error
+	if l.tables, err = listAll(ctx, db.store, tablePrefix); err != nil {
+		return l, err
+	}
+	if l.objs, err = db.valueObjects(ctx); err != nil {
+		return l, err
+	}
+	l.view, err = db.gcView(ctx)
+	return l, err
+}
+
+// gcView computes what must be kept. It reads the latest stored manifest
+// (for checkpoints made from outside) and fences us if another writer wrote it.
+func (db *DB) gcView(ctx context.Context) (*gcView, error) {
 	db.manifestMu.Lock()
 	cur := db.man.Clone()
 	db.manifestMu.Unlock()
-	cutoff := db.now().Add(-db.opts.GCMinAge)
 	// Checkpoints may also be created from outside the writer
 	// (CreateCheckpoint): honour those of the latest stored manifest too.
 	latest, err := loadLatestManifest(ctx, db.store)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	if latest != nil && latest.WriterEpoch != db.epoch {
 		db.fence(fmt.Sprintf("manifest %d has writer epoch %d, ours is %d", latest.ID, latest.WriterEpoch, db.epoch))
-		return res, ErrFenced
+		return nil, ErrFenced
 	}
 	if latest != nil && latest.ID > cur.ID {
 		for _, c := range latest.Checkpoints {
@@ -92,32 +162,99 @@ func (db *DB) gc(ctx context.Context) (GCResult, error) {
 			}
 		}
 	}
-
-	keepTables := make(map[string]bool)
-	for _, id := range cur.TableIDs() {
-		keepTables[id] = true
+	view := &gcView{
+		cur:        cur,
+		keepTables: make(map[string]bool),
+		keepMans:   map[uint64]bool{cur.ID: true},
+		referenced: make(map[vlog.Object]bool),
+		pinned:     make(map[vlog.Object]bool),
 	}
-	keepManifests := map[uint64]bool{cur.ID: true}
+	var metas []manifest.Table
+	addManifest := func(m *manifest.Manifest, pin bool) error {
+		for _, t := range m.L0 {
+			metas = append(metas, t)
+		}
+		for _, r := range m.Runs {
+			metas = append(metas, r.Tables...)
+		}
+		if !pin {
+			return nil
+		}
+		for _, t := range manifestTables(m) {
+			refs, err := db.tableRefs(ctx, t)
+			if err != nil {
+				return err
+			}
+			for o := range refs {
+				view.pinned[o] = true
+			}
+		}
+		return nil
+	}
+	if err := addManifest(cur, false); err != nil {
+		return nil, err
+	}
 	for _, c := range cur.Checkpoints {
-		keepManifests[c.ManifestID] = true
+		view.keepMans[c.ManifestID] = true
 		m, err := readManifest(ctx, db.store, c.ManifestID)
 		if err != nil {
-			return res, fmt.Errorf("lsm: gc: checkpoint %q: %w", c.Name, err)
+			return nil, fmt.Errorf("lsm: gc: checkpoint %q: %w", c.Name, err)
 		}
-		for _, id := range m.TableIDs() {
-			keepTables[id] = true
+		if err := addManifest(m, true); err != nil {
+			return nil, fmt.Errorf("lsm: gc: checkpoint %q: %w", c.Name, err)
 		}
 	}
+	var pendingTables []string
 	db.mu.Lock()
-	db.v.Load().tableIDs(keepTables)
-	for v := range db.live {
-		v.tableIDs(keepTables)
+	for _, v := range append(slices.Collect(maps.Keys(db.live)), db.v.Load()) {
+		for _, t := range v.tableList() {
+			metas = append(metas, t.meta)
+		}
 	}
 	for id := range db.pending {
-		keepTables[id] = true
+		pendingTables = append(pendingTables, id)
+	}
+	for o := range db.pendingObjs {
+		view.referenced[o] = true
 	}
 	db.mu.Unlock()
+	for _, t := range metas {
+		view.keepTables[t.ID] = true
+		refs, err := db.tableRefs(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		for o := range refs {
+			view.referenced[o] = true
+		}
+	}
+	for _, id := range pendingTables {
+		view.keepTables[id] = true
+		refs, _ := db.refs.get(id) // recorded before the upload began
+		for o := range refs {
+			view.referenced[o] = true
+		}
+	}
+	for o := range view.pinned {
+		view.referenced[o] = true
+	}
+	return view, nil
+}
 
+// manifestTables returns every table m lists.
+func manifestTables(m *manifest.Manifest) []manifest.Table {
+	ts := slices.Clone(m.L0)
+	for _, r := range m.Runs {
+		ts = append(ts, r.Tables...)
+	}
+	return ts
+}
+
+// deleteGarbage deletes what nothing needs (see RunGC), from a listing
+// made by gcList. Callers hold gcMu.
+func (db *DB) deleteGarbage(ctx context.Context, res *GCResult, l gcListing) error {
+	tables, objs, view := l.tables, l.objs, l.view
+	cutoff := db.now().Add(-db.opts.GCMinAge)
 	del := func(key string) error {
 		if err := db.store.Delete(ctx, key); err != nil && !errors.Is(err, objstore.ErrNotFound) {
 			return fmt.Errorf("lsm: gc: deleting %s: %w", key, err)
@@ -126,51 +263,67 @@ func (db *DB) gc(ctx context.Context) (GCResult, error) {
 		return nil
 	}
 
-	wals, err := listAll(ctx, db.store, walPrefix)
-	if err != nil {
-		return res, err
-	}
-	for _, o := range wals {
-		if id, ok := parseID(o.Key, walPrefix, walSuffix); ok && id < cur.WALIDFlushed {
-			if err := del(o.Key); err != nil {
-				return res, err
+	var stored int64
+	for _, o := range slices.SortedFunc(maps.Keys(objs), vlog.Object.Compare) {
+		info := objs[o]
+		switch {
+		case view.referenced[o]:
+		case o.Kind == vlog.WALObject && o.WALID < view.cur.WALIDFlushed:
+			if err := del(info.Key); err != nil {
+				return err
 			}
 			res.WALs++
+			continue
+		case o.Kind == vlog.ValueObject && info.ModTime.Before(cutoff):
+			if err := del(info.Key); err != nil {
+				return err
+			}
+			res.ValueObjects++
+			continue
+		case o.Kind == vlog.ValueObject:
+			res.Young++
 		}
+		stored += info.Size
 	}
 
 	for _, o := range tables {
 		id, ok := parseTableKey(o.Key)
-		if !ok || keepTables[id] {
+		if !ok || view.keepTables[id] {
+			stored += o.Size
 			continue
 		}
 		if !o.ModTime.Before(cutoff) {
 			res.Young++
+			stored += o.Size
 			continue
 		}
 		if err := del(o.Key); err != nil {
-			return res, err
+			return err
 		}
 		res.Tables++
 	}
 
 	manifests, err := listAll(ctx, db.store, manifestPrefix)
 	if err != nil {
-		return res, err
+		return err
 	}
 	for _, o := range manifests {
 		id, ok := parseID(o.Key, manifestPrefix, manifestSuffix)
-		if !ok || id >= cur.ID || keepManifests[id] {
+		if !ok || id >= view.cur.ID || view.keepMans[id] {
+			stored += o.Size
 			continue
 		}
 		if !o.ModTime.Before(cutoff) {
 			res.Young++
+			stored += o.Size
 			continue
 		}
 		if err := del(o.Key); err != nil {
-			return res, err
+			return err
 		}
 		res.Manifests++
 	}
-	return res, nil
+	db.refs.retain(view.keepTables)
+	db.stats.storedBytes.Store(stored)
+	return nil
 }

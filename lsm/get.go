@@ -51,7 +51,7 @@ func (db *DB) getAt(ctx context.Context, v *version, seq uint64, key []byte) ([]
 		if bytes.Compare(key, t.meta.Smallest) < 0 || bytes.Compare(key, t.meta.Largest) > 0 {
 			continue
 		}
-		if val, found, err := t.get(ctx, key, seq); found || err != nil {
+		if val, found, err := db.tableGet(ctx, t, key, seq); found || err != nil {
 			return val, err
 		}
 	}
@@ -60,7 +60,7 @@ func (db *DB) getAt(ctx context.Context, v *version, seq uint64, key []byte) ([]
 		if t == nil {
 			continue
 		}
-		if val, found, err := t.get(ctx, key, seq); found || err != nil {
+		if val, found, err := db.tableGet(ctx, t, key, seq); found || err != nil {
 			return val, err
 		}
 	}
@@ -74,9 +74,10 @@ func memResult(val []byte, kind sstable.Kind) ([]byte, error) {
 	return bytes.Clone(val), nil
 }
 
-// get looks key up in one SST. found reports that the SST decides the
-// answer (a value, or a tombstone reported as ErrNotFound).
-func (t *table) get(ctx context.Context, key []byte, seq uint64) ([]byte, bool, error) {
+// tableGet looks key up in one SST, resolving a pointer. found reports that
+// the SST decides the answer (a value, or a tombstone reported as
+// ErrNotFound).
+func (db *DB) tableGet(ctx context.Context, t *table, key []byte, seq uint64) ([]byte, bool, error) {
 	r, err := t.open(ctx)
 	if err != nil {
 		return nil, true, err
@@ -85,11 +86,16 @@ func (t *table) get(ctx context.Context, key []byte, seq uint64) ([]byte, bool, 
 	if err != nil {
 		return nil, true, wrapTableErr(tableKey(t.meta.ID), err)
 	}
-	if !found {
+	switch {
+	case !found:
 		return nil, false, nil
-	}
-	if kind == sstable.KindDelete {
+	case kind == sstable.KindDelete:
 		return nil, true, ErrNotFound
+	case kind == sstable.KindPointer:
+		val, err = db.readValue(ctx, val)
+		if err != nil {
+			return nil, true, err
+		}
 	}
 	if val == nil {
 		val = []byte{}

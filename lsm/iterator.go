@@ -8,6 +8,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/lsm/memtable"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
+	"github.com/zerofs-go/zerofsd/lsm/vlog"
 )
 
 // internalIter walks internal entries (every version, tombstones included)
@@ -282,18 +283,39 @@ func versionIters(ctx context.Context, v *version, lower, upper []byte) []intern
 // Iterator walks the live keys of [lower, upper) in order, as of the moment
 // it was created: later writes are not seen, and the memtables and SSTs it
 // reads stay readable until Close. Call Next before the first Key.
+//
+// It takes entries ahead (up to iterWindow, or resolveBatch bytes of
+// separated values) and resolves the pointers among them only when a Value
+// is asked for, all at once: values written together (a file's chunks) come
+// back in one ranged read. ValueLen never reads a separated value.
 type Iterator struct {
 	db      *DB
+	ctx     context.Context
 	v       *version
 	seq     uint64
 	m       *mergeIter
 	started bool
-	key     []byte
-	hasKey  bool // key holds the last key seen (its older versions are skipped)
-	value   []byte
-	err     error
-	closed  bool
+	last    []byte // the user key last taken from m: its older versions are skipped
+	hasLast bool
+	done    bool // m is exhausted (or failed)
+
+	win    []iterEntry // entries taken ahead
+	pos    int         // the current entry of win
+	err    error
+	closed bool
 }
+
+// iterEntry is one live entry an Iterator took ahead.
+type iterEntry struct {
+	key   []byte
+	value []byte // the value (inline, or once resolved)
+	ptr   []byte // the pointer of a separated value not yet resolved
+	vlen  int
+	err   error // resolving the value failed
+}
+
+// iterWindow is how many entries an Iterator takes ahead.
+const iterWindow = 128
 
 // NewIterator returns an iterator over [lower, upper); a nil bound is open.
 func (db *DB) NewIterator(ctx context.Context, lower, upper []byte) (*Iterator, error) {
@@ -305,7 +327,7 @@ func (db *DB) NewIterator(ctx context.Context, lower, upper []byte) (*Iterator, 
 	db.live[v]++
 	db.mu.Unlock()
 	lower, upper = bytes.Clone(lower), bytes.Clone(upper)
-	return &Iterator{db: db, v: v, seq: seq, m: newMergeIter(versionIters(ctx, v, lower, upper))}, nil
+	return &Iterator{db: db, ctx: ctx, v: v, seq: seq, m: newMergeIter(versionIters(ctx, v, lower, upper))}, nil
 }
 
 // Next advances to the next live key and reports whether there is one.
@@ -313,6 +335,26 @@ func (it *Iterator) Next() bool {
 	if it.closed || it.err != nil {
 		return false
 	}
+	if it.pos+1 < len(it.win) {
+		it.pos++
+		return true
+	}
+	if it.done {
+		it.win, it.pos = it.win[:0], 0
+		return false
+	}
+	it.fill()
+	if it.err != nil || len(it.win) == 0 {
+		it.win, it.pos = it.win[:0], 0
+		return false
+	}
+	return true
+}
+
+// fill takes the next window of live entries from the merge.
+func (it *Iterator) fill() {
+	clear(it.win)
+	it.win, it.pos = it.win[:0], 0
 	var ok bool
 	if !it.started {
 		it.started = true
@@ -320,35 +362,97 @@ func (it *Iterator) Next() bool {
 	} else {
 		ok = it.m.Valid()
 	}
-	// it.key holds the key last returned; skip its older versions.
+	pointed := 0
 	for ; ok; ok = it.m.Next() {
+		if len(it.win) >= iterWindow || pointed >= resolveBatch {
+			return // m stays at an entry not taken yet
+		}
 		if it.m.Seq() > it.seq {
 			continue
 		}
 		k := it.m.Key()
-		if it.hasKey && bytes.Equal(k, it.key) {
+		if it.hasLast && bytes.Equal(k, it.last) {
 			continue
 		}
-		it.key = append(it.key[:0], k...)
-		it.hasKey = true
-		if it.m.Kind() == sstable.KindDelete {
+		it.last = append(it.last[:0], k...)
+		it.hasLast = true
+		e := iterEntry{key: bytes.Clone(k)}
+		switch it.m.Kind() {
+		case sstable.KindDelete:
 			continue
+		case sstable.KindPointer:
+			e.ptr = it.m.Value()
+			p, err := vlog.DecodePointer(e.ptr)
+			if err != nil {
+				it.err = corrupt("value pointer", err)
+				return
+			}
+			e.vlen = int(p.Len)
+			pointed += e.vlen
+		default:
+			e.value = it.m.Value()
+			e.vlen = len(e.value)
 		}
-		it.value = it.m.Value()
-		it.m.Next()
-		return true
+		it.win = append(it.win, e)
 	}
+	it.done = true
 	it.err = it.m.Err()
-	it.key, it.value, it.hasKey = nil, nil, false
-	return false
 }
 
 // Key is the current key; valid until the next call to Next.
-func (it *Iterator) Key() []byte { return it.key }
+func (it *Iterator) Key() []byte {
+	if it.pos >= len(it.win) {
+		return nil
+	}
+	return it.win[it.pos].key
+}
 
 // Value is the current value; valid until the next call to Next and must
-// not be modified.
-func (it *Iterator) Value() []byte { return it.value }
+// not be modified. A separated value that cannot be read returns nil, and
+// the iteration stops with the error (Err, Close).
+func (it *Iterator) Value() []byte {
+	if it.pos >= len(it.win) {
+		return nil
+	}
+	e := &it.win[it.pos]
+	if e.ptr != nil {
+		it.resolve()
+	}
+	if e.err != nil {
+		if it.err == nil {
+			it.err = e.err
+		}
+		return nil
+	}
+	return e.value
+}
+
+// ValueLen is the length of the current value, without reading it.
+func (it *Iterator) ValueLen() int {
+	if it.pos >= len(it.win) {
+		return 0
+	}
+	return it.win[it.pos].vlen
+}
+
+// resolve reads every separated value of the window from the current entry on.
+func (it *Iterator) resolve() {
+	var ps []pendingValue
+	for i := it.pos; i < len(it.win); i++ {
+		e := &it.win[i]
+		if e.ptr == nil {
+			continue
+		}
+		p, err := vlog.DecodePointer(e.ptr)
+		e.ptr = nil
+		if err != nil {
+			e.err = corrupt("value pointer", err)
+			continue
+		}
+		ps = append(ps, pendingValue{p: p, out: &e.value, err: &e.err})
+	}
+	it.db.resolveValues(it.ctx, ps)
+}
 
 // Err returns the error that stopped the iteration, if any.
 func (it *Iterator) Err() error { return it.err }
@@ -361,6 +465,7 @@ func (it *Iterator) Close() error {
 	it.closed = true
 	err := it.m.Close()
 	it.db.unpin(it.v)
+	it.win = nil
 	if it.err != nil {
 		return it.err
 	}

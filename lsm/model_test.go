@@ -58,6 +58,9 @@ type modelRun struct {
 	current map[string]string // base + log
 
 	crashes, reopens int
+	// valueCompactions and relocated count the value compactions of every
+	// instance so far and the bytes they moved.
+	valueCompactions, relocated int64
 	// armed is set while a crash fault waits for a matching store call;
 	// errors are expected from then on until the crash is handled.
 	armed bool
@@ -225,8 +228,15 @@ func (m *modelRun) armCrash() {
 	m.armed = true
 }
 
+// countValueGC adds the value compactions of the current instance.
+func (m *modelRun) countValueGC() {
+	m.valueCompactions += m.db.stats.valueCompactions.Load()
+	m.relocated += m.db.stats.valueBytesRelocated.Load()
+}
+
 func (m *modelRun) crash() {
 	m.crashes++
+	m.countValueGC()
 	m.store.Crash()
 	m.store.ClearFaults()
 	m.armed = false
@@ -242,6 +252,7 @@ func (m *modelRun) crash() {
 
 func (m *modelRun) closeAndReopen() {
 	m.reopens++
+	m.countValueGC()
 	if err := m.db.Close(m.ctx); err != nil {
 		m.fatalf("Close: %v", err)
 	}
@@ -279,6 +290,12 @@ func runModelWith(t *testing.T, inner objstore.Store, seed uint64, ops int, dura
 	}
 	m.opts.GCInterval = -1
 	m.opts.GCMinAge = time.Nanosecond // only in-process protection keeps in-flight SSTs
+	// Value separation: from every value in the SSTs to every value in the
+	// WAL and value objects, with value compactions on the least garbage.
+	m.opts.ValueThreshold = []int{-1, 1, 100, 4096}[m.r.IntN(4)]
+	m.opts.ValueGCMinBytes = 1
+	m.opts.ValueGarbageRatio = []float64{0.05, 0.25, 1}[m.r.IntN(3)]
+	t.Logf("seed %d: value threshold %d, value garbage ratio %v", seed, m.opts.ValueThreshold, m.opts.ValueGarbageRatio)
 	m.open()
 	for i := 0; i < ops; i++ {
 		switch x := m.r.IntN(1000); {
@@ -343,7 +360,8 @@ func runModelWith(t *testing.T, inner objstore.Store, seed uint64, ops int, dura
 	m.checkScan()
 	m.closeAndReopen()
 	m.db.Close(ctx)
-	t.Logf("seed %d: %d ops, %d crashes, %d clean reopens, %s", seed, ops, m.crashes, m.reopens, fmt.Sprint(m.store.Calls(objstore.OpPutIfAbsent))+" conditional PUTs")
+	t.Logf("seed %d: %d ops, %d crashes, %d clean reopens, %d conditional PUTs, %d value compactions moving %d bytes",
+		seed, ops, m.crashes, m.reopens, m.store.Calls(objstore.OpPutIfAbsent), m.valueCompactions, m.relocated)
 }
 
 // modelOps returns n, or LSM_MODEL_OPS when set (for long soak runs).

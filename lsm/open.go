@@ -8,6 +8,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/lsm/journal"
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
+	"github.com/zerofs-go/zerofsd/lsm/memtable"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
@@ -51,6 +52,7 @@ func Open(ctx context.Context, store objstore.Store, opts Options) (*DB, error) 
 	}
 	db.lastSeq = max(lastSeq, man.LastSeq)
 	db.visibleSeq.Store(db.lastSeq)
+	db.gcSeq = db.lastSeq
 	if err := db.startJournal(man, journalNum); err != nil {
 		return nil, err
 	}
@@ -254,8 +256,8 @@ func replayWAL(key string, id uint64, data []byte, mem *memTable, lastSeq uint64
 	}
 	for _, r := range recs {
 		seq := r.FirstSeq
-		if err := r.ForEach(func(kind wal.Kind, k, v []byte) error {
-			mem.Add(seq, kind, k, v)
+		if err := r.ForEachAt(func(kind wal.Kind, k, v []byte, off int) error {
+			mem.AddAt(seq, kind, k, v, memtable.Loc{WALID: id, Off: uint64(r.EntriesOff + off)})
 			seq++
 			return nil
 		}); err != nil {

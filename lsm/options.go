@@ -99,9 +99,26 @@ type Options struct {
 	// skipped while nothing changed). Default 1m; negative disables
 	// background GC (RunGC still works).
 	GCInterval time.Duration
-	// GCMinAge protects unreferenced SSTs and old manifests younger than
-	// this (an SST being written has no manifest reference yet). Default 10m.
+	// GCMinAge protects unreferenced SSTs, value objects and old manifests
+	// younger than this (an SST being written has no manifest reference
+	// yet). Default 10m.
 	GCMinAge time.Duration
+	// ValueThreshold: a value at least this long is stored once, in its WAL
+	// object, and the SSTs hold a pointer to it (value separation; see
+	// package vlog). Default 512 bytes; negative keeps every
+	// value in the SSTs.
+	ValueThreshold int
+	// ValueGarbageRatio: a GC round starts a compaction of every SST that
+	// also relocates the live values of mostly-dead objects once the
+	// garbage in the objects holding values is estimated above this
+	// fraction of their live bytes, and relocates until the garbage is under
+	// half of it. While writes flow (anything written since the previous
+	// round) it waits for twice the garbage: values still being overwritten
+	// die soon after a copy. Default 0.25.
+	ValueGarbageRatio float64
+	// ValueGCMinBytes: no such compaction for less garbage than this.
+	// Default 16 MiB.
+	ValueGCMinBytes int64
 	// Logger receives the database's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -141,6 +158,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.GCMinAge <= 0 {
 		o.GCMinAge = 10 * time.Minute
+	}
+	if o.ValueThreshold == 0 {
+		o.ValueThreshold = 512
+	}
+	if o.ValueGarbageRatio <= 0 {
+		o.ValueGarbageRatio = 0.25
+	}
+	if o.ValueGCMinBytes <= 0 {
+		o.ValueGCMinBytes = 16 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

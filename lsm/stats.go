@@ -44,6 +44,13 @@ type Stats struct {
 	CompactionBytesOut int64
 	GCDeletedObjects   int64
 	BackpressureWaits  int64
+	// ValueCompactions counts value compactions (see RunGC) and
+	// ValueBytesRelocated the bytes of live values they copied.
+	ValueCompactions    int64
+	ValueBytesRelocated int64
+	// StoredBytes is the size of every object of the store as the last GC
+	// round left it (0 before the first round).
+	StoredBytes int64
 
 	// UnshippedBytes is the size of the committed records not yet in a
 	// WAL object in the store, and UnshippedAge how long the oldest of them
@@ -78,6 +85,10 @@ func (db *DB) Stats() Stats {
 		CompactionBytesOut: db.stats.compactBytesOut.Load(),
 		GCDeletedObjects:   db.stats.gcDeleted.Load(),
 		BackpressureWaits:  db.stats.backpressureWaits.Load(),
+
+		ValueCompactions:    db.stats.valueCompactions.Load(),
+		ValueBytesRelocated: db.stats.valueBytesRelocated.Load(),
+		StoredBytes:         db.stats.storedBytes.Load(),
 	}
 	for _, m := range v.imm {
 		s.ImmutableBytes += m.Size()

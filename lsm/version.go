@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -104,6 +105,15 @@ type version struct {
 	runs []*run      // newest first
 	// manifestID is the manifest the SSTs come from.
 	manifestID uint64
+}
+
+// tableList returns every SST of the version.
+func (v *version) tableList() []*table {
+	ts := slices.Clone(v.l0)
+	for _, r := range v.runs {
+		ts = append(ts, r.tables...)
+	}
+	return ts
 }
 
 func (v *version) tableIDs(into map[string]bool) {

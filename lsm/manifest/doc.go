@@ -8,7 +8,7 @@
 // with PutIfAbsent at id+1, which makes the update protocol a compare-and-swap
 // (that protocol lives in package lsm; this package only encodes and decodes).
 //
-// Binary format (version 2), all integers unsigned varints unless noted:
+// Binary format (version 3), all integers unsigned varints unless noted:
 //
 //	+---------+--------------------------------------------+---------------+
 //	| version |                   body                     | crc32c (4 LE) |
@@ -19,14 +19,17 @@
 //	          count(L0) table*            (newest first)
 //	          count(runs) run*            (newest first)
 //	          count(checkpoints) checkpoint*
-//	          dbID(16 bytes)  len journalOwner-bytes     (version 2 only)
+//	          dbID(16 bytes)  len journalOwner-bytes     (from version 2)
 //	run     = runID count(tables) table*  (ascending, non-overlapping keys)
 //	table   = len id-bytes  size  len smallest  len largest  minSeq maxSeq numEntries
 //	checkpoint = len name-bytes  manifestID  createdUnixNano
 //
-// Version 1 is version 2 without the database id and journal owner; Decode
-// reads both (so databases written before version 2 keep opening), Encode
-// writes version 2.
+// Version 1 is version 2 without the database id and journal owner.
+// Version 3 has the body of version 2; it marks a database whose SSTs may
+// point into WAL objects below WALIDFlushed and into value objects (value
+// separation, package lsm/vlog), which a program knowing only versions 1
+// and 2 would delete as garbage, so such a program refuses it. Decode reads
+// all three (databases written before keep opening), Encode writes version 3.
 //
 // Decode never panics on arbitrary input: a short, oversized or
 // checksum-mismatched object is reported as ErrCorrupt.

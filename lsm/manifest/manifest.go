@@ -11,8 +11,12 @@ import (
 )
 
 // FormatVersion is the manifest encoding written by Encode. Decode also
-// reads version 1 (without DBID and JournalOwner).
-const FormatVersion byte = 2
+// reads versions 1 (without DBID and JournalOwner) and 2 (the same body as
+// version 3). Version 3 says that the database's SSTs may point into WAL
+// objects below WALIDFlushed and into value objects (package lsm/vlog), so
+// those are not garbage: a program that knows only versions 1 and 2 (and
+// would delete them) refuses to open it.
+const FormatVersion byte = 3
 
 // ErrCorrupt is returned (wrapped) when a manifest cannot be decoded.
 var ErrCorrupt = errors.New("manifest: corrupt")
@@ -175,7 +179,7 @@ func Decode(data []byte) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
 	version := body[0]
-	if version != 1 && version != FormatVersion {
+	if version < 1 || version > FormatVersion {
 		return nil, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, body[0])
 	}
 	d := decoder{b: body[1:]}

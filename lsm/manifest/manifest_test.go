@@ -45,6 +45,27 @@ func TestDecodeVersion1(t *testing.T) {
 	}
 }
 
+// v2Sample is sample() as the version 2 encoder wrote it.
+const v2Sample = "0207032ae8078eda96010103303141640161016d050904010202033031420a01610163010202033031430b0164017a0103030104736e617006c601dead00000000000000000000000000ef20686f73743a2f7661722f63616368652f7a65726f66732f6a6f75726e616c2f6161ff18bb"
+
+// TestDecodeVersion2: manifests written before version 3 still decode.
+func TestDecodeVersion2(t *testing.T) {
+	data, err := hex.DecodeString(v2Sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(normalize(got), normalize(sample())) {
+		t.Fatalf("version 2 manifest decoded as %+v, want %+v", got, sample())
+	}
+	if enc := Encode(got); enc[0] != 3 || string(enc[1:len(enc)-4]) != string(data[1:len(data)-4]) {
+		t.Fatal("version 3 is not version 2's body under a new version byte")
+	}
+}
+
 func TestRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -31,7 +31,16 @@ type node struct {
 	key    []byte
 	value  []byte
 	upper  []atomic.Pointer[node]
+	loc    Loc
 	kind   sstable.Kind
+}
+
+// Loc is where an entry's value also lies in the write-ahead log: the id of
+// the WAL object (0: not known) and the offset of the value's first byte
+// in it.
+type Loc struct {
+	WALID uint64
+	Off   uint64
 }
 
 func (n *node) next(level int) *atomic.Pointer[node] {
@@ -135,6 +144,11 @@ func less(n *node, prefix uint64, key []byte, seq uint64) bool {
 // Add inserts an entry, copying key and value. Calls must not overlap; the
 // (key, seq) pair must be new.
 func (m *Memtable) Add(seq uint64, kind sstable.Kind, key, value []byte) {
+	m.AddAt(seq, kind, key, value, Loc{})
+}
+
+// AddAt is Add for an entry whose value is also at loc in the WAL.
+func (m *Memtable) AddAt(seq uint64, kind sstable.Kind, key, value []byte, loc Loc) {
 	buf := m.allocBytes(len(key) + len(value))
 	copy(buf, key)
 	copy(buf[len(key):], value)
@@ -146,6 +160,7 @@ func (m *Memtable) Add(seq uint64, kind sstable.Kind, key, value []byte) {
 	n.value = buf[len(key):]
 	n.seq = seq
 	n.kind = kind
+	n.loc = loc
 	if h > inlineLevels {
 		n.upper = make([]atomic.Pointer[node], h-inlineLevels)
 	}
@@ -250,3 +265,6 @@ func (it *Iter) Kind() sstable.Kind { return it.n.kind }
 
 // Value is the current entry's value; it must not be modified.
 func (it *Iter) Value() []byte { return it.n.value }
+
+// Loc is where the current entry's value also lies in the WAL (AddAt).
+func (it *Iter) Loc() Loc { return it.n.loc }

@@ -150,7 +150,7 @@ func (it *blockIter) decodeAt(off int) bool {
 		return it.fail(corruptf("entry at %d overruns the block", off))
 	}
 	seq, kind := splitTrailer(trailer)
-	if kind != KindSet && kind != KindDelete {
+	if !validKind(kind) {
 		return it.fail(corruptf("entry at %d has unknown kind %d", off, kind))
 	}
 	ke := p + int(unshared)

@@ -1,13 +1,15 @@
 // Package sstable reads and writes sorted string tables (SSTs): the immutable
 // objects in which the LSM tree keeps its data in object storage.
 //
-// An SST holds internal entries — a user key, a sequence number, a kind (set
-// or delete) and a value — sorted in internal order: user key ascending, then
-// sequence number descending (newest version first). A Writer builds a whole
-// SST in memory and returns it as one byte slice; a Reader opens it through a
-// Source (ranged reads, e.g. over objstore GetRange), keeps its index, bloom
-// filter and properties in memory, and reads data blocks on demand, through an
-// optional shared BlockCache of decoded blocks.
+// An SST holds internal entries — a user key, a sequence number, a kind (set,
+// delete, or pointer: a set whose value is a reference to bytes kept
+// elsewhere, which the caller resolves) and a value — sorted in internal
+// order: user key ascending, then sequence number descending (newest version
+// first). A Writer builds a whole SST in memory and returns it as one byte
+// slice; a Reader opens it through a Source (ranged reads, e.g. over
+// objstore GetRange), keeps its index, bloom filter and properties in memory,
+// and reads data blocks on demand, through an optional shared BlockCache of
+// decoded blocks.
 //
 // Guarantees:
 //   - Every block carries a CRC32C; the footer carries its own. A damaged or
@@ -74,7 +76,7 @@
 //	+----------------+------------------+------------------+-----------------+------------+-------+
 //	| shared uvarint | unshared uvarint | valueLen uvarint | trailer uvarint | key suffix | value |
 //	+----------------+------------------+------------------+-----------------+------------+-------+
-//	trailer = seq<<8 | kind   (seq < 2^56; kind 0 delete, 1 set)
+//	trailer = seq<<8 | kind   (seq < 2^56; kind 0 delete, 1 set, 2 pointer from version 2)
 //
 // Keys are prefix-compressed against the previous entry; every RestartInterval
 // entries (default 16) a restart point stores a whole key (shared = 0), so a
@@ -109,8 +111,9 @@
 //
 // uvarints: compression, entries, deletes, data blocks, min seq, max seq,
 // data size, raw key bytes, raw value bytes, max (decoded) data block size;
-// then the smallest and largest user key, each as a uvarint length and the
-// bytes.
+// then the smallest and largest user key and (from version 2) the value
+// refs, each as a uvarint length and the bytes. The value refs are the
+// caller's (package lsm/vlog: what the pointer entries point into).
 //
 // # Footer (64 bytes, little-endian)
 //
@@ -121,6 +124,7 @@
 //	|       |          |                 |  = no filter)    |                    |         |        |
 //	+-------+----------+-----------------+------------------+--------------------+---------+--------+
 //
-// The version byte (FormatVersion, currently 1) leads the footer; the magic
-// number is the ASCII string "zeroSST1" read as a big-endian uint64.
+// The version byte (FormatVersion, currently 2) leads the footer; the magic
+// number is the ASCII string "zeroSST1" read as a big-endian uint64. Readers
+// open versions 1 (no pointer entries, no value refs) and 2.
 package sstable

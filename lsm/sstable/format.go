@@ -17,15 +17,21 @@ const (
 	KindDelete Kind = 0
 	// KindSet stores a value.
 	KindSet Kind = 1
+	// KindPointer sets a value kept outside the SST: the entry's value is a
+	// reference the caller resolves (package vlog's pointer); this package
+	// stores and returns it like any value. Format version 2 and later.
+	KindPointer Kind = 2
 )
 
-// String returns "DEL", "SET" or "KIND(n)".
+// String returns "DEL", "SET", "PTR" or "KIND(n)".
 func (k Kind) String() string {
 	switch k {
 	case KindDelete:
 		return "DEL"
 	case KindSet:
 		return "SET"
+	case KindPointer:
+		return "PTR"
 	}
 	return fmt.Sprintf("KIND(%d)", uint8(k))
 }
@@ -58,6 +64,9 @@ func (c Compression) String() string {
 
 func (c Compression) valid() bool { return c <= CompressionZstd }
 
+// validKind reports whether k is a kind entries may have.
+func validKind(k Kind) bool { return k <= KindPointer }
+
 // ErrCorrupt is returned (wrapped, naming the SST and the place) when an SST
 // object fails a checksum or does not decode.
 var ErrCorrupt = errors.New("sstable: corrupt")
@@ -74,8 +83,12 @@ var ErrEntryTooLarge = errors.New("sstable: entry too large")
 var ErrWriterFinished = errors.New("sstable: writer already finished")
 
 const (
-	// FormatVersion is the format version written in the footer.
-	FormatVersion = 1
+	// FormatVersion is the format version written in the footer. Version 2
+	// added KindPointer entries and the value refs property; readers take
+	// versions 1 and 2.
+	FormatVersion = 2
+	// minFormatVersion is the oldest format version a reader opens.
+	minFormatVersion = 1
 
 	// footerMagic identifies an SST object (the ASCII bytes "zeroSST1", big-endian).
 	footerMagic uint64 = 0x7a65726f53535431
@@ -165,7 +178,7 @@ func decodeFooter(b []byte, objectSize uint64) (footer, error) {
 		return f, fmt.Errorf("footer: checksum mismatch (%#x != %#x): %w", got, want, ErrCorrupt)
 	}
 	f.version = b[0]
-	if f.version != FormatVersion {
+	if f.version < minFormatVersion || f.version > FormatVersion {
 		return f, fmt.Errorf("footer: unsupported format version %d: %w", f.version, ErrCorrupt)
 	}
 	if b[1] != 0 || b[2] != 0 || b[3] != 0 {

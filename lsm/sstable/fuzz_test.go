@@ -157,7 +157,7 @@ func FuzzPropertiesDecode(f *testing.F) {
 		f.Add(encodeProperties(nil, &p))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := decodeProperties(b)
+		p, err := decodeProperties(b, FormatVersion)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error without ErrCorrupt: %v", err)
@@ -167,7 +167,7 @@ func FuzzPropertiesDecode(f *testing.F) {
 		if p.NumEntries == 0 {
 			return
 		}
-		again, err := decodeProperties(encodeProperties(nil, &p))
+		again, err := decodeProperties(encodeProperties(nil, &p), FormatVersion)
 		if err != nil || !reflect.DeepEqual(again, p) {
 			t.Fatalf("properties do not round-trip: %v\n%+v\n%+v", err, p, again)
 		}

@@ -21,12 +21,17 @@ type Properties struct {
 	RawKeySize    uint64 // sum of user key lengths
 	RawValueSize  uint64 // sum of value lengths
 	MaxBlockSize  uint64 // largest data block payload, uncompressed (a reader refuses larger ones)
+	// ValueRefs is what the KindPointer entries point into, in the
+	// caller's encoding (opaque here); nil when there are none. Format
+	// version 2 and later.
+	ValueRefs []byte
 }
 
-// encodeProperties appends the properties payload: uvarints in this order
-// (compression, entries, deletes, data blocks, min seq, max seq, data size,
-// raw key size, raw value size, max block size) then smallest and largest key, each a
-// uvarint length and the bytes.
+// encodeProperties appends the properties payload of format version 2:
+// uvarints in this order (compression, entries, deletes, data blocks, min
+// seq, max seq, data size, raw key size, raw value size, max block size)
+// then smallest key, largest key and value refs, each a uvarint length and
+// the bytes. Version 1 has no value refs.
 func encodeProperties(dst []byte, p *Properties) []byte {
 	for _, v := range []uint64{uint64(p.Compression), p.NumEntries, p.NumDeletes, p.NumDataBlocks,
 		p.MinSeq, p.MaxSeq, p.DataSize, p.RawKeySize, p.RawValueSize, p.MaxBlockSize} {
@@ -35,10 +40,14 @@ func encodeProperties(dst []byte, p *Properties) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(p.SmallestKey)))
 	dst = append(dst, p.SmallestKey...)
 	dst = binary.AppendUvarint(dst, uint64(len(p.LargestKey)))
-	return append(dst, p.LargestKey...)
+	dst = append(dst, p.LargestKey...)
+	dst = binary.AppendUvarint(dst, uint64(len(p.ValueRefs)))
+	return append(dst, p.ValueRefs...)
 }
 
-func decodeProperties(b []byte) (Properties, error) {
+// decodeProperties parses the properties payload of an SST of the given
+// format version.
+func decodeProperties(b []byte, version uint8) (Properties, error) {
 	var p Properties
 	var vals [10]uint64
 	for i := range vals {
@@ -56,21 +65,29 @@ func decodeProperties(b []byte) (Properties, error) {
 	p.NumEntries, p.NumDeletes, p.NumDataBlocks = vals[1], vals[2], vals[3]
 	p.MinSeq, p.MaxSeq, p.DataSize, p.RawKeySize, p.RawValueSize = vals[4], vals[5], vals[6], vals[7], vals[8]
 	p.MaxBlockSize = vals[9]
-	readKey := func(what string) ([]byte, error) {
+	readBytes := func(what string) ([]byte, error) {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > uint64(len(b)-k) {
-			return nil, corruptf("properties: bad %s key length", what)
+			return nil, corruptf("properties: bad %s length", what)
 		}
 		key := b[k : k+int(n) : k+int(n)]
 		b = b[k+int(n):]
 		return key, nil
 	}
 	var err error
-	if p.SmallestKey, err = readKey("smallest"); err != nil {
+	if p.SmallestKey, err = readBytes("smallest key"); err != nil {
 		return p, err
 	}
-	if p.LargestKey, err = readKey("largest"); err != nil {
+	if p.LargestKey, err = readBytes("largest key"); err != nil {
 		return p, err
+	}
+	if version >= 2 {
+		if p.ValueRefs, err = readBytes("value refs"); err != nil {
+			return p, err
+		}
+		if len(p.ValueRefs) == 0 {
+			p.ValueRefs = nil
+		}
 	}
 	if len(b) != 0 {
 		return p, corruptf("properties: %d trailing bytes", len(b))

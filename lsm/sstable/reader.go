@@ -93,7 +93,7 @@ func Open(ctx context.Context, name string, size int64, src Source, opts ReaderO
 	if err != nil {
 		return nil, err
 	}
-	if r.props, err = decodeProperties(p); err != nil {
+	if r.props, err = decodeProperties(p, f.version); err != nil {
 		return nil, fmt.Errorf("sst %s: properties block at %d: %w", name, f.properties.off, err)
 	}
 	r.props.FormatVersion = f.version
@@ -236,7 +236,7 @@ func (r *Reader) Get(ctx context.Context, key []byte, maxSeq uint64) (value []by
 	if !bytes.Equal(it.key, key) {
 		return nil, 0, 0, false, nil
 	}
-	if it.kind == KindSet {
+	if it.kind != KindDelete {
 		value = append(make([]byte, 0, len(it.value)), it.value...)
 	}
 	return value, it.seq, it.kind, true, nil

@@ -99,7 +99,7 @@ func checkGet(t testing.TB, r *Reader, es []entry, key []byte, maxSeq uint64) {
 }
 
 // randomEntries returns n sorted entries: keys with shared prefixes, several
-// versions per key, tombstones, empty and large values.
+// versions per key, tombstones, empty and large values, pointers.
 func randomEntries(rng *rand.Rand, n int) []entry {
 	seen := map[string]bool{}
 	var es []entry
@@ -122,6 +122,8 @@ func randomEntries(rng *rand.Rand, n int) []entry {
 				e.value = []byte{}
 			case 2:
 				e.value = randomValue(rng, 3000+rng.IntN(70000))
+			case 3:
+				e.kind, e.value = KindPointer, randomValue(rng, 8+rng.IntN(20))
 			default:
 				e.value = randomValue(rng, rng.IntN(200))
 			}

@@ -104,7 +104,7 @@ func (w *Writer) Add(key []byte, seq uint64, kind Kind, value []byte) error {
 	if !w.opts.Compression.valid() {
 		return fmt.Errorf("sstable: unknown compression %d", w.opts.Compression)
 	}
-	if kind != KindSet && kind != KindDelete {
+	if !validKind(kind) {
 		return fmt.Errorf("sstable: add %q: unknown kind %d", key, kind)
 	}
 	if seq > MaxSeq {
@@ -212,11 +212,16 @@ func (w *Writer) finishBlock() error {
 // segmentSize is the size at which the writer starts a new buffer segment.
 const segmentSize = 1 << 20
 
+// SetValueRefs sets the value refs property (package vlog's encoding of
+// what the SST's KindPointer entries point into); call it before Finish.
+func (w *Writer) SetValueRefs(refs []byte) { w.props.ValueRefs = bytes.Clone(refs) }
+
 // Properties returns the properties of the SST; complete after Finish.
 func (w *Writer) Properties() Properties {
 	p := w.props
 	p.SmallestKey = bytes.Clone(p.SmallestKey)
 	p.LargestKey = bytes.Clone(p.LargestKey)
+	p.ValueRefs = bytes.Clone(p.ValueRefs)
 	return p
 }
 

@@ -45,6 +45,8 @@ type Record struct {
 	Count    int
 	// Entries is the encoded entry list (see AppendEntry).
 	Entries []byte
+	// EntriesOff is the offset of Entries in the object (set by Decode).
+	EntriesOff int
 }
 
 // AppendHeader appends an object header to dst.
@@ -101,6 +103,7 @@ func Decode(data []byte) (Header, []Record, error) {
 		if err != nil {
 			return h, nil, fmt.Errorf("record at offset %d: %w", off, err)
 		}
+		r.EntriesOff += off
 		recs = append(recs, r)
 		off += n
 	}
@@ -108,7 +111,7 @@ func Decode(data []byte) (Header, []Record, error) {
 }
 
 // DecodeRecord parses the record at the start of b and returns it with its
-// encoded size. The record aliases b. A short, oversized, checksum-mismatched
+// encoded size. The record aliases b; its EntriesOff is relative to b. A short, oversized, checksum-mismatched
 // or malformed record is ErrCorrupt.
 func DecodeRecord(b []byte) (Record, int, error) {
 	if len(b) < RecordHeaderSize {
@@ -131,7 +134,7 @@ func DecodeRecord(b []byte) (Record, int, error) {
 	if c <= 0 || count > uint64(len(payload)) {
 		return Record{}, 0, fmt.Errorf("%w: bad entry count", ErrCorrupt)
 	}
-	r := Record{FirstSeq: first, Count: int(count), Entries: payload[a+c:]}
+	r := Record{FirstSeq: first, Count: int(count), Entries: payload[a+c:], EntriesOff: RecordHeaderSize + a + c}
 	if err := r.ForEach(func(Kind, []byte, []byte) error { return nil }); err != nil {
 		return Record{}, 0, err
 	}
@@ -145,6 +148,12 @@ func (r Record) LastSeq() uint64 { return r.FirstSeq + uint64(r.Count) - 1 }
 // alias the record. It fails with ErrCorrupt if the entries do not match
 // Count or cannot be parsed.
 func (r Record) ForEach(fn func(kind Kind, key, value []byte) error) error {
+	return r.ForEachAt(func(kind Kind, key, value []byte, _ int) error { return fn(kind, key, value) })
+}
+
+// ForEachAt is ForEach that also gives the offset of each value in Entries
+// (for a delete, where its value would be).
+func (r Record) ForEachAt(fn func(kind Kind, key, value []byte, valueOff int) error) error {
 	b := r.Entries
 	for i := 0; i < r.Count; i++ {
 		if len(b) < 1 {
@@ -161,12 +170,15 @@ func (r Record) ForEach(fn func(kind Kind, key, value []byte) error) error {
 		}
 		b = rest
 		var value []byte
+		valueOff := len(r.Entries) - len(b)
 		if kind == KindSet {
+			rest := b
 			if value, b, ok = cutBytes(b); !ok {
 				return fmt.Errorf("%w: entry %d value truncated", ErrCorrupt, i)
 			}
+			valueOff += len(rest) - len(b) - len(value)
 		}
-		if err := fn(kind, key, value); err != nil {
+		if err := fn(kind, key, value, valueOff); err != nil {
 			return err
 		}
 	}

@@ -119,3 +119,36 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestValueOffsets checks that ForEachAt's offsets, added to a decoded
+// record's EntriesOff, locate each value in the object itself.
+func TestValueOffsets(t *testing.T) {
+	batches := [][]entry{
+		{{KindSet, "a", "first"}, {KindDelete, "b", ""}, {KindSet, "c", string(bytes.Repeat([]byte{7}, 300))}},
+		{{KindSet, "", ""}, {KindSet, "long-key-" + string(bytes.Repeat([]byte{'k'}, 200)), "x"}},
+	}
+	obj := encode(Header{WriterEpoch: 1, WALID: 2}, batches, 10)
+	_, recs, err := Decode(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, r := range recs {
+		j := 0
+		err := r.ForEachAt(func(kind Kind, key, value []byte, off int) error {
+			want := batches[i][j]
+			j++
+			n++
+			if kind == KindSet && string(obj[r.EntriesOff+off:r.EntriesOff+off+len(value)]) != want.value {
+				t.Errorf("record %d entry %d: offset %d does not hold its value", i, j, r.EntriesOff+off)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n != 5 {
+		t.Fatalf("visited %d entries, want 5", n)
+	}
+}
