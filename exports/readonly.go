@@ -47,6 +47,9 @@ func OpenReadOnly(ctx context.Context, ec config.Export, checkpoint string, log 
 	return &ReadOnlyFS{FS: fs, db: db}, nil
 }
 
+// Usage reports what the export's store holds (see lsm.DB.Usage).
+func (r *ReadOnlyFS) Usage(ctx context.Context) (lsm.Usage, error) { return r.db.Usage(ctx) }
+
 // Close releases the filesystem and its database.
 func (r *ReadOnlyFS) Close(ctx context.Context) error {
 	return errors.Join(r.FS.Close(ctx), r.db.Close(ctx))

@@ -155,6 +155,10 @@ func (t *txn) failed(err error) error {
 	return fmt.Errorf("kvfs: write batch: %w", err)
 }
 
+// DataBytes is the bytes of file data the filesystem holds (the chunks of
+// every file, holes excluded; what StatFS reports as used), a moment's view.
+func (fs *FS) DataBytes() int64 { return fs.usedBytes() }
+
 // usedBytes sums the space counters (a moment's view; no locks).
 func (fs *FS) usedBytes() int64 {
 	var b int64

@@ -172,7 +172,11 @@ var (
 		{newFamily("zerofs_lsm_journal_fsyncs_total", "Local journal write+fdatasync rounds (durability local).", prometheus.CounterValue, "export"), journalStat(func(j journal.Stats) int64 { return j.Fsyncs })},
 		{newFamily("zerofs_lsm_journal_fsync_failures_total", "Failed local journal writes or fsyncs (each retried).", prometheus.CounterValue, "export"), journalStat(func(j journal.Stats) int64 { return j.FsyncFailures })},
 		{newFamily("zerofs_lsm_journal_bytes", "Bytes of local journal files on disk.", prometheus.GaugeValue, "export"), journalStat(func(j journal.Stats) int64 { return j.DiskBytes })},
+		{newFamily("zerofs_lsm_stored_bytes", "Bytes of every object of the export's store, as the last GC round left it (compare zerofs_export_live_bytes).", prometheus.GaugeValue, "export"), func(s lsm.Stats) float64 { return float64(s.StoredBytes) }},
+		{newFamily("zerofs_lsm_value_compactions_total", "Value compactions (GC relocating the live separated values of mostly-dead objects).", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.ValueCompactions) }},
+		{newFamily("zerofs_lsm_value_relocated_bytes_total", "Bytes of live values value compactions copied.", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.ValueBytesRelocated) }},
 	}
+	liveBytes    = newFamily("zerofs_export_live_bytes", "Bytes of file data the export's filesystem holds (what its store would hold without overhead or garbage).", prometheus.GaugeValue, "export")
 	diskFamilies = []struct {
 		family
 		value func(cache.DiskStats) int64
@@ -197,6 +201,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, f := range diskFamilies {
 		ch <- f.desc
 	}
+	ch <- liveBytes.desc
 	ch <- connections.desc
 	ch <- inFlight.desc
 }
@@ -216,6 +221,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			s := db.Stats()
 			for _, f := range lsmFamilies {
 				ch <- prometheus.MustNewConstMetric(f.desc, f.kind, f.value(s), name)
+			}
+			if fs, ok := reg.FS(name); ok {
+				ch <- prometheus.MustNewConstMetric(liveBytes.desc, liveBytes.kind, float64(fs.DataBytes()), name)
 			}
 		}
 	}

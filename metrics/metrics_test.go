@@ -15,6 +15,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/exports"
+	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/metrics"
 	"github.com/zerofs-go/zerofsd/nfs"
 	"github.com/zerofs-go/zerofsd/nfs/rpc"
@@ -70,8 +71,17 @@ func TestScrape(t *testing.T) {
 	m.CallDone(nfs.CallInfo{Export: "team-a", Program: nfs.ProgramNFS, Proc: "READ", Accept: rpc.Success, Status: 5, Duration: 2 * time.Millisecond})
 	if fs, ok := reg.FS("team-a"); !ok {
 		t.Fatal("no filesystem team-a")
-	} else if err := fs.Flush(ctx); err != nil {
-		t.Fatal(err)
+	} else {
+		f, err := fs.Create(ctx, kvfs.Cred{}, kvfs.RootIno, "f", kvfs.CreateRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fs.Write(ctx, kvfs.Cred{}, f.Attr.Ino, 0, make([]byte, 5000)); err != nil {
+			t.Fatal(err)
+		}
+		if err := fs.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	srv, err := metrics.Serve("127.0.0.1:0", m, log)
@@ -94,6 +104,8 @@ func TestScrape(t *testing.T) {
 		`zerofs_objstore_request_duration_seconds_count{export="team-a",op="put_if_absent"}`,
 		`zerofs_objstore_requests_total{export="team-a",op="put_if_absent"}`,
 		`zerofs_lsm_fenced{export="team-a"} 0`,
+		`zerofs_lsm_stored_bytes{export="team-a"}`,
+		`zerofs_export_live_bytes{export="team-a"} 5000`,
 		`go_goroutines `,
 		`process_resident_memory_bytes `,
 	} {

@@ -32,6 +32,8 @@ func TestDispatch(t *testing.T) {
 		{"missing config", []string{"check-config", "-c", "/nonexistent/zerofs.toml"}, 1, "", "/nonexistent/zerofs.toml"},
 		{"stray argument", []string{"check-config", "extra"}, 1, "", `unexpected argument "extra"`},
 		{"fsck without export", []string{"fsck", "-c", "x.toml"}, 1, "", "--export is required"},
+		{"du -h", []string{"du", "-h"}, 0, "", "-export"},
+		{"du without export", []string{"du", "-c", "x.toml"}, 1, "", "--export is required"},
 		{"checkpoint without action", []string{"checkpoint"}, 1, "", "create, list or delete"},
 		{"checkpoint bad action", []string{"checkpoint", "rename", "--export", "a"}, 1, "", `unknown checkpoint action "rename"`},
 		{"checkpoint delete without name", []string{"checkpoint", "delete", "--export", "a"}, 1, "", "needs --name"},
