@@ -6,7 +6,8 @@
 // an lsm database on the memory store, counting every request.
 //
 //	amplification [-file-mib 256] [-random-mib 256] [-tree-files 10000] [-small-files 2000]
-//	              [-gc-every-mib 32] [-memtable-mib 64] [-only random,sequential,overwrite,small]
+//	              [-gc-every-mib 32] [-memtable-mib 64] [-value-threshold 0] [-chunk-kib 0]
+//	              [-only random,sequential,overwrite,small]
 //
 // Workloads:
 //   - random: a file of -file-mib written sequentially (not counted), then
@@ -32,6 +33,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/lsm"
 )
 
@@ -42,6 +44,8 @@ func main() {
 	smallFiles := flag.Int("small-files", 2000, "files of the small-file workload")
 	gcEvery := flag.Int64("gc-every-mib", 32, "a GC round every this many client MiB (0: only at the end)")
 	memtableMiB := flag.Int("memtable-mib", 64, "lsm memtable size, MiB")
+	valueThreshold := flag.Int("value-threshold", 0, "lsm value threshold, bytes (0: the default; negative: no value separation)")
+	chunkKiB := flag.Int("chunk-kib", 0, "kvfs chunk size, KiB (0: the default)")
 	only := flag.String("only", "random,sequential,overwrite,small", "workloads to run, comma-separated")
 	flag.Parse()
 	cfg := Config{
@@ -50,7 +54,8 @@ func main() {
 		TreeFiles:    *treeFiles,
 		SmallFiles:   *smallFiles,
 		GCEveryBytes: *gcEvery << 20,
-		LSM:          lsm.Options{MemtableBytes: *memtableMiB << 20},
+		LSM:          lsm.Options{MemtableBytes: *memtableMiB << 20, ValueThreshold: *valueThreshold},
+		FS:           kvfs.Options{ChunkSize: *chunkKiB << 10},
 	}
 	if err := run(context.Background(), cfg, strings.Split(*only, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "amplification:", err)
@@ -80,16 +85,17 @@ func run(ctx context.Context, cfg Config, names []string) error {
 		results = append(results, r)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tclient MiB\tPUT MiB\twrite amp\tPUTs\tstored MiB\tlive MiB\tspace amp\tPUTs/file\tGETs/file (cold read)\ttook\tCPU\t")
+	fmt.Fprintln(tw, "workload\tclient MiB\tPUT MiB\twrite amp\tof it WAL\trelocated\tcompactions\tPUTs\tstored MiB\tlive MiB\tspace amp\tPUTs/file\tGETs/file (cold read)\ttook\tCPU\t")
 	for _, r := range results {
 		perFile := func(n int64) string {
 			if r.Files == 0 {
 				return "-"
 			}
-			return fmt.Sprintf("%.2f", float64(n)/float64(r.Files))
+			return fmt.Sprintf("%.3f", float64(n)/float64(r.Files))
 		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.2f\t%d\t%.1f\t%.1f\t%.2f\t%s\t%s\t%s\t%s\t\n", r.Name,
-			mib(r.ClientBytes), mib(r.PutBytes), r.WriteAmp(), r.Puts, mib(r.StoredBytes), mib(r.LiveBytes),
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.1f\t%.1f\t%.2f\t%s\t%s\t%s\t%s\t\n", r.Name,
+			mib(r.ClientBytes), mib(r.PutBytes), r.WriteAmp(), ratio(r.WALBytes, r.ClientBytes),
+			ratio(r.Relocated, r.ClientBytes), ratio(r.CompactedBytes, r.ClientBytes), r.Puts, mib(r.StoredBytes), mib(r.LiveBytes),
 			r.SpaceAmp(), perFile(r.Puts), perFile(r.ReadGets), r.Took.Round(1e7), r.CPU.Round(1e7))
 	}
 	return tw.Flush()

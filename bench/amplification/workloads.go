@@ -60,6 +60,9 @@ type Result struct {
 	// back from a cold database and cache.
 	Files    int
 	ReadGets int64
+	// WALBytes, Relocated and CompactedBytes break PutBytes down: WAL
+	// objects, live values value compactions copied, SSTs compactions wrote.
+	WALBytes, Relocated, CompactedBytes int64
 	// Took is the wall time of the workload and CPU the process's CPU
 	// time (user and system) meanwhile, background work included.
 	Took, CPU time.Duration
@@ -134,7 +137,9 @@ func (e *env) gets() int64 {
 
 // settle does what the daemon does once a workload stops: background
 // reclaim finishes, the memtables are written out (as at a clean stop),
-// compactions run while the trigger says so, and GC runs.
+// compactions run while the trigger says so, and GC rounds run until one
+// has nothing left to do (the daemon's GC runs one a minute; a round right
+// after writes puts off value compactions the next round then runs).
 func (e *env) settle(ctx context.Context) error {
 	for {
 		n, err := e.fs.ReclaimPass(ctx)
@@ -157,7 +162,16 @@ func (e *env) settle(ctx context.Context) error {
 			break
 		}
 	}
-	return e.gc(ctx)
+	for range 4 {
+		res, err := e.db.RunGC(ctx)
+		if err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
+		if !res.ValueCompaction && !res.ValueCompactionDeferred {
+			break
+		}
+	}
+	return nil
 }
 
 // gc runs one GC round.
@@ -170,9 +184,13 @@ func (e *env) gc(ctx context.Context) error {
 
 // measure fills r's bucket figures: bytes written since (put0, n0), the
 // bucket's size and the filesystem's live bytes.
-func (e *env) measure(ctx context.Context, r *Result, put0, n0 int64) error {
+func (e *env) measure(ctx context.Context, r *Result, put0, n0 int64, s0 lsm.Stats) error {
 	put, n := e.puts()
 	r.PutBytes, r.Puts = put-put0, n-n0
+	s := e.db.Stats()
+	r.WALBytes = s.WALBytes - s0.WALBytes
+	r.Relocated = s.ValueBytesRelocated - s0.ValueBytesRelocated
+	r.CompactedBytes = s.CompactionBytesOut - s0.CompactionBytesOut
 	stored, err := storedBytes(ctx, e.mem)
 	if err != nil {
 		return err
@@ -296,6 +314,7 @@ func RandomWrite(ctx context.Context, cfg Config) (Result, error) {
 		return r, err
 	}
 	put0, n0 := e.puts()
+	s0 := e.db.Stats()
 	start, cpu0 := time.Now(), cpuTime()
 	rng := rand.New(rand.NewPCG(2, 0))
 	gc := &gcClock{e: e, every: cfg.GCEveryBytes}
@@ -316,7 +335,7 @@ func RandomWrite(ctx context.Context, cfg Config) (Result, error) {
 		return r, err
 	}
 	r.Took, r.CPU = time.Since(start), cpuTime()-cpu0
-	return r, e.measure(ctx, &r, put0, n0)
+	return r, e.measure(ctx, &r, put0, n0, s0)
 }
 
 // SequentialWrite writes a file of cfg.FileBytes in 1 MiB writes and settles.
@@ -328,6 +347,7 @@ func SequentialWrite(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer e.close(ctx)
 	put0, n0 := e.puts()
+	s0 := e.db.Stats()
 	start, cpu0 := time.Now(), cpuTime()
 	ino, err := e.createFile(ctx, kvfs.RootIno, "big")
 	if err != nil {
@@ -341,7 +361,7 @@ func SequentialWrite(ctx context.Context, cfg Config) (Result, error) {
 		return r, err
 	}
 	r.Took, r.CPU = time.Since(start), cpuTime()-cpu0
-	return r, e.measure(ctx, &r, put0, n0)
+	return r, e.measure(ctx, &r, put0, n0, s0)
 }
 
 // treeFileSize draws a file size for the tree: log-uniform between 256 B
@@ -361,6 +381,7 @@ func OverwriteDelete(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer e.close(ctx)
 	put0, n0 := e.puts()
+	s0 := e.db.Stats()
 	start, cpu0 := time.Now(), cpuTime()
 	gc := &gcClock{e: e, every: cfg.GCEveryBytes}
 	ino, err := e.createFile(ctx, kvfs.RootIno, "big")
@@ -416,7 +437,7 @@ func OverwriteDelete(ctx context.Context, cfg Config) (Result, error) {
 		return r, err
 	}
 	r.Took, r.CPU = time.Since(start), cpuTime()-cpu0
-	return r, e.measure(ctx, &r, put0, n0)
+	return r, e.measure(ctx, &r, put0, n0, s0)
 }
 
 // SmallFiles writes cfg.SmallFiles files of 1 to 16 KiB (uniform) into
@@ -431,6 +452,7 @@ func SmallFiles(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer e.close(ctx)
 	put0, n0 := e.puts()
+	s0 := e.db.Stats()
 	start, cpu0 := time.Now(), cpuTime()
 	rng := rand.New(rand.NewPCG(4, 0))
 	type file struct {
@@ -467,7 +489,7 @@ func SmallFiles(ctx context.Context, cfg Config) (Result, error) {
 	}
 	r.Took, r.CPU = time.Since(start), cpuTime()-cpu0
 	r.Files = len(files)
-	if err := e.measure(ctx, &r, put0, n0); err != nil {
+	if err := e.measure(ctx, &r, put0, n0, s0); err != nil {
 		return r, err
 	}
 
@@ -492,7 +514,7 @@ func SmallFiles(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return r, err
 	}
-	s0 := counted.Stats()
+	c0 := counted.Stats()
 	for _, f := range files {
 		a, err := rfs.Lookup(ctx, root, f.dir, f.name)
 		if err != nil {
@@ -508,7 +530,7 @@ func SmallFiles(ctx context.Context, cfg Config) (Result, error) {
 	}
 	s1 := counted.Stats()
 	for _, op := range []objstore.Op{objstore.OpGet, objstore.OpGetRange} {
-		r.ReadGets += s1[op].Requests - s0[op].Requests
+		r.ReadGets += s1[op].Requests - c0[op].Requests
 	}
 	return r, nil
 }
