@@ -159,7 +159,9 @@
 // holds every write made before it; CreateCheckpoint, RemoveCheckpoint and
 // StoredCheckpoints work on the store from outside the writer (another
 // process) with the same manifest compare-and-swap, keep the writer epoch
-// and so fence nobody, and hold only what is already in SSTs.
+// and so fence nobody, and hold only what is already in SSTs. Usage (on a
+// writer or a read-only database) reports what the store holds by kind of
+// object, what the latest manifest uses and what only checkpoints keep.
 //
 // # What it does not do
 //
