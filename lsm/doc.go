@@ -144,7 +144,7 @@
 // iterators pin, and those uploaded but not yet in a manifest. Before
 // deleting, a GC round runs a value compaction when the garbage in objects
 // holding values — their bytes no pointer uses, plus an estimate of the
-// values newer versions shadow — exceeds ValueGarbageRatio (0.25) of their
+// values newer versions shadow — exceeds ValueGarbageRatio (0.2) of their
 // live bytes, or twice that if anything was written since the previous
 // round (and ValueGCMinBytes, and half the SST bytes it would rewrite):
 // every SST is merged into one run; a first pass measures what

@@ -114,7 +114,7 @@ type Options struct {
 	// fraction of their live bytes, and relocates until the garbage is under
 	// half of it. While writes flow (anything written since the previous
 	// round) it waits for twice the garbage: values still being overwritten
-	// die soon after a copy. Default 0.25.
+	// die soon after a copy. Default 0.2.
 	ValueGarbageRatio float64
 	// ValueGCMinBytes: no such compaction for less garbage than this.
 	// Default 16 MiB.
@@ -163,7 +163,7 @@ func (o Options) withDefaults() Options {
 		o.ValueThreshold = 512
 	}
 	if o.ValueGarbageRatio <= 0 {
-		o.ValueGarbageRatio = 0.25
+		o.ValueGarbageRatio = 0.2
 	}
 	if o.ValueGCMinBytes <= 0 {
 		o.ValueGCMinBytes = 16 << 20
