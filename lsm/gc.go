@@ -171,16 +171,12 @@ func (db *DB) gcView(ctx context.Context) (*gcView, error) {
 	}
 	var metas []manifest.Table
 	addManifest := func(m *manifest.Manifest, pin bool) error {
-		for _, t := range m.L0 {
-			metas = append(metas, t)
-		}
-		for _, r := range m.Runs {
-			metas = append(metas, r.Tables...)
-		}
+		tables := manifestTables(m)
+		metas = append(metas, tables...)
 		if !pin {
 			return nil
 		}
-		for _, t := range manifestTables(m) {
+		for _, t := range tables {
 			refs, err := db.tableRefs(ctx, t)
 			if err != nil {
 				return err

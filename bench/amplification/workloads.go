@@ -129,12 +129,6 @@ func (e *env) puts() (bytes, n int64) {
 	return bytes, n
 }
 
-// gets returns the GET and ranged GET requests made so far.
-func (e *env) gets() int64 {
-	s := e.store.Stats()
-	return s[objstore.OpGet].Requests + s[objstore.OpGetRange].Requests
-}
-
 // settle does what the daemon does once a workload stops: background
 // reclaim finishes, the memtables are written out (as at a clean stop),
 // compactions run while the trigger says so, and GC rounds run until one
