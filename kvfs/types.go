@@ -82,6 +82,12 @@ type Attr struct {
 	Atime time.Time
 	Mtime time.Time
 	Ctime time.Time
+	// FSID, when not 0, says that the inode belongs to another filesystem
+	// than the one that returned it: a mount point, such as a snapshot's
+	// root seen from the directory that lists the snapshots. The NFS server
+	// then answers this FSID in the inode's attributes and handle, and the
+	// client crosses into that filesystem. kvfs itself always leaves it 0.
+	FSID uint64
 }
 
 // Change is what an operation did to one inode: its attributes just before

@@ -62,8 +62,12 @@ func getTime(d *xdr.Decoder) time.Time {
 	return time.Unix(int64(sec), int64(nsec))
 }
 
-// putFattr3 appends a fattr3 for a, with fsid as the filesystem id.
+// putFattr3 appends a fattr3 for a, with fsid as the filesystem id (or
+// a.FSID, for a mount point of another filesystem).
 func putFattr3(e *xdr.Encoder, a *kvfs.Attr, fsid uint64) {
+	if a.FSID != 0 {
+		fsid = a.FSID
+	}
 	e.Uint32(ftype3(a.Type))
 	e.Uint32(a.Mode & 0o7777)
 	e.Uint32(a.Nlink)
@@ -126,8 +130,12 @@ func putPostOpFH(e *xdr.Encoder, a *kvfs.Attr, fsid uint64) {
 	putFH(e, a, fsid)
 }
 
-// putFH appends an nfs_fh3 naming a's inode.
+// putFH appends an nfs_fh3 naming a's inode, in filesystem fsid (or
+// a.FSID, for a mount point of another filesystem).
 func putFH(e *xdr.Encoder, a *kvfs.Attr, fsid uint64) {
+	if a.FSID != 0 {
+		fsid = a.FSID
+	}
 	e.Uint32(HandleSize)
 	e.Buf = Handle{FSID: fsid, Ino: a.Ino, Gen: a.Gen}.Append(e.Buf)
 	// HandleSize is 21: three bytes of padding.
