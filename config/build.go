@@ -425,6 +425,19 @@ func (b *builder) buildExports() {
 		}
 		e.Compression = b.compression(key("compression"), raw.Compression, b.cfg.LSM.Compression)
 		b.buildEncryption(i, raw, &e)
+		if raw.SnapshotDir != nil && *raw.SnapshotDir != "" {
+			d := *raw.SnapshotDir
+			switch {
+			case d == "." || d == "..":
+				b.ps.add(key("snapshot_dir"), "%q is not a name: use a name like \".snapshots\"", d)
+			case strings.ContainsAny(d, "/\x00") || strings.ContainsFunc(d, isControl):
+				b.ps.add(key("snapshot_dir"), "%q must be one name, without '/' or control characters (the directory is at the export's root)", d)
+			case len(d) > maxNameLen:
+				b.ps.add(key("snapshot_dir"), "longer than %d bytes", maxNameLen)
+			default:
+				e.SnapshotDir = d
+			}
+		}
 		b.cfg.Exports = append(b.cfg.Exports, e)
 	}
 }
@@ -495,6 +508,9 @@ func (b *builder) buildEncryption(i int, raw *fileExport, e *Export) {
 		b.ps.add(key("durability"), "\"local\" cannot go with encryption = true yet: the local journal would keep the export's writes unencrypted on this machine's disk; use durability = \"bucket\"")
 	}
 }
+
+// maxNameLen is the longest file name an export holds.
+const maxNameLen = 255
 
 // buildStore parses the export's store and, for S3, merges its settings.
 func (b *builder) buildStore(i int, raw *fileExport, e *Export) {

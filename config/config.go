@@ -237,6 +237,10 @@ type Export struct {
 	Compression Compression
 	// Encryption seals every object of the export's store. Default off.
 	Encryption Encryption
+	// SnapshotDir is the name of the hidden read-only directory at the
+	// export's root that shows each checkpoint of its store (".snapshots");
+	// empty = none. One path component, not "." or "..".
+	SnapshotDir string
 }
 
 // Encryption is an export's encryption at rest. When Enabled, exactly one

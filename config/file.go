@@ -75,4 +75,5 @@ type fileExport struct {
 	Compression       *string         `mapstructure:"compression"`
 	Encryption        *bool           `mapstructure:"encryption"`
 	KeyFile           *string         `mapstructure:"key_file"`
+	SnapshotDir       *string         `mapstructure:"snapshot_dir"`
 }

@@ -501,3 +501,26 @@ encryption = true
 		t.Errorf("error shows the passphrase: %v", err)
 	}
 }
+
+func TestSnapshotDir(t *testing.T) {
+	for _, tc := range []struct {
+		extra string
+		want  string
+	}{
+		{"", ""},
+		{`snapshot_dir = ""`, ""},
+		{`snapshot_dir = ".snapshots"`, ".snapshots"},
+		{`snapshot_dir = ".zfs"`, ".zfs"},
+	} {
+		cfg := mustLoad(t, validBase+"[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file:///srv/a\"\n"+tc.extra+"\n", nil)
+		if got := cfg.Exports[0].SnapshotDir; got != tc.want {
+			t.Errorf("%q: snapshot_dir = %q, want %q", tc.extra, got, tc.want)
+		}
+	}
+	for _, bad := range []string{`".."`, `"."`, `"a/b"`, `"` + strings.Repeat("x", 256) + `"`} {
+		_, problems := loadProblems(t, validBase+"[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file:///srv/a\"\nsnapshot_dir = "+bad+"\n", nil)
+		if _, ok := findProblem(problems, "exports[0].snapshot_dir", ""); !ok || len(problems) != 1 {
+			t.Errorf("snapshot_dir = %s: problems %v, want one about exports[0].snapshot_dir", bad, problems)
+		}
+	}
+}

@@ -82,6 +82,9 @@ func (c *Config) String() string {
 		if e.Encryption.Passphrase.IsSet() {
 			w.comment("passphrase from " + e.Encryption.PassphraseEnv)
 		}
+		if e.SnapshotDir != "" {
+			w.str("snapshot_dir", e.SnapshotDir)
+		}
 		if e.Store.Scheme == SchemeS3 {
 			w.table("exports.s3")
 			w.s3(e.S3, false)

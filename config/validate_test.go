@@ -358,6 +358,7 @@ anon_uid = -1
 anon_gid = 4294967296
 inode_cache_entries = 0
 size_limit_gb = -1
+snapshot_dir = "a/b"
 `,
 			wants: []want{
 				{key: "server.listen", msg: "host:port"},
@@ -376,6 +377,7 @@ size_limit_gb = -1
 				{key: "exports[0].anon_gid", msg: "out of range"},
 				{key: "exports[0].inode_cache_entries", msg: "0 is out of range: from 1 to"},
 				{key: "exports[0].size_limit_gb", msg: "positive"},
+				{key: "exports[0].snapshot_dir", msg: "one name"},
 			},
 		},
 		{

@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/exports/snapdir"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/kvfs/lsmkv"
 	"github.com/zerofs-go/zerofsd/lsm"
+	"github.com/zerofs-go/zerofsd/nfs"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
@@ -25,6 +27,12 @@ type database struct {
 	store *objstore.Counting
 	db    *lsm.DB
 	fs    *kvfs.FS
+	// wrap seals the objects of an encrypted export (nil: none), as the
+	// database sees them (lsm.Options.WrapStore).
+	wrap func(objstore.Store) objstore.Store
+	// snaps are the store's checkpoints, shown in an export's snapshot
+	// directory (readers open only while used).
+	snaps *snapdir.Set
 	// writer is true for a database opened with lsm.Open (it fenced any
 	// earlier writer); false for one opened with lsm.OpenReadOnly.
 	writer bool
@@ -69,6 +77,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	if err != nil {
 		return nil, err
 	}
+	d.wrap = wrap
 	var db *lsm.DB
 	if writer {
 		db, err = lsm.Open(ctx, store, lsm.Options{
@@ -118,6 +127,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 		return nil, fmt.Errorf("export %s: opening filesystem: %w", ec.Name, err)
 	}
 	d.db, d.fs = db, fs
+	d.snaps = r.newSnapshots(d)
 	if _, err := rand.Read(d.verifier[:]); err != nil {
 		_ = d.close(ctx)
 		return nil, fmt.Errorf("export %s: write verifier: %w", ec.Name, err)
@@ -129,6 +139,25 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	log.Info("store open", "export", ec.Name, "as", mode, "fsid", fmt.Sprintf("%016x", fs.FSID()), "durability", string(ec.Durability),
 		"encryption", ec.Encryption.Enabled, "compression", string(ec.Compression))
 	return d, nil
+}
+
+// dbStore is the store as the database sees it: sealed for an encrypted
+// export (for lsm functions that work on the store from outside the
+// database), without the disk cache.
+func (d *database) dbStore() objstore.Store {
+	if d.wrap != nil {
+		return d.wrap(d.store)
+	}
+	return d.store
+}
+
+// exportedFS is what export ec serves of d: its filesystem, with the
+// snapshot directory when ec has one.
+func (d *database) exportedFS(ec config.Export) nfs.Filesystem {
+	if ec.SnapshotDir == "" {
+		return d.fs
+	}
+	return d.snaps.Wrap(d.fs, ec.SnapshotDir)
 }
 
 // prepareS3 validates ec's S3 connection settings when they differ from the
@@ -204,6 +233,9 @@ func (d *database) flushRetrying(ctx context.Context) error {
 func (d *database) close(ctx context.Context) error {
 	_ = d.flushRetrying(ctx) // Close below reports a flush that did not succeed in the end
 	var errs []error
+	if err := d.snaps.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := d.fs.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -72,6 +72,8 @@ type exportSet struct {
 	byFSID  map[uint64]*openExport
 	byStore map[storeID]*database
 	all     []*nfs.Export // sorted by path
+	// snapshotted are the exports with a snapshot directory.
+	snapshotted []*openExport
 }
 
 // openExport is one export: its config, the database of its store, and what
@@ -80,6 +82,8 @@ type openExport struct {
 	cfg config.Export
 	db  *database
 	nfs *nfs.Export
+	// snapExports caches the nfs.Export of each snapshot, by FSID.
+	snapExports sync.Map
 }
 
 // Open opens every export of cfg. On error, the databases opened so far are
@@ -118,12 +122,14 @@ func (r *Registry) ByPath(path string) (*nfs.Export, bool) {
 	return nil, false
 }
 
-// ByFSID returns the export whose filesystem has this id.
+// ByFSID returns the export whose filesystem has this id, or the snapshot
+// (read-only, with its export's access rules) that has it.
 func (r *Registry) ByFSID(fsid uint64) (*nfs.Export, bool) {
-	if e, ok := r.set.Load().byFSID[fsid]; ok {
+	set := r.set.Load()
+	if e, ok := set.byFSID[fsid]; ok {
 		return e.nfs, true
 	}
-	return nil, false
+	return set.snapshotByFSID(fsid)
 }
 
 // All returns every export, sorted by mount path.
@@ -319,6 +325,9 @@ func (r *Registry) prepare(ctx context.Context, cfg *config.Config, old *exportS
 		p.set.byFSID[fsid] = e
 		p.set.byStore[d.id] = d
 		p.set.all = append(p.set.all, e.nfs)
+		if ec.SnapshotDir != "" {
+			p.set.snapshotted = append(p.set.snapshotted, e)
+		}
 	}
 	slices.SortFunc(p.set.all, func(a, b *nfs.Export) int { return strings.Compare(a.Path, b.Path) })
 	return p, nil
@@ -385,7 +394,7 @@ func nfsExport(ec config.Export, d *database, log *slog.Logger) *nfs.Export {
 	return &nfs.Export{
 		Name:           ec.Name,
 		Path:           ec.Path,
-		FS:             d.fs,
+		FS:             d.exportedFS(ec),
 		ReadOnly:       ec.ReadOnly,
 		Secure:         ec.Secure,
 		AllowedClients: ec.AllowedClients,

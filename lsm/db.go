@@ -32,7 +32,9 @@ type DB struct {
 	readOnly  bool
 	// roCheckpoint is the checkpoint a read-only database is pinned to.
 	roCheckpoint string
-	epoch        uint64
+	// roCheckpointID, when not 0, is the manifest roCheckpoint must pin.
+	roCheckpointID uint64
+	epoch          uint64
 
 	// jdir is the locked journal directory (local durability, or a
 	// journal left by an earlier run in local mode), nil without one;

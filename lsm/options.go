@@ -189,10 +189,14 @@ type WriteOptions struct {
 type ReadOnlyOptions struct {
 	// Checkpoint pins the reader to the named checkpoint; empty follows the
 	// latest manifest and WAL as of Open (and of each Refresh).
-	Checkpoint      string
-	BlockCacheBytes int64
-	DiskCache       *cache.Disk
-	CacheNamespace  string
-	WrapStore       func(objstore.Store) objstore.Store
-	Logger          *slog.Logger
+	Checkpoint string
+	// CheckpointManifestID, with Checkpoint, opens that checkpoint only if
+	// it pins this manifest (else ErrCheckpointNotFound): a checkpoint
+	// deleted and created again under the same name is another one.
+	CheckpointManifestID uint64
+	BlockCacheBytes      int64
+	DiskCache            *cache.Disk
+	CacheNamespace       string
+	WrapStore            func(objstore.Store) objstore.Store
+	Logger               *slog.Logger
 }

@@ -24,6 +24,7 @@ func OpenReadOnly(ctx context.Context, store objstore.Store, ro ReadOnlyOptions)
 	db := newDB(store, opts, ro.DiskCache, ro.CacheNamespace, opts.BlockCacheBytes)
 	db.readOnly = true
 	db.roCheckpoint = ro.Checkpoint
+	db.roCheckpointID = ro.CheckpointManifestID
 	if err := db.Refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -74,6 +75,9 @@ func (db *DB) loadReadOnlyState(ctx context.Context) (*manifest.Manifest, *memTa
 		c, ok := latest.FindCheckpoint(db.roCheckpoint)
 		if !ok {
 			return nil, nil, 0, fmt.Errorf("%w: %q", ErrCheckpointNotFound, db.roCheckpoint)
+		}
+		if db.roCheckpointID != 0 && c.ManifestID != db.roCheckpointID {
+			return nil, nil, 0, fmt.Errorf("%w: %q pins manifest %d, not %d (made again)", ErrCheckpointNotFound, db.roCheckpoint, c.ManifestID, db.roCheckpointID)
 		}
 		m, err := readManifest(ctx, db.store, c.ManifestID)
 		if err != nil {
