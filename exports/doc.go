@@ -45,6 +45,20 @@
 // removes and adds it again). A read-only export of a store that holds no
 // filesystem yet fails to open with an error saying so.
 //
+// # Snapshots
+//
+// An export with snapshot_dir shows its store's checkpoints under that
+// hidden directory at its root (package snapdir does the directory; this
+// package gives it the checkpoints, lsm.StoredCheckpoints, and opens each
+// read-only at its checkpoint, lsm.OpenReadOnly, with a small block and
+// inode cache and the shared disk cache). Each snapshot is its own
+// filesystem with an FSID derived from the export's FSID and the
+// checkpoint's name and pinned manifest: ByFSID finds it (after the
+// exports' own FSIDs) and serves it with the export's access rules,
+// read-only, under the export's name. The set of snapshots belongs to the
+// open database, so it outlives reloads; a reload that clears snapshot_dir
+// makes every snapshot handle stale.
+//
 // # Reload
 //
 // Reload applies a new config in three steps:

@@ -39,6 +39,12 @@
 // mismatch is NFS3ERR_STALE. Handles are not secrets: every call checks
 // again that the client may use the export the handle names.
 //
+// An attribute whose kvfs.Attr.FSID is set names an inode of another
+// filesystem (a mount point: a snapshot's root in the snapshot directory):
+// its fattr3 and handle carry that FSID, so the Linux client makes a
+// submount there and sends the calls under it to the export that ExportSet
+// finds for that FSID.
+//
 // # Access rules
 //
 // Every call checks the export's AllowedClients against the client's IP
