@@ -438,6 +438,15 @@ func (b *builder) buildExports() {
 				e.SnapshotDir = d
 			}
 		}
+		e.SnapshotEvery = b.durationIn(key("snapshot_every"), raw.SnapshotEvery, 0, time.Second, 366*24*time.Hour)
+		if e.SnapshotEvery > 0 {
+			e.SnapshotKeep = b.intIn(key("snapshot_keep"), raw.SnapshotKeep, DefaultSnapshotKeep, 1, 1_000_000)
+			if e.ReadOnly {
+				b.ps.add(key("snapshot_every"), "a read_only export writes nothing: take scheduled snapshots where the store's writer runs")
+			}
+		} else if raw.SnapshotKeep != nil {
+			b.ps.add(key("snapshot_keep"), "has no effect without snapshot_every (e.g. snapshot_every = \"1h\")")
+		}
 		b.cfg.Exports = append(b.cfg.Exports, e)
 	}
 }

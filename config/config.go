@@ -41,6 +41,8 @@ const (
 	// DefaultPortmapperPort is the port of server.portmapper_listen when
 	// it is not set: the portmapper's well-known port.
 	DefaultPortmapperPort = portmap.Port
+	// DefaultSnapshotKeep is snapshot_keep when snapshot_every is set.
+	DefaultSnapshotKeep = 24
 )
 
 // Environment variables that override the file (an empty value counts as unset).
@@ -241,6 +243,13 @@ type Export struct {
 	// export's root that shows each checkpoint of its store (".snapshots");
 	// empty = none. One path component, not "." or "..".
 	SnapshotDir string
+	// SnapshotEvery takes a checkpoint of the export (named
+	// ScheduledSnapshotPrefix + UTC time) this often; 0 = never.
+	SnapshotEvery time.Duration
+	// SnapshotKeep is how many scheduled checkpoints are kept (the oldest
+	// are deleted first; other checkpoints are never deleted by the
+	// schedule). Default DefaultSnapshotKeep when SnapshotEvery is set.
+	SnapshotKeep int
 }
 
 // Encryption is an export's encryption at rest. When Enabled, exactly one
@@ -269,6 +278,10 @@ func (o Owner) String() string { return fmt.Sprintf("%d:%d", o.UID, o.GID) }
 // RootModeBits are the bits root_mode may hold: permissions, setgid, sticky
 // (kvfs's rule for a root's mode).
 const RootModeBits = kvfs.RootModeBits
+
+// ScheduledSnapshotPrefix starts the name of every scheduled checkpoint;
+// the schedule deletes only checkpoints so named.
+const ScheduledSnapshotPrefix = "auto-"
 
 // SizeLimitBytes is SizeLimitGB in bytes (0 = unlimited).
 func (e Export) SizeLimitBytes() int64 { return gbToBytes(e.SizeLimitGB) }

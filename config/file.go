@@ -76,4 +76,6 @@ type fileExport struct {
 	Encryption        *bool           `mapstructure:"encryption"`
 	KeyFile           *string         `mapstructure:"key_file"`
 	SnapshotDir       *string         `mapstructure:"snapshot_dir"`
+	SnapshotEvery     *string         `mapstructure:"snapshot_every"`
+	SnapshotKeep      *int64          `mapstructure:"snapshot_keep"`
 }

@@ -524,3 +524,38 @@ func TestSnapshotDir(t *testing.T) {
 		}
 	}
 }
+
+func TestSnapshotSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		extra string
+		every time.Duration
+		keep  int
+	}{
+		{"", 0, 0},
+		{`snapshot_every = "1h"`, time.Hour, DefaultSnapshotKeep},
+		{"snapshot_every = \"15m\"\nsnapshot_keep = 4", 15 * time.Minute, 4},
+	} {
+		cfg := mustLoad(t, validBase+"[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file:///srv/a\"\n"+tc.extra+"\n", nil)
+		e := cfg.Exports[0]
+		if e.SnapshotEvery != tc.every || e.SnapshotKeep != tc.keep {
+			t.Errorf("%q: every %s keep %d, want %s %d", tc.extra, e.SnapshotEvery, e.SnapshotKeep, tc.every, tc.keep)
+		}
+		// What check-config prints loads back the same.
+		again := mustLoad(t, cfg.String(), nil)
+		if again.Exports[0].SnapshotEvery != tc.every || again.Exports[0].SnapshotKeep != tc.keep {
+			t.Errorf("%q: rendered and loaded again: %+v", tc.extra, again.Exports[0])
+		}
+	}
+	for _, tc := range []struct{ extra, key, msg string }{
+		{`snapshot_every = "soon"`, "exports[0].snapshot_every", "not a duration"},
+		{`snapshot_every = "10ms"`, "exports[0].snapshot_every", "out of range"},
+		{"snapshot_every = \"1h\"\nsnapshot_keep = 0", "exports[0].snapshot_keep", "out of range"},
+		{`snapshot_keep = 3`, "exports[0].snapshot_keep", "without snapshot_every"},
+		{"snapshot_every = \"1h\"\nread_only = true", "exports[0].snapshot_every", "read_only"},
+	} {
+		text, problems := loadProblems(t, validBase+"[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file:///srv/a\"\n"+tc.extra+"\n", nil)
+		if _, ok := findProblem(problems, tc.key, tc.msg); !ok || len(problems) != 1 {
+			t.Errorf("%q: want one problem %s: ...%s...; got:\n%s", tc.extra, tc.key, tc.msg, text)
+		}
+	}
+}

@@ -85,6 +85,10 @@ func (c *Config) String() string {
 		if e.SnapshotDir != "" {
 			w.str("snapshot_dir", e.SnapshotDir)
 		}
+		if e.SnapshotEvery > 0 {
+			w.str("snapshot_every", durationText(e.SnapshotEvery))
+			w.int("snapshot_keep", e.SnapshotKeep)
+		}
 		if e.Store.Scheme == SchemeS3 {
 			w.table("exports.s3")
 			w.s3(e.S3, false)

@@ -33,6 +33,8 @@ type database struct {
 	// snaps are the store's checkpoints, shown in an export's snapshot
 	// directory (readers open only while used).
 	snaps *snapdir.Set
+	// sched takes scheduled checkpoints (writers only; nil otherwise).
+	sched *scheduler
 	// writer is true for a database opened with lsm.Open (it fenced any
 	// earlier writer); false for one opened with lsm.OpenReadOnly.
 	writer bool
@@ -128,6 +130,9 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	}
 	d.db, d.fs = db, fs
 	d.snaps = r.newSnapshots(d)
+	if writer {
+		d.sched = newScheduler(db, r.opts.Clock, log)
+	}
 	if _, err := rand.Read(d.verifier[:]); err != nil {
 		_ = d.close(ctx)
 		return nil, fmt.Errorf("export %s: write verifier: %w", ec.Name, err)
@@ -211,6 +216,11 @@ func (d *database) apply(ec config.Export, client *objstore.S3Client) {
 		d.log.Warn("durability changed in the config: it applies when the store is next opened (at the next start); until then replies keep the durability in use",
 			"export", ec.Name, "in_use", string(d.durability), "configured", string(ec.Durability))
 	}
+	if d.sched != nil {
+		d.sched.set(ec.Name, ec.SnapshotEvery, ec.SnapshotKeep)
+	} else if ec.SnapshotEvery > 0 {
+		d.log.Warn("snapshot_every needs the store's writer: this export's store is open read-only, no snapshot is taken", "export", ec.Name)
+	}
 	d.fs.SetSizeLimit(uint64(ec.SizeLimitBytes()))
 	d.fs.SetInodeCacheEntries(ec.InodeCacheEntries)
 }
@@ -231,6 +241,9 @@ func (d *database) flushRetrying(ctx context.Context) error {
 // close flushes (a writer, retrying failed flushes until ctx ends) and
 // closes the database. What it could not make durable is logged at ERROR.
 func (d *database) close(ctx context.Context) error {
+	if d.sched != nil {
+		d.sched.close()
+	}
 	_ = d.flushRetrying(ctx) // Close below reports a flush that did not succeed in the end
 	var errs []error
 	if err := d.snaps.Close(ctx); err != nil {

@@ -59,6 +59,15 @@
 // open database, so it outlives reloads; a reload that clears snapshot_dir
 // makes every snapshot handle stale.
 //
+// An export with snapshot_every has its store's writer take a checkpoint
+// (lsm.DB.Checkpoint: every write made before it) named ScheduledName(now)
+// that often, counted from the newest scheduled checkpoint (so a restart
+// keeps the rhythm; the first at once), and delete the oldest scheduled
+// ones beyond snapshot_keep; checkpoints of other names are never deleted.
+// A failed one is logged, counted and tried again within a minute. The
+// schedule belongs to the open writer and takes a reload's new settings
+// (Options.Clock is its time, for tests). SnapshotStats counts them.
+//
 // # Reload
 //
 // Reload applies a new config in three steps:

@@ -37,6 +37,9 @@ type Options struct {
 	// object-store request durations (for latency histograms). A store
 	// reports to the export that serves it now.
 	StoreLatency func(export string) objstore.LatencyObserver
+	// Clock is the time of scheduled snapshots (snapshot_every). Default
+	// the system clock.
+	Clock Clock
 }
 
 // ErrReloadRefused is matched (errors.Is) by Reload's error when the new
@@ -94,6 +97,9 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Registry, err
 	}
 	if opts.OpenStore == nil {
 		opts.OpenStore = OpenStore
+	}
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
 	}
 	r := &Registry{opts: opts, log: opts.Logger}
 	p, err := r.prepare(ctx, cfg, emptySet())
@@ -161,6 +167,20 @@ func (r *Registry) StoreStats() map[string]objstore.Stats {
 	out := make(map[string]objstore.Stats)
 	for name, e := range r.set.Load().byName {
 		out[name] = e.db.store.Stats()
+	}
+	return out
+}
+
+// SnapshotStats returns the snapshot counters of every export, by name.
+func (r *Registry) SnapshotStats() map[string]SnapshotStats {
+	out := make(map[string]SnapshotStats)
+	for name, e := range r.set.Load().byName {
+		var st SnapshotStats
+		if e.db.sched != nil {
+			st.Taken, st.Failed, st.Deleted = e.db.sched.stats()
+		}
+		st.OpenReaders = e.db.snaps.OpenReaders()
+		out[name] = st
 	}
 	return out
 }

@@ -176,7 +176,16 @@ var (
 		{newFamily("zerofs_lsm_value_compactions_total", "Value compactions (GC relocating the live separated values of mostly-dead objects).", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.ValueCompactions) }},
 		{newFamily("zerofs_lsm_value_relocated_bytes_total", "Bytes of live values value compactions copied.", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.ValueBytesRelocated) }},
 	}
-	liveBytes    = newFamily("zerofs_export_live_bytes", "Bytes of file data the export's filesystem holds (what its store would hold without overhead or garbage).", prometheus.GaugeValue, "export")
+	liveBytes        = newFamily("zerofs_export_live_bytes", "Bytes of file data the export's filesystem holds (what its store would hold without overhead or garbage).", prometheus.GaugeValue, "export")
+	snapshotFamilies = []struct {
+		family
+		value func(exports.SnapshotStats) float64
+	}{
+		{newFamily("zerofs_snapshots_taken_total", "Scheduled snapshots (snapshot_every) taken since the export's store was opened.", prometheus.CounterValue, "export"), func(s exports.SnapshotStats) float64 { return float64(s.Taken) }},
+		{newFamily("zerofs_snapshots_failed_total", "Scheduled snapshots that failed (each retried within a minute).", prometheus.CounterValue, "export"), func(s exports.SnapshotStats) float64 { return float64(s.Failed) }},
+		{newFamily("zerofs_snapshots_deleted_total", "Scheduled snapshots deleted beyond snapshot_keep.", prometheus.CounterValue, "export"), func(s exports.SnapshotStats) float64 { return float64(s.Deleted) }},
+		{newFamily("zerofs_snapshot_readers_open", "Snapshots open for reading under snapshot_dir.", prometheus.GaugeValue, "export"), func(s exports.SnapshotStats) float64 { return float64(s.OpenReaders) }},
+	}
 	diskFamilies = []struct {
 		family
 		value func(cache.DiskStats) int64
@@ -196,6 +205,9 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- f.desc
 	}
 	for _, f := range lsmFamilies {
+		ch <- f.desc
+	}
+	for _, f := range snapshotFamilies {
 		ch <- f.desc
 	}
 	for _, f := range diskFamilies {
@@ -224,6 +236,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			if fs, ok := reg.FS(name); ok {
 				ch <- prometheus.MustNewConstMetric(liveBytes.desc, liveBytes.kind, float64(fs.DataBytes()), name)
+			}
+		}
+		for name, st := range reg.SnapshotStats() {
+			for _, f := range snapshotFamilies {
+				ch <- prometheus.MustNewConstMetric(f.desc, f.kind, f.value(st), name)
 			}
 		}
 	}

@@ -51,7 +51,7 @@ func TestScrape(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "zerofs.toml")
-	if err := os.WriteFile(path, []byte("[cache]\ndir = \"cache\"\nsize_gb = 1\n[[exports]]\nname = \"team-a\"\npath = \"/team-a\"\nstore = \"memory://team-a\"\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("[cache]\ndir = \"cache\"\nsize_gb = 1\n[[exports]]\nname = \"team-a\"\npath = \"/team-a\"\nstore = \"memory://team-a\"\nsnapshot_every = \"1h\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(path, nil)
@@ -106,6 +106,9 @@ func TestScrape(t *testing.T) {
 		`zerofs_lsm_fenced{export="team-a"} 0`,
 		`zerofs_lsm_stored_bytes{export="team-a"}`,
 		`zerofs_export_live_bytes{export="team-a"} 5000`,
+		`zerofs_snapshots_taken_total{export="team-a"} `,
+		`zerofs_snapshots_failed_total{export="team-a"} 0`,
+		`zerofs_snapshot_readers_open{export="team-a"} 0`,
 		`go_goroutines `,
 		`process_resident_memory_bytes `,
 	} {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/exports"
 	"github.com/zerofs-go/zerofsd/lsm"
 )
@@ -46,6 +48,9 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if action == "delete" && *name == "" {
 		return fmt.Errorf("%w: checkpoint delete needs --name", errUsage)
+	}
+	if action == "create" && strings.HasPrefix(*name, config.ScheduledSnapshotPrefix) {
+		return fmt.Errorf("%w: names starting with %q are the scheduled snapshots' (snapshot_every), which the schedule deletes: choose another", errUsage, config.ScheduledSnapshotPrefix)
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {

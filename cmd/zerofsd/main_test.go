@@ -37,6 +37,7 @@ func TestDispatch(t *testing.T) {
 		{"checkpoint without action", []string{"checkpoint"}, 1, "", "create, list or delete"},
 		{"checkpoint bad action", []string{"checkpoint", "rename", "--export", "a"}, 1, "", `unknown checkpoint action "rename"`},
 		{"checkpoint delete without name", []string{"checkpoint", "delete", "--export", "a"}, 1, "", "needs --name"},
+		{"checkpoint create with a scheduled name", []string{"checkpoint", "create", "--export", "a", "--name", "auto-x"}, 1, "", "scheduled snapshots"},
 		{"journal without action", []string{"journal"}, 1, "", "list or extract"},
 		{"journal bad action", []string{"journal", "replay", "--export", "a"}, 1, "", `unknown journal action "replay"`},
 		{"journal extract without tail", []string{"journal", "extract", "--export", "a"}, 1, "", "needs --tail"},
