@@ -35,6 +35,9 @@ type database struct {
 	snaps *snapdir.Set
 	// sched takes scheduled checkpoints (writers only; nil otherwise).
 	sched *scheduler
+	// closedForRestore is set once a restore fenced it and it was closed
+	// to be opened again (Registry.reopenRestored); guarded by reloadMu.
+	closedForRestore bool
 	// writer is true for a database opened with lsm.Open (it fenced any
 	// earlier writer); false for one opened with lsm.OpenReadOnly.
 	writer bool
@@ -241,6 +244,9 @@ func (d *database) flushRetrying(ctx context.Context) error {
 // close flushes (a writer, retrying failed flushes until ctx ends) and
 // closes the database. What it could not make durable is logged at ERROR.
 func (d *database) close(ctx context.Context) error {
+	if d.closedForRestore {
+		return nil // closed by Registry.reopenRestored
+	}
 	if d.sched != nil {
 		d.sched.close()
 	}

@@ -68,6 +68,17 @@
 // schedule belongs to the open writer and takes a reload's new settings
 // (Options.Clock is its time, for tests). SnapshotStats counts them.
 //
+// # Restore
+//
+// Restore (zerofsd checkpoint restore) is lsm.Restore on an export's
+// store. A registry notices that one of its writers was fenced, even while
+// idle (lsm.DB.CheckFence every Options.FenceCheckInterval); when a restore
+// marker above the writer's epoch is in the store, it closes that database
+// (first: a store is never open twice in one process), opens the store
+// again as writer and publishes an export set where the store's exports
+// serve the new database (same FSID, new write verifier). A fence without a
+// marker for a minute is another writer's: logged once, left fenced.
+//
 // # Reload
 //
 // Reload applies a new config in three steps:

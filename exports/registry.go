@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/cache"
 	"github.com/zerofs-go/zerofsd/config"
@@ -40,6 +41,10 @@ type Options struct {
 	// Clock is the time of scheduled snapshots (snapshot_every). Default
 	// the system clock.
 	Clock Clock
+	// FenceCheckInterval is how often the registry looks for stores fenced
+	// by a restore (zerofsd checkpoint restore) to open them again.
+	// Default 2s.
+	FenceCheckInterval time.Duration
 }
 
 // ErrReloadRefused is matched (errors.Is) by Reload's error when the new
@@ -58,6 +63,11 @@ type Registry struct {
 	// shared is the config that every open database was opened with
 	// ([lsm], cache.memory_mb), guarded by reloadMu.
 	shared sharedSettings
+	// cfg is the config in force (for reopening a store a restore fenced),
+	// guarded by reloadMu.
+	cfg *config.Config
+	// watch reopens the stores a restore fenced.
+	watch *fenceWatch
 }
 
 var _ nfs.ExportSet = (*Registry)(nil)
@@ -101,6 +111,9 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Registry, err
 	if opts.Clock == nil {
 		opts.Clock = realClock{}
 	}
+	if opts.FenceCheckInterval <= 0 {
+		opts.FenceCheckInterval = 2 * time.Second
+	}
 	r := &Registry{opts: opts, log: opts.Logger}
 	p, err := r.prepare(ctx, cfg, emptySet())
 	if err != nil {
@@ -108,6 +121,8 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Registry, err
 	}
 	r.commit(p)
 	r.shared = sharedSettings{lsm: cfg.LSM, memoryMB: cfg.Cache.MemoryMB}
+	r.cfg = cfg
+	r.watch = r.startFenceWatch()
 	return r, nil
 }
 
@@ -212,6 +227,7 @@ func (r *Registry) Reload(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("%w: %w", ErrReloadRefused, err)
 	}
 	r.commit(p)
+	r.cfg = cfg
 	if shared := (sharedSettings{lsm: cfg.LSM, memoryMB: cfg.Cache.MemoryMB}); shared != r.shared {
 		r.log.Warn("[lsm] and cache.memory_mb apply to stores opened from now on; the stores kept open keep their settings until they are reopened (restart)")
 		r.shared = shared
@@ -235,6 +251,9 @@ func (r *Registry) Close(ctx context.Context) error {
 		return nil
 	}
 	r.closed = true
+	r.reloadMu.Unlock()
+	r.watch.stop() // it takes reloadMu to reopen a store
+	r.reloadMu.Lock()
 	set := r.set.Load()
 	r.set.Store(emptySet())
 	return closeAll(ctx, slices.Collect(maps.Values(set.byStore)))
@@ -335,22 +354,34 @@ func (r *Registry) prepare(ctx context.Context, cfg *config.Config, old *exportS
 
 	for i, ec := range cfg.Exports {
 		d := dbs[i]
-		e := &openExport{cfg: ec, db: d, nfs: nfsExport(ec, d, r.log)}
-		fsid := d.fs.FSID()
-		if other, dup := p.set.byFSID[fsid]; dup {
-			return fail(fmt.Errorf("exports %s and %s hold the same filesystem (fsid %016x): one store was copied from the other", other.cfg.Name, ec.Name, fsid))
-		}
-		p.set.byName[ec.Name] = e
-		p.set.byPath[ec.Path] = e
-		p.set.byFSID[fsid] = e
-		p.set.byStore[d.id] = d
-		p.set.all = append(p.set.all, e.nfs)
-		if ec.SnapshotDir != "" {
-			p.set.snapshotted = append(p.set.snapshotted, e)
+		if err := p.set.add(&openExport{cfg: ec, db: d, nfs: nfsExport(ec, d, r.log)}); err != nil {
+			return fail(err)
 		}
 	}
-	slices.SortFunc(p.set.all, func(a, b *nfs.Export) int { return strings.Compare(a.Path, b.Path) })
+	p.set.sort()
 	return p, nil
+}
+
+// add puts e into s; two exports of one filesystem are refused.
+func (s *exportSet) add(e *openExport) error {
+	fsid := e.db.fs.FSID()
+	if other, dup := s.byFSID[fsid]; dup {
+		return fmt.Errorf("exports %s and %s hold the same filesystem (fsid %016x): one store was copied from the other", other.cfg.Name, e.cfg.Name, fsid)
+	}
+	s.byName[e.cfg.Name] = e
+	s.byPath[e.cfg.Path] = e
+	s.byFSID[fsid] = e
+	s.byStore[e.db.id] = e.db
+	s.all = append(s.all, e.nfs)
+	if e.cfg.SnapshotDir != "" {
+		s.snapshotted = append(s.snapshotted, e)
+	}
+	return nil
+}
+
+// sort orders s.all by mount path, once every export is added.
+func (s *exportSet) sort() {
+	slices.SortFunc(s.all, func(a, b *nfs.Export) int { return strings.Compare(a.Path, b.Path) })
 }
 
 // commit applies the live settings of p to the databases it keeps and

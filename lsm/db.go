@@ -34,6 +34,9 @@ type DB struct {
 	roCheckpoint string
 	// roCheckpointID, when not 0, is the manifest roCheckpoint must pin.
 	roCheckpointID uint64
+	// fenceCheckedID is the newest manifest CheckFence found written with
+	// our epoch by someone else; guarded by manifestMu.
+	fenceCheckedID uint64
 	epoch          uint64
 
 	// jdir is the locked journal directory (local durability, or a

@@ -9,6 +9,7 @@
 //	wal/%020d.sst             WAL objects (package wal), one per group commit, ids strictly increasing
 //	compacted/<id>.sst        L0 SSTs and sorted-run SSTs (package sstable); id = 48-bit ms time + 80 random bits
 //	values/<id>.val           value objects (package vlog): live values a value compaction copied
+//	restore/%020d.restore     restore markers (Restore), named after the restore's writer epoch
 //
 // No object name is a "directory" of another. With local durability the
 // database also has a local journal directory (package journal).
@@ -162,6 +163,19 @@
 // and so fence nobody, and hold only what is already in SSTs. Usage (on a
 // writer or a read-only database) reports what the store holds by kind of
 // object, what the latest manifest uses and what only checkpoints keep.
+//
+// # Restore
+//
+// Restore rolls a database back to a checkpoint from outside its writer: it
+// opens the database as writer (a new epoch, fencing a running writer),
+// checkpoints the current state (SSTs and the WAL the fenced writer left)
+// under the undo name, writes a manifest whose tables are the checkpoint's
+// and whose flushed WAL id covers every WAL object so far, closes, and last
+// writes a restore marker, restore/%020d.restore (the restore's epoch;
+// JSON, never collected). A fenced writer that finds a marker above its
+// epoch (RestoredAfter) knows a restore fenced it, not another writer, and
+// may open the database again. Its local journal then has an old epoch and
+// is set aside, never applied on top of the restored state.
 //
 // # What it does not do
 //

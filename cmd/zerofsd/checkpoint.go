@@ -12,7 +12,7 @@ import (
 	"github.com/zerofs-go/zerofsd/lsm"
 )
 
-// runCheckpoint is `zerofsd checkpoint create|list|delete --export NAME [--name N]`.
+// runCheckpoint is `zerofsd checkpoint create|list|delete|restore --export NAME [--name N] [--undo U]`.
 // A checkpoint pins one version of an export's database (a snapshot) until it
 // is deleted. The command changes the export's manifest with the same
 // compare-and-swap as its writer but never fences it, so a running daemon
@@ -20,18 +20,25 @@ import (
 // of it once the daemon stopped cleanly (SIGTERM writes the memtables out);
 // while it runs, the writes of the last moments may still be only in its WAL
 // (or, with durability = "local", in its local journal).
+//
+// restore rolls the export back to checkpoint --name: the current state
+// (everything in the store, its WAL included) becomes checkpoint --undo
+// first (default pre-restore-<UTC time>), so restoring that undoes it. A
+// running daemon serving the export is fenced, and opens the store again by
+// itself to serve the restored tree.
 func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: checkpoint needs an action: create, list or delete", errUsage)
+		return fmt.Errorf("%w: checkpoint needs an action: create, list, delete or restore", errUsage)
 	}
 	action, args := args[0], args[1:]
 	if isHelp(action) {
-		fmt.Fprintln(stdout, "usage: zerofsd checkpoint create|list|delete -c FILE --export NAME [--name N]")
+		fmt.Fprintln(stdout, "usage: zerofsd checkpoint create|list|delete|restore -c FILE --export NAME [--name N] [--undo U]")
 		return nil
 	}
 	fs, path := newFlags("checkpoint "+action, stderr)
 	export := fs.String("export", "", "export `name` (required)")
-	name := fs.String("name", "", "checkpoint `name` (create: default a timestamp; delete: required)")
+	name := fs.String("name", "", "checkpoint `name` (create: default a timestamp; delete and restore: required)")
+	undo := fs.String("undo", "", "restore: `name` of the checkpoint that keeps the state replaced (default pre-restore-<UTC time>)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,12 +49,15 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("%w: --export is required", errUsage)
 	}
 	switch action {
-	case "create", "list", "delete":
+	case "create", "list", "delete", "restore":
 	default:
-		return fmt.Errorf("%w: unknown checkpoint action %q (want create, list or delete)", errUsage, action)
+		return fmt.Errorf("%w: unknown checkpoint action %q (want create, list, delete or restore)", errUsage, action)
 	}
-	if action == "delete" && *name == "" {
-		return fmt.Errorf("%w: checkpoint delete needs --name", errUsage)
+	if (action == "delete" || action == "restore") && *name == "" {
+		return fmt.Errorf("%w: checkpoint %s needs --name", errUsage, action)
+	}
+	if *undo != "" && action != "restore" {
+		return fmt.Errorf("%w: --undo is for checkpoint restore", errUsage)
 	}
 	if action == "create" && strings.HasPrefix(*name, config.ScheduledSnapshotPrefix) {
 		return fmt.Errorf("%w: names starting with %q are the scheduled snapshots' (snapshot_every), which the schedule deletes: choose another", errUsage, config.ScheduledSnapshotPrefix)
@@ -59,6 +69,17 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 	ec, err := findExport(cfg, *export)
 	if err != nil {
 		return err
+	}
+	if action == "restore" {
+		if *undo == "" {
+			*undo = "pre-restore-" + time.Now().UTC().Format("20060102T150405Z")
+		}
+		m, err := exports.Restore(ctx, ec, *name, *undo, maintenanceLogger(cfg, stderr))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "export %s: restored checkpoint %q; the state it replaced is checkpoint %q (restore it to undo)\n", *export, m.Checkpoint, m.Undo)
+		return nil
 	}
 	store, err := exports.OpenDatabaseStore(ctx, ec, maintenanceLogger(cfg, stderr))
 	if err != nil {

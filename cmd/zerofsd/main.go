@@ -4,7 +4,7 @@
 //	zerofsd check-config -c zerofs.toml   validate a config and print what it would serve
 //	zerofsd fsck -c zerofs.toml --export NAME   check one export's filesystem (read-only)
 //	zerofsd du -c zerofs.toml --export NAME     live file data against what the bucket stores (read-only)
-//	zerofsd checkpoint create|list|delete -c zerofs.toml --export NAME [--name N]
+//	zerofsd checkpoint create|list|delete|restore -c zerofs.toml --export NAME [--name N] [--undo U]
 //	zerofsd journal list|extract -c zerofs.toml --export NAME [--tail T]
 //	zerofsd key rotate -c zerofs.toml --export NAME (--new-key-file PATH | --new-passphrase-env VAR)
 //	zerofsd version
@@ -39,7 +39,7 @@ func commands() []command {
 		{"check-config", "validate a config file and print the exports it declares", runCheckConfig},
 		{"fsck", "check the consistency of one export's filesystem", runFsck},
 		{"du", "report one export's live file data against the bytes its store holds", runDu},
-		{"checkpoint", "create, list or delete checkpoints (snapshots) of an export", runCheckpoint},
+		{"checkpoint", "create, list, delete or restore checkpoints (snapshots) of an export", runCheckpoint},
 		{"journal", "list or extract local journal tails that recovery set aside", runJournal},
 		{"key", "rotate the key or passphrase of an encrypted export", runKey},
 		{"version", "print the version", runVersion},

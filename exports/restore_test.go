@@ -1,0 +1,95 @@
+package exports_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/exports"
+	"github.com/zerofs-go/zerofsd/kvfs"
+)
+
+// waitTree waits until export name serves a filesystem other than old,
+// holding files with these contents and none of absent; it returns it.
+func waitTree(t *testing.T, reg *exports.Registry, name string, old *kvfs.FS, files map[string]string, absent ...string) *kvfs.FS {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		fs := fsOf(t, reg, name)
+		ok := fs != old
+		for n, want := range files {
+			got, err := readFile(fs, n)
+			ok = ok && err == nil && got == want
+		}
+		for _, n := range absent {
+			_, err := readFile(fs, n)
+			ok = ok && errors.Is(err, syscall.ENOENT)
+		}
+		if ok {
+			return fs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("export %s does not serve the restored tree (reopened: %v)", name, fs != old)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRestoreReopensExport: a restore from outside (another process, the
+// checkpoint restore command) fences the running registry's writer, which
+// notices even while idle, opens the store again and serves the restored
+// tree under the same FSID; restoring the undo checkpoint brings the
+// replaced tree back.
+func TestRestoreReopensExport(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ec := fileExport("a", filepath.Join(dir, "a"))
+	reg, err := exports.Open(ctx, testConfig(ec), exports.Options{Logger: logger(t), FenceCheckInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close(ctx) })
+	live := fsOf(t, reg, "a")
+	fsid := live.FSID()
+	writeFile(t, live, "f", "old")
+	db, _ := reg.DB("a")
+	if _, err := db.Checkpoint(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := live.Lookup(ctx, root, kvfs.RootIno, "f")
+	if _, err := live.Write(ctx, root, a.Ino, 0, []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, live, "g", "made after c1")
+	if err := live.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := exports.Restore(ctx, ec, "c1", "undo", logger(t)); err != nil {
+		t.Fatal(err)
+	}
+	restored := waitTree(t, reg, "a", live, map[string]string{"f": "old"}, "g")
+	if restored.FSID() != fsid {
+		t.Fatalf("fsid %016x after the restore, want %016x", restored.FSID(), fsid)
+	}
+	exp, ok := reg.ByFSID(fsid)
+	if !ok || exp.FS != kvfsAsNFS(restored) {
+		t.Fatal("ByFSID does not serve the restored filesystem")
+	}
+	writeFile(t, restored, "after", "written on the restored tree")
+	if err := restored.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Undo.
+	if _, err := exports.Restore(ctx, ec, "undo", "undo-2", logger(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitTree(t, reg, "a", restored, map[string]string{"f": "new", "g": "made after c1"}, "after")
+}
+
+// kvfsAsNFS is fs as the export serves it without a snapshot directory.
+func kvfsAsNFS(fs *kvfs.FS) any { return fs }
