@@ -10,6 +10,7 @@
 //	compacted/<id>.sst        L0 SSTs and sorted-run SSTs (package sstable); id = 48-bit ms time + 80 random bits
 //	values/<id>.val           value objects (package vlog): live values a value compaction copied
 //	restore/%020d.restore     restore markers (Restore), named after the restore's writer epoch
+//	leases/<id>.lease         one per replica (OpenReplica): the manifests it reads, and a TTL
 //
 // No object name is a "directory" of another. With local durability the
 // database also has a local journal directory (package journal).
@@ -177,6 +178,25 @@
 // may open the database again. Its local journal then has an old epoch and
 // is set aside, never applied on top of the restored state.
 //
+// # Replicas
+//
+// OpenReplica follows the writer of a store, in this or another process,
+// and never writes to the database: no fence, manifest or WAL object, only
+// its own lease, leases/<id>.lease (JSON: manifest ids and a TTL). Every
+// Poll it lists the manifests, leases the newest (with those of the state
+// it serves and of live Views) before reading it, replays the WAL objects
+// above it (only the new ones while the manifest is unchanged), and
+// installs the new state only if no newer manifest appeared meanwhile: a GC
+// round that did not see the lease yet took a manifest no newer than the
+// one read as current, so kept its SSTs. The writer's GC keeps every
+// manifest a live lease names and its SSTs; a lease not rewritten for its
+// TTL (by the store's clock: ModTime against the writer's clock) no longer
+// protects anything, and is deleted a day later. A replica reads through
+// Views (DB.View): one consistent state each, so a batch is never seen in
+// part. Its staleness is ReplicaStats.Lag: the time since its last
+// successful refresh began, normally under Poll plus one refresh, plus the
+// writer's own flush interval for writes not yet in the store.
+//
 // # What it does not do
 //
 // There is one writer per store prefix (others are fenced), no
@@ -194,4 +214,6 @@
 // old SSTs (values inline) live on beside new ones. A program that knows
 // only manifest versions 1 and 2 refuses version 3, because its GC would
 // delete WAL objects the SSTs point into.
+// checkpoints, and a read-only database following the latest state (not a
+// checkpoint, not a Replica) is not protected from the writer's GC.
 package lsm

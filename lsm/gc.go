@@ -63,15 +63,16 @@ type GCResult struct {
 //   - WAL objects below the current manifest's flushed WAL id (their
 //     writes are in SSTs) that no SST points into;
 //   - value objects no SST points into, once older than GCMinAge;
-//   - SSTs that neither the current manifest, a checkpointed manifest nor
-//     an open iterator of this process references, once older than
-//     GCMinAge (a younger one may be an upload whose manifest is pending);
-//   - manifests older than the current one, except checkpointed ones,
-//     once older than GCMinAge.
+//   - SSTs that neither the current manifest, a checkpointed manifest, a
+//     manifest a live replica lease names, nor an open iterator of this
+//     process references, once older than GCMinAge (a younger one may be an
+//     upload whose manifest is pending);
+//   - manifests older than the current one, except checkpointed and leased
+//     ones, once older than GCMinAge.
 //
 // "An SST points into" counts the SSTs of the current manifest, of every
-// checkpointed manifest, of every version a live iterator pins, and those
-// uploaded but not yet in a manifest.
+// checkpointed and every leased manifest, of every version a live iterator
+// pins, and those uploaded but not yet in a manifest.
 func (db *DB) RunGC(ctx context.Context) (GCResult, error) {
 	return db.gc(ctx)
 }
@@ -198,6 +199,28 @@ func (db *DB) gcView(ctx context.Context) (*gcView, error) {
 		}
 		if err := addManifest(m, true); err != nil {
 			return nil, fmt.Errorf("lsm: gc: checkpoint %q: %w", c.Name, err)
+		}
+	}
+	// Replicas (OpenReplica) lease the manifests they read: those, their
+	// SSTs and the objects their SSTs point into stay.
+	leased, err := leasedManifests(ctx, db.store, db.now(), db.log)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range leased {
+		if view.keepMans[id] {
+			continue
+		}
+		view.keepMans[id] = true
+		m, err := readManifest(ctx, db.store, id)
+		if errors.Is(err, objstore.ErrNotFound) {
+			continue // collected before the replica leased it: it moves on
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lsm: gc: leased manifest %d: %w", id, err)
+		}
+		if err := addManifest(m, true); err != nil {
+			return nil, fmt.Errorf("lsm: gc: leased manifest %d: %w", id, err)
 		}
 	}
 	var pendingTables []string

@@ -12,7 +12,7 @@ import (
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
-func putAll(t *testing.T, db *DB, kv map[string]string) {
+func putMap(t *testing.T, db *DB, kv map[string]string) {
 	t.Helper()
 	for k, v := range kv {
 		if err := db.Put(context.Background(), []byte(k), []byte(v), WriteOptions{AwaitDurable: true}); err != nil {
@@ -41,19 +41,19 @@ func TestRestore(t *testing.T) {
 	opts := smallOptions()
 	w := mustOpen(t, store, opts)
 	old := map[string]string{"k": "v1", "gone-later": "here"}
-	putAll(t, w, old)
+	putMap(t, w, old)
 	if _, err := w.Checkpoint(ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}
 	// Changes after the checkpoint: some in SSTs, the last only in the WAL.
-	putAll(t, w, map[string]string{"k": "v2", "new": "x"})
+	putMap(t, w, map[string]string{"k": "v2", "new": "x"})
 	if err := w.Delete(ctx, []byte("gone-later"), WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.FlushMemtable(ctx); err != nil {
 		t.Fatal(err)
 	}
-	putAll(t, w, map[string]string{"wal-only": "y"})
+	putMap(t, w, map[string]string{"wal-only": "y"})
 	epoch := w.Stats().WriterEpoch
 
 	if _, ok, err := RestoredAfter(ctx, store, epoch); ok || err != nil {
@@ -88,7 +88,7 @@ func TestRestore(t *testing.T) {
 	// The writer opened again sees the checkpoint's state, and writes on.
 	w2 := mustOpen(t, store, opts)
 	wantState(t, w2, old, "new", "wal-only", "late")
-	putAll(t, w2, map[string]string{"after": "1"})
+	putMap(t, w2, map[string]string{"after": "1"})
 	// The replaced state is kept, WAL tail included.
 	undo, err := OpenReadOnly(ctx, store, ReadOnlyOptions{Checkpoint: "before-restore", Logger: quietLogger()})
 	if err != nil {
@@ -181,7 +181,7 @@ func TestCheckFence(t *testing.T) {
 	store := objstore.NewMemory()
 	w := mustOpen(t, store, smallOptions())
 	defer w.Close(ctx)
-	putAll(t, w, map[string]string{"k": "v"})
+	putMap(t, w, map[string]string{"k": "v"})
 	if _, err := w.Checkpoint(ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}

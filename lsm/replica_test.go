@@ -1,0 +1,269 @@
+package lsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+const replicaKeys = 10
+
+// writeRound sets every key k0..k9 to round r in one batch, with a little
+// padding so that memtables fill and flush.
+func writeRound(ctx context.Context, db *DB, r int) error {
+	var b Batch
+	for k := 0; k < replicaKeys; k++ {
+		b.Put([]byte(fmt.Sprintf("k%d", k)), []byte(fmt.Sprintf("%08d|%s", r, strings.Repeat("p", 300))))
+	}
+	// A key that is deleted again and again makes compactions drop data.
+	if r%2 == 0 {
+		b.Delete([]byte("flip"))
+	} else {
+		b.Put([]byte("flip"), []byte(fmt.Sprint(r)))
+	}
+	return db.Write(ctx, &b, WriteOptions{})
+}
+
+// readRound reads every key through one view and checks they agree (a
+// batch is never seen in part); it returns the round.
+func readRound(ctx context.Context, vw *View) (int, error) {
+	round := -1
+	for k := 0; k < replicaKeys; k++ {
+		v, err := vw.Get(ctx, []byte(fmt.Sprintf("k%d", k)))
+		if err != nil {
+			return 0, fmt.Errorf("get k%d at manifest %d: %w", k, vw.ManifestID(), err)
+		}
+		var r int
+		fmt.Sscanf(string(v[:8]), "%d", &r)
+		if round >= 0 && r != round {
+			return 0, fmt.Errorf("torn state at manifest %d: k0..k%d at round %d, k%d at round %d", vw.ManifestID(), k-1, round, k, r)
+		}
+		round = r
+	}
+	it, err := vw.NewIterator(ctx, []byte("k"), []byte("l"))
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	n := 0
+	for it.Next() {
+		var r int
+		fmt.Sscanf(string(it.Value()[:8]), "%d", &r)
+		if r != round {
+			return 0, fmt.Errorf("iterator at manifest %d: %s at round %d, Get saw %d", vw.ManifestID(), it.Key(), r, round)
+		}
+		n++
+	}
+	if err := it.Err(); err != nil {
+		return 0, fmt.Errorf("iterator at manifest %d: %w", vw.ManifestID(), err)
+	}
+	if n != replicaKeys {
+		return 0, fmt.Errorf("iterator saw %d keys", n)
+	}
+	return round, nil
+}
+
+// TestReplicaWhileWriterCollects: a replica reads, through views some of
+// which it holds for a while, while the writer writes, flushes, compacts
+// and collects with no grace at all (GCMinAge 1ns, GC after every round):
+// the replica's lease keeps what it reads, so it never fails, never sees a
+// batch in part, never goes back, catches up within a few polls, and
+// never fences the writer.
+func TestReplicaWhileWriterCollects(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	opts := smallOptions()
+	opts.GCMinAge = time.Nanosecond
+	opts.L0CompactionTrigger = 2
+	opts.MemtableBytes = 8 << 10
+	w := mustOpen(t, store, opts)
+	defer w.Close(ctx)
+	if err := writeRound(ctx, w, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const poll = 5 * time.Millisecond
+	rep, err := OpenReplica(ctx, store, ReplicaOptions{ID: "replica-1", Poll: poll, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close(ctx)
+
+	const rounds = 300
+	var last atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	var reads atomic.Int64
+	for reader := 0; reader < 3; reader++ {
+		wg.Go(func() {
+			prev := 0
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				vw, err := rep.View()
+				if err != nil {
+					errs <- err
+					return
+				}
+				r, err := readRound(ctx, vw)
+				if err == nil && reader == 0 {
+					// Hold this view while the writer moves on and collects.
+					time.Sleep(20 * time.Millisecond)
+					if r2, err2 := readRound(ctx, vw); err2 != nil || r2 != r {
+						err = fmt.Errorf("a held view changed or failed: round %d then %d, %v", r, r2, err2)
+					}
+				}
+				vw.Release()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if r < prev {
+					errs <- fmt.Errorf("the replica went back from round %d to %d", prev, r)
+					return
+				}
+				prev = r
+				reads.Add(1)
+			}
+		})
+	}
+	var gcTables int
+	for r := 1; r <= rounds; r++ {
+		if err := writeRound(ctx, w, r); err != nil {
+			t.Fatal(err)
+		}
+		if r%3 == 0 {
+			if err := w.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r%10 == 0 {
+			if err := w.FlushMemtable(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Compact(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := w.gc(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gcTables += res.Tables
+		last.Store(int64(r))
+		time.Sleep(time.Millisecond)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Caught up within a few polls.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		vw, err := rep.View()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := readRound(ctx, vw)
+		vw.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r == rounds {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica is at round %d, the writer at %d", r, rounds)
+		}
+		time.Sleep(poll)
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	st := rep.Stats()
+	if st.Lag > time.Second || st.Refreshes < 10 {
+		t.Errorf("replica stats %+v", st)
+	}
+	if w.Stats().Fenced {
+		t.Error("the replica fenced the writer")
+	}
+	if gcTables == 0 {
+		t.Error("GC collected no SST: the test did not exercise it")
+	}
+	t.Logf("%d consistent reads by the replica; GC deleted %d SSTs; replica %d refreshes, %d failed", reads.Load(), gcTables, st.Refreshes, st.Failures)
+
+	// Closing the replica drops its lease; GC then keeps only what the
+	// writer needs.
+	if err := rep.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Head(ctx, leaseKey("replica-1")); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("lease after Close: %v", err)
+	}
+}
+
+// TestReplicaLeaseExpires: the lease of a replica that stopped renewing
+// (died) stops protecting its manifests after its TTL.
+func TestReplicaLeaseExpires(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	opts := smallOptions()
+	opts.GCMinAge = time.Nanosecond
+	w := mustOpen(t, store, opts)
+	defer w.Close(ctx)
+	if err := writeRound(ctx, w, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := OpenReplica(ctx, store, ReplicaOptions{ID: "dies", Poll: 50 * time.Millisecond, LeaseTTL: 200 * time.Millisecond, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close(ctx)
+	leased := rep.Stats().ManifestID
+	// The replica hangs: it stops refreshing and renewing, keeping its state.
+	rep.cancel()
+	<-rep.done
+	for r := 1; r <= 20; r++ {
+		writeRound(ctx, w, r)
+		w.FlushMemtable(ctx)
+	}
+	if _, err := w.Compact(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.gc(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Head(ctx, manifestKey(leased)); err != nil {
+		t.Fatalf("leased manifest %d collected while the lease is live: %v", leased, err)
+	}
+	vw, _ := rep.View()
+	if _, err := readRound(ctx, vw); err != nil {
+		t.Fatalf("replica read under a live lease: %v", err)
+	}
+	vw.Release()
+	time.Sleep(300 * time.Millisecond) // the lease expires
+	if _, err := w.gc(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Head(ctx, manifestKey(leased)); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("manifest %d of an expired lease kept: %v", leased, err)
+	}
+}
