@@ -281,6 +281,8 @@ func (b *builder) buildLSM() {
 	l := &b.cfg.LSM
 	l.FlushInterval = b.durationIn("lsm.flush_interval", raw.FlushInterval, DefaultFlushInterval, time.Millisecond, time.Minute)
 	l.MemtableMB = b.intIn("lsm.memtable_mb", raw.MemtableMB, DefaultMemtableMB, 1, 4096)
+	l.GCInterval = b.durationIn("lsm.gc_interval", raw.GCInterval, DefaultGCInterval, time.Second, 24*time.Hour)
+	l.GCMinAge = b.durationIn("lsm.gc_min_age", raw.GCMinAge, DefaultGCMinAge, time.Second, 30*24*time.Hour)
 	l.Compression = b.compression("lsm.compression", raw.Compression, DefaultCompression)
 }
 
@@ -446,6 +448,18 @@ func (b *builder) buildExports() {
 			}
 		} else if raw.SnapshotKeep != nil {
 			b.ps.add(key("snapshot_keep"), "has no effect without snapshot_every (e.g. snapshot_every = \"1h\")")
+		}
+		e.Replica = raw.Replica != nil && *raw.Replica
+		if e.Replica {
+			e.ReplicaPoll = b.durationIn(key("replica_poll"), raw.ReplicaPoll, DefaultReplicaPoll, 10*time.Millisecond, time.Hour)
+			if e.SnapshotEvery > 0 {
+				b.ps.add(key("snapshot_every"), "a replica writes nothing: take scheduled snapshots where the store's writer runs")
+			}
+			if e.Durability == DurabilityLocal {
+				b.ps.add(key("durability"), "a replica writes nothing: \"local\" is for its writer")
+			}
+		} else if raw.ReplicaPoll != nil {
+			b.ps.add(key("replica_poll"), "has no effect without replica = true")
 		}
 		b.cfg.Exports = append(b.cfg.Exports, e)
 	}

@@ -43,6 +43,12 @@ const (
 	DefaultPortmapperPort = portmap.Port
 	// DefaultSnapshotKeep is snapshot_keep when snapshot_every is set.
 	DefaultSnapshotKeep = 24
+	// DefaultGCInterval and DefaultGCMinAge are lsm.gc_interval and
+	// lsm.gc_min_age.
+	DefaultGCInterval = time.Minute
+	DefaultGCMinAge   = 10 * time.Minute
+	// DefaultReplicaPoll is replica_poll of a replica.
+	DefaultReplicaPoll = time.Second
 )
 
 // Environment variables that override the file (an empty value counts as unset).
@@ -175,6 +181,13 @@ type LSM struct {
 	MemtableMB int
 	// Compression of SST blocks: none, snappy or zstd. Default snappy.
 	Compression Compression
+	// GCInterval is how often a writer collects objects nothing needs.
+	// Default DefaultGCInterval.
+	GCInterval time.Duration
+	// GCMinAge is how old an SST or manifest no manifest, checkpoint or
+	// replica lease references must be before it is collected. Default
+	// DefaultGCMinAge.
+	GCMinAge time.Duration
 }
 
 // Compression is an SST block compression.
@@ -250,6 +263,13 @@ type Export struct {
 	// are deleted first; other checkpoints are never deleted by the
 	// schedule). Default DefaultSnapshotKeep when SnapshotEvery is set.
 	SnapshotKeep int
+	// Replica serves the store read-only while following its writer
+	// (another zerofsd): nothing is written to the database, only a lease
+	// that keeps what the replica reads from the writer's GC. Default false.
+	Replica bool
+	// ReplicaPoll is how often a replica reads the writer's new state.
+	// Default DefaultReplicaPoll.
+	ReplicaPoll time.Duration
 }
 
 // Encryption is an export's encryption at rest. When Enabled, exactly one
@@ -266,6 +286,10 @@ type Encryption struct {
 	// PassphraseEnv is the name of that variable (PassphraseEnv(Name)).
 	PassphraseEnv string
 }
+
+// Writable reports whether the export takes changes: neither read_only
+// nor a replica.
+func (e Export) Writable() bool { return !e.ReadOnly && !e.Replica }
 
 // Owner is a numeric uid and gid.
 type Owner struct {

@@ -53,6 +53,8 @@ type fileLSM struct {
 	FlushInterval *string `mapstructure:"flush_interval"`
 	MemtableMB    *int64  `mapstructure:"memtable_mb"`
 	Compression   *string `mapstructure:"compression"`
+	GCInterval    *string `mapstructure:"gc_interval"`
+	GCMinAge      *string `mapstructure:"gc_min_age"`
 }
 
 type fileExport struct {
@@ -78,4 +80,6 @@ type fileExport struct {
 	SnapshotDir       *string         `mapstructure:"snapshot_dir"`
 	SnapshotEvery     *string         `mapstructure:"snapshot_every"`
 	SnapshotKeep      *int64          `mapstructure:"snapshot_keep"`
+	Replica           *bool           `mapstructure:"replica"`
+	ReplicaPoll       *string         `mapstructure:"replica_poll"`
 }

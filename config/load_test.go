@@ -126,6 +126,8 @@ allow_http = true
 flush_interval = "20ms"
 memtable_mb = 16
 compression = "zstd"
+gc_interval = "30s"
+gc_min_age = "1h"
 [[exports]]
 name = "a_1"
 path = "/srv/a"
@@ -143,6 +145,7 @@ size_limit_gb = 0.25
 root_owner = "0:1000"
 root_mode = "2775"
 compression = "none"
+snapshot_dir = ".snap"
 [exports.s3]
 endpoint = "https://other.example.com/"
 access_key_id = "AKIDEXPORT"
@@ -164,7 +167,7 @@ key_file = "/etc/zerofs/b.key"
 		Cache: Cache{Dir: "/var/cache/zerofs", SizeGB: 2.5, MemoryMB: 0, JournalDir: "/var/lib/zerofs/journal"},
 		S3: S3{Endpoint: "https://s3.example.com", Bucket: "main-bucket", AccessKeyID: "AKIDFILE",
 			SecretAccessKey: "file-secret-value", Region: "eu-west-1", AllowHTTP: true},
-		LSM: LSM{FlushInterval: 20 * time.Millisecond, MemtableMB: 16, Compression: CompressionZstd},
+		LSM: LSM{FlushInterval: 20 * time.Millisecond, MemtableMB: 16, Compression: CompressionZstd, GCInterval: 30 * time.Second, GCMinAge: time.Hour},
 		Exports: []Export{{
 			Name: "a_1", Path: "/srv/a",
 			Store: StoreURL{Scheme: SchemeS3, Bucket: "main-bucket", Prefix: "teams/a"},
@@ -174,7 +177,7 @@ key_file = "/etc/zerofs/b.key"
 			AllowedClients: []netip.Prefix{netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("10.0.0.0/8"),
 				netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("192.168.1.0/24")},
 			Squash: SquashAll, AnonUID: 1000, AnonGID: 0, Durability: DurabilityLocal, Sync: SyncStrict, InodeCacheEntries: 5000, SizeLimitGB: 0.25,
-			RootOwner: &Owner{UID: 0, GID: 1000}, RootMode: ptr(uint32(0o2775)),
+			RootOwner: &Owner{UID: 0, GID: 1000}, RootMode: ptr(uint32(0o2775)), SnapshotDir: ".snap",
 			Compression: CompressionNone,
 			Encryption:  Encryption{PassphraseEnv: "ZEROFS_KEY_A_1"},
 		}, {
@@ -554,6 +557,42 @@ func TestSnapshotSchedule(t *testing.T) {
 		{"snapshot_every = \"1h\"\nread_only = true", "exports[0].snapshot_every", "read_only"},
 	} {
 		text, problems := loadProblems(t, validBase+"[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file:///srv/a\"\n"+tc.extra+"\n", nil)
+		if _, ok := findProblem(problems, tc.key, tc.msg); !ok || len(problems) != 1 {
+			t.Errorf("%q: want one problem %s: ...%s...; got:\n%s", tc.extra, tc.key, tc.msg, text)
+		}
+	}
+}
+
+func TestReplicaKeys(t *testing.T) {
+	base := validBase + "[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file:///srv/a\"\n"
+	for _, tc := range []struct {
+		extra    string
+		replica  bool
+		poll     time.Duration
+		writable bool
+	}{
+		{"", false, 0, true},
+		{"replica = true", true, DefaultReplicaPoll, false},
+		{"replica = true\nreplica_poll = \"250ms\"", true, 250 * time.Millisecond, false},
+		{"read_only = true", false, 0, false},
+	} {
+		cfg := mustLoad(t, base+tc.extra+"\n", nil)
+		e := cfg.Exports[0]
+		if e.Replica != tc.replica || e.ReplicaPoll != tc.poll || e.Writable() != tc.writable {
+			t.Errorf("%q: replica %v poll %s writable %v", tc.extra, e.Replica, e.ReplicaPoll, e.Writable())
+		}
+		again := mustLoad(t, cfg.String(), nil)
+		if again.Exports[0].Replica != tc.replica || again.Exports[0].ReplicaPoll != tc.poll {
+			t.Errorf("%q: rendered and loaded again: %+v", tc.extra, again.Exports[0])
+		}
+	}
+	for _, tc := range []struct{ extra, key, msg string }{
+		{`replica_poll = "1s"`, "exports[0].replica_poll", "without replica"},
+		{"replica = true\nreplica_poll = \"1ms\"", "exports[0].replica_poll", "out of range"},
+		{"replica = true\nsnapshot_every = \"1h\"", "exports[0].snapshot_every", "replica writes nothing"},
+		{"replica = true\ndurability = \"local\"", "exports[0].durability", "replica writes nothing"},
+	} {
+		text, problems := loadProblems(t, base+tc.extra+"\n", nil)
 		if _, ok := findProblem(problems, tc.key, tc.msg); !ok || len(problems) != 1 {
 			t.Errorf("%q: want one problem %s: ...%s...; got:\n%s", tc.extra, tc.key, tc.msg, text)
 		}

@@ -46,6 +46,8 @@ func (c *Config) String() string {
 	w.str("flush_interval", c.LSM.FlushInterval.String())
 	w.int("memtable_mb", c.LSM.MemtableMB)
 	w.str("compression", string(c.LSM.Compression))
+	w.str("gc_interval", durationText(c.LSM.GCInterval))
+	w.str("gc_min_age", durationText(c.LSM.GCMinAge))
 
 	for _, e := range c.Exports {
 		w.arrayTable("exports")
@@ -88,6 +90,10 @@ func (c *Config) String() string {
 		if e.SnapshotEvery > 0 {
 			w.str("snapshot_every", durationText(e.SnapshotEvery))
 			w.int("snapshot_keep", e.SnapshotKeep)
+		}
+		w.bool("replica", e.Replica)
+		if e.Replica {
+			w.str("replica_poll", durationText(e.ReplicaPoll))
 		}
 		if e.Store.Scheme == SchemeS3 {
 			w.table("exports.s3")

@@ -35,6 +35,11 @@ type database struct {
 	snaps *snapdir.Set
 	// sched takes scheduled checkpoints (writers only; nil otherwise).
 	sched *scheduler
+	// replica follows the store's writer (replica = true; nil otherwise):
+	// db is its database, fs reads its latest state without caches, and
+	// rfs serves NFS, one consistent state per call.
+	replica *lsm.Replica
+	rfs     atomic.Pointer[replicaFS]
 	// closedForRestore is set once a restore fenced it and it was closed
 	// to be opened again (Registry.reopenRestored); guarded by reloadMu.
 	closedForRestore bool
@@ -87,6 +92,8 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	if writer {
 		db, err = lsm.Open(ctx, store, lsm.Options{
 			FlushInterval:   cfg.LSM.FlushInterval,
+			GCInterval:      cfg.LSM.GCInterval,
+			GCMinAge:        cfg.LSM.GCMinAge,
 			MemtableBytes:   cfg.LSM.MemtableMB << 20,
 			Compression:     compression(ec.Compression),
 			BlockCacheBytes: blockCache,
@@ -97,6 +104,27 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 			JournalDir:      journalDirOf(cfg, id),
 			Logger:          log,
 		})
+	} else if ec.Replica {
+		rep, rerr := lsm.OpenReplica(ctx, store, lsm.ReplicaOptions{
+			ID:              replicaID(),
+			Poll:            ec.ReplicaPoll,
+			BlockCacheBytes: blockCache,
+			DiskCache:       r.opts.DiskCache,
+			CacheNamespace:  string(id),
+			Logger:          log,
+			OnRefresh: func() {
+				if rfs := d.rfs.Load(); rfs != nil {
+					rfs.rotate()
+				}
+			},
+		})
+		if errors.Is(rerr, lsm.ErrNoDatabase) {
+			return nil, fmt.Errorf("export %s: replica = true, but %s holds no filesystem yet (its writer makes one): %w", ec.Name, ec.Store, rerr)
+		}
+		if rerr == nil {
+			d.replica, db = rep, rep.DB()
+		}
+		err = rerr
 	} else {
 		db, err = lsm.OpenReadOnly(ctx, store, lsm.ReadOnlyOptions{
 			BlockCacheBytes: blockCache,
@@ -112,8 +140,12 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening database in %s: %w", ec.Name, ec.Store, err)
 	}
+	inodeCache := ec.InodeCacheEntries
+	if d.replica != nil {
+		inodeCache = 1 // d.fs reads the latest state, barely cached; NFS is served by d.rfs
+	}
 	fs, err := kvfs.Open(ctx, lsmkv.New(db), kvfs.Options{
-		InodeCacheEntries: ec.InodeCacheEntries,
+		InodeCacheEntries: inodeCache,
 		SizeLimitBytes:    uint64(ec.SizeLimitBytes()),
 		ReadOnly:          !writer,
 		Logger:            log,
@@ -124,8 +156,21 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 			_ = fs.Close(ctx)
 		}
 	}
+	if err == nil && d.replica != nil {
+		var rfs *replicaFS
+		rfs, err = newReplicaFS(ctx, d.replica, kvfs.Options{ReadOnly: true, InodeCacheEntries: ec.InodeCacheEntries, Logger: log})
+		if err != nil {
+			_ = fs.Close(ctx)
+		} else {
+			d.rfs.Store(rfs)
+		}
+	}
 	if err != nil {
-		_ = db.Close(ctx)
+		if d.replica != nil {
+			_ = d.replica.Close(ctx)
+		} else {
+			_ = db.Close(ctx)
+		}
 		if !writer {
 			return nil, fmt.Errorf("export %s: read_only = true: opening the filesystem in %s: %w", ec.Name, ec.Store, err)
 		}
@@ -141,7 +186,10 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 		return nil, fmt.Errorf("export %s: write verifier: %w", ec.Name, err)
 	}
 	mode := "writer"
-	if !writer {
+	switch {
+	case d.replica != nil:
+		mode = "replica"
+	case !writer:
 		mode = "read-only"
 	}
 	log.Info("store open", "export", ec.Name, "as", mode, "fsid", fmt.Sprintf("%016x", fs.FSID()), "durability", string(ec.Durability),
@@ -162,10 +210,23 @@ func (d *database) dbStore() objstore.Store {
 // exportedFS is what export ec serves of d: its filesystem, with the
 // snapshot directory when ec has one.
 func (d *database) exportedFS(ec config.Export) nfs.Filesystem {
-	if ec.SnapshotDir == "" {
-		return d.fs
+	var fs nfs.Filesystem = d.fs
+	if rfs := d.rfs.Load(); rfs != nil {
+		fs = rfs
 	}
-	return d.snaps.Wrap(d.fs, ec.SnapshotDir)
+	if ec.SnapshotDir == "" {
+		return fs
+	}
+	return d.snaps.Wrap(fs, ec.SnapshotDir)
+}
+
+// closeDB closes the database (a replica's stops following and drops its
+// lease).
+func (d *database) closeDB(ctx context.Context) error {
+	if d.replica != nil {
+		return d.replica.Close(ctx)
+	}
+	return d.db.Close(ctx)
 }
 
 // prepareS3 validates ec's S3 connection settings when they differ from the
@@ -258,7 +319,10 @@ func (d *database) close(ctx context.Context) error {
 	if err := d.fs.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := d.db.Close(ctx); err != nil {
+	if rfs := d.rfs.Load(); rfs != nil {
+		rfs.close()
+	}
+	if err := d.closeDB(ctx); err != nil {
 		d.logUnflushed(err)
 		errs = append(errs, err)
 	}

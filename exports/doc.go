@@ -37,13 +37,24 @@
 //
 // # Read-only exports
 //
-// An export with read_only = true is opened with lsm.OpenReadOnly at the
+// An export with read_only = true (and not replica) is opened with lsm.OpenReadOnly at the
 // latest durable state of its store (manifest plus WAL) when it opens: it
 // writes nothing (no fence, manifest or WAL object), so it never disturbs a
 // writer of the same store in another process, and it does not follow that
 // writer's later changes until it is reopened (restart, or a reload that
 // removes and adds it again). A read-only export of a store that holds no
 // filesystem yet fails to open with an error saying so.
+//
+// # Replicas
+//
+// An export with replica = true opens its store with lsm.OpenReplica (it
+// writes nothing to the database but its lease) and serves it through
+// replicaFS: every NFS call runs on the kvfs filesystem of one lsm.View
+// (the state current when it began), so no call mixes two states of the
+// writer; a new state (the replica's OnRefresh) gets a new filesystem, and
+// an old one is closed once its calls are done. The database's own
+// filesystem (Registry.FS) reads the latest state without caches.
+// ReplicaStats gives each replica's lag.
 //
 // # Snapshots
 //

@@ -186,6 +186,18 @@ func (r *Registry) StoreStats() map[string]objstore.Stats {
 	return out
 }
 
+// ReplicaStats returns how far behind its writer each replica export is,
+// by name.
+func (r *Registry) ReplicaStats() map[string]lsm.ReplicaStats {
+	out := make(map[string]lsm.ReplicaStats)
+	for name, e := range r.set.Load().byName {
+		if e.db.replica != nil {
+			out[name] = e.db.replica.Stats()
+		}
+	}
+	return out
+}
+
 // SnapshotStats returns the snapshot counters of every export, by name.
 func (r *Registry) SnapshotStats() map[string]SnapshotStats {
 	out := make(map[string]SnapshotStats)
@@ -322,7 +334,10 @@ func (r *Registry) prepare(ctx context.Context, cfg *config.Config, old *exportS
 	dbs := make([]*database, len(cfg.Exports))
 	for i, ec := range cfg.Exports {
 		cur := old.byStore[ids[i]]
-		if cur == nil || (!cur.writer && !ec.ReadOnly) {
+		// A writer is kept whatever ec says (read_only and replica then
+		// refuse changes at the NFS layer); a read-only store only while ec
+		// wants it read-only, and a replica only as a replica.
+		if cur == nil || (!cur.writer && (ec.Writable() || (cur.replica != nil) != ec.Replica)) {
 			continue // opened below
 		}
 		client, err := cur.prepareS3(ctx, ec)
@@ -343,7 +358,7 @@ func (r *Registry) prepare(ctx context.Context, cfg *config.Config, old *exportS
 			if dbs[i] != nil || (old.byStore[ids[i]] != nil) != upgrades {
 				continue
 			}
-			d, err := r.openDatabase(ctx, cfg, ec, ids[i], !ec.ReadOnly)
+			d, err := r.openDatabase(ctx, cfg, ec, ids[i], ec.Writable())
 			if err != nil {
 				return fail(err)
 			}
@@ -390,12 +405,12 @@ func (r *Registry) commit(p *plan) {
 	for _, e := range p.set.byName {
 		e.db.apply(e.cfg, p.clients[e.db])
 		e.db.observeAs(r.opts.StoreLatency, e.cfg.Name)
-		if e.cfg.ReadOnly && e.db.writer {
-			r.log.Info("read_only export kept as its store's writer: NFS refuses every change; the store stays fenced against other writers until the export is removed or the daemon restarts",
+		if !e.cfg.Writable() && e.db.writer {
+			r.log.Info("read_only or replica export kept as its store's writer: NFS refuses every change; the store stays fenced against other writers until the export is removed or the daemon restarts",
 				"export", e.cfg.Name)
 		}
 		r.log.Info("serving export", "export", e.cfg.Name, "path", e.cfg.Path, "store", string(e.db.id),
-			"fsid", fmt.Sprintf("%016x", e.db.fs.FSID()), "read_only", e.cfg.ReadOnly, "secure", e.cfg.Secure,
+			"fsid", fmt.Sprintf("%016x", e.db.fs.FSID()), "read_only", e.cfg.ReadOnly, "replica", e.cfg.Replica, "secure", e.cfg.Secure,
 			"sync", string(e.cfg.Sync), "squash", string(e.cfg.Squash))
 	}
 	r.set.Store(p.set)
@@ -446,7 +461,7 @@ func nfsExport(ec config.Export, d *database, log *slog.Logger) *nfs.Export {
 		Name:           ec.Name,
 		Path:           ec.Path,
 		FS:             d.exportedFS(ec),
-		ReadOnly:       ec.ReadOnly,
+		ReadOnly:       !ec.Writable(),
 		Secure:         ec.Secure,
 		AllowedClients: ec.AllowedClients,
 		Squash:         squash,

@@ -34,6 +34,8 @@ type DB struct {
 	roCheckpoint string
 	// roCheckpointID, when not 0, is the manifest roCheckpoint must pin.
 	roCheckpointID uint64
+	// replica is set for the database of a Replica.
+	replica bool
 	// fenceCheckedID is the newest manifest CheckFence found written with
 	// our epoch by someone else; guarded by manifestMu.
 	fenceCheckedID uint64

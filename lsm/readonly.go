@@ -32,7 +32,8 @@ func OpenReadOnly(ctx context.Context, store objstore.Store, ro ReadOnlyOptions)
 }
 
 // Refresh reloads a read-only database's state (a no-op at a checkpoint,
-// whose state never changes).
+// whose state never changes, and for a Replica's database, which follows
+// the writer by itself).
 func (db *DB) Refresh(ctx context.Context) error {
 	if !db.readOnly {
 		return nil
@@ -40,8 +41,8 @@ func (db *DB) Refresh(ctx context.Context) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
-	if db.roCheckpoint != "" && db.v.Load() != nil {
-		return nil
+	if (db.roCheckpoint != "" || db.replica) && db.v.Load() != nil {
+		return nil // a checkpoint never changes; a Replica refreshes itself
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {

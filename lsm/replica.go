@@ -87,7 +87,8 @@ type Replica struct {
 	cur       *manifest.Manifest
 	mem       *memTable
 	walNext   uint64 // next WAL id to replay into mem
-	lastSeq   uint64
+	lastSeq   uint64 // highest sequence number replayed into mem
+	shownSeq  uint64 // the visible sequence number installed
 	leased    []uint64
 	leasedAt  time.Time
 	failedLog time.Time
@@ -128,6 +129,7 @@ func OpenReplica(ctx context.Context, store objstore.Store, ro ReplicaOptions) (
 	opts := Options{Logger: ro.Logger, BlockCacheBytes: ro.BlockCacheBytes, Now: ro.Now}.withDefaults()
 	db := newDB(store, opts, ro.DiskCache, ro.CacheNamespace, opts.BlockCacheBytes)
 	db.readOnly = true
+	db.replica = true
 	r := &Replica{db: db, store: store, opts: ro, log: opts.Logger, done: make(chan struct{})}
 	if err := r.refresh(ctx); err != nil {
 		r.dropLease(ctx)
@@ -200,11 +202,11 @@ func (r *Replica) refresh(ctx context.Context) error {
 	start := r.opts.Now()
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		err := r.refreshOnce(ctx)
+		changed, err := r.refreshOnce(ctx)
 		if err == nil {
 			r.lastRefresh.Store(start.UnixNano())
 			r.refreshes.Add(1)
-			if r.opts.OnRefresh != nil {
+			if changed && r.opts.OnRefresh != nil {
 				r.opts.OnRefresh()
 			}
 			return nil
@@ -220,21 +222,22 @@ func (r *Replica) refresh(ctx context.Context) error {
 // errMoved: a newer manifest appeared during a refresh attempt.
 var errMoved = errors.New("lsm: replica: a newer manifest appeared")
 
-func (r *Replica) refreshOnce(ctx context.Context) error {
+// refreshOnce reports whether it installed a new state.
+func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 	target, err := latestManifestID(ctx, r.store)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if target == 0 {
-		return fmt.Errorf("%w: %w", ErrNoDatabase, objstore.ErrNotFound)
+		return false, fmt.Errorf("%w: %w", ErrNoDatabase, objstore.ErrNotFound)
 	}
 	if err := r.lease(ctx, target); err != nil {
-		return err
+		return false, err
 	}
 	m, mem, walNext, lastSeq := r.cur, r.mem, r.walNext, r.lastSeq
 	if m == nil || m.ID != target {
 		if m, err = readManifest(ctx, r.store, target); err != nil {
-			return err
+			return false, err
 		}
 		mem, walNext, lastSeq = &memTable{Memtable: newMemtable()}, m.WALIDFlushed+1, m.LastSeq
 	}
@@ -243,7 +246,7 @@ func (r *Replica) refreshOnce(ctx context.Context) error {
 	// flushed and collected them: its manifest moved.
 	objs, err := listAll(ctx, r.store, walPrefix)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var ids []uint64
 	for _, o := range objs {
@@ -253,7 +256,7 @@ func (r *Replica) refreshOnce(ctx context.Context) error {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	if len(ids) > 0 && ids[0] != walNext {
-		return errMoved
+		return false, errMoved
 	}
 	for i, id := range ids {
 		if id != walNext+uint64(i) {
@@ -268,28 +271,31 @@ func (r *Replica) refreshOnce(ctx context.Context) error {
 	})
 	if err != nil {
 		if m != r.cur {
-			return err
+			return false, err
 		}
 		// Entries already in the served memtable sit above the visible
 		// sequence number until installed: nothing torn is seen.
 		r.walNext, r.lastSeq = walNext, lastSeq
-		return err
+		return false, err
 	}
 	if newest, err := latestManifestID(ctx, r.store); err != nil {
-		return err
+		return false, err
 	} else if newest != target {
 		if m == r.cur {
 			r.walNext, r.lastSeq = walNext, lastSeq
 		}
-		return errMoved
+		return false, errMoved
+	}
+	if m == r.cur && lastSeq == r.shownSeq {
+		return false, nil // nothing new
 	}
 	r.db.mu.Lock()
 	r.db.v.Store(r.db.versionFromManifestLocked(m, mem, nil))
 	r.db.visibleSeq.Store(max(lastSeq, m.LastSeq))
 	r.db.forgetTablesLocked()
 	r.db.mu.Unlock()
-	r.cur, r.mem, r.walNext, r.lastSeq = m, mem, walNext, lastSeq
-	return nil
+	r.cur, r.mem, r.walNext, r.lastSeq, r.shownSeq = m, mem, walNext, lastSeq, lastSeq
+	return true, nil
 }
 
 // pinned returns the manifests of the state served and of live Views.

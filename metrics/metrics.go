@@ -186,6 +186,14 @@ var (
 		{newFamily("zerofs_snapshots_deleted_total", "Scheduled snapshots deleted beyond snapshot_keep.", prometheus.CounterValue, "export"), func(s exports.SnapshotStats) float64 { return float64(s.Deleted) }},
 		{newFamily("zerofs_snapshot_readers_open", "Snapshots open for reading under snapshot_dir.", prometheus.GaugeValue, "export"), func(s exports.SnapshotStats) float64 { return float64(s.OpenReaders) }},
 	}
+	replicaFamilies = []struct {
+		family
+		value func(lsm.ReplicaStats) float64
+	}{
+		{newFamily("zerofs_replica_lag_seconds", "Time since a replica export's last successful refresh began: it serves everything that was in the store then.", prometheus.GaugeValue, "export"), func(s lsm.ReplicaStats) float64 { return s.Lag.Seconds() }},
+		{newFamily("zerofs_replica_refreshes_total", "Successful refreshes of a replica export.", prometheus.CounterValue, "export"), func(s lsm.ReplicaStats) float64 { return float64(s.Refreshes) }},
+		{newFamily("zerofs_replica_refresh_failures_total", "Failed refreshes of a replica export (it serves its previous state).", prometheus.CounterValue, "export"), func(s lsm.ReplicaStats) float64 { return float64(s.Failures) }},
+	}
 	diskFamilies = []struct {
 		family
 		value func(cache.DiskStats) int64
@@ -208,6 +216,9 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- f.desc
 	}
 	for _, f := range snapshotFamilies {
+		ch <- f.desc
+	}
+	for _, f := range replicaFamilies {
 		ch <- f.desc
 	}
 	for _, f := range diskFamilies {
@@ -240,6 +251,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for name, st := range reg.SnapshotStats() {
 			for _, f := range snapshotFamilies {
+				ch <- prometheus.MustNewConstMetric(f.desc, f.kind, f.value(st), name)
+			}
+		}
+		for name, st := range reg.ReplicaStats() {
+			for _, f := range replicaFamilies {
 				ch <- prometheus.MustNewConstMetric(f.desc, f.kind, f.value(st), name)
 			}
 		}

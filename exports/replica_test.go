@@ -1,0 +1,93 @@
+package exports_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/exports"
+	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/objstore"
+)
+
+// TestReplicaExport: a registry serving an export as a replica of the
+// store another registry writes follows the writer within a few polls,
+// serves read-only, and never fences it.
+func TestReplicaExport(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	wc := fileExport("a", filepath.Join(dir, "a"))
+	w := open(t, testConfig(wc))
+	live := fsOf(t, w, "a")
+	writeFile(t, live, "first", "1")
+	if err := live.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	rc := wc
+	rc.Replica = true
+	rc.ReplicaPoll = 10 * time.Millisecond
+	r := open(t, testConfig(rc))
+	exp, ok := r.ByPath("/a")
+	if !ok || !exp.ReadOnly {
+		t.Fatalf("replica export %+v", exp)
+	}
+	if exp.FS.FSID() != live.FSID() {
+		t.Fatalf("replica fsid %016x, writer %016x", exp.FS.FSID(), live.FSID())
+	}
+	if got, err := readIn(exp.FS, "first"); err != nil || got != "1" {
+		t.Fatalf("first = %q, %v", got, err)
+	}
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("f%d", i)
+		writeFile(t, live, name, name)
+		if i%2 == 0 {
+			if err := live.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := live.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	flushed := time.Now()
+	for {
+		got, err := readIn(exp.FS, "f19")
+		if err == nil && got == "f19" {
+			break
+		}
+		if err != nil && !errors.Is(err, syscall.ENOENT) {
+			t.Fatalf("replica read: %v", err)
+		}
+		if time.Since(flushed) > 5*time.Second {
+			t.Fatalf("the replica did not catch up: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("replica caught up %s after the writer's flush", time.Since(flushed))
+	if _, err := exp.FS.Create(ctx, root, kvfs.RootIno, "nope", kvfs.CreateRequest{}); !errors.Is(err, syscall.EROFS) {
+		t.Fatalf("create on a replica: %v, want EROFS", err)
+	}
+	st, ok := r.ReplicaStats()["a"]
+	if !ok || st.Lag > time.Second || st.Refreshes == 0 {
+		t.Fatalf("replica stats %+v, %v", st, ok)
+	}
+	if db, _ := w.DB("a"); db.Stats().Fenced {
+		t.Fatal("the replica fenced the writer")
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store, err := exports.OpenStore(ctx, wc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := store.List(ctx, "leases/", objstore.ListOptions{})
+	if err != nil || len(page.Objects) != 0 {
+		t.Fatalf("leases left after the replica closed: %+v, %v", page.Objects, err)
+	}
+}
