@@ -111,6 +111,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 			BlockCacheBytes: blockCache,
 			DiskCache:       r.opts.DiskCache,
 			CacheNamespace:  string(id),
+			WrapStore:       wrap,
 			Logger:          log,
 			OnRefresh: func() {
 				if rfs := d.rfs.Load(); rfs != nil {

@@ -53,7 +53,10 @@ type ReplicaOptions struct {
 	BlockCacheBytes int64
 	DiskCache       *cache.Disk
 	CacheNamespace  string
-	Logger          *slog.Logger
+	// WrapStore is as in Options (an encrypted database's sealing): the
+	// replica reads and writes its lease through it too.
+	WrapStore func(objstore.Store) objstore.Store
+	Logger    *slog.Logger
 	// OnRefresh is called, from the replica's goroutine, after each new
 	// state is installed (so that the caller moves its Views forward).
 	OnRefresh func()
@@ -126,11 +129,12 @@ func OpenReplica(ctx context.Context, store objstore.Store, ro ReplicaOptions) (
 	if ro.Now == nil {
 		ro.Now = time.Now
 	}
-	opts := Options{Logger: ro.Logger, BlockCacheBytes: ro.BlockCacheBytes, Now: ro.Now}.withDefaults()
+	opts := Options{Logger: ro.Logger, BlockCacheBytes: ro.BlockCacheBytes, Now: ro.Now, WrapStore: ro.WrapStore}.withDefaults()
 	db := newDB(store, opts, ro.DiskCache, ro.CacheNamespace, opts.BlockCacheBytes)
 	db.readOnly = true
 	db.replica = true
-	r := &Replica{db: db, store: store, opts: ro, log: opts.Logger, done: make(chan struct{})}
+	// db.store is the store as the database sees it (sealed, counted).
+	r := &Replica{db: db, store: db.store, opts: ro, log: opts.Logger, done: make(chan struct{})}
 	if err := r.refresh(ctx); err != nil {
 		r.dropLease(ctx)
 		_ = db.Close(ctx)
