@@ -150,6 +150,9 @@ func (s *scheduler) run() {
 			}
 			continue // settings may have changed
 		}
+		if e, k, _ := s.settings(); e != every || k != keep {
+			continue // changed while this one came due: decide again
+		}
 		if err := s.take(export, keep); err != nil {
 			if s.ctx.Err() != nil {
 				return

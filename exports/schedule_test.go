@@ -189,6 +189,7 @@ func TestScheduledSnapshots(t *testing.T) {
 	if err := reg.Reload(ctx, testConfig(ec)); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(50 * time.Millisecond) // a round begun before the reload ends
 	clock.Advance(5 * time.Hour)
 	time.Sleep(50 * time.Millisecond)
 	if got := checkpointNames(t, db); !slices.Equal(got, want) {
