@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/exports"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/objstore"
@@ -89,5 +90,59 @@ func TestReplicaExport(t *testing.T) {
 	page, err := store.List(ctx, "leases/", objstore.ListOptions{})
 	if err != nil || len(page.Objects) != 0 {
 		t.Fatalf("leases left after the replica closed: %+v, %v", page.Objects, err)
+	}
+}
+
+// leaseCount is the number of replica leases in ec's store.
+func leaseCount(t *testing.T, ec config.Export) int {
+	t.Helper()
+	store, err := exports.OpenStore(context.Background(), ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := store.List(context.Background(), "leases/", objstore.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(page.Objects)
+}
+
+// TestReplicaReload: a reload turns a replica into a read-only export
+// (the replica stops and drops its lease) and back, serving throughout.
+func TestReplicaReload(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	wc := fileExport("a", filepath.Join(dir, "a"))
+	w := open(t, testConfig(wc))
+	writeFile(t, fsOf(t, w, "a"), "f", "x")
+	if err := fsOf(t, w, "a").Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rc := wc
+	rc.Replica, rc.ReplicaPoll = true, 10*time.Millisecond
+	r := open(t, testConfig(rc))
+	if n := leaseCount(t, wc); n != 1 {
+		t.Fatalf("%d leases with a replica open", n)
+	}
+	ro := wc
+	ro.ReadOnly = true
+	for i, c := range []config.Export{ro, rc} {
+		if err := r.Reload(ctx, testConfig(c)); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		exp, _ := r.ByPath("/a")
+		if got, err := readIn(exp.FS, "f"); err != nil || got != "x" || !exp.ReadOnly {
+			t.Fatalf("after reload %d: f = %q, %v, read-only %v", i, got, err, exp.ReadOnly)
+		}
+		want := 0
+		if c.Replica {
+			want = 1
+		}
+		if n := leaseCount(t, wc); n != want {
+			t.Fatalf("after reload %d: %d leases, want %d", i, n, want)
+		}
+	}
+	if db, _ := w.DB("a"); db.Stats().Fenced {
+		t.Fatal("the writer was fenced")
 	}
 }

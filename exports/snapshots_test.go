@@ -144,3 +144,50 @@ func TestSnapshotDirectoryServesCheckpoints(t *testing.T) {
 		t.Fatal("a snapshot is reachable with snapshot_dir off")
 	}
 }
+
+// TestSnapshotHandlesSurviveRestart: a snapshot's FSID, and so the handles
+// into it, are the same after the registry is closed and opened again.
+func TestSnapshotHandlesSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ec := fileExport("a", filepath.Join(dir, "a"))
+	ec.SnapshotDir = ".snapshots"
+	reg, err := exports.Open(ctx, testConfig(ec), exports.Options{Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, fsOf(t, reg, "a"), "f", "in the snapshot")
+	db, _ := reg.DB("a")
+	if _, err := db.Checkpoint(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	exp, _ := reg.ByPath("/a")
+	root1, err := exp.FS.Lookup(ctx, root, snapdir.DirIno, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sexp, _ := reg.ByFSID(root1.FSID)
+	f1, err := sexp.FS.Lookup(ctx, root, kvfs.RootIno, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	reg = open(t, testConfig(ec))
+	// A client comes back with its handle (FSID, inode, generation) and
+	// nothing else: no lookup of the snapshot directory first.
+	sexp, ok := reg.ByFSID(root1.FSID)
+	if !ok {
+		t.Fatalf("after a restart ByFSID(%016x) finds no snapshot", root1.FSID)
+	}
+	a, err := sexp.FS.GetAttr(ctx, f1.Ino)
+	if err != nil || a.Gen != f1.Gen {
+		t.Fatalf("the file's handle after a restart: %+v, %v (gen %d before)", a, err, f1.Gen)
+	}
+	r, err := sexp.FS.GetAttr(ctx, kvfs.RootIno)
+	if err != nil || r.Gen != root1.Gen {
+		t.Fatalf("the snapshot root's handle after a restart: gen %d, %v; want %d", r.Gen, err, root1.Gen)
+	}
+}
