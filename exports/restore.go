@@ -48,6 +48,11 @@ type fenceWatch struct {
 	told map[*database]bool
 }
 
+// reopenTimeout bounds closing and opening a store again after a restore
+// (it holds the registry's reload lock); a failure is tried again at the
+// next check.
+const reopenTimeout = 2 * time.Minute
+
 // anotherWriterGrace is how long a fenced store waits for a restore's
 // marker (written when the restore is complete) before the fence is taken
 // for another writer's.
@@ -107,7 +112,9 @@ func (w *fenceWatch) check(d *database) {
 		}
 		return
 	}
-	if err := w.r.reopenRestored(w.ctx, d, m); err != nil {
+	ctx, cancel := context.WithTimeout(w.ctx, reopenTimeout)
+	defer cancel()
+	if err := w.r.reopenRestored(ctx, d, m); err != nil {
 		d.log.Error("reopening a store after a restore failed; trying again", "export", d.name, "err", err)
 	}
 }
