@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
@@ -77,8 +78,17 @@ func readRound(ctx context.Context, vw *View) (int, error) {
 // batch in part, never goes back, catches up within a few polls, and
 // never fences the writer.
 func TestReplicaWhileWriterCollects(t *testing.T) {
+	testReplicaWhileWriterCollects(t, objstore.NewMemory(), 300)
+}
+
+// TestReplicaWhileWriterCollectsS3: the same on a real S3 server, whose
+// listing's modification times age the leases.
+func TestReplicaWhileWriterCollectsS3(t *testing.T) {
+	testReplicaWhileWriterCollects(t, testenv.S3Store(t), 100)
+}
+
+func testReplicaWhileWriterCollects(t *testing.T, store objstore.Store, rounds int) {
 	ctx := context.Background()
-	store := objstore.NewMemory()
 	opts := smallOptions()
 	opts.GCMinAge = time.Nanosecond
 	opts.L0CompactionTrigger = 2
@@ -98,7 +108,6 @@ func TestReplicaWhileWriterCollects(t *testing.T) {
 	}
 	defer rep.Close(ctx)
 
-	const rounds = 300
 	var last atomic.Int64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
