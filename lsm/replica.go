@@ -102,10 +102,6 @@ type Replica struct {
 	done                chan struct{}
 }
 
-// errReplicaUnsettled: the writer changed its manifest during every
-// attempt of a refresh.
-var errReplicaUnsettled = errors.New("lsm: replica: the manifest kept changing during the refresh")
-
 // OpenReplica opens the database in store as a replica and starts
 // following it every opts.Poll.
 //
