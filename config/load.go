@@ -93,13 +93,23 @@ func decodeFile(data []byte, raw *fileConfig, ps *problems) bool {
 		ps.addAt(line, col, "TOML syntax: "+msg)
 		return false
 	}
-	err := v.Unmarshal(raw, func(dc *mapstructure.DecoderConfig) {
-		dc.ErrorUnused = true
-		dc.WeaklyTypedInput = false
-		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(wholeNumberHook, mapstructure.StringToSliceHookFunc(","))
-	})
-	if err != nil {
+	decode := func(into *fileConfig, refuseUnknown bool) error {
+		return v.Unmarshal(into, func(dc *mapstructure.DecoderConfig) {
+			dc.ErrorUnused = refuseUnknown
+			dc.WeaklyTypedInput = false
+			dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(wholeNumberHook, mapstructure.StringToSliceHookFunc(","))
+		})
+	}
+	if err := decode(raw, true); err != nil {
 		reportDecodeErrors(err, ps)
+		// The decoder drops a whole table ([cache], an [[exports]] entry)
+		// that holds an unknown key, which would add a "required" problem
+		// for each of its keys that is set. When unknown keys were the only
+		// trouble, a second pass that ignores them keeps the known ones.
+		var known fileConfig
+		if decode(&known, false) == nil {
+			*raw = known
+		}
 	}
 	return true
 }

@@ -53,6 +53,24 @@ bogus = 1
 			},
 		},
 		{
+			name: "an unknown key makes no required key of its table missing",
+			toml: `
+[cache]
+dir = "cache"
+size_gb = 2
+bogus = 1
+[[exports]]
+name = "a"
+path = "/a"
+store = "memory://"
+tyop = 1
+`,
+			wants: []want{
+				{key: "cache.bogus", msg: "unknown key"},
+				{key: "exports[0].tyop", msg: "unknown key"},
+			},
+		},
+		{
 			name: "wrong types",
 			toml: validBase + `
 [server]
