@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/zerofs-go/zerofsd/exports"
 	"github.com/zerofs-go/zerofsd/lsm"
 )
 
@@ -22,18 +21,7 @@ func runDu(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := requireArgsDone(fs); err != nil {
 		return err
 	}
-	if *name == "" {
-		return fmt.Errorf("%w: --export is required", errUsage)
-	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	ec, err := findExport(cfg, *name)
-	if err != nil {
-		return err
-	}
-	ro, err := exports.OpenReadOnly(ctx, ec, "", maintenanceLogger(cfg, stderr))
+	ro, err := openReadOnlyExport(ctx, *path, *name, "", stderr)
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-
-	"github.com/zerofs-go/zerofsd/exports"
 )
 
 // runFsck is `zerofsd fsck --export NAME [--checkpoint N]`: a read-only
@@ -23,18 +21,7 @@ func runFsck(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := requireArgsDone(fs); err != nil {
 		return err
 	}
-	if *name == "" {
-		return fmt.Errorf("%w: --export is required", errUsage)
-	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	ec, err := findExport(cfg, *name)
-	if err != nil {
-		return err
-	}
-	ro, err := exports.OpenReadOnly(ctx, ec, *checkpoint, maintenanceLogger(cfg, stderr))
+	ro, err := openReadOnlyExport(ctx, *path, *name, *checkpoint, stderr)
 	if err != nil {
 		return err
 	}

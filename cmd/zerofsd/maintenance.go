@@ -1,12 +1,33 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 
 	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/exports"
 )
+
+// openReadOnlyExport opens the export named by --export of the config at
+// path read-only (at the checkpoint, or at the latest durable state for
+// ""), for the maintenance commands: it never becomes the export's writer,
+// so a running daemon keeps serving.
+func openReadOnlyExport(ctx context.Context, path, name, checkpoint string, stderr io.Writer) (*exports.ReadOnlyFS, error) {
+	if name == "" {
+		return nil, fmt.Errorf("%w: --export is required", errUsage)
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	ec, err := findExport(cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	return exports.OpenReadOnly(ctx, ec, checkpoint, maintenanceLogger(cfg, stderr))
+}
 
 // findExport returns the export of cfg with this name.
 func findExport(cfg *config.Config, name string) (config.Export, error) {
