@@ -60,14 +60,7 @@ func TestKernelRestore(t *testing.T) {
 		{Name: "ctl", Store: "file://" + filepath.Join(dir, "ctl"), Extra: "squash = \"none\""},
 	})
 	d.Start()
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := runBinary(t, append(args, "-c", d.config, "--export", "team-a")...)
-		if err != nil {
-			t.Fatalf("zerofsd %v: %v\n%s", args, err, out)
-		}
-		return out
-	}
+	run := exportCommand(t, d, "team-a")
 	waitReopened := func(n int) {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)

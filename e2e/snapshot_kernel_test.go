@@ -179,14 +179,7 @@ func TestKernelSnapshots(t *testing.T) {
 		{Name: "ctl", Store: "file://" + filepath.Join(dir, "ctl"), Extra: "squash = \"none\""},
 	})
 	d.Start()
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := runBinary(t, append(args, "-c", d.config, "--export", "team-a")...)
-		if err != nil {
-			t.Fatalf("zerofsd %v: %v\n%s", args, err, out)
-		}
-		return out
-	}
+	run := exportCommand(t, d, "team-a")
 	out := runGuestWithHostSteps(t, d, "/team-a", snapshotScript, map[string]func(){
 		"snapshot": func() {
 			// A clean stop writes every change out as SSTs, which an
@@ -208,4 +201,18 @@ func TestKernelSnapshots(t *testing.T) {
 		t.Fatalf("the guest script did not reach its end:\n%s", out)
 	}
 	d.Stop()
+}
+
+// exportCommand returns a runner of zerofsd maintenance commands (args
+// first, then the daemon's config and --export) that fails the test when
+// the command fails, and returns its output.
+func exportCommand(t *testing.T, d *daemon, export string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		out, err := runBinary(t, append(args, "-c", d.config, "--export", export)...)
+		if err != nil {
+			t.Fatalf("zerofsd %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
 }
