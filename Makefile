@@ -9,7 +9,7 @@ CONFIG    ?= examples/zerofs.toml
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
-TEST_TIMEOUT ?= 45m
+TEST_TIMEOUT ?= 20m
 
 .PHONY: all build run test test-deps test-go test-race install lint lint-deps bench torture clean
 

@@ -26,11 +26,12 @@ func (db *DB) Close(ctx context.Context) error {
 	if !db.readOnly && !db.fenced.Load() {
 		db.commitMu.Lock()
 		db.freezeLocked()
+		newest := db.newestFrozen()
 		db.closing = true
 		db.commitMu.Unlock()
 		flushErr = db.FlushWAL(ctx)
 		if flushErr == nil {
-			flushErr = db.waitFlushed(ctx)
+			flushErr = db.waitFlushed(ctx, newest)
 		}
 		if flushErr == nil && db.journal != nil {
 			flushErr = db.markCleanClose(ctx)

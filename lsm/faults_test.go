@@ -1,11 +1,13 @@
 package lsm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -395,4 +397,58 @@ func concurrently(n int, fn func(i int) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// TestFlushMemtableUnderSteadyWrites: FlushMemtable waits for the memtables
+// frozen when it was called, not for a moment with no frozen memtable at
+// all. Writers that never pause keep freezing new memtables while slow SST
+// uploads keep the flusher behind, so waiting for "none left" never ends.
+func TestFlushMemtableUnderSteadyWrites(t *testing.T) {
+	ctx := context.Background()
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
+	opts := smallOptions()
+	opts.MemtableBytes = 4 << 10
+	opts.MaxUnflushedBytes = 64 << 10
+	db := mustOpen(t, faulty, opts)
+	defer db.Close(ctx)
+	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Action: faultstore.DelayOnly, Latency: 20 * time.Millisecond})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var writeErr atomic.Value
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := db.Put(ctx, []byte(fmt.Sprintf("w%d-%06d", w, i)), bytes.Repeat([]byte{'v'}, 200), WriteOptions{}); err != nil {
+					writeErr.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for db.Stats().ImmutableMemtables == 0 {
+		time.Sleep(time.Millisecond) // until the flusher is behind the writers
+	}
+	for round := 0; round < 3; round++ {
+		before := db.Stats().L0Flushes
+		// The bound is a liveness guard far above a flush's cost (a few
+		// 20 ms uploads), not a speed assertion.
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := db.FlushMemtable(fctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("round %d: FlushMemtable under steady writes: %v (frozen memtables now: %d)", round, err, db.Stats().ImmutableMemtables)
+		}
+		t.Logf("round %d: flushes %d -> %d, frozen %d", round, before, db.Stats().L0Flushes, db.Stats().ImmutableMemtables)
+	}
+	if err, _ := writeErr.Load().(error); err != nil {
+		t.Fatal(err)
+	}
 }

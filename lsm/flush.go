@@ -186,26 +186,43 @@ func (db *DB) FlushMemtable(ctx context.Context) error {
 	}
 	db.commitMu.Lock()
 	db.freezeLocked()
+	newest := db.newestFrozen()
 	db.commitMu.Unlock()
 	if err := db.FlushWAL(ctx); err != nil {
 		return err
 	}
-	return db.waitFlushed(ctx)
+	return db.waitFlushed(ctx, newest)
 }
 
-// waitFlushed waits until no frozen memtable is left. A failed flush
-// attempt (which the flusher retries) ends the wait with its error.
-func (db *DB) waitFlushed(ctx context.Context) error {
+// newestFrozen is the most recently frozen memtable (nil when none is
+// frozen). Memtables are flushed oldest first, so once it is gone, every
+// memtable frozen before it is too.
+func (db *DB) newestFrozen() *memTable {
+	if imm := db.v.Load().imm; len(imm) > 0 {
+		return imm[0]
+	}
+	return nil
+}
+
+// waitFlushed waits until the frozen memtable newest (and so every one
+// frozen before it) is written as an L0 SST. It does not wait for
+// memtables frozen later: under steady writes there is always one, and
+// waiting for none would never end. A failed flush attempt (which the
+// flusher retries) ends the wait with its error.
+func (db *DB) waitFlushed(ctx context.Context, newest *memTable) error {
+	if newest == nil {
+		return nil
+	}
 	db.mu.Lock()
 	errs0 := db.flushErrs
 	db.mu.Unlock()
 	for {
 		db.mu.Lock()
-		n := len(db.v.Load().imm)
+		pending := slices.Contains(db.v.Load().imm, newest)
 		ch := db.flushedCh
 		errs, lastErr := db.flushErrs, db.flushLastErr
 		db.mu.Unlock()
-		if n == 0 {
+		if !pending {
 			return nil
 		}
 		if errs != errs0 {
