@@ -280,6 +280,7 @@ func (b *builder) buildLSM() {
 	}
 	l := &b.cfg.LSM
 	l.FlushInterval = b.durationIn("lsm.flush_interval", raw.FlushInterval, DefaultFlushInterval, time.Millisecond, time.Minute)
+	l.ShipInterval = b.durationIn("lsm.ship_interval", raw.ShipInterval, DefaultShipInterval, time.Millisecond, time.Minute)
 	l.MemtableMB = b.intIn("lsm.memtable_mb", raw.MemtableMB, DefaultMemtableMB, 1, 4096)
 	l.GCInterval = b.durationIn("lsm.gc_interval", raw.GCInterval, DefaultGCInterval, time.Second, 24*time.Hour)
 	l.GCMinAge = b.durationIn("lsm.gc_min_age", raw.GCMinAge, DefaultGCMinAge, time.Second, 30*24*time.Hour)

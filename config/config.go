@@ -29,6 +29,7 @@ const (
 	DefaultS3Bucket           = "slatedb"
 	DefaultS3Region           = "us-east-1"
 	DefaultFlushInterval      = lsm.DefaultFlushInterval
+	DefaultShipInterval       = lsm.DefaultShipInterval
 	DefaultMemtableMB         = lsm.DefaultMemtableBytes >> 20
 	DefaultCompression        = CompressionSnappy
 	DefaultSquash             = SquashRoot
@@ -177,6 +178,9 @@ type S3 struct {
 type LSM struct {
 	// FlushInterval is how often the WAL is flushed. Default DefaultFlushInterval.
 	FlushInterval time.Duration
+	// ShipInterval is how often exports with durability = "local" ship
+	// their journal to the store. Default DefaultShipInterval.
+	ShipInterval time.Duration
 	// MemtableMB is the size at which a memtable is frozen and flushed, in MiB. Default DefaultMemtableMB.
 	MemtableMB int
 	// Compression of SST blocks: none, snappy or zstd. Default snappy.

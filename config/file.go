@@ -51,6 +51,7 @@ type fileS3Override struct {
 
 type fileLSM struct {
 	FlushInterval *string `mapstructure:"flush_interval"`
+	ShipInterval  *string `mapstructure:"ship_interval"`
 	MemtableMB    *int64  `mapstructure:"memtable_mb"`
 	Compression   *string `mapstructure:"compression"`
 	GCInterval    *string `mapstructure:"gc_interval"`

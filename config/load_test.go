@@ -31,7 +31,7 @@ func TestDefaults(t *testing.T) {
 	if cfg.S3.Bucket != "slatedb" || cfg.S3.Region != "us-east-1" || cfg.S3.AllowHTTP || cfg.S3.Endpoint != "" {
 		t.Errorf("s3 defaults: %+v", cfg.S3)
 	}
-	if cfg.LSM.FlushInterval != 50*time.Millisecond || cfg.LSM.MemtableMB != 64 || cfg.LSM.Compression != CompressionSnappy {
+	if cfg.LSM.FlushInterval != 50*time.Millisecond || cfg.LSM.ShipInterval != 500*time.Millisecond || cfg.LSM.MemtableMB != 64 || cfg.LSM.Compression != CompressionSnappy {
 		t.Errorf("lsm defaults: %+v", cfg.LSM)
 	}
 	e := cfg.Exports[0]
@@ -124,6 +124,7 @@ region = "eu-west-1"
 allow_http = true
 [lsm]
 flush_interval = "20ms"
+ship_interval = "2s"
 memtable_mb = 16
 compression = "zstd"
 gc_interval = "30s"
@@ -167,7 +168,7 @@ key_file = "/etc/zerofs/b.key"
 		Cache: Cache{Dir: "/var/cache/zerofs", SizeGB: 2.5, MemoryMB: 0, JournalDir: "/var/lib/zerofs/journal"},
 		S3: S3{Endpoint: "https://s3.example.com", Bucket: "main-bucket", AccessKeyID: "AKIDFILE",
 			SecretAccessKey: "file-secret-value", Region: "eu-west-1", AllowHTTP: true},
-		LSM: LSM{FlushInterval: 20 * time.Millisecond, MemtableMB: 16, Compression: CompressionZstd, GCInterval: 30 * time.Second, GCMinAge: time.Hour},
+		LSM: LSM{FlushInterval: 20 * time.Millisecond, ShipInterval: 2 * time.Second, MemtableMB: 16, Compression: CompressionZstd, GCInterval: 30 * time.Second, GCMinAge: time.Hour},
 		Exports: []Export{{
 			Name: "a_1", Path: "/srv/a",
 			Store: StoreURL{Scheme: SchemeS3, Bucket: "main-bucket", Prefix: "teams/a"},

@@ -44,6 +44,7 @@ func (c *Config) String() string {
 
 	w.table("lsm")
 	w.str("flush_interval", c.LSM.FlushInterval.String())
+	w.str("ship_interval", c.LSM.ShipInterval.String())
 	w.int("memtable_mb", c.LSM.MemtableMB)
 	w.str("compression", string(c.LSM.Compression))
 	w.str("gc_interval", durationText(c.LSM.GCInterval))

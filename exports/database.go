@@ -92,6 +92,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	if writer {
 		db, err = lsm.Open(ctx, store, lsm.Options{
 			FlushInterval:   cfg.LSM.FlushInterval,
+			ShipInterval:    cfg.LSM.ShipInterval,
 			GCInterval:      cfg.LSM.GCInterval,
 			GCMinAge:        cfg.LSM.GCMinAge,
 			MemtableBytes:   cfg.LSM.MemtableMB << 20,

@@ -49,7 +49,7 @@
 // commit lock, to a local journal (package journal), and they wait for the
 // journal's fdatasync instead, which concurrent waiters share; the WAL
 // writer ships the same records in the background (one PUT per
-// FlushInterval, or at WALMaxBytes) and the journal deletes files once
+// ShipInterval, or at WALMaxBytes) and the journal deletes files once
 // their records are stored. FlushWAL (used by Close, FlushMemtable and
 // Checkpoint) waits for the store in both modes. A failed journal write
 // fails its waiters (unacknowledged) and is retried with the same bytes.

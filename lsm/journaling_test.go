@@ -30,6 +30,7 @@ func localOptions(jfs journal.FS, dir string) Options {
 	o.JournalDir = dir
 	o.JournalFS = jfs
 	o.FlushInterval = time.Hour
+	o.ShipInterval = time.Hour
 	return o
 }
 
@@ -116,6 +117,41 @@ func TestLocalDurabilityAcksWithoutPUT(t *testing.T) {
 	}
 }
 
+// TestLocalShipIntervalBatchesPUTs: with local durability the WAL writer
+// ships once per ShipInterval while writes flow, however short the
+// FlushInterval (which bounds the journal's fsync wait instead): nobody waits
+// for these PUTs, so fewer and larger is better.
+func TestLocalShipIntervalBatchesPUTs(t *testing.T) {
+	ctx := context.Background()
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
+	opts := localOptions(nil, t.TempDir())
+	opts.FlushInterval = time.Millisecond
+	opts.ShipInterval = 200 * time.Millisecond
+	opts.MemtableBytes = 16 << 20
+	db := mustOpen(t, faulty, opts)
+	defer db.Close(ctx)
+	before := walPuts(faulty)
+	start := time.Now()
+	writes := 0
+	for time.Since(start) < time.Second {
+		k := fmt.Sprintf("k-%06d", writes)
+		if err := db.Put(ctx, []byte(k), []byte("v"), WriteOptions{AwaitDurable: true}); err != nil {
+			t.Fatal(err)
+		}
+		writes++
+	}
+	elapsed := time.Since(start)
+	puts := walPuts(faulty) - before
+	// One PUT per interval begun, plus the first write's.
+	if limit := int64(elapsed/opts.ShipInterval) + 2; puts > limit {
+		t.Fatalf("%d awaited writes in %v made %d WAL PUTs; at a %v ship interval, want at most %d", writes, elapsed, puts, opts.ShipInterval, limit)
+	}
+	if puts == 0 {
+		t.Fatalf("%d awaited writes in %v shipped nothing", writes, elapsed)
+	}
+	t.Logf("%d awaited writes in %v: %d WAL PUTs", writes, elapsed, puts)
+}
+
 // TestLocalShipsInBackground: the WAL writer ships journaled writes to the
 // store, the journal forgets what is shipped, and Stats say nothing is
 // left unshipped.
@@ -123,7 +159,7 @@ func TestLocalShipsInBackground(t *testing.T) {
 	ctx := context.Background()
 	store := objstore.NewMemory()
 	opts := localOptions(nil, t.TempDir())
-	opts.FlushInterval = 2 * time.Millisecond
+	opts.ShipInterval = 2 * time.Millisecond
 	opts.JournalFileBytes = 4 << 10
 	db := mustOpen(t, store, opts)
 	defer db.Close(ctx)
@@ -191,6 +227,7 @@ func TestLocalCrashMachine(t *testing.T) {
 		store := objstore.NewMemory()
 		opts := localOptions(jfs, "/journal")
 		opts.FlushInterval = time.Duration(1+r.IntN(20)) * time.Millisecond
+		opts.ShipInterval = time.Duration(1+r.IntN(20)) * time.Millisecond
 		db := mustOpen(t, store, opts)
 		acked := 0
 		n := 50 + r.IntN(200)
@@ -438,6 +475,7 @@ func TestLocalTwoWriters(t *testing.T) {
 	jfs := memfs.New(6)
 	optsA := localOptions(jfs, "/journal-a")
 	optsA.FlushInterval = 2 * time.Millisecond
+	optsA.ShipInterval = 2 * time.Millisecond
 	var logsA testenv.SyncBuffer
 	optsA.Logger = logTo(&logsA)
 	a := mustOpen(t, storeA, optsA)
@@ -514,6 +552,7 @@ func TestLocalStoreDown(t *testing.T) {
 	faulty := faultstore.New(inner, faultstore.Options{})
 	opts := localOptions(nil, t.TempDir())
 	opts.FlushInterval = 5 * time.Millisecond
+	opts.ShipInterval = 5 * time.Millisecond
 	opts.MemtableBytes = 8 << 10
 	opts.MaxUnflushedBytes = 32 << 10
 	db := mustOpen(t, faulty, opts)

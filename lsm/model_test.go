@@ -284,6 +284,7 @@ func runModelWith(t *testing.T, inner objstore.Store, seed uint64, ops int, dura
 		m.opts.JournalFS = m.jfs
 		m.opts.JournalDir = "/journal"
 		m.opts.JournalFileBytes = 8 << 10
+		m.opts.ShipInterval = m.opts.FlushInterval // ship often: more interleavings
 	}
 	if tune != nil {
 		tune(&m.opts)

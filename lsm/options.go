@@ -38,6 +38,7 @@ func (d Durability) String() string {
 // (package config renders them in its own units).
 const (
 	DefaultFlushInterval   = 50 * time.Millisecond
+	DefaultShipInterval    = 500 * time.Millisecond
 	DefaultMemtableBytes   = 64 << 20
 	DefaultBlockCacheBytes = 256 << 20
 )
@@ -48,6 +49,13 @@ type Options struct {
 	// FlushInterval is how often the WAL buffer is written as one object
 	// while writes flow (group commit). Default DefaultFlushInterval (50ms).
 	FlushInterval time.Duration
+	// ShipInterval is how often, with DurabilityLocal, the journal's
+	// records are shipped to the store as one WAL object while writes flow.
+	// Nobody waits for these PUTs, so they can be far apart: each ships
+	// everything since the previous one, and the loss of the journal's disk
+	// loses at most this much plus one PUT. Default DefaultShipInterval
+	// (500ms). Unused with DurabilityBucket.
+	ShipInterval time.Duration
 	// WALMaxBytes writes the WAL buffer early once it holds this many
 	// bytes. Default 4 MiB.
 	WALMaxBytes int
@@ -128,6 +136,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.ShipInterval <= 0 {
+		o.ShipInterval = DefaultShipInterval
 	}
 	if o.WALMaxBytes <= 0 {
 		o.WALMaxBytes = 4 << 20

@@ -18,7 +18,7 @@ import (
 // buffer and PUTs it as the next WAL object. So while writes flow there is
 // at most one PUT per interval, and the first write after a quiet period
 // is written at once (with local durability, whose writers wait for the
-// journal and not for this PUT, one interval after it). Sealed segments
+// journal and not for this PUT, one ShipInterval after it). Sealed segments
 // (from WALMaxBytes or a memtable freeze) and a buffer a FlushWAL waits for
 // are written as soon as the previous PUT has finished; Flushes that arrive during a PUT share the
 // next one (group commit). Nothing is written while idle.
@@ -36,7 +36,7 @@ func (db *DB) walLoop() {
 		if db.journal != nil {
 			// Nobody waits for this PUT (writes are durable in the
 			// journal): collect a whole interval's writes into it.
-			timer.Reset(db.opts.FlushInterval)
+			timer.Reset(db.opts.ShipInterval)
 		} else {
 			timer.Reset(max(0, db.opts.FlushInterval-time.Since(lastPut)))
 		}
