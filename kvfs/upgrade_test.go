@@ -3,6 +3,7 @@ package kvfs_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -10,10 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/kvfs/lsmkv"
 	"github.com/zerofs-go/zerofsd/lsm"
+	"github.com/zerofs-go/zerofsd/lsm/sstable"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
@@ -123,6 +126,121 @@ func TestOpensFormat1Store(t *testing.T) {
 	}
 	if _, err := db.RunGC(ctx); err != nil {
 		t.Fatal(err)
+	}
+	check("written, compacted and collected")
+	fsys.Close(ctx)
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if db, err = lsm.Open(ctx, store, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	if fsys, err = kvfs.Open(ctx, lsmkv.New(db), kvfs.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close(ctx)
+	if _, err := db.RunGC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("reopened")
+}
+
+// format2Content is the content of the files of testdata/format2-store
+// (compressible text).
+func format2Content(name string, n int) []byte {
+	var b []byte
+	for i := 0; len(b) < n; i++ {
+		b = fmt.Appendf(b, "%s line %06d: values stay where the WAL put them\n", name, i)
+	}
+	return b[:n]
+}
+
+// TestOpensFormat2Store opens a store written with value separation and
+// before separated values were compressed (testdata/format2-store:
+// filesystem format 2 with 4 KiB chunks, manifest format 3, WAL objects of
+// format 1, SST pointers to plain values in WAL objects and in a value
+// object, a write left only in the WAL by a writer that did not close)
+// with compression on: every file reads back, fsck is clean, and new
+// (compressed) values live alongside the old plain ones through
+// compaction, a value compaction that moves both kinds, and a reopen.
+func TestOpensFormat2Store(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	copyDir(t, filepath.Join("testdata", "format2-store"), dir)
+	store, err := objstore.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := lsm.Options{GCInterval: -1, GCMinAge: time.Nanosecond, ValueGCMinBytes: 1,
+		Compression: sstable.CompressionSnappy, Logger: slog.New(slog.DiscardHandler)}
+	db, err := lsm.Open(ctx, store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := kvfs.Open(ctx, lsmkv.New(db), kvfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{
+		"dir/small.txt": format2Content("small.txt", 100),
+		"dir/text.txt":  format2Content("text.txt", 40000),
+		"dir/moved.bin": format2Content("moved.bin", 20000),
+		"late.txt":      format2Content("late.txt", 9000),
+	}
+	copy(want["dir/text.txt"][5000:], "patched in the WAL tail")
+	lookup := func(p string) uint64 {
+		t.Helper()
+		ino := kvfs.RootIno
+		for _, name := range strings.Split(p, "/") {
+			ino = must[kvfs.Attr](t)(fsys.Lookup(ctx, root, ino, name)).Ino
+		}
+		return ino
+	}
+	check := func(stage string) {
+		t.Helper()
+		for p, data := range want {
+			buf := make([]byte, len(data)+100)
+			n, _, err := fsys.Read(ctx, root, lookup(p), 0, buf)
+			if err != nil || !bytes.Equal(buf[:n], data) {
+				t.Fatalf("%s: %s reads %d bytes (%v), not what was written", stage, p, n, err)
+			}
+		}
+		if _, err := fsys.Lookup(ctx, root, lookup("dir"), "junk.bin"); err == nil {
+			t.Fatalf("%s: the deleted file is back", stage)
+		}
+		checkFsck(t, fsys)
+	}
+	check("opened")
+
+	// New values next to the old: overwrite most of moved.bin (its old
+	// value object becomes mostly garbage) and part of text.txt, add a
+	// file; then compaction, and GC with a value compaction.
+	patch := format2Content("patch", 16384)
+	for _, p := range []string{"dir/moved.bin", "dir/text.txt"} {
+		must[kvfs.Change](t)(fsys.Write(ctx, root, lookup(p), 0, patch))
+		copy(want[p], patch)
+	}
+	f := must[kvfs.NewEntry](t)(fsys.Create(ctx, root, kvfs.RootIno, "new.txt", kvfs.CreateRequest{})).Attr.Ino
+	want["new.txt"] = format2Content("new.txt", 50000)
+	must[kvfs.Change](t)(fsys.Write(ctx, root, f, 0, want["new.txt"]))
+	if err := db.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Compact(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	relocated := false
+	for range 2 {
+		res, err := db.RunGC(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		relocated = relocated || res.ValueCompaction
+	}
+	if !relocated {
+		t.Fatal("no value compaction ran")
 	}
 	check("written, compacted and collected")
 	fsys.Close(ctx)
