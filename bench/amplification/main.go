@@ -7,7 +7,7 @@
 //
 //	amplification [-file-mib 256] [-random-mib 256] [-tree-files 10000] [-small-files 2000]
 //	              [-gc-every-mib 32] [-memtable-mib 64] [-value-threshold 0] [-chunk-kib 0]
-//	              [-only random,sequential,overwrite,small]
+//	              [-compression none|snappy|zstd] [-text] [-only random,sequential,overwrite,small]
 //
 // Workloads:
 //   - random: a file of -file-mib written sequentially (not counted), then
@@ -18,6 +18,10 @@
 //     a random half of them deleted;
 //   - small: -small-files files of 1 to 16 KiB, then read back from a cold
 //     read-only database with a fresh disk cache.
+//
+// File contents are random bytes, or with -text compressible text (lines
+// of words from a small vocabulary). -compression is the database's
+// compression (SST blocks and separated values), none by default.
 //
 // Each ends as a clean stop would (reclaim, memtables written out,
 // compaction while triggered) and a GC round; while the client writes, a GC
@@ -35,6 +39,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/lsm"
+	"github.com/zerofs-go/zerofsd/lsm/sstable"
 )
 
 func main() {
@@ -46,16 +51,26 @@ func main() {
 	memtableMiB := flag.Int("memtable-mib", 64, "lsm memtable size, MiB")
 	valueThreshold := flag.Int("value-threshold", 0, "lsm value threshold, bytes (0: the default; negative: no value separation)")
 	chunkKiB := flag.Int("chunk-kib", 0, "kvfs chunk size, KiB (0: the default)")
+	compression := flag.String("compression", "none", "lsm compression: none, snappy or zstd")
+	text := flag.Bool("text", false, "compressible text as file contents instead of random bytes")
 	only := flag.String("only", "random,sequential,overwrite,small", "workloads to run, comma-separated")
 	flag.Parse()
+	comp, ok := map[string]sstable.Compression{
+		"none": sstable.CompressionNone, "snappy": sstable.CompressionSnappy, "zstd": sstable.CompressionZstd,
+	}[*compression]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "amplification: -compression %q: use none, snappy or zstd\n", *compression)
+		os.Exit(2)
+	}
 	cfg := Config{
 		FileBytes:    *fileMiB << 20,
 		RandomBytes:  *randomMiB << 20,
 		TreeFiles:    *treeFiles,
 		SmallFiles:   *smallFiles,
 		GCEveryBytes: *gcEvery << 20,
-		LSM:          lsm.Options{MemtableBytes: *memtableMiB << 20, ValueThreshold: *valueThreshold},
+		LSM:          lsm.Options{MemtableBytes: *memtableMiB << 20, ValueThreshold: *valueThreshold, Compression: comp},
 		FS:           kvfs.Options{ChunkSize: *chunkKiB << 10},
+		Text:         *text,
 	}
 	if err := run(context.Background(), cfg, strings.Split(*only, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "amplification:", err)
