@@ -3,6 +3,8 @@ package sstable
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 )
 
 // appendEntry appends one data-block entry:
@@ -34,7 +36,7 @@ func corruptf(format string, args ...any) error {
 // unframeBlock checks the trailer of a stored block (payload | type | crc)
 // and returns its decoded payload. A compressed payload may not decode to
 // more than limit bytes; d == nil accepts only uncompressed blocks.
-func unframeBlock(raw []byte, d *decompressor, limit int) ([]byte, error) {
+func unframeBlock(raw []byte, d *compress.Codecs, limit int) ([]byte, error) {
 	if len(raw) < blockTrailerSize {
 		return nil, corruptf("block of %d bytes is shorter than its trailer", len(raw))
 	}
@@ -44,10 +46,10 @@ func unframeBlock(raw []byte, d *decompressor, limit int) ([]byte, error) {
 	}
 	kind := Compression(raw[n-1])
 	payload := raw[: n-1 : n-1]
-	if !kind.valid() || (d == nil && kind != CompressionNone) {
+	if !kind.Valid() || (d == nil && kind != CompressionNone) {
 		return nil, corruptf("unexpected compression type %d", kind)
 	}
-	out, err := d.decompress(kind, payload, limit)
+	out, err := d.Decompress(kind, payload, limit)
 	if err != nil {
 		return nil, corruptf("decompress: %v", err)
 	}

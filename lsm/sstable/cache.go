@@ -2,6 +2,8 @@ package sstable
 
 import (
 	"sync"
+
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 )
 
 // BlockCache keeps decoded (verified, decompressed) data blocks in memory,
@@ -20,7 +22,7 @@ type BlockCache struct {
 	misses    uint64
 	evictions uint64
 
-	decomp decompressor
+	decomp compress.Codecs
 }
 
 // CacheStats is a snapshot of a BlockCache's counters.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/zerofs-go/zerofsd/internal/crc32c"
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 )
 
 // Kind tells whether an entry sets a value or deletes the key (a tombstone).
@@ -36,33 +37,19 @@ func (k Kind) String() string {
 	return fmt.Sprintf("KIND(%d)", uint8(k))
 }
 
-// Compression selects the block compression of an SST. It is chosen per
-// writer (per database); a reader handles every kind, block by block.
-type Compression uint8
+// Compression selects the block compression of an SST (a codec of package
+// compress). It is chosen per writer (per database); a reader handles
+// every kind, block by block.
+type Compression = compress.Codec
 
 const (
 	// CompressionNone stores blocks as they are.
-	CompressionNone Compression = 0
+	CompressionNone = compress.None
 	// CompressionSnappy compresses blocks with snappy (fast, modest ratio).
-	CompressionSnappy Compression = 1
+	CompressionSnappy = compress.Snappy
 	// CompressionZstd compresses blocks with zstd (better ratio, more CPU).
-	CompressionZstd Compression = 2
+	CompressionZstd = compress.Zstd
 )
-
-// String returns "none", "snappy", "zstd" or "compression(n)".
-func (c Compression) String() string {
-	switch c {
-	case CompressionNone:
-		return "none"
-	case CompressionSnappy:
-		return "snappy"
-	case CompressionZstd:
-		return "zstd"
-	}
-	return fmt.Sprintf("compression(%d)", uint8(c))
-}
-
-func (c Compression) valid() bool { return c <= CompressionZstd }
 
 // validKind reports whether k is a kind entries may have.
 func validKind(k Kind) bool { return k <= KindPointer }

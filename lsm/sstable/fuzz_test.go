@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 )
 
 // seedSSTs returns a few small SSTs of different shapes for fuzz seeds.
@@ -65,7 +67,7 @@ func FuzzBlockDecode(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0, 0, 0, 0})
-	dec := &decompressor{} // one zstd decoder for every input
+	dec := compress.NewCodecs() // one zstd decoder for every input
 	const limit = 1 << 20
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		// As a stored block: trailer, checksum, decompression, parsing.

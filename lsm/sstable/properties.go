@@ -58,7 +58,7 @@ func decodeProperties(b []byte, version uint8) (Properties, error) {
 		vals[i] = v
 		b = b[n:]
 	}
-	if vals[0] > 255 || !Compression(vals[0]).valid() {
+	if vals[0] > 255 || !Compression(vals[0]).Valid() {
 		return p, corruptf("properties: unknown compression %d", vals[0])
 	}
 	p.Compression = Compression(vals[0])

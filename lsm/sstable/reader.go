@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
+
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 )
 
 // Source reads byte ranges of one SST object, e.g. an adapter over
@@ -41,7 +43,7 @@ type Reader struct {
 	index     []indexEntry
 	filter    bloomFilter
 	hasFilter bool
-	decomp    *decompressor
+	decomp    *compress.Codecs
 }
 
 // Open reads and verifies the footer, properties, index and filter of the
@@ -52,7 +54,7 @@ func Open(ctx context.Context, name string, size int64, src Source, opts ReaderO
 	if opts.Cache != nil {
 		r.decomp = &opts.Cache.decomp
 	} else {
-		r.decomp = &decompressor{}
+		r.decomp = compress.NewCodecs()
 	}
 	if size < footerSize {
 		return nil, fmt.Errorf("sst %s: object of %d bytes is shorter than a footer: %w", name, size, ErrCorrupt)

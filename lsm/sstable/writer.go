@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 )
 
 // WriterOptions configure a Writer. The zero value is usable.
@@ -79,14 +81,14 @@ type Writer struct {
 	indexCount int
 	hashes     []uint64 // of distinct user keys, for the filter
 	props      Properties
-	comp       compressor
+	comp       compress.Compressor
 	finished   bool
 }
 
 // NewWriter returns a Writer with the given options (defaults filled in).
 func NewWriter(opts WriterOptions) *Writer {
 	opts = opts.withDefaults()
-	w := &Writer{opts: opts, comp: compressor{kind: opts.Compression, codecs: opts.Codecs}}
+	w := &Writer{opts: opts, comp: compress.NewCompressor(opts.Compression, opts.Codecs)}
 	if opts.SizeHint > 0 {
 		w.out = make([]byte, 0, min(opts.SizeHint+opts.SizeHint/16+footerSize, 1<<30))
 	}
@@ -101,7 +103,7 @@ func (w *Writer) Add(key []byte, seq uint64, kind Kind, value []byte) error {
 	if w.finished {
 		return ErrWriterFinished
 	}
-	if !w.opts.Compression.valid() {
+	if !w.opts.Compression.Valid() {
 		return fmt.Errorf("sstable: unknown compression %d", w.opts.Compression)
 	}
 	if !validKind(kind) {
@@ -183,7 +185,7 @@ func (w *Writer) finishBlock() error {
 	w.out = binary.LittleEndian.AppendUint32(w.out, uint32(len(w.restarts)))
 	w.props.MaxBlockSize = max(w.props.MaxBlockSize, uint64(len(w.out)-w.blockStart))
 	kind := CompressionNone
-	compressed, ok, err := w.comp.compress(w.out[w.blockStart:])
+	compressed, ok, err := w.comp.Compress(w.out[w.blockStart:])
 	if err != nil {
 		return err
 	}
