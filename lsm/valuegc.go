@@ -274,8 +274,10 @@ func (db *DB) scanPointers(ctx context.Context, plan *compactionPlan, fn func(vl
 
 // relocate copies the values ptrs point at into new value objects, reading
 // each victim whole once, and returns where each went and the objects it
-// wrote (pending until the caller's manifest names them). A value that fails
-// its checksum stops it: damaged data is never copied.
+// wrote (pending until the caller's manifest names them). Values are copied
+// as they are stored (a compressed value stays compressed, never decoded);
+// one whose stored bytes fail their checksum stops it: damaged data is
+// never copied.
 func (db *DB) relocate(ctx context.Context, ptrs []vlog.Pointer) (relocations, []vlog.Object, error) {
 	slices.SortFunc(ptrs, func(a, b vlog.Pointer) int {
 		if c := a.Obj.Compare(b.Obj); c != 0 {
@@ -329,7 +331,7 @@ func (db *DB) relocate(ctx context.Context, ptrs []vlog.Pointer) (relocations, [
 		if reloc[p.Obj] == nil {
 			reloc[p.Obj] = make(map[uint64]vlog.Pointer)
 		}
-		reloc[p.Obj][p.Off] = b.Add(val)
+		reloc[p.Obj][p.Off] = b.Copy(p, val)
 	}
 	if err := flush(); err != nil {
 		return nil, written, err

@@ -8,21 +8,51 @@
 // copy pointers, not values. A WAL object below the manifest's flushed WAL
 // id is then not garbage until no SST that matters points into it. A
 // compaction that relocates the live values of mostly-dead objects copies
-// them into value objects (values/<id>.val), written once like SSTs, and
-// points at them from then on. Package lsm decides all of that; this
-// package only defines the encodings and checks them.
+// them (their stored bytes, as they are) into value objects
+// (values/<id>.val), written once like SSTs, and points at them from then
+// on. Package lsm decides all of that; this package only defines the
+// encodings and checks them.
+//
+// A value is stored either as it is (plain) or compressed, when the
+// database compresses (lsm.Options.Compression) and that saves at least an
+// eighth of it. Values below the threshold stay in SST blocks, which are
+// compressed as blocks.
 //
 // # Pointer (the value of a KindPointer entry in an SST)
 //
-//	+------+---------------------------+------------------+------------------+----------------+
-//	| tag  | object id                 | offset (uvarint) | length (uvarint) | crc32c (4, LE) |
-//	| (1)  | tag 1: WAL id (uvarint)   |                  |                  | of the value   |
-//	|      | tag 2: value object (16)  |                  |                  |                |
-//	+------+---------------------------+------------------+------------------+----------------+
+//	+------+--------------------------+----------+----------+------------------+----------------+
+//	| tag  | object id                | offset   | length   | size (uvarint)   | crc32c (4, LE) |
+//	| (1)  | tags 1, 3: WAL id        | (uvarint)| (uvarint)| tags 3 and 4     | of the stored  |
+//	|      |   (uvarint)              |          |          | only: the value's| bytes          |
+//	|      | tags 2, 4: value object  |          |          | decoded length   |                |
+//	|      |   id (16)                |          |          |                  |                |
+//	+------+--------------------------+----------+----------+------------------+----------------+
 //
-// The tag is also the format version: a later format uses new tags. The
-// value is the bytes [offset, offset+length) of the object; a reader checks
-// their CRC32C (Castagnoli) before returning them.
+// The stored bytes are [offset, offset+length) of the object. Tags 1 (WAL
+// object) and 2 (value object) point at a plain value: the stored bytes
+// are the value. Tags 3 (WAL object) and 4 (value object) point at a
+// compressed value, which decodes to size bytes. The tag is also the
+// format version: a later format uses new tags. A reader fetches exactly
+// the stored bytes, checks their CRC32C (Castagnoli) and then decompresses:
+// the checksum covers what is stored, so damage is caught before the
+// decompressor sees it, and a relocation or a check can verify a value
+// without decoding it. A decoded value must have exactly size bytes.
+// (A compressor that decoded to different bytes of the same length would
+// not be caught; snappy and zstd are deterministic libraries, and the CRC
+// is the same as for plain values: over what the object holds.)
+//
+// # Compressed value
+//
+//	+-----------+----------------------------------------------------------+
+//	| codec (1) | payload (package compress): decoded length (uvarint),    |
+//	| 1 snappy  | then the compressed bytes                                |
+//	| 2 zstd    |                                                          |
+//	+-----------+----------------------------------------------------------+
+//
+// It is self-describing: the WAL holds it as the value of an entry of kind
+// wal.KindSetCompressed, and a compressed pointer points at it. Codec 0
+// never appears: a value that does not compress is stored plain, with no
+// marker at all, as before compression existed.
 //
 // # Value refs (an SST property)
 //
@@ -41,7 +71,7 @@
 //	+--------------+-------------+-----------+------------------------+
 //	| magic "ZVAL" | version (1) | id (16)   | crc32c of the 21 bytes |   header, 25 bytes
 //	+--------------+-------------+-----------+------------------------+
-//	| value | value | ...                                             |   each covered by its pointer's CRC
+//	| value | value | ...                                             |   stored bytes, each covered by its pointer's CRC
 //	+-----------------------------------------------------------------+
 //
 // The id is the object's name (48 bits of milliseconds, then 80 random

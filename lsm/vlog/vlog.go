@@ -10,23 +10,30 @@ import (
 	"slices"
 
 	"github.com/zerofs-go/zerofsd/internal/crc32c"
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 )
 
-// ErrCorrupt is returned (wrapped) for a pointer, refs list or value object
-// that does not decode, and for a value that fails its checksum.
+// ErrCorrupt is returned (wrapped) for a pointer, refs list, value object or
+// compressed value that does not decode, and for a value that fails its
+// checksum.
 var ErrCorrupt = errors.New("vlog: corrupt")
 
-// Checksum is the CRC32C a pointer carries for its value.
+// Checksum is the CRC32C a pointer carries for the stored bytes of its value.
 func Checksum(value []byte) uint32 { return crc32c.Checksum(value) }
 
 // Kind says which kind of object holds values.
 type Kind uint8
 
-// Object kinds; the values are the pointer tags.
+// Object kinds; the values are their tags in value refs, and the tags of
+// pointers to plain values.
 const (
 	WALObject   Kind = 1
 	ValueObject Kind = 2
 )
+
+// compressedTag is added to an object's kind in the tag of a pointer to a
+// compressed value (tags 3 and 4).
+const compressedTag = 2
 
 // Object names one object that holds values: a WAL object by its id, or a
 // value object by its 16-byte id. It is comparable (a map key).
@@ -75,8 +82,10 @@ func (o Object) Compare(p Object) int {
 	return bytes.Compare(o.ID[:], p.ID[:])
 }
 
-func appendObject(dst []byte, o Object) []byte {
-	dst = append(dst, byte(o.Kind))
+// appendObject appends the tag and the id of o; the tag is o's kind plus
+// tagAdd.
+func appendObject(dst []byte, o Object, tagAdd byte) []byte {
+	dst = append(dst, byte(o.Kind)+tagAdd)
 	if o.Kind == WALObject {
 		return binary.AppendUvarint(dst, o.WALID)
 	}
@@ -108,57 +117,94 @@ func (d *decoder) uvarint(what string) uint64 {
 	return v
 }
 
-func (d *decoder) object() Object {
+// object reads a tag and the id it announces. compressed is whether the
+// tag is a pointer's tag for a compressed value, which only pointers
+// (withCompressed) may have.
+func (d *decoder) object(withCompressed bool) (o Object, compressed bool) {
 	if d.err != nil {
-		return Object{}
+		return Object{}, false
 	}
 	if len(d.b) < 1 {
 		d.fail("object tag missing")
-		return Object{}
+		return Object{}, false
 	}
-	o := Object{Kind: Kind(d.b[0])}
+	tag := d.b[0]
 	d.b = d.b[1:]
+	if withCompressed && tag > compressedTag && tag <= compressedTag+byte(ValueObject) {
+		tag -= compressedTag
+		compressed = true
+	}
+	o = Object{Kind: Kind(tag)}
 	switch o.Kind {
 	case WALObject:
 		o.WALID = d.uvarint("WAL id")
 	case ValueObject:
 		if len(d.b) < len(o.ID) {
 			d.fail("value object id truncated")
-			return Object{}
+			return Object{}, false
 		}
 		copy(o.ID[:], d.b)
 		d.b = d.b[len(o.ID):]
 	default:
 		d.fail("unknown object tag %d", o.Kind)
 	}
-	return o
+	return o, compressed
 }
 
-// Pointer locates one value: bytes [Off, Off+Len) of Obj, whose CRC32C is CRC.
+// Pointer locates one value: its stored bytes are [Off, Off+Len) of Obj,
+// and their CRC32C is CRC. The stored bytes are the value itself, or with
+// Compressed a compressed value (see AppendCompressed) that decodes to
+// Size bytes.
 type Pointer struct {
 	Obj Object
 	Off uint64
 	Len uint64
 	CRC uint32
+	// Compressed says the stored bytes are a compressed value, and Size
+	// is then the value's length (zero otherwise).
+	Compressed bool
+	Size       uint64
+}
+
+// ValueLen is the length of the value p points at (decompressed).
+func (p Pointer) ValueLen() uint64 {
+	if p.Compressed {
+		return p.Size
+	}
+	return p.Len
 }
 
 // MaxPointerSize bounds an encoded pointer.
-const MaxPointerSize = 1 + 16 + 3*binary.MaxVarintLen64 + 4
+const MaxPointerSize = 1 + 16 + 4*binary.MaxVarintLen64 + 4
 
 // AppendPointer appends p's encoding to dst.
 func AppendPointer(dst []byte, p Pointer) []byte {
-	dst = appendObject(dst, p.Obj)
+	if p.Compressed {
+		dst = appendObject(dst, p.Obj, compressedTag)
+	} else {
+		dst = appendObject(dst, p.Obj, 0)
+	}
 	dst = binary.AppendUvarint(dst, p.Off)
 	dst = binary.AppendUvarint(dst, p.Len)
+	if p.Compressed {
+		dst = binary.AppendUvarint(dst, p.Size)
+	}
 	return binary.LittleEndian.AppendUint32(dst, p.CRC)
 }
 
 // DecodePointer parses an encoded pointer (the whole of b).
 func DecodePointer(b []byte) (Pointer, error) {
 	d := decoder{b: b}
-	p := Pointer{Obj: d.object()}
+	var p Pointer
+	p.Obj, p.Compressed = d.object(true)
 	p.Off = d.uvarint("offset")
 	p.Len = d.uvarint("length")
+	if p.Compressed {
+		p.Size = d.uvarint("size")
+		if d.err == nil && p.Size > compress.MaxDecoded {
+			d.fail("compressed value of %d bytes, more than %d", p.Size, compress.MaxDecoded)
+		}
+	}
 	if d.err == nil && len(d.b) != 4 {
 		d.fail("pointer ends with %d bytes, want a 4-byte checksum", len(d.b))
 	}
@@ -172,15 +218,66 @@ func DecodePointer(b []byte) (Pointer, error) {
 	return p, nil
 }
 
-// Check verifies that value is what p points at (length and checksum).
-func (p Pointer) Check(value []byte) error {
-	if uint64(len(value)) != p.Len {
-		return fmt.Errorf("%w: %s [%d,+%d): got %d bytes", ErrCorrupt, p.Obj, p.Off, p.Len, len(value))
+// Check verifies that stored is what p points at (length and checksum of
+// the stored bytes), without decompressing.
+func (p Pointer) Check(stored []byte) error {
+	if uint64(len(stored)) != p.Len {
+		return fmt.Errorf("%w: %s [%d,+%d): got %d bytes", ErrCorrupt, p.Obj, p.Off, p.Len, len(stored))
 	}
-	if Checksum(value) != p.CRC {
+	if Checksum(stored) != p.CRC {
 		return fmt.Errorf("%w: %s [%d,+%d): checksum mismatch", ErrCorrupt, p.Obj, p.Off, p.Len)
 	}
 	return nil
+}
+
+// Value checks stored (Check) and returns the value: stored itself, or
+// decompressed with codecs into a new buffer of exactly Size bytes.
+func (p Pointer) Value(stored []byte, codecs *compress.Codecs) ([]byte, error) {
+	if err := p.Check(stored); err != nil {
+		return nil, err
+	}
+	if !p.Compressed {
+		return stored, nil
+	}
+	v, err := Decompress(stored, codecs, int(p.Size))
+	if err == nil && uint64(len(v)) != p.Size {
+		err = fmt.Errorf("%w: decoded %d bytes, want %d", ErrCorrupt, len(v), p.Size)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s [%d,+%d): %w", p.Obj, p.Off, p.Len, err)
+	}
+	return v, nil
+}
+
+// AppendCompressed appends the compressed form of value, as c compresses
+// it, to dst (a codec byte, then c's payload; see the package comment). ok
+// is false, and dst unchanged, when compressing would not pay (c.Compress
+// keeps nothing): the value is then stored as it is.
+func AppendCompressed(dst []byte, c *compress.Compressor, value []byte) (out []byte, ok bool, err error) {
+	payload, ok, err := c.Compress(value)
+	if err != nil || !ok {
+		return dst, false, err
+	}
+	dst = append(dst, byte(c.Codec()))
+	return append(dst, payload...), true, nil
+}
+
+// Decompress decodes a compressed value (what AppendCompressed wrote, whole)
+// with codecs, refusing one that would decode to more than limit bytes.
+// A value that does not decode is ErrCorrupt.
+func Decompress(stored []byte, codecs *compress.Codecs, limit int) ([]byte, error) {
+	if len(stored) < 2 {
+		return nil, fmt.Errorf("%w: compressed value of %d bytes", ErrCorrupt, len(stored))
+	}
+	codec := compress.Codec(stored[0])
+	if codec == compress.None || !codec.Valid() {
+		return nil, fmt.Errorf("%w: compressed value with codec %d", ErrCorrupt, stored[0])
+	}
+	v, err := codecs.Decompress(codec, stored[1:], limit)
+	if err != nil {
+		return nil, fmt.Errorf("%w: compressed value: %v", ErrCorrupt, err)
+	}
+	return v, nil
 }
 
 // Count is what an SST refers to in one object.
@@ -234,7 +331,7 @@ func EncodeRefs(r Refs) []byte {
 	b := []byte{refsVersion}
 	b = binary.AppendUvarint(b, uint64(len(objs)))
 	for _, o := range objs {
-		b = appendObject(b, o)
+		b = appendObject(b, o, 0)
 		b = binary.AppendUvarint(b, r[o].Bytes)
 		b = binary.AppendUvarint(b, r[o].Values)
 	}
@@ -257,7 +354,7 @@ func DecodeRefs(b []byte) (Refs, error) {
 	}
 	var prev Object
 	for i := uint64(0); i < n && d.err == nil; i++ {
-		o := d.object()
+		o, _ := d.object(false)
 		c := Count{Bytes: d.uvarint("bytes")}
 		c.Values = d.uvarint("values")
 		if d.err == nil && i > 0 && prev.Compare(o) >= 0 {
@@ -324,10 +421,11 @@ func NewBuilder(id [16]byte, sizeHint int) *Builder {
 	return &Builder{id: id, buf: AppendHeader(make([]byte, 0, max(sizeHint, HeaderSize)), id)}
 }
 
-// Add appends value and returns the pointer to it.
-func (b *Builder) Add(value []byte) Pointer {
-	p := Pointer{Obj: Value(b.id), Off: uint64(len(b.buf)), Len: uint64(len(value)), CRC: Checksum(value)}
-	b.buf = append(b.buf, value...)
+// Copy appends stored, the stored bytes p points at (already checked),
+// as they are, and returns the pointer to the copy: p in this object.
+func (b *Builder) Copy(p Pointer, stored []byte) Pointer {
+	p.Obj, p.Off = Value(b.id), uint64(len(b.buf))
+	b.buf = append(b.buf, stored...)
 	return p
 }
 
