@@ -8,7 +8,7 @@
 // with PutIfAbsent at id+1, which makes the update protocol a compare-and-swap
 // (that protocol lives in package lsm; this package only encodes and decodes).
 //
-// Binary format (version 3), all integers unsigned varints unless noted:
+// Binary format (version 4), all integers unsigned varints unless noted:
 //
 //	+---------+--------------------------------------------+---------------+
 //	| version |                   body                     | crc32c (4 LE) |
@@ -28,8 +28,13 @@
 // Version 3 has the body of version 2; it marks a database whose SSTs may
 // point into WAL objects below WALIDFlushed and into value objects (value
 // separation, package lsm/vlog), which a program knowing only versions 1
-// and 2 would delete as garbage, so such a program refuses it. Decode reads
-// all three (databases written before keep opening), Encode writes version 3.
+// and 2 would delete as garbage, so such a program refuses it. Version 4
+// has the same body again; it marks a database whose separated values may
+// be compressed (WAL objects of format 2, pointers with tags 3 and 4),
+// which a program knowing only versions 1 to 3 cannot read, so it refuses
+// it. Decode reads all four (databases written before keep opening),
+// Encode writes version 4; the first manifest a new program writes (at
+// Open, its writer epoch) upgrades a database for good.
 //
 // Decode never panics on arbitrary input: a short, oversized or
 // checksum-mismatched object is reported as ErrCorrupt.

@@ -11,12 +11,15 @@ import (
 )
 
 // FormatVersion is the manifest encoding written by Encode. Decode also
-// reads versions 1 (without DBID and JournalOwner) and 2 (the same body as
-// version 3). Version 3 says that the database's SSTs may point into WAL
+// reads versions 1 (without DBID and JournalOwner), 2 and 3 (the same body
+// as version 4). Version 3 says that the database's SSTs may point into WAL
 // objects below WALIDFlushed and into value objects (package lsm/vlog), so
 // those are not garbage: a program that knows only versions 1 and 2 (and
-// would delete them) refuses to open it.
-const FormatVersion byte = 3
+// would delete them) refuses to open it. Version 4 says that its WAL
+// objects (WAL format 2) and its SSTs' pointers may hold compressed
+// values, which a program that knows only versions 1 to 3 cannot read: it
+// refuses to open it rather than fail on them later.
+const FormatVersion byte = 4
 
 // ErrCorrupt is returned (wrapped) when a manifest cannot be decoded.
 var ErrCorrupt = errors.New("manifest: corrupt")

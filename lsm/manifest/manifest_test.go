@@ -1,10 +1,13 @@
 package manifest
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/zerofs-go/zerofsd/internal/crc32c"
 )
 
 func sample() *Manifest {
@@ -61,8 +64,31 @@ func TestDecodeVersion2(t *testing.T) {
 	if !reflect.DeepEqual(normalize(got), normalize(sample())) {
 		t.Fatalf("version 2 manifest decoded as %+v, want %+v", got, sample())
 	}
-	if enc := Encode(got); enc[0] != 3 || string(enc[1:len(enc)-4]) != string(data[1:len(data)-4]) {
-		t.Fatal("version 3 is not version 2's body under a new version byte")
+	if enc := Encode(got); enc[0] != FormatVersion || string(enc[1:len(enc)-4]) != string(data[1:len(data)-4]) {
+		t.Fatal("the current version is not version 2's body under a new version byte")
+	}
+}
+
+// v3Sample is sample() as the version 3 encoder wrote it.
+const v3Sample = "0307032ae8078eda96010103303141640161016d050904010202033031420a01610163010202033031430b0164017a0103030104736e617006c601dead00000000000000000000000000ef20686f73743a2f7661722f63616368652f7a65726f66732f6a6f75726e616c2f61ac9e262d"
+
+// TestDecodeVersion3: manifests written before version 4 (compressed
+// values) still decode, and are written again as version 4 with the same
+// body.
+func TestDecodeVersion3(t *testing.T) {
+	data, err := hex.DecodeString(v3Sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(normalize(got), normalize(sample())) {
+		t.Fatalf("version 3 manifest decoded as %+v, want %+v", got, sample())
+	}
+	if enc := Encode(got); enc[0] != 4 || string(enc[1:len(enc)-4]) != string(data[1:len(data)-4]) {
+		t.Fatal("version 4 is not version 3's body under a new version byte")
 	}
 }
 
@@ -122,6 +148,8 @@ func TestDecodeRejectsDamage(t *testing.T) {
 		"truncated": good[:len(good)-3],
 		"bitflip":   flip(good, 10),
 		"version":   withVersion(good, 9),
+		// A newer version than this program knows, checksum intact.
+		"version 5": resum(withVersion(good, 5)),
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -136,6 +164,12 @@ func flip(b []byte, i int) []byte {
 	c := append([]byte(nil), b...)
 	c[i] ^= 0x40
 	return c
+}
+
+// resum recomputes the checksum at the end of a manifest.
+func resum(b []byte) []byte {
+	binary.LittleEndian.PutUint32(b[len(b)-4:], crc32c.Checksum(b[:len(b)-4]))
+	return b
 }
 
 func withVersion(b []byte, v byte) []byte {

@@ -6,7 +6,7 @@
 // interval; a record is one whole batch, so a batch is never split across
 // objects and recovery applies it entirely or not at all.
 //
-// Object layout (version 1):
+// Object layout (version 2):
 //
 //	+---------+-------------+---------+-----------------+
 //	| version | writerEpoch |  walID  | crc32c (header) |   header, 21 bytes
@@ -17,7 +17,13 @@
 //
 //	payload = firstSeq(uvarint) count(uvarint) entry*
 //	entry   = kind(1) len(key)(uvarint) key [len(value)(uvarint) value]
-//	          (the value is present only for KindSet)
+//	          (the value is present for KindSet and KindSetCompressed)
+//
+// Kinds: 0 delete, 1 set, 3 set a compressed value (the value is package
+// vlog's compressed value: a codec byte, then the compressed payload;
+// version 2 only). Version 1 is the same layout without kind 3: Decode
+// reads both, so a database written before compression keeps opening. The
+// records of the local journal (package lsm/journal) are these records.
 //
 // Entry i of a record has sequence number firstSeq+i.
 //

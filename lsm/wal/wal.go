@@ -10,8 +10,12 @@ import (
 	"github.com/zerofs-go/zerofsd/internal/crc32c"
 )
 
-// FormatVersion is the encoding written by this package.
-const FormatVersion byte = 1
+// FormatVersion is the encoding written by this package. Version 2 added
+// entries of kind KindSetCompressed; Decode reads versions 1 and 2.
+const FormatVersion byte = 2
+
+// minFormatVersion is the oldest version Decode reads.
+const minFormatVersion byte = 1
 
 // HeaderSize is the size of an object header.
 const HeaderSize = 1 + 8 + 8 + 4
@@ -27,7 +31,15 @@ type Kind = sstable.Kind
 const (
 	KindDelete = sstable.KindDelete
 	KindSet    = sstable.KindSet
+	// KindSetCompressed sets a value stored compressed: the entry's value
+	// is a compressed value (package vlog), which the database decodes
+	// before the entry goes into a memtable as KindSet. It appears only
+	// in WAL records (format version 2), never in an SST.
+	KindSetCompressed Kind = 3
 )
+
+// hasValue reports whether entries of kind carry a value.
+func hasValue(kind Kind) bool { return kind == KindSet || kind == KindSetCompressed }
 
 // ErrCorrupt is returned (wrapped) when an object or entry list cannot be
 // decoded.
@@ -63,7 +75,7 @@ func AppendEntry(dst []byte, kind Kind, key, value []byte) []byte {
 	dst = append(dst, byte(kind))
 	dst = binary.AppendUvarint(dst, uint64(len(key)))
 	dst = append(dst, key...)
-	if kind == KindSet {
+	if hasValue(kind) {
 		dst = binary.AppendUvarint(dst, uint64(len(value)))
 		dst = append(dst, value...)
 	}
@@ -92,7 +104,7 @@ func Decode(data []byte) (Header, []Record, error) {
 	if binary.LittleEndian.Uint32(data[HeaderSize-4:]) != crc32c.Checksum(data[:HeaderSize-4]) {
 		return h, nil, fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
 	}
-	if data[0] != FormatVersion {
+	if data[0] < minFormatVersion || data[0] > FormatVersion {
 		return h, nil, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, data[0])
 	}
 	h.WriterEpoch = binary.LittleEndian.Uint64(data[1:])
@@ -160,7 +172,7 @@ func (r Record) ForEachAt(fn func(kind Kind, key, value []byte, valueOff int) er
 			return fmt.Errorf("%w: entry %d missing", ErrCorrupt, i)
 		}
 		kind := Kind(b[0])
-		if kind != KindSet && kind != KindDelete {
+		if !hasValue(kind) && kind != KindDelete {
 			return fmt.Errorf("%w: entry %d has unknown kind %d", ErrCorrupt, i, kind)
 		}
 		b = b[1:]
@@ -171,7 +183,7 @@ func (r Record) ForEachAt(fn func(kind Kind, key, value []byte, valueOff int) er
 		b = rest
 		var value []byte
 		valueOff := len(r.Entries) - len(b)
-		if kind == KindSet {
+		if hasValue(kind) {
 			rest := b
 			if value, b, ok = cutBytes(b); !ok {
 				return fmt.Errorf("%w: entry %d value truncated", ErrCorrupt, i)

@@ -2,9 +2,13 @@ package wal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/zerofs-go/zerofsd/internal/crc32c"
 )
 
 type entry struct {
@@ -37,6 +41,7 @@ func TestRoundTrip(t *testing.T) {
 			{{KindSet, "a", "1"}, {KindDelete, "b", ""}},
 			{{KindSet, "", ""}, {KindSet, "c", string(bytes.Repeat([]byte{7}, 5000))}},
 		}},
+		{"compressed", [][]entry{{{KindSetCompressed, "k", "\x01stored form"}, {KindDelete, "k2", ""}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,9 +102,45 @@ func TestDecodeRejectsDamage(t *testing.T) {
 	}
 }
 
+// TestFormatVersions: an object of version 1 (written before compressed
+// values, built here byte by byte) still decodes; an unknown version does
+// not.
+func TestFormatVersions(t *testing.T) {
+	v1 := []byte{1}
+	v1 = binary.LittleEndian.AppendUint64(v1, 3) // writer epoch
+	v1 = binary.LittleEndian.AppendUint64(v1, 8) // WAL id
+	v1 = binary.LittleEndian.AppendUint32(v1, crc32c.Checksum(v1))
+	payload := []byte{5, 1, byte(KindSet), 1, 'k', 2, 'v', '1'} // firstSeq 5, one entry
+	v1 = binary.LittleEndian.AppendUint32(v1, uint32(len(payload)))
+	v1 = binary.LittleEndian.AppendUint32(v1, crc32c.Checksum(payload))
+	v1 = append(v1, payload...)
+	h, recs, err := Decode(v1)
+	if err != nil || h != (Header{WriterEpoch: 3, WALID: 8}) || len(recs) != 1 || recs[0].FirstSeq != 5 {
+		t.Fatalf("version 1 object: %+v, %d records, %v", h, len(recs), err)
+	}
+	if err := recs[0].ForEach(func(kind Kind, key, value []byte) error {
+		if kind != KindSet || string(key) != "k" || string(value) != "v1" {
+			t.Fatalf("entry %v %q %q", kind, key, value)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := AppendHeader(nil, Header{WriterEpoch: 3, WALID: 8}); got[0] != FormatVersion || FormatVersion != 2 {
+		t.Fatalf("writes version %d", got[0])
+	}
+	v3 := bytes.Clone(v1[:HeaderSize])
+	v3[0] = 3
+	binary.LittleEndian.PutUint32(v3[HeaderSize-4:], crc32c.Checksum(v3[:HeaderSize-4]))
+	if _, _, err := Decode(v3); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "version 3") {
+		t.Fatalf("version 3: %v, want ErrCorrupt naming the version", err)
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	f.Add(encode(Header{1, 2}, [][]entry{{{KindSet, "key", "value"}, {KindDelete, "x", ""}}}, 9))
 	f.Add(encode(Header{1, 2}, nil, 0))
+	f.Add(encode(Header{1, 2}, [][]entry{{{KindSetCompressed, "key", "\x02zstd"}}}, 9))
 	f.Add([]byte("not a wal object at all"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h, recs, err := Decode(data)
@@ -126,6 +167,7 @@ func TestValueOffsets(t *testing.T) {
 	batches := [][]entry{
 		{{KindSet, "a", "first"}, {KindDelete, "b", ""}, {KindSet, "c", string(bytes.Repeat([]byte{7}, 300))}},
 		{{KindSet, "", ""}, {KindSet, "long-key-" + string(bytes.Repeat([]byte{'k'}, 200)), "x"}},
+		{{KindSetCompressed, "z", "\x01compressed"}},
 	}
 	obj := encode(Header{WriterEpoch: 1, WALID: 2}, batches, 10)
 	_, recs, err := Decode(obj)
@@ -139,7 +181,7 @@ func TestValueOffsets(t *testing.T) {
 			want := batches[i][j]
 			j++
 			n++
-			if kind == KindSet && string(obj[r.EntriesOff+off:r.EntriesOff+off+len(value)]) != want.value {
+			if kind != KindDelete && string(obj[r.EntriesOff+off:r.EntriesOff+off+len(value)]) != want.value {
 				t.Errorf("record %d entry %d: offset %d does not hold its value", i, j, r.EntriesOff+off)
 			}
 			return nil
@@ -148,7 +190,7 @@ func TestValueOffsets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n != 5 {
-		t.Fatalf("visited %d entries, want 5", n)
+	if n != 6 {
+		t.Fatalf("visited %d entries, want 6", n)
 	}
 }
