@@ -9,12 +9,15 @@ import "github.com/zerofs-go/zerofsd/lsm/wal"
 type Batch struct {
 	entries []byte // wal.AppendEntry encoding
 	count   int
+	// maxValue is the length of its longest value.
+	maxValue int
 }
 
 // Put sets key to value (both are copied).
 func (b *Batch) Put(key, value []byte) {
 	b.entries = wal.AppendEntry(b.entries, wal.KindSet, key, value)
 	b.count++
+	b.maxValue = max(b.maxValue, len(value))
 }
 
 // Delete removes key.
@@ -33,4 +36,5 @@ func (b *Batch) Size() int { return len(b.entries) }
 func (b *Batch) Reset() {
 	b.entries = b.entries[:0]
 	b.count = 0
+	b.maxValue = 0
 }

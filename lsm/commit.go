@@ -82,20 +82,30 @@ func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
 	if err := db.waitForRoom(ctx); err != nil {
 		return err
 	}
+	wb, err := db.compressBatch(b)
+	if err != nil {
+		return err
+	}
+	entries := b.entries
+	if wb != nil {
+		entries = wb.entries
+	}
 	db.commitMu.Lock()
 	if err := db.checkWritable(); err != nil {
 		db.commitMu.Unlock()
+		db.releaseWALBatch(wb)
 		return err
 	}
 	if db.closing {
 		db.commitMu.Unlock()
+		db.releaseWALBatch(wb)
 		return ErrClosed
 	}
 	first := db.lastSeq + 1
 	seg := db.seg
 	wasEmpty := seg.empty()
 	start := len(seg.buf)
-	seg.buf = wal.AppendRecord(seg.buf, first, b.count, b.entries)
+	seg.buf = wal.AppendRecord(seg.buf, first, b.count, entries)
 	seg.records++
 	if wasEmpty {
 		seg.firstAt = time.Now()
@@ -105,11 +115,19 @@ func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
 	// The open segment becomes WAL object nextWALID when it is sealed (only
 	// sealLocked assigns ids, and it seals the open segment), so each
 	// value's place in that object is known now: the memtable records it,
-	// for the L0 SST to point at instead of copying the value.
-	walID, entriesOff := db.nextWALID, len(seg.buf)-len(b.entries)
-	err := wal.Record{FirstSeq: first, Count: b.count, Entries: b.entries}.ForEachAt(func(kind wal.Kind, key, value []byte, off int) error {
-		mem.AddAt(seq, kind, key, value, memtable.Loc{WALID: walID, Off: uint64(entriesOff + off)})
+	// for the L0 SST to point at instead of copying the value. The
+	// memtable gets the plain values of b; wb says where and in what form
+	// they are stored when some are compressed.
+	walID, entriesOff := db.nextWALID, len(seg.buf)-len(entries)
+	i := 0
+	err = wal.Record{FirstSeq: first, Count: b.count, Entries: b.entries}.ForEachAt(func(kind wal.Kind, key, value []byte, off int) error {
+		loc := memtable.Loc{WALID: walID, Off: uint64(entriesOff + off)}
+		if wb != nil {
+			loc = wb.locs[i].loc(walID, entriesOff)
+		}
+		mem.AddAt(seq, kind, key, value, loc)
 		seq++
+		i++
 		return nil
 	})
 	if err != nil {
@@ -137,6 +155,7 @@ func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
 	}
 	last := db.lastSeq
 	db.commitMu.Unlock()
+	db.releaseWALBatch(wb)
 	if !wo.AwaitDurable {
 		return nil
 	}

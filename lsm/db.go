@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/cache"
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 	"github.com/zerofs-go/zerofsd/lsm/journal"
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
@@ -24,9 +25,12 @@ type DB struct {
 	store    objstore.Store // counted, wrapped by Options.WrapStore
 	sstStore objstore.Store // counted, behind the disk cache when configured, then wrapped
 	cache    *sstable.BlockCache
-	// codecs is the compression state every SST writer of the database
-	// shares (one zstd encoder instead of one per SST).
-	codecs *sstable.Codecs
+	// codecs is the compression state every SST writer and every value
+	// compression and decompression of the database shares (one zstd
+	// encoder and decoder instead of one per SST or value).
+	codecs *compress.Codecs
+	// walBatches recycles the scratch of compressBatch (*walBatch).
+	walBatches sync.Pool
 	// diskCache is the optional shared disk cache (for its statistics).
 	diskCache *cache.Disk
 	readOnly  bool
@@ -135,7 +139,7 @@ func newDB(store objstore.Store, opts Options, diskCache *cache.Disk, ns string,
 		counting:    counting,
 		store:       wrap(counting),
 		sstStore:    wrap(cache.NewCachingStore(counting, diskCache, ns)),
-		codecs:      sstable.NewCodecs(),
+		codecs:      compress.NewCodecs(),
 		live:        make(map[*version]int),
 		tables:      make(map[string]*table),
 		pending:     make(map[string]bool),
@@ -147,6 +151,7 @@ func newDB(store objstore.Store, opts Options, diskCache *cache.Disk, ns string,
 		flushedCh:   make(chan struct{}),
 		stop:        make(chan struct{}),
 	}
+	db.walBatches.New = db.newWALBatch
 	db.diskCache = diskCache
 	if blockCacheBytes > 0 {
 		db.cache = sstable.NewBlockCache(blockCacheBytes)

@@ -128,8 +128,9 @@ func (db *DB) installVersion(m *manifest.Manifest, flushed *memTable) {
 }
 
 // buildL0 encodes a memtable as an SST (nil data when it is empty). Values
-// of at least ValueThreshold bytes become pointers to where they are in the
-// memtable's WAL objects, which are stored by now.
+// of at least ValueThreshold bytes become pointers to where they are stored
+// (as they are, or compressed) in the memtable's WAL objects, which are
+// stored by now.
 func (db *DB) buildL0(m *memTable) (manifest.Table, []byte, error) {
 	if m.Empty() {
 		return manifest.Table{}, nil, nil
@@ -141,8 +142,11 @@ func (db *DB) buildL0(m *memTable) (manifest.Table, []byte, error) {
 	for ok := it.First(); ok; ok = it.Next() {
 		kind, value := it.Kind(), it.Value()
 		if loc := it.Loc(); db.separate(kind, value, loc.WALID) {
-			ptr = vlog.AppendPointer(ptr[:0], vlog.Pointer{Obj: vlog.WAL(loc.WALID), Off: loc.Off,
-				Len: uint64(len(value)), CRC: vlog.Checksum(value)})
+			p := vlog.Pointer{Obj: vlog.WAL(loc.WALID), Off: loc.Off, Len: uint64(len(value)), CRC: vlog.Checksum(value)}
+			if loc.StoredLen > 0 {
+				p.Len, p.CRC, p.Compressed, p.Size = uint64(loc.StoredLen), loc.StoredCRC, true, uint64(len(value))
+			}
+			ptr = vlog.AppendPointer(ptr[:0], p)
 			kind, value = sstable.KindPointer, ptr
 		}
 		if err := rb.add(kind, value); err != nil {

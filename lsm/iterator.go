@@ -387,8 +387,8 @@ func (it *Iterator) fill() {
 				it.err = corrupt("value pointer", err)
 				return
 			}
-			e.vlen = int(p.Len)
-			pointed += e.vlen
+			e.vlen = int(p.ValueLen())
+			pointed += int(p.Len)
 		default:
 			e.value = it.m.Value()
 			e.vlen = len(e.value)

@@ -161,7 +161,7 @@ func (db *DB) recoverWAL(ctx context.Context, man *manifest.Manifest, mem *memTa
 	}
 	next := man.WALIDFlushed + 1 + uint64(len(ids))
 	err = db.fetchWAL(ctx, ids, func(id uint64, data []byte) error {
-		lastSeq, err = replayWAL(walKey(id), id, data, mem, lastSeq)
+		lastSeq, err = db.replayWAL(walKey(id), id, data, mem, lastSeq)
 		return err
 	})
 	if err != nil {
@@ -186,7 +186,7 @@ func (db *DB) recoverWAL(ctx context.Context, man *manifest.Manifest, mem *memTa
 		if derr == nil && h.WriterEpoch > db.epoch {
 			return 0, 0, fmt.Errorf("%w: %s written by epoch %d during open", ErrFenced, walKey(next), h.WriterEpoch)
 		}
-		if lastSeq, err = replayWAL(walKey(next), next, data, mem, lastSeq); err != nil {
+		if lastSeq, err = db.replayWAL(walKey(next), next, data, mem, lastSeq); err != nil {
 			return 0, 0, err
 		}
 		next++
@@ -243,10 +243,12 @@ func (db *DB) fetchWAL(ctx context.Context, ids []uint64, apply func(id uint64, 
 	return nil
 }
 
-// replayWAL applies one WAL object to mem. A corrupt object stops recovery
+// replayWAL applies one WAL object to mem, compressed values decoded (the
+// memtable also learns where and in what form they are stored). A corrupt
+// object (a compressed value that does not decode included) stops recovery
 // with ErrCorrupt: since objects are written atomically, damage is not a torn
 // tail of a crash, and skipping it could drop acknowledged writes.
-func replayWAL(key string, id uint64, data []byte, mem *memTable, lastSeq uint64) (uint64, error) {
+func (db *DB) replayWAL(key string, id uint64, data []byte, mem *memTable, lastSeq uint64) (uint64, error) {
 	h, recs, err := wal.Decode(data)
 	if err != nil {
 		return 0, corrupt(key, err)
@@ -257,7 +259,11 @@ func replayWAL(key string, id uint64, data []byte, mem *memTable, lastSeq uint64
 	for _, r := range recs {
 		seq := r.FirstSeq
 		if err := r.ForEachAt(func(kind wal.Kind, k, v []byte, off int) error {
-			mem.AddAt(seq, kind, k, v, memtable.Loc{WALID: id, Off: uint64(r.EntriesOff + off)})
+			kind, v, storedLen, storedCRC, err := db.decodeWALValue(kind, v)
+			if err != nil {
+				return fmt.Errorf("entry %d (sequence number %d): %w", seq-r.FirstSeq, seq, err)
+			}
+			mem.AddAt(seq, kind, k, v, memtable.Loc{WALID: id, Off: uint64(r.EntriesOff + off), StoredLen: storedLen, StoredCRC: storedCRC})
 			seq++
 			return nil
 		}); err != nil {

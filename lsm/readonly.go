@@ -106,7 +106,7 @@ func (db *DB) loadReadOnlyState(ctx context.Context) (*manifest.Manifest, *memTa
 		if err != nil {
 			return nil, nil, 0, fmt.Errorf("lsm: reading %s: %w", walKey(id), err)
 		}
-		last, err := replayWAL(walKey(id), id, data, mem, 0)
+		last, err := db.replayWAL(walKey(id), id, data, mem, 0)
 		if err != nil {
 			return nil, nil, 0, err
 		}

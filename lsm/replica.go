@@ -265,7 +265,7 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 		}
 	}
 	err = r.db.fetchWAL(ctx, ids, func(id uint64, data []byte) error {
-		lastSeq, err = replayWAL(walKey(id), id, data, mem, lastSeq)
+		lastSeq, err = r.db.replayWAL(walKey(id), id, data, mem, lastSeq)
 		walNext = id + 1
 		return err
 	})

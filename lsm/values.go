@@ -22,10 +22,11 @@ func (db *DB) separate(kind sstable.Kind, value []byte, walID uint64) bool {
 	return kind == sstable.KindSet && walID != 0 && db.opts.ValueThreshold > 0 && len(value) >= db.opts.ValueThreshold
 }
 
-// readValue resolves one pointer: a ranged read of its object (through the
-// disk cache), checked against the pointer's length and checksum. A missing
-// object is an error matching objstore.ErrNotFound (Get then reads again
-// from a newer version).
+// readValue resolves one pointer: a ranged read of its stored bytes
+// (through the disk cache), checked against the pointer's length and
+// checksum, then decompressed if the value is compressed. A missing object
+// is an error matching objstore.ErrNotFound (Get then reads again from a
+// newer version).
 func (db *DB) readValue(ctx context.Context, raw []byte) ([]byte, error) {
 	p, err := vlog.DecodePointer(raw)
 	if err != nil {
@@ -36,10 +37,11 @@ func (db *DB) readValue(ctx context.Context, raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lsm: reading value [%d,+%d) of %s: %w", p.Off, p.Len, key, err)
 	}
-	if err := p.Check(data); err != nil {
+	v, err := p.Value(data, db.codecs)
+	if err != nil {
 		return nil, corrupt(key, err)
 	}
-	return data, nil
+	return v, nil
 }
 
 // refsCache holds what each SST points into (its value refs property),
@@ -163,10 +165,11 @@ type pendingValue struct {
 }
 
 // resolveValues reads the values of ps, coalescing pointers into nearby
-// bytes of one object into one ranged read (up to resolveBatch bytes,
-// reading through holes of up to resolveGap) and making up to
-// resolveParallel reads at once. Each value is checked against its
-// pointer; a failed read sets the error of every value it was to serve.
+// bytes of one object into one ranged read (up to resolveBatch stored
+// bytes, reading through holes of up to resolveGap) and making up to
+// resolveParallel reads at once. Each value's stored bytes are checked
+// against its pointer, then decompressed if compressed; a failed read sets
+// the error of every value it was to serve.
 func (db *DB) resolveValues(ctx context.Context, ps []pendingValue) {
 	slices.SortFunc(ps, func(a, b pendingValue) int {
 		if c := a.p.Obj.Compare(b.p.Obj); c != 0 {
@@ -215,9 +218,9 @@ func (db *DB) resolveValues(ctx context.Context, ps []pendingValue) {
 					*v.err = corrupt(key, fmt.Errorf("value [%d,+%d) runs past the end of the object (%d bytes read from %d)", v.p.Off, v.p.Len, len(data), s.off))
 					continue
 				}
-				val := data[lo:hi:hi]
-				if cerr := v.p.Check(val); cerr != nil {
-					*v.err = corrupt(key, cerr)
+				val, verr := v.p.Value(data[lo:hi:hi], db.codecs)
+				if verr != nil {
+					*v.err = corrupt(key, verr)
 					continue
 				}
 				*v.out = val

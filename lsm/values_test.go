@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 	"github.com/zerofs-go/zerofsd/lsm/vlog"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
@@ -26,6 +27,18 @@ func valueOptions() Options {
 	o.MemtableBytes = 1 << 20
 	o.L0CompactionTrigger = 1000 // compactions only when a test asks
 	return o
+}
+
+// forCodecs runs fn with valueOptions under each compression of values:
+// none, snappy and zstd (bigValue compresses well).
+func forCodecs(t *testing.T, fn func(t *testing.T, opts Options)) {
+	for _, c := range []compress.Codec{compress.None, compress.Snappy, compress.Zstd} {
+		t.Run(c.String(), func(t *testing.T) {
+			opts := valueOptions()
+			opts.Compression = c
+			fn(t, opts)
+		})
+	}
 }
 
 // bigValue is the value of key at version v: 300 to 600 bytes that name
@@ -119,42 +132,46 @@ func keyList(n int) []string {
 // WAL; the L0 SST holds pointers to them, GC keeps the WAL objects they
 // are in, and they read back before and after a reopen.
 func TestValuesAreWrittenOnce(t *testing.T) {
-	ctx := context.Background()
-	mem := objstore.NewMemory()
-	store := objstore.NewCounting(mem)
-	db := mustOpen(t, store, valueOptions())
-	keys := keyList(300)
-	putAll(t, db, keys, 1)
-	var valueBytes int64
-	for _, k := range keys {
-		valueBytes += int64(len(bigValue(k, 1)))
-	}
-	if err := db.FlushMemtable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.RunGC(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s := store.Stats()
-	written := s[objstore.OpPut].BytesWritten + s[objstore.OpPutIfAbsent].BytesWritten
-	if st := db.Stats(); st.TableBytes*4 > valueBytes || written > valueBytes*3/2 {
-		t.Fatalf("%d value bytes: the SSTs hold %d bytes, %d bytes were written to the store", valueBytes, st.TableBytes, written)
-	}
-	if len(objectsUnder(t, mem, walPrefix)) == 0 {
-		t.Fatal("GC deleted the WAL objects the SSTs point into")
-	}
-	checkVersions(t, db, keys, func(string) int { return 1 })
-	if err := db.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	db = mustOpen(t, mem, valueOptions())
-	defer db.Close(ctx)
-	checkVersions(t, db, keys, func(string) int { return 1 })
+	forCodecs(t, func(t *testing.T, opts Options) {
+		ctx := context.Background()
+		mem := objstore.NewMemory()
+		store := objstore.NewCounting(mem)
+		db := mustOpen(t, store, opts)
+		keys := keyList(300)
+		putAll(t, db, keys, 1)
+		var valueBytes int64
+		for _, k := range keys {
+			valueBytes += int64(len(bigValue(k, 1)))
+		}
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.RunGC(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s := store.Stats()
+		written := s[objstore.OpPut].BytesWritten + s[objstore.OpPutIfAbsent].BytesWritten
+		if st := db.Stats(); st.TableBytes*4 > valueBytes || written > valueBytes*3/2 {
+			t.Fatalf("%d value bytes: the SSTs hold %d bytes, %d bytes were written to the store", valueBytes, st.TableBytes, written)
+		}
+		if len(objectsUnder(t, mem, walPrefix)) == 0 {
+			t.Fatal("GC deleted the WAL objects the SSTs point into")
+		}
+		checkVersions(t, db, keys, func(string) int { return 1 })
+		if err := db.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		db = mustOpen(t, mem, opts)
+		defer db.Close(ctx)
+		checkVersions(t, db, keys, func(string) int { return 1 })
+	})
 }
 
 // TestGCDeletesWALObjectsNothingPointsInto: WAL objects of small values go
 // once their writes are in SSTs; those of separated values stay while an
 // SST points into them and go once a merge drops the last such pointer.
+// (Without compression: compressed, each of these values is smaller than
+// its WAL object's framing, and GC rightly relocates them all at once.)
 func TestGCDeletesWALObjectsNothingPointsInto(t *testing.T) {
 	ctx := context.Background()
 	mem := objstore.NewMemory()
@@ -211,200 +228,216 @@ func TestGCDeletesWALObjectsNothingPointsInto(t *testing.T) {
 // deletes those WAL objects, and everything reads back, also after a
 // reopen; a second round finds nothing worth doing.
 func TestValueCompactionRelocates(t *testing.T) {
-	ctx := context.Background()
-	mem := objstore.NewMemory()
-	db := mustOpen(t, mem, valueOptions())
-	keys := keyList(400)
-	version := map[string]int{}
-	for i, k := range keys {
-		if err := db.Put(ctx, []byte(k), bigValue(k, 1), WriteOptions{AwaitDurable: i%20 == 19}); err != nil {
-			t.Fatal(err)
-		}
-		version[k] = 1
-	}
-	if err := db.FlushMemtable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, k := range keys {
-		if rng.IntN(10) < 8 {
-			if err := db.Put(ctx, []byte(k), bigValue(k, 2), WriteOptions{}); err != nil {
+	forCodecs(t, func(t *testing.T, opts Options) {
+		ctx := context.Background()
+		mem := objstore.NewMemory()
+		db := mustOpen(t, mem, opts)
+		keys := keyList(400)
+		version := map[string]int{}
+		for i, k := range keys {
+			if err := db.Put(ctx, []byte(k), bigValue(k, 1), WriteOptions{AwaitDurable: i%20 == 19}); err != nil {
 				t.Fatal(err)
 			}
-			version[k] = 2
+			version[k] = 1
 		}
-	}
-	if err := db.FlushMemtable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	before := objectsUnder(t, mem, walPrefix)
-	res, err := db.RunGC(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := db.Stats()
-	if !res.ValueCompaction || st.ValueBytesRelocated == 0 || len(objectsUnder(t, mem, valuePrefix)) == 0 {
-		t.Fatalf("GC: %+v, %d bytes relocated, value objects %v", res, st.ValueBytesRelocated, objectsUnder(t, mem, valuePrefix))
-	}
-	if after := objectsUnder(t, mem, walPrefix); len(after) >= len(before) {
-		t.Fatalf("%d WAL objects before GC, %d after", len(before), len(after))
-	}
-	checkVersions(t, db, keys, func(k string) int { return version[k] })
-	res, err = db.RunGC(ctx)
-	if err != nil || res.ValueCompaction {
-		t.Fatalf("second GC round: %+v, %v; want nothing to compact", res, err)
-	}
-	if err := db.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	db = mustOpen(t, mem, valueOptions())
-	defer db.Close(ctx)
-	checkVersions(t, db, keys, func(k string) int { return version[k] })
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(1, 2))
+		for _, k := range keys {
+			if rng.IntN(10) < 8 {
+				if err := db.Put(ctx, []byte(k), bigValue(k, 2), WriteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				version[k] = 2
+			}
+		}
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+		before := objectsUnder(t, mem, walPrefix)
+		res, err := db.RunGC(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := db.Stats()
+		if !res.ValueCompaction || st.ValueBytesRelocated == 0 || len(objectsUnder(t, mem, valuePrefix)) == 0 {
+			t.Fatalf("GC: %+v, %d bytes relocated, value objects %v", res, st.ValueBytesRelocated, objectsUnder(t, mem, valuePrefix))
+		}
+		if after := objectsUnder(t, mem, walPrefix); len(after) >= len(before) {
+			t.Fatalf("%d WAL objects before GC, %d after", len(before), len(after))
+		}
+		checkVersions(t, db, keys, func(k string) int { return version[k] })
+		res, err = db.RunGC(ctx)
+		if err != nil || res.ValueCompaction {
+			t.Fatalf("second GC round: %+v, %v; want nothing to compact", res, err)
+		}
+		if err := db.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		db = mustOpen(t, mem, opts)
+		defer db.Close(ctx)
+		checkVersions(t, db, keys, func(k string) int { return version[k] })
+	})
 }
 
 // TestCheckpointPinsValues: a checkpoint keeps the objects its SSTs point
 // into through overwrites and value compactions; once it is deleted they go.
 func TestCheckpointPinsValues(t *testing.T) {
-	for _, outside := range []bool{false, true} {
-		t.Run(fmt.Sprintf("from outside %v", outside), func(t *testing.T) {
-			ctx := context.Background()
-			mem := objstore.NewMemory()
-			db := mustOpen(t, mem, valueOptions())
-			defer db.Close(ctx)
-			keys := keyList(200)
-			putAll(t, db, keys, 1)
-			if err := db.FlushMemtable(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if outside {
-				if _, err := CreateCheckpoint(ctx, mem, "c"); err != nil {
+	forCodecs(t, func(t *testing.T, opts Options) {
+		for _, outside := range []bool{false, true} {
+			t.Run(fmt.Sprintf("from outside %v", outside), func(t *testing.T) {
+				ctx := context.Background()
+				mem := objstore.NewMemory()
+				db := mustOpen(t, mem, opts)
+				defer db.Close(ctx)
+				keys := keyList(200)
+				putAll(t, db, keys, 1)
+				if err := db.FlushMemtable(ctx); err != nil {
 					t.Fatal(err)
 				}
-			} else if _, err := db.Checkpoint(ctx, "c"); err != nil {
-				t.Fatal(err)
-			}
-			for v := 2; v <= 3; v++ {
-				putAll(t, db, keys, v)
-				if err := db.FlushMemtable(ctx); err != nil {
+				if outside {
+					if _, err := CreateCheckpoint(ctx, mem, "c"); err != nil {
+						t.Fatal(err)
+					}
+				} else if _, err := db.Checkpoint(ctx, "c"); err != nil {
+					t.Fatal(err)
+				}
+				for v := 2; v <= 3; v++ {
+					putAll(t, db, keys, v)
+					if err := db.FlushMemtable(ctx); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := db.RunGC(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				ro, err := OpenReadOnly(ctx, mem, ReadOnlyOptions{Checkpoint: "c", Logger: quietLogger()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkVersions(t, ro, keys, func(string) int { return 1 })
+				ro.Close(ctx)
+				checkVersions(t, db, keys, func(string) int { return 3 })
+				pinned := len(objectsUnder(t, mem, walPrefix))
+				if err := db.DeleteCheckpoint(ctx, "c"); err != nil {
 					t.Fatal(err)
 				}
 				if _, err := db.RunGC(ctx); err != nil {
 					t.Fatal(err)
 				}
-			}
-			ro, err := OpenReadOnly(ctx, mem, ReadOnlyOptions{Checkpoint: "c", Logger: quietLogger()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkVersions(t, ro, keys, func(string) int { return 1 })
-			ro.Close(ctx)
-			checkVersions(t, db, keys, func(string) int { return 3 })
-			pinned := len(objectsUnder(t, mem, walPrefix))
-			if err := db.DeleteCheckpoint(ctx, "c"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.RunGC(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if n := len(objectsUnder(t, mem, walPrefix)); n >= pinned {
-				t.Fatalf("%d WAL objects while the checkpoint existed, %d after deleting it and GC", pinned, n)
-			}
-			checkVersions(t, db, keys, func(string) int { return 3 })
-		})
-	}
+				if n := len(objectsUnder(t, mem, walPrefix)); n >= pinned {
+					t.Fatalf("%d WAL objects while the checkpoint existed, %d after deleting it and GC", pinned, n)
+				}
+				checkVersions(t, db, keys, func(string) int { return 3 })
+			})
+		}
+	})
 }
 
 // TestIteratorKeepsValues: an iterator created before its values are
 // overwritten, relocated and collected reads them all; once it is closed
 // GC deletes their objects.
 func TestIteratorKeepsValues(t *testing.T) {
-	ctx := context.Background()
-	mem := objstore.NewMemory()
-	db := mustOpen(t, mem, valueOptions())
-	defer db.Close(ctx)
-	keys := keyList(200)
-	putAll(t, db, keys, 1)
-	if err := db.FlushMemtable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	it, err := db.NewIterator(ctx, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	putAll(t, db, keys, 2)
-	if err := db.FlushMemtable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if res, err := db.RunGC(ctx); err != nil || !res.ValueCompaction {
-		t.Fatalf("GC: %+v, %v; want a value compaction", res, err)
-	}
-	held := len(objectsUnder(t, mem, walPrefix))
-	n := 0
-	for it.Next() {
-		if k := string(it.Key()); !bytes.Equal(it.Value(), bigValue(k, 1)) {
-			t.Fatalf("the iterator reads %s = %.30q..., want version 1", k, it.Value())
+	forCodecs(t, func(t *testing.T, opts Options) {
+		ctx := context.Background()
+		mem := objstore.NewMemory()
+		db := mustOpen(t, mem, opts)
+		defer db.Close(ctx)
+		keys := keyList(200)
+		putAll(t, db, keys, 1)
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
 		}
-		n++
-	}
-	if err := it.Close(); err != nil || n != len(keys) {
-		t.Fatalf("iterator: %d keys, %v", n, err)
-	}
-	if _, err := db.RunGC(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(objectsUnder(t, mem, walPrefix)); n >= held {
-		t.Fatalf("%d WAL objects while the iterator was open, %d after closing it and GC", held, n)
-	}
-	checkVersions(t, db, keys, func(string) int { return 2 })
+		it, err := db.NewIterator(ctx, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		putAll(t, db, keys, 2)
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := db.RunGC(ctx); err != nil || !res.ValueCompaction {
+			t.Fatalf("GC: %+v, %v; want a value compaction", res, err)
+		}
+		held := len(objectsUnder(t, mem, walPrefix))
+		n := 0
+		for it.Next() {
+			if k := string(it.Key()); !bytes.Equal(it.Value(), bigValue(k, 1)) {
+				t.Fatalf("the iterator reads %s = %.30q..., want version 1", k, it.Value())
+			}
+			n++
+		}
+		if err := it.Close(); err != nil || n != len(keys) {
+			t.Fatalf("iterator: %d keys, %v", n, err)
+		}
+		if _, err := db.RunGC(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(objectsUnder(t, mem, walPrefix)); n >= held {
+			t.Fatalf("%d WAL objects while the iterator was open, %d after closing it and GC", held, n)
+		}
+		checkVersions(t, db, keys, func(string) int { return 2 })
+	})
 }
 
 // TestCorruptValueIsAnError: a damaged byte of a separated value makes its
 // read fail with ErrCorrupt, never return other bytes.
 func TestCorruptValueIsAnError(t *testing.T) {
-	ctx := context.Background()
-	mem := objstore.NewMemory()
-	db := mustOpen(t, mem, valueOptions())
-	defer db.Close(ctx)
-	value := bigValue("victim", 1)
-	if err := db.Put(ctx, []byte("victim"), value, WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.FlushMemtable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	damaged := false
-	for _, key := range objectsUnder(t, mem, walPrefix) {
-		data, err := mem.Get(ctx, key)
+	forCodecs(t, func(t *testing.T, opts Options) {
+		ctx := context.Background()
+		mem := objstore.NewMemory()
+		db := mustOpen(t, mem, opts)
+		defer db.Close(ctx)
+		value := bigValue("victim", 1)
+		if err := db.Put(ctx, []byte("victim"), value, WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		stored := value
+		if opts.Compression != compress.None {
+			c := compress.NewCompressor(opts.Compression, nil)
+			var ok bool
+			if stored, ok, _ = vlog.AppendCompressed(nil, &c, value); !ok {
+				t.Fatal("the value does not compress")
+			}
+		}
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+		damaged := false
+		for _, key := range objectsUnder(t, mem, walPrefix) {
+			data, err := mem.Get(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i := bytes.Index(data, stored); i >= 0 {
+				data = bytes.Clone(data)
+				data[i+len(stored)/2] ^= 0x40
+				if err := mem.Put(ctx, key, data); err != nil {
+					t.Fatal(err)
+				}
+				damaged = true
+			}
+		}
+		if !damaged {
+			t.Fatal("the value is in no WAL object")
+		}
+		if v, err := db.Get(ctx, []byte("victim")); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Get of a damaged value = %.20q, %v; want ErrCorrupt", v, err)
+		}
+		it, err := db.NewIterator(ctx, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i := bytes.Index(data, value); i >= 0 {
-			data = bytes.Clone(data)
-			data[i+len(value)/2] ^= 0x40
-			if err := mem.Put(ctx, key, data); err != nil {
-				t.Fatal(err)
+		for it.Next() {
+			if v := it.Value(); v != nil {
+				t.Fatalf("the iterator returned %.20q for a damaged value", v)
 			}
-			damaged = true
 		}
-	}
-	if !damaged {
-		t.Fatal("the value is in no WAL object")
-	}
-	if v, err := db.Get(ctx, []byte("victim")); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Get of a damaged value = %.20q, %v; want ErrCorrupt", v, err)
-	}
-	it, err := db.NewIterator(ctx, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for it.Next() {
-		if v := it.Value(); v != nil {
-			t.Fatalf("the iterator returned %.20q for a damaged value", v)
+		if err := it.Close(); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("iterator over a damaged value: %v, want ErrCorrupt", err)
 		}
-	}
-	if err := it.Close(); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("iterator over a damaged value: %v, want ErrCorrupt", err)
-	}
+	})
 }
 
 // TestValueGCRacesReaders runs writers overwriting separated values,
@@ -412,119 +445,120 @@ func TestCorruptValueIsAnError(t *testing.T) {
 // whole, right value of its key, and memtable flushes, compactions and GC
 // rounds (value compactions included) all at once. Run it with -race.
 func TestValueGCRacesReaders(t *testing.T) {
-	ctx := context.Background()
-	mem := objstore.NewMemory()
-	opts := valueOptions()
-	opts.MemtableBytes = 64 << 10
-	opts.L0CompactionTrigger = 4
-	db := mustOpen(t, mem, opts)
-	defer db.Close(ctx)
-	keys := keyList(300)
-	putAll(t, db, keys, 0)
-	var latest [300]atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	fail := func(format string, args ...any) {
-		failed.CompareAndSwap(nil, fmt.Sprintf(format, args...))
-	}
-	check := func(k string, v []byte) {
-		gk, gv, ok := keyOf(v)
-		if !ok || gk != k {
-			fail("%s holds %.40q...", k, v)
-			return
+	forCodecs(t, func(t *testing.T, opts Options) {
+		ctx := context.Background()
+		mem := objstore.NewMemory()
+		opts.MemtableBytes = 64 << 10
+		opts.L0CompactionTrigger = 4
+		db := mustOpen(t, mem, opts)
+		defer db.Close(ctx)
+		keys := keyList(300)
+		putAll(t, db, keys, 0)
+		var latest [300]atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var failed atomic.Value
+		fail := func(format string, args ...any) {
+			failed.CompareAndSwap(nil, fmt.Sprintf(format, args...))
 		}
-		var i int
-		fmt.Sscanf(k, "key-%d", &i)
-		if int64(gv) > latest[i].Load() {
-			fail("%s holds version %d, never written", k, gv)
-		}
-	}
-	for w := 0; w < 2; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 9))
-			for v := 1; ; v++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				i := rng.IntN(len(keys))
-				if w == 1 {
-					i = rng.IntN(len(keys) / 10) // a hot tenth
-				}
-				latest[i].Store(int64(max(latest[i].Load(), int64(v))))
-				if err := db.Put(ctx, []byte(keys[i]), bigValue(keys[i], v), WriteOptions{}); err != nil {
-					fail("Put: %v", err)
-					return
-				}
+		check := func(k string, v []byte) {
+			gk, gv, ok := keyOf(v)
+			if !ok || gk != k {
+				fail("%s holds %.40q...", k, v)
+				return
 			}
-		}()
-	}
-	for r := 0; r < 3; r++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(r), 10))
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if rng.IntN(4) > 0 {
-					k := keys[rng.IntN(len(keys))]
-					v, err := db.Get(ctx, []byte(k))
-					if err != nil {
-						fail("Get(%s): %v", k, err)
+			var i int
+			fmt.Sscanf(k, "key-%d", &i)
+			if int64(gv) > latest[i].Load() {
+				fail("%s holds version %d, never written", k, gv)
+			}
+		}
+		for w := 0; w < 2; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(w), 9))
+				for v := 1; ; v++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					i := rng.IntN(len(keys))
+					if w == 1 {
+						i = rng.IntN(len(keys) / 10) // a hot tenth
+					}
+					latest[i].Store(int64(max(latest[i].Load(), int64(v))))
+					if err := db.Put(ctx, []byte(keys[i]), bigValue(keys[i], v), WriteOptions{}); err != nil {
+						fail("Put: %v", err)
 						return
 					}
-					check(k, v)
-					continue
 				}
-				it, err := db.NewIterator(ctx, []byte(keys[rng.IntN(len(keys))]), nil)
-				if err != nil {
-					fail("NewIterator: %v", err)
-					return
+			}()
+		}
+		for r := 0; r < 3; r++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(r), 10))
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if rng.IntN(4) > 0 {
+						k := keys[rng.IntN(len(keys))]
+						v, err := db.Get(ctx, []byte(k))
+						if err != nil {
+							fail("Get(%s): %v", k, err)
+							return
+						}
+						check(k, v)
+						continue
+					}
+					it, err := db.NewIterator(ctx, []byte(keys[rng.IntN(len(keys))]), nil)
+					if err != nil {
+						fail("NewIterator: %v", err)
+						return
+					}
+					for n := 0; n < 200 && it.Next(); n++ {
+						check(string(it.Key()), it.Value())
+					}
+					if err := it.Close(); err != nil {
+						fail("iterator: %v", err)
+						return
+					}
 				}
-				for n := 0; n < 200 && it.Next(); n++ {
-					check(string(it.Key()), it.Value())
-				}
-				if err := it.Close(); err != nil {
-					fail("iterator: %v", err)
-					return
-				}
+			}()
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		rounds, compactions := 0, 0
+		for time.Now().Before(deadline) && failed.Load() == nil {
+			if err := db.FlushMemtable(ctx); err != nil {
+				fail("FlushMemtable: %v", err)
+				break
 			}
-		}()
-	}
-	deadline := time.Now().Add(2 * time.Second)
-	rounds, compactions := 0, 0
-	for time.Now().Before(deadline) && failed.Load() == nil {
-		if err := db.FlushMemtable(ctx); err != nil {
-			fail("FlushMemtable: %v", err)
-			break
+			res, err := db.RunGC(ctx)
+			if err != nil {
+				fail("GC: %v", err)
+				break
+			}
+			rounds++
+			if res.ValueCompaction {
+				compactions++
+			}
 		}
-		res, err := db.RunGC(ctx)
-		if err != nil {
-			fail("GC: %v", err)
-			break
+		close(stop)
+		wg.Wait()
+		if f := failed.Load(); f != nil {
+			t.Fatal(f)
 		}
-		rounds++
-		if res.ValueCompaction {
-			compactions++
+		if compactions == 0 {
+			t.Fatalf("%d GC rounds and no value compaction", rounds)
 		}
-	}
-	close(stop)
-	wg.Wait()
-	if f := failed.Load(); f != nil {
-		t.Fatal(f)
-	}
-	if compactions == 0 {
-		t.Fatalf("%d GC rounds and no value compaction", rounds)
-	}
-	t.Logf("%d GC rounds, %d value compactions, %d bytes relocated", rounds, compactions, db.Stats().ValueBytesRelocated)
+		t.Logf("%d GC rounds, %d value compactions, %d bytes relocated", rounds, compactions, db.Stats().ValueBytesRelocated)
+	})
 }
 
 // TestPickVictims: the emptiest objects first, until the garbage left is

@@ -36,11 +36,15 @@ type node struct {
 }
 
 // Loc is where an entry's value also lies in the write-ahead log: the id of
-// the WAL object (0: not known) and the offset of the value's first byte
-// in it.
+// the WAL object (0: not known) and the offset of the first byte stored
+// there. When the WAL holds the value in another form than the memtable
+// (compressed), StoredLen and StoredCRC are the length and CRC32C of that
+// form; StoredLen 0 means the value is there as it is.
 type Loc struct {
-	WALID uint64
-	Off   uint64
+	WALID     uint64
+	Off       uint64
+	StoredLen uint32
+	StoredCRC uint32
 }
 
 func (n *node) next(level int) *atomic.Pointer[node] {
@@ -147,7 +151,8 @@ func (m *Memtable) Add(seq uint64, kind sstable.Kind, key, value []byte) {
 	m.AddAt(seq, kind, key, value, Loc{})
 }
 
-// AddAt is Add for an entry whose value is also at loc in the WAL.
+// AddAt is Add for an entry whose value is also at loc in the WAL (as it
+// is, or in the stored form loc describes).
 func (m *Memtable) AddAt(seq uint64, kind sstable.Kind, key, value []byte, loc Loc) {
 	buf := m.allocBytes(len(key) + len(value))
 	copy(buf, key)
