@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/zerofs-go/zerofsd/exports"
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 	"github.com/zerofs-go/zerofsd/lsm/journal"
+	"github.com/zerofs-go/zerofsd/lsm/vlog"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
 )
 
@@ -22,7 +24,8 @@ import (
 //	{"seq":42,"op":"set","key":"<base64>","value":"<base64>","epoch":7}
 //	{"seq":43,"op":"delete","key":"<base64>","epoch":7}
 //
-// Keys and values are the export's database entries (kvfs's encoding).
+// Keys and values are the export's database entries (kvfs's encoding);
+// values the journal holds compressed are written decompressed.
 // Neither command changes anything; both work while the daemon runs.
 func runJournal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -90,12 +93,20 @@ type extractedEntry struct {
 func extractTail(dir, tail string, stdout, stderr io.Writer) error {
 	w := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(w)
+	codecs := compress.NewCodecs()
 	err := journal.ReadOrphan(nil, dir, tail, func(h journal.Header, r wal.Record) error {
 		seq := r.FirstSeq
 		return r.ForEach(func(kind wal.Kind, key, value []byte) error {
 			e := extractedEntry{Seq: seq, Op: "set", Key: key, Value: value, Epoch: h.Epoch}
-			if kind == wal.KindDelete {
+			switch kind {
+			case wal.KindDelete:
 				e.Op, e.Value = "delete", nil
+			case wal.KindSetCompressed:
+				v, err := vlog.Decompress(value, codecs, compress.MaxDecoded)
+				if err != nil {
+					return fmt.Errorf("entry %d: %w", seq, err)
+				}
+				e.Value = v
 			}
 			seq++
 			return enc.Encode(e)

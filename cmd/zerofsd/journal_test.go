@@ -12,7 +12,9 @@ import (
 
 	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/exports"
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 	"github.com/zerofs-go/zerofsd/lsm/journal"
+	"github.com/zerofs-go/zerofsd/lsm/vlog"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
 )
 
@@ -57,8 +59,15 @@ durability = "local"
 	var entries []byte
 	entries = wal.AppendEntry(entries, wal.KindSet, []byte("key-1"), []byte("value-1"))
 	entries = wal.AppendEntry(entries, wal.KindDelete, []byte("key-2"), nil)
-	w.Append(wal.AppendRecord(nil, 11, 2, entries), 12)
-	if err := w.Sync(context.Background(), 12); err != nil {
+	big := bytes.Repeat([]byte("compressible "), 100)
+	comp := compress.NewCompressor(compress.Zstd, nil)
+	stored, ok, err := vlog.AppendCompressed(nil, &comp, big)
+	if !ok || err != nil {
+		t.Fatalf("not compressed: %v", err)
+	}
+	entries = wal.AppendEntry(entries, wal.KindSetCompressed, []byte("key-3"), stored)
+	w.Append(wal.AppendRecord(nil, 11, 3, entries), 13)
+	if err := w.Sync(context.Background(), 13); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
@@ -80,7 +89,7 @@ durability = "local"
 		t.Fatalf("journal list: exit %d: %s", code, stderr.String())
 	}
 	if out := stdout.String(); !strings.Contains(out, orphans[0].Name) || !strings.Contains(out, "1 records") ||
-		!strings.Contains(out, "seq 11-12") || !strings.Contains(out, "test: taken over") {
+		!strings.Contains(out, "seq 11-13") || !strings.Contains(out, "test: taken over") {
 		t.Fatalf("journal list printed:\n%s", out)
 	}
 
@@ -101,6 +110,7 @@ durability = "local"
 	want := []extractedEntry{
 		{Seq: 11, Op: "set", Key: []byte("key-1"), Value: []byte("value-1"), Epoch: 4},
 		{Seq: 12, Op: "delete", Key: []byte("key-2"), Epoch: 4},
+		{Seq: 13, Op: "set", Key: []byte("key-3"), Value: big, Epoch: 4},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("extracted %v, want %v", got, want)
