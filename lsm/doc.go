@@ -86,19 +86,30 @@
 // # Value separation
 //
 // A value of at least ValueThreshold bytes (default 512) is written to the
-// store once: in its WAL object. The memtable remembers where (the WAL id
-// the open segment will get when sealed, and the value's offset in it), and
+// store once: in its WAL object. With Compression set, the writer's
+// goroutine compresses it before taking the commit lock, and the WAL
+// record holds the compressed form (entry kind wal.KindSetCompressed, a
+// self-describing vlog compressed value) when that saves at least an
+// eighth, else the value as it is: incompressible data pays nothing but
+// the attempt. The memtable keeps the plain value and remembers where it
+// is stored (the WAL id the open segment will get when sealed, the offset
+// in it, and for a compressed value the stored length and CRC), and
 // the L0 SST — written only once those WAL objects are stored — holds a
-// pointer instead (package vlog: object, offset, length, CRC32C; entry
+// pointer instead (package vlog: object, offset and length of the stored
+// bytes, their CRC32C, and for a compressed value its decoded size; entry
 // kind sstable.KindPointer). Compactions copy pointers, not values; each
-// SST records which objects it points into and how many bytes (its value
-// refs property). Reads resolve pointers with ranged reads through the disk
-// cache and check the CRC; an iterator resolves the pointers of up to 128
+// SST records which objects it points into and how many stored bytes (its
+// value refs property). Reads resolve pointers with ranged reads of exactly
+// the stored bytes through the disk cache (which so holds them compressed),
+// check the CRC, then decompress; an iterator resolves the pointers of up to 128
 // entries it has taken ahead at once, coalescing nearby values of one
 // object into one read, and only when a value is asked for (ValueLen never
-// reads one). A pointer to a missing object fails the read (Get reads
-// again from a newer version, as for a collected SST); a value that fails
-// its CRC is ErrCorrupt, never returned. Writers wait (backpressure) only when frozen plus
+// reads one: the pointer has the decoded size). A pointer to a missing
+// object fails the read (Get reads again from a newer version, as for a
+// collected SST); a value that fails its CRC or does not decode to its
+// size is ErrCorrupt, never returned. WAL replay (Open, read-only
+// databases, replicas, a recovered journal) decodes compressed entries; one
+// that does not decode stops it with ErrCorrupt, like any damaged record. Writers wait (backpressure) only when frozen plus
 // mutable memtables exceed MaxUnflushedBytes. Every manifest change is a
 // PutIfAbsent at id+1; on conflict the latest manifest is reloaded: another
 // writer epoch means we are fenced, our own epoch means an earlier attempt
@@ -154,7 +165,9 @@
 // (under 90% live) are chosen until the garbage left would be at most half
 // the ratio used, their live values are copied into value objects (16 MiB
 // each, uploaded before the manifest names them), and the merge writes
-// pointers to the copies. The deletion that follows removes the emptied
+// pointers to the copies; a value is copied as it is stored (a compressed
+// one stays compressed, checked by its CRC, never decoded). The deletion
+// that follows removes the emptied
 // objects. A checkpoint pins a manifest
 // (and so its SSTs) until deleted; OpenReadOnly reads at a checkpoint or
 // at the latest state. DB.Checkpoint first writes the memtables out, so it
@@ -202,18 +215,25 @@
 // There is one writer per store prefix (others are fenced), no
 // transactions beyond atomic batches, no persistent snapshots other than
 // checkpoints, and a reader following the latest state (not a checkpoint)
-// is not protected from the writer's GC. Separated values are not
-// compressed (Compression applies to SST blocks) and not kept in the
-// memory block cache (the disk cache keeps their pages).
+// is not protected from the writer's GC. Separated values are compressed
+// one by one, never with their neighbours (a 4 KiB value compresses less
+// than a block of many), and not kept in the memory block cache (the disk
+// cache keeps their pages, compressed). A value too small to be separated
+// is compressed with its SST block.
 //
 // # Formats
 //
-// Manifests are written in format version 3 (package manifest), SSTs in
-// format version 2 (package sstable); both packages read the older
-// versions, so a database written before value separation opens, and its
-// old SSTs (values inline) live on beside new ones. A program that knows
-// only manifest versions 1 and 2 refuses version 3, because its GC would
-// delete WAL objects the SSTs point into.
-// checkpoints, and a read-only database following the latest state (not a
-// checkpoint, not a Replica) is not protected from the writer's GC.
+// Manifests are written in format version 4 (package manifest), SSTs in
+// format version 2 (package sstable), WAL objects in format version 2
+// (package wal); each package reads the older versions, so a database
+// written before value separation or before compressed values opens, and
+// its old SSTs (values inline) and plain values live on beside new ones
+// (plain values keep pointer tags 1 and 2, which never changed). A program
+// that knows only manifest versions 1 and 2 refuses version 3, because its
+// GC would delete WAL objects the SSTs point into; one that knows only
+// versions 1 to 3 refuses version 4, because it cannot read compressed
+// values. The first manifest a writer writes (at Open) upgrades the
+// database: there is no going back to an older program. Such a program
+// must also not be given the local journal of a newer one: it would take
+// a compressed record for a torn or damaged one.
 package lsm

@@ -75,7 +75,11 @@ type Options struct {
 	TargetSSTBytes int
 	// BlockSize is the SST data block size. Default 4 KiB.
 	BlockSize int
-	// Compression of SST data blocks. The zero value is no compression.
+	// Compression of SST data blocks and of separated values (each value
+	// on its own, in the WAL record that first stores it). A block or a
+	// value is stored compressed only when that saves at least an eighth.
+	// The zero value is no compression. It may differ between runs: what
+	// is stored says how it is compressed.
 	Compression sstable.Compression
 	// BlockCacheBytes sizes the in-memory cache of decoded SST blocks.
 	// Default DefaultBlockCacheBytes (256 MiB); negative disables it.
@@ -112,9 +116,9 @@ type Options struct {
 	// yet). Default 10m.
 	GCMinAge time.Duration
 	// ValueThreshold: a value at least this long is stored once, in its WAL
-	// object, and the SSTs hold a pointer to it (value separation; see
-	// package vlog). Default 512 bytes; negative keeps every
-	// value in the SSTs.
+	// object (compressed with Compression when that pays), and the SSTs
+	// hold a pointer to it (value separation; see package vlog). Default
+	// 512 bytes; negative keeps every value in the SSTs.
 	ValueThreshold int
 	// ValueGarbageRatio: a GC round starts a compaction of every SST that
 	// also relocates the live values of mostly-dead objects once the

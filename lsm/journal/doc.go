@@ -23,7 +23,13 @@
 //	+---------------+------------------------+-------------------+
 //
 // Records are WAL records (package wal), byte for byte: one committed batch
-// each, in sequence-number order, with no gap. The header names the
+// each, in sequence-number order, with no gap. They are in the WAL's current
+// record format, whose entries may hold compressed values
+// (wal.KindSetCompressed); records written before that are a subset of it,
+// so an older journal still reads. The file version stays 1: a program of
+// before compressed values takes a file of unknown version at the end of
+// the journal for a torn header and removes it, while it only sets aside
+// (or cuts off, at the very end) a record it cannot parse. The header names the
 // database (its id from the manifest) and the writer epoch that wrote the
 // file, so a journal is never applied to another database, nor after
 // another writer took the database over. Consecutive files with the same
