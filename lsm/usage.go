@@ -29,8 +29,9 @@ type Usage struct {
 	// CurrentTables are the SSTs of the latest manifest.
 	CurrentTables ObjectUsage
 	// Referenced are the WAL and value objects its SSTs point into, and
-	// ReferencedValueBytes the bytes of the separated values they point
-	// at there (versions a merge would drop included).
+	// ReferencedValueBytes the stored bytes of the separated values they
+	// point at there (compressed values at their compressed size; versions
+	// a merge would drop included).
 	Referenced           ObjectUsage
 	ReferencedValueBytes int64
 	// Pinned are the objects only checkpoints keep: SSTs and objects with

@@ -9,8 +9,9 @@ import (
 )
 
 // runDu is `zerofsd du --export NAME`: how many bytes of file data the
-// export holds (live) against how many its store holds (stored), by kind
-// of object. Like fsck it opens the export read-only, so a running daemon
+// export holds (live, at their plain size) against how many its store
+// holds (stored, compressed where compression paid), by kind of object;
+// with compressible data stored may be below live. Like fsck it opens the export read-only, so a running daemon
 // keeps serving; the daemon's writes not yet in the store are not counted.
 func runDu(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := newFlags("du", stderr)
