@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/internal/testenv"
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 	"github.com/zerofs-go/zerofsd/lsm/journal/memfs"
 	"github.com/zerofs-go/zerofsd/objstore"
 	"github.com/zerofs-go/zerofsd/objstore/faultstore"
@@ -296,7 +297,11 @@ func runModelWith(t *testing.T, inner objstore.Store, seed uint64, ops int, dura
 	m.opts.ValueThreshold = []int{-1, 1, 100, 4096}[m.r.IntN(4)]
 	m.opts.ValueGCMinBytes = 1
 	m.opts.ValueGarbageRatio = []float64{0.05, 0.25, 1}[m.r.IntN(3)]
-	t.Logf("seed %d: value threshold %d, value garbage ratio %v", seed, m.opts.ValueThreshold, m.opts.ValueGarbageRatio)
+	// Compression by the seed (not drawn, so a seed's operations stay
+	// what they were): zstd compresses the values (random letters),
+	// snappy mostly not, so its values are stored plain.
+	m.opts.Compression = []compress.Codec{compress.None, compress.Snappy, compress.Zstd}[seed%3]
+	t.Logf("seed %d: value threshold %d, value garbage ratio %v, compression %s", seed, m.opts.ValueThreshold, m.opts.ValueGarbageRatio, m.opts.Compression)
 	m.open()
 	for i := 0; i < ops; i++ {
 		switch x := m.r.IntN(1000); {
