@@ -183,7 +183,8 @@ type LSM struct {
 	ShipInterval time.Duration
 	// MemtableMB is the size at which a memtable is frozen and flushed, in MiB. Default DefaultMemtableMB.
 	MemtableMB int
-	// Compression of SST blocks: none, snappy or zstd. Default snappy.
+	// Compression of SST blocks and file data: none, snappy or zstd.
+	// Default snappy.
 	Compression Compression
 	// GCInterval is how often a writer collects objects nothing needs.
 	// Default DefaultGCInterval.
@@ -194,7 +195,8 @@ type LSM struct {
 	GCMinAge time.Duration
 }
 
-// Compression is an SST block compression.
+// Compression is how a store compresses SST blocks and separated values
+// (file data).
 type Compression string
 
 const (
@@ -252,7 +254,8 @@ type Export struct {
 	// filesystem is created: permission bits, setgid (02000) and sticky
 	// (01000); nil = kvfs.DefaultRootMode (0755). An existing root keeps its mode.
 	RootMode *uint32
-	// Compression of the export's SST blocks. Default: LSM.Compression.
+	// Compression of the export's SST blocks and file data. Default:
+	// LSM.Compression.
 	Compression Compression
 	// Encryption seals every object of the export's store. Default off.
 	Encryption Encryption
