@@ -167,6 +167,20 @@ func format2Content(name string, n int) []byte {
 // compaction, a value compaction that moves both kinds, and a reopen.
 func TestOpensFormat2Store(t *testing.T) {
 	ctx := context.Background()
+	// The fixture is what it says: manifests of version 3, WAL objects of
+	// version 1 (the first byte of each).
+	for sub, version := range map[string]byte{"manifest": 3, "wal": 1} {
+		names, err := os.ReadDir(filepath.Join("testdata", "format2-store", sub))
+		if err != nil || len(names) == 0 {
+			t.Fatalf("fixture %s: %d objects, %v", sub, len(names), err)
+		}
+		for _, n := range names {
+			b, err := os.ReadFile(filepath.Join("testdata", "format2-store", sub, n.Name()))
+			if err != nil || len(b) == 0 || b[0] != version {
+				t.Fatalf("fixture %s/%s: not version %d (%v)", sub, n.Name(), version, err)
+			}
+		}
+	}
 	dir := t.TempDir()
 	copyDir(t, filepath.Join("testdata", "format2-store"), dir)
 	store, err := objstore.NewLocal(dir)
