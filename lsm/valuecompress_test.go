@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/lsm/compress"
 	"github.com/zerofs-go/zerofsd/lsm/journal/memfs"
@@ -124,7 +125,8 @@ func TestValueCompressionInTheStore(t *testing.T) {
 
 // TestCompressedValuesAfterCrash: compressed values only in WAL objects
 // when the writer dies are replayed (decoded into the memtable, their
-// stored form remembered), read by a read-only database meanwhile, written
+// stored form remembered), read by a read-only database and a replica
+// meanwhile, written
 // out as pointers to the compressed form, and relocated as they are by a
 // value compaction.
 func TestCompressedValuesAfterCrash(t *testing.T) {
@@ -155,6 +157,21 @@ func TestCompressedValuesAfterCrash(t *testing.T) {
 			}
 			checkChunks(t, ro, keys, true)
 			ro.Close(ctx)
+			rep, err := OpenReplica(ctx, mem, ReplicaOptions{ID: "r", Poll: time.Hour, Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vw, err := rep.View()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range keys {
+				if v, err := vw.Get(ctx, []byte(k)); err != nil || !bytes.Equal(v, chunkValue(k, true)) {
+					t.Fatalf("replica: Get(%s) = %d bytes, %v; not its value", k, len(v), err)
+				}
+			}
+			vw.Release()
+			rep.Close(ctx)
 
 			db = mustOpen(t, mem, opts)
 			checkChunks(t, db, keys, true)
