@@ -57,7 +57,8 @@
 //	+-----------------------------+------------------+--------------------+
 //	                                the CRC covers the stored payload and the compression byte
 //
-// Compression is 0 none, 1 snappy, 2 zstd. A compressed payload starts with
+// Compression is 0 none, 1 snappy, 2 zstd (package compress, whose payload
+// format separated values share). A compressed payload starts with
 // the uvarint length of the decoded payload, then the compressed bytes; a
 // reader refuses lengths above the SST's MaxBlockSize property before
 // allocating. The writer's compression applies to data blocks; a block that
