@@ -97,6 +97,19 @@
 // there at once. Like the disk cache, it assumes that objects are immutable
 // once written (the LSM never rewrites a name).
 //
+// # Local journal keys
+//
+// An export with durability = "local" keeps its unshipped writes in a local
+// journal (package lsm/journal), sealed too when the export is encrypted.
+// JournalKey gives the journal the AES-256-GCM of one journal file:
+//
+//	journal key = HKDF-SHA256(secret: data key, salt: the file's salt,
+//	                          info: "zerofsd crypt v1 journal key" || export id)
+//
+// The same hierarchy as object keys (the data key, a random 256-bit salt
+// per file), in a domain of its own. The journal's file format, with its
+// nonces and associated data, is drawn in lsm/journal's package comment.
+//
 // # Keyring format (version 1)
 //
 // Objects keyring/<20-digit id>.key in the export's store, stored as they

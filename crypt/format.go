@@ -126,21 +126,27 @@ type objectKey struct {
 // deriveObjectKey derives the per-object key: HKDF-SHA256 of the data key
 // with the object's salt, the export id in the info string.
 func deriveObjectKey(k *Keys, name string, h header) (*objectKey, error) {
-	info := make([]byte, 0, len(objectInfo)+exportIDLen)
-	info = append(append(info, objectInfo...), k.exportID[:]...)
-	key, err := hkdf.Key(sha256.New, k.dataKey[:], h.salt[:], string(info), 32)
+	aead, err := deriveKey(k, h.salt[:], objectInfo)
 	if err != nil {
 		return nil, fmt.Errorf("crypt: deriving an object key: %w", err)
 	}
+	return &objectKey{aead: aead, exportID: k.exportID, name: name, plainLen: h.plainLen}, nil
+}
+
+// deriveKey is the AES-256-GCM of the key HKDF-SHA256 derives from the data
+// key with salt, the info string purpose followed by the export id.
+func deriveKey(k *Keys, salt []byte, purpose string) (cipher.AEAD, error) {
+	info := make([]byte, 0, len(purpose)+exportIDLen)
+	info = append(append(info, purpose...), k.exportID[:]...)
+	key, err := hkdf.Key(sha256.New, k.dataKey[:], salt, string(info), 32)
+	if err != nil {
+		return nil, err
+	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("crypt: %w", err)
+		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("crypt: %w", err)
-	}
-	return &objectKey{aead: aead, exportID: k.exportID, name: name, plainLen: h.plainLen}, nil
+	return cipher.NewGCM(block)
 }
 
 // nonce is the nonce of the header (kindHeader, index 0) or of frame i:
