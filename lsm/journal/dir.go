@@ -18,15 +18,19 @@ const (
 // Dir is a locked journal directory. Its methods are for one goroutine at a
 // time: recovery before the Writer starts, cleanup after it stopped.
 type Dir struct {
-	fs   FS
-	path string
-	lock io.Closer
-	next uint64 // number of the next new file
+	fs     FS
+	path   string
+	lock   io.Closer
+	next   uint64 // number of the next new file
+	cipher Cipher // nil: files are written in the clear
 }
 
 // OpenDir creates (if needed) and locks the journal directory dir. fsys nil
-// means OSFS.
-func OpenDir(fsys FS, dir string) (*Dir, error) {
+// means OSFS. With a Cipher c, the files it begins are sealed, and sealed
+// files are read with it; without one, files are written in the clear and
+// reading a sealed file fails with ErrSealed. Files in the clear are read
+// either way.
+func OpenDir(fsys FS, dir string, c Cipher) (*Dir, error) {
 	if fsys == nil {
 		fsys = OSFS{}
 	}
@@ -37,7 +41,7 @@ func OpenDir(fsys FS, dir string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: locking %s: %w", dir, err)
 	}
-	d := &Dir{fs: fsys, path: dir, lock: lock, next: 1}
+	d := &Dir{fs: fsys, path: dir, lock: lock, next: 1, cipher: c}
 	nums, err := journalFiles(fsys, dir)
 	if err != nil {
 		lock.Close()
@@ -148,15 +152,21 @@ func (d *Dir) SetAside(g *Group, whole bool, reason string) (string, error) {
 }
 
 // copyTail writes name's header followed by its bytes from off on to dst.
+// Sealed records stay readable there: they are bound to their file's
+// header and their sequence numbers, not to their offsets.
 func (d *Dir) copyTail(name string, off int64, dst string) error {
 	data, err := d.fs.ReadFile(d.file(name))
 	if err != nil {
 		return fmt.Errorf("journal: reading %s: %w", d.file(name), err)
 	}
-	if off > int64(len(data)) || off < HeaderSize {
+	fh, err := decodeFileHeader(data)
+	if err != nil {
+		return fmt.Errorf("journal: %s: %w", name, err)
+	}
+	if off > int64(len(data)) || off < int64(len(fh.raw)) {
 		return fmt.Errorf("journal: %s: offset %d outside the file", name, off)
 	}
-	out := append(append([]byte(nil), data[:HeaderSize]...), data[off:]...)
+	out := append(append([]byte(nil), fh.raw...), data[off:]...)
 	return d.writeFile(dst, out)
 }
 
@@ -181,17 +191,31 @@ func (d *Dir) writeFile(name string, data []byte) error {
 }
 
 // Begin starts a new journal file holding only the header h, durably (file
-// and directory entry), and returns its number.
+// and directory entry), and returns its number. With a Cipher the file is
+// sealed, under a key of its own (a new random salt).
 func (d *Dir) Begin(h Header) (uint64, error) {
+	n, _, err := d.begin(h)
+	return n, err
+}
+
+// begin is Begin that also returns the new file's codec.
+func (d *Dir) begin(h Header) (uint64, *codec, error) {
+	hdr, cd := AppendHeader(nil, h), plainCodec
+	if d.cipher != nil {
+		var err error
+		if hdr, cd, err = newSealedFile(d.cipher, h); err != nil {
+			return 0, nil, err
+		}
+	}
 	n := d.next
 	d.next++
-	if err := d.writeFile(d.file(fileName(n)), AppendHeader(nil, h)); err != nil {
-		return 0, err
+	if err := d.writeFile(d.file(fileName(n)), hdr); err != nil {
+		return 0, nil, err
 	}
 	if err := d.syncDir(d.path); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return n, nil
+	return n, cd, nil
 }
 
 // RemoveBefore removes every journal file numbered below n, durably.

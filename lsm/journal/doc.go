@@ -13,7 +13,7 @@
 // writer appends to the newest file and starts the next one once it holds
 // FileBytes; a file whose records are all in the object store is deleted.
 //
-// # File format (version 1)
+// # File format in the clear (version 1)
 //
 //	+-------+---------+--------+--------------+-----------------+
 //	| magic | version |  dbID  | writerEpoch  | crc32c (header) |   header, 33 bytes
@@ -34,6 +34,49 @@
 // file, so a journal is never applied to another database, nor after
 // another writer took the database over. Consecutive files with the same
 // header form a group: the journal of one writer epoch.
+//
+// # Sealed file format (version 2)
+//
+// A Dir opened with a Cipher (an encrypted export's: package crypt) writes
+// sealed files. Every file has a key of its own, which the Cipher derives
+// from the export's data key and a random salt drawn for the file:
+//
+//	+-------+---------+--------+-------------+-----------+-----------+-----------------+
+//	| magic | version |  dbID  | writerEpoch |   salt    | tag       | crc32c (header) |   header, 81 bytes
+//	| ZJNL  |  2 (1)  | (16 B) |   (8 LE)    |  (32 B)   | (16 B)    |     (4 LE)      |
+//	+-------+---------+--------+-------------+-----------+-----------+-----------------+
+//	| length n (4 LE) | crc32c (4 LE) | firstSeq (8 LE) | AEAD(WAL record) | tag (16 B) |   record, repeated
+//	+-----------------+---------------+-----------------+------------------+------------+
+//
+//	nonce        = kind (1: 'H' header, 'R' record) || 3 x 0 || firstSeq (8 LE; 0 for the header)
+//	AD           = the header's first 61 bytes (magic to salt) || kind || firstSeq (8 LE)
+//	header tag   = AEAD(file key, nonce 'H', AD, empty plaintext)
+//
+// n counts the bytes after the checksum (firstSeq, ciphertext and tag),
+// and the checksum covers them: as in the clear, it tells a torn write
+// (bytes cut or garbled by a crash) from a record, without the key. The
+// sealed plaintext is the WAL record as a file in the clear would hold it.
+// A record verifies only in a file with its header (hence its database,
+// writer epoch and salt), under its export's key, at its first sequence
+// number; sequence numbers are unique in a file, so the nonces are, and a
+// failed write is retried with the same sealed bytes. Records are sealed by
+// the writer's goroutine, not in Append. A record (or header) whose
+// checksum matches but which fails authentication was changed on purpose,
+// or comes from another file or another export: it is damage (ErrTampered),
+// never a torn tail, even at the end of the newest file. Records moved
+// within a file verify, but their sequence numbers then break the order,
+// which is damage too.
+//
+// In the clear in a sealed file: the database id, the writer epoch, the
+// salt, and per record its size (the batch's encoded size plus 32 bytes)
+// and its first sequence number; file names and sizes, and the times files
+// are written, rotated and removed; a set-aside tail's REASON. Sealed: the
+// keys, values and entry counts of every batch.
+//
+// Reading a sealed file needs the Cipher (ErrSealed without one). Files in
+// the clear are read with or without a Cipher; a Group says whether its
+// files are sealed, and the lsm refuses to apply a group in the clear to an
+// encrypted database.
 //
 // # Writing and durability
 //

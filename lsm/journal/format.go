@@ -10,11 +10,30 @@ import (
 	"github.com/zerofs-go/zerofsd/internal/crc32c"
 )
 
-// FormatVersion is the file format written by this package.
+// FormatVersion is the format of a journal file written in the clear.
 const FormatVersion byte = 1
 
-// HeaderSize is the size of a journal file's header.
+// SealedFormatVersion is the format of a sealed journal file (one written
+// with a Cipher).
+const SealedFormatVersion byte = 2
+
+// HeaderSize is the size of the header of a file written in the clear.
 const HeaderSize = 4 + 1 + 16 + 8 + 4
+
+// SaltSize is the length of a sealed file's salt, from which its key is
+// derived.
+const SaltSize = 32
+
+// tagSize is the length of an AEAD tag.
+const tagSize = 16
+
+// sealedHeaderAD is the length of a sealed header before its tag: magic,
+// version, database id, writer epoch and salt, which every record of the
+// file binds as associated data.
+const sealedHeaderAD = 4 + 1 + 16 + 8 + SaltSize
+
+// SealedHeaderSize is the size of a sealed file's header.
+const SealedHeaderSize = sealedHeaderAD + tagSize + 4
 
 const magic = "ZJNL"
 
@@ -32,34 +51,69 @@ type Header struct {
 
 func (h Header) String() string { return fmt.Sprintf("db %x epoch %d", h.DBID, h.Epoch) }
 
-// AppendHeader appends a file header to dst.
+// AppendHeader appends the header of a file written in the clear to dst.
 func AppendHeader(dst []byte, h Header) []byte {
 	start := len(dst)
-	dst = append(dst, magic...)
-	dst = append(dst, FormatVersion)
-	dst = append(dst, h.DBID[:]...)
-	dst = binary.LittleEndian.AppendUint64(dst, h.Epoch)
+	dst = appendHeaderFields(dst, FormatVersion, h)
 	return binary.LittleEndian.AppendUint32(dst, crc32c.Checksum(dst[start:]))
 }
 
-// DecodeHeader parses the header at the start of data.
+func appendHeaderFields(dst []byte, version byte, h Header) []byte {
+	dst = append(dst, magic...)
+	dst = append(dst, version)
+	dst = append(dst, h.DBID[:]...)
+	return binary.LittleEndian.AppendUint64(dst, h.Epoch)
+}
+
+// DecodeHeader parses the header at the start of data, of either format.
+// It checks the header's checksum; the tag of a sealed header is checked
+// when the file is read with its Cipher.
 func DecodeHeader(data []byte) (Header, error) {
-	var h Header
-	if len(data) < HeaderSize {
-		return h, fmt.Errorf("%w: %d bytes is shorter than the header", ErrCorrupt, len(data))
+	fh, err := decodeFileHeader(data)
+	return fh.Header, err
+}
+
+// fileHeader is a decoded file header.
+type fileHeader struct {
+	Header
+	sealed bool
+	// raw is the header as stored (its length is the header's size).
+	raw []byte
+}
+
+// salt is a sealed header's salt.
+func (fh fileHeader) salt() []byte { return fh.raw[sealedHeaderAD-SaltSize : sealedHeaderAD] }
+
+// tag is a sealed header's tag.
+func (fh fileHeader) tag() []byte { return fh.raw[sealedHeaderAD : sealedHeaderAD+tagSize] }
+
+func decodeFileHeader(data []byte) (fileHeader, error) {
+	var fh fileHeader
+	if len(data) < 5 {
+		return fh, fmt.Errorf("%w: %d bytes is shorter than the header", ErrCorrupt, len(data))
 	}
 	if string(data[:4]) != magic {
-		return h, fmt.Errorf("%w: not a journal file (bad magic)", ErrCorrupt)
+		return fh, fmt.Errorf("%w: not a journal file (bad magic)", ErrCorrupt)
 	}
-	if binary.LittleEndian.Uint32(data[HeaderSize-4:]) != crc32c.Checksum(data[:HeaderSize-4]) {
-		return h, fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
+	size := 0
+	switch data[4] {
+	case FormatVersion:
+		size = HeaderSize
+	case SealedFormatVersion:
+		size, fh.sealed = SealedHeaderSize, true
+	default:
+		return fh, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, data[4])
 	}
-	if data[4] != FormatVersion {
-		return h, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, data[4])
+	if len(data) < size {
+		return fh, fmt.Errorf("%w: %d bytes is shorter than the header", ErrCorrupt, len(data))
 	}
-	copy(h.DBID[:], data[5:21])
-	h.Epoch = binary.LittleEndian.Uint64(data[21:])
-	return h, nil
+	if binary.LittleEndian.Uint32(data[size-4:]) != crc32c.Checksum(data[:size-4]) {
+		return fh, fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
+	}
+	copy(fh.DBID[:], data[5:21])
+	fh.Epoch = binary.LittleEndian.Uint64(data[21:])
+	fh.raw = data[:size]
+	return fh, nil
 }
 
 // fileName is the name of journal file number n.

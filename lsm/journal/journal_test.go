@@ -3,6 +3,10 @@ package journal_test
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -30,10 +34,59 @@ func record(seq uint64) []byte {
 	return wal.AppendRecord(nil, seq, 1, wal.AppendEntry(nil, wal.KindSet, []byte(fmt.Sprintf("k%d", seq)), value))
 }
 
+// testCipher is a journal.Cipher for tests: AES-256-GCM under SHA-256 of
+// its secret and the salt. Another secret stands for another export.
+type testCipher struct{ secret string }
+
+func (c testCipher) JournalKey(salt []byte) (cipher.AEAD, error) {
+	key := sha256.Sum256(append([]byte(c.secret), salt...))
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// format is a journal file format: in the clear, or sealed with a cipher.
+type format struct {
+	name   string
+	cipher journal.Cipher
+}
+
+var (
+	clearFormat  = format{"clear", nil}
+	sealedFormat = format{"sealed", testCipher{"export a"}}
+	formats      = []format{clearFormat, sealedFormat}
+)
+
+// headerSize is the size of a file header.
+func (f format) headerSize() int {
+	if f.cipher != nil {
+		return journal.SealedHeaderSize
+	}
+	return journal.HeaderSize
+}
+
+// recordSize is the stored size of record(seq).
+func (f format) recordSize(seq uint64) int {
+	n := len(record(seq))
+	if f.cipher != nil {
+		n += 8 + 8 + 16 // length and checksum, sequence number, tag
+	}
+	return n
+}
+
+// forFormats runs test once per format.
+func forFormats(t *testing.T, test func(t *testing.T, f format)) {
+	for _, f := range formats {
+		t.Run(f.name, func(t *testing.T) { test(t, f) })
+	}
+}
+
 // begin opens dir and starts a writer after sequence number 0.
-func begin(t *testing.T, fsys journal.FS, dir string, opts journal.WriterOptions) (*journal.Dir, *journal.Writer) {
+func (f format) begin(t *testing.T, fsys journal.FS, dir string, opts journal.WriterOptions) (*journal.Dir, *journal.Writer) {
 	t.Helper()
-	d, err := journal.OpenDir(fsys, dir)
+	d, err := journal.OpenDir(fsys, dir, f.cipher)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,9 +119,9 @@ func checkRecords(t *testing.T, g *journal.Group, n uint64) {
 	}
 }
 
-func scanOne(t *testing.T, fsys journal.FS, dir string) *journal.Contents {
+func (f format) scan(t *testing.T, fsys journal.FS, dir string) *journal.Contents {
 	t.Helper()
-	d, err := journal.OpenDir(fsys, dir)
+	d, err := journal.OpenDir(fsys, dir, f.cipher)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,15 +156,15 @@ func TestHeaderRoundTripAndDamage(t *testing.T) {
 
 func TestDirIsLocked(t *testing.T) {
 	dir := t.TempDir()
-	d, err := journal.OpenDir(nil, dir)
+	d, err := journal.OpenDir(nil, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := journal.OpenDir(nil, dir); !errors.Is(err, journal.ErrLocked) {
+	if _, err := journal.OpenDir(nil, dir, nil); !errors.Is(err, journal.ErrLocked) {
 		t.Fatalf("second OpenDir = %v, want ErrLocked", err)
 	}
 	d.Close()
-	d2, err := journal.OpenDir(nil, dir)
+	d2, err := journal.OpenDir(nil, dir, nil)
 	if err != nil {
 		t.Fatalf("OpenDir after Close: %v", err)
 	}
@@ -121,59 +174,61 @@ func TestDirIsLocked(t *testing.T) {
 // TestGroupFsync: concurrent waiters share fsyncs, and everything they were
 // told is durable is in the file, in order.
 func TestGroupFsync(t *testing.T) {
-	dir := t.TempDir()
-	d, w := begin(t, nil, dir, journal.WriterOptions{Interval: time.Hour})
-	var mu sync.Mutex // appends happen in sequence order, as under commitMu
-	var next uint64
-	const writers, each = 16, 25
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range each {
-				mu.Lock()
-				next++
-				seq := next
-				w.Append(record(seq), seq)
-				mu.Unlock()
-				if err := w.Sync(context.Background(), seq); err != nil {
-					errs <- err
-					return
+	forFormats(t, func(t *testing.T, f format) {
+		dir := t.TempDir()
+		d, w := f.begin(t, nil, dir, journal.WriterOptions{Interval: time.Hour})
+		var mu sync.Mutex // appends happen in sequence order, as under commitMu
+		var next uint64
+		const writers, each = 16, 25
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range each {
+					mu.Lock()
+					next++
+					seq := next
+					w.Append(record(seq), seq)
+					mu.Unlock()
+					if err := w.Sync(context.Background(), seq); err != nil {
+						errs <- err
+						return
+					}
+					if w.Durable() < seq {
+						errs <- fmt.Errorf("Sync(%d) returned with durable %d", seq, w.Durable())
+						return
+					}
 				}
-				if w.Durable() < seq {
-					errs <- fmt.Errorf("Sync(%d) returned with durable %d", seq, w.Durable())
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	st := w.Stats()
-	if st.Fsyncs >= writers*each {
-		t.Fatalf("%d awaited appends took %d fsyncs: waiters should share them", writers*each, st.Fsyncs)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
-	c := scanOne(t, nil, dir)
-	if len(c.Groups) != 1 || c.Torn != nil {
-		t.Fatalf("scan: %d groups, torn %+v", len(c.Groups), c.Torn)
-	}
-	checkRecords(t, c.Groups[0], writers*each)
-	t.Logf("%d awaited appends, %d fsyncs", writers*each, st.Fsyncs)
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		st := w.Stats()
+		if st.Fsyncs >= writers*each {
+			t.Fatalf("%d awaited appends took %d fsyncs: waiters should share them", writers*each, st.Fsyncs)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		c := f.scan(t, nil, dir)
+		if len(c.Groups) != 1 || c.Torn != nil || c.Groups[0].Sealed != (f.cipher != nil) {
+			t.Fatalf("scan: %d groups, torn %+v", len(c.Groups), c.Torn)
+		}
+		checkRecords(t, c.Groups[0], writers*each)
+		t.Logf("%d awaited appends, %d fsyncs", writers*each, st.Fsyncs)
+	})
 }
 
 // TestUnawaitedAppendsBecomeDurable: records nobody waits for are written
 // within the interval.
 func TestUnawaitedAppendsBecomeDurable(t *testing.T) {
-	_, w := begin(t, nil, t.TempDir(), journal.WriterOptions{Interval: 5 * time.Millisecond})
+	_, w := clearFormat.begin(t, nil, t.TempDir(), journal.WriterOptions{Interval: 5 * time.Millisecond})
 	defer w.Close()
 	for seq := uint64(1); seq <= 10; seq++ {
 		w.Append(record(seq), seq)
@@ -190,56 +245,60 @@ func TestUnawaitedAppendsBecomeDurable(t *testing.T) {
 // TestRotationAndShipped: the writer starts new files at FileBytes and
 // deletes the files whose records are all shipped, never the current one.
 func TestRotationAndShipped(t *testing.T) {
-	dir := t.TempDir()
-	d, w := begin(t, nil, dir, journal.WriterOptions{Interval: time.Hour, FileBytes: 1 << 10})
-	scan := func() *journal.Contents {
-		c, err := d.Scan()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	ctx := context.Background()
-	const n = 300
-	for seq := uint64(1); seq <= n; seq++ {
-		w.Append(record(seq), seq)
-		if seq%10 == 0 {
-			if err := w.Sync(ctx, seq); err != nil {
+	forFormats(t, func(t *testing.T, f format) {
+		dir := t.TempDir()
+		d, w := f.begin(t, nil, dir, journal.WriterOptions{Interval: time.Hour, FileBytes: 1 << 10})
+		scan := func() *journal.Contents {
+			c, err := d.Scan()
+			if err != nil {
 				t.Fatal(err)
 			}
+			return c
 		}
-	}
-	files := w.Stats().Files
-	if files < 5 {
-		t.Fatalf("%d files after %d records with 1 KiB files: no rotation", files, n)
-	}
-	c := scan()
-	if len(c.Groups) != 1 || len(c.Groups[0].Files) != int(files) {
-		t.Fatalf("scan: %d groups, want one with %d files", len(c.Groups), files)
-	}
-	checkRecords(t, c.Groups[0], n)
+		ctx := context.Background()
+		const n = 300
+		for seq := uint64(1); seq <= n; seq++ {
+			w.Append(record(seq), seq)
+			if seq%10 == 0 {
+				if err := w.Sync(ctx, seq); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		// The writer may still be starting the next file after the last
+		// Sync returned: wait until the files on disk are the ones it counts.
+		var c *journal.Contents
+		waitFor(t, func() bool {
+			c = scan()
+			return len(c.Groups) == 1 && len(c.Groups[0].Files) == int(w.Stats().Files)
+		})
+		if files := w.Stats().Files; files < 5 {
+			t.Fatalf("%d files after %d records with 1 KiB files: no rotation", files, n)
+		}
+		checkRecords(t, c.Groups[0], n)
 
-	w.Shipped(150)
-	waitFor(t, func() bool {
-		c, err := d.Scan() // may race with a removal: then try again
-		return err == nil && len(c.Groups) == 1 && c.Groups[0].FirstSeq() > 1 && c.Groups[0].FirstSeq() <= 151
+		w.Shipped(150)
+		waitFor(t, func() bool {
+			c, err := d.Scan() // may race with a removal: then try again
+			return err == nil && len(c.Groups) == 1 && c.Groups[0].FirstSeq() > 1 && c.Groups[0].FirstSeq() <= 151
+		})
+		w.Shipped(n)
+		waitFor(t, func() bool { return w.Stats().Files == 1 })
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		c = scan()
+		d.Close()
+		if len(c.Groups) != 1 || len(c.Groups[0].Files) != 1 {
+			t.Fatalf("after shipping everything: %d groups", len(c.Groups))
+		}
+		if last := c.Groups[0].LastSeq(); last != 0 && last != n {
+			t.Fatalf("the current file holds records up to %d", last)
+		}
+		if st := w.Stats(); st.Files != 1 {
+			t.Fatalf("Stats.Files = %d", st.Files)
+		}
 	})
-	w.Shipped(n)
-	waitFor(t, func() bool { return w.Stats().Files == 1 })
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c = scan()
-	d.Close()
-	if len(c.Groups) != 1 || len(c.Groups[0].Files) != 1 {
-		t.Fatalf("after shipping everything: %d groups", len(c.Groups))
-	}
-	if last := c.Groups[0].LastSeq(); last != 0 && last != n {
-		t.Fatalf("the current file holds records up to %d", last)
-	}
-	if st := w.Stats(); st.Files != 1 {
-		t.Fatalf("Stats.Files = %d", st.Files)
-	}
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -257,105 +316,109 @@ func waitFor(t *testing.T, cond func() bool) {
 // waiting for it, is retried from the last durable offset, and once the
 // disk recovers every record is in the file exactly once, in order.
 func TestWriteErrors(t *testing.T) {
-	for _, op := range []memfs.Op{memfs.OpWrite, memfs.OpSync} {
-		t.Run(fmt.Sprint(op), func(t *testing.T) {
-			fsys := memfs.New(1)
-			_, w := begin(t, fsys, "/j", journal.WriterOptions{Interval: time.Hour})
-			defer w.Close()
-			ctx := context.Background()
-			for seq := uint64(1); seq <= 5; seq++ {
-				w.Append(record(seq), seq)
-			}
-			if err := w.Sync(ctx, 5); err != nil {
-				t.Fatal(err)
-			}
-			full := fsys.Inject(memfs.Fault{Op: op, Path: ".journal", Err: syscall.ENOSPC})
-			w.Append(record(6), 6)
-			err := w.Sync(ctx, 6)
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("Sync on a full disk = %v, want ENOSPC", err)
-			}
-			if w.Durable() != 5 {
-				t.Fatalf("durable %d after a failed write, want 5", w.Durable())
-			}
-			w.Append(record(7), 7)
-			if err := w.Sync(ctx, 7); !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("second Sync on a full disk = %v", err)
-			}
-			full.Remove()
-			// The writer retries by itself; a later Sync succeeds.
-			waitFor(t, func() bool { return w.Sync(ctx, 7) == nil })
-			w.Append(record(8), 8)
-			if err := w.Sync(ctx, 8); err != nil {
-				t.Fatal(err)
-			}
-			if w.Stats().FsyncFailures == 0 {
-				t.Fatal("no failure counted")
-			}
-			w.Close()
-			fsys.Crash(false) // only what was synced survives
-			c := scanOne(t, fsys, "/j")
-			if len(c.Groups) != 1 || c.Torn != nil || c.Groups[0].Damage != nil {
-				t.Fatalf("scan after recovery from a full disk: %d groups, torn %+v", len(c.Groups), c.Torn)
-			}
-			checkRecords(t, c.Groups[0], 8)
-		})
-	}
+	forFormats(t, func(t *testing.T, f format) {
+		for _, op := range []memfs.Op{memfs.OpWrite, memfs.OpSync} {
+			t.Run(fmt.Sprint(op), func(t *testing.T) {
+				fsys := memfs.New(1)
+				_, w := f.begin(t, fsys, "/j", journal.WriterOptions{Interval: time.Hour})
+				defer w.Close()
+				ctx := context.Background()
+				for seq := uint64(1); seq <= 5; seq++ {
+					w.Append(record(seq), seq)
+				}
+				if err := w.Sync(ctx, 5); err != nil {
+					t.Fatal(err)
+				}
+				full := fsys.Inject(memfs.Fault{Op: op, Path: ".journal", Err: syscall.ENOSPC})
+				w.Append(record(6), 6)
+				err := w.Sync(ctx, 6)
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("Sync on a full disk = %v, want ENOSPC", err)
+				}
+				if w.Durable() != 5 {
+					t.Fatalf("durable %d after a failed write, want 5", w.Durable())
+				}
+				w.Append(record(7), 7)
+				if err := w.Sync(ctx, 7); !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("second Sync on a full disk = %v", err)
+				}
+				full.Remove()
+				// The writer retries by itself; a later Sync succeeds.
+				waitFor(t, func() bool { return w.Sync(ctx, 7) == nil })
+				w.Append(record(8), 8)
+				if err := w.Sync(ctx, 8); err != nil {
+					t.Fatal(err)
+				}
+				if w.Stats().FsyncFailures == 0 {
+					t.Fatal("no failure counted")
+				}
+				w.Close()
+				fsys.Crash(false) // only what was synced survives
+				c := f.scan(t, fsys, "/j")
+				if len(c.Groups) != 1 || c.Torn != nil || c.Groups[0].Damage != nil {
+					t.Fatalf("scan after recovery from a full disk: %d groups, torn %+v", len(c.Groups), c.Torn)
+				}
+				checkRecords(t, c.Groups[0], 8)
+			})
+		}
+	})
 }
 
 // TestCrashKeepsAcknowledged: after a machine crash that tears what was
 // not synced, the journal holds a prefix of the appends that includes
 // every acknowledged one.
 func TestCrashKeepsAcknowledged(t *testing.T) {
-	for seed := uint64(1); seed <= 30; seed++ {
-		fsys := memfs.New(seed)
-		r := rand.New(rand.NewPCG(seed, 2))
-		_, w := begin(t, fsys, "/j", journal.WriterOptions{Interval: time.Hour, FileBytes: 2 << 10})
-		var acked uint64
-		n := uint64(20 + r.IntN(200))
-		for seq := uint64(1); seq <= n; seq++ {
-			w.Append(record(seq), seq)
-			if r.IntN(8) == 0 {
-				if err := w.Sync(context.Background(), seq); err != nil {
-					t.Fatal(err)
+	forFormats(t, func(t *testing.T, f format) {
+		for seed := uint64(1); seed <= 30; seed++ {
+			fsys := memfs.New(seed)
+			r := rand.New(rand.NewPCG(seed, 2))
+			_, w := f.begin(t, fsys, "/j", journal.WriterOptions{Interval: time.Hour, FileBytes: 2 << 10})
+			var acked uint64
+			n := uint64(20 + r.IntN(200))
+			for seq := uint64(1); seq <= n; seq++ {
+				w.Append(record(seq), seq)
+				if r.IntN(8) == 0 {
+					if err := w.Sync(context.Background(), seq); err != nil {
+						t.Fatal(err)
+					}
+					acked = seq
 				}
-				acked = seq
 			}
+			w.Close()
+			fsys.Crash(true)
+			d, err := journal.OpenDir(fsys, "/j", f.cipher)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := d.Scan()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Groups) != 1 || c.Groups[0].Damage != nil {
+				t.Fatalf("seed %d: %d groups, damage %+v", seed, len(c.Groups), c.Groups[0].Damage)
+			}
+			got := c.Groups[0].LastSeq()
+			if got < acked {
+				t.Fatalf("seed %d: journal holds up to %d after a crash, %d was acknowledged", seed, got, acked)
+			}
+			checkRecords(t, c.Groups[0], got)
+			if err := d.TrimTorn(c.Torn); err != nil {
+				t.Fatal(err)
+			}
+			c2, _ := d.Scan()
+			if c2.Torn != nil || c2.Groups[0].LastSeq() != got {
+				t.Fatalf("seed %d: after TrimTorn: torn %+v, last %d", seed, c2.Torn, c2.Groups[0].LastSeq())
+			}
+			d.Close()
 		}
-		w.Close()
-		fsys.Crash(true)
-		d, err := journal.OpenDir(fsys, "/j")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := d.Scan()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(c.Groups) != 1 || c.Groups[0].Damage != nil {
-			t.Fatalf("seed %d: %d groups, damage %+v", seed, len(c.Groups), c.Groups[0].Damage)
-		}
-		got := c.Groups[0].LastSeq()
-		if got < acked {
-			t.Fatalf("seed %d: journal holds up to %d after a crash, %d was acknowledged", seed, got, acked)
-		}
-		checkRecords(t, c.Groups[0], got)
-		if err := d.TrimTorn(c.Torn); err != nil {
-			t.Fatal(err)
-		}
-		c2, _ := d.Scan()
-		if c2.Torn != nil || c2.Groups[0].LastSeq() != got {
-			t.Fatalf("seed %d: after TrimTorn: torn %+v, last %d", seed, c2.Torn, c2.Groups[0].LastSeq())
-		}
-		d.Close()
-	}
+	})
 }
 
 // writeJournal writes records 1..n to a fresh journal in dir with small
 // files and returns the file paths.
-func writeJournal(t *testing.T, dir string, n uint64, fileBytes int64) []string {
+func (f format) writeJournal(t *testing.T, dir string, n uint64, fileBytes int64) []string {
 	t.Helper()
-	d, w := begin(t, nil, dir, journal.WriterOptions{Interval: time.Hour, FileBytes: fileBytes})
+	d, w := f.begin(t, nil, dir, journal.WriterOptions{Interval: time.Hour, FileBytes: fileBytes})
 	for seq := uint64(1); seq <= n; seq++ {
 		w.Append(record(seq), seq)
 		if seq%5 == 0 || seq == n {
@@ -374,252 +437,285 @@ func writeJournal(t *testing.T, dir string, n uint64, fileBytes int64) []string 
 // complete records before the cut, never a partial one, and reports the
 // cut bytes as torn.
 func TestTornTail(t *testing.T) {
-	dir := t.TempDir()
-	files := writeJournal(t, dir, 12, 1<<20)
-	if len(files) != 1 {
-		t.Fatalf("%d files", len(files))
-	}
-	full, _ := os.ReadFile(files[0])
-	// Record boundaries: how many complete records fit in each prefix.
-	var ends []int
-	off := journal.HeaderSize
-	for seq := uint64(1); seq <= 12; seq++ {
-		off += len(record(seq))
-		ends = append(ends, off)
-	}
-	for cut := 0; cut <= len(full); cut++ {
-		if err := os.WriteFile(files[0], full[:cut], 0o644); err != nil {
-			t.Fatal(err)
+	forFormats(t, func(t *testing.T, f format) {
+		dir := t.TempDir()
+		files := f.writeJournal(t, dir, 12, 1<<20)
+		if len(files) != 1 {
+			t.Fatalf("%d files", len(files))
 		}
-		c := scanOne(t, nil, dir)
-		want := uint64(0)
-		for _, e := range ends {
-			if e <= cut {
-				want++
+		full, _ := os.ReadFile(files[0])
+		// Record boundaries: how many complete records fit in each prefix.
+		var ends []int
+		off := f.headerSize()
+		for seq := uint64(1); seq <= 12; seq++ {
+			off += f.recordSize(seq)
+			ends = append(ends, off)
+		}
+		if off != len(full) {
+			t.Fatalf("the file holds %d bytes, want %d", len(full), off)
+		}
+		for cut := 0; cut <= len(full); cut++ {
+			if err := os.WriteFile(files[0], full[:cut], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c := f.scan(t, nil, dir)
+			want := uint64(0)
+			for _, e := range ends {
+				if e <= cut {
+					want++
+				}
+			}
+			if cut < f.headerSize() {
+				if len(c.Groups) != 0 || c.Torn == nil || !c.Torn.WholeFile {
+					t.Fatalf("cut %d inside the header: groups %d, torn %+v", cut, len(c.Groups), c.Torn)
+				}
+				continue
+			}
+			if len(c.Groups) != 1 || c.Groups[0].Damage != nil {
+				t.Fatalf("cut %d: %d groups, damage %+v", cut, len(c.Groups), c.Groups[0].Damage)
+			}
+			checkRecords(t, c.Groups[0], want)
+			atBoundary := cut == f.headerSize() || (want > 0 && ends[want-1] == cut)
+			if atBoundary != (c.Torn == nil) {
+				t.Fatalf("cut %d: torn = %+v, at a record boundary %v", cut, c.Torn, atBoundary)
 			}
 		}
-		if cut < journal.HeaderSize {
-			if len(c.Groups) != 0 || c.Torn == nil || !c.Torn.WholeFile {
-				t.Fatalf("cut %d inside the header: groups %d, torn %+v", cut, len(c.Groups), c.Torn)
-			}
-			continue
-		}
-		if len(c.Groups) != 1 || c.Groups[0].Damage != nil {
-			t.Fatalf("cut %d: %d groups, damage %+v", cut, len(c.Groups), c.Groups[0].Damage)
-		}
-		checkRecords(t, c.Groups[0], want)
-		atBoundary := cut == journal.HeaderSize || (want > 0 && ends[want-1] == cut)
-		if atBoundary != (c.Torn == nil) {
-			t.Fatalf("cut %d: torn = %+v, at a record boundary %v", cut, c.Torn, atBoundary)
-		}
-	}
+	})
 }
 
 // TestTornTailGarbage: garbage or zeros after the last record of the
 // newest file (a torn write on a file system that exposes unwritten
 // blocks) is torn, not damage.
 func TestTornTailGarbage(t *testing.T) {
-	for name, tail := range map[string][]byte{
-		"zeros":   make([]byte, 300),
-		"garbage": bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 100),
-		"partial": record(6)[:10],
-	} {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			files := writeJournal(t, dir, 5, 1<<20)
-			data, _ := os.ReadFile(files[0])
-			os.WriteFile(files[0], append(data, tail...), 0o644)
-			c := scanOne(t, nil, dir)
-			if c.Torn == nil || c.Torn.Bytes != int64(len(tail)) || c.Groups[0].Damage != nil {
-				t.Fatalf("torn %+v, damage %+v", c.Torn, c.Groups[0].Damage)
-			}
-			checkRecords(t, c.Groups[0], 5)
-		})
-	}
+	forFormats(t, func(t *testing.T, f format) {
+		for name, tail := range map[string][]byte{
+			"zeros":   make([]byte, 300),
+			"garbage": bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 100),
+			"partial": record(6)[:10],
+		} {
+			t.Run(name, func(t *testing.T) {
+				dir := t.TempDir()
+				files := f.writeJournal(t, dir, 5, 1<<20)
+				data, _ := os.ReadFile(files[0])
+				os.WriteFile(files[0], append(data, tail...), 0o644)
+				c := f.scan(t, nil, dir)
+				if c.Torn == nil || c.Torn.Bytes != int64(len(tail)) || c.Groups[0].Damage != nil {
+					t.Fatalf("torn %+v, damage %+v", c.Torn, c.Groups[0].Damage)
+				}
+				checkRecords(t, c.Groups[0], 5)
+			})
+		}
+	})
 }
 
 // TestDamageInTheMiddle: a damaged record followed by valid ones, or one
 // in an older file, is damage: the records before it are returned, and
 // SetAside moves the rest under orphaned/, where ReadOrphan finds it.
 func TestDamageInTheMiddle(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		fileBytes int64
-		victim    func(files []string) string
-	}{
-		{"newest file", 1 << 20, func(f []string) string { return f[len(f)-1] }},
-		{"older file", 400, func(f []string) string { return f[0] }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			files := writeJournal(t, dir, 30, tc.fileBytes)
-			victim := tc.victim(files)
-			data, _ := os.ReadFile(victim)
-			// Damage the second record of the victim file.
-			h := journal.HeaderSize
-			_, size, err := wal.DecodeRecord(data[h:])
-			if err != nil {
-				t.Fatal(err)
-			}
-			bad := h + size
-			data[bad+wal.RecordHeaderSize+1] ^= 0xff
-			os.WriteFile(victim, data, 0o644)
+	forFormats(t, func(t *testing.T, f format) {
+		for _, tc := range []struct {
+			name      string
+			fileBytes int64
+			victim    func(files []string) string
+		}{
+			{"newest file", 1 << 20, func(f []string) string { return f[len(f)-1] }},
+			{"older file", 400, func(f []string) string { return f[0] }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				dir := t.TempDir()
+				files := f.writeJournal(t, dir, 30, tc.fileBytes)
+				victim := tc.victim(files)
+				data, _ := os.ReadFile(victim)
+				// Damage the second record of the victim file.
+				h := f.headerSize()
+				size := recordAt(t, data, h)
+				bad := h + size
+				data[bad+wal.RecordHeaderSize+1] ^= 0xff
+				os.WriteFile(victim, data, 0o644)
 
-			d, err := journal.OpenDir(nil, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
-			c, err := d.Scan()
-			if err != nil {
-				t.Fatal(err)
-			}
-			g := c.Groups[0]
-			if g.Damage == nil || g.Damage.File != filepath.Base(victim) || g.Damage.Offset != int64(bad) {
-				t.Fatalf("damage %+v, want %s at %d", g.Damage, filepath.Base(victim), bad)
-			}
-			good := g.LastSeq()
-			checkRecords(t, g, good)
-			if good >= 30 {
-				t.Fatalf("records after the damage were returned (last %d)", good)
-			}
-			orphan, err := d.SetAside(g, false, "test: damaged record")
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The good prefix stays and now scans clean.
-			c2, _ := d.Scan()
-			if len(c2.Groups) != 1 || c2.Groups[0].Damage != nil || c2.Groups[0].LastSeq() != good || c2.Torn != nil {
-				t.Fatalf("after SetAside: %d groups, last %d, damage %+v, torn %+v", len(c2.Groups), c2.Groups[0].LastSeq(), c2.Groups[0].Damage, c2.Torn)
-			}
-			orphans, err := journal.ListOrphans(nil, dir)
-			if err != nil || len(orphans) != 1 {
-				t.Fatalf("ListOrphans = %v, %v", orphans, err)
-			}
-			o := orphans[0]
-			if o.Path != orphan || o.Reason != "test: damaged record" || o.Damaged == 0 || o.Headers[0] != testHeader {
-				t.Fatalf("orphan %+v", o)
-			}
-			// Everything after the damaged record is readable from the orphan.
-			var seqs []uint64
-			var skips int
-			err = journal.ReadOrphan(nil, dir, o.Name, func(h journal.Header, r wal.Record) error {
-				seqs = append(seqs, r.FirstSeq)
-				return nil
-			}, func(string, int64, int64) { skips++ })
-			if err != nil {
-				t.Fatal(err)
-			}
-			if skips != 1 || len(seqs) == 0 || seqs[0] != good+2 || seqs[len(seqs)-1] != 30 {
-				t.Fatalf("orphan read: %d skips, seqs %v (good prefix up to %d)", skips, seqs, good)
-			}
-		})
+				d, err := journal.OpenDir(nil, dir, f.cipher)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer d.Close()
+				c, err := d.Scan()
+				if err != nil {
+					t.Fatal(err)
+				}
+				g := c.Groups[0]
+				if g.Damage == nil || g.Damage.File != filepath.Base(victim) || g.Damage.Offset != int64(bad) {
+					t.Fatalf("damage %+v, want %s at %d", g.Damage, filepath.Base(victim), bad)
+				}
+				good := g.LastSeq()
+				checkRecords(t, g, good)
+				if good >= 30 {
+					t.Fatalf("records after the damage were returned (last %d)", good)
+				}
+				orphan, err := d.SetAside(g, false, "test: damaged record")
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The good prefix stays and now scans clean.
+				c2, _ := d.Scan()
+				if len(c2.Groups) != 1 || c2.Groups[0].Damage != nil || c2.Groups[0].LastSeq() != good || c2.Torn != nil {
+					t.Fatalf("after SetAside: %d groups, last %d, damage %+v, torn %+v", len(c2.Groups), c2.Groups[0].LastSeq(), c2.Groups[0].Damage, c2.Torn)
+				}
+				orphans, err := journal.ListOrphans(nil, dir, f.cipher)
+				if err != nil || len(orphans) != 1 {
+					t.Fatalf("ListOrphans = %v, %v", orphans, err)
+				}
+				o := orphans[0]
+				if o.Path != orphan || o.Reason != "test: damaged record" || o.Damaged == 0 || o.Headers[0] != testHeader {
+					t.Fatalf("orphan %+v", o)
+				}
+				// Everything after the damaged record is readable from the orphan.
+				var seqs []uint64
+				var skips int
+				err = journal.ReadOrphan(nil, dir, o.Name, f.cipher, func(h journal.Header, r wal.Record) error {
+					seqs = append(seqs, r.FirstSeq)
+					return nil
+				}, func(string, int64, int64) { skips++ })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if skips != 1 || len(seqs) == 0 || seqs[0] != good+2 || seqs[len(seqs)-1] != 30 {
+					t.Fatalf("orphan read: %d skips, seqs %v (good prefix up to %d)", skips, seqs, good)
+				}
+			})
+		}
+	})
+}
+
+// recordAt returns the stored size of the record at off in a journal
+// file's data (its length field and framing).
+func recordAt(t *testing.T, data []byte, off int) int {
+	t.Helper()
+	if off+wal.RecordHeaderSize > len(data) {
+		t.Fatalf("no record at offset %d of %d bytes", off, len(data))
 	}
+	return wal.RecordHeaderSize + int(binary.LittleEndian.Uint32(data[off:]))
 }
 
 // TestGroupsByHeader: files of different writer epochs are separate
 // groups, and SetAside(whole) moves one group entirely.
 func TestGroupsByHeader(t *testing.T) {
-	fsys := memfs.New(3)
-	d, err := journal.OpenDir(fsys, "/j")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := testHeader
-	old.Epoch = 6
-	for _, h := range []journal.Header{old, testHeader} {
-		num, err := d.Begin(h)
+	forFormats(t, func(t *testing.T, f format) {
+		fsys := memfs.New(3)
+		d, err := journal.OpenDir(fsys, "/j", f.cipher)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := d.NewWriter(h, num, 0, journal.WriterOptions{Logger: quiet()})
+		old := testHeader
+		old.Epoch = 6
+		for _, h := range []journal.Header{old, testHeader} {
+			num, err := d.Begin(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := d.NewWriter(h, num, 0, journal.WriterOptions{Logger: quiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Append(record(1), 1)
+			if err := w.Sync(context.Background(), 1); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+		}
+		c, err := d.Scan()
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Append(record(1), 1)
-		if err := w.Sync(context.Background(), 1); err != nil {
+		if len(c.Groups) != 2 || c.Groups[0].Header != old || c.Groups[1].Header != testHeader {
+			t.Fatalf("groups %+v", c.Groups)
+		}
+		if _, err := d.SetAside(c.Groups[0], true, "taken over"); err != nil {
 			t.Fatal(err)
 		}
-		w.Close()
-	}
-	c, err := d.Scan()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(c.Groups) != 2 || c.Groups[0].Header != old || c.Groups[1].Header != testHeader {
-		t.Fatalf("groups %+v", c.Groups)
-	}
-	if _, err := d.SetAside(c.Groups[0], true, "taken over"); err != nil {
-		t.Fatal(err)
-	}
-	fsys.Crash(false) // SetAside is durable
-	c, _ = d.Scan()
-	if len(c.Groups) != 1 || c.Groups[0].Header != testHeader {
-		t.Fatalf("after SetAside: groups %+v", c.Groups)
-	}
-	orphans, err := journal.ListOrphans(fsys, "/j")
-	if err != nil || len(orphans) != 1 || orphans[0].Records != 1 || orphans[0].Headers[0] != old {
-		t.Fatalf("orphans %+v, %v", orphans, err)
-	}
+		fsys.Crash(false) // SetAside is durable
+		c, _ = d.Scan()
+		if len(c.Groups) != 1 || c.Groups[0].Header != testHeader {
+			t.Fatalf("after SetAside: groups %+v", c.Groups)
+		}
+		orphans, err := journal.ListOrphans(fsys, "/j", f.cipher)
+		if err != nil || len(orphans) != 1 || orphans[0].Records != 1 || orphans[0].Headers[0] != old {
+			t.Fatalf("orphans %+v, %v", orphans, err)
+		}
+	})
 }
 
 // TestResurrectedFile: a file whose records were shipped and which was
 // removed, but came back after a crash while the files after it did not,
 // is skipped instead of taken for damage.
 func TestResurrectedFile(t *testing.T) {
-	dir := t.TempDir()
-	files := writeJournal(t, dir, 60, 600)
-	if len(files) < 4 {
-		t.Fatalf("%d files", len(files))
-	}
-	// Remove the second file: the first one is the "resurrected" one.
-	if err := os.Remove(files[1]); err != nil {
-		t.Fatal(err)
-	}
-	c := scanOne(t, nil, dir)
-	if len(c.Groups) != 1 || c.Groups[0].Damage != nil || c.Torn != nil {
-		t.Fatalf("scan: %d groups, damage %+v, torn %+v", len(c.Groups), c.Groups[0].Damage, c.Torn)
-	}
-	g := c.Groups[0]
-	if g.LastSeq() != 60 || g.FirstSeq() <= 2 {
-		t.Fatalf("records %d..%d, want from after the gap to 60", g.FirstSeq(), g.LastSeq())
-	}
-	for i, r := range g.Records {
-		if r.FirstSeq != g.FirstSeq()+uint64(i) {
-			t.Fatalf("records not contiguous at %d", i)
+	forFormats(t, func(t *testing.T, f format) {
+		dir := t.TempDir()
+		files := f.writeJournal(t, dir, 60, 600)
+		if len(files) < 4 {
+			t.Fatalf("%d files", len(files))
 		}
-	}
+		// Remove the second file: the first one is the "resurrected" one.
+		if err := os.Remove(files[1]); err != nil {
+			t.Fatal(err)
+		}
+		c := f.scan(t, nil, dir)
+		if len(c.Groups) != 1 || c.Groups[0].Damage != nil || c.Torn != nil {
+			t.Fatalf("scan: %d groups, damage %+v, torn %+v", len(c.Groups), c.Groups[0].Damage, c.Torn)
+		}
+		g := c.Groups[0]
+		if g.LastSeq() != 60 || g.FirstSeq() <= 2 {
+			t.Fatalf("records %d..%d, want from after the gap to 60", g.FirstSeq(), g.LastSeq())
+		}
+		for i, r := range g.Records {
+			if r.FirstSeq != g.FirstSeq()+uint64(i) {
+				t.Fatalf("records not contiguous at %d", i)
+			}
+		}
+	})
 }
 
 func FuzzScan(f *testing.F) {
-	var file []byte
-	file = journal.AppendHeader(file, testHeader)
-	for seq := uint64(1); seq <= 3; seq++ {
-		file = append(file, record(seq)...)
+	for _, sealed := range []bool{false, true} {
+		var file []byte
+		if sealed {
+			file = sealedFile(f, 3)
+		} else {
+			file = journal.AppendHeader(file, testHeader)
+			for seq := uint64(1); seq <= 3; seq++ {
+				file = append(file, record(seq)...)
+			}
+		}
+		f.Add(file, sealed)
+		f.Add(file[:len(file)-5], sealed)
 	}
-	f.Add(file)
-	f.Add(file[:len(file)-5])
-	f.Add([]byte("not a journal"))
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Add([]byte("not a journal"), false)
+	f.Fuzz(func(t *testing.T, data []byte, sealed bool) {
+		var c journal.Cipher
+		if sealed {
+			c = sealedFormat.cipher
+		}
 		fsys := memfs.New(1)
 		fsys.MkdirAll("/j")
 		fsys.WriteFile("/j/00000000000000000001.journal", data)
-		d, err := journal.OpenDir(fsys, "/j")
+		d, err := journal.OpenDir(fsys, "/j", c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := d.Scan()
+		c1, err := d.Scan()
+		if errors.Is(err, journal.ErrSealed) && !sealed {
+			return
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, g := range c.Groups {
+		for _, g := range c1.Groups {
 			for i, r := range g.Records {
 				if r.Count == 0 || (i > 0 && r.FirstSeq != g.Records[i-1].LastSeq()+1) {
 					t.Fatalf("scan returned non-contiguous records")
 				}
 			}
 		}
-		if err := d.TrimTorn(c.Torn); err != nil {
+		if err := d.TrimTorn(c1.Torn); err != nil {
 			t.Fatal(err)
 		}
 		// After trimming, scanning again finds nothing torn and the same records.
@@ -630,8 +726,40 @@ func FuzzScan(f *testing.F) {
 		if c2.Torn != nil {
 			t.Fatalf("torn after TrimTorn: %+v", c2.Torn)
 		}
-		if len(c.Groups) != len(c2.Groups) || (len(c.Groups) > 0 && len(c.Groups[0].Records) != len(c2.Groups[0].Records)) {
+		if len(c1.Groups) != len(c2.Groups) || (len(c1.Groups) > 0 && len(c1.Groups[0].Records) != len(c2.Groups[0].Records)) {
 			t.Fatalf("TrimTorn changed the records")
 		}
 	})
+}
+
+// sealedFile returns the bytes of a sealed journal file holding records
+// 1..n, written with sealedFormat's cipher.
+func sealedFile(tb testing.TB, n uint64) []byte {
+	tb.Helper()
+	fsys := memfs.New(1)
+	d, err := journal.OpenDir(fsys, "/s", sealedFormat.cipher)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer d.Close()
+	num, err := d.Begin(testHeader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w, err := d.NewWriter(testHeader, num, 0, journal.WriterOptions{Logger: quiet()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for seq := uint64(1); seq <= n; seq++ {
+		w.Append(record(seq), seq)
+	}
+	if err := w.Sync(context.Background(), n); err != nil {
+		tb.Fatal(err)
+	}
+	w.Close()
+	data, err := fsys.ReadFile(fmt.Sprintf("/s/%020d.journal", num))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
 }

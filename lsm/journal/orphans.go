@@ -30,8 +30,9 @@ type Orphan struct {
 
 // ListOrphans describes every tail set aside in the journal directory dir,
 // oldest first. It takes no lock: a running server may set aside more
-// meanwhile. fsys nil means OSFS.
-func ListOrphans(fsys FS, dir string) ([]Orphan, error) {
+// meanwhile. fsys nil means OSFS. Sealed files are read with c; without
+// one, a sealed file fails the listing with ErrSealed.
+func ListOrphans(fsys FS, dir string, c Cipher) ([]Orphan, error) {
 	if fsys == nil {
 		fsys = OSFS{}
 	}
@@ -52,7 +53,7 @@ func ListOrphans(fsys FS, dir string) ([]Orphan, error) {
 		if reason, err := fsys.ReadFile(path.Join(o.Path, reasonName)); err == nil {
 			o.Reason = strings.TrimSpace(string(reason))
 		}
-		err := readOrphan(fsys, o.Path, func(name string, h Header, r wal.Record, size int) error {
+		err := readOrphan(fsys, o.Path, c, func(name string, h Header, r wal.Record, size int) error {
 			if o.Records == 0 {
 				o.FirstSeq = r.FirstSeq
 			}
@@ -76,9 +77,11 @@ func ListOrphans(fsys FS, dir string) ([]Orphan, error) {
 
 // ReadOrphan calls fn for every readable record of the set-aside tail name
 // (a directory under orphaned/), in order, with the header of its file.
-// Damaged bytes are skipped (the reading resumes at the next valid record)
-// and reported to skipped with their file, offset and length.
-func ReadOrphan(fsys FS, dir, name string, fn func(h Header, r wal.Record) error, skipped func(file string, off, n int64)) error {
+// Damaged bytes (and sealed records that fail authentication) are skipped
+// (the reading resumes at the next valid record) and reported to skipped
+// with their file, offset and length. Sealed files are read with c;
+// without one, a sealed file fails the reading with ErrSealed.
+func ReadOrphan(fsys FS, dir, name string, c Cipher, fn func(h Header, r wal.Record) error, skipped func(file string, off, n int64)) error {
 	if fsys == nil {
 		fsys = OSFS{}
 	}
@@ -86,12 +89,12 @@ func ReadOrphan(fsys FS, dir, name string, fn func(h Header, r wal.Record) error
 		return fmt.Errorf("journal: %q is not the name of a set-aside tail", name)
 	}
 	var damaged int64
-	return readOrphan(fsys, path.Join(dir, orphanedName, name), func(_ string, h Header, r wal.Record, _ int) error {
+	return readOrphan(fsys, path.Join(dir, orphanedName, name), c, func(_ string, h Header, r wal.Record, _ int) error {
 		return fn(h, r)
 	}, func(string, *Header) {}, skipped, &damaged)
 }
 
-func readOrphan(fsys FS, dir string, rec func(file string, h Header, r wal.Record, size int) error,
+func readOrphan(fsys FS, dir string, c Cipher, rec func(file string, h Header, r wal.Record, size int) error,
 	file func(name string, h *Header), skipped func(file string, off, n int64), damaged *int64) error {
 	nums, err := journalFiles(fsys, dir)
 	if err != nil {
@@ -103,22 +106,34 @@ func readOrphan(fsys FS, dir string, rec func(file string, h Header, r wal.Recor
 		if err != nil {
 			return fmt.Errorf("journal: reading %s: %w", path.Join(dir, name), err)
 		}
-		h, herr := DecodeHeader(data)
-		off := HeaderSize
+		fh, herr := decodeFileHeader(data)
+		cd := plainCodec
+		if herr == nil {
+			cd, herr = codecOf(fh, c)
+			if errors.Is(herr, ErrSealed) {
+				return fmt.Errorf("journal: reading %s: %w", path.Join(dir, name), herr)
+			}
+		}
+		h := fh.Header
+		off := 0
 		if herr != nil {
+			// Records in the clear may still be found; sealed ones need
+			// their file's header.
+			cd = plainCodec
 			file(name, nil)
-			off = resync(data, 0)
+			off = resync(cd, data, 0)
 			if off > 0 {
 				skipped(name, 0, int64(off))
 				*damaged += int64(off)
 			}
 		} else {
 			file(name, &h)
+			off = cd.hdrLen
 		}
 		for off < len(data) {
-			r, size, err := wal.DecodeRecord(data[off:])
+			r, size, _, err := cd.decode(data[off:])
 			if err != nil || r.Count == 0 {
-				next := resync(data, off+1)
+				next := resync(cd, data, off+1)
 				skipped(name, int64(off), int64(next-off))
 				*damaged += int64(next - off)
 				off = next

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"errors"
 	"fmt"
 	"path"
 
@@ -18,9 +19,12 @@ type Contents struct {
 	next uint64
 }
 
-// Group is a run of consecutive files with the same header.
+// Group is a run of consecutive files with the same header, of the same
+// format.
 type Group struct {
 	Header Header
+	// Sealed: the files are sealed (written with a Cipher).
+	Sealed bool
 	// Files are the group's file names (without directory), in order.
 	Files []string
 	// Records are the group's complete records, in order, with
@@ -70,9 +74,11 @@ type Torn struct {
 	WholeFile bool
 }
 
-// Scan reads every journal file of the directory. It changes nothing.
+// Scan reads every journal file of the directory. It changes nothing. A
+// sealed file is read with the Dir's Cipher; without one, Scan fails with
+// ErrSealed.
 func (d *Dir) Scan() (*Contents, error) {
-	return scanDir(d.fs, d.path)
+	return scanDir(d.fs, d.path, d.cipher)
 }
 
 // journalFiles lists the journal files of dir in number order.
@@ -90,7 +96,7 @@ func journalFiles(fsys FS, dir string) ([]uint64, error) {
 	return nums, nil // ReadDir sorts by name, and names are fixed-width numbers
 }
 
-func scanDir(fsys FS, dir string) (*Contents, error) {
+func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 	nums, err := journalFiles(fsys, dir)
 	if err != nil {
 		return nil, err
@@ -105,9 +111,18 @@ func scanDir(fsys FS, dir string) (*Contents, error) {
 			return nil, fmt.Errorf("journal: reading %s: %w", path.Join(dir, name), err)
 		}
 		last := i == len(nums)-1
-		h, herr := DecodeHeader(data)
+		fh, herr := decodeFileHeader(data)
+		var cd *codec
+		if herr == nil {
+			cd, herr = codecOf(fh, ciph)
+			if errors.Is(herr, ErrSealed) {
+				return nil, fmt.Errorf("journal: reading %s: %w", path.Join(dir, name), herr)
+			}
+		}
 		if herr != nil {
-			if last {
+			// A torn header never became durable; one that fails
+			// authentication did.
+			if last && !errors.Is(herr, ErrTampered) {
 				c.Torn = &Torn{File: name, Bytes: int64(len(data)), WholeFile: true}
 				continue
 			}
@@ -118,8 +133,8 @@ func scanDir(fsys FS, dir string) (*Contents, error) {
 			g = nil
 			continue
 		}
-		if g == nil || g.Header != h {
-			g = &Group{Header: h}
+		if g == nil || g.Header != fh.Header || g.Sealed != fh.sealed {
+			g = &Group{Header: fh.Header, Sealed: fh.sealed}
 			c.Groups = append(c.Groups, g)
 		}
 		g.Files = append(g.Files, name)
@@ -127,14 +142,15 @@ func scanDir(fsys FS, dir string) (*Contents, error) {
 			g.Damage.Bytes += int64(len(data))
 			continue
 		}
-		off := HeaderSize
+		off := cd.hdrLen
 		for off < len(data) {
-			r, size, err := wal.DecodeRecord(data[off:])
-			torn := err != nil // a torn write cuts or garbles a record, never renumbers one
+			// A torn write cuts or garbles a record; it never renumbers
+			// one, nor leaves one that fails authentication.
+			r, size, torn, err := cd.decode(data[off:])
 			if err == nil && r.Count == 0 {
 				err = fmt.Errorf("%w: record with no entries", wal.ErrCorrupt)
 			}
-			if err == nil && off == HeaderSize && len(g.Records) > 0 && r.FirstSeq > g.LastSeq()+1 {
+			if err == nil && off == cd.hdrLen && len(g.Records) > 0 && r.FirstSeq > g.LastSeq()+1 {
 				// A file starts after a gap: the files between were
 				// removed once shipped, and an older one whose removal
 				// was not yet durable came back after a crash. What it
@@ -145,7 +161,7 @@ func scanDir(fsys FS, dir string) (*Contents, error) {
 				err = fmt.Errorf("%w: record starts at sequence number %d, want %d", wal.ErrCorrupt, r.FirstSeq, g.LastSeq()+1)
 			}
 			if err != nil {
-				if torn && last && !validRecordAfter(data, off+1, g.LastSeq()) {
+				if torn && last && !validRecordAfter(cd, data, off+1, g.LastSeq()) {
 					c.Torn = &Torn{File: name, Offset: int64(off), Bytes: int64(len(data) - off)}
 				} else {
 					g.Damage = &Damage{File: name, Offset: int64(off), Err: err, Bytes: int64(len(data) - off)}
@@ -161,12 +177,12 @@ func scanDir(fsys FS, dir string) (*Contents, error) {
 }
 
 // validRecordAfter reports whether a complete, checksum-valid record newer
-// than lastSeq starts anywhere in data at or after from: if so, the damage
-// before it is not a torn tail.
-func validRecordAfter(data []byte, from int, lastSeq uint64) bool {
+// than lastSeq, or a sealed one that fails authentication, starts anywhere
+// in data at or after from: if so, the damage before it is not a torn tail.
+func validRecordAfter(cd *codec, data []byte, from int, lastSeq uint64) bool {
 	for i := from; i+wal.RecordHeaderSize <= len(data); i++ {
-		r, _, err := wal.DecodeRecord(data[i:])
-		if err == nil && r.Count > 0 && r.FirstSeq > lastSeq {
+		r, _, torn, err := cd.decode(data[i:])
+		if (err == nil && r.Count > 0 && r.FirstSeq > lastSeq) || (err != nil && !torn) {
 			return true
 		}
 	}
@@ -175,9 +191,9 @@ func validRecordAfter(data []byte, from int, lastSeq uint64) bool {
 
 // resync finds the next offset at or after from where a valid record
 // starts, or len(data).
-func resync(data []byte, from int) int {
+func resync(cd *codec, data []byte, from int) int {
 	for i := from; i+wal.RecordHeaderSize <= len(data); i++ {
-		if r, _, err := wal.DecodeRecord(data[i:]); err == nil && r.Count > 0 {
+		if r, _, _, err := cd.decode(data[i:]); err == nil && r.Count > 0 {
 			return i
 		}
 	}

@@ -79,10 +79,12 @@ type Writer struct {
 
 	// Owned by the loop goroutine.
 	file    File
+	codec   *codec // of the file being written
 	off     int64
-	pending []byte      // taken from buf, not yet durable (retried after a failure)
+	pending []byte      // taken from buf as stored, not yet durable (retried after a failure)
 	files   []fileState // this writer's files, oldest first; the last is being written
-	spare   []byte
+	free    []byte      // the next buf (nil: none to reuse)
+	spare   []byte      // the next pending
 
 	fsyncs, failures, bytesWritten, diskBytes, nfiles atomic.Int64
 }
@@ -105,11 +107,28 @@ func newRound() *round { return &round{done: make(chan struct{})} }
 
 // NewWriter starts a writer appending to file num, which Begin created with
 // header h and which holds nothing else yet. Records appended must continue
-// from sequence number after.
+// from sequence number after. A sealed file's records are sealed as the
+// writer writes them (not in Append).
 func (d *Dir) NewWriter(h Header, num uint64, after uint64, opts WriterOptions) (*Writer, error) {
-	f, err := d.fs.OpenFile(d.file(fileName(num)))
+	name := d.file(fileName(num))
+	data, err := d.fs.ReadFile(name)
 	if err != nil {
-		return nil, fmt.Errorf("journal: opening %s: %w", d.file(fileName(num)), err)
+		return nil, fmt.Errorf("journal: reading %s: %w", name, err)
+	}
+	fh, err := decodeFileHeader(data)
+	if err == nil && (fh.Header != h || len(data) != len(fh.raw)) {
+		err = fmt.Errorf("it is not a new file of %s (%d bytes, of %s)", h, len(data), fh.Header)
+	}
+	var cd *codec
+	if err == nil {
+		cd, err = codecOf(fh, d.cipher)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: starting a writer on %s: %w", name, err)
+	}
+	f, err := d.fs.OpenFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("journal: opening %s: %w", name, err)
 	}
 	w := &Writer{
 		d: d, h: h, opts: opts.withDefaults(),
@@ -119,12 +138,13 @@ func (d *Dir) NewWriter(h Header, num uint64, after uint64, opts WriterOptions) 
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		file:     f,
-		off:      HeaderSize,
-		files:    []fileState{{num: num, lastSeq: after, size: HeaderSize}},
+		codec:    cd,
+		off:      int64(cd.hdrLen),
+		files:    []fileState{{num: num, lastSeq: after, size: int64(cd.hdrLen)}},
 	}
 	w.durable.Store(after)
 	w.shipped.Store(after)
-	w.diskBytes.Store(HeaderSize)
+	w.diskBytes.Store(int64(cd.hdrLen))
 	w.nfiles.Store(1)
 	go w.loop()
 	return w, nil
@@ -294,15 +314,23 @@ func (w *Writer) writeRound() error {
 	r := w.next
 	r.upTo = w.appended
 	w.next = newRound()
-	if len(w.pending) == 0 {
-		w.pending, w.buf = w.buf, w.spare[:0]
-	} else {
-		w.pending = append(w.pending, w.buf...)
-		w.buf = w.buf[:0]
-	}
+	raw := w.buf
+	w.buf, w.free = w.free[:0], nil
 	w.bufSince = time.Time{}
 	w.inflight = r
 	w.mu.Unlock()
+
+	// Records are sealed here, off the commit path, once: a retry writes
+	// the same bytes.
+	if !w.codec.sealed() && len(w.pending) == 0 {
+		w.pending = raw // as appended: written without a copy
+	} else {
+		if len(w.pending) == 0 {
+			w.pending = w.spare[:0]
+		}
+		w.pending = w.codec.appendRecords(w.pending, raw)
+		w.free = raw[:0]
+	}
 
 	var err error
 	if n := int64(len(w.pending)); n > 0 {
@@ -316,7 +344,12 @@ func (w *Writer) writeRound() error {
 			w.fsyncs.Add(1)
 			w.bytesWritten.Add(n)
 			w.diskBytes.Add(n)
-			w.spare, w.pending = w.pending, nil
+			if w.free == nil {
+				w.free = w.pending[:0]
+			} else {
+				w.spare = w.pending[:0]
+			}
+			w.pending = nil
 		} else {
 			w.failures.Add(1)
 		}
@@ -335,14 +368,14 @@ func (w *Writer) writeRound() error {
 // rotate starts the next file. On failure the current one goes on growing
 // and rotation is tried again after the next write.
 func (w *Writer) rotate() {
-	num, err := w.d.Begin(w.h)
+	num, cd, err := w.d.begin(w.h)
 	if err == nil {
 		var f File
 		if f, err = w.d.fs.OpenFile(w.d.file(fileName(num))); err == nil {
 			w.file.Close()
-			w.file, w.off = f, HeaderSize
-			w.files = append(w.files, fileState{num: num, lastSeq: w.files[len(w.files)-1].lastSeq, size: HeaderSize})
-			w.diskBytes.Add(HeaderSize)
+			w.file, w.codec, w.off = f, cd, int64(cd.hdrLen)
+			w.files = append(w.files, fileState{num: num, lastSeq: w.files[len(w.files)-1].lastSeq, size: w.off})
+			w.diskBytes.Add(w.off)
 			w.nfiles.Add(1)
 			return
 		}
