@@ -14,22 +14,32 @@ import (
 )
 
 // encrypted returns a tune function for runModelWith that seals every
-// object, with the disk cache below the encryption.
+// object and the local journal, with the disk cache below the encryption.
 func encrypted(t *testing.T) func(*Options) {
-	keys, err := crypt.Open(context.Background(), objstore.NewMemory(), testKeyFile(t), crypt.KeyringOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer := crypt.NewSealer(keys, crypt.Options{Logger: quietLogger()})
+	seal := sealing(t)
 	disk, err := cache.OpenDisk(t.TempDir(), 64<<20, quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { disk.Close() })
 	return func(o *Options) {
-		o.WrapStore = sealer.Wrap
+		seal(o)
 		o.DiskCache = disk
 		o.CacheNamespace = "model"
+	}
+}
+
+// sealing returns a function that makes options seal every object and the
+// local journal with the keys of a new export (each call: another one).
+func sealing(t *testing.T) func(*Options) {
+	keys, err := crypt.Open(context.Background(), objstore.NewMemory(), testKeyFile(t), crypt.KeyringOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer := crypt.NewSealer(keys, crypt.Options{Logger: quietLogger()})
+	return func(o *Options) {
+		o.WrapStore = sealer.Wrap
+		o.JournalCipher = sealer
 	}
 }
 
@@ -44,6 +54,20 @@ func testKeyFile(t *testing.T) crypt.Credential {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestModelEncryptedLocalJournal is TestModelLocalJournal with every
+// object and the journal sealed.
+func TestModelEncryptedLocalJournal(t *testing.T) {
+	ops := 1500
+	if testing.Short() {
+		ops = 500
+	}
+	for _, seed := range modelSeeds(t, 1) {
+		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+			runModelWith(t, objstore.NewMemory(), seed, modelOps(t, ops), DurabilityLocal, encrypted(t))
+		})
+	}
 }
 
 // TestModelEncrypted runs the randomized model test with crashes on a

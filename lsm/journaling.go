@@ -23,6 +23,10 @@ import (
 // bucket durability and tells the journal what is stored, which deletes the
 // files it no longer needs.
 //
+// With Options.JournalCipher (an encrypted database) the journal's records
+// are sealed; a group of files in the clear is never applied to such a
+// database, and a sealed journal without a cipher fails Open.
+//
 // Recovery (Open) reads the journal left by the previous run before it
 // fences anyone. The group of files whose header names the store's
 // database and current writer epoch is the journal of the writer that
@@ -56,7 +60,7 @@ func (db *DB) openJournalDir() error {
 			return nil
 		}
 	}
-	d, err := journal.OpenDir(fsys, dir)
+	d, err := journal.OpenDir(fsys, dir, db.opts.JournalCipher)
 	if err != nil {
 		return fmt.Errorf("lsm: %w", err)
 	}
@@ -92,9 +96,26 @@ func (db *DB) recoverJournal(ctx context.Context) (journalFound, error) {
 		return found, err
 	}
 	for _, g := range c.Groups {
-		if why := journalMismatch(g.Header, man); why != "" {
+		why := journalMismatch(g.Header, man)
+		if d := g.Damage; d != nil && d.Offset == 0 {
+			// Only a header is damaged at offset 0: the file belongs to
+			// no group that could be applied.
+			why = fmt.Sprintf("the header of %s does not read: %v", d.File, d.Err)
+		}
+		if why != "" {
 			if len(g.Records) > 0 || g.Damage != nil {
 				if err := db.setAside(g, true, why); err != nil {
+					return found, err
+				}
+			}
+			continue
+		}
+		if db.opts.JournalCipher != nil && !g.Sealed {
+			// An encrypted database never writes its journal in the
+			// clear (and encryption cannot be turned on for a store that
+			// holds data): records that are not sealed are not trusted.
+			if len(g.Records) > 0 || g.Damage != nil {
+				if err := db.setAside(g, true, "the journal is not sealed, but the database is encrypted: records written in the clear are not applied"); err != nil {
 					return found, err
 				}
 			}

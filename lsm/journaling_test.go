@@ -1,7 +1,9 @@
 package lsm
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/crc32c"
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/lsm/journal"
 	"github.com/zerofs-go/zerofsd/lsm/journal/memfs"
@@ -35,6 +38,39 @@ func localOptions(jfs journal.FS, dir string) Options {
 }
 
 // logTo returns a logger writing to buf, at every level.
+// journalKind is one of the local journal's two formats: in the clear, and
+// sealed with an encrypted database's keys.
+type journalKind struct {
+	name   string
+	sealed bool
+}
+
+var journalKinds = []journalKind{{"clear", false}, {"sealed", true}}
+
+// options are localOptions, with every object and the journal sealed with
+// a new export's keys when the kind is sealed.
+func (k journalKind) options(t *testing.T, jfs journal.FS, dir string) Options {
+	o := localOptions(jfs, dir)
+	if k.sealed {
+		sealing(t)(&o)
+	}
+	return o
+}
+
+// headerSize is the size of a journal file's header.
+func (k journalKind) headerSize() int {
+	if k.sealed {
+		return journal.SealedHeaderSize
+	}
+	return journal.HeaderSize
+}
+
+func forJournalKinds(t *testing.T, test func(t *testing.T, k journalKind)) {
+	for _, k := range journalKinds {
+		t.Run(k.name, func(t *testing.T) { test(t, k) })
+	}
+}
+
 func logTo(buf *testenv.SyncBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
@@ -220,156 +256,221 @@ func TestLocalCleanClose(t *testing.T) {
 // TestLocalCrashMachine: a machine crash (unsynced journal bytes lost or
 // torn) keeps every acknowledged write, and applies batches whole.
 func TestLocalCrashMachine(t *testing.T) {
-	ctx := context.Background()
-	for seed := uint64(1); seed <= 20; seed++ {
-		jfs := memfs.New(seed)
-		r := rand.New(rand.NewPCG(seed, 3))
-		store := objstore.NewMemory()
-		opts := localOptions(jfs, "/journal")
-		opts.FlushInterval = time.Duration(1+r.IntN(20)) * time.Millisecond
-		opts.ShipInterval = time.Duration(1+r.IntN(20)) * time.Millisecond
-		db := mustOpen(t, store, opts)
-		acked := 0
-		n := 50 + r.IntN(200)
-		for i := 1; i <= n; i++ {
-			var b Batch
-			for j := 0; j < 3; j++ {
-				b.Put([]byte(fmt.Sprintf("b%03d-%d", i, j)), []byte(fmt.Sprint(i)))
-			}
-			await := r.IntN(5) == 0
-			if err := db.Write(ctx, &b, WriteOptions{AwaitDurable: await}); err != nil {
-				t.Fatal(err)
-			}
-			if await {
-				acked = i
-			}
-		}
-		db.kill()
-		jfs.Crash(true)
-		re := mustOpen(t, store, opts)
-		last := 0
-		for i := 1; i <= n; i++ {
-			present := 0
-			for j := 0; j < 3; j++ {
-				if _, err := re.Get(ctx, []byte(fmt.Sprintf("b%03d-%d", i, j))); err == nil {
-					present++
+	forJournalKinds(t, func(t *testing.T, k journalKind) {
+		ctx := context.Background()
+		for seed := uint64(1); seed <= 20; seed++ {
+			jfs := memfs.New(seed)
+			r := rand.New(rand.NewPCG(seed, 3))
+			store := objstore.NewMemory()
+			opts := k.options(t, jfs, "/journal")
+			opts.FlushInterval = time.Duration(1+r.IntN(20)) * time.Millisecond
+			opts.ShipInterval = time.Duration(1+r.IntN(20)) * time.Millisecond
+			db := mustOpen(t, store, opts)
+			acked := 0
+			n := 50 + r.IntN(200)
+			for i := 1; i <= n; i++ {
+				var b Batch
+				for j := 0; j < 3; j++ {
+					b.Put([]byte(fmt.Sprintf("b%03d-%d", i, j)), []byte(fmt.Sprint(i)))
+				}
+				await := r.IntN(5) == 0
+				if err := db.Write(ctx, &b, WriteOptions{AwaitDurable: await}); err != nil {
+					t.Fatal(err)
+				}
+				if await {
+					acked = i
 				}
 			}
-			switch {
-			case present == 3 && last == i-1:
-				last = i
-			case present == 0:
-			default:
-				t.Fatalf("seed %d: batch %d: %d of 3 keys present (prefix so far %d)", seed, i, present, last)
+			db.kill()
+			jfs.Crash(true)
+			re := mustOpen(t, store, opts)
+			last := 0
+			for i := 1; i <= n; i++ {
+				present := 0
+				for j := 0; j < 3; j++ {
+					if _, err := re.Get(ctx, []byte(fmt.Sprintf("b%03d-%d", i, j))); err == nil {
+						present++
+					}
+				}
+				switch {
+				case present == 3 && last == i-1:
+					last = i
+				case present == 0:
+				default:
+					t.Fatalf("seed %d: batch %d: %d of 3 keys present (prefix so far %d)", seed, i, present, last)
+				}
+			}
+			if last < acked {
+				t.Fatalf("seed %d: batches up to %d survived, %d was acknowledged", seed, last, acked)
+			}
+			if err := re.Close(ctx); err != nil {
+				t.Fatal(err)
 			}
 		}
-		if last < acked {
-			t.Fatalf("seed %d: batches up to %d survived, %d was acknowledged", seed, last, acked)
-		}
-		if err := re.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 }
 
 // TestLocalTornTail: the journal cut at random offsets after a crash
 // replays whole batches only, always a prefix.
 func TestLocalTornTail(t *testing.T) {
-	ctx := context.Background()
-	for seed := uint64(1); seed <= 25; seed++ {
-		store := objstore.NewMemory()
-		dir := t.TempDir()
-		opts := localOptions(nil, dir)
-		var logs testenv.SyncBuffer
-		opts.Logger = logTo(&logs)
-		db := mustOpen(t, store, opts)
-		const n = 40
-		for i := 1; i <= n; i++ {
-			var b Batch
-			for j := 0; j < 3; j++ {
-				b.Put([]byte(fmt.Sprintf("b%03d-%d", i, j)), []byte(strings.Repeat("x", i)))
-			}
-			if err := db.Write(ctx, &b, WriteOptions{AwaitDurable: true}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		db.kill()
-		files, _ := filepath.Glob(filepath.Join(dir, "*.journal"))
-		last := files[len(files)-1]
-		data, _ := os.ReadFile(last)
-		r := rand.New(rand.NewPCG(seed, 4))
-		cut := journal.HeaderSize + r.IntN(len(data)-journal.HeaderSize)
-		if err := os.Truncate(last, int64(cut)); err != nil {
-			t.Fatal(err)
-		}
-		re := mustOpen(t, store, opts)
-		prefix := 0
-		for i := 1; i <= n; i++ {
-			present := 0
-			for j := 0; j < 3; j++ {
-				if _, err := re.Get(ctx, []byte(fmt.Sprintf("b%03d-%d", i, j))); err == nil {
-					present++
+	forJournalKinds(t, func(t *testing.T, k journalKind) {
+		ctx := context.Background()
+		for seed := uint64(1); seed <= 25; seed++ {
+			store := objstore.NewMemory()
+			dir := t.TempDir()
+			opts := k.options(t, nil, dir)
+			var logs testenv.SyncBuffer
+			opts.Logger = logTo(&logs)
+			db := mustOpen(t, store, opts)
+			const n = 40
+			for i := 1; i <= n; i++ {
+				var b Batch
+				for j := 0; j < 3; j++ {
+					b.Put([]byte(fmt.Sprintf("b%03d-%d", i, j)), []byte(strings.Repeat("x", i)))
+				}
+				if err := db.Write(ctx, &b, WriteOptions{AwaitDurable: true}); err != nil {
+					t.Fatal(err)
 				}
 			}
-			if present == 3 && prefix == i-1 {
-				prefix = i
-			} else if present != 0 {
-				t.Fatalf("seed %d, cut at %d: batch %d has %d of 3 keys (prefix %d)", seed, cut, i, present, prefix)
+			db.kill()
+			files, _ := filepath.Glob(filepath.Join(dir, "*.journal"))
+			last := files[len(files)-1]
+			data, _ := os.ReadFile(last)
+			r := rand.New(rand.NewPCG(seed, 4))
+			cut := k.headerSize() + r.IntN(len(data)-k.headerSize())
+			if err := os.Truncate(last, int64(cut)); err != nil {
+				t.Fatal(err)
 			}
+			re := mustOpen(t, store, opts)
+			prefix := 0
+			for i := 1; i <= n; i++ {
+				present := 0
+				for j := 0; j < 3; j++ {
+					if _, err := re.Get(ctx, []byte(fmt.Sprintf("b%03d-%d", i, j))); err == nil {
+						present++
+					}
+				}
+				if present == 3 && prefix == i-1 {
+					prefix = i
+				} else if present != 0 {
+					t.Fatalf("seed %d, cut at %d: batch %d has %d of 3 keys (prefix %d)", seed, cut, i, present, prefix)
+				}
+			}
+			if prefix == n {
+				t.Fatalf("seed %d: cut at %d of %d bytes, yet all %d batches replayed", seed, cut, len(data), n)
+			}
+			if strings.Contains(logs.String(), "level=ERROR") {
+				t.Fatalf("seed %d: a torn tail logged an error:\n%s", seed, logs.String())
+			}
+			re.Close(ctx)
 		}
-		if prefix == n {
-			t.Fatalf("seed %d: cut at %d of %d bytes, yet all %d batches replayed", seed, cut, len(data), n)
-		}
-		if strings.Contains(logs.String(), "level=ERROR") {
-			t.Fatalf("seed %d: a torn tail logged an error:\n%s", seed, logs.String())
-		}
-		re.Close(ctx)
-	}
+	})
 }
 
 // TestLocalDamagedRecord: a damaged record followed by valid ones is not
 // a torn tail: the records before it are replayed, the rest is set aside
-// (logged at error level, listed by ListOrphans), never applied.
+// (logged at error level, listed by ListOrphans), never applied. In a
+// sealed journal so is a record changed with its checksum made right
+// again, one copied from another export's journal, and records swapped.
 func TestLocalDamagedRecord(t *testing.T) {
 	ctx := context.Background()
-	store := objstore.NewMemory()
-	dir := t.TempDir()
-	var logs testenv.SyncBuffer
-	opts := localOptions(nil, dir)
-	opts.Logger = logTo(&logs)
-	db := mustOpen(t, store, opts)
-	putAwaited(t, db, "k", 30)
-	db.kill()
-	files, _ := filepath.Glob(filepath.Join(dir, "*.journal"))
-	data, _ := os.ReadFile(files[len(files)-1])
-	// Damage the payload of the tenth record.
-	off := journal.HeaderSize
-	for i := 0; i < 9; i++ {
-		off += 8 + int(uint32(data[off])|uint32(data[off+1])<<8|uint32(data[off+2])<<16|uint32(data[off+3])<<24)
+	// records returns the offsets of the records of a journal file.
+	records := func(k journalKind, data []byte) []int {
+		var offs []int
+		for off := k.headerSize(); off+8 <= len(data); off += 8 + int(binary.LittleEndian.Uint32(data[off:])) {
+			offs = append(offs, off)
+		}
+		return offs
 	}
-	data[off+10] ^= 0xff
-	os.WriteFile(files[len(files)-1], data, 0o644)
+	// journalOf writes keys k-000..k-029, kills the database and returns
+	// its newest journal file.
+	journalOf := func(t *testing.T, opts Options) string {
+		db := mustOpen(t, objstore.NewMemory(), opts)
+		putAwaited(t, db, "k", 30)
+		db.kill()
+		files, _ := filepath.Glob(filepath.Join(opts.JournalDir, "*.journal"))
+		return files[len(files)-1]
+	}
+	fixChecksum := func(data []byte, off int) {
+		n := int(binary.LittleEndian.Uint32(data[off:]))
+		binary.LittleEndian.PutUint32(data[off+4:], crc32c.Checksum(data[off+8:off+8+n]))
+	}
+	sealed := journalKind{"sealed", true}
+	for _, tc := range []struct {
+		name string
+		kind journalKind
+		// damage changes the tenth record (at offs[9]) of the file.
+		damage func(t *testing.T, data []byte, offs []int)
+		// orphanRecords is how many records the set-aside tail holds; why
+		// is in the log.
+		orphanRecords int
+		why           string
+	}{
+		{"clear, byte flipped", journalKinds[0], func(t *testing.T, data []byte, offs []int) {
+			data[offs[9]+10] ^= 0xff
+		}, 20, "checksum mismatch"},
+		{"sealed, byte flipped", sealed, func(t *testing.T, data []byte, offs []int) {
+			data[offs[9]+30] ^= 0xff
+		}, 20, "checksum mismatch"},
+		{"sealed, byte flipped and checksum fixed", sealed, func(t *testing.T, data []byte, offs []int) {
+			data[offs[9]+30] ^= 0xff
+			fixChecksum(data, offs[9])
+		}, 20, "failed authentication"},
+		{"sealed, record of another export's journal", sealed, func(t *testing.T, data []byte, offs []int) {
+			other, _ := os.ReadFile(journalOf(t, sealed.options(t, nil, t.TempDir())))
+			theirs := records(sealed, other)
+			if len(theirs) != len(offs) || theirs[9] != offs[9] || theirs[10] != offs[10] {
+				t.Fatalf("the other journal's records are not where this one's are")
+			}
+			copy(data[offs[9]:offs[10]], other[offs[9]:offs[10]])
+		}, 20, "failed authentication"},
+		{"sealed, records swapped", sealed, func(t *testing.T, data []byte, offs []int) {
+			r10 := bytes.Clone(data[offs[9]:offs[10]])
+			r11 := bytes.Clone(data[offs[10]:offs[11]])
+			copy(data[offs[9]:], r11)
+			copy(data[offs[9]+len(r11):], r10)
+		}, 21, "record starts at sequence number"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs testenv.SyncBuffer
+			opts := tc.kind.options(t, nil, t.TempDir())
+			opts.Logger = logTo(&logs)
+			store := objstore.NewMemory()
+			db := mustOpen(t, store, opts)
+			putAwaited(t, db, "k", 30)
+			db.kill()
+			files, _ := filepath.Glob(filepath.Join(opts.JournalDir, "*.journal"))
+			data, _ := os.ReadFile(files[len(files)-1])
+			offs := records(tc.kind, data)
+			if len(offs) != 30 {
+				t.Fatalf("%d records in the journal, want 30", len(offs))
+			}
+			tc.damage(t, data, offs)
+			os.WriteFile(files[len(files)-1], data, 0o644)
 
-	re := mustOpen(t, store, opts)
-	defer re.Close(ctx)
-	for i := 0; i < 30; i++ {
-		_, err := re.Get(ctx, []byte(fmt.Sprintf("k-%03d", i)))
-		if i < 9 && err != nil {
-			t.Fatalf("k-%03d before the damage: %v", i, err)
-		}
-		if i >= 9 && !errors.Is(err, ErrNotFound) {
-			t.Fatalf("k-%03d at or after the damage was applied (%v)", i, err)
-		}
-	}
-	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "SET ASIDE") {
-		t.Fatalf("a damaged journal was not reported at error level:\n%s", logs.String())
-	}
-	orphans, err := journal.ListOrphans(nil, dir)
-	if err != nil || len(orphans) != 1 {
-		t.Fatalf("ListOrphans = %+v, %v", orphans, err)
-	}
-	if o := orphans[0]; o.Records != 20 || o.Damaged == 0 {
-		t.Fatalf("set aside: %+v, want the 20 records after the damaged one", o)
+			re := mustOpen(t, store, opts)
+			defer re.Close(ctx)
+			for i := 0; i < 30; i++ {
+				_, err := re.Get(ctx, []byte(fmt.Sprintf("k-%03d", i)))
+				if i < 9 && err != nil {
+					t.Fatalf("k-%03d before the damage: %v", i, err)
+				}
+				if i >= 9 && !errors.Is(err, ErrNotFound) {
+					t.Fatalf("k-%03d at or after the damage was applied (%v)", i, err)
+				}
+			}
+			if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "SET ASIDE") ||
+				!strings.Contains(logs.String(), tc.why) {
+				t.Fatalf("a damaged journal was not reported at error level (%q):\n%s", tc.why, logs.String())
+			}
+			orphans, err := journal.ListOrphans(nil, opts.JournalDir, opts.JournalCipher)
+			if err != nil || len(orphans) != 1 {
+				t.Fatalf("ListOrphans = %+v, %v", orphans, err)
+			}
+			if o := orphans[0]; o.Records != tc.orphanRecords || (o.Records == 20) != (o.Damaged > 0) {
+				t.Fatalf("set aside: %+v, want the %d records from the damaged one on", o, tc.orphanRecords)
+			}
+		})
 	}
 }
 
@@ -524,12 +625,12 @@ func TestLocalTwoWriters(t *testing.T) {
 	if !strings.Contains(logsA.String(), "SET ASIDE") || !strings.Contains(logsA.String(), "another writer took the database over") {
 		t.Fatalf("the set-aside tail was not reported:\n%s", logsA.String())
 	}
-	orphans, err := journal.ListOrphans(jfs, "/journal-a")
+	orphans, err := journal.ListOrphans(jfs, "/journal-a", nil)
 	if err != nil || len(orphans) != 1 || orphans[0].Records < 5 {
 		t.Fatalf("orphans %+v, %v; want one with the 5 unshipped records", orphans, err)
 	}
 	var found int
-	journal.ReadOrphan(jfs, "/journal-a", orphans[0].Name, func(_ journal.Header, r wal.Record) error {
+	journal.ReadOrphan(jfs, "/journal-a", orphans[0].Name, nil, func(_ journal.Header, r wal.Record) error {
 		return r.ForEach(func(_ wal.Kind, key, _ []byte) error {
 			if strings.HasPrefix(string(key), "a-only-") {
 				found++

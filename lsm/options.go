@@ -101,6 +101,13 @@ type Options struct {
 	// JournalFileBytes starts a new journal file once the current one
 	// holds this many bytes. Default 64 MiB.
 	JournalFileBytes int64
+	// JournalCipher, when set, seals the local journal's records (an
+	// encrypted database: package crypt's Sealer, the same keys as
+	// WrapStore's). Open then refuses to apply a journal left in the
+	// clear: it sets it aside. Without it the journal is written in the
+	// clear, and a sealed journal in JournalDir fails Open
+	// (journal.ErrSealed).
+	JournalCipher journal.Cipher
 	// WrapStore, when set, wraps every view of the store the database
 	// reads and writes through, above the disk cache: reads go WrapStore,
 	// then the disk cache, then the store, so the cache holds what

@@ -164,7 +164,7 @@ func TestRestoreSetsAsideLocalJournal(t *testing.T) {
 		absent = append(absent, k)
 	}
 	wantState(t, re, old, absent...)
-	orphans, err := journal.ListOrphans(jfs, "/journal")
+	orphans, err := journal.ListOrphans(jfs, "/journal", nil)
 	if err != nil || len(orphans) == 0 {
 		t.Fatalf("orphans %+v, %v; want the fenced writer's tail set aside", orphans, err)
 	}

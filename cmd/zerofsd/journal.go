@@ -65,7 +65,7 @@ func runJournal(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if action == "list" {
-		tails, err := journal.ListOrphans(nil, dir)
+		tails, err := journal.ListOrphans(nil, dir, nil)
 		if err != nil {
 			return fmt.Errorf("export %s: %w", *export, err)
 		}
@@ -94,7 +94,7 @@ func extractTail(dir, tail string, stdout, stderr io.Writer) error {
 	w := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(w)
 	codecs := compress.NewCodecs()
-	err := journal.ReadOrphan(nil, dir, tail, func(h journal.Header, r wal.Record) error {
+	err := journal.ReadOrphan(nil, dir, tail, nil, func(h journal.Header, r wal.Record) error {
 		seq := r.FirstSeq
 		return r.ForEach(func(kind wal.Kind, key, value []byte) error {
 			e := extractedEntry{Seq: seq, Op: "set", Key: key, Value: value, Epoch: h.Epoch}

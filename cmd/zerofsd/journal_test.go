@@ -43,7 +43,7 @@ durability = "local"
 	}
 
 	// A journal with a set and a delete, set aside as recovery would.
-	d, err := journal.OpenDir(nil, jdir)
+	d, err := journal.OpenDir(nil, jdir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ durability = "local"
 		t.Fatal(err)
 	}
 	d.Close()
-	orphans, _ := journal.ListOrphans(nil, jdir)
+	orphans, _ := journal.ListOrphans(nil, jdir, nil)
 	if len(orphans) != 1 {
 		t.Fatalf("%d orphans", len(orphans))
 	}
