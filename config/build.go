@@ -528,9 +528,6 @@ func (b *builder) buildEncryption(i int, raw *fileExport, e *Export) {
 	case enc.Enabled && !hasFile && !hasPass && e.Name != "":
 		b.ps.add(key("encryption"), "needs a key: key_file = \"PATH\" (32 bytes, or 64 hex digits) or a passphrase in the environment variable %s", enc.PassphraseEnv)
 	}
-	if enc.Enabled && e.Durability == DurabilityLocal {
-		b.ps.add(key("durability"), "\"local\" cannot go with encryption = true yet: the local journal would keep the export's writes unencrypted on this machine's disk; use durability = \"bucket\"")
-	}
 }
 
 // maxNameLen is the longest file name an export holds.

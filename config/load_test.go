@@ -506,6 +506,32 @@ encryption = true
 	}
 }
 
+// TestEncryptionWithLocalDurability: an encrypted export may keep a local
+// journal (it is sealed), with a key file or a passphrase, and is strict
+// by default like every local export.
+func TestEncryptionWithLocalDurability(t *testing.T) {
+	cfg := mustLoad(t, validBase+`
+[[exports]]
+name = "team-a"
+path = "/a"
+store = "file:///srv/a"
+encryption = true
+key_file = "a.key"
+durability = "local"
+[[exports]]
+name = "team-b"
+path = "/b"
+store = "file:///srv/b"
+encryption = true
+durability = "local"
+`, map[string]string{"ZEROFS_KEY_TEAM_B": "the passphrase of team-b"})
+	for _, e := range cfg.Exports {
+		if !e.Encryption.Enabled || e.Durability != DurabilityLocal || !e.StrictSync() {
+			t.Errorf("%s: encryption %v, durability %s, strict %v; want encrypted, local, strict", e.Name, e.Encryption.Enabled, e.Durability, e.StrictSync())
+		}
+	}
+}
+
 func TestSnapshotDir(t *testing.T) {
 	for _, tc := range []struct {
 		extra string

@@ -7,16 +7,18 @@ import (
 
 	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/crypt"
+	"github.com/zerofs-go/zerofsd/lsm/journal"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // sealing prepares the encryption of export ec over its store, before its
 // database opens (so a wrong key never fences a running writer). For an
 // encrypted export it unlocks the keyring (creating it in a new store) and
-// returns the wrapper the database puts above its disk cache; for one
-// without encryption it checks that the store holds no keyring and returns
-// nil. With readOnly it never writes (no keyring is created).
-func sealing(ctx context.Context, ec config.Export, store objstore.Store, readOnly bool, log *slog.Logger) (func(objstore.Store) objstore.Store, error) {
+// returns the export's Sealer: its Wrap goes above the disk cache, and it
+// seals the local journal; for one without encryption it checks that the
+// store holds no keyring and returns nil. With readOnly it never writes
+// (no keyring is created).
+func sealing(ctx context.Context, ec config.Export, store objstore.Store, readOnly bool, log *slog.Logger) (*crypt.Sealer, error) {
 	if !ec.Encryption.Enabled {
 		if err := crypt.CheckUnencrypted(ctx, store); err != nil {
 			return nil, fmt.Errorf("export %s: %w", ec.Name, err)
@@ -27,7 +29,43 @@ func sealing(ctx context.Context, ec config.Export, store objstore.Store, readOn
 	if err != nil {
 		return nil, err
 	}
-	return crypt.NewSealer(keys, crypt.Options{Logger: log}).Wrap, nil
+	return crypt.NewSealer(keys, crypt.Options{Logger: log}), nil
+}
+
+// wrapOf is s's store wrapper (lsm's WrapStore); nil without a Sealer.
+func wrapOf(s *crypt.Sealer) func(objstore.Store) objstore.Store {
+	if s == nil {
+		return nil
+	}
+	return s.Wrap
+}
+
+// journalCipher is s as the local journal's cipher (lsm's JournalCipher);
+// nil without a Sealer.
+func journalCipher(s *crypt.Sealer) journal.Cipher {
+	if s == nil {
+		return nil
+	}
+	return s
+}
+
+// JournalCipher returns what reads the local journal of export ec from
+// outside the daemon (`zerofsd journal`): nil for an export without
+// encryption; for an encrypted one, its keys unlocked from its store with
+// the configured key (reading the keyring only).
+func JournalCipher(ctx context.Context, ec config.Export, log *slog.Logger) (journal.Cipher, error) {
+	if !ec.Encryption.Enabled {
+		return nil, nil
+	}
+	store, err := OpenStore(ctx, ec)
+	if err != nil {
+		return nil, fmt.Errorf("export %s: opening store %s for its keyring: %w", ec.Name, ec.Store, err)
+	}
+	keys, err := UnlockKeys(ctx, ec, store, true)
+	if err != nil {
+		return nil, err
+	}
+	return crypt.NewSealer(keys, crypt.Options{Logger: log}), nil
 }
 
 // UnlockKeys unlocks the keyring of encrypted export ec in store (its raw
@@ -73,12 +111,12 @@ func OpenDatabaseStore(ctx context.Context, ec config.Export, log *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
 	}
-	wrap, err := sealing(ctx, ec, store, true, log)
+	sealer, err := sealing(ctx, ec, store, true, log)
 	if err != nil {
 		return nil, err
 	}
-	if wrap != nil {
-		return wrap(store), nil
+	if sealer != nil {
+		return sealer.Wrap(store), nil
 	}
 	return store, nil
 }

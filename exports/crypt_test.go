@@ -33,6 +33,8 @@ type cryptEnv struct {
 	env      map[string]string
 	logs     *testenv.SyncBuffer
 	log      *slog.Logger
+	// openStore, when set, opens the exports' stores (Options.OpenStore).
+	openStore func(ctx context.Context, ec config.Export) (objstore.Store, error)
 }
 
 func newCryptEnv(t *testing.T) *cryptEnv {
@@ -85,7 +87,7 @@ func (e *cryptEnv) serve(cfg *config.Config, noCache bool) (*served, error) {
 		}
 		s.disk = disk
 	}
-	reg, err := exports.Open(ctx, cfg, exports.Options{DiskCache: s.disk, Logger: e.log})
+	reg, err := exports.Open(ctx, cfg, exports.Options{DiskCache: s.disk, Logger: e.log, OpenStore: e.openStore})
 	if err != nil {
 		if s.disk != nil {
 			s.disk.Close()

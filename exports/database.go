@@ -83,10 +83,11 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	if blockCache == 0 {
 		blockCache = -1 // memory_mb = 0 turns the block cache off
 	}
-	wrap, err := sealing(ctx, ec, store, !writer, log)
+	sealer, err := sealing(ctx, ec, store, !writer, log)
 	if err != nil {
 		return nil, err
 	}
+	wrap := wrapOf(sealer)
 	d.wrap = wrap
 	var db *lsm.DB
 	if writer {
@@ -103,6 +104,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 			WrapStore:       wrap,
 			Durability:      durability(ec.Durability),
 			JournalDir:      journalDirOf(cfg, id),
+			JournalCipher:   journalCipher(sealer),
 			Logger:          log,
 		})
 	} else if ec.Replica {

@@ -29,7 +29,10 @@
 // a store that holds nothing yet) before the database opens, so a wrong key
 // is refused without writing anything and never fences a running writer; the
 // sealing wrapper goes to lsm (Options.WrapStore), above the disk cache, so
-// the cache holds sealed bytes. An export without encryption is refused when
+// the cache holds sealed bytes; with durability = "local" the same keys seal
+// its local journal (Options.JournalCipher), and `zerofsd journal` reads a
+// sealed journal with the export's key (JournalCipher). An export without
+// encryption is refused when
 // its store holds a keyring, and an encrypted one when its store holds data
 // but no keyring. fsck and checkpoint tools open stores the same way
 // (OpenReadOnly, OpenDatabaseStore) but never create a keyring. An export's

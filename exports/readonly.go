@@ -31,11 +31,11 @@ func OpenReadOnly(ctx context.Context, ec config.Export, checkpoint string, log 
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
 	}
-	wrap, err := sealing(ctx, ec, store, true, log.With("export", ec.Name))
+	sealer, err := sealing(ctx, ec, store, true, log.With("export", ec.Name))
 	if err != nil {
 		return nil, err
 	}
-	db, err := lsm.OpenReadOnly(ctx, store, lsm.ReadOnlyOptions{Checkpoint: checkpoint, WrapStore: wrap, Logger: log.With("export", ec.Name)})
+	db, err := lsm.OpenReadOnly(ctx, store, lsm.ReadOnlyOptions{Checkpoint: checkpoint, WrapStore: wrapOf(sealer), Logger: log.With("export", ec.Name)})
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening database in %s read-only: %w", ec.Name, ec.Store, err)
 	}
