@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -26,7 +27,10 @@ import (
 //
 // Keys and values are the export's database entries (kvfs's encoding);
 // values the journal holds compressed are written decompressed.
-// Neither command changes anything; both work while the daemon runs.
+// Neither command changes anything; both work while the daemon runs. The
+// journal of an encrypted export is sealed: both commands then read the
+// export's keyring from its store and unlock it with the configured key
+// (key_file, or the passphrase in ZEROFS_KEY_<NAME>), and fail without it.
 func runJournal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: journal needs an action: list or extract", errUsage)
@@ -64,10 +68,14 @@ func runJournal(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	c, err := exports.JournalCipher(ctx, ec, maintenanceLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
 	if action == "list" {
-		tails, err := journal.ListOrphans(nil, dir, nil)
+		tails, err := journal.ListOrphans(nil, dir, c)
 		if err != nil {
-			return fmt.Errorf("export %s: %w", *export, err)
+			return fmt.Errorf("export %s: %w%s", *export, err, sealedHint(err))
 		}
 		if len(tails) == 0 {
 			fmt.Fprintf(stdout, "export %s: no set-aside journal tails in %s\n", *export, dir)
@@ -79,7 +87,19 @@ func runJournal(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return nil
 	}
-	return extractTail(dir, *tail, stdout, stderr)
+	if err := extractTail(dir, *tail, c, stdout, stderr); err != nil {
+		return fmt.Errorf("export %s: %w%s", *export, err, sealedHint(err))
+	}
+	return nil
+}
+
+// sealedHint explains an ErrSealed: the export is configured without
+// encryption, yet its journal is sealed.
+func sealedHint(err error) string {
+	if !errors.Is(err, journal.ErrSealed) {
+		return ""
+	}
+	return " (the export is configured without encryption: set encryption = true and give its key)"
 }
 
 type extractedEntry struct {
@@ -90,11 +110,11 @@ type extractedEntry struct {
 	Epoch uint64 `json:"epoch"`
 }
 
-func extractTail(dir, tail string, stdout, stderr io.Writer) error {
+func extractTail(dir, tail string, c journal.Cipher, stdout, stderr io.Writer) error {
 	w := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(w)
 	codecs := compress.NewCodecs()
-	err := journal.ReadOrphan(nil, dir, tail, nil, func(h journal.Header, r wal.Record) error {
+	err := journal.ReadOrphan(nil, dir, tail, c, func(h journal.Header, r wal.Record) error {
 		seq := r.FirstSeq
 		return r.ForEach(func(kind wal.Kind, key, value []byte) error {
 			e := extractedEntry{Seq: seq, Op: "set", Key: key, Value: value, Epoch: h.Epoch}
