@@ -365,7 +365,8 @@ func (w *crashWorker) observe(ctx context.Context, c *nfsclient.Client) (crashSt
 // with sync = "commit", one with sync = "strict". The -local variants run it
 // with durability = "local" (a strict export by default, and one that opts
 // into sync = "commit"): replies wait for the local journal, and every
-// restart first ships the journal's tail to the store.
+// restart first ships the journal's tail to the store; "file-local
+// encrypted" does so with the journal sealed.
 func TestTortureCrashLoop(t *testing.T) {
 	rounds, localRounds := 10, 5
 	if suiteTortureOn() {
@@ -404,6 +405,20 @@ func TestTortureCrashLoop(t *testing.T) {
 		runCrashLoop(t, dir, localRounds, []exportSpec{
 			{Name: "crash-local-commit", Store: "file://" + filepath.Join(dir, "store-local-commit"), Extra: "squash = \"none\"\ndurability = \"local\"\nsync = \"commit\""},
 			{Name: "crash-local", Store: "file://" + filepath.Join(dir, "store-local"), Extra: "squash = \"none\"\ndurability = \"local\""},
+		})
+	})
+	t.Run("file-local encrypted", func(t *testing.T) {
+		// Local durability with the journal sealed: every restart ships
+		// the sealed tail, opened with the export's key.
+		dir := t.TempDir()
+		key := filepath.Join(dir, "export.key")
+		if err := os.WriteFile(key, []byte(strings.Repeat("5e", 32)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		enc := fmt.Sprintf("squash = \"none\"\ndurability = \"local\"\nencryption = true\nkey_file = %q\n", key)
+		runCrashLoop(t, dir, localRounds, []exportSpec{
+			{Name: "crash-local-commit", Store: "file://" + filepath.Join(dir, "store-local-commit"), Extra: enc + "sync = \"commit\""},
+			{Name: "crash-local", Store: "file://" + filepath.Join(dir, "store-local"), Extra: enc},
 		})
 	})
 	t.Run("s3-local", func(t *testing.T) {
