@@ -72,6 +72,11 @@
 // there and the rest is set aside. A previous local writer that did not
 // close cleanly and whose journal is not found is logged at error level
 // ("JOURNAL MISSING"): what it acknowledged and had not shipped may be lost.
+// With Options.JournalCipher (an encrypted database) the journal's records
+// are sealed (package journal, format version 2): a record that fails
+// authentication is damage, set aside like any; a journal in the clear is
+// set aside, never applied; a sealed journal without the cipher fails
+// Open before anything is written.
 // Losing the journal's disk loses at most the unshipped tail; a takeover
 // while a local writer is alive loses what it acknowledged before it
 // learned it was fenced (at its next WAL PUT or manifest update).
