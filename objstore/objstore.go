@@ -38,7 +38,9 @@ type ListPage struct {
 // Store is an object store: a flat namespace of immutable-once-written byte
 // objects. Keys are slash-separated strings; no key may be a "directory" of
 // another (never store both "a" and "a/b"). All methods are safe for
-// concurrent use and honour ctx cancellation.
+// concurrent use and honour ctx cancellation. The bytes Get and GetRange
+// return belong to the caller, who may change them; the data given to Put
+// and PutIfAbsent is not kept after they return.
 type Store interface {
 	// Get returns the whole object.
 	Get(ctx context.Context, key string) ([]byte, error)
