@@ -90,6 +90,10 @@
 // crypt's BenchmarkGetRange): about 9 µs with 4 KiB frames, 20 µs with 16
 // KiB, 60 µs with 64 KiB, for 0.4% more stored bytes than 64 KiB frames.
 //
+// Reads decrypt the frames in place, in the bytes the store below returned
+// (objstore.Store gives them to the caller), and move the plaintext
+// together: a read allocates nothing beyond what the store returns.
+//
 // Ranged reads fetch the covering frames and, unless it is cached, the
 // header (in the same request when the frames are near the start, else
 // concurrently). Verified headers, with their derived keys, are kept in a

@@ -193,14 +193,25 @@ func (ok *objectKey) openHeader(hdr []byte) bool {
 // last reports whether frame i is the object's last.
 func (ok *objectKey) last(i int64) bool { return i == numFrames(ok.plainLen)-1 }
 
+// frameScratch is one goroutine's room for the nonce and associated data
+// of the frames it seals or opens, so that no frame allocates.
+type frameScratch struct {
+	nonce [nonceLen]byte
+	ad    []byte
+}
+
+func newFrameScratch(nameLen int) *frameScratch {
+	return &frameScratch{ad: make([]byte, 0, adFixedLen+nameLen)}
+}
+
 // sealFrame appends frame i (plaintext p) as stored to dst.
-func (ok *objectKey) sealFrame(dst []byte, i int64, p []byte, adBuf []byte) []byte {
-	var n [nonceLen]byte
-	return ok.aead.Seal(dst, nonce(&n, kindFrame, i), p, ok.ad(adBuf[:0], kindFrame, i, ok.last(i), nil))
+func (ok *objectKey) sealFrame(dst []byte, i int64, p []byte, sc *frameScratch) []byte {
+	sc.ad = ok.ad(sc.ad[:0], kindFrame, i, ok.last(i), nil)
+	return ok.aead.Seal(dst, nonce(&sc.nonce, kindFrame, i), p, sc.ad)
 }
 
 // openFrame appends the plaintext of stored frame i to dst.
-func (ok *objectKey) openFrame(dst []byte, i int64, sealed []byte, adBuf []byte) ([]byte, error) {
-	var n [nonceLen]byte
-	return ok.aead.Open(dst, nonce(&n, kindFrame, i), sealed, ok.ad(adBuf[:0], kindFrame, i, ok.last(i), nil))
+func (ok *objectKey) openFrame(dst []byte, i int64, sealed []byte, sc *frameScratch) ([]byte, error) {
+	sc.ad = ok.ad(sc.ad[:0], kindFrame, i, ok.last(i), nil)
+	return ok.aead.Open(dst, nonce(&sc.nonce, kindFrame, i), sealed, sc.ad)
 }

@@ -44,7 +44,6 @@ type Sealer struct {
 	log      *slog.Logger
 	headers  *lru.Cache[string, *objectKey]
 	tampered atomic.Int64
-	frames   sync.Pool // *[]byte scratch frames
 }
 
 // NewSealer returns a Sealer for the export whose keys are given.
@@ -59,9 +58,7 @@ func NewSealer(keys *Keys, opts Options) *Sealer {
 	if err != nil {
 		panic(err) // only for a size <= 0, excluded above
 	}
-	s := &Sealer{keys: keys, log: opts.Logger, headers: headers}
-	s.frames.New = func() any { b := make([]byte, 0, frameSize); return &b }
-	return s
+	return &Sealer{keys: keys, log: opts.Logger, headers: headers}
 }
 
 // Wrap returns a Store that seals every object written through it into
@@ -103,9 +100,9 @@ func (s *Sealer) seal(name string, data []byte) ([]byte, *objectKey, error) {
 	out := make([]byte, sealedSize(h.plainLen))
 	h.encode(out)
 	ok.sealHeader(out)
-	_ = forFrames(0, numFrames(h.plainLen), len(name), func(i int64, adBuf []byte) error {
+	_ = forFrames(0, numFrames(h.plainLen), len(name), func(i int64, sc *frameScratch) error {
 		p, off := i*frameSize, frameOffset(i)
-		ok.sealFrame(out[off:off], i, data[p:p+frameLen(i, h.plainLen)], adBuf)
+		ok.sealFrame(out[off:off], i, data[p:p+frameLen(i, h.plainLen)], sc)
 		return nil
 	})
 	return out, ok, nil
@@ -115,19 +112,19 @@ func (s *Sealer) seal(name string, data []byte) ([]byte, *objectKey, error) {
 // frames over several goroutines (1 MiB); each then gets at least half.
 const parallelFrames = 256
 
-// forFrames calls fn for frames [first, end), each with a buffer for the
-// associated data (room for a name of nameLen bytes), in up to GOMAXPROCS
+// forFrames calls fn for frames [first, end), each with a goroutine's
+// scratch (room for a name of nameLen bytes), in up to GOMAXPROCS
 // goroutines when there are many frames. It returns the error of the lowest
 // frame that failed.
-func forFrames(first, end int64, nameLen int, fn func(i int64, adBuf []byte) error) error {
+func forFrames(first, end int64, nameLen int, fn func(i int64, sc *frameScratch) error) error {
 	parts := int64(1)
 	if n := end - first; n >= parallelFrames {
 		parts = min(int64(runtime.GOMAXPROCS(0)), n/(parallelFrames/2))
 	}
 	run := func(from, to int64) error {
-		adBuf := make([]byte, 0, adFixedLen+nameLen)
+		sc := newFrameScratch(nameLen)
 		for i := from; i < to; i++ {
-			if err := fn(i, adBuf); err != nil {
+			if err := fn(i, sc); err != nil {
 				return err
 			}
 		}
@@ -157,7 +154,8 @@ func forFrames(first, end int64, nameLen int, fn func(i int64, adBuf []byte) err
 }
 
 // open authenticates and decrypts a whole stored object. Its errors are not
-// yet wrapped by fail.
+// yet wrapped by fail. The plaintext is decrypted in place: it takes the
+// place of sealed, which is the caller's to give up.
 func (s *Sealer) open(name string, sealed []byte) ([]byte, *objectKey, error) {
 	ok, err := s.openHeader(name, sealed)
 	if err != nil {
@@ -166,18 +164,46 @@ func (s *Sealer) open(name string, sealed []byte) ([]byte, *objectKey, error) {
 	if want := sealedSize(ok.plainLen); int64(len(sealed)) != want {
 		return nil, nil, fmt.Errorf("stored as %d bytes, but its header says %d", len(sealed), want)
 	}
-	out := make([]byte, ok.plainLen)
-	err = forFrames(0, numFrames(ok.plainLen), len(name), func(i int64, adBuf []byte) error {
-		p, off := i*frameSize, frameOffset(i)
-		if _, err := ok.openFrame(out[p:p], i, sealed[off:off+frameLen(i, ok.plainLen)+tagLen], adBuf); err != nil {
+	if ok.plainLen == 0 {
+		return []byte{}, ok, nil
+	}
+	out, err := openInPlace(ok, sealed[headerLen:], 0, ok.plainLen)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, ok, nil
+}
+
+// openInPlace authenticates and decrypts the plaintext [off, end) (not
+// empty, end within the object) from its stored frames, which start with the frame
+// holding off: every frame is decrypted where it is stored (on several
+// goroutines when there are many), then the wanted plaintext is moved
+// together to the start of sealed, which is returned cut to it. No frame
+// is copied before it is decrypted, and no buffer is allocated.
+func openInPlace(ok *objectKey, sealed []byte, off, end int64) ([]byte, error) {
+	f0, f1 := off/frameSize, (end-1)/frameSize
+	base := frameOffset(f0)
+	err := forFrames(f0, f1+1, len(ok.name), func(i int64, sc *frameScratch) error {
+		at := frameOffset(i) - base
+		frame := sealed[at : at+frameLen(i, ok.plainLen)+tagLen]
+		if _, err := ok.openFrame(frame[:0], i, frame, sc); err != nil {
 			return fmt.Errorf("frame %d: %w", i, err)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return out, ok, nil
+	// Each frame's plaintext moves to an offset at or before its own (tags
+	// and the part before off are left out), so a frame is moved before
+	// anything overwrites it.
+	out := sealed[:0]
+	for i := f0; i <= f1; i++ {
+		p, at := i*frameSize, frameOffset(i)-base
+		lo, hi := max(off, p), min(end, p+frameLen(i, ok.plainLen))
+		out = append(out, sealed[at+lo-p:at+hi-p]...)
+	}
+	return out[:len(out):len(out)], nil
 }
 
 // openHeader parses and verifies the header at the start of b.
@@ -399,41 +425,15 @@ func (st *store) fetchWithHeader(ctx context.Context, key string, off, end int64
 
 // openRange authenticates and decrypts the plaintext [off, end) (clamped to
 // the object's length) from its stored frames, which start with the frame
-// holding off. Frames read whole are decrypted in place in the result;
-// partial ones through a scratch frame.
+// holding off, in place (sealed is the caller's to give up).
 func (s *Sealer) openRange(ok *objectKey, sealed []byte, off, end int64) ([]byte, error) {
 	end = min(end, ok.plainLen)
 	if off >= end {
 		return []byte{}, nil
 	}
 	f0, f1 := off/frameSize, (end-1)/frameSize
-	base := frameOffset(f0)
-	if need := frameOffset(f1) + frameLen(f1, ok.plainLen) + tagLen - base; int64(len(sealed)) < need {
+	if need := frameOffset(f1) + frameLen(f1, ok.plainLen) + tagLen - frameOffset(f0); int64(len(sealed)) < need {
 		return nil, fmt.Errorf("stored frames end %d bytes early: the object is shorter than its header says", need-int64(len(sealed)))
 	}
-	out := make([]byte, end-off)
-	err := forFrames(f0, f1+1, len(ok.name), func(i int64, adBuf []byte) error {
-		p, fl := i*frameSize, frameLen(i, ok.plainLen)
-		at := frameOffset(i) - base
-		frame := sealed[at : at+fl+tagLen]
-		lo, hi := max(off, p), min(end, p+fl)
-		if lo == p && hi == p+fl {
-			if _, err := ok.openFrame(out[p-off:p-off], i, frame, adBuf); err != nil {
-				return fmt.Errorf("frame %d: %w", i, err)
-			}
-			return nil
-		}
-		scratch := s.frames.Get().(*[]byte)
-		defer s.frames.Put(scratch)
-		pt, err := ok.openFrame((*scratch)[:0], i, frame, adBuf)
-		if err != nil {
-			return fmt.Errorf("frame %d: %w", i, err)
-		}
-		copy(out[lo-off:], pt[lo-p:hi-p])
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return openInPlace(ok, sealed, off, end)
 }
