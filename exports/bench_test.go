@@ -20,8 +20,9 @@ import (
 
 // The cost of encryption through the whole stack (registry, lsm with the
 // disk cache, kvfs), without NFS: each benchmark runs on a local-directory
-// store, a memory store and versitygw (S3 on loopback; skipped without it),
-// unencrypted and encrypted. The block cache
+// store (also with durability = "local", whose journal is sealed when the
+// export is encrypted), a memory store and versitygw (S3 on loopback;
+// skipped without it), unencrypted and encrypted. The block cache
 // is off, so every read of SST data goes through the disk cache and the
 // decryption. Each reports CPU time per operation (the whole process's,
 // background work included) beside wall time. Compare plain and encrypted
@@ -44,10 +45,13 @@ func (s *benchStack) start(b *testing.B) {
 func openBenchStack(b *testing.B, store string, encrypted bool) *benchStack {
 	b.Helper()
 	dir := b.TempDir()
-	var exp, s3 string
+	var exp, s3, extra string
 	switch store {
 	case "file":
 		exp = "file://" + filepath.Join(dir, "store")
+	case "file-local":
+		exp = "file://" + filepath.Join(dir, "store")
+		extra = "durability = \"local\"\n"
 	case "memory":
 		exp = "memory://bench"
 	case "s3":
@@ -57,7 +61,7 @@ func openBenchStack(b *testing.B, store string, encrypted bool) *benchStack {
 			env.Endpoint, env.AccessKeyID, env.SecretAccessKey, env.Region)
 	}
 	content := fmt.Sprintf("[cache]\ndir = %q\nsize_gb = 2\nmemory_mb = 0\n[[exports]]\nname = \"bench\"\npath = \"/bench\"\nstore = %q\n",
-		filepath.Join(dir, "cache"), exp)
+		filepath.Join(dir, "cache"), exp) + extra
 	if encrypted {
 		key := filepath.Join(dir, "key")
 		if err := os.WriteFile(key, make([]byte, 32), 0o600); err != nil {
@@ -92,7 +96,7 @@ func openBenchStack(b *testing.B, store string, encrypted bool) *benchStack {
 }
 
 func benchVariants(b *testing.B, run func(b *testing.B, s *benchStack)) {
-	for _, store := range []string{"file", "memory", "s3"} {
+	for _, store := range []string{"file", "file-local", "memory", "s3"} {
 		for _, enc := range []bool{false, true} {
 			name := store + "/plain"
 			if enc {
