@@ -81,9 +81,6 @@ type fileHeader struct {
 	raw []byte
 }
 
-// salt is a sealed header's salt.
-func (fh fileHeader) salt() []byte { return fh.raw[sealedHeaderAD-SaltSize : sealedHeaderAD] }
-
 // tag is a sealed header's tag.
 func (fh fileHeader) tag() []byte { return fh.raw[sealedHeaderAD : sealedHeaderAD+tagSize] }
 
