@@ -200,19 +200,26 @@ func (m *Memtable) AddAt(seq uint64, kind sstable.Kind, key, value []byte, loc L
 }
 
 // seekGE returns the first node at or after (key, seq).
+//
+// It returns the level-0 successor it compared, not a fresh load of it: a
+// concurrent Add may link a node right after the last node before (key,
+// seq) in between, and that node may sort before (key, seq) (a newer
+// version of key, or a smaller key), which Get would return as if it were
+// visible at seq.
 func (m *Memtable) seekGE(key []byte, seq uint64) *node {
 	prefix := keyPrefix(key)
 	cur := &m.head
+	var nx *node
 	for level := int(m.height.Load()) - 1; level >= 0; level-- {
 		for {
-			nx := cur.next(level).Load()
+			nx = cur.next(level).Load()
 			if nx == nil || !less(nx, prefix, key, seq) {
 				break
 			}
 			cur = nx
 		}
 	}
-	return cur.tower[0].Load()
+	return nx
 }
 
 // Get returns the newest version of key with a sequence number <= maxSeq.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
@@ -129,5 +131,59 @@ func BenchmarkAdd(b *testing.B) {
 			k[j] = byte(x >> (8 * j))
 		}
 		m.Add(uint64(i+1), sstable.KindSet, k, v)
+	}
+}
+
+// TestGetDuringInsertOfNewerVersion: a Get at an older snapshot never
+// returns a version newer than it, even while the writer inserts that
+// version right where the Get is looking. Each round, a reader spins on
+// Get(key, 1) while the writer adds key@2: the new node is linked right
+// after the node the reader's search stops at, and a search that read its
+// successor twice could return it.
+func TestGetDuringInsertOfNewerVersion(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs two threads running at once")
+	}
+	const keys = 2000
+	m := New()
+	key := func(i int) []byte { return []byte(fmt.Sprintf("k%08d", i)) }
+	for i := 0; i < keys; i++ {
+		m.Add(1, sstable.KindSet, key(i), []byte("old"))
+	}
+	var spinning, inserted atomic.Int64 // the key the reader spins on; the last key inserted
+	spinning.Store(-1)
+	inserted.Store(-1)
+	var stopped atomic.Bool
+	errc := make(chan error, 1)
+	go func() {
+		defer close(errc)
+		defer stopped.Store(true)
+		for i := 0; i < keys; i++ {
+			k := key(i)
+			spinning.Store(int64(i))
+			for {
+				done := inserted.Load() >= int64(i)
+				v, seq, _, found := m.Get(k, 1)
+				if !found || seq != 1 || string(v) != "old" {
+					errc <- fmt.Errorf("Get(%s, 1) = %q@%d found=%v while %s@2 was being added", k, v, seq, found, k)
+					return
+				}
+				if done {
+					break
+				}
+			}
+		}
+	}()
+	for i := 0; i < keys; i++ {
+		for spinning.Load() < int64(i) && !stopped.Load() {
+		}
+		if stopped.Load() {
+			break
+		}
+		m.Add(2, sstable.KindSet, key(i), []byte("new"))
+		inserted.Store(int64(i))
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }
