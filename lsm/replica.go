@@ -264,10 +264,16 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 			break
 		}
 	}
+	// walNext and lastSeq move past an object only once it is applied: one
+	// that failed is read again by the next attempt, never skipped (what
+	// follows it must not be served without it).
 	err = r.db.fetchWAL(ctx, ids, func(id uint64, data []byte) error {
-		lastSeq, err = r.db.replayWAL(walKey(id), id, data, mem, lastSeq)
-		walNext = id + 1
-		return err
+		seq, err := r.db.replayWAL(walKey(id), id, data, mem, lastSeq)
+		if err != nil {
+			return err
+		}
+		walNext, lastSeq = id+1, seq
+		return nil
 	})
 	if err != nil {
 		if m != r.cur {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 const replicaKeys = 10
@@ -282,5 +283,79 @@ func TestReplicaLeaseExpires(t *testing.T) {
 	}
 	if _, err := store.Head(ctx, manifestKey(leased)); !errors.Is(err, objstore.ErrNotFound) {
 		t.Fatalf("manifest %d of an expired lease kept: %v", leased, err)
+	}
+}
+
+// TestReplicaRereadsAWALObjectItCouldNotApply: a WAL object the replica
+// read damaged (or could not read) is read again by the next refresh, not
+// skipped: the replica never serves writes that come after a batch it
+// left out.
+func TestReplicaRereadsAWALObjectItCouldNotApply(t *testing.T) {
+	tests := []struct {
+		name   string
+		action faultstore.Action
+	}{
+		{"corrupt", faultstore.Corrupt},
+		{"truncated", faultstore.Truncate},
+		{"failed", faultstore.FailBefore},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			mem := objstore.NewMemory()
+			opts := smallOptions()
+			opts.MemtableBytes = 1 << 20 // the manifest stays put
+			w := mustOpen(t, mem, opts)
+			defer w.Close(ctx)
+			if err := writeRound(ctx, w, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			fs := faultstore.New(mem, faultstore.Options{})
+			rep, err := OpenReplica(ctx, fs, ReplicaOptions{ID: "r", Poll: time.Hour, Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rep.Close(ctx)
+
+			// One WAL object holds "once"; the replica's first read of it
+			// goes wrong. Later objects hold round 1.
+			if err := w.Put(ctx, []byte("once"), []byte("1"), WriteOptions{AwaitDurable: true}); err != nil {
+				t.Fatal(err)
+			}
+			w.commitMu.Lock()
+			onceWAL := w.lastSeal.id
+			w.commitMu.Unlock()
+			if err := writeRound(ctx, w, 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			fault := fs.Inject(faultstore.Fault{
+				Ops: []objstore.Op{objstore.OpGet}, Key: func(k string) bool { return k == walKey(onceWAL) },
+				Action: tc.action, Times: 1,
+			})
+			_ = rep.refresh(ctx) // may fail: the object is damaged
+			if fault.Fired() != 1 {
+				t.Fatalf("the fault fired %d times", fault.Fired())
+			}
+			if err := rep.refresh(ctx); err != nil {
+				t.Fatalf("refresh after the fault: %v", err)
+			}
+			vw, err := rep.View()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer vw.Release()
+			if r, err := readRound(ctx, vw); err != nil || r != 1 {
+				t.Fatalf("replica at round %d (%v), want 1", r, err)
+			}
+			if v, err := vw.Get(ctx, []byte("once")); err != nil || string(v) != "1" {
+				t.Fatalf("once = %q, %v: the replica serves round 1 without the batch before it", v, err)
+			}
+		})
 	}
 }
