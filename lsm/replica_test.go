@@ -359,3 +359,189 @@ func TestReplicaRereadsAWALObjectItCouldNotApply(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicaFollowsARestore: a replica read by several goroutines while
+// a restore rolls the database back to a checkpoint under a writer that
+// goes on writing (and collecting) until the restore fences it, then while
+// the writer opened again writes on, serves only whole states, in order:
+// the old writer's, then the checkpoint's, then the new writer's. It never
+// serves the old writer's state after the restored one, nor a mix.
+func TestReplicaFollowsARestore(t *testing.T) {
+	testReplicaFollowsARestore(t, objstore.NewMemory())
+}
+
+// TestReplicaFollowsARestoreS3: the same on a real S3 server.
+func TestReplicaFollowsARestoreS3(t *testing.T) {
+	testReplicaFollowsARestore(t, testenv.S3Store(t))
+}
+
+func testReplicaFollowsARestore(t *testing.T, store objstore.Store) {
+	const (
+		checkpointRound = 10
+		newRounds       = 1000 // the reopened writer's rounds start here
+	)
+	ctx := context.Background()
+	opts := smallOptions()
+	opts.GCMinAge = time.Nanosecond
+	opts.L0CompactionTrigger = 2
+	opts.MemtableBytes = 8 << 10
+	w := mustOpen(t, store, opts)
+	defer w.Close(ctx)
+	for r := 0; r <= checkpointRound; r++ {
+		if err := writeRound(ctx, w, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Checkpoint(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	// The replica's reads of objects are slowed down a little, so that its
+	// refreshes overlap the restore's steps.
+	slow := faultstore.New(store, faultstore.Options{Seed: 1})
+	slow.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpGet}, Action: faultstore.DelayOnly, Latency: 200 * time.Microsecond, Probability: 0.5})
+	rep, err := OpenReplica(ctx, slow, ReplicaOptions{ID: "replica-1", Poll: 2 * time.Millisecond, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close(ctx)
+
+	// Readers check each View and the order of the states they see.
+	var seen atomic.Int64 // highest round read before the restore
+	done := make(chan struct{})
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for reader := 0; reader < 3; reader++ {
+		wg.Go(func() {
+			const (
+				old = iota
+				restored
+				reopened
+			)
+			phase, prev := old, -1
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				vw, err := rep.View()
+				if err != nil {
+					errs <- err
+					return
+				}
+				r, err := readRound(ctx, vw)
+				vw.Release()
+				if err != nil {
+					errs <- err
+					return
+				}
+				switch {
+				case r >= newRounds && r >= prev:
+					phase = reopened
+				case phase == old && r >= prev:
+				case phase == old && r == checkpointRound:
+					phase = restored
+				case phase == restored && r == checkpointRound:
+				default:
+					errs <- fmt.Errorf("the replica served round %d after round %d", r, prev)
+					return
+				}
+				prev = r
+				if phase == old && int64(r) > seen.Load() {
+					seen.Store(int64(r))
+				}
+			}
+		})
+	}
+
+	// The writer writes and collects until the restore fences it.
+	fenced := make(chan error, 1)
+	go func() {
+		for r := checkpointRound + 1; ; r++ {
+			err := writeRound(ctx, w, r)
+			if err == nil && r%3 == 0 {
+				err = w.Flush(ctx)
+			}
+			if err == nil {
+				_, err = w.gc(ctx)
+			}
+			if err != nil {
+				fenced <- err
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	// waitFor waits until the replica serves round want.
+	waitFor := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			vw, err := rep.View()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := readRound(ctx, vw)
+			vw.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the replica serves round %d, waiting for %d", r, want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); seen.Load() < checkpointRound+10; {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica is at round %d, the writer past %d", seen.Load(), checkpointRound+10)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := Restore(ctx, store, RestoreOptions{Checkpoint: "c", Undo: "undo", Logger: quietLogger()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-fenced; !errors.Is(err, ErrFenced) {
+		t.Fatalf("the old writer stopped with %v, want ErrFenced", err)
+	}
+	w.Close(ctx)
+	waitFor(checkpointRound) // the restored state, with nobody writing
+
+	w2 := mustOpen(t, store, opts)
+	defer w2.Close(ctx)
+	const last = newRounds + 30
+	for r := newRounds; r <= last; r++ {
+		if err := writeRound(ctx, w2, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := w2.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r%10 == 0 {
+			if _, err := w2.Compact(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := w2.gc(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(last)
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if w2.Stats().Fenced {
+		t.Error("the replica fenced the writer")
+	}
+}
