@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,13 +85,6 @@ func TestReplicaWhileWriterCollects(t *testing.T) {
 // TestReplicaWhileWriterCollectsS3: the same on a real S3 server, whose
 // listing's modification times age the leases.
 func TestReplicaWhileWriterCollectsS3(t *testing.T) {
-	if os.Getenv("ZEROFS_KNOWN_BUGS") == "" {
-		// Known bug, open: on versitygw this test once saw a replica View
-		// mixing two batches ("torn state at manifest 38: k0..k4 at round
-		// 47, k5 at round 48") under heavy load; the memory variant and the
-		// two-process e2e test pass. ZEROFS_KNOWN_BUGS=1 runs it.
-		t.Skip("known bug: a replica on S3 can serve a torn state under load (set ZEROFS_KNOWN_BUGS=1 to run)")
-	}
 	testReplicaWhileWriterCollects(t, testenv.S3Store(t), 100)
 }
 
