@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 )
 
 // at is where a value came from: a key in the file, or an environment variable.
@@ -285,6 +287,7 @@ func (b *builder) buildLSM() {
 	l.GCInterval = b.durationIn("lsm.gc_interval", raw.GCInterval, DefaultGCInterval, time.Second, 24*time.Hour)
 	l.GCMinAge = b.durationIn("lsm.gc_min_age", raw.GCMinAge, DefaultGCMinAge, time.Second, 30*24*time.Hour)
 	l.Compression = b.compression("lsm.compression", raw.Compression, DefaultCompression)
+	l.ZstdLevel = b.intIn("lsm.zstd_level", raw.ZstdLevel, DefaultZstdLevel, compress.MinZstdLevel, compress.MaxZstdLevel)
 }
 
 // compression parses a compression key (def when absent).
@@ -427,6 +430,10 @@ func (b *builder) buildExports() {
 			}
 		}
 		e.Compression = b.compression(key("compression"), raw.Compression, b.cfg.LSM.Compression)
+		e.ZstdLevel = b.intIn(key("zstd_level"), raw.ZstdLevel, int64(b.cfg.LSM.ZstdLevel), compress.MinZstdLevel, compress.MaxZstdLevel)
+		if raw.ZstdLevel != nil && e.Compression != CompressionZstd {
+			b.ps.add(key("zstd_level"), "only applies with compression = \"zstd\" (this export's compression is %q)", e.Compression)
+		}
 		b.buildEncryption(i, raw, &e)
 		if raw.SnapshotDir != nil && *raw.SnapshotDir != "" {
 			d := *raw.SnapshotDir

@@ -9,6 +9,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/lsm"
+	"github.com/zerofs-go/zerofsd/lsm/compress"
 	"github.com/zerofs-go/zerofsd/nfs"
 	"github.com/zerofs-go/zerofsd/nfs/portmap"
 )
@@ -32,6 +33,7 @@ const (
 	DefaultShipInterval       = lsm.DefaultShipInterval
 	DefaultMemtableMB         = lsm.DefaultMemtableBytes >> 20
 	DefaultCompression        = CompressionSnappy
+	DefaultZstdLevel          = compress.DefaultZstdLevel
 	DefaultSquash             = SquashRoot
 	DefaultAnonID             = 65534
 	DefaultSync               = SyncCommit // with durability = "bucket"; "local" defaults to strict
@@ -186,6 +188,9 @@ type LSM struct {
 	// Compression of SST blocks and file data: none, snappy or zstd.
 	// Default snappy.
 	Compression Compression
+	// ZstdLevel is the zstd level (1 to 22) of stores compressed with zstd.
+	// Default DefaultZstdLevel.
+	ZstdLevel int
 	// GCInterval is how often a writer collects objects nothing needs.
 	// Default DefaultGCInterval.
 	GCInterval time.Duration
@@ -257,6 +262,9 @@ type Export struct {
 	// Compression of the export's SST blocks and file data. Default:
 	// LSM.Compression.
 	Compression Compression
+	// ZstdLevel is the zstd level of the export's compression when it is
+	// zstd. Default: LSM.ZstdLevel.
+	ZstdLevel int
 	// Encryption seals every object of the export's store. Default off.
 	Encryption Encryption
 	// SnapshotDir is the name of the hidden read-only directory at the

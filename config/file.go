@@ -54,6 +54,7 @@ type fileLSM struct {
 	ShipInterval  *string `mapstructure:"ship_interval"`
 	MemtableMB    *int64  `mapstructure:"memtable_mb"`
 	Compression   *string `mapstructure:"compression"`
+	ZstdLevel     *int64  `mapstructure:"zstd_level"`
 	GCInterval    *string `mapstructure:"gc_interval"`
 	GCMinAge      *string `mapstructure:"gc_min_age"`
 }
@@ -76,6 +77,7 @@ type fileExport struct {
 	RootOwner         *string         `mapstructure:"root_owner"`
 	RootMode          *string         `mapstructure:"root_mode"`
 	Compression       *string         `mapstructure:"compression"`
+	ZstdLevel         *int64          `mapstructure:"zstd_level"`
 	Encryption        *bool           `mapstructure:"encryption"`
 	KeyFile           *string         `mapstructure:"key_file"`
 	SnapshotDir       *string         `mapstructure:"snapshot_dir"`

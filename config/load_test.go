@@ -127,6 +127,7 @@ flush_interval = "20ms"
 ship_interval = "2s"
 memtable_mb = 16
 compression = "zstd"
+zstd_level = 9
 gc_interval = "30s"
 gc_min_age = "1h"
 [[exports]]
@@ -159,6 +160,7 @@ path = "/b"
 store = "memory://b"
 encryption = true
 key_file = "/etc/zerofs/b.key"
+zstd_level = 1
 `, nil)
 	want := &Config{
 		File: cfg.File,
@@ -168,7 +170,7 @@ key_file = "/etc/zerofs/b.key"
 		Cache: Cache{Dir: "/var/cache/zerofs", SizeGB: 2.5, MemoryMB: 0, JournalDir: "/var/lib/zerofs/journal"},
 		S3: S3{Endpoint: "https://s3.example.com", Bucket: "main-bucket", AccessKeyID: "AKIDFILE",
 			SecretAccessKey: "file-secret-value", Region: "eu-west-1", AllowHTTP: true},
-		LSM: LSM{FlushInterval: 20 * time.Millisecond, ShipInterval: 2 * time.Second, MemtableMB: 16, Compression: CompressionZstd, GCInterval: 30 * time.Second, GCMinAge: time.Hour},
+		LSM: LSM{FlushInterval: 20 * time.Millisecond, ShipInterval: 2 * time.Second, MemtableMB: 16, Compression: CompressionZstd, ZstdLevel: 9, GCInterval: 30 * time.Second, GCMinAge: time.Hour},
 		Exports: []Export{{
 			Name: "a_1", Path: "/srv/a",
 			Store: StoreURL{Scheme: SchemeS3, Bucket: "main-bucket", Prefix: "teams/a"},
@@ -179,12 +181,12 @@ key_file = "/etc/zerofs/b.key"
 				netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("192.168.1.0/24")},
 			Squash: SquashAll, AnonUID: 1000, AnonGID: 0, Durability: DurabilityLocal, Sync: SyncStrict, InodeCacheEntries: 5000, SizeLimitGB: 0.25,
 			RootOwner: &Owner{UID: 0, GID: 1000}, RootMode: ptr(uint32(0o2775)), SnapshotDir: ".snap",
-			Compression: CompressionNone,
-			Encryption:  Encryption{PassphraseEnv: "ZEROFS_KEY_A_1"},
+			Compression: CompressionNone, ZstdLevel: 9,
+			Encryption: Encryption{PassphraseEnv: "ZEROFS_KEY_A_1"},
 		}, {
 			Name: "b", Path: "/b", Store: StoreURL{Scheme: SchemeMemory, Prefix: "b"},
 			Squash: DefaultSquash, AnonUID: DefaultAnonID, AnonGID: DefaultAnonID, Durability: DefaultDurability, Sync: DefaultSync,
-			InodeCacheEntries: DefaultInodeCacheEntries, Compression: CompressionZstd,
+			InodeCacheEntries: DefaultInodeCacheEntries, Compression: CompressionZstd, ZstdLevel: 1,
 			Encryption: Encryption{Enabled: true, KeyFile: "/etc/zerofs/b.key", PassphraseEnv: "ZEROFS_KEY_B"},
 		}},
 	}

@@ -47,6 +47,7 @@ func (c *Config) String() string {
 	w.str("ship_interval", c.LSM.ShipInterval.String())
 	w.int("memtable_mb", c.LSM.MemtableMB)
 	w.str("compression", string(c.LSM.Compression))
+	w.int("zstd_level", c.LSM.ZstdLevel)
 	w.str("gc_interval", durationText(c.LSM.GCInterval))
 	w.str("gc_min_age", durationText(c.LSM.GCMinAge))
 
@@ -78,6 +79,9 @@ func (c *Config) String() string {
 			w.str("root_mode", fmt.Sprintf("%04o", *e.RootMode))
 		}
 		w.str("compression", string(e.Compression))
+		if e.Compression == CompressionZstd {
+			w.int("zstd_level", e.ZstdLevel)
+		}
 		w.bool("encryption", e.Encryption.Enabled)
 		if e.Encryption.KeyFile != "" {
 			w.str("key_file", e.Encryption.KeyFile)

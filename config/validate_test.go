@@ -365,10 +365,13 @@ shutdown_timeout = "500ms"
 flush_interval = "soon"
 memtable_mb = 0
 compression = "lzma"
+zstd_level = 23
 [[exports]]
 name = "a"
 path = "/a"
 store = "memory://"
+compression = "snappy"
+zstd_level = 5
 squash = "some"
 durability = "disk"
 sync = "always"
@@ -388,6 +391,8 @@ snapshot_dir = "a/b"
 				{key: "lsm.flush_interval", msg: "not a duration"},
 				{key: "lsm.memtable_mb", msg: "out of range"},
 				{key: "lsm.compression", msg: "none, snappy or zstd"},
+				{key: "lsm.zstd_level", msg: "23 is out of range: from 1 to 22"},
+				{key: "exports[0].zstd_level", msg: `only applies with compression = "zstd" (this export's compression is "snappy")`},
 				{key: "exports[0].squash", msg: "none, root or all"},
 				{key: "exports[0].durability", msg: "bucket or local"},
 				{key: "exports[0].sync", msg: "commit or strict"},

@@ -98,6 +98,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 			GCMinAge:        cfg.LSM.GCMinAge,
 			MemtableBytes:   cfg.LSM.MemtableMB << 20,
 			Compression:     compression(ec.Compression),
+			ZstdLevel:       ec.ZstdLevel,
 			BlockCacheBytes: blockCache,
 			DiskCache:       r.opts.DiskCache,
 			CacheNamespace:  string(id),

@@ -81,6 +81,9 @@ type Options struct {
 	// The zero value is no compression. It may differ between runs: what
 	// is stored says how it is compressed.
 	Compression sstable.Compression
+	// ZstdLevel is the zstd level (compress.MinZstdLevel to MaxZstdLevel)
+	// of what is compressed with zstd. Default compress.DefaultZstdLevel.
+	ZstdLevel int
 	// BlockCacheBytes sizes the in-memory cache of decoded SST blocks.
 	// Default DefaultBlockCacheBytes (256 MiB); negative disables it.
 	BlockCacheBytes int64

@@ -305,3 +305,35 @@ func TestCorruptCompressedWALEntry(t *testing.T) {
 		})
 	}
 }
+
+// TestZstdLevelOption: Options.ZstdLevel reaches the values a database
+// compresses: the same text takes fewer bytes at the best level than at
+// the fastest, and each database reads its own back.
+func TestZstdLevelOption(t *testing.T) {
+	ctx := context.Background()
+	keys := keyList(100)
+	walBytes := map[int]int64{}
+	for _, level := range []int{compress.MinZstdLevel, compress.MaxZstdLevel} {
+		opts := valueOptions()
+		opts.Compression = compress.Zstd
+		opts.ZstdLevel = level
+		db := mustOpen(t, objstore.NewMemory(), opts)
+		var b Batch
+		for _, k := range keys {
+			b.Put([]byte(k), chunkValue(k, true))
+		}
+		before := db.Stats().WALBytes
+		if err := db.Write(ctx, &b, WriteOptions{AwaitDurable: true}); err != nil {
+			t.Fatal(err)
+		}
+		walBytes[level] = db.Stats().WALBytes - before
+		checkChunks(t, db, keys, true)
+		if err := db.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if walBytes[compress.MaxZstdLevel] >= walBytes[compress.MinZstdLevel] {
+		t.Fatalf("WAL bytes by zstd level %v: the best level should write fewer", walBytes)
+	}
+	t.Logf("WAL bytes by zstd level: %v", walBytes)
+}

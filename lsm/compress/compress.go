@@ -50,6 +50,8 @@ const MaxDecoded = 128 << 20
 // which matters for small objects written often; one Codecs per database
 // avoids it. Safe for concurrent use; the zero value is ready.
 type Codecs struct {
+	zstdLevel int // what the zero value means: DefaultZstdLevel
+
 	encOnce sync.Once
 	zenc    *zstd.Encoder
 	encErr  error
@@ -59,13 +61,39 @@ type Codecs struct {
 	decErr  error
 }
 
-// NewCodecs returns an empty Codecs.
+// DefaultZstdLevel is the zstd level of a Codecs that names none: zstd's
+// own default.
+const DefaultZstdLevel = 3
+
+// MinZstdLevel and MaxZstdLevel bound a zstd level (zstd's command-line
+// scale). The encoder has four speeds: levels 1 and 2 are the fastest,
+// 3 to 5 the default, 6 to 9 better compression, 10 and above the best.
+const (
+	MinZstdLevel = 1
+	MaxZstdLevel = 22
+)
+
+// NewCodecs returns an empty Codecs that compresses zstd at
+// DefaultZstdLevel.
 func NewCodecs() *Codecs { return &Codecs{} }
 
-func newZstdEncoder(concurrency int) (*zstd.Encoder, error) {
+// NewCodecsLevel returns an empty Codecs that compresses zstd at level
+// (0 for DefaultZstdLevel; others are clamped to MinZstdLevel..MaxZstdLevel).
+// The level changes only what is written: any level decodes any payload.
+func NewCodecsLevel(level int) *Codecs { return &Codecs{zstdLevel: level} }
+
+// zstdEncoderLevel maps a zstd level (0: the default) to the encoder's speed.
+func zstdEncoderLevel(level int) zstd.EncoderLevel {
+	if level == 0 {
+		level = DefaultZstdLevel
+	}
+	return zstd.EncoderLevelFromZstd(min(max(level, MinZstdLevel), MaxZstdLevel))
+}
+
+func newZstdEncoder(concurrency, level int) (*zstd.Encoder, error) {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderConcurrency(concurrency),
-		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderLevel(zstdEncoderLevel(level)),
 		zstd.WithEncoderCRC(false), // the formats carry their own CRC32C
 		zstd.WithZeroFrames(true))
 	if err != nil {
@@ -75,7 +103,7 @@ func newZstdEncoder(concurrency int) (*zstd.Encoder, error) {
 }
 
 func (c *Codecs) zstdEncoder() (*zstd.Encoder, error) {
-	c.encOnce.Do(func() { c.zenc, c.encErr = newZstdEncoder(runtime.GOMAXPROCS(0)) })
+	c.encOnce.Do(func() { c.zenc, c.encErr = newZstdEncoder(runtime.GOMAXPROCS(0), c.zstdLevel) })
 	return c.zenc, c.encErr
 }
 
@@ -130,7 +158,7 @@ func (c *Compressor) Compress(src []byte) (payload []byte, ok bool, err error) {
 			if c.codecs != nil {
 				c.zenc, err = c.codecs.zstdEncoder()
 			} else {
-				c.zenc, err = newZstdEncoder(1)
+				c.zenc, err = newZstdEncoder(1, DefaultZstdLevel)
 			}
 			if err != nil {
 				return nil, false, err

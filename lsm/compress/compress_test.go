@@ -3,6 +3,8 @@ package compress
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -117,4 +119,43 @@ func FuzzDecompress(f *testing.F) {
 			t.Fatalf("decoded %d bytes past the limit %d", len(out), limit)
 		}
 	})
+}
+
+// TestZstdLevels: a Codecs' level reaches its encoder (the fastest and the
+// best levels compress the same text to different sizes, the best no
+// larger), and every level decodes what every other wrote.
+func TestZstdLevels(t *testing.T) {
+	// Words drawn at random: text the levels compress differently (a
+	// repeated sentence compresses to the same few bytes at any level).
+	words := strings.Fields("the value log keeps each value where the WAL put it and an SST points to it until compaction moves it")
+	r := rand.New(rand.NewPCG(3, 4))
+	var text []byte
+	for len(text) < 64<<10 {
+		text = append(text, words[r.IntN(len(words))]...)
+		text = append(text, ' ')
+	}
+	src := text[:64<<10]
+	sizes := map[int]int{}
+	payloads := map[int][]byte{}
+	for _, level := range []int{0, MinZstdLevel, 6, MaxZstdLevel} {
+		c := NewCompressor(Zstd, NewCodecsLevel(level))
+		payload, ok, err := c.Compress(src)
+		if err != nil || !ok {
+			t.Fatalf("level %d: ok %v, %v", level, ok, err)
+		}
+		sizes[level] = len(payload)
+		payloads[level] = slices.Clone(payload)
+	}
+	if sizes[MinZstdLevel] == sizes[MaxZstdLevel] || sizes[MaxZstdLevel] > sizes[MinZstdLevel] {
+		t.Fatalf("sizes by level %v: the best level should be smaller than the fastest", sizes)
+	}
+	for level, payload := range payloads {
+		for _, reader := range []*Codecs{NewCodecs(), NewCodecsLevel(MaxZstdLevel)} {
+			got, err := reader.Decompress(Zstd, payload, len(src))
+			if err != nil || !bytes.Equal(got, src) {
+				t.Fatalf("level %d payload: decoded %d bytes, %v", level, len(got), err)
+			}
+		}
+	}
+	t.Logf("64 KiB of text by zstd level: %v", sizes)
 }
