@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -48,7 +49,13 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("no zerofs_lsm_wal_puts_total for team-a")
 	}
 	a, _ := mountGo(t, d.addr, "/team-a")
-	writeFile(t, a, "f", make([]byte, 200<<10))
+	// Random bytes: compression must not shrink what the byte count checks.
+	data := make([]byte, 200<<10)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	writeFile(t, a, "f", data)
 
 	if got := scrape(t, url, `zerofs_lsm_wal_puts_total\{export="team-a"\}`); got <= walBefore {
 		t.Errorf("WAL puts did not grow after a committed write: %v -> %v", walBefore, got)
