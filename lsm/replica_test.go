@@ -35,6 +35,31 @@ func writeRound(ctx context.Context, db *DB, r int) error {
 
 // readRound reads every key through one view and checks they agree (a
 // batch is never seen in part); it returns the round.
+// waitForRound waits until rep serves round want, checking every poll, and
+// fails the test after timeout.
+func waitForRound(t *testing.T, ctx context.Context, rep *Replica, want int, timeout, poll time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		vw, err := rep.View()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := readRound(ctx, vw)
+		vw.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica serves round %d, waiting for %d", r, want)
+		}
+		time.Sleep(poll)
+	}
+}
+
 func readRound(ctx context.Context, vw *View) (int, error) {
 	round := -1
 	for k := 0; k < replicaKeys; k++ {
@@ -180,25 +205,7 @@ func testReplicaWhileWriterCollects(t *testing.T, store objstore.Store, rounds i
 		t.Fatal(err)
 	}
 	// Caught up within a few polls.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		vw, err := rep.View()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := readRound(ctx, vw)
-		vw.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r == rounds {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the replica is at round %d, the writer at %d", r, rounds)
-		}
-		time.Sleep(poll)
-	}
+	waitForRound(t, ctx, rep, rounds, 5*time.Second, poll)
 	close(done)
 	wg.Wait()
 	close(errs)
@@ -464,28 +471,9 @@ func testReplicaFollowsARestore(t *testing.T, store objstore.Store) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	// waitFor waits until the replica serves round want.
 	waitFor := func(want int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			vw, err := rep.View()
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := readRound(ctx, vw)
-			vw.Release()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the replica serves round %d, waiting for %d", r, want)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitForRound(t, ctx, rep, want, 10*time.Second, time.Millisecond)
 	}
 	for deadline := time.Now().Add(10 * time.Second); seen.Load() < checkpointRound+10; {
 		select {
