@@ -80,14 +80,20 @@
 //
 // # Writing and durability
 //
-// Append (called in commit order) buffers a record; the Writer's goroutine
-// writes everything buffered with one write and one fdatasync (group
-// commit): every caller of Sync waiting meanwhile shares that fsync, and
-// appends nobody waits for are written within Interval. Sync returns once
-// the records up to the given sequence number are on disk. A failed write
+// Append (called in commit order) buffers a record; a round writes
+// everything buffered with one write and one fdatasync (group commit):
+// every caller of Sync waiting meanwhile shares that fsync, and appends
+// nobody waits for are written within Interval by the Writer's goroutine.
+// A caller of Sync that finds nobody writing writes the round itself, on
+// its own goroutine (a single-threaded client, such as tar answered
+// strictly, then pays one fdatasync per call and no thread hand-off);
+// callers arriving meanwhile wait for the next round, which the first of
+// them writes. Sync returns once the records up to the given sequence
+// number are on disk. A failed write
 // or fsync (a full disk, an I/O error) fails the callers waiting for it —
 // their writes are not acknowledged — and is retried with backoff from the
-// last good offset with the same bytes, so what is durable is always a
+// last good offset with the same bytes by the Writer's goroutine, with a
+// backoff that callers of Sync honour too, so what is durable is always a
 // contiguous prefix of the commit order. A file and a directory entry are
 // fsynced before any record in them is acknowledged.
 //

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -361,6 +362,64 @@ func TestWriteErrors(t *testing.T) {
 				checkRecords(t, c.Groups[0], 8)
 			})
 		}
+	})
+}
+
+// TestFailedWritesBackOff: while the disk refuses writes, callers of Sync
+// that would write their round themselves leave it to the writer's
+// backoff instead of retrying at once, so a full disk is not hammered by
+// every waiting caller; once the disk takes writes again, every record is
+// written.
+func TestFailedWritesBackOff(t *testing.T) {
+	forFormats(t, func(t *testing.T, f format) {
+		fsys := memfs.New(1)
+		_, w := f.begin(t, fsys, "/j", journal.WriterOptions{Interval: time.Hour})
+		defer w.Close()
+		full := fsys.Inject(memfs.Fault{Op: memfs.OpWrite, Path: ".journal", Err: syscall.ENOSPC})
+		var mu sync.Mutex
+		var next uint64
+		var calls atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					mu.Lock()
+					next++
+					seq := next
+					w.Append(record(seq), seq)
+					mu.Unlock()
+					calls.Add(1)
+					_ = w.Sync(context.Background(), seq) // fails while the disk is full
+				}
+			}()
+		}
+		waitFor(t, func() bool { return calls.Load() >= 40 })
+		close(stop)
+		wg.Wait()
+		// Backoff starts at 10 ms and doubles, and the eight callers
+		// share each retried round: about one attempt per eight calls.
+		// Callers writing at once would make one attempt per call.
+		if fired := int64(full.Fired()); fired > calls.Load()/3 {
+			t.Fatalf("%d write attempts for %d failed Sync calls: callers retry without backoff", fired, calls.Load())
+		}
+		full.Remove()
+		last := next
+		waitFor(t, func() bool { return w.Sync(context.Background(), last) == nil })
+		w.Close()
+		fsys.Crash(false)
+		c := f.scan(t, fsys, "/j")
+		if len(c.Groups) != 1 || c.Torn != nil || c.Groups[0].Damage != nil {
+			t.Fatalf("scan after the disk came back: %d groups, torn %+v", len(c.Groups), c.Torn)
+		}
+		checkRecords(t, c.Groups[0], last)
 	})
 }
 
