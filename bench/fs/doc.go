@@ -16,11 +16,14 @@
 // target, which runs guest.sh:
 //
 //   - tmp: the guest's own tmpfs, the limit;
-//   - zerofs-local: zerofsd on a local directory;
+//   - zerofs-local: zerofsd on a local directory (sync = "commit");
+//     zerofs-local-strict: the same with sync = "strict";
 //   - zerofs-s3: zerofsd on S3, durability bucket (the default), sync
 //     commit; zerofs-s3-strict: the same with sync = "strict";
 //     zerofs-s3-local: durability = "local" (a local journal) with sync =
-//     "strict". A zerofsd target has a zerofsd of its own, started for it
+//     "strict" (its default); zerofs-s3-local-commit: the same with sync =
+//     "commit", so that each sync mode compares with zerofs-local's in
+//     the same mode. A zerofsd target has a zerofsd of its own, started for it
 //     and stopped after it, with one export (/bench) and its own disk cache;
 //     its config is checked (zerofsd check-config) before any guest boots,
 //     and a target whose config this zerofsd refuses (durability before the
@@ -75,7 +78,8 @@
 // where a network namespace can be made, else user; user mode stalls on
 // every request over one TCP segment, so modes never compare) and the
 // latency profile, and gives the time of every target over that of tmp, of
-// zerofs-local and, for zerofs-s3's variants, of zerofs-s3. A workload that
+// zerofs-local, of zerofs-local-strict when it ran and, for zerofs-s3's
+// variants, of zerofs-s3. A workload that
 // fails or is not reached on a target is reported as failed with its
 // reason, never dropped.
 //

@@ -639,6 +639,9 @@ func (r Report) Markdown(chart string) string {
 	}
 	b.WriteString(r.ratioTable("tmp", "the guest's tmpfs, the limit"))
 	b.WriteString(r.ratioTable("zerofs-local", "zerofsd on a local directory: what the object store and the durability mode cost"))
+	if slices.Contains(ts, "zerofs-local-strict") {
+		b.WriteString(r.ratioTable("zerofs-local-strict", "zerofsd on a local directory with strict metadata: what the object store costs when both answer metadata only once it is durable"))
+	}
 	if slices.ContainsFunc(ts, func(t string) bool { return t == "zerofs-s3-strict" || t == "zerofs-s3-local" }) {
 		b.WriteString(r.ratioTable("zerofs-s3", "zerofsd on S3 in its default modes (bucket durability, commit sync): what strict metadata and the local journal change"))
 	}

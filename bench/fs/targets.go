@@ -34,9 +34,11 @@ func (t Target) Zerofs() bool { return t.Store != "" }
 var allTargets = []Target{
 	{Name: "tmp", Title: "the guest's own tmpfs: the limit"},
 	{Name: "zerofs-local", Title: "zerofsd on a local-directory store (`sync = \"commit\"`)", Store: "file", Sync: "commit"},
+	{Name: "zerofs-local-strict", Title: "the same with `sync = \"strict\"`: every metadata change durable (a WAL object written and fsynced in the directory) before its reply", Store: "file", Sync: "strict"},
 	{Name: "zerofs-s3", Title: "zerofsd on S3, `durability` bucket (the default) and `sync = \"commit\"`", Store: "s3", Sync: "commit", S3: true},
 	{Name: "zerofs-s3-strict", Title: "the same with `sync = \"strict\"`: every metadata change durable in the bucket before its reply", Store: "s3", Sync: "strict", S3: true},
 	{Name: "zerofs-s3-local", Title: "zerofsd on S3 with `durability = \"local\"` (a local journal, fsynced, shipped to the bucket in the background) and `sync = \"strict\"`", Store: "s3", Sync: "strict", Durability: "local", S3: true},
+	{Name: "zerofs-s3-local-commit", Title: "the same with `sync = \"commit\"`: metadata changes acknowledged before the journal's fsync, as zerofs-local does", Store: "s3", Sync: "commit", Durability: "local", S3: true},
 	{Name: "go-nfs", Title: "github.com/willscott/go-nfs v0.0.4 serving a plain local directory (`bench/gonfsref`: the cost of a straightforward NFS layer with no storage engine behind it, through the same guest and relays)"},
 	{Name: "s3fs", Title: "s3fs-fuse in the guest, on S3", S3: true},
 	{Name: "rclone", Title: "`rclone mount --vfs-cache-mode writes` in the guest, on S3 (it uploads after close, in the background, so its write times do not include the upload)", S3: true},
