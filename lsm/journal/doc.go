@@ -12,6 +12,12 @@
 // One directory belongs to one database. Files are never rewritten: the
 // writer appends to the newest file and starts the next one once it holds
 // FileBytes; a file whose records are all in the object store is deleted.
+// The writer reserves space ahead of its records (File.Allocate, 4 MiB at a
+// time, never past FileBytes), so that writing a record changes no file
+// metadata and its fdatasync writes data only; reserved space reads as
+// zeros. The run of zero bytes at the end of any file is not part of it:
+// its records end there (no record is all zeros; rotation gives reserved
+// space back without a sync, so the zeros can come back after a crash).
 //
 // # File format in the clear (version 1)
 //

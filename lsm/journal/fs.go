@@ -42,6 +42,11 @@ type File interface {
 	// (fdatasync).
 	Sync() error
 	Truncate(size int64) error
+	// Allocate reserves n bytes at off as zeros, extending the file's
+	// size, so that later writes there change no metadata and their
+	// fdatasync writes only data. It fails with errors.ErrUnsupported
+	// (wrapped) where the file system cannot reserve space.
+	Allocate(off, n int64) error
 	Close() error
 }
 
@@ -115,4 +120,5 @@ type osFile struct{ f *os.File }
 func (o osFile) WriteAt(p []byte, off int64) (int, error) { return o.f.WriteAt(p, off) }
 func (o osFile) Sync() error                              { return fdatasync(o.f) }
 func (o osFile) Truncate(size int64) error                { return o.f.Truncate(size) }
+func (o osFile) Allocate(off, n int64) error              { return fallocate(o.f, off, n) }
 func (o osFile) Close() error                             { return o.f.Close() }

@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -489,7 +490,29 @@ func (f format) writeJournal(t *testing.T, dir string, n uint64, fileBytes int64
 	w.Close()
 	d.Close()
 	files, _ := filepath.Glob(filepath.Join(dir, "*.journal"))
+	if len(files) > 0 {
+		trimReserved(t, files[len(files)-1])
+	}
 	return files
+}
+
+// trimReserved cuts the zeros the writer reserved ahead of its records off
+// the end of a file, so that tests can cut and change records at the end
+// of the file. Scanning with the zeros is tested on its own
+// (TestTornTail's padded cuts, TestReservedSpace).
+func trimReserved(t *testing.T, name string) {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := len(data)
+	for end > 0 && data[end-1] == 0 {
+		end--
+	}
+	if err := os.Truncate(name, int64(end)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestTornTail: the newest file cut at every byte offset scans as the
@@ -513,8 +536,16 @@ func TestTornTail(t *testing.T) {
 		if off != len(full) {
 			t.Fatalf("the file holds %d bytes, want %d", len(full), off)
 		}
-		for cut := 0; cut <= len(full); cut++ {
-			if err := os.WriteFile(files[0], full[:cut], 0o644); err != nil {
+		for i := 0; i <= 2*len(full)+1; i++ {
+			// Each cut twice: the file ending there, and the same
+			// followed by zeros, as when the writer had reserved space
+			// past the records (a crash leaves the zeros).
+			cut, padded := i/2, i%2 == 1
+			data := full[:cut]
+			if padded {
+				data = append(slices.Clone(data), make([]byte, 4096)...)
+			}
+			if err := os.WriteFile(files[0], data, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			c := f.scan(t, nil, dir)
@@ -548,9 +579,11 @@ func TestTornTail(t *testing.T) {
 func TestTornTailGarbage(t *testing.T) {
 	forFormats(t, func(t *testing.T, f format) {
 		for name, tail := range map[string][]byte{
-			"zeros":   make([]byte, 300),
-			"garbage": bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 100),
-			"partial": record(6)[:10],
+			"garbage":              bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 100),
+			"partial":              record(6)[:10],
+			"garbage before zeros": append(bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 100), make([]byte, 1000)...),
+			"partial before zeros": append(slices.Clone(record(6)[:10]), make([]byte, 1000)...),
+			"zeros":                make([]byte, 300), // reserved space: the end, not a torn write
 		} {
 			t.Run(name, func(t *testing.T) {
 				dir := t.TempDir()
@@ -558,8 +591,15 @@ func TestTornTailGarbage(t *testing.T) {
 				data, _ := os.ReadFile(files[0])
 				os.WriteFile(files[0], append(data, tail...), 0o644)
 				c := f.scan(t, nil, dir)
-				if c.Torn == nil || c.Torn.Bytes != int64(len(tail)) || c.Groups[0].Damage != nil {
-					t.Fatalf("torn %+v, damage %+v", c.Torn, c.Groups[0].Damage)
+				if c.Groups[0].Damage != nil {
+					t.Fatalf("damage %+v", c.Groups[0].Damage)
+				}
+				if name == "zeros" {
+					if c.Torn != nil {
+						t.Fatalf("reserved zeros taken for a torn write: %+v", c.Torn)
+					}
+				} else if c.Torn == nil || c.Torn.Bytes != int64(len(tail)) {
+					t.Fatalf("torn %+v, want %d bytes", c.Torn, len(tail))
 				}
 				checkRecords(t, c.Groups[0], 5)
 			})
@@ -821,4 +861,95 @@ func sealedFile(tb testing.TB, n uint64) []byte {
 		tb.Fatal(err)
 	}
 	return data
+}
+
+// TestReservedSpace: the writer reserves space ahead of its records, so
+// that their fdatasync writes only data; the zeros it leaves at the end of
+// a file, after a crash or in a file whose rotation did not give them
+// back, are the end of the file's records, never a torn write or damage.
+// Where the file system cannot reserve space, or reserving fails, the
+// journal works as before.
+func TestReservedSpace(t *testing.T) {
+	forFormats(t, func(t *testing.T, f format) {
+		const fileBytes = 16 << 10
+		// write appends and syncs records 1..n, then calls check, and
+		// closes the writer as a crash would stop it: reserved zeros stay.
+		write := func(t *testing.T, fsys journal.FS, dir string, n uint64, check func()) {
+			d, w := f.begin(t, fsys, dir, journal.WriterOptions{Interval: time.Hour, FileBytes: fileBytes})
+			for seq := uint64(1); seq <= n; seq++ {
+				w.Append(record(seq), seq)
+				if err := w.Sync(context.Background(), seq); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check()
+			w.Close()
+			d.Close()
+		}
+		t.Run("reserved", func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, nil, dir, 3, func() {
+				files, _ := filepath.Glob(filepath.Join(dir, "*.journal"))
+				st, err := os.Stat(files[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Size() != fileBytes {
+					t.Fatalf("the file being written holds %d bytes, want %d reserved", st.Size(), fileBytes)
+				}
+			})
+			c := f.scan(t, nil, dir)
+			if len(c.Groups) != 1 || c.Torn != nil || c.Groups[0].Damage != nil {
+				t.Fatalf("scan with reserved space: %d groups, torn %+v", len(c.Groups), c.Torn)
+			}
+			checkRecords(t, c.Groups[0], 3)
+		})
+		t.Run("older files", func(t *testing.T) {
+			dir := t.TempDir()
+			const n = 2000 // several files
+			write(t, nil, dir, n, func() {})
+			files, _ := filepath.Glob(filepath.Join(dir, "*.journal"))
+			if len(files) < 3 {
+				t.Fatalf("%d files: want several", len(files))
+			}
+			// Rotation gives back what is reserved past the records
+			// without a sync: after a crash the zeros can come back.
+			for _, name := range files[:len(files)-1] {
+				st, _ := os.Stat(name)
+				if err := os.Truncate(name, st.Size()+fileBytes); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := f.scan(t, nil, dir)
+			if len(c.Groups) != 1 || c.Torn != nil || c.Groups[0].Damage != nil {
+				t.Fatalf("scan with zeros after older files' records: %d groups, torn %+v, damage %+v", len(c.Groups), c.Torn, c.Groups[0].Damage)
+			}
+			checkRecords(t, c.Groups[0], n)
+		})
+		for _, tc := range []struct {
+			name string
+			err  error
+		}{
+			{"unsupported", errors.ErrUnsupported},
+			{"disk full", syscall.ENOSPC},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				fsys := memfs.New(1)
+				h := fsys.Inject(memfs.Fault{Op: memfs.OpAllocate, Path: ".journal", Err: tc.err})
+				write(t, fsys, "/j", 10, func() {})
+				if h.Fired() == 0 {
+					t.Fatal("the writer never reserved space")
+				}
+				if tc.err == errors.ErrUnsupported && h.Fired() != 1 {
+					t.Fatalf("reserving tried %d times on a file system that cannot", h.Fired())
+				}
+				fsys.Crash(false)
+				c := f.scan(t, fsys, "/j")
+				if len(c.Groups) != 1 || c.Torn != nil || c.Groups[0].Damage != nil {
+					t.Fatalf("scan: %d groups, torn %+v", len(c.Groups), c.Torn)
+				}
+				checkRecords(t, c.Groups[0], 10)
+			})
+		}
+	})
 }

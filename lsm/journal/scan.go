@@ -143,7 +143,10 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 			continue
 		}
 		off := cd.hdrLen
-		for off < len(data) {
+		// Space the writer reserved ahead of its records reads as
+		// zeros: the file's records end where only zeros are left.
+		end := zeroTail(data)
+		for off < end {
 			// A torn write cuts or garbles a record; it never renumbers
 			// one, nor leaves one that fails authentication.
 			r, size, torn, err := cd.decode(data[off:])
@@ -161,7 +164,7 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 				err = fmt.Errorf("%w: record starts at sequence number %d, want %d", wal.ErrCorrupt, r.FirstSeq, g.LastSeq()+1)
 			}
 			if err != nil {
-				if torn && last && !validRecordAfter(cd, data, off+1, g.LastSeq()) {
+				if torn && last && !validRecordAfter(cd, data[:end], off+1, g.LastSeq()) {
 					c.Torn = &Torn{File: name, Offset: int64(off), Bytes: int64(len(data) - off)}
 				} else {
 					g.Damage = &Damage{File: name, Offset: int64(off), Err: err, Bytes: int64(len(data) - off)}
@@ -174,6 +177,18 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 		}
 	}
 	return c, nil
+}
+
+// zeroTail returns where the run of zero bytes that ends data begins
+// (len(data) when data does not end with a zero byte). No record starts
+// there: a record's length and checksum are never both zero, and a record
+// cut by a torn write is still torn when zeros follow it.
+func zeroTail(data []byte) int {
+	end := len(data)
+	for end > 0 && data[end-1] == 0 {
+		end--
+	}
+	return end
 }
 
 // validRecordAfter reports whether a complete, checksum-valid record newer

@@ -32,6 +32,7 @@ const (
 	OpSyncDir
 	OpRemove
 	OpRename
+	OpAllocate
 )
 
 func (o Op) String() string {
@@ -48,6 +49,8 @@ func (o Op) String() string {
 		return "remove"
 	case OpRename:
 		return "rename"
+	case OpAllocate:
+		return "allocate"
 	}
 	return fmt.Sprintf("op%d", int(o))
 }
@@ -412,6 +415,23 @@ func (h *file) Truncate(size int64) error {
 		h.n.data = h.n.data[:size]
 	} else {
 		h.n.data = append(h.n.data, make([]byte, size-int64(len(h.n.data)))...)
+	}
+	return nil
+}
+
+// Allocate extends the file with zeros up to off+n, as fallocate does; it
+// is not durable until Sync.
+func (h *file) Allocate(off, n int64) error {
+	h.fs.mu.Lock()
+	defer h.fs.mu.Unlock()
+	if h.closed {
+		return errClosed
+	}
+	if err := h.fs.fault(OpAllocate, h.name); err != nil {
+		return err
+	}
+	if end := off + n; end > int64(len(h.n.data)) {
+		h.n.data = append(h.n.data, make([]byte, end-int64(len(h.n.data)))...)
 	}
 	return nil
 }
