@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -16,7 +17,14 @@ const reclaimBatch = 1024
 // the same batch as the unlink or truncate, so it resumes after a restart.
 // Each batch of deletions is its own atomic write (taking the inode's lock
 // only for that batch) and updates the space counters.
+//
+// Passes run one at a time (passMu). A batch reaches the store before its
+// writer has updated the space counters and the inode cache, and the
+// reclaim record goes in that batch: a pass that found no record could
+// otherwise return while another pass's last batch is still being
+// accounted.
 type reclaimer struct {
+	passMu sync.Mutex
 	wakeCh chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -74,8 +82,13 @@ func (fs *FS) runReclaim(ctx context.Context) {
 
 // ReclaimPass processes every pending reclaim record found (at most a few
 // hundred per call) to completion and returns how many it processed. The
-// background reclaimer calls it; tests may too, to wait for reclaim.
+// background reclaimer calls it; tests may too, to wait for reclaim. Passes
+// run one at a time: when ReclaimPass returns, a pass that was running when
+// it was called has finished too, its deletions counted in StatFS and in the
+// usage of the files.
 func (fs *FS) ReclaimPass(ctx context.Context) (int, error) {
+	fs.reclaimer.passMu.Lock()
+	defer fs.reclaimer.passMu.Unlock()
 	p := []byte{prefixReclaim}
 	it, err := fs.kv.NewIterator(ctx, p, prefixEnd(p))
 	if err != nil {
