@@ -2,6 +2,8 @@ package crypt
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -84,6 +86,41 @@ func BenchmarkGetRange(b *testing.B) {
 				cpuPerOp(b, start)
 			})
 		}
+	}
+}
+
+// BenchmarkAESGCM is the floor under every sealed byte: AES-256-GCM of one
+// frame with the standard library, without this package's framing.
+func BenchmarkAESGCM(b *testing.B) {
+	block, err := aes.NewCipher(make([]byte, KeyLen))
+	if err != nil {
+		b.Fatal(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nonce, ad := make([]byte, nonceLen), make([]byte, adFixedLen+24)
+	frame := payload(frameSize, 3)
+	sealed := aead.Seal(nil, nonce, frame, ad)
+	for _, v := range []struct {
+		name string
+		op   func(dst []byte) ([]byte, error)
+	}{
+		{"seal", func(dst []byte) ([]byte, error) { return aead.Seal(dst, nonce, frame, ad), nil }},
+		{"open", func(dst []byte) ([]byte, error) { return aead.Open(dst, nonce, sealed, ad) }},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			dst := make([]byte, 0, sealedFrameSize)
+			b.SetBytes(frameSize)
+			start := testenv.CPUTime()
+			for b.Loop() {
+				if _, err := v.op(dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpuPerOp(b, start)
+		})
 	}
 }
 

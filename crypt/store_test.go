@@ -31,8 +31,20 @@ func testKeys(t testing.TB) *Keys {
 	return k
 }
 
+// newSealer is a Sealer with the test's keys; under a subtest of
+// withFrameCache named "frame cache" it has a small frame cache.
 func newSealer(t testing.TB, k *Keys) *Sealer {
-	return NewSealer(k, Options{Logger: quietLogger()})
+	var frames int64
+	if strings.Contains(t.Name(), "/frame_cache") {
+		frames = 64 * (frameSize + frameCharge)
+	}
+	return NewSealer(k, Options{Logger: quietLogger(), FrameCacheBytes: frames})
+}
+
+// withFrameCache runs test without and with a frame cache.
+func withFrameCache(t *testing.T, test func(t *testing.T)) {
+	t.Run("no frame cache", test)
+	t.Run("frame cache", test)
 }
 
 func payload(n int, seed uint64) []byte {
@@ -45,18 +57,22 @@ func payload(n int, seed uint64) []byte {
 }
 
 func TestContract(t *testing.T) {
-	storetest.RunContractTests(t, func(t *testing.T) objstore.Store {
-		return newSealer(t, testKeys(t)).Wrap(objstore.NewMemory())
+	withFrameCache(t, func(t *testing.T) {
+		storetest.RunContractTests(t, func(t *testing.T) objstore.Store {
+			return newSealer(t, testKeys(t)).Wrap(objstore.NewMemory())
+		})
 	})
 }
 
 func TestContractLocal(t *testing.T) {
-	storetest.RunContractTests(t, func(t *testing.T) objstore.Store {
-		local, err := objstore.NewLocal(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return newSealer(t, testKeys(t)).Wrap(local)
+	withFrameCache(t, func(t *testing.T) {
+		storetest.RunContractTests(t, func(t *testing.T) objstore.Store {
+			local, err := objstore.NewLocal(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return newSealer(t, testKeys(t)).Wrap(local)
+		})
 	})
 }
 
@@ -83,41 +99,43 @@ func TestSizesAndLayout(t *testing.T) {
 // plaintext, with the header cached (written through this sealer) and not
 // (a fresh sealer over the same objects).
 func TestGetRange(t *testing.T) {
-	ctx := context.Background()
-	k := testKeys(t)
-	mem := objstore.NewMemory()
-	writer := newSealer(t, k).Wrap(mem)
-	r := rand.New(rand.NewPCG(2, 3))
-	for _, n := range sizes {
-		data := payload(n, uint64(n))
-		name := fmt.Sprintf("obj/%d", n)
-		if err := writer.Put(ctx, name, data); err != nil {
-			t.Fatal(err)
+	withFrameCache(t, func(t *testing.T) {
+		ctx := context.Background()
+		k := testKeys(t)
+		mem := objstore.NewMemory()
+		writer := newSealer(t, k).Wrap(mem)
+		r := rand.New(rand.NewPCG(2, 3))
+		for _, n := range sizes {
+			data := payload(n, uint64(n))
+			name := fmt.Sprintf("obj/%d", n)
+			if err := writer.Put(ctx, name, data); err != nil {
+				t.Fatal(err)
+			}
+			for round := 0; round < 60; round++ {
+				reader := writer
+				if round%2 == 1 {
+					reader = newSealer(t, k).Wrap(mem) // header not cached
+				}
+				off := int64(r.IntN(n + 10))
+				ln := int64(r.IntN(3*frameSize + 10))
+				if round%15 == 0 {
+					ln = 1 << 62 // "to the end"
+				}
+				got, err := reader.GetRange(ctx, name, off, ln)
+				if err != nil {
+					t.Fatalf("GetRange(%s, %d, %d): %v", name, off, ln, err)
+				}
+				lo, hi := min(off, int64(n)), min(off+ln, int64(n))
+				if !bytes.Equal(got, data[lo:hi]) {
+					t.Fatalf("GetRange(%s, %d, %d): %d bytes, want %d (or different bytes)", name, off, ln, len(got), hi-lo)
+				}
+			}
+			got, err := newSealer(t, k).Wrap(mem).Get(ctx, name)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("Get(%s): %d bytes, %v", name, len(got), err)
+			}
 		}
-		for round := 0; round < 60; round++ {
-			reader := writer
-			if round%2 == 1 {
-				reader = newSealer(t, k).Wrap(mem) // header not cached
-			}
-			off := int64(r.IntN(n + 10))
-			ln := int64(r.IntN(3*frameSize + 10))
-			if round%15 == 0 {
-				ln = 1 << 62 // "to the end"
-			}
-			got, err := reader.GetRange(ctx, name, off, ln)
-			if err != nil {
-				t.Fatalf("GetRange(%s, %d, %d): %v", name, off, ln, err)
-			}
-			lo, hi := min(off, int64(n)), min(off+ln, int64(n))
-			if !bytes.Equal(got, data[lo:hi]) {
-				t.Fatalf("GetRange(%s, %d, %d): %d bytes, want %d (or different bytes)", name, off, ln, len(got), hi-lo)
-			}
-		}
-		got, err := newSealer(t, k).Wrap(mem).Get(ctx, name)
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("Get(%s): %d bytes, %v", name, len(got), err)
-		}
-	}
+	})
 }
 
 // TestHeaderCache checks that a ranged read of an object written through the
@@ -162,84 +180,88 @@ func frameOf(pos int64) int64 {
 // Get fails with ErrTampered, and that a ranged read fails exactly when it
 // touches the damaged frame or the header, and is right otherwise.
 func TestTamperFlip(t *testing.T) {
-	ctx := context.Background()
-	k := testKeys(t)
-	mem := objstore.NewMemory()
-	writer := newSealer(t, k).Wrap(mem)
-	const n = 3*frameSize + 100
-	data := payload(n, 4)
-	if err := writer.Put(ctx, "sst/x", data); err != nil {
-		t.Fatal(err)
-	}
-	sealed, err := mem.Get(ctx, "sst/x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var positions []int64
-	for p := int64(0); p < int64(len(sealed)); p++ {
-		inTag := p >= headerLen && (p-headerLen)%sealedFrameSize >= sealedFrameSize-tagLen
-		if p < headerLen || inTag || p == int64(len(sealed))-1 || p%97 == 0 {
-			positions = append(positions, p)
-		}
-	}
-	for _, p := range positions {
-		bad := bytes.Clone(sealed)
-		bad[p] ^= 1 << (p % 8)
-		if err := mem.Put(ctx, "sst/x", bad); err != nil {
+	withFrameCache(t, func(t *testing.T) {
+		ctx := context.Background()
+		k := testKeys(t)
+		mem := objstore.NewMemory()
+		writer := newSealer(t, k).Wrap(mem)
+		const n = 3*frameSize + 100
+		data := payload(n, 4)
+		if err := writer.Put(ctx, "sst/x", data); err != nil {
 			t.Fatal(err)
 		}
-		s := newSealer(t, k)
-		st := s.Wrap(mem)
-		if _, err := st.Get(ctx, "sst/x"); !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), "sst/x") {
-			t.Fatalf("flip at %d: Get error %v, want ErrTampered naming the object", p, err)
+		sealed, err := mem.Get(ctx, "sst/x")
+		if err != nil {
+			t.Fatal(err)
 		}
-		damaged := frameOf(p)
-		for f := int64(0); f < numFrames(n); f++ {
-			got, err := st.GetRange(ctx, "sst/x", f*frameSize, frameSize)
-			switch {
-			case damaged == -1 || damaged == f:
-				if !errors.Is(err, ErrTampered) {
-					t.Fatalf("flip at %d (frame %d): GetRange of frame %d: %v, want ErrTampered", p, damaged, f, err)
-				}
-			case err != nil || !bytes.Equal(got, data[f*frameSize:min(n, (f+1)*frameSize)]):
-				t.Fatalf("flip at %d (frame %d): GetRange of intact frame %d: %v", p, damaged, f, err)
+		var positions []int64
+		for p := int64(0); p < int64(len(sealed)); p++ {
+			inTag := p >= headerLen && (p-headerLen)%sealedFrameSize >= sealedFrameSize-tagLen
+			if p < headerLen || inTag || p == int64(len(sealed))-1 || p%97 == 0 {
+				positions = append(positions, p)
 			}
 		}
-		if s.TamperedReads() == 0 {
-			t.Fatalf("flip at %d: no tampered read counted", p)
+		for _, p := range positions {
+			bad := bytes.Clone(sealed)
+			bad[p] ^= 1 << (p % 8)
+			if err := mem.Put(ctx, "sst/x", bad); err != nil {
+				t.Fatal(err)
+			}
+			s := newSealer(t, k)
+			st := s.Wrap(mem)
+			if _, err := st.Get(ctx, "sst/x"); !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), "sst/x") {
+				t.Fatalf("flip at %d: Get error %v, want ErrTampered naming the object", p, err)
+			}
+			damaged := frameOf(p)
+			for f := int64(0); f < numFrames(n); f++ {
+				got, err := st.GetRange(ctx, "sst/x", f*frameSize, frameSize)
+				switch {
+				case damaged == -1 || damaged == f:
+					if !errors.Is(err, ErrTampered) {
+						t.Fatalf("flip at %d (frame %d): GetRange of frame %d: %v, want ErrTampered", p, damaged, f, err)
+					}
+				case err != nil || !bytes.Equal(got, data[f*frameSize:min(n, (f+1)*frameSize)]):
+					t.Fatalf("flip at %d (frame %d): GetRange of intact frame %d: %v", p, damaged, f, err)
+				}
+			}
+			if s.TamperedReads() == 0 {
+				t.Fatalf("flip at %d: no tampered read counted", p)
+			}
 		}
-	}
-	t.Logf("%d single-byte flips, each detected by Get and by the ranged reads that touch it", len(positions))
+		t.Logf("%d single-byte flips, each detected by Get and by the ranged reads that touch it", len(positions))
+	})
 }
 
 // TestTamperLargeObject damages frames of an object opened by several
 // goroutines: the first, one in the middle, the last.
 func TestTamperLargeObject(t *testing.T) {
-	ctx := context.Background()
-	k := testKeys(t)
-	mem := objstore.NewMemory()
-	const n = 8*parallelFrames*frameSize + 5
-	data := payload(n, 11)
-	if err := newSealer(t, k).Wrap(mem).Put(ctx, "big", data); err != nil {
-		t.Fatal(err)
-	}
-	sealed, _ := mem.Get(ctx, "big")
-	if got, err := newSealer(t, k).Wrap(mem).Get(ctx, "big"); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("Get: %v", err)
-	}
-	last := numFrames(n) - 1
-	for _, f := range []int64{0, last / 2, last/2 + 1, last} {
-		bad := bytes.Clone(sealed)
-		bad[frameOffset(f)+3] ^= 2
-		_ = mem.Put(ctx, "big", bad)
-		st := newSealer(t, k).Wrap(mem)
-		if _, err := st.Get(ctx, "big"); !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), fmt.Sprintf("frame %d:", f)) {
-			t.Fatalf("frame %d damaged: Get error %v, want ErrTampered naming the frame", f, err)
+	withFrameCache(t, func(t *testing.T) {
+		ctx := context.Background()
+		k := testKeys(t)
+		mem := objstore.NewMemory()
+		const n = 8*parallelFrames*frameSize + 5
+		data := payload(n, 11)
+		if err := newSealer(t, k).Wrap(mem).Put(ctx, "big", data); err != nil {
+			t.Fatal(err)
 		}
-		if _, err := st.GetRange(ctx, "big", 0, n); !errors.Is(err, ErrTampered) {
-			t.Fatalf("frame %d damaged: GetRange of everything: %v, want ErrTampered", f, err)
+		sealed, _ := mem.Get(ctx, "big")
+		if got, err := newSealer(t, k).Wrap(mem).Get(ctx, "big"); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("Get: %v", err)
 		}
-	}
+		last := numFrames(n) - 1
+		for _, f := range []int64{0, last / 2, last/2 + 1, last} {
+			bad := bytes.Clone(sealed)
+			bad[frameOffset(f)+3] ^= 2
+			_ = mem.Put(ctx, "big", bad)
+			st := newSealer(t, k).Wrap(mem)
+			if _, err := st.Get(ctx, "big"); !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), fmt.Sprintf("frame %d:", f)) {
+				t.Fatalf("frame %d damaged: Get error %v, want ErrTampered naming the frame", f, err)
+			}
+			if _, err := st.GetRange(ctx, "big", 0, n); !errors.Is(err, ErrTampered) {
+				t.Fatalf("frame %d damaged: GetRange of everything: %v, want ErrTampered", f, err)
+			}
+		}
+	})
 }
 
 // TestTamperRearranged checks the attacks that keep every frame intact:
@@ -247,79 +269,81 @@ func TestTamperLargeObject(t *testing.T) {
 // from another export (other keys) or from an export with the same data key
 // but another id.
 func TestTamperRearranged(t *testing.T) {
-	ctx := context.Background()
-	k := testKeys(t)
-	mem := objstore.NewMemory()
-	w := newSealer(t, k).Wrap(mem)
-	const n = 3 * frameSize
-	a, b := payload(n, 5), payload(n, 6)
-	mustPut := func(st objstore.Store, name string, data []byte) {
-		t.Helper()
-		if err := st.Put(ctx, name, data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustPut(w, "wal/1", a)
-	mustPut(w, "wal/2", b)
-	sa, _ := mem.Get(ctx, "wal/1")
-	sb, _ := mem.Get(ctx, "wal/2")
-	frame := func(s []byte, i int64) []byte { return s[frameOffset(i) : frameOffset(i)+sealedFrameSize] }
-
-	other := testKeys(t)
-	otherMem := objstore.NewMemory()
-	mustPut(newSealer(t, other).Wrap(otherMem), "wal/1", a)
-	fromOther, _ := otherMem.Get(ctx, "wal/1")
-
-	sameKeyOtherID := &Keys{dataKey: k.dataKey}
-	sameKeyOtherID.exportID[0] = k.exportID[0] ^ 1
-	twinMem := objstore.NewMemory()
-	mustPut(newSealer(t, sameKeyOtherID).Wrap(twinMem), "wal/1", a)
-	fromTwin, _ := twinMem.Get(ctx, "wal/1")
-
-	swapped := bytes.Clone(sa)
-	copy(swapped[frameOffset(0):], frame(sa, 1))
-	copy(swapped[frameOffset(1):], frame(sa, 0))
-	mixed := bytes.Clone(sa)
-	copy(mixed[frameOffset(1):], frame(sb, 1))
-	cases := []struct {
-		name   string
-		stored []byte
-	}{
-		{"two frames swapped", swapped},
-		{"a frame from another object", mixed},
-		{"last frame dropped", sa[:frameOffset(2)]},
-		{"cut inside the last frame", sa[:len(sa)-5]},
-		{"header only", sa[:headerLen]},
-		{"cut inside the header", sa[:10]},
-		{"empty", []byte{}},
-		{"bytes appended", append(bytes.Clone(sa), 0)},
-		{"a frame appended", append(bytes.Clone(sa), frame(sa, 2)...)},
-		{"another object of this export under this name", sb},
-		{"the same object from another export", fromOther},
-		{"the same data key but another export id", fromTwin},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := mem.Put(ctx, "wal/1", tc.stored); err != nil {
+	withFrameCache(t, func(t *testing.T) {
+		ctx := context.Background()
+		k := testKeys(t)
+		mem := objstore.NewMemory()
+		w := newSealer(t, k).Wrap(mem)
+		const n = 3 * frameSize
+		a, b := payload(n, 5), payload(n, 6)
+		mustPut := func(st objstore.Store, name string, data []byte) {
+			t.Helper()
+			if err := st.Put(ctx, name, data); err != nil {
 				t.Fatal(err)
 			}
-			st := newSealer(t, k).Wrap(mem)
-			got, err := st.Get(ctx, "wal/1")
-			if !errors.Is(err, ErrTampered) {
-				t.Fatalf("Get: %d bytes, %v; want ErrTampered", len(got), err)
-			}
-			// A ranged read over everything must fail too, unless only
-			// bytes past the last frame changed (which it never reads).
-			got, err = newSealer(t, k).Wrap(mem).GetRange(ctx, "wal/1", 0, 1<<40)
-			appended := strings.Contains(tc.name, "appended")
-			switch {
-			case appended && (err != nil || !bytes.Equal(got, a)):
-				t.Fatalf("GetRange of an object with bytes appended: %d bytes, %v; want the original data", len(got), err)
-			case !appended && !errors.Is(err, ErrTampered):
-				t.Fatalf("GetRange: %d bytes, %v; want ErrTampered", len(got), err)
-			}
-		})
-	}
+		}
+		mustPut(w, "wal/1", a)
+		mustPut(w, "wal/2", b)
+		sa, _ := mem.Get(ctx, "wal/1")
+		sb, _ := mem.Get(ctx, "wal/2")
+		frame := func(s []byte, i int64) []byte { return s[frameOffset(i) : frameOffset(i)+sealedFrameSize] }
+
+		other := testKeys(t)
+		otherMem := objstore.NewMemory()
+		mustPut(newSealer(t, other).Wrap(otherMem), "wal/1", a)
+		fromOther, _ := otherMem.Get(ctx, "wal/1")
+
+		sameKeyOtherID := &Keys{dataKey: k.dataKey}
+		sameKeyOtherID.exportID[0] = k.exportID[0] ^ 1
+		twinMem := objstore.NewMemory()
+		mustPut(newSealer(t, sameKeyOtherID).Wrap(twinMem), "wal/1", a)
+		fromTwin, _ := twinMem.Get(ctx, "wal/1")
+
+		swapped := bytes.Clone(sa)
+		copy(swapped[frameOffset(0):], frame(sa, 1))
+		copy(swapped[frameOffset(1):], frame(sa, 0))
+		mixed := bytes.Clone(sa)
+		copy(mixed[frameOffset(1):], frame(sb, 1))
+		cases := []struct {
+			name   string
+			stored []byte
+		}{
+			{"two frames swapped", swapped},
+			{"a frame from another object", mixed},
+			{"last frame dropped", sa[:frameOffset(2)]},
+			{"cut inside the last frame", sa[:len(sa)-5]},
+			{"header only", sa[:headerLen]},
+			{"cut inside the header", sa[:10]},
+			{"empty", []byte{}},
+			{"bytes appended", append(bytes.Clone(sa), 0)},
+			{"a frame appended", append(bytes.Clone(sa), frame(sa, 2)...)},
+			{"another object of this export under this name", sb},
+			{"the same object from another export", fromOther},
+			{"the same data key but another export id", fromTwin},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				if err := mem.Put(ctx, "wal/1", tc.stored); err != nil {
+					t.Fatal(err)
+				}
+				st := newSealer(t, k).Wrap(mem)
+				got, err := st.Get(ctx, "wal/1")
+				if !errors.Is(err, ErrTampered) {
+					t.Fatalf("Get: %d bytes, %v; want ErrTampered", len(got), err)
+				}
+				// A ranged read over everything must fail too, unless only
+				// bytes past the last frame changed (which it never reads).
+				got, err = newSealer(t, k).Wrap(mem).GetRange(ctx, "wal/1", 0, 1<<40)
+				appended := strings.Contains(tc.name, "appended")
+				switch {
+				case appended && (err != nil || !bytes.Equal(got, a)):
+					t.Fatalf("GetRange of an object with bytes appended: %d bytes, %v; want the original data", len(got), err)
+				case !appended && !errors.Is(err, ErrTampered):
+					t.Fatalf("GetRange: %d bytes, %v; want ErrTampered", len(got), err)
+				}
+			})
+		}
+	})
 }
 
 // TestTamperLogged checks that a failed authentication is logged with the
@@ -393,29 +417,132 @@ func TestSealerOverS3(t *testing.T) {
 // with valid checksums of its own): reads fail authentication, from the
 // store and from the cache alike, and never return the forged data.
 func TestForgedCachePage(t *testing.T) {
+	withFrameCache(t, func(t *testing.T) {
+		ctx := context.Background()
+		k := testKeys(t)
+		mem := objstore.NewMemory()
+		data := payload(64<<10, 12)
+		if err := newSealer(t, k).Wrap(mem).Put(ctx, "compacted/a.sst", data); err != nil {
+			t.Fatal(err)
+		}
+		faulty := faultstore.New(mem, faultstore.Options{Seed: 3})
+		faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpGetRange}, Action: faultstore.Corrupt, Times: 1})
+		disk, err := cache.OpenDisk(t.TempDir(), 16<<20, quietLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer disk.Close()
+		cached := cache.NewCachingStore(faulty, disk, "ns")
+		for round := range 2 {
+			st := newSealer(t, k).Wrap(cached)
+			got, err := st.GetRange(ctx, "compacted/a.sst", 0, int64(len(data)))
+			if !errors.Is(err, ErrTampered) {
+				t.Fatalf("round %d: GetRange over a forged cache page: %d bytes, %v; want ErrTampered", round, len(got), err)
+			}
+		}
+		if s := disk.Stats(); s.Hits == 0 || s.Corrupt != 0 {
+			t.Fatalf("the second read was not served by the cache with valid checksums: %+v", s)
+		}
+	})
+}
+
+// TestFrameCache checks that ranged reads are served from the frame cache:
+// a range read again needs no request, a range that overlaps cached frames
+// reads only the frames from the first to the last it lacks, the cache
+// stays within its bound, and an object written again under its name is
+// never served its old frames.
+func TestFrameCache(t *testing.T) {
+	ctx := context.Background()
+	counting := objstore.NewCounting(objstore.NewMemory())
+	const capFrames = 8
+	s := NewSealer(testKeys(t), Options{Logger: quietLogger(), FrameCacheBytes: capFrames * (frameSize + frameCharge)})
+	st := s.Wrap(counting)
+	const n = 32*frameSize + 100
+	data := payload(n, 21)
+	if err := st.Put(ctx, "v", data); err != nil {
+		t.Fatal(err)
+	}
+	type read struct {
+		off, n       int64
+		requests     int64 // ranged requests to the store it makes
+		storedFrames int64 // frames they read (0 with no request)
+	}
+	for i, r := range []read{
+		{frameSize + 10, 2 * frameSize, 1, 3}, // frames 1-3, all missing
+		{frameSize + 10, 2 * frameSize, 0, 0}, // again: all cached
+		{2*frameSize + 1, 100, 0, 0},          // inside a cached frame
+		{0, 5 * frameSize, 1, 5},              // frames 0-4: 0 and 4 missing, so 0-4 are read
+		{5*frameSize - 1, 2, 1, 1},            // frames 4 (cached) and 5 (missing)
+		{31 * frameSize, 1 << 20, 1, 2},       // the last two frames, to the end
+		{20 * frameSize, 8 * frameSize, 1, 8}, // fills the cache with frames 20-27
+		{frameSize + 10, 2 * frameSize, 1, 3}, // frames 1-3 were evicted
+	} {
+		beforeReq := counting.Stats()[objstore.OpGetRange].Requests
+		beforeBytes := counting.Stats()[objstore.OpGetRange].BytesRead
+		got, err := st.GetRange(ctx, "v", r.off, r.n)
+		if err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if lo, hi := min(r.off, n), min(r.off+r.n, n); !bytes.Equal(got, data[lo:hi]) {
+			t.Fatalf("read %d [%d,+%d): wrong bytes", i, r.off, r.n)
+		}
+		req := counting.Stats()[objstore.OpGetRange].Requests - beforeReq
+		stored := counting.Stats()[objstore.OpGetRange].BytesRead - beforeBytes
+		if req != r.requests || (stored+sealedFrameSize-1)/sealedFrameSize != r.storedFrames {
+			t.Errorf("read %d [%d,+%d): %d requests of %d stored bytes, want %d requests of %d frames", i, r.off, r.n, req, stored, r.requests, r.storedFrames)
+		}
+		if s.frames.bytes > s.frames.capacity {
+			t.Fatalf("read %d: the cache charges %d bytes, over its %d", i, s.frames.bytes, s.frames.capacity)
+		}
+	}
+
+	// The object written again: its new bytes, never the cached ones.
+	again := payload(n, 22)
+	if err := st.Put(ctx, "v", again); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.GetRange(ctx, "v", 20*frameSize, 8*frameSize); err != nil || !bytes.Equal(got, again[20*frameSize:28*frameSize]) {
+		t.Fatalf("read after the object was written again: %v, or the old bytes", err)
+	}
+	if hits, misses := s.FrameCacheStats(); hits == 0 || misses == 0 {
+		t.Errorf("FrameCacheStats = %d hits, %d misses; want both counted", hits, misses)
+	}
+}
+
+// TestFrameCacheTamper checks that only authenticated frames are cached: a
+// damaged frame is refused on every read, and never enters the cache.
+func TestFrameCacheTamper(t *testing.T) {
 	ctx := context.Background()
 	k := testKeys(t)
 	mem := objstore.NewMemory()
-	data := payload(64<<10, 12)
-	if err := newSealer(t, k).Wrap(mem).Put(ctx, "compacted/a.sst", data); err != nil {
+	s := NewSealer(k, Options{Logger: quietLogger(), FrameCacheBytes: 1 << 20})
+	st := s.Wrap(mem)
+	const n = 4 * frameSize
+	data := payload(n, 23)
+	if err := st.Put(ctx, "v", data); err != nil {
 		t.Fatal(err)
 	}
-	faulty := faultstore.New(mem, faultstore.Options{Seed: 3})
-	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpGetRange}, Action: faultstore.Corrupt, Times: 1})
-	disk, err := cache.OpenDisk(t.TempDir(), 16<<20, quietLogger())
-	if err != nil {
+	sealed, _ := mem.Get(ctx, "v")
+	bad := bytes.Clone(sealed)
+	bad[frameOffset(2)+7] ^= 1
+	if err := mem.Put(ctx, "v", bad); err != nil {
 		t.Fatal(err)
 	}
-	defer disk.Close()
-	cached := cache.NewCachingStore(faulty, disk, "ns")
-	for round := range 2 {
-		st := newSealer(t, k).Wrap(cached)
-		got, err := st.GetRange(ctx, "compacted/a.sst", 0, int64(len(data)))
-		if !errors.Is(err, ErrTampered) {
-			t.Fatalf("round %d: GetRange over a forged cache page: %d bytes, %v; want ErrTampered", round, len(got), err)
+	// Through a cached header (the sealer's own write): frames 0-1 read and
+	// cached, then the damaged frame 2 refused, twice.
+	if got, err := st.GetRange(ctx, "v", 0, 2*frameSize); err != nil || !bytes.Equal(got, data[:2*frameSize]) {
+		t.Fatalf("intact frames: %v", err)
+	}
+	for range 2 {
+		if _, err := st.GetRange(ctx, "v", frameSize, 2*frameSize); !errors.Is(err, ErrTampered) {
+			t.Fatalf("range over the damaged frame: %v, want ErrTampered", err)
+		}
+		// The header is forgotten after a failure: read it again.
+		if _, err := st.GetRange(ctx, "v", 2*frameSize, 1); !errors.Is(err, ErrTampered) {
+			t.Fatalf("the damaged frame alone: %v, want ErrTampered", err)
 		}
 	}
-	if s := disk.Stats(); s.Hits == 0 || s.Corrupt != 0 {
-		t.Fatalf("the second read was not served by the cache with valid checksums: %+v", s)
+	if s.TamperedReads() != 4 {
+		t.Errorf("%d tampered reads counted, want 4", s.TamperedReads())
 	}
 }
