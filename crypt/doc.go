@@ -8,8 +8,9 @@
 //	lsm --> crypt (Sealer.Wrap) --> cache (disk cache: ciphertext) --> objstore
 //	    \-> crypt (Sealer.Wrap) ----------------------------------> objstore
 //
-// Decrypted bytes live only in memory (lsm's block cache); the bucket and
-// the local disk cache hold only what this package wrote.
+// Decrypted bytes live only in memory (lsm's block cache, and the Sealer's
+// frame cache); the bucket and the local disk cache hold only what this
+// package wrote.
 //
 // # Guarantees
 //
@@ -100,6 +101,16 @@
 // small in-memory LRU per Sealer; writes through the Sealer put theirs
 // there at once. Like the disk cache, it assumes that objects are immutable
 // once written (the LSM never rewrites a name).
+//
+// With Options.FrameCacheBytes, a Sealer also keeps decrypted frames in a
+// bounded in-memory LRU, keyed by the verified header they were opened
+// under (its derived key) and their index. Only frames that authenticated
+// enter it. A ranged read whose header is cached takes the frames it holds
+// from there and reads and opens one span, from the first frame it lacks
+// to the last: a warm read of file data (the LSM reads values from the
+// disk cache on every read) or of an SST block straddling two frames
+// decrypts nothing again while its frames stay cached. Whole-object reads
+// (Get) and writes do not fill it.
 //
 // # Local journal keys
 //

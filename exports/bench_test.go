@@ -22,9 +22,9 @@ import (
 // disk cache, kvfs), without NFS: each benchmark runs on a local-directory
 // store (also with durability = "local", whose journal is sealed when the
 // export is encrypted), a memory store and versitygw (S3 on loopback;
-// skipped without it), unencrypted and encrypted. The block cache
-// is off, so every read of SST data goes through the disk cache and the
-// decryption. Each reports CPU time per operation (the whole process's,
+// skipped without it), unencrypted and encrypted. The memory caches
+// (cache.memory_mb) are off except in BenchmarkStackSeqReadCached, so
+// every read of SST data goes through the disk cache and the decryption. Each reports CPU time per operation (the whole process's,
 // background work included) beside wall time. Compare plain and encrypted
 // of the same store:
 //
@@ -42,7 +42,7 @@ func (s *benchStack) start(b *testing.B) {
 	s.cpu = testenv.CPUTime()
 }
 
-func openBenchStack(b *testing.B, store string, encrypted bool) *benchStack {
+func openBenchStack(b *testing.B, store string, encrypted bool, memoryMB int) *benchStack {
 	b.Helper()
 	dir := b.TempDir()
 	var exp, s3, extra string
@@ -60,8 +60,8 @@ func openBenchStack(b *testing.B, store string, encrypted bool) *benchStack {
 		s3 = fmt.Sprintf("[exports.s3]\nendpoint = %q\naccess_key_id = %q\nsecret_access_key = %q\nregion = %q\nallow_http = true\n",
 			env.Endpoint, env.AccessKeyID, env.SecretAccessKey, env.Region)
 	}
-	content := fmt.Sprintf("[cache]\ndir = %q\nsize_gb = 2\nmemory_mb = 0\n[[exports]]\nname = \"bench\"\npath = \"/bench\"\nstore = %q\n",
-		filepath.Join(dir, "cache"), exp) + extra
+	content := fmt.Sprintf("[cache]\ndir = %q\nsize_gb = 2\nmemory_mb = %d\n[[exports]]\nname = \"bench\"\npath = \"/bench\"\nstore = %q\n",
+		filepath.Join(dir, "cache"), memoryMB, exp) + extra
 	if encrypted {
 		key := filepath.Join(dir, "key")
 		if err := os.WriteFile(key, make([]byte, 32), 0o600); err != nil {
@@ -96,6 +96,11 @@ func openBenchStack(b *testing.B, store string, encrypted bool) *benchStack {
 }
 
 func benchVariants(b *testing.B, run func(b *testing.B, s *benchStack)) {
+	benchVariantsMemory(b, 0, run)
+}
+
+// benchVariantsMemory runs the variants with cache.memory_mb = memoryMB.
+func benchVariantsMemory(b *testing.B, memoryMB int, run func(b *testing.B, s *benchStack)) {
 	for _, store := range []string{"file", "file-local", "memory", "s3"} {
 		for _, enc := range []bool{false, true} {
 			name := store + "/plain"
@@ -103,7 +108,7 @@ func benchVariants(b *testing.B, run func(b *testing.B, s *benchStack)) {
 				name = store + "/encrypted"
 			}
 			b.Run(name, func(b *testing.B) {
-				s := openBenchStack(b, store, enc)
+				s := openBenchStack(b, store, enc, memoryMB)
 				run(b, s)
 				b.ReportMetric(float64(testenv.CPUTime()-s.cpu)/float64(b.N), "cpu-ns/op")
 			})
@@ -153,38 +158,45 @@ func BenchmarkStackSeqWrite(b *testing.B) {
 
 // BenchmarkStackSeqRead reads a 64 MiB file from SSTs, 1 MiB at a time,
 // through the disk cache (warmed by one pass first).
-func BenchmarkStackSeqRead(b *testing.B) {
+func BenchmarkStackSeqRead(b *testing.B) { benchVariants(b, seqRead) }
+
+// BenchmarkStackSeqReadCached is BenchmarkStackSeqRead with the memory
+// caches on (cache.memory_mb = 256, the default): the block cache, and for
+// the encrypted export the cache of decrypted frames, each 128 MiB.
+func BenchmarkStackSeqReadCached(b *testing.B) {
+	benchVariantsMemory(b, config.DefaultCacheMemoryMB, seqRead)
+}
+
+func seqRead(b *testing.B, s *benchStack) {
 	const size = 64 << 20
-	benchVariants(b, func(b *testing.B, s *benchStack) {
-		ctx := context.Background()
-		f, err := s.fs.Create(ctx, benchCred, kvfs.RootIno, "f", kvfs.CreateRequest{})
-		if err != nil {
+	ctx := context.Background()
+	f, err := s.fs.Create(ctx, benchCred, kvfs.RootIno, "f", kvfs.CreateRequest{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := benchData(1 << 20)
+	for off := 0; off < size; off += len(buf) {
+		if _, err := s.fs.Write(ctx, benchCred, f.Attr.Ino, uint64(off), buf); err != nil {
 			b.Fatal(err)
 		}
-		buf := benchData(1 << 20)
-		for off := 0; off < size; off += len(buf) {
-			if _, err := s.fs.Write(ctx, benchCred, f.Attr.Ino, uint64(off), buf); err != nil {
-				b.Fatal(err)
-			}
-		}
-		db, _ := s.reg.DB("bench")
-		if err := db.FlushMemtable(ctx); err != nil {
+	}
+	db, _ := s.reg.DB("bench")
+	if err := db.FlushMemtable(ctx); err != nil {
+		b.Fatal(err)
+	}
+	read := func(off int) {
+		if _, _, err := s.fs.Read(ctx, benchCred, f.Attr.Ino, uint64(off%size), buf); err != nil {
 			b.Fatal(err)
 		}
-		read := func(off int) {
-			if _, _, err := s.fs.Read(ctx, benchCred, f.Attr.Ino, uint64(off%size), buf); err != nil {
-				b.Fatal(err)
-			}
-		}
-		for off := 0; off < size; off += len(buf) {
-			read(off)
-		}
-		b.SetBytes(int64(len(buf)))
-		s.start(b)
-		for i := range b.N {
-			read(i << 20)
-		}
-	})
+	}
+	for off := 0; off < size; off += len(buf) {
+		read(off)
+	}
+	b.SetBytes(int64(len(buf)))
+	s.start(b)
+	for i := range b.N {
+		read(i << 20)
+	}
 }
 
 // BenchmarkStackSmallFiles creates a 4 KiB file per iteration, then makes

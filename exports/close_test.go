@@ -123,3 +123,24 @@ func TestCloseFlushesUntilDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryCaches checks how cache.memory_mb is split between the block
+// cache and, for an encrypted export, the cache of decrypted frames.
+func TestMemoryCaches(t *testing.T) {
+	for _, tc := range []struct {
+		memoryMB          int
+		encrypted         bool
+		blocks, decrypted int64
+	}{
+		{0, false, -1, 0},
+		{0, true, -1, 0},
+		{256, false, 256 << 20, 0},
+		{256, true, 128 << 20, 128 << 20},
+		{1, true, 1 << 19, 1 << 19},
+	} {
+		blocks, decrypted := memoryCaches(tc.memoryMB, tc.encrypted)
+		if blocks != tc.blocks || decrypted != tc.decrypted {
+			t.Errorf("memoryCaches(%d, %v) = %d, %d; want %d, %d", tc.memoryMB, tc.encrypted, blocks, decrypted, tc.blocks, tc.decrypted)
+		}
+	}
+}

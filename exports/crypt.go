@@ -17,8 +17,9 @@ import (
 // returns the export's Sealer: its Wrap goes above the disk cache, and it
 // seals the local journal; for one without encryption it checks that the
 // store holds no keyring and returns nil. With readOnly it never writes
-// (no keyring is created).
-func sealing(ctx context.Context, ec config.Export, store objstore.Store, readOnly bool, log *slog.Logger) (*crypt.Sealer, error) {
+// (no keyring is created). frameCache bounds the Sealer's cache of
+// decrypted frames (0: none).
+func sealing(ctx context.Context, ec config.Export, store objstore.Store, readOnly bool, frameCache int64, log *slog.Logger) (*crypt.Sealer, error) {
 	if !ec.Encryption.Enabled {
 		if err := crypt.CheckUnencrypted(ctx, store); err != nil {
 			return nil, fmt.Errorf("export %s: %w", ec.Name, err)
@@ -29,7 +30,24 @@ func sealing(ctx context.Context, ec config.Export, store objstore.Store, readOn
 	if err != nil {
 		return nil, err
 	}
-	return crypt.NewSealer(keys, crypt.Options{Logger: log}), nil
+	return crypt.NewSealer(keys, crypt.Options{FrameCacheBytes: frameCache, Logger: log}), nil
+}
+
+// memoryCaches splits cache.memory_mb (per export) between the database's
+// block cache of decoded SST blocks and, for an encrypted export, the
+// Sealer's cache of decrypted frames, half each: file data is read from
+// values, which the block cache does not hold, and without the frame cache
+// every warm read of it would decrypt it again. A block cache of -1 is
+// none (memory_mb = 0 turns both off).
+func memoryCaches(memoryMB int, encrypted bool) (blockCache, frameCache int64) {
+	total := int64(memoryMB) << 20
+	if total == 0 {
+		return -1, 0
+	}
+	if !encrypted {
+		return total, 0
+	}
+	return total - total/2, total / 2
 }
 
 // wrapOf is s's store wrapper (lsm's WrapStore); nil without a Sealer.
@@ -111,7 +129,7 @@ func OpenDatabaseStore(ctx context.Context, ec config.Export, log *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
 	}
-	sealer, err := sealing(ctx, ec, store, true, log)
+	sealer, err := sealing(ctx, ec, store, true, 0, log)
 	if err != nil {
 		return nil, err
 	}

@@ -79,11 +79,8 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 		}
 	})
 	store := d.store
-	blockCache := int64(cfg.Cache.MemoryMB) << 20
-	if blockCache == 0 {
-		blockCache = -1 // memory_mb = 0 turns the block cache off
-	}
-	sealer, err := sealing(ctx, ec, store, !writer, log)
+	blockCache, frameCache := memoryCaches(cfg.Cache.MemoryMB, ec.Encryption.Enabled)
+	sealer, err := sealing(ctx, ec, store, !writer, frameCache, log)
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,10 @@
 // a store that holds nothing yet) before the database opens, so a wrong key
 // is refused without writing anything and never fences a running writer; the
 // sealing wrapper goes to lsm (Options.WrapStore), above the disk cache, so
-// the cache holds sealed bytes; with durability = "local" the same keys seal
+// the cache holds sealed bytes; cache.memory_mb is split in halves between
+// the block cache and the Sealer's cache of decrypted frames (file data
+// values, which the block cache does not hold, would otherwise be decrypted
+// again on every read); with durability = "local" the same keys seal
 // its local journal (Options.JournalCipher), and `zerofsd journal` reads a
 // sealed journal with the export's key (JournalCipher). An export without
 // encryption is refused when
