@@ -29,6 +29,10 @@ import (
 // of the same store:
 //
 //	go test ./exports -run XXX -bench BenchmarkStack -benchtime 64x -count 5
+//
+// (-count runs one variant five times in a row; on a shared machine,
+// repeat whole runs with -count 1 instead, so that plain and encrypted
+// alternate, and compare medians.)
 
 type benchStack struct {
 	fs  *kvfs.FS
