@@ -289,7 +289,7 @@ func BenchmarkStackStrictSetattr(b *testing.B) {
 		{"file/strict", "file", true},
 	} {
 		b.Run(v.name, func(b *testing.B) {
-			s := openBenchStack(b, v.store, false)
+			s := openBenchStack(b, v.store, false, 0)
 			ctx := context.Background()
 			f, err := s.fs.Create(ctx, benchCred, kvfs.RootIno, "f", kvfs.CreateRequest{})
 			if err != nil {
