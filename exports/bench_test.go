@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,9 @@ import (
 	"github.com/zerofs-go/zerofsd/exports"
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/lsm"
+	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 // The cost of encryption through the whole stack (registry, lsm with the
@@ -327,4 +332,142 @@ func BenchmarkStackStrictSetattr(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkStackColdSeqRead reads a 32 MiB file from start to end in 1 MiB
+// calls, cold: each iteration opens the export anew (a fresh database, so
+// no block cache and no opened SST) over an empty disk cache, so that every
+// byte comes from the object store, whose every Get and GetRange waits the
+// sub-benchmark's latency (0, or 10 ms as in a real region). inflight is how
+// many calls are outstanding at once: 1, or a few as a kernel client's
+// read-ahead keeps. The 0 ms runs are the baseline of the same read:
+//
+//	go test ./exports -run XXX -bench BenchmarkStackColdSeqRead -benchtime 3x
+func BenchmarkStackColdSeqRead(b *testing.B) {
+	const size = 32 << 20
+	mem := objstore.NewMemory()
+	store := faultstore.New(mem, faultstore.Options{})
+	cold := coldReadStack{b: b, store: store, dir: b.TempDir()}
+	ino := cold.writeFile(size)
+	for _, latency := range []time.Duration{0, 10 * time.Millisecond} {
+		for _, inflight := range []int{1, 2, 4} {
+			b.Run(fmt.Sprintf("get=%v/inflight=%d", latency, inflight), func(b *testing.B) {
+				b.SetBytes(size)
+				b.ResetTimer()
+				var gets int64
+				for range b.N {
+					b.StopTimer()
+					fs, _, done := cold.open()
+					before := store.Calls(objstore.OpGet) + store.Calls(objstore.OpGetRange)
+					h := store.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpGet, objstore.OpGetRange},
+						Action: faultstore.DelayOnly, Latency: latency})
+					b.StartTimer()
+					readSequential(b, fs, ino, size, inflight)
+					b.StopTimer()
+					h.Remove()
+					gets += store.Calls(objstore.OpGet) + store.Calls(objstore.OpGetRange) - before
+					done()
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(gets)/float64(b.N)/(size>>20), "gets/MiB")
+			})
+		}
+	}
+}
+
+// coldReadStack opens an export over one store again and again, each time
+// with an empty disk cache.
+type coldReadStack struct {
+	b     *testing.B
+	store objstore.Store
+	dir   string
+	n     int
+}
+
+// open opens the export over a new, empty disk cache; done closes both.
+func (c *coldReadStack) open() (*kvfs.FS, *lsm.DB, func()) {
+	b := c.b
+	c.n++
+	dir := filepath.Join(c.dir, fmt.Sprint(c.n))
+	content := fmt.Sprintf("[cache]\ndir = %q\nsize_gb = 2\n[[exports]]\nname = \"bench\"\npath = \"/bench\"\nstore = \"memory://cold\"\n",
+		filepath.Join(dir, "cache"))
+	path := filepath.Join(c.dir, fmt.Sprintf("zerofs-%d.toml", c.n))
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	disk, err := cache.OpenDisk(cfg.Cache.Dir, cfg.Cache.SizeBytes(), log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, err := exports.Open(context.Background(), cfg, exports.Options{DiskCache: disk, Logger: log,
+		OpenStore: func(context.Context, config.Export) (objstore.Store, error) { return c.store, nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fs, _ := reg.FS("bench")
+	db, _ := reg.DB("bench")
+	return fs, db, func() {
+		if err := reg.Close(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		disk.Close()
+		os.RemoveAll(dir)
+	}
+}
+
+// writeFile writes a file of size bytes of incompressible data, 1 MiB at a
+// time, makes it durable and writes it out as SSTs; it returns its inode.
+func (c *coldReadStack) writeFile(size int) uint64 {
+	b := c.b
+	ctx := context.Background()
+	fs, db, done := c.open()
+	defer done()
+	f, err := fs.Create(ctx, benchCred, kvfs.RootIno, "f", kvfs.CreateRequest{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for off := 0; off < size; off += 1 << 20 {
+		if _, err := fs.Write(ctx, benchCred, f.Attr.Ino, uint64(off), benchData(1<<20)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := fs.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return f.Attr.Ino
+}
+
+// readSequential reads [0, size) of ino in 1 MiB calls in ascending order,
+// with up to inflight calls outstanding, and checks every call read 1 MiB.
+func readSequential(b *testing.B, fs *kvfs.FS, ino uint64, size, inflight int) {
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range inflight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1<<20)
+			for {
+				off := next.Add(1<<20) - 1<<20
+				if off >= int64(size) {
+					return
+				}
+				n, _, err := fs.Read(ctx, benchCred, ino, uint64(off), buf)
+				if err != nil || n != len(buf) {
+					b.Errorf("read at %d: %d bytes, %v", off, n, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
