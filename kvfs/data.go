@@ -51,21 +51,24 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino uint64, off uint64, buf [
 	if len(out) == 0 {
 		return 0, end >= n.size, nil
 	}
+	if fs.ra.read(ctx, ino, off, end, n.size, out) {
+		return len(out), end >= n.size, nil
+	}
+	if err := fs.readChunks(ctx, ino, off, end, out); err != nil {
+		return 0, false, err
+	}
+	return len(out), end >= n.size, nil
+}
+
+// readChunks fills out with bytes [off, end) of ino's chunks (holes as
+// zeros): one point read per chunk, concurrently, for a few chunks; ranges
+// of chunks scanned with iterators for more.
+func (fs *FS) readChunks(ctx context.Context, ino, off, end uint64, out []byte) error {
 	clear(out)
 	size := fs.chunkSize
-	// place copies the part of chunk c's data that overlaps [off, end);
-	// chunks do not overlap, so concurrent copies write disjoint parts of out.
-	place := func(c uint64, data []byte) {
-		cs := c * size
-		lo := max(cs, off)
-		hi := min(cs+uint64(len(data)), end)
-		if hi > lo {
-			copy(out[lo-off:], data[lo-cs:hi-cs])
-		}
-	}
 	first, last := off/size, (end-1)/size
 	if last-first+1 <= readParallelism {
-		err = forEachChunk(first, last, func(c uint64) error {
+		return forEachChunk(first, last, func(c uint64) error {
 			data, err := fs.kv.Get(ctx, chunkKey(ino, c))
 			if errors.Is(err, ErrNoKey) {
 				return nil
@@ -73,47 +76,87 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino uint64, off uint64, buf [
 			if err != nil {
 				return fmt.Errorf("kvfs: read inode %d chunk %d: %w", ino, c, err)
 			}
-			place(c, data)
+			placeChunk(out, off, end, c*size, data)
 			return nil
 		})
-	} else {
-		err = fs.scanChunkRanges(ctx, ino, first, last, place)
 	}
+	scans, err := fs.openChunkScans(ctx, ino, first, last)
 	if err != nil {
-		return 0, false, err
+		return err
 	}
-	return len(out), end >= n.size, nil
+	return fs.runChunkScans(ino, scans, func(c uint64, data []byte) {
+		placeChunk(out, off, end, c*size, data)
+	})
 }
 
-// scanBytes is how much of a file one iterator of a Read covers at least:
+// placeChunk copies the part of a chunk's data (the chunk begins at byte
+// cs of the file) that overlaps [off, end) into out, which holds [off,
+// end). Chunks do not overlap, so concurrent calls for different chunks
+// write disjoint parts of out.
+func placeChunk(out []byte, off, end, cs uint64, data []byte) {
+	lo := max(cs, off)
+	hi := min(cs+uint64(len(data)), end)
+	if hi > lo {
+		copy(out[lo-off:], data[lo-cs:hi-cs])
+	}
+}
+
+// scanBytes is how much of a file one iterator of a read covers at least:
 // a read of many chunks is split into up to readParallelism ranges of
 // consecutive chunks, each scanned by its own iterator (one seek, then
 // the KV's read-ahead), rather than read with one point read per chunk.
 const scanBytes = 256 << 10
 
-// scanChunkRanges calls place for every chunk present in [first, last],
-// scanning up to readParallelism ranges of them at once.
-func (fs *FS) scanChunkRanges(ctx context.Context, ino, first, last uint64, place func(c uint64, data []byte)) error {
+// chunkScan is an iterator over the chunks [lo, hi) of a file.
+type chunkScan struct {
+	lo, hi uint64
+	it     KVIterator
+}
+
+// openChunkScans opens iterators over chunks [first, last] of ino, up to
+// readParallelism ranges of consecutive chunks. Every iterator sees at
+// least every batch written before openChunkScans was called (the
+// read-ahead relies on it; see KV.NewIterator).
+func (fs *FS) openChunkScans(ctx context.Context, ino, first, last uint64) ([]chunkScan, error) {
 	n := last - first + 1
 	perScan := max(scanBytes/fs.chunkSize, (n+readParallelism-1)/readParallelism)
-	parts := (n + perScan - 1) / perScan
-	return forEachChunk(0, parts-1, func(p uint64) error {
-		lo := first + p*perScan
+	var scans []chunkScan
+	for lo := first; lo <= last; lo += perScan {
 		hi := min(lo+perScan, last+1)
 		it, err := fs.kv.NewIterator(ctx, chunkKey(ino, lo), chunkKey(ino, hi))
 		if err != nil {
-			return fmt.Errorf("kvfs: read inode %d chunks %d-%d: %w", ino, lo, hi-1, err)
+			for _, s := range scans {
+				s.it.Close()
+			}
+			return nil, fmt.Errorf("kvfs: read inode %d chunks %d-%d: %w", ino, lo, hi-1, err)
 		}
-		defer it.Close()
-		for it.Next() {
-			k := it.Key()
+		scans = append(scans, chunkScan{lo: lo, hi: hi, it: it})
+	}
+	return scans, nil
+}
+
+// runChunkScans calls place for every chunk the scans find, running up to
+// readParallelism of them at once, and closes them.
+func (fs *FS) runChunkScans(ino uint64, scans []chunkScan, place func(c uint64, data []byte)) error {
+	defer func() {
+		for _, s := range scans {
+			s.it.Close()
+		}
+	}()
+	if len(scans) == 0 {
+		return nil
+	}
+	return forEachChunk(0, uint64(len(scans)-1), func(p uint64) error {
+		s := scans[p]
+		for s.it.Next() {
+			k := s.it.Key()
 			if len(k) != 17 {
 				return fmt.Errorf("kvfs: read inode %d: chunk key %x: %w", ino, k, ErrCorrupt)
 			}
-			place(binary.BigEndian.Uint64(k[9:]), it.Value())
+			place(binary.BigEndian.Uint64(k[9:]), s.it.Value())
 		}
-		if err := it.Err(); err != nil {
-			return fmt.Errorf("kvfs: read inode %d chunks %d-%d: %w", ino, lo, hi-1, err)
+		if err := s.it.Err(); err != nil {
+			return fmt.Errorf("kvfs: read inode %d chunks %d-%d: %w", ino, s.lo, s.hi-1, err)
 		}
 		return nil
 	})

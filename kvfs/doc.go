@@ -29,6 +29,15 @@
 //     chunks makes one point read per chunk, concurrently; a longer one scans
 //     ranges of consecutive chunks with iterators. Files up to MaxFileSize
 //     (1 PiB); beyond, EFBIG.
+//   - A file read sequentially (each read near where the earlier ones
+//     ended) is read ahead: the next 2 to 8 MiB past the reader are fetched
+//     in the background in 1 MiB segments, so that on an object store a
+//     read finds its bytes in memory instead of waiting a round trip. A
+//     read elsewhere in the file cancels the fetches; every change of the
+//     file drops its segments before it returns, so a read never returns
+//     bytes older than a change that returned before it began. Memory is
+//     bounded by Options.ReadAheadBytes (segments held or being fetched,
+//     all files together) and at most 64 files are followed.
 //   - The chunks of unlinked files and of large truncations are deleted in the
 //     background by a reclaimer, found through 0x05 keys written in the same
 //     batch as the unlink or truncate, so reclaim resumes after a restart.

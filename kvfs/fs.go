@@ -59,6 +59,10 @@ type Options struct {
 	// that Open creates (on an empty store); nil means uid 0, gid 0, mode
 	// DefaultRootMode. The root of an existing filesystem is left as it is.
 	Root *RootAttrs
+	// ReadAheadBytes bounds the memory that read-ahead of files read
+	// sequentially holds (segments fetched or being fetched, across all
+	// files). 0 means DefaultReadAheadBytes; negative turns read-ahead off.
+	ReadAheadBytes int64
 	// ChunkSize is the chunk size of a filesystem this Open formats: a
 	// power of two from MinChunkSize to MaxChunkSize. Default
 	// DefaultChunkSize. An existing filesystem keeps the chunk size it was
@@ -119,6 +123,7 @@ type FS struct {
 	nextIno   atomic.Uint64
 	inoLimit  atomic.Uint64
 	reclaimer reclaimer
+	ra        *readAhead
 }
 
 // counterShard is one shard of the space and inode counters. mu serializes
@@ -162,7 +167,11 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 	if !validChunkSize(uint64(opts.ChunkSize)) {
 		return nil, fmt.Errorf("kvfs: open: chunk size %d is not a power of two from %d to %d: %w", opts.ChunkSize, MinChunkSize, MaxChunkSize, syscall.EINVAL)
 	}
+	if opts.ReadAheadBytes == 0 {
+		opts.ReadAheadBytes = DefaultReadAheadBytes
+	}
 	fs := &FS{kv: kv, opts: opts, log: opts.Logger, now: opts.Now}
+	fs.ra = newReadAhead(fs, max(opts.ReadAheadBytes, 0))
 	fs.sizeLimit.Store(opts.SizeLimitBytes)
 	var err error
 	if fs.inodes, err = newShardedLRU[uint64, *inode](opts.InodeCacheEntries, func(ino uint64) uint64 {
@@ -273,8 +282,10 @@ func (fs *FS) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Close stops background reclaim and flushes. The KV is not closed.
+// Close stops read-ahead (waiting for its fetches) and background reclaim,
+// and flushes. The KV is not closed.
 func (fs *FS) Close(ctx context.Context) error {
+	fs.ra.close()
 	fs.reclaimer.stop()
 	return fs.Flush(ctx)
 }

@@ -19,8 +19,9 @@ type KV interface {
 	// The caller may keep but must not modify the returned slice.
 	Get(ctx context.Context, key []byte) ([]byte, error)
 	// NewIterator returns an iterator over the keys in [lower, upper) in
-	// ascending order, seeing one consistent snapshot. A nil upper means no
-	// upper bound.
+	// ascending order, seeing one consistent snapshot, which holds every
+	// Write that returned before NewIterator was called. A nil upper means
+	// no upper bound.
 	NewIterator(ctx context.Context, lower, upper []byte) (KVIterator, error)
 	// Write applies ops atomically. With durable set it returns only once the
 	// batch (and every batch before it) survives a crash. Write must not keep

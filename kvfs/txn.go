@@ -13,6 +13,7 @@ import (
 type txn struct {
 	fs      *FS
 	ops     []KVOp
+	owner   uint64 // the inode the operation is about (newTxn's)
 	shard   int
 	dBytes  int64
 	dInodes int64
@@ -30,7 +31,7 @@ type dentChange struct {
 }
 
 func (fs *FS) newTxn(shardIno uint64) *txn {
-	return &txn{fs: fs, shard: int(shardIno % counterShards), inodes: map[uint64]*inode{}}
+	return &txn{fs: fs, owner: shardIno, shard: int(shardIno % counterShards), inodes: map[uint64]*inode{}}
 }
 
 // get returns a private, modifiable copy of ino for this transaction.
@@ -90,6 +91,7 @@ func (t *txn) commit(ctx context.Context) error {
 	if fs.opts.ReadOnly {
 		return fmt.Errorf("kvfs: read-only filesystem: %w", syscall.EROFS)
 	}
+	defer t.dropReadAhead()
 	for _, ino := range t.dirty {
 		t.ops = append(t.ops, KVOp{Key: inodeKey(ino), Value: encodeInode(t.inodes[ino])})
 	}
@@ -141,6 +143,19 @@ func (t *txn) commit(ctx context.Context) error {
 		fs.reclaimer.wake()
 	}
 	return nil
+}
+
+// dropReadAhead drops what the read-ahead holds of the inodes the batch
+// may have changed, once it is applied (or failed: it may have been) and
+// before the operation returns; see readahead.go. commit defers it.
+func (t *txn) dropReadAhead() {
+	t.fs.ra.invalidate(t.owner)
+	for ino := range t.inodes {
+		t.fs.ra.invalidate(ino)
+	}
+	for _, ino := range t.deleted {
+		t.fs.ra.invalidate(ino)
+	}
 }
 
 // failed drops cache entries the failed batch may have touched: the store
