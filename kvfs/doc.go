@@ -29,8 +29,8 @@
 //     chunks makes one point read per chunk, concurrently; a longer one scans
 //     ranges of consecutive chunks with iterators. Files up to MaxFileSize
 //     (1 PiB); beyond, EFBIG.
-//   - A file read sequentially (each read near where the earlier ones
-//     ended) is read ahead: the next 2 to 8 MiB past the reader are fetched
+//   - A file read sequentially (two reads in a row near where the earlier
+//     ones ended, or a first read at offset 0) is read ahead: the next 2 to 8 MiB past the reader are fetched
 //     in the background in 1 MiB segments, so that on an object store a
 //     read finds its bytes in memory instead of waiting a round trip. A
 //     read elsewhere in the file cancels the fetches; every change of the

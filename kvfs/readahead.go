@@ -13,9 +13,10 @@ import (
 // On an object store every cold read of a file's chunks is a round trip;
 // a client that reads a file from start to end one call at a time would
 // wait one round trip per call. So each file being read gets a stream:
-// when a read begins near where the earlier reads of the file ended (within
-// raSlack, so that a client's concurrent, reordered read-ahead calls still
-// count), the bytes past them are fetched in the background, in segments of
+// when two reads in a row begin near where the earlier reads of the file
+// ended (within raSlack, so that a client's concurrent, reordered
+// read-ahead calls still count), or the first read is at offset 0, the
+// bytes past them are fetched in the background, in segments of
 // raSegment bytes, up to the stream's window ahead of the reader (doubling
 // with every sequential read, from raMinWindow to raMaxWindow). A read that
 // segments cover whole waits for them and copies; any other read goes to
@@ -90,7 +91,8 @@ type readAhead struct {
 type raStream struct {
 	ino     uint64
 	pos     uint64 // the highest end of a read so far
-	window  uint64 // how far past pos segments are fetched; 0 until a sequential read
+	window  uint64 // how far past pos segments are fetched; 0 until reads look sequential
+	seq     int    // reads in a row near pos
 	segs    []*raSeg
 	lastUse time.Time
 }
@@ -142,10 +144,13 @@ func (ra *readAhead) read(ctx context.Context, ino, off, end, size uint64, out [
 			s.window = raMinWindow // a file read from its start
 		}
 	case off+raSlack >= s.pos && off <= s.pos+raSlack:
-		s.window = min(max(2*s.window, raMinWindow), raMaxWindow)
+		s.seq++
+		if s.seq >= 2 || s.window > 0 {
+			s.window = min(max(2*s.window, raMinWindow), raMaxWindow)
+		}
 	default:
 		ra.dropSegsLocked(s, 0, ^uint64(0))
-		s.pos, s.window, cover = 0, 0, nil
+		s.pos, s.window, s.seq, cover = 0, 0, 0, nil
 		if off == 0 {
 			s.window = raMinWindow
 		}

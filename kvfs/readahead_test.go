@@ -404,3 +404,35 @@ func TestReadAheadCancelled(t *testing.T) {
 		t.Errorf("after Close: %+v, want nothing held and %d segments dropped", s, 2*segs)
 	}
 }
+
+// TestReadAheadIgnoresRandomReads reads a file at offsets far apart, and
+// once near the previous read: nothing is fetched ahead.
+func TestReadAheadIgnoresRandomReads(t *testing.T) {
+	ctx := context.Background()
+	fs, err := Open(ctx, NewMemKV(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close(ctx)
+	e, err := fs.Create(ctx, Cred{}, RootIno, "sparse", CreateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := uint64(64 << 20)
+	if _, err := fs.SetAttr(ctx, Cred{}, e.Attr.Ino, SetAttrRequest{Size: &size}); err != nil {
+		t.Fatal(err)
+	}
+	zeros := make([]byte, size)
+	for _, off := range []int{8 << 20, 40 << 20, 20 << 20, 60 << 20, 30 << 20, 30<<20 + 64<<10, 10 << 20, 50 << 20} {
+		readAt(t, fs, e.Attr.Ino, off, 64<<10, zeros)
+	}
+	if s := fs.ReadAheadStats(); s.PeakHeldBytes != 0 {
+		t.Errorf("random reads were read ahead: %+v", s)
+	}
+	// Two reads in a row near the last one: now it is sequential.
+	readAt(t, fs, e.Attr.Ino, 50<<20+64<<10, 64<<10, zeros)
+	readAt(t, fs, e.Attr.Ino, 50<<20+128<<10, 64<<10, zeros)
+	if s := fs.ReadAheadStats(); s.PeakHeldBytes == 0 {
+		t.Errorf("sequential reads were not read ahead: %+v", s)
+	}
+}
