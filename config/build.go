@@ -189,6 +189,7 @@ func (b *builder) buildCache() {
 		b.problem(sizeAt, "%v GB is more than a petabyte: a typo?", c.SizeGB)
 	}
 	c.MemoryMB = b.intIn("cache.memory_mb", raw.MemoryMB, DefaultCacheMemoryMB, 0, 1<<20)
+	c.ReadAheadMB = b.intIn("cache.read_ahead_mb", raw.ReadAheadMB, DefaultCacheReadAheadMB, 0, 1<<20)
 	switch {
 	case raw.JournalDir != nil && *raw.JournalDir != "":
 		c.JournalDir = b.resolveDir(*raw.JournalDir)

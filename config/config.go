@@ -27,6 +27,7 @@ const (
 	DefaultMaxRequestsPerConn = nfs.DefaultMaxInFlightPerConn
 	DefaultShutdownTimeout    = 90 * time.Second
 	DefaultCacheMemoryMB      = lsm.DefaultBlockCacheBytes >> 20
+	DefaultCacheReadAheadMB   = kvfs.DefaultReadAheadBytes >> 20
 	DefaultS3Bucket           = "slatedb"
 	DefaultS3Region           = "us-east-1"
 	DefaultFlushInterval      = lsm.DefaultFlushInterval
@@ -149,6 +150,10 @@ type Cache struct {
 	// MemoryMB bounds the in-memory block cache of each export, in MiB.
 	// Default DefaultCacheMemoryMB; 0 = none.
 	MemoryMB int
+	// ReadAheadMB bounds the memory each export's read-ahead of files read
+	// sequentially may hold, in MiB. Default DefaultCacheReadAheadMB; 0 =
+	// no read-ahead.
+	ReadAheadMB int
 	// JournalDir holds the local journals of exports with durability =
 	// "local", one subdirectory per export. Default Dir/journal. Absolute
 	// when it came from the file.

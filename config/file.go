@@ -25,10 +25,11 @@ type fileServer struct {
 }
 
 type fileCache struct {
-	Dir        *string  `mapstructure:"dir"`
-	SizeGB     *float64 `mapstructure:"size_gb"`
-	MemoryMB   *int64   `mapstructure:"memory_mb"`
-	JournalDir *string  `mapstructure:"journal_dir"`
+	Dir         *string  `mapstructure:"dir"`
+	SizeGB      *float64 `mapstructure:"size_gb"`
+	MemoryMB    *int64   `mapstructure:"memory_mb"`
+	ReadAheadMB *int64   `mapstructure:"read_ahead_mb"`
+	JournalDir  *string  `mapstructure:"journal_dir"`
 }
 
 type fileS3 struct {

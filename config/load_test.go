@@ -25,6 +25,9 @@ func TestDefaults(t *testing.T) {
 	if cfg.Cache.MemoryMB != 256 {
 		t.Errorf("cache.memory_mb = %d, want 256", cfg.Cache.MemoryMB)
 	}
+	if cfg.Cache.ReadAheadMB != 64 {
+		t.Errorf("cache.read_ahead_mb = %d, want 64", cfg.Cache.ReadAheadMB)
+	}
 	if want := filepath.Join(cfg.Cache.Dir, "journal"); cfg.Cache.JournalDir != want {
 		t.Errorf("cache.journal_dir = %q, want %q", cfg.Cache.JournalDir, want)
 	}
@@ -114,6 +117,7 @@ portmapper_listen = "0.0.0.0:1111"
 dir = "/var/cache/zerofs"
 size_gb = 2.5
 memory_mb = 0
+read_ahead_mb = 0
 journal_dir = "/var/lib/zerofs/journal"
 [s3]
 endpoint = "https://s3.example.com"
@@ -167,7 +171,7 @@ zstd_level = 1
 		Server: Server{Listen: "0.0.0.0:12049", LogLevel: slog.LevelDebug, LogFormat: LogFormatJSON,
 			MetricsListen: "127.0.0.1:9100", MaxConnections: 10, MaxRequestsPerConn: 8, ShutdownTimeout: 150 * time.Second,
 			Portmapper: PortmapperServe, PortmapperListen: "0.0.0.0:1111"},
-		Cache: Cache{Dir: "/var/cache/zerofs", SizeGB: 2.5, MemoryMB: 0, JournalDir: "/var/lib/zerofs/journal"},
+		Cache: Cache{Dir: "/var/cache/zerofs", SizeGB: 2.5, MemoryMB: 0, ReadAheadMB: 0, JournalDir: "/var/lib/zerofs/journal"},
 		S3: S3{Endpoint: "https://s3.example.com", Bucket: "main-bucket", AccessKeyID: "AKIDFILE",
 			SecretAccessKey: "file-secret-value", Region: "eu-west-1", AllowHTTP: true},
 		LSM: LSM{FlushInterval: 20 * time.Millisecond, ShipInterval: 2 * time.Second, MemtableMB: 16, Compression: CompressionZstd, ZstdLevel: 9, GCInterval: 30 * time.Second, GCMinAge: time.Hour},

@@ -35,6 +35,7 @@ func (c *Config) String() string {
 	w.str("dir", c.Cache.Dir)
 	w.float("size_gb", c.Cache.SizeGB)
 	w.int("memory_mb", c.Cache.MemoryMB)
+	w.int("read_ahead_mb", c.Cache.ReadAheadMB)
 	if c.Cache.JournalDir != "" {
 		w.str("journal_dir", c.Cache.JournalDir)
 	}

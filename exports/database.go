@@ -142,12 +142,15 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening database in %s: %w", ec.Name, ec.Store, err)
 	}
-	inodeCache := ec.InodeCacheEntries
+	inodeCache, readAhead := ec.InodeCacheEntries, readAheadBytes(cfg.Cache.ReadAheadMB)
 	if d.replica != nil {
-		inodeCache = 1 // d.fs reads the latest state, barely cached; NFS is served by d.rfs
+		// d.fs reads the latest state, barely cached and never read
+		// ahead; NFS is served by d.rfs.
+		inodeCache, readAhead = 1, readAheadBytes(0)
 	}
 	fs, err := kvfs.Open(ctx, lsmkv.New(db), kvfs.Options{
 		InodeCacheEntries: inodeCache,
+		ReadAheadBytes:    readAhead,
 		SizeLimitBytes:    uint64(ec.SizeLimitBytes()),
 		ReadOnly:          !writer,
 		Logger:            log,
@@ -160,7 +163,8 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	}
 	if err == nil && d.replica != nil {
 		var rfs *replicaFS
-		rfs, err = newReplicaFS(ctx, d.replica, kvfs.Options{ReadOnly: true, InodeCacheEntries: ec.InodeCacheEntries, Logger: log})
+		rfs, err = newReplicaFS(ctx, d.replica, kvfs.Options{ReadOnly: true, InodeCacheEntries: ec.InodeCacheEntries,
+			ReadAheadBytes: readAheadBytes(cfg.Cache.ReadAheadMB), Logger: log})
 		if err != nil {
 			_ = fs.Close(ctx)
 		} else {
@@ -360,4 +364,13 @@ func (d *database) logUnflushed(err error) {
 	log.Error("export closed without making every write durable: the changes listed are lost; "+
 		"none was acknowledged as durable (UNSTABLE writes not yet committed, requests that failed or were canceled), "+
 		"and every acknowledged change is in the store", attrs...)
+}
+
+// readAheadBytes is kvfs's read-ahead bound for cache.read_ahead_mb (per
+// export): 0 turns it off.
+func readAheadBytes(mb int) int64 {
+	if mb == 0 {
+		return -1
+	}
+	return int64(mb) << 20
 }

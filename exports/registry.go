@@ -61,7 +61,7 @@ type Registry struct {
 	set      atomic.Pointer[exportSet]
 	closed   bool
 	// shared is the config that every open database was opened with
-	// ([lsm], cache.memory_mb), guarded by reloadMu.
+	// ([lsm], cache.memory_mb, cache.read_ahead_mb), guarded by reloadMu.
 	shared sharedSettings
 	// cfg is the config in force (for reopening a store a restore fenced),
 	// guarded by reloadMu.
@@ -74,8 +74,8 @@ var _ nfs.ExportSet = (*Registry)(nil)
 
 // sharedSettings are the settings of a database fixed when it opens.
 type sharedSettings struct {
-	lsm      config.LSM
-	memoryMB int
+	lsm                   config.LSM
+	memoryMB, readAheadMB int
 }
 
 // exportSet is an immutable snapshot of the open exports.
@@ -120,7 +120,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Registry, err
 		return nil, err
 	}
 	r.commit(p)
-	r.shared = sharedSettings{lsm: cfg.LSM, memoryMB: cfg.Cache.MemoryMB}
+	r.shared = sharedSettings{lsm: cfg.LSM, memoryMB: cfg.Cache.MemoryMB, readAheadMB: cfg.Cache.ReadAheadMB}
 	r.cfg = cfg
 	r.watch = r.startFenceWatch()
 	return r, nil
@@ -240,8 +240,8 @@ func (r *Registry) Reload(ctx context.Context, cfg *config.Config) error {
 	}
 	r.commit(p)
 	r.cfg = cfg
-	if shared := (sharedSettings{lsm: cfg.LSM, memoryMB: cfg.Cache.MemoryMB}); shared != r.shared {
-		r.log.Warn("[lsm] and cache.memory_mb apply to stores opened from now on; the stores kept open keep their settings until they are reopened (restart)")
+	if shared := (sharedSettings{lsm: cfg.LSM, memoryMB: cfg.Cache.MemoryMB, readAheadMB: cfg.Cache.ReadAheadMB}); shared != r.shared {
+		r.log.Warn("[lsm], cache.memory_mb and cache.read_ahead_mb apply to stores opened from now on; the stores kept open keep their settings until they are reopened (restart)")
 		r.shared = shared
 	}
 	if cfg.Server.ShutdownTimeout > 0 {
