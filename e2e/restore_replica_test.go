@@ -264,25 +264,32 @@ func staleOrGone(err error) bool {
 // writer serves the restored tree, after a restart too; fsck is clean.
 func TestReplicaFollowsRestore(t *testing.T) {
 	tests := []struct {
-		name          string
-		s3            bool
-		writerStopped bool // restore with the writer stopped, rather than serving
+		name string
+		restoreCase
 	}{
-		{name: "file-serving"},
-		{name: "file-stopped", writerStopped: true},
-		{name: "s3-serving", s3: true},
+		{"file-serving", restoreCase{}},
+		// The restore run with the replica's config: it names the same store.
+		{"file-stopped-replica-config", restoreCase{writerStopped: true, fromReplicaConfig: true}},
+		{"s3-serving", restoreCase{s3: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			testReplicaFollowsRestore(t, tc.s3, tc.writerStopped)
+			testReplicaFollowsRestore(t, tc.restoreCase)
 		})
 	}
 }
 
-func testReplicaFollowsRestore(t *testing.T, onS3, writerStopped bool) {
+// restoreCase is one way of running TestReplicaFollowsRestore.
+type restoreCase struct {
+	s3                bool
+	writerStopped     bool // restore with the writer stopped, rather than serving
+	fromReplicaConfig bool // run zerofsd checkpoint restore with the replica's config
+}
+
+func testReplicaFollowsRestore(t *testing.T, tc restoreCase) {
 	base := t.TempDir()
 	store, storeExtra := "file://"+filepath.Join(base, "store"), ""
-	if onS3 {
+	if tc.s3 {
 		env := testenv.S3(t)
 		store = "s3://" + env.Bucket + "/exports/team-a"
 		storeExtra = fmt.Sprintf("[exports.s3]\nendpoint = %q\naccess_key_id = %q\nsecret_access_key = %q\nregion = %q\nallow_http = true\n",
@@ -295,9 +302,10 @@ func testReplicaFollowsRestore(t *testing.T, onS3, writerStopped bool) {
 		}
 	}
 	// Small memtables and GC of anything a second old, as in
-	// TestReplicaDaemon: the writer flushes, compacts and collects while the
-	// replica follows.
-	writer := newDaemon(t, wdir, []exportSpec{{
+	// TestReplicaDaemon: the writer flushes and collects while the replica
+	// follows.
+	metricsPort := freePort(t)
+	writer := newDaemonWithServer(t, wdir, fmt.Sprintf("metrics_listen = \"127.0.0.1:%d\"", metricsPort), []exportSpec{{
 		Name: "team-a", Store: store,
 		Extra: "squash = \"none\"\n" + storeExtra + "[lsm]\nmemtable_mb = 1\ngc_interval = \"1s\"\ngc_min_age = \"1s\"\nflush_interval = \"20ms\"",
 	}})
@@ -487,11 +495,15 @@ func testReplicaFollowsRestore(t *testing.T, onS3, writerStopped bool) {
 		t.Fatal(err)
 	}
 
-	if writerStopped {
+	if tc.writerStopped {
 		writer.Stop()
 	}
 	began := time.Now()
-	out := run("checkpoint", "restore", "--name", "before", "--undo", "undo-1")
+	restore := run
+	if tc.fromReplicaConfig {
+		restore = exportCommand(t, replica, "team-a")
+	}
+	out := restore("checkpoint", "restore", "--name", "before", "--undo", "undo-1")
 	t.Logf("restore (%s): %s", time.Since(began).Round(time.Millisecond), strings.TrimSpace(out))
 	followed := waitTree(t, ctx, r, want, 30*time.Second, "replica after the restore")
 	t.Logf("the replica served the restored tree %s after the restore's end", followed)
@@ -504,7 +516,7 @@ func testReplicaFollowsRestore(t *testing.T, onS3, writerStopped bool) {
 		t.Errorf("replica: later/new.txt through its handle after the restore: %v, want NFS3ERR_STALE", err)
 	}
 
-	if writerStopped {
+	if tc.writerStopped {
 		writer.Start()
 	} else {
 		deadline := time.Now().Add(60 * time.Second)
@@ -524,9 +536,10 @@ func testReplicaFollowsRestore(t *testing.T, onS3, writerStopped bool) {
 		t.Fatalf("the restarted writer does not serve the restored tree: %v %s", err, treeDiff(got, want))
 	}
 
-	// The writer goes on from the restored state; the replica follows.
+	// The writer goes on from the restored state, long enough for its GC
+	// to run (gc_interval 1s) while the replica follows.
 	units.m, units.cur = w, hist.checkpoint
-	steps(hist.reopened, hist.reopened+5)
+	steps(hist.reopened, hist.reopened+80)
 	final, err := readTree(ctx, w)
 	if err != nil {
 		t.Fatal(err)
@@ -546,6 +559,14 @@ func testReplicaFollowsRestore(t *testing.T, onS3, writerStopped bool) {
 	if strings.Contains(writer.Logs(), "fenced by another writer") {
 		t.Errorf("the restore was taken for another writer:\n%s", tail(writer.Logs(), 30))
 	}
+	wurl := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
+	tables := scrape(t, wurl, `zerofs_lsm_tables{export="team-a"}`)
+	compactions := scrape(t, wurl, `zerofs_lsm_compactions_total{export="team-a"}`)
+	deletes := scrape(t, wurl, `zerofs_objstore_requests_total{export="team-a",op="delete"}`)
+	t.Logf("the writer since its restart after the restore: %v SSTs, %v compactions, %v objects deleted", tables, compactions, deletes)
+	if deletes <= 0 {
+		t.Errorf("the writer deleted %v objects after the restore: its GC was not exercised", deletes)
+	}
 	replica.Stop()
 	writer.Stop()
 	for _, args := range [][]string{{"fsck"}, {"fsck", "--checkpoint", "undo-1"}, {"fsck", "--checkpoint", "before"}} {
@@ -555,5 +576,50 @@ func testReplicaFollowsRestore(t *testing.T, onS3, writerStopped bool) {
 	}
 	if out := run("checkpoint", "list"); !strings.Contains(out, "before") || !strings.Contains(out, "undo-1") {
 		t.Errorf("checkpoint list after the restore:\n%s", out)
+	}
+}
+
+// TestUnitListingRule: the rule TestReplicaFollowsRestore checks each
+// listing of the replica against accepts every state the writer goes
+// through and refuses a mix of two.
+func TestUnitListingRule(t *testing.T) {
+	h := unitHistory{checkpoint: 12, last: 22, reopened: 1000}
+	file := func(gen, i int, size uint64) nfsclient.DirEntry {
+		return nfsclient.DirEntry{Name: unitName(gen, i), Attr: &nfsclient.Fattr{Size: size}, FH: []byte{1}}
+	}
+	whole := func(gen int) []nfsclient.DirEntry {
+		var ents []nfsclient.DirEntry
+		for i := range unitFiles {
+			ents = append(ents, file(gen, i, uint64(len(unitData(gen, i)))))
+		}
+		return ents
+	}
+	marker := func(gen int) nfsclient.DirEntry { return nfsclient.DirEntry{Name: unitMarker(gen)} }
+	other := nfsclient.DirEntry{Name: "static"}
+	tests := []struct {
+		name string
+		ents []nfsclient.DirEntry
+		ok   bool
+	}{
+		{"whole", append(whole(5), marker(5), other), true},
+		{"successor being written", append(append(whole(5), marker(5)), file(6, 0, 100)), true},
+		{"predecessor being removed", append(append(whole(5), marker(5)), whole(4)[1:]...), true},
+		{"the new writer's first", append(append(whole(1000), marker(1000)), whole(12)[2:]...), true},
+		{"the checkpoint, then the new writer's", append(append(whole(12), marker(12)), file(1000, 0, 7)), true},
+		{"no marker", whole(5), false},
+		{"two markers", append(whole(5), marker(5), marker(6)), false},
+		{"a file of the generation missing", append(whole(5)[1:], marker(5)), false},
+		{"a file of the generation in part", append(append(whole(5)[1:], marker(5)), file(5, 0, 10)), false},
+		{"the checkpoint with a later file", append(append(whole(12), marker(12)), file(15, 0, 10)), false},
+		{"the new writer's with an old writer's file", append(append(whole(1001), marker(1001)), file(22, 0, 10)), false},
+		{"a predecessor in part", append(append(whole(5), marker(5)), file(4, 0, 10)), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := h.checkUnitListing(tc.ents)
+			if (err == nil) != tc.ok {
+				t.Fatalf("checkUnitListing: %v, want ok=%v", err, tc.ok)
+			}
+		})
 	}
 }
