@@ -292,8 +292,7 @@ func testReplicaFollowsRestore(t *testing.T, tc restoreCase) {
 	if tc.s3 {
 		env := testenv.S3(t)
 		store = "s3://" + env.Bucket + "/exports/team-a"
-		storeExtra = fmt.Sprintf("[exports.s3]\nendpoint = %q\naccess_key_id = %q\nsecret_access_key = %q\nregion = %q\nallow_http = true\n",
-			env.Endpoint, env.AccessKeyID, env.SecretAccessKey, env.Region)
+		storeExtra = s3ExportTable(env)
 	}
 	wdir, rdir := filepath.Join(base, "writer"), filepath.Join(base, "replica")
 	for _, d := range []string{wdir, rdir} {

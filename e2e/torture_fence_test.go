@@ -17,7 +17,13 @@ import (
 
 // s3ExportExtra returns the TOML lines of an export on the test S3 server.
 func s3ExportExtra(env testenv.S3Env) string {
-	return fmt.Sprintf("squash = \"none\"\n[exports.s3]\nendpoint = %q\naccess_key_id = %q\nsecret_access_key = %q\nregion = %q\nallow_http = true\n",
+	return "squash = \"none\"\n" + s3ExportTable(env)
+}
+
+// s3ExportTable is the [exports.s3] table of an export on env: the last
+// lines of an exportSpec's Extra (keys after it belong to the table).
+func s3ExportTable(env testenv.S3Env) string {
+	return fmt.Sprintf("[exports.s3]\nendpoint = %q\naccess_key_id = %q\nsecret_access_key = %q\nregion = %q\nallow_http = true\n",
 		env.Endpoint, env.AccessKeyID, env.SecretAccessKey, env.Region)
 }
 
