@@ -953,3 +953,81 @@ func TestReservedSpace(t *testing.T) {
 		}
 	})
 }
+
+// zeroEndedRecord encodes a one-entry batch at seq whose value ends in
+// zero bytes, as many values do (a block of a file, an inode's last
+// fields).
+func zeroEndedRecord(seq uint64) []byte {
+	value := append([]byte(fmt.Sprintf("v%d-", seq)), make([]byte, 1+int(seq%5))...)
+	return wal.AppendRecord(nil, seq, 1, wal.AppendEntry(nil, wal.KindSet, []byte(fmt.Sprintf("k%d", seq)), value))
+}
+
+// newestFileEndingInZeros returns the newest file of a journal of
+// records whose values end in zeros (zeroEndedRecord), cut after the
+// first record k >= 2 whose stored bytes end in a zero byte (any record
+// in the clear; a sealed record whose tag does), with the offsets of
+// records k-1 and k.
+func (f format) newestFileEndingInZeros(t *testing.T) (data []byte, prev, last int, k uint64) {
+	t.Helper()
+	const n = 500
+	for attempt := 0; attempt < 20; attempt++ {
+		fsys := memfs.New(1)
+		d, w := f.begin(t, fsys, "/j", journal.WriterOptions{Interval: time.Hour})
+		for seq := uint64(1); seq <= n; seq++ {
+			w.Append(zeroEndedRecord(seq), seq)
+		}
+		if err := w.Sync(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		d.Close()
+		ents, err := fsys.ReadDir("/j")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var file []byte
+		for _, e := range ents {
+			if filepath.Ext(e.Name) == ".journal" {
+				if file, err = fsys.ReadFile("/j/" + e.Name); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		off, prevOff := f.headerSize(), 0
+		for seq := uint64(1); seq <= n; seq++ {
+			size := recordAt(t, file, off)
+			if seq >= 2 && file[off+size-1] == 0 {
+				return slices.Clone(file[:off+size]), prevOff, off, seq
+			}
+			prevOff, off = off, off+size
+		}
+	}
+	t.Fatal("no record ends in a zero byte")
+	return nil, 0, 0, 0
+}
+
+// TestDamageBeforeRecordEndingInZeros: in the newest file, a damaged
+// record followed by a valid one is damage, not a torn tail, also when
+// the valid record's last bytes are zeros (and reserved zeros follow it,
+// or not): the zero tail bounds where records start, not where they end.
+// Taken for a torn tail, the valid record, acknowledged, would be cut
+// off.
+func TestDamageBeforeRecordEndingInZeros(t *testing.T) {
+	forFormats(t, func(t *testing.T, f format) {
+		file, prev, last, k := f.newestFileEndingInZeros(t)
+		file[prev+wal.RecordHeaderSize+1] ^= 0xff // garble record k-1
+		for _, reserved := range []int{0, 4096} {
+			fsys := memfs.New(1)
+			fsys.MkdirAll("/j")
+			fsys.WriteFile("/j/00000000000000000001.journal", append(slices.Clone(file), make([]byte, reserved)...))
+			c := f.scan(t, fsys, "/j")
+			if c.Torn != nil {
+				t.Fatalf("reserved %d: record %d (at %d) garbled and a valid record %d (at %d) after it taken for a torn tail: %+v",
+					reserved, k-1, prev, k, last, c.Torn)
+			}
+			if len(c.Groups) != 1 || c.Groups[0].Damage == nil || c.Groups[0].Damage.Offset != int64(prev) || c.Groups[0].LastSeq() != k-2 {
+				t.Fatalf("reserved %d: %d groups, damage %+v, want damage at %d after record %d", reserved, len(c.Groups), c.Groups[0].Damage, prev, k-2)
+			}
+		}
+	})
+}

@@ -164,7 +164,7 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 				err = fmt.Errorf("%w: record starts at sequence number %d, want %d", wal.ErrCorrupt, r.FirstSeq, g.LastSeq()+1)
 			}
 			if err != nil {
-				if torn && last && !validRecordAfter(cd, data[:end], off+1, g.LastSeq()) {
+				if torn && last && !validRecordAfter(cd, data, off+1, end, g.LastSeq()) {
 					c.Torn = &Torn{File: name, Offset: int64(off), Bytes: int64(len(data) - off)}
 				} else {
 					g.Damage = &Damage{File: name, Offset: int64(off), Err: err, Bytes: int64(len(data) - off)}
@@ -193,9 +193,11 @@ func zeroTail(data []byte) int {
 
 // validRecordAfter reports whether a complete, checksum-valid record newer
 // than lastSeq, or a sealed one that fails authentication, starts anywhere
-// in data at or after from: if so, the damage before it is not a torn tail.
-func validRecordAfter(cd *codec, data []byte, from int, lastSeq uint64) bool {
-	for i := from; i+wal.RecordHeaderSize <= len(data); i++ {
+// in data at or after from and before end (where the zeros that end the
+// file begin: a record may end in zeros, so it is read from data whole):
+// if so, the damage before it is not a torn tail.
+func validRecordAfter(cd *codec, data []byte, from, end int, lastSeq uint64) bool {
+	for i := from; i < end && i+wal.RecordHeaderSize <= len(data); i++ {
 		r, _, torn, err := cd.decode(data[i:])
 		if (err == nil && r.Count > 0 && r.FirstSeq > lastSeq) || (err != nil && !torn) {
 			return true
