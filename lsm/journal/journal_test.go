@@ -491,7 +491,7 @@ func (f format) writeJournal(t *testing.T, dir string, n uint64, fileBytes int64
 	d.Close()
 	files, _ := filepath.Glob(filepath.Join(dir, "*.journal"))
 	if len(files) > 0 {
-		trimReserved(t, files[len(files)-1])
+		trimReserved(t, f, files[len(files)-1])
 	}
 	return files
 }
@@ -499,16 +499,21 @@ func (f format) writeJournal(t *testing.T, dir string, n uint64, fileBytes int64
 // trimReserved cuts the zeros the writer reserved ahead of its records off
 // the end of a file, so that tests can cut and change records at the end
 // of the file. Scanning with the zeros is tested on its own
-// (TestTornTail's padded cuts, TestReservedSpace).
-func trimReserved(t *testing.T, name string) {
+// (TestTornTail's padded cuts, TestReservedSpace). The file's records are
+// followed by their length fields (never zero), not by stripping zeros: a
+// record may end in zeros (a sealed one does when its tag does).
+func trimReserved(t *testing.T, f format, name string) {
 	t.Helper()
 	data, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	end := len(data)
-	for end > 0 && data[end-1] == 0 {
-		end--
+	end := f.headerSize()
+	for end+wal.RecordHeaderSize <= len(data) && binary.LittleEndian.Uint32(data[end:]) != 0 {
+		end += recordAt(t, data, end)
+	}
+	if end > len(data) {
+		t.Fatalf("%s: the last record runs past the end (%d > %d bytes)", name, end, len(data))
 	}
 	if err := os.Truncate(name, int64(end)); err != nil {
 		t.Fatal(err)
@@ -548,14 +553,21 @@ func TestTornTail(t *testing.T) {
 			if err := os.WriteFile(files[0], data, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			// kept: the bytes of the file the data still holds. The
+			// zeros after a padded cut give back the cut bytes that were
+			// zeros (a sealed record ends in zeros when its tag does).
+			kept := cut
+			for padded && kept < len(full) && full[kept] == 0 {
+				kept++
+			}
 			c := f.scan(t, nil, dir)
 			want := uint64(0)
 			for _, e := range ends {
-				if e <= cut {
+				if e <= kept {
 					want++
 				}
 			}
-			if cut < f.headerSize() {
+			if kept < f.headerSize() {
 				if len(c.Groups) != 0 || c.Torn == nil || !c.Torn.WholeFile {
 					t.Fatalf("cut %d inside the header: groups %d, torn %+v", cut, len(c.Groups), c.Torn)
 				}
@@ -565,7 +577,7 @@ func TestTornTail(t *testing.T) {
 				t.Fatalf("cut %d: %d groups, damage %+v", cut, len(c.Groups), c.Groups[0].Damage)
 			}
 			checkRecords(t, c.Groups[0], want)
-			atBoundary := cut == f.headerSize() || (want > 0 && ends[want-1] == cut)
+			atBoundary := kept == f.headerSize() || (want > 0 && ends[want-1] == kept)
 			if atBoundary != (c.Torn == nil) {
 				t.Fatalf("cut %d: torn = %+v, at a record boundary %v", cut, c.Torn, atBoundary)
 			}
