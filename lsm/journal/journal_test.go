@@ -1043,3 +1043,60 @@ func TestDamageBeforeRecordEndingInZeros(t *testing.T) {
 		}
 	})
 }
+
+// TestOrphanWithReservedSpace: a damaged tail set aside from a file with
+// space reserved after its records reads as its records and the damaged
+// bytes alone: the reserved zeros are the end of the file's records there
+// too, not damage.
+func TestOrphanWithReservedSpace(t *testing.T) {
+	forFormats(t, func(t *testing.T, f format) {
+		fsys := memfs.New(1)
+		d, w := f.begin(t, fsys, "/j", journal.WriterOptions{Interval: time.Hour})
+		const n = 30
+		for seq := uint64(1); seq <= n; seq++ {
+			w.Append(record(seq), seq)
+		}
+		if err := w.Sync(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		ents, _ := fsys.ReadDir("/j")
+		name := "/j/" + ents[len(ents)-1].Name
+		data, err := fsys.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := f.headerSize()
+		bad := h + recordAt(t, data, h)
+		badSize := recordAt(t, data, bad)
+		if data[len(data)-1] != 0 {
+			t.Fatal("the writer reserved no space after its records")
+		}
+		data[bad+wal.RecordHeaderSize+1] ^= 0xff // garble record 2
+		fsys.WriteFile(name, data)
+		c, err := d.Scan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := c.Groups[0]
+		if g.Damage == nil || g.Damage.Offset != int64(bad) {
+			t.Fatalf("damage %+v, want at %d", g.Damage, bad)
+		}
+		if _, err := d.SetAside(g, false, "test"); err != nil {
+			t.Fatal(err)
+		}
+		orphans, err := journal.ListOrphans(fsys, "/j", f.cipher)
+		if err != nil || len(orphans) != 1 {
+			t.Fatalf("ListOrphans = %v, %v", orphans, err)
+		}
+		if o := orphans[0]; o.Damaged != int64(badSize) || o.Records != n-2 {
+			t.Fatalf("orphan: %d damaged bytes and %d records, want the %d bytes of record 2 and %d records", o.Damaged, o.Records, badSize, n-2)
+		}
+		var skips []int64
+		err = journal.ReadOrphan(fsys, "/j", orphans[0].Name, f.cipher, func(journal.Header, wal.Record) error { return nil },
+			func(_ string, off, n int64) { skips = append(skips, n) })
+		if err != nil || len(skips) != 1 || skips[0] != int64(badSize) {
+			t.Fatalf("ReadOrphan skipped %v (%v), want record 2's %d bytes alone", skips, err, badSize)
+		}
+	})
+}

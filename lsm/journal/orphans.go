@@ -24,7 +24,8 @@ type Orphan struct {
 	Records           int
 	FirstSeq, LastSeq uint64
 	Bytes             int64
-	// Damaged counts bytes that are not readable records.
+	// Damaged counts bytes that are not readable records (the zeros
+	// reserved after a file's records are neither).
 	Damaged int64
 }
 
@@ -115,13 +116,17 @@ func readOrphan(fsys FS, dir string, c Cipher, rec func(file string, h Header, r
 			}
 		}
 		h := fh.Header
+		// Space the writer reserved ahead of its records reads as zeros,
+		// here as in Scan: the file's records end where only zeros are
+		// left (the zeros are neither records nor damage).
+		end := zeroTail(data)
 		off := 0
 		if herr != nil {
 			// Records in the clear may still be found; sealed ones need
 			// their file's header.
 			cd = plainCodec
 			file(name, nil)
-			off = resync(cd, data, 0)
+			off = resync(cd, data, 0, end)
 			if off > 0 {
 				skipped(name, 0, int64(off))
 				*damaged += int64(off)
@@ -130,10 +135,10 @@ func readOrphan(fsys FS, dir string, c Cipher, rec func(file string, h Header, r
 			file(name, &h)
 			off = cd.hdrLen
 		}
-		for off < len(data) {
+		for off < end {
 			r, size, _, err := cd.decode(data[off:])
 			if err != nil || r.Count == 0 {
-				next := resync(cd, data, off+1)
+				next := resync(cd, data, off+1, end)
 				skipped(name, int64(off), int64(next-off))
 				*damaged += int64(next - off)
 				off = next

@@ -206,13 +206,13 @@ func validRecordAfter(cd *codec, data []byte, from, end int, lastSeq uint64) boo
 	return false
 }
 
-// resync finds the next offset at or after from where a valid record
-// starts, or len(data).
-func resync(cd *codec, data []byte, from int) int {
-	for i := from; i+wal.RecordHeaderSize <= len(data); i++ {
+// resync finds the next offset at or after from and before end (where
+// the zeros that end the file begin) where a valid record starts, or end.
+func resync(cd *codec, data []byte, from, end int) int {
+	for i := from; i < end && i+wal.RecordHeaderSize <= len(data); i++ {
 		if r, _, _, err := cd.decode(data[i:]); err == nil && r.Count > 0 {
 			return i
 		}
 	}
-	return len(data)
+	return end
 }
