@@ -433,7 +433,9 @@ func (w *Writer) writeRound() error {
 
 // reserve reserves the current file's space up to at least end, a step
 // ahead, unless the file system cannot. A failure other than that is left
-// to the write, which says whether the disk is full.
+// to the write, which says whether the disk is full, and reserving is not
+// tried again before the writer is past the step that failed: a nearly
+// full disk does not pay a failing fallocate on every round.
 func (w *Writer) reserve(end int64) {
 	if w.noAllocate || end <= w.allocated {
 		return
@@ -444,9 +446,8 @@ func (w *Writer) reserve(end int64) {
 			w.noAllocate = true
 			w.opts.Logger.Info("journal: the file system cannot reserve space ahead; journal files grow as they are written", "dir", w.d.path, "err", err)
 		}
-		return
 	}
-	w.allocated = to
+	w.allocated = to // on failure: where reserving is tried next
 }
 
 // rotate starts the next file. On failure the current one goes on growing
