@@ -381,6 +381,64 @@ func TestIteratorKeepsValues(t *testing.T) {
 	})
 }
 
+// TestViewIteratorResolvesValues: an iterator of a View (what a replica
+// and a snapshot serve) reads separated values from the store, with the
+// context it was given, and is cancelled by it.
+func TestViewIteratorResolvesValues(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpen(t, ctxStore{objstore.NewMemory()}, valueOptions())
+	defer db.Close(ctx)
+	keys := keyList(50)
+	putAll(t, db, keys, 1)
+	if err := db.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vw, err := db.View()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vw.Release()
+	it, err := vw.NewIterator(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for it.Next() {
+		if k := string(it.Key()); !bytes.Equal(it.Value(), bigValue(k, 1)) {
+			t.Fatalf("the view's iterator reads %s = %.30q...", k, it.Value())
+		}
+		n++
+	}
+	if err := it.Close(); err != nil || n != len(keys) {
+		t.Fatalf("view iterator: %d keys, %v", n, err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	it, err = vw.NewIterator(cancelled, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for it.Next() {
+	}
+	if err := it.Close(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a view iterator on a cancelled context ended with %v", err)
+	}
+}
+
+// ctxStore refuses reads without a context or on a cancelled one, as a
+// store that makes network requests does.
+type ctxStore struct{ objstore.Store }
+
+func (s ctxStore) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	if ctx == nil {
+		return nil, fmt.Errorf("GetRange %s without a context", key)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.Store.GetRange(ctx, key, off, n)
+}
+
 // TestCorruptValueIsAnError: a damaged byte of a separated value makes its
 // read fail with ErrCorrupt, never return other bytes.
 func TestCorruptValueIsAnError(t *testing.T) {

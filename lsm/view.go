@@ -50,7 +50,7 @@ func (vw *View) NewIterator(ctx context.Context, lower, upper []byte) (*Iterator
 	db.live[vw.v]++
 	db.mu.Unlock()
 	lower, upper = bytes.Clone(lower), bytes.Clone(upper)
-	return &Iterator{db: db, v: vw.v, seq: vw.seq, m: newMergeIter(versionIters(ctx, vw.v, lower, upper))}, nil
+	return &Iterator{db: db, ctx: ctx, v: vw.v, seq: vw.seq, m: newMergeIter(versionIters(ctx, vw.v, lower, upper))}, nil
 }
 
 // ManifestID is the manifest whose SSTs the view reads.
