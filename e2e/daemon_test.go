@@ -103,7 +103,17 @@ func newDaemonWithServer(t testing.TB, dir, serverExtra string, exports []export
 		t.Fatal(err)
 	}
 	d := &daemon{t: t, config: path, addr: fmt.Sprintf("127.0.0.1:%d", port), env: env}
-	t.Cleanup(func() { d.Kill() })
+	t.Cleanup(func() {
+		d.Kill()
+		if t.Failed() {
+			// The end of the daemon's log says why it died, if it did.
+			logs := d.Logs()
+			if len(logs) > 16<<10 {
+				logs = "...\n" + logs[len(logs)-16<<10:]
+			}
+			t.Logf("zerofsd %s (%s), the end of its log:\n%s", d.addr, d.config, logs)
+		}
+	})
 	return d
 }
 
