@@ -8,6 +8,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/cache"
 	"github.com/zerofs-go/zerofsd/exports"
+	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/lsm"
 	"github.com/zerofs-go/zerofsd/lsm/journal"
 	"github.com/zerofs-go/zerofsd/nfs"
@@ -176,6 +177,15 @@ var (
 		{newFamily("zerofs_lsm_value_compactions_total", "Value compactions (GC relocating the live separated values of mostly-dead objects).", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.ValueCompactions) }},
 		{newFamily("zerofs_lsm_value_relocated_bytes_total", "Bytes of live values value compactions copied.", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.ValueBytesRelocated) }},
 	}
+	readAheadFamilies = []struct {
+		family
+		value func(kvfs.ReadAheadStats) float64
+	}{
+		{newFamily("zerofs_readahead_held_bytes", "Bytes of file data read ahead and held in memory, or being fetched (bounded by cache.read_ahead_mb).", prometheus.GaugeValue, "export"), func(s kvfs.ReadAheadStats) float64 { return float64(s.HeldBytes) }},
+		{newFamily("zerofs_readahead_fetched_bytes_total", "Bytes of file data fetched ahead of sequential readers.", prometheus.CounterValue, "export"), func(s kvfs.ReadAheadStats) float64 { return float64(s.FetchedBytes) }},
+		{newFamily("zerofs_readahead_served_bytes_total", "Bytes of reads served from data fetched ahead (compare the fetched bytes: what read-ahead saved, and what it wasted).", prometheus.CounterValue, "export"), func(s kvfs.ReadAheadStats) float64 { return float64(s.ServedBytes) }},
+		{newFamily("zerofs_readahead_dropped_segments_total", "Read-ahead segments dropped before they were read whole (the reader moved, the file changed, eviction).", prometheus.CounterValue, "export"), func(s kvfs.ReadAheadStats) float64 { return float64(s.Dropped) }},
+	}
 	liveBytes        = newFamily("zerofs_export_live_bytes", "Bytes of file data the export's filesystem holds (what its store would hold without overhead or garbage).", prometheus.GaugeValue, "export")
 	snapshotFamilies = []struct {
 		family
@@ -224,6 +234,9 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, f := range diskFamilies {
 		ch <- f.desc
 	}
+	for _, f := range readAheadFamilies {
+		ch <- f.desc
+	}
 	ch <- liveBytes.desc
 	ch <- connections.desc
 	ch <- inFlight.desc
@@ -247,6 +260,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			if fs, ok := reg.FS(name); ok {
 				ch <- prometheus.MustNewConstMetric(liveBytes.desc, liveBytes.kind, float64(fs.DataBytes()), name)
+				ra := fs.ReadAheadStats()
+				for _, f := range readAheadFamilies {
+					ch <- prometheus.MustNewConstMetric(f.desc, f.kind, f.value(ra), name)
+				}
 			}
 		}
 		for name, st := range reg.SnapshotStats() {

@@ -41,7 +41,7 @@ var allowed = map[string][]string{
 	"nfs":               {"kvfs"},
 	"config":            {"kvfs", "lsm", "nfs"}, // their defaults only
 	"exports":           {"cache", "config", "crypt", "kvfs", "lsm", "nfs", "objstore"},
-	"metrics":           {"cache", "exports", "lsm", "nfs", "objstore"},
+	"metrics":           {"cache", "exports", "kvfs", "lsm", "nfs", "objstore"}, // their stats types
 	"cmd":               {"cache", "config", "crypt", "exports", "kvfs", "lsm", "metrics", "nfs", "objstore"},
 	"internal/flock":    nil,
 	"internal/testenv":  {"objstore"},
