@@ -55,6 +55,15 @@ func TestEncryptedLocalJournalRevealsNothing(t *testing.T) {
 					t.Fatalf("%s: %d files in the journal directory", when, len(files))
 				}
 				got := found(files)
+				// A sealed journal keeps its writer epoch and each record's
+				// first sequence number in the clear (docs/design.md): epoch 1
+				// and record 1 are 01 and seven zeros, and when the random
+				// byte after them (the salt's first, the ciphertext's first)
+				// is 01, 1 time in 256, the file holds the root inode key's
+				// nine bytes without holding the key. The records' plaintext
+				// is caught by the other needles (names, contents, "format",
+				// "nextino").
+				delete(got, "root inode key")
 				if encrypted {
 					for name, where := range got {
 						t.Errorf("%s: %s found in the clear in %s", when, name, where)
