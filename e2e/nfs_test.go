@@ -13,6 +13,8 @@ import (
 
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 	"github.com/willscott/go-nfs-client/nfs/rpc"
+
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 )
 
 func init() {
@@ -23,7 +25,7 @@ func init() {
 // mountGo mounts path on the daemon with the Go NFS client, as root.
 func mountGo(t testing.TB, addr, path string) (*nfsc.Target, *rpc.Client) {
 	t.Helper()
-	c, err := rpc.DialTCP("tcp", addr, false)
+	c, err := testenv.DialGoNFS(addr)
 	if err != nil {
 		t.Fatalf("dialing %s: %v", addr, err)
 	}
@@ -186,7 +188,7 @@ type goMount struct {
 }
 
 func mountGoQuiet(addr, path string) (*goMount, error) {
-	c, err := rpc.DialTCP("tcp", addr, false)
+	c, err := testenv.DialGoNFS(addr)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	gonfs "github.com/willscott/go-nfs-client/nfs"
 	gorpc "github.com/willscott/go-nfs-client/nfs/rpc"
 
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/nfs"
 )
 
@@ -20,7 +21,7 @@ func TestGoNFSClient(t *testing.T) {
 	fsB, _ := newFS(t)
 	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/team-a", FS: fsA}, &nfs.Export{Name: "b", Path: "/team-b", FS: fsB})
 
-	rc, err := gorpc.DialTCP("tcp", ts.addr, false)
+	rc, err := testenv.DialGoNFS(ts.addr)
 	check(t, err)
 	defer rc.Close()
 	m := &gonfs.Mount{Client: rc}

@@ -26,6 +26,9 @@
 // This is the one package allowed a per-process singleton (the server): it
 // is test-only, and a server per test would cost a second each.
 //
+// DialGoNFS connects the go-nfs-client library, retrying the random local
+// port it binds when that port is taken.
+//
 // CPUTime returns the process's CPU time, for benchmarks that report CPU
 // time per operation beside wall time.
 //
