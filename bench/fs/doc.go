@@ -23,7 +23,9 @@
 //     zerofs-s3-local: durability = "local" (a local journal) with sync =
 //     "strict" (its default); zerofs-s3-local-commit: the same with sync =
 //     "commit", so that each sync mode compares with zerofs-local's in
-//     the same mode. A zerofsd target has a zerofsd of its own, started for it
+//     the same mode; zerofs-s3-local-enc: zerofs-s3-local with
+//     encryption = true (a random key file beside its config), the cost
+//     of encryption. A zerofsd target has a zerofsd of its own, started for it
 //     and stopped after it, with one export (/bench) and its own disk cache;
 //     its config is checked (zerofsd check-config) before any guest boots,
 //     and a target whose config this zerofsd refuses (durability before the

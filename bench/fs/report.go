@@ -459,14 +459,15 @@ func (r Report) latencyLine() string {
 
 // ratioTable is the time of each target over that of ref, per workload; it
 // is empty when ref has no results.
-func (r Report) ratioTable(ref, what string) string {
+// With only set, the table has the targets it accepts.
+func (r Report) ratioTable(ref, what string, only func(target string) bool) string {
 	ts := r.targets()
 	if !slices.Contains(ts, ref) {
 		return ""
 	}
 	var others []string
 	for _, t := range ts {
-		if t != ref && (ref != "zerofs-s3" || strings.HasPrefix(t, "zerofs-s3-")) {
+		if t != ref && (only == nil || only(t)) {
 			others = append(others, t)
 		}
 	}
@@ -637,13 +638,18 @@ func (r Report) Markdown(chart string) string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString(r.ratioTable("tmp", "the guest's tmpfs, the limit"))
-	b.WriteString(r.ratioTable("zerofs-local", "zerofsd on a local directory: what the object store and the durability mode cost"))
+	b.WriteString(r.ratioTable("tmp", "the guest's tmpfs, the limit", nil))
+	b.WriteString(r.ratioTable("zerofs-local", "zerofsd on a local directory: what the object store and the durability mode cost", nil))
 	if slices.Contains(ts, "zerofs-local-strict") {
-		b.WriteString(r.ratioTable("zerofs-local-strict", "zerofsd on a local directory with strict metadata: what the object store costs when both answer metadata only once it is durable"))
+		b.WriteString(r.ratioTable("zerofs-local-strict", "zerofsd on a local directory with strict metadata: what the object store costs when both answer metadata only once it is durable", nil))
 	}
 	if slices.ContainsFunc(ts, func(t string) bool { return t == "zerofs-s3-strict" || t == "zerofs-s3-local" }) {
-		b.WriteString(r.ratioTable("zerofs-s3", "zerofsd on S3 in its default modes (bucket durability, commit sync): what strict metadata and the local journal change"))
+		b.WriteString(r.ratioTable("zerofs-s3", "zerofsd on S3 in its default modes (bucket durability, commit sync): what strict metadata and the local journal change",
+			func(t string) bool { return strings.HasPrefix(t, "zerofs-s3-") }))
+	}
+	if slices.Contains(ts, "zerofs-s3-local-enc") {
+		b.WriteString(r.ratioTable("zerofs-s3-local", "the same export unencrypted: what encryption costs",
+			func(t string) bool { return t == "zerofs-s3-local-enc" }))
 	}
 	b.WriteString(r.proxyView())
 

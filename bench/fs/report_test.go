@@ -415,6 +415,14 @@ func TestZerofsdConfigs(t *testing.T) {
 		if hasDurability := strings.Contains(text, "durability"); hasDurability != (tgt.Durability != "") {
 			t.Errorf("%s: durability in the config = %v, want %v:\n%s", tgt.Name, hasDurability, tgt.Durability != "", text)
 		}
+		if hasEncryption := strings.Contains(text, "encryption = true"); hasEncryption != tgt.Encrypted {
+			t.Errorf("%s: encryption in the config = %v, want %v:\n%s", tgt.Name, hasEncryption, tgt.Encrypted, text)
+		}
+		if tgt.Encrypted {
+			if err := writeKeyFile(dir, tgt); err != nil {
+				t.Fatal(err)
+			}
+		}
 		path := filepath.Join(dir, tgt.Name+".toml")
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -427,5 +435,21 @@ func TestZerofsdConfigs(t *testing.T) {
 		default:
 			t.Errorf("%s: config.Load: %v\n%s", tgt.Name, err, text)
 		}
+	}
+}
+
+// TestMarkdownEncryptionRatio: with the encrypted target, the report gives
+// its time over that of the same export unencrypted, and that table has no
+// other target.
+func TestMarkdownEncryptionRatio(t *testing.T) {
+	r := Report{Options: Options{Files: 10, Machine: "m", Workloads: []string{"smallfiles"}, Command: "go run ./bench/fs"}}
+	for tgt, d := range map[string]time.Duration{"zerofs-local": 4 * time.Second, "zerofs-s3-local": 5 * time.Second, "zerofs-s3-local-enc": 6 * time.Second} {
+		r.Results = append(r.Results, Result{Target: tgt, Workload: "smallfiles", Elapsed: d, Count: 10, Unit: "files", OK: true})
+	}
+	md := r.Markdown("c.png")
+	want := "## Ratio to zerofs-s3-local\n\nTime of each target over that of `zerofs-s3-local` (the same export unencrypted: what encryption costs); under 1× is faster. `–`: one of the two failed.\n\n" +
+		"| workload | zerofs-s3-local-enc |\n|---|---:|\n| smallfiles | 1.20× |\n"
+	if !strings.Contains(md, want) {
+		t.Errorf("report lacks %q:\n%s", want, md)
 	}
 }
