@@ -51,6 +51,11 @@
 // as `make test` sets. internal/nfsvm/cmd/nfsvm is the same for humans:
 // `go run ./internal/nfsvm/cmd/nfsvm setup`, then `... run -port P SCRIPT`.
 //
+// The guest keeps time with the time-stamp counter (tsc=reliable): under
+// emulation Linux would fall back to the emulated HPET, which makes every
+// clock read exit to QEMU, the guest slower and its speed vary between
+// boots. TestRun checks that the guest's clock keeps the host's time.
+//
 // What it does not do: no KVM (the emulated CPU is slow: a cold `go build`
 // takes minutes, prefer I/O-heavy work and warm caches), no host but Linux
 // on x86-64, no distribution but Debian's packaging for Setup's installs, and

@@ -317,6 +317,18 @@ func writeXfer(dir, script string, opts RunOptions) error {
 	return nil
 }
 
+// kernelCmdline is the guest kernel's command line. The emulated CPUs'
+// time-stamp counters are the host's, which is invariant and synchronized
+// across cores, but Linux cannot tell under QEMU's emulation: it marks the
+// TSC unstable and falls back to the HPET, an emulated device whose every
+// read exits to QEMU. Every clock read then costs microseconds (the network
+// stack and the scheduler read the clock constantly), which made the guest
+// slower and its speed vary from one boot to the next by up to 2x, as
+// measured by its NFS round trip. tsc=reliable keeps the TSC; the guest
+// calibrates its frequency against the emulated timers at boot, and
+// TestRun checks that the guest's clock keeps the host's time.
+const kernelCmdline = "console=ttyS0 quiet panic=-1 tsc=reliable clocksource=tsc"
+
 func qemuArgs(vm *VM, xfer, outDir, netdev string, opts RunOptions) []string {
 	sock := func(name string) string {
 		return "socket,id=" + name + ",path=" + qemuEscape(filepath.Join(xfer, name+".sock"))
@@ -328,7 +340,7 @@ func qemuArgs(vm *VM, xfer, outDir, netdev string, opts RunOptions) []string {
 	args := []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-accel", "tcg,thread=multi", "-m", strconv.Itoa(opts.MemoryMB), "-smp", strconv.Itoa(opts.CPUs),
-		"-kernel", vm.Kernel, "-initrd", vm.Initrd, "-append", "console=ttyS0 quiet panic=-1",
+		"-kernel", vm.Kernel, "-initrd", vm.Initrd, "-append", kernelCmdline,
 		"-chardev", sock("con"), "-serial", "chardev:con",
 		"-netdev", netdev, "-device", "virtio-net-pci,netdev=n0,romfile=",
 		"-device", "virtio-serial-pci",

@@ -1,9 +1,11 @@
 package nfsvm
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,8 +18,10 @@ import (
 )
 
 // vmScript checks the guest from inside: the host's tools, the private
-// directories, a read-only host root, a forwarded port (an echo server) and
-// a port of 127.0.0.1 that is not forwarded; it writes to $OUT and exits 7.
+// directories, a read-only host root, a forwarded port (an echo server), a
+// port of 127.0.0.1 that is not forwarded, and its clock (the time it
+// measures over 3 s against the host's, read from a clock server); it
+// writes to $OUT and exits 7.
 const vmScript = `set -eu
 echo "env NFS=$NFS OUT=$OUT NFS_HOST=$NFS_HOST NFS_PORT=${NFS_PORT:-none} HOME=$HOME"
 for tool in go tar sha256sum git setpriv mount.nfs bash; do
@@ -33,6 +37,11 @@ if timeout 20 bash -c 'exec 3<>/dev/tcp/$NFS_HOST/%[2]d' 2>/dev/null; then
 	exit 1
 fi
 echo "not forwarded: refused"
+bash -c 'exec 4<>/dev/tcp/$NFS_HOST/%[3]d
+g0=$(date +%%s%%N); echo t >&4; read -r h0 <&4
+sleep 3
+g1=$(date +%%s%%N); echo t >&4; read -r h1 <&4
+echo "clock guest=$((g1-g0)) host=$((h1-h0)) source=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"'
 echo result > $OUT/result
 exit 7
 `
@@ -58,7 +67,9 @@ func TestRun(t *testing.T) {
 		}
 	}()
 	port := func(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
-	script := fmt.Sprintf(vmScript, port(echo), port(closed))
+	clock := clockServer(t)
+	defer clock.Close()
+	script := fmt.Sprintf(vmScript, port(echo), port(closed), port(clock))
 
 	for _, network := range []Network{NetTap, NetUser} {
 		t.Run(string(network), func(t *testing.T) {
@@ -69,7 +80,7 @@ func TestRun(t *testing.T) {
 			var output testenv.SyncBuffer
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
-			res, err := vm.Run(ctx, script, RunOptions{Forward: []int{port(echo)}, OutDir: out, Output: &output})
+			res, err := vm.Run(ctx, script, RunOptions{Forward: []int{port(echo), port(clock)}, OutDir: out, Output: &output})
 			t.Logf("nfsvm: %s\n%s", res, output.String())
 			var exit *ExitError
 			if !errors.As(err, &exit) || exit.Code != 7 || res.ExitCode != 7 {
@@ -87,6 +98,7 @@ func TestRun(t *testing.T) {
 					t.Errorf("guest output lacks %q", want)
 				}
 			}
+			checkGuestClock(t, output.String())
 			if n := reached.Load(); n != 0 {
 				t.Errorf("the port that is not forwarded was reached %d times", n)
 			}
@@ -97,6 +109,55 @@ func TestRun(t *testing.T) {
 				t.Errorf("%d open files before the run, %d after: the run leaks (its tap device or listeners)", fdsBefore, fdsAfter)
 			}
 		})
+	}
+}
+
+// clockServer answers every line with the host's time in nanoseconds.
+func clockServer(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					fmt.Fprintf(c, "%d\n", time.Now().UnixNano())
+				}
+			}()
+		}
+	}()
+	return ln
+}
+
+// checkGuestClock: the guest keeps time with its TSC (see kernelCmdline),
+// and what it measured over an interval is the host's measure within 10%
+// (the two reads of the host's clock add a round trip each).
+func checkGuestClock(t *testing.T, output string) {
+	t.Helper()
+	var guest, host int64
+	var source string
+	i := strings.Index(output, "clock guest=")
+	if i < 0 {
+		t.Errorf("guest output lacks its clock line")
+		return
+	}
+	if _, err := fmt.Sscanf(output[i:], "clock guest=%d host=%d source=%s", &guest, &host, &source); err != nil {
+		t.Errorf("parsing the guest's clock line: %v", err)
+		return
+	}
+	if source != "tsc" {
+		t.Errorf("guest clock source %q, want tsc", source)
+	}
+	if host < int64(3*time.Second) || math.Abs(float64(guest-host)) > 0.1*float64(host) {
+		t.Errorf("the guest measured %v where the host measured %v", time.Duration(guest), time.Duration(host))
 	}
 }
 
