@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/zerofs-go/zerofsd/lsm/journal"
@@ -42,25 +41,21 @@ func (s *walSegment) finish(err error) {
 	close(s.done)
 }
 
-var batchPool = sync.Pool{New: func() any { return new(Batch) }}
-
 // Put sets key to value.
 func (db *DB) Put(ctx context.Context, key, value []byte, wo WriteOptions) error {
-	b := batchPool.Get().(*Batch)
-	b.Reset()
+	b := NewBatch()
 	b.Put(key, value)
 	err := db.Write(ctx, b, wo)
-	batchPool.Put(b)
+	b.Release()
 	return err
 }
 
 // Delete removes key (a missing key is not an error).
 func (db *DB) Delete(ctx context.Context, key []byte, wo WriteOptions) error {
-	b := batchPool.Get().(*Batch)
-	b.Reset()
+	b := NewBatch()
 	b.Delete(key)
 	err := db.Write(ctx, b, wo)
-	batchPool.Put(b)
+	b.Release()
 	return err
 }
 

@@ -41,7 +41,17 @@ func (k KV) NewIterator(ctx context.Context, lower, upper []byte) (kvfs.KVIterat
 // Write applies ops as one atomic batch; durable waits until it is in the
 // store.
 func (k KV) Write(ctx context.Context, ops []kvfs.KVOp, durable bool) error {
-	var b lsm.Batch
+	b := lsm.NewBatch()
+	defer b.Release()
+	size := 0
+	for _, op := range ops {
+		if op.Delete {
+			size += lsm.DeleteSize(op.Key)
+		} else {
+			size += lsm.PutSize(op.Key, op.Value)
+		}
+	}
+	b.Grow(size)
 	for _, op := range ops {
 		if op.Delete {
 			b.Delete(op.Key)
@@ -49,7 +59,7 @@ func (k KV) Write(ctx context.Context, ops []kvfs.KVOp, durable bool) error {
 			b.Put(op.Key, op.Value)
 		}
 	}
-	return translate(k.db.Write(ctx, &b, lsm.WriteOptions{AwaitDurable: durable}))
+	return translate(k.db.Write(ctx, b, lsm.WriteOptions{AwaitDurable: durable}))
 }
 
 // Flush makes every write so far durable.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/zerofs-go/zerofsd/internal/crc32c"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
@@ -41,6 +42,10 @@ const (
 // sealedRecordMin is the shortest body (after length and checksum) of a
 // sealed record: the sequence number, a WAL record's framing and a tag.
 const sealedRecordMin = 8 + wal.RecordHeaderSize + tagSize
+
+// sealedOverhead is what sealing adds to a WAL record: the length, the
+// checksum, the sequence number and the tag.
+const sealedOverhead = 4 + 4 + 8 + tagSize
 
 // codec reads and writes the records of one journal file: in the clear
 // (version 1, the records are WAL records as they are), or sealed with the
@@ -131,6 +136,10 @@ func (c *codec) appendRecords(dst, raw []byte) []byte {
 	if !c.sealed() {
 		return append(dst, raw...)
 	}
+	// Room for every sealed record at once: appending record by record
+	// would move everything sealed so far each time dst grows, several
+	// times per round of large records.
+	dst = slices.Grow(dst, sealedRecordsSize(raw))
 	for len(raw) > 0 {
 		n := len(raw) + 1
 		if len(raw) >= wal.RecordHeaderSize {
@@ -150,11 +159,26 @@ func (c *codec) appendRecords(dst, raw []byte) []byte {
 	return dst
 }
 
+// sealedRecordsSize is the size of the sealed form of raw, whole WAL
+// records (an estimate from their framing only; appendRecords checks them).
+func sealedRecordsSize(raw []byte) int {
+	size := 0
+	for len(raw) >= wal.RecordHeaderSize {
+		n := wal.RecordHeaderSize + int(binary.LittleEndian.Uint32(raw))
+		if n > len(raw) {
+			break
+		}
+		size += sealedOverhead + n
+		raw = raw[n:]
+	}
+	return size
+}
+
 // appendSealed appends the sealed form of the WAL record rec, whose first
 // sequence number is seq, to dst.
 func (c *codec) appendSealed(dst []byte, seq uint64, rec []byte) []byte {
 	start := len(dst)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(8+len(rec)+tagSize))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(sealedOverhead-8+len(rec)))
 	dst = binary.LittleEndian.AppendUint32(dst, 0) // the checksum, below
 	dst = binary.LittleEndian.AppendUint64(dst, seq)
 	dst = c.aead.Seal(dst, c.nonceOf(kindRecord, seq), rec, c.adOf(kindRecord, seq))

@@ -70,6 +70,25 @@ func AppendHeader(dst []byte, h Header) []byte {
 	return binary.LittleEndian.AppendUint32(dst, crc32c.Checksum(dst[start:]))
 }
 
+// EntrySize is the size of the entry AppendEntry encodes.
+func EntrySize(kind Kind, key, value []byte) int {
+	n := 1 + uvarintLen(uint64(len(key))) + len(key)
+	if hasValue(kind) {
+		n += uvarintLen(uint64(len(value))) + len(value)
+	}
+	return n
+}
+
+// uvarintLen is the size of v encoded by binary.AppendUvarint.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
 // AppendEntry appends one encoded entry to dst.
 func AppendEntry(dst []byte, kind Kind, key, value []byte) []byte {
 	dst = append(dst, byte(kind))

@@ -194,3 +194,18 @@ func TestValueOffsets(t *testing.T) {
 		t.Fatalf("visited %d entries, want 6", n)
 	}
 }
+
+// TestEntrySize: EntrySize is the size AppendEntry encodes, at every
+// varint length boundary of keys and values.
+func TestEntrySize(t *testing.T) {
+	for _, kind := range []Kind{KindSet, KindDelete, KindSetCompressed} {
+		for _, kl := range []int{0, 1, 127, 128, 16383, 16384} {
+			for _, vl := range []int{0, 1, 127, 128, 4096, 16384, 1 << 21} {
+				key, value := make([]byte, kl), make([]byte, vl)
+				if got, want := EntrySize(kind, key, value), len(AppendEntry(nil, kind, key, value)); got != want {
+					t.Errorf("kind %d, key %d bytes, value %d: EntrySize %d, encoded %d", kind, kl, vl, got, want)
+				}
+			}
+		}
+	}
+}
