@@ -29,8 +29,10 @@ import (
 // export is encrypted), a memory store and versitygw (S3 on loopback;
 // skipped without it), unencrypted and encrypted. The memory caches
 // (cache.memory_mb) are off except in BenchmarkStackSeqReadCached, so
-// every read of SST data goes through the disk cache and the decryption. Each reports CPU time per operation (the whole process's,
-// background work included) beside wall time. Compare plain and encrypted
+// every read of SST data goes through the disk cache and the decryption.
+// Each reports CPU time per operation (the whole process's, background
+// work included) beside wall time, and the bytes written to the store per
+// operation (stored-B/op: write amplification). Compare plain and encrypted
 // of the same store:
 //
 //	go test ./exports -run XXX -bench BenchmarkStack -benchtime 64x -count 5
@@ -40,15 +42,23 @@ import (
 // alternate, and compare medians.)
 
 type benchStack struct {
-	fs  *kvfs.FS
-	reg *exports.Registry
-	cpu time.Duration // CPU time when the timed part began
+	fs      *kvfs.FS
+	reg     *exports.Registry
+	cpu     time.Duration // CPU time when the timed part began
+	written int64         // bytes written to the store when it began
 }
 
 // start begins the timed part, after the setup.
 func (s *benchStack) start(b *testing.B) {
 	b.ResetTimer()
 	s.cpu = testenv.CPUTime()
+	s.written = s.storeWritten()
+}
+
+// storeWritten is how many bytes the export has written to its store (as
+// stored: sealed when encrypted).
+func (s *benchStack) storeWritten() int64 {
+	return s.reg.StoreStats()["bench"].Total().BytesWritten
 }
 
 func openBenchStack(b *testing.B, store string, encrypted bool, memoryMB int) *benchStack {
@@ -120,6 +130,7 @@ func benchVariantsMemory(b *testing.B, memoryMB int, run func(b *testing.B, s *b
 				s := openBenchStack(b, store, enc, memoryMB)
 				run(b, s)
 				b.ReportMetric(float64(testenv.CPUTime()-s.cpu)/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(s.storeWritten()-s.written)/float64(b.N), "stored-B/op")
 			})
 		}
 	}
