@@ -161,6 +161,18 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 			_ = fs.Close(ctx)
 		}
 	}
+	if err == nil && writer && d.replica == nil && ec.Durability == config.DurabilityLocal {
+		// What opening wrote (a new filesystem's root and format record)
+		// goes to the store before the export serves, as in bucket mode:
+		// a store that holds only a journal's worth of export would read
+		// as "no filesystem" to fsck, replicas and restores until the
+		// first ship. After recovery nothing else is unshipped, so this
+		// costs a PUT only when the filesystem was just created.
+		if err = db.FlushWAL(ctx); err != nil {
+			err = fmt.Errorf("writing the new filesystem to the store: %w", err)
+			_ = fs.Close(ctx)
+		}
+	}
 	if err == nil && d.replica != nil {
 		var rfs *replicaFS
 		rfs, err = newReplicaFS(ctx, d.replica, kvfs.Options{ReadOnly: true, InodeCacheEntries: ec.InodeCacheEntries,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,6 +176,12 @@ func (w *Writer) Append(rec []byte, lastSeq uint64) {
 	}
 	if len(w.buf) == 0 {
 		w.bufSince = time.Now()
+	}
+	if len(w.buf)+len(rec) > cap(w.buf) {
+		// At least double: append grows a large buffer by a quarter at a
+		// time, moving everything buffered each time, under the commit
+		// path's lock.
+		w.buf = slices.Grow(w.buf, max(len(rec), cap(w.buf)))
 	}
 	w.buf = append(w.buf, rec...)
 	w.appended = lastSeq
