@@ -591,6 +591,8 @@ func (r Report) Markdown(chart string) string {
 	b.WriteString("each write workload including a final `sync`. Compare targets with each other and with the guest's\n")
 	b.WriteString("own `/tmp` (tmpfs: the limit), not with absolute numbers from elsewhere.\n\n")
 	fmt.Fprintf(&b, "- **Guest network**: %s.\n", r.networkLine())
+	b.WriteString("- **Guest clock**: the TSC (internal/nfsvm boots the guest with `tsc=reliable`; reports without this line had the\n")
+	b.WriteString("  guest read the emulated HPET, which made it slower and its speed vary by up to 2× between boots).\n")
 	fmt.Fprintf(&b, "- **Object-store latency**: %s.\n", r.latencyLine())
 	fmt.Fprintf(&b, "- **Sizes**: %d files per small-file workload, %s fio file, %s of random 4 KiB fio I/O, tar/git of %s.\n",
 		o.Files, formatBytes(o.FIOSize), formatBytes(o.FIORand), "Go's `src/go` (the 554 files of go/ast, go/parser, ...)")

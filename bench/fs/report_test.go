@@ -348,6 +348,7 @@ func TestMarkdownRatiosNetworkLatencyAndProxy(t *testing.T) {
 	for _, want := range []string{
 		"`go run ./bench/fs -s3-latency put=20ms,get=10ms`",
 		"**Guest network**: `tap`",
+		"- **Guest clock**: the TSC",
 		"**Object-store latency**: `-s3-latency get=10ms,head=10ms,put=20ms,post=20ms,delete=20ms`",
 		"GET 10ms, HEAD 10ms, PUT 20ms, POST 20ms, DELETE 20ms",
 		"**Workloads**: only smallfiles, cold-traverse.",
