@@ -26,19 +26,27 @@ func TestAppendRecordsSizesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sizes := range [][]int{{0}, {1}, {4096}, {100, 70000, 3}, {1 << 20, 1 << 20, 1 << 20}} {
+	records := func(sizes ...int) []byte {
 		var raw []byte
 		for i, n := range sizes {
 			raw = wal.AppendRecord(raw, uint64(i+1), 1, wal.AppendEntry(nil, wal.KindSet, []byte("key"), make([]byte, n)))
 		}
+		return raw
+	}
+	// What sealing one tiny record allocates (one buffer; the race
+	// detector adds its own) is what every round may allocate.
+	tiny := records(1)
+	baseline := testing.AllocsPerRun(5, func() { _ = cd.appendRecords(nil, tiny) })
+	for _, sizes := range [][]int{{0}, {1}, {4096}, {100, 70000, 3}, {1 << 20, 1 << 20, 1 << 20}} {
+		raw := records(sizes...)
 		want := sealedRecordsSize(raw)
 		var out []byte
 		allocs := testing.AllocsPerRun(5, func() { out = cd.appendRecords(nil, raw) })
 		if len(out) != want {
 			t.Errorf("records of %v: sealed into %d bytes, %d reserved", sizes, len(out), want)
 		}
-		if allocs > 1 {
-			t.Errorf("records of %v: %v allocations per round, want 1", sizes, allocs)
+		if allocs > baseline {
+			t.Errorf("records of %v: %v allocations per round, want %v (as for one tiny record)", sizes, allocs, baseline)
 		}
 	}
 }
