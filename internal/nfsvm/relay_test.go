@@ -15,6 +15,14 @@ import (
 // half-closes, writes "<tag> bye" and closes.
 func echoServer(t *testing.T, addr, tag string) net.Listener {
 	t.Helper()
+	return lineServer(t, addr, func(line string) string { return tag + " " + line }, tag+" bye")
+}
+
+// lineServer listens on addr and answers every line a client sends with
+// answer(line); when the client half-closes it writes bye (unless empty)
+// and closes.
+func lineServer(t *testing.T, addr string, answer func(line string) string, bye string) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -29,9 +37,11 @@ func echoServer(t *testing.T, addr, tag string) net.Listener {
 				defer c.Close()
 				sc := bufio.NewScanner(c)
 				for sc.Scan() {
-					io.WriteString(c, tag+" "+sc.Text()+"\n")
+					io.WriteString(c, answer(sc.Text())+"\n")
 				}
-				io.WriteString(c, tag+" bye\n")
+				if bye != "" {
+					io.WriteString(c, bye+"\n")
+				}
 			}()
 		}
 	}()

@@ -1,7 +1,6 @@
 package nfsvm
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -115,26 +115,7 @@ func TestRun(t *testing.T) {
 // clockServer answers every line with the host's time in nanoseconds.
 func clockServer(t *testing.T) net.Listener {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					fmt.Fprintf(c, "%d\n", time.Now().UnixNano())
-				}
-			}()
-		}
-	}()
-	return ln
+	return lineServer(t, "127.0.0.1:0", func(string) string { return strconv.FormatInt(time.Now().UnixNano(), 10) }, "")
 }
 
 // checkGuestClock: the guest keeps time with its TSC (see kernelCmdline),

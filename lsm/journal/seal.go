@@ -39,13 +39,18 @@ const (
 	kindRecord = 'R'
 )
 
-// sealedRecordMin is the shortest body (after length and checksum) of a
-// sealed record: the sequence number, a WAL record's framing and a tag.
-const sealedRecordMin = 8 + wal.RecordHeaderSize + tagSize
+// sealedBodyOverhead is what a sealed record's body (what its length
+// counts, after the length and the checksum) holds beside the sealed WAL
+// record: the sequence number and the tag.
+const sealedBodyOverhead = 8 + tagSize
 
-// sealedOverhead is what sealing adds to a WAL record: the length, the
-// checksum, the sequence number and the tag.
-const sealedOverhead = 4 + 4 + 8 + tagSize
+// sealedOverhead is all that sealing adds to a WAL record: the length, the
+// checksum and the body's overhead.
+const sealedOverhead = 4 + 4 + sealedBodyOverhead
+
+// sealedRecordMin is the shortest body of a sealed record: its overhead
+// and a WAL record's framing.
+const sealedRecordMin = sealedBodyOverhead + wal.RecordHeaderSize
 
 // codec reads and writes the records of one journal file: in the clear
 // (version 1, the records are WAL records as they are), or sealed with the
@@ -178,7 +183,7 @@ func sealedRecordsSize(raw []byte) int {
 // sequence number is seq, to dst.
 func (c *codec) appendSealed(dst []byte, seq uint64, rec []byte) []byte {
 	start := len(dst)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(sealedOverhead-8+len(rec)))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(sealedBodyOverhead+len(rec)))
 	dst = binary.LittleEndian.AppendUint32(dst, 0) // the checksum, below
 	dst = binary.LittleEndian.AppendUint64(dst, seq)
 	dst = c.aead.Seal(dst, c.nonceOf(kindRecord, seq), rec, c.adOf(kindRecord, seq))
