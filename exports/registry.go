@@ -167,6 +167,29 @@ func (r *Registry) FS(name string) (*kvfs.FS, bool) {
 	return e.db.fs, true
 }
 
+// FSStats is what an export's filesystem serves, for metrics.
+type FSStats struct {
+	// DataBytes is the size of the files' data (kvfs.FS.DataBytes).
+	DataBytes int64
+	// ReadAhead is the filesystem's read-ahead; for a replica, the sum
+	// over every state it served since it opened.
+	ReadAhead kvfs.ReadAheadStats
+}
+
+// FSStats returns the filesystem statistics of the named export: of the
+// filesystem that serves it (a replica's current state, not the one it
+// opened with).
+func (r *Registry) FSStats(name string) (FSStats, bool) {
+	e, ok := r.set.Load().byName[name]
+	if !ok {
+		return FSStats{}, false
+	}
+	if rfs := e.db.rfs.Load(); rfs != nil {
+		return rfs.stats(), true
+	}
+	return FSStats{DataBytes: e.db.fs.DataBytes(), ReadAhead: e.db.fs.ReadAheadStats()}, true
+}
+
 // DB returns the database of the named export (for checkpoints and stats).
 func (r *Registry) DB(name string) (*lsm.DB, bool) {
 	e, ok := r.set.Load().byName[name]

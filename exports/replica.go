@@ -76,6 +76,11 @@ type replicaFS struct {
 	mu     sync.Mutex
 	cur    *replicaState
 	closed bool
+	// open holds every state not yet closed (the current one and retired
+	// ones calls still use); readAhead sums the read-ahead counters of the
+	// states closed, so that the replica's counters never go down.
+	open      map[*replicaState]struct{}
+	readAhead kvfs.ReadAheadStats
 }
 
 // replicaState is one state of the replica and the filesystem on it.
@@ -90,16 +95,17 @@ var _ nfs.Filesystem = (*replicaFS)(nil)
 
 // newReplicaFS serves rep's current state.
 func newReplicaFS(ctx context.Context, rep *lsm.Replica, opts kvfs.Options) (*replicaFS, error) {
-	r := &replicaFS{rep: rep, opts: opts, log: opts.Logger}
-	st, err := r.open(ctx)
+	r := &replicaFS{rep: rep, opts: opts, log: opts.Logger, open: make(map[*replicaState]struct{})}
+	st, err := r.openState(ctx)
 	if err != nil {
 		return nil, err
 	}
 	r.cur = st
+	r.open[st] = struct{}{}
 	return r, nil
 }
 
-func (r *replicaFS) open(ctx context.Context) (*replicaState, error) {
+func (r *replicaFS) openState(ctx context.Context) (*replicaState, error) {
 	vw, err := r.rep.View()
 	if err != nil {
 		return nil, err
@@ -114,7 +120,7 @@ func (r *replicaFS) open(ctx context.Context) (*replicaState, error) {
 
 // rotate serves the replica's current state from now on (lsm's OnRefresh).
 func (r *replicaFS) rotate() {
-	st, err := r.open(context.Background())
+	st, err := r.openState(context.Background())
 	if err != nil {
 		r.log.Warn("replica: serving the previous state", "err", err)
 		return
@@ -122,22 +128,54 @@ func (r *replicaFS) rotate() {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		st.close()
+		_ = st.fs.Close(context.Background())
+		st.vw.Release()
 		return
 	}
 	old := r.cur
 	r.cur = st
+	r.open[st] = struct{}{}
 	old.retired = true
 	idle := old.refs == 0
 	r.mu.Unlock()
 	if idle {
-		old.close()
+		r.closeState(old)
 	}
 }
 
-func (st *replicaState) close() {
+// closeState closes a retired state that no call uses any more, and adds
+// its read-ahead counters to the replica's.
+func (r *replicaFS) closeState(st *replicaState) {
 	_ = st.fs.Close(context.Background())
 	st.vw.Release()
+	final := st.fs.ReadAheadStats()
+	r.mu.Lock()
+	delete(r.open, st)
+	r.readAhead.FetchedBytes += final.FetchedBytes
+	r.readAhead.ServedBytes += final.ServedBytes
+	r.readAhead.Dropped += final.Dropped
+	r.readAhead.PeakHeldBytes = max(r.readAhead.PeakHeldBytes, final.PeakHeldBytes)
+	r.mu.Unlock()
+}
+
+// stats returns what the replica serves: the live bytes of the current
+// state's filesystem, and the read-ahead of every state since the replica
+// opened (counters summed; streams and bytes held now, of the states
+// still open).
+func (r *replicaFS) stats() FSStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ra := r.readAhead
+	for st := range r.open {
+		s := st.fs.ReadAheadStats()
+		ra.Streams += s.Streams
+		ra.HeldBytes += s.HeldBytes
+		ra.FetchedBytes += s.FetchedBytes
+		ra.ServedBytes += s.ServedBytes
+		ra.Dropped += s.Dropped
+		ra.PeakHeldBytes = max(ra.PeakHeldBytes, s.PeakHeldBytes)
+	}
+	return FSStats{DataBytes: r.cur.fs.DataBytes(), ReadAhead: ra}
 }
 
 // do runs f on the current state's filesystem.
@@ -156,7 +194,7 @@ func (r *replicaFS) do(f func(*kvfs.FS) error) error {
 	done := st.retired && st.refs == 0
 	r.mu.Unlock()
 	if done {
-		st.close()
+		r.closeState(st)
 	}
 	return err
 }
@@ -171,7 +209,7 @@ func (r *replicaFS) close() {
 	idle := st.refs == 0
 	r.mu.Unlock()
 	if idle {
-		st.close()
+		r.closeState(st)
 	}
 }
 

@@ -258,11 +258,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			for _, f := range lsmFamilies {
 				ch <- prometheus.MustNewConstMetric(f.desc, f.kind, f.value(s), name)
 			}
-			if fs, ok := reg.FS(name); ok {
-				ch <- prometheus.MustNewConstMetric(liveBytes.desc, liveBytes.kind, float64(fs.DataBytes()), name)
-				ra := fs.ReadAheadStats()
+			if fs, ok := reg.FSStats(name); ok {
+				ch <- prometheus.MustNewConstMetric(liveBytes.desc, liveBytes.kind, float64(fs.DataBytes), name)
 				for _, f := range readAheadFamilies {
-					ch <- prometheus.MustNewConstMetric(f.desc, f.kind, f.value(ra), name)
+					ch <- prometheus.MustNewConstMetric(f.desc, f.kind, f.value(fs.ReadAhead), name)
 				}
 			}
 		}

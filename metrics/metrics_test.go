@@ -130,3 +130,135 @@ func TestScrape(t *testing.T) {
 		t.Errorf("metric %s: %s", p.Metric, p.Text)
 	}
 }
+
+// TestReplicaScrape: a replica export's filesystem gauges and read-ahead
+// counters come from the state it serves, not from the filesystem it
+// opened at start: a file read from start to end on the replica shows as
+// read-ahead served, its bytes count as live, and the counters never go
+// down when the replica moves to a newer state of the writer.
+func TestReplicaScrape(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	openReg := func(name, extra string) *exports.Registry {
+		path := filepath.Join(dir, name+".toml")
+		toml := "[cache]\ndir = \"" + name + "-cache\"\nsize_gb = 1\nread_ahead_mb = 16\n[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file://" + filepath.Join(dir, "store") + "\"\n" + extra
+		if err := os.WriteFile(path, []byte(toml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := exports.Open(ctx, cfg, exports.Options{Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { reg.Close(ctx) })
+		return reg
+	}
+	w := openReg("writer", "")
+	live, _ := w.FS("a")
+	data := make([]byte, 4<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	writeAndFlush := func(name string, b []byte) {
+		t.Helper()
+		f, err := live.Create(ctx, kvfs.Cred{}, kvfs.RootIno, name, kvfs.CreateRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := live.Write(ctx, kvfs.Cred{}, f.Attr.Ino, 0, b); err != nil {
+			t.Fatal(err)
+		}
+		if err := live.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeAndFlush("big", data)
+
+	r := openReg("replica", "replica = true\nreplica_poll = \"10ms\"\n")
+	m := metrics.New()
+	m.SetSources(metrics.Sources{Exports: r})
+	exp, ok := r.ByPath("/a")
+	if !ok {
+		t.Fatal("no replica export /a")
+	}
+	// waitFor looks name up on the replica until the replica serves it.
+	waitFor := func(name string) kvfs.Attr {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			a, err := exp.FS.Lookup(ctx, kvfs.Cred{}, kvfs.RootIno, name)
+			if err == nil {
+				return a
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the replica does not serve %s: %v", name, err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	big := waitFor("big")
+	buf := make([]byte, 256<<10)
+	for off := 0; off < len(data); off += len(buf) {
+		n, _, err := exp.FS.Read(ctx, kvfs.Cred{}, big.Ino, uint64(off), buf)
+		if err != nil || n != len(buf) {
+			t.Fatalf("replica read at %d: %d bytes, %v", off, n, err)
+		}
+	}
+	scrape := func() map[string]float64 {
+		t.Helper()
+		out := map[string]float64{}
+		for _, name := range []string{"zerofs_readahead_served_bytes_total", "zerofs_readahead_fetched_bytes_total", "zerofs_export_live_bytes"} {
+			out[name] = gatheredValue(t, m, name, "a")
+		}
+		return out
+	}
+	before := scrape()
+	if before["zerofs_readahead_served_bytes_total"] == 0 || before["zerofs_readahead_fetched_bytes_total"] == 0 {
+		t.Errorf("a whole file read on the replica: read-ahead %v, want bytes served", before)
+	}
+	if before["zerofs_export_live_bytes"] < float64(len(data)) {
+		t.Errorf("replica live bytes %v, want at least the %d bytes of big", before["zerofs_export_live_bytes"], len(data))
+	}
+	writeAndFlush("later", data[:1<<20])
+	waitFor("later")
+	after := scrape()
+	for name, v := range before {
+		if after[name] < v {
+			t.Errorf("%s went from %v to %v when the replica moved to a newer state", name, v, after[name])
+		}
+	}
+	if after["zerofs_export_live_bytes"] < float64(len(data)+1<<20) {
+		t.Errorf("replica live bytes %v after the writer added 1 MiB, want at least %d", after["zerofs_export_live_bytes"], len(data)+1<<20)
+	}
+}
+
+// gatheredValue is the value of family name's series for export, as m
+// serves it.
+func gatheredValue(t *testing.T, m *metrics.Metrics, name, export string) float64 {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "export" && l.GetValue() == export {
+					if c := s.GetCounter(); c != nil {
+						return c.GetValue()
+					}
+					return s.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no series %s{export=%q}", name, export)
+	return 0
+}
