@@ -43,6 +43,9 @@ type Options struct {
 	FIOSize   int64    // fio file size in bytes; default 256 MiB (32 MiB with Quick)
 	FIORand   int64    // bytes of random 4 KiB I/O; default 32 MiB (4 MiB with Quick)
 	Timeout   time.Duration
+	// Rounds is how many times every target runs, interleaved (see
+	// roundOrders), each time from scratch; default 1.
+	Rounds int
 }
 
 func main() {
