@@ -89,7 +89,8 @@ clean:
 # docs/benchmarks/DATE-MACHINE.{md,png}. Every S3 target goes through one proxy that adds
 # BENCHFS_LATENCY per request (default a region's: 20 ms per PUT/POST/DELETE, 10 ms per
 # GET/HEAD; `none` for loopback S3 as it is).
-# BENCHFS_FLAGS=-quick for a short run. Not part of `make test`.
+# BENCHFS_FLAGS=-quick for a short run; -rounds N repeats every target N times, interleaved,
+# and reports medians and ranges. Not part of `make test`.
 BENCHFS_LATENCY ?= put=20ms,get=10ms
 .PHONY: bench-fs
 bench-fs:

@@ -122,7 +122,9 @@ func shortDuration(sec float64) string {
 }
 
 // writeChart draws one group of horizontal bars per workload, one bar per
-// target, whose length is the time on a log scale (shorter is better).
+// target, whose length is the time on a log scale (shorter is better): the
+// median over the rounds, with a line from the fastest to the slowest
+// round when there are several.
 func writeChart(path string, r Report) error {
 	ts := r.targets()
 	const (
@@ -140,6 +142,8 @@ func writeChart(path string, r Report) error {
 	red := color.RGBA{0xc0, 0x00, 0x00, 0xff}
 	c.rect(0, 0, width, height, white)
 
+	// The scale spans every round's time, so that the whiskers (the
+	// fastest and slowest round, over several) fit.
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, x := range r.Results {
 		if x.OK && x.Elapsed > 0 {
@@ -160,6 +164,9 @@ func writeChart(path string, r Report) error {
 	}
 
 	title := "TIME PER WORKLOAD, LOG SCALE (SHORTER IS BETTER)"
+	if n := r.rounds(); n > 1 {
+		title += fmt.Sprintf(" - MEDIAN OF %d ROUNDS, LINE: FASTEST TO SLOWEST", n)
+	}
 	if r.Options.Quick {
 		title += " - QUICK RUN"
 	}
@@ -181,15 +188,25 @@ func writeChart(path string, r Report) error {
 		c.text(20, y0+(len(ts)*(barH+barGap))/2-7, w, black)
 		for j, t := range ts {
 			y := y0 + j*(barH+barGap)
-			x, ok := r.lookup(t, w)
+			s, ok := r.summary(t, w)
 			switch {
 			case !ok:
-			case !x.OK:
+			case !s.Result.OK:
 				c.text(left+4, y+1, "FAILED", red)
 			default:
-				end := max(xOf(x.Elapsed.Seconds()), left+2)
+				// The bar is the median; over several rounds a whisker
+				// spans the fastest to the slowest round.
+				end := max(xOf(s.Result.Elapsed.Seconds()), left+2)
 				c.rect(left, y, end, y+barH, targetColors[t])
-				c.text(end+6, y+1, shortDuration(x.Elapsed.Seconds()), black)
+				labelX := end
+				if s.Succeeded > 1 {
+					x0, x1 := max(xOf(s.Min.Seconds()), left), max(xOf(s.Max.Seconds()), left+2)
+					c.rect(x0, y+barH/2-1, x1, y+barH/2+1, black)
+					c.rect(x0, y+2, x0+1, y+barH-2, black)
+					c.rect(x1-1, y+2, x1, y+barH-2, black)
+					labelX = max(labelX, x1)
+				}
+				c.text(labelX+6, y+1, shortDuration(s.Result.Elapsed.Seconds()), black)
 			}
 		}
 		c.rect(left, y0-groupGap/2, width-right, y0-groupGap/2+1, grid)

@@ -2,7 +2,7 @@
 // kernel's NFS client against the alternatives, on one machine, in one run:
 //
 //	go run ./bench/fs [-quick] [-targets tmp,zerofs-local,...] [-workloads tar,smallfiles,...]
-//	                  [-s3-latency put=20ms,get=10ms] [-net tap|user]
+//	                  [-s3-latency put=20ms,get=10ms] [-net tap|user] [-rounds N]
 //
 // The standard report is the full run with a region's latency:
 //
@@ -39,7 +39,8 @@
 //   - rclone: rclone mount --vfs-cache-mode writes in the guest.
 //
 // Every S3 target (zerofsd's, s3fs, rclone) has a bucket named after it
-// and reaches versitygw only through the one proxy, which adds the
+// (in later rounds, after it and the round: zerofs-s3-r2, ...) and reaches
+// versitygw only through the one proxy, which adds the
 // -s3-latency profile (none by default; a real region is about 20 ms per
 // PUT, POST and DELETE and 10 ms per GET and HEAD, s3proxy.RegionLatency)
 // to every request and counts requests and bytes per bucket. The host
@@ -73,9 +74,29 @@
 // tar runs, the guest fetches a 20 s CPU profile from zerofsd's
 // /debug/pprof; the report shows its top functions.
 //
+// One run of a workload moves by up to ~30% from run to run on a shared
+// machine, so -rounds N (default 1) runs every target N times, interleaved:
+// each round runs every target once, round k starting ⌊(k−1)·n/N⌋ of the
+// n targets into the list and wrapping around, so that no target always
+// runs first or last. Every round of a target starts from scratch: a
+// zerofsd of its own with a fresh store, cache and journal, a fresh bucket
+// (so the proxy's counters are the round's), a fresh go-nfs directory, a
+// fresh guest; the data of all rounds but the last is removed once the
+// round is done. Each time in the report is then the median over the rounds
+// that succeeded (of an even number, the mean of the two middle ones), with
+// the fastest and slowest round; a round that failed is listed as failed
+// and counted out, and the cell says how many rounds it is the median of.
+// Each ratio is the ratio of the two medians, with the lowest and highest
+// ratio of the two within one round (which cancels the machine's slow
+// drift). The per-workload detail tables (object-store cost, proxy
+// requests, the guest's NFS calls) show the median round (of the two
+// middle ones, the faster) with its own wall time; the round trips and CPU
+// profiles are round 1's. The report states the rounds and their orders.
+//
 // The report goes to docs/benchmarks/<date>-<machine>[-quick].md with a PNG
 // bar chart beside it (log-scale time per workload per target, drawn with
-// image/png and a built-in 5×7 bitmap font). It states the guest's network
+// image/png and a built-in 5×7 bitmap font; bars are the medians, with a
+// line from the fastest to the slowest round). It states the guest's network
 // mode (the one internal/nfsvm made for each target: -net, by default tap
 // where a network namespace can be made, else user; user mode stalls on
 // every request over one TCP segment, so modes never compare) and the
@@ -85,9 +106,10 @@
 // fails or is not reached on a target is reported as failed with its
 // reason, never dropped.
 //
-// What it does not do: it does not run in `make test`, does not repeat runs
-// or compute confidence intervals (the machine is shared and the guest CPU is
-// emulated: read ratios, not absolute numbers), does not drop the host's page
+// What it does not do: it does not run in `make test`, does not compute
+// confidence intervals (medians and ranges of a few rounds only; the
+// machine is shared and the guest CPU is emulated: read ratios, not
+// absolute numbers), does not drop the host's page
 // cache (go-nfs's cold reads are warm on the host), and sends traffic only to
 // 127.0.0.1 and the VM.
 package main

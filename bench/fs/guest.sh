@@ -3,6 +3,7 @@
 # @...@ parameters (the guest's environment is cleared) and parses the
 # "BENCH target workload nanoseconds count unit status [reason]" lines it prints.
 TARGET=@TARGET@
+BUCKET=@BUCKET@
 WORK=@WORK@
 BIN=$WORK/benchfs
 S3PORT=@S3PORT@
@@ -77,9 +78,9 @@ dropcaches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 RCLONE_PID=""
 mount_fuse() {
   case "$TARGET" in
-    s3fs) s3fs s3fs "$ROOT" -o passwd_file=/tmp/s3fs.passwd,url=http://$NFS_HOST:$S3PORT,use_path_request_style,use_cache=/tmp/s3fs-cache,nonempty 2>&1 ;;
+    s3fs) s3fs "$BUCKET" "$ROOT" -o passwd_file=/tmp/s3fs.passwd,url=http://$NFS_HOST:$S3PORT,use_path_request_style,use_cache=/tmp/s3fs-cache,nonempty 2>&1 ;;
     rclone)
-      rclone mount s3:rclone "$ROOT" --config /tmp/rclone.conf --vfs-cache-mode writes --cache-dir /tmp/rclone-cache \
+      rclone mount "s3:$BUCKET" "$ROOT" --config /tmp/rclone.conf --vfs-cache-mode writes --cache-dir /tmp/rclone-cache \
         --rc --rc-addr 127.0.0.1:5572 --rc-no-auth > /tmp/rclone.log 2>&1 &
       RCLONE_PID=$! ;;
   esac

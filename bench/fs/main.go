@@ -43,6 +43,9 @@ type Options struct {
 	FIOSize   int64    // fio file size in bytes; default 256 MiB (32 MiB with Quick)
 	FIORand   int64    // bytes of random 4 KiB I/O; default 32 MiB (4 MiB with Quick)
 	Timeout   time.Duration
+	// Rounds is how many times every target runs, interleaved (see
+	// roundOrders), each time from scratch; default 1.
+	Rounds int
 }
 
 func main() {
@@ -69,6 +72,7 @@ func main() {
 	flag.Int64Var(&o.FIOSize, "fio-size", 0, "fio file size in bytes (default 256 MiB, quick 32 MiB)")
 	flag.Int64Var(&o.FIORand, "fio-rand", 0, "bytes of random 4 KiB fio I/O (default 32 MiB, quick 4 MiB)")
 	flag.DurationVar(&o.Timeout, "timeout", 0, "bound on one workload (default 15m, quick 5m)")
+	flag.IntVar(&o.Rounds, "rounds", 1, "times every target runs, interleaved, each from scratch; the report gives medians and ranges")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	o.Targets = strings.Split(targets, ",")
@@ -105,6 +109,12 @@ func (o *Options) fillDefaults() error {
 	to := int64(o.Timeout)
 	def(&to, int64(15*time.Minute), int64(5*time.Minute))
 	o.Timeout = time.Duration(to)
+	switch {
+	case o.Rounds == 0:
+		o.Rounds = 1
+	case o.Rounds < 0:
+		return fmt.Errorf("-rounds %d: want at least 1", o.Rounds)
+	}
 	if o.Machine == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -192,25 +202,27 @@ func run(ctx context.Context, log *slog.Logger, o Options) error {
 	env.vm = vm
 	defer env.stop()
 
-	var results []Result
-	costs := map[string]map[string]Cost{}       // target -> workload -> cost
-	s3 := map[string]map[string]s3proxy.Stats{} // target -> workload -> requests at the proxy
-	for _, target := range o.Targets {
-		log.Info("running target", "target", target)
-		res, cost, st, err := runTarget(ctx, log, o, env, target)
-		if err != nil {
-			log.Error("target failed", "target", target, "err", err)
-		}
-		results = append(results, res...)
-		if cost != nil {
-			costs[target] = cost
-		}
-		if st != nil {
-			s3[target] = st
+	orders := roundOrders(o.Targets, o.Rounds)
+	var runs []targetRun
+	for round, order := range orders {
+		for _, target := range order {
+			log.Info("running target", "target", target, "round", round+1, "of", o.Rounds)
+			tr, err := runTarget(ctx, log, o, env, target, round)
+			if err != nil {
+				log.Error("target failed", "target", target, "round", round+1, "err", err)
+			}
+			runs = append(runs, tr)
+			if round < o.Rounds-1 {
+				// The last round's data stays for a look; the others'
+				// would only fill the disk.
+				if err := env.discard(instanceName(target, round)); err != nil {
+					log.Warn("removing the data of a round", "target", target, "round", round+1, "err", err)
+				}
+			}
 		}
 	}
-	rep := Report{Options: o, Started: started, Finished: time.Now().UTC(), Results: results, Costs: costs, S3: s3, Notes: env.notes,
-		RTT: env.rtt, RTTPad: env.rttPad, Profiles: env.profiles, Client: env.client, Network: env.network}
+	rep := assemble(o, orders, runs)
+	rep.Started, rep.Finished = started, time.Now().UTC()
 	base := filepath.Join(o.OutDir, started.Format("2006-01-02")+"-"+o.Machine)
 	if o.Quick {
 		base += "-quick"
@@ -230,26 +242,19 @@ func run(ctx context.Context, log *slog.Logger, o Options) error {
 
 // benchEnv is what every target shares: the work directory, versitygw, the
 // latency proxy in front of it, the control service, and the zerofsd of
-// each zerofsd target.
+// each zerofsd target in each round.
 type benchEnv struct {
 	vm          *nfsvm.VM
 	work        string
 	s3Port      int // the latency proxy's: every S3 client's endpoint
 	controlPort int // the control service (proxy counters, cold restarts)
-	goNFSPort   int // 0 unless the go-nfs target runs
 	versity     *exec.Cmd
 	proxy       *s3proxy.Proxy
 	control     *control
-	daemons     map[string]*daemon // zerofsd target -> its daemon (not started)
-	refused     map[string]error   // zerofsd target -> why its config was refused
+	daemons     map[string]*daemon // zerofsd target's instance (instanceName) -> its daemon (not started)
+	refused     map[string]error   // zerofsd target's instance -> why its config was refused
 	placeholder *daemon            // what nfsvm mounts for targets that use no NFS mount
 	tarFiles    int
-	notes       []string
-	network     map[string]string               // target -> the guest's network mode (tap or user)
-	rtt         map[string]RTT                  // target -> NULL round trip measured in its guest
-	rttPad      map[string]RTT                  // target -> the same with two-segment calls
-	profiles    map[string]string               // target -> top of zerofsd's CPU profile during tar
-	client      map[string]map[string]ClientOps // target -> workload -> guest kernel's NFS calls
 	stopFns     []func()
 }
 
@@ -289,8 +294,7 @@ func guestEnv(gocache string) []string {
 }
 
 func prepare(ctx context.Context, log *slog.Logger, o Options, repo string) (*benchEnv, error) {
-	e := &benchEnv{work: o.Work, rtt: map[string]RTT{}, rttPad: map[string]RTT{}, profiles: map[string]string{}, client: map[string]map[string]ClientOps{},
-		network: map[string]string{}, daemons: map[string]*daemon{}, refused: map[string]error{}}
+	e := &benchEnv{work: o.Work, daemons: map[string]*daemon{}, refused: map[string]error{}}
 	w := o.Work
 	for _, d := range []string{"run", "gocache"} {
 		_ = os.RemoveAll(filepath.Join(w, d))
@@ -317,10 +321,12 @@ func prepare(ctx context.Context, log *slog.Logger, o Options, repo string) (*be
 	// start first: a zerofsd config names the proxy's endpoint, and each is
 	// checked now, so that a config this zerofsd refuses is known at once.
 	s3dir := filepath.Join(w, "run", "s3")
-	for _, t := range o.Targets {
-		if spec, _ := targetByName(t); spec.S3 {
-			if err := os.MkdirAll(filepath.Join(s3dir, t), 0o755); err != nil { // the target's bucket
-				return nil, err
+	for round := range o.Rounds {
+		for _, t := range o.Targets {
+			if spec, _ := targetByName(t); spec.S3 {
+				if err := os.MkdirAll(filepath.Join(s3dir, instanceName(t, round)), 0o755); err != nil { // the target's bucket in that round
+					return nil, err
+				}
 			}
 		}
 	}
@@ -359,18 +365,21 @@ func prepare(ctx context.Context, log *slog.Logger, o Options, repo string) (*be
 	e.stopFns = append(e.stopFns, func() { _ = csrv.Close() })
 	e.controlPort = cl.Addr().(*net.TCPAddr).Port
 
-	for _, t := range o.Targets {
-		spec, _ := targetByName(t)
-		if !spec.Zerofs() {
-			continue
+	for round := range o.Rounds {
+		for _, t := range o.Targets {
+			spec, _ := targetByName(t)
+			if !spec.Zerofs() {
+				continue
+			}
+			inst := instanceName(t, round)
+			d, err := newDaemon(ctx, w, spec, inst, e.proxy.Endpoint())
+			if err != nil {
+				log.Error("target will fail", "target", t, "round", round+1, "err", err)
+				e.refused[inst] = err
+				continue
+			}
+			e.daemons[inst] = d
 		}
-		d, err := newDaemon(ctx, w, spec, e.proxy.Endpoint())
-		if err != nil {
-			log.Error("target will fail", "target", t, "err", err)
-			e.refused[t] = err
-			continue
-		}
-		e.daemons[t] = d
 	}
 
 	log.Info("making the source tarball and the module")
@@ -391,15 +400,10 @@ func prepare(ctx context.Context, log *slog.Logger, o Options, repo string) (*be
 			return nil, err
 		}
 	}
-	if contains(o.Targets, "go-nfs") {
-		if err := e.startGoNFS(ctx); err != nil {
-			return nil, err
-		}
-	}
 	if slices.ContainsFunc(o.Targets, func(t string) bool { return t == "tmp" || t == "s3fs" || t == "rclone" }) {
 		// What nfsvm mounts for the targets that use no NFS mount: a
 		// zerofsd on a memory store that nothing touches.
-		d, err := newDaemon(ctx, w, Target{Name: "unused-mount", Store: "memory", Sync: "commit"}, "")
+		d, err := newDaemon(ctx, w, Target{Name: "unused-mount", Store: "memory", Sync: "commit"}, "unused-mount", "")
 		if err != nil {
 			return nil, err
 		}
@@ -412,33 +416,53 @@ func prepare(ctx context.Context, log *slog.Logger, o Options, repo string) (*be
 	return e, nil
 }
 
-// startGoNFS serves a fresh local directory with go-nfs (bench/gonfsref):
-// the reference point of a straightforward NFS layer over a plain local
-// filesystem, through the same guest and relays as zerofsd.
-func (e *benchEnv) startGoNFS(ctx context.Context) error {
-	dir := filepath.Join(e.work, "run", "go-nfs-dir")
+// startGoNFS serves a fresh local directory with go-nfs (bench/gonfsref),
+// for the go-nfs target's instance (instanceName): the reference point of
+// a straightforward NFS layer over a plain local filesystem, through the
+// same guest and relays as zerofsd. It returns the NFS port and how to
+// stop the server.
+func (e *benchEnv) startGoNFS(ctx context.Context, instance string) (port int, stop func(), err error) {
+	dir := goNFSDir(e.work, instance)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return 0, nil, err
 	}
-	port, err := freePort()
+	if port, err = freePort(); err != nil {
+		return 0, nil, err
+	}
+	glog, err := os.Create(filepath.Join(e.work, "run", instance+".log"))
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
-	glog, err := os.Create(filepath.Join(e.work, "run", "go-nfs.log"))
-	if err != nil {
-		return err
-	}
+	defer glog.Close() // the child has its own descriptor
 	cmd := exec.Command(filepath.Join(e.work, "gonfsref"), "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-dir", dir)
 	cmd.Stdout, cmd.Stderr = glog, glog
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting gonfsref: %w", err)
+		return 0, nil, fmt.Errorf("starting gonfsref: %w", err)
 	}
-	e.stopFns = append(e.stopFns, func() { _ = stopProcess(cmd) })
+	stop = func() { _ = stopProcess(cmd) }
 	if err := waitListening(ctx, port); err != nil {
-		return fmt.Errorf("gonfsref: %w (log %s)", err, glog.Name())
+		stop()
+		return 0, nil, fmt.Errorf("gonfsref: %w (log %s)", err, glog.Name())
 	}
-	e.goNFSPort = port
-	return nil
+	return port, stop, nil
+}
+
+// goNFSDir is the directory go-nfs serves for one instance of its target.
+func goNFSDir(work, instance string) string { return filepath.Join(work, "run", instance+"-dir") }
+
+// discard removes the data one target's instance wrote (its store, cache
+// and journal, its bucket, go-nfs's directory); its logs and the guest's
+// output stay.
+func (e *benchEnv) discard(instance string) error {
+	run := filepath.Join(e.work, "run")
+	var errs []error
+	for _, p := range []string{
+		storeDir(run, instance), cacheDir(run, instance), journalDir(run, instance),
+		filepath.Join(run, "s3", instance), goNFSDir(e.work, instance),
+	} {
+		errs = append(errs, os.RemoveAll(p))
+	}
+	return errors.Join(errs...)
 }
 
 // stopProcess interrupts cmd (a clean shutdown) and waits for it, killing
@@ -594,49 +618,82 @@ func Summary(words []string) string {
 	return nil
 }
 
-// runTarget runs the guest script for one target and returns its results
-// and, for a zerofsd target, the object-store cost of each workload from
-// zerofsd's metrics, and for an S3 target the requests the latency proxy
-// saw during each workload.
-func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, target string) ([]Result, map[string]Cost, map[string]s3proxy.Stats, error) {
+// targetRun is what one round of one target measured.
+type targetRun struct {
+	target  string
+	round   int      // 0-based
+	results []Result // one per selected workload, each with this round
+	// For a zerofsd target, the object-store cost and NFS calls of each
+	// workload from zerofsd's metrics.
+	costs map[string]Cost
+	// For an S3 target, the requests the latency proxy saw in this
+	// round's bucket during each workload, under the target's name.
+	s3          map[string]s3proxy.Stats
+	client      map[string]ClientOps // for an NFS target, the guest kernel's NFS calls per workload
+	rtt, rttPad *RTT                 // the NULL round trips measured in the guest, if it did
+	profile     string               // the top of zerofsd's CPU profile during tar, if taken
+	network     string               // the guest's network mode, if the guest ran
+	notes       []string
+}
+
+// runTarget runs the guest script for one round (0-based) of one target,
+// from scratch: its zerofsd or go-nfs of that round (instanceName), on
+// their own store and bucket, in a fresh guest.
+func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, target string, round int) (tr targetRun, err error) {
 	spec, _ := targetByName(target)
-	if err := e.refused[target]; err != nil {
-		return completeResults(target, o.Workloads, nil, "not run: "+err.Error()), nil, nil, err
+	inst := instanceName(target, round)
+	tr = targetRun{target: target, round: round}
+	defer func() {
+		for i := range tr.results {
+			tr.results[i].Round = round
+		}
+	}()
+	if err := e.refused[inst]; err != nil {
+		tr.results = completeResults(target, o.Workloads, nil, "not run: "+err.Error())
+		return tr, err
 	}
 	exportPath, mport, nfsPort := "/", 0, 0
 	switch {
 	case spec.Zerofs():
-		d := e.daemons[target]
+		d := e.daemons[inst]
 		if err := d.start(ctx); err != nil {
 			_ = d.stop()
-			return completeResults(target, o.Workloads, nil, "not run: "+err.Error()), nil, nil, err
+			tr.results = completeResults(target, o.Workloads, nil, "not run: "+err.Error())
+			return tr, err
 		}
 		e.control.setCurrent(d)
 		defer func() {
 			e.control.setCurrent(nil)
 			if err := d.stop(); err != nil {
-				log.Error("stopping zerofsd", "target", target, "err", err)
-				e.notes = append(e.notes, target+" "+err.Error())
+				log.Error("stopping zerofsd", "target", target, "round", round+1, "err", err)
+				tr.notes = append(tr.notes, target+" "+err.Error())
 			}
 		}()
 		exportPath, mport, nfsPort = "/"+exportName, d.metricsPort, d.nfsPort
 	case target == "go-nfs":
-		nfsPort = e.goNFSPort
+		port, stop, err := e.startGoNFS(ctx, inst)
+		if err != nil {
+			tr.results = completeResults(target, o.Workloads, nil, "not run: "+err.Error())
+			return tr, err
+		}
+		defer stop()
+		nfsPort = port
 	default:
 		// tmp, s3fs and rclone use no NFS mount; nfsvm mounts one anyway.
 		exportPath, nfsPort = "/"+exportName, e.placeholder.nfsPort
 	}
 	script := strings.NewReplacer(
-		"@TARGET@", target, "@WORK@", e.work, "@S3PORT@", strconv.Itoa(e.s3Port), "@MPORT@", strconv.Itoa(mport),
+		"@TARGET@", target, "@BUCKET@", inst, "@WORK@", e.work, "@S3PORT@", strconv.Itoa(e.s3Port), "@MPORT@", strconv.Itoa(mport),
 		"@CPORT@", strconv.Itoa(e.controlPort), "@WORKLOADS@", strings.Join(o.Workloads, " "), "@S3@", map[bool]string{true: "1", false: "0"}[spec.S3],
 		"@N@", strconv.Itoa(o.Files), "@FIOSIZE@", strconv.FormatInt(o.FIOSize, 10), "@FIORAND@", strconv.FormatInt(o.FIORand, 10),
 		"@TARFILES@", strconv.Itoa(e.tarFiles), "@TIMEOUT@", strconv.Itoa(int(o.Timeout.Seconds())),
 	).Replace(guestScript)
-	scriptPath := filepath.Join(e.work, "run", "guest-"+target+".sh")
+	scriptPath := filepath.Join(e.work, "run", "guest-"+inst+".sh")
 	if err := os.WriteFile(scriptPath, []byte(script), 0o644); err != nil {
-		return nil, nil, nil, err
+		tr.results = completeResults(target, o.Workloads, nil, "not run: "+err.Error())
+		return tr, err
 	}
-	outDir := filepath.Join(e.work, "run", "out-"+target)
+	outDir := filepath.Join(e.work, "run", "out-"+inst)
 	_ = os.RemoveAll(outDir)
 	vmCtx, cancel := context.WithTimeout(ctx, o.Timeout*time.Duration(len(o.Workloads))+10*time.Minute)
 	defer cancel()
@@ -647,39 +704,38 @@ func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, ta
 	var output bytes.Buffer
 	res, runErr := e.vm.Run(vmCtx, script, nfsvm.RunOptions{Port: nfsPort, Export: exportPath,
 		Forward: forward, OutDir: outDir, MemoryMB: 3072, Output: &output})
-	log.Info("target finished", "target", target, "nfsvm", res.String())
+	log.Info("target finished", "target", target, "round", round+1, "nfsvm", res.String())
 	out := output.Bytes()
-	_ = os.WriteFile(filepath.Join(e.work, "run", "console-"+target+".txt"), out, 0o644)
+	_ = os.WriteFile(filepath.Join(e.work, "run", "console-"+inst+".txt"), out, 0o644)
 	results, notes := parseOutput(string(out))
 	if res.Network != "" && (res.Boot > 0 || len(results) > 0 || len(notes) > 0) {
-		e.network[target] = string(res.Network) // the guest ran, on the network the harness made
+		tr.network = string(res.Network) // the guest ran, on the network the harness made
 	}
-	e.notes = append(e.notes, target+" nfsvm: "+res.String())
-	e.notes = append(e.notes, notes...)
+	tr.notes = append(tr.notes, target+" nfsvm: "+res.String())
+	tr.notes = append(tr.notes, notes...)
 	if rtt, ok := parseRTT(string(out), target, false); ok {
-		e.rtt[target] = rtt
+		tr.rtt = &rtt
 	}
 	if rtt, ok := parseRTT(string(out), target, true); ok {
-		e.rttPad[target] = rtt
+		tr.rttPad = &rtt
 	}
 	if prof := filepath.Join(outDir, "tar.pprof"); fileExists(prof) {
 		top, err := profileTop(ctx, filepath.Join(e.work, "zerofsd"), prof)
 		if err != nil {
-			log.Warn("reading the CPU profile", "target", target, "err", err)
+			log.Warn("reading the CPU profile", "target", target, "round", round+1, "err", err)
 		} else {
-			e.profiles[target] = top
+			tr.profile = top
 		}
 	}
-	results = completeResults(target, o.Workloads, results, guestStopped(runErr))
+	tr.results = completeResults(target, o.Workloads, results, guestStopped(runErr))
 	if runErr != nil {
-		runErr = fmt.Errorf("nfsvm for %s: %w", target, runErr)
+		runErr = fmt.Errorf("nfsvm for %s, round %d: %w", target, round+1, runErr)
 	}
 	if nfsTarget(target) {
-		e.client[target] = clientOpsPerWorkload(outDir)
+		tr.client = clientOpsPerWorkload(outDir)
 	}
-	var s3 map[string]s3proxy.Stats
 	if spec.S3 {
-		s3 = map[string]s3proxy.Stats{}
+		tr.s3 = map[string]s3proxy.Stats{}
 		for _, w := range o.Workloads {
 			before, err1 := os.ReadFile(filepath.Join(outDir, w+".before.s3"))
 			after, err2 := os.ReadFile(filepath.Join(outDir, w+".after.s3"))
@@ -689,23 +745,112 @@ func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, ta
 			b, err1 := s3proxy.ParseMetrics(string(before))
 			a, err2 := s3proxy.ParseMetrics(string(after))
 			if err := errors.Join(err1, err2); err != nil {
-				log.Warn("reading the proxy's counters", "target", target, "workload", w, "err", err)
+				log.Warn("reading the proxy's counters", "target", target, "round", round+1, "workload", w, "err", err)
 				continue
 			}
-			s3[w] = a.Sub(b)
+			tr.s3[w] = bucketAs(a.Sub(b), inst, target)
 		}
 	}
 	if mport == 0 {
-		return results, nil, s3, runErr
+		return tr, runErr
 	}
-	costs := map[string]Cost{}
+	tr.costs = map[string]Cost{}
 	for _, w := range o.Workloads {
 		before, err1 := os.ReadFile(filepath.Join(outDir, w+".before"))
 		after, err2 := os.ReadFile(filepath.Join(outDir, w+".after"))
 		if err := errors.Join(err1, err2); err != nil {
 			continue
 		}
-		costs[w] = parseMetrics(string(after), exportName).Sub(parseMetrics(string(before), exportName))
+		tr.costs[w] = parseMetrics(string(after), exportName).Sub(parseMetrics(string(before), exportName))
 	}
-	return results, costs, s3, runErr
+	return tr, runErr
+}
+
+// bucketAs keeps, of the proxy's counters, those of one bucket, under
+// another name: a round's bucket under its target's.
+func bucketAs(st s3proxy.Stats, bucket, name string) s3proxy.Stats {
+	out := s3proxy.Stats{}
+	for k, c := range st {
+		if k.Bucket == bucket {
+			out[s3proxy.Key{Bucket: name, Method: k.Method}] = c
+		}
+	}
+	return out
+}
+
+// assemble makes the report of every round's runs: all results; for each
+// target and workload the details of the round the report shows
+// (Report.shownRound); the round trips and profile of each target's first
+// round; the notes, marked with their round when there are several.
+func assemble(o Options, orders [][]string, runs []targetRun) Report {
+	rep := Report{Options: o, Orders: orders, RTT: map[string]RTT{}, RTTPad: map[string]RTT{}, Profiles: map[string]string{}, Network: map[string]string{}}
+	rounds := max(o.Rounds, len(orders), 1)
+	costs := make([]map[string]map[string]Cost, rounds)
+	s3 := make([]map[string]map[string]s3proxy.Stats, rounds)
+	client := make([]map[string]map[string]ClientOps, rounds)
+	for k := range rounds {
+		costs[k], s3[k], client[k] = map[string]map[string]Cost{}, map[string]map[string]s3proxy.Stats{}, map[string]map[string]ClientOps{}
+	}
+	for _, tr := range runs {
+		rep.Results = append(rep.Results, tr.results...)
+		for _, n := range tr.notes {
+			if rounds > 1 {
+				n = fmt.Sprintf("round %d: %s", tr.round+1, n)
+			}
+			rep.Notes = append(rep.Notes, n)
+		}
+		if tr.costs != nil {
+			costs[tr.round][tr.target] = tr.costs
+		}
+		if tr.s3 != nil {
+			s3[tr.round][tr.target] = tr.s3
+		}
+		if tr.client != nil {
+			client[tr.round][tr.target] = tr.client
+		}
+		if tr.network != "" {
+			if m, ok := rep.Network[tr.target]; !ok {
+				rep.Network[tr.target] = tr.network
+			} else if m != tr.network {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("round %d: %s ran on the %s network, not %s as before: its rounds do not compare", tr.round+1, tr.target, tr.network, m))
+			}
+		}
+		if tr.round != 0 {
+			continue
+		}
+		if tr.rtt != nil {
+			rep.RTT[tr.target] = *tr.rtt
+		}
+		if tr.rttPad != nil {
+			rep.RTTPad[tr.target] = *tr.rttPad
+		}
+		if tr.profile != "" {
+			rep.Profiles[tr.target] = tr.profile
+		}
+	}
+	rep.Costs = pickShown(costs, rep.shownRound)
+	rep.S3 = pickShown(s3, rep.shownRound)
+	rep.Client = pickShown(client, rep.shownRound)
+	return rep
+}
+
+// pickShown keeps, of per-round details (round -> target -> workload ->
+// detail), those of the round the report shows for each target and
+// workload.
+func pickShown[T any](perRound []map[string]map[string]T, shown func(target, workload string) int) map[string]map[string]T {
+	out := map[string]map[string]T{}
+	for round, byTarget := range perRound {
+		for t, byWorkload := range byTarget {
+			for w, v := range byWorkload {
+				if shown(t, w) != round {
+					continue
+				}
+				if out[t] == nil {
+					out[t] = map[string]T{}
+				}
+				out[t][w] = v
+			}
+		}
+	}
+	return out
 }

@@ -103,6 +103,7 @@ type Result struct {
 	Unit     string // what Count counts
 	OK       bool
 	Reason   string // why it failed
+	Round    int    // the round (0-based) of a run of several
 }
 
 // Rate is Count per second (MiB/s for bytes).
@@ -313,13 +314,16 @@ func parseMetrics(page, export string) Cost {
 	return c
 }
 
-// Report is everything one run measured.
+// Report is everything one run measured. Results holds every round's;
+// the per-workload details (Costs, Client, S3) are those of the round the
+// report shows for each target and workload (Report.shownRound), and the
+// per-target ones (RTT, RTTPad, Profiles) those of the first round.
 type Report struct {
 	Options  Options
 	Started  time.Time
 	Finished time.Time
 	Results  []Result
-	Costs    map[string]map[string]Cost
+	Costs    map[string]map[string]Cost // object-store cost and NFS calls, per zerofsd target and workload
 	Notes    []string
 	RTT      map[string]RTT                      // NULL round trip measured in each NFS target's guest
 	RTTPad   map[string]RTT                      // the same with PadBytes of arguments (two TCP segments)
@@ -327,6 +331,7 @@ type Report struct {
 	Client   map[string]map[string]ClientOps     // the guest kernel's NFS calls, per target and workload
 	S3       map[string]map[string]s3proxy.Stats // requests at the S3 proxy, per S3 target and workload
 	Network  map[string]string                   // the guest's network mode (tap or user), per target
+	Orders   [][]string                          // the order the targets ran in, per round
 }
 
 // RTT is the round trip of an NFS NULL call (no work on the server) from
@@ -377,13 +382,11 @@ func parseRTT(out, target string, padded bool) (RTT, bool) {
 	return RTT{}, false
 }
 
+// lookup is one workload on one target over every round: its time is the
+// median of the rounds that succeeded (see summary).
 func (r Report) lookup(target, workload string) (Result, bool) {
-	for _, x := range r.Results {
-		if x.Target == target && x.Workload == workload {
-			return x, true
-		}
-	}
-	return Result{}, false
+	s, ok := r.summary(target, workload)
+	return s.Result, ok
 }
 
 // targets are the targets with results, in allTargets' order.
@@ -475,17 +478,20 @@ func (r Report) ratioTable(ref, what string, only func(target string) bool) stri
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n## Ratio to %s\n\nTime of each target over that of `%s` (%s); under 1× is faster. `–`: one of the two failed.\n\n| workload |", ref, ref, what)
+	fmt.Fprintf(&b, "\n## Ratio to %s\n\nTime of each target over that of `%s` (%s); under 1× is faster. `–`: one of the two failed.", ref, ref, what)
+	if n := r.rounds(); n > 1 {
+		fmt.Fprintf(&b, "\nThe ratio of the medians of %d rounds; in parentheses the lowest and highest ratio of the two within one round\n"+
+			"(measured minutes apart, so the machine's slow drift cancels), with the number of rounds when not both succeeded in all.", n)
+	}
+	b.WriteString("\n\n| workload |")
 	for _, t := range others {
 		fmt.Fprintf(&b, " %s |", t)
 	}
 	b.WriteString("\n|---|" + strings.Repeat("---:|", len(others)) + "\n")
 	for _, w := range r.workloads() {
-		base, okB := r.lookup(ref, w)
 		fmt.Fprintf(&b, "| %s |", w)
 		for _, t := range others {
-			x, okX := r.lookup(t, w)
-			fmt.Fprintf(&b, " %s |", ratio(x, base, okX, okB))
+			fmt.Fprintf(&b, " %s |", r.ratioCell(t, ref, w))
 		}
 		b.WriteString("\n")
 	}
@@ -519,10 +525,7 @@ func (r Report) proxyView() string {
 				parts = append(parts, fmt.Sprintf("%s %d", m, byMethod[m].Requests))
 				floor += time.Duration(byMethod[m].Requests) * r.Options.S3Latency.For(m)
 			}
-			wall := "–"
-			if x, ok := r.lookup(t, w); ok && x.OK {
-				wall = formatDuration(x.Elapsed)
-			}
+			wall := r.shownWall(t, w)
 			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %s |\n", w, t, wall, total.Requests, strings.Join(parts, ", "),
 				formatBytes(total.RequestBytes), formatBytes(total.ResponseBytes), formatDuration(floor))
 		}
@@ -558,11 +561,7 @@ func ratio(a, b Result, okA, okB bool) string {
 	if !okA || !okB || !a.OK || !b.OK || b.Elapsed <= 0 {
 		return "–"
 	}
-	q := a.Elapsed.Seconds() / b.Elapsed.Seconds()
-	if q >= 10 {
-		return fmt.Sprintf("%.0f×", q)
-	}
-	return fmt.Sprintf("%.2f×", q)
+	return formatRatio(a.Elapsed.Seconds() / b.Elapsed.Seconds())
 }
 
 func escapeCell(s string) string {
@@ -571,6 +570,46 @@ func escapeCell(s string) string {
 		s = s[:160] + "…"
 	}
 	return s
+}
+
+// roundsLine states how many rounds ran and in which orders.
+func (r Report) roundsLine() string {
+	n := r.rounds()
+	if n == 1 {
+		return "1 (one run of each target; `-rounds N` runs every target N times, interleaved, and reports medians)"
+	}
+	var orders []string
+	for k, o := range r.Orders {
+		orders = append(orders, fmt.Sprintf("round %d: %s", k+1, strings.Join(o, ", ")))
+	}
+	line := fmt.Sprintf("%d, interleaved: each round runs every target once, from scratch (its own zerofsd with a fresh store, cache and\n"+
+		"  journal, a fresh bucket, a fresh guest); each round starts at another place of the list, spread evenly, and wraps around,\n"+
+		"  so that no target always runs first or last", n)
+	if len(orders) > 0 {
+		line += ". Orders: " + strings.Join(orders, "; ")
+	}
+	return line
+}
+
+// failedRounds lists, over several rounds, every round of a workload that
+// failed, with what the guest printed.
+func (r Report) failedRounds() string {
+	if r.rounds() == 1 {
+		return ""
+	}
+	var b strings.Builder
+	for _, w := range r.workloads() {
+		for _, t := range r.targets() {
+			s, _ := r.summary(t, w)
+			for _, x := range s.Failed {
+				fmt.Fprintf(&b, "- %s on %s, round %d: %s\n", w, t, x.Round+1, escapeCell(x.Reason))
+			}
+		}
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "\nFailed rounds:\n\n" + b.String()
 }
 
 // Markdown renders the report; chart is the PNG's file name.
@@ -596,6 +635,7 @@ func (r Report) Markdown(chart string) string {
 	fmt.Fprintf(&b, "- **Object-store latency**: %s.\n", r.latencyLine())
 	fmt.Fprintf(&b, "- **Sizes**: %d files per small-file workload, %s fio file, %s of random 4 KiB fio I/O, tar/git of %s.\n",
 		o.Files, formatBytes(o.FIOSize), formatBytes(o.FIORand), "Go's `src/go` (the 554 files of go/ast, go/parser, ...)")
+	fmt.Fprintf(&b, "- **Rounds**: %s.\n", r.roundsLine())
 	if ws := r.workloads(); len(ws) < len(workloads) {
 		fmt.Fprintf(&b, "- **Workloads**: only %s.\n", strings.Join(ws, ", "))
 	}
@@ -611,11 +651,22 @@ func (r Report) Markdown(chart string) string {
 		fmt.Fprintf(&b, "- `%s`: %s.\n", t, spec.Title)
 	}
 	b.WriteString("\n**Noise warning**: this machine (2 cores) was shared with other work during the run, and the guest CPU is\n")
-	b.WriteString("emulated; differences under ~30% are not meaningful.\n\n")
+	if r.rounds() > 1 {
+		b.WriteString("emulated; one run of a workload moves by up to ~30% from run to run: read the ranges of the rounds, not only the medians.\n\n")
+	} else {
+		b.WriteString("emulated; differences under ~30% are not meaningful.\n\n")
+	}
 	fmt.Fprintf(&b, "![chart](%s)\n\n", chart)
 
 	ts := r.targets()
-	b.WriteString("## Time per workload\n\nTime (rate). Lower time is better. `failed: …` is what the guest printed.\n\n")
+	b.WriteString("## Time per workload\n\n")
+	if n := r.rounds(); n > 1 {
+		fmt.Fprintf(&b, "Median time of the %d rounds (the rate at that time); then the fastest–slowest round. Lower time is better.\n", n)
+		b.WriteString("A workload that failed in some rounds is the median of those that succeeded, with how many (the failures are listed\n")
+		b.WriteString("below the table); `failed …` is what the guest printed.\n\n")
+	} else {
+		b.WriteString("Time (rate). Lower time is better. `failed: …` is what the guest printed.\n\n")
+	}
 	b.WriteString("| workload |")
 	for _, t := range ts {
 		fmt.Fprintf(&b, " %s |", t)
@@ -628,18 +679,11 @@ func (r Report) Markdown(chart string) string {
 	for _, w := range r.workloads() {
 		fmt.Fprintf(&b, "| %s (%s) |", w, workloadTitle(w))
 		for _, t := range ts {
-			x, ok := r.lookup(t, w)
-			switch {
-			case !ok:
-				b.WriteString(" – |")
-			case x.OK:
-				fmt.Fprintf(&b, " %s (%s) |", formatDuration(x.Elapsed), x.RateString())
-			default:
-				fmt.Fprintf(&b, " failed: %s |", escapeCell(x.Reason))
-			}
+			fmt.Fprintf(&b, " %s |", r.timeCell(t, w))
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString(r.failedRounds())
 	b.WriteString(r.ratioTable("tmp", "the guest's tmpfs, the limit", nil))
 	b.WriteString(r.ratioTable("zerofs-local", "zerofsd on a local directory: what the object store and the durability mode cost", nil))
 	if slices.Contains(ts, "zerofs-local-strict") {
@@ -655,6 +699,11 @@ func (r Report) Markdown(chart string) string {
 	}
 	b.WriteString(r.proxyView())
 
+	if n := r.rounds(); n > 1 {
+		fmt.Fprintf(&b, "\n## Details of one round\n\nThe tables below show, for each workload and target, one of the %d rounds: the median round (the\n", n)
+		b.WriteString("one whose time is the median of those that succeeded; of the two middle ones, the faster), with that round's own\n")
+		b.WriteString("wall time; a workload that failed in every round shows its first round. The round trips and CPU profiles are round 1's.\n")
+	}
 	b.WriteString("\n## Object-store cost of each zerofsd workload\n\n")
 	b.WriteString("From zerofsd's `/metrics` (`zerofs_objstore_*` of the export), scraped by the guest just before and after each\n")
 	b.WriteString("workload. Background work (WAL flushes, L0 flushes, compaction) that finishes after a workload is counted in the next.\n\n")
@@ -675,10 +724,7 @@ func (r Report) Markdown(chart string) string {
 				ops = append(ops, fmt.Sprintf("%s %d", op, v))
 			}
 			sort.Strings(ops)
-			wall := "–"
-			if x, ok := r.lookup(t, w); ok && x.OK {
-				wall = formatDuration(x.Elapsed)
-			}
+			wall := r.shownWall(t, w)
 			calls, secs := c.TotalCalls()
 			floor := "–"
 			if rtt, ok := r.RTT[t]; ok {
@@ -806,10 +852,7 @@ func (r Report) clientView() string {
 				continue
 			}
 			tot := ops.Total()
-			wall, mean, server := "–", "–", "–"
-			if x, ok := r.lookup(t, w); ok && x.OK {
-				wall = formatDuration(x.Elapsed)
-			}
+			wall, mean, server := r.shownWall(t, w), "–", "–"
 			if tot.Calls > 0 {
 				mean = formatDuration(tot.RTT / time.Duration(tot.Calls))
 			}

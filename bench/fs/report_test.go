@@ -404,7 +404,7 @@ func TestZerofsdConfigs(t *testing.T) {
 		if !tgt.Zerofs() {
 			continue
 		}
-		text := zerofsdConfig(tgt, 2049, 9100, dir, "http://127.0.0.1:9000")
+		text := zerofsdConfig(tgt, tgt.Name, 2049, 9100, dir, "http://127.0.0.1:9000")
 		for _, want := range []string{fmt.Sprintf("sync = %q", tgt.Sync), "name = \"bench\""} {
 			if !strings.Contains(text, want) {
 				t.Errorf("%s: config lacks %q:\n%s", tgt.Name, want, text)
@@ -420,7 +420,7 @@ func TestZerofsdConfigs(t *testing.T) {
 			t.Errorf("%s: encryption in the config = %v, want %v:\n%s", tgt.Name, hasEncryption, tgt.Encrypted, text)
 		}
 		if tgt.Encrypted {
-			if err := writeKeyFile(dir, tgt); err != nil {
+			if err := writeKeyFile(dir, tgt.Name); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -27,8 +27,9 @@ type Target struct {
 	// Encrypted turns on encryption = true, with a random key file written
 	// beside the config.
 	Encrypted bool
-	// S3 says the target keeps its data in a bucket (named after the
-	// target) behind the latency proxy.
+	// S3 says the target keeps its data in a bucket behind the latency
+	// proxy, named after the target's instance (instanceName: the target's
+	// name in the first round).
 	S3 bool
 }
 
@@ -71,56 +72,64 @@ func targetByName(name string) (Target, bool) {
 // each zerofsd target's daemon.
 const exportName = "bench"
 
-// zerofsdConfig is the configuration of a zerofsd target's daemon.
-func zerofsdConfig(t Target, nfsPort, metricsPort int, runDir, s3Endpoint string) string {
+// The directories of one zerofsd target's instance (instanceName) in the
+// run directory.
+func cacheDir(runDir, instance string) string   { return filepath.Join(runDir, "cache-"+instance) }
+func journalDir(runDir, instance string) string { return filepath.Join(runDir, "journal-"+instance) }
+func storeDir(runDir, instance string) string   { return filepath.Join(runDir, "store-"+instance) }
+
+// zerofsdConfig is the configuration of the daemon of one instance
+// (instanceName) of a zerofsd target: its cache, journal, local store or
+// bucket, and key file are the instance's own.
+func zerofsdConfig(t Target, instance string, nfsPort, metricsPort int, runDir, s3Endpoint string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[server]\nlisten = \"127.0.0.1:%d\"\nmetrics_listen = \"127.0.0.1:%d\"\nlog_level = \"warn\"\nportmapper = \"off\"\n\n", nfsPort, metricsPort)
-	fmt.Fprintf(&b, "[cache]\ndir = %q\nsize_gb = 4\n", filepath.Join(runDir, "cache-"+t.Name))
+	fmt.Fprintf(&b, "[cache]\ndir = %q\nsize_gb = 4\n", cacheDir(runDir, instance))
 	if t.Durability == "local" {
 		// Out of the cache directory, which a cold restart empties.
-		fmt.Fprintf(&b, "journal_dir = %q\n", filepath.Join(runDir, "journal-"+t.Name))
+		fmt.Fprintf(&b, "journal_dir = %q\n", journalDir(runDir, instance))
 	}
 	fmt.Fprintf(&b, "\n[[exports]]\nname = %q\npath = \"/%s\"\nsquash = \"none\"\nsync = %q\n", exportName, exportName, t.Sync)
 	if t.Durability != "" {
 		fmt.Fprintf(&b, "durability = %q\n", t.Durability)
 	}
 	if t.Encrypted {
-		fmt.Fprintf(&b, "encryption = true\nkey_file = %q\n", keyFile(runDir, t))
+		fmt.Fprintf(&b, "encryption = true\nkey_file = %q\n", keyFile(runDir, instance))
 	}
 	switch t.Store {
 	case "memory":
 		b.WriteString("store = \"memory://\"\n")
 	case "file":
-		fmt.Fprintf(&b, "store = \"file://%s\"\n", filepath.Join(runDir, "store-"+t.Name))
+		fmt.Fprintf(&b, "store = \"file://%s\"\n", storeDir(runDir, instance))
 	case "s3":
 		fmt.Fprintf(&b, "store = \"s3://%s/fs\"\n[exports.s3]\nendpoint = %q\nallow_http = true\naccess_key_id = \"test\"\nsecret_access_key = \"testsecret\"\n",
-			t.Name, s3Endpoint)
+			instance, s3Endpoint)
 	}
 	return b.String()
 }
 
-// keyFile is where an encrypted target's key file is.
-func keyFile(runDir string, t Target) string { return filepath.Join(runDir, t.Name+".key") }
+// keyFile is where the key file of an encrypted target's instance is.
+func keyFile(runDir, instance string) string { return filepath.Join(runDir, instance+".key") }
 
-// writeKeyFile writes a random 32-byte key, in hexadecimal, to an encrypted
-// target's key file, unless one is there already (the store it locks may
-// be there too).
-func writeKeyFile(runDir string, t Target) error {
-	path := keyFile(runDir, t)
+// writeKeyFile writes a random 32-byte key, in hexadecimal, to the key file
+// of an encrypted target's instance, unless one is there already (the store
+// it locks may be there too).
+func writeKeyFile(runDir, instance string) error {
+	path := keyFile(runDir, instance)
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
-		return fmt.Errorf("drawing the key of %s: %w", t.Name, err)
+		return fmt.Errorf("drawing the key of %s: %w", instance, err)
 	}
 	if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
-		return fmt.Errorf("writing the key file of %s: %w", t.Name, err)
+		return fmt.Errorf("writing the key file of %s: %w", instance, err)
 	}
 	return nil
 }
 
-// daemon is the zerofsd of one target, restartable.
+// daemon is the zerofsd of one target's instance (instanceName), restartable.
 type daemon struct {
 	target               Target
 	binary, config, logf string
@@ -131,13 +140,13 @@ type daemon struct {
 	cmd *exec.Cmd
 }
 
-// newDaemon writes the target's config and has zerofsd check it, so that a
-// config this zerofsd does not take (a key not there yet) fails at once,
-// before any guest boots, with zerofsd's own message.
-func newDaemon(ctx context.Context, work string, t Target, s3Endpoint string) (*daemon, error) {
+// newDaemon writes the config of the target's instance and has zerofsd
+// check it, so that a config this zerofsd does not take (a key not there
+// yet) fails at once, before any guest boots, with zerofsd's own message.
+func newDaemon(ctx context.Context, work string, t Target, instance, s3Endpoint string) (*daemon, error) {
 	run := filepath.Join(work, "run")
-	d := &daemon{target: t, binary: filepath.Join(work, "zerofsd"), config: filepath.Join(run, t.Name+".toml"),
-		logf: filepath.Join(run, "zerofsd-"+t.Name+".log"), cacheDir: filepath.Join(run, "cache-"+t.Name)}
+	d := &daemon{target: t, binary: filepath.Join(work, "zerofsd"), config: filepath.Join(run, instance+".toml"),
+		logf: filepath.Join(run, "zerofsd-"+instance+".log"), cacheDir: cacheDir(run, instance)}
 	var err error
 	if d.nfsPort, err = freePort(); err != nil {
 		return nil, err
@@ -146,11 +155,11 @@ func newDaemon(ctx context.Context, work string, t Target, s3Endpoint string) (*
 		return nil, err
 	}
 	if t.Encrypted {
-		if err := writeKeyFile(run, t); err != nil {
+		if err := writeKeyFile(run, instance); err != nil {
 			return nil, err
 		}
 	}
-	if err := os.WriteFile(d.config, []byte(zerofsdConfig(t, d.nfsPort, d.metricsPort, run, s3Endpoint)), 0o600); err != nil {
+	if err := os.WriteFile(d.config, []byte(zerofsdConfig(t, instance, d.nfsPort, d.metricsPort, run, s3Endpoint)), 0o600); err != nil {
 		return nil, err
 	}
 	out, err := exec.CommandContext(ctx, d.binary, "check-config", "-q", "-c", d.config).CombinedOutput()
