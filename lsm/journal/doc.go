@@ -86,8 +86,10 @@
 //
 // # Writing and durability
 //
-// Append (called in commit order) buffers a record; a round writes
-// everything buffered with one write and one fdatasync (group commit):
+// Append (called in commit order) copies a record into the buffer, once:
+// records wait in chunks, so what is buffered is never moved however far
+// the writer is behind. A round writes everything buffered and fdatasyncs
+// once (group commit):
 // every caller of Sync waiting meanwhile shares that fsync, and appends
 // nobody waits for are written within Interval by the Writer's goroutine.
 // A caller of Sync that finds nobody writing writes the round itself, on

@@ -72,8 +72,10 @@ type Writer struct {
 	opts WriterOptions
 
 	mu       sync.Mutex
-	buf      []byte    // appended, not yet taken by a round
+	buf      [][]byte  // appended, not yet taken by a round: whole records, in chunks
+	buffered int       // bytes in buf
 	bufSince time.Time // when buf became non-empty
+	chunks   chunkPool // for buf
 	appended uint64    // sequence number of the last appended record
 	next     *round    // completed by the next write
 	inflight *round    // being written, or nil
@@ -96,10 +98,9 @@ type Writer struct {
 	off        int64
 	allocated  int64       // the file's space reserved up to here
 	noAllocate bool        // the file system cannot reserve space
-	pending    []byte      // taken from buf as stored, not yet durable (retried after a failure)
+	pending    [][]byte    // taken from buf as stored, not yet durable (retried after a failure)
 	files      []fileState // this writer's files, oldest first; the last is being written
-	free       []byte      // the next buf (nil: none to reuse)
-	spare      []byte      // the next pending
+	sealed     chunkPool   // for pending, when the file is sealed
 
 	fsyncs, failures, bytesWritten, diskBytes, nfiles atomic.Int64
 }
@@ -174,18 +175,20 @@ func (w *Writer) Append(rec []byte, lastSeq uint64) {
 		w.mu.Unlock()
 		return
 	}
-	if len(w.buf) == 0 {
+	if w.buffered == 0 {
 		w.bufSince = time.Now()
 	}
-	if len(w.buf)+len(rec) > cap(w.buf) {
-		// At least double: append grows a large buffer by a quarter at a
-		// time, moving everything buffered each time, under the commit
-		// path's lock.
-		w.buf = slices.Grow(w.buf, max(len(rec), cap(w.buf)))
+	// A record goes whole into the last chunk, or a new one: what is
+	// buffered is never moved (this runs under the commit path's lock, and
+	// a writer that is behind may hold tens of MiB).
+	if n := len(w.buf); n == 0 || len(w.buf[n-1])+len(rec) > cap(w.buf[n-1]) {
+		w.buf = append(w.buf, w.chunks.get(len(rec)))
 	}
-	w.buf = append(w.buf, rec...)
+	last := &w.buf[len(w.buf)-1]
+	*last = append(*last, rec...)
+	w.buffered += len(rec)
 	w.appended = lastSeq
-	wake := len(w.buf) == len(rec) || len(w.buf) >= maxBuffered
+	wake := w.buffered == len(rec) || w.buffered >= maxBuffered
 	w.mu.Unlock()
 	if wake {
 		kickCh(w.kick)
@@ -318,7 +321,7 @@ func (w *Writer) writeAndAccount() {
 		w.failing++
 		w.retryAt = time.Now().Add(min(10*time.Millisecond<<min(w.failing-1, 7), time.Second))
 		w.opts.Logger.Warn("journal: write failed; retrying from the last durable offset",
-			"file", w.d.file(fileName(w.files[len(w.files)-1].num)), "offset", w.off, "bytes", len(w.pending), "err", err)
+			"file", w.d.file(fileName(w.files[len(w.files)-1].num)), "offset", w.off, "bytes", totalLen(w.pending), "err", err)
 		return
 	}
 	w.failing, w.retryAt = 0, time.Time{}
@@ -330,7 +333,7 @@ func (w *Writer) loop() {
 	timer.Stop()
 	for {
 		w.mu.Lock()
-		wanted, buffered, since := w.next.wanted, len(w.buf), w.bufSince
+		wanted, buffered, since := w.next.wanted, w.buffered, w.bufSince
 		w.mu.Unlock()
 		w.wmu.Lock()
 		retryAt, pending := w.retryAt, len(w.pending)
@@ -387,27 +390,34 @@ func (w *Writer) writeRound() error {
 	r.upTo = w.appended
 	w.next = newRound()
 	raw := w.buf
-	w.buf, w.free = w.free[:0], nil
+	w.buf, w.buffered = nil, 0
 	w.bufSince = time.Time{}
 	w.inflight = r
 	w.mu.Unlock()
 
 	// Records are sealed here, off the commit path, once: a retry writes
 	// the same bytes.
-	if !w.codec.sealed() && len(w.pending) == 0 {
-		w.pending = raw // as appended: written without a copy
+	if !w.codec.sealed() {
+		w.pending = append(w.pending, raw...) // as appended: written without a copy
+		raw = nil
 	} else {
-		if len(w.pending) == 0 {
-			w.pending = w.spare[:0]
+		for _, c := range raw {
+			w.pending = append(w.pending, w.codec.appendRecords(w.sealed.get(sealedRecordsSize(c)), c))
 		}
-		w.pending = w.codec.appendRecords(w.pending, raw)
-		w.free = raw[:0]
 	}
 
 	var err error
-	if n := int64(len(w.pending)); n > 0 {
+	var written [][]byte
+	if n := int64(totalLen(w.pending)); n > 0 {
 		w.reserve(w.off + n)
-		if _, err = w.file.WriteAt(w.pending, w.off); err == nil {
+		off := w.off
+		for _, c := range w.pending {
+			if _, err = w.file.WriteAt(c, off); err != nil {
+				break
+			}
+			off += int64(len(c))
+		}
+		if err == nil {
 			err = w.file.Sync()
 		}
 		if err == nil {
@@ -417,17 +427,24 @@ func (w *Writer) writeRound() error {
 			w.fsyncs.Add(1)
 			w.bytesWritten.Add(n)
 			w.diskBytes.Add(n)
-			if w.free == nil {
-				w.free = w.pending[:0]
-			} else {
-				w.spare = w.pending[:0]
-			}
-			w.pending = nil
+			written, w.pending = w.pending, nil
 		} else {
 			w.failures.Add(1)
 		}
 	}
+	if w.codec.sealed() {
+		for _, c := range written {
+			w.sealed.put(c)
+		}
+		written = nil
+	}
 	w.mu.Lock()
+	for _, c := range raw { // sealed: the records as appended
+		w.chunks.put(c)
+	}
+	for _, c := range written { // clear: the records as written
+		w.chunks.put(c)
+	}
 	w.inflight = nil
 	if err == nil {
 		w.durable.Store(r.upTo)
@@ -502,6 +519,51 @@ func (w *Writer) removeShipped() {
 			w.opts.Logger.Warn("journal: syncing the directory after removing shipped files", "err", err)
 		}
 	}
+}
+
+// chunkBytes is the size of the chunks records are buffered in (a larger
+// record gets a chunk of its own size).
+const chunkBytes = 1 << 20
+
+// maxPooledBytes bounds the chunks a chunkPool keeps for reuse, so that a
+// burst that put a writer far behind leaves little memory held after it.
+const maxPooledBytes = 8 << 20
+
+// chunkPool keeps the buffers of written rounds for the next ones. Not
+// safe for concurrent use: each is guarded by its owner's lock.
+type chunkPool struct {
+	free  [][]byte
+	bytes int
+}
+
+// get returns an empty buffer with room for n bytes.
+func (p *chunkPool) get(n int) []byte {
+	for i, c := range p.free {
+		if cap(c) >= n {
+			p.free = slices.Delete(p.free, i, i+1)
+			p.bytes -= cap(c)
+			return c[:0]
+		}
+	}
+	return make([]byte, 0, max(n, chunkBytes))
+}
+
+// put keeps c for reuse, unless the pool holds enough already.
+func (p *chunkPool) put(c []byte) {
+	if p.bytes+cap(c) > maxPooledBytes {
+		return
+	}
+	p.free = append(p.free, c[:0])
+	p.bytes += cap(c)
+}
+
+// totalLen is the number of bytes in chunks.
+func totalLen(chunks [][]byte) int {
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	return n
 }
 
 func kickCh(ch chan struct{}) {
