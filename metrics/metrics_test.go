@@ -185,22 +185,24 @@ func TestReplicaScrape(t *testing.T) {
 	if !ok {
 		t.Fatal("no replica export /a")
 	}
-	// waitFor looks name up on the replica until the replica serves it.
-	waitFor := func(name string) kvfs.Attr {
+	// waitFor looks name up on the replica until the replica serves it
+	// with its size (its creation and its data are separate batches, which
+	// the replica may see apart; the space counters change with the data).
+	waitFor := func(name string, size int) kvfs.Attr {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			a, err := exp.FS.Lookup(ctx, kvfs.Cred{}, kvfs.RootIno, name)
-			if err == nil {
+			if err == nil && a.Size == uint64(size) {
 				return a
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("the replica does not serve %s: %v", name, err)
+				t.Fatalf("the replica does not serve %s with %d bytes: %+v, %v", name, size, a, err)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	big := waitFor("big")
+	big := waitFor("big", len(data))
 	buf := make([]byte, 256<<10)
 	for off := 0; off < len(data); off += len(buf) {
 		n, _, err := exp.FS.Read(ctx, kvfs.Cred{}, big.Ino, uint64(off), buf)
@@ -224,7 +226,7 @@ func TestReplicaScrape(t *testing.T) {
 		t.Errorf("replica live bytes %v, want at least the %d bytes of big", before["zerofs_export_live_bytes"], len(data))
 	}
 	writeAndFlush("later", data[:1<<20])
-	waitFor("later")
+	waitFor("later", 1<<20)
 	after := scrape()
 	for name, v := range before {
 		if after[name] < v {
