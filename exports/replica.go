@@ -149,12 +149,10 @@ func (r *replicaFS) closeState(st *replicaState) {
 	_ = st.fs.Close(context.Background())
 	st.vw.Release()
 	final := st.fs.ReadAheadStats()
+	final.Streams, final.HeldBytes = 0, 0 // closed: it follows and holds nothing
 	r.mu.Lock()
 	delete(r.open, st)
-	r.readAhead.FetchedBytes += final.FetchedBytes
-	r.readAhead.ServedBytes += final.ServedBytes
-	r.readAhead.Dropped += final.Dropped
-	r.readAhead.PeakHeldBytes = max(r.readAhead.PeakHeldBytes, final.PeakHeldBytes)
+	r.readAhead = r.readAhead.Plus(final)
 	r.mu.Unlock()
 }
 
@@ -167,13 +165,7 @@ func (r *replicaFS) stats() FSStats {
 	defer r.mu.Unlock()
 	ra := r.readAhead
 	for st := range r.open {
-		s := st.fs.ReadAheadStats()
-		ra.Streams += s.Streams
-		ra.HeldBytes += s.HeldBytes
-		ra.FetchedBytes += s.FetchedBytes
-		ra.ServedBytes += s.ServedBytes
-		ra.Dropped += s.Dropped
-		ra.PeakHeldBytes = max(ra.PeakHeldBytes, s.PeakHeldBytes)
+		ra = ra.Plus(st.fs.ReadAheadStats())
 	}
 	return FSStats{DataBytes: r.cur.fs.DataBytes(), ReadAhead: ra}
 }

@@ -69,6 +69,19 @@ type ReadAheadStats struct {
 	Dropped int64
 }
 
+// Plus is s and o together (two filesystems' read-ahead): counters and
+// what is held now added, the peak the larger of the two.
+func (s ReadAheadStats) Plus(o ReadAheadStats) ReadAheadStats {
+	return ReadAheadStats{
+		Streams:       s.Streams + o.Streams,
+		HeldBytes:     s.HeldBytes + o.HeldBytes,
+		PeakHeldBytes: max(s.PeakHeldBytes, o.PeakHeldBytes),
+		FetchedBytes:  s.FetchedBytes + o.FetchedBytes,
+		ServedBytes:   s.ServedBytes + o.ServedBytes,
+		Dropped:       s.Dropped + o.Dropped,
+	}
+}
+
 // readAhead holds the streams of one FS.
 type readAhead struct {
 	fs     *FS

@@ -436,3 +436,19 @@ func TestReadAheadIgnoresRandomReads(t *testing.T) {
 		t.Errorf("sequential reads were not read ahead: %+v", s)
 	}
 }
+
+// TestReadAheadStatsPlus: two filesystems' read-ahead together add their
+// counters and what they hold, and keep the larger peak.
+func TestReadAheadStatsPlus(t *testing.T) {
+	a := ReadAheadStats{Streams: 1, HeldBytes: 10, PeakHeldBytes: 50, FetchedBytes: 100, ServedBytes: 90, Dropped: 2}
+	b := ReadAheadStats{Streams: 2, HeldBytes: 5, PeakHeldBytes: 70, FetchedBytes: 7, ServedBytes: 6, Dropped: 1}
+	want := ReadAheadStats{Streams: 3, HeldBytes: 15, PeakHeldBytes: 70, FetchedBytes: 107, ServedBytes: 96, Dropped: 3}
+	for _, got := range []ReadAheadStats{a.Plus(b), b.Plus(a)} {
+		if got != want {
+			t.Errorf("Plus = %+v, want %+v", got, want)
+		}
+	}
+	if got := a.Plus(ReadAheadStats{}); got != a {
+		t.Errorf("a.Plus(zero) = %+v, want %+v", got, a)
+	}
+}

@@ -160,7 +160,7 @@ func (r Report) rounds() int {
 	return n
 }
 
-// summary is one workload on one target over every round.
+// summary summarizes the rounds of workload on target (summarize).
 func (r Report) summary(target, workload string) (summary, bool) {
 	return summarize(r.Results, target, workload)
 }
