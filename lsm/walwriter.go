@@ -93,7 +93,15 @@ func (db *DB) writeQueuedWAL() {
 				db.journal.Shipped(s.lastSeq)
 			}
 			db.mu.Lock()
+			// Clear the slot: the queue's array would otherwise keep the
+			// shipped segment, and its buffer, until the array is
+			// replaced.
+			db.walQueue[0] = nil
 			db.walQueue = db.walQueue[1:]
+			// The segment is in the store: whoever still holds it
+			// (lastSeal, a frozen memtable's lastSeg, a waiter) reads
+			// only its id, done and err, so its buffer can go.
+			s.buf = nil
 			db.mu.Unlock()
 			s.finish(nil)
 			bo.Reset()
