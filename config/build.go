@@ -285,6 +285,14 @@ func (b *builder) buildLSM() {
 	l.FlushInterval = b.durationIn("lsm.flush_interval", raw.FlushInterval, DefaultFlushInterval, time.Millisecond, time.Minute)
 	l.ShipInterval = b.durationIn("lsm.ship_interval", raw.ShipInterval, DefaultShipInterval, time.Millisecond, time.Minute)
 	l.MemtableMB = b.intIn("lsm.memtable_mb", raw.MemtableMB, DefaultMemtableMB, 1, 4096)
+	l.MaxUnflushedMB = max(DefaultMaxUnflushedMB, 2*l.MemtableMB)
+	if raw.MaxUnflushed != nil {
+		if v := b.intIn("lsm.max_unflushed_mb", raw.MaxUnflushed, int64(l.MaxUnflushedMB), 2, 65536); v < 2*l.MemtableMB {
+			b.ps.add("lsm.max_unflushed_mb", "%d is less than twice lsm.memtable_mb (%d): a memtable is written out while the next one fills", v, l.MemtableMB)
+		} else {
+			l.MaxUnflushedMB = v
+		}
+	}
 	l.GCInterval = b.durationIn("lsm.gc_interval", raw.GCInterval, DefaultGCInterval, time.Second, 24*time.Hour)
 	l.GCMinAge = b.durationIn("lsm.gc_min_age", raw.GCMinAge, DefaultGCMinAge, time.Second, 30*24*time.Hour)
 	l.Compression = b.compression("lsm.compression", raw.Compression, DefaultCompression)

@@ -33,6 +33,7 @@ const (
 	DefaultFlushInterval      = lsm.DefaultFlushInterval
 	DefaultShipInterval       = lsm.DefaultShipInterval
 	DefaultMemtableMB         = lsm.DefaultMemtableBytes >> 20
+	DefaultMaxUnflushedMB     = lsm.DefaultMaxUnflushedBytes >> 20
 	DefaultCompression        = CompressionSnappy
 	DefaultZstdLevel          = compress.DefaultZstdLevel
 	DefaultSquash             = SquashRoot
@@ -190,6 +191,10 @@ type LSM struct {
 	ShipInterval time.Duration
 	// MemtableMB is the size at which a memtable is frozen and flushed, in MiB. Default DefaultMemtableMB.
 	MemtableMB int
+	// MaxUnflushedMB bounds each export's memtables not yet written as
+	// SSTs, in MiB: writers wait above it. Default DefaultMaxUnflushedMB,
+	// or 2*MemtableMB if that is more; never less than 2*MemtableMB.
+	MaxUnflushedMB int
 	// Compression of SST blocks and file data: none, snappy or zstd.
 	// Default snappy.
 	Compression Compression

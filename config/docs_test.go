@@ -23,7 +23,7 @@ func TestDocumentedDefaults(t *testing.T) {
 	want := []string{
 		"server.listen", "server.max_connections", "server.max_requests_per_conn", "server.shutdown_timeout",
 		"cache.memory_mb", "cache.read_ahead_mb", "s3.bucket", "s3.region", "lsm.flush_interval", "lsm.ship_interval", "lsm.memtable_mb",
-		"lsm.compression", "lsm.zstd_level", "exports.squash", "exports.anon_uid", "exports.anon_gid",
+		"lsm.max_unflushed_mb", "lsm.compression", "lsm.zstd_level", "exports.squash", "exports.anon_uid", "exports.anon_gid",
 		"exports.inode_cache_entries", "exports.root_mode", "exports.root_owner",
 	}
 	// Keys left out of the effective configuration when absent take the

@@ -54,6 +54,7 @@ type fileLSM struct {
 	FlushInterval *string `mapstructure:"flush_interval"`
 	ShipInterval  *string `mapstructure:"ship_interval"`
 	MemtableMB    *int64  `mapstructure:"memtable_mb"`
+	MaxUnflushed  *int64  `mapstructure:"max_unflushed_mb"`
 	Compression   *string `mapstructure:"compression"`
 	ZstdLevel     *int64  `mapstructure:"zstd_level"`
 	GCInterval    *string `mapstructure:"gc_interval"`

@@ -34,7 +34,7 @@ func TestDefaults(t *testing.T) {
 	if cfg.S3.Bucket != "slatedb" || cfg.S3.Region != "us-east-1" || cfg.S3.AllowHTTP || cfg.S3.Endpoint != "" {
 		t.Errorf("s3 defaults: %+v", cfg.S3)
 	}
-	if cfg.LSM.FlushInterval != 50*time.Millisecond || cfg.LSM.ShipInterval != 500*time.Millisecond || cfg.LSM.MemtableMB != 64 || cfg.LSM.Compression != CompressionSnappy {
+	if cfg.LSM.FlushInterval != 50*time.Millisecond || cfg.LSM.ShipInterval != 500*time.Millisecond || cfg.LSM.MemtableMB != 64 || cfg.LSM.MaxUnflushedMB != 256 || cfg.LSM.Compression != CompressionSnappy {
 		t.Errorf("lsm defaults: %+v", cfg.LSM)
 	}
 	e := cfg.Exports[0]
@@ -130,6 +130,7 @@ allow_http = true
 flush_interval = "20ms"
 ship_interval = "2s"
 memtable_mb = 16
+max_unflushed_mb = 48
 compression = "zstd"
 zstd_level = 9
 gc_interval = "30s"
@@ -174,7 +175,7 @@ zstd_level = 1
 		Cache: Cache{Dir: "/var/cache/zerofs", SizeGB: 2.5, MemoryMB: 0, ReadAheadMB: 0, JournalDir: "/var/lib/zerofs/journal"},
 		S3: S3{Endpoint: "https://s3.example.com", Bucket: "main-bucket", AccessKeyID: "AKIDFILE",
 			SecretAccessKey: "file-secret-value", Region: "eu-west-1", AllowHTTP: true},
-		LSM: LSM{FlushInterval: 20 * time.Millisecond, ShipInterval: 2 * time.Second, MemtableMB: 16, Compression: CompressionZstd, ZstdLevel: 9, GCInterval: 30 * time.Second, GCMinAge: time.Hour},
+		LSM: LSM{FlushInterval: 20 * time.Millisecond, ShipInterval: 2 * time.Second, MemtableMB: 16, MaxUnflushedMB: 48, Compression: CompressionZstd, ZstdLevel: 9, GCInterval: 30 * time.Second, GCMinAge: time.Hour},
 		Exports: []Export{{
 			Name: "a_1", Path: "/srv/a",
 			Store: StoreURL{Scheme: SchemeS3, Bucket: "main-bucket", Prefix: "teams/a"},
@@ -629,5 +630,24 @@ func TestReplicaKeys(t *testing.T) {
 		if _, ok := findProblem(problems, tc.key, tc.msg); !ok || len(problems) != 1 {
 			t.Errorf("%q: want one problem %s: ...%s...; got:\n%s", tc.extra, tc.key, tc.msg, text)
 		}
+	}
+}
+
+func TestMemoryBound(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		toml string
+		want int
+	}{
+		{"defaults, one export", validBase + oneExport, 256 + 64 + 2*256},
+		{"smaller caches and memtables", validBase + "memory_mb = 32\nread_ahead_mb = 8\n[lsm]\nmemtable_mb = 16\nmax_unflushed_mb = 64\n" + oneExport, 32 + 8 + 2*64},
+		{"large memtables raise the unflushed bound", validBase + "[lsm]\nmemtable_mb = 200\n" + oneExport, 256 + 64 + 2*400},
+		{"a read-only export has no write buffers", validBase + oneExport + "[[exports]]\nname = \"b\"\npath = \"/b\"\nstore = \"memory://b\"\nread_only = true\n", 2*(256+64) + 2*256},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mustLoad(t, tc.toml, nil).MemoryBoundMB(); got != tc.want {
+				t.Errorf("MemoryBoundMB() = %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

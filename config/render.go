@@ -47,6 +47,7 @@ func (c *Config) String() string {
 	w.str("flush_interval", c.LSM.FlushInterval.String())
 	w.str("ship_interval", c.LSM.ShipInterval.String())
 	w.int("memtable_mb", c.LSM.MemtableMB)
+	w.int("max_unflushed_mb", c.LSM.MaxUnflushedMB)
 	w.str("compression", string(c.LSM.Compression))
 	w.int("zstd_level", c.LSM.ZstdLevel)
 	w.str("gc_interval", durationText(c.LSM.GCInterval))

@@ -284,6 +284,16 @@ store = "file://data/a/../a/b"
 			wants: []want{{key: "exports[0].durability", msg: "memory://"}},
 		},
 		{
+			name:  "max_unflushed_mb below twice memtable_mb",
+			toml:  validBase + "[lsm]\nmemtable_mb = 100\nmax_unflushed_mb = 199\n" + oneExport,
+			wants: []want{{key: "lsm.max_unflushed_mb", msg: "199 is less than twice lsm.memtable_mb (100)"}},
+		},
+		{
+			name:  "max_unflushed_mb out of range",
+			toml:  validBase + "[lsm]\nmax_unflushed_mb = 1\n" + oneExport,
+			wants: []want{{key: "lsm.max_unflushed_mb", msg: "1 is out of range: from 2 to 65536"}},
+		},
+		{
 			name: "journal directory inside a store",
 			toml: `
 [cache]

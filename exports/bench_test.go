@@ -41,6 +41,12 @@ import (
 // repeat whole runs with -count 1 instead, so that plain and encrypted
 // alternate, and compare medians.)
 
+// benchLSMEnv names an environment variable whose value, if set, is the
+// body of the [lsm] table of every benchmark's configuration: for example
+// "memtable_mb = 16\nmax_unflushed_mb = 64" to see what the memory bounds
+// do to the peak resident size (/usr/bin/time -v).
+const benchLSMEnv = "ZEROFS_BENCH_LSM"
+
 type benchStack struct {
 	fs      *kvfs.FS
 	reg     *exports.Registry
@@ -79,8 +85,8 @@ func openBenchStack(b *testing.B, store string, encrypted bool, memoryMB int) *b
 		s3 = fmt.Sprintf("[exports.s3]\nendpoint = %q\naccess_key_id = %q\nsecret_access_key = %q\nregion = %q\nallow_http = true\n",
 			env.Endpoint, env.AccessKeyID, env.SecretAccessKey, env.Region)
 	}
-	content := fmt.Sprintf("[cache]\ndir = %q\nsize_gb = 2\nmemory_mb = %d\n[[exports]]\nname = \"bench\"\npath = \"/bench\"\nstore = %q\n",
-		filepath.Join(dir, "cache"), memoryMB, exp) + extra
+	content := fmt.Sprintf("[cache]\ndir = %q\nsize_gb = 2\nmemory_mb = %d\n[lsm]\n%s\n[[exports]]\nname = \"bench\"\npath = \"/bench\"\nstore = %q\n",
+		filepath.Join(dir, "cache"), memoryMB, os.Getenv(benchLSMEnv), exp) + extra
 	if encrypted {
 		key := filepath.Join(dir, "key")
 		if err := os.WriteFile(key, make([]byte, 32), 0o600); err != nil {

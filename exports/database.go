@@ -89,21 +89,22 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	var db *lsm.DB
 	if writer {
 		db, err = lsm.Open(ctx, store, lsm.Options{
-			FlushInterval:   cfg.LSM.FlushInterval,
-			ShipInterval:    cfg.LSM.ShipInterval,
-			GCInterval:      cfg.LSM.GCInterval,
-			GCMinAge:        cfg.LSM.GCMinAge,
-			MemtableBytes:   cfg.LSM.MemtableMB << 20,
-			Compression:     compression(ec.Compression),
-			ZstdLevel:       ec.ZstdLevel,
-			BlockCacheBytes: blockCache,
-			DiskCache:       r.opts.DiskCache,
-			CacheNamespace:  string(id),
-			WrapStore:       wrap,
-			Durability:      durability(ec.Durability),
-			JournalDir:      journalDirOf(cfg, id),
-			JournalCipher:   journalCipher(sealer),
-			Logger:          log,
+			FlushInterval:     cfg.LSM.FlushInterval,
+			ShipInterval:      cfg.LSM.ShipInterval,
+			GCInterval:        cfg.LSM.GCInterval,
+			GCMinAge:          cfg.LSM.GCMinAge,
+			MemtableBytes:     cfg.LSM.MemtableMB << 20,
+			MaxUnflushedBytes: int64(cfg.LSM.MaxUnflushedMB) << 20,
+			Compression:       compression(ec.Compression),
+			ZstdLevel:         ec.ZstdLevel,
+			BlockCacheBytes:   blockCache,
+			DiskCache:         r.opts.DiskCache,
+			CacheNamespace:    string(id),
+			WrapStore:         wrap,
+			Durability:        durability(ec.Durability),
+			JournalDir:        journalDirOf(cfg, id),
+			JournalCipher:     journalCipher(sealer),
+			Logger:            log,
 		})
 	} else if ec.Replica {
 		rep, rerr := lsm.OpenReplica(ctx, store, lsm.ReplicaOptions{

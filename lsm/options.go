@@ -41,6 +41,8 @@ const (
 	DefaultShipInterval    = 500 * time.Millisecond
 	DefaultMemtableBytes   = 64 << 20
 	DefaultBlockCacheBytes = 256 << 20
+	// DefaultMaxUnflushedBytes is the default of MaxUnflushedBytes.
+	DefaultMaxUnflushedBytes = 256 << 20
 )
 
 // Options configure a writer opened with Open. Zero fields take the
@@ -64,8 +66,11 @@ type Options struct {
 	// (64 MiB).
 	MemtableBytes int
 	// MaxUnflushedBytes bounds the memory of memtables not yet written as
-	// SSTs; writers wait (backpressure) above it. Default 256 MiB, and never
-	// less than 2*MemtableBytes.
+	// SSTs; writers wait (backpressure) above it. Default
+	// DefaultMaxUnflushedBytes (256 MiB), and never less than
+	// 2*MemtableBytes. The WAL objects not yet in the store hold the same
+	// changes (a memtable is written out only after its WAL objects), so
+	// they take at most as much memory again.
 	MaxUnflushedBytes int64
 	// L0CompactionTrigger starts a compaction once this many L0 SSTs exist.
 	// Default 8.
@@ -161,7 +166,7 @@ func (o Options) withDefaults() Options {
 		o.MemtableBytes = DefaultMemtableBytes
 	}
 	if o.MaxUnflushedBytes <= 0 {
-		o.MaxUnflushedBytes = 256 << 20
+		o.MaxUnflushedBytes = DefaultMaxUnflushedBytes
 	}
 	if o.MaxUnflushedBytes < 2*int64(o.MemtableBytes) {
 		o.MaxUnflushedBytes = 2 * int64(o.MemtableBytes)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +77,7 @@ func TestReloadOutcomeLogged(t *testing.T) {
 				t.Fatal(err)
 			}
 			storeB.Crash() // its final flush fails
-		}, []string{"config reloaded", "closing a store no longer served failed"}, []string{"reload failed", "reload refused"}},
+		}, []string{"config reloaded", "closing a store no longer served failed", `msg="memory bounds" caches_and_write_buffers_mib=832`}, []string{"reload failed", "reload refused"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,5 +99,32 @@ func TestReloadOutcomeLogged(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLogMemoryBounds: the memory line names what the configuration lets
+// caches and write buffers hold, and the runtime's soft limit when one is
+// set (GOMEMLIMIT).
+func TestLogMemoryBounds(t *testing.T) {
+	cfg := &config.Config{
+		Cache:   config.Cache{MemoryMB: 100, ReadAheadMB: 10},
+		LSM:     config.LSM{MaxUnflushedMB: 50},
+		Exports: []config.Export{{Name: "a"}, {Name: "b", ReadOnly: true}},
+	}
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	for _, tc := range []struct {
+		limit int64
+		want  string
+	}{
+		{math.MaxInt64, `msg="memory bounds" caches_and_write_buffers_mib=320 gomemlimit=none`},
+		{3 << 30, `msg="memory bounds" caches_and_write_buffers_mib=320 gomemlimit="3072 MiB"`},
+	} {
+		debug.SetMemoryLimit(tc.limit)
+		var logs strings.Builder
+		logMemoryBounds(slog.New(slog.NewTextHandler(&logs, nil)), cfg)
+		if !strings.Contains(logs.String(), tc.want) {
+			t.Errorf("logged %q, want it to contain %q", logs.String(), tc.want)
+		}
 	}
 }

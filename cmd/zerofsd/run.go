@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/zerofs-go/zerofsd/cache"
+	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/exports"
 	"github.com/zerofs-go/zerofsd/metrics"
 	"github.com/zerofs-go/zerofsd/nfs"
@@ -40,6 +43,7 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 	}
 	log := newLogger(stderr, cfg.Server)
 	log.Info("zerofsd starting", "version", version, "config", cfg.File, "exports", len(cfg.Exports))
+	logMemoryBounds(log, cfg)
 
 	disk, err := cache.OpenDisk(cfg.Cache.Dir, cfg.Cache.SizeBytes(), log.With("component", "cache"))
 	if err != nil {
@@ -188,7 +192,20 @@ func reload(ctx context.Context, path string, reg *exports.Registry, log *slog.L
 	// Applied. An error now is from closing what the new config dropped;
 	// the registry has logged it for each store.
 	log.Info("config reloaded", "exports", len(cfg.Exports))
+	logMemoryBounds(log, cfg)
 	if err != nil {
 		log.Error("config reloaded, but closing an export it no longer serves failed", "err", err)
 	}
+}
+
+// logMemoryBounds logs what the configuration lets the exports' caches and
+// write buffers hold, and the Go runtime's soft memory limit (GOMEMLIMIT):
+// the first things to look at when the daemon uses more memory than
+// planned (docs/config.md, Memory).
+func logMemoryBounds(log *slog.Logger, cfg *config.Config) {
+	limit := "none"
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+		limit = fmt.Sprintf("%d MiB", l>>20)
+	}
+	log.Info("memory bounds", "caches_and_write_buffers_mib", cfg.MemoryBoundMB(), "gomemlimit", limit)
 }
