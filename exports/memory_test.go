@@ -49,7 +49,9 @@ func TestMaxUnflushedBound(t *testing.T) {
 			faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
 			faulty.Inject(faultstore.Fault{
 				Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent},
-				Key: func(key string) bool { return strings.HasPrefix(key, "compacted/") || strings.Contains(key, "/compacted/") },
+				Key: func(key string) bool {
+					return strings.HasPrefix(key, "compacted/") || strings.Contains(key, "/compacted/")
+				},
 			})
 			reg := openOn(t, cfg, faulty, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			t.Cleanup(func() {
