@@ -1,14 +1,14 @@
 package nfs
 
-import "github.com/zerofs-go/zerofsd/nfs/xdr"
+import (
+	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/nfs/xdr"
+)
 
 func decodeFsinfoArgs(d *xdr.Decoder) (getattrArgs, error) {
 	a := getattrArgs{fh: getFH(d)}
 	return a, garbage(d.Err())
 }
-
-// maxFileSize is FSINFO's maxfilesize.
-const maxFileSize = 1<<63 - 1
 
 // nfsFsinfo is NFSPROC3_FSINFO (section 3.3.19): 1 MiB reads and writes,
 // 1 ns timestamps, hard links and symlinks.
@@ -36,7 +36,7 @@ func (r *request) nfsFsinfo() error {
 	r.e.Uint32(maxIOSize) // wtpref
 	r.e.Uint32(4096)      // wtmult
 	r.e.Uint32(dirPref)   // dtpref
-	r.e.Uint64(maxFileSize)
+	r.e.Uint64(kvfs.MaxFileSize) // a client refuses larger writes itself, before caching them
 	r.e.Uint32(0) // time_delta: 1 ns
 	r.e.Uint32(1)
 	r.e.Uint32(fsfLink | fsfSymlink | fsfHomogeneous | fsfCanSetTime)

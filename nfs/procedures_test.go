@@ -319,6 +319,16 @@ func TestFilesystemInfo(t *testing.T) {
 	if info.Properties != 0x1b || info.DtPref == 0 || info.MaxFileSize == 0 {
 		t.Fatalf("fsinfo %+v", info)
 	}
+	// maxfilesize is what the filesystem takes: a write ending there
+	// succeeds, one byte further fails. A client sizes its own limit on it,
+	// so a larger value lets it accept writes it can only fail at writeback.
+	if info.MaxFileSize != kvfs.MaxFileSize {
+		t.Fatalf("fsinfo maxfilesize %d, want kvfs.MaxFileSize %d", info.MaxFileSize, uint64(kvfs.MaxFileSize))
+	}
+	big := must[nfsclient.CreateResult](t)(c.Create(cx, root, "big", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{}))
+	must[nfsclient.WriteResult](t)(c.Write(cx, big.FH, info.MaxFileSize-1, []byte{1}, nfsclient.FileSync))
+	_, err := c.Write(cx, big.FH, info.MaxFileSize, []byte{1}, nfsclient.FileSync)
+	wantStatus(t, err, nfs.StatusFBig)
 	st := must[nfsclient.Fsstat](t)(c.Fsstat(cx, root))
 	if st.TBytes == 0 || st.ABytes > st.TBytes || st.Attr == nil {
 		t.Fatalf("fsstat %+v", st)
