@@ -13,6 +13,10 @@ var ErrRecordTooLarge = errors.New("rpc: record too large")
 
 const lastFragment = 1 << 31
 
+// readStep is how far ahead of the bytes received ReadRecord grows its
+// buffer.
+const readStep = 64 << 10
+
 // ReadRecord reads one record marked record from r, appending its bytes to
 // buf[:0], and returns the result. Records longer than max bytes fail with
 // ErrRecordTooLarge (the stream cannot be resynchronised afterwards). An
@@ -35,14 +39,21 @@ func ReadRecord(r io.Reader, buf []byte, max int) ([]byte, error) {
 		if len(buf)+n > max {
 			return buf, fmt.Errorf("%w: more than %d bytes", ErrRecordTooLarge, max)
 		}
-		start := len(buf)
-		// Amortized growth: many small fragments cost linear time.
-		buf = slices.Grow(buf, n)[:start+n]
-		if _, err := io.ReadFull(r, buf[start:]); err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
+		// The buffer grows as the bytes arrive, a step at a time: a mark
+		// alone must not make a connection hold the record's declared
+		// size. Growth is amortized, so many small fragments, or steps,
+		// cost linear time.
+		for left := n; left > 0; {
+			step := min(left, readStep)
+			start := len(buf)
+			buf = slices.Grow(buf, step)[:start+step]
+			if _, err := io.ReadFull(r, buf[start:]); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return buf[:start], err
 			}
-			return buf, err
+			left -= step
 		}
 		if h&lastFragment != 0 {
 			return buf, nil

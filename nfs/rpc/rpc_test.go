@@ -52,6 +52,38 @@ func TestReadRecord(t *testing.T) {
 	}
 }
 
+// TestReadRecordGrowsAsBytesArrive: a record mark alone, declaring a
+// large record, makes ReadRecord hold no more than one step of buffer, not
+// the declared size (a connection that sends only marks would otherwise
+// pin a megabyte each); a large record that does arrive is read whole.
+func TestReadRecordGrowsAsBytesArrive(t *testing.T) {
+	const declared = 1 << 20
+	mark := binary.BigEndian.AppendUint32(nil, declared|lastFragment)
+	for _, tc := range []struct {
+		name    string
+		in      []byte
+		wantErr error
+		maxCap  int
+	}{
+		{"mark only", mark, io.ErrUnexpectedEOF, readStep},
+		{"mark and 100 KiB", append(mark, make([]byte, 100<<10)...), io.ErrUnexpectedEOF, 4 * readStep},
+		{"the whole record", append(mark, bytes.Repeat([]byte{7}, declared)...), nil, 2 * declared},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ReadRecord(bytes.NewReader(tc.in), nil, 2*declared)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if cap(got) > tc.maxCap {
+				t.Fatalf("buffer of %d bytes for %d bytes received; want at most %d", cap(got), len(tc.in)-4, tc.maxCap)
+			}
+			if err == nil && (len(got) != declared || got[declared-1] != 7) {
+				t.Fatalf("read %d bytes, want the %d sent", len(got), declared)
+			}
+		})
+	}
+}
+
 func TestRecordRoundTrip(t *testing.T) {
 	buf := BeginRecord(nil)
 	buf = append(buf, "payload!"...)
