@@ -22,6 +22,10 @@ func decodeReadArgs(d *xdr.Decoder) (readArgs, error) {
 //	args: nfs_fh3, offset3, count3
 //	res:  nfsstat3 | OK: post_op_attr, count3, bool eof, opaque data<>
 //	                 | fail: post_op_attr
+// readSlack is the least a READ reserves for its data when its count is
+// larger: a file may have grown since its attributes were read.
+const readSlack = 64 << 10
+
 func (r *request) nfsRead() error {
 	a, err := decodeReadArgs(r.args)
 	if err != nil {
@@ -38,7 +42,13 @@ func (r *request) nfsRead() error {
 	default:
 		return r.failAttr(t, StatusInval)
 	}
+	// Reserve no more than the file holds past the offset (as of the
+	// attributes just read, and at least readSlack, in case it grew since):
+	// a large count on a small file must not hold a megabyte per call.
 	count := int(min(a.count, maxIOSize))
+	if left := t.attr.Size - min(a.offset, t.attr.Size); left < uint64(count) {
+		count = int(max(left, min(uint64(count), readSlack)))
+	}
 
 	r.status3(StatusOK)
 	attrOff := r.e.Len()
