@@ -22,6 +22,7 @@ func decodeReadArgs(d *xdr.Decoder) (readArgs, error) {
 //	args: nfs_fh3, offset3, count3
 //	res:  nfsstat3 | OK: post_op_attr, count3, bool eof, opaque data<>
 //	                 | fail: post_op_attr
+//
 // readSlack is the least a READ reserves for its data when its count is
 // larger: a file may have grown since its attributes were read.
 const readSlack = 64 << 10
