@@ -29,15 +29,16 @@ func (r *request) nfsFsinfo() error {
 	}
 	r.status3(StatusOK)
 	putPostOpAttr(r.e, &t.attr, t.fsid)
-	r.e.Uint32(maxIOSize)        // rtmax
-	r.e.Uint32(maxIOSize)        // rtpref
-	r.e.Uint32(4096)             // rtmult
-	r.e.Uint32(maxIOSize)        // wtmax
-	r.e.Uint32(maxIOSize)        // wtpref
-	r.e.Uint32(4096)             // wtmult
-	r.e.Uint32(dirPref)          // dtpref
-	r.e.Uint64(kvfs.MaxFileSize) // a client refuses larger writes itself, before caching them
-	r.e.Uint32(0)                // time_delta: 1 ns
+	r.e.Uint32(maxIOSize) // rtmax
+	r.e.Uint32(maxIOSize) // rtpref
+	r.e.Uint32(4096)      // rtmult
+	r.e.Uint32(maxIOSize) // wtmax
+	r.e.Uint32(maxIOSize) // wtpref
+	r.e.Uint32(4096)      // wtmult
+	r.e.Uint32(dirPref)   // dtpref
+	// maxfilesize: a client refuses larger writes itself, before caching them.
+	r.e.Uint64(kvfs.MaxFileSize)
+	r.e.Uint32(0) // time_delta: 1 ns
 	r.e.Uint32(1)
 	r.e.Uint32(fsfLink | fsfSymlink | fsfHomogeneous | fsfCanSetTime)
 	return nil
