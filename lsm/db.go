@@ -44,6 +44,9 @@ type DB struct {
 	// our epoch by someone else; guarded by manifestMu.
 	fenceCheckedID uint64
 	epoch          uint64
+	// unfencedAt is when (db.now, in Unix nanoseconds) the writer last
+	// knew that no newer writer had opened the database (unfenced.go).
+	unfencedAt atomic.Int64
 
 	// jdir is the locked journal directory (local durability, or a
 	// journal left by an earlier run in local mode), nil without one;

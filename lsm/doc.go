@@ -132,6 +132,11 @@
 // never acknowledges another write. A corrupt WAL object (which atomic
 // PUTs cannot produce by crashing) stops Open with ErrCorrupt naming it,
 // rather than silently dropping writes that may have been acknowledged.
+// GC keeps flushed WAL objects (a fence among them) for GCMinAge, and a
+// writer that has not known itself the newest for GCMinAge/2 lists the
+// manifests before it takes a successful WAL or manifest PUT for durable
+// (unfenced.go): a writer cut off from the store can never write into the
+// collected id of a newer writer's fence or manifest.
 //
 // # Reads
 //
@@ -154,8 +159,8 @@
 // sorted runs of similar size (size-tiered, ratio 2) are merged into one new
 // sorted run split at TargetSSTBytes, keeping only the newest version of
 // each key and dropping tombstones when the output is the oldest run.
-// GC deletes WAL objects below WALIDFlushed and value objects (once older
-// than GCMinAge) that no SST points into, SSTs referenced by no manifest
+// GC deletes WAL objects below WALIDFlushed and value objects (both once
+// older than GCMinAge) that no SST points into, SSTs referenced by no manifest
 // that matters (current, checkpointed) nor by a live iterator once older
 // than GCMinAge, and old unpinned manifests; "an SST points into" counts
 // the SSTs of the current and checkpointed manifests, of the versions live

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 func testFencing(t *testing.T, store objstore.Store) {
@@ -135,4 +138,98 @@ func TestFencedIsLoggedBeforeAnyRefusal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestFencedWriterCannotWriteIntoACollectedFence: a writer cut off from
+// the store (its WAL PUTs failing) while another writer opens, writes,
+// flushes and collects must not acknowledge its buffered write when the
+// store comes back. The new writer's fence object sits at the id the old
+// writer's next PUT uses, but it is empty and nothing references it: once
+// it was collected, the old writer's PUT landed in its place, below what
+// the new writer had flushed, so nothing ever replayed it, and the write
+// acknowledged as durable was lost. The new writer now keeps WAL objects
+// for gc_min_age, and a writer that has not seen the store for half of it
+// looks for a newer writer before it acknowledges.
+func TestFencedWriterCannotWriteIntoACollectedFence(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		minAge time.Duration
+		// advance is how far both clocks move while the old writer is
+		// cut off.
+		advance time.Duration
+	}{
+		{name: "no grace", minAge: time.Nanosecond, advance: time.Second},
+		{name: "cut off briefly", minAge: time.Hour, advance: time.Minute},
+		{name: "cut off longer than gc_min_age", minAge: time.Hour, advance: 2 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := &testClock{t: time.Unix(1_800_000_000, 0)}
+			mem := objstore.NewMemoryClock(clock.Now)
+			faulty := faultstore.New(mem, faultstore.Options{})
+			opts := smallOptions()
+			opts.FlushInterval = time.Hour // only Flush writes the WAL
+			opts.GCMinAge = tc.minAge
+			opts.Now = clock.Now
+			old := mustOpen(t, faulty, opts)
+			cut := faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent, objstore.OpHead, objstore.OpList, objstore.OpGet}})
+			if err := old.Put(ctx, []byte("k"), []byte("old writer's"), WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			flushCtx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			if err := old.Flush(flushCtx); err == nil {
+				t.Fatal("Flush succeeded with the store cut off")
+			}
+			cancel()
+
+			clock.Advance(tc.advance)
+			newer := mustOpen(t, mem, opts)
+			for i := range 8 {
+				if err := newer.Put(ctx, []byte(fmt.Sprintf("n%d", i)), make([]byte, 8<<10), WriteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if err := newer.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := newer.FlushMemtable(ctx); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(tc.advance)
+			if _, err := newer.RunGC(ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			cut.Remove()
+			if err := old.Flush(ctx); !errors.Is(err, ErrFenced) {
+				t.Fatalf("the old writer's Flush after the store came back = %v, want ErrFenced (its write is in no history)", err)
+			}
+			if err := newer.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			reopened := mustOpen(t, mem, opts)
+			defer reopened.Close(ctx)
+			if v, err := reopened.Get(ctx, []byte("k")); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("k = %q, %v; the old writer's write was never acknowledged, nor replayed", v, err)
+			}
+		})
+	}
+}
+
+// testClock is a clock that moves only when told.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }

@@ -287,12 +287,17 @@ func (db *DB) deleteGarbage(ctx context.Context, res *GCResult, l gcListing) err
 		info := objs[o]
 		switch {
 		case view.referenced[o]:
-		case o.Kind == vlog.WALObject && o.WALID < view.cur.WALIDFlushed:
+		case o.Kind == vlog.WALObject && o.WALID < view.cur.WALIDFlushed && info.ModTime.Before(cutoff):
+			// Kept for GCMinAge even when flushed: one of them may be the
+			// fence a cut-off older writer's next PUT must fail on
+			// (unfenced.go).
 			if err := del(info.Key); err != nil {
 				return err
 			}
 			res.WALs++
 			continue
+		case o.Kind == vlog.WALObject && o.WALID < view.cur.WALIDFlushed:
+			res.Young++
 		case o.Kind == vlog.ValueObject && info.ModTime.Before(cutoff):
 			if err := del(info.Key); err != nil {
 				return err

@@ -829,3 +829,73 @@ func TestLocalCloseWithStoreDown(t *testing.T) {
 	defer re.Close(ctx)
 	checkAll(t, re, want)
 }
+
+// TestLocalFencedTailSurvivesACollectedFence: the journal's side of
+// TestFencedWriterCannotWriteIntoACollectedFence. A writer with local
+// durability acknowledged writes from its journal while its WAL PUTs
+// failed; another writer took over, flushed and collected its fence. When
+// the store came back, the first writer's PUT landed in the collected id
+// and it took that for shipping: it deleted its journal files, so the
+// acknowledged tail was neither in any history nor set aside. Now it is
+// fenced instead, and the tail is set aside at its next start.
+func TestLocalFencedTailSurvivesACollectedFence(t *testing.T) {
+	ctx := context.Background()
+	clock := &testClock{t: time.Unix(1_800_000_000, 0)}
+	inner := objstore.NewMemoryClock(clock.Now)
+	storeA := faultstore.New(inner, faultstore.Options{})
+	jfs := memfs.New(7)
+	optsA := localOptions(jfs, "/journal-a")
+	optsA.Now = clock.Now
+	optsA.GCMinAge = time.Hour
+	var logsA testenv.SyncBuffer
+	optsA.Logger = logTo(&logsA)
+	a := mustOpen(t, storeA, optsA)
+	storeA.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent, objstore.OpHead, objstore.OpList, objstore.OpGet}})
+	for i := 0; i < 5; i++ {
+		if err := a.Put(ctx, []byte(fmt.Sprintf("a-only-%d", i)), []byte("a"), WriteOptions{AwaitDurable: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flushCtx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	if err := a.FlushWAL(flushCtx); err == nil {
+		t.Fatal("FlushWAL succeeded with the store cut off")
+	}
+	cancel()
+
+	clock.Advance(2 * time.Hour)
+	optsB := smallOptions()
+	optsB.Now = clock.Now
+	optsB.GCMinAge = time.Hour
+	optsB.FlushInterval = time.Hour
+	b := mustOpen(t, inner, optsB)
+	for i := 0; i < 8; i++ {
+		if err := b.Put(ctx, []byte(fmt.Sprintf("b-%d", i)), make([]byte, 8<<10), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Hour)
+	if _, err := b.RunGC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	storeA.ClearFaults()
+	if err := a.FlushWAL(ctx); !errors.Is(err, ErrFenced) {
+		t.Fatalf("the first writer's FlushWAL after the store came back = %v, want ErrFenced", err)
+	}
+	a.kill()
+	re := mustOpen(t, storeA, optsA)
+	defer re.Close(ctx)
+	orphans, err := journal.ListOrphans(jfs, "/journal-a", nil)
+	if err != nil || len(orphans) != 1 || orphans[0].Records < 5 {
+		t.Fatalf("orphans %+v, %v; want one with the 5 writes acknowledged from the journal", orphans, err)
+	}
+}

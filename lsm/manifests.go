@@ -94,8 +94,24 @@ func (db *DB) updateManifest(ctx context.Context, mutate func(m *manifest.Manife
 		if err := mutate(next); err != nil {
 			return nil, err
 		}
+		start, recent := db.now(), db.unfencedRecently()
 		err := db.store.PutIfAbsent(ctx, manifestKey(next.ID), manifest.Encode(next))
+		if err == nil && !recent {
+			// The id may have been a newer writer's manifest, since
+			// collected (unfenced.go).
+			reason, lerr := db.newerWriter(ctx)
+			if lerr != nil {
+				return nil, lerr
+			}
+			if reason != "" {
+				db.manifestMu.Unlock()
+				db.fence(reason + "; " + manifestKey(next.ID) + " was written after it, into a collected id")
+				db.manifestMu.Lock()
+				return nil, ErrFenced
+			}
+		}
 		if err == nil {
+			db.markUnfenced(start) // the latest manifest was ours then
 			db.man = next
 			if publish != nil {
 				publish(next)

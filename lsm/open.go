@@ -39,6 +39,7 @@ func Open(ctx context.Context, store objstore.Store, opts Options) (*DB, error) 
 	if err != nil {
 		return nil, err
 	}
+	bumped := db.now()
 	man, journalNum, err := db.bumpEpoch(ctx, found)
 	if err != nil {
 		return nil, err
@@ -57,6 +58,7 @@ func Open(ctx context.Context, store objstore.Store, opts Options) (*DB, error) 
 		return nil, err
 	}
 	opened = true
+	db.markUnfenced(bumped) // our manifest was the latest then
 	fenceSeg := &walSegment{id: fenceID, done: make(chan struct{})}
 	close(fenceSeg.done)
 	db.lastSeal = fenceSeg

@@ -192,10 +192,26 @@ func (db *DB) CheckFence(ctx context.Context) error {
 	if db.readOnly {
 		return nil
 	}
+	if !db.unfencedRecently() {
+		// A newer writer's first manifest may have been collected, so
+		// that the next id is free although it exists: list them all
+		// (unfenced.go).
+		reason, err := db.newerWriter(ctx)
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			db.fence(reason)
+			return ErrFenced
+		}
+		return nil
+	}
+	start := db.now()
 	db.manifestMu.Lock()
 	next := max(db.man.ID, db.fenceCheckedID) + 1
 	db.manifestMu.Unlock()
 	if _, err := db.store.Head(ctx, manifestKey(next)); errors.Is(err, objstore.ErrNotFound) {
+		db.markUnfenced(start)
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("lsm: checking for a newer manifest: %w", err)
@@ -212,5 +228,6 @@ func (db *DB) CheckFence(ctx context.Context) error {
 	db.manifestMu.Lock()
 	db.fenceCheckedID = max(db.fenceCheckedID, latest.ID)
 	db.manifestMu.Unlock()
+	db.markUnfenced(start)
 	return nil
 }

@@ -85,6 +85,16 @@ func (db *DB) writeQueuedWAL() {
 		s := db.walQueue[0]
 		db.mu.Unlock()
 		err := db.putWAL(db.bgCtx, s)
+		if err == nil && !db.unfencedRecently() {
+			// Out of touch with the store for long: the id may have been
+			// a newer writer's fence, since collected (unfenced.go).
+			var reason string
+			if reason, err = db.newerWriter(db.bgCtx); err == nil && reason != "" {
+				db.fence(reason + "; " + walKey(s.id) + " was written after it, into a collected id, and is not acknowledged")
+				db.failQueued(ErrFenced)
+				return
+			}
+		}
 		if err == nil {
 			db.stats.walPuts.Add(1)
 			db.stats.walBytes.Add(int64(len(s.buf)))

@@ -27,8 +27,12 @@ type memObject struct {
 var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty in-memory store.
-func NewMemory() *Memory {
-	return &Memory{objects: make(map[string]memObject), now: time.Now}
+func NewMemory() *Memory { return NewMemoryClock(time.Now) }
+
+// NewMemoryClock returns an empty in-memory store whose objects take their
+// modification times from now (a test's clock).
+func NewMemoryClock(now func() time.Time) *Memory {
+	return &Memory{objects: make(map[string]memObject), now: now}
 }
 
 func (m *Memory) lookup(ctx context.Context, op, key string) (memObject, error) {
