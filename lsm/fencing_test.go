@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -164,7 +163,7 @@ func TestFencedWriterCannotWriteIntoACollectedFence(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			clock := &testClock{t: time.Unix(1_800_000_000, 0)}
+			clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
 			mem := objstore.NewMemoryClock(clock.Now)
 			faulty := faultstore.New(mem, faultstore.Options{})
 			opts := smallOptions()
@@ -214,22 +213,4 @@ func TestFencedWriterCannotWriteIntoACollectedFence(t *testing.T) {
 			}
 		})
 	}
-}
-
-// testClock is a clock that moves only when told.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }

@@ -840,7 +840,7 @@ func TestLocalCloseWithStoreDown(t *testing.T) {
 // fenced instead, and the tail is set aside at its next start.
 func TestLocalFencedTailSurvivesACollectedFence(t *testing.T) {
 	ctx := context.Background()
-	clock := &testClock{t: time.Unix(1_800_000_000, 0)}
+	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	inner := objstore.NewMemoryClock(clock.Now)
 	storeA := faultstore.New(inner, faultstore.Options{})
 	jfs := memfs.New(7)

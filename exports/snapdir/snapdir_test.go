@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/exports/snapdir"
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/nfs"
 )
@@ -107,24 +108,11 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // fixture is a live filesystem with snapshots "first" (file "f" = "one")
 // and "second" (file "f" = "two").
 type fixture struct {
-	live *kvfs.FS
-	src  *source
-	set  *snapdir.Set
-	fs   nfs.Filesystem // live, wrapped
-	now  time.Time
-	mu   sync.Mutex
-}
-
-func (f *fixture) clock() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fixture) advance(d time.Duration) {
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
+	live  *kvfs.FS
+	src   *source
+	set   *snapdir.Set
+	fs    nfs.Filesystem // live, wrapped
+	clock *testenv.Clock
 }
 
 func newFixture(t *testing.T, opts snapdir.Options) *fixture {
@@ -137,7 +125,7 @@ func newFixture(t *testing.T, opts snapdir.Options) *fixture {
 	}
 	t.Cleanup(func() { live.Close(ctx) })
 	src := &source{data: map[string]*kvfs.MemKV{}, opened: map[string]int{}, closed: map[string]int{}}
-	f := &fixture{live: live, src: src, now: time.Unix(1_700_000_000, 0)}
+	f := &fixture{live: live, src: src, clock: testenv.NewClock(time.Unix(1_700_000_000, 0))}
 	for i, content := range []string{"one", "two"} {
 		name := []string{"first", "second"}[i]
 		writeFile(t, live, "f", content)
@@ -145,11 +133,11 @@ func newFixture(t *testing.T, opts snapdir.Options) *fixture {
 			t.Fatal(err)
 		}
 		src.data[name] = kv.Crash() // a copy of what is there now
-		src.infos = append(src.infos, snapdir.Info{Name: name, ID: uint64(10 + i), Created: f.now.Add(time.Duration(i) * time.Minute)})
+		src.infos = append(src.infos, snapdir.Info{Name: name, ID: uint64(10 + i), Created: f.clock.Now().Add(time.Duration(i) * time.Minute)})
 	}
 	writeFile(t, live, "f", "live")
 	opts.Logger = quiet()
-	opts.Now = f.clock
+	opts.Now = f.clock.Now
 	f.set = snapdir.NewSet(src, live.FSID(), opts)
 	t.Cleanup(func() { f.set.Close(ctx) })
 	f.fs = f.set.Wrap(live, ".snapshots")
@@ -304,7 +292,7 @@ func TestSnapshotGoneIsStale(t *testing.T) {
 	f.src.mu.Lock()
 	f.src.broken = true
 	f.src.mu.Unlock()
-	f.advance(time.Second) // within ListTTL: only the failed read finds it gone
+	f.clock.Advance(time.Second) // within ListTTL: only the failed read finds it gone
 	if _, _, err := first.Read(ctx, root, 1000, 0, make([]byte, 10)); !errors.Is(err, kvfs.ErrStale) {
 		t.Fatalf("read in a deleted snapshot: %v, want ESTALE", err)
 	}
@@ -331,7 +319,7 @@ func TestSnapshotGoneIsStale(t *testing.T) {
 	f.src.mu.Lock()
 	f.src.infos = append(f.src.infos, snapdir.Info{Name: "first", ID: 20})
 	f.src.mu.Unlock()
-	f.advance(time.Second)
+	f.clock.Advance(time.Second)
 	again, _ := f.snapshot(t, "first")
 	if again.FSID() == first.FSID() {
 		t.Fatal("a snapshot made again under the same name has the old FSID")
@@ -357,7 +345,7 @@ func TestSnapshotReadersBounded(t *testing.T) {
 	if f.src.opened["first"] != 4 || f.src.closed["first"] != 4 {
 		t.Fatalf("first opened %d, closed %d times", f.src.opened["first"], f.src.closed["first"])
 	}
-	f.advance(2 * time.Minute)
+	f.clock.Advance(2 * time.Minute)
 	deadline := time.Now().Add(5 * time.Second)
 	for f.set.OpenReaders() != 0 {
 		if time.Now().After(deadline) {
