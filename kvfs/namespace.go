@@ -173,6 +173,14 @@ func (fs *FS) insert(ctx context.Context, op string, cred Cred, dir uint64, name
 // to After.
 func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, req CreateRequest) (NewEntry, error) {
 	mode := uint32(0o644)
+	if req.Mode == CreateExclusive {
+		// An exclusive create carries no attributes: the client sets them
+		// with a SETATTR that follows. Until then nobody but the owner
+		// (who may always use its own file) can open it, as with Linux
+		// nfsd: open(O_CREAT|O_EXCL, 0600) must not be readable by others
+		// in between.
+		mode = 0
+	}
 	if req.Attrs.Mode != nil {
 		mode = *req.Attrs.Mode
 	}

@@ -412,6 +412,24 @@ func TestExclusiveCreate(t *testing.T) {
 	checkFsck(t, tr.fs)
 }
 
+// TestExclusiveCreateIsPrivateUntilSetattr: an exclusive create carries
+// no mode (the client sends it in a SETATTR right after), so the file is
+// created with no permission bits: another user cannot open it in between,
+// while its owner can still write it.
+func TestExclusiveCreateIsPrivateUntilSetattr(t *testing.T) {
+	ctx := context.Background()
+	tr := newTree(t)
+	f := must[kvfs.NewEntry](t)(tr.fs.Create(ctx, alice, tr.pub, "secret", kvfs.CreateRequest{Mode: kvfs.CreateExclusive, Verifier: [8]byte{7}})).Attr
+	if f.Mode&0o7777 != 0 {
+		t.Fatalf("exclusively created file has mode %o, want no permission bits until the client sets them", f.Mode&0o7777)
+	}
+	if _, err := tr.fs.Write(ctx, alice, f.Ino, 0, []byte("mine")); err != nil {
+		t.Fatalf("the owner's write before the SETATTR: %v", err)
+	}
+	_, _, err := tr.fs.Read(ctx, bob, f.Ino, 0, make([]byte, 4))
+	wantErrno(t, err, syscall.EACCES)
+}
+
 func TestSetgidAndPrivileges(t *testing.T) {
 	ctx := context.Background()
 	u32 := func(v uint32) *uint32 { return &v }
