@@ -144,14 +144,14 @@ func (r *request) resolve(fh []byte) (target, Status) {
 // resolveSecond resolves a second handle of a call (RENAME, LINK), which
 // must belong to the same export as the first.
 func (r *request) resolveSecond(first target, fh []byte) (target, Status) {
-	t, st := r.resolve(fh)
-	if st == StatusBadHandle || st == StatusStale {
-		return t, st
+	// Another export is XDEV whatever its inode's state; the export's own
+	// errors (a failed GetAttr is IO, not XDEV) come from resolve.
+	if h, err := ParseHandle(fh); err == nil && h.FSID != first.fsid {
+		if exp, ok := r.s.opts.Exports.ByFSID(h.FSID); ok && exp.FS != nil {
+			return target{}, StatusXDev
+		}
 	}
-	if t.fsid != first.fsid {
-		return t, StatusXDev
-	}
-	return t, st
+	return r.resolve(fh)
 }
 
 // status maps a Filesystem error to a status, logging unexpected errors.
