@@ -306,6 +306,18 @@ func (d *Disk) removeFiles(paths []string) {
 	}
 }
 
+// Forget drops every cached page of the object key in namespace, and keeps
+// fetches of it in flight from caching their result: for a writer that
+// creates an object without a caching store, under a name an earlier object
+// may have had (sequential names, a store wiped and started again). A nil
+// Disk does nothing.
+func (d *Disk) Forget(namespace, key string) {
+	if d == nil || len(namespace) > maxNameLen || len(key) > maxNameLen {
+		return
+	}
+	d.invalidate(objectID{namespace: namespace, key: key})
+}
+
 // invalidate drops every resident page of an object and makes fetches of it
 // that are in flight not cache their result.
 func (d *Disk) invalidate(oid objectID) {

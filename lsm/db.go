@@ -31,8 +31,11 @@ type DB struct {
 	codecs *compress.Codecs
 	// walBatches recycles the scratch of compressBatch (*walBatch).
 	walBatches sync.Pool
-	// diskCache is the optional shared disk cache (for its statistics).
+	// diskCache is the optional shared disk cache (for its statistics,
+	// and to forget the names WAL writes reuse); cacheNS is the database's
+	// namespace in it.
 	diskCache *cache.Disk
+	cacheNS   string
 	readOnly  bool
 	// roCheckpoint is the checkpoint a read-only database is pinned to.
 	roCheckpoint string
@@ -155,7 +158,7 @@ func newDB(store objstore.Store, opts Options, diskCache *cache.Disk, ns string,
 		stop:        make(chan struct{}),
 	}
 	db.walBatches.New = db.newWALBatch
-	db.diskCache = diskCache
+	db.diskCache, db.cacheNS = diskCache, ns
 	if blockCacheBytes > 0 {
 		db.cache = sstable.NewBlockCache(blockCacheBytes)
 	}

@@ -246,7 +246,7 @@ func (db *DB) shipJournal(ctx context.Context, g *journal.Group) (shipped int, t
 				n++
 			}
 			key := walKey(nextID)
-			err := db.store.PutIfAbsent(ctx, key, obj)
+			err := db.putWALObject(ctx, key, obj)
 			if errors.Is(err, objstore.ErrPreconditionFailed) {
 				got, gerr := db.store.Get(ctx, key)
 				if gerr != nil {

@@ -172,7 +172,7 @@ func (db *DB) recoverWAL(ctx context.Context, man *manifest.Manifest, mem *memTa
 	fence := wal.AppendHeader(nil, wal.Header{WriterEpoch: db.epoch, WALID: 0})
 	for {
 		fence = wal.AppendHeader(fence[:0], wal.Header{WriterEpoch: db.epoch, WALID: next})
-		err := db.store.PutIfAbsent(ctx, walKey(next), fence)
+		err := db.putWALObject(ctx, walKey(next), fence)
 		if err == nil {
 			return lastSeq, next, nil
 		}

@@ -1,6 +1,7 @@
 package lsm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -152,4 +153,42 @@ func TestReadOnlyEmptyStore(t *testing.T) {
 			t.Fatalf("OpenReadOnly of an empty store made %d %s requests", n, op)
 		}
 	}
+}
+
+// TestDiskCacheForgetsReusedWALNames: WAL objects are named by sequential
+// ids, so a store wiped and started again (or a memory store after a
+// restart, or a bucket put back from an older copy) reuses names the disk
+// cache may hold pages of, from the earlier database. A writer's WAL PUT
+// did not go through the cache, so reads of values in the new object were
+// served the old pages: they failed their checksum (EIO) until evicted.
+// The writer now drops the cached pages of each name it writes.
+func TestDiskCacheForgetsReusedWALNames(t *testing.T) {
+	ctx := context.Background()
+	disk, err := cache.OpenDisk(t.TempDir(), 64<<20, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	opts := smallOptions()
+	opts.DiskCache, opts.CacheNamespace = disk, "export"
+	opts.BlockCacheBytes = -1
+	opts.MemtableBytes = 1 << 20
+	run := func(fill byte) {
+		t.Helper()
+		db := mustOpen(t, objstore.NewMemory(), opts) // a new, empty store each time
+		defer db.Close(ctx)
+		value := bytes.Repeat([]byte{fill}, 64<<10) // stored once, in its WAL object
+		if err := db.Put(ctx, []byte("k"), value, WriteOptions{AwaitDurable: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Get(ctx, []byte("k")) // through the disk cache
+		if err != nil || !bytes.Equal(got, value) {
+			t.Fatalf("store %q: Get = %d bytes %.8q, %v; want 64 KiB of %q", fill, len(got), got, err, fill)
+		}
+	}
+	run('a')
+	run('b')
 }

@@ -134,12 +134,26 @@ func (db *DB) writeQueuedWAL() {
 	}
 }
 
+// putWALObject writes a WAL object (a segment, a fence, a shipped journal
+// tail) with PutIfAbsent, and on success drops whatever the disk cache
+// holds under its name: WAL ids are sequential, so a store wiped and
+// started again, or put back from an older copy, reuses names whose pages
+// from the earlier database may still be cached (the pages of an object
+// read through the cache are never checked against the store again).
+func (db *DB) putWALObject(ctx context.Context, key string, data []byte) error {
+	err := db.store.PutIfAbsent(ctx, key, data)
+	if err == nil {
+		db.diskCache.Forget(db.cacheNS, key)
+	}
+	return err
+}
+
 // putWAL writes one segment with PutIfAbsent. If the object already exists
 // it is either ours (an earlier attempt landed but its answer was lost) or a
 // newer writer's fence: compare the bytes to tell.
 func (db *DB) putWAL(ctx context.Context, s *walSegment) error {
 	key := walKey(s.id)
-	err := db.store.PutIfAbsent(ctx, key, s.buf)
+	err := db.putWALObject(ctx, key, s.buf)
 	if err == nil {
 		return nil
 	}
