@@ -156,7 +156,13 @@ func (db *DB) gcView(ctx context.Context) (*gcView, error) {
 		db.fence(fmt.Sprintf("manifest %d has writer epoch %d, ours is %d", latest.ID, latest.WriterEpoch, db.epoch))
 		return nil, ErrFenced
 	}
+	// A newer manifest of our own epoch is one a checkpoint made from
+	// outside wrote, or ours whose PUT landed although we were told it
+	// failed (so cur is behind the store): keep what it names as well as
+	// its checkpoints, since it is what the next open reads.
+	var later *manifest.Manifest
 	if latest != nil && latest.ID > cur.ID {
+		later = latest
 		for _, c := range latest.Checkpoints {
 			if _, ok := cur.FindCheckpoint(c.Name); !ok {
 				cur.Checkpoints = append(cur.Checkpoints, c)
@@ -190,6 +196,12 @@ func (db *DB) gcView(ctx context.Context) (*gcView, error) {
 	}
 	if err := addManifest(cur, false); err != nil {
 		return nil, err
+	}
+	if later != nil {
+		view.keepMans[later.ID] = true
+		if err := addManifest(later, false); err != nil {
+			return nil, err
+		}
 	}
 	for _, c := range cur.Checkpoints {
 		view.keepMans[c.ManifestID] = true
