@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,5 +214,73 @@ func TestFencedWriterCannotWriteIntoACollectedFence(t *testing.T) {
 				t.Fatalf("k = %q, %v; the old writer's write was never acknowledged, nor replayed", v, err)
 			}
 		})
+	}
+}
+
+// heldManifestPut is a store whose first manifest PutIfAbsent once armed
+// waits for release once it has begun (entered is closed then).
+type heldManifestPut struct {
+	objstore.Store
+	armed   atomic.Bool
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *heldManifestPut) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	if h.armed.Load() && strings.HasPrefix(key, manifestPrefix) {
+		held := false
+		h.once.Do(func() { held = true })
+		if held {
+			close(h.entered)
+			<-h.release
+		}
+	}
+	return h.Store.PutIfAbsent(ctx, key, data)
+}
+
+// TestSlowManifestPutIsConfirmed: whether a writer recently knew itself
+// the newest is judged when its manifest PUT returns, not before it began.
+// A PUT that takes longer than gc_min_age (a paused process, a store that
+// answers late) can land in the id of a newer writer's collected manifest;
+// the writer then took its checkpoint for made, though no history holds
+// it.
+func TestSlowManifestPutIsConfirmed(t *testing.T) {
+	ctx := context.Background()
+	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	mem := objstore.NewMemoryClock(clock.Now)
+	held := &heldManifestPut{Store: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	opts := smallOptions()
+	opts.Now = clock.Now
+	opts.GCMinAge = time.Hour
+	old := mustOpen(t, held, opts)
+	held.armed.Store(true) // nothing to flush: the checkpoint is the one manifest PUT
+	done := make(chan error, 1)
+	go func() {
+		_, err := old.Checkpoint(ctx, "cp")
+		done <- err
+	}()
+	<-held.entered // the old writer's manifest PUT has begun
+
+	clock.Advance(2 * time.Hour)
+	newer := mustOpen(t, mem, opts)
+	for i := range 4 {
+		if err := newer.Put(ctx, []byte(fmt.Sprintf("n%d", i)), []byte("v"), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := newer.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(2 * time.Hour)
+	if _, err := newer.RunGC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(held.release)
+	if err := <-done; !errors.Is(err, ErrFenced) {
+		t.Fatalf("the old writer's Checkpoint = %v, want ErrFenced (its manifest went into a collected id)", err)
+	}
+	if err := newer.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

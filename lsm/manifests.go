@@ -94,13 +94,18 @@ func (db *DB) updateManifest(ctx context.Context, mutate func(m *manifest.Manife
 		if err := mutate(next); err != nil {
 			return nil, err
 		}
-		start, recent := db.now(), db.unfencedRecently()
+		start := db.now()
 		err := db.store.PutIfAbsent(ctx, manifestKey(next.ID), manifest.Encode(next))
-		if err == nil && !recent {
-			// The id may have been a newer writer's manifest, since
-			// collected (unfenced.go).
+		if err == nil && !db.unfencedRecently() {
+			// Judged once the PUT returned: it may have taken long. The
+			// id may have been a newer writer's manifest, since collected
+			// (unfenced.go).
 			reason, lerr := db.newerWriter(ctx)
 			if lerr != nil {
+				// Landed, but not confirmed: go on from it (the next
+				// update writes above it, and GC keeps what it names),
+				// without taking the change for done.
+				db.man = next
 				return nil, lerr
 			}
 			if reason != "" {

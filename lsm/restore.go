@@ -192,6 +192,7 @@ func (db *DB) CheckFence(ctx context.Context) error {
 	if db.readOnly {
 		return nil
 	}
+	start := db.now() // before the check: a pause after it must not count as confirmed
 	if !db.unfencedRecently() {
 		// A newer writer's first manifest may have been collected, so
 		// that the next id is free although it exists: list them all
@@ -206,7 +207,6 @@ func (db *DB) CheckFence(ctx context.Context) error {
 		}
 		return nil
 	}
-	start := db.now()
 	db.manifestMu.Lock()
 	next := max(db.man.ID, db.fenceCheckedID) + 1
 	db.manifestMu.Unlock()
