@@ -34,8 +34,10 @@
 //
 // # What it does not protect (what stays in the clear)
 //
-// Object names (hence manifest and WAL ids, and the creation time in
-// milliseconds of every SST), object sizes (the plaintext size plus 64
+// Object names (hence manifest and WAL ids, the creation time in
+// milliseconds of every SST and value object, restore markers' writer
+// epochs, and replica lease names, which hold the replica's host name and
+// process id), object sizes (the plaintext size plus 64
 // bytes and 16 per 4 KiB; for SSTs the compressed size),
 // the number of objects, and the timing of writes, reads and deletes. The
 // keyring's export id, salt and Argon2id parameters (not secrets). Nothing

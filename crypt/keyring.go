@@ -272,10 +272,12 @@ func listKeyrings(ctx context.Context, store objstore.Store) ([]uint64, error) {
 // and its id.
 func unlock(ctx context.Context, store objstore.Store, ids []uint64, cred Credential) (*Keys, uint64, error) {
 	var tried []string
+	gone := 0
 	for _, id := range ids {
 		name := keyringName(id)
 		data, err := store.Get(ctx, name)
 		if errors.Is(err, objstore.ErrNotFound) {
+			gone++
 			continue // removed by a rotation meanwhile
 		}
 		if err != nil {
@@ -299,10 +301,45 @@ func unlock(ctx context.Context, store objstore.Store, ids []uint64, cred Creden
 		}
 		tried = append(tried, fmt.Sprintf("%s (locked by %s: not this one)", name, kindName(kr.kind)))
 	}
+	if len(tried) == 0 && gone > 0 {
+		return nil, 0, errKeyringsGone
+	}
 	if len(tried) == 0 {
 		return nil, 0, fmt.Errorf("crypt: no keyring in the store: %w", ErrNoKeyring)
 	}
 	return nil, 0, fmt.Errorf("crypt: %w: %s unlocks none of %s", ErrWrongKey, cred, strings.Join(tried, ", "))
+}
+
+// errKeyringsGone is unlock's answer when every keyring it was given was
+// removed before it read it: a rotation replaced them after they were
+// listed, so list again.
+var errKeyringsGone = errors.New("crypt: every keyring listed was removed meanwhile")
+
+// relistTries bounds how often Open and Rotate list the keyrings again
+// after a rotation removed every one they listed.
+const relistTries = 5
+
+// listAndUnlock lists the keyrings and unlocks the newest that cred
+// unlocks, listing again when a rotation replaced them all in between. It
+// returns the ids listed (newest first), the keys and the id unlocked.
+func listAndUnlock(ctx context.Context, store objstore.Store, cred Credential) ([]uint64, *Keys, uint64, error) {
+	for try := 1; ; try++ {
+		ids, err := listKeyrings(ctx, store)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if len(ids) == 0 {
+			return nil, nil, 0, nil
+		}
+		keys, id, err := unlock(ctx, store, ids, cred)
+		if errors.Is(err, errKeyringsGone) && try < relistTries {
+			continue
+		}
+		if errors.Is(err, errKeyringsGone) {
+			err = fmt.Errorf("crypt: the keyrings keep being replaced while read (rotations running): %w", ErrNoKeyring)
+		}
+		return ids, keys, id, err
+	}
 }
 
 // Open unlocks the keyring of the export in store with cred and returns its
@@ -328,7 +365,10 @@ func Open(ctx context.Context, store objstore.Store, cred Credential, opts Keyri
 		}
 	}
 	if len(ids) > 0 {
-		keys, _, err := unlock(ctx, store, ids, cred)
+		_, keys, _, err := listAndUnlock(ctx, store, cred)
+		if err == nil && keys == nil {
+			err = fmt.Errorf("crypt: every keyring was removed while the export was opened: %w", ErrNoKeyring)
+		}
 		return keys, err
 	}
 	if opts.ReadOnly {
@@ -406,16 +446,24 @@ func CheckUnencrypted(ctx context.Context, store objstore.Store) error {
 // opens with either credential; running Rotate again (with either) finishes
 // it. It returns the new keyring's name.
 func Rotate(ctx context.Context, store objstore.Store, oldCred, newCred Credential, opts KeyringOptions) (string, error) {
-	ids, err := listKeyrings(ctx, store)
+	ids, keys, unlocked, err := listAndUnlock(ctx, store, oldCred)
 	if err != nil {
 		return "", err
 	}
 	if len(ids) == 0 {
 		return "", fmt.Errorf("crypt: no keyring in the store: %w (a new encrypted export gets its keyring when it is first opened)", ErrNoKeyring)
 	}
-	keys, _, err := unlock(ctx, store, ids, oldCred)
-	if err != nil {
-		return "", err
+	if unlocked != ids[0] {
+		// A newer keyring that oldCred does not unlock: another rotation
+		// ran after the one that locked oldCred's. Only finishing that very
+		// rotation (newCred unlocks the newest) is safe; replacing it would
+		// lock out whoever made it.
+		if _, _, err := unlock(ctx, store, ids[:1], newCred); err != nil {
+			return "", fmt.Errorf("crypt: keyring %s is newer than %s, which %s unlocks, and the new key does not unlock it either: another rotation ran or is running; rotate from the key that opens %s: %w",
+				keyringName(ids[0]), keyringName(unlocked), oldCred, keyringName(ids[0]), errRotatedMeanwhile)
+		}
+		name := keyringName(ids[0])
+		return name, removeKeyrings(ctx, store, name, ids[1:])
 	}
 	kr, err := wrapKeys(keys, newCred, opts.kdf())
 	if err != nil {
@@ -424,16 +472,47 @@ func Rotate(ctx context.Context, store objstore.Store, oldCred, newCred Credenti
 	name := keyringName(ids[0] + 1)
 	if err := store.PutIfAbsent(ctx, name, kr); err != nil {
 		if errors.Is(err, objstore.ErrPreconditionFailed) {
-			return "", fmt.Errorf("crypt: keyring %s appeared meanwhile: another rotation is running; run this one again once it is done", name)
+			return "", fmt.Errorf("crypt: keyring %s appeared meanwhile: another rotation is running; run this one again once it is done: %w", name, errRotatedMeanwhile)
 		}
 		return "", fmt.Errorf("crypt: writing keyring %s: %w", name, err)
 	}
 	// The new keyring is in place and unlocks with newCred: the old ones
 	// can go. A crash here leaves them, and either credential opens.
-	for _, id := range ids {
-		if err := store.Delete(ctx, keyringName(id)); err != nil {
-			return name, fmt.Errorf("crypt: keyring %s written, but removing the old keyring %s failed (the old key still opens the export; run rotate again): %w", name, keyringName(id), err)
+	if err := removeKeyrings(ctx, store, name, ids); err != nil {
+		return name, err
+	}
+	// Ours must be the newest: a rotation that listed the keyrings before
+	// ours was written, and was slow, may have written above it (or into
+	// the name of one since removed). Then the export opens with its key,
+	// not newCred: say so, and take ours back rather than leave a second
+	// key that opens the export.
+	after, err := listKeyrings(ctx, store)
+	if err != nil {
+		return name, fmt.Errorf("crypt: keyring %s written, but checking that no other rotation wrote after it failed: %w", name, err)
+	}
+	if len(after) == 0 || after[0] != ids[0]+1 {
+		newest := "none"
+		if len(after) > 0 {
+			newest = keyringName(after[0])
+			if derr := store.Delete(ctx, name); derr != nil && !errors.Is(derr, objstore.ErrNotFound) {
+				return "", fmt.Errorf("crypt: another rotation wrote keyring %s after ours (%s), and removing ours failed: both keys open the export: %w", newest, name, derr)
+			}
 		}
+		return "", fmt.Errorf("crypt: another rotation wrote keyring %s after ours (%s), which is removed: the export opens with the key %s is locked by: %w", newest, name, newest, errRotatedMeanwhile)
 	}
 	return name, nil
+}
+
+// errRotatedMeanwhile is matched by Rotate's error when another rotation
+// ran at the same time.
+var errRotatedMeanwhile = errors.New("crypt: rotated meanwhile")
+
+// removeKeyrings removes the keyrings ids, replaced by the keyring name.
+func removeKeyrings(ctx context.Context, store objstore.Store, name string, ids []uint64) error {
+	for _, id := range ids {
+		if err := store.Delete(ctx, keyringName(id)); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+			return fmt.Errorf("crypt: keyring %s written, but removing the old keyring %s failed (the old key still opens the export; run rotate again): %w", name, keyringName(id), err)
+		}
+	}
+	return nil
 }

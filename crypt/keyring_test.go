@@ -339,3 +339,126 @@ func TestForgedKDFParameters(t *testing.T) {
 		t.Fatalf("forged parameters: %v", err)
 	}
 }
+
+// interruptedRotation rotates store from oldCred to newCred but stops
+// before removing the old keyring (a crash), so both are left.
+func interruptedRotation(t *testing.T, store objstore.Store, oldCred, newCred Credential) {
+	t.Helper()
+	faulty := faultstore.New(store, faultstore.Options{})
+	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpDelete}, Action: faultstore.CrashBefore})
+	if _, err := Rotate(context.Background(), faulty, oldCred, newCred, fastKDF); !errors.Is(err, faultstore.ErrCrashed) {
+		t.Fatalf("rotation: %v, want the injected crash", err)
+	}
+}
+
+// TestRotateRefusesAfterAnotherRotation: with a rotation from A to C
+// written but its old keyring not yet removed, a rotation from A to B must
+// not replace C's keyring: it wrote B's, removed A's and C's, and the
+// operator of the first rotation, told that C now opens the export, was
+// locked out. Finishing the first rotation (A to C again) still works.
+func TestRotateRefusesAfterAnotherRotation(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	a, b, c := mustPassphrase(t, "the passphrase a"), mustPassphrase(t, "the passphrase b"), mustPassphrase(t, "the passphrase c")
+	if _, err := Open(ctx, mem, a, fastKDF); err != nil {
+		t.Fatal(err)
+	}
+	interruptedRotation(t, mem, a, c)
+	if _, err := Rotate(ctx, mem, a, b, fastKDF); !errors.Is(err, errRotatedMeanwhile) {
+		t.Fatalf("rotating from A to B while A to C is under way: %v, want a refusal", err)
+	}
+	if _, err := Open(ctx, mem, c, fastKDF); err != nil {
+		t.Fatalf("C after the refused rotation: %v", err)
+	}
+	if _, err := Open(ctx, mem, b, fastKDF); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("B after the refused rotation: %v, want ErrWrongKey", err)
+	}
+	if _, err := Rotate(ctx, mem, a, c, fastKDF); err != nil {
+		t.Fatalf("finishing the rotation from A to C: %v", err)
+	}
+	if names := keyringNames(t, mem); len(names) != 1 {
+		t.Fatalf("keyrings after finishing: %v, want one", names)
+	}
+	if _, err := Open(ctx, mem, a, fastKDF); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("A after the finished rotation: %v, want ErrWrongKey", err)
+	}
+}
+
+// hookedStore runs before once, before the first call it is armed for.
+type hookedStore struct {
+	objstore.Store
+	onPut, onList bool
+	once          sync.Once
+	before        func()
+}
+
+func (h *hookedStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	if h.onPut && strings.HasPrefix(key, KeyringPrefix) {
+		h.once.Do(h.before)
+	}
+	return h.Store.PutIfAbsent(ctx, key, data)
+}
+
+func (h *hookedStore) List(ctx context.Context, prefix string, opts objstore.ListOptions) (objstore.ListPage, error) {
+	page, err := h.Store.List(ctx, prefix, opts)
+	if h.onList && prefix == KeyringPrefix {
+		h.once.Do(h.before) // after listing: the listing is stale
+	}
+	return page, err
+}
+
+// TestRotateTakesBackAKeyringBelowANewerOne: a slow rotation (from A to
+// D) that listed the keyrings before two others ran (A to B, B to C)
+// writes its keyring into the name of one they removed, below C's. It
+// succeeded, and D opened the export again beside C. Now it sees C's
+// above its own, removes its own and fails.
+func TestRotateTakesBackAKeyringBelowANewerOne(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	a, b, c, d := mustPassphrase(t, "the passphrase a"), mustPassphrase(t, "the passphrase b"), mustPassphrase(t, "the passphrase c"), mustPassphrase(t, "the passphrase d")
+	if _, err := Open(ctx, mem, a, fastKDF); err != nil {
+		t.Fatal(err)
+	}
+	slow := &hookedStore{Store: mem, onPut: true, before: func() {
+		for _, step := range [][2]Credential{{a, b}, {b, c}} {
+			if _, err := Rotate(ctx, mem, step[0], step[1], fastKDF); err != nil {
+				t.Errorf("rotation %s to %s: %v", step[0], step[1], err)
+			}
+		}
+	}}
+	if _, err := Rotate(ctx, slow, a, d, fastKDF); !errors.Is(err, errRotatedMeanwhile) {
+		t.Fatalf("the slow rotation: %v, want a failure naming the newer keyring", err)
+	}
+	if _, err := Open(ctx, mem, c, fastKDF); err != nil {
+		t.Fatalf("C: %v", err)
+	}
+	if _, err := Open(ctx, mem, d, fastKDF); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("D after its rotation was taken back: %v, want ErrWrongKey", err)
+	}
+	if names := keyringNames(t, mem); len(names) != 1 {
+		t.Fatalf("keyrings: %v, want only C's", names)
+	}
+}
+
+// TestOpenDuringRotation: an open that listed the keyrings just before a
+// rotation replaced them found none of them when it read them, and
+// reported a store with encrypted objects but no keyring. It lists again.
+func TestOpenDuringRotation(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	a, b := mustPassphrase(t, "the passphrase a"), mustPassphrase(t, "the passphrase b")
+	orig, err := Open(ctx, mem, a, fastKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	racing := &hookedStore{Store: mem, onList: true, before: func() {
+		if _, err := Rotate(ctx, mem, a, b, fastKDF); err != nil {
+			t.Errorf("rotation: %v", err)
+		}
+	}}
+	got, err := Open(ctx, racing, b, fastKDF)
+	if err != nil {
+		t.Fatalf("open with the new key during the rotation: %v", err)
+	}
+	sameKeys(t, orig, got)
+}
