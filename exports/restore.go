@@ -95,7 +95,7 @@ func (w *fenceWatch) run() {
 // check reopens d if a restore fenced it.
 func (w *fenceWatch) check(d *database) {
 	epoch := d.db.Stats().WriterEpoch
-	m, ok, err := lsm.RestoredAfter(w.ctx, d.dbStore(), epoch)
+	m, ok, err := lsm.FencedByRestore(w.ctx, d.dbStore(), epoch)
 	switch {
 	case err != nil:
 		if w.ctx.Err() == nil {

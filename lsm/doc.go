@@ -196,9 +196,11 @@
 // under the undo name, writes a manifest whose tables are the checkpoint's
 // and whose flushed WAL id covers every WAL object so far, closes, and last
 // writes a restore marker, restore/%020d.restore (the restore's epoch;
-// JSON, never collected). A fenced writer that finds a marker above its
-// epoch (RestoredAfter) knows a restore fenced it, not another writer, and
-// may open the database again. Its local journal then has an old epoch and
+// JSON, never collected). A fenced writer that finds the marker of the
+// epoch right above its own (FencedByRestore) knows a restore fenced it,
+// not another writer, and may open the database again; a marker further
+// above was written after another writer had fenced it, and it stays
+// fenced. Its local journal then has an old epoch and
 // is set aside, never applied on top of the restored state.
 //
 // # Replicas

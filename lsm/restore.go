@@ -60,7 +60,7 @@ type RestoreMarker struct {
 //     flushed WAL id covers every WAL object so far (so no write of the
 //     replaced state is replayed on top of the restored one), keeping the
 //     last sequence number, the checkpoints and the database id;
-//  4. it closes, and writes a restore marker (RestoredAfter) so that the
+//  4. it closes, and writes a restore marker (FencedByRestore) so that the
 //     fenced writer knows it was fenced by a restore, not by another
 //     writer, and may open the database again.
 //
@@ -151,30 +151,23 @@ func (db *DB) restore(ctx context.Context, ro RestoreOptions) (RestoreMarker, er
 	return RestoreMarker{Epoch: db.epoch, Checkpoint: ro.Checkpoint, Undo: ro.Undo, ManifestID: man.ID, Time: db.now().UTC()}, nil
 }
 
-// RestoredAfter returns the newest restore marker of the database in store
-// whose epoch is above epoch (a writer of that epoch was fenced by it), if
-// any.
-func RestoredAfter(ctx context.Context, store objstore.Store, epoch uint64) (RestoreMarker, bool, error) {
-	objs, err := listAll(ctx, store, restorePrefix)
-	if err != nil {
-		return RestoreMarker{}, false, err
-	}
-	var newest uint64
-	for _, o := range objs {
-		if id, ok := parseID(o.Key, restorePrefix, restoreSuffix); ok && id > epoch && id > newest {
-			newest = id
-		}
-	}
-	if newest == 0 {
+// FencedByRestore returns the restore marker that fenced a writer of
+// epoch, if a restore did: the restore opened the database as the very
+// next writer, so its marker is at epoch+1. A marker further above means
+// another writer fenced this one first (the restore then fenced that one),
+// and the fenced writer must not come back: two servers would take the
+// store from each other in turn.
+func FencedByRestore(ctx context.Context, store objstore.Store, epoch uint64) (RestoreMarker, bool, error) {
+	data, err := store.Get(ctx, restoreKey(epoch+1))
+	if errors.Is(err, objstore.ErrNotFound) {
 		return RestoreMarker{}, false, nil
 	}
-	data, err := store.Get(ctx, restoreKey(newest))
 	if err != nil {
-		return RestoreMarker{}, false, fmt.Errorf("lsm: reading %s: %w", restoreKey(newest), err)
+		return RestoreMarker{}, false, fmt.Errorf("lsm: reading %s: %w", restoreKey(epoch+1), err)
 	}
 	var m RestoreMarker
 	if err := json.Unmarshal(data, &m); err != nil {
-		return RestoreMarker{}, false, fmt.Errorf("lsm: %s: %w: %w", restoreKey(newest), ErrCorrupt, err)
+		return RestoreMarker{}, false, fmt.Errorf("lsm: %s: %w: %w", restoreKey(epoch+1), ErrCorrupt, err)
 	}
 	return m, true, nil
 }

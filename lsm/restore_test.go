@@ -56,8 +56,8 @@ func TestRestore(t *testing.T) {
 	putMap(t, w, map[string]string{"wal-only": "y"})
 	epoch := w.Stats().WriterEpoch
 
-	if _, ok, err := RestoredAfter(ctx, store, epoch); ok || err != nil {
-		t.Fatalf("RestoredAfter before any restore: %v, %v", ok, err)
+	if _, ok, err := FencedByRestore(ctx, store, epoch); ok || err != nil {
+		t.Fatalf("FencedByRestore before any restore: %v, %v", ok, err)
 	}
 	if _, err := Restore(ctx, store, RestoreOptions{Checkpoint: "nope", Undo: "u", Logger: quietLogger()}); !errors.Is(err, ErrCheckpointNotFound) {
 		t.Fatalf("restore of a missing checkpoint: %v", err)
@@ -76,12 +76,17 @@ func TestRestore(t *testing.T) {
 	if err := w.Put(ctx, []byte("late"), []byte("z"), WriteOptions{AwaitDurable: true}); !errors.Is(err, ErrFenced) {
 		t.Fatalf("write after the restore: %v, want ErrFenced", err)
 	}
-	got, ok, err := RestoredAfter(ctx, store, epoch)
-	if err != nil || !ok || got.Epoch != m.Epoch || got.Checkpoint != "c1" || got.Undo != "before-restore" || got.Epoch <= epoch {
-		t.Fatalf("RestoredAfter = %+v, %v, %v; restore returned %+v", got, ok, err, m)
+	got, ok, err := FencedByRestore(ctx, store, epoch)
+	if err != nil || !ok || got.Epoch != m.Epoch || got.Checkpoint != "c1" || got.Undo != "before-restore" || got.Epoch != epoch+1 {
+		t.Fatalf("FencedByRestore = %+v, %v, %v; restore returned %+v", got, ok, err, m)
 	}
-	if _, ok, _ := RestoredAfter(ctx, store, m.Epoch); ok {
-		t.Fatal("RestoredAfter the restore's own epoch finds it")
+	if _, ok, _ := FencedByRestore(ctx, store, m.Epoch); ok {
+		t.Fatal("FencedByRestore of the restore's own epoch finds it")
+	}
+	// A writer fenced by another writer before the restore (two epochs
+	// below it) was not fenced by the restore: it must not come back.
+	if _, ok, _ := FencedByRestore(ctx, store, epoch-1); ok {
+		t.Fatal("FencedByRestore of a writer two epochs below the restore finds it")
 	}
 	w.Close(ctx)
 
