@@ -217,18 +217,23 @@ func TestFencedWriterCannotWriteIntoACollectedFence(t *testing.T) {
 	}
 }
 
-// heldManifestPut is a store whose first manifest PutIfAbsent once armed
-// waits for release once it has begun (entered is closed then).
-type heldManifestPut struct {
+// heldPut is a store whose first PutIfAbsent of a key under prefix, once
+// armed, waits for release once it has begun (entered is closed then).
+type heldPut struct {
 	objstore.Store
+	prefix  string
 	armed   atomic.Bool
 	once    sync.Once
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (h *heldManifestPut) PutIfAbsent(ctx context.Context, key string, data []byte) error {
-	if h.armed.Load() && strings.HasPrefix(key, manifestPrefix) {
+func newHeldPut(store objstore.Store, prefix string) *heldPut {
+	return &heldPut{Store: store, prefix: prefix, entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (h *heldPut) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	if h.armed.Load() && strings.HasPrefix(key, h.prefix) {
 		held := false
 		h.once.Do(func() { held = true })
 		if held {
@@ -249,7 +254,7 @@ func TestSlowManifestPutIsConfirmed(t *testing.T) {
 	ctx := context.Background()
 	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	mem := objstore.NewMemoryClock(clock.Now)
-	held := &heldManifestPut{Store: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	held := newHeldPut(mem, manifestPrefix)
 	opts := smallOptions()
 	opts.Now = clock.Now
 	opts.GCMinAge = time.Hour

@@ -268,10 +268,31 @@ func (db *DB) shipJournal(ctx context.Context, g *journal.Group) (shipped int, t
 			nextID++
 		}
 		if !conflict {
-			return shipped, "", nil
+			why, err := db.shippedIntoHistory(ctx, g, shipped)
+			return shipped, why, err
 		}
 	}
 	return shipped, "", errors.New("lsm: the store's WAL keeps changing while the journal is shipped")
+}
+
+// shippedIntoHistory checks, once records were shipped, that no other
+// writer took the database over in the meantime. If none had by the time
+// the latest manifest is read again, the objects were written before any
+// newer writer opened, which replays them. If one had, they may have gone
+// into ids it had flushed past and collected (its fence among them),
+// where nobody replays them: the group must be set aside, not trimmed.
+func (db *DB) shippedIntoHistory(ctx context.Context, g *journal.Group, shipped int) (string, error) {
+	if shipped == 0 {
+		return "", nil
+	}
+	man, err := loadLatestManifest(ctx, db.store)
+	if err != nil {
+		return "", fmt.Errorf("lsm: checking the store after shipping the journal: %w", err)
+	}
+	if why := journalMismatch(g.Header, man); why != "" {
+		return why + " while the journal was shipped (what it shipped may be in no history)", nil
+	}
+	return "", nil
 }
 
 // storedWALTail returns the highest sequence number the store holds (in

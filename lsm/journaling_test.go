@@ -899,3 +899,78 @@ func TestLocalFencedTailSurvivesACollectedFence(t *testing.T) {
 		t.Fatalf("orphans %+v, %v; want one with the 5 writes acknowledged from the journal", orphans, err)
 	}
 }
+
+// TestJournalShippedDuringATakeover: a restart ships the journal's tail
+// to the store before it serves. If another writer opened, flushed past
+// its fence and collected it while that shipping was stalled, the tail
+// went into the collected id, where nobody replays it, and the journal
+// was trimmed: writes acknowledged from it were lost. Now the store is
+// read again after shipping, and the tail is set aside.
+func TestJournalShippedDuringATakeover(t *testing.T) {
+	ctx := context.Background()
+	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	inner := objstore.NewMemoryClock(clock.Now)
+	faulty := faultstore.New(inner, faultstore.Options{})
+	jfs := memfs.New(8)
+	optsA := localOptions(jfs, "/journal-a")
+	optsA.Now = clock.Now
+	optsA.GCMinAge = time.Hour
+	var logsA testenv.SyncBuffer
+	optsA.Logger = logTo(&logsA)
+	a := mustOpen(t, faulty, optsA)
+	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix)})
+	for i := 0; i < 5; i++ {
+		if err := a.Put(ctx, []byte(fmt.Sprintf("a-only-%d", i)), []byte("a"), WriteOptions{AwaitDurable: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.kill() // crashed with its tail only in the journal
+	faulty.ClearFaults()
+
+	held := newHeldPut(inner, walPrefix)
+	held.armed.Store(true)
+	reopened := make(chan *DB, 1)
+	go func() {
+		db, err := Open(ctx, held, optsA)
+		if err != nil {
+			t.Errorf("restart: %v", err)
+		}
+		reopened <- db
+	}()
+	<-held.entered // the restart is shipping the journal's tail
+
+	clock.Advance(2 * time.Hour)
+	optsB := smallOptions()
+	optsB.Now = clock.Now
+	optsB.GCMinAge = time.Hour
+	optsB.FlushInterval = time.Hour
+	b := mustOpen(t, inner, optsB)
+	for i := 0; i < 4; i++ {
+		if err := b.Put(ctx, []byte(fmt.Sprintf("b-%d", i)), make([]byte, 8<<10), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Hour)
+	if _, err := b.RunGC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(held.release)
+	re := <-reopened
+	if re == nil {
+		t.FailNow()
+	}
+	defer re.Close(ctx)
+	orphans, err := journal.ListOrphans(jfs, "/journal-a", nil)
+	if err != nil || len(orphans) != 1 || orphans[0].Records < 5 {
+		t.Fatalf("orphans %+v, %v; want the 5 writes acknowledged from the journal set aside", orphans, err)
+	}
+}
