@@ -112,6 +112,9 @@ func CreateCheckpoint(ctx context.Context, store objstore.Store, name string) (C
 		next.Checkpoints = append(next.Checkpoints, c)
 		info = CheckpointInfo{Name: name, ManifestID: c.ManifestID, Created: time.Unix(0, c.CreatedUnixNano)}
 		return nil
+	}, func(latest *manifest.Manifest) bool {
+		_, ok := latest.FindCheckpoint(name)
+		return ok
 	})
 	return info, err
 }
@@ -125,6 +128,9 @@ func RemoveCheckpoint(ctx context.Context, store objstore.Store, name string) er
 			return fmt.Errorf("%w: %q", ErrCheckpointNotFound, name)
 		}
 		return nil
+	}, func(latest *manifest.Manifest) bool {
+		_, ok := latest.FindCheckpoint(name)
+		return !ok
 	})
 }
 
@@ -142,8 +148,13 @@ func StoredCheckpoints(ctx context.Context, store objstore.Store) ([]CheckpointI
 }
 
 // casManifest applies mutate to the latest manifest and writes it at id+1,
-// retrying on conflict. The writer epoch is left as it is.
-func casManifest(ctx context.Context, store objstore.Store, mutate func(*manifest.Manifest) error) error {
+// retrying on conflict. The writer epoch is left as it is. A successful
+// PUT is checked by reading the latest manifest again (done must hold for
+// it): if this process paused long enough between reading and writing for
+// the writer to move on and collect the manifest at id+1, the PUT landed
+// in that freed id, below the writer's latest, where nobody reads it; then
+// the change is made again on top of the latest.
+func casManifest(ctx context.Context, store objstore.Store, mutate func(*manifest.Manifest) error, done func(latest *manifest.Manifest) bool) error {
 	for {
 		cur, err := loadLatestManifest(ctx, store)
 		if err != nil {
@@ -160,7 +171,14 @@ func casManifest(ctx context.Context, store objstore.Store, mutate func(*manifes
 		}
 		err = store.PutIfAbsent(ctx, manifestKey(next.ID), manifest.Encode(next))
 		if err == nil {
-			return nil
+			latest, lerr := loadLatestManifest(ctx, store)
+			if lerr != nil {
+				return fmt.Errorf("lsm: %s written, but reading the latest manifest back failed: %w", manifestKey(next.ID), lerr)
+			}
+			if latest != nil && done(latest) {
+				return nil
+			}
+			continue // written below the latest: make the change again
 		}
 		if !errors.Is(err, objstore.ErrPreconditionFailed) {
 			return fmt.Errorf("lsm: writing %s: %w", manifestKey(next.ID), err)

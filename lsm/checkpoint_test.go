@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
@@ -235,5 +236,60 @@ func TestExternalCheckpoint(t *testing.T) {
 	}
 	if err := db.Put(ctx, []byte("after"), []byte("x"), WriteOptions{AwaitDurable: true}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCheckpointFromOutsideAfterAPause: CreateCheckpoint (zerofsd
+// checkpoint create, beside a running writer) reads the latest manifest
+// and writes the next id. If it paused long enough in between for the
+// writer to move on and collect that id's manifest, its PUT landed in the
+// freed id, below the writer's latest, and it reported a checkpoint that
+// no manifest the writer reads holds. It now reads the latest manifest
+// back and makes the change again on top of it.
+func TestCheckpointFromOutsideAfterAPause(t *testing.T) {
+	ctx := context.Background()
+	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	mem := objstore.NewMemoryClock(clock.Now)
+	opts := smallOptions()
+	opts.Now = clock.Now
+	opts.GCMinAge = time.Hour
+	w := mustOpen(t, mem, opts)
+	defer w.Close(ctx)
+	if err := w.Put(ctx, []byte("k"), []byte("v"), WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	held := newHeldPut(mem, manifestPrefix)
+	held.armed.Store(true)
+	done := make(chan error, 1)
+	go func() {
+		_, err := CreateCheckpoint(ctx, held, "outside")
+		done <- err
+	}()
+	<-held.entered // the checkpoint's PUT has begun, of the next id
+	for i := range 3 {
+		if err := w.Put(ctx, []byte(fmt.Sprintf("k%d", i)), []byte("v"), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(2 * time.Hour)
+	if _, err := w.RunGC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(held.release)
+	if err := <-done; err != nil {
+		t.Fatalf("CreateCheckpoint: %v", err)
+	}
+	cps, err := StoredCheckpoints(ctx, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cps) != 1 || cps[0].Name != "outside" {
+		t.Fatalf("checkpoints of the latest manifest: %+v, want the one just created", cps)
 	}
 }
