@@ -590,9 +590,11 @@ func TestValueGCRacesReaders(t *testing.T) {
 				}
 			}()
 		}
-		deadline := time.Now().Add(2 * time.Second)
+		// Two seconds of racing, and on until a value compaction ran (up
+		// to 20 s: a loaded machine writes less garbage per second).
+		deadline, last := time.Now().Add(2*time.Second), time.Now().Add(20*time.Second)
 		rounds, compactions := 0, 0
-		for time.Now().Before(deadline) && failed.Load() == nil {
+		for (time.Now().Before(deadline) || compactions == 0) && time.Now().Before(last) && failed.Load() == nil {
 			if err := db.FlushMemtable(ctx); err != nil {
 				fail("FlushMemtable: %v", err)
 				break
