@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sync"
 	"syscall"
 	"time"
@@ -65,6 +66,10 @@ func (fs *FS) runReclaim(ctx context.Context) {
 		case errors.Is(err, syscall.EROFS):
 			// The store no longer takes writes (e.g. fenced): wait to be woken.
 			fs.log.Warn("kvfs: background reclaim paused: store is read-only", "err", err)
+		case errors.Is(err, ErrCorrupt):
+			// The others went on; this one fails the same way each time.
+			fs.log.Error("kvfs: background reclaim skips records it cannot read (run zerofsd fsck); will retry in a minute", "err", err)
+			retry = time.After(time.Minute)
 		case err != nil:
 			fs.log.Error("kvfs: background reclaim failed; will retry", "err", err)
 			retry = time.After(time.Second)
@@ -105,9 +110,16 @@ func (fs *FS) ReclaimPass(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	var corrupt []error
 	for _, ino := range inos {
 		for {
 			done, err := fs.reclaimStep(ctx, ino)
+			if errors.Is(err, ErrCorrupt) {
+				// This inode's records cannot be read: go on with the
+				// others, which it must not hold up for good.
+				corrupt = append(corrupt, fmt.Errorf("inode %d: %w", ino, err))
+				break
+			}
 			if err != nil {
 				return 0, err
 			}
@@ -115,6 +127,9 @@ func (fs *FS) ReclaimPass(ctx context.Context) (int, error) {
 				break
 			}
 		}
+	}
+	if len(corrupt) > 0 {
+		return len(inos) - len(corrupt), fmt.Errorf("kvfs: reclaim skipped %d inodes with corrupt records (the rest went on): %w", len(corrupt), errors.Join(corrupt...))
 	}
 	return len(inos), nil
 }
