@@ -57,7 +57,20 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino uint64, off uint64, buf [
 	if err := fs.readChunks(ctx, ino, off, end, out); err != nil {
 		return 0, false, err
 	}
-	return len(out), end >= n.size, nil
+	// The chunks were read without a lock: if the file was removed, or
+	// cut shorter, meanwhile, its chunks may have been deleted under the
+	// read, and their holes read as zeros it never held. Look again.
+	now, err := fs.getInode(ctx, ino)
+	if err != nil {
+		return 0, false, err
+	}
+	if now.size < end {
+		if off >= now.size {
+			return 0, true, nil
+		}
+		out, end = out[:now.size-off], now.size
+	}
+	return len(out), end >= now.size, nil
 }
 
 // readChunks fills out with bytes [off, end) of ino's chunks (holes as

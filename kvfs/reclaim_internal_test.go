@@ -1,8 +1,12 @@
 package kvfs
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -51,5 +55,80 @@ func TestReclaimGoesPastACorruptRecord(t *testing.T) {
 	}
 	if got := fs.DataBytes(); got != before-int64(len(data)) {
 		t.Fatalf("data bytes %d after the unlink, want %d", got, before-int64(len(data)))
+	}
+}
+
+// heldGetKV is a KV whose first Get of key, once armed, waits for
+// release once it has begun (entered is closed then).
+type heldGetKV struct {
+	*MemKV
+	key     []byte
+	armed   atomic.Bool
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (k *heldGetKV) Get(ctx context.Context, key []byte) ([]byte, error) {
+	if k.armed.Load() && bytes.Equal(key, k.key) {
+		held := false
+		k.once.Do(func() { held = true })
+		if held {
+			close(k.entered)
+			<-k.release
+		}
+	}
+	return k.MemKV.Get(ctx, key)
+}
+
+// TestReadRacingUnlinkReturnsNoZeros: a READ reads its chunks without a
+// lock. When the file was unlinked and reclaimed between the inode and
+// the chunk reads, the chunks were gone and read as holes: the reply held
+// zeros the file never held, as good data. Now the read looks at the
+// inode again and fails with ESTALE.
+func TestReadRacingUnlinkReturnsNoZeros(t *testing.T) {
+	ctx := context.Background()
+	kv := &heldGetKV{MemKV: NewMemKV(), entered: make(chan struct{}), release: make(chan struct{})}
+	fs, err := Open(ctx, kv, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close(ctx)
+	cred := Cred{}
+	f, err := fs.Create(ctx, cred, RootIno, "f", CreateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte{0xaa}, 8<<10)
+	if _, err := fs.Write(ctx, cred, f.Attr.Ino, 0, data); err != nil {
+		t.Fatal(err)
+	}
+	kv.key = chunkKey(f.Attr.Ino, 0)
+	kv.armed.Store(true)
+	type result struct {
+		n   int
+		err error
+		buf []byte
+	}
+	done := make(chan result, 1)
+	go func() {
+		buf := make([]byte, len(data))
+		n, _, err := fs.Read(ctx, cred, f.Attr.Ino, 0, buf)
+		done <- result{n, err, buf}
+	}()
+	<-kv.entered // the read has its inode and is reading the chunk
+	if _, err := fs.Unlink(ctx, cred, RootIno, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.ReclaimPass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(kv.release)
+	r := <-done
+	if r.err == nil && !bytes.Equal(r.buf[:r.n], data[:r.n]) {
+		t.Fatalf("the read returned %d bytes that the file never held (first %#x)", r.n, r.buf[0])
+	}
+	if r.err != nil && !errors.Is(r.err, syscall.ESTALE) {
+		t.Fatalf("the read failed with %v, want ESTALE or the file's bytes", r.err)
 	}
 }
