@@ -209,13 +209,27 @@ func (d *Dir) begin(h Header) (uint64, *codec, error) {
 	}
 	n := d.next
 	d.next++
-	if err := d.writeFile(d.file(fileName(n)), hdr); err != nil {
-		return 0, nil, err
+	name := d.file(fileName(n))
+	err := d.writeFile(name, hdr)
+	if err == nil {
+		err = d.syncDir(d.path)
 	}
-	if err := d.syncDir(d.path); err != nil {
+	if err != nil {
+		// Nobody writes to it, nor would remove it: a disk that stays
+		// full would gather one such file per attempt, each a damaged
+		// group at the next recovery.
+		d.removeFailed(name)
 		return 0, nil, err
 	}
 	return n, cd, nil
+}
+
+// removeFailed removes a file begin (or the writer, opening it) gave up
+// on, as well as it can.
+func (d *Dir) removeFailed(name string) {
+	if err := d.fs.Remove(name); err == nil {
+		_ = d.syncDir(d.path)
+	}
 }
 
 // RemoveBefore removes every journal file numbered below n, durably.

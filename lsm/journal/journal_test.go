@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -1101,5 +1102,51 @@ func TestOrphanWithReservedSpace(t *testing.T) {
 		if err != nil || len(skips) != 1 || skips[0] != int64(badSize) {
 			t.Fatalf("ReadOrphan skipped %v (%v), want record 2's %d bytes alone", skips, err, badSize)
 		}
+	})
+}
+
+// TestFailedRotationLeavesNoFile: a new file whose header could not be
+// made durable (a full disk) was left behind: nothing wrote to it or
+// removed it, each retry added one, and recovery found each as a damaged
+// group to set aside. It is removed now.
+func TestFailedRotationLeavesNoFile(t *testing.T) {
+	forFormats(t, func(t *testing.T, f format) {
+		fsys := memfs.New(3)
+		d, w := f.begin(t, fsys, "/j", journal.WriterOptions{Interval: time.Hour, FileBytes: 1 << 10})
+		defer d.Close()
+		full := fsys.Inject(memfs.Fault{Op: memfs.OpSync, Path: "00000000000000000002", Err: syscall.ENOSPC})
+		ctx := context.Background()
+		for seq := uint64(1); seq <= 60; seq++ {
+			w.Append(record(seq), seq)
+			if err := w.Sync(ctx, seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if full.Fired() == 0 {
+			t.Fatal("no rotation tried to start file 2")
+		}
+		full.Remove()
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := fsys.ReadDir("/j")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if strings.Contains(e.Name, "00000000000000000002") {
+				t.Fatalf("the file whose start failed is still there: %s", e.Name)
+			}
+		}
+		c, err := d.Scan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range c.Groups {
+			if g.Damage != nil {
+				t.Fatalf("recovery finds damage: %+v", g.Damage)
+			}
+		}
+		checkRecords(t, c.Groups[len(c.Groups)-1], 60)
 	})
 }

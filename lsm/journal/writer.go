@@ -494,6 +494,7 @@ func (w *Writer) rotate() {
 			w.nfiles.Add(1)
 			return
 		}
+		w.d.removeFailed(w.d.file(fileName(num)))
 	}
 	w.opts.Logger.Warn("journal: starting a new file failed; the current one keeps growing", "dir", w.d.path, "err", err)
 }
