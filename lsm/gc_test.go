@@ -2,7 +2,10 @@ package lsm
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,5 +61,54 @@ func TestGCKeepsWhatALandedManifestNames(t *testing.T) {
 		if got, err := re.Get(ctx, []byte(k)); err != nil || string(got) != v {
 			t.Fatalf("%s = %q, %v after the GC; want %q", k, got, err, v)
 		}
+	}
+}
+
+// renewOnGet is a store in which the replica renews its lease (replica's
+// id) just as the writer's GC reads it, after listing it.
+type renewOnGet struct {
+	objstore.Store
+	key  string
+	body []byte
+	once sync.Once
+}
+
+func (r *renewOnGet) Get(ctx context.Context, key string) ([]byte, error) {
+	if key == r.key {
+		r.once.Do(func() { _ = r.Store.Put(ctx, key, r.body) })
+	}
+	return r.Store.Get(ctx, key)
+}
+
+// TestLeaseRenewedWhileGCReadsIt: GC judged a lease's age by the time in
+// its listing, then read it. A replica that had stalled for more than a
+// day and renewed its lease in between lost it: GC deleted the fresh lease
+// as dead, and did not protect the manifests it named.
+func TestLeaseRenewedWhileGCReadsIt(t *testing.T) {
+	ctx := context.Background()
+	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	mem := objstore.NewMemoryClock(clock.Now)
+	key := leaseKey("replica-a")
+	stale, err := json.Marshal(leaseBody{Manifests: []uint64{3}, TTLNanos: int64(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Put(ctx, key, stale); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(48 * time.Hour) // stalled for two days
+	fresh, err := json.Marshal(leaseBody{Manifests: []uint64{9}, TTLNanos: int64(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := leasedManifests(ctx, &renewOnGet{Store: mem, key: key, body: fresh}, clock.Now(), quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(ids, 9) {
+		t.Fatalf("leased manifests %v: the renewed lease's manifest 9 is not protected", ids)
+	}
+	if _, err := mem.Head(ctx, key); err != nil {
+		t.Fatalf("the renewed lease was deleted: %v", err)
 	}
 }

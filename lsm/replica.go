@@ -360,7 +360,16 @@ func leasedManifests(ctx context.Context, store objstore.Store, now time.Time, l
 			log.Warn("lsm: gc: ignoring an unreadable lease", "lease", o.Key, "err", err)
 			continue
 		}
-		age := now.Sub(o.ModTime)
+		// Its age as of now, not of the listing: a replica that renewed
+		// it in between must not lose it (nor its manifests their lease).
+		info, err := store.Head(ctx, o.Key)
+		if errors.Is(err, objstore.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lsm: reading lease %s: %w", o.Key, err)
+		}
+		age := now.Sub(info.ModTime)
 		if age > time.Duration(b.TTLNanos) {
 			if age > deadLeaseAge {
 				if err := store.Delete(ctx, o.Key); err == nil {
