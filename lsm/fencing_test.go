@@ -183,23 +183,7 @@ func TestFencedWriterCannotWriteIntoACollectedFence(t *testing.T) {
 			}
 			cancel()
 
-			clock.Advance(tc.advance)
-			newer := mustOpen(t, mem, opts)
-			for i := range 8 {
-				if err := newer.Put(ctx, []byte(fmt.Sprintf("n%d", i)), make([]byte, 8<<10), WriteOptions{}); err != nil {
-					t.Fatal(err)
-				}
-				if err := newer.Flush(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := newer.FlushMemtable(ctx); err != nil {
-				t.Fatal(err)
-			}
-			clock.Advance(tc.advance)
-			if _, err := newer.RunGC(ctx); err != nil {
-				t.Fatal(err)
-			}
+			newer := takeOverAndCollect(t, mem, clock, tc.minAge, tc.advance)
 
 			cut.Remove()
 			if err := old.Flush(ctx); !errors.Is(err, ErrFenced) {
@@ -215,6 +199,38 @@ func TestFencedWriterCannotWriteIntoACollectedFence(t *testing.T) {
 			}
 		})
 	}
+}
+
+// takeOverAndCollect is another writer taking the database in store over:
+// after clock moves by advance it opens (fencing the writer before it),
+// writes and flushes WAL objects and a memtable past its fence, and once
+// clock moved by advance again collects with gc_min_age minAge. It
+// returns the new writer, open.
+func takeOverAndCollect(t *testing.T, store objstore.Store, clock *testenv.Clock, minAge, advance time.Duration) *DB {
+	t.Helper()
+	ctx := context.Background()
+	clock.Advance(advance)
+	opts := smallOptions()
+	opts.Now = clock.Now
+	opts.GCMinAge = minAge
+	opts.FlushInterval = time.Hour // only Flush writes the WAL
+	newer := mustOpen(t, store, opts)
+	for i := range 8 {
+		if err := newer.Put(ctx, []byte(fmt.Sprintf("n%d", i)), make([]byte, 8<<10), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := newer.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := newer.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(advance)
+	if _, err := newer.RunGC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return newer
 }
 
 // heldPut is a store whose first PutIfAbsent of a key under prefix, once
@@ -267,20 +283,7 @@ func TestSlowManifestPutIsConfirmed(t *testing.T) {
 	}()
 	<-held.entered // the old writer's manifest PUT has begun
 
-	clock.Advance(2 * time.Hour)
-	newer := mustOpen(t, mem, opts)
-	for i := range 4 {
-		if err := newer.Put(ctx, []byte(fmt.Sprintf("n%d", i)), []byte("v"), WriteOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := newer.FlushMemtable(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	clock.Advance(2 * time.Hour)
-	if _, err := newer.RunGC(ctx); err != nil {
-		t.Fatal(err)
-	}
+	newer := takeOverAndCollect(t, mem, clock, opts.GCMinAge, 2*time.Hour)
 	close(held.release)
 	if err := <-done; !errors.Is(err, ErrFenced) {
 		t.Fatalf("the old writer's Checkpoint = %v, want ErrFenced (its manifest went into a collected id)", err)

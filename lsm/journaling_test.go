@@ -862,28 +862,7 @@ func TestLocalFencedTailSurvivesACollectedFence(t *testing.T) {
 	}
 	cancel()
 
-	clock.Advance(2 * time.Hour)
-	optsB := smallOptions()
-	optsB.Now = clock.Now
-	optsB.GCMinAge = time.Hour
-	optsB.FlushInterval = time.Hour
-	b := mustOpen(t, inner, optsB)
-	for i := 0; i < 8; i++ {
-		if err := b.Put(ctx, []byte(fmt.Sprintf("b-%d", i)), make([]byte, 8<<10), WriteOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.FlushMemtable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	clock.Advance(2 * time.Hour)
-	if _, err := b.RunGC(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(ctx); err != nil {
+	if err := takeOverAndCollect(t, inner, clock, time.Hour, 2*time.Hour).Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 
@@ -939,28 +918,7 @@ func TestJournalShippedDuringATakeover(t *testing.T) {
 	}()
 	<-held.entered // the restart is shipping the journal's tail
 
-	clock.Advance(2 * time.Hour)
-	optsB := smallOptions()
-	optsB.Now = clock.Now
-	optsB.GCMinAge = time.Hour
-	optsB.FlushInterval = time.Hour
-	b := mustOpen(t, inner, optsB)
-	for i := 0; i < 4; i++ {
-		if err := b.Put(ctx, []byte(fmt.Sprintf("b-%d", i)), make([]byte, 8<<10), WriteOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.FlushMemtable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	clock.Advance(2 * time.Hour)
-	if _, err := b.RunGC(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(ctx); err != nil {
+	if err := takeOverAndCollect(t, inner, clock, time.Hour, 2*time.Hour).Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	close(held.release)
