@@ -281,20 +281,49 @@ func (st *store) Put(ctx context.Context, key string, data []byte) error {
 
 // PutIfAbsent seals data and stores it unless the name exists.
 func (st *store) PutIfAbsent(ctx context.Context, key string, data []byte) error {
-	if err := checkKey("put if absent", key); err != nil {
-		return err
-	}
-	sealed, ok, err := st.s.seal(key, data)
+	p, err := st.preparePut(key, data)
 	if err != nil {
 		return err
 	}
-	if err := st.inner.PutIfAbsent(ctx, key, sealed); err != nil {
+	return p.PutIfAbsent(ctx)
+}
+
+var _ objstore.PutPreparer = (*store)(nil)
+
+// PreparePut seals data for key now; the returned object stores it.
+func (st *store) PreparePut(key string, data []byte) (objstore.PreparedPut, error) {
+	return st.preparePut(key, data)
+}
+
+func (st *store) preparePut(key string, data []byte) (*sealedPut, error) {
+	if err := checkKey("put if absent", key); err != nil {
+		return nil, err
+	}
+	sealed, ok, err := st.s.seal(key, data)
+	if err != nil {
+		return nil, err
+	}
+	return &sealedPut{st: st, key: key, sealed: sealed, ok: ok}, nil
+}
+
+// sealedPut is an object sealed ahead of its PUT (PreparePut).
+type sealedPut struct {
+	st     *store
+	key    string
+	sealed []byte
+	ok     *objectKey
+}
+
+// PutIfAbsent stores the sealed object unless the name exists.
+func (p *sealedPut) PutIfAbsent(ctx context.Context) error {
+	st := p.st
+	if err := st.inner.PutIfAbsent(ctx, p.key, p.sealed); err != nil {
 		if !errors.Is(err, objstore.ErrPreconditionFailed) {
-			st.s.headers.Remove(key) // an ambiguous failure: it may have landed
+			st.s.headers.Remove(p.key) // an ambiguous failure: it may have landed
 		}
 		return err
 	}
-	st.s.headers.Add(key, ok)
+	st.s.headers.Add(p.key, p.ok)
 	return nil
 }
 

@@ -546,3 +546,46 @@ func TestFrameCacheTamper(t *testing.T) {
 		t.Errorf("%d tampered reads counted, want 4", s.TamperedReads())
 	}
 }
+
+// TestPreparePut: an object sealed ahead of its PUT is stored as
+// PutIfAbsent would store it (it opens to the data, in another sealer of
+// the same keys too), the data given may change once PreparePut returns,
+// and a second PutIfAbsent of the same prepared object finds it written.
+func TestPreparePut(t *testing.T) {
+	ctx := context.Background()
+	keys := testKeys(t)
+	mem := objstore.NewMemory()
+	st := newSealer(t, keys).Wrap(mem)
+	pp, ok := st.(objstore.PutPreparer)
+	if !ok {
+		t.Fatal("the sealing store does not prepare objects")
+	}
+	for _, n := range sizes {
+		key := fmt.Sprintf("wal/%020d.sst", n)
+		want := payload(n, uint64(n))
+		data := bytes.Clone(want)
+		p, err := pp.PreparePut(key, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(data)
+		if _, err := mem.Head(ctx, key); !errors.Is(err, objstore.ErrNotFound) {
+			t.Fatalf("%d bytes: the object exists before its PUT (%v)", n, err)
+		}
+		if err := p.PutIfAbsent(ctx); err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		if err := p.PutIfAbsent(ctx); !errors.Is(err, objstore.ErrPreconditionFailed) {
+			t.Fatalf("%d bytes: second PutIfAbsent: %v, want ErrPreconditionFailed", n, err)
+		}
+		for name, s := range map[string]objstore.Store{"same": st, "fresh": newSealer(t, keys).Wrap(mem)} {
+			got, err := s.Get(ctx, key)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%d bytes, %s sealer: read back %d bytes, %v", n, name, len(got), err)
+			}
+		}
+	}
+	if _, err := pp.PreparePut("../bad", nil); err == nil {
+		t.Error("PreparePut accepted an invalid key")
+	}
+}

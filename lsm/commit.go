@@ -26,6 +26,9 @@ type walSegment struct {
 	firstAt           time.Time // when the first record was appended
 	done              chan struct{}
 	err               error
+	// prep is the segment's object prepared by the store ahead of its PUT
+	// (objstore.PutPreparer), nil until that starts. Guarded by DB.mu.
+	prep *walPrep
 }
 
 // newSegment returns an empty segment with room for capHint bytes (the
@@ -200,6 +203,7 @@ func (db *DB) sealLocked() *walSegment {
 	db.lastSeal = s
 	db.mu.Lock()
 	db.walQueue = append(db.walQueue, s)
+	db.prepareQueuedLocked()
 	db.mu.Unlock()
 	return s
 }

@@ -25,7 +25,10 @@
 // PUT per interval while writes flow, none while idle, and no wait for the
 // first write after a quiet period), or at once for Flush, at WALMaxBytes
 // or when the memtable is frozen, and PUTs segments strictly in id order
-// with PutIfAbsent. With bucket durability a write with AwaitDurable
+// with PutIfAbsent. When the store transforms what it stores (sealing, for
+// an encrypted export: objstore.PutPreparer), the first two queued
+// segments are prepared in the background, so the next one is sealed while
+// the current one is written. With bucket durability a write with AwaitDurable
 // returns when its segment is stored; Flush (and FlushWAL in both modes)
 // seals and waits. A failed PUT is retried with backoff (same id, same
 // bytes); waiters get the error at once and the write is then

@@ -83,6 +83,7 @@ func (db *DB) writeQueuedWAL() {
 			return
 		}
 		s := db.walQueue[0]
+		db.prepareQueuedLocked()
 		db.mu.Unlock()
 		err := db.putWAL(db.bgCtx, s)
 		if err == nil && !db.unfencedRecently() {
@@ -111,7 +112,7 @@ func (db *DB) writeQueuedWAL() {
 			// The segment is in the store: whoever still holds it
 			// (lastSeal, a frozen memtable's lastSeg, a waiter) reads
 			// only its id, done and err, so its buffer can go.
-			s.buf = nil
+			s.buf, s.prep = nil, nil
 			db.mu.Unlock()
 			s.finish(nil)
 			bo.Reset()
@@ -148,12 +149,78 @@ func (db *DB) putWALObject(ctx context.Context, key string, data []byte) error {
 	return err
 }
 
+// walPrepAhead is how many queued segments have their objects prepared
+// (objstore.PutPreparer; sealed, for an encrypted export) ahead of their
+// PUT: the one being written and the next. The next one is then ready when
+// its turn comes, so sealing costs the WAL writer no time of its own while
+// segments queue up, and at most two sealed copies wait in memory.
+const walPrepAhead = 2
+
+// walPrep is a segment's object being prepared by the store in a
+// goroutine of its own; done is closed when put or err is set.
+type walPrep struct {
+	done chan struct{}
+	put  objstore.PreparedPut
+	err  error
+}
+
+// prepareQueuedLocked starts preparing the first walPrepAhead queued
+// segments that are not being prepared yet, if the store prepares objects.
+// Queued segments never change, so their buffers can be read while the
+// writers go on. Callers hold mu.
+func (db *DB) prepareQueuedLocked() {
+	pp, ok := db.store.(objstore.PutPreparer)
+	if !ok {
+		return
+	}
+	for _, s := range db.walQueue[:min(len(db.walQueue), walPrepAhead)] {
+		if s.prep != nil {
+			continue
+		}
+		p := &walPrep{done: make(chan struct{})}
+		s.prep = p
+		key, buf := walKey(s.id), s.buf
+		// Not one of wg's goroutines (segments are sealed during Close
+		// too): it touches nothing of the database and ends by itself.
+		go func() {
+			defer close(p.done)
+			p.put, p.err = pp.PreparePut(key, buf)
+		}()
+	}
+}
+
+// putSegment writes segment s's object with PutIfAbsent: the prepared
+// object when there is one (a retry writes the same bytes again), else the
+// segment's buffer as it is. Like putWALObject, a success drops the disk
+// cache's pages of the name.
+func (db *DB) putSegment(ctx context.Context, s *walSegment) error {
+	key := walKey(s.id)
+	db.mu.Lock()
+	p := s.prep
+	db.mu.Unlock()
+	if p == nil {
+		return db.putWALObject(ctx, key, s.buf)
+	}
+	<-p.done // the work is CPU only: it ends without the context
+	if p.err != nil {
+		db.mu.Lock()
+		s.prep = nil // the next attempt prepares it again
+		db.mu.Unlock()
+		return fmt.Errorf("preparing %s: %w", key, p.err)
+	}
+	err := p.put.PutIfAbsent(ctx)
+	if err == nil {
+		db.diskCache.Forget(db.cacheNS, key)
+	}
+	return err
+}
+
 // putWAL writes one segment with PutIfAbsent. If the object already exists
 // it is either ours (an earlier attempt landed but its answer was lost) or a
 // newer writer's fence: compare the bytes to tell.
 func (db *DB) putWAL(ctx context.Context, s *walSegment) error {
 	key := walKey(s.id)
-	err := db.putWALObject(ctx, key, s.buf)
+	err := db.putSegment(ctx, s)
 	if err == nil {
 		return nil
 	}

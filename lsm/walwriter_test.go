@@ -1,9 +1,12 @@
 package lsm
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 	"weak"
@@ -55,5 +58,160 @@ func TestShippedSegmentsAreReleased(t *testing.T) {
 			t.Fatalf("the WAL buffers of writes %v are still reachable after they were shipped", held)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// preparingStore is a store that prepares objects (objstore.PutPreparer)
+// the way package crypt does, and records what it is asked. A prepared
+// object is stored with its bytes reversed, as sealing would transform
+// them; Get reverses them back.
+type preparingStore struct {
+	objstore.Store
+	mu       sync.Mutex
+	prepared map[string]int // PreparePut calls, by key
+	// holdKey's first prepared PUT waits until release is closed; entered
+	// is closed when it starts waiting. failKey's first prepared PUT fails.
+	holdKey, failKey   string
+	entered, release   chan struct{}
+	holdOnce, failOnce sync.Once
+}
+
+func reversed(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		out[len(b)-1-i] = c
+	}
+	return out
+}
+
+func (p *preparingStore) PreparePut(key string, data []byte) (objstore.PreparedPut, error) {
+	p.mu.Lock()
+	p.prepared[key]++
+	p.mu.Unlock()
+	return &reversedPut{p: p, key: key, data: reversed(data)}, nil
+}
+
+func (p *preparingStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	return p.Store.PutIfAbsent(ctx, key, reversed(data))
+}
+
+func (p *preparingStore) Put(ctx context.Context, key string, data []byte) error {
+	return p.Store.Put(ctx, key, reversed(data))
+}
+
+func (p *preparingStore) Get(ctx context.Context, key string) ([]byte, error) {
+	b, err := p.Store.Get(ctx, key)
+	return reversed(b), err
+}
+
+func (p *preparingStore) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	b, err := p.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	off = min(off, int64(len(b)))
+	return b[off:min(off+n, int64(len(b)))], nil
+}
+
+func (p *preparingStore) preparedCount(key string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.prepared[key]
+}
+
+type reversedPut struct {
+	p    *preparingStore
+	key  string
+	data []byte
+}
+
+func (r *reversedPut) PutIfAbsent(ctx context.Context) error {
+	p := r.p
+	if r.key == p.holdKey {
+		p.holdOnce.Do(func() {
+			close(p.entered)
+			<-p.release
+		})
+	}
+	fail := false
+	if r.key == p.failKey {
+		p.failOnce.Do(func() { fail = true })
+	}
+	if fail {
+		return errors.New("injected PUT failure")
+	}
+	return p.Store.PutIfAbsent(ctx, r.key, r.data)
+}
+
+// TestWALSegmentsArePreparedAhead: with a store that prepares objects
+// (sealing, for an encrypted export), the WAL writer has the next queued
+// segment prepared while it writes one, so that the sealing is not on its
+// path; a failed PUT is retried with the same prepared bytes, and what it
+// wrote reads back. Before, each segment was sealed inside its own PUT,
+// one after another.
+func TestWALSegmentsArePreparedAhead(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	store := &preparingStore{prepared: map[string]int{}, entered: make(chan struct{}), release: make(chan struct{})}
+	opts := smallOptions()
+	// The database sees the store through what WrapStore returns (as it
+	// sees package crypt's sealing store).
+	opts.WrapStore = func(s objstore.Store) objstore.Store {
+		store.Store = s
+		return store
+	}
+	opts.FlushInterval = time.Hour // only full segments are sealed
+	opts.WALMaxBytes = 4 << 10
+	opts.MemtableBytes = 1 << 20
+	db := mustOpen(t, mem, opts)
+	first := db.nextWALID
+	store.holdKey, store.failKey = walKey(first), walKey(first+1)
+	value := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 5<<10) }
+	// Each write fills a segment: segment first is sealed and its PUT
+	// held, while the next two queue behind it.
+	for i := range 3 {
+		if err := db.Put(ctx, []byte(fmt.Sprintf("k%d", i)), value(i), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-store.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the PUT of the first segment (%s) did not start; prepared: %v", walKey(first), store.prepared)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for store.preparedCount(walKey(first+1)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("while %s is written, %s is not prepared", walKey(first), walKey(first+1))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := store.preparedCount(walKey(first + 2)); n != 0 {
+		t.Errorf("%s was prepared %d times while two segments before it wait; want none (two ahead at most)", walKey(first+2), n)
+	}
+	close(store.release)
+	// The injected failure fails the flush that waits through it; the
+	// WAL writer retries.
+	for err := db.FlushWAL(ctx); err != nil; err = db.FlushWAL(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for id := first; id < first+3; id++ {
+		if n := store.preparedCount(walKey(id)); n != 1 {
+			t.Errorf("%s prepared %d times; want once (a retry writes the same bytes)", walKey(id), n)
+		}
+	}
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db = mustOpen(t, mem, opts)
+	defer db.Close(ctx)
+	for i := range 3 {
+		got, err := db.Get(ctx, []byte(fmt.Sprintf("k%d", i)))
+		if err != nil || !bytes.Equal(got, value(i)) {
+			t.Fatalf("k%d after reopening: %d bytes, %v; want its value", i, len(got), err)
+		}
 	}
 }

@@ -21,6 +21,9 @@
 //
 //   - Counting (NewCounting): counts requests, failures and bytes by operation.
 //
+// A wrapper that transforms what it stores may implement PutPreparer, so
+// that callers can do that work ahead of the PUT.
+//
 // Helpers: All and ListAll follow List's pages; ValidateKey says which keys
 // every backend accepts. The contract every backend passes is the test
 // suite in objstore/storetest, which also holds Prefixed, a view of a store

@@ -60,3 +60,20 @@ type Store interface {
 	// List returns one page of the objects whose keys start with prefix, in key order.
 	List(ctx context.Context, prefix string, opts ListOptions) (ListPage, error)
 }
+
+// PutPreparer is implemented by a Store that transforms what it stores
+// (package crypt's seals every object): PreparePut does that work for one
+// object ahead of its PUT, so that a caller writing objects one after
+// another (the WAL writer) prepares the next while the current one is on
+// its way to the store. data is not kept after PreparePut returns.
+type PutPreparer interface {
+	PreparePut(key string, data []byte) (PreparedPut, error)
+}
+
+// PreparedPut is one object made ready by PreparePut for its key. Each
+// PutIfAbsent stores the same bytes, so a retry after an ambiguous failure
+// writes what the first attempt may have written.
+type PreparedPut interface {
+	// PutIfAbsent is Store.PutIfAbsent of the prepared object.
+	PutIfAbsent(ctx context.Context) error
+}
