@@ -50,6 +50,7 @@ type Sealer struct {
 	log      *slog.Logger
 	headers  *lru.Cache[string, *objectKey]
 	frames   *frameCache // nil: none
+	buffers  bufferPool
 	tampered atomic.Int64
 }
 
@@ -102,6 +103,16 @@ func (s *Sealer) Open(name string, sealed []byte) ([]byte, error) {
 }
 
 func (s *Sealer) seal(name string, data []byte) ([]byte, *objectKey, error) {
+	return s.sealInto(name, data, func(n int64) []byte { return make([]byte, n) })
+}
+
+// sealPooled is seal into a buffer of the Sealer's pool: the caller gives
+// it back (release) once the inner store holds the object.
+func (s *Sealer) sealPooled(name string, data []byte) ([]byte, *objectKey, error) {
+	return s.sealInto(name, data, s.buffers.get)
+}
+
+func (s *Sealer) sealInto(name string, data []byte, alloc func(n int64) []byte) ([]byte, *objectKey, error) {
 	if int64(len(data)) > maxPlainLen {
 		return nil, nil, fmt.Errorf("crypt: object %s: %d bytes is too large", name, len(data))
 	}
@@ -113,7 +124,7 @@ func (s *Sealer) seal(name string, data []byte) ([]byte, *objectKey, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]byte, sealedSize(h.plainLen))
+	out := alloc(sealedSize(h.plainLen))
 	h.encode(out)
 	ok.sealHeader(out)
 	_ = forFrames(0, numFrames(h.plainLen), len(name), func(i int64, sc *frameScratch) error {
@@ -267,7 +278,7 @@ func (st *store) Put(ctx context.Context, key string, data []byte) error {
 	if err := checkKey("put", key); err != nil {
 		return err
 	}
-	sealed, ok, err := st.s.seal(key, data)
+	sealed, ok, err := st.s.sealPooled(key, data)
 	if err != nil {
 		return err
 	}
@@ -275,6 +286,7 @@ func (st *store) Put(ctx context.Context, key string, data []byte) error {
 		st.s.headers.Remove(key) // the object may have changed
 		return err
 	}
+	st.s.buffers.put(sealed)
 	st.s.headers.Add(key, ok)
 	return nil
 }
@@ -299,7 +311,7 @@ func (st *store) preparePut(key string, data []byte) (*sealedPut, error) {
 	if err := checkKey("put if absent", key); err != nil {
 		return nil, err
 	}
-	sealed, ok, err := st.s.seal(key, data)
+	sealed, ok, err := st.s.sealPooled(key, data)
 	if err != nil {
 		return nil, err
 	}
@@ -317,15 +329,23 @@ type sealedPut struct {
 // PutIfAbsent stores the sealed object unless the name exists.
 func (p *sealedPut) PutIfAbsent(ctx context.Context) error {
 	st := p.st
+	if p.sealed == nil {
+		return fmt.Errorf("crypt: put if absent %q: %w", p.key, errSpent)
+	}
 	if err := st.inner.PutIfAbsent(ctx, p.key, p.sealed); err != nil {
 		if !errors.Is(err, objstore.ErrPreconditionFailed) {
 			st.s.headers.Remove(p.key) // an ambiguous failure: it may have landed
 		}
 		return err
 	}
+	st.s.buffers.put(p.sealed)
+	p.sealed = nil
 	st.s.headers.Add(p.key, p.ok)
 	return nil
 }
+
+// errSpent is the error of a prepared object stored already.
+var errSpent = errors.New("the prepared object was stored already")
 
 // Delete deletes the object and forgets its header.
 func (st *store) Delete(ctx context.Context, key string) error {

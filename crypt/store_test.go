@@ -550,7 +550,7 @@ func TestFrameCacheTamper(t *testing.T) {
 // TestPreparePut: an object sealed ahead of its PUT is stored as
 // PutIfAbsent would store it (it opens to the data, in another sealer of
 // the same keys too), the data given may change once PreparePut returns,
-// and a second PutIfAbsent of the same prepared object finds it written.
+// and a prepared object once stored is spent (its buffer is recycled).
 func TestPreparePut(t *testing.T) {
 	ctx := context.Background()
 	keys := testKeys(t)
@@ -575,8 +575,8 @@ func TestPreparePut(t *testing.T) {
 		if err := p.PutIfAbsent(ctx); err != nil {
 			t.Fatalf("%d bytes: %v", n, err)
 		}
-		if err := p.PutIfAbsent(ctx); !errors.Is(err, objstore.ErrPreconditionFailed) {
-			t.Fatalf("%d bytes: second PutIfAbsent: %v, want ErrPreconditionFailed", n, err)
+		if err := p.PutIfAbsent(ctx); err == nil {
+			t.Fatalf("%d bytes: a second PutIfAbsent of a stored prepared object succeeded", n)
 		}
 		for name, s := range map[string]objstore.Store{"same": st, "fresh": newSealer(t, keys).Wrap(mem)} {
 			got, err := s.Get(ctx, key)
@@ -587,5 +587,81 @@ func TestPreparePut(t *testing.T) {
 	}
 	if _, err := pp.PreparePut("../bad", nil); err == nil {
 		t.Error("PreparePut accepted an invalid key")
+	}
+}
+
+// TestSealedBuffersAreRecycledSafely: sealed buffers go back to the pool
+// only once their object is stored, so objects prepared, stored and
+// written in any interleaving all read back as written, although later
+// ones reuse the buffers of earlier ones.
+func TestSealedBuffersAreRecycledSafely(t *testing.T) {
+	ctx := context.Background()
+	keys := testKeys(t)
+	st := newSealer(t, keys).Wrap(objstore.NewMemory())
+	pp := st.(objstore.PutPreparer)
+	sizes := []int{minPooled, 1 << 20, 3<<20 + 5, 4 << 20}
+	want := map[string][]byte{}
+	var waiting []objstore.PreparedPut
+	for i := range 40 {
+		key := fmt.Sprintf("obj/%03d", i)
+		data := payload(sizes[i%len(sizes)], uint64(i))
+		want[key] = bytes.Clone(data)
+		switch i % 3 {
+		case 0: // stored at once
+			if err := st.Put(ctx, key, data); err != nil {
+				t.Fatal(err)
+			}
+		case 1: // prepared now, stored after the next ones
+			p, err := pp.PreparePut(key, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waiting = append(waiting, p)
+		case 2:
+			if err := st.PutIfAbsent(ctx, key, data); err != nil {
+				t.Fatal(err)
+			}
+			if len(waiting) > 1 {
+				if err := waiting[0].PutIfAbsent(ctx); err != nil {
+					t.Fatal(err)
+				}
+				waiting = waiting[1:]
+			}
+		}
+		clear(data)
+	}
+	for _, p := range waiting {
+		if err := p.PutIfAbsent(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for key, w := range want {
+		got, err := st.Get(ctx, key)
+		if err != nil || !bytes.Equal(got, w) {
+			t.Fatalf("%s: read back %d bytes, %v; want what was written", key, len(got), err)
+		}
+	}
+}
+
+func TestBufferPoolClasses(t *testing.T) {
+	var p bufferPool
+	tests := []struct {
+		n       int64
+		wantCap int64
+	}{
+		{0, 0},
+		{minPooled - 1, minPooled - 1},
+		{minPooled, 1 << 20},
+		{1 << 20, 1 << 20},
+		{1<<20 + 1, 2 << 20},
+		{maxPooledMiB << 20, maxPooledMiB << 20},
+		{maxPooledMiB<<20 + 1, maxPooledMiB<<20 + 1},
+	}
+	for _, tc := range tests {
+		b := p.get(tc.n)
+		if int64(len(b)) != tc.n || int64(cap(b)) != tc.wantCap {
+			t.Errorf("get(%d): len %d cap %d; want len %d cap %d", tc.n, len(b), cap(b), tc.n, tc.wantCap)
+		}
+		p.put(b)
 	}
 }

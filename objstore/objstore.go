@@ -74,6 +74,8 @@ type PutPreparer interface {
 // PutIfAbsent stores the same bytes, so a retry after an ambiguous failure
 // writes what the first attempt may have written.
 type PreparedPut interface {
-	// PutIfAbsent is Store.PutIfAbsent of the prepared object.
+	// PutIfAbsent is Store.PutIfAbsent of the prepared object. Once it
+	// has succeeded, the object is spent: the store may reuse its memory,
+	// and a later call fails.
 	PutIfAbsent(ctx context.Context) error
 }
