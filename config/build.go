@@ -402,10 +402,7 @@ func (b *builder) buildExports() {
 		if e.Durability == DurabilityLocal && e.Store.Scheme == SchemeMemory {
 			b.ps.add(key("durability"), "\"local\" journals writes for a store that outlives the process; a memory:// store does not: use bucket")
 		}
-		e.Sync = DefaultSync
-		if e.Durability == DurabilityLocal {
-			e.Sync = SyncStrict // a strict reply costs one shared local fsync
-		}
+		e.Sync, e.SyncDefaulted = DefaultSyncFor(e.Durability), raw.Sync == nil
 		if raw.Sync != nil {
 			switch s := SyncMode(strings.ToLower(*raw.Sync)); s {
 			case SyncCommit, SyncStrict:

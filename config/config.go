@@ -255,8 +255,11 @@ type Export struct {
 	// Durability is what durable means for the export. Default bucket.
 	Durability Durability
 	// Sync is when metadata changes become durable. Default commit, or
-	// strict with Durability local.
+	// strict with Durability local (DefaultSyncFor).
 	Sync SyncMode
+	// SyncDefaulted says the file sets no sync: Sync is the default of
+	// Durability, and follows the durability in use (StrictSyncWith).
+	SyncDefaulted bool
 	// InodeCacheEntries sizes the in-memory inode/dentry LRU (at least 1: it
 	// cannot be turned off). Default DefaultInodeCacheEntries.
 	InodeCacheEntries int
@@ -337,6 +340,27 @@ func (e Export) SizeLimitBytes() int64 { return gbToBytes(e.SizeLimitGB) }
 
 // StrictSync reports whether metadata changes must be durable before their reply.
 func (e Export) StrictSync() bool { return e.Sync == SyncStrict }
+
+// StrictSyncWith is StrictSync for a store whose database runs with
+// durability inUse, which may not be e.Durability (a reload that changes
+// durability applies it at the next start): a sync set in the file holds
+// as it is, a defaulted one follows the durability in use.
+func (e Export) StrictSyncWith(inUse Durability) bool {
+	if e.SyncDefaulted {
+		return DefaultSyncFor(inUse) == SyncStrict
+	}
+	return e.StrictSync()
+}
+
+// DefaultSyncFor is the sync mode of an export that sets none: strict with
+// a local journal (a strict reply costs one shared local fsync), commit
+// otherwise.
+func DefaultSyncFor(d Durability) SyncMode {
+	if d == DurabilityLocal {
+		return SyncStrict
+	}
+	return DefaultSync
+}
 
 // Squash is how client identities are mapped, like exportfs' options.
 type Squash string

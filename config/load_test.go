@@ -191,7 +191,7 @@ zstd_level = 1
 		}, {
 			Name: "b", Path: "/b", Store: StoreURL{Scheme: SchemeMemory, Prefix: "b"},
 			Squash: DefaultSquash, AnonUID: DefaultAnonID, AnonGID: DefaultAnonID, Durability: DefaultDurability, Sync: DefaultSync,
-			InodeCacheEntries: DefaultInodeCacheEntries, Compression: CompressionZstd, ZstdLevel: 1,
+			SyncDefaulted: true, InodeCacheEntries: DefaultInodeCacheEntries, Compression: CompressionZstd, ZstdLevel: 1,
 			Encryption: Encryption{Enabled: true, KeyFile: "/etc/zerofs/b.key", PassphraseEnv: "ZEROFS_KEY_B"},
 		}},
 	}
@@ -214,18 +214,22 @@ zstd_level = 1
 // sync = "commit" stays available explicitly.
 func TestLocalDurabilityDefaultsToStrict(t *testing.T) {
 	for _, tc := range []struct {
-		extra string
-		want  SyncMode
+		extra     string
+		want      SyncMode
+		defaulted bool
 	}{
-		{"", SyncCommit},
-		{`durability = "bucket"`, SyncCommit},
-		{`durability = "local"`, SyncStrict},
-		{"durability = \"LOCAL\"\nsync = \"commit\"", SyncCommit},
-		{"durability = \"bucket\"\nsync = \"strict\"", SyncStrict},
+		{"", SyncCommit, true},
+		{`durability = "bucket"`, SyncCommit, true},
+		{`durability = "local"`, SyncStrict, true},
+		{"durability = \"LOCAL\"\nsync = \"commit\"", SyncCommit, false},
+		{"durability = \"bucket\"\nsync = \"strict\"", SyncStrict, false},
 	} {
 		cfg := mustLoad(t, validBase+"[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file:///srv/a\"\n"+tc.extra+"\n", nil)
 		if got := cfg.Exports[0].Sync; got != tc.want {
 			t.Errorf("%q: sync = %s, want %s", tc.extra, got, tc.want)
+		}
+		if got := cfg.Exports[0].SyncDefaulted; got != tc.defaulted {
+			t.Errorf("%q: SyncDefaulted = %v, want %v", tc.extra, got, tc.defaulted)
 		}
 	}
 }

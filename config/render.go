@@ -69,7 +69,12 @@ func (c *Config) String() string {
 		w.int("anon_uid", int(e.AnonUID))
 		w.int("anon_gid", int(e.AnonGID))
 		w.str("durability", string(e.Durability))
-		w.str("sync", string(e.Sync))
+		if e.SyncDefaulted {
+			// Not set: the default follows the durability in use.
+			w.comment(fmt.Sprintf("sync = %q (the default with durability %q)", e.Sync, e.Durability))
+		} else {
+			w.str("sync", string(e.Sync))
+		}
 		w.int("inode_cache_entries", e.InodeCacheEntries)
 		if e.SizeLimitGB > 0 {
 			w.float("size_limit_gb", e.SizeLimitGB)

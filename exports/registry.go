@@ -490,7 +490,7 @@ func nfsExport(ec config.Export, d *database, log *slog.Logger) *nfs.Export {
 		Squash:         squash,
 		AnonUID:        ec.AnonUID,
 		AnonGID:        ec.AnonGID,
-		StrictSync:     ec.StrictSync(),
+		StrictSync:     ec.StrictSyncWith(d.durability),
 		WriteVerifier:  d.verifier,
 		Logger:         log.With("export", ec.Name),
 	}

@@ -510,3 +510,55 @@ func TestReloadDurabilityChangeWaitsForRestart(t *testing.T) {
 		t.Errorf("a journal appeared for a database opened with bucket durability: %v", err)
 	}
 }
+
+// TestReloadSyncFollowsTheDurabilityInUse: a reload that changes durability
+// keeps the database's durability until the next start, and a sync the
+// file does not set keeps following that durability, not the configured
+// one. Before, a local export's metadata replies stopped waiting for the
+// journal as soon as the file said bucket (acknowledged CREATEs lost in a
+// crash), and a bucket export's began waiting for S3 PUTs.
+func TestReloadSyncFollowsTheDurabilityInUse(t *testing.T) {
+	tests := []struct {
+		name       string
+		from, to   config.Durability
+		sync       config.SyncMode // "": not set in the file
+		wantStrict bool
+	}{
+		{"local to bucket, sync defaulted", config.DurabilityLocal, config.DurabilityBucket, "", true},
+		{"bucket to local, sync defaulted", config.DurabilityBucket, config.DurabilityLocal, "", false},
+		{"local to bucket, sync commit set", config.DurabilityLocal, config.DurabilityBucket, config.SyncCommit, false},
+		{"bucket to local, sync strict set", config.DurabilityBucket, config.DurabilityLocal, config.SyncStrict, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			// What config.Load makes of an export with durability d and
+			// the test's sync.
+			export := func(d config.Durability) config.Export {
+				e := fileExport("a", filepath.Join(dir, "A"))
+				e.Durability = d
+				e.Sync, e.SyncDefaulted = tc.sync, tc.sync == ""
+				if e.SyncDefaulted {
+					e.Sync = config.DefaultSyncFor(d)
+				}
+				return e
+			}
+			cfg := testConfig(export(tc.from))
+			cfg.Cache.JournalDir = filepath.Join(dir, "journal")
+			reg := open(t, cfg)
+			next := testConfig(export(tc.to))
+			next.Cache.JournalDir = cfg.Cache.JournalDir
+			if err := reg.Reload(ctx, next); err != nil {
+				t.Fatalf("Reload: %v", err)
+			}
+			e, ok := reg.ByPath("/a")
+			if !ok {
+				t.Fatal("export /a is gone after the reload")
+			}
+			if e.StrictSync != tc.wantStrict {
+				t.Errorf("strict sync %v after the reload; want %v (the database still runs with durability %s)", e.StrictSync, tc.wantStrict, tc.from)
+			}
+		})
+	}
+}
