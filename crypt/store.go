@@ -75,6 +75,9 @@ func (s *Sealer) Wrap(inner objstore.Store) objstore.Store {
 	return &store{s: s, inner: inner}
 }
 
+// Keys returns the keys s seals with.
+func (s *Sealer) Keys() *Keys { return s.keys }
+
 // FrameCacheStats reports the frame cache's hits and misses, in frames
 // (both 0 without a cache).
 func (s *Sealer) FrameCacheStats() (hits, misses int64) {

@@ -19,16 +19,24 @@ import (
 // store holds no keyring and returns nil. With readOnly it never writes
 // (no keyring is created). frameCache bounds the Sealer's cache of
 // decrypted frames (0: none).
-func sealing(ctx context.Context, ec config.Export, store objstore.Store, readOnly bool, frameCache int64, log *slog.Logger) (*crypt.Sealer, error) {
+//
+// known, when not nil, are the export's keys unlocked already (by the
+// database a restore closed): they are used as they are, since the data
+// key of an export never changes (a rotation only wraps it again, under a
+// credential this process may not have).
+func sealing(ctx context.Context, ec config.Export, store objstore.Store, readOnly bool, frameCache int64, known *crypt.Keys, log *slog.Logger) (*crypt.Sealer, error) {
 	if !ec.Encryption.Enabled {
 		if err := crypt.CheckUnencrypted(ctx, store); err != nil {
 			return nil, fmt.Errorf("export %s: %w", ec.Name, err)
 		}
 		return nil, nil
 	}
-	keys, err := UnlockKeys(ctx, ec, store, readOnly)
-	if err != nil {
-		return nil, err
+	keys := known
+	if keys == nil {
+		var err error
+		if keys, err = UnlockKeys(ctx, ec, store, readOnly); err != nil {
+			return nil, err
+		}
 	}
 	return crypt.NewSealer(keys, crypt.Options{FrameCacheBytes: frameCache, Logger: log}), nil
 }
@@ -129,7 +137,7 @@ func OpenDatabaseStore(ctx context.Context, ec config.Export, log *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
 	}
-	sealer, err := sealing(ctx, ec, store, true, 0, log)
+	sealer, err := sealing(ctx, ec, store, true, 0, nil, log)
 	if err != nil {
 		return nil, err
 	}

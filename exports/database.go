@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/crypt"
 	"github.com/zerofs-go/zerofsd/exports/snapdir"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/kvfs/lsmkv"
@@ -40,6 +41,8 @@ type database struct {
 	// rfs serves NFS, one consistent state per call.
 	replica *lsm.Replica
 	rfs     atomic.Pointer[replicaFS]
+	// keys are the export's keys, nil when it is not encrypted.
+	keys *crypt.Keys
 	// closedForRestore is set once a restore fenced it and it was closed
 	// to be opened again (Registry.reopenRestored); guarded by reloadMu.
 	closedForRestore bool
@@ -65,7 +68,7 @@ type database struct {
 
 // openDatabase opens the store of ec: as its writer, or read-only (at the
 // latest durable state, fencing nobody and writing nothing).
-func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec config.Export, id storeID, writer bool) (*database, error) {
+func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec config.Export, id storeID, writer bool, keys *crypt.Keys) (*database, error) {
 	log := r.log.With("store", string(id))
 	raw, err := r.opts.OpenStore(ctx, ec)
 	if err != nil {
@@ -80,12 +83,15 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	})
 	store := d.store
 	blockCache, frameCache := memoryCaches(cfg.Cache.MemoryMB, ec.Encryption.Enabled)
-	sealer, err := sealing(ctx, ec, store, !writer, frameCache, log)
+	sealer, err := sealing(ctx, ec, store, !writer, frameCache, keys, log)
 	if err != nil {
 		return nil, err
 	}
 	wrap := wrapOf(sealer)
 	d.wrap = wrap
+	if sealer != nil {
+		d.keys = sealer.Keys()
+	}
 	var db *lsm.DB
 	if writer {
 		db, err = lsm.Open(ctx, store, lsm.Options{

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/crypt"
 	"github.com/zerofs-go/zerofsd/exports"
 )
 
@@ -75,4 +76,55 @@ func TestEncryptedSnapshotsRestoreReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTree(t, w, "a", live, map[string]string{"f": "old"}, "g")
+}
+
+// TestRestoreAfterKeyRotation: a restore of an encrypted export whose key
+// was rotated while the daemon ran (the rotated key needs no reload) is
+// served again with the keys the daemon holds. Before, the fence watch
+// unlocked the keyring again with the key the daemon started with, which
+// the rotation had replaced: the export stayed closed until a restart.
+func TestRestoreAfterKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	e := newCryptEnv(t)
+	oldKey, newKey := e.keyFile("old.key", 7), e.keyFile("new.key", 9)
+	ec := fileExport("a", filepath.Join(e.dir, "store"))
+	ec.Encryption = config.Encryption{Enabled: true, KeyFile: oldKey}
+	reg, err := exports.Open(ctx, testConfig(ec), exports.Options{Logger: logger(t), FenceCheckInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close(ctx) })
+	live := fsOf(t, reg, "a")
+	writeFile(t, live, "f", "old")
+	db, _ := reg.DB("a")
+	if _, err := db.Checkpoint(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, live, "g", "made after c1")
+	if err := live.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// zerofsd key rotate, then the config's key_file names the new key.
+	store, err := exports.OpenStore(ctx, ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCred, err := crypt.ReadKeyFile(oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCred, err := crypt.ReadKeyFile(newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crypt.Rotate(ctx, store, oldCred, newCred, crypt.KeyringOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rotated := ec
+	rotated.Encryption.KeyFile = newKey
+	if _, err := exports.Restore(ctx, rotated, "c1", "undo", logger(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitTree(t, reg, "a", live, map[string]string{"f": "old"}, "g")
 }

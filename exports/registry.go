@@ -381,7 +381,7 @@ func (r *Registry) prepare(ctx context.Context, cfg *config.Config, old *exportS
 			if dbs[i] != nil || (old.byStore[ids[i]] != nil) != upgrades {
 				continue
 			}
-			d, err := r.openDatabase(ctx, cfg, ec, ids[i], ec.Writable())
+			d, err := r.openDatabase(ctx, cfg, ec, ids[i], ec.Writable(), nil)
 			if err != nil {
 				return fail(err)
 			}

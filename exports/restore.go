@@ -147,7 +147,9 @@ func (r *Registry) reopenRestored(ctx context.Context, d *database, m lsm.Restor
 		}
 		d.closedForRestore = true
 	}
-	nd, err := r.openDatabase(ctx, r.cfg, ec, d.id, true)
+	// With d's keys: the configured credential may be one a key rotation
+	// has replaced since this process read it.
+	nd, err := r.openDatabase(ctx, r.cfg, ec, d.id, true, d.keys)
 	if err != nil {
 		return err
 	}
