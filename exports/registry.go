@@ -280,15 +280,16 @@ func (r *Registry) Reload(ctx context.Context, cfg *config.Config) error {
 // logged at ERROR with what was not made durable, and its error returned
 // (joined with the others').
 func (r *Registry) Close(ctx context.Context) error {
+	// The fence watch first, and without reloadMu: a reopen after a
+	// restore holds reloadMu for as long as the store holds it up (up to
+	// reopenTimeout); stopping the watch cancels it.
+	r.watch.stop()
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 	if r.closed {
 		return nil
 	}
 	r.closed = true
-	r.reloadMu.Unlock()
-	r.watch.stop() // it takes reloadMu to reopen a store
-	r.reloadMu.Lock()
 	set := r.set.Load()
 	r.set.Store(emptySet())
 	return closeAll(ctx, slices.Collect(maps.Values(set.byStore)))

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/exports"
 	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // waitTree waits until export name serves a filesystem other than old,
@@ -93,3 +96,49 @@ func TestRestoreReopensExport(t *testing.T) {
 
 // kvfsAsNFS is fs as the export serves it without a snapshot directory.
 func kvfsAsNFS(fs *kvfs.FS) any { return fs }
+
+// TestCloseDuringARestoreReopen: Close does not wait for a reopen after a
+// restore that the store holds up (an object store down, say): it stops
+// the reopen and goes on. Before, Close waited for the registry's lock,
+// which the reopen held for up to reopenTimeout (2 minutes), so a
+// shutdown gave up without flushing anything.
+func TestCloseDuringARestoreReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ec := fileExport("a", filepath.Join(dir, "a"))
+	var opens atomic.Int32
+	reopening := make(chan struct{})
+	openStore := func(ctx context.Context, e config.Export) (objstore.Store, error) {
+		if opens.Add(1) == 2 { // the reopen after the restore
+			close(reopening)
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return exports.OpenStore(ctx, e)
+	}
+	reg, err := exports.Open(ctx, testConfig(ec), exports.Options{Logger: logger(t), FenceCheckInterval: 20 * time.Millisecond, OpenStore: openStore})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := fsOf(t, reg, "a")
+	writeFile(t, live, "f", "old")
+	db, _ := reg.DB("a")
+	if _, err := db.Checkpoint(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exports.Restore(ctx, ec, "c1", "undo", logger(t)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-reopening:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the registry did not reopen the restored store")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- reg.Close(ctx) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close is still waiting for the reopen after 30 s")
+	}
+}
