@@ -58,8 +58,8 @@ type database struct {
 	// Registry.reloadMu.
 	s3 config.S3
 	// name is the export that serves it (for logs and metrics); changed only
-	// under Registry.reloadMu.
-	name string
+	// under Registry.reloadMu, read by the fence watch without it.
+	name atomic.Pointer[string]
 	// latency receives the store's request durations: the observer of the
 	// export that serves it now (Options.StoreLatency), swapped on rename.
 	latency atomic.Pointer[objstore.LatencyObserver]
@@ -271,13 +271,21 @@ func (d *database) prepareS3(ctx context.Context, ec config.Export) (*objstore.S
 	return c, nil
 }
 
+// exportName is the name of the export that serves d.
+func (d *database) exportName() string {
+	if n := d.name.Load(); n != nil {
+		return *n
+	}
+	return ""
+}
+
 // observeAs sends the store's request durations to the observer of export
 // name (none without storeLatency), unless they already go there.
 func (d *database) observeAs(storeLatency func(export string) objstore.LatencyObserver, name string) {
-	if d.name == name {
+	if d.exportName() == name {
 		return
 	}
-	d.name = name
+	d.name.Store(&name)
 	if storeLatency == nil {
 		return
 	}
@@ -355,7 +363,7 @@ func (d *database) close(ctx context.Context) error {
 		_ = s.Close() // idle connections only
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("export %s (store %s): closing: %w", d.name, d.id, err)
+		return fmt.Errorf("export %s (store %s): closing: %w", d.exportName(), d.id, err)
 	}
 	return nil
 }
@@ -367,7 +375,7 @@ func (d *database) logUnflushed(err error) {
 	if !errors.As(err, &ue) {
 		return
 	}
-	log := d.log.With("export", d.name)
+	log := d.log.With("export", d.exportName())
 	if ue.Journaled {
 		log.Warn("export closed before everything was in the store; the rest is durable in the local journal and the next start ships it",
 			"batches", ue.Batches, "writes", ue.Writes, "wal_bytes", ue.WALBytes, "memtable_bytes_not_in_ssts", ue.MemtableBytes, "err", ue.Err)

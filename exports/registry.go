@@ -451,7 +451,7 @@ func (r *Registry) retire(ctx context.Context, old, next *exportSet) error {
 	var gone []*database
 	for id, d := range old.byStore {
 		if next.byStore[id] != d {
-			d.log.Info("closing store no export uses any more", "export", d.name)
+			d.log.Info("closing store no export uses any more", "export", d.exportName())
 			gone = append(gone, d)
 		}
 	}

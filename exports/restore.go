@@ -89,6 +89,20 @@ func (w *fenceWatch) run() {
 			}
 			w.check(d)
 		}
+		w.forgetGone()
+	}
+}
+
+// forgetGone drops what the watch remembers of databases the registry no
+// longer serves (removed by a reload, closed by a restore's reopen), so
+// that it does not keep them in memory.
+func (w *fenceWatch) forgetGone() {
+	set := w.r.set.Load()
+	for d := range w.fencedAt {
+		if set.byStore[d.id] != d {
+			delete(w.fencedAt, d)
+			delete(w.told, d)
+		}
 	}
 }
 
@@ -99,7 +113,7 @@ func (w *fenceWatch) check(d *database) {
 	switch {
 	case err != nil:
 		if w.ctx.Err() == nil {
-			d.log.Warn("store fenced: looking for a restore failed", "export", d.name, "err", err)
+			d.log.Warn("store fenced: looking for a restore failed", "export", d.exportName(), "err", err)
 		}
 		return
 	case !ok:
@@ -108,14 +122,15 @@ func (w *fenceWatch) check(d *database) {
 		}
 		if time.Since(w.fencedAt[d]) >= anotherWriterGrace && !w.told[d] {
 			w.told[d] = true
-			d.log.Error("store fenced by another writer (not by a restore): its exports refuse changes until they are reloaded or zerofsd restarts", "export", d.name, "epoch", epoch)
+			d.log.Error("store fenced by another writer (not by a restore): its exports refuse changes; a restart of zerofsd (or removing the export and adding it back by two reloads) takes the store back from that writer",
+				"export", d.exportName(), "epoch", epoch)
 		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(w.ctx, reopenTimeout)
 	defer cancel()
 	if err := w.r.reopenRestored(ctx, d, m); err != nil {
-		d.log.Error("reopening a store after a restore failed; trying again", "export", d.name, "err", err)
+		d.log.Error("reopening a store after a restore failed; trying again", "export", d.exportName(), "err", err)
 	}
 }
 

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/exports"
 	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/lsm"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
@@ -140,5 +143,59 @@ func TestCloseDuringARestoreReopen(t *testing.T) {
 	case <-closed:
 	case <-time.After(30 * time.Second):
 		t.Fatal("Close is still waiting for the reopen after 30 s")
+	}
+}
+
+// TestFenceWatchForgetsRemovedStores: a store fenced by another writer and
+// then removed from the config by a reload is not kept in memory by the
+// fence watch. Before, the watch remembered every fenced database for
+// good, with its memtables, caches and filesystem.
+func TestFenceWatchForgetsRemovedStores(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, b := fileExport("a", filepath.Join(dir, "a")), fileExport("b", filepath.Join(dir, "b"))
+	reg, err := exports.Open(ctx, testConfig(a, b), exports.Options{Logger: logger(t), FenceCheckInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close(ctx) })
+	live := fsOf(t, reg, "a")
+	writeFile(t, live, "f", "x")
+	gone := weak.Make(live)
+	db, _ := reg.DB("a")
+	// Another writer takes the store.
+	store, err := exports.OpenStore(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := lsm.Open(ctx, store, lsm.Options{Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close(ctx) })
+	deadline := time.Now().Add(20 * time.Second)
+	for !db.Stats().Fenced {
+		if time.Now().After(deadline) {
+			t.Fatal("the registry's writer did not learn it was fenced")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Let the watch look at the fenced store a few times (it remembers
+	// when it first saw it fenced).
+	time.Sleep(200 * time.Millisecond)
+	// Closing the removed store reports that it was fenced.
+	if err := reg.Reload(ctx, testConfig(b)); err != nil && !errors.Is(err, lsm.ErrFenced) {
+		t.Fatalf("Reload: %v", err)
+	}
+	if _, ok := reg.FS("a"); ok {
+		t.Fatal("export a is still served after the reload")
+	}
+	live, db = nil, nil
+	for gone.Value() != nil {
+		runtime.GC()
+		if time.Now().After(deadline) {
+			t.Fatal("the filesystem of the removed, fenced store is still reachable")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
