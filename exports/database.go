@@ -41,6 +41,8 @@ type database struct {
 	// rfs serves NFS, one consistent state per call.
 	replica *lsm.Replica
 	rfs     atomic.Pointer[replicaFS]
+	// journalDir is its local journal's directory (durability local).
+	journalDir string
 	// keys are the export's keys, nil when it is not encrypted.
 	keys *crypt.Keys
 	// closedForRestore is set once a restore fenced it and it was closed
@@ -89,6 +91,9 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	}
 	wrap := wrapOf(sealer)
 	d.wrap = wrap
+	if writer && ec.Durability == config.DurabilityLocal {
+		d.journalDir = journalDirOf(cfg, id)
+	}
 	if sealer != nil {
 		d.keys = sealer.Keys()
 	}
@@ -377,8 +382,13 @@ func (d *database) logUnflushed(err error) {
 	}
 	log := d.log.With("export", d.exportName())
 	if ue.Journaled {
-		log.Warn("export closed before everything was in the store; the rest is durable in the local journal and the next start ships it",
-			"batches", ue.Batches, "writes", ue.Writes, "wal_bytes", ue.WALBytes, "memtable_bytes_not_in_ssts", ue.MemtableBytes, "err", ue.Err)
+		// Said as it is: a reload may have removed the store from the
+		// config, and then no start opens it again by itself.
+		log.Warn("export closed before everything was in the store; the rest is durable in the local journal "+
+			"and is shipped when this store is next opened as writer (at the next start if the config still names it; "+
+			"after a reload that removed it, only once an export of this store is added back)",
+			"journal_dir", d.journalDir, "batches", ue.Batches, "writes", ue.Writes, "wal_bytes", ue.WALBytes,
+			"memtable_bytes_not_in_ssts", ue.MemtableBytes, "err", ue.Err)
 		return
 	}
 	attrs := []any{"lost_batches", ue.Batches, "lost_writes", ue.Writes, "lost_wal_bytes", ue.WALBytes,

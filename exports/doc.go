@@ -117,7 +117,11 @@
 //     read_only, sync.
 //  3. Retire: flush and close the databases no export uses any more, like
 //     Close, retrying failed flushes for up to server.shutdown_timeout. Their
-//     acknowledged writes become durable in their own store. A failure here
+//     acknowledged writes become durable in their own store; with durability
+//     "local", what could not be shipped by then stays in the local journal
+//     (logged at WARN with its directory) until the store is next opened as
+//     writer, which a config that no longer names it never does: an export
+//     of that store added back ships it. A failure here
 //     does not undo the reload; Reload returns it (not matching
 //     ErrReloadRefused) and logs it.
 //
