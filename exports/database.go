@@ -41,6 +41,10 @@ type database struct {
 	// rfs serves NFS, one consistent state per call.
 	replica *lsm.Replica
 	rfs     atomic.Pointer[replicaFS]
+	// refreshed is set by every refresh of the replica and taken by whoever
+	// rotates rfs to it: a refresh that lands before rfs is published
+	// (while its first state opens) is not lost.
+	refreshed atomic.Bool
 	// journalDir is its local journal's directory (durability local).
 	journalDir string
 	// keys are the export's keys, nil when it is not encrypted.
@@ -126,11 +130,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 			CacheNamespace:  string(id),
 			WrapStore:       wrap,
 			Logger:          log,
-			OnRefresh: func() {
-				if rfs := d.rfs.Load(); rfs != nil {
-					rfs.rotate()
-				}
-			},
+			OnRefresh:       d.onReplicaRefresh,
 		})
 		if errors.Is(rerr, lsm.ErrNoDatabase) {
 			return nil, fmt.Errorf("export %s: replica = true, but %s holds no filesystem yet (its writer makes one): %w", ec.Name, ec.Store, rerr)
@@ -192,7 +192,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 		if err != nil {
 			_ = fs.Close(ctx)
 		} else {
-			d.rfs.Store(rfs)
+			d.publishReplicaFS(rfs)
 		}
 	}
 	if err != nil {
@@ -274,6 +274,27 @@ func (d *database) prepareS3(ctx context.Context, ec config.Export) (*objstore.S
 		return nil, fmt.Errorf("export %s: new S3 settings: %w", ec.Name, err)
 	}
 	return c, nil
+}
+
+// onReplicaRefresh is the replica's OnRefresh: rfs serves the new state
+// from now on. Before rfs is published, the refresh is left for
+// publishReplicaFS.
+func (d *database) onReplicaRefresh() {
+	d.refreshed.Store(true)
+	if rfs := d.rfs.Load(); rfs != nil && d.refreshed.Swap(false) {
+		rfs.rotate()
+	}
+}
+
+// publishReplicaFS makes rfs serve NFS, and rotates it to the replica's
+// current state if a refresh landed while it was being opened (its state
+// may be the one before). Whichever of the two takes the flag rotates, so
+// every refresh is followed by a rotation.
+func (d *database) publishReplicaFS(rfs *replicaFS) {
+	d.rfs.Store(rfs)
+	if d.refreshed.Swap(false) {
+		rfs.rotate()
+	}
 }
 
 // exportName is the name of the export that serves d.
