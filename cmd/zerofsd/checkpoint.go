@@ -26,6 +26,9 @@ import (
 // first (default pre-restore-<UTC time>), so restoring that undoes it. A
 // running daemon serving the export is fenced, and opens the store again by
 // itself to serve the restored tree.
+//
+// Neither create's --name nor --undo may start like a scheduled snapshot's
+// name (config.ScheduledSnapshotPrefix).
 func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: checkpoint needs an action: create, list, delete or restore", errUsage)
@@ -59,8 +62,13 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *undo != "" && action != "restore" {
 		return fmt.Errorf("%w: --undo is for checkpoint restore", errUsage)
 	}
+	// A checkpoint made here must not pass for a scheduled one: snapshot_keep
+	// would delete it, and one dated in the future would hold the schedule back.
 	if action == "create" && strings.HasPrefix(*name, config.ScheduledSnapshotPrefix) {
-		return fmt.Errorf("%w: names starting with %q are the scheduled snapshots' (snapshot_every), which the schedule deletes: choose another", errUsage, config.ScheduledSnapshotPrefix)
+		return scheduledNameError("--name")
+	}
+	if strings.HasPrefix(*undo, config.ScheduledSnapshotPrefix) {
+		return scheduledNameError("--undo")
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -110,4 +118,10 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stdout, "export %s: checkpoint %q deleted\n", *export, *name)
 	}
 	return nil
+}
+
+// scheduledNameError refuses a checkpoint name, given with flag, that starts
+// like the scheduled snapshots' names.
+func scheduledNameError(flag string) error {
+	return fmt.Errorf("%w: %s: names starting with %q are the scheduled snapshots' (snapshot_every), which the schedule deletes: choose another", errUsage, flag, config.ScheduledSnapshotPrefix)
 }

@@ -40,6 +40,7 @@ func TestDispatch(t *testing.T) {
 		{"checkpoint restore without name", []string{"checkpoint", "restore", "--export", "a"}, 1, "", "needs --name"},
 		{"checkpoint undo without restore", []string{"checkpoint", "create", "--export", "a", "--undo", "u"}, 1, "", "--undo is for checkpoint restore"},
 		{"checkpoint create with a scheduled name", []string{"checkpoint", "create", "--export", "a", "--name", "auto-x"}, 1, "", "scheduled snapshots"},
+		{"checkpoint restore with a scheduled undo name", []string{"checkpoint", "restore", "--export", "a", "--name", "c1", "--undo", "auto-20260130T150405Z"}, 1, "", `--undo: names starting with "auto-" are the scheduled snapshots'`},
 		{"journal without action", []string{"journal"}, 1, "", "list or extract"},
 		{"journal bad action", []string{"journal", "replay", "--export", "a"}, 1, "", `unknown journal action "replay"`},
 		{"journal extract without tail", []string{"journal", "extract", "--export", "a"}, 1, "", "needs --tail"},
