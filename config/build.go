@@ -240,10 +240,16 @@ func (b *builder) buildS3() {
 	}
 	// The form of what the file says is checked even if no export uses S3;
 	// whether the settings fit together is checked per S3 export.
-	if !a.endpoint.env && s.Endpoint != "" {
-		if err := checkEndpoint(s.Endpoint); err != nil {
-			b.ps.add("s3.endpoint", "%v", err)
-			b.ps.markBad("s3.endpoint")
+	// Credentials in the endpoint are refused wherever it came from:
+	// check-config prints the endpoint.
+	if s.Endpoint != "" {
+		check := checkEndpoint
+		if a.endpoint.env {
+			check = checkEndpointCredentials
+		}
+		if err := check(s.Endpoint); err != nil {
+			b.problem(a.endpoint, "%v", err)
+			b.ps.markBad(a.endpoint.key)
 		}
 	}
 	if !a.bucket.env {
@@ -257,12 +263,12 @@ func (b *builder) buildS3() {
 // checkEndpoint accepts http(s)://host[:port][/path], without credentials,
 // query or fragment. Its errors do not repeat the URL.
 func checkEndpoint(endpoint string) error {
+	if err := checkEndpointCredentials(endpoint); err != nil {
+		return err
+	}
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		return fmt.Errorf("not a URL; want http(s)://host[:port]")
-	}
-	if u.User != nil {
-		return fmt.Errorf("credentials do not belong in the endpoint URL; use access_key_id and secret_access_key")
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("want an http:// or https:// URL, e.g. https://s3.example.com")
@@ -272,6 +278,17 @@ func checkEndpoint(endpoint string) error {
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("must not have a query or fragment")
+	}
+	return nil
+}
+
+// checkEndpointCredentials refuses an endpoint that may hold credentials:
+// any "@" in it, which catches user info whether or not the rest parses (a
+// secret with a "/" in it moves the "@" into what parses as the path). Its
+// errors do not repeat the URL.
+func checkEndpointCredentials(endpoint string) error {
+	if strings.Contains(endpoint, "@") {
+		return fmt.Errorf("credentials do not belong in the endpoint URL; use access_key_id and secret_access_key (or %s and %s)", EnvAccessKeyID, EnvSecretAccessKey)
 	}
 	return nil
 }

@@ -44,7 +44,9 @@
 //     access key and export passphrases are Secrets, which print as "***"
 //     through fmt, slog, JSON and TOML; Config.String renders the effective
 //     configuration as TOML with secrets redacted (a passphrase appears only
-//     as a comment naming its variable).
+//     as a comment naming its variable). An S3 endpoint with credentials in
+//     it is refused, from the file or AWS_ENDPOINT_URL, even when no export
+//     uses S3.
 //   - No package-level mutable state: each Load uses its own viper instance.
 //
 // # What it does not do

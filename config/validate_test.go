@@ -610,6 +610,7 @@ store = "file://d/ab"
 		{"http endpoint allowed by the export", validBase + "[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"s3://bk1/a\"\n[exports.s3]\nendpoint = \"http://127.0.0.1:7070\"\nallow_http = true\n",
 			nil},
 		{"http endpoint in [s3] unused by file exports", validBase + "[s3]\nendpoint = \"http://127.0.0.1:7070\"\n" + oneExport, nil},
+		{"environment endpoint of another form unused by file exports", validBase + oneExport, map[string]string{EnvEndpoint: "ftp://h"}},
 		{"root mount path", validBase + "[[exports]]\nname = \"root\"\npath = \"/\"\nstore = \"memory://\"\n", nil},
 		{"fractional cache size from env, dir from env", oneExport, map[string]string{EnvCacheDir: "/var/cache/z", EnvCacheSizeGB: "0.5"}},
 		{"empty env values count as unset", validBase + oneExport, map[string]string{EnvCacheDir: "", EnvAllowHTTP: "", EnvEndpoint: ""}},
@@ -703,5 +704,57 @@ store = "s3://explicit/c"
 `, map[string]string{EnvBucket: "No_Such"})
 	if len(problems) != 1 || problems[0].Key != EnvBucket || problems[0].Source != SourceEnvironment {
 		t.Errorf("problems = %+v, want one about %s", problems, EnvBucket)
+	}
+}
+
+// TestEndpointCredentialsRefused: an endpoint with credentials in it is
+// refused wherever it comes from, even when no export uses S3
+// (check-config prints the endpoint), and the error names where it came
+// from without repeating it.
+func TestEndpointCredentialsRefused(t *testing.T) {
+	const secret = "endpoint-secret-9f3c"
+	s3Export := "[[exports]]\nname = \"b\"\npath = \"/b\"\nstore = \"s3://bk1/b\"\n"
+	cases := []struct {
+		name string
+		toml string
+		env  map[string]string
+		want want
+	}{
+		{"environment, no S3 export", validBase + oneExport,
+			map[string]string{EnvEndpoint: "https://KEY:" + secret + "@h.example"},
+			want{key: EnvEndpoint, msg: "credentials do not belong in the endpoint URL", env: true}},
+		{"environment, an S3 export", validBase + oneExport + s3Export,
+			map[string]string{EnvEndpoint: "https://KEY:" + secret + "@h.example"},
+			want{key: EnvEndpoint, msg: "credentials do not belong in the endpoint URL", env: true}},
+		{"environment, user only", validBase + oneExport,
+			map[string]string{EnvEndpoint: "https://" + secret + "@h.example"},
+			want{key: EnvEndpoint, msg: "credentials do not belong in the endpoint URL", env: true}},
+		{"environment, not a URL, with credentials", validBase + oneExport,
+			map[string]string{EnvEndpoint: "https://KEY:" + secret + "/x@h.example"},
+			want{key: EnvEndpoint, msg: "credentials do not belong in the endpoint URL", env: true}},
+		{"environment, a numeric secret with a slash", validBase + oneExport,
+			map[string]string{EnvEndpoint: "https://KEY:1234/" + secret + "@h.example"},
+			want{key: EnvEndpoint, msg: "credentials do not belong in the endpoint URL", env: true}},
+		{"file, not a URL, with credentials", validBase + "[s3]\nendpoint = \"https://KEY:" + secret + "/x@h.example\"\n" + oneExport, nil,
+			want{key: "s3.endpoint", msg: "credentials do not belong in the endpoint URL"}},
+		{"file, no S3 export", validBase + "[s3]\nendpoint = \"https://KEY:" + secret + "@h.example\"\n" + oneExport, nil,
+			want{key: "s3.endpoint", msg: "credentials do not belong in the endpoint URL"}},
+		{"export", validBase + oneExport + s3Export + "[exports.s3]\nendpoint = \"https://KEY:" + secret + "@h.example\"\n", nil,
+			want{key: "exports[1].s3.endpoint", msg: "credentials do not belong in the endpoint URL"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			text, problems := loadProblems(t, tc.toml, tc.env)
+			if len(problems) != 1 {
+				t.Fatalf("problems:\n%s\nwant one, about %s", text, tc.want.key)
+			}
+			p := problems[0]
+			if p.Key != tc.want.key || !strings.Contains(p.Msg, tc.want.msg) || (p.Source == SourceEnvironment) != tc.want.env {
+				t.Errorf("problem %q, want %s: ...%s... (environment: %v)", p, tc.want.key, tc.want.msg, tc.want.env)
+			}
+			if strings.Contains(text, secret) {
+				t.Errorf("the secret appears in:\n%s", text)
+			}
+		})
 	}
 }
