@@ -64,12 +64,13 @@ func TestReloadOutcomeLogged(t *testing.T) {
 		name    string
 		exports []string
 		prepare func()
+		applied bool // reload returns the new config
 		want    []string
 		notWant []string
 	}{
-		{"invalid config", []string{exportTOML("a", "bogus = 1")}, nil,
+		{"invalid config", []string{exportTOML("a", "bogus = 1")}, nil, false,
 			[]string{"reload refused"}, []string{"config reloaded"}},
-		{"an export cannot open", []string{exportTOML("a", ""), exportTOML("b", ""), exportTOML("c", "read_only = true")}, nil,
+		{"an export cannot open", []string{exportTOML("a", ""), exportTOML("b", ""), exportTOML("c", "read_only = true")}, nil, false,
 			[]string{"reload failed"}, []string{"config reloaded"}},
 		{"closing a removed export fails", []string{exportTOML("a", "")}, func() {
 			fs, _ := reg.FS("b")
@@ -77,7 +78,7 @@ func TestReloadOutcomeLogged(t *testing.T) {
 				t.Fatal(err)
 			}
 			storeB.Crash() // its final flush fails
-		}, []string{"config reloaded", "closing a store no longer served failed", `msg="memory bounds" caches_and_write_buffers_mib=832`}, []string{"reload failed", "reload refused"}},
+		}, true, []string{"config reloaded", "closing a store no longer served failed", `msg="memory bounds" caches_and_write_buffers_mib=832`}, []string{"reload failed", "reload refused"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,7 +87,9 @@ func TestReloadOutcomeLogged(t *testing.T) {
 				tc.prepare()
 			}
 			before := len(logs.String())
-			reload(ctx, path, reg, log)
+			if next := reload(ctx, path, reg, log); (next != nil) != tc.applied {
+				t.Errorf("reload returned %v, want a config: %v", next, tc.applied)
+			}
 			got := logs.String()[before:]
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {

@@ -27,8 +27,8 @@ const closeGrace = 5 * time.Second
 
 // runServe is `zerofsd run`: open every export, serve NFS and MOUNT on one
 // listener, reload on SIGHUP, and on SIGTERM/SIGINT shut down within
-// server.shutdown_timeout (see shutdown): exit 0 when everything was
-// flushed, 1 otherwise.
+// server.shutdown_timeout, as the last reload applied set it (see
+// shutdown): exit 0 when everything was flushed, 1 otherwise.
 func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer) error {
 	fs, path := newFlags("run", stderr)
 	if err := fs.Parse(args); err != nil {
@@ -113,6 +113,9 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	// A reload may change server.shutdown_timeout: the shutdown uses the
+	// value of the last reload applied.
+	shutdownTimeout := cfg.Server.ShutdownTimeout
 	var serveErr error
 loop:
 	for {
@@ -124,11 +127,13 @@ loop:
 			log.Error("nfs server stopped", "err", err)
 			break loop
 		case <-hup:
-			reload(ctx, *path, reg, log)
+			if next := reload(ctx, *path, reg, log); next != nil {
+				shutdownTimeout = next.Server.ShutdownTimeout
+			}
 		}
 	}
 	notifySystemd(log, "STOPPING=1")
-	err = shutdown(srv, reg, cfg.Server.ShutdownTimeout, log, func() {
+	err = shutdown(srv, reg, shutdownTimeout, log, func() {
 		stopServing()
 		if metricsSrv != nil {
 			metricsSrv.Close()
@@ -174,20 +179,21 @@ func shutdown(srv *nfs.Server, reg *exports.Registry, timeout time.Duration, log
 	return errors.Join(errs...)
 }
 
-// reload re-reads the config and applies it; a bad config, or one whose
-// exports cannot all open, is refused and the running exports keep serving.
-func reload(ctx context.Context, path string, reg *exports.Registry, log *slog.Logger) {
+// reload re-reads the config and applies it, returning it; a bad config, or
+// one whose exports cannot all open, is refused (nil) and the running
+// exports keep serving.
+func reload(ctx context.Context, path string, reg *exports.Registry, log *slog.Logger) *config.Config {
 	notifySystemd(log, "RELOADING=1")
 	defer notifySystemd(log, "READY=1\nSTATUS=serving")
 	cfg, err := loadConfig(path)
 	if err != nil {
 		log.Error("reload refused: the new config is invalid; still serving the old one", "err", err)
-		return
+		return nil
 	}
 	err = reg.Reload(ctx, cfg)
 	if errors.Is(err, exports.ErrReloadRefused) {
 		log.Error("reload failed; still serving the old exports", "err", err)
-		return
+		return nil
 	}
 	// Applied. An error now is from closing what the new config dropped;
 	// the registry has logged it for each store.
@@ -196,6 +202,7 @@ func reload(ctx context.Context, path string, reg *exports.Registry, log *slog.L
 	if err != nil {
 		log.Error("config reloaded, but closing an export it no longer serves failed", "err", err)
 	}
+	return cfg
 }
 
 // logMemoryBounds logs what the configuration lets the exports' caches and
