@@ -59,9 +59,12 @@ type daemon struct {
 	addr   string
 	env    []string
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
-	log *testenv.SyncBuffer
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	log    *testenv.SyncBuffer
+	exited chan struct{} // closed when cmd has exited, with exitErr set
+	// exitErr is cmd.Wait's error: read it only once exited is closed.
+	exitErr error
 }
 
 // exportSpec is one export in a generated config.
@@ -130,6 +133,13 @@ func portmapperOff(serverLines string) string {
 // Start runs zerofsd and waits until it accepts connections.
 func (d *daemon) Start() {
 	d.t.Helper()
+	d.Launch()
+	d.WaitListening()
+}
+
+// Launch runs zerofsd without waiting for it to serve.
+func (d *daemon) Launch() {
+	d.t.Helper()
 	d.mu.Lock()
 	cmd := exec.Command(zerofsdBinary, "run", "-c", d.config)
 	// Tests talk to loopback only: never let the S3 SDK look for instance
@@ -141,7 +151,23 @@ func (d *daemon) Start() {
 		d.mu.Unlock()
 		d.t.Fatalf("starting zerofsd: %v", err)
 	}
-	d.cmd, d.log = cmd, logs
+	exited := make(chan struct{})
+	d.cmd, d.log, d.exited = cmd, logs, exited
+	d.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		d.mu.Lock()
+		d.exitErr = err
+		d.mu.Unlock()
+		close(exited)
+	}()
+}
+
+// WaitListening waits until the process Launch started accepts connections.
+func (d *daemon) WaitListening() {
+	d.t.Helper()
+	d.mu.Lock()
+	logs, exited := d.log, d.exited
 	d.mu.Unlock()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -150,10 +176,14 @@ func (d *daemon) Start() {
 			c.Close()
 			return
 		}
-		if cmd.ProcessState != nil {
-			break
+		select {
+		case <-exited:
+			d.mu.Lock()
+			err := d.exitErr
+			d.mu.Unlock()
+			d.t.Fatalf("zerofsd exited (%v) before listening on %s; its log:\n%s", err, d.addr, logs.String())
+		case <-time.After(50 * time.Millisecond):
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	d.t.Fatalf("zerofsd did not start listening on %s; its log:\n%s", d.addr, logs.String())
 }
@@ -180,26 +210,37 @@ func (d *daemon) signal(sig syscall.Signal) error {
 // status 0; nil always for SIGKILL).
 func (d *daemon) signalWithin(sig syscall.Signal, within time.Duration) error {
 	d.mu.Lock()
-	cmd := d.cmd
+	cmd, exited := d.cmd, d.exited
 	d.cmd = nil
 	d.mu.Unlock()
 	if cmd == nil {
 		return nil
 	}
 	_ = cmd.Process.Signal(sig)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
+	case <-exited:
 		if sig == syscall.SIGKILL {
 			return nil
 		}
-		return err
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.exitErr
 	case <-time.After(within):
 		_ = cmd.Process.Kill()
-		<-done
+		<-exited
 		return fmt.Errorf("%w within %v after %v", errNoExit, within, sig)
 	}
+}
+
+// Send sends sig to the running process and returns at once.
+func (d *daemon) Send(sig syscall.Signal) error {
+	d.mu.Lock()
+	cmd := d.cmd
+	d.mu.Unlock()
+	if cmd == nil {
+		return errors.New("zerofsd is not running")
+	}
+	return cmd.Process.Signal(sig)
 }
 
 // Logs returns everything the current (or last) process wrote.

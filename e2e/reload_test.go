@@ -74,20 +74,60 @@ func hup(t *testing.T, d *daemon, config, want string) {
 	if err := os.WriteFile(d.config, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d.mu.Lock()
-	proc := d.cmd.Process
-	d.mu.Unlock()
-	if err := proc.Signal(syscall.SIGHUP); err != nil {
+	if err := d.Send(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
+	waitLogCount(t, d, want, before)
+}
+
+// waitLogCount waits until the log holds want more than n times.
+func waitLogCount(t *testing.T, d *daemon, want string, n int) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if strings.Count(d.Logs(), want) > before {
+		if strings.Count(d.Logs(), want) > n {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("no %q in the log after SIGHUP:\n%s", want, tail(d.Logs(), 30))
+	t.Fatalf("no %q in the log:\n%s", want, tail(d.Logs(), 30))
+}
+
+// TestReloadWhileStarting sends SIGHUP while the exports are still opening
+// (on a store that answers each request half a second late): the daemon is
+// not killed, serves once the exports are open, and applies the reload then.
+func TestReloadWhileStarting(t *testing.T) {
+	env := testenv.S3(t)
+	lat, err := s3proxy.ParseLatency("get=500ms,put=500ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s3proxy.Start(s3proxy.Options{Upstream: env.Endpoint, Latency: lat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	slow := env
+	slow.Endpoint = p.Endpoint()
+	dir := t.TempDir()
+	d := newDaemon(t, dir, []exportSpec{{Name: "slow", Store: "s3://" + env.Bucket + "/slow", Extra: s3ExportExtra(slow)}})
+	d.Launch()
+	waitLogCount(t, d, `msg="zerofsd starting"`, 0)
+	if err := d.Send(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(d.Logs(), "msg=listening") {
+		t.Fatalf("the daemon served before the SIGHUP: its store was not slow enough to test a SIGHUP while starting")
+	}
+	d.WaitListening()
+	waitLogCount(t, d, "SIGHUP received while starting", 0)
+	waitLogCount(t, d, "config reloaded", 0)
+	m, _ := mountGo(t, d.addr, "/slow")
+	writeFile(t, m, "after.txt", []byte("served after a SIGHUP while starting"))
+	if got := string(readFile(t, m, "after.txt")); got != "served after a SIGHUP while starting" {
+		t.Fatalf("read back %q", got)
+	}
+	d.Stop()
 }
 
 // reloadLSM makes the WAL wait up to a minute while writes flow, so that

@@ -26,7 +26,8 @@ import (
 const closeGrace = 5 * time.Second
 
 // runServe is `zerofsd run`: open every export, serve NFS and MOUNT on one
-// listener, reload on SIGHUP, and on SIGTERM/SIGINT shut down within
+// listener, reload on SIGHUP (one received while starting is applied once
+// serving starts), and on SIGTERM/SIGINT shut down within
 // server.shutdown_timeout, as the last reload applied set it (see
 // shutdown): exit 0 when everything was flushed, 1 otherwise.
 func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer) error {
@@ -37,6 +38,13 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 	if err := requireArgsDone(fs); err != nil {
 		return err
 	}
+	// SIGHUP is caught from now on: one that arrives while the exports open
+	// must not kill the daemon (its default action); it is applied once
+	// serving starts. SIGTERM and SIGINT are caught by main from the start.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
@@ -109,13 +117,22 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 	log.Info("listening", "addr", ln.Addr().String(), "nfs", "v3", "mount", "v3")
 	notifySystemd(log, "READY=1\nSTATUS=serving")
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
 	// A reload may change server.shutdown_timeout: the shutdown uses the
 	// value of the last reload applied.
 	shutdownTimeout := cfg.Server.ShutdownTimeout
+	applyReload := func() {
+		if next := reload(ctx, *path, reg, log); next != nil {
+			shutdownTimeout = next.Server.ShutdownTimeout
+		}
+	}
+	if ctx.Err() == nil {
+		select {
+		case <-hup:
+			log.Info("SIGHUP received while starting: reloading the config now that serving has started")
+			applyReload()
+		default:
+		}
+	}
 	var serveErr error
 loop:
 	for {
@@ -127,9 +144,7 @@ loop:
 			log.Error("nfs server stopped", "err", err)
 			break loop
 		case <-hup:
-			if next := reload(ctx, *path, reg, log); next != nil {
-				shutdownTimeout = next.Server.ShutdownTimeout
-			}
+			applyReload()
 		}
 	}
 	notifySystemd(log, "STOPPING=1")
