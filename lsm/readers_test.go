@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/cache"
 	"github.com/zerofs-go/zerofsd/objstore"
@@ -191,4 +192,52 @@ func TestDiskCacheForgetsReusedWALNames(t *testing.T) {
 	}
 	run('a')
 	run('b')
+}
+
+// TestReadOnlyGetOfAMissingObjectEnds: the latest manifest names an SST the
+// store no longer holds (deleted by hand, by a lifecycle rule, lost in a
+// partial copy of the bucket). A reader following the latest state
+// refreshed on the missing object and read again whenever the refresh
+// installed a new version, which it always does, even of the same
+// manifest: Get looped forever, listing the store on every pass. Only a
+// newer manifest can hold what is missing; Get now fails with the store's
+// ErrNotFound.
+func TestReadOnlyGetOfAMissingObjectEnds(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	db := mustOpen(t, mem, smallOptions())
+	if err := db.Put(ctx, []byte("k"), bytes.Repeat([]byte{'v'}, 1<<10), WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ssts, err := listAll(ctx, mem, tablePrefix)
+	if err != nil || len(ssts) != 1 {
+		t.Fatalf("store holds SSTs %v (%v), want one", ssts, err)
+	}
+	if err := mem.Delete(ctx, ssts[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	store := objstore.NewCounting(mem)
+	ro, err := OpenReadOnly(ctx, store, ReadOnlyOptions{Logger: quietLogger(), BlockCacheBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close(ctx)
+	listsBefore := store.Stats()[objstore.OpList].Requests
+	gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = ro.Get(gctx, []byte("k"))
+	lists := store.Stats()[objstore.OpList].Requests - listsBefore
+	if !errors.Is(err, objstore.ErrNotFound) || gctx.Err() != nil {
+		t.Fatalf("Get of a key in a missing SST = %v (context: %v), want objstore.ErrNotFound at once", err, gctx.Err())
+	}
+	// One refresh lists the manifests and the WAL objects once each.
+	if lists > 2 {
+		t.Fatalf("Get listed the store %d times, want one refresh at most", lists)
+	}
 }

@@ -18,7 +18,9 @@ import (
 //
 // A reader that follows the latest state holds SSTs no checkpoint pins: if
 // the writer collects one of them, Get refreshes and reads again, but an
-// open iterator fails with objstore.ErrNotFound (open a new one).
+// open iterator fails with objstore.ErrNotFound (open a new one). An
+// object the latest manifest names but the store lost makes Get fail with
+// objstore.ErrNotFound after one refresh.
 func OpenReadOnly(ctx context.Context, store objstore.Store, ro ReadOnlyOptions) (*DB, error) {
 	opts := Options{Logger: ro.Logger, BlockCacheBytes: ro.BlockCacheBytes, WrapStore: ro.WrapStore}.withDefaults()
 	db := newDB(store, opts, ro.DiskCache, ro.CacheNamespace, opts.BlockCacheBytes)
