@@ -241,3 +241,68 @@ func TestReadOnlyGetOfAMissingObjectEnds(t *testing.T) {
 		t.Fatalf("Get listed the store %d times, want one refresh at most", lists)
 	}
 }
+
+// TestReadOnlyNewStateIsReadAtItsSequenceNumber: a read-only database
+// published a new state by two stores, the version and then its sequence
+// number, and readState loads them without the lock: a reader between the
+// stores paired the new version with the old sequence number. When the
+// new manifest holds a compaction that merged K@old into K@new and dropped
+// K@old, such a read skipped K@new and found nothing, although K exists in
+// both states. The test puts the database in that moment: the new state
+// installed, the sequence number the reader loaded still the old one.
+func TestReadOnlyNewStateIsReadAtItsSequenceNumber(t *testing.T) {
+	for _, kind := range []string{"read-only", "replica"} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			store := objstore.NewMemory()
+			opts := smallOptions()
+			opts.L0CompactionTrigger = 100 // compactions only when asked
+			db := mustOpen(t, store, opts)
+			defer db.Close(ctx)
+			put := func(v string) {
+				t.Helper()
+				if err := db.Put(ctx, []byte("k"), []byte(v), WriteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.FlushMemtable(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			put("old")
+			var ro *DB
+			var refresh func() error
+			switch kind {
+			case "read-only":
+				r, err := OpenReadOnly(ctx, store, ReadOnlyOptions{Logger: quietLogger()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close(ctx)
+				ro, refresh = r, func() error { return r.Refresh(ctx) }
+			case "replica":
+				r, err := OpenReplica(ctx, store, ReplicaOptions{ID: "r", Poll: time.Hour, Logger: quietLogger()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close(ctx)
+				ro, refresh = r.DB(), func() error { return r.refresh(ctx) }
+			}
+			if got := mustGet(t, ro, "k"); got != "old" {
+				t.Fatalf("k = %q before the compaction, want old", got)
+			}
+			oldSeq := ro.visibleSeq.Load()
+			put("new")
+			if _, err := db.Compact(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := refresh(); err != nil {
+				t.Fatal(err)
+			}
+			ro.visibleSeq.Store(oldSeq) // what a reader between the two stores loaded
+			got, err := ro.Get(ctx, []byte("k"))
+			if err != nil || string(got) != "new" {
+				t.Fatalf("Get(k) with the new state installed = %q, %v; want new", got, err)
+			}
+		})
+	}
+}
