@@ -10,6 +10,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/cache"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 // TestReadOnlyFollowsLatest: a reader without a checkpoint sees the WAL and
@@ -162,7 +163,8 @@ func TestReadOnlyEmptyStore(t *testing.T) {
 // cache may hold pages of, from the earlier database. A writer's WAL PUT
 // did not go through the cache, so reads of values in the new object were
 // served the old pages: they failed their checksum (EIO) until evicted.
-// The writer now drops the cached pages of each name it writes.
+// The writer now drops the cached pages of each name it writes, also when
+// a PUT's answer was lost and reading the object back showed it was ours.
 func TestDiskCacheForgetsReusedWALNames(t *testing.T) {
 	ctx := context.Background()
 	disk, err := cache.OpenDisk(t.TempDir(), 64<<20, quietLogger())
@@ -174,13 +176,33 @@ func TestDiskCacheForgetsReusedWALNames(t *testing.T) {
 	opts.DiskCache, opts.CacheNamespace = disk, "export"
 	opts.BlockCacheBytes = -1
 	opts.MemtableBytes = 1 << 20
-	run := func(fill byte) {
+	run := func(fill byte, loseAnswer bool) {
 		t.Helper()
-		db := mustOpen(t, objstore.NewMemory(), opts) // a new, empty store each time
+		store := faultstore.New(objstore.NewMemory(), faultstore.Options{}) // a new, empty store each time
+		db := mustOpen(t, store, opts)
 		defer db.Close(ctx)
+		var lost *faultstore.Handle
+		if loseAnswer {
+			// The segment lands, its answer is lost: the retry finds the
+			// object there and reads it back (the same bytes: ours).
+			lost = store.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix),
+				Action: faultstore.FailAfter, Times: 1})
+		}
 		value := bytes.Repeat([]byte{fill}, 64<<10) // stored once, in its WAL object
 		if err := db.Put(ctx, []byte("k"), value, WriteOptions{AwaitDurable: true}); err != nil {
-			t.Fatal(err)
+			if lost == nil || !errors.Is(err, faultstore.ErrInjected) {
+				t.Fatal(err)
+			}
+			// The WAL writer retries in the background.
+			deadline := time.Now().Add(10 * time.Second)
+			for db.Flush(ctx) != nil {
+				if time.Now().After(deadline) {
+					t.Fatal("Flush never succeeded after the lost answer")
+				}
+			}
+		}
+		if lost != nil && lost.Fired() != 1 {
+			t.Fatalf("the WAL PUT's answer was lost %d times, want 1", lost.Fired())
 		}
 		if err := db.FlushMemtable(ctx); err != nil {
 			t.Fatal(err)
@@ -190,8 +212,9 @@ func TestDiskCacheForgetsReusedWALNames(t *testing.T) {
 			t.Fatalf("store %q: Get = %d bytes %.8q, %v; want 64 KiB of %q", fill, len(got), got, err, fill)
 		}
 	}
-	run('a')
-	run('b')
+	run('a', false)
+	run('b', false)
+	run('c', true)
 }
 
 // TestReadOnlyGetOfAMissingObjectEnds: the latest manifest names an SST the
