@@ -13,7 +13,8 @@ import (
 )
 
 // memStore is a minimal in-memory objstore.Store that counts reads and can
-// run a hook inside GetRange (to block or interleave).
+// run a hook inside GetRange (to block or interleave), and one in Get after
+// it has read the object, before it returns it.
 type memStore struct {
 	mu      sync.Mutex
 	objects map[string][]byte
@@ -21,6 +22,7 @@ type memStore struct {
 	gets, getRanges atomic.Int64
 	rangeLog        []string // "key off n" of every GetRange, guarded by mu
 	getRangeHook    func(key string, off, n int64)
+	getHook         func(key string)
 }
 
 func newMemStore() *memStore { return &memStore{objects: make(map[string][]byte)} }
@@ -28,12 +30,16 @@ func newMemStore() *memStore { return &memStore{objects: make(map[string][]byte)
 func (m *memStore) Get(ctx context.Context, key string) ([]byte, error) {
 	m.gets.Add(1)
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	b, ok := m.objects[key]
+	b = slices.Clone(b)
+	m.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("get %q: %w", key, objstore.ErrNotFound)
 	}
-	return slices.Clone(b), nil
+	if m.getHook != nil {
+		m.getHook(key)
+	}
+	return b, nil
 }
 
 func (m *memStore) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {

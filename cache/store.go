@@ -57,16 +57,22 @@ func (s *cachingStore) Get(ctx context.Context, key string) ([]byte, error) {
 	if !s.cacheable(key) || s.d.isClosed() {
 		return s.inner.Get(ctx, key)
 	}
-	if data, ok := s.d.getWhole(s.oid(key)); ok {
+	oid := s.oid(key)
+	if data, ok := s.d.getWhole(oid); ok {
 		return data, nil
 	}
+	// Take the object's generation before reading it, as GetRange's fetch
+	// does: a Put or Delete landing meanwhile moves it on, and the bytes
+	// read, maybe the old ones, are then not cached.
+	obj, gen := s.d.acquireObject(oid)
+	defer s.d.releaseObject(oid, obj)
 	s.d.fetches.Add(1)
 	data, err := s.inner.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	s.d.misses.Add(int64(len(data))/s.d.pageSize + 1)
-	s.d.populate(s.oid(key), data, true)
+	s.d.populate(oid, obj, gen, data, true)
 	return data, nil
 }
 
@@ -115,7 +121,7 @@ func (s *cachingStore) Put(ctx context.Context, key string, data []byte) error {
 	}
 	s.d.invalidate(s.oid(key)) // whether or not it failed: the object may have changed
 	if err == nil && !s.d.isClosed() {
-		s.d.populate(s.oid(key), data, false)
+		s.populateWritten(s.oid(key), data)
 	}
 	return err
 }
@@ -128,9 +134,17 @@ func (s *cachingStore) PutIfAbsent(ctx context.Context, key string, data []byte)
 	}
 	s.d.invalidate(s.oid(key))
 	if err == nil && !s.d.isClosed() {
-		s.d.populate(s.oid(key), data, false)
+		s.populateWritten(s.oid(key), data)
 	}
 	return err
+}
+
+// populateWritten caches an object this store has just written, once the
+// pages of its old content are invalidated.
+func (s *cachingStore) populateWritten(oid objectID, data []byte) {
+	obj, gen := s.d.acquireObject(oid)
+	defer s.d.releaseObject(oid, obj)
+	s.d.populate(oid, obj, gen, data, false)
 }
 
 // Delete deletes through and evicts every cached page of the object.
@@ -448,14 +462,14 @@ func (d *Disk) getWhole(oid objectID) ([]byte, bool) {
 	return out, true
 }
 
-// populate caches a whole object (from Get, Put or PutIfAbsent). With
-// skipResident, pages already cached are not rewritten.
-func (d *Disk) populate(oid objectID, data []byte, skipResident bool) {
+// populate caches a whole object (from Get, Put or PutIfAbsent) as of
+// generation gen of obj (acquireObject, which the caller holds): nothing is
+// cached if the object was invalidated since. With skipResident, pages
+// already cached are not rewritten.
+func (d *Disk) populate(oid objectID, obj *object, gen uint64, data []byte, skipResident bool) {
 	if int64(len(data)) > d.capacity {
 		return
 	}
-	obj, gen := d.acquireObject(oid)
-	defer d.releaseObject(oid, obj)
 	P := int(d.pageSize)
 	for p := 0; p*P <= len(data); p++ {
 		payload := data[p*P : min((p+1)*P, len(data))]

@@ -692,6 +692,49 @@ func TestOverwriteDuringFetchIsNotCached(t *testing.T) {
 	checkRange(t, s, "obj", v2, 0, P)
 }
 
+// TestChangeDuringGetIsNotCached: Get read the object from the store before
+// it took the object's generation in the cache, unlike GetRange's fetch: a
+// Delete or Put landing in between was missed, and the bytes read, stale
+// by then, were cached and served to every later Get.
+func TestChangeDuringGetIsNotCached(t *testing.T) {
+	ctx := context.Background()
+	v1, v2 := patterned(2*P+5, 23), patterned(P+1, 24)
+	for _, tc := range []struct {
+		name   string
+		change func(s objstore.Store) error
+		want   []byte // nil: the object is gone
+	}{
+		{"delete", func(s objstore.Store) error { return s.Delete(ctx, "obj") }, nil},
+		{"overwrite", func(s objstore.Store) error { return s.Put(ctx, "obj", v2) }, v2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inner := newMemStore()
+			inner.Put(ctx, "obj", v1)
+			s := NewCachingStore(inner, openTestDisk(t, t.TempDir(), 1<<30), "ns")
+			var once sync.Once
+			inner.getHook = func(string) {
+				// The old bytes are read, not yet returned: change the object now.
+				once.Do(func() {
+					if err := tc.change(s); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			if got, err := s.Get(ctx, "obj"); err != nil || !bytes.Equal(got, v1) {
+				t.Fatalf("Get racing the change = %d bytes, %v; want the old %d", len(got), err, len(v1))
+			}
+			inner.getHook = nil
+			got, err := s.Get(ctx, "obj")
+			switch {
+			case tc.want == nil && !errors.Is(err, objstore.ErrNotFound):
+				t.Fatalf("Get after the delete = %d bytes, %v; want objstore.ErrNotFound", len(got), err)
+			case tc.want != nil && (err != nil || !bytes.Equal(got, tc.want)):
+				t.Fatalf("Get after the overwrite = %d bytes (first difference at %d), %v; want the new %d", len(got), firstDiff(got, tc.want), err, len(tc.want))
+			}
+		})
+	}
+}
+
 func TestNamespacesAreIsolated(t *testing.T) {
 	d := openTestDisk(t, t.TempDir(), 1<<30)
 	innerA, innerB := newMemStore(), newMemStore()

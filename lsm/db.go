@@ -214,7 +214,25 @@ func (db *DB) forgetTablesLocked() {
 
 // readState returns a version and a sequence number such that every write
 // with a sequence number <= seq is visible through the version.
+//
+// A writer's visible sequence number moves on without a new version (a
+// commit inserts into the mutable memtable, then stores visibleSeq), and
+// every version it publishes holds every write visible when it is
+// published. The version loaded twice around visibleSeq was therefore
+// current when seq was loaded, and holds every write up to seq.
+//
+// A read-only database replaces its whole state at once: a new manifest
+// (whose compaction may have merged K@old into K@new and dropped K@old)
+// with a new sequence number. Published by two stores, a reader between
+// them could pair the new version with the old sequence number and miss
+// K. Storing the sequence number first is not enough either: concurrent
+// refreshes may install states out of order. So its versions carry their
+// sequence number (installReadOnlyLocked): one atomic pointer holds both.
 func (db *DB) readState() (*version, uint64) {
+	if db.readOnly {
+		v := db.v.Load()
+		return v, v.seq
+	}
 	for {
 		v := db.v.Load()
 		seq := db.visibleSeq.Load()

@@ -217,9 +217,11 @@
 // installs the new state only if no newer manifest appeared meanwhile: a GC
 // round that did not see the lease yet took a manifest no newer than the
 // one read as current, so kept its SSTs. The writer's GC keeps every
-// manifest a live lease names and its SSTs; a lease not rewritten for its
-// TTL (by the store's clock: ModTime against the writer's clock) no longer
-// protects anything, and is deleted a day later. A replica reads through
+// manifest a live lease names and its SSTs (an SST of one already gone, as
+// when a replica whose lease lapsed renews it on its old state, is logged
+// and skipped); a lease not rewritten for its TTL (by the store's clock:
+// ModTime against the writer's clock) no longer protects anything, and is
+// deleted a day later. A replica reads through
 // Views (DB.View): one consistent state each, so a batch is never seen in
 // part. Its staleness is ReplicaStats.Lag: the time since its last
 // successful refresh began, normally under Poll plus one refresh, plus the

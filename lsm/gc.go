@@ -66,7 +66,8 @@ type GCResult struct {
 //   - SSTs that neither the current manifest, a checkpointed manifest, a
 //     manifest a live replica lease names, nor an open iterator of this
 //     process references, once older than GCMinAge (a younger one may be an
-//     upload whose manifest is pending);
+//     upload whose manifest is pending); an SST a leased manifest names
+//     but the store no longer holds is logged and skipped;
 //   - manifests older than the current one, except checkpointed and leased
 //     ones, once older than GCMinAge.
 //
@@ -231,7 +232,7 @@ func (db *DB) gcView(ctx context.Context) (*gcView, error) {
 		if err != nil {
 			return nil, fmt.Errorf("lsm: gc: leased manifest %d: %w", id, err)
 		}
-		if err := addManifest(m, true); err != nil {
+		if err := db.keepLeased(ctx, view, m); err != nil {
 			return nil, fmt.Errorf("lsm: gc: leased manifest %d: %w", id, err)
 		}
 	}
@@ -270,6 +271,37 @@ func (db *DB) gcView(ctx context.Context) (*gcView, error) {
 		view.referenced[o] = true
 	}
 	return view, nil
+}
+
+// keepLeased keeps the SSTs of a manifest a replica leases, and pins what
+// they point into. One of them may be gone: replaced by a compaction and
+// collected before the replica leased the manifest (a replica whose lease
+// lapsed renews it on its old state), or lost from the store. A missing
+// SST points at nothing anyone can read through it, so it keeps nothing;
+// it is logged, since the replica's reads of it fail until it moves on,
+// and it fails no round (a round that fails deletes nothing at all). An
+// SST missing from the current manifest still fails the round.
+func (db *DB) keepLeased(ctx context.Context, view *gcView, m *manifest.Manifest) error {
+	var missing []string
+	for _, t := range manifestTables(m) {
+		view.keepTables[t.ID] = true
+		refs, err := db.tableRefs(ctx, t)
+		if errors.Is(err, objstore.ErrNotFound) {
+			missing = append(missing, tableKey(t.ID))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for o := range refs {
+			view.pinned[o] = true
+		}
+	}
+	if len(missing) > 0 {
+		db.log.Warn("lsm: gc: a leased manifest names SSTs the store does not hold; the replica reading it fails until it moves on",
+			"manifest", m.ID, "missing", missing)
+	}
+	return nil
 }
 
 // manifestTables returns every table m lists.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,5 +111,85 @@ func TestLeaseRenewedWhileGCReadsIt(t *testing.T) {
 	}
 	if _, err := mem.Head(ctx, key); err != nil {
 		t.Fatalf("the renewed lease was deleted: %v", err)
+	}
+}
+
+// TestGCSkipsAnSSTALeasedManifestLost: a replica leases a manifest one of
+// whose SSTs is gone (a compaction replaced it and GC removed it before
+// the lease, or a replica whose lease lapsed renews it on an old state).
+// GC skipped the missing manifest itself but not a missing SST of a
+// present one: reading its value refs failed the whole round, so nothing
+// was collected any more. A missing SST points at nothing GC must keep;
+// the round now logs it and goes on.
+func TestGCSkipsAnSSTALeasedManifestLost(t *testing.T) {
+	ctx := context.Background()
+	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	mem := objstore.NewMemoryClock(clock.Now)
+	var logs testenv.SyncBuffer
+	opts := smallOptions()
+	opts.Now = clock.Now
+	opts.GCMinAge = time.Hour
+	opts.L0CompactionTrigger = 100 // compactions only when asked
+	opts.Logger = logTo(&logs)
+	want := map[string]string{}
+	db := mustOpen(t, mem, opts)
+	round := func(r int) {
+		t.Helper()
+		for i := range 20 {
+			k, v := fmt.Sprintf("k%02d", i), fmt.Sprintf("v%d-%d", r, i)
+			if err := db.Put(ctx, []byte(k), []byte(v), WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			want[k] = v
+		}
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round(0)
+	leased, err := latestManifestID(ctx, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := readManifest(ctx, mem, leased)
+	if err != nil || len(manifestTables(m)) != 1 {
+		t.Fatalf("manifest %d: %v, %v; want one SST", leased, m, err)
+	}
+	lost := tableKey(manifestTables(m)[0].ID)
+	round(1)
+	if _, err := db.Compact(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := json.Marshal(leaseBody{Manifests: []uint64{leased}, TTLNanos: int64(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Put(ctx, leaseKey("replica-a"), lease); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Delete(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Hour) // round 1's SST is garbage old enough to go
+	// A new writer: it has not read the lost SST's value refs.
+	db = mustOpen(t, mem, opts)
+	defer db.Close(ctx)
+	res, err := db.RunGC(ctx)
+	if err != nil {
+		t.Fatalf("GC with a leased manifest missing an SST: %v", err)
+	}
+	if res.Tables == 0 {
+		t.Fatalf("GC = %+v; want round 1's SST collected", res)
+	}
+	if !strings.Contains(logs.String(), lost) {
+		t.Fatalf("GC did not log the missing %s; log:\n%s", lost, logs.String())
+	}
+	for k, v := range want {
+		if got, err := db.Get(ctx, []byte(k)); err != nil || string(got) != v {
+			t.Fatalf("%s = %q, %v after the GC; want %q", k, got, err, v)
+		}
 	}
 }

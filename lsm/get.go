@@ -18,23 +18,27 @@ func (db *DB) Get(ctx context.Context, key []byte) ([]byte, error) {
 	for {
 		v, seq := db.readState()
 		val, err := db.getAt(ctx, v, seq, key)
-		// Get does not pin its version: an SST it was about to read may
-		// have been compacted away and collected meanwhile. The newer
-		// version holds the same data elsewhere; read again.
-		if errors.Is(err, objstore.ErrNotFound) && db.v.Load() != v {
-			continue
+		if !errors.Is(err, objstore.ErrNotFound) {
+			return val, err
 		}
-		// A reader following the latest state lagged behind the writer's
-		// GC: move it forward and read again.
-		if errors.Is(err, objstore.ErrNotFound) && db.readOnly && db.roCheckpoint == "" {
+		// Get does not pin its version: an SST it was about to read may
+		// have been compacted away and collected meanwhile. A newer
+		// manifest holds the same data elsewhere; read again. A reader
+		// following the latest state may have lagged behind the writer's
+		// GC: move it forward first.
+		if db.v.Load().manifestID <= v.manifestID && db.readOnly && db.roCheckpoint == "" {
 			if rerr := db.Refresh(ctx); rerr != nil {
 				return nil, errors.Join(err, rerr)
 			}
-			if db.v.Load() != v {
-				continue
-			}
 		}
-		return val, err
+		// Only a newer manifest can name the data elsewhere: the same
+		// manifest names the same objects, and one missing from the store
+		// stays missing. (A refresh installs a new version even of the
+		// same manifest: retrying on any new version looped forever.)
+		// Manifest ids only grow, so each retry needs a new manifest.
+		if db.v.Load().manifestID <= v.manifestID {
+			return val, err
+		}
 	}
 }
 

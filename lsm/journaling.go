@@ -1,7 +1,6 @@
 package lsm
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -248,11 +247,11 @@ func (db *DB) shipJournal(ctx context.Context, g *journal.Group) (shipped int, t
 			key := walKey(nextID)
 			err := db.putWALObject(ctx, key, obj)
 			if errors.Is(err, objstore.ErrPreconditionFailed) {
-				got, gerr := db.store.Get(ctx, key)
-				if gerr != nil {
-					return shipped, "", fmt.Errorf("lsm: reading back existing %s: %w", key, gerr)
+				ours, rerr := db.walObjectIsOurs(ctx, key, obj)
+				if rerr != nil {
+					return shipped, "", rerr
 				}
-				if !bytes.Equal(got, obj) {
+				if !ours {
 					conflict = true // someone wrote this id: look at the store again
 					break
 				}

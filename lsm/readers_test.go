@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/cache"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 // TestReadOnlyFollowsLatest: a reader without a checkpoint sees the WAL and
@@ -161,7 +163,8 @@ func TestReadOnlyEmptyStore(t *testing.T) {
 // cache may hold pages of, from the earlier database. A writer's WAL PUT
 // did not go through the cache, so reads of values in the new object were
 // served the old pages: they failed their checksum (EIO) until evicted.
-// The writer now drops the cached pages of each name it writes.
+// The writer now drops the cached pages of each name it writes, also when
+// a PUT's answer was lost and reading the object back showed it was ours.
 func TestDiskCacheForgetsReusedWALNames(t *testing.T) {
 	ctx := context.Background()
 	disk, err := cache.OpenDisk(t.TempDir(), 64<<20, quietLogger())
@@ -173,13 +176,33 @@ func TestDiskCacheForgetsReusedWALNames(t *testing.T) {
 	opts.DiskCache, opts.CacheNamespace = disk, "export"
 	opts.BlockCacheBytes = -1
 	opts.MemtableBytes = 1 << 20
-	run := func(fill byte) {
+	run := func(fill byte, loseAnswer bool) {
 		t.Helper()
-		db := mustOpen(t, objstore.NewMemory(), opts) // a new, empty store each time
+		store := faultstore.New(objstore.NewMemory(), faultstore.Options{}) // a new, empty store each time
+		db := mustOpen(t, store, opts)
 		defer db.Close(ctx)
+		var lost *faultstore.Handle
+		if loseAnswer {
+			// The segment lands, its answer is lost: the retry finds the
+			// object there and reads it back (the same bytes: ours).
+			lost = store.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(walPrefix),
+				Action: faultstore.FailAfter, Times: 1})
+		}
 		value := bytes.Repeat([]byte{fill}, 64<<10) // stored once, in its WAL object
 		if err := db.Put(ctx, []byte("k"), value, WriteOptions{AwaitDurable: true}); err != nil {
-			t.Fatal(err)
+			if lost == nil || !errors.Is(err, faultstore.ErrInjected) {
+				t.Fatal(err)
+			}
+			// The WAL writer retries in the background.
+			deadline := time.Now().Add(10 * time.Second)
+			for db.Flush(ctx) != nil {
+				if time.Now().After(deadline) {
+					t.Fatal("Flush never succeeded after the lost answer")
+				}
+			}
+		}
+		if lost != nil && lost.Fired() != 1 {
+			t.Fatalf("the WAL PUT's answer was lost %d times, want 1", lost.Fired())
 		}
 		if err := db.FlushMemtable(ctx); err != nil {
 			t.Fatal(err)
@@ -189,6 +212,120 @@ func TestDiskCacheForgetsReusedWALNames(t *testing.T) {
 			t.Fatalf("store %q: Get = %d bytes %.8q, %v; want 64 KiB of %q", fill, len(got), got, err, fill)
 		}
 	}
-	run('a')
-	run('b')
+	run('a', false)
+	run('b', false)
+	run('c', true)
+}
+
+// TestReadOnlyGetOfAMissingObjectEnds: the latest manifest names an SST the
+// store no longer holds (deleted by hand, by a lifecycle rule, lost in a
+// partial copy of the bucket). A reader following the latest state
+// refreshed on the missing object and read again whenever the refresh
+// installed a new version, which it always does, even of the same
+// manifest: Get looped forever, listing the store on every pass. Only a
+// newer manifest can hold what is missing; Get now fails with the store's
+// ErrNotFound.
+func TestReadOnlyGetOfAMissingObjectEnds(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	db := mustOpen(t, mem, smallOptions())
+	if err := db.Put(ctx, []byte("k"), bytes.Repeat([]byte{'v'}, 1<<10), WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ssts, err := listAll(ctx, mem, tablePrefix)
+	if err != nil || len(ssts) != 1 {
+		t.Fatalf("store holds SSTs %v (%v), want one", ssts, err)
+	}
+	if err := mem.Delete(ctx, ssts[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	store := objstore.NewCounting(mem)
+	ro, err := OpenReadOnly(ctx, store, ReadOnlyOptions{Logger: quietLogger(), BlockCacheBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close(ctx)
+	listsBefore := store.Stats()[objstore.OpList].Requests
+	gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = ro.Get(gctx, []byte("k"))
+	lists := store.Stats()[objstore.OpList].Requests - listsBefore
+	if !errors.Is(err, objstore.ErrNotFound) || gctx.Err() != nil {
+		t.Fatalf("Get of a key in a missing SST = %v (context: %v), want objstore.ErrNotFound at once", err, gctx.Err())
+	}
+	// One refresh lists the manifests and the WAL objects once each.
+	if lists > 2 {
+		t.Fatalf("Get listed the store %d times, want one refresh at most", lists)
+	}
+}
+
+// TestReadOnlyNewStateIsReadAtItsSequenceNumber: a read-only database
+// published a new state by two stores, the version and then its sequence
+// number, and readState loads them without the lock: a reader between the
+// stores paired the new version with the old sequence number. When the
+// new manifest holds a compaction that merged K@old into K@new and dropped
+// K@old, such a read skipped K@new and found nothing, although K exists in
+// both states. The test puts the database in that moment: the new state
+// installed, the sequence number the reader loaded still the old one.
+func TestReadOnlyNewStateIsReadAtItsSequenceNumber(t *testing.T) {
+	for _, kind := range []string{"read-only", "replica"} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			store := objstore.NewMemory()
+			opts := smallOptions()
+			opts.L0CompactionTrigger = 100 // compactions only when asked
+			db := mustOpen(t, store, opts)
+			defer db.Close(ctx)
+			put := func(v string) {
+				t.Helper()
+				if err := db.Put(ctx, []byte("k"), []byte(v), WriteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.FlushMemtable(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			put("old")
+			var ro *DB
+			var refresh func() error
+			switch kind {
+			case "read-only":
+				r, err := OpenReadOnly(ctx, store, ReadOnlyOptions{Logger: quietLogger()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close(ctx)
+				ro, refresh = r, func() error { return r.Refresh(ctx) }
+			case "replica":
+				r, err := OpenReplica(ctx, store, ReplicaOptions{ID: "r", Poll: time.Hour, Logger: quietLogger()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close(ctx)
+				ro, refresh = r.DB(), func() error { return r.refresh(ctx) }
+			}
+			if got := mustGet(t, ro, "k"); got != "old" {
+				t.Fatalf("k = %q before the compaction, want old", got)
+			}
+			oldSeq := ro.visibleSeq.Load()
+			put("new")
+			if _, err := db.Compact(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := refresh(); err != nil {
+				t.Fatal(err)
+			}
+			ro.visibleSeq.Store(oldSeq) // what a reader between the two stores loaded
+			got, err := ro.Get(ctx, []byte("k"))
+			if err != nil || string(got) != "new" {
+				t.Fatalf("Get(k) with the new state installed = %q, %v; want new", got, err)
+			}
+		})
+	}
 }

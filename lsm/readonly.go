@@ -18,7 +18,9 @@ import (
 //
 // A reader that follows the latest state holds SSTs no checkpoint pins: if
 // the writer collects one of them, Get refreshes and reads again, but an
-// open iterator fails with objstore.ErrNotFound (open a new one).
+// open iterator fails with objstore.ErrNotFound (open a new one). An
+// object the latest manifest names but the store lost makes Get fail with
+// objstore.ErrNotFound after one refresh.
 func OpenReadOnly(ctx context.Context, store objstore.Store, ro ReadOnlyOptions) (*DB, error) {
 	opts := Options{Logger: ro.Logger, BlockCacheBytes: ro.BlockCacheBytes, WrapStore: ro.WrapStore}.withDefaults()
 	db := newDB(store, opts, ro.DiskCache, ro.CacheNamespace, opts.BlockCacheBytes)
@@ -49,9 +51,7 @@ func (db *DB) Refresh(ctx context.Context) error {
 		m, mem, seq, err := db.loadReadOnlyState(ctx)
 		if err == nil {
 			db.mu.Lock()
-			db.v.Store(db.versionFromManifestLocked(m, mem, nil))
-			db.visibleSeq.Store(seq)
-			db.forgetTablesLocked()
+			db.installReadOnlyLocked(m, mem, seq)
 			db.mu.Unlock()
 			return nil
 		}
@@ -61,6 +61,18 @@ func (db *DB) Refresh(ctx context.Context) error {
 		lastErr = err // raced with the writer's GC; load again
 	}
 	return lastErr
+}
+
+// installReadOnlyLocked publishes a read-only database's new state: the
+// SSTs of m and mem, read at seq. The version carries seq, so that no
+// reader pairs it with the sequence number of another state (readState).
+// Callers hold mu.
+func (db *DB) installReadOnlyLocked(m *manifest.Manifest, mem *memTable, seq uint64) {
+	v := db.versionFromManifestLocked(m, mem, nil)
+	v.seq = seq
+	db.v.Store(v)
+	db.visibleSeq.Store(seq) // for Stats
+	db.forgetTablesLocked()
 }
 
 func (db *DB) loadReadOnlyState(ctx context.Context) (*manifest.Manifest, *memTable, uint64, error) {

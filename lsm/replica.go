@@ -296,9 +296,7 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 		return false, nil // nothing new
 	}
 	r.db.mu.Lock()
-	r.db.v.Store(r.db.versionFromManifestLocked(m, mem, nil))
-	r.db.visibleSeq.Store(max(lastSeq, m.LastSeq))
-	r.db.forgetTablesLocked()
+	r.db.installReadOnlyLocked(m, mem, max(lastSeq, m.LastSeq))
 	r.db.mu.Unlock()
 	r.cur, r.mem, r.walNext, r.lastSeq, r.shownSeq = m, mem, walNext, lastSeq, lastSeq
 	return true, nil

@@ -105,6 +105,9 @@ type version struct {
 	runs []*run      // newest first
 	// manifestID is the manifest the SSTs come from.
 	manifestID uint64
+	// seq, in a read-only database, is the sequence number the version is
+	// read at (see readState); a writer's versions leave it 0.
+	seq uint64
 }
 
 // tableList returns every SST of the version.

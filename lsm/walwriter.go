@@ -227,14 +227,27 @@ func (db *DB) putWAL(ctx context.Context, s *walSegment) error {
 	if !errors.Is(err, objstore.ErrPreconditionFailed) {
 		return fmt.Errorf("lsm: writing %s: %w", key, err)
 	}
-	got, gerr := db.store.Get(ctx, key)
-	if gerr != nil {
-		return fmt.Errorf("lsm: reading back existing %s: %w", key, gerr)
-	}
-	if bytes.Equal(got, s.buf) {
-		return nil
+	ours, err := db.walObjectIsOurs(ctx, key, s.buf)
+	if err != nil || ours {
+		return err
 	}
 	return fmt.Errorf("%w: %s exists", ErrFenced, key)
+}
+
+// walObjectIsOurs reads back a WAL object whose PutIfAbsent found the name
+// taken and reports whether it holds exactly data: an earlier attempt of
+// ours landed, but its answer was lost. Then, as after a PUT that
+// succeeded (putWALObject), it drops the disk cache's pages of the name.
+func (db *DB) walObjectIsOurs(ctx context.Context, key string, data []byte) (bool, error) {
+	got, err := db.store.Get(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("lsm: reading back existing %s: %w", key, err)
+	}
+	if !bytes.Equal(got, data) {
+		return false, nil
+	}
+	db.diskCache.Forget(db.cacheNS, key)
+	return true, nil
 }
 
 // failQueued ends every queued segment with err and returns them.
