@@ -329,3 +329,47 @@ func TestReadOnlyNewStateIsReadAtItsSequenceNumber(t *testing.T) {
 		})
 	}
 }
+
+// TestReadOnlyRefreshNeverGoesBack: of two refreshes of a read-only
+// database that run at once, the one that loaded the older state may
+// install last; it must not replace the newer state, or reads go back in
+// time. Before, the last install won.
+func TestReadOnlyRefreshNeverGoesBack(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	db := mustOpen(t, store, smallOptions())
+	defer db.Close(ctx)
+	put := func(v string) {
+		t.Helper()
+		if err := db.Put(ctx, []byte("k"), []byte(v), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("old")
+	ro, err := OpenReadOnly(ctx, store, ReadOnlyOptions{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close(ctx)
+	// A refresh that loads the state now and installs it late.
+	m, mem, seq, err := ro.loadReadOnlyState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put("new")
+	if err := ro.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, ro, "k"); got != "new" {
+		t.Fatalf("k = %q after the refresh, want new", got)
+	}
+	ro.mu.Lock()
+	ro.installReadOnlyLocked(m, mem, seq)
+	ro.mu.Unlock()
+	if got := mustGet(t, ro, "k"); got != "new" {
+		t.Fatalf("k = %q after a late install of the older state, want new", got)
+	}
+}

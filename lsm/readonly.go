@@ -66,8 +66,13 @@ func (db *DB) Refresh(ctx context.Context) error {
 // installReadOnlyLocked publishes a read-only database's new state: the
 // SSTs of m and mem, read at seq. The version carries seq, so that no
 // reader pairs it with the sequence number of another state (readState).
-// Callers hold mu.
+// A state older than the one installed (a Refresh that loaded it before a
+// concurrent one loaded and installed a newer one) is not installed:
+// reads never go back in time. Callers hold mu.
 func (db *DB) installReadOnlyLocked(m *manifest.Manifest, mem *memTable, seq uint64) {
+	if cur := db.v.Load(); cur != nil && (cur.manifestID > m.ID || cur.manifestID == m.ID && cur.seq > seq) {
+		return
+	}
 	v := db.versionFromManifestLocked(m, mem, nil)
 	v.seq = seq
 	db.v.Store(v)
