@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/lsm"
@@ -58,7 +57,7 @@ func (k viewKV) NewIterator(ctx context.Context, lower, upper []byte) (kvfs.KVIt
 }
 
 func (k viewKV) Write(context.Context, []kvfs.KVOp, bool) error {
-	return fmt.Errorf("a replica is read-only: %w", syscall.EROFS)
+	return fmt.Errorf("a replica is read-only: %w", kvfs.ErrKVReadOnly)
 }
 
 func (k viewKV) Flush(context.Context) error { return nil }

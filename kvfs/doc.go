@@ -71,7 +71,12 @@
 //     other change falls between Before and After (NFSv3's weak cache
 //     consistency data).
 //   - Errors are syscall.Errno values wrapped with context (errors.As and
-//     errors.Is find them); ErrStale (ESTALE) for a missing inode.
+//     errors.Is find them); ErrStale (ESTALE) for a missing inode. A
+//     failure of the KV beneath is a *StorageError (errors.As finds it)
+//     whatever it wraps, so that an errno of the storage (an unreadable
+//     store directory, a missing object) is never taken for the
+//     filesystem's own answer; a KV that takes no writes (ErrKVReadOnly,
+//     a fenced or read-only store) is EROFS.
 //
 // # Key layout
 //

@@ -92,7 +92,7 @@ const (
 
 // FS is a POSIX filesystem stored in a KV. It is safe for concurrent use.
 type FS struct {
-	kv   KV
+	kv   storageKV
 	opts Options
 	log  *slog.Logger
 	now  func() time.Time
@@ -170,7 +170,7 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 	if opts.ReadAheadBytes == 0 {
 		opts.ReadAheadBytes = DefaultReadAheadBytes
 	}
-	fs := &FS{kv: kv, opts: opts, log: opts.Logger, now: opts.Now}
+	fs := &FS{kv: storageKV{kv}, opts: opts, log: opts.Logger, now: opts.Now}
 	fs.ra = newReadAhead(fs, max(opts.ReadAheadBytes, 0))
 	fs.sizeLimit.Store(opts.SizeLimitBytes)
 	var err error
@@ -185,7 +185,7 @@ func Open(ctx context.Context, kv KV, opts Options) (*FS, error) {
 	}); err != nil {
 		return nil, err
 	}
-	raw, err := kv.Get(ctx, metaKey(metaFormat))
+	raw, err := fs.kv.Get(ctx, metaKey(metaFormat))
 	switch {
 	case errors.Is(err, ErrNoKey) && opts.ReadOnly:
 		return nil, fmt.Errorf("kvfs: open read-only: no filesystem in this store: %w", err)

@@ -43,7 +43,7 @@ func (fs *FS) Lookup(ctx context.Context, cred Cred, dir uint64, name string) (A
 		return Attr{}, errName("lookup", dir, name, syscall.ENOENT)
 	}
 	n, err := fs.getInode(ctx, e.ino)
-	if errors.Is(err, ErrStale) {
+	if isStale(err) {
 		return Attr{}, errName("lookup", dir, name, syscall.ENOENT) // removed meanwhile
 	}
 	if err != nil {

@@ -27,6 +27,7 @@ type failingIter struct {
 	KVIterator
 	failKey []byte
 	failed  bool
+	err     error // the error after failKey; nil means errInjected
 }
 
 func (it *failingIter) Next() bool {
@@ -42,6 +43,9 @@ func (it *failingIter) Next() bool {
 
 func (it *failingIter) Err() error {
 	if it.failed {
+		if it.err != nil {
+			return it.err
+		}
 		return errInjected
 	}
 	return it.KVIterator.Err()

@@ -3,7 +3,6 @@ package kvfs
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"syscall"
 )
@@ -60,7 +59,7 @@ func (fs *FS) ReadDir(ctx context.Context, cred Cred, dir uint64, cookie uint64,
 	if withAttr {
 		for i := range out {
 			n, err := fs.getInode(ctx, out[i].Ino)
-			if errors.Is(err, ErrStale) {
+			if isStale(err) {
 				continue // removed since the snapshot
 			}
 			if err != nil {

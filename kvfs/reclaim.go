@@ -157,7 +157,7 @@ func (fs *FS) reclaimStepLocked(ctx context.Context, ino uint64) (bool, error) {
 	var n *inode
 	if kind == reclaimTruncated {
 		n, err = t.get(ctx, ino)
-		if errors.Is(err, ErrStale) {
+		if isStale(err) {
 			kind = reclaimUnlinked // cannot happen: unlink rewrites the record; be safe
 		} else if err != nil {
 			return false, err

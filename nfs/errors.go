@@ -3,6 +3,8 @@ package nfs
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"syscall"
 
 	"github.com/zerofs-go/zerofsd/kvfs"
@@ -77,6 +79,14 @@ func statusOf(err error) (st Status, known bool) {
 	if errors.Is(err, kvfs.ErrNotSync) {
 		return StatusNotSync, true
 	}
+	if errors.Is(err, kvfs.ErrKVReadOnly) {
+		// A fenced or read-only store: the one failure of the storage
+		// that is an answer.
+		return StatusROFS, true
+	}
+	if storageFailure(err) {
+		return StatusIO, false
+	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		if st, ok := errnoStatus(errno); ok {
@@ -87,4 +97,21 @@ func statusOf(err error) (st Status, known bool) {
 	// object store that stayed unreachable through its retries, a corrupt
 	// object): a hard I/O error to the client (EIO), logged by the caller.
 	return StatusIO, false
+}
+
+// storageFailure reports whether err failed in the storage under the
+// filesystem, so that an errno it holds is not the filesystem's answer:
+// kvfs marks its store's errors (kvfs.StorageError), and an errno that
+// comes out of an OS call (fs.PathError, os.LinkError, os.SyscallError)
+// can only be the storage's too, since a Filesystem answers with bare
+// errno values. An unreadable store directory is not "permission denied",
+// a missing object not a removed file (or a stale handle).
+func storageFailure(err error) bool {
+	var (
+		storage *kvfs.StorageError
+		path    *fs.PathError
+		link    *os.LinkError
+		sys     *os.SyscallError
+	)
+	return errors.As(err, &storage) || errors.As(err, &path) || errors.As(err, &link) || errors.As(err, &sys)
 }

@@ -11,7 +11,11 @@ import (
 // Filesystem is what the NFS server needs from one export's filesystem.
 // *kvfs.FS implements it. Errors are syscall.Errno values (possibly wrapped,
 // match with errors.As) which the server maps to NFS3ERR_* codes; kvfs.ErrStale
-// maps to NFS3ERR_STALE and kvfs.ErrNotSync to NFS3ERR_NOT_SYNC.
+// maps to NFS3ERR_STALE and kvfs.ErrNotSync to NFS3ERR_NOT_SYNC. A failure
+// of the storage beneath is NFS3ERR_IO whatever errno it holds: an error
+// marked kvfs.StorageError, or one of an OS call (fs.PathError,
+// os.LinkError, os.SyscallError); kvfs.ErrKVReadOnly (a fenced or
+// read-only store) is NFS3ERR_ROFS.
 //
 // Every operation that changes an inode returns a kvfs.Change (or a result
 // holding them) whose Before and After were read under the same lock as the

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -76,6 +78,13 @@ func TestStatusOf(t *testing.T) {
 		{syscall.EIO, StatusIO, true},
 		{syscall.ECHILD, StatusIO, false},
 		{errors.New("object store down"), StatusIO, false},
+		// The storage's errno is not the filesystem's answer.
+		{fmt.Errorf("kvfs: read inode: %w", &kvfs.StorageError{Err: syscall.EACCES}), StatusIO, false},
+		{fmt.Errorf("objstore: get: %w", &fs.PathError{Op: "open", Path: "/store/x", Err: syscall.ENOENT}), StatusIO, false},
+		{&os.LinkError{Op: "rename", Old: "a", New: "b", Err: syscall.EPERM}, StatusIO, false},
+		{os.NewSyscallError("fsync", syscall.ESTALE), StatusIO, false},
+		{fmt.Errorf("write: %w", &kvfs.StorageError{Err: fmt.Errorf("%w: fenced", kvfs.ErrKVReadOnly)}), StatusROFS, true},
+		{fmt.Errorf("write: %w", kvfs.ErrKVReadOnly), StatusROFS, true},
 	}
 	for _, tt := range tests {
 		st, known := statusOf(tt.err)

@@ -12,8 +12,8 @@ import (
 
 // snapshotFS is the nfs.Filesystem of one snapshot: every call borrows the
 // snapshot's reader (opening it if needed), and a call that fails for a
-// reason other than the filesystem's own (an errno) answers ErrStale when
-// the snapshot turns out to be gone.
+// reason other than the filesystem's own (an errno not of its storage)
+// answers ErrStale when the snapshot turns out to be gone.
 type snapshotFS struct {
 	sn *snapshot
 }
@@ -34,12 +34,17 @@ func (v *snapshotFS) do(ctx context.Context, f func(nfs.Filesystem) error) error
 	if err == nil {
 		return nil
 	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) || errors.Is(err, kvfs.ErrNotSync) {
-		return err
+	var (
+		storage *kvfs.StorageError
+		errno   syscall.Errno
+	)
+	if !errors.As(err, &storage) && (errors.As(err, &errno) || errors.Is(err, kvfs.ErrNotSync)) {
+		return err // the filesystem's own answer
 	}
 	if !v.sn.set.stillThere(ctx, v.sn) {
-		return fmt.Errorf("snapshot %q no longer exists (%w): %w", v.sn.info.Name, err, kvfs.ErrStale)
+		// The storage's error is only the cause here (%v): kept in the
+		// chain, it would make the answer a storage failure (EIO).
+		return fmt.Errorf("snapshot %q no longer exists (%v): %w", v.sn.info.Name, err, kvfs.ErrStale)
 	}
 	return err
 }

@@ -6,9 +6,11 @@
 //   - A missing key is kvfs.ErrNoKey itself, unwrapped (negative lookups
 //     are frequent and must stay cheap).
 //   - A database that is fenced (another writer took over its store) or
-//     opened read-only makes every failing call match syscall.EROFS, so the
-//     layers above answer "read-only filesystem" (NFS3ERR_ROFS); the lsm
-//     error stays in the chain (errors.Is(err, lsm.ErrFenced)).
+//     opened read-only makes every failing call match kvfs.ErrKVReadOnly
+//     (and so syscall.EROFS), so the layers above answer "read-only
+//     filesystem" (NFS3ERR_ROFS); the lsm error stays in the chain
+//     (errors.Is(err, lsm.ErrFenced)). Any other error is passed up as the
+//     storage's failure, which kvfs marks (kvfs.StorageError).
 //   - A kvfs batch is one lsm batch, atomic; a durable write returns once
 //     the batch is in a WAL object in the store.
 //

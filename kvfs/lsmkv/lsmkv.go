@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"syscall"
 
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/lsm"
@@ -67,14 +66,15 @@ func (k KV) Flush(ctx context.Context) error {
 	return translate(k.db.Flush(ctx))
 }
 
-// translate makes a fenced or read-only database look like a read-only
-// filesystem to the layers above (NFS3ERR_ROFS), keeping the cause.
+// translate makes a fenced or read-only database kvfs.ErrKVReadOnly, a
+// read-only filesystem to the layers above (NFS3ERR_ROFS), keeping the
+// cause. Every other error is a failure of the storage, which kvfs marks.
 func translate(err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, lsm.ErrFenced) || errors.Is(err, lsm.ErrReadOnly) {
-		return fmt.Errorf("%w: %w", syscall.EROFS, err)
+		return fmt.Errorf("%w: %w", kvfs.ErrKVReadOnly, err)
 	}
 	return err
 }

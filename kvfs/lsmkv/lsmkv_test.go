@@ -63,7 +63,8 @@ func TestReadWrite(t *testing.T) {
 }
 
 // TestReadOnlyErrors: a fenced or read-only database fails writes with an
-// error matching both EROFS (what NFS answers) and the lsm cause.
+// error matching kvfs.ErrKVReadOnly, EROFS (what NFS answers) and the lsm
+// cause.
 func TestReadOnlyErrors(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
@@ -95,7 +96,7 @@ func TestReadOnlyErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			kv := lsmkv.New(tt.db(t))
 			err := kv.Write(ctx, []kvfs.KVOp{{Key: []byte("k"), Value: []byte("v")}}, true)
-			if !errors.Is(err, syscall.EROFS) || !errors.Is(err, tt.cause) {
+			if !errors.Is(err, kvfs.ErrKVReadOnly) || !errors.Is(err, syscall.EROFS) || !errors.Is(err, tt.cause) {
 				t.Fatalf("Write = %v, want EROFS wrapping %v", err, tt.cause)
 			}
 		})
