@@ -102,11 +102,14 @@ func (fs *FS) Access(ctx context.Context, cred Cred, ino uint64, mask uint32) (u
 	if mask&AccessExecute != 0 && n.typ != TypeDir && permits(cred, n, permExec) {
 		granted |= AccessExecute
 	}
-	if permits(cred, n, permWrite) {
+	// Writing a file needs write permission; changing a directory's
+	// entries (MODIFY, EXTEND, DELETE) needs search permission too, as
+	// for the operations themselves (canModifyEntries) and in Linux's nfsd.
+	switch {
+	case n.typ != TypeDir && permits(cred, n, permWrite):
 		granted |= mask & (AccessModify | AccessExtend)
-		if n.typ == TypeDir {
-			granted |= mask & AccessDelete
-		}
+	case n.typ == TypeDir && permits(cred, n, permWrite|permExec):
+		granted |= mask & (AccessModify | AccessExtend | AccessDelete)
 	}
 	return granted, nil
 }

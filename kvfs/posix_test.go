@@ -472,6 +472,12 @@ func TestAccess(t *testing.T) {
 	ctx := context.Background()
 	tr := newTree(t)
 	all := kvfs.AccessRead | kvfs.AccessLookup | kvfs.AccessModify | kvfs.AccessExtend | kvfs.AccessDelete | kvfs.AccessExecute
+	// Changing a directory's entries needs write and search permission.
+	mode200 := uint32(0o200)
+	dirRW := must[kvfs.NewEntry](t)(tr.fs.Mkdir(ctx, alice, tr.pub, "rw", 0o600)).Attr.Ino
+	dirW := must[kvfs.NewEntry](t)(tr.fs.Mkdir(ctx, alice, tr.pub, "w", 0o200)).Attr.Ino
+	dirWX := must[kvfs.NewEntry](t)(tr.fs.Mkdir(ctx, alice, tr.pub, "wx", 0o300)).Attr.Ino
+	fileW := must[kvfs.NewEntry](t)(tr.fs.Create(ctx, alice, tr.pub, "w-file", kvfs.CreateRequest{Attrs: kvfs.SetAttrRequest{Mode: &mode200}})).Attr.Ino
 	cases := []struct {
 		cred kvfs.Cred
 		ino  uint64
@@ -484,6 +490,10 @@ func TestAccess(t *testing.T) {
 		{bob, tr.fileA, kvfs.AccessRead},
 		{root, tr.fileA, kvfs.AccessRead | kvfs.AccessModify | kvfs.AccessExtend},                                     // no x bit: root may not execute
 		{bob, tr.sg, kvfs.AccessRead | kvfs.AccessLookup | kvfs.AccessModify | kvfs.AccessExtend | kvfs.AccessDelete}, // via group 50
+		{alice, dirRW, kvfs.AccessRead},
+		{alice, dirW, 0},
+		{alice, dirWX, kvfs.AccessLookup | kvfs.AccessModify | kvfs.AccessExtend | kvfs.AccessDelete},
+		{alice, fileW, kvfs.AccessModify | kvfs.AccessExtend}, // a file needs no execute to be written
 	}
 	for i, c := range cases {
 		got, err := tr.fs.Access(ctx, c.cred, c.ino, all)
