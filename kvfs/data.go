@@ -337,7 +337,9 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data
 // change needs write access. Setting the owner or group of anything but a
 // directory drops setuid and setgid (dropSetID), whoever asks and even to
 // the same values, from the mode set in the same request too (as Linux
-// does). Any change updates ctime. It returns the inode's change.
+// does). A size is applied before the mode, so that a mode set with it
+// keeps the setuid and setgid bits the truncation drops (as Linux does).
+// Any change updates ctime. It returns the inode's change.
 func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrRequest) (Change, error) {
 	unlock := fs.lockInodes(ino)
 	defer unlock()
@@ -388,6 +390,15 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrReq
 	}
 	before := n.attr(ino)
 	now := fs.now().UnixNano()
+	// The size first, as Linux does: a truncation drops the setuid and
+	// setgid bits of the mode the file has, not of one set with it.
+	if req.Size != nil {
+		if err := fs.truncate(ctx, t, ino, n, *req.Size); err != nil {
+			return Change{}, err
+		}
+		n.mtime = now
+		clearPrivileges(cred, n)
+	}
 	chown := req.UID != nil || req.GID != nil
 	if req.UID != nil {
 		n.uid = *req.UID
@@ -403,13 +414,6 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrReq
 	}
 	if chown && n.typ != TypeDir {
 		n.mode = dropSetID(n.mode)
-	}
-	if req.Size != nil {
-		if err := fs.truncate(ctx, t, ino, n, *req.Size); err != nil {
-			return Change{}, err
-		}
-		n.mtime = now
-		clearPrivileges(cred, n)
 	}
 	switch req.Atime {
 	case TimeServer:

@@ -468,6 +468,41 @@ func TestSetgidAndPrivileges(t *testing.T) {
 	}
 }
 
+// TestSetAttrSizeAndMode: a SETATTR that truncates and sets the mode
+// applies the size first, as Linux does: the truncation drops the setuid
+// and setgid bits of the mode the file had, not of the mode set with it.
+// A change of owner in the request still drops them.
+func TestSetAttrSizeAndMode(t *testing.T) {
+	ctx := context.Background()
+	u32 := func(v uint32) *uint32 { return &v }
+	u64 := func(v uint64) *uint64 { return &v }
+	tests := []struct {
+		name string
+		mode uint32 // the file's mode before
+		req  kvfs.SetAttrRequest
+		want uint32
+	}{
+		{"setuid with the size", 0o644, kvfs.SetAttrRequest{Mode: u32(0o4755), Size: u64(0)}, 0o4755},
+		{"setuid and setgid with a larger size", 0o644, kvfs.SetAttrRequest{Mode: u32(0o6755), Size: u64(100)}, 0o6755},
+		{"size alone drops setuid", 0o4755, kvfs.SetAttrRequest{Size: u64(0)}, 0o755},
+		{"chown with them drops setuid", 0o644, kvfs.SetAttrRequest{Mode: u32(0o4755), Size: u64(0), UID: u32(alice.UID)}, 0o755},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTree(t)
+			f := must[kvfs.NewEntry](t)(tr.fs.Create(ctx, alice, tr.pub, "f", kvfs.CreateRequest{Attrs: kvfs.SetAttrRequest{Mode: u32(tt.mode)}})).Attr
+			// Root's write keeps the setuid and setgid bits.
+			if a := must[kvfs.Change](t)(tr.fs.Write(ctx, root, f.Ino, 0, []byte("some data"))).After; a.Mode != tt.mode {
+				t.Fatalf("mode %o before the SETATTR, want %o", a.Mode, tt.mode)
+			}
+			got := must[kvfs.Change](t)(tr.fs.SetAttr(ctx, alice, f.Ino, tt.req)).After
+			if got.Mode != tt.want || got.Size != *tt.req.Size {
+				t.Fatalf("mode %o size %d, want %o and %d", got.Mode, got.Size, tt.want, *tt.req.Size)
+			}
+		})
+	}
+}
+
 func TestAccess(t *testing.T) {
 	ctx := context.Background()
 	tr := newTree(t)
