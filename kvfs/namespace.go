@@ -8,9 +8,6 @@ import (
 	"syscall"
 )
 
-// maxSymlinkLen bounds a symlink target.
-const maxSymlinkLen = 4096
-
 // Lookup returns the attributes of name in directory dir ("." and ".." included).
 func (fs *FS) Lookup(ctx context.Context, cred Cred, dir uint64, name string) (Attr, error) {
 	d, err := fs.getInode(ctx, dir)
@@ -248,13 +245,10 @@ func (fs *FS) Mkdir(ctx context.Context, cred Cred, dir uint64, name string, mod
 	})
 }
 
-// Symlink makes a symbolic link to target.
+// Symlink makes a symbolic link to target (see CheckSymlinkTarget).
 func (fs *FS) Symlink(ctx context.Context, cred Cred, dir uint64, name, target string, mode uint32) (NewEntry, error) {
-	if len(target) > maxSymlinkLen {
-		return NewEntry{}, errName("symlink", dir, name, syscall.ENAMETOOLONG)
-	}
-	if target == "" {
-		return NewEntry{}, errName("symlink", dir, name, syscall.EINVAL)
+	if err := CheckSymlinkTarget(target); err != nil {
+		return NewEntry{}, errName("symlink", dir, name, err.(syscall.Errno))
 	}
 	return fs.insert(ctx, "symlink", cred, dir, name, TypeSymlink, func(d *inode) (*inode, error) {
 		n := fs.newNode(cred, d, TypeSymlink, 0o777)

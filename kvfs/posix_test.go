@@ -95,6 +95,13 @@ func TestPOSIXErrors(t *testing.T) {
 			_, err := tr.fs.Create(ctx, root, kvfs.RootIno, "pub", kvfs.CreateRequest{})
 			return err
 		}, syscall.EEXIST},
+		{"symlink target of 4095 bytes", func(tr *tree) error {
+			return errOf(tr.fs.Symlink(ctx, root, tr.pub, "s", strings.Repeat("t", 4095), 0o777))
+		}, 0},
+		{"symlink target of 4096 bytes", func(tr *tree) error {
+			return errOf(tr.fs.Symlink(ctx, root, tr.pub, "s", strings.Repeat("t", 4096), 0o777))
+		}, syscall.ENAMETOOLONG},
+		{"symlink target with NUL", func(tr *tree) error { return errOf(tr.fs.Symlink(ctx, root, tr.pub, "s", "a\x00b", 0o777)) }, syscall.EINVAL},
 		{"mkdir existing", func(tr *tree) error { _, err := tr.fs.Mkdir(ctx, root, kvfs.RootIno, "pub", 0o755); return err }, syscall.EEXIST},
 		{"create in root-owned dir", func(tr *tree) error {
 			_, err := tr.fs.Create(ctx, alice, kvfs.RootIno, "x", kvfs.CreateRequest{})

@@ -1,6 +1,7 @@
 package kvfs
 
 import (
+	"strings"
 	"syscall"
 	"time"
 )
@@ -26,6 +27,24 @@ func CheckName(name string) error {
 		if name[i] == '/' || name[i] == 0 {
 			return syscall.EINVAL
 		}
+	}
+	return nil
+}
+
+// MaxSymlinkLen is the longest symbolic link target, in bytes: the target
+// and its terminating NUL fit in Linux's PATH_MAX (4096).
+const MaxSymlinkLen = 4095
+
+// CheckSymlinkTarget returns nil if target may be a symbolic link's
+// target, else the syscall.Errno that creating the link fails with, as on
+// Linux: ENAMETOOLONG above MaxSymlinkLen bytes, EINVAL for "" and a
+// target holding NUL (a C string cannot hold one).
+func CheckSymlinkTarget(target string) error {
+	switch {
+	case len(target) > MaxSymlinkLen:
+		return syscall.ENAMETOOLONG
+	case target == "", strings.IndexByte(target, 0) >= 0:
+		return syscall.EINVAL
 	}
 	return nil
 }

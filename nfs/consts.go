@@ -148,8 +148,9 @@ const (
 	// maxNameWire bounds a filename3 on the wire (NFSv3 gives no limit);
 	// names above kvfs.MaxNameLen are NAMETOOLONG, above this GARBAGE_ARGS.
 	maxNameWire = 4096
-	// maxPathWire bounds a symlink target (nfspath3) and a MOUNT dirpath.
-	maxPathWire = 4096
+	// maxPathWire bounds a symlink target (nfspath3) on the wire; targets
+	// above kvfs.MaxSymlinkLen are NAMETOOLONG, above this GARBAGE_ARGS.
+	maxPathWire = 64 << 10
 	// mountPathMax is MNTPATHLEN.
 	mountPathMax = 1024
 )

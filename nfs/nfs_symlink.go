@@ -35,8 +35,9 @@ func (r *request) nfsSymlink() error {
 	if st := checkNewName(a.where.name); st != StatusOK {
 		return r.failWcc(t, st)
 	}
-	if a.target == "" {
-		return r.failWcc(t, StatusInval)
+	if err := kvfs.CheckSymlinkTarget(a.target); err != nil {
+		st, _ := statusOf(err)
+		return r.failWcc(t, st)
 	}
 	res, err := t.fs.Symlink(r.ctx, t.cred, t.ino, a.where.name, a.target, modeOr(a.attrs.Mode, 0o777))
 	if err != nil {
