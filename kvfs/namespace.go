@@ -188,11 +188,12 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, re
 			n.verifier = req.Verifier
 			return n, nil
 		}
-		if req.Attrs.UID != nil && (cred.UID == 0 || *req.Attrs.UID == cred.UID) {
-			n.uid = *req.Attrs.UID
+		owner := GrantableOwner(cred, req.Attrs)
+		if owner.UID != nil {
+			n.uid = *owner.UID
 		}
-		if req.Attrs.GID != nil && (cred.UID == 0 || inGroup(cred, *req.Attrs.GID)) {
-			n.gid = *req.Attrs.GID
+		if owner.GID != nil {
+			n.gid = *owner.GID
 		}
 		switch req.Attrs.Atime {
 		case TimeClient:

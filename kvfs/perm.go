@@ -57,6 +57,26 @@ func mayChown(cred Cred, n *inode, uid, gid *uint32) bool {
 	return true
 }
 
+// GrantableOwner returns req without the owner and group that cred may not
+// give an object it creates: root may give any; another caller only
+// itself as owner and, as group, one it belongs to (primary or
+// supplementary). They are dropped, not refused, as Linux's server drops
+// them. Create applies it to its attributes; the NFS server to those of
+// MKDIR, SYMLINK and MKNOD, which it sets with SetAttr once the object is
+// made.
+func GrantableOwner(cred Cred, req SetAttrRequest) SetAttrRequest {
+	if cred.UID == 0 {
+		return req
+	}
+	if req.UID != nil && *req.UID != cred.UID {
+		req.UID = nil
+	}
+	if req.GID != nil && !inGroup(cred, *req.GID) {
+		req.GID = nil
+	}
+	return req
+}
+
 // dropSetID returns mode without setuid, and without setgid where setgid
 // means "set group id on execution" (group execute set); without group
 // execute, setgid marks mandatory locking on some systems and stays.

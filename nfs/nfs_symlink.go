@@ -43,6 +43,8 @@ func (r *request) nfsSymlink() error {
 	if err != nil {
 		return r.failWcc(t, r.status(err))
 	}
-	r.applyOwnerAndTimes(t, &res.Attr, a.attrs)
+	if st := r.applyOwnerAndTimes(t, &res.Attr, a.attrs); st != StatusOK {
+		return r.failWcc(t, st)
+	}
 	return r.createdResult(t, res)
 }

@@ -56,17 +56,24 @@ func (r *request) createdResult(t target, res kvfs.NewEntry) error {
 }
 
 // applyOwnerAndTimes applies what MKDIR, SYMLINK and MKNOD's sattr3 asks
-// beyond the mode (owner, times) to a new inode. Failures are ignored: the
-// object exists, and the client sees its real attributes.
-func (r *request) applyOwnerAndTimes(t target, obj *kvfs.Attr, sa kvfs.SetAttrRequest) {
+// beyond the mode (owner, times) to a new inode, and returns the status to
+// answer. An owner or group the caller may not give is dropped
+// (kvfs.GrantableOwner, as CREATE does); any other failure, a storage one
+// included, is the procedure's answer, though the object exists (as with
+// Linux's server): NFS3_OK would tell the client its attributes were set.
+func (r *request) applyOwnerAndTimes(t target, obj *kvfs.Attr, sa kvfs.SetAttrRequest) Status {
+	sa = kvfs.GrantableOwner(t.cred, sa)
 	sa.Mode = nil
 	sa.Size = nil
 	if sa.UID == nil && sa.GID == nil && sa.Atime == kvfs.TimeDontChange && sa.Mtime == kvfs.TimeDontChange {
-		return
+		return StatusOK
 	}
-	if ch, err := t.fs.SetAttr(r.ctx, t.cred, obj.Ino, sa); err == nil {
-		*obj = ch.After
+	ch, err := t.fs.SetAttr(r.ctx, t.cred, obj.Ino, sa)
+	if err != nil {
+		return r.status(err)
 	}
+	*obj = ch.After
+	return StatusOK
 }
 
 // modeOr returns *m, or def when the client set no mode.
