@@ -324,6 +324,7 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data
 	now := fs.now().UnixNano()
 	n.mtime, n.ctime = now, now
 	clearPrivileges(cred, n)
+	n.retireVerifier()
 	t.put(ino)
 	if err := t.commit(ctx); err != nil {
 		return Change{}, err
@@ -339,7 +340,8 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data
 // the same values, from the mode set in the same request too (as Linux
 // does). A size is applied before the mode, so that a mode set with it
 // keeps the setuid and setgid bits the truncation drops (as Linux does).
-// Any change updates ctime. It returns the inode's change.
+// Setting a size or a time retires an exclusive create's verifier, as a
+// write does. Any change updates ctime. It returns the inode's change.
 func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrRequest) (Change, error) {
 	unlock := fs.lockInodes(ino)
 	defer unlock()
@@ -426,6 +428,9 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrReq
 		n.mtime = now
 	case TimeClient:
 		n.mtime = storedTime(req.MtimeTo)
+	}
+	if req.Size != nil || req.Atime != TimeDontChange || req.Mtime != TimeDontChange {
+		n.retireVerifier()
 	}
 	n.ctime = now
 	t.put(ino)

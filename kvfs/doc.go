@@ -115,7 +115,9 @@
 // bytes without a header: the KV checksums its own blocks. Directories store
 // their parent (for ".." and the rename subtree check) and their next cookie;
 // an exclusive CREATE's verifier is kept in the inode, so a retransmitted
-// CREATE with the same verifier succeeds.
+// CREATE with the same verifier succeeds, until a write, a size or a time
+// set on the file retires it (clears the flag and the field), as Linux's
+// server accepts the replay only while the file is as the create left it.
 //
 // # Locking and caching
 //

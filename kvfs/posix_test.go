@@ -419,6 +419,70 @@ func TestExclusiveCreate(t *testing.T) {
 	checkFsck(t, tr.fs)
 }
 
+// TestExclusiveCreateVerifierRetires: a retransmitted exclusive CREATE
+// succeeds only while the file is as the create left it, as with Linux's
+// server: once its times are set (the client's SETATTR that follows the
+// create), it is written or its size is set, the same verifier answers
+// EEXIST, also after the filesystem is reopened. A change of mode or owner
+// alone leaves the file matching.
+func TestExclusiveCreateVerifierRetires(t *testing.T) {
+	ctx := context.Background()
+	u32 := func(v uint32) *uint32 { return &v }
+	u64 := func(v uint64) *uint64 { return &v }
+	tests := []struct {
+		name   string
+		change func(fs *kvfs.FS, ino uint64) error
+		want   syscall.Errno
+	}{
+		{"nothing", func(*kvfs.FS, uint64) error { return nil }, 0},
+		{"mode", func(fs *kvfs.FS, ino uint64) error {
+			return errOf(fs.SetAttr(ctx, alice, ino, kvfs.SetAttrRequest{Mode: u32(0o600)}))
+		}, 0},
+		{"owner", func(fs *kvfs.FS, ino uint64) error {
+			return errOf(fs.SetAttr(ctx, root, ino, kvfs.SetAttrRequest{UID: u32(bob.UID)}))
+		}, 0},
+		{"empty write", func(fs *kvfs.FS, ino uint64) error { return errOf(fs.Write(ctx, alice, ino, 0, nil)) }, 0},
+		{"times", func(fs *kvfs.FS, ino uint64) error {
+			return errOf(fs.SetAttr(ctx, alice, ino, kvfs.SetAttrRequest{Mode: u32(0o600), Atime: kvfs.TimeServer, Mtime: kvfs.TimeServer}))
+		}, syscall.EEXIST},
+		{"client mtime", func(fs *kvfs.FS, ino uint64) error {
+			return errOf(fs.SetAttr(ctx, alice, ino, kvfs.SetAttrRequest{Mtime: kvfs.TimeClient, MtimeTo: time.Unix(1e9, 0)}))
+		}, syscall.EEXIST},
+		{"write", func(fs *kvfs.FS, ino uint64) error { return errOf(fs.Write(ctx, alice, ino, 0, []byte("0123456789"))) }, syscall.EEXIST},
+		{"size", func(fs *kvfs.FS, ino uint64) error {
+			return errOf(fs.SetAttr(ctx, alice, ino, kvfs.SetAttrRequest{Size: u64(0)}))
+		}, syscall.EEXIST},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, kv := newFS(t, kvfs.Options{})
+			must[kvfs.Change](t)(fs.SetAttr(ctx, root, kvfs.RootIno, kvfs.SetAttrRequest{Mode: u32(0o777)}))
+			v := [8]byte{1, 2, 3}
+			create := func(fs *kvfs.FS) (kvfs.NewEntry, error) {
+				return fs.Create(ctx, alice, kvfs.RootIno, "ex", kvfs.CreateRequest{Mode: kvfs.CreateExclusive, Verifier: v})
+			}
+			f := must[kvfs.NewEntry](t)(create(fs)).Attr
+			if err := tt.change(fs, f.Ino); err != nil {
+				t.Fatal(err)
+			}
+			again, err := create(fs)
+			if errnoOf(err) != tt.want || (err == nil && again.Attr.Ino != f.Ino) {
+				t.Fatalf("replayed exclusive create: ino %d, %v; want ino %d, errno %v", again.Attr.Ino, err, f.Ino, tt.want)
+			}
+			// What the filesystem stored, not only what it caches.
+			reopened, err := kvfs.Open(ctx, kv, kvfs.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reopened.Close(ctx)
+			if _, err := create(reopened); errnoOf(err) != tt.want {
+				t.Fatalf("replayed exclusive create after reopening: %v, want errno %v", err, tt.want)
+			}
+			checkFsck(t, reopened)
+		})
+	}
+}
+
 // TestExclusiveCreateIsPrivateUntilSetattr: an exclusive create carries
 // no mode (the client sends it in a SETATTR right after), so the file is
 // created with no permission bits: another user cannot open it in between,

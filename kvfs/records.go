@@ -63,6 +63,15 @@ type inode struct {
 	target     string  // symlinks
 }
 
+// retireVerifier forgets the verifier of the exclusive create that made n:
+// the file is no longer as the create left it, so a retransmitted CREATE
+// with the same verifier is EEXIST (as with Linux's server, which keeps the
+// verifier in the times).
+func (n *inode) retireVerifier() {
+	n.flags &^= inodeHasVerifier
+	n.verifier = [8]byte{}
+}
+
 const inodeFixedLen = 1 + 1 + 4*5 + 8*2 + 4*2 + 8*3 + 8*4 + 8 + 2
 
 // encodeInode returns the record:

@@ -161,7 +161,7 @@ type CreateMode uint8
 const (
 	CreateUnchecked CreateMode = iota // succeed on an existing regular file (applying Attrs)
 	CreateGuarded                     // fail with EEXIST if the name exists
-	CreateExclusive                   // idempotent via Verifier: same verifier on existing file = success
+	CreateExclusive                   // idempotent via Verifier: same verifier on a file as the create left it = success
 )
 
 // CreateRequest describes a Create.
