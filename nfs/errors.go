@@ -85,6 +85,15 @@ func statusOf(err error) (st Status, known bool) {
 		return StatusROFS, true
 	}
 	if storageFailure(err) {
+		// A full disk under the storage (a local store's directory, the
+		// local journal's) is the client's to hear as such: a write it
+		// can retry after freeing space, not an I/O error.
+		switch {
+		case errors.Is(err, syscall.ENOSPC):
+			return StatusNoSpc, true
+		case errors.Is(err, syscall.EDQUOT):
+			return StatusDQuot, true
+		}
 		return StatusIO, false
 	}
 	var errno syscall.Errno

@@ -137,3 +137,44 @@ func TestFencedStoreIsROFS(t *testing.T) {
 	_, err = c.Write(cx, f.FH, 0, []byte("data"), nfsclient.FileSync)
 	wantStatus(t, err, nfs.StatusROFS)
 }
+
+// TestFullStorageIsNoSpace: a storage failure that is a full disk (a
+// local store's directory) answers NFS3ERR_NOSPC (NFS3ERR_DQUOT for a
+// quota), as Linux's server does for its own disk, not NFS3ERR_IO: the
+// client reports "No space left on device" and may retry once space is
+// freed.
+func TestFullStorageIsNoSpace(t *testing.T) {
+	for _, tc := range []struct {
+		errno syscall.Errno
+		want  nfs.Status
+	}{
+		{syscall.ENOSPC, nfs.StatusNoSpc},
+		{syscall.EDQUOT, nfs.StatusDQuot},
+	} {
+		t.Run(tc.errno.Error(), func(t *testing.T) {
+			cx := ctx(t)
+			store := faultstore.New(objstore.NewMemory(), faultstore.Options{})
+			db, err := lsm.Open(cx, store, lsm.Options{GCInterval: -1, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close(context.Background()) })
+			fs, err := kvfs.Open(cx, lsmkv.New(db), kvfs.Options{Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { fs.Close(context.Background()) })
+			f := must[kvfs.NewEntry](t)(fs.Create(cx, kvfs.Cred{}, kvfs.RootIno, "f", kvfs.CreateRequest{})).Attr
+			check(t, fs.Flush(cx))
+			srv := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+			c := dial(t, srv.addr)
+			mount(t, c, "/a")
+			store.Inject(faultstore.Fault{
+				Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent},
+				Err: &iofs.PathError{Op: "write", Path: "/store/wal/.tmp", Err: tc.errno},
+			})
+			_, err = c.Write(cx, nfs.Handle{FSID: fs.FSID(), Ino: f.Ino, Gen: f.Gen}.Bytes(), 0, []byte("data"), nfsclient.FileSync)
+			wantStatus(t, err, tc.want)
+		})
+	}
+}
