@@ -210,6 +210,12 @@ func (db *DB) putSegment(ctx context.Context, s *walSegment) error {
 	}
 	err := p.put.PutIfAbsent(ctx)
 	if err == nil {
+		// Spent (the store may reuse its memory): should the segment be
+		// written again (its PUT succeeded but confirming it failed), it is
+		// prepared again, and the object found in place compared.
+		db.mu.Lock()
+		s.prep = nil
+		db.mu.Unlock()
 		db.diskCache.Forget(db.cacheNS, key)
 	}
 	return err

@@ -11,7 +11,9 @@ import (
 	"time"
 	"weak"
 
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/objstore"
+	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
 
 // TestShippedSegmentsAreReleased: once a WAL segment is in the store,
@@ -213,5 +215,51 @@ func TestWALSegmentsArePreparedAhead(t *testing.T) {
 		if err != nil || !bytes.Equal(got, value(i)) {
 			t.Fatalf("k%d after reopening: %d bytes, %v; want its value", i, len(got), err)
 		}
+	}
+}
+
+// TestPreparedSegmentStoredButUnconfirmed: a segment whose PUT succeeded
+// but whose confirmation failed (the writer was out of touch with the
+// store for long, and listing the manifests afterwards failed) is written
+// again and found in place. Before, its prepared object, spent by the
+// first PUT, failed every retry: the WAL writer retried forever and no
+// write was acknowledged again until a restart.
+func TestPreparedSegmentStoredButUnconfirmed(t *testing.T) {
+	ctx := context.Background()
+	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	mem := objstore.NewMemoryClock(clock.Now)
+	faulty := faultstore.New(mem, faultstore.Options{})
+	opts := smallOptions()
+	opts.FlushInterval = time.Hour // only Flush writes the WAL
+	opts.GCMinAge = 10 * time.Minute
+	opts.Now = clock.Now
+	sealing(t)(&opts)
+	db := mustOpen(t, faulty, opts)
+	defer db.Close(ctx)
+	if err := db.Put(ctx, []byte("a"), []byte("1"), WriteOptions{AwaitDurable: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Out of touch for longer than half of gc_min_age: the next WAL PUT
+	// is confirmed by listing the manifests, and that listing fails once.
+	clock.Advance(6 * time.Minute)
+	faulty.FailNext(objstore.OpList, 1)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := db.Put(ctx, []byte("b"), []byte("2"), WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	for {
+		err = db.Flush(wctx)
+		if err == nil || wctx.Err() != nil {
+			break // the first attempt fails with the listing; a retry must not
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("a write after the failed confirmation is never made durable: %v", err)
+	}
+	if got := mustGet(t, db, "b"); got != "2" {
+		t.Fatalf("b = %q", got)
 	}
 }
