@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -371,5 +372,59 @@ func TestReadOnlyRefreshNeverGoesBack(t *testing.T) {
 	ro.mu.Unlock()
 	if got := mustGet(t, ro, "k"); got != "new" {
 		t.Fatalf("k = %q after a late install of the older state, want new", got)
+	}
+}
+
+// TestReplicaOfAStoreThatWentBack: a replica whose store went back (wiped
+// and made again, or put back from an older copy) keeps the state it
+// serves and says so: its refresh fails, so its lag grows and the failure
+// is logged. Before, the refresh reported a new state it had not
+// installed.
+func TestReplicaOfAStoreThatWentBack(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	db := mustOpen(t, store, smallOptions())
+	for i := range 3 {
+		if err := db.Put(ctx, []byte("k"), []byte(fmt.Sprint(i)), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReplica(ctx, store, ReplicaOptions{ID: "r", Poll: time.Hour, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	if got := mustGet(t, r.DB(), "k"); got != "2" {
+		t.Fatalf("k = %q, want 2", got)
+	}
+	// The store is wiped, and a new database made in it.
+	keys, err := objstore.ListAll(ctx, store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if strings.HasPrefix(k.Key, leasePrefix) {
+			continue // the replica's own lease
+		}
+		if err := store.Delete(ctx, k.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := mustOpen(t, store, smallOptions())
+	if err := fresh.Put(ctx, []byte("k"), []byte("other"), WriteOptions{AwaitDurable: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close(ctx)
+	if err := r.refresh(ctx); !errors.Is(err, errStoreWentBack) {
+		t.Fatalf("refresh after the store went back = %v, want errStoreWentBack", err)
+	}
+	if got := mustGet(t, r.DB(), "k"); got != "2" {
+		t.Fatalf("k = %q after the refused refresh, want the state served (2)", got)
 	}
 }

@@ -68,16 +68,18 @@ func (db *DB) Refresh(ctx context.Context) error {
 // reader pairs it with the sequence number of another state (readState).
 // A state older than the one installed (a Refresh that loaded it before a
 // concurrent one loaded and installed a newer one) is not installed:
-// reads never go back in time. Callers hold mu.
-func (db *DB) installReadOnlyLocked(m *manifest.Manifest, mem *memTable, seq uint64) {
+// reads never go back in time. It reports whether it installed the state.
+// Callers hold mu.
+func (db *DB) installReadOnlyLocked(m *manifest.Manifest, mem *memTable, seq uint64) bool {
 	if cur := db.v.Load(); cur != nil && (cur.manifestID > m.ID || cur.manifestID == m.ID && cur.seq > seq) {
-		return
+		return false
 	}
 	v := db.versionFromManifestLocked(m, mem, nil)
 	v.seq = seq
 	db.v.Store(v)
 	db.visibleSeq.Store(seq) // for Stats
 	db.forgetTablesLocked()
+	return true
 }
 
 func (db *DB) loadReadOnlyState(ctx context.Context) (*manifest.Manifest, *memTable, uint64, error) {

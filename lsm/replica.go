@@ -211,13 +211,18 @@ func (r *Replica) refresh(ctx context.Context) error {
 			}
 			return nil
 		}
-		if ctx.Err() != nil || errors.Is(err, ErrNoDatabase) || errors.Is(err, ErrCorrupt) {
+		if ctx.Err() != nil || errors.Is(err, ErrNoDatabase) || errors.Is(err, ErrCorrupt) || errors.Is(err, errStoreWentBack) {
 			return err
 		}
 		lastErr = err
 	}
 	return lastErr
 }
+
+// errStoreWentBack: the store's latest state is older than the one the
+// replica serves, which only a store wiped and made again, or put back
+// from an older copy, does; the replica keeps serving what it has.
+var errStoreWentBack = errors.New("lsm: replica: the store went back below the state served (wiped, or put back from an older copy); open the replica again to follow it")
 
 // errMoved: a newer manifest appeared during a refresh attempt.
 var errMoved = errors.New("lsm: replica: a newer manifest appeared")
@@ -296,8 +301,14 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 		return false, nil // nothing new
 	}
 	r.db.mu.Lock()
-	r.db.installReadOnlyLocked(m, mem, max(lastSeq, m.LastSeq))
+	installed := r.db.installReadOnlyLocked(m, mem, max(lastSeq, m.LastSeq))
 	r.db.mu.Unlock()
+	if !installed {
+		// Only a store that went back does this: wiped and made again,
+		// or put back from an older copy. What it holds now is not the
+		// writer history this replica follows.
+		return false, fmt.Errorf("%w (manifest %d)", errStoreWentBack, m.ID)
+	}
 	r.cur, r.mem, r.walNext, r.lastSeq, r.shownSeq = m, mem, walNext, lastSeq, lastSeq
 	return true, nil
 }
