@@ -435,7 +435,7 @@ func (r *Registry) commit(p *plan) {
 		}
 		r.log.Info("serving export", "export", e.cfg.Name, "path", e.cfg.Path, "store", string(e.db.id),
 			"fsid", fmt.Sprintf("%016x", e.db.fs.FSID()), "read_only", e.cfg.ReadOnly, "replica", e.cfg.Replica, "secure", e.cfg.Secure,
-			"sync", string(e.cfg.Sync), "squash", string(e.cfg.Squash))
+			"sync", syncName(e.nfs.StrictSync), "squash", string(e.cfg.Squash))
 	}
 	r.set.Store(p.set)
 }
@@ -471,6 +471,15 @@ func compression(c config.Compression) sstable.Compression {
 	default:
 		return sstable.CompressionSnappy
 	}
+}
+
+// syncName is the sync mode an export's replies follow (config.Export's
+// StrictSyncWith: a defaulted sync follows the durability in use).
+func syncName(strict bool) string {
+	if strict {
+		return string(config.SyncStrict)
+	}
+	return string(config.SyncCommit)
 }
 
 func nfsExport(ec config.Export, d *database, log *slog.Logger) *nfs.Export {

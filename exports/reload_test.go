@@ -546,7 +546,12 @@ func TestReloadSyncFollowsTheDurabilityInUse(t *testing.T) {
 			}
 			cfg := testConfig(export(tc.from))
 			cfg.Cache.JournalDir = filepath.Join(dir, "journal")
-			reg := open(t, cfg)
+			logs := &testenv.SyncBuffer{}
+			reg, err := exports.Open(ctx, cfg, exports.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = reg.Close(ctx) })
 			next := testConfig(export(tc.to))
 			next.Cache.JournalDir = cfg.Cache.JournalDir
 			if err := reg.Reload(ctx, next); err != nil {
@@ -558,6 +563,21 @@ func TestReloadSyncFollowsTheDurabilityInUse(t *testing.T) {
 			}
 			if e.StrictSync != tc.wantStrict {
 				t.Errorf("strict sync %v after the reload; want %v (the database still runs with durability %s)", e.StrictSync, tc.wantStrict, tc.from)
+			}
+			// The log says what replies follow, not what the file says.
+			want := "sync=commit"
+			if tc.wantStrict {
+				want = "sync=strict"
+			}
+			lines := strings.Split(logs.String(), "\n")
+			var last string
+			for _, l := range lines {
+				if strings.Contains(l, `msg="serving export"`) {
+					last = l
+				}
+			}
+			if !strings.Contains(last, want) {
+				t.Errorf("the serving export line after the reload says %q; want %s", last, want)
 			}
 		})
 	}

@@ -72,6 +72,13 @@ type replicaFS struct {
 	opts kvfs.Options
 	log  *slog.Logger
 
+	// rotateMu makes rotations one at a time, each taking its view after
+	// the one before it installed: so they install states in the order
+	// the replica reached them, never an older one last.
+	rotateMu sync.Mutex
+	// openFS is kvfs.Open (a test holds one up).
+	openFS func(context.Context, kvfs.KV, kvfs.Options) (*kvfs.FS, error)
+
 	mu     sync.Mutex
 	cur    *replicaState
 	closed bool
@@ -94,7 +101,7 @@ var _ nfs.Filesystem = (*replicaFS)(nil)
 
 // newReplicaFS serves rep's current state.
 func newReplicaFS(ctx context.Context, rep *lsm.Replica, opts kvfs.Options) (*replicaFS, error) {
-	r := &replicaFS{rep: rep, opts: opts, log: opts.Logger, open: make(map[*replicaState]struct{})}
+	r := &replicaFS{rep: rep, opts: opts, log: opts.Logger, open: make(map[*replicaState]struct{}), openFS: kvfs.Open}
 	st, err := r.openState(ctx)
 	if err != nil {
 		return nil, err
@@ -109,7 +116,13 @@ func (r *replicaFS) openState(ctx context.Context) (*replicaState, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs, err := kvfs.Open(ctx, viewKV{v: vw}, r.opts)
+	return r.openStateOf(ctx, vw)
+}
+
+// openStateOf opens the filesystem of view vw, which it releases if that
+// fails.
+func (r *replicaFS) openStateOf(ctx context.Context, vw *lsm.View) (*replicaState, error) {
+	fs, err := r.openFS(ctx, viewKV{v: vw}, r.opts)
 	if err != nil {
 		vw.Release()
 		return nil, fmt.Errorf("opening the filesystem of replica state at manifest %d: %w", vw.ManifestID(), err)
@@ -117,9 +130,24 @@ func (r *replicaFS) openState(ctx context.Context) (*replicaState, error) {
 	return &replicaState{vw: vw, fs: fs}, nil
 }
 
-// rotate serves the replica's current state from now on (lsm's OnRefresh).
+// rotate serves the replica's current state from now on (lsm's OnRefresh),
+// unless it serves that state already.
 func (r *replicaFS) rotate() {
-	st, err := r.openState(context.Background())
+	r.rotateMu.Lock()
+	defer r.rotateMu.Unlock()
+	vw, err := r.rep.View()
+	if err != nil {
+		r.log.Warn("replica: serving the previous state", "err", err)
+		return
+	}
+	r.mu.Lock()
+	same := r.closed || sameState(r.cur.vw, vw)
+	r.mu.Unlock()
+	if same {
+		vw.Release()
+		return
+	}
+	st, err := r.openStateOf(context.Background(), vw)
 	if err != nil {
 		r.log.Warn("replica: serving the previous state", "err", err)
 		return
@@ -140,6 +168,11 @@ func (r *replicaFS) rotate() {
 	if idle {
 		r.closeState(old)
 	}
+}
+
+// sameState reports whether two views read the same state of the replica.
+func sameState(a, b *lsm.View) bool {
+	return a.ManifestID() == b.ManifestID() && a.Seq() == b.Seq()
 }
 
 // closeState closes a retired state that no call uses any more, and adds

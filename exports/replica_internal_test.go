@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,5 +76,104 @@ func TestReplicaRefreshBeforePublish(t *testing.T) {
 	d.publishReplicaFS(rfs)
 	if _, err := rfs.Lookup(ctx, kvfs.Cred{}, kvfs.RootIno, "second"); err != nil {
 		t.Fatalf("the published replica serves the state before its refresh: lookup of second: %v", err)
+	}
+}
+
+// TestReplicaRotationsInOrder: two rotations of a replica's served state
+// at once (the replica's own, on a refresh, and another one) install
+// their states in the order they took them. Before, a rotation slow to
+// open its state (its reads held up) installed it after a later one had
+// installed a newer state: the replica went back, and stayed there while
+// the writer was idle.
+func TestReplicaRotationsInOrder(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	load := func(name, extra string) *config.Config {
+		path := filepath.Join(dir, name+".toml")
+		text := fmt.Sprintf("[cache]\ndir = %q\nsize_gb = 0.01\n[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file://%s\"\n%s",
+			filepath.Join(dir, name+"-cache"), filepath.Join(dir, "store"), extra)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path, func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	w, err := Open(ctx, load("writer", ""), Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close(ctx) })
+	live, _ := w.FS("a")
+	create := func(name string) {
+		if _, err := live.Create(ctx, kvfs.Cred{}, kvfs.RootIno, name, kvfs.CreateRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := live.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("first")
+	r, err := Open(ctx, load("replica", "replica = true\nreplica_poll = \"10ms\"\n"), Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(ctx) })
+	var d *database
+	for _, db := range r.set.Load().byStore {
+		d = db
+	}
+	// The rotations below are the test's own: the replica's refreshes
+	// only mark that it moved on.
+	rfs := d.rfs.Swap(nil)
+	seen := func(name string) {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if _, err := d.fs.Lookup(ctx, kvfs.Cred{}, kvfs.RootIno, name); err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the replica did not refresh to %s", name)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	create("second")
+	seen("second")
+	// A rotation to the state with "second" that is slow to open it.
+	entered, released := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	first.Store(true)
+	rfs.openFS = func(ctx context.Context, kv kvfs.KV, opts kvfs.Options) (*kvfs.FS, error) {
+		fs, err := kvfs.Open(ctx, kv, opts)
+		if first.Swap(false) {
+			close(entered)
+			<-released
+		}
+		return fs, err
+	}
+	rotate := func() chan struct{} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rfs.rotate()
+		}()
+		return done
+	}
+	slow := rotate()
+	<-entered
+	// Meanwhile the writer goes on, the replica refreshes, and another
+	// rotation starts.
+	create("third")
+	seen("third")
+	fast := rotate()
+	time.Sleep(200 * time.Millisecond) // the second rotation, if it can go ahead
+	close(released)
+	<-slow
+	<-fast
+	if _, err := rfs.Lookup(ctx, kvfs.Cred{}, kvfs.RootIno, "third"); err != nil {
+		t.Fatalf("the replica serves a state older than the one it reached: third: %v", err)
 	}
 }

@@ -56,6 +56,9 @@ func (vw *View) NewIterator(ctx context.Context, lower, upper []byte) (*Iterator
 // ManifestID is the manifest whose SSTs the view reads.
 func (vw *View) ManifestID() uint64 { return vw.v.manifestID }
 
+// Seq is the sequence number the view reads at.
+func (vw *View) Seq() uint64 { return vw.seq }
+
 // Release unpins the view; it must not be used afterwards. Releasing twice
 // is harmless.
 func (vw *View) Release() {
