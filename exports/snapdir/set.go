@@ -367,13 +367,16 @@ func (sn *snapshot) acquire(ctx context.Context) (nfs.Filesystem, error) {
 		return nil, fmt.Errorf("snapshot %q no longer exists: %w", sn.info.Name, kvfs.ErrStale)
 	}
 	sn.mu.Lock()
-	defer sn.mu.Unlock()
 	if sn.gone.Load() {
+		sn.mu.Unlock()
 		return nil, fmt.Errorf("snapshot %q no longer exists: %w", sn.info.Name, kvfs.ErrStale)
 	}
 	if sn.fs == nil {
 		fs, closeFS, err := sn.set.src.Open(ctx, sn.info)
 		if err != nil {
+			// Not under sn.mu: listing again closes the snapshots that
+			// are gone, this one included, each under its own lock.
+			sn.mu.Unlock()
 			if !sn.set.stillThere(ctx, sn) {
 				return nil, fmt.Errorf("snapshot %q no longer exists: %w", sn.info.Name, kvfs.ErrStale)
 			}
@@ -386,7 +389,9 @@ func (sn *snapshot) acquire(ctx context.Context) (nfs.Filesystem, error) {
 	}
 	sn.refs++
 	sn.lastUse = sn.set.opts.Now()
-	return sn.fs, nil
+	fs := sn.fs
+	sn.mu.Unlock()
+	return fs, nil
 }
 
 // release ends a use of the reader acquire returned.

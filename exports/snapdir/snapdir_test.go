@@ -365,3 +365,32 @@ func TestSnapshotReadersBounded(t *testing.T) {
 		t.Fatalf("after reopening: %q", got)
 	}
 }
+
+// TestSnapshotGoneBeforeItsFirstOpen: a snapshot deleted after the
+// directory was listed but before its reader was first opened answers
+// ESTALE. Before, the failed open listed the snapshots again while it held
+// the snapshot's lock, which the new listing takes to close a snapshot
+// that is gone: the call never returned, and every later listing of the
+// set, and Close, waited behind it.
+func TestSnapshotGoneBeforeItsFirstOpen(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, snapdir.Options{})
+	if _, err := f.fs.Lookup(ctx, root, kvfs.RootIno, ".snapshots"); err != nil {
+		t.Fatal(err)
+	}
+	f.src.remove("first")
+	f.clock.Advance(time.Second) // past MinRefresh, within ListTTL: the listing still names it
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.fs.Lookup(ctx, root, snapdir.DirIno, "first")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !isStale(err) && !errors.Is(err, syscall.ENOENT) {
+			t.Fatalf("lookup of a deleted snapshot = %v, want ESTALE or ENOENT", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("lookup of a snapshot deleted before its first open still has not returned after 20 s")
+	}
+}
