@@ -99,7 +99,17 @@ func (e *openExport) snapshotExport(fs nfs.Filesystem) *nfs.Export {
 
 // snapshotByFSID finds the snapshot with this FSID among the exports of s
 // that show snapshots.
+//
+// The snapshots listed already are asked first, all of them: a handle of
+// one export's snapshot must not make the stores of the exports before it
+// be listed (a store slow or down would hold up calls of another export).
+// Only an FSID none of them knows lists them again.
 func (s *exportSet) snapshotByFSID(fsid uint64) (*nfs.Export, bool) {
+	for _, e := range s.snapshotted {
+		if fs, _, ok := e.db.snaps.Known(fsid); ok {
+			return e.snapshotExport(fs), true
+		}
+	}
 	for _, e := range s.snapshotted {
 		if fs, _, ok := e.db.snaps.ByFSID(fsid); ok {
 			return e.snapshotExport(fs), true

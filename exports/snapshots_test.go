@@ -5,15 +5,18 @@ import (
 	"errors"
 	"net/netip"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/exports"
 	"github.com/zerofs-go/zerofsd/exports/snapdir"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/lsm"
 	"github.com/zerofs-go/zerofsd/nfs"
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // readIn returns the content of name in the root of an NFS filesystem.
@@ -189,5 +192,60 @@ func TestSnapshotHandlesSurviveRestart(t *testing.T) {
 	r, err := sexp.FS.GetAttr(ctx, kvfs.RootIno)
 	if err != nil || r.Gen != root1.Gen {
 		t.Fatalf("the snapshot root's handle after a restart: gen %d, %v; want %d", r.Gen, err, root1.Gen)
+	}
+}
+
+// TestSnapshotHandleListsNoOtherStore: resolving the handle of one
+// export's snapshot does not list the snapshots of the exports before it
+// in the config. Before, each of them that did not know the FSID listed
+// its store again (at most every MinRefresh): a LIST and a GET inside
+// another export's calls, and up to 10 s each while that store was down.
+func TestSnapshotHandleListsNoOtherStore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, b := fileExport("a", filepath.Join(dir, "a")), fileExport("b", filepath.Join(dir, "b"))
+	a.SnapshotDir, b.SnapshotDir = ".snapshots", ".snapshots"
+	var aLists atomic.Int64
+	reg, err := exports.Open(ctx, testConfig(a, b), exports.Options{Logger: logger(t),
+		OpenStore: func(ctx context.Context, e config.Export) (objstore.Store, error) {
+			s, err := exports.OpenStore(ctx, e)
+			if err != nil || e.Name != "a" {
+				return s, err
+			}
+			return objstore.NewCountingObserved(s, func(op objstore.Op, _ time.Duration, _ error) {
+				if op == objstore.OpList {
+					aLists.Add(1)
+				}
+			}), nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close(ctx) })
+	db, _ := reg.DB("b")
+	if _, err := db.Checkpoint(ctx, "snap"); err != nil {
+		t.Fatal(err)
+	}
+	exp, _ := reg.ByPath("/b")
+	sd, err := exp.FS.Lookup(ctx, root, kvfs.RootIno, ".snapshots")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := exp.FS.Lookup(ctx, root, sd.Ino, "snap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := reg.ByFSID(snap.FSID); !ok {
+		t.Fatal("ByFSID does not find b's snapshot")
+	}
+	before := aLists.Load()
+	for range 3 {
+		time.Sleep(300 * time.Millisecond) // past snapdir's MinRefresh
+		if _, ok := reg.ByFSID(snap.FSID); !ok {
+			t.Fatal("ByFSID does not find b's snapshot")
+		}
+	}
+	if n := aLists.Load() - before; n != 0 {
+		t.Errorf("resolving b's snapshot handle listed a's store %d times", n)
 	}
 }

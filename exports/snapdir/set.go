@@ -318,6 +318,15 @@ func (s *Set) byNameRefreshing(ctx context.Context, name string) (*snapshot, err
 // server's lookup of a handle's export carries no context.
 const lookupTimeout = 10 * time.Second
 
+// Known returns the filesystem of the snapshot with this FSID among those
+// listed already, without listing again.
+func (s *Set) Known(fsid uint64) (nfs.Filesystem, string, bool) {
+	if sn := s.find(fsid); sn != nil {
+		return sn.view, sn.info.Name, true
+	}
+	return nil, "", false
+}
+
 // ByFSID returns the filesystem of the snapshot with this FSID, listing the
 // snapshots again on a miss (at most every MinRefresh).
 func (s *Set) ByFSID(fsid uint64) (nfs.Filesystem, string, bool) {
