@@ -87,7 +87,10 @@ type Replica struct {
 	log   *slog.Logger
 
 	// Refresh state, owned by the refresh goroutine (and OpenReplica).
-	cur       *manifest.Manifest
+	cur *manifest.Manifest
+	// curObj is cur's object as listed: manifests are never rewritten, so
+	// another object under cur's id is another database's manifest.
+	curObj    objstore.ObjectInfo
 	mem       *memTable
 	walNext   uint64 // next WAL id to replay into mem
 	lastSeq   uint64 // highest sequence number replayed into mem
@@ -219,17 +222,12 @@ func (r *Replica) refresh(ctx context.Context) error {
 	return lastErr
 }
 
-// errStoreWentBack: the store's latest state is older than the one the
-// replica serves, which only a store wiped and made again, or put back
-// from an older copy, does; the replica keeps serving what it has.
-var errStoreWentBack = errors.New("lsm: replica: the store went back below the state served (wiped, or put back from an older copy); open the replica again to follow it")
-
 // errMoved: a newer manifest appeared during a refresh attempt.
 var errMoved = errors.New("lsm: replica: a newer manifest appeared")
 
 // refreshOnce reports whether it installed a new state.
 func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
-	target, err := latestManifestID(ctx, r.store)
+	target, obj, err := latestManifestObject(ctx, r.store)
 	if err != nil {
 		return false, err
 	}
@@ -240,11 +238,26 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	m, mem, walNext, lastSeq := r.cur, r.mem, r.walNext, r.lastSeq
-	if m == nil || m.ID != target {
-		if m, err = readManifest(ctx, r.store, target); err != nil {
+	// The manifest is read again when its id moved, or when the object
+	// under the id served is another one (its listing, already at hand,
+	// says so): a store made again passes through that id too.
+	if m == nil || m.ID != target || !sameObject(obj, r.curObj) {
+		read, err := readManifest(ctx, r.store, target)
+		if err != nil {
 			return false, err
 		}
-		mem, walNext, lastSeq = &memTable{Memtable: newMemtable()}, m.WALIDFlushed+1, m.LastSeq
+		r.db.mu.Lock()
+		err = r.db.sameDatabaseLocked(read)
+		r.db.mu.Unlock()
+		if err != nil {
+			return false, err
+		}
+		if m == nil || m.ID != target {
+			m = read
+			mem, walNext, lastSeq = &memTable{Memtable: newMemtable()}, m.WALIDFlushed+1, m.LastSeq
+		}
+		// Else the same database's manifest, copied again: the same one
+		// (a manifest id is written once per database).
 	}
 	// Replay the WAL objects from walNext on, up to the first gap (one
 	// being written). A listing that starts past walNext means the writer
@@ -298,6 +311,7 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 		return false, errMoved
 	}
 	if m == r.cur && lastSeq == r.shownSeq {
+		r.curObj = obj
 		return false, nil // nothing new
 	}
 	r.db.mu.Lock()
@@ -307,10 +321,15 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 		// Only a store that went back does this: wiped and made again,
 		// or put back from an older copy. What it holds now is not the
 		// writer history this replica follows.
-		return false, fmt.Errorf("%w (manifest %d)", errStoreWentBack, m.ID)
+		return false, fmt.Errorf("%w (manifest %d, below the one served)", errStoreWentBack, m.ID)
 	}
-	r.cur, r.mem, r.walNext, r.lastSeq, r.shownSeq = m, mem, walNext, lastSeq, lastSeq
+	r.cur, r.curObj, r.mem, r.walNext, r.lastSeq, r.shownSeq = m, obj, mem, walNext, lastSeq, lastSeq
 	return true, nil
+}
+
+// sameObject reports whether two listings show the same object.
+func sameObject(a, b objstore.ObjectInfo) bool {
+	return a.Key == b.Key && a.Size == b.Size && a.ModTime.Equal(b.ModTime)
 }
 
 // pinned returns the manifests of the state served and of live Views.
