@@ -57,8 +57,11 @@ type ReplicaOptions struct {
 	// replica reads and writes its lease through it too.
 	WrapStore func(objstore.Store) objstore.Store
 	Logger    *slog.Logger
-	// OnRefresh is called, from the replica's goroutine, after each new
-	// state is installed (so that the caller moves its Views forward).
+	// OnRefresh is called, from the replica's goroutine, after each
+	// successful refresh, whether or not it installed a new state: so that
+	// the caller moves its Views forward, and tries again a move that
+	// failed (one that finds its View at the state served has nothing to
+	// do: View.ManifestID and View.Seq name the state).
 	OnRefresh func()
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -205,11 +208,11 @@ func (r *Replica) refresh(ctx context.Context) error {
 	start := r.opts.Now()
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		changed, err := r.refreshOnce(ctx)
+		err := r.refreshOnce(ctx)
 		if err == nil {
 			r.lastRefresh.Store(start.UnixNano())
 			r.refreshes.Add(1)
-			if changed && r.opts.OnRefresh != nil {
+			if r.opts.OnRefresh != nil {
 				r.opts.OnRefresh()
 			}
 			return nil
@@ -225,17 +228,17 @@ func (r *Replica) refresh(ctx context.Context) error {
 // errMoved: a newer manifest appeared during a refresh attempt.
 var errMoved = errors.New("lsm: replica: a newer manifest appeared")
 
-// refreshOnce reports whether it installed a new state.
-func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
+// refreshOnce installs the store's latest state if it is new.
+func (r *Replica) refreshOnce(ctx context.Context) error {
 	target, obj, err := latestManifestObject(ctx, r.store)
 	if err != nil {
-		return false, err
+		return err
 	}
 	if target == 0 {
-		return false, fmt.Errorf("%w: %w", ErrNoDatabase, objstore.ErrNotFound)
+		return fmt.Errorf("%w: %w", ErrNoDatabase, objstore.ErrNotFound)
 	}
 	if err := r.lease(ctx, target); err != nil {
-		return false, err
+		return err
 	}
 	m, mem, walNext, lastSeq := r.cur, r.mem, r.walNext, r.lastSeq
 	// The manifest is read again when its id moved, or when the object
@@ -244,13 +247,13 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 	if m == nil || m.ID != target || !sameObject(obj, r.curObj) {
 		read, err := readManifest(ctx, r.store, target)
 		if err != nil {
-			return false, err
+			return err
 		}
 		r.db.mu.Lock()
 		err = r.db.sameDatabaseLocked(read)
 		r.db.mu.Unlock()
 		if err != nil {
-			return false, err
+			return err
 		}
 		if m == nil || m.ID != target {
 			m = read
@@ -264,7 +267,7 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 	// flushed and collected them: its manifest moved.
 	objs, err := listAll(ctx, r.store, walPrefix)
 	if err != nil {
-		return false, err
+		return err
 	}
 	var ids []uint64
 	for _, o := range objs {
@@ -274,7 +277,7 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	if len(ids) > 0 && ids[0] != walNext {
-		return false, errMoved
+		return errMoved
 	}
 	for i, id := range ids {
 		if id != walNext+uint64(i) {
@@ -295,24 +298,24 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 	})
 	if err != nil {
 		if m != r.cur {
-			return false, err
+			return err
 		}
 		// Entries already in the served memtable sit above the visible
 		// sequence number until installed: nothing torn is seen.
 		r.walNext, r.lastSeq = walNext, lastSeq
-		return false, err
+		return err
 	}
 	if newest, err := latestManifestID(ctx, r.store); err != nil {
-		return false, err
+		return err
 	} else if newest != target {
 		if m == r.cur {
 			r.walNext, r.lastSeq = walNext, lastSeq
 		}
-		return false, errMoved
+		return errMoved
 	}
 	if m == r.cur && lastSeq == r.shownSeq {
 		r.curObj = obj
-		return false, nil // nothing new
+		return nil // nothing new
 	}
 	r.db.mu.Lock()
 	installed := r.db.installReadOnlyLocked(m, mem, max(lastSeq, m.LastSeq))
@@ -321,10 +324,10 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 		// Only a store that went back does this: wiped and made again,
 		// or put back from an older copy. What it holds now is not the
 		// writer history this replica follows.
-		return false, fmt.Errorf("%w (manifest %d, below the one served)", errStoreWentBack, m.ID)
+		return fmt.Errorf("%w (manifest %d, below the one served)", errStoreWentBack, m.ID)
 	}
 	r.cur, r.curObj, r.mem, r.walNext, r.lastSeq, r.shownSeq = m, obj, mem, walNext, lastSeq, lastSeq
-	return true, nil
+	return nil
 }
 
 // sameObject reports whether two listings show the same object.
