@@ -276,8 +276,10 @@ func (d *database) prepareS3(ctx context.Context, ec config.Export) (*objstore.S
 	return c, nil
 }
 
-// onReplicaRefresh is the replica's OnRefresh: rfs serves the new state
-// from now on. Before rfs is published, the refresh is left for
+// onReplicaRefresh is the replica's OnRefresh, after every successful
+// refresh: rfs serves the replica's state from now on (a rotation that
+// failed is so tried again at the next poll; one to the state served does
+// nothing). Before rfs is published, the refresh is left for
 // publishReplicaFS.
 func (d *database) onReplicaRefresh() {
 	d.refreshed.Store(true)

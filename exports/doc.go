@@ -58,7 +58,9 @@
 // replicaFS: every NFS call runs on the kvfs filesystem of one lsm.View
 // (the state current when it began), so no call mixes two states of the
 // writer; a new state (the replica's OnRefresh) gets a new filesystem, and
-// an old one is closed once its calls are done. The database's own
+// an old one is closed once its calls are done. A new state whose
+// filesystem fails to open is tried again at the next poll (OnRefresh
+// comes after every refresh), the previous one served meanwhile. The database's own
 // filesystem (Registry.FS) reads the latest state without caches.
 // ReplicaStats gives each replica's lag.
 //

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/lsm"
@@ -76,6 +77,9 @@ type replicaFS struct {
 	// the one before it installed: so they install states in the order
 	// the replica reached them, never an older one last.
 	rotateMu sync.Mutex
+	// failedLog is when a failed rotation was last logged (guarded by
+	// rotateMu): one failing at every poll is logged once a minute.
+	failedLog time.Time
 	// openFS is kvfs.Open (a test holds one up).
 	openFS func(context.Context, kvfs.KV, kvfs.Options) (*kvfs.FS, error)
 
@@ -130,8 +134,10 @@ func (r *replicaFS) openStateOf(ctx context.Context, vw *lsm.View) (*replicaStat
 	return &replicaState{vw: vw, fs: fs}, nil
 }
 
-// rotate serves the replica's current state from now on (lsm's OnRefresh),
-// unless it serves that state already.
+// rotate serves the replica's current state from now on (lsm's OnRefresh,
+// after every refresh), unless it serves that state already. One that
+// fails leaves the previous state served until the next refresh tries
+// again.
 func (r *replicaFS) rotate() {
 	r.rotateMu.Lock()
 	defer r.rotateMu.Unlock()
@@ -149,7 +155,10 @@ func (r *replicaFS) rotate() {
 	}
 	st, err := r.openStateOf(context.Background(), vw)
 	if err != nil {
-		r.log.Warn("replica: serving the previous state", "err", err)
+		if now := time.Now(); now.Sub(r.failedLog) > time.Minute {
+			r.failedLog = now
+			r.log.Warn("replica: serving the previous state; trying again at the next poll", "err", err)
+		}
 		return
 	}
 	r.mu.Lock()

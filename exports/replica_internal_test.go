@@ -177,3 +177,90 @@ func TestReplicaRotationsInOrder(t *testing.T) {
 		t.Fatalf("the replica serves a state older than the one it reached: third: %v", err)
 	}
 }
+
+// TestReplicaRotationRetried: a rotation of a replica's served state that
+// fails (the store failed a read while the new state's filesystem opened)
+// is tried again at the next poll. Before, it was never tried again while
+// the writer was idle: NFS served the previous state although the
+// replica had moved on, and its lag looked fresh.
+func TestReplicaRotationRetried(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	load := func(name, extra string) *config.Config {
+		path := filepath.Join(dir, name+".toml")
+		text := fmt.Sprintf("[cache]\ndir = %q\nsize_gb = 0.01\n[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file://%s\"\n%s",
+			filepath.Join(dir, name+"-cache"), filepath.Join(dir, "store"), extra)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path, func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	w, err := Open(ctx, load("writer", ""), Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close(ctx) })
+	live, _ := w.FS("a")
+	create := func(name string) {
+		if _, err := live.Create(ctx, kvfs.Cred{}, kvfs.RootIno, name, kvfs.CreateRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := live.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("first")
+	const poll = 10 * time.Millisecond
+	r, err := Open(ctx, load("replica", fmt.Sprintf("replica = true\nreplica_poll = %q\n", poll.String())), Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(ctx) })
+	var d *database
+	for _, db := range r.set.Load().byStore {
+		d = db
+	}
+	rfs := d.rfs.Load()
+	// The next state's filesystem fails to open once, as on a transient
+	// store error. (rotateMu: no rotation reads openFS meanwhile.)
+	var failed atomic.Bool
+	rfs.rotateMu.Lock()
+	rfs.openFS = func(ctx context.Context, kv kvfs.KV, opts kvfs.Options) (*kvfs.FS, error) {
+		if !failed.Swap(true) {
+			return nil, fmt.Errorf("a transient store error")
+		}
+		return kvfs.Open(ctx, kv, opts)
+	}
+	rfs.rotateMu.Unlock()
+	create("second")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// d.fs reads the replica's latest state: the refresh has landed.
+		if _, err := d.fs.Lookup(ctx, kvfs.Cred{}, kvfs.RootIno, "second"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replica did not refresh")
+		}
+		time.Sleep(poll / 2)
+	}
+	// The writer is idle from now on.
+	deadline = time.Now().Add(100 * poll)
+	for {
+		_, err := rfs.Lookup(ctx, kvfs.Cred{}, kvfs.RootIno, "second")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica still serves the state before its failed rotation after 100 polls (rotation failed: %v): lookup of second: %v", failed.Load(), err)
+		}
+		time.Sleep(poll / 2)
+	}
+	if !failed.Load() {
+		t.Fatal("no rotation failed: the test tested nothing")
+	}
+}

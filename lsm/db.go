@@ -43,6 +43,10 @@ type DB struct {
 	roCheckpointID uint64
 	// replica is set for the database of a Replica.
 	replica bool
+	// roDBID is the database (manifest DBID) whose state a read-only
+	// database serves; zero before the first install and for a database
+	// made before DBIDs. Guarded by mu.
+	roDBID [16]byte
 	// fenceCheckedID is the newest manifest CheckFence found written with
 	// our epoch by someone else; guarded by manifestMu.
 	fenceCheckedID uint64

@@ -227,6 +227,16 @@
 // successful refresh began, normally under Poll plus one refresh, plus the
 // writer's own flush interval for writes not yet in the store.
 //
+// A replica, and a read-only database following the latest state, serve
+// one database: its DBID (in the manifest). A store wiped and made again,
+// or put back from an older copy, is refused (the refresh fails and the
+// state served stays): a manifest older than the one served, or of another
+// DBID, whatever its id. A manifest is never rewritten, so a replica reads
+// the one under the id it serves again only when the listing shows another
+// object there (size or modification time); an object replaced within the
+// store's time resolution with the same size is not seen until the next
+// manifest.
+//
 // # What it does not do
 //
 // There is one writer per store prefix (others are fenced), no

@@ -28,17 +28,25 @@ func listAll(ctx context.Context, store objstore.Store, prefix string) ([]objsto
 
 // latestManifestID returns the highest manifest id in the store (0 if none).
 func latestManifestID(ctx context.Context, store objstore.Store) (uint64, error) {
+	id, _, err := latestManifestObject(ctx, store)
+	return id, err
+}
+
+// latestManifestObject returns the highest manifest id in the store (0 if
+// none) and its object as listed.
+func latestManifestObject(ctx context.Context, store objstore.Store) (uint64, objstore.ObjectInfo, error) {
 	objs, err := listAll(ctx, store, manifestPrefix)
 	if err != nil {
-		return 0, err
+		return 0, objstore.ObjectInfo{}, err
 	}
 	var latest uint64
+	var info objstore.ObjectInfo
 	for _, o := range objs {
 		if id, ok := parseID(o.Key, manifestPrefix, manifestSuffix); ok && id > latest {
-			latest = id
+			latest, info = id, o
 		}
 	}
-	return latest, nil
+	return latest, info, nil
 }
 
 // readManifest loads and decodes one manifest.

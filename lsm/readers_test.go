@@ -416,15 +416,116 @@ func TestReplicaOfAStoreThatWentBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fresh := mustOpen(t, store, smallOptions())
-	if err := fresh.Put(ctx, []byte("k"), []byte("other"), WriteOptions{AwaitDurable: true}); err != nil {
+	// No compaction: the new database's manifest ids move only by its
+	// flushes, so that one lands on the id the replica serves.
+	freshOpts := smallOptions()
+	freshOpts.L0CompactionTrigger = 1 << 20
+	fresh := mustOpen(t, store, freshOpts)
+	defer fresh.Close(ctx)
+	write := func() {
+		t.Helper()
+		if err := fresh.Put(ctx, []byte("k"), []byte("other"), WriteOptions{AwaitDurable: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := func(when string) {
+		t.Helper()
+		if err := r.refresh(ctx); !errors.Is(err, errStoreWentBack) {
+			t.Fatalf("refresh %s = %v, want errStoreWentBack", when, err)
+		}
+		if got := mustGet(t, r.DB(), "k"); got != "2" {
+			t.Fatalf("k = %q after the refused refresh %s, want the state served (2)", got, when)
+		}
+	}
+	// flushTo flushes the new database until its latest manifest is id.
+	flushTo := func(id uint64) {
+		t.Helper()
+		for {
+			latest, err := latestManifestID(ctx, store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if latest == id {
+				return
+			}
+			if latest > id {
+				t.Fatalf("the new database's manifest ids jumped from below %d to %d", id, latest)
+			}
+			write()
+			if err := fresh.FlushMemtable(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write()
+	refused("with manifest ids below the one served")
+	// The new database's manifest ids pass through the one served and
+	// beyond: at the same id the manifest is another one, and a higher id
+	// belongs to another database.
+	served := r.Stats().ManifestID
+	flushTo(served)
+	write()
+	refused("with the new database at the manifest id served")
+	flushTo(served + 2)
+	write()
+	refused("with the new database above the manifest id served")
+}
+
+// TestReadOnlyOfAStoreMadeAgain: a read-only database whose store was wiped
+// and made again refuses to move to the new database's state, whose
+// manifest ids are higher than the one it serves: it is another database.
+func TestReadOnlyOfAStoreMadeAgain(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	db := mustOpen(t, store, smallOptions())
+	if err := db.Put(ctx, []byte("k"), []byte("old"), WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	defer fresh.Close(ctx)
-	if err := r.refresh(ctx); !errors.Is(err, errStoreWentBack) {
-		t.Fatalf("refresh after the store went back = %v, want errStoreWentBack", err)
+	if err := db.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
 	}
-	if got := mustGet(t, r.DB(), "k"); got != "2" {
-		t.Fatalf("k = %q after the refused refresh, want the state served (2)", got)
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := OpenReadOnly(ctx, store, ReadOnlyOptions{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close(ctx)
+	if got := mustGet(t, ro, "k"); got != "old" {
+		t.Fatalf("k = %q, want old", got)
+	}
+	served := ro.v.Load().manifestID
+	keys, err := objstore.ListAll(ctx, store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if err := store.Delete(ctx, k.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := mustOpen(t, store, smallOptions())
+	defer fresh.Close(ctx)
+	for {
+		latest, err := latestManifestID(ctx, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if latest > served {
+			break
+		}
+		if err := fresh.Put(ctx, []byte("k"), []byte("other"), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := fresh.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ro.Refresh(ctx); !errors.Is(err, errStoreWentBack) {
+		t.Fatalf("Refresh of a store made again = %v, want errStoreWentBack", err)
+	}
+	if got := mustGet(t, ro, "k"); got != "old" {
+		t.Fatalf("k = %q after the refused refresh, want the state served (old)", got)
 	}
 }

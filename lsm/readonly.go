@@ -51,8 +51,11 @@ func (db *DB) Refresh(ctx context.Context) error {
 		m, mem, seq, err := db.loadReadOnlyState(ctx)
 		if err == nil {
 			db.mu.Lock()
+			defer db.mu.Unlock()
+			if err := db.sameDatabaseLocked(m); err != nil {
+				return err
+			}
 			db.installReadOnlyLocked(m, mem, seq)
-			db.mu.Unlock()
 			return nil
 		}
 		if !errors.Is(err, objstore.ErrNotFound) || errors.Is(err, ErrCheckpointNotFound) || errors.Is(err, ErrNoDatabase) {
@@ -63,13 +66,30 @@ func (db *DB) Refresh(ctx context.Context) error {
 	return lastErr
 }
 
+// errStoreWentBack: the store's latest state is not a later state of the
+// database served: older than it, or of another database (another DBID).
+// Only a store wiped and made again, or put back from an older copy, does
+// that; the reader keeps serving what it has.
+var errStoreWentBack = errors.New("lsm: the store went back from the state served (wiped and made again, or put back from an older copy); open the database again to follow it")
+
+// sameDatabaseLocked returns errStoreWentBack if m is a manifest of another
+// database than the state installed. A database made before DBIDs has
+// none until its next writer opens it: that one is taken as the same.
+// Callers hold mu.
+func (db *DB) sameDatabaseLocked(m *manifest.Manifest) error {
+	if db.roDBID == ([16]byte{}) || m.DBID == db.roDBID {
+		return nil
+	}
+	return fmt.Errorf("%w (manifest %d is of database %x, not %x)", errStoreWentBack, m.ID, m.DBID, db.roDBID)
+}
+
 // installReadOnlyLocked publishes a read-only database's new state: the
 // SSTs of m and mem, read at seq. The version carries seq, so that no
 // reader pairs it with the sequence number of another state (readState).
 // A state older than the one installed (a Refresh that loaded it before a
 // concurrent one loaded and installed a newer one) is not installed:
 // reads never go back in time. It reports whether it installed the state.
-// Callers hold mu.
+// Callers hold mu and checked m with sameDatabaseLocked.
 func (db *DB) installReadOnlyLocked(m *manifest.Manifest, mem *memTable, seq uint64) bool {
 	if cur := db.v.Load(); cur != nil && (cur.manifestID > m.ID || cur.manifestID == m.ID && cur.seq > seq) {
 		return false
@@ -77,6 +97,7 @@ func (db *DB) installReadOnlyLocked(m *manifest.Manifest, mem *memTable, seq uin
 	v := db.versionFromManifestLocked(m, mem, nil)
 	v.seq = seq
 	db.v.Store(v)
+	db.roDBID = m.DBID
 	db.visibleSeq.Store(seq) // for Stats
 	db.forgetTablesLocked()
 	return true

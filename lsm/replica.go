@@ -57,8 +57,11 @@ type ReplicaOptions struct {
 	// replica reads and writes its lease through it too.
 	WrapStore func(objstore.Store) objstore.Store
 	Logger    *slog.Logger
-	// OnRefresh is called, from the replica's goroutine, after each new
-	// state is installed (so that the caller moves its Views forward).
+	// OnRefresh is called, from the replica's goroutine, after each
+	// successful refresh, whether or not it installed a new state: so that
+	// the caller moves its Views forward, and tries again a move that
+	// failed (one that finds its View at the state served has nothing to
+	// do: View.ManifestID and View.Seq name the state).
 	OnRefresh func()
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -87,7 +90,10 @@ type Replica struct {
 	log   *slog.Logger
 
 	// Refresh state, owned by the refresh goroutine (and OpenReplica).
-	cur       *manifest.Manifest
+	cur *manifest.Manifest
+	// curObj is cur's object as listed: manifests are never rewritten, so
+	// another object under cur's id is another database's manifest.
+	curObj    objstore.ObjectInfo
 	mem       *memTable
 	walNext   uint64 // next WAL id to replay into mem
 	lastSeq   uint64 // highest sequence number replayed into mem
@@ -202,11 +208,11 @@ func (r *Replica) refresh(ctx context.Context) error {
 	start := r.opts.Now()
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		changed, err := r.refreshOnce(ctx)
+		err := r.refreshOnce(ctx)
 		if err == nil {
 			r.lastRefresh.Store(start.UnixNano())
 			r.refreshes.Add(1)
-			if changed && r.opts.OnRefresh != nil {
+			if r.opts.OnRefresh != nil {
 				r.opts.OnRefresh()
 			}
 			return nil
@@ -219,39 +225,49 @@ func (r *Replica) refresh(ctx context.Context) error {
 	return lastErr
 }
 
-// errStoreWentBack: the store's latest state is older than the one the
-// replica serves, which only a store wiped and made again, or put back
-// from an older copy, does; the replica keeps serving what it has.
-var errStoreWentBack = errors.New("lsm: replica: the store went back below the state served (wiped, or put back from an older copy); open the replica again to follow it")
-
 // errMoved: a newer manifest appeared during a refresh attempt.
 var errMoved = errors.New("lsm: replica: a newer manifest appeared")
 
-// refreshOnce reports whether it installed a new state.
-func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
-	target, err := latestManifestID(ctx, r.store)
+// refreshOnce installs the store's latest state if it is new.
+func (r *Replica) refreshOnce(ctx context.Context) error {
+	target, obj, err := latestManifestObject(ctx, r.store)
 	if err != nil {
-		return false, err
+		return err
 	}
 	if target == 0 {
-		return false, fmt.Errorf("%w: %w", ErrNoDatabase, objstore.ErrNotFound)
+		return fmt.Errorf("%w: %w", ErrNoDatabase, objstore.ErrNotFound)
 	}
 	if err := r.lease(ctx, target); err != nil {
-		return false, err
+		return err
 	}
 	m, mem, walNext, lastSeq := r.cur, r.mem, r.walNext, r.lastSeq
-	if m == nil || m.ID != target {
-		if m, err = readManifest(ctx, r.store, target); err != nil {
-			return false, err
+	// The manifest is read again when its id moved, or when the object
+	// under the id served is another one (its listing, already at hand,
+	// says so): a store made again passes through that id too.
+	if m == nil || m.ID != target || !sameObject(obj, r.curObj) {
+		read, err := readManifest(ctx, r.store, target)
+		if err != nil {
+			return err
 		}
-		mem, walNext, lastSeq = &memTable{Memtable: newMemtable()}, m.WALIDFlushed+1, m.LastSeq
+		r.db.mu.Lock()
+		err = r.db.sameDatabaseLocked(read)
+		r.db.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if m == nil || m.ID != target {
+			m = read
+			mem, walNext, lastSeq = &memTable{Memtable: newMemtable()}, m.WALIDFlushed+1, m.LastSeq
+		}
+		// Else the same database's manifest, copied again: the same one
+		// (a manifest id is written once per database).
 	}
 	// Replay the WAL objects from walNext on, up to the first gap (one
 	// being written). A listing that starts past walNext means the writer
 	// flushed and collected them: its manifest moved.
 	objs, err := listAll(ctx, r.store, walPrefix)
 	if err != nil {
-		return false, err
+		return err
 	}
 	var ids []uint64
 	for _, o := range objs {
@@ -261,7 +277,7 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	if len(ids) > 0 && ids[0] != walNext {
-		return false, errMoved
+		return errMoved
 	}
 	for i, id := range ids {
 		if id != walNext+uint64(i) {
@@ -282,23 +298,24 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 	})
 	if err != nil {
 		if m != r.cur {
-			return false, err
+			return err
 		}
 		// Entries already in the served memtable sit above the visible
 		// sequence number until installed: nothing torn is seen.
 		r.walNext, r.lastSeq = walNext, lastSeq
-		return false, err
+		return err
 	}
 	if newest, err := latestManifestID(ctx, r.store); err != nil {
-		return false, err
+		return err
 	} else if newest != target {
 		if m == r.cur {
 			r.walNext, r.lastSeq = walNext, lastSeq
 		}
-		return false, errMoved
+		return errMoved
 	}
 	if m == r.cur && lastSeq == r.shownSeq {
-		return false, nil // nothing new
+		r.curObj = obj
+		return nil // nothing new
 	}
 	r.db.mu.Lock()
 	installed := r.db.installReadOnlyLocked(m, mem, max(lastSeq, m.LastSeq))
@@ -307,10 +324,15 @@ func (r *Replica) refreshOnce(ctx context.Context) (bool, error) {
 		// Only a store that went back does this: wiped and made again,
 		// or put back from an older copy. What it holds now is not the
 		// writer history this replica follows.
-		return false, fmt.Errorf("%w (manifest %d)", errStoreWentBack, m.ID)
+		return fmt.Errorf("%w (manifest %d, below the one served)", errStoreWentBack, m.ID)
 	}
-	r.cur, r.mem, r.walNext, r.lastSeq, r.shownSeq = m, mem, walNext, lastSeq, lastSeq
-	return true, nil
+	r.cur, r.curObj, r.mem, r.walNext, r.lastSeq, r.shownSeq = m, obj, mem, walNext, lastSeq, lastSeq
+	return nil
+}
+
+// sameObject reports whether two listings show the same object.
+func sameObject(a, b objstore.ObjectInfo) bool {
+	return a.Key == b.Key && a.Size == b.Size && a.ModTime.Equal(b.ModTime)
 }
 
 // pinned returns the manifests of the state served and of live Views.
