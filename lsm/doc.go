@@ -228,10 +228,13 @@
 // writer's own flush interval for writes not yet in the store.
 //
 // A replica, and a read-only database following the latest state, serve
-// one database: its DBID (in the manifest). A store wiped and made again,
-// or put back from an older copy, is refused (the refresh fails and the
-// state served stays): a manifest older than the one served, or of another
-// DBID, whatever its id. A manifest is never rewritten, so a replica reads
+// one database: its DBID (in the manifest). A manifest of another DBID,
+// whatever its id, is refused: the refresh fails and the state served
+// stays. A store put back from an older copy of the same database never
+// replaces the state served with an older one: a replica's refresh fails
+// (a manifest older than the one served, or another manifest written
+// under the id it serves), a read-only database's installs nothing and
+// keeps what it serves. A manifest is never rewritten, so a replica reads
 // the one under the id it serves again only when the listing shows another
 // object there (size or modification time); an object replaced within the
 // store's time resolution with the same size is not seen until the next

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/cache"
+	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/objstore"
 	"github.com/zerofs-go/zerofsd/objstore/faultstore"
 )
@@ -527,5 +528,45 @@ func TestReadOnlyOfAStoreMadeAgain(t *testing.T) {
 	}
 	if got := mustGet(t, ro, "k"); got != "old" {
 		t.Fatalf("k = %q after the refused refresh, want the state served (old)", got)
+	}
+}
+
+// TestReplicaOfAManifestWrittenAgain: a manifest of the same database
+// written again under the id a replica serves (a copy of the bucket put
+// back from before it, opened by a writer that wrote on to that id) is
+// another history: the refresh fails instead of replaying the new
+// history's WAL into the state served. Before, a manifest of the same
+// database under the same id was taken for the one served.
+func TestReplicaOfAManifestWrittenAgain(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	db := mustOpen(t, store, smallOptions())
+	if err := db.Put(ctx, []byte("k"), []byte("v"), WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FlushMemtable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReplica(ctx, store, ReplicaOptions{ID: "r", Poll: time.Hour, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	id := r.Stats().ManifestID
+	m, err := readManifest(ctx, store, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same database's manifest id, written by another writer.
+	m.WriterEpoch++
+	m.CreatedUnixNano++
+	if err := store.Put(ctx, manifestKey(id), manifest.Encode(m)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.refresh(ctx); !errors.Is(err, errStoreWentBack) {
+		t.Fatalf("refresh after manifest %d was written again = %v, want errStoreWentBack", id, err)
 	}
 }

@@ -258,9 +258,13 @@ func (r *Replica) refreshOnce(ctx context.Context) error {
 		if m == nil || m.ID != target {
 			m = read
 			mem, walNext, lastSeq = &memTable{Memtable: newMemtable()}, m.WALIDFlushed+1, m.LastSeq
+		} else if read.WriterEpoch != m.WriterEpoch || read.CreatedUnixNano != m.CreatedUnixNano {
+			// Another manifest under the id served: the database's own
+			// history writes an id once, so this is a copy put back from
+			// before it, written on again by a writer.
+			return fmt.Errorf("%w (manifest %d written again, by writer epoch %d)", errStoreWentBack, target, read.WriterEpoch)
 		}
-		// Else the same database's manifest, copied again: the same one
-		// (a manifest id is written once per database).
+		// Else the same manifest, copied again.
 	}
 	// Replay the WAL objects from walNext on, up to the first gap (one
 	// being written). A listing that starts past walNext means the writer
