@@ -93,6 +93,14 @@ func (e *openExport) snapshotExport(fs nfs.Filesystem) *nfs.Export {
 	x.FS = fs
 	x.ReadOnly = true
 	x.StrictSync = false
+	// Snapshots come and go (a schedule's retention deletes them): those
+	// no longer listed leave the cache as new ones come in.
+	e.snapExports.Range(func(k, _ any) bool {
+		if _, _, ok := e.db.snaps.Known(k.(uint64)); !ok {
+			e.snapExports.Delete(k)
+		}
+		return true
+	})
 	e.snapExports.Store(fs.FSID(), &x)
 	return &x
 }
