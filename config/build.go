@@ -431,8 +431,17 @@ func (b *builder) buildExports() {
 		e.InodeCacheEntries = b.intIn(key("inode_cache_entries"), raw.InodeCacheEntries, DefaultInodeCacheEntries, 1, 1<<30)
 		if raw.SizeLimitGB != nil {
 			e.SizeLimitGB = *raw.SizeLimitGB
-			if math.IsNaN(e.SizeLimitGB) || math.IsInf(e.SizeLimitGB, 0) || e.SizeLimitGB < 0 {
+			switch {
+			case math.IsNaN(e.SizeLimitGB) || math.IsInf(e.SizeLimitGB, 0) || e.SizeLimitGB < 0:
 				b.ps.add(key("size_limit_gb"), "must be a positive number of GB, or 0 for no limit")
+				e.SizeLimitGB = 0
+			case e.SizeLimitGB > MaxSizeLimitGB:
+				// Past it the size in bytes overflows.
+				b.ps.add(key("size_limit_gb"), "%g is more than %g GB", e.SizeLimitGB, float64(MaxSizeLimitGB))
+				e.SizeLimitGB = 0
+			case e.SizeLimitGB > 0 && gbToBytes(e.SizeLimitGB) < 1:
+				// It would read as 0: no limit at all.
+				b.ps.add(key("size_limit_gb"), "%g GB is less than one byte; 0 means no limit", e.SizeLimitGB)
 				e.SizeLimitGB = 0
 			}
 		}

@@ -399,3 +399,7 @@ const (
 )
 
 func gbToBytes(gb float64) int64 { return int64(gb * 1e9) }
+
+// MaxSizeLimitGB is the largest size_limit_gb (1 EB): its size in bytes
+// fits an int64 with room to spare.
+const MaxSizeLimitGB = 1e9

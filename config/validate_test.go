@@ -414,6 +414,28 @@ snapshot_dir = "a/b"
 			},
 		},
 		{
+			name: "size limit too large",
+			toml: validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "memory://"
+size_limit_gb = 1e10
+`,
+			wants: []want{{key: "exports[0].size_limit_gb", msg: "more than 1e+09 GB"}},
+		},
+		{
+			name: "size limit under a byte",
+			toml: validBase + `
+[[exports]]
+name = "a"
+path = "/a"
+store = "memory://"
+size_limit_gb = 1e-12
+`,
+			wants: []want{{key: "exports[0].size_limit_gb", msg: "less than one byte"}},
+		},
+		{
 			name: "bad root owner and mode",
 			toml: validBase + `
 [[exports]]
