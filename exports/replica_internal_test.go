@@ -14,12 +14,13 @@ import (
 	"github.com/zerofs-go/zerofsd/kvfs"
 )
 
-// TestReplicaRefreshBeforePublish: a replica refresh that lands while the
-// replica's first state is being opened (before it serves NFS) is not
-// lost: publishing then serves the refreshed state. Before, the refresh
-// found nothing to rotate, and NFS served the older state until the
-// writer changed something again.
-func TestReplicaRefreshBeforePublish(t *testing.T) {
+// newReplicaPair serves export "a" of a local-directory store from a
+// writer registry and a replica registry polling every poll, with file
+// "first" made durable before the replica opens. It returns the replica's
+// database and a function that creates a file on the writer and makes it
+// durable.
+func newReplicaPair(t *testing.T, poll time.Duration) (*database, func(name string)) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	load := func(name, extra string) *config.Config {
@@ -42,6 +43,7 @@ func TestReplicaRefreshBeforePublish(t *testing.T) {
 	t.Cleanup(func() { w.Close(ctx) })
 	live, _ := w.FS("a")
 	create := func(name string) {
+		t.Helper()
 		if _, err := live.Create(ctx, kvfs.Cred{}, kvfs.RootIno, name, kvfs.CreateRequest{}); err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +52,7 @@ func TestReplicaRefreshBeforePublish(t *testing.T) {
 		}
 	}
 	create("first")
-	r, err := Open(ctx, load("replica", "replica = true\nreplica_poll = \"10ms\"\n"), Options{Logger: slog.New(slog.DiscardHandler)})
+	r, err := Open(ctx, load("replica", fmt.Sprintf("replica = true\nreplica_poll = %q\n", poll.String())), Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +61,17 @@ func TestReplicaRefreshBeforePublish(t *testing.T) {
 	for _, db := range r.set.Load().byStore {
 		d = db
 	}
+	return d, create
+}
+
+// TestReplicaRefreshBeforePublish: a replica refresh that lands while the
+// replica's first state is being opened (before it serves NFS) is not
+// lost: publishing then serves the refreshed state. Before, the refresh
+// found nothing to rotate, and NFS served the older state until the
+// writer changed something again.
+func TestReplicaRefreshBeforePublish(t *testing.T) {
+	ctx := context.Background()
+	d, create := newReplicaPair(t, 10*time.Millisecond)
 	// As while the first state opens: nothing published yet.
 	rfs := d.rfs.Swap(nil)
 	create("second")
@@ -87,44 +100,7 @@ func TestReplicaRefreshBeforePublish(t *testing.T) {
 // the writer was idle.
 func TestReplicaRotationsInOrder(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	load := func(name, extra string) *config.Config {
-		path := filepath.Join(dir, name+".toml")
-		text := fmt.Sprintf("[cache]\ndir = %q\nsize_gb = 0.01\n[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file://%s\"\n%s",
-			filepath.Join(dir, name+"-cache"), filepath.Join(dir, "store"), extra)
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(path, func(string) (string, bool) { return "", false })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
-	w, err := Open(ctx, load("writer", ""), Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close(ctx) })
-	live, _ := w.FS("a")
-	create := func(name string) {
-		if _, err := live.Create(ctx, kvfs.Cred{}, kvfs.RootIno, name, kvfs.CreateRequest{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := live.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	create("first")
-	r, err := Open(ctx, load("replica", "replica = true\nreplica_poll = \"10ms\"\n"), Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close(ctx) })
-	var d *database
-	for _, db := range r.set.Load().byStore {
-		d = db
-	}
+	d, create := newReplicaPair(t, 10*time.Millisecond)
 	// The rotations below are the test's own: the replica's refreshes
 	// only mark that it moved on.
 	rfs := d.rfs.Swap(nil)
@@ -185,45 +161,8 @@ func TestReplicaRotationsInOrder(t *testing.T) {
 // replica had moved on, and its lag looked fresh.
 func TestReplicaRotationRetried(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	load := func(name, extra string) *config.Config {
-		path := filepath.Join(dir, name+".toml")
-		text := fmt.Sprintf("[cache]\ndir = %q\nsize_gb = 0.01\n[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file://%s\"\n%s",
-			filepath.Join(dir, name+"-cache"), filepath.Join(dir, "store"), extra)
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(path, func(string) (string, bool) { return "", false })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
-	w, err := Open(ctx, load("writer", ""), Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close(ctx) })
-	live, _ := w.FS("a")
-	create := func(name string) {
-		if _, err := live.Create(ctx, kvfs.Cred{}, kvfs.RootIno, name, kvfs.CreateRequest{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := live.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	create("first")
 	const poll = 10 * time.Millisecond
-	r, err := Open(ctx, load("replica", fmt.Sprintf("replica = true\nreplica_poll = %q\n", poll.String())), Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close(ctx) })
-	var d *database
-	for _, db := range r.set.Load().byStore {
-		d = db
-	}
+	d, create := newReplicaPair(t, poll)
 	rfs := d.rfs.Load()
 	// The next state's filesystem fails to open once, as on a transient
 	// store error. (rotateMu: no rotation reads openFS meanwhile.)
