@@ -51,15 +51,15 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino uint64, off uint64, buf [
 	if len(out) == 0 {
 		return 0, end >= n.size, nil
 	}
-	if fs.ra.read(ctx, ino, off, end, n.size, out) {
-		return len(out), end >= n.size, nil
+	if !fs.ra.read(ctx, ino, off, end, n.size, out) {
+		if err := fs.readChunks(ctx, ino, off, end, out); err != nil {
+			return 0, false, err
+		}
 	}
-	if err := fs.readChunks(ctx, ino, off, end, out); err != nil {
-		return 0, false, err
-	}
-	// The chunks were read without a lock: if the file was removed, or
-	// cut shorter, meanwhile, its chunks may have been deleted under the
-	// read, and their holes read as zeros it never held. Look again.
+	// The chunks were read without a lock (here, or by the read-ahead that
+	// served the read): if the file was removed, or cut shorter,
+	// meanwhile, its chunks may have been deleted under the read, and
+	// their holes read as zeros it never held. Look again.
 	now, err := fs.getInode(ctx, ino)
 	if err != nil {
 		return 0, false, err

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestReclaimGoesPastACorruptRecord: reclaim records are processed in
@@ -130,5 +131,87 @@ func TestReadRacingUnlinkReturnsNoZeros(t *testing.T) {
 	}
 	if r.err != nil && !errors.Is(r.err, syscall.ESTALE) {
 		t.Fatalf("the read failed with %v, want ESTALE or the file's bytes", r.err)
+	}
+}
+
+// heldIterKV holds the first NewIterator from from to past upTo, after
+// armed, until released.
+type heldIterKV struct {
+	*MemKV
+	from    []byte
+	upTo    []byte
+	armed   atomic.Bool
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (k *heldIterKV) NewIterator(ctx context.Context, lower, upper []byte) (KVIterator, error) {
+	if k.armed.Load() && bytes.Equal(lower, k.from) && bytes.Compare(upper, k.upTo) > 0 {
+		held := false
+		k.once.Do(func() { held = true })
+		if held {
+			close(k.entered)
+			<-k.release
+		}
+	}
+	return k.MemKV.NewIterator(ctx, lower, upper)
+}
+
+// TestReadAheadRacingTruncateReturnsNoZeros: a READ served by read-ahead
+// whose segment was fetched after a truncate deleted the chunks got the
+// holes as data: zeros the file never held. Like a read of the chunks, it
+// now looks at the inode again and is cut at the new size.
+func TestReadAheadRacingTruncateReturnsNoZeros(t *testing.T) {
+	ctx := context.Background()
+	kv := &heldIterKV{MemKV: NewMemKV(), entered: make(chan struct{}), release: make(chan struct{})}
+	fs, err := Open(ctx, kv, Options{InlineTruncateChunks: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close(ctx)
+	cred := Cred{}
+	f, err := fs.Create(ctx, cred, RootIno, "f", CreateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte{0xab}, 4<<20)
+	if _, err := fs.Write(ctx, cred, f.Attr.Ino, 0, data); err != nil {
+		t.Fatal(err)
+	}
+	// A read from the start: the read-ahead fetches the segments from
+	// the file's start (the read's own chunk scan ends at first), and the
+	// fetch of the first one is held.
+	const first = 64 << 10
+	kv.from, kv.upTo = chunkKey(f.Attr.Ino, 0), chunkKey(f.Attr.Ino, first/fs.chunkSize)
+	kv.armed.Store(true)
+	if _, _, err := fs.Read(ctx, cred, f.Attr.Ino, 0, make([]byte, first)); err != nil {
+		t.Fatal(err)
+	}
+	<-kv.entered
+	type result struct {
+		n   int
+		eof bool
+		err error
+		buf []byte
+	}
+	done := make(chan result, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		n, eof, err := fs.Read(ctx, cred, f.Attr.Ino, first, buf)
+		done <- result{n, eof, err, buf}
+	}()
+	time.Sleep(100 * time.Millisecond) // the read waits for the held segment
+	zero := uint64(0)
+	if _, err := fs.SetAttr(ctx, cred, f.Attr.Ino, SetAttrRequest{Size: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	close(kv.release)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.n > 0 && !bytes.Equal(r.buf[:r.n], data[:r.n]) {
+		t.Fatalf("the read returned %d bytes the file never held (first %#x, eof %v); want its bytes or none at EOF", r.n, r.buf[0], r.eof)
 	}
 }
