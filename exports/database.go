@@ -276,7 +276,6 @@ func (d *database) prepareS3(ctx context.Context, ec config.Export) (*objstore.S
 	return c, nil
 }
 
-<<<<<<< Updated upstream
 // onReplicaRefresh is the replica's OnRefresh, after every successful
 // refresh: rfs serves the replica's state from now on (a rotation that
 // failed is so tried again at the next poll; one to the state served does
@@ -300,8 +299,6 @@ func (d *database) publishReplicaFS(rfs *replicaFS) {
 	}
 }
 
-=======
->>>>>>> Stashed changes
 // exportName is the name of the export that serves d.
 func (d *database) exportName() string {
 	if n := d.name.Load(); n != nil {
