@@ -64,6 +64,22 @@ func newReplicaPair(t *testing.T, poll time.Duration) (*database, func(name stri
 	return d, create
 }
 
+// waitReplicaSees waits until the replica's latest state (d.fs reads it)
+// holds name: its refresh to the writer's change has landed.
+func waitReplicaSees(t *testing.T, d *database, name string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := d.fs.Lookup(context.Background(), kvfs.Cred{}, kvfs.RootIno, name); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica did not refresh to %s", name)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestReplicaRefreshBeforePublish: a replica refresh that lands while the
 // replica's first state is being opened (before it serves NFS) is not
 // lost: publishing then serves the refreshed state. Before, the refresh
@@ -75,17 +91,7 @@ func TestReplicaRefreshBeforePublish(t *testing.T) {
 	// As while the first state opens: nothing published yet.
 	rfs := d.rfs.Swap(nil)
 	create("second")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		// d.fs reads the replica's latest state: the refresh has landed.
-		if _, err := d.fs.Lookup(ctx, kvfs.Cred{}, kvfs.RootIno, "second"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the replica did not refresh")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitReplicaSees(t, d, "second")
 	d.publishReplicaFS(rfs)
 	if _, err := rfs.Lookup(ctx, kvfs.Cred{}, kvfs.RootIno, "second"); err != nil {
 		t.Fatalf("the published replica serves the state before its refresh: lookup of second: %v", err)
@@ -104,20 +110,8 @@ func TestReplicaRotationsInOrder(t *testing.T) {
 	// The rotations below are the test's own: the replica's refreshes
 	// only mark that it moved on.
 	rfs := d.rfs.Swap(nil)
-	seen := func(name string) {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			if _, err := d.fs.Lookup(ctx, kvfs.Cred{}, kvfs.RootIno, name); err == nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the replica did not refresh to %s", name)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
 	create("second")
-	seen("second")
+	waitReplicaSees(t, d, "second")
 	// A rotation to the state with "second" that is slow to open it.
 	entered, released := make(chan struct{}), make(chan struct{})
 	var first atomic.Bool
@@ -143,7 +137,7 @@ func TestReplicaRotationsInOrder(t *testing.T) {
 	// Meanwhile the writer goes on, the replica refreshes, and another
 	// rotation starts.
 	create("third")
-	seen("third")
+	waitReplicaSees(t, d, "third")
 	fast := rotate()
 	time.Sleep(200 * time.Millisecond) // the second rotation, if it can go ahead
 	close(released)
@@ -176,19 +170,9 @@ func TestReplicaRotationRetried(t *testing.T) {
 	}
 	rfs.rotateMu.Unlock()
 	create("second")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		// d.fs reads the replica's latest state: the refresh has landed.
-		if _, err := d.fs.Lookup(ctx, kvfs.Cred{}, kvfs.RootIno, "second"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the replica did not refresh")
-		}
-		time.Sleep(poll / 2)
-	}
+	waitReplicaSees(t, d, "second")
 	// The writer is idle from now on.
-	deadline = time.Now().Add(100 * poll)
+	deadline := time.Now().Add(100 * poll)
 	for {
 		_, err := rfs.Lookup(ctx, kvfs.Cred{}, kvfs.RootIno, "second")
 		if err == nil {
