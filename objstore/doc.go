@@ -53,5 +53,9 @@
 // A retried S3 PutIfAbsent is ambiguous when an earlier attempt reached the
 // server but its answer was lost: the retry then fails with
 // ErrPreconditionFailed although the object is ours. Callers that care (the
-// LSM manifest) must re-read and decide; the store does not guess.
+// LSM manifest and WAL writers) must re-read and decide; the store does
+// not guess. A 409 ConditionalRequestConflict (S3's answer while another
+// conditional write of the key is in progress, which may be our own earlier
+// attempt, and may yet fail) is retried, not taken as ErrPreconditionFailed:
+// it does not prove that the object exists.
 package objstore

@@ -325,8 +325,10 @@ func apiCode(err error) string {
 
 // retryable reports whether a failed attempt is worth repeating: 5xx,
 // throttling (429, SlowDown), timeouts and connection errors, including a
-// 2xx answer whose body broke off or could not be decoded. Other 4xx
-// answers are final.
+// 2xx answer whose body broke off or could not be decoded, and a 409
+// ConditionalRequestConflict: another conditional write of the key was in
+// progress (perhaps an earlier attempt of ours), which proves nothing about
+// whether the object exists. Other 4xx answers are final.
 func retryable(err error) bool {
 	if status := httpStatus(err); status != 0 && (status < 200 || status > 299) {
 		switch {
@@ -334,7 +336,7 @@ func retryable(err error) bool {
 			return true
 		}
 		switch apiCode(err) {
-		case "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout":
+		case "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "ConditionalRequestConflict":
 			return true
 		}
 		return false
@@ -368,7 +370,7 @@ func (s *S3) classify(op Op, key string, err error, attempts int) error {
 		return fmt.Errorf("objstore: s3 %s %q: %w", op, key, ErrNotFound)
 	case code == "ObjectParentIsFile" || code == "ExistingObjectIsDirectory":
 		return fmt.Errorf("objstore: s3 %s %q: %w (%s)", op, key, ErrKeyConflict, code)
-	case op == OpPutIfAbsent && (status == http.StatusPreconditionFailed || code == "PreconditionFailed" || code == "ConditionalRequestConflict"):
+	case op == OpPutIfAbsent && (status == http.StatusPreconditionFailed || code == "PreconditionFailed"):
 		return fmt.Errorf("objstore: s3 %s %q: %w", op, key, ErrPreconditionFailed)
 	}
 	if attempts > 1 {
@@ -488,8 +490,9 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 }
 
 // PutIfAbsent writes the object with PutObject and If-None-Match: *; a 412
-// (or 409 ConditionalRequestConflict, a concurrent conditional write) is
-// ErrPreconditionFailed. See the package comment on retried attempts.
+// is ErrPreconditionFailed. A 409 ConditionalRequestConflict (another
+// conditional write of the key in progress) is retried like a transient
+// error. See the package comment on retried attempts.
 func (s *S3) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 	return s.put(ctx, OpPutIfAbsent, key, data)
 }
