@@ -11,7 +11,12 @@
 //   - S3 (NewS3): aws-sdk-go-v2, path-style addressing for custom endpoints,
 //     PutIfAbsent as PutObject with If-None-Match: *, ranged GETs, and its own
 //     retry policy (exponential backoff with jitter on 5xx, throttling,
-//     timeouts and connection errors; never on other 4xx answers). Its
+//     timeouts and connection errors; never on other 4xx answers). By
+//     default an operation makes up to 12 attempts, waiting up to 100ms
+//     before the first retry, doubling to 3s, with full jitter: about 10s of
+//     waiting on average and at most 21s before it fails, so that a spell of
+//     throttling (503 SlowDown) delays reads and writes rather than failing
+//     them; a canceled context ends the retries at once. Its
 //     connection settings (credentials, endpoint, region, retry policy) can
 //     be replaced while it serves: NewS3Client validates them and builds a
 //     client, S3.SetClient swaps it in atomically for every later request

@@ -45,12 +45,14 @@ type S3Options struct {
 	SecretAccessKey string
 	// AllowHTTP permits an http:// endpoint; without it NewS3 refuses one.
 	AllowHTTP bool
-	// MaxAttempts bounds the attempts of one operation (default 5; 1 means
-	// no retry).
+	// MaxAttempts bounds the attempts of one operation (default 12; 1
+	// means no retry).
 	MaxAttempts int
 	// RetryBaseDelay is the backoff before the second attempt (default
-	// 50ms); it doubles per attempt up to RetryMaxDelay (default 5s), with
-	// full jitter.
+	// 100ms); it doubles per attempt up to RetryMaxDelay (default 3s), with
+	// full jitter. The defaults wait about 10s in all on average (at most
+	// 21s) before an operation that keeps failing gives up: enough to ride
+	// out a spell of throttling (503 SlowDown).
 	RetryBaseDelay time.Duration
 	RetryMaxDelay  time.Duration
 	// AttemptTimeout bounds one attempt, request and response body included
@@ -109,6 +111,19 @@ type S3Client struct {
 	opts S3Options // defaults filled in
 }
 
+// The default retry policy: 11 retries after waits drawn uniformly from
+// [0, d], d being 100ms, 200ms, 400ms, 800ms, 1.6s, then 3s six times. The
+// waits add up to about 10.5s on average and at most 21.1s; with six of them
+// drawn from [0, 3s] the sum is very unlikely to fall under a few seconds,
+// so a short spell of throttling is outlasted rather than turned into a
+// failed read. Many attempts under a moderate cap make that sum concentrate
+// near its mean; a few long ones would not.
+const (
+	defaultS3MaxAttempts    = 12
+	defaultS3RetryBaseDelay = 100 * time.Millisecond
+	defaultS3RetryMaxDelay  = 3 * time.Second
+)
+
 // NewS3 returns a store on the bucket described by opts. It contacts no
 // server (except the credential chain, when no static keys are given).
 func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
@@ -132,13 +147,13 @@ func NewS3Client(ctx context.Context, opts S3Options) (*S3Client, error) {
 		opts.Region = "us-east-1"
 	}
 	if opts.MaxAttempts <= 0 {
-		opts.MaxAttempts = 5
+		opts.MaxAttempts = defaultS3MaxAttempts
 	}
 	if opts.RetryBaseDelay <= 0 {
-		opts.RetryBaseDelay = 50 * time.Millisecond
+		opts.RetryBaseDelay = defaultS3RetryBaseDelay
 	}
 	if opts.RetryMaxDelay <= 0 {
-		opts.RetryMaxDelay = 5 * time.Second
+		opts.RetryMaxDelay = defaultS3RetryMaxDelay
 	}
 	if opts.AttemptTimeout <= 0 {
 		opts.AttemptTimeout = 60 * time.Second

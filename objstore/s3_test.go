@@ -214,6 +214,45 @@ func TestS3RetryPolicy(t *testing.T) {
 	}
 }
 
+// TestS3DefaultRetriesRideOutThrottling: with the default retry policy a
+// read outlasts a spell of 503 SlowDown answers (here 1.5s) rather than
+// failing while the server sheds load.
+func TestS3DefaultRetriesRideOutThrottling(t *testing.T) {
+	const throttled = 1500 * time.Millisecond
+	var (
+		once     sync.Once
+		start    time.Time
+		requests atomic.Int64
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		once.Do(func() { start = time.Now() })
+		if time.Since(start) < throttled {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+			return
+		}
+		w.Header().Set("Content-Length", "5")
+		fmt.Fprint(w, "value")
+	}))
+	t.Cleanup(srv.Close)
+	s, err := objstore.NewS3(context.Background(), objstore.S3Options{
+		Endpoint: srv.URL, Bucket: "b", AccessKeyID: "id", SecretAccessKey: "secret", AllowHTTP: true,
+		Logger: quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(context.Background(), "k")
+	if err != nil {
+		t.Fatalf("Get through %v of SlowDown (%d requests): %v", throttled, requests.Load(), err)
+	}
+	if string(got) != "value" {
+		t.Fatalf("Get = %q, want %q", got, "value")
+	}
+}
+
 var errAny = errors.New("any error")
 
 // quietLogger drops the retry warnings of tests that provoke them.
