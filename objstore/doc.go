@@ -7,7 +7,11 @@
 //   - Local (NewLocal): one file per object under a directory, the embedded
 //     default. Put writes a temp file, fsyncs it, renames it into place and
 //     fsyncs the directory; PutIfAbsent links the temp file into place with
-//     link(2), which fails when the name exists.
+//     link(2), which fails when the name exists. Opening a store removes
+//     the temp files that a crash between writing and renaming left behind,
+//     once they are an hour old: another process sharing the directory may
+//     still be writing a younger one (a writer stalled longer than that
+//     gets an error from its rename, not a lost object).
 //   - S3 (NewS3): aws-sdk-go-v2, path-style addressing for custom endpoints,
 //     PutIfAbsent as PutObject with If-None-Match: *, ranged GETs, and its own
 //     retry policy (exponential backoff with jitter on 5xx, throttling,

@@ -13,18 +13,28 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // localTempPrefix starts the name of every temp file of the local backend;
 // keys may not use it (ValidateKey), and List skips it.
 const localTempPrefix = ".objstore-tmp-"
 
+// localStaleTempAge is how old (by modification time) a temp file must be
+// for OpenLocal to remove it as left by a crash. Another process may share
+// the directory and be writing a temp file right now; a write takes
+// seconds, so one untouched for an hour is abandoned. Should a writer stall
+// that long all the same, its rename or link then fails and its Put
+// reports an error: no object is lost or torn.
+const localStaleTempAge = time.Hour
+
 // Local is a Store on a local directory: key "a/b/c" is the file
 // DIR/a/b/c. Writes are atomic and durable when they return: the data goes
 // to a temp file in the target's directory, which is fsynced and then
 // renamed (Put) or hard-linked (PutIfAbsent) into place, and the directory
 // is fsynced. Several processes may share one directory: link(2) gives
-// PutIfAbsent exactly one winner.
+// PutIfAbsent exactly one winner. Opening the store removes the temp files
+// a crash left behind, once they are an hour old (localStaleTempAge).
 //
 // Context cancellation is checked before each operation (and between
 // directories while listing); a file system call in progress is not
@@ -68,7 +78,27 @@ func OpenLocal(dir string, opts LocalOptions) (*Local, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("objstore: local store %q: not a directory", abs)
 	}
+	removeStaleTemps(abs, time.Now().Add(-localStaleTempAge))
 	return &Local{root: abs, noSync: opts.NoSync}, nil
+}
+
+// removeStaleTemps removes, under root, the temp files last modified before
+// cutoff: those a process that crashed between writing and renaming left
+// behind (up to one object's size each). It is best effort: what cannot be
+// read or removed stays, invisible to List, until a later open.
+func removeStaleTemps(root string, cutoff time.Time) {
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // an unreadable directory: skip it, keep walking
+		}
+		if !d.Type().IsRegular() || !strings.HasPrefix(d.Name(), localTempPrefix) {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) {
+			_ = os.Remove(path)
+		}
+		return nil
+	})
 }
 
 // Dir returns the store's root directory.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/objstore"
 )
@@ -52,6 +53,49 @@ func TestLocalLayoutAndTempFiles(t *testing.T) {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".objstore-tmp-") && filepath.Join(dir, "wal", e.Name()) != stale {
 			t.Errorf("temp file left behind: %s", e.Name())
+		}
+	}
+}
+
+// TestLocalOpenRemovesStaleTempFiles: temp files left by a crash between
+// writing and renaming are removed when the store opens, once old enough
+// that no live writer can still be using them; fresh ones and objects stay.
+func TestLocalOpenRemovesStaleTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	files := []struct {
+		path      string
+		age       time.Duration
+		wantAfter bool
+	}{
+		{".objstore-tmp-00000000000000aa", 2 * time.Hour, false},
+		{"wal/.objstore-tmp-00000000000000bb", 2 * time.Hour, false},
+		{"a/b/c/.objstore-tmp-00000000000000cc", 25 * time.Hour, false},
+		{"wal/.objstore-tmp-00000000000000dd", 0, true},                      // may be in the middle of a write
+		{"compacted/.objstore-tmp-00000000000000ee", 30 * time.Minute, true}, // too young to be sure
+		{"wal/00000000000000000001.sst", 48 * time.Hour, true},               // an object, however old
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mtime := now.Add(-f.age)
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newLocal(t, dir)
+	for _, f := range files {
+		_, err := os.Stat(filepath.Join(dir, filepath.FromSlash(f.path)))
+		switch {
+		case f.wantAfter && err != nil:
+			t.Errorf("%s: gone after NewLocal (%v), want kept", f.path, err)
+		case !f.wantAfter && !errors.Is(err, os.ErrNotExist):
+			t.Errorf("%s: still there after NewLocal (%v), want removed", f.path, err)
 		}
 	}
 }
