@@ -102,12 +102,22 @@ type Disk struct {
 	writeFailing                                                   atomic.Bool
 	warnLimit                                                      logLimiter
 
-	mu       sync.Mutex
-	closed   bool
-	pages    map[pageID]*entry
-	objects  map[objectID]*object
-	lru      list.List // of *entry, most recently used first
-	bytes    int64
+	// pageWritten, when set (by tests, before the Disk is used), is called
+	// with the path of each page file written, before it is indexed.
+	pageWritten func(path string)
+
+	mu      sync.Mutex
+	closed  bool
+	pages   map[pageID]*entry
+	objects map[objectID]*object
+	lru     list.List // of *entry, most recently used first
+	bytes   int64     // sum of the sizes of the indexed files
+	// reserved is room set aside for page files being written; removing is
+	// the size of files taken out of the index whose removal is under way.
+	// bytes+reserved+removing never exceeds the capacity, and bounds the
+	// files on disk.
+	reserved int64
+	removing int64
 	inflight map[pageID]*fetchCall
 }
 
@@ -273,19 +283,30 @@ func (d *Disk) unlinkLocked(e *entry) {
 	}
 }
 
-// linkLocked adds e (not yet in the index), replacing any entry of the same
-// page, and evicts least recently used entries to stay within capacity. It
-// returns the paths to remove.
-func (d *Disk) linkLocked(e *entry, garbage []string) []string {
-	if old := d.pages[e.id]; old != nil {
-		d.unlinkLocked(old)
-		garbage = append(garbage, old.path)
+// evictLocked unlinks least recently used entries until need more bytes fit
+// within the capacity beside those indexed, reserved and being removed. It
+// returns the evicted entries, whose files the caller removes; nothing is
+// evicted, and ok is false, when need cannot fit even in an empty index.
+func (d *Disk) evictLocked(need int64) (victims []*entry, ok bool) {
+	if d.reserved+d.removing+need > d.capacity {
+		return nil, false
 	}
-	for d.bytes+e.size() > d.capacity && d.lru.Len() > 0 {
+	for d.bytes+d.reserved+d.removing+need > d.capacity && d.lru.Len() > 0 {
 		victim := d.lru.Back().Value.(*entry)
 		d.unlinkLocked(victim)
 		d.evictions.Add(1)
-		garbage = append(garbage, victim.path)
+		victims = append(victims, victim)
+	}
+	return victims, true
+}
+
+// linkLocked adds e (not yet in the index, its room made by evictLocked),
+// and returns the entry of the same page it replaces, if any: its file is
+// the caller's to remove.
+func (d *Disk) linkLocked(e *entry) (replaced *entry) {
+	if old := d.pages[e.id]; old != nil {
+		d.unlinkLocked(old)
+		replaced = old
 	}
 	d.pages[e.id] = e
 	e.elem = d.lru.PushFront(e)
@@ -295,7 +316,16 @@ func (d *Disk) linkLocked(e *entry, garbage []string) []string {
 	if int64(e.payloadLen) < d.pageSize {
 		obj.endPage = e.id.page
 	}
-	return garbage
+	return replaced
+}
+
+// entryPaths returns the file paths of entries.
+func entryPaths(entries []*entry) []string {
+	paths := make([]string, len(entries))
+	for i, e := range entries {
+		paths[i] = e.path
+	}
+	return paths
 }
 
 func (d *Disk) removeFiles(paths []string) {
@@ -304,6 +334,18 @@ func (d *Disk) removeFiles(paths []string) {
 			d.logger.Warn("cannot remove cache file", "path", p, "err", err)
 		}
 	}
+}
+
+// removeCounted removes files whose size, n bytes in all, the caller added
+// to d.removing when it took them out of the index, and then subtracts it.
+func (d *Disk) removeCounted(paths []string, n int64) {
+	d.removeFiles(paths)
+	if n == 0 {
+		return
+	}
+	d.mu.Lock()
+	d.removing -= n
+	d.mu.Unlock()
 }
 
 // Forget drops every cached page of the object key in namespace, and keeps
@@ -335,12 +377,15 @@ func (d *Disk) invalidate(oid objectID) {
 	}
 	obj.gen++
 	var garbage []string
+	var n int64
 	for _, e := range obj.pages {
 		d.unlinkLocked(e)
 		garbage = append(garbage, e.path)
+		n += e.size()
 	}
+	d.removing += n
 	d.mu.Unlock()
-	d.removeFiles(garbage)
+	d.removeCounted(garbage, n)
 }
 
 // drop removes an entry whose file failed to read or verify, unless it was
@@ -351,6 +396,7 @@ func (d *Disk) drop(e *entry, cause error) {
 	current := d.pages[e.id] == e
 	if current {
 		d.unlinkLocked(e)
+		d.removing += e.size()
 	}
 	d.mu.Unlock()
 	if !current {
@@ -363,7 +409,7 @@ func (d *Disk) drop(e *entry, cause error) {
 	}
 	d.logger.Log(context.Background(), level, "dropping cache file that failed verification; refetching",
 		"namespace", e.id.namespace, "key", e.id.key, "page", e.id.page, "path", e.path, "err", cause)
-	d.removeFiles([]string{e.path})
+	d.removeCounted([]string{e.path}, e.size())
 }
 
 // --- page files ---
@@ -440,15 +486,39 @@ func (d *Disk) checkIdentity(h *pageHeader, e *entry) error {
 }
 
 // storePage writes a page file and indexes it, unless the object was
-// invalidated since gen was taken or the cache is closed. Failures are logged
-// and ignored: the cache is an optimisation.
+// invalidated since gen was taken or the cache is closed. Room is made
+// first: least recently used pages are evicted and their files removed
+// before the file is written, so the files on disk stay within the
+// capacity; when the room is held by other writes in flight, the page is
+// not cached. Failures are logged and ignored: the cache is an
+// optimisation.
 func (d *Disk) storePage(obj *object, gen uint64, id pageID, payload []byte) {
 	hdrLen := pageHeaderLen(len(id.namespace), len(id.key), len(payload))
-	if int64(hdrLen+len(payload)) > d.capacity {
+	size := int64(hdrLen + len(payload))
+	if size > d.capacity {
+		return
+	}
+	d.mu.Lock()
+	if d.closed || obj.gen != gen {
+		d.mu.Unlock()
+		return
+	}
+	victims, ok := d.evictLocked(size)
+	if ok {
+		d.reserved += size
+	}
+	d.mu.Unlock()
+	// The victims' room is now this page's reservation: they are gone
+	// before it is written.
+	d.removeFiles(entryPaths(victims))
+	if !ok {
 		return
 	}
 	path, err := d.writePageFile(id, payload)
 	if err != nil {
+		d.mu.Lock()
+		d.reserved -= size
+		d.mu.Unlock()
 		d.writeErrors.Add(1)
 		if !d.writeFailing.Swap(true) {
 			d.logger.Warn("cannot write cache file; serving from the object store", "key", id.key, "err", err)
@@ -457,20 +527,29 @@ func (d *Disk) storePage(obj *object, gen uint64, id pageID, payload []byte) {
 		}
 		return
 	}
+	if d.pageWritten != nil {
+		d.pageWritten(path)
+	}
 	if d.writeFailing.Swap(false) {
 		d.logger.Info("cache files are written again")
 	}
 	d.writes.Add(1)
 	e := &entry{id: id, path: path, headerLen: hdrLen, payloadLen: len(payload)}
-	var garbage []string
+	var doomed *entry
 	d.mu.Lock()
+	d.reserved -= size
 	if d.closed || obj.gen != gen {
-		garbage = append(garbage, path)
+		doomed = e
 	} else {
-		garbage = d.linkLocked(e, garbage)
+		doomed = d.linkLocked(e)
+	}
+	if doomed != nil {
+		d.removing += doomed.size()
 	}
 	d.mu.Unlock()
-	d.removeFiles(garbage)
+	if doomed != nil {
+		d.removeCounted([]string{doomed.path}, doomed.size())
+	}
 }
 
 // writePageFile writes a page atomically (temporary file, then rename) under

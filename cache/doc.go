@@ -25,10 +25,13 @@
 //     and a closed Disk passes every call through.
 //   - Files are written to a temporary name and renamed into place, so a crash
 //     leaves either a whole file or a temporary one (removed at the next open).
-//   - The sum of file sizes (headers included) stays within the capacity; the
-//     least recently used pages are evicted first. OpenDisk indexes the files
-//     of the previous run (recency approximated by modification time), so the
-//     cache is reused after a restart.
+//   - The sum of file sizes (headers included) stays within the capacity,
+//     files being written included: room for a page is made before its file
+//     is written, by evicting the least recently used pages and removing
+//     their files (a page whose room is held by other writes in flight is
+//     not cached). OpenDisk indexes the files of the previous run (recency
+//     approximated by modification time), so the cache is reused after a
+//     restart.
 //
 // What it does not do: it assumes objects are immutable once written (the LSM
 // names every object uniquely), so only Put, PutIfAbsent and Delete made

@@ -134,7 +134,10 @@ func (d *Disk) scan() error {
 	slices.SortFunc(all, func(a, b found) int { return a.mtime.Compare(b.mtime) })
 	d.mu.Lock()
 	for _, f := range all {
-		garbage = d.linkLocked(f.e, garbage)
+		// Nothing else runs yet: the victims' files are removed below.
+		victims, _ := d.evictLocked(f.e.size()) // fits: larger files were dropped above
+		garbage = append(garbage, entryPaths(victims)...)
+		d.linkLocked(f.e) // no duplicates: byID kept one file per page
 	}
 	d.mu.Unlock()
 	d.removeFiles(garbage)

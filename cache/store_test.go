@@ -219,6 +219,71 @@ func TestEvictionAtByteBound(t *testing.T) {
 	}
 }
 
+// TestFilesStayWithinCapacityWhileWriting: room for a page is made before
+// its file is written, so the files in the cache directory never add up to
+// more than the capacity, not even while new pages are written, alone or
+// several at once, and not yet indexed.
+func TestFilesStayWithinCapacityWhileWriting(t *testing.T) {
+	ctx := context.Background()
+	inner := newMemStore()
+	keys := []string{"ob0", "ob1", "ob2", "ob3", "ob4"}
+	objs := make(map[string][]byte)
+	for i, k := range keys {
+		objs[k] = patterned(4*P, byte(10+i))
+		inner.Put(ctx, k, objs[k])
+	}
+	fileSize := int64(pageHeaderLen(len("ns"), len("ob0"), P) + P)
+	capacity := 3 * fileSize
+	dir := t.TempDir()
+	d := openTestDisk(t, dir, capacity)
+	var worst atomic.Int64
+	d.pageWritten = func(string) {
+		u := dirUsage(t, dir)
+		for w := worst.Load(); u > w && !worst.CompareAndSwap(w, u); w = worst.Load() {
+		}
+	}
+	s := NewCachingStore(inner, d, "ns")
+	// One page at a time: the cache fills, then every new page evicts one.
+	for p := range int64(4) {
+		checkRange(t, s, "ob0", objs["ob0"], p*P, 10)
+	}
+	// Several pages written at once, each needing room.
+	var wg sync.WaitGroup
+	for _, k := range keys[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got, err := s.GetRange(ctx, k, 0, 10); err != nil || !bytes.Equal(got, objs[k][:10]) {
+				t.Errorf("GetRange(%s) = %q, %v", k, got, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if st := d.Stats(); st.Writes < 4 {
+		t.Fatalf("stats %+v: want at least 4 pages written", st)
+	}
+	if w := worst.Load(); w > capacity {
+		t.Fatalf("cache files added up to %d bytes while a page was written, capacity %d (%d page files)", w, capacity, w/fileSize)
+	}
+}
+
+// dirUsage is the sum of the sizes of the files under dir but LOCK, files
+// being written included.
+func dirUsage(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	filepath.WalkDir(dir, func(path string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() || filepath.Base(path) == "LOCK" {
+			return nil
+		}
+		if fi, err := de.Info(); err == nil {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
 func TestPageLargerThanCapacityIsNotCached(t *testing.T) {
 	inner := newMemStore()
 	obj := patterned(2*P, 6)
