@@ -364,16 +364,37 @@ func (d *Disk) Forget(namespace, key string) {
 // that are in flight not cache their result.
 func (d *Disk) invalidate(oid objectID) {
 	d.mu.Lock()
+	garbage, n := d.invalidateLocked(oid, d.objects[oid])
+	d.mu.Unlock()
+	d.removeCounted(garbage, n)
+}
+
+// invalidateWritten is invalidate after a write of the object through a
+// caching store, which pinned obj at generation gen before writing. It
+// returns the object's new generation, and whether nothing else invalidated
+// the object since gen: only then may the written bytes be cached.
+func (d *Disk) invalidateWritten(oid objectID, obj *object, gen uint64) (uint64, bool) {
+	d.mu.Lock()
+	alone := obj.gen == gen
+	garbage, n := d.invalidateLocked(oid, obj)
+	gen = obj.gen
+	d.mu.Unlock()
+	d.removeCounted(garbage, n)
+	return gen, alone
+}
+
+// invalidateLocked does the work of invalidate on obj, the object of oid
+// (nil if none), and returns the files to remove with removeCounted and
+// their size.
+func (d *Disk) invalidateLocked(oid objectID, obj *object) ([]string, int64) {
 	// Readers that start from now on must not join a fetch of the old content.
 	for id := range d.inflight {
 		if id.namespace == oid.namespace && id.key == oid.key {
 			delete(d.inflight, id)
 		}
 	}
-	obj := d.objects[oid]
 	if obj == nil {
-		d.mu.Unlock()
-		return
+		return nil, 0
 	}
 	obj.gen++
 	var garbage []string
@@ -384,8 +405,7 @@ func (d *Disk) invalidate(oid objectID) {
 		n += e.size()
 	}
 	d.removing += n
-	d.mu.Unlock()
-	d.removeCounted(garbage, n)
+	return garbage, n
 }
 
 // drop removes an entry whose file failed to read or verify, unless it was

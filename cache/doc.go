@@ -20,6 +20,12 @@
 //   - A GetRange fetches the missing pages it needs with one inner GetRange
 //     spanning them; concurrent readers missing the same page wait for one
 //     fetch instead of issuing their own.
+//   - Writes and deletes made through a caching store, even concurrent ones
+//     of one key, leave the cache serving what the store holds: a write
+//     caches its bytes only if no other write, delete or Forget of the key
+//     reached the cache while it ran (they may have landed in the store in
+//     either order), and a read caches what it fetched only if none did
+//     while it read.
 //   - The cache never turns a working read into an error: failing cache
 //     writes are logged and ignored, a deleted cache directory is recreated,
 //     and a closed Disk passes every call through.

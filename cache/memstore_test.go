@@ -13,8 +13,9 @@ import (
 )
 
 // memStore is a minimal in-memory objstore.Store that counts reads and can
-// run a hook inside GetRange (to block or interleave), and one in Get after
-// it has read the object, before it returns it.
+// run a hook inside GetRange (to block or interleave), one in Get after it
+// has read the object, before it returns it, and one in Put and PutIfAbsent
+// after the object is written, before they return.
 type memStore struct {
 	mu      sync.Mutex
 	objects map[string][]byte
@@ -23,6 +24,7 @@ type memStore struct {
 	rangeLog        []string // "key off n" of every GetRange, guarded by mu
 	getRangeHook    func(key string, off, n int64)
 	getHook         func(key string)
+	putHook         func(key string, data []byte)
 }
 
 func newMemStore() *memStore { return &memStore{objects: make(map[string][]byte)} }
@@ -79,18 +81,25 @@ func (m *memStore) Head(ctx context.Context, key string) (objstore.ObjectInfo, e
 
 func (m *memStore) Put(ctx context.Context, key string, data []byte) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.objects[key] = slices.Clone(data)
+	m.mu.Unlock()
+	if m.putHook != nil {
+		m.putHook(key, data)
+	}
 	return nil
 }
 
 func (m *memStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if _, ok := m.objects[key]; ok {
+		m.mu.Unlock()
 		return fmt.Errorf("put %q: %w", key, objstore.ErrPreconditionFailed)
 	}
 	m.objects[key] = slices.Clone(data)
+	m.mu.Unlock()
+	if m.putHook != nil {
+		m.putHook(key, data)
+	}
 	return nil
 }
 

@@ -28,7 +28,8 @@ type cachingStore struct {
 // NewCachingStore wraps inner: Get/GetRange of immutable objects are served from
 // the disk cache when present, otherwise fetched from inner and cached. Put and
 // PutIfAbsent write through and populate the cache; Delete evicts. Head/List pass through.
-// A nil d returns inner unchanged. namespace separates DBs (an export name).
+// A nil d returns inner unchanged. namespace separates databases: it is the
+// identity of the store (not the name of an export).
 //
 // Objects are assumed immutable once written (the LSM names every object
 // uniquely); an overwrite or delete made through this store is seen at once,
@@ -115,36 +116,41 @@ func (s *cachingStore) List(ctx context.Context, prefix string, opts objstore.Li
 
 // Put writes through, then replaces the cached pages with the new content.
 func (s *cachingStore) Put(ctx context.Context, key string, data []byte) error {
-	err := s.inner.Put(ctx, key, data)
 	if !s.cacheable(key) {
-		return err
+		return s.inner.Put(ctx, key, data)
 	}
-	s.d.invalidate(s.oid(key)) // whether or not it failed: the object may have changed
-	if err == nil && !s.d.isClosed() {
-		s.populateWritten(s.oid(key), data)
-	}
-	return err
+	return s.writeThrough(key, data, func() error { return s.inner.Put(ctx, key, data) })
 }
 
 // PutIfAbsent writes through; on success the new object is cached.
 func (s *cachingStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
-	err := s.inner.PutIfAbsent(ctx, key, data)
-	if !s.cacheable(key) || errors.Is(err, objstore.ErrPreconditionFailed) {
-		return err // the existing object is unchanged
+	if !s.cacheable(key) {
+		return s.inner.PutIfAbsent(ctx, key, data)
 	}
-	s.d.invalidate(s.oid(key))
-	if err == nil && !s.d.isClosed() {
-		s.populateWritten(s.oid(key), data)
-	}
-	return err
+	return s.writeThrough(key, data, func() error { return s.inner.PutIfAbsent(ctx, key, data) })
 }
 
-// populateWritten caches an object this store has just written, once the
-// pages of its old content are invalidated.
-func (s *cachingStore) populateWritten(oid objectID, data []byte) {
+// writeThrough runs write, a Put or PutIfAbsent of key with data in the
+// inner store, then drops the cached pages of the old content and caches
+// data. The object's generation is taken before the write: should another
+// write or delete of the key reach the cache while this one runs, the two
+// may have landed in the store in either order, so data is not cached (the
+// next read fetches whichever won). A precondition failure leaves the
+// existing object, and the cache, unchanged.
+func (s *cachingStore) writeThrough(key string, data []byte, write func() error) error {
+	oid := s.oid(key)
 	obj, gen := s.d.acquireObject(oid)
 	defer s.d.releaseObject(oid, obj)
-	s.d.populate(oid, obj, gen, data, false)
+	err := write()
+	if errors.Is(err, objstore.ErrPreconditionFailed) {
+		return err
+	}
+	// Whether or not it failed: the object may have changed.
+	gen, alone := s.d.invalidateWritten(oid, obj, gen)
+	if err == nil && alone && !s.d.isClosed() {
+		s.d.populate(oid, obj, gen, data, false)
+	}
+	return err
 }
 
 // Delete deletes through and evicts every cached page of the object.

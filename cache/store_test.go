@@ -800,6 +800,62 @@ func TestChangeDuringGetIsNotCached(t *testing.T) {
 	}
 }
 
+// TestRacingWritesCacheTheLastOne: a write whose bytes landed in the store
+// first and that reaches the cache last must not leave its bytes cached
+// over those of a write or delete that landed after it.
+func TestRacingWritesCacheTheLastOne(t *testing.T) {
+	ctx := context.Background()
+	a, b := patterned(P+7, 25), patterned(P+9, 26)
+	for _, tc := range []struct {
+		name  string
+		first func(s objstore.Store) error // writes a, then stalls
+		then  func(s objstore.Store) error // runs while the first stalls
+		want  []byte                       // nil: the object is gone
+	}{
+		{"put then put", func(s objstore.Store) error { return s.Put(ctx, "obj", a) }, func(s objstore.Store) error { return s.Put(ctx, "obj", b) }, b},
+		{"put-if-absent then put", func(s objstore.Store) error { return s.PutIfAbsent(ctx, "obj", a) }, func(s objstore.Store) error { return s.Put(ctx, "obj", b) }, b},
+		{"put then delete", func(s objstore.Store) error { return s.Put(ctx, "obj", a) }, func(s objstore.Store) error { return s.Delete(ctx, "obj") }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inner := newMemStore()
+			s := NewCachingStore(inner, openTestDisk(t, t.TempDir(), 1<<30), "ns")
+			applied, release := make(chan struct{}), make(chan struct{})
+			inner.putHook = func(_ string, data []byte) {
+				if bytes.Equal(data, a) { // a is in the store: stall before the cache hears of it
+					close(applied)
+					<-release
+				}
+			}
+			done := make(chan error, 1)
+			go func() { done <- tc.first(s) }()
+			<-applied
+			thenErr := tc.then(s)
+			close(release)
+			if thenErr != nil {
+				t.Fatal(thenErr)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			for _, read := range []struct {
+				name string
+				get  func() ([]byte, error)
+			}{
+				{"Get", func() ([]byte, error) { return s.Get(ctx, "obj") }},
+				{"GetRange", func() ([]byte, error) { return s.GetRange(ctx, "obj", 0, 2*P) }},
+			} {
+				got, err := read.get()
+				switch {
+				case tc.want == nil && !errors.Is(err, objstore.ErrNotFound):
+					t.Errorf("%s after the delete = %d bytes, %v; want objstore.ErrNotFound", read.name, len(got), err)
+				case tc.want != nil && (err != nil || !bytes.Equal(got, tc.want)):
+					t.Errorf("%s = %d bytes (first difference at %d), %v; want the %d bytes of the last write", read.name, len(got), firstDiff(got, tc.want), err, len(tc.want))
+				}
+			}
+		})
+	}
+}
+
 func TestNamespacesAreIsolated(t *testing.T) {
 	d := openTestDisk(t, t.TempDir(), 1<<30)
 	innerA, innerB := newMemStore(), newMemStore()
