@@ -288,6 +288,15 @@ func (d *database) onReplicaRefresh() {
 	}
 }
 
+// replicaStats is the lag of what a replica export serves over NFS (its
+// database's own, until its filesystem is published).
+func (d *database) replicaStats() lsm.ReplicaStats {
+	if rfs := d.rfs.Load(); rfs != nil {
+		return rfs.replicaStats()
+	}
+	return d.replica.Stats()
+}
+
 // publishReplicaFS makes rfs serve NFS, and rotates it to the replica's
 // current state if a refresh landed while it was being opened (its state
 // may be the one before). Whichever of the two takes the flag rotates, so

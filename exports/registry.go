@@ -215,7 +215,7 @@ func (r *Registry) ReplicaStats() map[string]lsm.ReplicaStats {
 	out := make(map[string]lsm.ReplicaStats)
 	for name, e := range r.set.Load().byName {
 		if e.db.replica != nil {
-			out[name] = e.db.replica.Stats()
+			out[name] = e.db.replicaStats()
 		}
 	}
 	return out

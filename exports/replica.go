@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zerofs-go/zerofsd/kvfs"
@@ -83,6 +84,12 @@ type replicaFS struct {
 	// openFS is kvfs.Open (a test holds one up).
 	openFS func(context.Context, kvfs.KV, kvfs.Options) (*kvfs.FS, error)
 
+	// servedAsOf is when the last refresh whose state this serves began
+	// (unix nanoseconds): the state served holds everything that was in
+	// the store then. A rotation that fails leaves it behind the
+	// replica's own LastRefresh, so the lag reported is what NFS serves.
+	servedAsOf atomic.Int64
+
 	mu     sync.Mutex
 	cur    *replicaState
 	closed bool
@@ -106,21 +113,47 @@ var _ nfs.Filesystem = (*replicaFS)(nil)
 // newReplicaFS serves rep's current state.
 func newReplicaFS(ctx context.Context, rep *lsm.Replica, opts kvfs.Options) (*replicaFS, error) {
 	r := &replicaFS{rep: rep, opts: opts, log: opts.Logger, open: make(map[*replicaState]struct{}), openFS: kvfs.Open}
-	st, err := r.openState(ctx)
+	asOf := rep.Stats().LastRefresh
+	vw, err := rep.View()
+	if err != nil {
+		return nil, err
+	}
+	st, err := r.openStateOf(ctx, vw)
 	if err != nil {
 		return nil, err
 	}
 	r.cur = st
 	r.open[st] = struct{}{}
+	r.served(asOf)
 	return r, nil
 }
 
-func (r *replicaFS) openState(ctx context.Context) (*replicaState, error) {
-	vw, err := r.rep.View()
-	if err != nil {
-		return nil, err
+// served records that the state served holds everything that was in the
+// store at asOf (never moving it back).
+func (r *replicaFS) served(asOf time.Time) {
+	n := asOf.UnixNano()
+	for {
+		cur := r.servedAsOf.Load()
+		if n <= cur || r.servedAsOf.CompareAndSwap(cur, n) {
+			return
+		}
 	}
-	return r.openStateOf(ctx, vw)
+}
+
+// replicaStats is the replica's lag as NFS sees it: the state served, and
+// the refresh it is as fresh as. The replica's own counters (refreshes,
+// failures) are its database's.
+func (r *replicaFS) replicaStats() lsm.ReplicaStats {
+	st := r.rep.Stats()
+	r.mu.Lock()
+	st.ManifestID = r.cur.vw.ManifestID()
+	r.mu.Unlock()
+	served := time.Unix(0, r.servedAsOf.Load())
+	if served.Before(st.LastRefresh) {
+		st.Lag += st.LastRefresh.Sub(served) // on the replica's own clock
+		st.LastRefresh = served
+	}
+	return st
 }
 
 // openStateOf opens the filesystem of view vw, which it releases if that
@@ -141,6 +174,9 @@ func (r *replicaFS) openStateOf(ctx context.Context, vw *lsm.View) (*replicaStat
 func (r *replicaFS) rotate() {
 	r.rotateMu.Lock()
 	defer r.rotateMu.Unlock()
+	// The refresh that began at asOf has installed its state before it
+	// recorded asOf, so the view taken next holds that state or a newer.
+	asOf := r.rep.Stats().LastRefresh
 	vw, err := r.rep.View()
 	if err != nil {
 		r.log.Warn("replica: serving the previous state", "err", err)
@@ -151,6 +187,7 @@ func (r *replicaFS) rotate() {
 	r.mu.Unlock()
 	if same {
 		vw.Release()
+		r.served(asOf)
 		return
 	}
 	st, err := r.openStateOf(context.Background(), vw)
@@ -174,6 +211,7 @@ func (r *replicaFS) rotate() {
 	old.retired = true
 	idle := old.refs == 0
 	r.mu.Unlock()
+	r.served(asOf)
 	if idle {
 		r.closeState(old)
 	}

@@ -187,3 +187,54 @@ func TestReplicaRotationRetried(t *testing.T) {
 		t.Fatal("no rotation failed: the test tested nothing")
 	}
 }
+
+// TestReplicaLagIsOfTheStateServed: while the replica's filesystem fails
+// to move to the states its database refreshed to, the lag reported (the
+// metric zerofs_replica_lag_seconds) is that of the state NFS serves, not
+// of the database's last refresh. Before, it looked fresh at every poll.
+func TestReplicaLagIsOfTheStateServed(t *testing.T) {
+	const poll = 10 * time.Millisecond
+	d, create := newReplicaPair(t, poll)
+	rfs := d.rfs.Load()
+	var failing atomic.Bool
+	failing.Store(true)
+	rfs.rotateMu.Lock()
+	rfs.openFS = func(ctx context.Context, kv kvfs.KV, opts kvfs.Options) (*kvfs.FS, error) {
+		if failing.Load() {
+			return nil, fmt.Errorf("a store error")
+		}
+		return kvfs.Open(ctx, kv, opts)
+	}
+	rfs.rotateMu.Unlock()
+	before := time.Now()
+	create("second")
+	waitReplicaSees(t, d, "second")
+	// Let a few more refreshes (and failed rotations) happen.
+	for n := d.replica.Stats().Refreshes + 3; d.replica.Stats().Refreshes < n; {
+		time.Sleep(poll)
+	}
+	rep, got := d.replica.Stats(), d.replicaStats()
+	if !rep.LastRefresh.After(before) {
+		t.Fatalf("the replica's database did not refresh after the write (last refresh %v): the test tests nothing", rep.LastRefresh)
+	}
+	if !got.LastRefresh.Before(before) {
+		t.Errorf("reported last refresh %v, after the write NFS does not see (%v)", got.LastRefresh, before)
+	}
+	if got.Lag < rep.Lag+rep.LastRefresh.Sub(before) {
+		t.Errorf("reported lag %v, want at least %v", got.Lag, rep.Lag+rep.LastRefresh.Sub(before))
+	}
+
+	// Rotations work again: the lag is the database's.
+	failing.Store(false)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got = d.replicaStats()
+		if got.LastRefresh.After(before) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica's lag stayed at the failed state: %+v", got)
+		}
+		time.Sleep(poll)
+	}
+}

@@ -32,7 +32,11 @@
 //   - A snapshot that no longer exists answers kvfs.ErrStale
 //     (NFS3ERR_STALE), never other data: a failed read makes the Set ask
 //     the Source again whether the snapshot still exists, and a snapshot
-//     found gone is closed and answers ErrStale from then on.
+//     found gone is closed and answers ErrStale from then on. Only a
+//     listing that no longer names the snapshot says it is gone: a Source
+//     that fails to list or open answers a kvfs.StorageError (NFS3ERR_IO),
+//     whatever errno it holds (an ESTALE of a store directory on an NFS
+//     mount included).
 //   - Readers are opened lazily, on the first call that needs one, at most
 //     Options.MaxOpen at a time (least recently used idle readers are closed
 //     first; readers in use are never closed under a call), and closed after

@@ -217,7 +217,7 @@ func (s *Set) refresh(ctx context.Context, minAge time.Duration) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return fmt.Errorf("snapdir: closed: %w", kvfs.ErrStale)
+		return errSetClosed
 	}
 	if s.listed && s.opts.Now().Sub(s.listedAt) < minAge {
 		s.mu.Unlock()
@@ -227,13 +227,15 @@ func (s *Set) refresh(ctx context.Context, minAge time.Duration) error {
 
 	infos, err := s.src.List(ctx)
 	if err != nil {
-		return fmt.Errorf("snapdir: listing snapshots: %w", err)
+		// The store's failure, whatever errno it holds: not an answer
+		// about a snapshot (ESTALE in it does not mean one is gone).
+		return &kvfs.StorageError{Err: fmt.Errorf("snapdir: listing snapshots: %w", err)}
 	}
 	now := s.opts.Now()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return fmt.Errorf("snapdir: closed: %w", kvfs.ErrStale)
+		return errSetClosed
 	}
 	byFSID := make(map[uint64]*snapshot, len(infos))
 	byName := make(map[string]*snapshot, len(infos))
@@ -345,6 +347,10 @@ func (s *Set) ByFSID(fsid uint64) (nfs.Filesystem, string, bool) {
 	return nil, "", false
 }
 
+// errSetClosed answers calls on snapshots once the set is closed (their
+// export is going away): ESTALE, as for a snapshot that is gone.
+var errSetClosed = fmt.Errorf("snapdir: closed: %w", kvfs.ErrStale)
+
 func (s *Set) find(fsid uint64) *snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -359,7 +365,7 @@ func (s *Set) stillThere(ctx context.Context, sn *snapshot) bool {
 		return false
 	}
 	if err := s.refresh(ctx, s.opts.MinRefresh); err != nil {
-		return !errors.Is(err, kvfs.ErrStale)
+		return !errors.Is(err, errSetClosed)
 	}
 	return !sn.gone.Load()
 }
@@ -389,7 +395,7 @@ func (sn *snapshot) acquire(ctx context.Context) (nfs.Filesystem, error) {
 			if !sn.set.stillThere(ctx, sn) {
 				return nil, fmt.Errorf("snapshot %q no longer exists: %w", sn.info.Name, kvfs.ErrStale)
 			}
-			return nil, fmt.Errorf("opening snapshot %q: %w", sn.info.Name, err)
+			return nil, &kvfs.StorageError{Err: fmt.Errorf("opening snapshot %q: %w", sn.info.Name, err)}
 		}
 		sn.fs, sn.closeFS = fs, closeFS
 		sn.set.openCount.Add(1)

@@ -29,11 +29,16 @@ type source struct {
 	// broken makes every opened snapshot's reads fail (as a store whose
 	// objects were collected would).
 	broken bool
+	// listErr and openErr, when set, fail List and Open.
+	listErr, openErr error
 }
 
 func (s *source) List(context.Context) ([]snapdir.Info, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.listErr != nil {
+		return nil, s.listErr
+	}
 	return append([]snapdir.Info(nil), s.infos...), nil
 }
 
@@ -44,7 +49,11 @@ func (s *source) Open(ctx context.Context, info snapdir.Info) (nfs.Filesystem, f
 		found = found || i == info
 	}
 	kv := s.data[info.Name]
+	openErr := s.openErr
 	s.mu.Unlock()
+	if openErr != nil {
+		return nil, nil, openErr
+	}
 	if !found {
 		return nil, nil, fmt.Errorf("no snapshot %q with id %d", info.Name, info.ID)
 	}
@@ -392,5 +401,34 @@ func TestSnapshotGoneBeforeItsFirstOpen(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("lookup of a snapshot deleted before its first open still has not returned after 20 s")
+	}
+}
+
+// TestStoreErrorsAreNotSnapshotsGone: a snapshot that fails to open while
+// listing fails too is not answered as gone (ESTALE makes a client drop
+// its handles) even when the store's error is an ESTALE of its own (a
+// store directory on an NFS mount): that answer is kept for snapshots the
+// listing no longer names.
+func TestStoreErrorsAreNotSnapshotsGone(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, snapdir.Options{})
+	if _, err := f.fs.Lookup(ctx, root, kvfs.RootIno, ".snapshots"); err != nil {
+		t.Fatal(err)
+	}
+	f.src.mu.Lock()
+	f.src.listErr = fmt.Errorf("listing the store: %w", syscall.ESTALE)
+	f.src.openErr = fmt.Errorf("reading the manifest: %w", syscall.EIO)
+	f.src.mu.Unlock()
+	f.clock.Advance(time.Second) // past MinRefresh, within ListTTL
+	_, err := f.fs.Lookup(ctx, root, snapdir.DirIno, "first")
+	if err == nil || isStale(err) {
+		t.Fatalf("lookup of a snapshot whose store fails = %v, want the store's error, not ESTALE", err)
+	}
+	f.src.mu.Lock()
+	f.src.listErr, f.src.openErr = nil, nil
+	f.src.mu.Unlock()
+	f.clock.Advance(time.Second)
+	if _, err := f.fs.Lookup(ctx, root, snapdir.DirIno, "first"); err != nil {
+		t.Fatalf("lookup once the store is back: %v", err)
 	}
 }
