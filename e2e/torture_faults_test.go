@@ -26,6 +26,12 @@ import (
 // store misbehaves; beyond it the daemon counts as hung.
 const fpOpBound = 90 * time.Second
 
+// hardDownFor is how long the store is down altogether halfway through the
+// faults: longer than the S3 client's retries wait (objstore's defaults:
+// at most about 21 s), so that a write that needs the store fails back to
+// its NFS client.
+const hardDownFor = 25 * time.Second
+
 // fpAcked is what the workload knows must be in the filesystem: files
 // whose content a successful COMMIT acknowledged, and names whose removal
 // was acknowledged.
@@ -231,9 +237,11 @@ secret_access_key = %q
 	stopOutages := make(chan struct{})
 	var outages atomic.Int64
 	go func() {
-		// Every few seconds a short outage that outlasts the retries, so
+		// Every few seconds a short outage (0.5 to 3 s), which the S3
+		// client's retries mostly ride out (they wait about 10 s on
+		// average, at most 21 s, before giving up). Halfway through, the
+		// store is down altogether for longer than the retries wait, so
 		// that failures reach the NFS clients.
-		// Halfway through, the store is down altogether for 6 s.
 		orng := rand.New(rand.NewPCG(seed, 0x07))
 		hardDown := time.After(duration / 2)
 		for {
@@ -243,7 +251,7 @@ secret_access_key = %q
 				proxy.SetDown(true)
 				select {
 				case <-stopOutages:
-				case <-time.After(6 * time.Second):
+				case <-time.After(hardDownFor):
 				}
 				proxy.SetDown(false)
 				continue
@@ -284,7 +292,7 @@ secret_access_key = %q
 	}
 	proxy.SetEnabled(false)
 	faultSummary := proxy.Summary()
-	t.Logf("during %v of faults (%d short outages, one of 6 s): proxy saw %s", time.Since(start).Round(time.Second), outages.Load(), faultSummary)
+	t.Logf("during %v of faults (%d short outages, one of %v): proxy saw %s", time.Since(start).Round(time.Second), outages.Load(), hardDownFor, faultSummary)
 	t.Logf("operations: %d ok, %d failed cleanly (%s; %s); slowest %v", stats.ok.Load(), stats.failed.Load(), stats.failures(), stats.statuses(),
 		time.Duration(stats.slowestOp.Load()).Round(time.Millisecond))
 	if t.Failed() {
