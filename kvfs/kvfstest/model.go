@@ -375,8 +375,8 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		}
 		desc = fmt.Sprintf("uid %d: create %s/%s guarded=%v", cred.UID, dir, name, guarded)
 		_, got = fs.Create(ctx, cred, dino, name, kvfs.CreateRequest{Mode: mode})
-		switch {
-		case !canModify(cred, dn):
+		switch { // finding the name needs search permission, making it write too
+		case !mperm(cred, dn, 1), child == nil && !canModify(cred, dn):
 			want = syscall.EACCES
 		case child == nil:
 			dn.children[name] = newNode(kvfs.TypeRegular, 0o644)

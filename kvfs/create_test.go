@@ -1,0 +1,85 @@
+package kvfs_test
+
+import (
+	"context"
+	"syscall"
+	"testing"
+
+	"github.com/zerofs-go/zerofsd/kvfs"
+)
+
+// TestCreateExistingName: CREATE of a name that exists needs only search
+// permission on the directory, as with Linux's server, which asks for
+// write permission only when it has a file to make. In a root-owned
+// directory a user may then "create" root's file: UNCHECKED succeeds (a
+// size in it is a truncation, with a truncation's permission checks),
+// GUARDED and EXCLUSIVE answer EEXIST, and a replayed EXCLUSIVE create
+// succeeds. Making a new name still needs write permission.
+func TestCreateExistingName(t *testing.T) {
+	ctx := context.Background()
+	u32 := func(v uint32) *uint32 { return &v }
+	u64 := func(v uint64) *uint64 { return &v }
+	verf := [8]byte{1, 2, 3}
+	tests := []struct {
+		name     string
+		dirMode  uint32 // of the root-owned directory
+		file     string
+		req      kvfs.CreateRequest
+		want     syscall.Errno
+		wantSize uint64
+	}{
+		{"unchecked", 0o755, "f", kvfs.CreateRequest{}, 0, 4},
+		{"unchecked in a search-only directory", 0o711, "f", kvfs.CreateRequest{}, 0, 4},
+		{"unchecked ignores a mode", 0o755, "f", kvfs.CreateRequest{Attrs: kvfs.SetAttrRequest{Mode: u32(0o600)}}, 0, 4},
+		{"unchecked with a size on root's file", 0o755, "f", kvfs.CreateRequest{Attrs: kvfs.SetAttrRequest{Size: u64(0)}}, syscall.EACCES, 0},
+		{"unchecked with a size on its own file", 0o755, "own", kvfs.CreateRequest{Attrs: kvfs.SetAttrRequest{Size: u64(1)}}, 0, 1},
+		{"guarded", 0o755, "f", kvfs.CreateRequest{Mode: kvfs.CreateGuarded}, syscall.EEXIST, 0},
+		{"exclusive", 0o755, "f", kvfs.CreateRequest{Mode: kvfs.CreateExclusive, Verifier: verf}, syscall.EEXIST, 0},
+		{"exclusive replay", 0o755, "excl", kvfs.CreateRequest{Mode: kvfs.CreateExclusive, Verifier: verf}, 0, 0},
+		{"without search permission", 0o754, "f", kvfs.CreateRequest{}, syscall.EACCES, 0},
+		{"a new name", 0o755, "new", kvfs.CreateRequest{}, syscall.EACCES, 0},
+		{"a new name, guarded", 0o755, "new", kvfs.CreateRequest{Mode: kvfs.CreateGuarded}, syscall.EACCES, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, _ := newFS(t, kvfs.Options{})
+			dir := must[kvfs.NewEntry](t)(fs.Mkdir(ctx, root, kvfs.RootIno, "d", 0o777)).Attr.Ino
+			mode := kvfs.SetAttrRequest{Mode: u32(0o644)}
+			files := map[string]kvfs.Attr{}
+			for _, c := range []struct {
+				cred kvfs.Cred
+				name string
+				req  kvfs.CreateRequest
+			}{
+				{root, "f", kvfs.CreateRequest{Attrs: mode}},
+				{alice, "own", kvfs.CreateRequest{Attrs: mode}},
+				{alice, "excl", kvfs.CreateRequest{Mode: kvfs.CreateExclusive, Verifier: verf}},
+			} {
+				a := must[kvfs.NewEntry](t)(fs.Create(ctx, c.cred, dir, c.name, c.req)).Attr
+				if c.req.Mode != kvfs.CreateExclusive {
+					a = must[kvfs.Change](t)(fs.Write(ctx, c.cred, a.Ino, 0, []byte("data"))).After
+				}
+				files[c.name] = a
+			}
+			must[kvfs.Change](t)(fs.SetAttr(ctx, root, dir, kvfs.SetAttrRequest{Mode: u32(tt.dirMode)}))
+
+			res, err := fs.Create(ctx, alice, dir, tt.file, tt.req)
+			if errnoOf(err) != tt.want {
+				t.Fatalf("create %q: %v, want errno %v", tt.file, err, tt.want)
+			}
+			if err == nil {
+				f := files[tt.file]
+				if res.Attr.Ino != f.Ino || res.Attr.Size != tt.wantSize || res.Attr.Mode != f.Mode {
+					t.Fatalf("create %q answered %+v, want inode %d of size %d, mode %o", tt.file, res.Attr, f.Ino, tt.wantSize, f.Mode)
+				}
+				if res.Dir.Before != res.Dir.After {
+					t.Fatalf("directory changed: %+v", res.Dir)
+				}
+			}
+			if _, err := fs.Lookup(ctx, root, dir, "new"); errnoOf(err) != syscall.ENOENT {
+				t.Fatalf("lookup of the new name: %v, want ENOENT", err)
+			}
+			checkFsck(t, fs)
+		})
+	}
+}
