@@ -83,3 +83,60 @@ func TestCreateExistingName(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateOverAnotherType: UNCHECKED CREATE of a name that exists as
+// something other than a regular file succeeds without changing it and
+// answers that object, as Linux's server does (its client then reports
+// EISDIR for a directory); GUARDED and EXCLUSIVE answer EEXIST.
+func TestCreateOverAnotherType(t *testing.T) {
+	ctx := context.Background()
+	u64 := func(v uint64) *uint64 { return &v }
+	made := []struct {
+		what string
+		make func(fs *kvfs.FS, name string) (kvfs.NewEntry, error)
+	}{
+		{"a directory", func(fs *kvfs.FS, name string) (kvfs.NewEntry, error) {
+			return fs.Mkdir(ctx, root, kvfs.RootIno, name, 0o755)
+		}},
+		{"a symlink", func(fs *kvfs.FS, name string) (kvfs.NewEntry, error) {
+			return fs.Symlink(ctx, root, kvfs.RootIno, name, "target", 0o777)
+		}},
+		{"a FIFO", func(fs *kvfs.FS, name string) (kvfs.NewEntry, error) {
+			return fs.Mknod(ctx, root, kvfs.RootIno, name, kvfs.TypeFIFO, 0o644, 0, 0)
+		}},
+	}
+	modes := []struct {
+		name string
+		req  kvfs.CreateRequest
+		want syscall.Errno
+	}{
+		{"unchecked", kvfs.CreateRequest{}, 0},
+		{"unchecked with a size", kvfs.CreateRequest{Attrs: kvfs.SetAttrRequest{Size: u64(0)}}, 0},
+		{"guarded", kvfs.CreateRequest{Mode: kvfs.CreateGuarded}, syscall.EEXIST},
+		{"exclusive", kvfs.CreateRequest{Mode: kvfs.CreateExclusive, Verifier: [8]byte{1}}, syscall.EEXIST},
+	}
+	for _, m := range made {
+		for _, tt := range modes {
+			t.Run(tt.name+" over "+m.what, func(t *testing.T) {
+				fs, _ := newFS(t, kvfs.Options{})
+				obj := must[kvfs.NewEntry](t)(m.make(fs, "x")).Attr
+				res, err := fs.Create(ctx, root, kvfs.RootIno, "x", tt.req)
+				if errnoOf(err) != tt.want {
+					t.Fatalf("create: %v, want errno %v", err, tt.want)
+				}
+				if err == nil {
+					if res.Attr != obj {
+						t.Fatalf("create answered %+v, want the existing object %+v", res.Attr, obj)
+					}
+					if res.Dir.Before != res.Dir.After {
+						t.Fatalf("directory changed: %+v", res.Dir)
+					}
+				}
+				if got := must[kvfs.Attr](t)(fs.GetAttr(ctx, obj.Ino)); got != obj {
+					t.Fatalf("the object changed: %+v, was %+v", got, obj)
+				}
+				checkFsck(t, fs)
+			})
+		}
+	}
+}

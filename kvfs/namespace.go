@@ -233,14 +233,13 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, re
 		}
 		return NewEntry{}, err
 	}
-	// CreateUnchecked on an existing name: succeed on a regular file,
-	// applying only a size (O_TRUNC); other attributes are left alone. Any
-	// other type, a directory included, is EEXIST (as with Linux nfsd).
-	if ex.e.typ != TypeRegular {
-		return NewEntry{}, err
-	}
+	// CreateUnchecked on an existing name succeeds, as with Linux's
+	// server: on a regular file it applies only a size (O_TRUNC), leaving
+	// the other attributes alone; any other type, a directory included, is
+	// answered as it is (the Linux client then reports EISDIR for a
+	// directory).
 	var a Attr
-	if req.Attrs.Size != nil {
+	if req.Attrs.Size != nil && ex.e.typ == TypeRegular {
 		ch, err := fs.SetAttr(ctx, cred, ex.e.ino, SetAttrRequest{Size: req.Attrs.Size})
 		if err != nil {
 			return NewEntry{}, err

@@ -159,7 +159,7 @@ type SetAttrRequest struct {
 type CreateMode uint8
 
 const (
-	CreateUnchecked CreateMode = iota // succeed on an existing regular file (applying Attrs)
+	CreateUnchecked CreateMode = iota // succeed on an existing name, applying only Attrs.Size, to a regular file
 	CreateGuarded                     // fail with EEXIST if the name exists
 	CreateExclusive                   // idempotent via Verifier: same verifier on a file as the create left it = success
 )

@@ -381,7 +381,7 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		case child == nil:
 			dn.children[name] = newNode(kvfs.TypeRegular, 0o644)
 			changed = true
-		case guarded, child.typ != kvfs.TypeRegular:
+		case guarded:
 			want = syscall.EEXIST
 		}
 	case 2: // mkdir
