@@ -140,3 +140,60 @@ func TestCreateOverAnotherType(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateWithSize: a size in the attributes of a CREATE that makes a
+// file is applied, as by Linux's server (the file reads as zeros up to
+// it); one past MaxFileSize is EFBIG and makes nothing.
+func TestCreateWithSize(t *testing.T) {
+	ctx := context.Background()
+	u64 := func(v uint64) *uint64 { return &v }
+	tests := []struct {
+		name string
+		size *uint64
+		want syscall.Errno
+	}{
+		{"no size", nil, 0},
+		{"size 0", u64(0), 0},
+		{"size 10", u64(10), 0},
+		{"size of two chunks", u64(8192), 0},
+		{"MaxFileSize", u64(kvfs.MaxFileSize), 0},
+		{"past MaxFileSize", u64(kvfs.MaxFileSize + 1), syscall.EFBIG},
+	}
+	modes := []struct {
+		name string
+		mode kvfs.CreateMode
+	}{{"unchecked", kvfs.CreateUnchecked}, {"guarded", kvfs.CreateGuarded}}
+	for _, m := range modes {
+		for _, tt := range tests {
+			t.Run(m.name+", "+tt.name, func(t *testing.T) {
+				fs, _ := newFS(t, kvfs.Options{})
+				res, err := fs.Create(ctx, root, kvfs.RootIno, "f", kvfs.CreateRequest{Mode: m.mode, Attrs: kvfs.SetAttrRequest{Size: tt.size}})
+				if errnoOf(err) != tt.want {
+					t.Fatalf("create: %v, want errno %v", err, tt.want)
+				}
+				if err != nil {
+					if _, err := fs.Lookup(ctx, root, kvfs.RootIno, "f"); errnoOf(err) != syscall.ENOENT {
+						t.Fatalf("lookup after a refused create: %v, want ENOENT", err)
+					}
+					return
+				}
+				var want uint64
+				if tt.size != nil {
+					want = *tt.size
+				}
+				if res.Attr.Size != want || res.Attr.Used != 0 {
+					t.Fatalf("created a file of size %d, %d bytes used; want %d, 0", res.Attr.Size, res.Attr.Used, want)
+				}
+				if got := must[kvfs.Attr](t)(fs.GetAttr(ctx, res.Attr.Ino)); got.Size != want {
+					t.Fatalf("stored size %d, want %d", got.Size, want)
+				}
+				buf := []byte("xxxx")
+				n, _, err := fs.Read(ctx, root, res.Attr.Ino, 0, buf)
+				if err != nil || uint64(n) != min(want, 4) || string(buf[:n]) != string(make([]byte, n)) {
+					t.Fatalf("read %q, %v; want %d zero bytes", buf[:n], err, min(want, 4))
+				}
+				checkFsck(t, fs)
+			})
+		}
+	}
+}

@@ -201,6 +201,12 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, re
 			n.verifier = req.Verifier
 			return n, nil
 		}
+		if size := req.Attrs.Size; size != nil { // as Linux's server applies it
+			if *size > MaxFileSize {
+				return nil, errName("create", dir, name, syscall.EFBIG)
+			}
+			n.size = *size // a hole: no chunk to write
+		}
 		owner := GrantableOwner(cred, req.Attrs)
 		if owner.UID != nil {
 			n.uid = *owner.UID

@@ -167,7 +167,7 @@ const (
 // CreateRequest describes a Create.
 type CreateRequest struct {
 	Mode     CreateMode
-	Attrs    SetAttrRequest // initial attributes (Mode defaults to 0644 when nil)
+	Attrs    SetAttrRequest // a new file's mode (0644 when nil), owner (GrantableOwner), size and times
 	Verifier [8]byte        // for CreateExclusive
 }
 
