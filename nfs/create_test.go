@@ -2,6 +2,7 @@ package nfs_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/zerofs-go/zerofsd/nfs"
@@ -44,5 +45,42 @@ func TestCreateExistingInReadOnlyDir(t *testing.T) {
 				t.Fatalf("CREATE answered handle %x, attributes %+v; want root's file %x", res.FH, res.Attr, f.FH)
 			}
 		})
+	}
+}
+
+// TestCreateNewFileAttrs: CREATE (UNCHECKED or GUARDED) makes the file
+// with the mode and size of its attributes, as Linux's server does: no
+// mode is mode 0 (the client sends the mode it wants), and a size makes
+// a file of that many zero bytes.
+func TestCreateNewFileAttrs(t *testing.T) {
+	fs, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	c := dial(t, ts.addr)
+	cx := ctx(t)
+	root := mount(t, c, "/a")
+	tests := []struct {
+		name     string
+		s        nfsclient.Sattr
+		wantMode uint32
+		wantSize uint64
+	}{
+		{"nothing", nfsclient.Sattr{}, 0, 0},
+		{"a mode", nfsclient.Sattr{Mode: nfsclient.U32(0o640)}, 0o640, 0},
+		{"a size", nfsclient.Sattr{Size: nfsclient.U64(10)}, 0, 10},
+		{"a mode and a size", nfsclient.Sattr{Mode: nfsclient.U32(0o600), Size: nfsclient.U64(5000)}, 0o600, 5000},
+	}
+	for i, tt := range tests {
+		for _, how := range []struct {
+			name string
+			mode uint32
+		}{{"unchecked", nfsclient.Unchecked}, {"guarded", nfsclient.Guarded}} {
+			t.Run(how.name+", "+tt.name, func(t *testing.T) {
+				res, err := c.Create(cx, root, fmt.Sprintf("f%d-%s", i, how.name), how.mode, tt.s, [8]byte{})
+				check(t, err)
+				if a := res.Attr; a == nil || a.Mode != tt.wantMode || a.Size != tt.wantSize {
+					t.Fatalf("created %+v, want mode %o and size %d", a, tt.wantMode, tt.wantSize)
+				}
+			})
+		}
 	}
 }
