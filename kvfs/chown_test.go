@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/kvfs"
 )
@@ -141,7 +142,7 @@ func TestModeRules(t *testing.T) {
 	}
 	for _, typ := range allTypes {
 		if typ == kvfs.TypeSymlink {
-			continue // a symlink's mode is 0777 and never read
+			continue // a symlink's mode is not set (TestSymlinkModeIgnored)
 		}
 		t.Run(typeName(typ), func(t *testing.T) {
 			fs, _ := newFS(t, kvfs.Options{})
@@ -155,6 +156,51 @@ func TestModeRules(t *testing.T) {
 				if a := must[kvfs.Attr](t)(fs.GetAttr(ctx, ino)); a.Mode != c.wantMode {
 					t.Errorf("%s: mode %o, want %o", c.name, a.Mode, c.wantMode)
 				}
+			}
+		})
+	}
+}
+
+// TestSymlinkModeIgnored: SETATTR of a symlink's mode changes nothing
+// and succeeds, for whoever asks, as with Linux's server (which drops a
+// mode change on a symlink before anything else): the mode stays 0777.
+// The rest of the request applies.
+func TestSymlinkModeIgnored(t *testing.T) {
+	ctx := context.Background()
+	u32 := func(v uint32) *uint32 { return &v }
+	mtime := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	cases := []struct {
+		name      string
+		cred      kvfs.Cred
+		req       kvfs.SetAttrRequest
+		want      syscall.Errno
+		wantMtime bool // the mtime is set to mtime, not left alone
+	}{
+		{"owner", chownOwner, kvfs.SetAttrRequest{Mode: u32(0o600)}, 0, false},
+		{"root", root, kvfs.SetAttrRequest{Mode: u32(0o4700)}, 0, false},
+		{"stranger", chownStranger, kvfs.SetAttrRequest{Mode: u32(0o600)}, 0, false},
+		{"owner with a time", chownOwner, kvfs.SetAttrRequest{Mode: u32(0o600), Mtime: kvfs.TimeClient, MtimeTo: mtime}, 0, true},
+		{"stranger with a time", chownStranger, kvfs.SetAttrRequest{Mode: u32(0o600), Mtime: kvfs.TimeClient, MtimeTo: mtime}, syscall.EPERM, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fs, _ := newFS(t, kvfs.Options{})
+			ino := newOwnedObject(t, fs, kvfs.TypeSymlink, "s")
+			before := must[kvfs.Attr](t)(fs.GetAttr(ctx, ino))
+			_, err := fs.SetAttr(ctx, c.cred, ino, c.req)
+			if got := errnoOf(err); got != c.want {
+				t.Fatalf("got %v, want errno %d", err, c.want)
+			}
+			a := must[kvfs.Attr](t)(fs.GetAttr(ctx, ino))
+			if a.Mode != 0o777 {
+				t.Fatalf("mode %o, want 0777", a.Mode)
+			}
+			if c.wantMtime {
+				if !a.Mtime.Equal(mtime) {
+					t.Fatalf("mtime %v, want %v", a.Mtime, mtime)
+				}
+			} else if !sameAttr(a, before) {
+				t.Fatalf("attributes changed from %+v to %+v", before, a)
 			}
 		})
 	}

@@ -341,7 +341,9 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data
 // does). A size is applied before the mode, so that a mode set with it
 // keeps the setuid and setgid bits the truncation drops (as Linux does).
 // Setting a size or a time retires an exclusive create's verifier, as a
-// write does. Any change updates ctime. It returns the inode's change.
+// write does. A mode for a symlink is ignored before any check, as Linux's
+// server ignores it: its mode stays 0777. Any change updates ctime. It
+// returns the inode's change.
 func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrRequest) (Change, error) {
 	unlock := fs.lockInodes(ino)
 	defer unlock()
@@ -351,6 +353,9 @@ func (fs *FS) SetAttr(ctx context.Context, cred Cred, ino uint64, req SetAttrReq
 	}
 	if req.GuardCtime != nil && storedTime(*req.GuardCtime) != n0.ctime {
 		return Change{}, fmt.Errorf("kvfs: setattr inode %d: %w", ino, ErrNotSync)
+	}
+	if n0.typ == TypeSymlink {
+		req.Mode = nil
 	}
 	owner := cred.UID == 0 || cred.UID == n0.uid
 	if req.Mode != nil && !owner {

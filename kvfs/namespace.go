@@ -14,11 +14,8 @@ func (fs *FS) Lookup(ctx context.Context, cred Cred, dir uint64, name string) (A
 	if err != nil {
 		return Attr{}, err
 	}
-	if d.typ != TypeDir {
-		return Attr{}, errIno("lookup in", dir, syscall.ENOTDIR)
-	}
-	if !permits(cred, d, permExec) {
-		return Attr{}, errIno("lookup in", dir, syscall.EACCES)
+	if err := canSearch("lookup in", cred, dir, d); err != nil {
+		return Attr{}, err
 	}
 	switch {
 	case len(name) > MaxNameLen:
@@ -115,8 +112,13 @@ func (e *errExists) Error() string {
 func (e *errExists) Unwrap() error { return syscall.EEXIST }
 
 // insert links a new node built by build under name in dir, in one batch.
-// When the name exists it returns an *errExists (matching EEXIST).
-func (fs *FS) insert(ctx context.Context, op string, cred Cred, dir uint64, name string, typ FileType, build func(d *inode) (*inode, error)) (NewEntry, error) {
+// When the name exists it returns an *errExists (matching EEXIST). Adding
+// a name needs write and search permission on dir, checked before the
+// name is looked up; with findFirst only search permission is checked
+// first, and write permission once the name is known to be free (Create:
+// Linux's server answers a CREATE of an existing name to a caller who may
+// only search the directory).
+func (fs *FS) insert(ctx context.Context, op string, cred Cred, dir uint64, name string, typ FileType, findFirst bool, build func(d *inode) (*inode, error)) (NewEntry, error) {
 	if err := checkName(op, dir, name); err != nil {
 		return NewEntry{}, err
 	}
@@ -132,13 +134,23 @@ func (fs *FS) insert(ctx context.Context, op string, cred Cred, dir uint64, name
 		return NewEntry{}, err
 	}
 	before := d.attr(dir)
-	if err := canModifyEntries(op, cred, dir, d); err != nil {
+	if findFirst {
+		err = canSearch(op, cred, dir, d)
+	} else {
+		err = canModifyEntries(op, cred, dir, d)
+	}
+	if err != nil {
 		return NewEntry{}, err
 	}
 	if e, ok, err := fs.loadEntry(ctx, dir, name); err != nil {
 		return NewEntry{}, err
 	} else if ok {
 		return NewEntry{}, &errExists{e: e, dirAttr: before, op: op, dir: dir, name: name}
+	}
+	if findFirst {
+		if err := canModifyEntries(op, cred, dir, d); err != nil {
+			return NewEntry{}, err
+		}
 	}
 	n, err := build(d)
 	if err != nil {
@@ -166,8 +178,9 @@ func (fs *FS) insert(ctx context.Context, op string, cred Cred, dir uint64, name
 }
 
 // Create makes a regular file; see CreateMode for what happens when name
-// exists. When it creates nothing, the directory's Change has Before equal
-// to After.
+// exists. Finding that name needs only search permission on dir, making
+// the file write permission too, as with Linux's server. When it creates
+// nothing, the directory's Change has Before equal to After.
 func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, req CreateRequest) (NewEntry, error) {
 	mode := uint32(0o644)
 	if req.Mode == CreateExclusive {
@@ -181,12 +194,18 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, re
 	if req.Attrs.Mode != nil {
 		mode = *req.Attrs.Mode
 	}
-	res, err := fs.insert(ctx, "create", cred, dir, name, TypeRegular, func(d *inode) (*inode, error) {
+	res, err := fs.insert(ctx, "create", cred, dir, name, TypeRegular, true, func(d *inode) (*inode, error) {
 		n := fs.newNode(cred, d, TypeRegular, mode)
 		if req.Mode == CreateExclusive {
 			n.flags |= inodeHasVerifier
 			n.verifier = req.Verifier
 			return n, nil
+		}
+		if size := req.Attrs.Size; size != nil { // as Linux's server applies it
+			if *size > MaxFileSize {
+				return nil, errName("create", dir, name, syscall.EFBIG)
+			}
+			n.size = *size // a hole: no chunk to write
 		}
 		owner := GrantableOwner(cred, req.Attrs)
 		if owner.UID != nil {
@@ -220,14 +239,13 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, re
 		}
 		return NewEntry{}, err
 	}
-	// CreateUnchecked on an existing name: succeed on a regular file,
-	// applying only a size (O_TRUNC); other attributes are left alone. Any
-	// other type, a directory included, is EEXIST (as with Linux nfsd).
-	if ex.e.typ != TypeRegular {
-		return NewEntry{}, err
-	}
+	// CreateUnchecked on an existing name succeeds, as with Linux's
+	// server: on a regular file it applies only a size (O_TRUNC), leaving
+	// the other attributes alone; any other type, a directory included, is
+	// answered as it is (the Linux client then reports EISDIR for a
+	// directory).
 	var a Attr
-	if req.Attrs.Size != nil {
+	if req.Attrs.Size != nil && ex.e.typ == TypeRegular {
 		ch, err := fs.SetAttr(ctx, cred, ex.e.ino, SetAttrRequest{Size: req.Attrs.Size})
 		if err != nil {
 			return NewEntry{}, err
@@ -241,7 +259,7 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, re
 
 // Mkdir makes a directory.
 func (fs *FS) Mkdir(ctx context.Context, cred Cred, dir uint64, name string, mode uint32) (NewEntry, error) {
-	return fs.insert(ctx, "mkdir", cred, dir, name, TypeDir, func(d *inode) (*inode, error) {
+	return fs.insert(ctx, "mkdir", cred, dir, name, TypeDir, false, func(d *inode) (*inode, error) {
 		return fs.newNode(cred, d, TypeDir, mode), nil
 	})
 }
@@ -251,7 +269,7 @@ func (fs *FS) Symlink(ctx context.Context, cred Cred, dir uint64, name, target s
 	if err := CheckSymlinkTarget(target); err != nil {
 		return NewEntry{}, errName("symlink", dir, name, err.(syscall.Errno))
 	}
-	return fs.insert(ctx, "symlink", cred, dir, name, TypeSymlink, func(d *inode) (*inode, error) {
+	return fs.insert(ctx, "symlink", cred, dir, name, TypeSymlink, false, func(d *inode) (*inode, error) {
 		n := fs.newNode(cred, d, TypeSymlink, 0o777)
 		n.target = target
 		n.size = uint64(len(target))
@@ -270,7 +288,7 @@ func (fs *FS) Mknod(ctx context.Context, cred Cred, dir uint64, name string, typ
 	default:
 		return NewEntry{}, errName("mknod", dir, name, syscall.EINVAL)
 	}
-	return fs.insert(ctx, "mknod", cred, dir, name, typ, func(d *inode) (*inode, error) {
+	return fs.insert(ctx, "mknod", cred, dir, name, typ, false, func(d *inode) (*inode, error) {
 		n := fs.newNode(cred, d, typ, mode)
 		if typ == TypeBlock || typ == TypeChar {
 			n.major, n.minor = major, minor

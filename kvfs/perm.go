@@ -99,6 +99,17 @@ func canModifyEntries(op string, cred Cred, ino uint64, d *inode) error {
 	return nil
 }
 
+// canSearch checks that cred may look names up in directory d.
+func canSearch(op string, cred Cred, ino uint64, d *inode) error {
+	if d.typ != TypeDir {
+		return errIno(op, ino, syscall.ENOTDIR)
+	}
+	if !permits(cred, d, permExec) {
+		return errIno(op, ino, syscall.EACCES)
+	}
+	return nil
+}
+
 // stickyDenies reports whether the sticky bit of dir d forbids cred to
 // remove or rename child n: only the owner of the file or of the directory,
 // or root, may.

@@ -94,6 +94,10 @@ func TestPOSIXErrors(t *testing.T) {
 		{"unchecked create over dir", func(tr *tree) error {
 			_, err := tr.fs.Create(ctx, root, kvfs.RootIno, "pub", kvfs.CreateRequest{})
 			return err
+		}, 0},
+		{"guarded create over dir", func(tr *tree) error {
+			_, err := tr.fs.Create(ctx, root, kvfs.RootIno, "pub", kvfs.CreateRequest{Mode: kvfs.CreateGuarded})
+			return err
 		}, syscall.EEXIST},
 		{"symlink target of 4095 bytes", func(tr *tree) error {
 			return errOf(tr.fs.Symlink(ctx, root, tr.pub, "s", strings.Repeat("t", 4095), 0o777))

@@ -12,7 +12,10 @@ import (
 // and never change while the entry exists, so a listing resumed by cookie
 // never repeats or skips an entry that existed throughout; a cookie that no
 // longer exists resumes at the next entry. "." and ".." are not included.
-// withAttr fills DirEntry.Attr. eof is true when no entries follow.
+// Listing needs read permission on dir. withAttr fills DirEntry.Attr
+// when cred may also search dir, as looking each name up would need
+// (Linux's server sends names only otherwise). eof is true when no
+// entries follow.
 func (fs *FS) ReadDir(ctx context.Context, cred Cred, dir uint64, cookie uint64, max int, withAttr bool) ([]DirEntry, bool, error) {
 	d, err := fs.getInode(ctx, dir)
 	if err != nil {
@@ -56,7 +59,7 @@ func (fs *FS) ReadDir(ctx context.Context, cred Cred, dir uint64, cookie uint64,
 	if err := it.Err(); err != nil {
 		return nil, false, fmt.Errorf("kvfs: readdir %d: %w", dir, err)
 	}
-	if withAttr {
+	if withAttr && permits(cred, d, permExec) {
 		for i := range out {
 			n, err := fs.getInode(ctx, out[i].Ino)
 			if isStale(err) {

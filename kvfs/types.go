@@ -159,7 +159,7 @@ type SetAttrRequest struct {
 type CreateMode uint8
 
 const (
-	CreateUnchecked CreateMode = iota // succeed on an existing regular file (applying Attrs)
+	CreateUnchecked CreateMode = iota // succeed on an existing name, applying only Attrs.Size, to a regular file
 	CreateGuarded                     // fail with EEXIST if the name exists
 	CreateExclusive                   // idempotent via Verifier: same verifier on a file as the create left it = success
 )
@@ -167,7 +167,7 @@ const (
 // CreateRequest describes a Create.
 type CreateRequest struct {
 	Mode     CreateMode
-	Attrs    SetAttrRequest // initial attributes (Mode defaults to 0644 when nil)
+	Attrs    SetAttrRequest // a new file's mode (0644 when nil), owner (GrantableOwner), size and times
 	Verifier [8]byte        // for CreateExclusive
 }
 

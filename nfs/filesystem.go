@@ -42,8 +42,10 @@ type Filesystem interface {
 	Rmdir(ctx context.Context, cred kvfs.Cred, dir uint64, name string) (kvfs.Change, error)
 	Rename(ctx context.Context, cred kvfs.Cred, fromDir uint64, fromName string, toDir uint64, toName string) (kvfs.Renamed, error)
 	// ReadDir returns up to max entries after cookie (0 = from the start; "." and ".." are
-	// not included, the server adds them). withAttr fills DirEntry.Attr. eof is true when
-	// no entries follow. A cookie that no longer exists resumes at the next entry.
+	// not included, the server adds them). withAttr fills DirEntry.Attr if cred may
+	// search dir (the server sends an entry without one with no attributes and no
+	// handle). eof is true when no entries follow. A cookie that no longer exists
+	// resumes at the next entry.
 	ReadDir(ctx context.Context, cred kvfs.Cred, dir uint64, cookie uint64, max int, withAttr bool) (entries []kvfs.DirEntry, eof bool, err error)
 	// Parent returns the inode id of a directory's parent (the root is its own parent).
 	Parent(ctx context.Context, dir uint64) (uint64, error)

@@ -30,7 +30,8 @@ func decodeCreateArgs(d *xdr.Decoder) (createArgs, error) {
 
 // nfsCreate is NFSPROC3_CREATE (section 3.3.8): UNCHECKED, GUARDED, or
 // EXCLUSIVE with the client's verifier (the filesystem makes a retried
-// exclusive create with the same verifier succeed).
+// exclusive create with the same verifier succeed). A new file gets the
+// mode, owner, size and times of the attributes, mode 0 if they set none.
 //
 //	args: diropargs3, createhow3 (mode; sattr3 or createverf3)
 //	res:  nfsstat3 | OK: post_op_fh3, post_op_attr, wcc_data dir | fail: wcc_data dir
@@ -49,10 +50,13 @@ func (r *request) nfsCreate() error {
 	if st := checkNewName(a.where.name); st != StatusOK {
 		return r.failWcc(t, st)
 	}
+	// A new file gets the mode of the attributes, or mode 0 when they set
+	// none (as with Linux's server; an EXCLUSIVE create carries none).
+	var mode uint32
 	if a.req.Attrs.Mode != nil {
-		m := *a.req.Attrs.Mode & 0o7777
-		a.req.Attrs.Mode = &m
+		mode = *a.req.Attrs.Mode & 0o7777
 	}
+	a.req.Attrs.Mode = &mode
 	res, err := t.fs.Create(r.ctx, t.cred, t.ino, a.where.name, a.req)
 	if err != nil {
 		return r.failWcc(t, r.status(err))

@@ -12,7 +12,8 @@ func decodeReaddirplusArgs(d *xdr.Decoder) (readdirArgs, error) {
 
 // nfsReaddirplus is NFSPROC3_READDIRPLUS (section 3.3.17). The reply
 // stays within maxcount bytes, and the entries' fileid, name and cookie
-// within dircount bytes.
+// within dircount bytes. An entry the filesystem gives no attributes (the
+// caller may not search the directory) goes without attributes or handle.
 //
 //	args: nfs_fh3 dir, cookie3, cookieverf3, count3 dircount, count3 maxcount
 //	res:  nfsstat3 | OK: post_op_attr, cookieverf3, entryplus3 list, bool eof

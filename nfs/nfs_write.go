@@ -19,13 +19,17 @@ func decodeWriteArgs(d *xdr.Decoder) (writeArgs, error) {
 		d.Fail(xdr.ErrBadValue)
 	}
 	a.data = d.Opaque(maxIOSize)
+	if int(a.count) != len(a.data) {
+		d.Fail(xdr.ErrBadValue) // count and data disagree: Linux's server refuses the call too
+	}
 	return a, garbage(d.Err())
 }
 
 // nfsWrite is NFSPROC3_WRITE (section 3.3.7). UNSTABLE writes are applied
 // and answered UNSTABLE; DATA_SYNC and FILE_SYNC writes are flushed first
 // and answered FILE_SYNC. Every answer carries the export's write verifier
-// (Server.WriteVerifier).
+// (Server.WriteVerifier). A count other than the length of the data is
+// GARBAGE_ARGS.
 //
 //	args: nfs_fh3, offset3, count3, stable_how, opaque data<>
 //	res:  nfsstat3 | OK: wcc_data, count3, stable_how committed, writeverf3
@@ -46,11 +50,7 @@ func (r *request) nfsWrite() error {
 	default:
 		return r.failWcc(t, StatusInval)
 	}
-	if int(a.count) > len(a.data) {
-		return r.failWcc(t, StatusInval)
-	}
-	data := a.data[:a.count]
-	ch, err := t.fs.Write(r.ctx, t.cred, t.ino, a.offset, data)
+	ch, err := t.fs.Write(r.ctx, t.cred, t.ino, a.offset, a.data)
 	if err != nil {
 		return r.failWcc(t, r.status(err))
 	}

@@ -87,3 +87,41 @@ func TestChownOverNFS(t *testing.T) {
 		t.Fatalf("owner %d:%d, want 65534:100", a.UID, a.GID)
 	}
 }
+
+// TestReaddirplusWithoutSearch: READDIRPLUS of a directory the caller
+// may read but not search sends its entries' names only, without
+// attributes (name_attributes false) or handle (name_handle false), as
+// Linux's server does: a lookup of each name would be refused. "." and
+// ".." keep theirs, as there.
+func TestReaddirplusWithoutSearch(t *testing.T) {
+	fs, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	rootc := dial(t, ts.addr)
+	user := dial(t, ts.addr)
+	user.SetAuthSys(1000, 1000)
+	cx := ctx(t)
+	root := mount(t, rootc, "/a")
+	for _, tt := range []struct {
+		mode      uint32
+		wantAttrs bool
+	}{
+		{0o755, true},
+		{0o744, false},
+	} {
+		t.Run(fmt.Sprintf("%o", tt.mode), func(t *testing.T) {
+			d := must[nfsclient.CreateResult](t)(rootc.Mkdir(cx, root, fmt.Sprintf("d%o", tt.mode), nfsclient.Sattr{Mode: nfsclient.U32(tt.mode)}))
+			must[nfsclient.CreateResult](t)(rootc.Create(cx, d.FH, "f", nfsclient.Guarded, nfsclient.Sattr{Mode: nfsclient.U32(0o644)}, [8]byte{}))
+			must[nfsclient.CreateResult](t)(rootc.Mkdir(cx, d.FH, "sub", nfsclient.Sattr{Mode: nfsclient.U32(0o755)}))
+			ents := must[[]nfsclient.DirEntry](t)(user.ReaddirAll(cx, d.FH, true))
+			if len(ents) != 4 {
+				t.Fatalf("%d entries, want 4", len(ents))
+			}
+			for _, e := range ents {
+				want := tt.wantAttrs || e.Name == "." || e.Name == ".."
+				if (e.Attr != nil) != want || (e.FH != nil) != want {
+					t.Fatalf("entry %q: attributes %+v, handle %x; want them: %v", e.Name, e.Attr, e.FH, want)
+				}
+			}
+		})
+	}
+}

@@ -132,11 +132,16 @@ func TestFileLifecycle(t *testing.T) {
 	}
 	_, err = c.Create(cx, root, "ex", nfsclient.Exclusive, nfsclient.Sattr{}, [8]byte{9})
 	wantStatus(t, err, nfs.StatusExist)
-	// UNCHECKED on an existing file succeeds; on a directory it is
-	// NFS3ERR_EXIST, as with Linux nfsd.
+	// UNCHECKED on an existing name succeeds, on a directory too, and
+	// answers the object that is there, as with Linux nfsd (its client
+	// then reports EISDIR); GUARDED is NFS3ERR_EXIST.
 	must[nfsclient.CreateResult](t)(c.Create(cx, root, "ex", nfsclient.Unchecked, nfsclient.Sattr{}, [8]byte{}))
-	must[nfsclient.CreateResult](t)(c.Mkdir(cx, root, "exdir", nfsclient.Sattr{}))
-	_, err = c.Create(cx, root, "exdir", nfsclient.Unchecked, nfsclient.Sattr{}, [8]byte{})
+	exdir := must[nfsclient.CreateResult](t)(c.Mkdir(cx, root, "exdir", nfsclient.Sattr{}))
+	overDir := must[nfsclient.CreateResult](t)(c.Create(cx, root, "exdir", nfsclient.Unchecked, nfsclient.Sattr{Size: nfsclient.U64(0)}, [8]byte{}))
+	if !bytes.Equal(overDir.FH, exdir.FH) || overDir.Attr == nil || overDir.Attr.Type != nfsclient.TypeDir {
+		t.Fatalf("UNCHECKED CREATE over a directory answered handle %x, attributes %+v; want the directory %x", overDir.FH, overDir.Attr, exdir.FH)
+	}
+	_, err = c.Create(cx, root, "exdir", nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{})
 	wantStatus(t, err, nfs.StatusExist)
 
 	_, err = c.Create(cx, root, string(bytes.Repeat([]byte("n"), 256)), nfsclient.Guarded, nfsclient.Sattr{}, [8]byte{})

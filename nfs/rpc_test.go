@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -705,5 +706,51 @@ func TestServeReturnsWhenContextEnds(t *testing.T) {
 	<-c.RPC.Done() // its connections are closed too
 	if _, err := nfs.NewServer(nfs.ServerOptions{}); err == nil {
 		t.Fatal("NewServer without exports succeeded")
+	}
+}
+
+// TestWriteCountMismatch: a WRITE whose count differs from the length of
+// its data is undecodable, as for Linux's server: GARBAGE_ARGS, and the
+// file is left alone.
+func TestWriteCountMismatch(t *testing.T) {
+	fs, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	c := dial(t, ts.addr)
+	cx := ctx(t)
+	root := mount(t, c, "/a")
+	tests := []struct {
+		name  string
+		count uint32
+		data  string
+		want  *rpc.ReplyError // nil: NFS3_OK
+	}{
+		{"count below the data", 2, "abcd", &rpc.ReplyError{Accept: rpc.GarbageArgs}},
+		{"count above the data", 8, "abcd", &rpc.ReplyError{Accept: rpc.GarbageArgs}},
+		{"count of empty data", 1, "", &rpc.ReplyError{Accept: rpc.GarbageArgs}},
+		{"count of the data", 4, "abcd", nil},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := must[nfsclient.CreateResult](t)(c.Create(cx, root, fmt.Sprintf("f%d", i), nfsclient.Guarded, nfsclient.Sattr{Mode: nfsclient.U32(0o644)}, [8]byte{}))
+			var e xdr.Encoder
+			e.Opaque(f.FH)
+			e.Uint64(0)
+			e.Uint32(tt.count)
+			e.Uint32(nfsclient.FileSync)
+			e.Opaque([]byte(tt.data))
+			res, err := c.RPC.Call(cx, nfs.ProgramNFS, nfs.VersionNFS, nfs.ProcWrite, c.Cred, e.Buf)
+			a := must[nfsclient.Fattr](t)(c.Getattr(cx, f.FH))
+			if tt.want != nil {
+				wantReplyError(t, err, *tt.want)
+				if a.Size != 0 {
+					t.Fatalf("refused WRITE left a file of %d bytes", a.Size)
+				}
+				return
+			}
+			check(t, err)
+			if st := xdr.NewDecoder(res).Uint32(); st != uint32(nfs.StatusOK) || a.Size != uint64(tt.count) {
+				t.Fatalf("WRITE: status %d, file of %d bytes; want NFS3_OK and %d bytes", st, a.Size, tt.count)
+			}
+		})
 	}
 }
