@@ -83,6 +83,11 @@ type replicaFS struct {
 	failedLog time.Time
 	// openFS is kvfs.Open (a test holds one up).
 	openFS func(context.Context, kvfs.KV, kvfs.Options) (*kvfs.FS, error)
+	// ctx is what rotations read the store under; close cancels it, so
+	// that a rotation reading a failing store does not hold up Close
+	// (the replica's refresh loop runs rotations, and Close waits for it).
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// servedAsOf is when the last refresh whose state this serves began
 	// (unix nanoseconds): the state served holds everything that was in
@@ -113,13 +118,16 @@ var _ nfs.Filesystem = (*replicaFS)(nil)
 // newReplicaFS serves rep's current state.
 func newReplicaFS(ctx context.Context, rep *lsm.Replica, opts kvfs.Options) (*replicaFS, error) {
 	r := &replicaFS{rep: rep, opts: opts, log: opts.Logger, open: make(map[*replicaState]struct{}), openFS: kvfs.Open}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	asOf := rep.Stats().LastRefresh
 	vw, err := rep.View()
 	if err != nil {
+		r.cancel()
 		return nil, err
 	}
 	st, err := r.openStateOf(ctx, vw)
 	if err != nil {
+		r.cancel()
 		return nil, err
 	}
 	r.cur = st
@@ -190,7 +198,7 @@ func (r *replicaFS) rotate() {
 		r.served(asOf)
 		return
 	}
-	st, err := r.openStateOf(context.Background(), vw)
+	st, err := r.openStateOf(r.ctx, vw)
 	if err != nil {
 		if now := time.Now(); now.Sub(r.failedLog) > time.Minute {
 			r.failedLog = now
@@ -273,6 +281,7 @@ func (r *replicaFS) do(f func(*kvfs.FS) error) error {
 // close releases the state served (calls still running finish first on
 // theirs).
 func (r *replicaFS) close() {
+	r.cancel()
 	r.mu.Lock()
 	r.closed = true
 	st := r.cur

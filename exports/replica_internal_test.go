@@ -21,6 +21,14 @@ import (
 // durable.
 func newReplicaPair(t *testing.T, poll time.Duration) (*database, func(name string)) {
 	t.Helper()
+	d, create, _ := newReplicaPairRegistry(t, poll)
+	return d, create
+}
+
+// newReplicaPairRegistry is newReplicaPair that also returns the replica's
+// registry (closed at cleanup if the test does not).
+func newReplicaPairRegistry(t *testing.T, poll time.Duration) (*database, func(name string), *Registry) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	load := func(name, extra string) *config.Config {
@@ -61,7 +69,7 @@ func newReplicaPair(t *testing.T, poll time.Duration) (*database, func(name stri
 	for _, db := range r.set.Load().byStore {
 		d = db
 	}
-	return d, create
+	return d, create, r
 }
 
 // waitReplicaSees waits until the replica's latest state (d.fs reads it)
@@ -236,5 +244,50 @@ func TestReplicaLagIsOfTheStateServed(t *testing.T) {
 			t.Fatalf("the replica's lag stayed at the failed state: %+v", got)
 		}
 		time.Sleep(poll)
+	}
+}
+
+// TestReplicaCloseDuringARotation: closing a replica export while a
+// rotation is reading the store (held up here, as by a store that fails
+// slowly) does not wait for that read: the rotation's context ends with
+// the replica. Before, it read under context.Background(), and Close
+// waited for it whatever its own context said.
+func TestReplicaCloseDuringARotation(t *testing.T) {
+	const poll = 10 * time.Millisecond
+	d, create, reg := newReplicaPairRegistry(t, poll)
+	rfs := d.rfs.Load()
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	defer close(release)
+	rfs.rotateMu.Lock()
+	rfs.openFS = func(ctx context.Context, kv kvfs.KV, opts kvfs.Options) (*kvfs.FS, error) {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-release:
+			return kvfs.Open(ctx, kv, opts)
+		}
+	}
+	rfs.rotateMu.Unlock()
+	create("second")
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no rotation started after the writer's change")
+	}
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		closed <- reg.Close(ctx)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("closing the replica still waits for the rotation's store read after 30 s")
 	}
 }
