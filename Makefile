@@ -6,7 +6,7 @@ GO        ?= go
 BIN       := bin/zerofsd
 PREFIX    ?= /usr/local
 CONFIG    ?= examples/zerofs.toml
-GOBIN     := $(shell $(GO) env GOPATH)/bin
+GOBIN      = $(shell $(GO) env GOPATH)/bin
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 TEST_TIMEOUT ?= 20m
@@ -15,8 +15,18 @@ TEST_TIMEOUT ?= 20m
 
 all: build
 
+# build always runs go build (it knows what changed, and stamps the version).
+# $(BIN) as a file is built only when missing or older than a source: that is
+# what install needs, so that `make build` then `sudo make install` runs go as
+# the user only (sudo's PATH rarely has go, and bin/ stays the user's).
+GO_BUILD   = $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/zerofsd
+SOURCES    = $(shell find . -name '*.go' ! -name '*_test.go' ! -path './bench/*') go.mod go.sum
+
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/zerofsd
+	$(GO_BUILD)
+
+$(BIN): $(SOURCES)
+	$(GO_BUILD)
 
 run: build
 	./$(BIN) run -c $(CONFIG)
@@ -46,8 +56,9 @@ DOCDIR    := $(PREFIX)/share/doc/zerofsd
 
 # install puts the binary, the systemd unit (run as the zerofs user, which is
 # created here through systemd-sysusers unless DESTDIR is set), the docs the unit
-# points to, and a starting config (never overwriting one).
-install: build
+# points to, and a starting config (never overwriting one). It builds the binary
+# only if it is missing or out of date: run `make build` first as yourself.
+install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/zerofsd
 	install -d $(DESTDIR)/etc/systemd/system
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' systemd/zerofsd.service \

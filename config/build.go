@@ -225,6 +225,14 @@ func (b *builder) buildS3() {
 	set(&secret, &a.secret, raw.SecretAccessKey, "secret_access_key", EnvSecretAccessKey, "")
 	s.SecretAccessKey = Secret(secret)
 	b.ps.secrets = append(b.ps.secrets, secret)
+	// A session token belongs to the keys it was issued with: those of the
+	// environment, never the file's.
+	if v, ok := lookupEnv(b.env, EnvSessionToken); ok {
+		b.ps.secrets = append(b.ps.secrets, v)
+		if a.accessKeyID.env && a.secret.env {
+			s.SessionToken = Secret(v)
+		}
+	}
 
 	a.allowHTTP = fileKey("s3.allow_http")
 	if raw.AllowHTTP != nil {
@@ -616,6 +624,9 @@ func (b *builder) buildStore(i int, raw *fileExport, e *Export) {
 	}
 	if ov.Region != nil && *ov.Region != "" {
 		s3.Region, a.region = *ov.Region, okey("region")
+	}
+	if !a.accessKeyID.env || !a.secret.env {
+		s3.SessionToken = "" // the export's own keys: not the environment's token's
 	}
 	if ov.AllowHTTP != nil {
 		s3.AllowHTTP, a.allowHTTP = *ov.AllowHTTP, okey("allow_http")

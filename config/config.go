@@ -64,8 +64,12 @@ const (
 	EnvBucket          = "AWS_S3_BUCKET"
 	EnvAccessKeyID     = "AWS_ACCESS_KEY_ID"
 	EnvSecretAccessKey = "AWS_SECRET_ACCESS_KEY"
-	EnvRegion          = "AWS_DEFAULT_REGION"
-	EnvAllowHTTP       = "AWS_ALLOW_HTTP"
+	// EnvSessionToken is the session token of temporary credentials (STS,
+	// SSO); it goes with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and has
+	// no key in the file.
+	EnvSessionToken = "AWS_SESSION_TOKEN"
+	EnvRegion       = "AWS_DEFAULT_REGION"
+	EnvAllowHTTP    = "AWS_ALLOW_HTTP"
 	// EnvKeyPrefix starts the name of the variable holding an encrypted
 	// export's passphrase: see PassphraseEnv.
 	EnvKeyPrefix = "ZEROFS_KEY_"
@@ -176,6 +180,10 @@ type S3 struct {
 	// the SDK's default credential chain.
 	AccessKeyID     string
 	SecretAccessKey Secret
+	// SessionToken makes them temporary credentials. It comes only from
+	// AWS_SESSION_TOKEN, and only with the keys of the environment: an
+	// export whose keys come from the file has none.
+	SessionToken Secret
 	// Region defaults to us-east-1.
 	Region string
 	// AllowHTTP permits an http:// endpoint. Default false.

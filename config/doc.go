@@ -16,7 +16,9 @@
 // file's [s3] table, the environment (AWS_ENDPOINT_URL, AWS_S3_BUCKET,
 // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION,
 // AWS_ALLOW_HTTP), then an export's own [exports.s3] table, which is the most
-// specific. For the cache, SLATEDB_CACHE_DIR and SLATEDB_CACHE_SIZE_GB win
+// specific. AWS_SESSION_TOKEN (temporary credentials) has no key in the file
+// and goes only with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: an export
+// whose keys come from the file, [s3] or its own, gets no session token. For the cache, SLATEDB_CACHE_DIR and SLATEDB_CACHE_SIZE_GB win
 // over [cache]. An encrypted export's passphrase comes only from the
 // environment, from ZEROFS_KEY_<NAME> (PassphraseEnv). An environment
 // variable set to the empty string counts as unset.

@@ -57,8 +57,10 @@ func load(path, abs string, data []byte, env func(string) (string, bool)) (*Conf
 	} else {
 		baseDir = filepath.Dir(abs)
 		ps.secrets = append(ps.secrets, secretsInText(data)...)
-		if v, ok := env(EnvSecretAccessKey); ok {
-			ps.secrets = append(ps.secrets, v)
+		for _, name := range []string{EnvSecretAccessKey, EnvSessionToken} {
+			if v, ok := env(name); ok {
+				ps.secrets = append(ps.secrets, v)
+			}
 		}
 		if !decodeFile(data, &raw, ps) {
 			return nil, ps.err()

@@ -210,6 +210,9 @@ func (w *tomlWriter) s3(s S3, withBucket bool) {
 	if s.SecretAccessKey.IsSet() {
 		w.str("secret_access_key", s.SecretAccessKey.String())
 	}
+	if s.SessionToken.IsSet() {
+		w.comment("session token from " + EnvSessionToken)
+	}
 	w.bool("allow_http", s.AllowHTTP)
 }
 

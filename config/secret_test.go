@@ -118,3 +118,59 @@ store = "s3://bkt/q"
 		t.Errorf("String() does not show the redacted secret:\n%s", cfg)
 	}
 }
+
+// TestSessionTokenFollowsEnvironmentKeys checks that AWS_SESSION_TOKEN
+// reaches an export with the keys of the environment (temporary credentials
+// need all three), and only those: keys from the file or an export's own
+// table were not issued with it.
+func TestSessionTokenFollowsEnvironmentKeys(t *testing.T) {
+	const token = "SessionTokenValue042"
+	envKeys := map[string]string{EnvAccessKeyID: "ENVID", EnvSecretAccessKey: envSecret, EnvSessionToken: token}
+	tokenOnly := map[string]string{EnvSessionToken: token}
+	export := func(name, extra string) string {
+		return "[[exports]]\nname = \"" + name + "\"\npath = \"/" + name + "\"\nstore = \"s3://bkt/" + name + "\"\n" + extra
+	}
+	ownKeys := "[exports.s3]\naccess_key_id = \"OWNID\"\nsecret_access_key = \"" + exportSecret + "\"\n"
+	fileKeys := "[s3]\naccess_key_id = \"FILEID\"\nsecret_access_key = \"" + fileSecret + "\"\n"
+	tests := []struct {
+		name      string
+		toml      string
+		env       map[string]string
+		wantS3    string // cfg.S3's token
+		wantByExp []string
+	}{
+		{"environment keys", validBase + export("a", ""), envKeys, token, []string{token}},
+		{"environment keys over the file's", validBase + fileKeys + export("a", ""), envKeys, token, []string{token}},
+		{"an export's own keys drop it", validBase + export("a", ownKeys) + export("b", ""), envKeys, token, []string{"", token}},
+		{"keys from the file", validBase + fileKeys + export("a", ""), tokenOnly, "", []string{""}},
+		{"no keys: the default chain", validBase + export("a", ""), tokenOnly, "", []string{""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := mustLoad(t, tc.toml, tc.env)
+			if got := cfg.S3.SessionToken.Reveal(); got != tc.wantS3 {
+				t.Errorf("s3 session token = %q, want %q", got, tc.wantS3)
+			}
+			for i, want := range tc.wantByExp {
+				if got := cfg.Exports[i].S3.SessionToken.Reveal(); got != want {
+					t.Errorf("exports[%d] session token = %q, want %q", i, got, want)
+				}
+			}
+			var logged bytes.Buffer
+			slog.New(slog.NewJSONHandler(&logged, nil)).Info("loaded", "config", cfg)
+			for _, out := range []string{cfg.String(), fmt.Sprintf("%v %+v %#v", cfg, *cfg, cfg), logged.String()} {
+				if strings.Contains(out, token) {
+					t.Errorf("the session token appears in:\n%s", out)
+				}
+			}
+			if (tc.wantS3 != "") != strings.Contains(cfg.String(), "session token from "+EnvSessionToken) {
+				t.Errorf("String() should say where the session token comes from exactly when one is used:\n%s", cfg)
+			}
+		})
+	}
+	// A broken config with the token in the environment never shows it.
+	text, _ := loadProblems(t, validBase+oneExport+"[server]\nlog_level = \""+token+"\"\n", envKeys)
+	if strings.Contains(text, token) {
+		t.Errorf("the session token appears in:\n%s", text)
+	}
+}

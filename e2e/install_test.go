@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,5 +67,45 @@ func TestInstallSystemdUnit(t *testing.T) {
 	check.Env = append(os.Environ(), "SLATEDB_CACHE_DIR=", "SLATEDB_CACHE_SIZE_GB=")
 	if out, err := check.CombinedOutput(); err != nil {
 		t.Errorf("installed config does not validate: %v\n%s", err, out)
+	}
+}
+
+// TestInstallRunsWithoutGo checks the documented recipe `make build` then
+// `sudo make install`: once the binary is built and newer than every
+// source, install does not build again, so it works where go is not on the
+// PATH (sudo's secure_path) and writes nothing into the tree as root.
+func TestInstallRunsWithoutGo(t *testing.T) {
+	var dirs []string
+	for _, dir := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
+		if _, err := os.Stat(filepath.Join(dir, "go")); err == nil {
+			continue // a go here would hide the difference
+		}
+		dirs = append(dirs, dir)
+	}
+	path := strings.Join(dirs, string(os.PathListSeparator))
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Fatal("make not found")
+	}
+	// A copy made now is newer than every source, as after `make build`.
+	bin := filepath.Join(t.TempDir(), "zerofsd")
+	data, err := os.ReadFile(zerofsdBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	install := exec.Command("make", "-s", "-C", "..", "install", "DESTDIR="+root, "BIN="+bin)
+	install.Env = append(os.Environ(), "PATH="+path)
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("make install with PATH=%s (no go): %v\n%s", path, err, out)
+	}
+	installed, err := os.ReadFile(filepath.Join(root, "usr/local/bin/zerofsd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(installed, data) {
+		t.Error("the installed binary is not the one built before")
 	}
 }

@@ -3,6 +3,7 @@ package exports_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -110,5 +111,34 @@ func TestReloadS3ConnectionSettings(t *testing.T) {
 			}
 			wantDurable(t, next, want)
 		})
+	}
+}
+
+// TestOpenStoreSendsSessionToken checks that an export's session token
+// (AWS_SESSION_TOKEN, with the environment's keys) reaches its S3 requests:
+// without it temporary credentials are refused.
+func TestOpenStoreSendsSessionToken(t *testing.T) {
+	const token = "session-token-of-temporary-keys"
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Header.Get("X-Amz-Security-Token"))
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer srv.Close()
+	ec := config.Export{
+		Name:  "tmp",
+		Store: config.StoreURL{Scheme: config.SchemeS3, Bucket: "b", Prefix: "p"},
+		S3: config.S3{Endpoint: srv.URL, AllowHTTP: true, Bucket: "b", Region: "us-east-1",
+			AccessKeyID: "ASIAEXAMPLE", SecretAccessKey: "secret", SessionToken: token},
+	}
+	store, err := exports.OpenStore(context.Background(), ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Head(context.Background(), "k"); err == nil {
+		t.Fatal("Head of a missing object succeeded")
+	}
+	if h, _ := got.Load().(string); h != token {
+		t.Errorf("X-Amz-Security-Token = %q, want %q", h, token)
 	}
 }

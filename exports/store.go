@@ -32,6 +32,7 @@ func s3Options(e config.Export) objstore.S3Options {
 		Region:          e.S3.Region,
 		AccessKeyID:     e.S3.AccessKeyID,
 		SecretAccessKey: e.S3.SecretAccessKey.Reveal(),
+		SessionToken:    e.S3.SessionToken.Reveal(),
 		AllowHTTP:       e.S3.AllowHTTP,
 	}
 }

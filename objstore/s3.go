@@ -43,6 +43,9 @@ type S3Options struct {
 	// role) is used.
 	AccessKeyID     string
 	SecretAccessKey string
+	// SessionToken makes the static credentials temporary ones (STS, SSO);
+	// only with AccessKeyID and SecretAccessKey. Never logged or printed.
+	SessionToken string
 	// AllowHTTP permits an http:// endpoint; without it NewS3 refuses one.
 	AllowHTTP bool
 	// MaxAttempts bounds the attempts of one operation (default 12; 1
@@ -179,6 +182,9 @@ func NewS3Client(ctx context.Context, opts S3Options) (*S3Client, error) {
 	if (opts.AccessKeyID == "") != (opts.SecretAccessKey == "") {
 		return nil, errors.New("objstore: s3: give both the access key id and the secret key, or neither")
 	}
+	if opts.SessionToken != "" && opts.AccessKeyID == "" {
+		return nil, errors.New("objstore: s3: a session token needs the access key id and secret key it was issued with")
+	}
 	httpClient := opts.HTTPClient
 	if httpClient == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -195,7 +201,7 @@ func NewS3Client(ctx context.Context, opts S3Options) (*S3Client, error) {
 			return nil, fmt.Errorf("objstore: s3: load credentials: %w", err)
 		}
 	} else {
-		cfg = aws.Config{Credentials: credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, "")}
+		cfg = aws.Config{Credentials: credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, opts.SessionToken)}
 	}
 	cfg.Region = opts.Region
 	cfg.HTTPClient = httpClient

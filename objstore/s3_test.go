@@ -87,6 +87,7 @@ func TestS3RefusesPlainHTTP(t *testing.T) {
 		{"bad scheme", objstore.S3Options{Endpoint: "ftp://127.0.0.1", Bucket: "b", AccessKeyID: "id", SecretAccessKey: secret}, "scheme", secret},
 		{"no bucket", objstore.S3Options{Endpoint: "https://127.0.0.1:9000"}, "no bucket", ""},
 		{"half credentials", objstore.S3Options{Endpoint: "https://127.0.0.1:9000", Bucket: "b", SecretAccessKey: secret}, "both", secret},
+		{"session token without keys", objstore.S3Options{Endpoint: "https://127.0.0.1:9000", Bucket: "b", SessionToken: secret}, "session token", secret},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,7 +106,7 @@ func TestS3RefusesPlainHTTP(t *testing.T) {
 			}
 		})
 	}
-	opts := objstore.S3Options{Endpoint: "https://u:" + secret + "@h", SecretAccessKey: secret}
+	opts := objstore.S3Options{Endpoint: "https://u:" + secret + "@h", SecretAccessKey: secret, SessionToken: secret}
 	if s := fmt.Sprint(opts); strings.Contains(s, secret) {
 		t.Fatalf("S3Options prints the secret: %s", s)
 	}
@@ -566,5 +567,51 @@ func check(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestS3SessionTokenIsSent checks that temporary credentials work: every
+// request carries the session token (X-Amz-Security-Token), which the
+// server needs to accept the temporary key.
+func TestS3SessionTokenIsSent(t *testing.T) {
+	const token = "session-token-of-temporary-keys"
+	tests := []struct {
+		name, token string
+	}{
+		{"temporary credentials", token},
+		{"static credentials", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var got []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				got = append(got, r.Header.Get("X-Amz-Security-Token"))
+				mu.Unlock()
+				w.WriteHeader(http.StatusNotFound)
+			}))
+			defer srv.Close()
+			s, err := objstore.NewS3(context.Background(), objstore.S3Options{
+				Endpoint: srv.URL, AllowHTTP: true, Bucket: "b", AccessKeyID: "ASIAEXAMPLE",
+				SecretAccessKey: "secret", SessionToken: tc.token, MaxAttempts: 1,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Head(context.Background(), "k"); !errors.Is(err, objstore.ErrNotFound) {
+				t.Fatalf("Head = %v, want ErrNotFound", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(got) == 0 {
+				t.Fatal("no request reached the server")
+			}
+			for i, h := range got {
+				if h != tc.token {
+					t.Errorf("request %d: X-Amz-Security-Token = %q, want %q", i, h, tc.token)
+				}
+			}
+		})
 	}
 }

@@ -36,6 +36,10 @@ func runJournal(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("%w: journal needs an action: list or extract", errUsage)
 	}
 	action, args := args[0], args[1:]
+	if isHelp(action) {
+		fmt.Fprintln(stdout, "usage: zerofsd journal list|extract -c FILE --export NAME [--tail T]")
+		return nil
+	}
 	fs, path := newFlags("journal "+action, stderr)
 	export := fs.String("export", "", "export `name` (required)")
 	tail := fs.String("tail", "", "extract: the set-aside tail's `name`, as journal list prints it (required)")

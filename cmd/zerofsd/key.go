@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/zerofs-go/zerofsd/crypt"
 	"github.com/zerofs-go/zerofsd/exports"
@@ -64,8 +65,14 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var newCred crypt.Credential
 	var update string
 	if *newKeyFile != "" {
-		newCred, err = crypt.ReadKeyFile(*newKeyFile)
-		update = fmt.Sprintf("set key_file = %q for export %s in %s", *newKeyFile, ec.Name, cfg.File)
+		// Read relative to the working directory, but named absolutely: the
+		// config resolves a relative key_file against its own directory.
+		var keyFile string
+		if keyFile, err = filepath.Abs(*newKeyFile); err != nil {
+			return fmt.Errorf("--new-key-file %s: %w", *newKeyFile, err)
+		}
+		newCred, err = crypt.ReadKeyFile(keyFile)
+		update = fmt.Sprintf("set key_file = %q for export %s in %s", keyFile, ec.Name, cfg.File)
 	} else {
 		newCred, err = crypt.Passphrase(os.Getenv(*newPassEnv), *newPassEnv)
 		update = fmt.Sprintf("give the daemon the new passphrase in %s (and remove key_file from export %s if it has one)", ec.Encryption.PassphraseEnv, ec.Name)

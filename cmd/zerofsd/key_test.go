@@ -95,3 +95,50 @@ func TestKeyRotate(t *testing.T) {
 		t.Fatalf("rotate with the old passphrase: exit %d: %s", code, stderr.String())
 	}
 }
+
+// TestKeyRotateRelativeKeyFile rotates to a key file named relative to the
+// working directory, which is not the config file's: the line it asks to
+// put in the config names the file that was read, absolutely, since the
+// config resolves a relative key_file against its own directory.
+func TestKeyRotateRelativeKeyFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	confDir, workDir := filepath.Join(dir, "etc"), filepath.Join(dir, "work")
+	for _, d := range []string{confDir, workDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldKey, newKey := filepath.Join(confDir, "old.key"), filepath.Join(workDir, "new.key")
+	for p, b := range map[string]byte{oldKey: 1, newKey: 2} {
+		if err := os.WriteFile(p, bytes.Repeat([]byte{b}, crypt.KeyLen), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	storeDir := filepath.Join(dir, "store")
+	store, err := objstore.NewLocal(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCred, err := crypt.ReadKeyFile(oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crypt.Open(ctx, store, oldCred, crypt.KeyringOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(confDir, "zerofs.toml")
+	content := fmt.Sprintf("[cache]\ndir = \"cache\"\nsize_gb = 1\n[[exports]]\nname = \"team-a\"\npath = \"/a\"\nstore = \"file://%s\"\nencryption = true\nkey_file = \"old.key\"\n", storeDir)
+	if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Chdir(workDir)
+	var stdout, stderr bytes.Buffer
+	if code := dispatch(ctx, []string{"key", "rotate", "-c", cfg, "--export", "team-a", "--new-key-file", "new.key"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("rotate: exit %d: %s", code, stderr.String())
+	}
+	if want := fmt.Sprintf("set key_file = %q", newKey); !strings.Contains(stdout.String(), want) {
+		t.Errorf("output does not say %s:\n%s", want, stdout.String())
+	}
+}

@@ -1,13 +1,16 @@
 // Command zerofsd serves filesystems kept in object storage over NFSv3.
 //
 //	zerofsd run -c zerofs.toml            serve every export of the config (the default subcommand)
-//	zerofsd check-config -c zerofs.toml   validate a config and print what it would serve
-//	zerofsd fsck -c zerofs.toml --export NAME   check one export's filesystem (read-only)
+//	zerofsd check-config -c zerofs.toml [-q]   validate a config and print what it would serve (-q: nothing when valid)
+//	zerofsd fsck -c zerofs.toml --export NAME [--checkpoint N]   check one export's filesystem, or a checkpoint of it (read-only)
 //	zerofsd du -c zerofs.toml --export NAME     live file data against what the bucket stores (read-only)
 //	zerofsd checkpoint create|list|delete|restore -c zerofs.toml --export NAME [--name N] [--undo U]
 //	zerofsd journal list|extract -c zerofs.toml --export NAME [--tail T]
 //	zerofsd key rotate -c zerofs.toml --export NAME (--new-key-file PATH | --new-passphrase-env VAR)
 //	zerofsd version
+//
+// Every command but version takes the config file as -c PATH or --config PATH
+// (default /etc/zerofs/zerofs.toml); `zerofsd COMMAND -h` lists its flags.
 package main
 
 import (

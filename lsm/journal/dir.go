@@ -34,8 +34,8 @@ func OpenDir(fsys FS, dir string, c Cipher) (*Dir, error) {
 	if fsys == nil {
 		fsys = OSFS{}
 	}
-	if err := fsys.MkdirAll(dir); err != nil {
-		return nil, fmt.Errorf("journal: creating %s: %w", dir, err)
+	if err := mkdirAll(fsys, dir); err != nil {
+		return nil, err
 	}
 	lock, err := fsys.Lock(path.Join(dir, lockName))
 	if err != nil {
@@ -256,6 +256,35 @@ func (d *Dir) RemoveBefore(n uint64) error {
 
 // RemoveAll removes every journal file (not what was set aside), durably.
 func (d *Dir) RemoveAll() error { return d.RemoveBefore(^uint64(0)) }
+
+// mkdirAll creates dir and its missing parents durably: each directory it
+// creates is synced into its parent, so that after a power cut the journal
+// directory of a new database is still there with the files synced into
+// it. A parent that cannot be listed for another reason than its absence
+// is taken as existing (MkdirAll then says what is wrong).
+func mkdirAll(fsys FS, dir string) error {
+	var created []string
+	for p := path.Clean(dir); ; p = path.Dir(p) {
+		if _, err := fsys.ReadDir(p); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		created = append(created, p)
+		if path.Dir(p) == p {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir); err != nil {
+		return fmt.Errorf("journal: creating %s: %w", dir, err)
+	}
+	for i := len(created) - 1; i >= 0; i-- {
+		if parent := path.Dir(created[i]); parent != created[i] {
+			if err := fsys.SyncDir(parent); err != nil {
+				return fmt.Errorf("journal: syncing directory %s after creating %s: %w", parent, created[i], err)
+			}
+		}
+	}
+	return nil
+}
 
 func (d *Dir) syncDir(dir string) error {
 	if err := d.fs.SyncDir(dir); err != nil {

@@ -103,7 +103,9 @@
 // last good offset with the same bytes by the Writer's goroutine, with a
 // backoff that callers of Sync honour too, so what is durable is always a
 // contiguous prefix of the commit order. A file and a directory entry are
-// fsynced before any record in them is acknowledged.
+// fsynced before any record in them is acknowledged, and so is the entry of
+// each directory OpenDir creates (the journal directory of a new database,
+// and its missing parents) in its parent.
 //
 // # Reading after a crash
 //

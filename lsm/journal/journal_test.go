@@ -1150,3 +1150,46 @@ func TestFailedRotationLeavesNoFile(t *testing.T) {
 		checkRecords(t, c.Groups[len(c.Groups)-1], 60)
 	})
 }
+
+// TestNewDirSurvivesCrash opens the journal of a new export, whose
+// directory and parents do not exist yet, syncs records and crashes the
+// machine: the directories OpenDir created were synced into their parents,
+// so the acknowledged records are still there (memfs drops a directory
+// whose entry was never synced, as a file system may after a power cut).
+func TestNewDirSurvivesCrash(t *testing.T) {
+	tests := []struct{ name, existing, dir string }{
+		{"parents missing", "", "/cache/journal/0123456789abcdef"},
+		{"journal_dir exists", "/cache/journal", "/cache/journal/0123456789abcdef"},
+		{"relative", "", "cache/journal/0123456789abcdef"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			forFormats(t, func(t *testing.T, f format) {
+				fsys := memfs.New(1)
+				if tc.existing != "" {
+					if err := fsys.MkdirAll(tc.existing); err != nil {
+						t.Fatal(err)
+					}
+					for p := tc.existing; p != "/"; p = filepath.Dir(p) {
+						if err := fsys.SyncDir(filepath.Dir(p)); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				_, w := f.begin(t, fsys, tc.dir, journal.WriterOptions{Interval: time.Hour})
+				for seq := uint64(1); seq <= 5; seq++ {
+					w.Append(record(seq), seq)
+				}
+				if err := w.Sync(context.Background(), 5); err != nil {
+					t.Fatal(err)
+				}
+				fsys.Crash(false)
+				c := f.scan(t, fsys, tc.dir)
+				if len(c.Groups) != 1 {
+					t.Fatalf("%d groups after a crash, want the one acknowledged", len(c.Groups))
+				}
+				checkRecords(t, c.Groups[0], 5)
+			})
+		})
+	}
+}

@@ -4,8 +4,9 @@
 // random part of what was written but not synced (a torn write), and it
 // injects errors (a full disk, an I/O error) into chosen operations.
 //
-// Directories made by MkdirAll are durable at once; everything else needs
-// an explicit sync, as on a real file system.
+// Nothing is durable without an explicit sync, as on a real file system: a
+// directory made by MkdirAll survives a crash only once its parent has been
+// synced (SyncDir) after it was made, and its parent survives too.
 package memfs
 
 import (
@@ -99,6 +100,9 @@ type FS struct {
 type dir struct {
 	entries map[string]*node // now
 	synced  map[string]*node // as of the last SyncDir
+	// durable: the directory's own entry in its parent is synced (the
+	// root always is).
+	durable bool
 }
 
 type node struct {
@@ -110,7 +114,9 @@ var _ journal.FS = (*FS)(nil)
 
 // New returns an empty file system; seed drives torn writes.
 func New(seed uint64) *FS {
-	return &FS{dirs: map[string]*dir{"/": newDir()}, locks: map[string]bool{}, rng: rand.New(rand.NewPCG(seed, 1))}
+	root := newDir()
+	root.durable = true
+	return &FS{dirs: map[string]*dir{"/": root}, locks: map[string]bool{}, rng: rand.New(rand.NewPCG(seed, 1))}
 }
 
 func newDir() *dir { return &dir{entries: map[string]*node{}, synced: map[string]*node{}} }
@@ -139,13 +145,19 @@ func (f *FS) fault(op Op, name string) error {
 	return nil
 }
 
-// Crash models a machine crash and restart: every file reverts to what was
-// synced (with tear, a random prefix of what was appended after that is
-// kept too), every directory to its synced entries, and every lock is
-// released.
+// Crash models a machine crash and restart: a directory whose entry (or an
+// ancestor's) was never synced into its parent is gone with everything in
+// it, every file reverts to what was synced (with tear, a random prefix of
+// what was appended after that is kept too), every directory to its synced
+// entries, and every lock is released.
 func (f *FS) Crash(tear bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for p := range f.dirs {
+		if !f.survives(p) {
+			delete(f.dirs, p)
+		}
+	}
 	for _, d := range f.dirs {
 		d.entries = cloneMap(d.synced)
 		for _, n := range d.entries {
@@ -158,6 +170,17 @@ func (f *FS) Crash(tear bool) {
 		}
 	}
 	f.locks = map[string]bool{}
+}
+
+// survives reports whether directory p and every ancestor have a synced
+// entry in their parents. Callers hold mu.
+func (f *FS) survives(p string) bool {
+	for ; p != "/"; p = path.Dir(p) {
+		if d, ok := f.dirs[p]; !ok || !d.durable {
+			return false
+		}
+	}
+	return true
 }
 
 // ReleaseLocks models the death of the process alone (no data is lost):
@@ -337,6 +360,11 @@ func (f *FS) SyncDir(name string) error {
 		return &fs.PathError{Op: "sync", Path: name, Err: fs.ErrNotExist}
 	}
 	d.synced = cloneMap(d.entries)
+	for p, sub := range f.dirs {
+		if p != "/" && path.Dir(p) == name {
+			sub.durable = true
+		}
+	}
 	return nil
 }
 
