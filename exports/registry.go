@@ -76,6 +76,11 @@ var _ nfs.ExportSet = (*Registry)(nil)
 type sharedSettings struct {
 	lsm                   config.LSM
 	memoryMB, readAheadMB int
+	journalDir            string
+}
+
+func sharedSettingsOf(cfg *config.Config) sharedSettings {
+	return sharedSettings{lsm: cfg.LSM, memoryMB: cfg.Cache.MemoryMB, readAheadMB: cfg.Cache.ReadAheadMB, journalDir: cfg.Cache.JournalDir}
 }
 
 // exportSet is an immutable snapshot of the open exports.
@@ -120,7 +125,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Registry, err
 		return nil, err
 	}
 	r.commit(p)
-	r.shared = sharedSettings{lsm: cfg.LSM, memoryMB: cfg.Cache.MemoryMB, readAheadMB: cfg.Cache.ReadAheadMB}
+	r.shared = sharedSettingsOf(cfg)
 	r.cfg = cfg
 	r.watch = r.startFenceWatch()
 	return r, nil
@@ -263,8 +268,12 @@ func (r *Registry) Reload(ctx context.Context, cfg *config.Config) error {
 	}
 	r.commit(p)
 	r.cfg = cfg
-	if shared := (sharedSettings{lsm: cfg.LSM, memoryMB: cfg.Cache.MemoryMB, readAheadMB: cfg.Cache.ReadAheadMB}); shared != r.shared {
-		r.log.Warn("[lsm], cache.memory_mb and cache.read_ahead_mb apply to stores opened from now on; the stores kept open keep their settings until they are reopened (restart)")
+	if shared := sharedSettingsOf(cfg); shared != r.shared {
+		r.log.Warn("[lsm], cache.memory_mb, cache.read_ahead_mb and cache.journal_dir apply to stores opened from now on; the stores kept open keep their settings until they are reopened (restart)")
+		if shared.journalDir != r.shared.journalDir {
+			r.log.Warn("cache.journal_dir changed: a local export opened from now on keeps its journal in the new directory; a journal tail left in the old one is not found there (move it while its store is not open: see docs/config.md)",
+				"old", r.shared.journalDir, "new", shared.journalDir)
+		}
 		r.shared = shared
 	}
 	if cfg.Server.ShutdownTimeout > 0 {

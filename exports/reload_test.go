@@ -582,3 +582,29 @@ func TestReloadSyncFollowsTheDurabilityInUse(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadWarnsOfAMovedJournalDir: a reload that changes cache.journal_dir
+// says so, naming both directories: the stores it opens use the new one,
+// and a tail left in the old one is not found there.
+func TestReloadWarnsOfAMovedJournalDir(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := fileExport("a", filepath.Join(dir, "A"))
+	cfg := testConfig(a)
+	cfg.Cache.JournalDir = filepath.Join(dir, "journal")
+	buf := &testenv.SyncBuffer{}
+	reg, err := exports.Open(ctx, cfg, exports.Options{Logger: slog.New(slog.NewTextHandler(buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reg.Close(ctx) })
+	next := testConfig(a)
+	next.Cache.JournalDir = filepath.Join(dir, "journal2")
+	if err := reg.Reload(ctx, next); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	logs := buf.String()
+	if !strings.Contains(logs, "cache.journal_dir changed") || !strings.Contains(logs, next.Cache.JournalDir) || !strings.Contains(logs, cfg.Cache.JournalDir) {
+		t.Errorf("no warning naming the old and new journal directories:\n%s", logs)
+	}
+}
