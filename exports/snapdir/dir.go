@@ -136,6 +136,19 @@ func (d *dirFS) exists(dir uint64, name string) error {
 }
 
 func (d *dirFS) Create(ctx context.Context, cred kvfs.Cred, dir uint64, name string, req kvfs.CreateRequest) (kvfs.NewEntry, error) {
+	if req.Mode == kvfs.CreateUnchecked && d.isDir(dir, name) {
+		// As over any other directory (and as Linux's server does): the
+		// existing object, unchanged.
+		a, err := d.Lookup(ctx, cred, dir, name)
+		if err != nil {
+			return kvfs.NewEntry{}, err
+		}
+		root, err := d.Filesystem.GetAttr(ctx, dir)
+		if err != nil {
+			return kvfs.NewEntry{}, err
+		}
+		return kvfs.NewEntry{Attr: a, Dir: kvfs.Change{Before: root, After: root}}, nil
+	}
 	if err := d.exists(dir, name); err != nil {
 		return kvfs.NewEntry{}, err
 	}

@@ -272,8 +272,13 @@ func TestSnapshotDirectory(t *testing.T) {
 	if _, err := f.fs.Rmdir(ctx, root, snapdir.DirIno, "first"); !errors.Is(err, syscall.EROFS) {
 		t.Fatalf("rmdir in .snapshots: %v", err)
 	}
-	if _, err := f.fs.Create(ctx, root, kvfs.RootIno, ".snapshots", kvfs.CreateRequest{}); !errors.Is(err, syscall.EEXIST) {
-		t.Fatalf("create .snapshots: %v", err)
+	if _, err := f.fs.Create(ctx, root, kvfs.RootIno, ".snapshots", kvfs.CreateRequest{Mode: kvfs.CreateGuarded}); !errors.Is(err, syscall.EEXIST) {
+		t.Fatalf("guarded create .snapshots: %v", err)
+	}
+	// An unchecked create answers the directory, unchanged, as over any
+	// other directory.
+	if e, err := f.fs.Create(ctx, root, kvfs.RootIno, ".snapshots", kvfs.CreateRequest{}); err != nil || e.Attr.Ino != snapdir.DirIno || e.Attr.Type != kvfs.TypeDir {
+		t.Fatalf("unchecked create .snapshots = %+v, %v; want the snapshot directory", e.Attr, err)
 	}
 	if _, err := f.fs.Rename(ctx, root, kvfs.RootIno, "f", kvfs.RootIno, ".snapshots"); !errors.Is(err, syscall.EROFS) {
 		t.Fatalf("rename onto .snapshots: %v", err)
