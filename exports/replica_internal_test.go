@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/kvfs"
 )
 
@@ -147,12 +148,16 @@ func TestReplicaRotationsInOrder(t *testing.T) {
 	create("third")
 	waitReplicaSees(t, d, "third")
 	fast := rotate()
-	time.Sleep(200 * time.Millisecond) // the second rotation, if it can go ahead
+	// It waits for the slow one (rotateMu), or goes ahead and returns.
+	waited := testenv.WaitParked(t, "exports.(*replicaFS).rotate", "sync.Mutex.Lock", fast)
 	close(released)
 	<-slow
 	<-fast
 	if _, err := rfs.Lookup(ctx, kvfs.Cred{}, kvfs.RootIno, "third"); err != nil {
 		t.Fatalf("the replica serves a state older than the one it reached: third: %v", err)
+	}
+	if !waited {
+		t.Fatal("the second rotation installed its state while the first one was still opening its own")
 	}
 }
 

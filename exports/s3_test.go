@@ -8,12 +8,14 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/exports"
 	"github.com/zerofs-go/zerofsd/internal/testenv"
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // hostKeepingProxy forwards to target keeping the Host header (so SigV4
@@ -140,5 +142,54 @@ func TestOpenStoreSendsSessionToken(t *testing.T) {
 	}
 	if h, _ := got.Load().(string); h != token {
 		t.Errorf("X-Amz-Security-Token = %q, want %q", h, token)
+	}
+}
+
+// TestOpenS3StoreChecksBucket: opening an S3 export whose bucket is missing
+// or whose credentials are refused fails at once with an error naming the
+// export, the bucket and the cause. Before, the open went on and failed at
+// its first listing (the keyring's), with an error about that listing.
+func TestOpenS3StoreChecksBucket(t *testing.T) {
+	env := testenv.S3(t)
+	const secret = "a-wrong-secret-value"
+	tests := []struct {
+		name   string
+		export func() config.Export
+		bucket string
+		want   error  // matched with errors.Is, when set
+		says   string // in the message
+	}{
+		{"missing bucket", func() config.Export {
+			e := s3Export("a", "exports/a", env, env.AccessKeyID, env.SecretAccessKey)
+			e.Store.Bucket, e.S3.Bucket = "no-such-bucket-here", "no-such-bucket-here"
+			return e
+		}, "no-such-bucket-here", objstore.ErrNoSuchBucket, "does not exist"},
+		{"wrong secret", func() config.Export {
+			return s3Export("a", "exports/a", env, env.AccessKeyID, secret)
+		}, env.Bucket, nil, "credentials (access key id \"" + env.AccessKeyID + "\") are refused"},
+		{"unknown key", func() config.Export {
+			return s3Export("a", "exports/a", env, "nobody", secret)
+		}, env.Bucket, nil, "credentials (access key id \"nobody\") are refused"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reg, err := exports.Open(context.Background(), testConfig(tc.export()), exports.Options{Logger: logger(t)})
+			if err == nil {
+				reg.Close(context.Background())
+				t.Fatal("Open succeeded")
+			}
+			msg := err.Error()
+			for _, s := range []string{"export a: opening store s3://" + tc.bucket + "/exports/a", `bucket "` + tc.bucket + `"`, tc.says} {
+				if !strings.Contains(msg, s) {
+					t.Errorf("Open: %v\nwant it to say %q", err, s)
+				}
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("Open: %v, want %v", err, tc.want)
+			}
+			if strings.Contains(msg, secret) {
+				t.Errorf("Open: %v: the error shows the secret", err)
+			}
+		})
 	}
 }

@@ -11,20 +11,56 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/exports"
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/lsm"
 )
 
-// fakeClock is a Clock that moves only when told.
+// fakeClock is a Clock that moves only when told, and tells the deadlines
+// of the After calls pending.
 type fakeClock struct {
 	mu      sync.Mutex
 	now     time.Time
 	waiters []fakeWaiter
+	calls   int // After calls so far
 }
 
 type fakeWaiter struct {
-	at time.Time
-	ch chan time.Time
+	at   time.Time
+	ch   chan time.Time
+	call int // the After call that made it, counting from 1
+}
+
+// afterCalls returns how many After calls were made so far.
+func (c *fakeClock) afterCalls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls
+}
+
+// waitAfter waits until an After call made after the first since ones is
+// pending with deadline at. The scheduler calls After as it parks on its
+// select, so it is parked until at then (unless a reload kicks it).
+func (c *fakeClock) waitAfter(t *testing.T, since int, at time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		var pending []time.Time
+		for _, w := range c.waiters {
+			if w.call > since {
+				pending = append(pending, w.at)
+			}
+		}
+		c.mu.Unlock()
+		if slices.ContainsFunc(pending, at.Equal) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no After call pending until %v; the deadlines of those made since call %d: %v", at, since, pending)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (c *fakeClock) Now() time.Time {
@@ -36,12 +72,13 @@ func (c *fakeClock) Now() time.Time {
 func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.calls++
 	ch := make(chan time.Time, 1)
 	if d <= 0 {
 		ch <- c.now
 		return ch
 	}
-	c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
+	c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch, call: c.calls})
 	return ch
 }
 
@@ -110,7 +147,8 @@ func TestScheduledSnapshots(t *testing.T) {
 	}
 	db, _ := reg.DB("a")
 	live := fsOf(t, reg, "a")
-	name := func(h int) string { return exports.ScheduledName(start.Add(time.Duration(h) * time.Hour)) }
+	hour := func(h int) time.Time { return start.Add(time.Duration(h) * time.Hour) }
+	name := func(h int) string { return exports.ScheduledName(hour(h)) }
 	if name(0) != "auto-20260130T150000Z" {
 		t.Fatalf("scheduled name = %q", name(0))
 	}
@@ -120,14 +158,18 @@ func TestScheduledSnapshots(t *testing.T) {
 	if _, err := db.Checkpoint(ctx, "manual"); err != nil {
 		t.Fatal(err)
 	}
-	var want []string
+	want := []string{name(0), "manual"} // sorted
+	// since counts the After calls made before the last snapshot was due.
+	since := 0
 	for h := 1; h <= 5; h++ {
 		writeFile(t, live, fmt.Sprintf("f%d", h), fmt.Sprintf("written before hour %d", h))
 		clock.Advance(59 * time.Minute)
-		time.Sleep(20 * time.Millisecond)
-		if got := checkpointNames(t, db); slices.Contains(got, name(h)) {
-			t.Fatalf("hour %d taken early: %v", h, got)
+		// Parked until hour h, with nothing taken before.
+		clock.waitAfter(t, since, hour(h))
+		if got := checkpointNames(t, db); !slices.Equal(got, want) {
+			t.Fatalf("a minute before hour %d: %v, want %v", h, got, want)
 		}
+		since = clock.afterCalls()
 		clock.Advance(time.Minute)
 		want = []string{"manual"}
 		for k := max(0, h-2); k <= h; k++ {
@@ -171,27 +213,34 @@ func TestScheduledSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Advance(30 * time.Minute)
+	since = clock.afterCalls()
 	reg, err = exports.Open(ctx, testConfig(ec), exports.Options{Logger: logger(t), Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close(ctx) })
 	db, _ = reg.DB("a")
-	time.Sleep(50 * time.Millisecond)
-	waitNames(t, db, want)
+	clock.waitAfter(t, since, hour(6))
+	if got := checkpointNames(t, db); !slices.Equal(got, want) {
+		t.Fatalf("after a restart half an hour before hour 6: %v, want %v", got, want)
+	}
+	since = clock.afterCalls()
 	clock.Advance(30 * time.Minute)
 	want = []string{"manual", name(4), name(5), name(6)}
 	slices.Sort(want)
 	waitNames(t, db, want)
 
 	// A reload that turns the schedule off takes no more and deletes none.
+	clock.waitAfter(t, since, hour(7)) // the round of hour 6 is over
 	ec.SnapshotEvery, ec.SnapshotKeep = 0, 0
 	if err := reg.Reload(ctx, testConfig(ec)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // a round begun before the reload ends
+	// The reload woke the scheduler; it parks again, on no deadline.
+	testenv.WaitParked(t, "exports.(*scheduler).run", "select", nil)
 	clock.Advance(5 * time.Hour)
-	time.Sleep(50 * time.Millisecond)
+	// Had that woken it, it would be busy until it parked again.
+	testenv.WaitParked(t, "exports.(*scheduler).run", "select", nil)
 	if got := checkpointNames(t, db); !slices.Equal(got, want) {
 		t.Fatalf("after turning the schedule off: %v, want %v", got, want)
 	}

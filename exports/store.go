@@ -10,13 +10,24 @@ import (
 
 // OpenStore opens the object store an export's URL names: a local directory,
 // an S3 bucket/prefix with the export's effective S3 settings, or a fresh
-// in-memory store.
+// in-memory store. An S3 store is asked once whether its bucket exists and
+// takes its credentials (objstore.S3.CheckBucket), so that a missing bucket
+// (objstore.ErrNoSuchBucket) or refused credentials fail the open with an
+// error naming the bucket, not the first request of whatever opens next.
 func OpenStore(ctx context.Context, e config.Export) (objstore.Store, error) {
 	switch e.Store.Scheme {
 	case config.SchemeFile:
 		return objstore.NewLocal(e.Store.Dir)
 	case config.SchemeS3:
-		return objstore.NewS3(ctx, s3Options(e))
+		s, err := objstore.NewS3(ctx, s3Options(e))
+		if err != nil {
+			return nil, err
+		}
+		if err := s.CheckBucket(ctx); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+		return s, nil
 	case config.SchemeMemory:
 		return objstore.NewMemory(), nil
 	}

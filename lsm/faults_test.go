@@ -262,16 +262,27 @@ func TestCorruptObjects(t *testing.T) {
 		}
 		db.kill()
 		var victim string
-		objs, _ := listAll(ctx, store, walPrefix)
+		objs, err := listAll(ctx, store, walPrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, o := range objs {
 			if o.Size > 21 {
 				victim = o.Key
 			}
 		}
-		data, _ := store.Get(ctx, victim)
+		if victim == "" {
+			t.Fatalf("no WAL object holds a batch: %v", objs)
+		}
+		data, err := store.Get(ctx, victim)
+		if err != nil {
+			t.Fatal(err)
+		}
 		data[len(data)-1] ^= 1
-		store.Put(ctx, victim, data)
-		_, err := Open(ctx, store, smallOptions())
+		if err := store.Put(ctx, victim, data); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(ctx, store, smallOptions())
 		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), victim) {
 			t.Fatalf("Open over a corrupt WAL object = %v, want ErrCorrupt naming %s", err, victim)
 		}
@@ -284,20 +295,30 @@ func TestCorruptObjects(t *testing.T) {
 		db := mustOpen(t, store, opts)
 		defer db.Close(ctx)
 		for i := 0; i < 200; i++ {
-			db.Put(ctx, []byte(fmt.Sprintf("k%03d", i)), []byte("value"), WriteOptions{})
+			if err := db.Put(ctx, []byte(fmt.Sprintf("k%03d", i)), []byte("value"), WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := db.FlushMemtable(ctx); err != nil {
 			t.Fatal(err)
 		}
 		sst := tableKey(db.v.Load().l0[0].meta.ID)
-		data, _ := store.Get(ctx, sst)
+		data, err := store.Get(ctx, sst)
+		if err != nil {
+			t.Fatal(err)
+		}
 		data[10] ^= 0xff // inside the first data block
-		store.Put(ctx, sst, data)
-		_, err := db.Get(ctx, []byte("k000"))
+		if err := store.Put(ctx, sst, data); err != nil {
+			t.Fatal(err)
+		}
+		_, err = db.Get(ctx, []byte("k000"))
 		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), sst) {
 			t.Fatalf("Get from a corrupt SST = %v, want ErrCorrupt naming %s", err, sst)
 		}
-		it, _ := db.NewIterator(ctx, nil, nil)
+		it, err := db.NewIterator(ctx, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for it.Next() {
 		}
 		if err := it.Close(); !errors.Is(err, ErrCorrupt) {
@@ -356,7 +377,9 @@ func TestBackgroundGCSettles(t *testing.T) {
 	db := mustOpen(t, objstore.NewMemory(), opts)
 	defer db.Close(ctx)
 	for i := 0; i < 300; i++ {
-		db.Put(ctx, []byte(fmt.Sprintf("k%03d", i%50)), []byte(strings.Repeat("v", 100)), WriteOptions{})
+		if err := db.Put(ctx, []byte(fmt.Sprintf("k%03d", i%50)), []byte(strings.Repeat("v", 100)), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := db.FlushMemtable(ctx); err != nil {
 		t.Fatal(err)

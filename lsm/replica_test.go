@@ -259,8 +259,12 @@ func TestReplicaLeaseExpires(t *testing.T) {
 	rep.cancel()
 	<-rep.done
 	for r := 1; r <= 20; r++ {
-		writeRound(ctx, w, r)
-		w.FlushMemtable(ctx)
+		if err := writeRound(ctx, w, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := w.Compact(ctx, true); err != nil {
 		t.Fatal(err)
@@ -271,7 +275,10 @@ func TestReplicaLeaseExpires(t *testing.T) {
 	if _, err := store.Head(ctx, manifestKey(leased)); err != nil {
 		t.Fatalf("leased manifest %d collected while the lease is live: %v", leased, err)
 	}
-	vw, _ := rep.View()
+	vw, err := rep.View()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := readRound(ctx, vw); err != nil {
 		t.Fatalf("replica read under a live lease: %v", err)
 	}

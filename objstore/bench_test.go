@@ -27,7 +27,7 @@ func BenchmarkStores(b *testing.B) {
 			return s
 		}},
 		{"local-nosync", func(b *testing.B) objstore.Store {
-			s, err := objstore.OpenLocal(b.TempDir(), objstore.LocalOptions{NoSync: true})
+			s, err := objstore.NewLocalNoSync(b.TempDir())
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -21,7 +21,7 @@ import (
 const localTempPrefix = ".objstore-tmp-"
 
 // localStaleTempAge is how old (by modification time) a temp file must be
-// for OpenLocal to remove it as left by a crash. Another process may share
+// for NewLocal to remove it as left by a crash. Another process may share
 // the directory and be writing a temp file right now; a write takes
 // seconds, so one untouched for an hour is abandoned. Should a writer stall
 // that long all the same, its rename or link then fails and its Put
@@ -40,27 +40,17 @@ const localStaleTempAge = time.Hour
 // directories while listing); a file system call in progress is not
 // interrupted.
 type Local struct {
-	root   string
+	root string
+	// noSync skips every fsync: writes then survive a crash of the process
+	// but not of the machine. Only the package's tests and benchmarks set
+	// it (export_test.go).
 	noSync bool
-}
-
-// LocalOptions configures OpenLocal.
-type LocalOptions struct {
-	// NoSync skips every fsync (default false). Writes then survive a crash
-	// of the process but not of the machine: for tests and benchmarks only.
-	NoSync bool
 }
 
 var _ Store = (*Local)(nil)
 
-// NewLocal returns a store on dir, creating the directory if needed, with
-// default options (every write fsynced).
+// NewLocal returns a store on dir, creating the directory if needed.
 func NewLocal(dir string) (*Local, error) {
-	return OpenLocal(dir, LocalOptions{})
-}
-
-// OpenLocal is NewLocal with options.
-func OpenLocal(dir string, opts LocalOptions) (*Local, error) {
 	if dir == "" {
 		return nil, errors.New("objstore: local store: empty directory name")
 	}
@@ -79,7 +69,7 @@ func OpenLocal(dir string, opts LocalOptions) (*Local, error) {
 		return nil, fmt.Errorf("objstore: local store %q: not a directory", abs)
 	}
 	removeStaleTemps(abs, time.Now().Add(-localStaleTempAge))
-	return &Local{root: abs, noSync: opts.NoSync}, nil
+	return &Local{root: abs}, nil
 }
 
 // removeStaleTemps removes, under root, the temp files last modified before

@@ -267,21 +267,32 @@ func (s *S3) Close() error {
 	return nil
 }
 
-// CheckBucket asks the server whether the bucket exists and is reachable
-// with the credentials (HeadBucket), for a clear error at startup.
+// CheckBucket asks the server, in one request, whether the bucket exists and
+// the credentials may list the store's prefix in it (what opening a
+// database does first), for a clear error when a store is opened: a
+// missing bucket is ErrNoSuchBucket, refused credentials are named as
+// such. It lists rather than asks for the bucket (HeadBucket): credentials
+// confined to the prefix may not ask about the whole bucket.
 func (s *S3) CheckBucket(ctx context.Context) error {
-	endpoint := redactURL(s.client.Load().opts.Endpoint)
-	err := s.retry(ctx, OpHead, "", func(ctx context.Context, c *s3.Client) error {
-		_, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket})
+	c := s.client.Load()
+	endpoint := redactURL(c.opts.Endpoint)
+	err := s.retry(ctx, OpList, "", func(ctx context.Context, c *s3.Client) error {
+		_, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(s.prefix), MaxKeys: aws.Int32(1)})
 		return err
 	})
-	if errors.Is(err, ErrNotFound) || apiCode(err) == "NoSuchBucket" {
+	switch {
+	case err == nil:
+		return nil
+	case apiCode(err) == "NoSuchBucket":
 		return fmt.Errorf("objstore: s3 bucket %q at %s: %w", s.bucket, endpoint, ErrNoSuchBucket)
+	case httpStatus(err) == http.StatusForbidden:
+		who := fmt.Sprintf("access key id %q", c.opts.AccessKeyID)
+		if c.opts.AccessKeyID == "" {
+			who = "of the default chain"
+		}
+		return fmt.Errorf("objstore: s3 bucket %q at %s: the credentials (%s) are refused: %w", s.bucket, endpoint, who, err)
 	}
-	if err != nil {
-		return fmt.Errorf("objstore: s3 bucket %q at %s: %w", s.bucket, endpoint, err)
-	}
-	return nil
+	return fmt.Errorf("objstore: s3 bucket %q at %s: %w", s.bucket, endpoint, err)
 }
 
 // Bucket returns the bucket name.

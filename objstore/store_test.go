@@ -31,7 +31,7 @@ func TestCountingContract(t *testing.T) {
 
 func TestLocalNoSyncContract(t *testing.T) {
 	storetest.RunContractTests(t, func(t *testing.T) objstore.Store {
-		s, err := objstore.OpenLocal(t.TempDir(), objstore.LocalOptions{NoSync: true})
+		s, err := objstore.NewLocalNoSync(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,6 +34,10 @@
 //
 // Note: versitygw's posix backend cannot hold both a key "p" and "p/q".
 //
+// WaitParked waits until a goroutine is parked (on a select, a channel, a
+// mutex) in a given function, read from a goroutine dump: a test waits for
+// one to reach the point where it blocks instead of sleeping and hoping.
+//
 // Port111 serializes the tests that use port 111 (a portmapper, rpcbind),
 // across packages, with an flock on Port111LockFile, and skips a test when
 // the port cannot be had; RPCBind runs the host's rpcbind under that lock.

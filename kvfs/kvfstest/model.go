@@ -75,7 +75,8 @@ type ModelOptions struct {
 // crashes the store at random points. After each crash the filesystem is
 // reopened, fsck must be clean, and every goroutine's subtree must equal the
 // model after some prefix of its operations that includes every operation
-// flushed before the crash. Failures report the seed.
+// flushed before the crash: every operation that had returned when a flush
+// began, whichever goroutine flushed. Failures report the seed.
 func RunModel(t testing.TB, st Store, o ModelOptions) {
 	t.Helper()
 	if o.Seed == 0 {
@@ -254,17 +255,74 @@ func canonicalFS(ctx context.Context, fs *kvfs.FS, dir uint64) (string, error) {
 	return strings.Join(lines, "\n"), nil
 }
 
+// workerKey is the context key of the worker running an operation (its
+// index): a Store may tell the workers' batches and flushes apart by it.
+type workerKey struct{}
+
 // worker drives one goroutine's subtree.
 type worker struct {
-	id      int
-	rng     *rand.Rand
-	name    string // directory under the root
-	model   *mnode
-	history []*mnode // model after each operation since the last durable point; history[0] is durable
+	id    int
+	rng   *rand.Rand
+	name  string // directory under the root
+	model *mnode
+	// order guards history and trimmed, which other workers' flushes trim.
+	order *order
+	// history is the model after each operation since the last durable
+	// point; history[0] is durable. trimmed counts the entries dropped
+	// from its front since the last crash: history[i] is the model after
+	// operation trimmed+i.
+	history []*mnode
+	trimmed int
 	log     []string
 }
 
-func (w *worker) snapshot() { w.history = append(w.history, w.model.clone(map[*mnode]*mnode{})) }
+// snapshot notes in the worker's history that an operation has finished.
+func (w *worker) snapshot() {
+	c := w.model.clone(map[*mnode]*mnode{})
+	w.order.mu.Lock()
+	w.history = append(w.history, c)
+	w.order.mu.Unlock()
+}
+
+// order is the one order in which the workers' operations finish and
+// flushes begin: a flush makes durable every operation of every worker
+// noted before it began (whichever worker flushed), so once it returns,
+// a crash may no longer lose them.
+type order struct {
+	mu      sync.Mutex
+	workers []*worker
+}
+
+// flushBegins notes where each worker's history stands as a flush begins.
+func (o *order) flushBegins() []int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	marks := make([]int, len(o.workers))
+	for i, w := range o.workers {
+		marks[i] = w.trimmed + len(w.history)
+	}
+	return marks
+}
+
+// flushed trims every worker's history to the operations after those
+// noted when the flush that returned marks began: the model after the
+// last of those is durable now.
+func (o *order) flushed(marks []int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i, w := range o.workers {
+		if drop := marks[i] - 1 - w.trimmed; drop > 0 {
+			w.history = w.history[drop:]
+			w.trimmed += drop
+		}
+	}
+}
+
+// durable trims every worker's history to its last entry: after a flush
+// with no worker running.
+func (o *order) durable() {
+	o.flushed(o.flushBegins())
+}
 
 // paths lists the model's paths (relative to the worker's directory) with their nodes.
 func (w *worker) paths() (dirs, all []string, nodes map[string]*mnode) {
@@ -613,10 +671,11 @@ func (w *worker) step(ctx context.Context, fs *kvfs.FS, base uint64) error {
 		}
 	case 15: // flush
 		desc = "flush"
+		marks := w.order.flushBegins()
 		if err := fs.Flush(ctx); err != nil {
 			return err
 		}
-		w.history = w.history[len(w.history)-1:]
+		w.order.flushed(marks)
 	}
 	if desc != "" {
 		w.log = append(w.log, desc)
@@ -640,8 +699,9 @@ func runModel(st Store, o ModelOptions) error {
 	}
 	defer func() { fs.Close(ctx) }()
 	ws := make([]*worker, workers)
+	ord := &order{workers: ws}
 	for i := range ws {
-		w := &worker{id: i, rng: rand.New(rand.NewPCG(seed, uint64(i+1))), name: fmt.Sprintf("w%d", i),
+		w := &worker{id: i, rng: rand.New(rand.NewPCG(seed, uint64(i+1))), name: fmt.Sprintf("w%d", i), order: ord,
 			model: &mnode{typ: kvfs.TypeDir, mode: 0o777, children: map[string]*mnode{}}}
 		if _, err := fs.Mkdir(ctx, root, kvfs.RootIno, w.name, 0o777); err != nil {
 			return err
@@ -652,9 +712,7 @@ func runModel(st Store, o ModelOptions) error {
 	if err := fs.Flush(ctx); err != nil {
 		return err
 	}
-	for _, w := range ws {
-		w.history = w.history[len(w.history)-1:]
-	}
+	ord.durable()
 	bases := func() ([]uint64, error) {
 		b := make([]uint64, len(ws))
 		for i, w := range ws {
@@ -677,6 +735,7 @@ func runModel(st Store, o ModelOptions) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				ctx := context.WithValue(ctx, workerKey{}, i)
 				for range steps {
 					if err := w.step(ctx, fs, base[i]); err != nil {
 						errs[i] = fmt.Errorf("round %d worker %d: %w\nlast ops:\n%s", round, i, err, strings.Join(w.log[max(0, len(w.log)-10):], "\n"))
@@ -730,7 +789,7 @@ func runModel(st Store, o ModelOptions) error {
 					round, i, len(w.history)-1, got, canonicalModel(w.history[0]), canonicalModel(w.model), strings.Join(w.log[max(0, len(w.log)-10):], "\n"))
 			}
 			w.model = w.history[match].clone(map[*mnode]*mnode{})
-			w.history = []*mnode{w.model.clone(map[*mnode]*mnode{})}
+			w.history, w.trimmed = []*mnode{w.model.clone(map[*mnode]*mnode{})}, 0
 		}
 	}
 	// Finally the live state must equal the models exactly.
