@@ -181,7 +181,12 @@
 // pointers to the copies; a value is copied as it is stored (a compressed
 // one stays compressed, checked by its CRC, never decoded). The deletion
 // that follows removes the emptied
-// objects. A checkpoint pins a manifest
+// objects. A value the value compaction cannot read (its object fails to
+// read, or its bytes fail their CRC) is not copied: its pointer stays, so
+// its object is kept; it is logged with the object's name and counted
+// (Stats.UnreadableValues), the rest is relocated, and that object is left
+// out of value compactions for an hour (so neither read nor logged again
+// meanwhile). A checkpoint pins a manifest
 // (and so its SSTs) until deleted; OpenReadOnly reads at a checkpoint or
 // at the latest state. DB.Checkpoint first writes the memtables out, so it
 // holds every write made before it; CreateCheckpoint, RemoveCheckpoint and

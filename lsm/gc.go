@@ -58,8 +58,8 @@ type GCResult struct {
 // RunGC collects garbage. First, when the separated values' garbage
 // warrants it (Options.ValueGarbageRatio; twice that when anything was
 // written since the previous round), a value compaction relocates the live
-// values of mostly-dead objects. Then it deletes objects nothing needs any
-// more:
+// values of mostly-dead objects (leaving those it cannot read where they
+// are). Then it deletes objects nothing needs any more:
 //   - WAL objects below the current manifest's flushed WAL id (their
 //     writes are in SSTs) that no SST points into;
 //   - value objects no SST points into, once older than GCMinAge;
