@@ -12,6 +12,7 @@ import (
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
 	"github.com/zerofs-go/zerofsd/lsm/vlog"
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // sizeRatio: a sorted run joins a compaction when it is at most this many
@@ -102,7 +103,7 @@ func (db *DB) compact(ctx context.Context, trigger int) (bool, error) {
 	if plan == nil {
 		return false, nil
 	}
-	return true, db.runCompaction(ctx, plan, start, nil)
+	return true, db.runCompaction(ctx, plan, start, nil, nil)
 }
 
 // planIters returns one internal iterator per L0 SST and run of the plan,
@@ -128,8 +129,12 @@ func (db *DB) planIters(ctx context.Context, plan *compactionPlan) ([]internalIt
 }
 
 // runCompaction merges the plan's inputs into one new sorted run, moving
-// the values reloc names (see writeMerged). Callers hold compactMu.
-func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start time.Time, reloc relocations) error {
+// the values reloc names (see writeMerged) to valueObjs, the value objects
+// written for it. If it fails before it tries its manifest update, no
+// manifest can name its outputs: it deletes them and valueObjs at once.
+// Once it has tried (an unanswered PUT may have landed), it leaves them to
+// GC, which keeps what a landed manifest names. Callers hold compactMu.
+func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start time.Time, reloc relocations, valueObjs []vlog.Object) error {
 	iters, bytesIn := db.planIters(ctx, plan)
 	outputs, err := db.writeMerged(ctx, newMergeIter(iters), plan.bottom, reloc)
 	defer func() {
@@ -138,6 +143,7 @@ func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start tim
 		}
 	}()
 	if err != nil {
+		db.discard(ctx, outputs, valueObjs)
 		return err
 	}
 	db.manifestMu.Lock()
@@ -164,6 +170,25 @@ func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start tim
 	db.log.Debug("lsm: compacted", "l0", len(plan.l0), "runs", len(plan.runs), "bottom", plan.bottom,
 		"outputs", len(outputs), "bytes_in", bytesIn, "bytes_out", bytesOut, "relocated_objects", len(reloc), "took", time.Since(start))
 	return nil
+}
+
+// discard deletes the SSTs and value objects of a compaction that failed
+// before it tried its manifest update (no manifest names them); callers
+// then forget them as pending. One it cannot delete is left to GC, which
+// collects it once GCMinAge old.
+func (db *DB) discard(ctx context.Context, tables []manifest.Table, objs []vlog.Object) {
+	keys := make([]string, 0, len(tables)+len(objs))
+	for _, t := range tables {
+		keys = append(keys, tableKey(t.ID))
+	}
+	for _, o := range objs {
+		keys = append(keys, objectKey(o))
+	}
+	for _, key := range keys {
+		if err := db.store.Delete(ctx, key); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+			db.log.Warn("lsm: deleting the output of a failed compaction; GC will", "object", key, "err", err)
+		}
+	}
 }
 
 // applyCompaction replaces the plan's inputs with the new run. It is
@@ -202,8 +227,8 @@ func applyCompaction(m *manifest.Manifest, plan *compactionPlan, newRun manifest
 // of SSTs of about TargetSSTBytes (dropping tombstones when bottom). A
 // pointer into an object of reloc is replaced by the pointer to where its
 // value was copied (one not found there is kept: its object then stays
-// referenced). On error it still returns the SSTs it uploaded (for the
-// caller to unpend).
+// referenced). On error it still returns the SSTs it uploaded or tried to
+// (a failed PUT may have landed), for the caller to delete and unpend.
 func (db *DB) writeMerged(ctx context.Context, it internalIter, bottom bool, reloc relocations) ([]manifest.Table, error) {
 	defer it.Close()
 	var outputs []manifest.Table
@@ -215,6 +240,7 @@ func (db *DB) writeMerged(ctx context.Context, it internalIter, bottom bool, rel
 			return err
 		}
 		if err := db.putTable(ctx, meta.ID, data); err != nil {
+			outputs = append(outputs, meta)
 			return fmt.Errorf("lsm: writing compaction output %s: %w", tableKey(meta.ID), err)
 		}
 		outputs = append(outputs, meta)

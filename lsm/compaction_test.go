@@ -1,9 +1,11 @@
 package lsm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,7 +145,7 @@ func TestCompactionOverwritesAndTombstones(t *testing.T) {
 	db.manifestMu.Lock()
 	m := db.man.Clone()
 	db.manifestMu.Unlock()
-	err := db.runCompaction(ctx, &compactionPlan{l0: m.L0, runs: m.Runs, bottom: true}, time.Now(), nil)
+	err := db.runCompaction(ctx, &compactionPlan{l0: m.L0, runs: m.Runs, bottom: true}, time.Now(), nil, nil)
 	db.compactMu.Unlock()
 	if err != nil {
 		t.Fatal(err)
@@ -161,5 +163,80 @@ func TestCompactionOverwritesAndTombstones(t *testing.T) {
 	check("bottom")
 	if err := db.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// damagedTree writes two L0 SSTs of the same 800 keys into store (about 20
+// SSTs of 4 KiB once merged) and flips a byte in the last data block of the
+// newer one, which a merge reaches last. It returns the database (open) and
+// the damaged SST's key.
+func damagedTree(t *testing.T, mem *objstore.Memory, opts Options) (*DB, string) {
+	t.Helper()
+	ctx := context.Background()
+	db := mustOpen(t, mem, opts)
+	const n = 800
+	value := func(i, round int) []byte {
+		return bytes.Repeat([]byte(fmt.Sprintf("v%d-%04d;", round, i)), 10)
+	}
+	for round := range 2 {
+		for i := range n {
+			if err := db.Put(ctx, []byte(fmt.Sprintf("k%04d", i)), value(i, round), WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l0 := db.v.Load().l0
+	if len(l0) != 2 {
+		t.Fatalf("%d L0 SSTs, want 2", len(l0))
+	}
+	newest := tableKey(l0[0].meta.ID)
+	data, err := mem.Get(ctx, newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, value(n-1, 1))
+	if i < 0 {
+		t.Fatalf("the last value is not stored plain in %s", newest)
+	}
+	data[i] ^= 0x40
+	if err := mem.Put(ctx, newest, data); err != nil {
+		t.Fatal(err)
+	}
+	return db, newest
+}
+
+// damagedTreeOptions: compactions only when asked, 4 KiB output SSTs, no
+// memory block cache (the damage is read from the store).
+func damagedTreeOptions() Options {
+	opts := smallOptions()
+	opts.L0CompactionTrigger = 100
+	opts.MemtableBytes = 1 << 20
+	opts.TargetSSTBytes = 4 << 10
+	opts.BlockCacheBytes = -1
+	return opts
+}
+
+// TestFailedCompactionLeavesNoOutputs: a compaction whose input stays
+// unreadable failed after it had uploaded most of its output SSTs, and
+// left them to GC; retried every second or so, it filled the store with
+// them. Outputs of a compaction that failed before it tried its manifest
+// update are deleted at once.
+func TestFailedCompactionLeavesNoOutputs(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	db, damaged := damagedTree(t, mem, damagedTreeOptions())
+	defer db.Close(ctx)
+	before := objectsUnder(t, mem, tablePrefix)
+	for attempt := range 3 {
+		_, err := db.Compact(ctx, true)
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), damaged) {
+			t.Fatalf("compaction %d over a damaged SST = %v; want ErrCorrupt naming %s", attempt, err, damaged)
+		}
+		if after := objectsUnder(t, mem, tablePrefix); len(after) != len(before) {
+			t.Fatalf("after failed compaction %d the store holds %d SSTs, %d before", attempt, len(after), len(before))
+		}
 	}
 }

@@ -186,7 +186,10 @@
 // its object is kept; it is logged with the object's name and counted
 // (Stats.UnreadableValues), the rest is relocated, and that object is left
 // out of value compactions for an hour (so neither read nor logged again
-// meanwhile). A checkpoint pins a manifest
+// meanwhile). A compaction (value compaction or not) that fails
+// before it tries its manifest update deletes what it uploaded at once (no
+// manifest can name it); once it has tried, it leaves it to GC, since an
+// unanswered manifest PUT may have landed. A checkpoint pins a manifest
 // (and so its SSTs) until deleted; OpenReadOnly reads at a checkpoint or
 // at the latest state. DB.Checkpoint first writes the memtables out, so it
 // holds every write made before it; CreateCheckpoint, RemoveCheckpoint and

@@ -197,11 +197,12 @@ func (db *DB) compactValues(ctx context.Context, cands map[vlog.Object]int64, ra
 		var err error
 		reloc, objs, err = db.relocate(ctx, ptrs)
 		if err != nil {
+			db.discard(ctx, nil, objs) // no manifest names them
 			return err
 		}
 	}
 	// Pass 3: the merge itself, pointing at the copies.
-	if err := db.runCompaction(ctx, plan, start, reloc); err != nil {
+	if err := db.runCompaction(ctx, plan, start, reloc, objs); err != nil {
 		return err
 	}
 	var moved int64
