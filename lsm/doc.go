@@ -186,7 +186,8 @@
 // its object is kept; it is logged with the object's name and counted
 // (Stats.UnreadableValues), the rest is relocated, and that object is left
 // out of value compactions for an hour (so neither read nor logged again
-// meanwhile). A compaction (value compaction or not) that fails
+// meanwhile). A value compaction that fails does not stop the deletion
+// part of its round. A compaction (value compaction or not) that fails
 // before it tries its manifest update deletes what it uploaded at once (no
 // manifest can name it); once it has tried, it leaves it to GC, since an
 // unanswered manifest PUT may have landed. A checkpoint pins a manifest

@@ -59,7 +59,8 @@ type GCResult struct {
 // warrants it (Options.ValueGarbageRatio; twice that when anything was
 // written since the previous round), a value compaction relocates the live
 // values of mostly-dead objects (leaving those it cannot read where they
-// are). Then it deletes objects nothing needs any more:
+// are). Then, even if that failed (its error is returned as well), it
+// deletes objects nothing needs any more:
 //   - WAL objects below the current manifest's flushed WAL id (their
 //     writes are in SSTs) that no SST points into;
 //   - value objects no SST points into, once older than GCMinAge;
@@ -105,17 +106,26 @@ func (db *DB) gc(ctx context.Context) (GCResult, error) {
 	seq := db.visibleSeq.Load()
 	busy := seq != db.gcSeq
 	db.gcSeq = seq
-	if res.ValueCompaction, res.ValueCompactionDeferred, err = db.maybeCollectValues(ctx, l.view.cur, l.view.pinned, l.objs, busy); err != nil {
-		return res, fmt.Errorf("lsm: gc: value compaction: %w", err)
-	}
-	if res.ValueCompaction {
+	var vcErr error
+	res.ValueCompaction, res.ValueCompactionDeferred, vcErr = db.maybeCollectValues(ctx, l.view.cur, l.view.pinned, l.objs, busy)
+	switch {
+	case vcErr != nil:
+		// What is garbage stays garbage: delete it from the listing made
+		// before the value compaction (it lists nothing the compaction
+		// wrote, so nothing a manifest of it that may have landed names),
+		// unless we were fenced or stopped meanwhile.
+		vcErr = fmt.Errorf("lsm: gc: value compaction: %w", vcErr)
+		if err := db.checkWritable(); err != nil || ctx.Err() != nil {
+			return res, vcErr
+		}
+	case res.ValueCompaction:
 		// The merge changed what is referenced: look again.
 		if l, err = db.gcList(ctx); err != nil {
 			return res, err
 		}
 	}
 	err = db.deleteGarbage(ctx, &res, l)
-	return res, err
+	return res, errors.Join(vcErr, err)
 }
 
 // gcListing is the store's objects and what must be kept of them.

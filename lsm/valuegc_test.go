@@ -210,3 +210,62 @@ func TestValueCompactionSkipsAnUnreadableValue(t *testing.T) {
 	}
 	f.check(t, f.db, victim)
 }
+
+// TestFailedValueCompactionLeavesNoObjects: a value compaction that failed
+// stopped its GC round before it deleted anything, and left the value
+// objects it had written to be collected only by a later round that
+// succeeded. Now the round still deletes what is garbage; what the failed
+// compaction wrote goes at once when it failed before trying its manifest
+// update, and stays when that manifest may have landed (it names them).
+func TestFailedValueCompactionLeavesNoObjects(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault faultstore.Fault
+		// landed: the manifest naming the value objects is in the store.
+		landed bool
+	}{
+		{"output SST PUT fails", faultstore.Fault{Ops: []objstore.Op{objstore.OpPut}, Key: prefixed(tablePrefix), Action: faultstore.FailBefore, Times: 1}, false},
+		{"manifest PUT answer lost", faultstore.Fault{Ops: []objstore.Op{objstore.OpPutIfAbsent}, Key: prefixed(manifestPrefix), Action: faultstore.FailAfter, Times: 1}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newValueGCFixture(t)
+			f.clock.Advance(2 * f.opts.GCMinAge)
+			h := f.faulty.Inject(tt.fault)
+			res, err := f.db.RunGC(ctx)
+			if !errors.Is(err, faultstore.ErrInjected) || h.Fired() != 1 {
+				t.Fatalf("GC = %+v, %v (fault fired %d times); want the injected error", res, err, h.Fired())
+			}
+			h.Remove()
+			if res.Tables == 0 {
+				t.Fatalf("GC = %+v; want the SSTs the earlier compaction replaced deleted all the same", res)
+			}
+			values := objectsUnder(t, f.mem, valuePrefix)
+			if tt.landed != (len(values) > 0) {
+				t.Fatalf("value objects %v after the failed value compaction; want them iff its manifest landed (%v)", values, tt.landed)
+			}
+			f.check(t, f.db, "")
+			// Later rounds neither lose what a landed manifest names nor
+			// leave more than one value object. (A writer whose manifest
+			// landed unanswered learns of it at its next update, which
+			// finds the inputs of its plan replaced: that one fails.)
+			for range 2 {
+				f.clock.Advance(2 * f.opts.GCMinAge)
+				if _, err := f.db.RunGC(ctx); err != nil && !(tt.landed && errors.Is(err, errCompactionConflict)) {
+					t.Fatal(err)
+				}
+			}
+			if values := objectsUnder(t, f.mem, valuePrefix); len(values) != 1 {
+				t.Fatalf("value objects %v after the next rounds, want one", values)
+			}
+			f.check(t, f.db, "")
+			if err := f.db.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			re := mustOpen(t, f.mem, f.opts)
+			defer re.Close(ctx)
+			f.check(t, re, "")
+		})
+	}
+}
