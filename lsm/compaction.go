@@ -48,9 +48,21 @@ func pickCompaction(m *manifest.Manifest, trigger int) *compactionPlan {
 	return p
 }
 
+// compactRetryMax caps the delay before a failed compaction is tried
+// again. A compaction fails again and again when one of its inputs stays
+// unreadable: each attempt reads the inputs up to the damage, so the delay
+// keeps growing, to one attempt and one log line a minute.
+const compactRetryMax = time.Minute
+
+// compactBackoff is the delay between attempts of a failing compaction:
+// 10ms, doubling to compactRetryMax.
+func compactBackoff() retry.Backoff {
+	return retry.Backoff{Base: 10 * time.Millisecond, Max: compactRetryMax}
+}
+
 func (db *DB) compactLoop() {
 	defer db.wg.Done()
-	bo := newBackoff()
+	bo := compactBackoff()
 	for {
 		select {
 		case <-db.stop:
@@ -63,8 +75,9 @@ func (db *DB) compactLoop() {
 				if errors.Is(err, ErrFenced) {
 					break
 				}
-				db.log.Warn("lsm: compaction failed; retrying", "err", err)
-				if retry.Sleep(db.bgCtx, bo.Next()) != nil {
+				d := bo.Next()
+				db.log.Warn("lsm: compaction failed; retrying", "retry_in", d, "err", err)
+				if retry.Sleep(db.bgCtx, d) != nil {
 					return
 				}
 				continue

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
@@ -238,5 +239,55 @@ func TestFailedCompactionLeavesNoOutputs(t *testing.T) {
 		if after := objectsUnder(t, mem, tablePrefix); len(after) != len(before) {
 			t.Fatalf("after failed compaction %d the store holds %d SSTs, %d before", attempt, len(after), len(before))
 		}
+	}
+}
+
+// TestCompactionLoopBacksOff: the background compaction retried a
+// compaction that kept failing every 1.28s at most, forever. Its delay now
+// keeps doubling (to a minute), and each attempt logs one line naming the
+// object it could not read.
+func TestCompactionLoopBacksOff(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	db, damaged := damagedTree(t, mem, damagedTreeOptions())
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.SyncBuffer
+	opts := damagedTreeOptions()
+	opts.L0CompactionTrigger = 2
+	opts.Logger = logTo(&logs)
+	db = mustOpen(t, mem, opts)
+	defer db.Close(ctx)
+	if err := db.Put(ctx, []byte("k"), []byte("v"), WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FlushMemtable(ctx); err != nil { // starts the compaction
+		t.Fatal(err)
+	}
+	// The 9th attempt comes after 10ms+20ms+...+1.28s = 2.55s, and waits
+	// twice the longest delay before.
+	const attempts = 9
+	var failures []string
+	deadline := time.Now().Add(30 * time.Second)
+	for len(failures) < attempts {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d failed compactions logged in 30s, want %d; log:\n%s", len(failures), attempts, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+		failures = failures[:0]
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "compaction failed") {
+				failures = append(failures, line)
+			}
+		}
+	}
+	for _, line := range failures {
+		if !strings.Contains(line, damaged) {
+			t.Fatalf("the log line of a failed compaction does not name %s: %s", damaged, line)
+		}
+	}
+	if want := "retry_in=2.56s"; !strings.Contains(failures[attempts-1], want) {
+		t.Fatalf("attempt %d logged %q; want %s", attempts, failures[attempts-1], want)
 	}
 }

@@ -190,7 +190,9 @@
 // part of its round. A compaction (value compaction or not) that fails
 // before it tries its manifest update deletes what it uploaded at once (no
 // manifest can name it); once it has tried, it leaves it to GC, since an
-// unanswered manifest PUT may have landed. A checkpoint pins a manifest
+// unanswered manifest PUT may have landed. The background compaction
+// retries a failing compaction after a delay doubling from 10ms to a
+// minute, logging each failure. A checkpoint pins a manifest
 // (and so its SSTs) until deleted; OpenReadOnly reads at a checkpoint or
 // at the latest state. DB.Checkpoint first writes the memtables out, so it
 // holds every write made before it; CreateCheckpoint, RemoveCheckpoint and
