@@ -13,34 +13,47 @@ import (
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
-// gcLoop collects every GCInterval. It skips a round when the manifest has
-// not changed since a round that left nothing for later (no object spared
-// only for being young, no value compaction put off while writes flowed),
-// so an idle database makes no requests.
+// gcLoop collects every GCInterval (gcTick).
 func (db *DB) gcLoop() {
 	defer db.wg.Done()
-	var lastManifest uint64
-	settled := false
+	var st gcLoopState
 	for retry.Sleep(db.bgCtx, db.opts.GCInterval) == nil {
 		if db.fenced.Load() {
 			return
 		}
-		db.manifestMu.Lock()
-		cur := db.man.ID
-		db.manifestMu.Unlock()
-		if settled && cur == lastManifest {
-			continue
-		}
-		res, err := db.gc(db.bgCtx)
-		if err != nil {
-			if !errors.Is(err, context.Canceled) {
-				db.log.Warn("lsm: garbage collection failed", "err", err)
-			}
-			settled = false
-			continue
-		}
-		lastManifest, settled = cur, res.Young == 0 && !res.ValueCompactionDeferred
+		db.gcTick(db.bgCtx, &st)
 	}
+}
+
+// gcLoopState is what the GC loop remembers between rounds: the manifest
+// of its last round, and whether that round left nothing for later.
+type gcLoopState struct {
+	lastManifest uint64
+	settled      bool
+}
+
+// gcTick is one turn of the GC loop: it runs a round unless the manifest
+// has not changed since a round that left nothing for later (no object
+// spared only for being young, no value compaction put off while writes
+// flowed), so an idle database makes no requests. It reports whether it
+// ran one.
+func (db *DB) gcTick(ctx context.Context, st *gcLoopState) bool {
+	db.manifestMu.Lock()
+	cur := db.man.ID
+	db.manifestMu.Unlock()
+	if st.settled && cur == st.lastManifest {
+		return false
+	}
+	res, err := db.gc(ctx)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			db.log.Warn("lsm: garbage collection failed", "err", err)
+		}
+		st.settled = false
+		return true
+	}
+	st.lastManifest, st.settled = cur, res.Young == 0 && !res.ValueCompactionDeferred
+	return true
 }
 
 // GCResult counts the objects one collection deleted, and those it spared
