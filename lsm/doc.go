@@ -167,8 +167,12 @@
 // that matters (current, checkpointed) nor by a live iterator once older
 // than GCMinAge, and old unpinned manifests; "an SST points into" counts
 // the SSTs of the current and checkpointed manifests, of the versions live
-// iterators pin, and those uploaded but not yet in a manifest. Before
-// deleting, a GC round runs a value compaction when the garbage in objects
+// iterators pin, and those uploaded but not yet in a manifest. The
+// background GC skips a round while the manifest is that of a round that
+// left nothing for later: nothing spared for being young, nothing kept
+// only for a live iterator or View, a replica's lease or a pending upload
+// (pins that end without a new manifest), no value compaction put off.
+// Before deleting, a GC round runs a value compaction when the garbage in objects
 // holding values — their bytes no pointer uses, plus an estimate of the
 // values newer versions shadow — exceeds ValueGarbageRatio (0.2) of their
 // live bytes, or twice that if anything was written since the previous
