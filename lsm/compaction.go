@@ -2,6 +2,7 @@ package lsm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -187,8 +188,9 @@ func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start tim
 
 // discard deletes the SSTs and value objects of a compaction that failed
 // before it tried its manifest update (no manifest names them); callers
-// then forget them as pending. One it cannot delete is left to GC, which
-// collects it once GCMinAge old.
+// then forget them as pending. What it cannot delete (the store fails, or
+// ctx is done: the database is closing) is left to GC, which collects it
+// once GCMinAge old.
 func (db *DB) discard(ctx context.Context, tables []manifest.Table, objs []vlog.Object) {
 	keys := make([]string, 0, len(tables)+len(objs))
 	for _, t := range tables {
@@ -197,10 +199,20 @@ func (db *DB) discard(ctx context.Context, tables []manifest.Table, objs []vlog.
 	for _, o := range objs {
 		keys = append(keys, objectKey(o))
 	}
+	var left []string
+	var firstErr error
 	for _, key := range keys {
-		if err := db.store.Delete(ctx, key); err != nil && !errors.Is(err, objstore.ErrNotFound) {
-			db.log.Warn("lsm: deleting the output of a failed compaction; GC will", "object", key, "err", err)
+		if ctx.Err() != nil {
+			return
 		}
+		if err := db.store.Delete(ctx, key); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+			left = append(left, key)
+			firstErr = cmp.Or(firstErr, err)
+		}
+	}
+	if len(left) > 0 && ctx.Err() == nil {
+		db.log.Warn("lsm: could not delete what a failed compaction wrote; GC collects it once GCMinAge old",
+			"objects", left, "err", firstErr)
 	}
 }
 
