@@ -2,6 +2,7 @@ package lsm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
 	"github.com/zerofs-go/zerofsd/lsm/vlog"
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // sizeRatio: a sorted run joins a compaction when it is at most this many
@@ -47,9 +49,21 @@ func pickCompaction(m *manifest.Manifest, trigger int) *compactionPlan {
 	return p
 }
 
+// compactRetryMax caps the delay before a failed compaction is tried
+// again. A compaction fails again and again when one of its inputs stays
+// unreadable: each attempt reads the inputs up to the damage, so the delay
+// keeps growing, to one attempt and one log line a minute.
+const compactRetryMax = time.Minute
+
+// compactBackoff is the delay between attempts of a failing compaction:
+// 10ms, doubling to compactRetryMax.
+func compactBackoff() retry.Backoff {
+	return retry.Backoff{Base: 10 * time.Millisecond, Max: compactRetryMax}
+}
+
 func (db *DB) compactLoop() {
 	defer db.wg.Done()
-	bo := newBackoff()
+	bo := compactBackoff()
 	for {
 		select {
 		case <-db.stop:
@@ -62,8 +76,9 @@ func (db *DB) compactLoop() {
 				if errors.Is(err, ErrFenced) {
 					break
 				}
-				db.log.Warn("lsm: compaction failed; retrying", "err", err)
-				if retry.Sleep(db.bgCtx, bo.Next()) != nil {
+				d := bo.Next()
+				db.log.Warn("lsm: compaction failed; retrying", "retry_in", d, "err", err)
+				if retry.Sleep(db.bgCtx, d) != nil {
 					return
 				}
 				continue
@@ -102,7 +117,7 @@ func (db *DB) compact(ctx context.Context, trigger int) (bool, error) {
 	if plan == nil {
 		return false, nil
 	}
-	return true, db.runCompaction(ctx, plan, start, nil)
+	return true, db.runCompaction(ctx, plan, start, nil, nil)
 }
 
 // planIters returns one internal iterator per L0 SST and run of the plan,
@@ -128,8 +143,12 @@ func (db *DB) planIters(ctx context.Context, plan *compactionPlan) ([]internalIt
 }
 
 // runCompaction merges the plan's inputs into one new sorted run, moving
-// the values reloc names (see writeMerged). Callers hold compactMu.
-func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start time.Time, reloc relocations) error {
+// the values reloc names (see writeMerged) to valueObjs, the value objects
+// written for it. If it fails before it tries its manifest update, no
+// manifest can name its outputs: it deletes them and valueObjs at once.
+// Once it has tried (an unanswered PUT may have landed), it leaves them to
+// GC, which keeps what a landed manifest names. Callers hold compactMu.
+func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start time.Time, reloc relocations, valueObjs []vlog.Object) error {
 	iters, bytesIn := db.planIters(ctx, plan)
 	outputs, err := db.writeMerged(ctx, newMergeIter(iters), plan.bottom, reloc)
 	defer func() {
@@ -138,6 +157,7 @@ func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start tim
 		}
 	}()
 	if err != nil {
+		db.discard(ctx, outputs, valueObjs)
 		return err
 	}
 	db.manifestMu.Lock()
@@ -164,6 +184,36 @@ func (db *DB) runCompaction(ctx context.Context, plan *compactionPlan, start tim
 	db.log.Debug("lsm: compacted", "l0", len(plan.l0), "runs", len(plan.runs), "bottom", plan.bottom,
 		"outputs", len(outputs), "bytes_in", bytesIn, "bytes_out", bytesOut, "relocated_objects", len(reloc), "took", time.Since(start))
 	return nil
+}
+
+// discard deletes the SSTs and value objects of a compaction that failed
+// before it tried its manifest update (no manifest names them); callers
+// then forget them as pending. What it cannot delete (the store fails, or
+// ctx is done: the database is closing) is left to GC, which collects it
+// once GCMinAge old.
+func (db *DB) discard(ctx context.Context, tables []manifest.Table, objs []vlog.Object) {
+	keys := make([]string, 0, len(tables)+len(objs))
+	for _, t := range tables {
+		keys = append(keys, tableKey(t.ID))
+	}
+	for _, o := range objs {
+		keys = append(keys, objectKey(o))
+	}
+	var left []string
+	var firstErr error
+	for _, key := range keys {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := db.store.Delete(ctx, key); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+			left = append(left, key)
+			firstErr = cmp.Or(firstErr, err)
+		}
+	}
+	if len(left) > 0 && ctx.Err() == nil {
+		db.log.Warn("lsm: could not delete what a failed compaction wrote; GC collects it once GCMinAge old",
+			"objects", left, "err", firstErr)
+	}
 }
 
 // applyCompaction replaces the plan's inputs with the new run. It is
@@ -202,8 +252,8 @@ func applyCompaction(m *manifest.Manifest, plan *compactionPlan, newRun manifest
 // of SSTs of about TargetSSTBytes (dropping tombstones when bottom). A
 // pointer into an object of reloc is replaced by the pointer to where its
 // value was copied (one not found there is kept: its object then stays
-// referenced). On error it still returns the SSTs it uploaded (for the
-// caller to unpend).
+// referenced). On error it still returns the SSTs it uploaded or tried to
+// (a failed PUT may have landed), for the caller to delete and unpend.
 func (db *DB) writeMerged(ctx context.Context, it internalIter, bottom bool, reloc relocations) ([]manifest.Table, error) {
 	defer it.Close()
 	var outputs []manifest.Table
@@ -215,6 +265,7 @@ func (db *DB) writeMerged(ctx context.Context, it internalIter, bottom bool, rel
 			return err
 		}
 		if err := db.putTable(ctx, meta.ID, data); err != nil {
+			outputs = append(outputs, meta)
 			return fmt.Errorf("lsm: writing compaction output %s: %w", tableKey(meta.ID), err)
 		}
 		outputs = append(outputs, meta)

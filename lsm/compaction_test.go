@@ -1,12 +1,15 @@
 package lsm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/lsm/manifest"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
@@ -143,7 +146,7 @@ func TestCompactionOverwritesAndTombstones(t *testing.T) {
 	db.manifestMu.Lock()
 	m := db.man.Clone()
 	db.manifestMu.Unlock()
-	err := db.runCompaction(ctx, &compactionPlan{l0: m.L0, runs: m.Runs, bottom: true}, time.Now(), nil)
+	err := db.runCompaction(ctx, &compactionPlan{l0: m.L0, runs: m.Runs, bottom: true}, time.Now(), nil, nil)
 	db.compactMu.Unlock()
 	if err != nil {
 		t.Fatal(err)
@@ -161,5 +164,130 @@ func TestCompactionOverwritesAndTombstones(t *testing.T) {
 	check("bottom")
 	if err := db.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// damagedTree writes two L0 SSTs of the same 800 keys into store (about 20
+// SSTs of 4 KiB once merged) and flips a byte in the last data block of the
+// newer one, which a merge reaches last. It returns the database (open) and
+// the damaged SST's key.
+func damagedTree(t *testing.T, mem *objstore.Memory, opts Options) (*DB, string) {
+	t.Helper()
+	ctx := context.Background()
+	db := mustOpen(t, mem, opts)
+	const n = 800
+	value := func(i, round int) []byte {
+		return bytes.Repeat([]byte(fmt.Sprintf("v%d-%04d;", round, i)), 10)
+	}
+	for round := range 2 {
+		for i := range n {
+			if err := db.Put(ctx, []byte(fmt.Sprintf("k%04d", i)), value(i, round), WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.FlushMemtable(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l0 := db.v.Load().l0
+	if len(l0) != 2 {
+		t.Fatalf("%d L0 SSTs, want 2", len(l0))
+	}
+	newest := tableKey(l0[0].meta.ID)
+	data, err := mem.Get(ctx, newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, value(n-1, 1))
+	if i < 0 {
+		t.Fatalf("the last value is not stored plain in %s", newest)
+	}
+	data[i] ^= 0x40
+	if err := mem.Put(ctx, newest, data); err != nil {
+		t.Fatal(err)
+	}
+	return db, newest
+}
+
+// damagedTreeOptions: compactions only when asked, 4 KiB output SSTs, no
+// memory block cache (the damage is read from the store).
+func damagedTreeOptions() Options {
+	opts := smallOptions()
+	opts.L0CompactionTrigger = 100
+	opts.MemtableBytes = 1 << 20
+	opts.TargetSSTBytes = 4 << 10
+	opts.BlockCacheBytes = -1
+	return opts
+}
+
+// TestFailedCompactionLeavesNoOutputs: a compaction whose input stays
+// unreadable failed after it had uploaded most of its output SSTs, and
+// left them to GC; retried every second or so, it filled the store with
+// them. Outputs of a compaction that failed before it tried its manifest
+// update are deleted at once.
+func TestFailedCompactionLeavesNoOutputs(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	db, damaged := damagedTree(t, mem, damagedTreeOptions())
+	defer db.Close(ctx)
+	before := objectsUnder(t, mem, tablePrefix)
+	for attempt := range 3 {
+		_, err := db.Compact(ctx, true)
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), damaged) {
+			t.Fatalf("compaction %d over a damaged SST = %v; want ErrCorrupt naming %s", attempt, err, damaged)
+		}
+		if after := objectsUnder(t, mem, tablePrefix); len(after) != len(before) {
+			t.Fatalf("after failed compaction %d the store holds %d SSTs, %d before", attempt, len(after), len(before))
+		}
+	}
+}
+
+// TestCompactionLoopBacksOff: the background compaction retried a
+// compaction that kept failing every 1.28s at most, forever. Its delay now
+// keeps doubling (to a minute), and each attempt logs one line naming the
+// object it could not read.
+func TestCompactionLoopBacksOff(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	db, damaged := damagedTree(t, mem, damagedTreeOptions())
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.SyncBuffer
+	opts := damagedTreeOptions()
+	opts.L0CompactionTrigger = 2
+	opts.Logger = logTo(&logs)
+	db = mustOpen(t, mem, opts)
+	defer db.Close(ctx)
+	if err := db.Put(ctx, []byte("k"), []byte("v"), WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FlushMemtable(ctx); err != nil { // starts the compaction
+		t.Fatal(err)
+	}
+	// The 9th attempt comes after 10ms+20ms+...+1.28s = 2.55s, and waits
+	// twice the longest delay before.
+	const attempts = 9
+	var failures []string
+	deadline := time.Now().Add(30 * time.Second)
+	for len(failures) < attempts {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d failed compactions logged in 30s, want %d; log:\n%s", len(failures), attempts, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+		failures = failures[:0]
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "compaction failed") {
+				failures = append(failures, line)
+			}
+		}
+	}
+	for _, line := range failures {
+		if !strings.Contains(line, damaged) {
+			t.Fatalf("the log line of a failed compaction does not name %s: %s", damaged, line)
+		}
+	}
+	if want := "retry_in=2.56s"; !strings.Contains(failures[attempts-1], want) {
+		t.Fatalf("attempt %d logged %q; want %s", attempts, failures[attempts-1], want)
 	}
 }

@@ -116,8 +116,12 @@ type DB struct {
 	// gcSeq is the visible sequence number when the last GC round began
 	// (guarded by gcMu): a round that finds it unchanged knows nothing was
 	// written meanwhile.
-	gcSeq     uint64
-	compactMu sync.Mutex
+	gcSeq uint64
+	// unreadable holds the objects a value compaction could not read
+	// values of, and when (guarded by gcMu): they are no candidates for a
+	// while (noteUnreadable).
+	unreadable map[vlog.Object]time.Time
+	compactMu  sync.Mutex
 
 	stats dbCounters
 }
@@ -132,6 +136,7 @@ type dbCounters struct {
 	backpressureWaits         atomic.Int64
 	valueCompactions          atomic.Int64
 	valueBytesRelocated       atomic.Int64
+	unreadableValues          atomic.Int64
 	// storedBytes is the size of every object of the store, as the last
 	// GC round left it.
 	storedBytes atomic.Int64

@@ -167,8 +167,12 @@
 // that matters (current, checkpointed) nor by a live iterator once older
 // than GCMinAge, and old unpinned manifests; "an SST points into" counts
 // the SSTs of the current and checkpointed manifests, of the versions live
-// iterators pin, and those uploaded but not yet in a manifest. Before
-// deleting, a GC round runs a value compaction when the garbage in objects
+// iterators pin, and those uploaded but not yet in a manifest. The
+// background GC skips a round while the manifest is that of a round that
+// left nothing for later: nothing spared for being young, nothing kept
+// only for a live iterator or View, a replica's lease or a pending upload
+// (pins that end without a new manifest), no value compaction put off.
+// Before deleting, a GC round runs a value compaction when the garbage in objects
 // holding values — their bytes no pointer uses, plus an estimate of the
 // values newer versions shadow — exceeds ValueGarbageRatio (0.2) of their
 // live bytes, or twice that if anything was written since the previous
@@ -181,7 +185,18 @@
 // pointers to the copies; a value is copied as it is stored (a compressed
 // one stays compressed, checked by its CRC, never decoded). The deletion
 // that follows removes the emptied
-// objects. A checkpoint pins a manifest
+// objects. A value the value compaction cannot read (its object fails to
+// read, or its bytes fail their CRC) is not copied: its pointer stays, so
+// its object is kept; it is logged with the object's name and counted
+// (Stats.UnreadableValues), the rest is relocated, and that object is left
+// out of value compactions for an hour (so neither read nor logged again
+// meanwhile). A value compaction that fails does not stop the deletion
+// part of its round. A compaction (value compaction or not) that fails
+// before it tries its manifest update deletes what it uploaded at once (no
+// manifest can name it); once it has tried, it leaves it to GC, since an
+// unanswered manifest PUT may have landed. The background compaction
+// retries a failing compaction after a delay doubling from 10ms to a
+// minute, logging each failure. A checkpoint pins a manifest
 // (and so its SSTs) until deleted; OpenReadOnly reads at a checkpoint or
 // at the latest state. DB.Checkpoint first writes the memtables out, so it
 // holds every write made before it; CreateCheckpoint, RemoveCheckpoint and

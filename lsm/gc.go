@@ -13,44 +13,60 @@ import (
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
-// gcLoop collects every GCInterval. It skips a round when the manifest has
-// not changed since a round that left nothing for later (no object spared
-// only for being young, no value compaction put off while writes flowed),
-// so an idle database makes no requests.
+// gcLoop collects every GCInterval (gcTick).
 func (db *DB) gcLoop() {
 	defer db.wg.Done()
-	var lastManifest uint64
-	settled := false
+	var st gcLoopState
 	for retry.Sleep(db.bgCtx, db.opts.GCInterval) == nil {
 		if db.fenced.Load() {
 			return
 		}
-		db.manifestMu.Lock()
-		cur := db.man.ID
-		db.manifestMu.Unlock()
-		if settled && cur == lastManifest {
-			continue
-		}
-		res, err := db.gc(db.bgCtx)
-		if err != nil {
-			if !errors.Is(err, context.Canceled) {
-				db.log.Warn("lsm: garbage collection failed", "err", err)
-			}
-			settled = false
-			continue
-		}
-		lastManifest, settled = cur, res.Young == 0 && !res.ValueCompactionDeferred
+		db.gcTick(db.bgCtx, &st)
 	}
 }
 
-// GCResult counts the objects one collection deleted, and those it spared
-// only because they were younger than GCMinAge. ValueCompaction says
-// whether it ran a value compaction first, ValueCompactionDeferred that it
-// put one off because writes flowed since the previous round (the next
-// round runs it if they have stopped).
+// gcLoopState is what the GC loop remembers between rounds: the manifest
+// of its last round, and whether that round left nothing for later.
+type gcLoopState struct {
+	lastManifest uint64
+	settled      bool
+}
+
+// gcTick is one turn of the GC loop: it runs a round unless the manifest
+// has not changed since a round that left nothing for later (no object
+// spared only for being young or for a pin that ends without a new
+// manifest, no value compaction put off while writes flowed), so an idle
+// database makes no requests. It reports whether it ran one.
+func (db *DB) gcTick(ctx context.Context, st *gcLoopState) bool {
+	db.manifestMu.Lock()
+	cur := db.man.ID
+	db.manifestMu.Unlock()
+	if st.settled && cur == st.lastManifest {
+		return false
+	}
+	res, err := db.gc(ctx)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			db.log.Warn("lsm: garbage collection failed", "err", err)
+		}
+		st.settled = false
+		return true
+	}
+	st.lastManifest, st.settled = cur, res.Young == 0 && res.Held == 0 && !res.ValueCompactionDeferred
+	return true
+}
+
+// GCResult counts the objects one collection deleted, those it spared only
+// because they were younger than GCMinAge (Young), and those it kept only
+// for a live iterator or View of this process, a replica's lease, or an
+// upload not yet in a manifest (Held): pins that end without a new
+// manifest. ValueCompaction says whether it ran a value compaction first,
+// ValueCompactionDeferred that it put one off because writes flowed since
+// the previous round (the next round runs it if they have stopped).
 type GCResult struct {
 	WALs, Tables, Manifests, ValueObjects int
 	Young                                 int
+	Held                                  int
 	ValueCompaction                       bool
 	ValueCompactionDeferred               bool
 }
@@ -58,8 +74,9 @@ type GCResult struct {
 // RunGC collects garbage. First, when the separated values' garbage
 // warrants it (Options.ValueGarbageRatio; twice that when anything was
 // written since the previous round), a value compaction relocates the live
-// values of mostly-dead objects. Then it deletes objects nothing needs any
-// more:
+// values of mostly-dead objects (leaving those it cannot read where they
+// are). Then, even if that failed (its error is returned as well), it
+// deletes objects nothing needs any more:
 //   - WAL objects below the current manifest's flushed WAL id (their
 //     writes are in SSTs) that no SST points into;
 //   - value objects no SST points into, once older than GCMinAge;
@@ -80,13 +97,19 @@ func (db *DB) RunGC(ctx context.Context) (GCResult, error) {
 
 // gcView is what one GC pass keeps: the current manifest (with the
 // checkpoints of the latest stored one), the tables and objects it and
-// everything else that matters references.
+// everything else that matters references. The held sets are what is kept
+// only for a pin that ends without a new manifest (a live iterator or
+// View, a replica's lease, a pending upload), not for a manifest of ours
+// (current, the store's latest, checkpointed).
 type gcView struct {
 	cur        *manifest.Manifest
 	keepTables map[string]bool
 	keepMans   map[uint64]bool
 	referenced map[vlog.Object]bool // by any SST that matters
-	pinned     map[vlog.Object]bool // by the SSTs of checkpointed manifests
+	pinned     map[vlog.Object]bool // by the SSTs of checkpointed or leased manifests
+	heldTables map[string]bool
+	heldMans   map[uint64]bool
+	heldObjs   map[vlog.Object]bool
 }
 
 func (db *DB) gc(ctx context.Context) (GCResult, error) {
@@ -105,17 +128,26 @@ func (db *DB) gc(ctx context.Context) (GCResult, error) {
 	seq := db.visibleSeq.Load()
 	busy := seq != db.gcSeq
 	db.gcSeq = seq
-	if res.ValueCompaction, res.ValueCompactionDeferred, err = db.maybeCollectValues(ctx, l.view.cur, l.view.pinned, l.objs, busy); err != nil {
-		return res, fmt.Errorf("lsm: gc: value compaction: %w", err)
-	}
-	if res.ValueCompaction {
+	var vcErr error
+	res.ValueCompaction, res.ValueCompactionDeferred, vcErr = db.maybeCollectValues(ctx, l.view.cur, l.view.pinned, l.objs, busy)
+	switch {
+	case vcErr != nil:
+		// What is garbage stays garbage: delete it from the listing made
+		// before the value compaction (it lists nothing the compaction
+		// wrote, so nothing a manifest of it that may have landed names),
+		// unless we were fenced or stopped meanwhile.
+		vcErr = fmt.Errorf("lsm: gc: value compaction: %w", vcErr)
+		if err := db.checkWritable(); err != nil || ctx.Err() != nil {
+			return res, vcErr
+		}
+	case res.ValueCompaction:
 		// The merge changed what is referenced: look again.
 		if l, err = db.gcList(ctx); err != nil {
 			return res, err
 		}
 	}
 	err = db.deleteGarbage(ctx, &res, l)
-	return res, err
+	return res, errors.Join(vcErr, err)
 }
 
 // gcListing is the store's objects and what must be kept of them.
@@ -176,6 +208,9 @@ func (db *DB) gcView(ctx context.Context) (*gcView, error) {
 		keepMans:   map[uint64]bool{cur.ID: true},
 		referenced: make(map[vlog.Object]bool),
 		pinned:     make(map[vlog.Object]bool),
+		heldTables: make(map[string]bool),
+		heldMans:   make(map[uint64]bool),
+		heldObjs:   make(map[vlog.Object]bool),
 	}
 	var metas []manifest.Table
 	addManifest := func(m *manifest.Manifest, pin bool) error {
@@ -214,6 +249,8 @@ func (db *DB) gcView(ctx context.Context) (*gcView, error) {
 			return nil, fmt.Errorf("lsm: gc: checkpoint %q: %w", c.Name, err)
 		}
 	}
+	// Up to here, what our manifests name; from here on, what is held.
+	ours := len(metas)
 	// Replicas (OpenReplica) lease the manifests they read: those, their
 	// SSTs and the objects their SSTs point into stay.
 	leased, err := leasedManifests(ctx, db.store, db.now(), db.log)
@@ -225,6 +262,7 @@ func (db *DB) gcView(ctx context.Context) (*gcView, error) {
 			continue
 		}
 		view.keepMans[id] = true
+		view.heldMans[id] = true
 		m, err := readManifest(ctx, db.store, id)
 		if errors.Is(err, objstore.ErrNotFound) {
 			continue // collected before the replica leased it: it moves on
@@ -250,7 +288,9 @@ func (db *DB) gcView(ctx context.Context) (*gcView, error) {
 		view.referenced[o] = true
 	}
 	db.mu.Unlock()
-	for _, t := range metas {
+	oursTables := make(map[string]bool)
+	oursObjs := make(map[vlog.Object]bool)
+	for i, t := range metas {
 		view.keepTables[t.ID] = true
 		refs, err := db.tableRefs(ctx, t)
 		if err != nil {
@@ -258,6 +298,12 @@ func (db *DB) gcView(ctx context.Context) (*gcView, error) {
 		}
 		for o := range refs {
 			view.referenced[o] = true
+			if i < ours {
+				oursObjs[o] = true
+			}
+		}
+		if i < ours {
+			oursTables[t.ID] = true
 		}
 	}
 	for _, id := range pendingTables {
@@ -269,6 +315,16 @@ func (db *DB) gcView(ctx context.Context) (*gcView, error) {
 	}
 	for o := range view.pinned {
 		view.referenced[o] = true
+	}
+	for id := range view.keepTables {
+		if !oursTables[id] {
+			view.heldTables[id] = true
+		}
+	}
+	for o := range view.referenced {
+		if !oursObjs[o] {
+			view.heldObjs[o] = true
+		}
 	}
 	return view, nil
 }
@@ -331,6 +387,9 @@ func (db *DB) deleteGarbage(ctx context.Context, res *GCResult, l gcListing) err
 		info := objs[o]
 		switch {
 		case view.referenced[o]:
+			if view.heldObjs[o] && (o.Kind == vlog.ValueObject || o.WALID < view.cur.WALIDFlushed) {
+				res.Held++
+			}
 		case o.Kind == vlog.WALObject && o.WALID < view.cur.WALIDFlushed && info.ModTime.Before(cutoff):
 			// Kept for GCMinAge even when flushed: one of them may be the
 			// fence a cut-off older writer's next PUT must fail on
@@ -357,6 +416,9 @@ func (db *DB) deleteGarbage(ctx context.Context, res *GCResult, l gcListing) err
 	for _, o := range tables {
 		id, ok := parseTableKey(o.Key)
 		if !ok || view.keepTables[id] {
+			if ok && view.heldTables[id] {
+				res.Held++
+			}
 			stored += o.Size
 			continue
 		}
@@ -378,6 +440,9 @@ func (db *DB) deleteGarbage(ctx context.Context, res *GCResult, l gcListing) err
 	for _, o := range manifests {
 		id, ok := parseID(o.Key, manifestPrefix, manifestSuffix)
 		if !ok || id >= view.cur.ID || view.keepMans[id] {
+			if ok && id < view.cur.ID && view.heldMans[id] {
+				res.Held++
+			}
 			stored += o.Size
 			continue
 		}

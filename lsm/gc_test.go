@@ -193,3 +193,99 @@ func TestGCSkipsAnSSTALeasedManifestLost(t *testing.T) {
 		}
 	}
 }
+
+// TestGCLoopCollectsWhatAPinHeld: the GC loop took a round for settled
+// when the only objects it kept beyond the current manifest's were held
+// by a live iterator or a replica's lease, and skipped every round after
+// until the manifest changed. Releasing the iterator or the lease lapsing
+// changed nothing, so an idle writer kept a compaction's inputs until its
+// next flush. Such objects now keep the loop going until they are gone.
+func TestGCLoopCollectsWhatAPinHeld(t *testing.T) {
+	tests := []struct {
+		name string
+		// pin holds the current version (manifest id m) through the
+		// compaction and returns what releases it.
+		pin func(t *testing.T, db *DB, mem objstore.Store, clock *testenv.Clock, m uint64) (release func())
+	}{
+		{"iterator", func(t *testing.T, db *DB, _ objstore.Store, _ *testenv.Clock, _ uint64) func() {
+			it, err := db.NewIterator(context.Background(), nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func() {
+				if err := it.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"replica lease", func(t *testing.T, _ *DB, mem objstore.Store, clock *testenv.Clock, m uint64) func() {
+			lease, err := json.Marshal(leaseBody{Manifests: []uint64{m}, TTLNanos: int64(3 * time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := mem.Put(context.Background(), leaseKey("replica-a"), lease); err != nil {
+				t.Fatal(err)
+			}
+			return func() { clock.Advance(4 * time.Hour) } // it lapses
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
+			mem := objstore.NewMemoryClock(clock.Now)
+			opts := smallOptions()
+			opts.Now = clock.Now
+			opts.GCMinAge = time.Hour
+			opts.L0CompactionTrigger = 100 // compactions only when asked
+			db := mustOpen(t, mem, opts)
+			defer db.Close(ctx)
+			for round := range 2 {
+				for i := range 20 {
+					if err := db.Put(ctx, []byte(fmt.Sprintf("k%02d", i)), []byte(fmt.Sprintf("v%d", round)), WriteOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := db.FlushMemtable(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			inputs := objectsUnder(t, mem, tablePrefix)
+			m, err := latestManifestID(ctx, mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			release := tt.pin(t, db, mem, clock, m)
+			if _, err := db.Compact(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(2 * opts.GCMinAge) // the inputs are old enough to go
+			var st gcLoopState
+			for range 3 {
+				db.gcTick(ctx, &st)
+			}
+			stored := objectsUnder(t, mem, tablePrefix)
+			for _, k := range inputs {
+				if !slices.Contains(stored, k) {
+					t.Fatalf("input %s was deleted while pinned", k)
+				}
+			}
+			release()
+			clock.Advance(time.Minute)
+			for range 2 {
+				db.gcTick(ctx, &st)
+			}
+			stored = objectsUnder(t, mem, tablePrefix)
+			for _, k := range inputs {
+				if slices.Contains(stored, k) {
+					t.Fatalf("input %s is still stored after its pin was released and the GC loop ran on", k)
+				}
+			}
+			// Nothing left for later: the loop settles again.
+			db.gcTick(ctx, &st)
+			if db.gcTick(ctx, &st) {
+				t.Fatal("the GC loop keeps running rounds on an idle database with nothing pinned")
+			}
+		})
+	}
+}

@@ -48,6 +48,10 @@ type Stats struct {
 	// ValueBytesRelocated the bytes of live values they copied.
 	ValueCompactions    int64
 	ValueBytesRelocated int64
+	// UnreadableValues counts the live values value compactions could
+	// not read (their object missing or unreadable, or their stored bytes
+	// damaged) and so left where they were, their object kept.
+	UnreadableValues int64
 	// StoredBytes is the size of every object of the store as the last GC
 	// round left it (0 before the first round).
 	StoredBytes int64
@@ -88,6 +92,7 @@ func (db *DB) Stats() Stats {
 
 		ValueCompactions:    db.stats.valueCompactions.Load(),
 		ValueBytesRelocated: db.stats.valueBytesRelocated.Load(),
+		UnreadableValues:    db.stats.unreadableValues.Load(),
 		StoredBytes:         db.stats.storedBytes.Load(),
 	}
 	for _, m := range v.imm {

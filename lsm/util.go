@@ -9,8 +9,8 @@ import (
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
-// newBackoff is the retry delay of the background loops: 10ms, doubling
-// to 1.28s.
+// newBackoff is the retry delay of the WAL writer and the memtable flush:
+// 10ms, doubling to 1.28s (compactions back off further: compactBackoff).
 func newBackoff() retry.Backoff {
 	return retry.Backoff{Base: 10 * time.Millisecond, Max: 1280 * time.Millisecond}
 }

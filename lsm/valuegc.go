@@ -39,6 +39,10 @@ const (
 	maxVictimLive = 0.9
 	// maxRelocateBytes bounds the live bytes one value compaction copies.
 	maxRelocateBytes = 1 << 30
+	// unreadableRetry is how long an object a value compaction could not
+	// read values of stays out of the candidates (and so is neither read
+	// again nor logged again).
+	unreadableRetry = time.Hour
 )
 
 // valueObjects lists the objects that may hold values: WAL objects and
@@ -104,13 +108,14 @@ func (db *DB) manifestRefs(ctx context.Context, m *manifest.Manifest) (refs vlog
 // valueCandidates returns the objects a value compaction may relocate, with
 // their sizes: those the current manifest points into, below its flushed
 // WAL id for WAL objects, that no checkpoint pins (copying the values of a
-// pinned object frees nothing).
-func valueCandidates(cur *manifest.Manifest, refs vlog.Refs, pinned map[vlog.Object]bool,
+// pinned object frees nothing) and that are not in skip (objects found
+// unreadable lately: relocating them again would free nothing either).
+func valueCandidates(cur *manifest.Manifest, refs vlog.Refs, pinned, skip map[vlog.Object]bool,
 	objs map[vlog.Object]objstore.ObjectInfo) map[vlog.Object]int64 {
 	out := make(map[vlog.Object]int64)
 	for o := range refs {
 		info, ok := objs[o]
-		if !ok || pinned[o] || (o.Kind == vlog.WALObject && o.WALID >= cur.WALIDFlushed) {
+		if !ok || pinned[o] || skip[o] || (o.Kind == vlog.WALObject && o.WALID >= cur.WALIDFlushed) {
 			continue
 		}
 		out[o] = info.Size
@@ -129,7 +134,7 @@ func (db *DB) maybeCollectValues(ctx context.Context, cur *manifest.Manifest, pi
 	if err != nil {
 		return false, false, err
 	}
-	cands := valueCandidates(cur, refs, pinned, objs)
+	cands := valueCandidates(cur, refs, pinned, db.recentlyUnreadable(), objs)
 	var stored, referenced int64
 	for o, size := range cands {
 		stored += size
@@ -192,11 +197,12 @@ func (db *DB) compactValues(ctx context.Context, cands map[vlog.Object]int64, ra
 		var err error
 		reloc, objs, err = db.relocate(ctx, ptrs)
 		if err != nil {
+			db.discard(ctx, nil, objs) // no manifest names them
 			return err
 		}
 	}
 	// Pass 3: the merge itself, pointing at the copies.
-	if err := db.runCompaction(ctx, plan, start, reloc); err != nil {
+	if err := db.runCompaction(ctx, plan, start, reloc, objs); err != nil {
 		return err
 	}
 	var moved int64
@@ -274,10 +280,14 @@ func (db *DB) scanPointers(ctx context.Context, plan *compactionPlan, fn func(vl
 
 // relocate copies the values ptrs point at into new value objects, reading
 // each victim whole once, and returns where each went and the objects it
-// wrote (pending until the caller's manifest names them). Values are copied
-// as they are stored (a compressed value stays compressed, never decoded);
-// one whose stored bytes fail their checksum stops it: damaged data is
-// never copied.
+// wrote (pending until the caller's manifest names them; on error, those
+// it wrote or tried to). Values are copied as they are stored (a
+// compressed value stays compressed, never decoded). A value it cannot
+// read (its object fails to read, or the value runs past its end or fails
+// its checksum) is left where it is: with no relocation, the merge keeps
+// its pointer and its object stays referenced. Damaged data is never
+// copied, and never stops the relocation of the other values. Callers hold
+// gcMu.
 func (db *DB) relocate(ctx context.Context, ptrs []vlog.Pointer) (relocations, []vlog.Object, error) {
 	slices.SortFunc(ptrs, func(a, b vlog.Pointer) int {
 		if c := a.Obj.Compare(b.Obj); c != 0 {
@@ -301,24 +311,42 @@ func (db *DB) relocate(ctx context.Context, ptrs []vlog.Pointer) (relocations, [
 		return nil
 	}
 	var data []byte
+	var readErr error // of the current object's read
 	var cur vlog.Object
+	var skipped []unreadable
+	defer func() { db.noteUnreadable(skipped) }()
+	skip := func(err error) {
+		if n := len(skipped); n > 0 && skipped[n-1].obj == cur {
+			skipped[n-1].values++
+			return
+		}
+		skipped = append(skipped, unreadable{obj: cur, values: 1, err: err})
+	}
 	for i, p := range ptrs {
 		if i == 0 || p.Obj != cur {
 			cur = p.Obj
-			var err error
-			if data, err = db.store.Get(ctx, objectKey(p.Obj)); err != nil {
-				return nil, written, fmt.Errorf("lsm: value compaction: reading %s: %w", objectKey(p.Obj), err)
+			if data, readErr = db.store.Get(ctx, objectKey(p.Obj)); readErr != nil {
+				if ctx.Err() != nil {
+					return nil, written, fmt.Errorf("lsm: value compaction: reading %s: %w", objectKey(p.Obj), readErr)
+				}
+				readErr = fmt.Errorf("reading %s: %w", objectKey(p.Obj), readErr)
 			}
 		}
 		if i > 0 && p == ptrs[i-1] {
 			continue
 		}
+		if readErr != nil {
+			skip(readErr)
+			continue
+		}
 		if p.Off+p.Len > uint64(len(data)) {
-			return nil, written, corrupt(objectKey(p.Obj), fmt.Errorf("value [%d,+%d) runs past the end (%d bytes)", p.Off, p.Len, len(data)))
+			skip(corrupt(objectKey(p.Obj), fmt.Errorf("value [%d,+%d) runs past the end (%d bytes)", p.Off, p.Len, len(data))))
+			continue
 		}
 		val := data[p.Off : p.Off+p.Len]
 		if err := p.Check(val); err != nil {
-			return nil, written, corrupt(objectKey(p.Obj), err)
+			skip(corrupt(objectKey(p.Obj), err))
+			continue
 		}
 		if b != nil && b.Size()+len(val) > valueObjectBytes {
 			if err := flush(); err != nil {
@@ -337,6 +365,47 @@ func (db *DB) relocate(ctx context.Context, ptrs []vlog.Pointer) (relocations, [
 		return nil, written, err
 	}
 	return reloc, written, nil
+}
+
+// unreadable is an object some of whose values a value compaction could
+// not read: how many, and the first reason.
+type unreadable struct {
+	obj    vlog.Object
+	values int
+	err    error
+}
+
+// noteUnreadable counts and logs the values a value compaction left where
+// they were, and keeps their objects out of the candidates for
+// unreadableRetry, so that each is logged once per period, not at every
+// round. Callers hold gcMu.
+func (db *DB) noteUnreadable(skipped []unreadable) {
+	now := db.now()
+	for _, u := range skipped {
+		db.stats.unreadableValues.Add(int64(u.values))
+		if db.unreadable == nil {
+			db.unreadable = make(map[vlog.Object]time.Time)
+		}
+		db.unreadable[u.obj] = now
+		db.log.Warn("lsm: value compaction could not read values; they stay where they are, and so does their object",
+			"object", objectKey(u.obj), "values", u.values, "retry_after", unreadableRetry, "err", u.err)
+	}
+}
+
+// recentlyUnreadable returns the objects a value compaction found
+// unreadable less than unreadableRetry ago, forgetting older ones.
+// Callers hold gcMu.
+func (db *DB) recentlyUnreadable() map[vlog.Object]bool {
+	now := db.now()
+	out := make(map[vlog.Object]bool)
+	for o, at := range db.unreadable {
+		if now.Sub(at) >= unreadableRetry {
+			delete(db.unreadable, o)
+			continue
+		}
+		out[o] = true
+	}
+	return out
 }
 
 // putValueObject uploads a value object, registering it as pending first so
