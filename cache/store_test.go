@@ -267,6 +267,62 @@ func TestFilesStayWithinCapacityWhileWriting(t *testing.T) {
 	}
 }
 
+// TestEvictedRoomIsTakenOnlyOnceFilesAreGone: pages evicted to make room
+// for a smaller one hold their room until their files are removed, so a
+// write made meanwhile cannot take it and the files never exceed the
+// capacity. Here a small page evicts a big one whose file is slow to go;
+// another small page, which does not fit beside the big one, is written
+// meanwhile only if the big one's room was handed out too soon.
+func TestEvictedRoomIsTakenOnlyOnceFilesAreGone(t *testing.T) {
+	ctx := context.Background()
+	inner := newMemStore()
+	big, small1, small2 := patterned(P, 60), patterned(100, 61), patterned(100, 62)
+	inner.Put(ctx, "big", big)
+	inner.Put(ctx, "sm1", small1)
+	inner.Put(ctx, "sm2", small2)
+	bigSize := int64(pageHeaderLen(len("ns"), len("big"), P) + P)
+	smallSize := int64(pageHeaderLen(len("ns"), len("sm1"), 100) + 100)
+	capacity := bigSize + smallSize - 1 // the big page, or both small ones, but not one beside the big one
+	dir := t.TempDir()
+	d := openTestDisk(t, dir, capacity)
+	s := NewCachingStore(inner, d, "ns")
+	checkRange(t, s, "big", big, 0, 10)
+	var worst atomic.Int64
+	d.pageWritten = func(string) {
+		u := dirUsage(t, dir)
+		for w := worst.Load(); u > w && !worst.CompareAndSwap(w, u); w = worst.Load() {
+		}
+	}
+	stalled, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	d.removingFile = func(string) {
+		once.Do(func() { close(stalled); <-release }) // the big page's file
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if got, err := s.GetRange(ctx, "sm1", 0, 100); err != nil || !bytes.Equal(got, small1) {
+			t.Errorf("GetRange(sm1) = %d bytes, %v", len(got), err)
+		}
+	}()
+	<-stalled // sm1 evicted the big page, whose file is still there
+	checkRange(t, s, "sm2", small2, 0, 100)
+	close(release)
+	<-done
+	if w := worst.Load(); w > capacity {
+		t.Errorf("cache files added up to %d bytes, capacity %d", w, capacity)
+	}
+	if st := d.Stats(); st.Bytes != smallSize || st.Files != 1 {
+		t.Errorf("stats %+v: want sm1's page alone cached (%d bytes)", st, smallSize)
+	}
+	d.mu.Lock()
+	reserved, removing := d.reserved, d.removing
+	d.mu.Unlock()
+	if reserved != 0 || removing != 0 {
+		t.Errorf("%d bytes reserved and %d being removed once every write is over, want 0", reserved, removing)
+	}
+}
+
 // dirUsage is the sum of the sizes of the files under dir but LOCK, files
 // being written included.
 func dirUsage(t *testing.T, dir string) int64 {
