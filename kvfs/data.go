@@ -51,7 +51,11 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino uint64, off uint64, buf [
 	if len(out) == 0 {
 		return 0, end >= n.size, nil
 	}
-	if !fs.ra.read(ctx, ino, off, end, n.size, out) {
+	served, err := fs.ra.read(ctx, ino, off, end, n.size, out)
+	if err != nil {
+		return 0, false, err // the read-ahead's fetch of these bytes failed
+	}
+	if !served {
 		if err := fs.readChunks(ctx, ino, off, end, out); err != nil {
 			return 0, false, err
 		}
