@@ -102,9 +102,11 @@ type Disk struct {
 	writeFailing                                                   atomic.Bool
 	warnLimit                                                      logLimiter
 
-	// pageWritten, when set (by tests, before the Disk is used), is called
-	// with the path of each page file written, before it is indexed.
-	pageWritten func(path string)
+	// pageWritten and removingFile, when set (by tests, before the Disk is
+	// used), are called with the path of each page file written, before it
+	// is indexed, and of each file about to be removed.
+	pageWritten  func(path string)
+	removingFile func(path string)
 
 	mu      sync.Mutex
 	closed  bool
@@ -113,9 +115,10 @@ type Disk struct {
 	lru     list.List // of *entry, most recently used first
 	bytes   int64     // sum of the sizes of the indexed files
 	// reserved is room set aside for page files being written; removing is
-	// the size of files taken out of the index whose removal is under way.
-	// bytes+reserved+removing never exceeds the capacity, and bounds the
-	// files on disk.
+	// the size of files taken out of the index whose removal is under way
+	// (but for the part of pages evicted for a page that its reservation
+	// covers: it is written once they are gone). bytes+reserved+removing
+	// never exceeds the capacity, and bounds the files on disk.
 	reserved int64
 	removing int64
 	inflight map[pageID]*fetchCall
@@ -330,6 +333,9 @@ func entryPaths(entries []*entry) []string {
 
 func (d *Disk) removeFiles(paths []string) {
 	for _, p := range paths {
+		if d.removingFile != nil {
+			d.removingFile(p)
+		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			d.logger.Warn("cannot remove cache file", "path", p, "err", err)
 		}
@@ -527,10 +533,18 @@ func (d *Disk) storePage(obj *object, gen uint64, id pageID, payload []byte) {
 	if ok {
 		d.reserved += size
 	}
+	// The victims' room is now this page's reservation, up to its size:
+	// they are gone before it is written. What they hold beyond it (a big
+	// page evicted for a small one) counts as being removed until they
+	// are gone, lest another write take it while they are still there.
+	var excess int64
+	for _, v := range victims {
+		excess += v.size()
+	}
+	excess = max(excess-size, 0)
+	d.removing += excess
 	d.mu.Unlock()
-	// The victims' room is now this page's reservation: they are gone
-	// before it is written.
-	d.removeFiles(entryPaths(victims))
+	d.removeCounted(entryPaths(victims), excess)
 	if !ok {
 		return
 	}

@@ -19,7 +19,10 @@
 //     the data is fetched again from the object store: it is never served.
 //   - A GetRange fetches the missing pages it needs with one inner GetRange
 //     spanning them; concurrent readers missing the same page wait for one
-//     fetch instead of issuing their own.
+//     fetch instead of issuing their own. When that fetch fails, they get
+//     its error rather than asking the store again (which has already
+//     retried); only when its reader gave up (its context ended) does
+//     another fetch the page.
 //   - Writes and deletes made through a caching store, even concurrent ones
 //     of one key, leave the cache serving what the store holds: a write
 //     caches its bytes only if no other write, delete or Forget of the key

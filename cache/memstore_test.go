@@ -15,7 +15,8 @@ import (
 // memStore is a minimal in-memory objstore.Store that counts reads and can
 // run a hook inside GetRange (to block or interleave), one in Get after it
 // has read the object, before it returns it, and one in Put and PutIfAbsent
-// after the object is written, before they return.
+// after the object is written, before they return. With getRangeErr set,
+// every GetRange fails with it once its hook has run (a store that is down).
 type memStore struct {
 	mu      sync.Mutex
 	objects map[string][]byte
@@ -23,6 +24,7 @@ type memStore struct {
 	gets, getRanges atomic.Int64
 	rangeLog        []string // "key off n" of every GetRange, guarded by mu
 	getRangeHook    func(key string, off, n int64)
+	getRangeErr     error
 	getHook         func(key string)
 	putHook         func(key string, data []byte)
 }
@@ -48,6 +50,9 @@ func (m *memStore) GetRange(ctx context.Context, key string, off, n int64) ([]by
 	m.getRanges.Add(1)
 	if m.getRangeHook != nil {
 		m.getRangeHook(key, off, n)
+	}
+	if m.getRangeErr != nil {
+		return nil, m.getRangeErr
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -13,8 +13,8 @@ const (
 	// for; larger reads pass straight through to the object store.
 	maxPagesPerRange = 4096
 	// maxFetchRounds bounds how often one read retries after losing races
-	// (a shared fetch that failed for its owner, a file that failed to
-	// verify) before it reads from the object store directly.
+	// (a shared fetch its owner gave up, a file that failed to verify)
+	// before it reads from the object store directly.
 	maxFetchRounds = 3
 )
 
@@ -170,6 +170,9 @@ type fetchCall struct {
 	done    chan struct{}
 	payload []byte // the page's bytes (shorter than a page: the object ends in it); set before done closes
 	err     error
+	// gaveUp tells that err is the owner's own: its context ended, and
+	// the store may well answer a waiter; set before done closes.
+	gaveUp  bool
 	waiters int // readers waiting on it (guarded by Disk.mu; observed by tests)
 }
 
@@ -290,7 +293,13 @@ func (d *Disk) getRange(ctx context.Context, inner objstore.Store, oid objectID,
 				if err := ctx.Err(); err != nil {
 					return nil, err
 				}
-				continue // the owner failed (maybe its own context): try again ourselves
+				if !w.c.gaveUp {
+					// The store failed the fetch, after its own
+					// retries: asking it again would only make this
+					// read wait as long once more.
+					return nil, w.c.err
+				}
+				continue // the owner's context ended: fetch it ourselves
 			}
 			r.resolveFromPayload(w.i, w.c.payload)
 		}
@@ -371,8 +380,9 @@ func (r *rangeRead) fetch(ctx context.Context, own map[int]*fetchCall) error {
 	d.misses.Add(int64(len(own)))
 	data, err := r.inner.GetRange(ctx, r.oid.key, spanStart, int64(hi-lo+1)*P)
 	if err != nil {
+		gaveUp := ctx.Err() != nil
 		for _, c := range own {
-			c.err = err
+			c.err, c.gaveUp = err, gaveUp
 			close(c.done)
 		}
 		unregister()

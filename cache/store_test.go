@@ -267,6 +267,62 @@ func TestFilesStayWithinCapacityWhileWriting(t *testing.T) {
 	}
 }
 
+// TestEvictedRoomIsTakenOnlyOnceFilesAreGone: pages evicted to make room
+// for a smaller one hold their room until their files are removed, so a
+// write made meanwhile cannot take it and the files never exceed the
+// capacity. Here a small page evicts a big one whose file is slow to go;
+// another small page, which does not fit beside the big one, is written
+// meanwhile only if the big one's room was handed out too soon.
+func TestEvictedRoomIsTakenOnlyOnceFilesAreGone(t *testing.T) {
+	ctx := context.Background()
+	inner := newMemStore()
+	big, small1, small2 := patterned(P, 60), patterned(100, 61), patterned(100, 62)
+	inner.Put(ctx, "big", big)
+	inner.Put(ctx, "sm1", small1)
+	inner.Put(ctx, "sm2", small2)
+	bigSize := int64(pageHeaderLen(len("ns"), len("big"), P) + P)
+	smallSize := int64(pageHeaderLen(len("ns"), len("sm1"), 100) + 100)
+	capacity := bigSize + smallSize - 1 // the big page, or both small ones, but not one beside the big one
+	dir := t.TempDir()
+	d := openTestDisk(t, dir, capacity)
+	s := NewCachingStore(inner, d, "ns")
+	checkRange(t, s, "big", big, 0, 10)
+	var worst atomic.Int64
+	d.pageWritten = func(string) {
+		u := dirUsage(t, dir)
+		for w := worst.Load(); u > w && !worst.CompareAndSwap(w, u); w = worst.Load() {
+		}
+	}
+	stalled, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	d.removingFile = func(string) {
+		once.Do(func() { close(stalled); <-release }) // the big page's file
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if got, err := s.GetRange(ctx, "sm1", 0, 100); err != nil || !bytes.Equal(got, small1) {
+			t.Errorf("GetRange(sm1) = %d bytes, %v", len(got), err)
+		}
+	}()
+	<-stalled // sm1 evicted the big page, whose file is still there
+	checkRange(t, s, "sm2", small2, 0, 100)
+	close(release)
+	<-done
+	if w := worst.Load(); w > capacity {
+		t.Errorf("cache files added up to %d bytes, capacity %d", w, capacity)
+	}
+	if st := d.Stats(); st.Bytes != smallSize || st.Files != 1 {
+		t.Errorf("stats %+v: want sm1's page alone cached (%d bytes)", st, smallSize)
+	}
+	d.mu.Lock()
+	reserved, removing := d.reserved, d.removing
+	d.mu.Unlock()
+	if reserved != 0 || removing != 0 {
+		t.Errorf("%d bytes reserved and %d being removed once every write is over, want 0", reserved, removing)
+	}
+}
+
 // dirUsage is the sum of the sizes of the files under dir but LOCK, files
 // being written included.
 func dirUsage(t *testing.T, dir string) int64 {
@@ -580,20 +636,7 @@ func TestConcurrentMissesShareOneFetch(t *testing.T) {
 	}
 	<-entered
 	// Wait until every other reader waits on the fetch in flight.
-	id := pageID{"ns", "obj", 1}
-	for {
-		d.mu.Lock()
-		c := d.inflight[id]
-		n := 0
-		if c != nil {
-			n = c.waiters
-		}
-		d.mu.Unlock()
-		if n == readers-1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitForWaiters(t, d, pageID{"ns", "obj", 1}, readers-1)
 	close(release)
 	wg.Wait()
 	close(errs)
@@ -637,16 +680,7 @@ func TestWaiterRetriesWhenOwnerIsCancelled(t *testing.T) {
 		}
 		waiterDone <- got
 	}()
-	for {
-		d.mu.Lock()
-		c := d.inflight[pageID{"ns", "obj", 0}]
-		n := c.waiters
-		d.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitForWaiters(t, d, pageID{"ns", "obj", 0}, 1)
 	cancelOwner()
 	close(release)
 	if err := <-ownerErr; !errors.Is(err, context.Canceled) {
@@ -654,6 +688,70 @@ func TestWaiterRetriesWhenOwnerIsCancelled(t *testing.T) {
 	}
 	if got := <-waiterDone; !bytes.Equal(got, obj[5:15]) {
 		t.Errorf("waiter got %x", got)
+	}
+}
+
+// waitForWaiters waits until n readers wait on the fetch of page id in
+// flight; it fails the test after a long time (the bound of a hang, not a
+// timing assertion).
+func waitForWaiters(t *testing.T, d *Disk, id pageID, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		d.mu.Lock()
+		w := 0
+		if c := d.inflight[id]; c != nil {
+			w = c.waiters
+		}
+		d.mu.Unlock()
+		if w == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30s for %d readers to wait on page %d of %q; %d do", n, id.page, id.key, w)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestWaitersGetTheOwnersStoreError: when the fetch that readers of a page
+// wait on fails with the store's error, each waiter returns that error
+// rather than fetching the page again: one failed request to the store,
+// not one per reader (against S3, each would wait out the client's whole
+// retry budget before failing in turn).
+func TestWaitersGetTheOwnersStoreError(t *testing.T) {
+	ctx := context.Background()
+	inner := newMemStore()
+	inner.Put(ctx, "obj", patterned(2*P, 16))
+	d := openTestDisk(t, t.TempDir(), 1<<30)
+	s := NewCachingStore(inner, d, "ns")
+
+	errDown := errors.New("the store is down")
+	inner.getRangeErr = errDown
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	inner.getRangeHook = func(key string, off, n int64) {
+		once.Do(func() { close(entered); <-release }) // the first fetch fails late
+	}
+	const readers = 4
+	errs := make(chan error, readers)
+	read := func(i int) {
+		_, err := s.GetRange(ctx, "obj", int64(i*100), 50) // all inside page 0
+		errs <- err
+	}
+	go read(0)
+	<-entered
+	for i := 1; i < readers; i++ {
+		go read(i)
+		waitForWaiters(t, d, pageID{"ns", "obj", 0}, i)
+	}
+	close(release)
+	for range readers {
+		if err := <-errs; !errors.Is(err, errDown) {
+			t.Errorf("GetRange: %v, want the store's error", err)
+		}
+	}
+	if n := inner.getRanges.Load(); n != 1 {
+		t.Errorf("%d inner GetRange calls, want 1: the waiters read the failing store again", n)
 	}
 }
 

@@ -36,6 +36,11 @@ type database struct {
 	snaps *snapdir.Set
 	// sched takes scheduled checkpoints (writers only; nil otherwise).
 	sched *scheduler
+	// stopTempCleanup ends the removal of the temp files a crash left in
+	// a local store, and tempCleanupDone is closed once it is over
+	// (writers of local stores only; nil otherwise).
+	stopTempCleanup context.CancelFunc
+	tempCleanupDone chan struct{}
 	// replica follows the store's writer (replica = true; nil otherwise):
 	// db is its database, fs reads its latest state without caches, and
 	// rfs serves NFS, one consistent state per call.
@@ -210,6 +215,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	d.snaps = r.newSnapshots(d)
 	if writer {
 		d.sched = newScheduler(db, r.opts.Clock, log)
+		d.startTempCleanup()
 	}
 	if _, err := rand.Read(d.verifier[:]); err != nil {
 		_ = d.close(ctx)
@@ -225,6 +231,29 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	log.Info("store open", "export", ec.Name, "as", mode, "fsid", fmt.Sprintf("%016x", fs.FSID()), "durability", string(ec.Durability),
 		"encryption", ec.Encryption.Enabled, "compression", string(ec.Compression))
 	return d, nil
+}
+
+// startTempCleanup removes, in the background, the temp files a crash
+// left in a local store (objstore.Local.RemoveStaleTemps) until it is done
+// or close ends it. Only the store's writer does it: fsck, du, the key
+// commands, read-only exports and replicas write nothing to the store.
+func (d *database) startTempCleanup() {
+	l, ok := d.raw.(*objstore.Local)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stopTempCleanup, d.tempCleanupDone = cancel, make(chan struct{})
+	go func() {
+		defer close(d.tempCleanupDone)
+		n, err := l.RemoveStaleTemps(ctx)
+		if n > 0 {
+			d.log.Info("removed temp files a crash left in the store", "files", n)
+		}
+		if err != nil {
+			d.log.Debug("stale temp file removal stopped", "err", err)
+		}
+	}()
 }
 
 // dbStore is the store as the database sees it: sealed for an encrypted
@@ -380,6 +409,10 @@ func (d *database) close(ctx context.Context) error {
 	}
 	if d.sched != nil {
 		d.sched.close()
+	}
+	if d.stopTempCleanup != nil {
+		d.stopTempCleanup()
+		<-d.tempCleanupDone
 	}
 	_ = d.flushRetrying(ctx) // Close below reports a flush that did not succeed in the end
 	var errs []error

@@ -22,6 +22,11 @@
 // still names, whatever export names it now. The disk cache keeps a store's
 // pages under its identity.
 //
+// The writer of a file store removes, in the background while it is open,
+// the temp files a crash left in the directory more than an hour ago
+// (objstore.Local.RemoveStaleTemps); nothing that opens a store read-only
+// does.
+//
 // # Encryption
 //
 // An export with encryption = true is opened through package crypt: its

@@ -7,8 +7,9 @@
 //   - Local (NewLocal): one file per object under a directory, the embedded
 //     default. Put writes a temp file, fsyncs it, renames it into place and
 //     fsyncs the directory; PutIfAbsent links the temp file into place with
-//     link(2), which fails when the name exists. Opening a store removes
-//     the temp files that a crash between writing and renaming left behind,
+//     link(2), which fails when the name exists. Opening a store writes
+//     nothing; Local.RemoveStaleTemps, for the store's writer, removes the
+//     temp files that a crash between writing and renaming left behind,
 //     once they are an hour old: another process sharing the directory may
 //     still be writing a younger one (a writer stalled longer than that
 //     gets an error from its rename, not a lost object).

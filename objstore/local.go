@@ -21,7 +21,7 @@ import (
 const localTempPrefix = ".objstore-tmp-"
 
 // localStaleTempAge is how old (by modification time) a temp file must be
-// for NewLocal to remove it as left by a crash. Another process may share
+// for RemoveStaleTemps to remove it as left by a crash. Another process may share
 // the directory and be writing a temp file right now; a write takes
 // seconds, so one untouched for an hour is abandoned. Should a writer stall
 // that long all the same, its rename or link then fails and its Put
@@ -33,8 +33,9 @@ const localStaleTempAge = time.Hour
 // to a temp file in the target's directory, which is fsynced and then
 // renamed (Put) or hard-linked (PutIfAbsent) into place, and the directory
 // is fsynced. Several processes may share one directory: link(2) gives
-// PutIfAbsent exactly one winner. Opening the store removes the temp files
-// a crash left behind, once they are an hour old (localStaleTempAge).
+// PutIfAbsent exactly one winner. Opening the store writes nothing (not
+// even to remove what a crash left): the store's writer removes the
+// abandoned temp files with RemoveStaleTemps.
 //
 // Context cancellation is checked before each operation (and between
 // directories while listing); a file system call in progress is not
@@ -68,27 +69,39 @@ func NewLocal(dir string) (*Local, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("objstore: local store %q: not a directory", abs)
 	}
-	removeStaleTemps(abs, time.Now().Add(-localStaleTempAge))
 	return &Local{root: abs}, nil
 }
 
-// removeStaleTemps removes, under root, the temp files last modified before
-// cutoff: those a process that crashed between writing and renaming left
-// behind (up to one object's size each). It is best effort: what cannot be
-// read or removed stays, invisible to List, until a later open.
-func removeStaleTemps(root string, cutoff time.Time) {
-	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+// RemoveStaleTemps removes the temp files that a process that crashed
+// between writing and renaming left in the store (up to one object's size
+// each), once they are an hour old (localStaleTempAge): another process
+// sharing the directory may still be writing a younger one. It walks the
+// whole store, so it is for the store's writer to run, in the background.
+// It is best effort: what cannot be read or removed stays, invisible to
+// List, until a later call. It returns how many files it removed, and
+// ctx's error if ctx ended the walk.
+func (l *Local) RemoveStaleTemps(ctx context.Context) (int, error) {
+	cutoff := time.Now().Add(-localStaleTempAge)
+	removed := 0
+	err := filepath.WalkDir(l.root, func(path string, d fs.DirEntry, err error) error {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
 		if err != nil {
 			return nil // an unreadable directory: skip it, keep walking
 		}
 		if !d.Type().IsRegular() || !strings.HasPrefix(d.Name(), localTempPrefix) {
 			return nil
 		}
-		if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) {
-			_ = os.Remove(path)
+		if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) && os.Remove(path) == nil {
+			removed++
 		}
 		return nil
 	})
+	if err != nil {
+		return removed, fmt.Errorf("objstore: removing stale temp files in %s: %w", l.root, err)
+	}
+	return removed, nil
 }
 
 // Dir returns the store's root directory.

@@ -57,10 +57,12 @@ func TestLocalLayoutAndTempFiles(t *testing.T) {
 	}
 }
 
-// TestLocalOpenRemovesStaleTempFiles: temp files left by a crash between
-// writing and renaming are removed when the store opens, once old enough
-// that no live writer can still be using them; fresh ones and objects stay.
-func TestLocalOpenRemovesStaleTempFiles(t *testing.T) {
+// TestLocalRemoveStaleTemps: opening a store removes nothing (a read-only
+// opener writes nothing); RemoveStaleTemps removes the temp files left by
+// a crash between writing and renaming, once old enough that no live
+// writer can still be using them, and leaves fresh ones and objects. A
+// canceled context stops it before it removes anything.
+func TestLocalRemoveStaleTemps(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
 	files := []struct {
@@ -88,15 +90,36 @@ func TestLocalOpenRemovesStaleTempFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	newLocal(t, dir)
+	s := newLocal(t, dir)
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(f.path))); err != nil {
+			t.Errorf("%s: gone after NewLocal (%v), want kept", f.path, err)
+		}
+	}
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if n, err := s.RemoveStaleTemps(canceled); n != 0 || !errors.Is(err, context.Canceled) {
+		t.Errorf("RemoveStaleTemps(canceled) = %d, %v; want 0, context.Canceled", n, err)
+	}
+	n, err := s.RemoveStaleTemps(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRemoved := 0
 	for _, f := range files {
 		_, err := os.Stat(filepath.Join(dir, filepath.FromSlash(f.path)))
 		switch {
 		case f.wantAfter && err != nil:
-			t.Errorf("%s: gone after NewLocal (%v), want kept", f.path, err)
+			t.Errorf("%s: gone after RemoveStaleTemps (%v), want kept", f.path, err)
 		case !f.wantAfter && !errors.Is(err, os.ErrNotExist):
-			t.Errorf("%s: still there after NewLocal (%v), want removed", f.path, err)
+			t.Errorf("%s: still there after RemoveStaleTemps (%v), want removed", f.path, err)
 		}
+		if !f.wantAfter {
+			wantRemoved++
+		}
+	}
+	if n != wantRemoved {
+		t.Errorf("RemoveStaleTemps removed %d files, says %d", wantRemoved, n)
 	}
 }
 
