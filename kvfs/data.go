@@ -51,11 +51,7 @@ func (fs *FS) Read(ctx context.Context, cred Cred, ino uint64, off uint64, buf [
 	if len(out) == 0 {
 		return 0, end >= n.size, nil
 	}
-	served, err := fs.ra.read(ctx, ino, off, end, n.size, out)
-	if err != nil {
-		return 0, false, err // the read-ahead's fetch of these bytes failed
-	}
-	if !served {
+	if !fs.ra.read(ctx, ino, off, end, n.size, out) {
 		if err := fs.readChunks(ctx, ino, off, end, out); err != nil {
 			return 0, false, err
 		}
@@ -230,34 +226,20 @@ func forEachChunk(first, last uint64, read func(c uint64) error) error {
 // only in part, before the write takes the inode lock, and drops them: the
 // read under the lock then finds them in the memtable or the caches. Writes
 // to one file are serialized by its lock; without this, each one waiting
-// for a cold chunk from the object store would hold up all the others. It
-// returns the errors of the KV that failed them, by chunk (nil if none),
-// for the locked read to report rather than ask the KV again: the store
-// has retried already. (A chunk the locked read does not need, being past
-// the size, fails nothing.)
-func (fs *FS) prefetchPartialChunks(ctx context.Context, ino, off, end uint64) map[uint64]error {
+// for a cold chunk from the object store would hold up all the others. A
+// failed prefetch is ignored (the locked read reports it).
+func (fs *FS) prefetchPartialChunks(ctx context.Context, ino, off, end uint64) {
 	if end <= off {
-		return nil
-	}
-	var failed map[uint64]error
-	get := func(c uint64) {
-		_, err := fs.kv.Get(ctx, chunkKey(ino, c))
-		if err != nil && !errors.Is(err, ErrNoKey) && ctx.Err() == nil {
-			if failed == nil {
-				failed = make(map[uint64]error, 2)
-			}
-			failed[c] = err
-		}
+		return
 	}
 	size := fs.chunkSize
 	first, last := off/size, (end-1)/size
 	if off%size != 0 {
-		get(first)
+		_, _ = fs.kv.Get(ctx, chunkKey(ino, first))
 	}
 	if end%size != 0 && (last != first || off%size == 0) {
-		get(last)
+		_, _ = fs.kv.Get(ctx, chunkKey(ino, last))
 	}
-	return failed
 }
 
 // clearPrivileges drops setuid and setgid (see dropSetID) after a data
@@ -276,7 +258,7 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data
 	if end < off || end > MaxFileSize {
 		return Change{}, errIno("write", ino, syscall.EFBIG)
 	}
-	prefetchErrs := fs.prefetchPartialChunks(ctx, ino, off, end)
+	fs.prefetchPartialChunks(ctx, ino, off, end)
 	unlock := fs.lockInodes(ino)
 	defer unlock()
 	n0, err := fs.loadInode(ctx, ino)
@@ -320,9 +302,7 @@ func (fs *FS) Write(ctx context.Context, cred Cred, ino uint64, off uint64, data
 			// every chunk holds all the bytes up to the size.
 			oldLen = int(min(size, n.size-cs))
 		default:
-			if err = prefetchErrs[c]; err == nil {
-				old, err = fs.kv.Get(ctx, chunkKey(ino, c))
-			}
+			old, err = fs.kv.Get(ctx, chunkKey(ino, c))
 			if err != nil && !errors.Is(err, ErrNoKey) {
 				return Change{}, fmt.Errorf("kvfs: write inode %d: read chunk %d: %w", ino, c, err)
 			}

@@ -32,8 +32,7 @@
 //   - A file read sequentially (two reads in a row near where the earlier
 //     ones ended, or a first read at offset 0) is read ahead: the next 2 to 8 MiB past the reader are fetched
 //     in the background in 1 MiB segments, so that on an object store a
-//     read finds its bytes in memory instead of waiting a round trip (or
-//     the error that failed their fetch, not a second wait for the store). A
+//     read finds its bytes in memory instead of waiting a round trip. A
 //     read elsewhere in the file cancels the fetches; every change of the
 //     file drops its segments before it returns, so a read never returns
 //     bytes older than a change that returned before it began. Memory is

@@ -133,30 +133,3 @@ func TestStorageErrorsAreMarked(t *testing.T) {
 		})
 	}
 }
-
-// TestWriteDoesNotReadAFailedChunkAgain: a write that covers a chunk in
-// part reads it before taking the file's lock, so that it waits for the
-// store without holding up the file's other writes, and needs it again
-// under the lock. When that first read failed with the KV's error, the
-// write returns it rather than asking the KV again: against S3, a second
-// wait of the client's whole retry budget, most likely for the same error.
-func TestWriteDoesNotReadAFailedChunkAgain(t *testing.T) {
-	ctx := context.Background()
-	kv := &cutKV{MemKV: NewMemKV()}
-	fs, err := Open(ctx, kv, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fs.Close(ctx)
-	ino, _ := raFile(t, fs, "f", 64<<10)
-	kv.cut.Store(true)
-	gets := kv.chunkGets.Load()
-	_, err = fs.Write(ctx, Cred{}, ino, 100, []byte("partial"))
-	var storage *StorageError
-	if !errors.Is(err, errCut) || !errors.As(err, &storage) {
-		t.Errorf("write of a chunk in part: %v, want the KV's error", err)
-	}
-	if n := kv.chunkGets.Load() - gets; n != 1 {
-		t.Errorf("the write read the chunk %d times, want 1", n)
-	}
-}

@@ -21,11 +21,7 @@ import (
 // with every sequential read, from raMinWindow to raMaxWindow). A read that
 // segments cover whole waits for them and copies; any other read goes to
 // the KV as before. A read that is not sequential drops the stream's
-// segments and cancels their fetches. A read that waited for a segment
-// whose fetch the KV failed fails with that error: the KV's store has
-// retried already, and asking it again would make the read wait as long
-// once more; only a fetch the read-ahead gave up (its segment dropped)
-// leaves the read to go to the KV itself.
+// segments and cancels their fetches.
 //
 // Never stale: every batch that changes an inode (txn.commit: writes,
 // truncations, reclaim, unlink) drops the inode's segments once it is
@@ -121,7 +117,6 @@ type raSeg struct {
 	done     chan struct{} // closed when data or err is set
 	data     []byte
 	err      error
-	gaveUp   bool // err is the read-ahead's own: the fetch was canceled
 	// guarded by readAhead.mu:
 	served   uint64 // bytes copied to reads
 	dropped  bool   // removed from its stream
@@ -138,18 +133,16 @@ func newReadAhead(fs *FS, budget int64) *readAhead {
 // read serves [off, end) of ino into out from the stream's segments when
 // they cover it whole, and reports whether it did; either way it notes the
 // read and fetches ahead of it when the file is read sequentially. size is
-// the file's size as the read saw it. It returns the error of a covering
-// segment whose fetch the KV failed (not one the read-ahead gave up): the
-// read's.
-func (ra *readAhead) read(ctx context.Context, ino, off, end, size uint64, out []byte) (bool, error) {
+// the file's size as the read saw it.
+func (ra *readAhead) read(ctx context.Context, ino, off, end, size uint64, out []byte) bool {
 	if ra.budget <= 0 {
-		return false, nil
+		return false
 	}
 	ra.mu.Lock()
 	s := ra.streams[ino]
 	if s == nil && (ra.closed || (off == 0 && end >= size)) {
 		ra.mu.Unlock()
-		return false, nil // a whole file in one read: nothing to follow
+		return false // a whole file in one read: nothing to follow
 	}
 	now := time.Now()
 	fresh := s == nil
@@ -182,19 +175,16 @@ func (ra *readAhead) read(ctx context.Context, ino, off, end, size uint64, out [
 	}
 	ra.mu.Unlock()
 	if cover == nil {
-		return false, nil
+		return false
 	}
 	for _, seg := range cover {
 		select {
 		case <-seg.done:
 		case <-ctx.Done():
-			return false, nil
+			return false
 		}
 		if seg.err != nil {
-			if seg.gaveUp {
-				return false, nil
-			}
-			return false, seg.err
+			return false
 		}
 	}
 	for _, seg := range cover {
@@ -211,7 +201,7 @@ func (ra *readAhead) read(ctx context.Context, ino, off, end, size uint64, out [
 		}
 	}
 	ra.mu.Unlock()
-	return true, nil
+	return true
 }
 
 // coverLocked returns the segments of s that cover [off, end) whole, in
@@ -367,9 +357,7 @@ func (ra *readAhead) fetch(ctx context.Context, ino uint64, seg *raSeg) {
 		seg.data = data
 		ra.stats.FetchedBytes += seg.size()
 	} else {
-		// Dropped (non-sequential read, change of the file, eviction,
-		// Close) before or while it ran, rather than failed by the KV.
-		seg.err, seg.gaveUp = err, ctx.Err() != nil
+		seg.err = err
 	}
 	seg.finished = true
 	if seg.dropped {

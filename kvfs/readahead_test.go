@@ -12,21 +12,15 @@ import (
 	"time"
 )
 
-// cutKV passes everything to MemKV until cut, then fails every read;
-// with cutIters, iterators (the read-ahead's reads) fail already before.
-// It counts the point reads of chunks (a Read's own reads of a few).
+// cutKV passes everything to MemKV until cut, then fails every read.
 type cutKV struct {
 	*MemKV
-	cut, cutIters atomic.Bool
-	chunkGets     atomic.Int64
+	cut atomic.Bool
 }
 
 var errCut = errors.New("the KV is cut off")
 
 func (k *cutKV) Get(ctx context.Context, key []byte) ([]byte, error) {
-	if len(key) > 0 && key[0] == prefixChunk {
-		k.chunkGets.Add(1)
-	}
 	if k.cut.Load() {
 		return nil, errCut
 	}
@@ -34,7 +28,7 @@ func (k *cutKV) Get(ctx context.Context, key []byte) ([]byte, error) {
 }
 
 func (k *cutKV) NewIterator(ctx context.Context, lower, upper []byte) (KVIterator, error) {
-	if k.cut.Load() || k.cutIters.Load() {
+	if k.cut.Load() {
 		return nil, errCut
 	}
 	return k.MemKV.NewIterator(ctx, lower, upper)
@@ -179,72 +173,6 @@ func TestReadAheadServesSequentialReads(t *testing.T) {
 			})
 		}
 	}
-}
-
-// TestReadAheadFailureIsTheReadsError: a read that a segment covers, whose
-// fetch failed with the KV's error, returns that error rather than reading
-// the chunks again itself: against S3 that second read would wait out the
-// client's whole retry budget once more before failing the same way.
-func TestReadAheadFailureIsTheReadsError(t *testing.T) {
-	ctx := context.Background()
-	kv := &cutKV{MemKV: NewMemKV()}
-	fs, err := Open(ctx, kv, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fs.Close(ctx)
-	ino, data := raFile(t, fs, "f", 8<<20)
-	kv.cutIters.Store(true)
-	// A read of a few chunks (point reads) from the start: the read-ahead
-	// fetches what follows, and fails.
-	readAt(t, fs, ino, 0, 16<<10, data)
-	waitFor(t, "the read-ahead", func() bool { return fetchesDone(fs) })
-	kv.cut.Store(true)
-	gets := kv.chunkGets.Load()
-	_, _, err = fs.Read(ctx, Cred{}, ino, 16<<10, make([]byte, 16<<10))
-	var storage *StorageError
-	if !errors.Is(err, errCut) || !errors.As(err, &storage) {
-		t.Errorf("read after the read-ahead failed: %v, want the KV's error", err)
-	}
-	if n := kv.chunkGets.Load() - gets; n != 0 {
-		t.Errorf("the read read %d chunks itself after the read-ahead failed to", n)
-	}
-}
-
-// TestReadWaitingOnDroppedSegmentReadsItself: a read waiting for a
-// segment whose fetch the read-ahead gives up (a read elsewhere in the file
-// drops it) reads the chunks itself: the read-ahead's cancellation is no
-// failure of the read.
-func TestReadWaitingOnDroppedSegmentReadsItself(t *testing.T) {
-	ctx := context.Background()
-	kv := &blockingKV{MemKV: NewMemKV(), entered: make(chan struct{}, 16), cancelled: make(chan struct{}, 16)}
-	fs, err := Open(ctx, kv, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fs.Close(ctx)
-	ino, data := raFile(t, fs, "f", 8<<20)
-	kv.block.Store(true)
-	readAt(t, fs, ino, 0, 16<<10, data) // point reads; the segments' fetches hang
-	<-kv.entered
-	waiting := make(chan struct{})
-	go func() {
-		defer close(waiting)
-		buf := make([]byte, 16<<10)
-		n, _, err := fs.Read(ctx, Cred{}, ino, 16<<10, buf)
-		if err != nil || !bytes.Equal(buf[:n], data[16<<10:32<<10]) {
-			t.Errorf("read waiting on a dropped segment: %d bytes, %v", n, err)
-		}
-	}()
-	// The read took the segment that covers it (and moved the stream's
-	// position) in one step: once the position moved, it waits on it.
-	waitFor(t, "the read to wait on the read-ahead", func() bool {
-		fs.ra.mu.Lock()
-		defer fs.ra.mu.Unlock()
-		return fs.ra.streams[ino].pos == 32<<10
-	})
-	readAt(t, fs, ino, 6<<20, 16<<10, data) // drops the segments
-	<-waiting
 }
 
 // TestReadAheadNeverStale changes a file after the read-ahead fetched
