@@ -452,3 +452,32 @@ func TestReadAheadStatsPlus(t *testing.T) {
 		t.Errorf("a.Plus(zero) = %+v, want %+v", got, a)
 	}
 }
+
+// TestReadAheadFailureIsNotServedLater: read-ahead fetches that failed
+// while the store was cut off do not fail reads made after it came back,
+// and a read covered by a failed segment reads its own chunks (so one bad
+// chunk fails only the reads of that chunk, not its whole segment).
+func TestReadAheadFailureIsNotServedLater(t *testing.T) {
+	ctx := context.Background()
+	kv := &cutKV{MemKV: NewMemKV()}
+	fs, err := Open(ctx, kv, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close(ctx)
+	ino, data := raFile(t, fs, "f", 3<<20)
+	readAt(t, fs, ino, 0, 64<<10, data) // a sequential reader: read-ahead starts
+	kv.cut.Store(true)
+	buf := make([]byte, 64<<10)
+	for off := 64 << 10; off < 1<<20; off += len(buf) {
+		_, _, _ = fs.Read(ctx, Cred{}, ino, uint64(off), buf) // the store is cut off: errors
+	}
+	waitFor(t, "the read-ahead fetches to end", func() bool { return fetchesDone(fs) })
+	if s := fs.ReadAheadStats(); s.Streams == 0 {
+		t.Fatalf("no read-ahead stream: the test tests nothing (%+v)", s)
+	}
+	kv.cut.Store(false)
+	for off := 64 << 10; off < len(data); off += len(buf) {
+		readAt(t, fs, ino, off, len(buf), data)
+	}
+}
