@@ -15,38 +15,52 @@ import (
 )
 
 // kernelScript runs in the nfsvm guest against /team-a (at $NFS) and
-// /team-b (mounted by the script).
+// /team-b (mounted by the script). Each check of what the server holds
+// comes after fresh: the client could otherwise answer from the pages and
+// attributes it cached when it wrote.
 const kernelScript = `#!/bin/sh
 set -eu
+fresh() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 cd "$NFS"
 mkdir -p dir/sub
 dd if=/dev/urandom of=/tmp/big bs=1M count=8 2>/dev/null
 cp /tmp/big dir/big
-sync
+fresh
 cmp /tmp/big dir/big
 echo hello > dir/small
 ln dir/small dir/hard
 ln -s small dir/soft
+fresh
 [ "$(cat dir/soft)" = hello ]
 [ "$(stat -c %h dir/small)" = 2 ]
 chmod 600 dir/small
+fresh
 [ "$(stat -c %a dir/hard)" = 600 ]
 mkfifo dir/fifo
-[ -p dir/fifo ]
 mknod dir/null c 1 3
+fresh
+[ -p dir/fifo ]
 [ -c dir/null ]
 mv dir/small dir/sub/moved
+fresh
 [ "$(cat dir/sub/moved)" = hello ]
 for i in $(seq 1 300); do echo $i > dir/sub/f$i; done
+fresh
 [ "$(ls dir/sub | wc -l)" = 301 ]
+[ "$(cat dir/sub/f300)" = 300 ]
 truncate -s 100 dir/big
+fresh
 [ "$(stat -c %s dir/big)" = 100 ]
+cmp -n 100 /tmp/big dir/big
 touch -d '2020-01-02 03:04:05' dir/hard
+fresh
 [ "$(stat -c %Y dir/hard)" = "$(date -d '2020-01-02 03:04:05' +%s)" ]
 mkdir /tmp/b
 mount -t nfs -o vers=3,nolock,tcp,port=$NFS_PORT,mountport=$NFS_PORT,mountproto=tcp,addr=$NFS_HOST,mountaddr=$NFS_HOST $NFS_HOST:/team-b /tmp/b
 [ -z "$(ls /tmp/b)" ]
 echo b > /tmp/b/only-b
+fresh
+[ "$(cat /tmp/b/only-b)" = b ]
 [ ! -e "$NFS/only-b" ]
 rm -rf dir
 [ -z "$(ls "$NFS")" ]
