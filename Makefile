@@ -40,16 +40,18 @@ test: test-deps lint test-go test-race
 test-deps:
 	./scripts/test-deps.sh
 
-# ZEROFS_REQUIRE_S3 and ZEROFS_REQUIRE_KERNEL make a missing versitygw or kernel
-# client VM fail the tests that need them instead of skipping them; ZEROFS_NFSVM
-# turns on the nfs package's kernel client test.
+# ZEROFS_REQUIRE_S3, ZEROFS_REQUIRE_KERNEL and ZEROFS_REQUIRE_HOST make a missing
+# versitygw, kernel client VM, or host tool or privilege (libnfs-utils, nfs-common,
+# rpcbind, cpio, port 111, root) fail the tests that need them instead of skipping
+# them (internal/testenv/require); ZEROFS_NFSVM turns on the nfs package's kernel
+# client test.
 test-go:
-	PATH="$(GOBIN):$$PATH" ZEROFS_REQUIRE_S3=1 ZEROFS_REQUIRE_KERNEL=1 ZEROFS_NFSVM=1 AWS_EC2_METADATA_DISABLED=true $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	PATH="$(GOBIN):$$PATH" ZEROFS_REQUIRE_S3=1 ZEROFS_REQUIRE_KERNEL=1 ZEROFS_REQUIRE_HOST=1 ZEROFS_NFSVM=1 AWS_EC2_METADATA_DISABLED=true $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # test-race runs every package except the end-to-end and benchmark ones with -race.
 RACE_PKGS = $(shell $(GO) list ./... | grep -v -e /e2e -e /bench/)
 test-race:
-	PATH="$(GOBIN):$$PATH" ZEROFS_REQUIRE_S3=1 AWS_EC2_METADATA_DISABLED=true $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
+	PATH="$(GOBIN):$$PATH" ZEROFS_REQUIRE_S3=1 ZEROFS_REQUIRE_HOST=1 AWS_EC2_METADATA_DISABLED=true $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
 BINDIR    := $(PREFIX)/bin
 DOCDIR    := $(PREFIX)/share/doc/zerofsd

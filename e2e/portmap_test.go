@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/zerofs-go/zerofsd/internal/testenv"
+	"github.com/zerofs-go/zerofsd/internal/testenv/require"
 )
 
 // hostTool finds a client tool of nfs-common or rpcbind (in /usr/sbin,
-// which a user's PATH may lack), or skips.
+// which a user's PATH may lack), or skips (fails under ZEROFS_REQUIRE_HOST=1).
 func hostTool(t *testing.T, name string) string {
 	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
@@ -20,7 +21,7 @@ func hostTool(t *testing.T, name string) string {
 	}
 	p := filepath.Join("/usr/sbin", name)
 	if _, err := exec.LookPath(p); err != nil {
-		t.Skipf("%s is not installed (Debian packages nfs-common and rpcbind; scripts/test-deps.sh installs them)", name)
+		require.Missing(t, require.Host, "%s is not installed (Debian packages nfs-common and rpcbind; scripts/test-deps.sh installs them)", name)
 	}
 	return p
 }

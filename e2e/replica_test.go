@@ -30,11 +30,23 @@ func benign(err error) bool {
 	return errors.Is(err, os.ErrNotExist) || (errors.As(err, &ne) && ne.ErrorNum == 70) // NFS3ERR_STALE
 }
 
+// readAllFrom reads the file name through target.
+func readAllFrom(target *nfsc.Target, name string) ([]byte, error) {
+	f, err := target.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
 // TestReplicaDaemon: two zerofsd processes on one store, a writer and a
 // replica (replica = true), under a write workload on the writer with
 // memtables, compactions and GC forced often (gc_min_age 1s): the replica
-// never answers an error or a file in part, lags within the documented
-// bound, and the writer is never fenced.
+// never answers an error or a file in part, catches up with the writer's
+// last write, reports a lag that agrees with the clock, and the writer is
+// never fenced. How far behind it was is logged, not asserted: a loaded
+// machine may poll late.
 func TestReplicaDaemon(t *testing.T) {
 	base := t.TempDir()
 	store := "file://" + filepath.Join(base, "store")
@@ -80,13 +92,7 @@ func TestReplicaDaemon(t *testing.T) {
 			}
 			// How far behind: the writer's clock file, written durably.
 			before := time.Now()
-			f, err := r.Open("clock")
-			if err != nil {
-				fail("replica: open clock: %v", err)
-				continue
-			}
-			data, err := io.ReadAll(f)
-			f.Close()
+			data, err := readAllFrom(r, "clock")
 			if err != nil {
 				fail("replica: read clock: %v", err)
 				continue
@@ -165,20 +171,44 @@ func TestReplicaDaemon(t *testing.T) {
 		t.Error(f)
 	}
 
+	// The replica catches up with the last write (the deadline is for a
+	// replica that never does, not a speed).
+	last := replicaData(round + 1)
+	writeFile(t, w, "last", last)
+	for deadline := time.Now().Add(time.Minute); ; {
+		got, err := readAllFrom(r, "last")
+		if err == nil && bytes.Equal(got, last) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica does not serve the writer's last write a minute later: %d bytes, %v", len(got), err)
+		}
+		time.Sleep(poll / 4)
+	}
+
 	wurl := fmt.Sprintf("http://127.0.0.1:%d/metrics", wm)
 	rurl := fmt.Sprintf("http://127.0.0.1:%d/metrics", rm)
 	compactions := scrape(t, wurl, `zerofs_lsm_compactions_total{export="team-a"}`)
 	deletes := scrape(t, wurl, `zerofs_objstore_requests_total{export="team-a",op="delete"}`)
-	lag := scrape(t, rurl, `zerofs_replica_lag_seconds{export="team-a"}`)
 	refreshFailures := scrape(t, rurl, `zerofs_replica_refresh_failures_total{export="team-a"}`)
-	// The documented bound: flush_interval (the clock is written durably,
-	// so 0 here) + replica_poll + one read of the store; 2 s leaves room
-	// for a loaded machine.
-	const bound = 2 * time.Second
-	t.Logf("%d rounds written; replica: %d reads, %d files checked byte for byte, max lag %s, lag gauge %.3fs, %v refresh failures; writer: %v compactions, %v objects deleted",
+	// The lag gauge agrees with the clock: a refresh that began after
+	// `before` (the one after the next counted; the next may have been
+	// under way) restarts it, so from then on it is never more than the
+	// time since before, nor negative. Both processes share this clock.
+	before := time.Now()
+	refreshes := scrape(t, rurl, `zerofs_replica_refreshes_total{export="team-a"}`)
+	for deadline := time.Now().Add(time.Minute); scrape(t, rurl, `zerofs_replica_refreshes_total{export="team-a"}`) < refreshes+3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica stopped refreshing (%v refreshes a minute ago)", refreshes)
+		}
+		time.Sleep(poll / 4)
+	}
+	lag := scrape(t, rurl, `zerofs_replica_lag_seconds{export="team-a"}`)
+	sinceBefore := time.Since(before)
+	t.Logf("%d rounds written; replica: %d reads, %d files checked byte for byte, max lag seen %s, lag gauge %.3fs, %v refresh failures; writer: %v compactions, %v objects deleted",
 		round, reads, filesChecked, maxLag, lag, refreshFailures, compactions, deletes)
-	if maxLag > bound || lag < 0 || lag > bound.Seconds() {
-		t.Errorf("the replica lagged %s (gauge %.3fs), more than %s", maxLag, lag, bound)
+	if lag < 0 || lag > sinceBefore.Seconds() {
+		t.Errorf("lag gauge %.3fs after a refresh that began less than %s ago", lag, sinceBefore)
 	}
 	if compactions <= 0 || deletes <= 0 {
 		t.Errorf("the writer compacted %v times and deleted %v objects: GC was not exercised", compactions, deletes)

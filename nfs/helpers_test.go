@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/testenv/require"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/nfs"
 	"github.com/zerofs-go/zerofsd/nfs/nfsclient"
@@ -152,7 +153,8 @@ func dialFrom(t testing.TB, addr, local string) (*nfsclient.Client, error) {
 // dialFromPort connects a client of our own from 127.0.0.1, from the first
 // source port of ports that is free (a port just closed stays in
 // TIME_WAIT). It skips the test when the process may not bind the port
-// (ports below 1024 need root or CAP_NET_BIND_SERVICE).
+// (ports below 1024 need root or CAP_NET_BIND_SERVICE), or fails it under
+// ZEROFS_REQUIRE_HOST=1.
 func dialFromPort(t testing.TB, addr string, ports ...int) (*nfsclient.Client, int) {
 	t.Helper()
 	for _, port := range ports {
@@ -161,7 +163,7 @@ func dialFromPort(t testing.TB, addr string, ports ...int) (*nfsclient.Client, i
 		case err == nil:
 			return c, port
 		case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
-			t.Skipf("cannot bind source port %d: %v", port, err)
+			require.Missing(t, require.Host, "cannot bind source port %d: %v", port, err)
 		case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL):
 		default:
 			t.Fatal(err)

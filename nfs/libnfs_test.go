@@ -12,15 +12,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/testenv/require"
 	"github.com/zerofs-go/zerofsd/nfs"
 )
 
 // TestLibnfsCLI uses libnfs' command-line tools (package libnfs-utils) as
-// an independent client; it skips when they are not installed.
+// an independent client; it skips when they are not installed (fails under
+// ZEROFS_REQUIRE_HOST=1).
 func TestLibnfsCLI(t *testing.T) {
 	for _, tool := range []string{"nfs-ls", "nfs-cp", "nfs-cat"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install libnfs-utils)", tool)
+			require.Missing(t, require.Host, "%s is not installed (Debian package libnfs-utils; scripts/test-deps.sh installs it)", tool)
 		}
 	}
 	fsA, _ := newFS(t)

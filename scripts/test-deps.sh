@@ -2,7 +2,10 @@
 # Installs what the test suite needs and is not part of the Go module graph:
 # versitygw (a real S3-compatible server on 127.0.0.1), libnfs' command-line client,
 # nfs-common and rpcbind (showmount, rpcinfo and a real rpcbind for the portmapper
-# tests), and the nfsvm kernel NFS client VM (qemu + a Debian kernel, see internal/nfsvm).
+# tests), cpio, systemd-analyze, and the nfsvm kernel NFS client VM (qemu + a Debian
+# kernel, see internal/nfsvm). It fails when anything cannot be installed: `make test`
+# runs with ZEROFS_REQUIRE_S3, ZEROFS_REQUIRE_KERNEL and ZEROFS_REQUIRE_HOST set, so a
+# missing tool would fail the tests that need it anyway, later and less clearly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gobin=$(go env GOPATH)/bin
@@ -14,28 +17,38 @@ fi
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-if ! command -v nfs-ls >/dev/null; then
-  if command -v apt-get >/dev/null; then
-    echo "test-deps: installing libnfs-utils"
-    $sudo apt-get update -qq >/dev/null || true
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libnfs-utils >/dev/null \
-      || echo "test-deps: libnfs-utils could not be installed; the libnfs client tests will be skipped"
-  fi
-fi
 
+# have TOOL: on PATH, or in /usr/sbin (which a user's PATH may lack).
 have() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]; }
-if ! { have showmount && have rpcinfo && have rpcbind; } && command -v apt-get >/dev/null; then
-  echo "test-deps: installing nfs-common and rpcbind (showmount, rpcinfo, rpcbind)"
-  $sudo apt-get update -qq >/dev/null || true
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nfs-common rpcbind >/dev/null \
-    || echo "test-deps: nfs-common/rpcbind could not be installed; the portmapper client tests will be skipped"
-fi
 
-if ! command -v systemd-analyze >/dev/null && command -v apt-get >/dev/null; then
-  echo "test-deps: installing systemd (systemd-analyze verifies the installed unit)"
-  $sudo apt-get update -qq >/dev/null || true
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends systemd >/dev/null
-fi
+# need PACKAGE TOOL...: installs the Debian package PACKAGE unless every TOOL
+# is there, and fails unless every TOOL is there afterwards.
+updated=""
+need() {
+  local pkg=$1 tool missing=()
+  shift
+  for tool in "$@"; do have "$tool" || missing+=("$tool"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if ! command -v apt-get >/dev/null; then
+    echo "test-deps: ${missing[*]} missing and no apt-get to install the Debian package $pkg" >&2
+    exit 1
+  fi
+  echo "test-deps: installing $pkg (${missing[*]})"
+  if [ -z "$updated" ]; then
+    $sudo apt-get update -qq >/dev/null
+    updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+  for tool in "${missing[@]}"; do
+    have "$tool" || { echo "test-deps: $pkg is installed but $tool is still missing" >&2; exit 1; }
+  done
+}
+
+need libnfs-utils nfs-ls nfs-cp nfs-cat
+need nfs-common showmount
+need rpcbind rpcbind rpcinfo
+need cpio cpio
+need systemd systemd-analyze
 
 # The kernel client VM (internal/nfsvm): qemu, a Debian kernel, busybox, ... and
 # its boot image in ${ZEROFS_NFSVM_CACHE:-/var/cache/zerofs-nfsvm}; quick when done.

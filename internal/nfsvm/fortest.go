@@ -5,13 +5,15 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/zerofs-go/zerofsd/internal/testenv/require"
 )
 
 // Environment variables of ForTest and the nfsvm command.
 const (
-	CacheEnv   = "ZEROFS_NFSVM_CACHE"    // the image cache; default DefaultCache
-	NetworkEnv = "ZEROFS_NFSVM_NET"      // tap or user; default NetAuto
-	RequireEnv = "ZEROFS_REQUIRE_KERNEL" // "1": a missing harness fails tests instead of skipping them
+	CacheEnv   = "ZEROFS_NFSVM_CACHE" // the image cache; default DefaultCache
+	NetworkEnv = "ZEROFS_NFSVM_NET"   // tap or user; default NetAuto
+	RequireEnv = require.Kernel       // "1": a missing harness fails tests instead of skipping them
 )
 
 // ForTest returns the VM for a test that needs the kernel client, building
@@ -28,10 +30,7 @@ func ForTest(t testing.TB) *VM {
 	defer cancel()
 	vm, err := Setup(ctx, SetupOptions{Cache: os.Getenv(CacheEnv)})
 	if err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("%v (and %s=1)", err, RequireEnv)
-		}
-		t.Skipf("%v; skipping (%s=1 fails instead)", err, RequireEnv)
+		require.Missing(t, RequireEnv, "%v", err)
 	}
 	vm.Network = Network(os.Getenv(NetworkEnv))
 	return vm

@@ -16,7 +16,8 @@
 // versitygw is looked up on PATH, then in $(go env GOPATH)/bin (GOPATH
 // defaulting to ~/go). When it is missing, tests calling S3 are skipped with
 // a message saying how to install it, unless ZEROFS_REQUIRE_S3=1, which
-// makes them fail instead.
+// makes them fail instead (package require, beside this one, decides that
+// for every kind of host requirement).
 //
 // The server is started in its own process group and dies with the test
 // binary even without Main (the parent-death signal of a thread that never
@@ -40,5 +41,6 @@
 //
 // Port111 serializes the tests that use port 111 (a portmapper, rpcbind),
 // across packages, with an flock on Port111LockFile, and skips a test when
-// the port cannot be had; RPCBind runs the host's rpcbind under that lock.
+// the port cannot be had (fails it under ZEROFS_REQUIRE_HOST=1); RPCBind
+// runs the host's rpcbind under that lock.
 package testenv

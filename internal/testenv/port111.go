@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zerofs-go/zerofsd/internal/testenv/require"
 )
 
 // Port111LockFile is the file whose exclusive flock a test holds while it
@@ -17,8 +19,9 @@ var Port111LockFile = filepath.Join(os.TempDir(), "zerofs-test-port111.lock")
 
 // Port111 takes the port-111 lock for the rest of t (waiting for any other
 // test holding it), then checks that port 111 of 127.0.0.1 is free on TCP
-// and UDP. It skips t when the process may not bind it (not root) or when
-// something else holds it (a portmapper of the host), saying which.
+// and UDP. When the process may not bind it (not root) or something else
+// holds it (a portmapper of the host), it skips t, saying which, or fails
+// it under ZEROFS_REQUIRE_HOST=1 (see package require).
 func Port111(t testing.TB) {
 	t.Helper()
 	f, err := os.OpenFile(Port111LockFile, os.O_CREATE|os.O_RDWR, 0o666)
@@ -32,12 +35,12 @@ func Port111(t testing.TB) {
 	t.Cleanup(func() { f.Close() }) // releases the flock
 	ln, err := net.Listen("tcp", "127.0.0.1:111")
 	if err != nil {
-		t.Skipf("port 111 of 127.0.0.1 cannot be used for this test: %v", err)
+		require.Missing(t, require.Host, "port 111 of 127.0.0.1 cannot be used for this test: %v", err)
 	}
 	ln.Close()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:111")
 	if err != nil {
-		t.Skipf("UDP port 111 of 127.0.0.1 cannot be used for this test: %v", err)
+		require.Missing(t, require.Host, "UDP port 111 of 127.0.0.1 cannot be used for this test: %v", err)
 	}
 	pc.Close()
 }
@@ -47,19 +50,20 @@ const RPCBindSocket = "/run/rpcbind.sock"
 
 // RPCBind runs the host's rpcbind (Debian's package) in the foreground for
 // the rest of t, holding the port-111 lock (Port111), and returns once it
-// accepts TCP connections on 127.0.0.1:111 and has its Unix socket. It
-// skips t when rpcbind is not installed or the process is not root.
+// accepts TCP connections on 127.0.0.1:111 and has its Unix socket. When
+// rpcbind is not installed or the process is not root it skips t, or fails
+// it under ZEROFS_REQUIRE_HOST=1.
 func RPCBind(t testing.TB) {
 	t.Helper()
 	bin, err := exec.LookPath("rpcbind")
 	if err != nil {
 		bin = "/usr/sbin/rpcbind"
 		if _, err := os.Stat(bin); err != nil {
-			t.Skip("rpcbind is not installed (Debian package rpcbind; scripts/test-deps.sh installs it)")
+			require.Missing(t, require.Host, "rpcbind is not installed (Debian package rpcbind; scripts/test-deps.sh installs it)")
 		}
 	}
 	if os.Getuid() != 0 {
-		t.Skip("rpcbind needs root")
+		require.Missing(t, require.Host, "rpcbind needs root")
 	}
 	Port111(t)
 	cmd := exec.Command(bin, "-f")

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/zerofs-go/zerofsd/internal/testenv/require"
 	"github.com/zerofs-go/zerofsd/objstore"
 )
 
@@ -51,7 +52,6 @@ const (
 	accessKeyID     = "test"
 	secretAccessKey = "testsecret"
 	region          = "us-east-1"
-	requireEnv      = "ZEROFS_REQUIRE_S3"
 )
 
 // server is the per-process versitygw.
@@ -88,10 +88,7 @@ func S3(t testing.TB) S3Env {
 	srv := shared.srv
 	shared.mu.Unlock()
 	if srv.skip != "" {
-		if os.Getenv(requireEnv) == "1" {
-			t.Fatalf("testenv: %s (and %s=1)", srv.skip, requireEnv)
-		}
-		t.Skipf("testenv: %s; skipping (set %s=1 to fail instead)", srv.skip, requireEnv)
+		require.Missing(t, require.S3, "testenv: %s", srv.skip)
 	}
 	if srv.err != nil {
 		t.Fatalf("testenv: versitygw: %v", srv.err)
