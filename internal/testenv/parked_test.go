@@ -5,10 +5,19 @@ import (
 	"testing"
 )
 
-type parkedLocker struct{ mu sync.Mutex }
+type parkedLocker struct {
+	mu    sync.Mutex
+	taken int
+}
 
+// lock takes the mutex (parking while the test holds it) and counts it.
+//
 //go:noinline
-func (l *parkedLocker) lock() { l.mu.Lock(); l.mu.Unlock() }
+func (l *parkedLocker) lock() {
+	l.mu.Lock()
+	l.taken++
+	l.mu.Unlock()
+}
 
 //go:noinline
 func parkedReceive(c chan struct{}) { <-c }
