@@ -176,6 +176,7 @@ var (
 		{newFamily("zerofs_lsm_stored_bytes", "Bytes of every object of the export's store, as the last GC round left it (compare zerofs_export_live_bytes).", prometheus.GaugeValue, "export"), func(s lsm.Stats) float64 { return float64(s.StoredBytes) }},
 		{newFamily("zerofs_lsm_value_compactions_total", "Value compactions (GC relocating the live separated values of mostly-dead objects).", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.ValueCompactions) }},
 		{newFamily("zerofs_lsm_value_relocated_bytes_total", "Bytes of live values value compactions copied.", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.ValueBytesRelocated) }},
+		{newFamily("zerofs_lsm_unreadable_values_total", "Live values a value compaction could not read (damaged or missing objects, or a failing store) and left where they are; the log names the object.", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.UnreadableValues) }},
 	}
 	readAheadFamilies = []struct {
 		family

@@ -105,6 +105,7 @@ func TestScrape(t *testing.T) {
 		`zerofs_objstore_requests_total{export="team-a",op="put_if_absent"}`,
 		`zerofs_lsm_fenced{export="team-a"} 0`,
 		`zerofs_lsm_stored_bytes{export="team-a"}`,
+		`zerofs_lsm_unreadable_values_total{export="team-a"} 0`,
 		`zerofs_export_live_bytes{export="team-a"} 5000`,
 		`zerofs_readahead_served_bytes_total{export="team-a"} 0`,
 		`zerofs_readahead_held_bytes{export="team-a"} `,
