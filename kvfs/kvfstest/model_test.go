@@ -43,12 +43,20 @@ func (s *callerFlushStore) Crash(ctx context.Context, rng *rand.Rand) (kvfs.KV, 
 // callerFlushKV is the KV of a callerFlushStore.
 type callerFlushKV struct{ s *callerFlushStore }
 
+// mem is the store's MemKV now (Crash replaces it while the filesystem
+// of the round before may still read).
+func (k callerFlushKV) mem() *kvfs.MemKV {
+	k.s.mu.Lock()
+	defer k.s.mu.Unlock()
+	return k.s.mem
+}
+
 func (k callerFlushKV) Get(ctx context.Context, key []byte) ([]byte, error) {
-	return k.s.mem.Get(ctx, key)
+	return k.mem().Get(ctx, key)
 }
 
 func (k callerFlushKV) NewIterator(ctx context.Context, lower, upper []byte) (kvfs.KVIterator, error) {
-	return k.s.mem.NewIterator(ctx, lower, upper)
+	return k.mem().NewIterator(ctx, lower, upper)
 }
 
 func (k callerFlushKV) Write(ctx context.Context, ops []kvfs.KVOp, durable bool) error {
