@@ -14,13 +14,8 @@ import (
 // "f": as with Linux's server, UNCHECKED answers NFS3_OK with the file,
 // GUARDED and EXCLUSIVE NFS3ERR_EXIST, and a new name NFS3ERR_ACCES.
 func TestCreateExistingInReadOnlyDir(t *testing.T) {
-	fs, _ := newFS(t)
-	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
-	rootc := dial(t, ts.addr)
-	user := dial(t, ts.addr)
-	user.SetAuthSys(1000, 1000)
+	rootc, user, root := rootAndUser(t)
 	cx := ctx(t)
-	root := mount(t, rootc, "/a")
 	f := must[nfsclient.CreateResult](t)(rootc.Create(cx, root, "f", nfsclient.Guarded, nfsclient.Sattr{Mode: nfsclient.U32(0o644)}, [8]byte{}))
 	tests := []struct {
 		name string

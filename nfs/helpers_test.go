@@ -234,3 +234,16 @@ func check(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// rootAndUser serves a fresh filesystem as export "/a" and returns a
+// client as root, a client as uid and gid 1000, and the export's root
+// handle (mounted by root).
+func rootAndUser(t testing.TB) (rootc, user *nfsclient.Client, root []byte) {
+	t.Helper()
+	fs, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	rootc = dial(t, ts.addr)
+	user = dial(t, ts.addr)
+	user.SetAuthSys(1000, 1000)
+	return rootc, user, mount(t, rootc, "/a")
+}

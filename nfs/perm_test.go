@@ -12,13 +12,8 @@ import (
 // granted to a caller who may execute the file even if it may not read it
 // (as Linux nfsd does); a caller who may do neither is refused.
 func TestReadExecuteOnly(t *testing.T) {
-	fs, _ := newFS(t)
-	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
-	rootc := dial(t, ts.addr)
-	user := dial(t, ts.addr)
-	user.SetAuthSys(1000, 1000)
+	rootc, user, root := rootAndUser(t)
 	cx := ctx(t)
-	root := mount(t, rootc, "/a")
 	for _, tt := range []struct {
 		mode uint32
 		want nfs.Status
@@ -94,13 +89,8 @@ func TestChownOverNFS(t *testing.T) {
 // Linux's server does: a lookup of each name would be refused. "." and
 // ".." keep theirs, as there.
 func TestReaddirplusWithoutSearch(t *testing.T) {
-	fs, _ := newFS(t)
-	ts := startServer(t, nfs.ServerOptions{}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
-	rootc := dial(t, ts.addr)
-	user := dial(t, ts.addr)
-	user.SetAuthSys(1000, 1000)
+	rootc, user, root := rootAndUser(t)
 	cx := ctx(t)
-	root := mount(t, rootc, "/a")
 	for _, tt := range []struct {
 		mode      uint32
 		wantAttrs bool
