@@ -537,6 +537,12 @@ type chunkPool struct {
 	bytes int
 }
 
+// largeChunkStep is the granularity of chunks larger than chunkBytes: a
+// chunk made for one large record is rounded up to it, so that it serves
+// the next records of about that size (a stream of 1 MiB writes makes
+// records a few bytes apart, each a little over chunkBytes).
+const largeChunkStep = 64 << 10
+
 // get returns an empty buffer with room for n bytes.
 func (p *chunkPool) get(n int) []byte {
 	for i, c := range p.free {
@@ -546,7 +552,11 @@ func (p *chunkPool) get(n int) []byte {
 			return c[:0]
 		}
 	}
-	return make([]byte, 0, max(n, chunkBytes))
+	size := chunkBytes
+	if n > chunkBytes {
+		size = (n + largeChunkStep - 1) / largeChunkStep * largeChunkStep
+	}
+	return make([]byte, 0, size)
 }
 
 // put keeps c for reuse, unless the pool holds enough already.

@@ -73,3 +73,33 @@ func TestAppendBehindMovesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestChunkPoolServesNearbySizes: records a little over a chunk come in
+// slightly different sizes (a stream of 1 MiB writes); a chunk given back
+// after one of them serves the next instead of a new allocation each time.
+func TestChunkPoolServesNearbySizes(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		first, next int
+	}{
+		{"small", 100, 2000},
+		{"a chunk", chunkBytes, chunkBytes - 1},
+		{"over a chunk", chunkBytes + 5551, chunkBytes + 5583},
+		{"4 MiB record", 4<<20 + 100, 4<<20 + 140},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p chunkPool
+			c := p.get(tc.first)
+			c = append(c, make([]byte, tc.first)...)
+			first := &c[0]
+			p.put(c)
+			d := p.get(tc.next)
+			if cap(d) < tc.next {
+				t.Fatalf("get(%d) has room for %d bytes", tc.next, cap(d))
+			}
+			if len(d) != 0 || &d[:1][0] != first {
+				t.Errorf("get(%d) after a chunk of %d went back: a new buffer (cap %d), not the pooled one", tc.next, tc.first, cap(d))
+			}
+		})
+	}
+}
