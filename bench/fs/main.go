@@ -46,6 +46,8 @@ type Options struct {
 	// Rounds is how many times every target runs, interleaved (see
 	// roundOrders), each time from scratch; default 1.
 	Rounds int
+	// GuestCPUs is the guest's CPU count; default 2.
+	GuestCPUs int
 }
 
 func main() {
@@ -72,6 +74,7 @@ func main() {
 	flag.Int64Var(&o.FIOSize, "fio-size", 0, "fio file size in bytes (default 256 MiB, quick 32 MiB)")
 	flag.Int64Var(&o.FIORand, "fio-rand", 0, "bytes of random 4 KiB fio I/O (default 32 MiB, quick 4 MiB)")
 	flag.DurationVar(&o.Timeout, "timeout", 0, "bound on one workload (default 15m, quick 5m)")
+	flag.IntVar(&o.GuestCPUs, "guest-cpus", 2, "the guest's CPUs (each an emulated CPU, a host thread when busy)")
 	flag.IntVar(&o.Rounds, "rounds", 1, "times every target runs, interleaved, each from scratch; the report gives medians and ranges")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -114,6 +117,12 @@ func (o *Options) fillDefaults() error {
 		o.Rounds = 1
 	case o.Rounds < 0:
 		return fmt.Errorf("-rounds %d: want at least 1", o.Rounds)
+	}
+	switch {
+	case o.GuestCPUs == 0:
+		o.GuestCPUs = 2
+	case o.GuestCPUs < 0:
+		return fmt.Errorf("-guest-cpus %d: want at least 1", o.GuestCPUs)
 	}
 	if o.Machine == "" {
 		h, err := os.Hostname()
@@ -703,7 +712,7 @@ func runTarget(ctx context.Context, log *slog.Logger, o Options, e *benchEnv, ta
 	}
 	var output bytes.Buffer
 	res, runErr := e.vm.Run(vmCtx, script, nfsvm.RunOptions{Port: nfsPort, Export: exportPath,
-		Forward: forward, OutDir: outDir, MemoryMB: 3072, Output: &output})
+		Forward: forward, OutDir: outDir, MemoryMB: 3072, CPUs: o.GuestCPUs, Output: &output})
 	log.Info("target finished", "target", target, "round", round+1, "nfsvm", res.String())
 	out := output.Bytes()
 	_ = os.WriteFile(filepath.Join(e.work, "run", "console-"+inst+".txt"), out, 0o644)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -630,6 +631,7 @@ func (r Report) Markdown(chart string) string {
 	b.WriteString("each write workload including a final `sync`. Compare targets with each other and with the guest's\n")
 	b.WriteString("own `/tmp` (tmpfs: the limit), not with absolute numbers from elsewhere.\n\n")
 	fmt.Fprintf(&b, "- **Guest network**: %s.\n", r.networkLine())
+	fmt.Fprintf(&b, "- **Guest CPUs**: %s.\n", r.cpusLine())
 	b.WriteString("- **Guest clock**: the TSC (internal/nfsvm boots the guest with `tsc=reliable`; reports without this line had the\n")
 	b.WriteString("  guest read the emulated HPET, which made it slower and its speed vary by up to 2× between boots).\n")
 	fmt.Fprintf(&b, "- **Object-store latency**: %s.\n", r.latencyLine())
@@ -864,4 +866,13 @@ func (r Report) clientView() string {
 		}
 	}
 	return b.String()
+}
+
+// cpusLine says how many CPUs the guest had and what that means on the host.
+func (r Report) cpusLine() string {
+	n := r.Options.GuestCPUs
+	if n == 0 {
+		n = 2
+	}
+	return fmt.Sprintf("%d, emulated (each a host thread while it runs; zerofsd, the S3 server and proxy share the host's %d cores with them)", n, runtime.NumCPU())
 }
