@@ -76,8 +76,23 @@ type problems struct {
 	// in every message, as a last line of defence.
 	secrets []string
 	// bad are keys that already have a problem (a wrong type, say): later
-	// rules stay silent about them instead of piling on.
+	// rules stay silent about them, and about the keys inside them,
+	// instead of piling on.
 	bad map[string]bool
+}
+
+// isBad reports whether key, or a table or array that holds it
+// ("exports[0]" for "exports[0].name"), is marked bad.
+func (ps *problems) isBad(key string) bool {
+	if len(ps.bad) == 0 {
+		return false
+	}
+	for i := len(key); i > 0; i-- {
+		if (i == len(key) || key[i] == '.' || key[i] == '[') && ps.bad[key[:i]] {
+			return true
+		}
+	}
+	return false
 }
 
 func (ps *problems) markBad(key string) {
@@ -88,14 +103,14 @@ func (ps *problems) markBad(key string) {
 }
 
 func (ps *problems) add(key, format string, args ...any) {
-	if ps.bad[key] {
+	if ps.isBad(key) {
 		return
 	}
 	ps.list = append(ps.list, Problem{Source: ps.file, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (ps *problems) addEnv(name, format string, args ...any) {
-	if ps.bad[name] {
+	if ps.isBad(name) {
 		return
 	}
 	ps.list = append(ps.list, Problem{Source: SourceEnvironment, Key: name, Msg: fmt.Sprintf(format, args...)})

@@ -95,25 +95,121 @@ func decodeFile(data []byte, raw *fileConfig, ps *problems) bool {
 		ps.addAt(line, col, "TOML syntax: "+msg)
 		return false
 	}
+	settings := v.AllSettings()
 	decode := func(into *fileConfig, refuseUnknown bool) error {
-		return v.Unmarshal(into, func(dc *mapstructure.DecoderConfig) {
-			dc.ErrorUnused = refuseUnknown
-			dc.WeaklyTypedInput = false
-			dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(wholeNumberHook, mapstructure.StringToSliceHookFunc(","))
+		dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+			Result:           into,
+			ErrorUnused:      refuseUnknown,
+			WeaklyTypedInput: false,
+			DecodeHook:       mapstructure.ComposeDecodeHookFunc(wholeNumberHook, mapstructure.StringToSliceHookFunc(",")),
 		})
-	}
-	if err := decode(raw, true); err != nil {
-		reportDecodeErrors(err, ps)
-		// The decoder drops a whole table ([cache], an [[exports]] entry)
-		// that holds an unknown key, which would add a "required" problem
-		// for each of its keys that is set. When unknown keys were the only
-		// trouble, a second pass that ignores them keeps the known ones.
-		var known fileConfig
-		if decode(&known, false) == nil {
-			*raw = known
+		if err != nil {
+			return err
 		}
+		return dec.Decode(settings)
+	}
+	err := decode(raw, true)
+	if err == nil {
+		return true
+	}
+	// The decoder drops a whole table ([cache], an [[exports]] entry) that
+	// holds an unknown key or a value of the wrong type, which would add a
+	// "required" problem for each of its keys that is set and leave its
+	// other keys unchecked. So every problem is reported once, the keys
+	// with wrong types are taken out, and the rest is decoded again,
+	// ignoring unknown keys: only the bad keys are missing from it.
+	wrongTypes := reportDecodeErrors(err, ps)
+	for range maxDecodePasses {
+		for _, key := range wrongTypes {
+			removeSetting(settings, key)
+		}
+		var known fileConfig
+		if err := decode(&known, false); err != nil {
+			// Reported once more only if it is a new problem (the list
+			// drops duplicates).
+			if wrongTypes = reportDecodeErrors(err, ps); len(wrongTypes) == 0 {
+				break
+			}
+			continue
+		}
+		*raw = known
+		break
 	}
 	return true
+}
+
+// maxDecodePasses bounds the passes of decodeFile that take out keys of
+// the wrong type: each pass takes out at least one, and a file has few.
+const maxDecodePasses = 8
+
+// removeSetting takes the value at key (as a decode error names it:
+// "cache.size_gb", "exports[0].allowed_clients[1]") out of settings: a
+// table's key is deleted, an array's element is set to nil (which decodes
+// as absent, keeping the indices of the others).
+func removeSetting(settings map[string]any, key string) {
+	var cur any = settings
+	segs := settingPath(key)
+	for i, seg := range segs {
+		last := i == len(segs)-1
+		switch c := cur.(type) {
+		case map[string]any:
+			if seg.index >= 0 {
+				return
+			}
+			if last {
+				delete(c, seg.name)
+				return
+			}
+			cur = c[seg.name]
+		case []any:
+			if seg.index < 0 || seg.index >= len(c) {
+				return
+			}
+			if last {
+				c[seg.index] = nil
+				return
+			}
+			cur = c[seg.index]
+		case []map[string]any:
+			if seg.index < 0 || seg.index >= len(c) {
+				return
+			}
+			if last {
+				c[seg.index] = map[string]any{}
+				return
+			}
+			cur = c[seg.index]
+		default:
+			return
+		}
+	}
+}
+
+// pathSegment is one step of a dotted key: a table key, or an array index.
+type pathSegment struct {
+	name  string
+	index int // -1 for a table key
+}
+
+// settingPath splits "exports[0].s3.region" into exports, [0], s3, region.
+func settingPath(key string) []pathSegment {
+	var segs []pathSegment
+	for part := range strings.SplitSeq(key, ".") {
+		name, rest, _ := strings.Cut(part, "[")
+		if name != "" {
+			segs = append(segs, pathSegment{name: strings.ToLower(name), index: -1})
+		}
+		for rest != "" {
+			num, after, ok := strings.Cut(rest, "]")
+			n, err := strconv.Atoi(num)
+			if !ok || err != nil {
+				return segs
+			}
+			segs = append(segs, pathSegment{index: n})
+			rest = strings.TrimPrefix(after, "[")
+		}
+	}
+	return segs
 }
 
 // wholeNumberHook refuses a fractional number for an integer key (mapstructure
@@ -128,8 +224,11 @@ func wholeNumberHook(from, to reflect.Type, data any) (any, error) {
 	return data, nil
 }
 
-// reportDecodeErrors turns mapstructure's error tree into one Problem per key.
-func reportDecodeErrors(err error, ps *problems) {
+// reportDecodeErrors turns mapstructure's error tree into one Problem per
+// key, and returns the keys whose values have the wrong type (not the
+// unknown ones).
+func reportDecodeErrors(err error, ps *problems) []string {
+	var wrongTypes []string
 	var walk func(error)
 	walk = func(err error) {
 		var de *mapstructure.DecodeError
@@ -168,8 +267,10 @@ func reportDecodeErrors(err error, ps *problems) {
 		}
 		ps.add(name, "%s", describeDecodeError(inner))
 		ps.markBad(name)
+		wrongTypes = append(wrongTypes, name)
 	}
 	walk(err)
+	return wrongTypes
 }
 
 // describeDecodeError words a mapstructure type error for a person, without

@@ -91,6 +91,39 @@ anon_uid = 1.5
 			},
 		},
 		{
+			// Before, the decoder dropped the whole table: dir was then
+			// "required" and memory_mb went unchecked.
+			name: "a wrong type is its key's only problem; the rest of its table is still read and checked",
+			toml: `
+[cache]
+dir = "cache"
+size_gb = "ten"
+memory_mb = -1
+[[exports]]
+name = "a"
+path = "/a"
+store = "memory://"
+anon_uid = "nobody"
+squash = "some"
+allowed_clients = [10, "10.0.0.0/33"]
+`,
+			wants: []want{
+				{key: "cache.size_gb", msg: "want a number, got a string"},
+				{key: "cache.memory_mb", msg: "out of range"},
+				{key: "exports[0].anon_uid", msg: "want an integer, got a string"},
+				{key: "exports[0].squash", msg: "not a squash mode"},
+				{key: "exports[0].allowed_clients[0]", msg: "want a string, got an integer"},
+				{key: "exports[0].allowed_clients[1]", msg: "not a CIDR"},
+			},
+		},
+		{
+			name: "a table of the wrong type: no problems about the keys it would hold",
+			toml: "cache = 5\n" + oneExport,
+			wants: []want{
+				{key: "cache", msg: "map"},
+			},
+		},
+		{
 			name:  "cache dir and size required",
 			toml:  oneExport,
 			wants: []want{{key: "cache.dir", msg: "SLATEDB_CACHE_DIR"}, {key: "cache.size_gb", msg: "SLATEDB_CACHE_SIZE_GB"}},
