@@ -350,6 +350,7 @@ func (b *builder) buildExports() {
 		return
 	}
 	names := map[string]int{}
+	keyVars := map[string]int{} // PassphraseEnv of each name
 	paths := map[string]int{}
 	for i := range b.raw.Exports {
 		raw := &b.raw.Exports[i]
@@ -365,8 +366,15 @@ func (b *builder) buildExports() {
 		default:
 			if j, dup := names[e.Name]; dup {
 				b.ps.add(key("name"), "%q is already the name of exports[%d]", e.Name, j)
+				break
+			}
+			names[e.Name] = i
+			// '-' and '_' are one character in the variable's name.
+			if j, dup := keyVars[PassphraseEnv(e.Name)]; dup {
+				b.ps.add(key("name"), "%q and %q (exports[%d]) would share the passphrase variable %s: give one of them a name that differs in more than '-' and '_'",
+					e.Name, b.cfg.Exports[j].Name, j, PassphraseEnv(e.Name))
 			} else {
-				names[e.Name] = i
+				keyVars[PassphraseEnv(e.Name)] = i
 			}
 		}
 

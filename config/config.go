@@ -77,7 +77,8 @@ const (
 
 // PassphraseEnv is the environment variable holding the passphrase of the
 // export of that name: ZEROFS_KEY_ and the name in upper case with '-'
-// written '_' (export "team-a": ZEROFS_KEY_TEAM_A).
+// written '_' (export "team-a": ZEROFS_KEY_TEAM_A). Load refuses two
+// exports whose names give one variable ("team-a" and "team_a").
 func PassphraseEnv(export string) string {
 	return EnvKeyPrefix + strings.ToUpper(strings.ReplaceAll(export, "-", "_"))
 }
@@ -230,7 +231,8 @@ const (
 
 // Export is one [[exports]] entry.
 type Export struct {
-	// Name is [a-z0-9][a-z0-9_-]*, unique; it names the export in logs and
+	// Name is [a-z0-9][a-z0-9_-]*, unique, also with '-' read as '_' (its
+	// PassphraseEnv is its own); it names the export in logs and
 	// commands (zerofsd checkpoint --export NAME).
 	Name string
 	// Path is the mount path clients ask for (e.g. /team-a): absolute, clean, unique.

@@ -578,6 +578,31 @@ squash = "some"
 			wants: []want{{key: "exports[0].squash", msg: "some"}},
 		},
 		{
+			name: "export names that share a passphrase variable",
+			toml: validBase + `
+[[exports]]
+name = "team-a"
+path = "/a"
+store = "memory://a"
+[[exports]]
+name = "team_a"
+path = "/b"
+store = "memory://b"
+[[exports]]
+name = "x-y_z"
+path = "/c"
+store = "memory://c"
+[[exports]]
+name = "x_y-z"
+path = "/d"
+store = "memory://d"
+`,
+			wants: []want{
+				{key: "exports[1].name", msg: `"team_a" and "team-a" (exports[0]) would share the passphrase variable ZEROFS_KEY_TEAM_A`},
+				{key: "exports[3].name", msg: `"x_y-z" and "x-y_z" (exports[2]) would share the passphrase variable ZEROFS_KEY_X_Y_Z`},
+			},
+		},
+		{
 			name:  "metrics on the NFS address",
 			toml:  validBase + "[server]\nlisten = \"127.0.0.1:2049\"\nmetrics_listen = \"127.0.0.1:2049\"\n" + oneExport,
 			wants: []want{{key: "server.metrics_listen", msg: "same address"}},
