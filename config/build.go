@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/crypt"
 	"github.com/zerofs-go/zerofsd/lsm/compress"
 )
 
@@ -582,6 +583,16 @@ func (b *builder) buildEncryption(i int, raw *fileExport, e *Export) {
 		b.ps.add(key("key_file"), "and the passphrase in %s are both set: give one key (the other would be ignored)", enc.PassphraseEnv)
 	case enc.Enabled && !hasFile && !hasPass && e.Name != "":
 		b.ps.add(key("encryption"), "needs a key: key_file = \"PATH\" (32 bytes, or 64 hex digits) or a passphrase in the environment variable %s", enc.PassphraseEnv)
+	case enc.Enabled && enc.KeyFile != "" && !hasPass:
+		// Read as the export's open reads it (opening no store), so that
+		// a key that cannot unlock anything is refused here, not at start.
+		if _, err := crypt.ReadKeyFile(enc.KeyFile); err != nil {
+			b.ps.add(key("key_file"), "%s", strings.TrimPrefix(err.Error(), "crypt: "))
+		}
+	case enc.Enabled && hasPass && !hasFile:
+		if _, err := crypt.Passphrase(enc.Passphrase.Reveal(), enc.PassphraseEnv); err != nil {
+			b.ps.addEnv(enc.PassphraseEnv, "%s", strings.TrimPrefix(err.Error(), "crypt: "))
+		}
 	}
 }
 

@@ -6,12 +6,35 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zerofs-go/zerofsd/crypt"
 )
 
 // writeFile writes a config file in a fresh directory and returns its path.
 func writeFile(t *testing.T, content string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "zerofs.toml")
+	return writeFileWith(t, content, nil)
+}
+
+// validKey is a key file's content that crypt accepts: 64 hex digits.
+var validKey = strings.Repeat("ab", crypt.KeyLen) + "\n"
+
+// writeFileWith writes a config file in a fresh directory, and beside it
+// files (contents by path relative to that directory, such as key files),
+// and returns the config's path.
+func writeFileWith(t *testing.T, content string, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(dir, "zerofs.toml")
 	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +77,14 @@ func mustLoad(t *testing.T, content string, env map[string]string) *Config {
 // unless the error is a *ValidationError.
 func loadProblems(t *testing.T, content string, env map[string]string) (string, []Problem) {
 	t.Helper()
-	path := writeFile(t, content)
+	return loadProblemsWith(t, content, env, nil)
+}
+
+// loadProblemsWith is loadProblems with files beside the config (see
+// writeFileWith).
+func loadProblemsWith(t *testing.T, content string, env map[string]string, files map[string]string) (string, []Problem) {
+	t.Helper()
+	path := writeFileWith(t, content, files)
 	cfg, err := Load(path, envOf(env))
 	if err == nil {
 		t.Fatalf("Load succeeded, want problems; config:\n%s", cfg)

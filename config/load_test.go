@@ -102,7 +102,7 @@ func TestAnonIDs(t *testing.T) {
 }
 
 func TestEveryKeyIsRead(t *testing.T) {
-	cfg := mustLoad(t, `
+	cfg, err := Load(writeFileWith(t, `
 [server]
 listen = "0.0.0.0:12049"
 log_level = "debug"
@@ -164,9 +164,12 @@ name = "b"
 path = "/b"
 store = "memory://b"
 encryption = true
-key_file = "/etc/zerofs/b.key"
+key_file = "b.key"
 zstd_level = 1
-`, nil)
+`, map[string]string{"b.key": validKey}), nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
 	want := &Config{
 		File: cfg.File,
 		Server: Server{Listen: "0.0.0.0:12049", LogLevel: slog.LevelDebug, LogFormat: LogFormatJSON,
@@ -192,7 +195,7 @@ zstd_level = 1
 			Name: "b", Path: "/b", Store: StoreURL{Scheme: SchemeMemory, Prefix: "b"},
 			Squash: DefaultSquash, AnonUID: DefaultAnonID, AnonGID: DefaultAnonID, Durability: DefaultDurability, Sync: DefaultSync,
 			SyncDefaulted: true, InodeCacheEntries: DefaultInodeCacheEntries, Compression: CompressionZstd, ZstdLevel: 1,
-			Encryption: Encryption{Enabled: true, KeyFile: "/etc/zerofs/b.key", PassphraseEnv: "ZEROFS_KEY_B"},
+			Encryption: Encryption{Enabled: true, KeyFile: filepath.Join(filepath.Dir(cfg.File), "b.key"), PassphraseEnv: "ZEROFS_KEY_B"},
 		}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -463,7 +466,7 @@ func FuzzLoad(f *testing.F) {
 // never printed; compression defaults to [lsm]'s and may be overridden.
 func TestEncryptionAndCompression(t *testing.T) {
 	const pass = "the passphrase of team-b"
-	path := writeFile(t, validBase+`
+	path := writeFileWith(t, validBase+`
 [lsm]
 compression = "zstd"
 [[exports]]
@@ -478,7 +481,7 @@ name = "team-b"
 path = "/b"
 store = "memory://b"
 encryption = true
-`)
+`, map[string]string{"keys/a.key": validKey})
 	cfg, err := Load(path, envOf(map[string]string{"ZEROFS_KEY_TEAM_B": pass}))
 	if err != nil {
 		t.Fatal(err)
@@ -521,7 +524,7 @@ encryption = true
 // journal (it is sealed), with a key file or a passphrase, and is strict
 // by default like every local export.
 func TestEncryptionWithLocalDurability(t *testing.T) {
-	cfg := mustLoad(t, validBase+`
+	cfg, err := Load(writeFileWith(t, validBase+`
 [[exports]]
 name = "team-a"
 path = "/a"
@@ -535,7 +538,10 @@ path = "/b"
 store = "file:///srv/b"
 encryption = true
 durability = "local"
-`, map[string]string{"ZEROFS_KEY_TEAM_B": "the passphrase of team-b"})
+`, map[string]string{"a.key": validKey}), envOf(map[string]string{"ZEROFS_KEY_TEAM_B": "the passphrase of team-b"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
 	for _, e := range cfg.Exports {
 		if !e.Encryption.Enabled || e.Durability != DurabilityLocal || !e.StrictSync() {
 			t.Errorf("%s: encryption %v, durability %s, strict %v; want encrypted, local, strict", e.Name, e.Encryption.Enabled, e.Durability, e.StrictSync())

@@ -19,6 +19,7 @@ func TestValidationProblems(t *testing.T) {
 		name  string
 		toml  string
 		env   map[string]string
+		files map[string]string // beside the config (key files)
 		wants []want
 	}{
 		{
@@ -575,7 +576,61 @@ key_file = "k"
 durability = "local"
 squash = "some"
 `,
+			files: map[string]string{"k": validKey},
 			wants: []want{{key: "exports[0].squash", msg: "some"}},
+		},
+		{
+			// Before, these passed and the export failed to open at
+			// start (the passphrase's error not even in this form).
+			name: "a passphrase too short; key files missing, of the wrong size, not hexadecimal",
+			toml: validBase + `
+[[exports]]
+name = "short"
+path = "/a"
+store = "memory://a"
+encryption = true
+[[exports]]
+name = "missing"
+path = "/b"
+store = "memory://b"
+encryption = true
+key_file = "missing.key"
+[[exports]]
+name = "wrong-size"
+path = "/c"
+store = "memory://c"
+encryption = true
+key_file = "keys/c.key"
+[[exports]]
+name = "not-hex"
+path = "/d"
+store = "memory://d"
+encryption = true
+key_file = "keys/d.key"
+[[exports]]
+name = "good"
+path = "/e"
+store = "memory://e"
+encryption = true
+key_file = "keys/e.key"
+[[exports]]
+name = "good-pass"
+path = "/f"
+store = "memory://f"
+encryption = true
+`,
+			env: map[string]string{"ZEROFS_KEY_SHORT": "elevenchars", "ZEROFS_KEY_GOOD_PASS": "twelve chars"},
+			files: map[string]string{
+				"keys/c.key": strings.Repeat("ab", 31) + "\n",
+				"keys/d.key": strings.Repeat("xy", 32),
+				"keys/e.key": validKey,
+			},
+			wants: []want{
+				{key: "ZEROFS_KEY_SHORT", msg: "has 11 characters; use at least 12", env: true},
+				{key: "exports[1].key_file", msg: "missing.key: no such file"},
+				{key: "exports[2].key_file", msg: "holds 63 bytes: want exactly 32 bytes, or 64 hexadecimal digits"},
+				{key: "exports[3].key_file", msg: "holds 64 bytes: want exactly 32 bytes, or 64 hexadecimal digits"},
+			},
 		},
 		{
 			name: "export names that share a passphrase variable",
@@ -610,7 +665,7 @@ store = "memory://d"
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			text, problems := loadProblems(t, tc.toml, tc.env)
+			text, problems := loadProblemsWith(t, tc.toml, tc.env, tc.files)
 			for _, w := range tc.wants {
 				p, ok := findProblem(problems, w.key, w.msg)
 				if !ok {

@@ -481,16 +481,25 @@ func TestWrongKeyNeverFencesTheWriter(t *testing.T) {
 	cases := []struct {
 		name string
 		toml string
-		want error
-		msg  string
+		// removed is a file removed once the config is loaded (Load
+		// refuses a missing key file).
+		removed string
+		want    error
+		msg     string
 	}{
-		{"wrong key", encryptedExport("team", storeDir, e.keyFile("wrong.key", 2)), crypt.ErrWrongKey, "keyring/00000000000000000001.key"},
-		{"missing key file", encryptedExport("team", storeDir, filepath.Join(e.dir, "missing.key")), fs.ErrNotExist, "missing.key"},
-		{"encryption off", fmt.Sprintf("[[exports]]\nname = \"team\"\npath = \"/team\"\nstore = \"file://%s\"\n", storeDir), crypt.ErrEncrypted, "encryption = true"},
+		{"wrong key", encryptedExport("team", storeDir, e.keyFile("wrong.key", 2)), "", crypt.ErrWrongKey, "keyring/00000000000000000001.key"},
+		{"missing key file", encryptedExport("team", storeDir, e.keyFile("missing.key", 1)), filepath.Join(e.dir, "missing.key"), fs.ErrNotExist, "missing.key"},
+		{"encryption off", fmt.Sprintf("[[exports]]\nname = \"team\"\npath = \"/team\"\nstore = \"file://%s\"\n", storeDir), "", crypt.ErrEncrypted, "encryption = true"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := exports.Open(ctx, e.config(tc.toml), exports.Options{Logger: e.log})
+			cfg := e.config(tc.toml)
+			if tc.removed != "" {
+				if err := os.Remove(tc.removed); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := exports.Open(ctx, cfg, exports.Options{Logger: e.log})
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), "export team") {
 				t.Fatalf("open: %v, want %v mentioning %q and the export", err, tc.want, tc.msg)
 			}
