@@ -157,7 +157,10 @@ func (b *builder) buildCache() {
 		c.Dir = b.resolveDir(*raw.Dir)
 	}
 	if v, ok := lookupEnv(b.env, EnvCacheDir); ok {
-		c.Dir = filepath.Clean(v)
+		// Relative to the working directory, made absolute now: in the
+		// effective config (check-config) a relative path would read as
+		// relative to the file's directory.
+		c.Dir = absOrSelf(v)
 		dirAt = envKey(EnvCacheDir)
 	}
 	if c.Dir == "" {

@@ -148,7 +148,8 @@ const (
 // Cache is the [cache] table: the local caches shared by all exports.
 type Cache struct {
 	// Dir holds the on-disk cache of object byte ranges. Required (file or
-	// SLATEDB_CACHE_DIR). Absolute when it came from the file.
+	// SLATEDB_CACHE_DIR). Absolute: relative to the file's directory when it
+	// came from the file, to the working directory when from the variable.
 	Dir string
 	// SizeGB bounds Dir, in GB (10^9 bytes), fractions allowed. Required, > 0
 	// (file or SLATEDB_CACHE_SIZE_GB).

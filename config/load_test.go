@@ -334,13 +334,23 @@ store = "file:///srv/abs"
 			t.Errorf("exports[%d] dir = %q, want %q", i, got, want)
 		}
 	}
-	// A relative SLATEDB_CACHE_DIR stays relative to the working directory.
+	// A relative SLATEDB_CACHE_DIR is relative to the working directory,
+	// and made absolute as it is read: the effective config (check-config's
+	// output), read back as a file, whose relative paths follow the file's
+	// directory, names the same directory. Before, it printed "envcache".
 	cfg, err = Load("etc/z.toml", envOf(map[string]string{EnvCacheDir: "./envcache/"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Cache.Dir != "envcache" {
-		t.Errorf("cache.dir from env = %q, want %q", cfg.Cache.Dir, "envcache")
+	if want := filepath.Join(root, "envcache"); cfg.Cache.Dir != want {
+		t.Errorf("cache.dir from env = %q, want %q", cfg.Cache.Dir, want)
+	}
+	back, err := Load(writeFile(t, cfg.String()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Cache.Dir != cfg.Cache.Dir {
+		t.Errorf("the effective config read back has cache.dir %q, want %q", back.Cache.Dir, cfg.Cache.Dir)
 	}
 }
 
