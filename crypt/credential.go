@@ -2,6 +2,7 @@ package crypt
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -65,6 +66,12 @@ func parseKey(data []byte) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("holds %d bytes: want exactly %d bytes, or %d hexadecimal digits (e.g. from `openssl rand -hex 32`)", len(data), KeyLen, 2*KeyLen)
+}
+
+// Equal reports whether c and o are the same secret of the same kind,
+// wherever each came from.
+func (c Credential) Equal(o Credential) bool {
+	return c.kind == o.kind && subtle.ConstantTimeCompare(c.secret, o.secret) == 1
 }
 
 // String names the credential without its secret.

@@ -22,11 +22,7 @@ var fastKDF = KeyringOptions{KDF: KDFParams{Time: 1, MemoryKiB: 256, Threads: 1}
 
 func mustPassphrase(t *testing.T, p string) Credential {
 	t.Helper()
-	c, err := Passphrase(p, "TEST_VAR")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return passphraseFrom(t, p, "TEST_VAR")
 }
 
 func writeKeyFile(t *testing.T, contents []byte) string {
@@ -141,6 +137,42 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if _, err := Passphrase("short", "ZEROFS_KEY_A"); err == nil || strings.Contains(err.Error(), "short") {
 		t.Fatalf("short passphrase: %v (must be refused without repeating it)", err)
 	}
+}
+
+// TestCredentialEqual: credentials are equal when their kind and secret
+// are, whatever their source.
+func TestCredentialEqual(t *testing.T) {
+	key := bytes.Repeat([]byte{0xab}, KeyLen)
+	hexFile := mustKeyFile(t, []byte(hex.EncodeToString(key)+"\n"))
+	passOfKeyBytes, err := Passphrase(string(bytes.Repeat([]byte("a"), KeyLen)), "OTHER_VAR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		a, b Credential
+		want bool
+	}{
+		{"one key in two files and forms", mustKeyFile(t, key), hexFile, true},
+		{"two keys", mustKeyFile(t, key), mustKeyFile(t, bytes.Repeat([]byte{0xac}, KeyLen)), false},
+		{"one passphrase from two variables", mustPassphrase(t, "a passphrase long enough"), passphraseFrom(t, "a passphrase long enough", "OTHER_VAR"), true},
+		{"two passphrases", mustPassphrase(t, "a passphrase long enough"), mustPassphrase(t, "a passphrase long enougH"), false},
+		{"a key file and a passphrase", mustKeyFile(t, bytes.Repeat([]byte("a"), KeyLen)), passOfKeyBytes, false},
+		{"a credential and none", hexFile, Credential{}, false},
+	} {
+		if got := tc.a.Equal(tc.b); got != tc.want || tc.b.Equal(tc.a) != tc.want {
+			t.Errorf("%s: Equal = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func passphraseFrom(t *testing.T, p, source string) Credential {
+	t.Helper()
+	c, err := Passphrase(p, source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func TestKeyFileForms(t *testing.T) {

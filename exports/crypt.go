@@ -24,21 +24,28 @@ import (
 // database a restore closed): they are used as they are, since the data
 // key of an export never changes (a rotation only wraps it again, under a
 // credential this process may not have).
-func sealing(ctx context.Context, ec config.Export, store objstore.Store, readOnly bool, frameCache int64, known *crypt.Keys, log *slog.Logger) (*crypt.Sealer, error) {
+//
+// It also returns the credential that unlocked the keyring (none with
+// known keys, or without encryption).
+func sealing(ctx context.Context, ec config.Export, store objstore.Store, readOnly bool, frameCache int64, known *crypt.Keys, log *slog.Logger) (*crypt.Sealer, crypt.Credential, error) {
 	if !ec.Encryption.Enabled {
 		if err := crypt.CheckUnencrypted(ctx, store); err != nil {
-			return nil, fmt.Errorf("export %s: %w", ec.Name, err)
+			return nil, crypt.Credential{}, fmt.Errorf("export %s: %w", ec.Name, err)
 		}
-		return nil, nil
+		return nil, crypt.Credential{}, nil
 	}
 	keys := known
+	var cred crypt.Credential
 	if keys == nil {
 		var err error
-		if keys, err = UnlockKeys(ctx, ec, store, readOnly); err != nil {
-			return nil, err
+		if cred, err = Credential(ec); err != nil {
+			return nil, crypt.Credential{}, err
+		}
+		if keys, err = unlockKeys(ctx, ec, store, cred, readOnly); err != nil {
+			return nil, crypt.Credential{}, err
 		}
 	}
-	return crypt.NewSealer(keys, crypt.Options{FrameCacheBytes: frameCache, Logger: log}), nil
+	return crypt.NewSealer(keys, crypt.Options{FrameCacheBytes: frameCache, Logger: log}), cred, nil
 }
 
 // memoryCaches splits cache.memory_mb (per export) between the database's
@@ -102,6 +109,11 @@ func UnlockKeys(ctx context.Context, ec config.Export, store objstore.Store, rea
 	if err != nil {
 		return nil, err
 	}
+	return unlockKeys(ctx, ec, store, cred, readOnly)
+}
+
+// unlockKeys is UnlockKeys with the credential read already.
+func unlockKeys(ctx context.Context, ec config.Export, store objstore.Store, cred crypt.Credential, readOnly bool) (*crypt.Keys, error) {
 	keys, err := crypt.Open(ctx, store, cred, crypt.KeyringOptions{ReadOnly: readOnly})
 	if err != nil {
 		return nil, fmt.Errorf("export %s: encryption: %w", ec.Name, err)
@@ -137,7 +149,7 @@ func OpenDatabaseStore(ctx context.Context, ec config.Export, log *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
 	}
-	sealer, err := sealing(ctx, ec, store, true, 0, nil, log)
+	sealer, _, err := sealing(ctx, ec, store, true, 0, nil, log)
 	if err != nil {
 		return nil, err
 	}

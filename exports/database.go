@@ -54,6 +54,9 @@ type database struct {
 	journalDir string
 	// keys are the export's keys, nil when it is not encrypted.
 	keys *crypt.Keys
+	// cred is the credential that unlocked keys (the configured key file's
+	// or passphrase's, as last checked by a reload); guarded by reloadMu.
+	cred crypt.Credential
 	// closedForRestore is set once a restore fenced it and it was closed
 	// to be opened again (Registry.reopenRestored); guarded by reloadMu.
 	closedForRestore bool
@@ -94,10 +97,11 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	})
 	store := d.store
 	blockCache, frameCache := memoryCaches(cfg.Cache.MemoryMB, ec.Encryption.Enabled)
-	sealer, err := sealing(ctx, ec, store, !writer, frameCache, keys, log)
+	sealer, cred, err := sealing(ctx, ec, store, !writer, frameCache, keys, log)
 	if err != nil {
 		return nil, err
 	}
+	d.cred = cred
 	wrap := wrapOf(sealer)
 	d.wrap = wrap
 	if writer && ec.Durability == config.DurabilityLocal {
@@ -305,6 +309,37 @@ func (d *database) prepareS3(ctx context.Context, ec config.Export) (*objstore.S
 	return c, nil
 }
 
+// prepareEncryption checks that ec's encryption fits d, which a reload
+// keeps open, as the store's next open (at the next start) needs it to:
+// encryption switched on or off for a store is refused (crypt refuses the
+// next open: the store holds an unencrypted export, or an encrypted one),
+// and a key other than the one that unlocked d's keyring must unlock it
+// now (reading the keyring only). It returns that other key, to be
+// applied (nil: the key is unchanged). It changes nothing.
+func (d *database) prepareEncryption(ctx context.Context, ec config.Export) (*crypt.Credential, error) {
+	switch enabled := ec.Encryption.Enabled; {
+	case enabled && d.keys == nil:
+		return nil, fmt.Errorf("export %s: encryption = true, but its store %s holds an unencrypted export, served as such (%w): encryption cannot be turned on for an existing export (the next start would refuse it); "+
+			"remove encryption and its key from the export, or copy the files into a new encrypted export", ec.Name, ec.Store, crypt.ErrNotEncrypted)
+	case !enabled && d.keys != nil:
+		return nil, fmt.Errorf("export %s: encryption is off, but its store %s holds an encrypted export, served as such (%w): encryption cannot be turned off (the next start would refuse it); "+
+			"set encryption = true with its key again", ec.Name, ec.Store, crypt.ErrEncrypted)
+	case !enabled:
+		return nil, nil
+	}
+	cred, err := Credential(ec)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the store is served on with the key it was opened with; the next start would fail)", err)
+	}
+	if cred.Equal(d.cred) {
+		return nil, nil
+	}
+	if _, err := unlockKeys(ctx, ec, d.store, cred, true); err != nil {
+		return nil, fmt.Errorf("%w: the key now configured (%s) must unlock the store's keyring (the store is served on with the key it was opened with; the next start would fail)", err, cred)
+	}
+	return &cred, nil
+}
+
 // onReplicaRefresh is the replica's OnRefresh, after every successful
 // refresh: rfs serves the replica's state from now on (a rotation that
 // failed is so tried again at the next poll; one to the state served does
@@ -363,9 +398,14 @@ func (d *database) observeAs(storeLatency func(export string) objstore.LatencyOb
 }
 
 // apply makes ec's live settings hold for d's later requests: the S3 client
-// prepared by prepareS3 (nil: unchanged), the size limit and the cache size.
-// It cannot fail.
-func (d *database) apply(ec config.Export, client *objstore.S3Client) {
+// prepared by prepareS3 (nil: unchanged), the size limit and the cache size;
+// and records the key prepareEncryption found to unlock d's keyring (nil:
+// unchanged). It cannot fail.
+func (d *database) apply(ec config.Export, client *objstore.S3Client, cred *crypt.Credential) {
+	if cred != nil {
+		d.cred = *cred
+		d.log.Info("the export's key changed in the config; it unlocks the store's keyring", "export", ec.Name, "key", cred.String())
+	}
 	if client != nil {
 		if err := d.raw.(*objstore.S3).SetClient(client); err != nil {
 			// prepare checked the identity (bucket and prefix): not reached.

@@ -109,7 +109,9 @@
 //
 //  1. Prepare, changing nothing that serves: compute every export's store
 //     identity; validate the new S3 settings of kept stores and build their
-//     clients; open the stores the running set does not serve (a writer of
+//     clients; refuse a kept store's encryption switched on or off, and
+//     check that a changed key unlocks its keyring (so that the next start
+//     opens it); open the stores the running set does not serve (a writer of
 //     one of them fences no database we serve, since identities differ); last,
 //     open a writer for each store served read-only that the new config makes
 //     writable. If anything fails, what this reload opened is closed again,

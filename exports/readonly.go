@@ -31,7 +31,7 @@ func OpenReadOnly(ctx context.Context, ec config.Export, checkpoint string, log 
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
 	}
-	sealer, err := sealing(ctx, ec, store, true, 0, nil, log.With("export", ec.Name))
+	sealer, _, err := sealing(ctx, ec, store, true, 0, nil, log.With("export", ec.Name))
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zerofs-go/zerofsd/cache"
 	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/crypt"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/lsm"
 	"github.com/zerofs-go/zerofsd/lsm/sstable"
@@ -323,6 +324,9 @@ type plan struct {
 	opened []*database
 	// clients are the S3 connection settings to swap into kept databases.
 	clients map[*database]*objstore.S3Client
+	// creds are the new keys of kept encrypted databases, checked to
+	// unlock their keyrings.
+	creds map[*database]*crypt.Credential
 }
 
 // prepare builds the export set of cfg without changing anything the
@@ -332,7 +336,8 @@ type plan struct {
 //  1. every export's store identity is computed, and two exports naming one
 //     store are refused;
 //  2. the new S3 settings of kept databases are validated and their clients
-//     built (not yet used);
+//     built (not yet used), and their encryption checked: not switched on
+//     or off, and a changed key unlocks their keyring;
 //  3. the stores old does not serve are opened. Their identities differ from
 //     every running one, so a new writer fences no database we serve;
 //  4. last, a store old serves read-only that cfg makes writable gets its
@@ -355,7 +360,7 @@ func (r *Registry) prepare(ctx context.Context, cfg *config.Config, old *exportS
 		ids[i] = id
 	}
 
-	p := &plan{set: emptySet(), clients: make(map[*database]*objstore.S3Client)}
+	p := &plan{set: emptySet(), clients: make(map[*database]*objstore.S3Client), creds: make(map[*database]*crypt.Credential)}
 	fail := func(err error) (*plan, error) {
 		for _, d := range p.opened {
 			if cerr := d.close(ctx); cerr != nil {
@@ -379,6 +384,13 @@ func (r *Registry) prepare(ctx context.Context, cfg *config.Config, old *exportS
 		}
 		if client != nil {
 			p.clients[cur] = client
+		}
+		cred, err := cur.prepareEncryption(ctx, ec)
+		if err != nil {
+			return fail(err)
+		}
+		if cred != nil {
+			p.creds[cur] = cred
 		}
 		dbs[i] = cur
 	}
@@ -436,7 +448,7 @@ func (s *exportSet) sort() {
 // publishes p's set: the next request sees it. It cannot fail.
 func (r *Registry) commit(p *plan) {
 	for _, e := range p.set.byName {
-		e.db.apply(e.cfg, p.clients[e.db])
+		e.db.apply(e.cfg, p.clients[e.db], p.creds[e.db])
 		e.db.observeAs(r.opts.StoreLatency, e.cfg.Name)
 		if !e.cfg.Writable() && e.db.writer {
 			r.log.Info("read_only or replica export kept as its store's writer: NFS refuses every change; the store stays fenced against other writers until the export is removed or the daemon restarts",

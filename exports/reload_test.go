@@ -3,6 +3,7 @@ package exports_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -13,10 +14,12 @@ import (
 	"testing"
 
 	"github.com/zerofs-go/zerofsd/config"
+	"github.com/zerofs-go/zerofsd/crypt"
 	"github.com/zerofs-go/zerofsd/exports"
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/nfs"
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 // TestReloadKeepsTheOpenDatabase changes everything about an export but its
@@ -606,5 +609,123 @@ func TestReloadWarnsOfAMovedJournalDir(t *testing.T) {
 	logs := buf.String()
 	if !strings.Contains(logs, "cache.journal_dir changed") || !strings.Contains(logs, next.Cache.JournalDir) || !strings.Contains(logs, cfg.Cache.JournalDir) {
 		t.Errorf("no warning naming the old and new journal directories:\n%s", logs)
+	}
+}
+
+// TestReloadChecksEncryptionOfKeptStores: a store a reload keeps open must
+// open with the new config at the next start. Switching encryption on or
+// off, or a key that does not unlock the keyring, is refused (before, the
+// reload was applied, and the next start refused every export); a key that
+// unlocks it (a copy, a rotated key) is taken, and the next start opens
+// with it.
+func TestReloadChecksEncryptionOfKeptStores(t *testing.T) {
+	plain := func(dir string) string {
+		return fmt.Sprintf("[[exports]]\nname = \"team\"\npath = \"/team\"\nstore = \"file://%s\"\nsquash = \"none\"\n", dir)
+	}
+	tests := []struct {
+		name      string
+		encrypted bool // as first served, with key byte 1
+		// next returns the new config's exports, and a file to remove
+		// once it is loaded (Load itself refuses a missing key file).
+		next    func(e *cryptEnv, storeDir string) (toml, removed string)
+		refused []string // what the error says; nil: applied
+	}{
+		{"encryption switched on", false, func(e *cryptEnv, dir string) (string, string) {
+			return encryptedExport("team", dir, e.keyFile("new.key", 1)), ""
+		}, []string{"export team", "encryption = true", crypt.ErrNotEncrypted.Error()}},
+		{"encryption switched off", true, func(e *cryptEnv, dir string) (string, string) {
+			return plain(dir), ""
+		}, []string{"export team", "encryption is off", crypt.ErrEncrypted.Error()}},
+		{"a key that does not unlock the keyring", true, func(e *cryptEnv, dir string) (string, string) {
+			return encryptedExport("team", dir, e.keyFile("other.key", 2)), ""
+		}, []string{"export team", "other.key", "wrong key"}},
+		{"a key file gone", true, func(e *cryptEnv, dir string) (string, string) {
+			return encryptedExport("team", dir, e.keyFile("gone.key", 1)), filepath.Join(e.dir, "gone.key")
+		}, []string{"export team", "gone.key", "no such file"}},
+		{"the same key in another file", true, func(e *cryptEnv, dir string) (string, string) {
+			return encryptedExport("team", dir, e.keyFile("copy.key", 1)), ""
+		}, nil},
+		{"a rotated key", true, func(e *cryptEnv, dir string) (string, string) {
+			ctx := context.Background()
+			store, err := objstore.NewLocal(dir)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			oldCred, err := crypt.ReadKeyFile(filepath.Join(e.dir, "first.key"))
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			newKey := e.keyFile("rotated.key", 3)
+			newCred, err := crypt.ReadKeyFile(newKey)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			if _, err := crypt.Rotate(ctx, store, oldCred, newCred, crypt.KeyringOptions{}); err != nil {
+				e.t.Fatal(err)
+			}
+			return encryptedExport("team", dir, newKey), ""
+		}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newCryptEnv(t)
+			storeDir := filepath.Join(e.dir, "store")
+			first := plain(storeDir)
+			if tc.encrypted {
+				first = encryptedExport("team", storeDir, e.keyFile("first.key", 1))
+			}
+			firstCfg := e.config(first)
+			reg, err := exports.Open(ctx, firstCfg, exports.Options{Logger: e.log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = reg.Close(ctx) }()
+			fsys := fsOf(t, reg, "team")
+			writeFile(t, fsys, "f", "before the reload")
+			before, _ := reg.ByPath("/team")
+
+			toml, removed := tc.next(e, storeDir)
+			next := e.config(toml)
+			if removed != "" {
+				if err := os.Remove(removed); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = reg.Reload(ctx, next)
+			if after, _ := reg.ByPath("/team"); after == nil || after.FS != fsys {
+				t.Fatalf("the reload did not keep the store open")
+			}
+			if tc.refused != nil {
+				if !errors.Is(err, exports.ErrReloadRefused) {
+					t.Fatalf("Reload: %v, want ErrReloadRefused", err)
+				}
+				for _, want := range tc.refused {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("Reload: %v\nwant it to say %q", err, want)
+					}
+				}
+				if after, _ := reg.ByPath("/team"); after != before {
+					t.Fatalf("the export changed although the reload was refused")
+				}
+				if keyrings, _ := filepath.Glob(filepath.Join(storeDir, "keyring", "*")); !tc.encrypted && len(keyrings) != 0 {
+					t.Fatalf("a keyring was written into the unencrypted export: %v", keyrings)
+				}
+				next = firstCfg // the config in force
+			} else if err != nil {
+				t.Fatalf("Reload: %v", err)
+			}
+			writeFile(t, fsys, "g", "after the reload")
+			if err := reg.Close(ctx); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			// The next start, with the config in force, opens the store.
+			restarted, err := exports.Open(ctx, next, exports.Options{Logger: e.log})
+			if err != nil {
+				t.Fatalf("the next start fails with the config the reload left in force: %v", err)
+			}
+			defer func() { _ = restarted.Close(ctx) }()
+			wantFiles(t, fsOf(t, restarted, "team"), files("f", "before the reload", "g", "after the reload"))
+		})
 	}
 }

@@ -168,11 +168,12 @@ func (r *Registry) reopenRestored(ctx context.Context, d *database, m lsm.Restor
 	if err != nil {
 		return err
 	}
+	nd.cred = d.cred
 	next := emptySet()
 	for _, e := range set.byName {
 		if e.db == d {
 			e = &openExport{cfg: e.cfg, db: nd, nfs: nfsExport(e.cfg, nd, r.log)}
-			nd.apply(e.cfg, nil)
+			nd.apply(e.cfg, nil, nil)
 			nd.observeAs(r.opts.StoreLatency, e.cfg.Name)
 		}
 		if err := next.add(e); err != nil {
