@@ -90,7 +90,7 @@ func JournalCipher(ctx context.Context, ec config.Export, log *slog.Logger) (jou
 	if !ec.Encryption.Enabled {
 		return nil, nil
 	}
-	store, err := OpenStore(ctx, ec)
+	store, err := OpenStore(ctx, ec, log)
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening store %s for its keyring: %w", ec.Name, ec.Store, err)
 	}
@@ -145,7 +145,7 @@ func Credential(ec config.Export) (crypt.Credential, error) {
 // that work on the database from outside the daemon (checkpoints); it has
 // no disk cache.
 func OpenDatabaseStore(ctx context.Context, ec config.Export, log *slog.Logger) (objstore.Store, error) {
-	store, err := OpenStore(ctx, ec)
+	store, err := OpenStore(ctx, ec, log)
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
 	}

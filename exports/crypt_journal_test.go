@@ -36,7 +36,7 @@ func TestEncryptedLocalJournalRevealsNothing(t *testing.T) {
 				filepath.Join(e.dir, "store"), enc))
 			var faulty *faultstore.Store
 			e.openStore = func(ctx context.Context, ec config.Export) (objstore.Store, error) {
-				s, err := exports.OpenStore(ctx, ec)
+				s, err := exports.OpenStore(ctx, ec, nil)
 				if err != nil {
 					return nil, err
 				}

@@ -548,7 +548,7 @@ func TestPassphraseRotationAndRestart(t *testing.T) {
 	writeSecrets(t, s.c, s.mount(t, "/team-a"))
 	s.close(t)
 
-	store, err := exports.OpenStore(ctx, cfg.Exports[0])
+	store, err := exports.OpenStore(ctx, cfg.Exports[0], nil)
 	if err != nil {
 		t.Fatal(err)
 	}

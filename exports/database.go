@@ -84,7 +84,7 @@ type database struct {
 // latest durable state, fencing nobody and writing nothing).
 func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec config.Export, id storeID, writer bool, keys *crypt.Keys) (*database, error) {
 	log := r.log.With("store", string(id))
-	raw, err := r.opts.OpenStore(ctx, ec)
+	raw, err := r.openStore(ctx, ec, log)
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
 	}
@@ -292,17 +292,27 @@ func (d *database) closeDB(ctx context.Context) error {
 	return d.db.Close(ctx)
 }
 
+// openStore opens ec's object store: with Options.OpenStore when it is
+// set, else with OpenStore, logging to log.
+func (r *Registry) openStore(ctx context.Context, ec config.Export, log *slog.Logger) (objstore.Store, error) {
+	if r.opts.OpenStore != nil {
+		return r.opts.OpenStore(ctx, ec)
+	}
+	return OpenStore(ctx, ec, log)
+}
+
 // prepareS3 validates ec's S3 connection settings when they differ from the
-// ones d uses, and builds their client (applied by apply). It changes
+// ones d uses, and builds their client (applied by apply); also when ec
+// renames the export, so that the store's logs name it. It changes
 // nothing.
 func (d *database) prepareS3(ctx context.Context, ec config.Export) (*objstore.S3Client, error) {
-	if ec.Store.Scheme != config.SchemeS3 || ec.S3 == d.s3 {
+	if ec.Store.Scheme != config.SchemeS3 || (ec.S3 == d.s3 && ec.Name == d.exportName()) {
 		return nil, nil
 	}
 	if _, ok := d.raw.(*objstore.S3); !ok {
 		return nil, nil // a store from Options.OpenStore: its settings are its own
 	}
-	c, err := objstore.NewS3Client(ctx, s3Options(ec))
+	c, err := objstore.NewS3Client(ctx, s3Options(ec, d.log))
 	if err != nil {
 		return nil, fmt.Errorf("export %s: new S3 settings: %w", ec.Name, err)
 	}
@@ -410,8 +420,8 @@ func (d *database) apply(ec config.Export, client *objstore.S3Client, cred *cryp
 		if err := d.raw.(*objstore.S3).SetClient(client); err != nil {
 			// prepare checked the identity (bucket and prefix): not reached.
 			d.log.Error("new S3 settings refused; keeping the old ones", "export", ec.Name, "err", err)
-		} else {
-			d.log.Info("S3 connection settings changed", "export", ec.Name, "s3", s3Options(ec))
+		} else if ec.S3 != d.s3 {
+			d.log.Info("S3 connection settings changed", "export", ec.Name, "s3", s3Options(ec, d.log))
 			d.s3 = ec.S3
 		}
 	}

@@ -106,7 +106,7 @@ func TestRestoreAfterKeyRotation(t *testing.T) {
 	}
 
 	// zerofsd key rotate, then the config's key_file names the new key.
-	store, err := exports.OpenStore(ctx, ec)
+	store, err := exports.OpenStore(ctx, ec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func OpenReadOnly(ctx context.Context, ec config.Export, checkpoint string, log 
 	if log == nil {
 		log = slog.Default()
 	}
-	store, err := OpenStore(ctx, ec)
+	store, err := OpenStore(ctx, ec, log)
 	if err != nil {
 		return nil, fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
 	}

@@ -30,10 +30,10 @@ type Options struct {
 	// filesystem log with a "store" attribute (its identity), the NFS layer
 	// with an "export" attribute. Default slog.Default().
 	Logger *slog.Logger
-	// OpenStore builds an export's object store. Default: the store named by
-	// the export's URL (local directory, S3 or memory). A reload applies new
-	// S3 connection settings to a store it returns only if it is an
-	// *objstore.S3.
+	// OpenStore builds an export's object store. Default: OpenStore, the
+	// store named by the export's URL (local directory, S3 or memory),
+	// logging to Logger. A reload applies new S3 connection settings to a
+	// store it returns only if it is an *objstore.S3.
 	OpenStore func(ctx context.Context, e config.Export) (objstore.Store, error)
 	// StoreLatency, when set, returns the observer of the named export's
 	// object-store request durations (for latency histograms). A store
@@ -110,9 +110,6 @@ type openExport struct {
 func Open(ctx context.Context, cfg *config.Config, opts Options) (*Registry, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
-	}
-	if opts.OpenStore == nil {
-		opts.OpenStore = OpenStore
 	}
 	if opts.Clock == nil {
 		opts.Clock = realClock{}

@@ -104,7 +104,7 @@ func TestReplicaExport(t *testing.T) {
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	store, err := exports.OpenStore(ctx, wc)
+	store, err := exports.OpenStore(ctx, wc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestReplicaExport(t *testing.T) {
 // leaseCount is the number of replica leases in ec's store.
 func leaseCount(t *testing.T, ec config.Export) int {
 	t.Helper()
-	store, err := exports.OpenStore(context.Background(), ec)
+	store, err := exports.OpenStore(context.Background(), ec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

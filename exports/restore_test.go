@@ -117,7 +117,7 @@ func TestCloseDuringARestoreReopen(t *testing.T) {
 			<-ctx.Done()
 			return nil, ctx.Err()
 		}
-		return exports.OpenStore(ctx, e)
+		return exports.OpenStore(ctx, e, nil)
 	}
 	reg, err := exports.Open(ctx, testConfig(ec), exports.Options{Logger: logger(t), FenceCheckInterval: 20 * time.Millisecond, OpenStore: openStore})
 	if err != nil {
@@ -164,7 +164,7 @@ func TestFenceWatchForgetsRemovedStores(t *testing.T) {
 	gone := weak.Make(live)
 	db, _ := reg.DB("a")
 	// Another writer takes the store.
-	store, err := exports.OpenStore(ctx, a)
+	store, err := exports.OpenStore(ctx, a, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

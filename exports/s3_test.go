@@ -2,7 +2,9 @@ package exports_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -134,7 +136,7 @@ func TestOpenStoreSendsSessionToken(t *testing.T) {
 			AccessKeyID: "ASIAEXAMPLE", SecretAccessKey: "secret", SessionToken: token},
 	}
 	// Opening checks the bucket with a request (which this server fails).
-	if _, err := exports.OpenStore(context.Background(), ec); err == nil {
+	if _, err := exports.OpenStore(context.Background(), ec, nil); err == nil {
 		t.Fatal("OpenStore succeeded although every request failed")
 	}
 	if h, _ := got.Load().(string); h != token {
@@ -188,5 +190,47 @@ func TestOpenS3StoreChecksBucket(t *testing.T) {
 				t.Errorf("Open: %v: the error shows the secret", err)
 			}
 		})
+	}
+}
+
+// TestS3RetriesLogToTheRegistrysLogger: a retried S3 request is logged by
+// the registry's logger (so in the daemon's log format), naming the
+// export. Before, the store logged to slog.Default(): plain text on
+// stderr whatever log_format said, and without the export.
+func TestS3RetriesLogToTheRegistrysLogger(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // retried
+			return
+		}
+		w.WriteHeader(http.StatusNotFound) // not retried: the open fails
+	}))
+	defer srv.Close()
+	ec := s3Export("team", "p", testenv.S3Env{Endpoint: srv.URL, Bucket: "b", Region: "us-east-1"}, "AKIDEXAMPLE", "secret")
+	logs := &testenv.SyncBuffer{}
+	reg, err := exports.Open(context.Background(), testConfig(ec), exports.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err == nil {
+		reg.Close(context.Background())
+		t.Fatal("Open succeeded although the store answered only errors")
+	}
+	var retries int
+	for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("a log line is not JSON: %q", line)
+		}
+		if rec["msg"] == "object store request failed; retrying" {
+			retries++
+			if rec["export"] != "team" {
+				t.Errorf("the retry line does not name the export: %s", line)
+			}
+		}
+	}
+	if retries != 1 {
+		t.Fatalf("%d retry lines in the registry's log, want 1:\n%s", retries, logs)
 	}
 }

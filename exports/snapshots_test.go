@@ -98,7 +98,7 @@ func TestSnapshotDirectoryServesCheckpoints(t *testing.T) {
 	if err := db.FlushMemtable(ctx); err != nil {
 		t.Fatal(err)
 	}
-	store, err := exports.OpenStore(ctx, ec)
+	store, err := exports.OpenStore(ctx, ec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestSnapshotHandleListsNoOtherStore(t *testing.T) {
 	var aLists atomic.Int64
 	reg, err := exports.Open(ctx, testConfig(a, b), exports.Options{Logger: logger(t),
 		OpenStore: func(ctx context.Context, e config.Export) (objstore.Store, error) {
-			s, err := exports.OpenStore(ctx, e)
+			s, err := exports.OpenStore(ctx, e, nil)
 			if err != nil || e.Name != "a" {
 				return s, err
 			}

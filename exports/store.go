@@ -3,6 +3,7 @@ package exports
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/zerofs-go/zerofsd/config"
 	"github.com/zerofs-go/zerofsd/objstore"
@@ -14,12 +15,14 @@ import (
 // takes its credentials (objstore.S3.CheckBucket), so that a missing bucket
 // (objstore.ErrNoSuchBucket) or refused credentials fail the open with an
 // error naming the bucket, not the first request of whatever opens next.
-func OpenStore(ctx context.Context, e config.Export) (objstore.Store, error) {
+// log receives the store's own logs (an S3 store's retries), with the
+// export's name as attribute "export"; nil is slog.Default().
+func OpenStore(ctx context.Context, e config.Export, log *slog.Logger) (objstore.Store, error) {
 	switch e.Store.Scheme {
 	case config.SchemeFile:
 		return objstore.NewLocal(e.Store.Dir)
 	case config.SchemeS3:
-		s, err := objstore.NewS3(ctx, s3Options(e))
+		s, err := objstore.NewS3(ctx, s3Options(e, log))
 		if err != nil {
 			return nil, err
 		}
@@ -34,8 +37,12 @@ func OpenStore(ctx context.Context, e config.Export) (objstore.Store, error) {
 	return nil, fmt.Errorf("unsupported store scheme %q", e.Store.Scheme)
 }
 
-// s3Options are the S3 store options of an s3:// export.
-func s3Options(e config.Export) objstore.S3Options {
+// s3Options are the S3 store options of an s3:// export, logging to log
+// (nil: slog.Default()) with the export's name.
+func s3Options(e config.Export, log *slog.Logger) objstore.S3Options {
+	if log == nil {
+		log = slog.Default()
+	}
 	return objstore.S3Options{
 		Endpoint:        e.S3.Endpoint,
 		Bucket:          e.Store.Bucket,
@@ -45,5 +52,6 @@ func s3Options(e config.Export) objstore.S3Options {
 		SecretAccessKey: e.S3.SecretAccessKey.Reveal(),
 		SessionToken:    e.S3.SessionToken.Reveal(),
 		AllowHTTP:       e.S3.AllowHTTP,
+		Logger:          log.With("export", e.Name),
 	}
 }

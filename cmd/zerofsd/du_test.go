@@ -38,7 +38,7 @@ store = "file://%s"
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := exports.OpenStore(ctx, cfg.Exports[0])
+	store, err := exports.OpenStore(ctx, cfg.Exports[0], nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,7 +154,7 @@ func TestJournalListExtractSealed(t *testing.T) {
 	keyFile, otherKey := writeKey("a.key", 0x11), writeKey("other.key", 0x22)
 	cfgPath, cfg := journalConfig(t, dir, fmt.Sprintf("encryption = true\nkey_file = %q\n", keyFile))
 	ec := cfg.Exports[0]
-	store, err := exports.OpenStore(ctx, ec)
+	store, err := exports.OpenStore(ctx, ec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	store, err := exports.OpenStore(ctx, ec)
+	store, err := exports.OpenStore(ctx, ec, maintenanceLogger(cfg, stderr))
 	if err != nil {
 		return fmt.Errorf("export %s: opening store %s: %w", ec.Name, ec.Store, err)
 	}

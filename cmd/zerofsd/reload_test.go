@@ -48,7 +48,7 @@ func TestReloadOutcomeLogged(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	reg, err := exports.Open(ctx, cfg, exports.Options{Logger: log, OpenStore: func(ctx context.Context, e config.Export) (objstore.Store, error) {
-		s, err := exports.OpenStore(ctx, e)
+		s, err := exports.OpenStore(ctx, e, nil)
 		if err != nil || e.Name != "b" {
 			return s, err
 		}
