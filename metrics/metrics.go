@@ -78,6 +78,19 @@ func (m *Metrics) SetSources(src Sources) {
 	m.reg.MustRegister(&stateCollector{src: src})
 }
 
+// ForgetExport deletes every series of the named export (its calls and its
+// store's request latencies): the daemon calls it for each export a reload
+// removed or renamed, whose series would otherwise stay, frozen, until it
+// stops. A call still running on that export when it is forgotten is
+// counted anew when it ends.
+func (m *Metrics) ForgetExport(name string) {
+	labels := prometheus.Labels{"export": name}
+	m.calls.DeletePartialMatch(labels)
+	m.callSeconds.DeletePartialMatch(labels)
+	m.callLatency.DeletePartialMatch(labels)
+	m.storeLat.DeletePartialMatch(labels)
+}
+
 // CallDone records one answered call; Metrics is the NFS server's Observer.
 func (m *Metrics) CallDone(ci nfs.CallInfo) {
 	proc := ci.Proc

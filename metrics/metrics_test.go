@@ -19,6 +19,7 @@ import (
 	"github.com/zerofs-go/zerofsd/metrics"
 	"github.com/zerofs-go/zerofsd/nfs"
 	"github.com/zerofs-go/zerofsd/nfs/rpc"
+	"github.com/zerofs-go/zerofsd/objstore"
 )
 
 func TestStatusName(t *testing.T) {
@@ -264,4 +265,31 @@ func gatheredValue(t *testing.T, m *metrics.Metrics, name, export string) float6
 	}
 	t.Fatalf("no series %s{export=%q}", name, export)
 	return 0
+}
+
+// TestForgetExport deletes every series of one export, and only its.
+func TestForgetExport(t *testing.T) {
+	m := metrics.New()
+	for _, export := range []string{"a", "b"} {
+		m.CallDone(nfs.CallInfo{Export: export, Program: nfs.ProgramNFS, Proc: "GETATTR", Accept: rpc.Success, Duration: time.Millisecond})
+		m.StoreLatency(export)(objstore.OpGet, time.Millisecond, nil)
+	}
+	m.ForgetExport("a")
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]int{}
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "export" {
+					exported[l.GetValue()]++
+				}
+			}
+		}
+	}
+	if exported["a"] != 0 || exported["b"] == 0 {
+		t.Fatalf("series by export after forgetting a: %v; want none of a, some of b", exported)
+	}
 }

@@ -120,10 +120,17 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 	// A reload may change server.shutdown_timeout: the shutdown uses the
 	// value of the last reload applied.
 	shutdownTimeout := cfg.Server.ShutdownTimeout
+	inForce := cfg // the config of the last reload applied
 	applyReload := func() {
-		if next := reload(ctx, *path, reg, log); next != nil {
-			shutdownTimeout = next.Server.ShutdownTimeout
+		next := reload(ctx, *path, reg, log)
+		if next == nil {
+			return
 		}
+		shutdownTimeout = next.Server.ShutdownTimeout
+		for _, name := range removedExports(inForce, next) {
+			mets.ForgetExport(name)
+		}
+		inForce = next
 	}
 	if ctx.Err() == nil {
 		select {
@@ -218,6 +225,22 @@ func reload(ctx context.Context, path string, reg *exports.Registry, log *slog.L
 		log.Error("config reloaded, but closing an export it no longer serves failed", "err", err)
 	}
 	return cfg
+}
+
+// removedExports are the names of the exports of prev that next no longer
+// has (removed, or renamed).
+func removedExports(prev, next *config.Config) []string {
+	kept := make(map[string]bool, len(next.Exports))
+	for _, e := range next.Exports {
+		kept[e.Name] = true
+	}
+	var gone []string
+	for _, e := range prev.Exports {
+		if !kept[e.Name] {
+			gone = append(gone, e.Name)
+		}
+	}
+	return gone
 }
 
 // logMemoryBounds logs what the configuration lets the exports' caches and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -64,9 +65,16 @@ func (s *serving) shutdown() error {
 // writeConfig (re)writes the config file with these [server] lines.
 func (s *serving) writeConfig(serverLines string) {
 	s.t.Helper()
+	s.writeConfigNaming(serverLines, "a")
+}
+
+// writeConfigNaming (re)writes the config file with these [server] lines,
+// its export named name (on the same store whatever its name).
+func (s *serving) writeConfigNaming(serverLines, name string) {
+	s.t.Helper()
 	dir := filepath.Dir(s.path)
-	cfg := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\nportmapper = \"off\"\n%s\n[cache]\ndir = %q\nsize_gb = 0.1\n[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file://%s\"\n",
-		serverLines, filepath.Join(dir, "cache"), filepath.Join(dir, "a"))
+	cfg := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\nportmapper = \"off\"\n%s\n[cache]\ndir = %q\nsize_gb = 0.1\n[[exports]]\nname = %q\npath = \"/a\"\nstore = \"file://%s\"\n",
+		serverLines, filepath.Join(dir, "cache"), name, filepath.Join(dir, "a"))
 	if err := os.WriteFile(s.path, []byte(cfg), 0o644); err != nil {
 		s.t.Fatal(err)
 	}
@@ -112,5 +120,49 @@ func TestShutdownTimeoutFollowsReload(t *testing.T) {
 	}
 	if !regexp.MustCompile(`msg="shutting down:[^"]*" timeout=7s\n`).MatchString(s.logs.String()) {
 		t.Fatalf("the shutdown did not use the reloaded timeout (7s); log:\n%s", s.logs)
+	}
+}
+
+// TestReloadForgetsTheMetricsOfRemovedExports: once a reload renames an
+// export, /metrics has no series of its old name. Before, they stayed,
+// frozen, until the daemon stopped.
+func TestReloadForgetsTheMetricsOfRemovedExports(t *testing.T) {
+	const serverLines = `metrics_listen = "localhost:0"` // not listen's "127.0.0.1:0"
+	s := startServing(t, serverLines)
+	s.waitLog(`msg=listening`, 0, nil)
+	m := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`).FindStringSubmatch(s.logs.String())
+	if m == nil {
+		t.Fatalf("no metrics address in the log:\n%s", s.logs)
+	}
+	scrape := func() string {
+		t.Helper()
+		resp, err := http.Get("http://" + m[1] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(body)
+	}
+	if got := scrape(); !strings.Contains(got, `export="a"`) {
+		t.Fatalf("no series of export a before the reload:\n%s", got)
+	}
+	s.writeConfigNaming(serverLines, "b")
+	s.waitLog(`msg="config reloaded"`, 0, func() { sendHUP(t) })
+	got := scrape()
+	var stale []string
+	for line := range strings.SplitSeq(got, "\n") {
+		if strings.Contains(line, `export="a"`) {
+			stale = append(stale, line)
+		}
+	}
+	if len(stale) > 0 {
+		t.Errorf("%d series of export a, renamed b, after the reload, such as %s", len(stale), stale[0])
+	}
+	if !strings.Contains(got, `export="b"`) {
+		t.Errorf("no series of export b after the reload:\n%s", got)
 	}
 }
