@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -87,7 +88,7 @@ func TestReloadOutcomeLogged(t *testing.T) {
 				tc.prepare()
 			}
 			before := len(logs.String())
-			if next := reload(ctx, path, reg, log); (next != nil) != tc.applied {
+			if next := reload(ctx, path, reg, cfg, log); (next != nil) != tc.applied {
 				t.Errorf("reload returned %v, want a config: %v", next, tc.applied)
 			}
 			got := logs.String()[before:]
@@ -129,5 +130,84 @@ func TestLogMemoryBounds(t *testing.T) {
 		if !strings.Contains(logs.String(), tc.want) {
 			t.Errorf("logged %q, want it to contain %q", logs.String(), tc.want)
 		}
+	}
+}
+
+// TestReloadWarnsOfStartOnlyKeys: a reload that changes a key only a
+// restart applies ([server] but shutdown_timeout, cache.dir,
+// cache.size_gb) logs a WARN naming each, with the value in use. Before,
+// it said nothing: the change looked applied.
+func TestReloadWarnsOfStartOnlyKeys(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "zerofs.toml")
+	write := func(server, cache string) {
+		t.Helper()
+		content := fmt.Sprintf("[server]\n%s\n[cache]\n%s\n[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file://%s\"\n",
+			server, cache, filepath.Join(dir, "a"))
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cacheDir := filepath.Join(dir, "cache")
+	write(`listen = "127.0.0.1:2049"`, fmt.Sprintf("dir = %q\nsize_gb = 0.1", cacheDir))
+	started, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	logs := &testenv.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	reg, err := exports.Open(ctx, started, exports.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close(ctx)
+
+	write(`listen = "127.0.0.1:2050"
+log_format = "json"
+max_connections = 7
+portmapper = "off"
+shutdown_timeout = "5s"`, fmt.Sprintf("dir = %q\nsize_gb = 0.2", filepath.Join(dir, "cache2")))
+	if reload(ctx, path, reg, started, log) == nil {
+		t.Fatalf("reload refused:\n%s", logs)
+	}
+	got := logs.String()
+	for _, want := range []string{
+		`key=server.listen in_use=127.0.0.1:2049 configured=127.0.0.1:2050`,
+		`key=server.log_format in_use=text configured=json`,
+		`key=server.max_connections in_use=512 configured=7`,
+		`key=server.portmapper in_use=auto configured=off`,
+		`key=cache.dir in_use=` + cacheDir + ` configured=` + filepath.Join(dir, "cache2"),
+		`key=cache.size_gb in_use=0.1 configured=0.2`,
+	} {
+		if !strings.Contains(got, "level=WARN msg=\"config key changed, but only a restart applies it; the value in use stays until then\" "+want+"\n") {
+			t.Errorf("no WARN with %s:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "only a restart applies it"); n != 6 {
+		t.Errorf("%d restart warnings, want 6 (shutdown_timeout applies at once; nothing else changed):\n%s", n, got)
+	}
+
+	// Reloaded again unchanged: the keys still differ from those in use.
+	before := len(logs.String())
+	if reload(ctx, path, reg, started, log) == nil {
+		t.Fatalf("reload refused:\n%s", logs)
+	}
+	if n := strings.Count(logs.String()[before:], "only a restart applies it"); n != 6 {
+		t.Errorf("the second reload logged %d restart warnings, want 6 again", n)
+	}
+}
+
+// TestStartOnlyKeysCoverServer: every [server] key but shutdown_timeout is
+// read at start only, so each must be among startOnlyKeys.
+func TestStartOnlyKeysCoverServer(t *testing.T) {
+	var server int
+	for _, k := range startOnlyKeys() {
+		if strings.HasPrefix(k.key, "server.") {
+			server++
+		}
+	}
+	if fields := reflect.TypeFor[config.Server]().NumField(); server != fields-1 {
+		t.Errorf("startOnlyKeys has %d [server] keys; config.Server has %d fields, all but ShutdownTimeout read at start only", server, fields)
 	}
 }

@@ -122,7 +122,7 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 	shutdownTimeout := cfg.Server.ShutdownTimeout
 	inForce := cfg // the config of the last reload applied
 	applyReload := func() {
-		next := reload(ctx, *path, reg, log)
+		next := reload(ctx, *path, reg, cfg, log)
 		if next == nil {
 			return
 		}
@@ -203,8 +203,10 @@ func shutdown(srv *nfs.Server, reg *exports.Registry, timeout time.Duration, log
 
 // reload re-reads the config and applies it, returning it; a bad config, or
 // one whose exports cannot all open, is refused (nil) and the running
-// exports keep serving.
-func reload(ctx context.Context, path string, reg *exports.Registry, log *slog.Logger) *config.Config {
+// exports keep serving. A key of started (the config the daemon started
+// with) that only a restart changes is logged at WARN when the new config
+// changes it.
+func reload(ctx context.Context, path string, reg *exports.Registry, started *config.Config, log *slog.Logger) *config.Config {
 	notifySystemd(log, "RELOADING=1")
 	defer notifySystemd(log, "READY=1\nSTATUS=serving")
 	cfg, err := loadConfig(path)
@@ -220,11 +222,47 @@ func reload(ctx context.Context, path string, reg *exports.Registry, log *slog.L
 	// Applied. An error now is from closing what the new config dropped;
 	// the registry has logged it for each store.
 	log.Info("config reloaded", "exports", len(cfg.Exports))
+	warnRestartOnly(log, started, cfg)
 	logMemoryBounds(log, cfg)
 	if err != nil {
 		log.Error("config reloaded, but closing an export it no longer serves failed", "err", err)
 	}
 	return cfg
+}
+
+// startOnlyKey is a key read once, at start: a reload does not change it.
+type startOnlyKey struct {
+	key   string
+	value func(*config.Config) any
+}
+
+// startOnlyKeys are the keys a reload does not change: every [server] key
+// but shutdown_timeout (the listeners, the logger and the server's bounds
+// are made at start), and the disk cache's directory and size.
+func startOnlyKeys() []startOnlyKey {
+	return []startOnlyKey{
+		{"server.listen", func(c *config.Config) any { return c.Server.Listen }},
+		{"server.log_level", func(c *config.Config) any { return c.Server.LogLevel.String() }},
+		{"server.log_format", func(c *config.Config) any { return string(c.Server.LogFormat) }},
+		{"server.metrics_listen", func(c *config.Config) any { return c.Server.MetricsListen }},
+		{"server.max_connections", func(c *config.Config) any { return c.Server.MaxConnections }},
+		{"server.max_requests_per_conn", func(c *config.Config) any { return c.Server.MaxRequestsPerConn }},
+		{"server.portmapper", func(c *config.Config) any { return string(c.Server.Portmapper) }},
+		{"server.portmapper_listen", func(c *config.Config) any { return c.Server.PortmapperListen }},
+		{"cache.dir", func(c *config.Config) any { return c.Cache.Dir }},
+		{"cache.size_gb", func(c *config.Config) any { return c.Cache.SizeGB }},
+	}
+}
+
+// warnRestartOnly logs at WARN each key that next changes from started
+// (what is in use) but only a restart applies.
+func warnRestartOnly(log *slog.Logger, started, next *config.Config) {
+	for _, k := range startOnlyKeys() {
+		if inUse, configured := k.value(started), k.value(next); inUse != configured {
+			log.Warn("config key changed, but only a restart applies it; the value in use stays until then",
+				"key", k.key, "in_use", inUse, "configured", configured)
+		}
+	}
 }
 
 // removedExports are the names of the exports of prev that next no longer
