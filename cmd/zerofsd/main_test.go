@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -69,24 +70,76 @@ func TestDispatch(t *testing.T) {
 }
 
 func TestNotifySystemd(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	t.Setenv("NOTIFY_SOCKET", path)
+	next := fakeSystemd(t)
 	notifySystemd(slog.Default(), "READY=1\nSTATUS=serving")
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 256)
-	n, err := conn.Read(buf)
-	if err != nil {
-		t.Fatalf("no notification received: %v", err)
-	}
-	if got := string(buf[:n]); got != "READY=1\nSTATUS=serving" {
+	if got := next(); got != "READY=1\nSTATUS=serving" {
 		t.Fatalf("notification %q", got)
 	}
 
 	t.Setenv("NOTIFY_SOCKET", "")
 	notifySystemd(slog.Default(), "READY=1") // not under systemd: a no-op
+}
+
+// fakeSystemd listens on a notification socket named by NOTIFY_SOCKET for
+// the rest of the test, and returns what reads its next message.
+func fakeSystemd(t *testing.T) func() string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	t.Setenv("NOTIFY_SOCKET", path)
+	return func() string {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(time.Minute))
+		buf := make([]byte, 256)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no notification received: %v", err)
+		}
+		return string(buf[:n])
+	}
+}
+
+// TestExtendStartTimeout: the start's extensions go out at once and then
+// at every interval until stopped; stopping twice is harmless.
+func TestExtendStartTimeout(t *testing.T) {
+	next := fakeSystemd(t)
+	stop := extendStartTimeout(slog.Default(), time.Millisecond, 30*time.Second, "opening 2 export(s)")
+	for range 3 {
+		if got := next(); got != "EXTEND_TIMEOUT_USEC=30000000\nSTATUS=opening 2 export(s)" {
+			t.Fatalf("notification %q", got)
+		}
+	}
+	stop()
+	stop()
+}
+
+// TestStartExtendedUntilReady: zerofsd run tells systemd its start goes on
+// (EXTEND_TIMEOUT_USEC) from before its exports open, and not after
+// READY=1. Before, a start longer than the unit's TimeoutStartSec (a
+// journal tail to ship, S3 retrying) was killed by systemd.
+func TestStartExtendedUntilReady(t *testing.T) {
+	next := fakeSystemd(t)
+	s := startServing(t, "")
+	if got, want := next(), fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d\nSTATUS=opening 1 export(s)", startExtension.Microseconds()); got != want {
+		t.Fatalf("first notification %q, want %q", got, want)
+	}
+	for {
+		got := next()
+		if got == "READY=1\nSTATUS=serving" {
+			break
+		}
+		if !strings.HasPrefix(got, "EXTEND_TIMEOUT_USEC=") {
+			t.Fatalf("notification %q before READY=1", got)
+		}
+	}
+	if err := s.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != "STOPPING=1" {
+		t.Fatalf("notification %q after READY=1, want STOPPING=1", got)
+	}
 }

@@ -52,6 +52,10 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 	log := newLogger(stderr, cfg.Server)
 	log.Info("zerofsd starting", "version", version, "config", cfg.File, "exports", len(cfg.Exports))
 	logMemoryBounds(log, cfg)
+	// Until READY=1 (or an error ends the start), systemd is told the
+	// start goes on.
+	stopExtending := extendStartTimeout(log, startExtendEvery, startExtension, fmt.Sprintf("opening %d export(s)", len(cfg.Exports)))
+	defer stopExtending()
 
 	disk, err := cache.OpenDisk(cfg.Cache.Dir, cfg.Cache.SizeBytes(), log.With("component", "cache"))
 	if err != nil {
@@ -115,6 +119,7 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(serveCtx, ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "nfs", "v3", "mount", "v3")
+	stopExtending()
 	notifySystemd(log, "READY=1\nSTATUS=serving")
 
 	// A reload may change server.shutdown_timeout: the shutdown uses the
