@@ -58,8 +58,10 @@ DOCDIR    := $(PREFIX)/share/doc/zerofsd
 
 # install puts the binary, the systemd unit (run as the zerofs user, which is
 # created here through systemd-sysusers unless DESTDIR is set), the docs the unit
-# points to, and a starting config (never overwriting one). It builds the binary
-# only if it is missing or out of date: run `make build` first as yourself.
+# points to, /etc/zerofs (mode 0750, group zerofs when that group exists), a
+# starting config in it (0640) and an empty zerofs.env for secrets (0600, root's
+# only), never overwriting either. It builds the binary only if it is missing or
+# out of date: run `make build` first as yourself.
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/zerofsd
 	install -d $(DESTDIR)/etc/systemd/system
@@ -71,11 +73,18 @@ install: $(BIN)
 	install -d $(DESTDIR)$(DOCDIR)/docs
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
 	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then systemd-sysusers zerofsd.conf; fi
+	install -d -m 0750 $(DESTDIR)/etc/zerofs
+	@if [ -z "$(DESTDIR)" ] && getent group zerofs >/dev/null; then chgrp zerofs /etc/zerofs; fi
 	@if [ -e $(DESTDIR)/etc/zerofs/zerofs.toml ]; then \
 		echo "keeping existing $(DESTDIR)/etc/zerofs/zerofs.toml"; \
 	else \
-		install -D -m 0640 examples/zerofs.system.toml $(DESTDIR)/etc/zerofs/zerofs.toml; \
-		if [ -z "$(DESTDIR)" ] && getent group zerofs >/dev/null; then chgrp zerofs /etc/zerofs /etc/zerofs/zerofs.toml; fi; \
+		install -m 0640 examples/zerofs.system.toml $(DESTDIR)/etc/zerofs/zerofs.toml; \
+		if [ -z "$(DESTDIR)" ] && getent group zerofs >/dev/null; then chgrp zerofs /etc/zerofs/zerofs.toml; fi; \
+	fi
+	@if [ -e $(DESTDIR)/etc/zerofs/zerofs.env ]; then \
+		echo "keeping existing $(DESTDIR)/etc/zerofs/zerofs.env"; \
+	else \
+		install -m 0600 /dev/null $(DESTDIR)/etc/zerofs/zerofs.env; \
 	fi
 
 # lint: gofmt, go vet and staticcheck (installed by test-deps, or: make lint-deps).

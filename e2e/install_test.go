@@ -12,8 +12,9 @@ import (
 // TestInstallSystemdUnit installs into a scratch root with `make install
 // DESTDIR=...` and checks the unit as installed: systemd-analyze verify
 // accepts it without a single warning, it runs as the zerofs user with only
-// CAP_NET_BIND_SERVICE, the README it points to is installed, and the
-// installed config is valid.
+// CAP_NET_BIND_SERVICE, the README it points to is installed, the
+// installed config is valid, and /etc/zerofs, the config and zerofs.env
+// have their modes (kept, with their contents, by a second install).
 func TestInstallSystemdUnit(t *testing.T) {
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
@@ -67,6 +68,56 @@ func TestInstallSystemdUnit(t *testing.T) {
 	check.Env = append(os.Environ(), "SLATEDB_CACHE_DIR=", "SLATEDB_CACHE_SIZE_GB=")
 	if out, err := check.CombinedOutput(); err != nil {
 		t.Errorf("installed config does not validate: %v\n%s", err, out)
+	}
+
+	// /etc/zerofs and what is in it are closed to others: the config
+	// to all but the zerofs group, the secrets in zerofs.env to all but
+	// root. Before, the directory was 0755 and zerofs.env did not exist
+	// (sudoedit then made it under the default umask, 0644).
+	etc := filepath.Join(root, "etc/zerofs")
+	wantModes := func(when string) {
+		t.Helper()
+		for _, m := range []struct {
+			path string
+			mode os.FileMode
+		}{
+			{etc, os.ModeDir | 0o750},
+			{filepath.Join(etc, "zerofs.toml"), 0o640},
+			{filepath.Join(etc, "zerofs.env"), 0o600},
+		} {
+			fi, err := os.Stat(m.path)
+			if err != nil {
+				t.Errorf("%s: %v", when, err)
+			} else if fi.Mode() != m.mode {
+				t.Errorf("%s: %s has mode %v, want %v", when, m.path, fi.Mode(), m.mode)
+			}
+		}
+	}
+	wantModes("after make install")
+	if data, err := os.ReadFile(filepath.Join(etc, "zerofs.env")); err != nil || len(data) != 0 {
+		t.Errorf("installed zerofs.env: %q, %v; want an empty file", data, err)
+	}
+	// Installed again over an older install's open directory, with
+	// secrets and a config of its own: both are kept, the directory closed.
+	const secrets = "AWS_SECRET_ACCESS_KEY=kept\n"
+	if err := os.WriteFile(filepath.Join(etc, "zerofs.env"), []byte(secrets), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(etc, "zerofs.toml"), []byte("# kept\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	again := exec.Command("make", "-s", "-C", "..", "install", "DESTDIR="+root, "BIN="+zerofsdBinary)
+	if out, err := again.CombinedOutput(); err != nil {
+		t.Fatalf("make install again: %v\n%s", err, out)
+	}
+	wantModes("after make install again")
+	for name, want := range map[string]string{"zerofs.env": secrets, "zerofs.toml": "# kept\n"} {
+		if data, err := os.ReadFile(filepath.Join(etc, name)); err != nil || string(data) != want {
+			t.Errorf("%s after installing again: %q, %v; want %q kept", name, data, err, want)
+		}
 	}
 }
 
