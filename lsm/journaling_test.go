@@ -532,6 +532,58 @@ func TestLocalDamagedRecord(t *testing.T) {
 	}
 }
 
+// TestLocalDamagedHeaderIsSetAside: the header of the newest journal file
+// damaged after the writer acknowledged the records behind it: the file is
+// set aside whole and the open says so at error level. It was taken for a
+// torn header and removed, with every acknowledged write in it.
+func TestLocalDamagedHeaderIsSetAside(t *testing.T) {
+	forJournalKinds(t, func(t *testing.T, k journalKind) {
+		ctx := context.Background()
+		store := objstore.NewMemory()
+		opts := k.options(t, nil, t.TempDir())
+		var logs testenv.SyncBuffer
+		opts.Logger = logTo(&logs)
+		db := mustOpen(t, store, opts)
+		putAwaited(t, db, "acked", 20)
+		db.kill()
+		files, _ := filepath.Glob(filepath.Join(opts.JournalDir, "*.journal"))
+		newest := files[len(files)-1]
+		data, err := os.ReadFile(newest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if offs := k.recordOffsets(k.withoutReserved(data)); len(offs) != 20 {
+			t.Fatalf("%d records in the newest file, want 20", len(offs))
+		}
+		data[10] ^= 1 // a bit of the database id
+		if err := os.WriteFile(newest, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+
+		re := mustOpen(t, store, opts)
+		defer re.Close(ctx)
+		if _, err := re.Get(ctx, []byte("acked-000")); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a write behind the damaged header was applied (%v)", err)
+		}
+		if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "SET ASIDE") ||
+			!strings.Contains(logs.String(), "header checksum mismatch") {
+			t.Fatalf("the damaged header was not reported at error level:\n%s", logs.String())
+		}
+		orphans, err := journal.ListOrphans(nil, opts.JournalDir, opts.JournalCipher)
+		if err != nil || len(orphans) != 1 {
+			t.Fatalf("ListOrphans = %+v, %v; want the file with the damaged header", orphans, err)
+		}
+		o := orphans[0]
+		if o.Files != 1 || o.Damaged == 0 {
+			t.Fatalf("set aside: %+v, want the one file", o)
+		}
+		if !k.sealed && (o.Records != 20 || o.FirstSeq != 1) {
+			// In the clear the records behind a damaged header still read.
+			t.Fatalf("set aside: %+v, want the 20 acknowledged records readable", o)
+		}
+	})
+}
+
 // TestLocalJournalLost: a local-durability writer crashes and its journal
 // is deleted: the next writer says at error level what may be lost.
 func TestLocalJournalLost(t *testing.T) {

@@ -586,6 +586,74 @@ func TestTornTail(t *testing.T) {
 	})
 }
 
+// TestDamagedHeaderOfNewestFile: a header that does not read at the start
+// of the newest file is a torn header (the file is removed) only when the
+// file holds no more than a header before its zeros: Begin makes a header
+// durable before any record is written, so a header in front of records
+// was durable, and its file is damage, set aside whole.
+func TestDamagedHeaderOfNewestFile(t *testing.T) {
+	forFormats(t, func(t *testing.T, f format) {
+		for _, tc := range []struct {
+			name    string
+			records uint64 // in the file
+			zeros   int    // after them
+			damage  func(data []byte)
+			torn    bool
+		}{
+			{"database id flipped, records follow", 12, 0, func(b []byte) { b[10] ^= 1 }, false},
+			{"checksum flipped, records and zeros follow", 12, 4096, func(b []byte) { b[f.headerSize()-1] ^= 1 }, false},
+			{"unknown version, records follow", 12, 0, func(b []byte) { b[4] = 9 }, false},
+			{"magic flipped, records follow", 12, 0, func(b []byte) { b[0] ^= 1 }, false},
+			{"database id flipped, header alone", 0, 0, func(b []byte) { b[10] ^= 1 }, true},
+			{"checksum flipped, header alone before zeros", 0, 4096, func(b []byte) { b[f.headerSize()-1] ^= 1 }, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				dir := t.TempDir()
+				var name string
+				if tc.records > 0 {
+					files := f.writeJournal(t, dir, tc.records, 1<<20)
+					if len(files) != 1 {
+						t.Fatalf("%d files", len(files))
+					}
+					name = files[0]
+				} else {
+					d, err := journal.OpenDir(nil, dir, f.cipher)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := d.Begin(testHeader); err != nil {
+						t.Fatal(err)
+					}
+					d.Close()
+					files, _ := filepath.Glob(filepath.Join(dir, "*.journal"))
+					name = files[0]
+				}
+				data, _ := os.ReadFile(name)
+				tc.damage(data)
+				data = append(data, make([]byte, tc.zeros)...)
+				if err := os.WriteFile(name, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				c := f.scan(t, nil, dir)
+				if tc.torn {
+					if len(c.Groups) != 0 || c.Torn == nil || !c.Torn.WholeFile {
+						t.Fatalf("a header alone, damaged: groups %+v, torn %+v; want a torn header", c.Groups, c.Torn)
+					}
+					return
+				}
+				if c.Torn != nil || len(c.Groups) != 1 {
+					t.Fatalf("a damaged header before records: torn %+v, %d groups; want one damaged group", c.Torn, len(c.Groups))
+				}
+				g := c.Groups[0]
+				if g.Damage == nil || g.Damage.File != filepath.Base(name) || g.Damage.Offset != 0 || g.Damage.Bytes != int64(len(data)) ||
+					len(g.Records) != 0 || !errors.Is(g.Damage.Err, journal.ErrCorrupt) {
+					t.Fatalf("damage %+v, %d records; want the whole of %s from offset 0", g.Damage, len(g.Records), filepath.Base(name))
+				}
+			})
+		}
+	})
+}
+
 // TestTornTailGarbage: garbage or zeros after the last record of the
 // newest file (a torn write on a file system that exposes unwritten
 // blocks) is torn, not damage.

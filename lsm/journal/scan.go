@@ -120,14 +120,17 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 			}
 		}
 		if herr != nil {
-			// A torn header never became durable; one that fails
-			// authentication did.
-			if last && !errors.Is(herr, ErrTampered) {
+			// A torn header never became durable, and Begin makes the
+			// header durable before any record is written: a torn
+			// header leaves at most a header's length of bytes before
+			// the zeros. A header that does not read in front of more
+			// than that, or one that fails authentication, was durable.
+			if last && !errors.Is(herr, ErrTampered) && holdsAtMostAHeader(data) {
 				c.Torn = &Torn{File: name, Bytes: int64(len(data)), WholeFile: true}
 				continue
 			}
-			// A damaged header in the middle: the file cannot be
-			// attributed to a group; set it aside on its own.
+			// A damaged header: the file cannot be attributed to a
+			// group; set it aside on its own.
 			c.Groups = append(c.Groups, &Group{Files: []string{name},
 				Damage: &Damage{File: name, Err: herr, Bytes: int64(len(data))}})
 			g = nil
@@ -177,6 +180,17 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 		}
 	}
 	return c, nil
+}
+
+// holdsAtMostAHeader reports whether data, up to the zeros that end it,
+// is no longer than a file header: that of a sealed file when its version
+// byte says so, else that of a file in the clear (the shorter one).
+func holdsAtMostAHeader(data []byte) bool {
+	size := HeaderSize
+	if len(data) > 4 && data[4] == SealedFormatVersion {
+		size = SealedHeaderSize
+	}
+	return zeroTail(data) <= size
 }
 
 // zeroTail returns where the run of zero bytes that ends data begins
