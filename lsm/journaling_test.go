@@ -431,6 +431,57 @@ func TestLocalTornTail(t *testing.T) {
 	})
 }
 
+// TestLocalTornTailBeforeHeaderAlone: a rotation that failed after it
+// began the next file left that file, holding its header alone, after the
+// one being written; a crash then tore the end of the file being written.
+// The open cuts the torn end off, as at the end of the newest file, rather
+// than set it aside as damage with an error.
+func TestLocalTornTailBeforeHeaderAlone(t *testing.T) {
+	forJournalKinds(t, func(t *testing.T, k journalKind) {
+		ctx := context.Background()
+		store := objstore.NewMemory()
+		opts := k.options(t, nil, t.TempDir())
+		var logs testenv.SyncBuffer
+		opts.Logger = logTo(&logs)
+		db := mustOpen(t, store, opts)
+		want := putAwaited(t, db, "acked", 10)
+		db.kill()
+		files, _ := filepath.Glob(filepath.Join(opts.JournalDir, "*.journal"))
+		current := files[len(files)-1]
+		data, err := os.ReadFile(current)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = k.withoutReserved(data)
+		h, err := journal.DecodeHeader(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		torn := append(bytes.Clone(data), bytes.Repeat([]byte{0xde, 0xad}, 50)...)
+		if err := os.WriteFile(current, torn, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d, err := journal.OpenDir(nil, opts.JournalDir, opts.JournalCipher)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Begin(h); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+
+		re := mustOpen(t, store, opts)
+		defer re.Close(ctx)
+		checkAll(t, re, want)
+		if strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "cutting off a torn write") {
+			t.Fatalf("a torn end before a file of a header alone was not cut off as torn:\n%s", logs.String())
+		}
+		if orphans, err := journal.ListOrphans(nil, opts.JournalDir, opts.JournalCipher); err != nil || len(orphans) != 0 {
+			t.Fatalf("ListOrphans = %+v, %v; want nothing set aside", orphans, err)
+		}
+	})
+}
+
 // TestLocalDamagedRecord: a damaged record followed by valid ones is not
 // a torn tail: the records before it are replayed, the rest is set aside
 // (logged at error level, listed by ListOrphans), never applied. In a
