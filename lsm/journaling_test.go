@@ -725,6 +725,62 @@ func TestLocalDiskFull(t *testing.T) {
 	}
 }
 
+// fullUntilRemoved is a journal file system whose disk is full until a
+// journal file is removed: until then creating and writing journal files
+// fails with ENOSPC.
+type fullUntilRemoved struct {
+	*memfs.FS
+	full []*memfs.FaultHandle
+}
+
+func (f *fullUntilRemoved) fill() {
+	for _, op := range []memfs.Op{memfs.OpCreate, memfs.OpWrite} {
+		f.full = append(f.full, f.Inject(memfs.Fault{Op: op, Path: ".journal", Err: syscall.ENOSPC}))
+	}
+}
+
+func (f *fullUntilRemoved) Remove(name string) error {
+	err := f.FS.Remove(name)
+	if err == nil && strings.HasSuffix(name, ".journal") {
+		for _, h := range f.full {
+			h.Remove()
+		}
+	}
+	return err
+}
+
+// TestLocalOpenOnDiskFullOfJournal: a writer crashed with the journal's
+// disk full of its journal. The open ships the journal to the store, so
+// it can remove it and make room for the new journal: it does, instead of
+// failing to begin a new file while the shipped ones fill the disk.
+func TestLocalOpenOnDiskFullOfJournal(t *testing.T) {
+	ctx := context.Background()
+	jfs := &fullUntilRemoved{FS: memfs.New(9)}
+	store := objstore.NewMemory()
+	opts := localOptions(jfs, "/journal")
+	db := mustOpen(t, store, opts)
+	want := putAwaited(t, db, "acked", 20)
+	db.kill()
+	jfs.fill()
+	re, err := Open(ctx, store, opts)
+	if err != nil {
+		t.Fatalf("Open with the journal's disk full of the journal: %v", err)
+	}
+	defer re.Close(ctx)
+	if jfs.full[0].Fired() == 0 {
+		t.Fatal("the open created no file on the full disk")
+	}
+	checkAll(t, re, want)
+	for k, v := range putAwaited(t, re, "after", 5) {
+		want[k] = v
+	}
+	re.kill()
+	jfs.Crash(false)
+	again := mustOpen(t, store, opts)
+	defer again.Close(ctx)
+	checkAll(t, again, want)
+}
+
 // TestLocalTwoWriters: a local-durability writer whose WAL PUTs do not get
 // through keeps acknowledging from its journal; a second writer takes the
 // database over (and warns that the first one's journal is missing). The
