@@ -989,6 +989,47 @@ func TestLocalCloseWithStoreDown(t *testing.T) {
 	checkAll(t, re, want)
 }
 
+// TestLocalCloseWithStoreAndJournalDown: a Close that can reach neither
+// the store nor the journal's disk reports as lost only the batches after
+// what the journal made durable: those before it stay in the journal, and
+// the next Open ships them. It reported every batch not in the store as
+// lost, the acknowledged ones too.
+func TestLocalCloseWithStoreAndJournalDown(t *testing.T) {
+	ctx := context.Background()
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
+	jfs := memfs.New(10)
+	opts := localOptions(jfs, "/journal")
+	db := mustOpen(t, faulty, opts)
+	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent}})
+	want := putAwaited(t, db, "acked", 10) // from the journal
+	durable := db.journal.Durable()
+	for i := 0; i < 3; i++ {
+		if err := db.Put(ctx, []byte(fmt.Sprintf("unawaited-%d", i)), []byte("u"), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jdown := jfs.Inject(memfs.Fault{Op: memfs.OpSync, Path: ".journal", Err: syscall.EIO})
+	closeCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err := db.Close(closeCtx)
+	var ue *UnflushedError
+	if !errors.As(err, &ue) || ue.Journaled {
+		t.Fatalf("Close with the store and the journal down = %v, want an UnflushedError without Journaled", err)
+	}
+	if ue.JournalSeq != durable || ue.JournalDir != "/journal" || ue.Batches != 3 || ue.FirstSeq != durable+1 || ue.LastSeq != durable+3 {
+		t.Fatalf("Close reported %d batches lost (%d to %d) and the journal durable up to %d in %q; want the 3 after %d",
+			ue.Batches, ue.FirstSeq, ue.LastSeq, ue.JournalSeq, ue.JournalDir, durable)
+	}
+	if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("up to sequence number %d are durable in the local journal /journal", durable)) {
+		t.Fatalf("Close's error does not say what the journal keeps: %s", msg)
+	}
+	jdown.Remove()
+	faulty.ClearFaults()
+	re := mustOpen(t, faulty, opts)
+	defer re.Close(ctx)
+	checkAll(t, re, want)
+}
+
 // TestLocalFencedTailSurvivesACollectedFence: the journal's side of
 // TestFencedWriterCannotWriteIntoACollectedFence. A writer with local
 // durability acknowledged writes from its journal while its WAL PUTs
