@@ -781,6 +781,88 @@ func TestLocalOpenOnDiskFullOfJournal(t *testing.T) {
 	checkAll(t, again, want)
 }
 
+// TestLocalJournalBacklogIsBounded: while the journal's writes fail, the
+// records appended to it wait in memory, to be written again. Writes that
+// do not wait for durability went on being accepted meanwhile (the WAL
+// shipped them, the memtables were flushed), and the journal's memory
+// grew without bound. Now they wait (backpressure) once the journal holds
+// MaxUnflushedBytes not yet on its disk, and go on when its writes succeed
+// again, all of them durable.
+func TestLocalJournalBacklogIsBounded(t *testing.T) {
+	ctx := context.Background()
+	jfs := memfs.New(11)
+	store := objstore.NewMemory()
+	opts := localOptions(jfs, "/journal")
+	opts.FlushInterval = 2 * time.Millisecond
+	opts.ShipInterval = 2 * time.Millisecond
+	opts.MemtableBytes = 64 << 10
+	opts.MaxUnflushedBytes = 256 << 10
+	db := mustOpen(t, store, opts)
+	failing := jfs.Inject(memfs.Fault{Op: memfs.OpWrite, Path: ".journal", Err: syscall.EIO})
+	value := []byte(strings.Repeat("x", 4000))
+	const n = 4096 // 64 times the bound
+	key := func(i int) []byte { return []byte(fmt.Sprintf("k%06d", i)) }
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			if err := db.Put(ctx, key(i), value, WriteOptions{}); err != nil {
+				done <- fmt.Errorf("Put %s: %w", key(i), err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	// held: the journal holds the bound, and the memtables (flushed, the
+	// store works) do not: writes wait for the journal alone.
+	bound := opts.MaxUnflushedBytes
+	held := func() bool { return db.journal.Backlog() >= bound && !db.memtablesFull() }
+	for deadline := time.Now().Add(10 * time.Second); !held(); time.Sleep(time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("%d writes accepted while the journal's writes failed (%v): it holds %d bytes in memory, bound %d",
+				n, err, db.journal.Backlog(), bound)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the journal never held the bound: %d bytes, bound %d", db.journal.Backlog(), bound)
+		}
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := db.Put(canceled, []byte("probe"), value, WriteOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a write with the journal holding %d bytes (bound %d) = %v, want it to wait (backpressure)", db.journal.Backlog(), bound, err)
+	}
+	// One record may go in after the bound is reached, no more.
+	if backlog, slack := db.journal.Backlog(), int64(2*len(value)); backlog > bound+slack {
+		t.Fatalf("the journal holds %d bytes in memory, bound %d", backlog, bound)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("every write accepted while the journal's writes failed (%v)", err)
+	default:
+	}
+	if db.Stats().BackpressureWaits == 0 {
+		t.Fatal("writes waited for the journal, and no backpressure wait was counted")
+	}
+
+	failing.Remove()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.kill()
+	jfs.Crash(false)
+	re := mustOpen(t, store, opts)
+	defer re.Close(ctx)
+	for i := 0; i < n; i++ {
+		if got, err := re.Get(ctx, key(i)); err != nil || !bytes.Equal(got, value) {
+			t.Fatalf("%s after a crash: %v", key(i), err)
+		}
+	}
+}
+
 // TestLocalTwoWriters: a local-durability writer whose WAL PUTs do not get
 // through keeps acknowledging from its journal; a second writer takes the
 // database over (and warns that the first one's journal is missing). The

@@ -70,7 +70,10 @@ type Options struct {
 	// DefaultMaxUnflushedBytes (256 MiB), and never less than
 	// 2*MemtableBytes. The WAL objects not yet in the store hold the same
 	// changes (a memtable is written out only after its WAL objects), so
-	// they take at most as much memory again.
+	// they take at most as much memory again. With DurabilityLocal it
+	// bounds the records waiting in memory for the journal's disk too:
+	// writers also wait while the journal holds that many bytes not yet
+	// written (its disk slower than the writes, or failing).
 	MaxUnflushedBytes int64
 	// L0CompactionTrigger starts a compaction once this many L0 SSTs exist.
 	// Default 8.

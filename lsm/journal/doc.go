@@ -102,7 +102,10 @@
 // their writes are not acknowledged — and is retried with backoff from the
 // last good offset with the same bytes by the Writer's goroutine, with a
 // backoff that callers of Sync honour too, so what is durable is always a
-// contiguous prefix of the commit order. A file and a directory entry are
+// contiguous prefix of the commit order. The records not yet on disk stay
+// in memory until a write of them succeeds; the writer does not bound them
+// (Backlog says how many bytes they are): its caller waits for a round
+// (Sync) when they are too many. A file and a directory entry are
 // fsynced before any record in them is acknowledged, and so is the entry of
 // each directory OpenDir creates (the journal directory of a new database,
 // and its missing parents) in its parent.

@@ -332,6 +332,9 @@ func TestWriteErrors(t *testing.T) {
 				if err := w.Sync(ctx, 5); err != nil {
 					t.Fatal(err)
 				}
+				if b := w.Backlog(); b != 0 {
+					t.Fatalf("backlog %d with every record on disk", b)
+				}
 				full := fsys.Inject(memfs.Fault{Op: op, Path: ".journal", Err: syscall.ENOSPC})
 				w.Append(record(6), 6)
 				err := w.Sync(ctx, 6)
@@ -345,12 +348,19 @@ func TestWriteErrors(t *testing.T) {
 				if err := w.Sync(ctx, 7); !errors.Is(err, syscall.ENOSPC) {
 					t.Fatalf("second Sync on a full disk = %v", err)
 				}
+				// The records the failed writes are to write again.
+				if b, want := w.Backlog(), int64(len(record(6))+len(record(7))); b != want {
+					t.Fatalf("backlog %d after failed writes, want %d", b, want)
+				}
 				full.Remove()
 				// The writer retries by itself; a later Sync succeeds.
 				waitFor(t, func() bool { return w.Sync(ctx, 7) == nil })
 				w.Append(record(8), 8)
 				if err := w.Sync(ctx, 8); err != nil {
 					t.Fatal(err)
+				}
+				if b := w.Backlog(); b != 0 {
+					t.Fatalf("backlog %d once every record is on disk", b)
 				}
 				if w.Stats().FsyncFailures == 0 {
 					t.Fatal("no failure counted")
