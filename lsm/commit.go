@@ -107,7 +107,7 @@ func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
 	seg.buf = wal.AppendRecord(seg.buf, first, b.count, entries)
 	seg.records++
 	if wasEmpty {
-		seg.firstAt = time.Now()
+		seg.firstAt = db.now()
 	}
 	mem := db.v.Load().mem
 	seq := first

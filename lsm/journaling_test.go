@@ -198,6 +198,45 @@ func TestLocalShipIntervalBatchesPUTs(t *testing.T) {
 	t.Logf("%d awaited writes in %v: %d WAL PUTs", writes, elapsed, puts)
 }
 
+// TestLocalShipIntervalCountsFromFirstWrite: a write that arrives while
+// a WAL PUT is in progress is shipped one ship interval after it was
+// written, or as soon as that PUT ends if the interval has passed by
+// then. The interval started only when the PUT ended, so that losing the
+// journal's disk could lose the writes of an interval and two PUTs.
+func TestLocalShipIntervalCountsFromFirstWrite(t *testing.T) {
+	ctx := context.Background()
+	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	held := newHeldPut(objstore.NewMemory(), walPrefix)
+	opts := localOptions(nil, t.TempDir())
+	opts.Now = clock.Now
+	opts.ShipInterval = time.Hour
+	db := mustOpen(t, held, opts)
+	defer db.Close(ctx)
+	if err := db.Put(ctx, []byte("a"), []byte("1"), WriteOptions{AwaitDurable: true}); err != nil {
+		t.Fatal(err)
+	}
+	held.armed.Store(true)
+	flushed := make(chan error, 1)
+	go func() { flushed <- db.FlushWAL(ctx) }()
+	<-held.entered // a's PUT is in progress
+	if err := db.Put(ctx, []byte("b"), []byte("2"), WriteOptions{AwaitDurable: true}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(opts.ShipInterval) // b's interval passes during a's PUT
+	close(held.release)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for db.Stats().UnshippedBytes != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b is not shipped once the PUT before it ended, a ship interval after it was written (%d bytes unshipped)",
+				db.Stats().UnshippedBytes)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestLocalShipsInBackground: the WAL writer ships journaled writes to the
 // store, the journal forgets what is shipped, and Stats say nothing is
 // left unshipped.
