@@ -662,6 +662,7 @@ func TestMemoryBound(t *testing.T) {
 		{"defaults, one export", validBase + oneExport, 256 + 64 + 2*256},
 		{"smaller caches and memtables", validBase + "memory_mb = 32\nread_ahead_mb = 8\n[lsm]\nmemtable_mb = 16\nmax_unflushed_mb = 64\n" + oneExport, 32 + 8 + 2*64},
 		{"large memtables raise the unflushed bound", validBase + "[lsm]\nmemtable_mb = 200\n" + oneExport, 256 + 64 + 2*400},
+		{"durability local adds the journal's backlog", validBase + "[[exports]]\nname = \"a\"\npath = \"/a\"\nstore = \"file:///srv/a\"\ndurability = \"local\"\n", 256 + 64 + 3*256},
 		{"a read-only export has no write buffers", validBase + oneExport + "[[exports]]\nname = \"b\"\npath = \"/b\"\nstore = \"memory://b\"\nread_only = true\n", 2*(256+64) + 2*256},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

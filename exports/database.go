@@ -508,14 +508,23 @@ func (d *database) logUnflushed(err error) {
 	}
 	attrs := []any{"lost_batches", ue.Batches, "lost_writes", ue.Writes, "lost_wal_bytes", ue.WALBytes,
 		"memtable_bytes_not_in_ssts", ue.MemtableBytes, "err", ue.Err}
+	// With local durability the journal may have failed too: what it made
+	// durable before that is kept there, and shipped at the next open.
+	durableIn, kept := "in the WAL", "in the store"
+	if ue.JournalDir != "" {
+		attrs = append(attrs, "journal_dir", ue.JournalDir, "journal_durable_seq", ue.JournalSeq)
+		durableIn = "in the WAL or the local journal"
+		kept = "in the store or durable in the local journal (up to journal_durable_seq), " +
+			"which is shipped when this store is next opened as writer"
+	}
 	if ue.Batches == 0 {
-		log.Error("export closed before its memtables were written as SSTs; every write is durable in the WAL and is replayed at the next start", attrs...)
+		log.Error("export closed before its memtables were written as SSTs; every write is durable "+durableIn+" and is replayed at the next start", attrs...)
 		return
 	}
 	attrs = append(attrs, "lost_seqs", fmt.Sprintf("%d-%d", ue.FirstSeq, ue.LastSeq))
 	log.Error("export closed without making every write durable: the changes listed are lost; "+
 		"none was acknowledged as durable (UNSTABLE writes not yet committed, requests that failed or were canceled), "+
-		"and every acknowledged change is in the store", attrs...)
+		"and every acknowledged change is "+kept, attrs...)
 }
 
 // readAheadBytes is kvfs's read-ahead bound for cache.read_ahead_mb (per

@@ -16,13 +16,14 @@ import (
 // SST write fails), Close stops anyway and returns an *UnflushedError
 // saying what was not flushed; everything acknowledged as durable stays
 // durable (with local durability, what is not in the store stays in the
-// journal for the next Open).
+// journal for the next Open, up to what the journal made durable).
 func (db *DB) Close(ctx context.Context) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
 	var flushErr error
 	clean, journaled := false, false
+	var journalSeq uint64 // local durability: the writes up to here are in the journal
 	if !db.readOnly && !db.fenced.Load() {
 		db.commitMu.Lock()
 		db.freezeLocked()
@@ -43,6 +44,7 @@ func (db *DB) Close(ctx context.Context) error {
 			} else {
 				journaled = true
 			}
+			journalSeq = db.journal.Durable()
 		}
 		// An in-flight compaction is cancelled below; its uploaded output,
 		// if any, is collected later as unreferenced.
@@ -70,8 +72,19 @@ func (db *DB) Close(ctx context.Context) error {
 		return fmt.Errorf("lsm: close: %w", errors.Join(flushErr, ErrFenced))
 	}
 	if flushErr != nil {
-		ue := newUnflushedError(flushErr, lost, db.v.Load().unflushedBytes())
-		ue.Journaled = journaled
+		var ue *UnflushedError
+		switch {
+		case journaled:
+			ue = newUnflushedError(flushErr, lost, 0, db.v.Load().unflushedBytes())
+			ue.Journaled = true
+		case db.journal != nil:
+			// The journal failed too: what it made durable before is
+			// kept for the next Open all the same; only the rest is lost.
+			ue = newUnflushedError(flushErr, lost, journalSeq, db.v.Load().unflushedBytes())
+			ue.JournalSeq, ue.JournalDir = journalSeq, db.opts.JournalDir
+		default:
+			ue = newUnflushedError(flushErr, lost, 0, db.v.Load().unflushedBytes())
+		}
 		return fmt.Errorf("lsm: close: %w", ue)
 	}
 	return nil
@@ -85,7 +98,8 @@ type UnflushedError struct {
 	// Batches write batches, holding Writes puts and deletes with sequence
 	// numbers FirstSeq to LastSeq (WALBytes bytes of WAL records), were not
 	// made durable: they are lost, unless a WAL PUT cut off by the close
-	// landed all the same. None of them was acknowledged as durable.
+	// (or with local durability a journal write that failed) landed all
+	// the same. None of them was acknowledged as durable.
 	Batches           int
 	Writes            uint64
 	FirstSeq, LastSeq uint64
@@ -96,22 +110,48 @@ type UnflushedError struct {
 	// Journaled (local durability): the batches counted are not lost but
 	// durable in the local journal, and the next Open ships them.
 	Journaled bool
+	// JournalDir (local durability, when the journal could not keep
+	// everything either, so Journaled is false) is the local journal's
+	// directory: the writes not in the store up to sequence number
+	// JournalSeq are durable there, and the next Open ships them. The
+	// batches counted above are the later ones.
+	JournalDir string
+	JournalSeq uint64
 	// Err is why the flush stopped (ctx's error, or the store's).
 	Err error
 }
 
-func newUnflushedError(err error, lost []*walSegment, memtableBytes int64) *UnflushedError {
+// newUnflushedError counts the batches of the lost segments after sequence
+// number durable (the ones up to it are durable in the local journal).
+func newUnflushedError(err error, lost []*walSegment, durable uint64, memtableBytes int64) *UnflushedError {
 	e := &UnflushedError{Err: err, MemtableBytes: memtableBytes}
+	count := func(batches int, firstSeq, lastSeq uint64, bytes int) {
+		if e.Batches == 0 || firstSeq < e.FirstSeq {
+			e.FirstSeq = firstSeq
+		}
+		e.LastSeq = max(e.LastSeq, lastSeq)
+		e.Batches += batches
+		e.WALBytes += int64(bytes)
+	}
 	for _, s := range lost {
-		if s.empty() {
-			continue
+		switch {
+		case s.empty() || s.lastSeq <= durable:
+		case s.firstSeq > durable:
+			count(s.records, s.firstSeq, s.lastSeq, len(s.buf)-wal.HeaderSize)
+		default:
+			// The segment straddles durable: count its records after it.
+			recs := s.buf[wal.HeaderSize:]
+			for len(recs) > 0 {
+				r, n, err := wal.DecodeRecord(recs)
+				if err != nil {
+					break // our own records: cannot happen
+				}
+				if r.LastSeq() > durable {
+					count(1, r.FirstSeq, r.LastSeq(), n)
+				}
+				recs = recs[n:]
+			}
 		}
-		if e.Batches == 0 || s.firstSeq < e.FirstSeq {
-			e.FirstSeq = s.firstSeq
-		}
-		e.LastSeq = max(e.LastSeq, s.lastSeq)
-		e.Batches += s.records
-		e.WALBytes += int64(len(s.buf) - wal.HeaderSize)
 	}
 	if e.Batches > 0 {
 		e.Writes = e.LastSeq - e.FirstSeq + 1
@@ -124,12 +164,21 @@ func (e *UnflushedError) Error() string {
 		return fmt.Sprintf("%d write batches (%d puts and deletes, %d bytes of WAL records) and %d bytes of memtables are not in the store yet; they are durable in the local journal, which the next open ships: %v",
 			e.Batches, e.Writes, e.WALBytes, e.MemtableBytes, e.Err)
 	}
+	inJournal := ""
+	if e.JournalDir != "" {
+		inJournal = fmt.Sprintf("; the writes not in the store up to sequence number %d are durable in the local journal %s, which the next open ships",
+			e.JournalSeq, e.JournalDir)
+	}
 	if e.Batches == 0 {
+		if e.JournalDir != "" {
+			return fmt.Sprintf("every write is durable in the WAL or the local journal, but %d bytes of memtables were not written as SSTs (the next open replays them)%s: %v",
+				e.MemtableBytes, inJournal, e.Err)
+		}
 		return fmt.Sprintf("every write is durable in the WAL, but %d bytes of memtables were not written as SSTs (the next open replays them from the WAL): %v",
 			e.MemtableBytes, e.Err)
 	}
-	return fmt.Sprintf("%d write batches (%d puts and deletes, sequence numbers %d to %d, %d bytes of WAL records), none acknowledged as durable, were not made durable and are lost: %v",
-		e.Batches, e.Writes, e.FirstSeq, e.LastSeq, e.WALBytes, e.Err)
+	return fmt.Sprintf("%d write batches (%d puts and deletes, sequence numbers %d to %d, %d bytes of WAL records), none acknowledged as durable, were not made durable and are lost%s: %v",
+		e.Batches, e.Writes, e.FirstSeq, e.LastSeq, e.WALBytes, inJournal, e.Err)
 }
 
 func (e *UnflushedError) Unwrap() error { return e.Err }

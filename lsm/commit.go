@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/zerofs-go/zerofsd/lsm/journal"
@@ -106,7 +107,7 @@ func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
 	seg.buf = wal.AppendRecord(seg.buf, first, b.count, entries)
 	seg.records++
 	if wasEmpty {
-		seg.firstAt = time.Now()
+		seg.firstAt = db.now()
 	}
 	mem := db.v.Load().mem
 	seq := first
@@ -163,12 +164,61 @@ func (db *DB) Write(ctx context.Context, b *Batch, wo WriteOptions) error {
 	return db.awaitSegment(ctx, seg)
 }
 
-// waitForRoom blocks while unflushed memtables exceed MaxUnflushedBytes.
+// waitForRoom blocks while unflushed memtables exceed MaxUnflushedBytes,
+// and with local durability while the journal holds as many bytes not yet
+// written to its disk (its disk is slower than the writes, or failing).
 func (db *DB) waitForRoom(ctx context.Context) error {
-	if db.v.Load().unflushedBytes() < db.opts.MaxUnflushedBytes {
+	if !db.memtablesFull() && !db.journalFull() {
 		return nil
 	}
 	db.stats.backpressureWaits.Add(1)
+	for {
+		var err error
+		switch {
+		case db.memtablesFull():
+			err = db.waitForFlush(ctx)
+		case db.journalFull():
+			err = db.waitForJournal(ctx)
+		default:
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (db *DB) memtablesFull() bool {
+	return db.v.Load().unflushedBytes() >= db.opts.MaxUnflushedBytes
+}
+
+func (db *DB) journalFull() bool {
+	return db.journal != nil && db.journal.Backlog() >= db.opts.MaxUnflushedBytes
+}
+
+// waitForJournal waits for the journal's next round (a write and fsync of
+// everything appended to it), which it asks for: with its backlog written,
+// the journal has room again. A failed round is retried by the journal's
+// writer, after a backoff, and the next call waits for that.
+func (db *DB) waitForJournal(ctx context.Context) error {
+	if err := db.checkWritable(); err != nil {
+		return err
+	}
+	err := db.journal.Sync(ctx, math.MaxUint64)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, journal.ErrClosed):
+		return ErrClosed
+	case ctx.Err() != nil:
+		return fmt.Errorf("lsm: waiting for the journal's disk (backpressure): %w", ctx.Err())
+	}
+	return nil
+}
+
+// waitForFlush waits until the unflushed memtables are below
+// MaxUnflushedBytes.
+func (db *DB) waitForFlush(ctx context.Context) error {
 	stopWake := context.AfterFunc(ctx, func() {
 		db.mu.Lock()
 		db.roomCond.Broadcast()
@@ -177,7 +227,7 @@ func (db *DB) waitForRoom(ctx context.Context) error {
 	defer stopWake()
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	for db.v.Load().unflushedBytes() >= db.opts.MaxUnflushedBytes {
+	for db.memtablesFull() {
 		if err := db.checkWritable(); err != nil {
 			return err
 		}

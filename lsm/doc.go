@@ -40,9 +40,10 @@
 // memtables. If its context ends first, or a PUT fails, it stops anyway,
 // failing the writes not yet in WAL objects (none of them acknowledged as
 // durable with bucket durability; with local durability they stay in the
-// journal), and returns an *UnflushedError counting them (batches, puts
-// and deletes, sequence numbers, WAL bytes) and the memtable bytes not
-// written as SSTs.
+// journal, up to what it made durable if its disk fails too), and returns
+// an *UnflushedError counting them (batches, puts and deletes, sequence
+// numbers, WAL bytes; without those the journal keeps) and the memtable
+// bytes not written as SSTs.
 //
 // # Durability modes
 //

@@ -80,10 +80,10 @@ func (db *DB) recoverJournal(ctx context.Context) (journalFound, error) {
 	if err != nil {
 		return found, fmt.Errorf("lsm: %w", err)
 	}
-	if t := c.Torn; t != nil {
+	for _, t := range c.Torn {
 		db.log.Warn("lsm: journal: cutting off a torn write at the end of the journal (it was never acknowledged)",
 			"dir", db.jdir.Path(), "file", t.File, "offset", t.Offset, "bytes", t.Bytes)
-		if err := db.jdir.TrimTorn(t); err != nil {
+		if err := db.jdir.TrimTorn(&t); err != nil {
 			return found, fmt.Errorf("lsm: %w", err)
 		}
 	}
@@ -154,8 +154,18 @@ func (db *DB) recoverJournal(ctx context.Context) (journalFound, error) {
 		return found, nil
 	}
 	// Everything of the current epoch's journal is in the store: keep just
-	// an empty file of that epoch.
+	// an empty file of that epoch. It is begun before the others are
+	// removed, so that a crash in between still finds the journal.
 	num, err := db.jdir.Begin(found.h)
+	if err != nil {
+		// The disk may be full, of the journal itself: what it holds is
+		// in the store now, so make room and begin again.
+		db.log.Warn("lsm: journal: starting a new file failed; removing the shipped files first", "dir", db.jdir.Path(), "err", err)
+		if err := db.jdir.RemoveAll(); err != nil {
+			return found, fmt.Errorf("lsm: %w", err)
+		}
+		num, err = db.jdir.Begin(found.h)
+	}
 	if err == nil {
 		err = db.jdir.RemoveBefore(num)
 	}

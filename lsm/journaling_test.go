@@ -198,6 +198,45 @@ func TestLocalShipIntervalBatchesPUTs(t *testing.T) {
 	t.Logf("%d awaited writes in %v: %d WAL PUTs", writes, elapsed, puts)
 }
 
+// TestLocalShipIntervalCountsFromFirstWrite: a write that arrives while
+// a WAL PUT is in progress is shipped one ship interval after it was
+// written, or as soon as that PUT ends if the interval has passed by
+// then. The interval started only when the PUT ended, so that losing the
+// journal's disk could lose the writes of an interval and two PUTs.
+func TestLocalShipIntervalCountsFromFirstWrite(t *testing.T) {
+	ctx := context.Background()
+	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	held := newHeldPut(objstore.NewMemory(), walPrefix)
+	opts := localOptions(nil, t.TempDir())
+	opts.Now = clock.Now
+	opts.ShipInterval = time.Hour
+	db := mustOpen(t, held, opts)
+	defer db.Close(ctx)
+	if err := db.Put(ctx, []byte("a"), []byte("1"), WriteOptions{AwaitDurable: true}); err != nil {
+		t.Fatal(err)
+	}
+	held.armed.Store(true)
+	flushed := make(chan error, 1)
+	go func() { flushed <- db.FlushWAL(ctx) }()
+	<-held.entered // a's PUT is in progress
+	if err := db.Put(ctx, []byte("b"), []byte("2"), WriteOptions{AwaitDurable: true}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(opts.ShipInterval) // b's interval passes during a's PUT
+	close(held.release)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for db.Stats().UnshippedBytes != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b is not shipped once the PUT before it ended, a ship interval after it was written (%d bytes unshipped)",
+				db.Stats().UnshippedBytes)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestLocalShipsInBackground: the WAL writer ships journaled writes to the
 // store, the journal forgets what is shipped, and Stats say nothing is
 // left unshipped.
@@ -431,6 +470,57 @@ func TestLocalTornTail(t *testing.T) {
 	})
 }
 
+// TestLocalTornTailBeforeHeaderAlone: a rotation that failed after it
+// began the next file left that file, holding its header alone, after the
+// one being written; a crash then tore the end of the file being written.
+// The open cuts the torn end off, as at the end of the newest file, rather
+// than set it aside as damage with an error.
+func TestLocalTornTailBeforeHeaderAlone(t *testing.T) {
+	forJournalKinds(t, func(t *testing.T, k journalKind) {
+		ctx := context.Background()
+		store := objstore.NewMemory()
+		opts := k.options(t, nil, t.TempDir())
+		var logs testenv.SyncBuffer
+		opts.Logger = logTo(&logs)
+		db := mustOpen(t, store, opts)
+		want := putAwaited(t, db, "acked", 10)
+		db.kill()
+		files, _ := filepath.Glob(filepath.Join(opts.JournalDir, "*.journal"))
+		current := files[len(files)-1]
+		data, err := os.ReadFile(current)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = k.withoutReserved(data)
+		h, err := journal.DecodeHeader(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		torn := append(bytes.Clone(data), bytes.Repeat([]byte{0xde, 0xad}, 50)...)
+		if err := os.WriteFile(current, torn, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d, err := journal.OpenDir(nil, opts.JournalDir, opts.JournalCipher)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Begin(h); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+
+		re := mustOpen(t, store, opts)
+		defer re.Close(ctx)
+		checkAll(t, re, want)
+		if strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "cutting off a torn write") {
+			t.Fatalf("a torn end before a file of a header alone was not cut off as torn:\n%s", logs.String())
+		}
+		if orphans, err := journal.ListOrphans(nil, opts.JournalDir, opts.JournalCipher); err != nil || len(orphans) != 0 {
+			t.Fatalf("ListOrphans = %+v, %v; want nothing set aside", orphans, err)
+		}
+	})
+}
+
 // TestLocalDamagedRecord: a damaged record followed by valid ones is not
 // a torn tail: the records before it are replayed, the rest is set aside
 // (logged at error level, listed by ListOrphans), never applied. In a
@@ -532,6 +622,58 @@ func TestLocalDamagedRecord(t *testing.T) {
 	}
 }
 
+// TestLocalDamagedHeaderIsSetAside: the header of the newest journal file
+// damaged after the writer acknowledged the records behind it: the file is
+// set aside whole and the open says so at error level. It was taken for a
+// torn header and removed, with every acknowledged write in it.
+func TestLocalDamagedHeaderIsSetAside(t *testing.T) {
+	forJournalKinds(t, func(t *testing.T, k journalKind) {
+		ctx := context.Background()
+		store := objstore.NewMemory()
+		opts := k.options(t, nil, t.TempDir())
+		var logs testenv.SyncBuffer
+		opts.Logger = logTo(&logs)
+		db := mustOpen(t, store, opts)
+		putAwaited(t, db, "acked", 20)
+		db.kill()
+		files, _ := filepath.Glob(filepath.Join(opts.JournalDir, "*.journal"))
+		newest := files[len(files)-1]
+		data, err := os.ReadFile(newest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if offs := k.recordOffsets(k.withoutReserved(data)); len(offs) != 20 {
+			t.Fatalf("%d records in the newest file, want 20", len(offs))
+		}
+		data[10] ^= 1 // a bit of the database id
+		if err := os.WriteFile(newest, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+
+		re := mustOpen(t, store, opts)
+		defer re.Close(ctx)
+		if _, err := re.Get(ctx, []byte("acked-000")); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a write behind the damaged header was applied (%v)", err)
+		}
+		if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "SET ASIDE") ||
+			!strings.Contains(logs.String(), "header checksum mismatch") {
+			t.Fatalf("the damaged header was not reported at error level:\n%s", logs.String())
+		}
+		orphans, err := journal.ListOrphans(nil, opts.JournalDir, opts.JournalCipher)
+		if err != nil || len(orphans) != 1 {
+			t.Fatalf("ListOrphans = %+v, %v; want the file with the damaged header", orphans, err)
+		}
+		o := orphans[0]
+		if o.Files != 1 || o.Damaged == 0 {
+			t.Fatalf("set aside: %+v, want the one file", o)
+		}
+		if !k.sealed && (o.Records != 20 || o.FirstSeq != 1) {
+			// In the clear the records behind a damaged header still read.
+			t.Fatalf("set aside: %+v, want the 20 acknowledged records readable", o)
+		}
+	})
+}
+
 // TestLocalJournalLost: a local-durability writer crashes and its journal
 // is deleted: the next writer says at error level what may be lost.
 func TestLocalJournalLost(t *testing.T) {
@@ -619,6 +761,144 @@ func TestLocalDiskFull(t *testing.T) {
 			defer re.Close(ctx)
 			checkAll(t, re, want)
 		})
+	}
+}
+
+// fullUntilRemoved is a journal file system whose disk is full until a
+// journal file is removed: until then creating and writing journal files
+// fails with ENOSPC.
+type fullUntilRemoved struct {
+	*memfs.FS
+	full []*memfs.FaultHandle
+}
+
+func (f *fullUntilRemoved) fill() {
+	for _, op := range []memfs.Op{memfs.OpCreate, memfs.OpWrite} {
+		f.full = append(f.full, f.Inject(memfs.Fault{Op: op, Path: ".journal", Err: syscall.ENOSPC}))
+	}
+}
+
+func (f *fullUntilRemoved) Remove(name string) error {
+	err := f.FS.Remove(name)
+	if err == nil && strings.HasSuffix(name, ".journal") {
+		for _, h := range f.full {
+			h.Remove()
+		}
+	}
+	return err
+}
+
+// TestLocalOpenOnDiskFullOfJournal: a writer crashed with the journal's
+// disk full of its journal. The open ships the journal to the store, so
+// it can remove it and make room for the new journal: it does, instead of
+// failing to begin a new file while the shipped ones fill the disk.
+func TestLocalOpenOnDiskFullOfJournal(t *testing.T) {
+	ctx := context.Background()
+	jfs := &fullUntilRemoved{FS: memfs.New(9)}
+	store := objstore.NewMemory()
+	opts := localOptions(jfs, "/journal")
+	db := mustOpen(t, store, opts)
+	want := putAwaited(t, db, "acked", 20)
+	db.kill()
+	jfs.fill()
+	re, err := Open(ctx, store, opts)
+	if err != nil {
+		t.Fatalf("Open with the journal's disk full of the journal: %v", err)
+	}
+	defer re.Close(ctx)
+	if jfs.full[0].Fired() == 0 {
+		t.Fatal("the open created no file on the full disk")
+	}
+	checkAll(t, re, want)
+	for k, v := range putAwaited(t, re, "after", 5) {
+		want[k] = v
+	}
+	re.kill()
+	jfs.Crash(false)
+	again := mustOpen(t, store, opts)
+	defer again.Close(ctx)
+	checkAll(t, again, want)
+}
+
+// TestLocalJournalBacklogIsBounded: while the journal's writes fail, the
+// records appended to it wait in memory, to be written again. Writes that
+// do not wait for durability went on being accepted meanwhile (the WAL
+// shipped them, the memtables were flushed), and the journal's memory
+// grew without bound. Now they wait (backpressure) once the journal holds
+// MaxUnflushedBytes not yet on its disk, and go on when its writes succeed
+// again, all of them durable.
+func TestLocalJournalBacklogIsBounded(t *testing.T) {
+	ctx := context.Background()
+	jfs := memfs.New(11)
+	store := objstore.NewMemory()
+	opts := localOptions(jfs, "/journal")
+	opts.FlushInterval = 2 * time.Millisecond
+	opts.ShipInterval = 2 * time.Millisecond
+	opts.MemtableBytes = 64 << 10
+	opts.MaxUnflushedBytes = 256 << 10
+	db := mustOpen(t, store, opts)
+	failing := jfs.Inject(memfs.Fault{Op: memfs.OpWrite, Path: ".journal", Err: syscall.EIO})
+	value := []byte(strings.Repeat("x", 4000))
+	const n = 4096 // 64 times the bound
+	key := func(i int) []byte { return []byte(fmt.Sprintf("k%06d", i)) }
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			if err := db.Put(ctx, key(i), value, WriteOptions{}); err != nil {
+				done <- fmt.Errorf("Put %s: %w", key(i), err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	// held: the journal holds the bound, and the memtables (flushed, the
+	// store works) do not: writes wait for the journal alone.
+	bound := opts.MaxUnflushedBytes
+	held := func() bool { return db.journal.Backlog() >= bound && !db.memtablesFull() }
+	for deadline := time.Now().Add(10 * time.Second); !held(); time.Sleep(time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("%d writes accepted while the journal's writes failed (%v): it holds %d bytes in memory, bound %d",
+				n, err, db.journal.Backlog(), bound)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the journal never held the bound: %d bytes, bound %d", db.journal.Backlog(), bound)
+		}
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := db.Put(canceled, []byte("probe"), value, WriteOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a write with the journal holding %d bytes (bound %d) = %v, want it to wait (backpressure)", db.journal.Backlog(), bound, err)
+	}
+	// One record may go in after the bound is reached, no more.
+	if backlog, slack := db.journal.Backlog(), int64(2*len(value)); backlog > bound+slack {
+		t.Fatalf("the journal holds %d bytes in memory, bound %d", backlog, bound)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("every write accepted while the journal's writes failed (%v)", err)
+	default:
+	}
+	if db.Stats().BackpressureWaits == 0 {
+		t.Fatal("writes waited for the journal, and no backpressure wait was counted")
+	}
+
+	failing.Remove()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.kill()
+	jfs.Crash(false)
+	re := mustOpen(t, store, opts)
+	defer re.Close(ctx)
+	for i := 0; i < n; i++ {
+		if got, err := re.Get(ctx, key(i)); err != nil || !bytes.Equal(got, value) {
+			t.Fatalf("%s after a crash: %v", key(i), err)
+		}
 	}
 }
 
@@ -824,6 +1104,47 @@ func TestLocalCloseWithStoreDown(t *testing.T) {
 	if !errors.As(err, &ue) || !ue.Journaled {
 		t.Fatalf("Close with the store down = %v, want an UnflushedError with Journaled", err)
 	}
+	faulty.ClearFaults()
+	re := mustOpen(t, faulty, opts)
+	defer re.Close(ctx)
+	checkAll(t, re, want)
+}
+
+// TestLocalCloseWithStoreAndJournalDown: a Close that can reach neither
+// the store nor the journal's disk reports as lost only the batches after
+// what the journal made durable: those before it stay in the journal, and
+// the next Open ships them. It reported every batch not in the store as
+// lost, the acknowledged ones too.
+func TestLocalCloseWithStoreAndJournalDown(t *testing.T) {
+	ctx := context.Background()
+	faulty := faultstore.New(objstore.NewMemory(), faultstore.Options{})
+	jfs := memfs.New(10)
+	opts := localOptions(jfs, "/journal")
+	db := mustOpen(t, faulty, opts)
+	faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpPut, objstore.OpPutIfAbsent}})
+	want := putAwaited(t, db, "acked", 10) // from the journal
+	durable := db.journal.Durable()
+	for i := 0; i < 3; i++ {
+		if err := db.Put(ctx, []byte(fmt.Sprintf("unawaited-%d", i)), []byte("u"), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jdown := jfs.Inject(memfs.Fault{Op: memfs.OpSync, Path: ".journal", Err: syscall.EIO})
+	closeCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err := db.Close(closeCtx)
+	var ue *UnflushedError
+	if !errors.As(err, &ue) || ue.Journaled {
+		t.Fatalf("Close with the store and the journal down = %v, want an UnflushedError without Journaled", err)
+	}
+	if ue.JournalSeq != durable || ue.JournalDir != "/journal" || ue.Batches != 3 || ue.FirstSeq != durable+1 || ue.LastSeq != durable+3 {
+		t.Fatalf("Close reported %d batches lost (%d to %d) and the journal durable up to %d in %q; want the 3 after %d",
+			ue.Batches, ue.FirstSeq, ue.LastSeq, ue.JournalSeq, ue.JournalDir, durable)
+	}
+	if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("up to sequence number %d are durable in the local journal /journal", durable)) {
+		t.Fatalf("Close's error does not say what the journal keeps: %s", msg)
+	}
+	jdown.Remove()
 	faulty.ClearFaults()
 	re := mustOpen(t, faulty, opts)
 	defer re.Close(ctx)

@@ -54,9 +54,11 @@ type Options struct {
 	// ShipInterval is how often, with DurabilityLocal, the journal's
 	// records are shipped to the store as one WAL object while writes flow.
 	// Nobody waits for these PUTs, so they can be far apart: each ships
-	// everything since the previous one, and the loss of the journal's disk
-	// loses at most this much plus one PUT. Default DefaultShipInterval
-	// (500ms). Unused with DurabilityBucket.
+	// everything since the previous one, and begins one interval after the
+	// first write it carries (or when the PUT before it ends, if later).
+	// So while PUTs take less than the interval, the loss of the journal's
+	// disk loses at most the writes of this much plus one PUT. Default
+	// DefaultShipInterval (500ms). Unused with DurabilityBucket.
 	ShipInterval time.Duration
 	// WALMaxBytes writes the WAL buffer early once it holds this many
 	// bytes. Default 4 MiB.
@@ -70,7 +72,10 @@ type Options struct {
 	// DefaultMaxUnflushedBytes (256 MiB), and never less than
 	// 2*MemtableBytes. The WAL objects not yet in the store hold the same
 	// changes (a memtable is written out only after its WAL objects), so
-	// they take at most as much memory again.
+	// they take at most as much memory again. With DurabilityLocal it
+	// bounds the records waiting in memory for the journal's disk too:
+	// writers also wait while the journal holds that many bytes not yet
+	// written (its disk slower than the writes, or failing).
 	MaxUnflushedBytes int64
 	// L0CompactionTrigger starts a compaction once this many L0 SSTs exist.
 	// Default 8.

@@ -145,5 +145,5 @@ func (db *DB) unshippedStats() (int64, time.Duration) {
 	if oldest.IsZero() {
 		return db.unshipped.Load(), 0
 	}
-	return db.unshipped.Load(), time.Since(oldest)
+	return db.unshipped.Load(), db.now().Sub(oldest)
 }

@@ -18,7 +18,8 @@ import (
 // buffer and PUTs it as the next WAL object. So while writes flow there is
 // at most one PUT per interval, and the first write after a quiet period
 // is written at once (with local durability, whose writers wait for the
-// journal and not for this PUT, one ShipInterval after it). Sealed segments
+// journal and not for this PUT, one ShipInterval after the first write
+// the buffer holds). Sealed segments
 // (from WALMaxBytes or a memtable freeze) and a buffer a FlushWAL waits for
 // are written as soon as the previous PUT has finished; Flushes that arrive during a PUT share the
 // next one (group commit). Nothing is written while idle.
@@ -35,8 +36,11 @@ func (db *DB) walLoop() {
 		}
 		if db.journal != nil {
 			// Nobody waits for this PUT (writes are durable in the
-			// journal): collect a whole interval's writes into it.
-			timer.Reset(db.opts.ShipInterval)
+			// journal): collect an interval's writes into it, counted
+			// from the first of them, which may have come during the
+			// previous PUT: no write waits more than an interval for
+			// its PUT to begin, beyond a PUT in progress.
+			timer.Reset(db.shipWait())
 		} else {
 			timer.Reset(max(0, db.opts.FlushInterval-time.Since(lastPut)))
 		}
@@ -59,6 +63,21 @@ func (db *DB) walLoop() {
 		lastPut = time.Now()
 		db.writeQueuedWAL()
 	}
+}
+
+// shipWait is how long the open segment may still collect writes with
+// local durability: until one ShipInterval after its first write.
+func (db *DB) shipWait() time.Duration {
+	db.commitMu.Lock()
+	first := time.Time{}
+	if db.seg != nil && !db.seg.empty() {
+		first = db.seg.firstAt
+	}
+	db.commitMu.Unlock()
+	if first.IsZero() {
+		return db.opts.ShipInterval
+	}
+	return max(0, db.opts.ShipInterval-db.now().Sub(first))
 }
 
 func (db *DB) walQueued() bool {

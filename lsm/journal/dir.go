@@ -67,7 +67,8 @@ func (d *Dir) Empty() (bool, error) {
 
 func (d *Dir) file(name string) string { return path.Join(d.path, name) }
 
-// TrimTorn cuts a torn write off the end of the newest file, durably.
+// TrimTorn cuts a torn write off the end of its file (or removes the file
+// when its header is torn), durably.
 func (d *Dir) TrimTorn(t *Torn) error {
 	if t == nil {
 		return nil

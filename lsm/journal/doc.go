@@ -102,7 +102,10 @@
 // their writes are not acknowledged — and is retried with backoff from the
 // last good offset with the same bytes by the Writer's goroutine, with a
 // backoff that callers of Sync honour too, so what is durable is always a
-// contiguous prefix of the commit order. A file and a directory entry are
+// contiguous prefix of the commit order. The records not yet on disk stay
+// in memory until a write of them succeeds; the writer does not bound them
+// (Backlog says how many bytes they are): its caller waits for a round
+// (Sync) when they are too many. A file and a directory entry are
 // fsynced before any record in them is acknowledged, and so is the entry of
 // each directory OpenDir creates (the journal directory of a new database,
 // and its missing parents) in its parent.
@@ -110,8 +113,19 @@
 // # Reading after a crash
 //
 // Scan reads every file. A record cut short, or a damaged record with
-// nothing valid after it, at the end of the newest file is a torn write
-// that was never acknowledged: it is ignored and TrimTorn cuts it off. A
+// nothing valid after it, at the end of the file being written is a torn
+// write that was never acknowledged: it is ignored and TrimTorn cuts it
+// off. The file being written is the last one that holds more than a
+// header: a rotation that failed after it began the next file, and whose
+// removal of that file did not become durable, leaves a file holding only
+// its header after it. A header that does not read is a torn write too
+// when its file holds no more than a header's length of bytes before its
+// zeros and no later file holds more than a header: Begin makes a header
+// durable before any record is written, so such a header was torn in its
+// creation and the file holds no record; TrimTorn removes the file. A
+// header that does not read in front of more than that, or in a file
+// before the one being written, was durable: the file belongs to no group
+// and is reported as Damage at offset 0, to be set aside whole. A
 // damaged record followed by valid ones, a damaged record in an older file,
 // or a sequence number out of order is damage: the records before it are
 // returned, the rest of the group is reported as Damage, and SetAside moves

@@ -220,7 +220,7 @@ func TestGroupFsync(t *testing.T) {
 		}
 		d.Close()
 		c := f.scan(t, nil, dir)
-		if len(c.Groups) != 1 || c.Torn != nil || c.Groups[0].Sealed != (f.cipher != nil) {
+		if len(c.Groups) != 1 || len(c.Torn) != 0 || c.Groups[0].Sealed != (f.cipher != nil) {
 			t.Fatalf("scan: %d groups, torn %+v", len(c.Groups), c.Torn)
 		}
 		checkRecords(t, c.Groups[0], writers*each)
@@ -332,6 +332,9 @@ func TestWriteErrors(t *testing.T) {
 				if err := w.Sync(ctx, 5); err != nil {
 					t.Fatal(err)
 				}
+				if b := w.Backlog(); b != 0 {
+					t.Fatalf("backlog %d with every record on disk", b)
+				}
 				full := fsys.Inject(memfs.Fault{Op: op, Path: ".journal", Err: syscall.ENOSPC})
 				w.Append(record(6), 6)
 				err := w.Sync(ctx, 6)
@@ -345,6 +348,10 @@ func TestWriteErrors(t *testing.T) {
 				if err := w.Sync(ctx, 7); !errors.Is(err, syscall.ENOSPC) {
 					t.Fatalf("second Sync on a full disk = %v", err)
 				}
+				// The records the failed writes are to write again.
+				if b, want := w.Backlog(), int64(len(record(6))+len(record(7))); b != want {
+					t.Fatalf("backlog %d after failed writes, want %d", b, want)
+				}
 				full.Remove()
 				// The writer retries by itself; a later Sync succeeds.
 				waitFor(t, func() bool { return w.Sync(ctx, 7) == nil })
@@ -352,13 +359,16 @@ func TestWriteErrors(t *testing.T) {
 				if err := w.Sync(ctx, 8); err != nil {
 					t.Fatal(err)
 				}
+				if b := w.Backlog(); b != 0 {
+					t.Fatalf("backlog %d once every record is on disk", b)
+				}
 				if w.Stats().FsyncFailures == 0 {
 					t.Fatal("no failure counted")
 				}
 				w.Close()
 				fsys.Crash(false) // only what was synced survives
 				c := f.scan(t, fsys, "/j")
-				if len(c.Groups) != 1 || c.Torn != nil || c.Groups[0].Damage != nil {
+				if len(c.Groups) != 1 || len(c.Torn) != 0 || c.Groups[0].Damage != nil {
 					t.Fatalf("scan after recovery from a full disk: %d groups, torn %+v", len(c.Groups), c.Torn)
 				}
 				checkRecords(t, c.Groups[0], 8)
@@ -418,7 +428,7 @@ func TestFailedWritesBackOff(t *testing.T) {
 		w.Close()
 		fsys.Crash(false)
 		c := f.scan(t, fsys, "/j")
-		if len(c.Groups) != 1 || c.Torn != nil || c.Groups[0].Damage != nil {
+		if len(c.Groups) != 1 || len(c.Torn) != 0 || c.Groups[0].Damage != nil {
 			t.Fatalf("scan after the disk came back: %d groups, torn %+v", len(c.Groups), c.Torn)
 		}
 		checkRecords(t, c.Groups[0], last)
@@ -463,11 +473,13 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 				t.Fatalf("seed %d: journal holds up to %d after a crash, %d was acknowledged", seed, got, acked)
 			}
 			checkRecords(t, c.Groups[0], got)
-			if err := d.TrimTorn(c.Torn); err != nil {
-				t.Fatal(err)
+			for _, torn := range c.Torn {
+				if err := d.TrimTorn(&torn); err != nil {
+					t.Fatal(err)
+				}
 			}
 			c2, _ := d.Scan()
-			if c2.Torn != nil || c2.Groups[0].LastSeq() != got {
+			if len(c2.Torn) != 0 || c2.Groups[0].LastSeq() != got {
 				t.Fatalf("seed %d: after TrimTorn: torn %+v, last %d", seed, c2.Torn, c2.Groups[0].LastSeq())
 			}
 			d.Close()
@@ -569,7 +581,7 @@ func TestTornTail(t *testing.T) {
 				}
 			}
 			if kept < f.headerSize() {
-				if len(c.Groups) != 0 || c.Torn == nil || !c.Torn.WholeFile {
+				if len(c.Groups) != 0 || len(c.Torn) != 1 || !c.Torn[0].WholeFile {
 					t.Fatalf("cut %d inside the header: groups %d, torn %+v", cut, len(c.Groups), c.Torn)
 				}
 				continue
@@ -579,9 +591,77 @@ func TestTornTail(t *testing.T) {
 			}
 			checkRecords(t, c.Groups[0], want)
 			atBoundary := kept == f.headerSize() || (want > 0 && ends[want-1] == kept)
-			if atBoundary != (c.Torn == nil) {
+			if atBoundary != (len(c.Torn) == 0) {
 				t.Fatalf("cut %d: torn = %+v, at a record boundary %v", cut, c.Torn, atBoundary)
 			}
+		}
+	})
+}
+
+// TestDamagedHeaderOfNewestFile: a header that does not read at the start
+// of the newest file is a torn header (the file is removed) only when the
+// file holds no more than a header before its zeros: Begin makes a header
+// durable before any record is written, so a header in front of records
+// was durable, and its file is damage, set aside whole.
+func TestDamagedHeaderOfNewestFile(t *testing.T) {
+	forFormats(t, func(t *testing.T, f format) {
+		for _, tc := range []struct {
+			name    string
+			records uint64 // in the file
+			zeros   int    // after them
+			damage  func(data []byte)
+			torn    bool
+		}{
+			{"database id flipped, records follow", 12, 0, func(b []byte) { b[10] ^= 1 }, false},
+			{"checksum flipped, records and zeros follow", 12, 4096, func(b []byte) { b[f.headerSize()-1] ^= 1 }, false},
+			{"unknown version, records follow", 12, 0, func(b []byte) { b[4] = 9 }, false},
+			{"magic flipped, records follow", 12, 0, func(b []byte) { b[0] ^= 1 }, false},
+			{"database id flipped, header alone", 0, 0, func(b []byte) { b[10] ^= 1 }, true},
+			{"checksum flipped, header alone before zeros", 0, 4096, func(b []byte) { b[f.headerSize()-1] ^= 1 }, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				dir := t.TempDir()
+				var name string
+				if tc.records > 0 {
+					files := f.writeJournal(t, dir, tc.records, 1<<20)
+					if len(files) != 1 {
+						t.Fatalf("%d files", len(files))
+					}
+					name = files[0]
+				} else {
+					d, err := journal.OpenDir(nil, dir, f.cipher)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := d.Begin(testHeader); err != nil {
+						t.Fatal(err)
+					}
+					d.Close()
+					files, _ := filepath.Glob(filepath.Join(dir, "*.journal"))
+					name = files[0]
+				}
+				data, _ := os.ReadFile(name)
+				tc.damage(data)
+				data = append(data, make([]byte, tc.zeros)...)
+				if err := os.WriteFile(name, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				c := f.scan(t, nil, dir)
+				if tc.torn {
+					if len(c.Groups) != 0 || len(c.Torn) != 1 || !c.Torn[0].WholeFile {
+						t.Fatalf("a header alone, damaged: groups %+v, torn %+v; want a torn header", c.Groups, c.Torn)
+					}
+					return
+				}
+				if len(c.Torn) != 0 || len(c.Groups) != 1 {
+					t.Fatalf("a damaged header before records: torn %+v, %d groups; want one damaged group", c.Torn, len(c.Groups))
+				}
+				g := c.Groups[0]
+				if g.Damage == nil || g.Damage.File != filepath.Base(name) || g.Damage.Offset != 0 || g.Damage.Bytes != int64(len(data)) ||
+					len(g.Records) != 0 || !errors.Is(g.Damage.Err, journal.ErrCorrupt) {
+					t.Fatalf("damage %+v, %d records; want the whole of %s from offset 0", g.Damage, len(g.Records), filepath.Base(name))
+				}
+			})
 		}
 	})
 }
@@ -608,13 +688,96 @@ func TestTornTailGarbage(t *testing.T) {
 					t.Fatalf("damage %+v", c.Groups[0].Damage)
 				}
 				if name == "zeros" {
-					if c.Torn != nil {
+					if len(c.Torn) != 0 {
 						t.Fatalf("reserved zeros taken for a torn write: %+v", c.Torn)
 					}
-				} else if c.Torn == nil || c.Torn.Bytes != int64(len(tail)) {
+				} else if len(c.Torn) != 1 || c.Torn[0].Bytes != int64(len(tail)) {
 					t.Fatalf("torn %+v, want %d bytes", c.Torn, len(tail))
 				}
 				checkRecords(t, c.Groups[0], 5)
+			})
+		}
+	})
+}
+
+// TestTornTailBeforeHeaderAlone: a rotation that began the next file and
+// failed after it (its removal not durable) leaves a file holding only a
+// header after the one being written. A torn write at the end of the file
+// being written is still torn, not damage: no file after it holds a
+// record. A record in a later file makes it damage.
+func TestTornTailBeforeHeaderAlone(t *testing.T) {
+	forFormats(t, func(t *testing.T, f format) {
+		for _, tc := range []struct {
+			name string
+			// next makes the second file from a header alone.
+			next func(header []byte) []byte
+			torn int // torn writes found; 0: the tail is damage
+		}{
+			{"header alone", func(h []byte) []byte { return h }, 1},
+			{"header alone, reserved zeros", func(h []byte) []byte { return append(h, make([]byte, 4096)...) }, 1},
+			{"torn header", func(h []byte) []byte { return h[:10] }, 2},
+			{"header and a record", nil, 0},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				dir := t.TempDir()
+				files := f.writeJournal(t, dir, 12, 1<<20)
+				if len(files) != 1 {
+					t.Fatalf("%d files", len(files))
+				}
+				d, err := journal.OpenDir(nil, dir, f.cipher)
+				if err != nil {
+					t.Fatal(err)
+				}
+				num, err := d.Begin(testHeader)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.next == nil {
+					w, err := d.NewWriter(testHeader, num, 12, journal.WriterOptions{Interval: time.Hour, Logger: quiet()})
+					if err != nil {
+						t.Fatal(err)
+					}
+					w.Append(record(13), 13)
+					if err := w.Sync(context.Background(), 13); err != nil {
+						t.Fatal(err)
+					}
+					w.Close()
+				}
+				d.Close()
+				all, _ := filepath.Glob(filepath.Join(dir, "*.journal"))
+				if len(all) != 2 {
+					t.Fatalf("%d files, want 2", len(all))
+				}
+				if tc.next != nil {
+					header, _ := os.ReadFile(all[1])
+					if err := os.WriteFile(all[1], tc.next(header[:f.headerSize()]), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				data, _ := os.ReadFile(files[0])
+				tail := record(13)[:10]
+				if err := os.WriteFile(files[0], append(data, tail...), 0o644); err != nil {
+					t.Fatal(err)
+				}
+
+				c := f.scan(t, nil, dir)
+				g := c.Groups[0]
+				if tc.torn == 0 {
+					if g.Damage == nil || g.Damage.File != filepath.Base(files[0]) || g.Damage.Offset != int64(len(data)) || len(c.Torn) != 0 {
+						t.Fatalf("a garbled end before a record: damage %+v, torn %+v; want damage", g.Damage, c.Torn)
+					}
+					return
+				}
+				if len(c.Groups) != 1 || g.Damage != nil || len(c.Torn) != tc.torn {
+					t.Fatalf("%d groups, damage %+v, torn %+v; want %d torn writes", len(c.Groups), g.Damage, c.Torn, tc.torn)
+				}
+				if tt := c.Torn[0]; tt.File != filepath.Base(files[0]) || tt.Offset != int64(len(data)) || tt.Bytes != int64(len(tail)) {
+					t.Fatalf("torn %+v, want the %d bytes at %d of %s", tt, len(tail), len(data), filepath.Base(files[0]))
+				}
+				if tc.torn == 2 && (c.Torn[1].File != filepath.Base(all[1]) || !c.Torn[1].WholeFile) {
+					t.Fatalf("torn %+v, want the second file's header", c.Torn[1])
+				}
+				checkRecords(t, g, 12)
 			})
 		}
 	})
@@ -669,7 +832,7 @@ func TestDamageInTheMiddle(t *testing.T) {
 				}
 				// The good prefix stays and now scans clean.
 				c2, _ := d.Scan()
-				if len(c2.Groups) != 1 || c2.Groups[0].Damage != nil || c2.Groups[0].LastSeq() != good || c2.Torn != nil {
+				if len(c2.Groups) != 1 || c2.Groups[0].Damage != nil || c2.Groups[0].LastSeq() != good || len(c2.Torn) != 0 {
 					t.Fatalf("after SetAside: %d groups, last %d, damage %+v, torn %+v", len(c2.Groups), c2.Groups[0].LastSeq(), c2.Groups[0].Damage, c2.Torn)
 				}
 				orphans, err := journal.ListOrphans(nil, dir, f.cipher)
@@ -771,7 +934,7 @@ func TestResurrectedFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := f.scan(t, nil, dir)
-		if len(c.Groups) != 1 || c.Groups[0].Damage != nil || c.Torn != nil {
+		if len(c.Groups) != 1 || c.Groups[0].Damage != nil || len(c.Torn) != 0 {
 			t.Fatalf("scan: %d groups, damage %+v, torn %+v", len(c.Groups), c.Groups[0].Damage, c.Torn)
 		}
 		g := c.Groups[0]
@@ -827,15 +990,17 @@ func FuzzScan(f *testing.F) {
 				}
 			}
 		}
-		if err := d.TrimTorn(c1.Torn); err != nil {
-			t.Fatal(err)
+		for _, torn := range c1.Torn {
+			if err := d.TrimTorn(&torn); err != nil {
+				t.Fatal(err)
+			}
 		}
 		// After trimming, scanning again finds nothing torn and the same records.
 		c2, err := d.Scan()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c2.Torn != nil {
+		if len(c2.Torn) != 0 {
 			t.Fatalf("torn after TrimTorn: %+v", c2.Torn)
 		}
 		if len(c1.Groups) != len(c2.Groups) || (len(c1.Groups) > 0 && len(c1.Groups[0].Records) != len(c2.Groups[0].Records)) {
@@ -912,7 +1077,7 @@ func TestReservedSpace(t *testing.T) {
 				}
 			})
 			c := f.scan(t, nil, dir)
-			if len(c.Groups) != 1 || c.Torn != nil || c.Groups[0].Damage != nil {
+			if len(c.Groups) != 1 || len(c.Torn) != 0 || c.Groups[0].Damage != nil {
 				t.Fatalf("scan with reserved space: %d groups, torn %+v", len(c.Groups), c.Torn)
 			}
 			checkRecords(t, c.Groups[0], 3)
@@ -934,7 +1099,7 @@ func TestReservedSpace(t *testing.T) {
 				}
 			}
 			c := f.scan(t, nil, dir)
-			if len(c.Groups) != 1 || c.Torn != nil || c.Groups[0].Damage != nil {
+			if len(c.Groups) != 1 || len(c.Torn) != 0 || c.Groups[0].Damage != nil {
 				t.Fatalf("scan with zeros after older files' records: %d groups, torn %+v, damage %+v", len(c.Groups), c.Torn, c.Groups[0].Damage)
 			}
 			checkRecords(t, c.Groups[0], n)
@@ -961,7 +1126,7 @@ func TestReservedSpace(t *testing.T) {
 				}
 				fsys.Crash(false)
 				c := f.scan(t, fsys, "/j")
-				if len(c.Groups) != 1 || c.Torn != nil || c.Groups[0].Damage != nil {
+				if len(c.Groups) != 1 || len(c.Torn) != 0 || c.Groups[0].Damage != nil {
 					t.Fatalf("scan: %d groups, torn %+v", len(c.Groups), c.Torn)
 				}
 				checkRecords(t, c.Groups[0], 10)
@@ -1037,7 +1202,7 @@ func TestDamageBeforeRecordEndingInZeros(t *testing.T) {
 			fsys.MkdirAll("/j")
 			fsys.WriteFile("/j/00000000000000000001.journal", append(slices.Clone(file), make([]byte, reserved)...))
 			c := f.scan(t, fsys, "/j")
-			if c.Torn != nil {
+			if len(c.Torn) != 0 {
 				t.Fatalf("reserved %d: record %d (at %d) garbled and a valid record %d (at %d) after it taken for a torn tail: %+v",
 					reserved, k-1, prev, k, last, c.Torn)
 			}

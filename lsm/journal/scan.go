@@ -12,9 +12,13 @@ import (
 type Contents struct {
 	// Groups are the journals of successive writer epochs, oldest first.
 	Groups []*Group
-	// Torn, when set, is a torn write at the end of the newest file: bytes
-	// that were never acknowledged, ignored here and cut off by TrimTorn.
-	Torn *Torn
+	// Torn are the torn writes at the end of the journal, bytes that were
+	// never acknowledged, ignored here and cut off by TrimTorn: the end of
+	// the last file that holds more than a header, and the headers of files
+	// begun after it that never became durable. (Files after the one being
+	// written are left by a rotation that failed and whose removal did not
+	// become durable: they hold nothing but a header.)
+	Torn []Torn
 	// next is the number the next new file gets.
 	next uint64
 }
@@ -64,7 +68,7 @@ type Damage struct {
 	Bytes int64
 }
 
-// Torn is a torn write at the end of the newest file.
+// Torn is a torn write at the end of the journal.
 type Torn struct {
 	File   string
 	Offset int64 // where the file is cut (0 and WholeFile: the header itself is torn)
@@ -110,7 +114,9 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 		if err != nil {
 			return nil, fmt.Errorf("journal: reading %s: %w", path.Join(dir, name), err)
 		}
-		last := i == len(nums)-1
+		// last: no file after this one holds more than a header, so
+		// this one was being written (read only when needed).
+		last := func() (bool, error) { return holdAtMostAHeader(fsys, dir, nums[i+1:]) }
 		fh, herr := decodeFileHeader(data)
 		var cd *codec
 		if herr == nil {
@@ -120,14 +126,23 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 			}
 		}
 		if herr != nil {
-			// A torn header never became durable; one that fails
-			// authentication did.
-			if last && !errors.Is(herr, ErrTampered) {
-				c.Torn = &Torn{File: name, Bytes: int64(len(data)), WholeFile: true}
-				continue
+			// A torn header never became durable, and Begin makes the
+			// header durable before any record is written: a torn
+			// header leaves at most a header's length of bytes before
+			// the zeros. A header that does not read in front of more
+			// than that, or one that fails authentication, was durable.
+			if !errors.Is(herr, ErrTampered) && holdsAtMostAHeader(data) {
+				ok, err := last()
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					c.Torn = append(c.Torn, Torn{File: name, Bytes: int64(len(data)), WholeFile: true})
+					continue
+				}
 			}
-			// A damaged header in the middle: the file cannot be
-			// attributed to a group; set it aside on its own.
+			// A damaged header: the file cannot be attributed to a
+			// group; set it aside on its own.
 			c.Groups = append(c.Groups, &Group{Files: []string{name},
 				Damage: &Damage{File: name, Err: herr, Bytes: int64(len(data))}})
 			g = nil
@@ -164,8 +179,15 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 				err = fmt.Errorf("%w: record starts at sequence number %d, want %d", wal.ErrCorrupt, r.FirstSeq, g.LastSeq()+1)
 			}
 			if err != nil {
-				if torn && last && !validRecordAfter(cd, data, off+1, end, g.LastSeq()) {
-					c.Torn = &Torn{File: name, Offset: int64(off), Bytes: int64(len(data) - off)}
+				tornTail := torn && !validRecordAfter(cd, data, off+1, end, g.LastSeq())
+				if tornTail {
+					var lerr error
+					if tornTail, lerr = last(); lerr != nil {
+						return nil, lerr
+					}
+				}
+				if tornTail {
+					c.Torn = append(c.Torn, Torn{File: name, Offset: int64(off), Bytes: int64(len(data) - off)})
 				} else {
 					g.Damage = &Damage{File: name, Offset: int64(off), Err: err, Bytes: int64(len(data) - off)}
 				}
@@ -177,6 +199,33 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 		}
 	}
 	return c, nil
+}
+
+// holdAtMostAHeader reports whether each of the journal files nums of dir
+// holds at most a header.
+func holdAtMostAHeader(fsys FS, dir string, nums []uint64) (bool, error) {
+	for _, n := range nums {
+		name := path.Join(dir, fileName(n))
+		data, err := fsys.ReadFile(name)
+		if err != nil {
+			return false, fmt.Errorf("journal: reading %s: %w", name, err)
+		}
+		if !holdsAtMostAHeader(data) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// holdsAtMostAHeader reports whether data, up to the zeros that end it,
+// is no longer than a file header: that of a sealed file when its version
+// byte says so, else that of a file in the clear (the shorter one).
+func holdsAtMostAHeader(data []byte) bool {
+	size := HeaderSize
+	if len(data) > 4 && data[4] == SealedFormatVersion {
+		size = SealedHeaderSize
+	}
+	return zeroTail(data) <= size
 }
 
 // zeroTail returns where the run of zero bytes that ends data begins

@@ -83,6 +83,9 @@ type Writer struct {
 
 	durable atomic.Uint64
 	shipped atomic.Uint64
+	// backlog counts the bytes of the records appended and not yet
+	// durable, as appended: buffered, or pending after a failed round.
+	backlog atomic.Int64
 
 	kick chan struct{}
 	stop chan struct{}
@@ -99,6 +102,7 @@ type Writer struct {
 	allocated  int64       // the file's space reserved up to here
 	noAllocate bool        // the file system cannot reserve space
 	pending    [][]byte    // taken from buf as stored, not yet durable (retried after a failure)
+	pendingRaw int64       // the bytes of pending's records as appended
 	files      []fileState // this writer's files, oldest first; the last is being written
 	sealed     chunkPool   // for pending, when the file is sealed
 
@@ -190,6 +194,7 @@ func (w *Writer) Append(rec []byte, lastSeq uint64) {
 	w.appended = lastSeq
 	wake := w.buffered == len(rec) || w.buffered >= maxBuffered
 	w.mu.Unlock()
+	w.backlog.Add(int64(len(rec)))
 	if wake {
 		kickCh(w.kick)
 	}
@@ -197,6 +202,12 @@ func (w *Writer) Append(rec []byte, lastSeq uint64) {
 
 // Durable is the sequence number up to which every record is on disk.
 func (w *Writer) Durable() uint64 { return w.durable.Load() }
+
+// Backlog is how many bytes of appended records are not on disk yet:
+// buffered, or kept after a failed write to be written again. The writer
+// holds them in memory; nothing bounds them but its caller, which waits
+// (Sync) for the writer to catch up.
+func (w *Writer) Backlog() int64 { return w.backlog.Load() }
 
 // Sync waits until every record up to seq is on disk. If the write or
 // fsync that carries it fails, Sync returns that error (the record is then
@@ -390,6 +401,7 @@ func (w *Writer) writeRound() error {
 	r.upTo = w.appended
 	w.next = newRound()
 	raw := w.buf
+	w.pendingRaw += int64(w.buffered)
 	w.buf, w.buffered = nil, 0
 	w.bufSince = time.Time{}
 	w.inflight = r
@@ -428,6 +440,8 @@ func (w *Writer) writeRound() error {
 			w.bytesWritten.Add(n)
 			w.diskBytes.Add(n)
 			written, w.pending = w.pending, nil
+			w.backlog.Add(-w.pendingRaw)
+			w.pendingRaw = 0
 		} else {
 			w.failures.Add(1)
 		}
