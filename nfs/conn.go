@@ -107,12 +107,13 @@ func (c *conn) serve(ctx context.Context) {
 		go func() {
 			defer func() {
 				c.inflight.Add(-1)
-				<-c.s.inflight
 				c.calls.Done()
 			}()
-			// The call's slot in c.sem is given back once its reply is
-			// written (or when it has none), so a client that stops reading
-			// its replies holds at most MaxInFlightPerConn of them in memory.
+			// The call's slots (in c.sem and the server's) are given back
+			// once its reply is written or dropped, or at once when it has
+			// none (see release): clients that stop reading their replies
+			// hold at most MaxInFlightPerConn of them each, and at most
+			// MaxInFlight together.
 			c.handle(ctx, rec)
 		}()
 	}
@@ -155,16 +156,26 @@ func (c *conn) handle(ctx context.Context, rec []byte) {
 	if !c.s.dispatch(ctx, c, rec, e) {
 		*out = e.Buf
 		c.s.replies.Put(out)
-		<-c.sem
+		c.release()
 		return
 	}
 	rpc.EndRecord(e.Buf)
 	*out = e.Buf
+	c.s.queuedReplies.Add(1)
 	c.send(out)
 }
 
+// release gives back the slots a call took before it was read (in c.sem
+// and in the server's inflight), once its reply is written or dropped.
+func (c *conn) release() {
+	<-c.sem
+	<-c.s.inflight
+}
+
 // send writes a reply record, which it then gives back to the pool, and
-// frees the call's slot in c.sem.
+// frees the call's slots (release). A reply that cannot be written (the
+// connection broke) is dropped the same way, so a closed connection
+// holds no slot.
 // Replies that complete while another goroutine is writing are queued and
 // written by that goroutine in one writev, so concurrent calls share
 // system calls and no handler waits for another's write.
@@ -196,7 +207,8 @@ func (c *conn) send(reply *[]byte) {
 		for i, b := range batch {
 			c.s.replies.Put(b)
 			batch[i] = nil
-			<-c.sem // this call is done: the reader may take another
+			c.s.queuedReplies.Add(-1)
+			c.release() // this call is done: the reader may take another
 		}
 
 		c.wmu.Lock()

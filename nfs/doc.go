@@ -10,9 +10,11 @@
 //
 // Each connection has one reader goroutine that reads record-marked calls
 // and starts a goroutine per call. At most MaxInFlightPerConn calls per
-// connection and MaxInFlight calls in the whole server run at once; when a
-// limit is reached the reader stops reading from the socket (backpressure
-// through TCP). Replies are written as calls complete, in any order, one
+// connection and MaxInFlight calls in the whole server run at once, each
+// counted until its reply is written (or dropped with its connection), so
+// replies that clients do not read are bounded by MaxInFlight in the whole
+// server; when a limit is reached the reader stops reading from the socket
+// (backpressure through TCP). Replies are written as calls complete, in any order, one
 // writer at a time per connection; the client matches them by xid. A slow
 // filesystem call (a cold object-store read, a flush) therefore never
 // stalls unrelated calls, of the same connection or of another export, as

@@ -41,15 +41,21 @@ type CallInfo struct {
 // ServerStats is a snapshot of the server's load.
 type ServerStats struct {
 	Connections int
-	InFlight    int
+	// InFlight counts the calls being handled or whose reply is not yet
+	// written (at most MaxInFlight).
+	InFlight int
+	// QueuedReplies counts the replies built and not yet written: each
+	// holds one of InFlight's slots.
+	QueuedReplies int
 }
 
-// Stats returns the current number of connections and calls in flight.
+// Stats returns the current number of connections, calls in flight and
+// replies waiting to be written.
 func (s *Server) Stats() ServerStats {
 	s.mu.Lock()
 	n := len(s.conns)
 	s.mu.Unlock()
-	return ServerStats{Connections: n, InFlight: len(s.inflight)}
+	return ServerStats{Connections: n, InFlight: len(s.inflight), QueuedReplies: int(s.queuedReplies.Load())}
 }
 
 // resultStatus reads the status word at the start of a procedure's results.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zerofs-go/zerofsd/internal/retry"
@@ -26,8 +27,10 @@ type ServerOptions struct {
 	// MaxInFlightPerConn limits the calls of one connection handled at
 	// once (default 64).
 	MaxInFlightPerConn int
-	// MaxInFlight limits the calls handled at once in the whole server
-	// (default 1024).
+	// MaxInFlight limits the calls handled at once in the whole server,
+	// each counted until its reply is written (default 1024): replies that
+	// clients do not read hold no more than that many slots, and memory,
+	// in the whole server.
 	MaxInFlight int
 	// IdleTimeout closes a connection with no call in flight that sent
 	// nothing for this long (default 15 minutes).
@@ -69,9 +72,14 @@ type Server struct {
 	log     *slog.Logger
 	verf    [8]byte
 	replies *xdr.Pool
-	// inflight is the server-wide call semaphore.
+	// inflight is the server-wide call semaphore: a slot is taken before
+	// a call is handled and given back when its reply is written or
+	// dropped.
 	inflight chan struct{}
-	mounts   mountTable
+	// queuedReplies counts the replies built and not yet written or
+	// dropped.
+	queuedReplies atomic.Int64
+	mounts        mountTable
 	// replyCache answers retransmitted non-idempotent calls.
 	replyCache *replyCache
 

@@ -1,0 +1,88 @@
+package nfs_test
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/nfs"
+	"github.com/zerofs-go/zerofsd/nfs/rpc"
+	"github.com/zerofs-go/zerofsd/nfs/xdr"
+)
+
+// unreadReplies serves a 1 MiB file with MaxInFlight slots and has conns
+// connections send calls READs of all of it each, never reading a reply.
+// It returns once the server holds as many replies as it will (every slot
+// held by a reply that cannot be written), failing the test if it ever
+// holds more than MaxInFlight.
+func unreadReplies(t *testing.T, maxInFlight, conns, calls int) (*testServer, []net.Conn) {
+	t.Helper()
+	fs, _ := newFS(t)
+	cx := ctx(t)
+	f, err := fs.Create(cx, kvfs.Cred{}, kvfs.RootIno, "big", kvfs.CreateRequest{})
+	check(t, err)
+	_, err = fs.Write(cx, kvfs.Cred{}, f.Attr.Ino, 0, make([]byte, 1<<20))
+	check(t, err)
+	fh := nfs.Handle{FSID: fs.FSID(), Ino: f.Attr.Ino, Gen: f.Attr.Gen}.Bytes()
+	ts := startServer(t, nfs.ServerOptions{MaxInFlight: maxInFlight, WriteTimeout: time.Hour},
+		&nfs.Export{Name: "a", Path: "/a", FS: fs})
+	ln := newPipeListener()
+	ts.serveOn(t, ln)
+
+	var clients []net.Conn
+	for i := range conns {
+		nc := ln.dial(t)
+		clients = append(clients, nc)
+		var wire []byte
+		for j := range calls {
+			e := xdr.NewEncoder(rpc.BeginRecord(nil))
+			rpc.AppendCall(e, uint32(i<<16|j), nfs.ProgramNFS, nfs.VersionNFS, nfs.ProcRead, rpc.OpaqueAuth{})
+			e.Opaque(fh)
+			e.Uint64(0)
+			e.Uint32(1 << 20)
+			rpc.EndRecord(e.Buf)
+			wire = append(wire, e.Buf...)
+		}
+		go nc.Write(wire) // blocks while the server does not read; fails when closed
+	}
+	waitFor(t, "every slot held by an unread reply", func() bool {
+		st := ts.srv.Stats()
+		if st.QueuedReplies > maxInFlight {
+			t.Fatalf("%d replies held with MaxInFlight %d (%+v)", st.QueuedReplies, maxInFlight, st)
+		}
+		return st.QueuedReplies == maxInFlight && st.InFlight == maxInFlight
+	})
+	return ts, clients
+}
+
+// Replies a client does not read count against MaxInFlight until they are
+// written: clients that pipeline large READs and never read the replies
+// make the server hold at most MaxInFlight replies, not one connection's
+// limit per connection.
+func TestUnreadRepliesStayWithinMaxInFlight(t *testing.T) {
+	// Nine calls for eight slots: the ninth waits for a slot. (Were a
+	// reply's slot given back before it is written, the ninth would run
+	// and its reply be held too.)
+	const maxInFlight = 8
+	ts, _ := unreadReplies(t, maxInFlight, 3, 3)
+	if st := ts.srv.Stats(); st.QueuedReplies != maxInFlight {
+		t.Fatalf("stats %+v, want %d replies held", st, maxInFlight)
+	}
+}
+
+// Closing the connections whose replies hold the server's slots gives the
+// slots back: the calls still waiting run (their replies are dropped), and
+// other clients are served.
+func TestClosedConnectionsGiveBackReplySlots(t *testing.T) {
+	ts, clients := unreadReplies(t, 4, 3, 3)
+	for _, nc := range clients {
+		nc.Close()
+	}
+	waitFor(t, "the closed connections' slots given back", func() bool {
+		st := ts.srv.Stats()
+		return st == nfs.ServerStats{}
+	})
+	c := dial(t, ts.addr)
+	check(t, c.Null(ctx(t)))
+}
