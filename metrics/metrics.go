@@ -99,6 +99,8 @@ func StatusName(ci nfs.CallInfo) string {
 	switch {
 	case ci.AuthFailed:
 		return "AUTH_ERROR"
+	case ci.RPCMismatch:
+		return "RPC_MISMATCH"
 	case ci.Accept != rpc.Success:
 		return ci.Accept.String()
 	case ci.Program == nfs.ProgramMount:

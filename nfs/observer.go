@@ -15,7 +15,10 @@ type Observer interface {
 	CallDone(CallInfo)
 }
 
-// CallInfo describes one answered call.
+// CallInfo describes one answered call. A retransmission answered from
+// the duplicate request cache is described as its first transmission was
+// (export, status); records that get no reply (not a call, or a
+// retransmission of a call still running) are not reported.
 type CallInfo struct {
 	// Export is the name of the export the call acted on ("" when it named
 	// none: NULL, EXPORT, an unknown path or handle...).
@@ -29,6 +32,9 @@ type CallInfo struct {
 	Accept rpc.AcceptStat
 	// AuthFailed is set when the credential was refused (Accept is then meaningless).
 	AuthFailed bool
+	// RPCMismatch is set when the call was refused for its RPC version
+	// (MSG_DENIED RPC_MISMATCH; Accept is then meaningless).
+	RPCMismatch bool
 	// Status is the nfsstat3 (or mountstat3 for MNT) the procedure answered;
 	// 0 for procedures without a status (NULL, DUMP, EXPORT, UMNT...).
 	Status uint32
