@@ -219,6 +219,27 @@ func TestCallLogNamesStatus(t *testing.T) {
 	}
 }
 
+// TestRefusalLogsLimitedPerClient: the lines any host can provoke, here a
+// MNT of an unknown path, are written at most once per client address in
+// a while, so that one host cannot flood the log.
+func TestRefusalLogsLimitedPerClient(t *testing.T) {
+	fs, _ := newFS(t)
+	var logs testenv.SyncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ts := startServer(t, nfs.ServerOptions{Logger: log}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	for _, client := range []string{"127.0.0.1", "127.0.0.2"} {
+		c, err := dialFrom(t, ts.addr, client+":0")
+		check(t, err)
+		for range 3 {
+			_, _, err := c.Mount(ctx(t), "/missing")
+			wantStatus(t, err, nfs.Status(nfs.MountNoEnt))
+		}
+	}
+	if n := strings.Count(logs.String(), "mount of unknown path"); n != 2 {
+		t.Fatalf("%d lines for six MNTs of an unknown path from two clients, want 2:\n%s", n, logs.String())
+	}
+}
+
 func TestReadOnlyExport(t *testing.T) {
 	fs, _ := newFS(t)
 	cx := ctx(t)

@@ -144,7 +144,7 @@ func (c *conn) readCall(br *bufio.Reader) ([]byte, error) {
 	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
 	rec, err := rpc.ReadRecord(br, nil, c.s.opts.MaxRecordSize)
 	if errors.Is(err, rpc.ErrRecordTooLarge) {
-		c.log.Warn("nfs: record too large, closing connection", "max", c.s.opts.MaxRecordSize)
+		c.s.logClient(context.Background(), c.log, slog.LevelWarn, c.remote, "nfs: record too large, closing connection", "max", c.s.opts.MaxRecordSize)
 	}
 	return rec, err
 }

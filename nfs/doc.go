@@ -125,7 +125,10 @@
 // # Observability
 //
 // Logs go to slog with the export name and procedure on errors; per-call
-// debug logging is off unless the logger enables the debug level. Statuses
+// debug logging is off unless the logger enables the debug level. The
+// lines any host can provoke (a refused mount or call, an oversized
+// record, a refused connection) are written at most once per client
+// address and message a minute, the next one counting those held back. Statuses
 // are logged by their RFC 1813 names (Status.String, MountStatus.String:
 // NFS3ERR_IO, MNT3ERR_ACCES). An optional Observer receives every answered
 // call (export, procedure, status, latency, sizes) for metrics, and

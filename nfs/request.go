@@ -116,7 +116,7 @@ func (r *request) resolve(fh []byte) (target, Status) {
 	}
 	r.exp = exp
 	if !r.clientAllowed(exp) {
-		r.logger().Warn("nfs: client not allowed", "op", r.proc.name, "remote", r.conn.remote)
+		r.s.logClient(r.ctx, r.logger(), slog.LevelWarn, r.conn.remote, "nfs: client not allowed", "op", r.proc.name, "remote", r.conn.remote)
 		return target{}, StatusAcces
 	}
 	if !r.portAllowed(exp, slog.LevelDebug) { // a mounted client sends many

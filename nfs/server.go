@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/ratelog"
 	"github.com/zerofs-go/zerofsd/internal/retry"
 	"github.com/zerofs-go/zerofsd/nfs/xdr"
 )
@@ -82,6 +83,8 @@ type Server struct {
 	mounts        mountTable
 	// replyCache answers retransmitted non-idempotent calls.
 	replyCache *replyCache
+	// clientLog limits the log lines any client can provoke (logClient).
+	clientLog *ratelog.Limiter[clientLogKey]
 
 	mu        sync.Mutex
 	shutdown  bool
@@ -130,6 +133,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		listeners:  make(map[net.Listener]struct{}),
 		conns:      make(map[*conn]struct{}),
 		replyCache: newReplyCache(opts.ReplyCacheSize),
+		clientLog:  newClientLog(),
 	}
 	if _, err := rand.Read(s.verf[:]); err != nil {
 		return nil, fmt.Errorf("nfs: write verifier: %w", err)
@@ -204,7 +208,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.mu.Unlock()
 			cancel()
 			if full {
-				s.log.Warn("nfs: connection limit reached, closing new connection",
+				s.logClient(ctx, s.log, slog.LevelWarn, c.remote, "nfs: connection limit reached, closing new connection",
 					"remote", nc.RemoteAddr().String(), "limit", s.opts.MaxConnections)
 			}
 			nc.Close()
