@@ -10,11 +10,11 @@ import (
 )
 
 // Bounds of the log lines a client can provoke without being allowed
-// anything (see logClient).
+// anything (see logClient), and of those of failing accepts.
 const (
-	// clientLogInterval is how often one such line is written per client
-	// and message.
-	clientLogInterval = time.Minute
+	// logInterval is how often one such line is written per client and
+	// message (or at all, for failing accepts).
+	logInterval = time.Minute
 	// clientLogKeys is how many (client, message) pairs are remembered;
 	// beyond it, the lines of the others share one allowance.
 	clientLogKeys = 4096
@@ -27,11 +27,11 @@ type clientLogKey struct {
 }
 
 func newClientLog() *ratelog.Limiter[clientLogKey] {
-	return ratelog.New[clientLogKey](clientLogInterval, clientLogKeys, nil)
+	return ratelog.New[clientLogKey](logInterval, clientLogKeys, nil)
 }
 
 // logClient writes msg about client to log at level, at most once per
-// client and message per clientLogInterval, saying how many such lines it
+// client and message per logInterval, saying how many such lines it
 // held back: any host can provoke these lines (a mount of an unknown path,
 // a call on an export it may not use, an oversized record), and must not
 // flood the log with them.

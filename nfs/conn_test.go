@@ -1,10 +1,15 @@
 package nfs_test
 
 import (
+	"context"
+	"log/slog"
 	"net"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/nfs"
 	"github.com/zerofs-go/zerofsd/nfs/rpc"
@@ -85,4 +90,39 @@ func TestClosedConnectionsGiveBackReplySlots(t *testing.T) {
 	})
 	c := dial(t, ts.addr)
 	check(t, c.Null(ctx(t)))
+}
+
+// An Accept that fails, as it does when file descriptors run out, is
+// logged once and retried: Serve goes on and serves the next connection.
+func TestServeRetriesFailedAccepts(t *testing.T) {
+	fs, _ := newFS(t)
+	var logs testenv.SyncBuffer
+	set := &exportSet{list: []*nfs.Export{{Name: "a", Path: "/a", FS: fs}}}
+	srv, err := nfs.NewServer(nfs.ServerOptions{Exports: set, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	check(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(t, err)
+	var serveErr error
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		serveErr = srv.Serve(context.Background(), testenv.FailingAccepts(ln, syscall.EMFILE, 3))
+	}()
+	t.Cleanup(func() {
+		check(t, srv.Shutdown(context.Background()))
+		<-served
+	})
+
+	c := dial(t, ln.Addr().String())
+	answered := make(chan error, 1)
+	go func() { answered <- c.Null(ctx(t)) }()
+	select {
+	case <-served:
+		t.Fatalf("Serve returned after failed accepts: %v", serveErr)
+	case err := <-answered:
+		check(t, err)
+	}
+	if n := strings.Count(logs.String(), "accept failed"); n != 1 {
+		t.Fatalf("%d lines for three failed accepts, want 1:\n%s", n, logs.String())
+	}
 }

@@ -85,6 +85,8 @@ type Server struct {
 	replyCache *replyCache
 	// clientLog limits the log lines any client can provoke (logClient).
 	clientLog *ratelog.Limiter[clientLogKey]
+	// acceptLog limits the lines of failed accepts.
+	acceptLog *ratelog.Limiter[struct{}]
 
 	mu        sync.Mutex
 	shutdown  bool
@@ -134,6 +136,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		conns:      make(map[*conn]struct{}),
 		replyCache: newReplyCache(opts.ReplyCacheSize),
 		clientLog:  newClientLog(),
+		acceptLog:  ratelog.New[struct{}](logInterval, 1, nil),
 	}
 	if _, err := rand.Read(s.verf[:]); err != nil {
 		return nil, fmt.Errorf("nfs: write verifier: %w", err)
@@ -154,7 +157,8 @@ func (s *Server) WriteVerifier(e *Export) [8]byte {
 }
 
 // Serve accepts connections on ln and serves them until ln is closed, ctx
-// ends or Shutdown is called. When ctx ends, the connections it accepted
+// ends or Shutdown is called. Any other failure of Accept is logged and
+// retried after a growing delay. When ctx ends, the connections it accepted
 // are closed and their calls canceled; Shutdown is the graceful way.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
@@ -175,7 +179,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 
-	// An Accept that fails with a timeout is retried after a growing delay.
+	// An Accept that fails for any reason but a closed listener is retried
+	// after a growing delay: a shortage (EMFILE, ENFILE, ENOBUFS) passes
+	// when connections close, and must not end the service.
 	bo := retry.Backoff{Base: 5 * time.Millisecond, Max: time.Second}
 	for {
 		nc, err := ln.Accept()
@@ -186,18 +192,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if down {
 				return ErrServerClosed
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				_ = retry.Sleep(ctx, bo.Next()) // ctx done: the next Accept fails
-				continue
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("nfs: accept: %w", err)
+			s.acceptLog.Log(ctx, s.log, slog.LevelError, struct{}{}, "nfs: accept failed, retrying", "err", err)
+			_ = retry.Sleep(ctx, bo.Next()) // ctx done: the next Accept fails
+			continue
 		}
 		bo.Reset()
 		cctx, cancel := context.WithCancel(ctx)
