@@ -42,12 +42,25 @@ type conn struct {
 	broken  atomic.Bool
 }
 
-func newConn(s *Server, nc net.Conn, cancel context.CancelFunc) *conn {
-	var remote netip.Addr
-	var port uint16
-	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
-		remote, port = ap.Addr().Unmap(), ap.Port()
+// remoteAddrPort returns the client's address and port (invalid for a
+// connection that is not IP).
+func remoteAddrPort(nc net.Conn) (netip.Addr, uint16) {
+	ap, err := netip.ParseAddrPort(nc.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}, 0
 	}
+	return ap.Addr().Unmap(), ap.Port()
+}
+
+// remoteAddr returns the client's address (invalid for a connection that
+// is not IP).
+func remoteAddr(nc net.Conn) netip.Addr {
+	a, _ := remoteAddrPort(nc)
+	return a
+}
+
+func newConn(s *Server, nc net.Conn, cancel context.CancelFunc) *conn {
+	remote, port := remoteAddrPort(nc)
 	return &conn{
 		s:      s,
 		nc:     nc,

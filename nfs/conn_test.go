@@ -2,8 +2,11 @@ package nfs_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -125,4 +128,42 @@ func TestServeRetriesFailedAccepts(t *testing.T) {
 	if n := strings.Count(logs.String(), "accept failed"); n != 1 {
 		t.Fatalf("%d lines for three failed accepts, want 1:\n%s", n, logs.String())
 	}
+}
+
+// waitClosedByServer fails the test unless the server closes nc.
+func waitClosedByServer(t *testing.T, nc net.Conn) {
+	t.Helper()
+	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var b [1]byte
+	if n, err := nc.Read(b[:]); err == nil || n != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection from %s still open (read %d, %v)", nc.LocalAddr(), n, err)
+	}
+}
+
+// A host that no export allows is closed at once: its connections cannot
+// take the slots an allowed client needs.
+func TestConnectionFromHostNoExportAllowsClosed(t *testing.T) {
+	fs, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{MaxConnections: 4}, &nfs.Export{Name: "a", Path: "/a", FS: fs,
+		AllowedClients: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	for range 4 {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.9")}}
+		nc, err := d.Dial("tcp", ts.addr)
+		check(t, err)
+		t.Cleanup(func() { nc.Close() })
+		waitClosedByServer(t, nc)
+	}
+	c, err := dialFrom(t, ts.addr, "127.0.0.1:0")
+	check(t, err)
+	mount(t, c, "/a")
+
+	// Once an export allows the host (a reload), its connections are served.
+	fsB, _ := newFS(t)
+	ts.exports.mu.Lock()
+	ts.exports.list = append(ts.exports.list, &nfs.Export{Name: "b", Path: "/b", FS: fsB,
+		AllowedClients: []netip.Prefix{netip.MustParsePrefix("127.0.0.8/29")}})
+	ts.exports.mu.Unlock()
+	other, err := dialFrom(t, ts.addr, "127.0.0.9:0")
+	check(t, err)
+	mount(t, other, "/b")
 }

@@ -49,6 +49,8 @@
 //
 // # Access rules
 //
+// A connection from an address that no export's AllowedClients allows (in
+// the ExportSet as it is when the connection arrives) is closed at once.
 // Every call checks the export's AllowedClients against the client's IP
 // (MNT3ERR_ACCES / NFS3ERR_ACCES), read-only exports refuse every mutating
 // procedure with NFS3ERR_ROFS (and ACCESS never grants MODIFY, EXTEND or

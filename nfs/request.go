@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"slices"
 
 	"github.com/zerofs-go/zerofsd/kvfs"
@@ -80,11 +81,28 @@ func (r *request) credFor(exp *Export) kvfs.Cred {
 
 // clientAllowed reports whether the calling client may use exp.
 func (r *request) clientAllowed(exp *Export) bool {
+	return exp.allows(r.conn.remote)
+}
+
+// allows reports whether exp's AllowedClients let client use it.
+func (exp *Export) allows(client netip.Addr) bool {
 	if len(exp.AllowedClients) == 0 {
 		return true
 	}
 	for _, p := range exp.AllowedClients {
-		if p.Contains(r.conn.remote) {
+		if p.Contains(client) {
+			return true
+		}
+	}
+	return false
+}
+
+// anyExportAllows reports whether an export of the current set (a reload
+// may change it at any time) lets client use it. Snapshots have the access
+// rules of their export, so the exports of All speak for them.
+func (s *Server) anyExportAllows(client netip.Addr) bool {
+	for _, exp := range s.opts.Exports.All() {
+		if exp.allows(client) {
 			return true
 		}
 	}

@@ -200,6 +200,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			continue
 		}
 		bo.Reset()
+		// A host that no export allows gets nothing from a connection but
+		// NULL and an empty EXPORT list: it must not hold a connection
+		// slot, which an allowed client may need.
+		if remote := remoteAddr(nc); !s.anyExportAllows(remote) {
+			s.logClient(ctx, s.log, slog.LevelWarn, remote, "nfs: connection refused: no export allows the client",
+				"remote", nc.RemoteAddr().String())
+			nc.Close()
+			continue
+		}
 		cctx, cancel := context.WithCancel(ctx)
 		c := newConn(s, nc, cancel)
 		s.mu.Lock()
