@@ -28,10 +28,16 @@ type conn struct {
 	cancel context.CancelFunc
 
 	// sem bounds the calls of this connection in flight.
-	sem      chan struct{}
+	sem chan struct{}
+	// inflight counts the calls read and not yet answered: handled, or
+	// with a reply not yet written.
 	inflight atomic.Int32
-	calls    sync.WaitGroup
-	closing  atomic.Bool
+	// lastCallNano is when the last call was read (or the connection
+	// accepted), in Unix nanoseconds: the connection idle the longest
+	// makes room at MaxConnections.
+	lastCallNano atomic.Int64
+	calls        sync.WaitGroup
+	closing      atomic.Bool
 
 	// Reply writing: wmu guards queue, spare and writing; one goroutine
 	// at a time writes (see send).
@@ -61,7 +67,7 @@ func remoteAddr(nc net.Conn) netip.Addr {
 
 func newConn(s *Server, nc net.Conn, cancel context.CancelFunc) *conn {
 	remote, port := remoteAddrPort(nc)
-	return &conn{
+	c := &conn{
 		s:      s,
 		nc:     nc,
 		remote: remote,
@@ -70,7 +76,12 @@ func newConn(s *Server, nc net.Conn, cancel context.CancelFunc) *conn {
 		log:    s.log.With("remote", nc.RemoteAddr().String()),
 		sem:    make(chan struct{}, s.opts.MaxInFlightPerConn),
 	}
+	c.lastCallNano.Store(time.Now().UnixNano())
+	return c
 }
+
+// lastCall returns when the last call was read (or the connection accepted).
+func (c *conn) lastCall() time.Time { return time.Unix(0, c.lastCallNano.Load()) }
 
 // stopReading makes the reader loop end at the next record boundary
 // (Shutdown); calls in flight are still answered.
@@ -109,6 +120,7 @@ func (c *conn) serve(ctx context.Context) {
 			}
 			return
 		}
+		c.lastCallNano.Store(time.Now().UnixNano())
 		select {
 		case c.s.inflight <- struct{}{}:
 		case <-ctx.Done():
@@ -118,10 +130,7 @@ func (c *conn) serve(ctx context.Context) {
 		c.inflight.Add(1)
 		c.calls.Add(1)
 		go func() {
-			defer func() {
-				c.inflight.Add(-1)
-				c.calls.Done()
-			}()
+			defer c.calls.Done()
 			// The call's slots (in c.sem and the server's) are given back
 			// once its reply is written or dropped, or at once when it has
 			// none (see release): clients that stop reading their replies
@@ -178,9 +187,11 @@ func (c *conn) handle(ctx context.Context, rec []byte) {
 	c.send(out)
 }
 
-// release gives back the slots a call took before it was read (in c.sem
-// and in the server's inflight), once its reply is written or dropped.
+// release ends a call once its reply is written or dropped: it is no
+// longer counted in c.inflight, and gives back the slots it took before it
+// was read (in c.sem and in the server's inflight).
 func (c *conn) release() {
+	c.inflight.Add(-1)
 	<-c.sem
 	<-c.s.inflight
 }

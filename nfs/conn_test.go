@@ -15,6 +15,7 @@ import (
 	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/kvfs"
 	"github.com/zerofs-go/zerofsd/nfs"
+	"github.com/zerofs-go/zerofsd/nfs/nfsclient"
 	"github.com/zerofs-go/zerofsd/nfs/rpc"
 	"github.com/zerofs-go/zerofsd/nfs/xdr"
 )
@@ -166,4 +167,53 @@ func TestConnectionFromHostNoExportAllowsClosed(t *testing.T) {
 	other, err := dialFrom(t, ts.addr, "127.0.0.9:0")
 	check(t, err)
 	mount(t, other, "/b")
+}
+
+// waitDone fails the test unless the server closes c's connection.
+func waitDone(t *testing.T, c *nfsclient.Client, what string) {
+	t.Helper()
+	select {
+	case <-c.RPC.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s was not closed", what)
+	}
+}
+
+// At MaxConnections, a new connection takes the place of the one idle the
+// longest; when every connection has calls in flight, it is refused.
+func TestConnectionLimitClosesTheIdlest(t *testing.T) {
+	fs, _ := newFS(t)
+	gate := newGate(fs, kvfs.RootIno, false)
+	ts := startServer(t, nfs.ServerOptions{MaxConnections: 2}, &nfs.Export{Name: "a", Path: "/a", FS: gate})
+	cx := ctx(t)
+	a, b := dial(t, ts.addr), dial(t, ts.addr)
+	root := mount(t, a, "/a")
+	check(t, b.Null(cx))
+	check(t, a.Null(cx)) // b is now the idlest
+	waitFor(t, "no call in flight", func() bool { return ts.srv.Stats().InFlight == 0 })
+	c := dial(t, ts.addr)
+	check(t, c.Null(cx))
+	waitDone(t, b, "the idlest connection")
+	check(t, a.Null(cx))
+
+	// a and c each have a call in flight: a new connection is refused.
+	gate.armed.Store(true)
+	done := make(chan error, 2)
+	for _, cl := range []*nfsclient.Client{a, c} {
+		go func() {
+			_, err := cl.Getattr(cx, root)
+			done <- err
+		}()
+	}
+	waitEntered(t, gate)
+	waitEntered(t, gate)
+	d := dial(t, ts.addr)
+	waitDone(t, d, "a connection above the limit of busy connections")
+	close(gate.release)
+	for range 2 {
+		check(t, <-done)
+	}
+	if st := ts.srv.Stats(); st.Connections != 2 {
+		t.Fatalf("stats %+v, want 2 connections", st)
+	}
 }

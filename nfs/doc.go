@@ -14,7 +14,9 @@
 // counted until its reply is written (or dropped with its connection), so
 // replies that clients do not read are bounded by MaxInFlight in the whole
 // server; when a limit is reached the reader stops reading from the socket
-// (backpressure through TCP). Replies are written as calls complete, in any order, one
+// (backpressure through TCP). At MaxConnections a new connection takes the
+// place of the one idle the longest, or is closed when every connection
+// has calls in flight. Replies are written as calls complete, in any order, one
 // writer at a time per connection; the client matches them by xid. A slow
 // filesystem call (a cold object-store read, a flush) therefore never
 // stalls unrelated calls, of the same connection or of another export, as

@@ -22,8 +22,10 @@ type ServerOptions struct {
 	Exports ExportSet
 	// Logger receives the server's logs (default slog.Default()).
 	Logger *slog.Logger
-	// MaxConnections limits open client connections; further connections
-	// are closed at once (default 512).
+	// MaxConnections limits open client connections (default 512). At the
+	// limit a new connection takes the place of the one idle the longest
+	// (with no call in flight, the oldest last call), which is closed; it
+	// is closed at once itself when every connection has calls in flight.
 	MaxConnections int
 	// MaxInFlightPerConn limits the calls of one connection handled at
 	// once (default 64).
@@ -212,20 +214,39 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		cctx, cancel := context.WithCancel(ctx)
 		c := newConn(s, nc, cancel)
 		s.mu.Lock()
-		if s.shutdown || len(s.conns) >= s.opts.MaxConnections {
-			full := !s.shutdown
+		if s.shutdown {
 			s.mu.Unlock()
 			cancel()
-			if full {
-				s.logClient(ctx, s.log, slog.LevelWarn, c.remote, "nfs: connection limit reached, closing new connection",
-					"remote", nc.RemoteAddr().String(), "limit", s.opts.MaxConnections)
-			}
 			nc.Close()
 			continue
+		}
+		// At the limit, the connection idle the longest makes room (as in
+		// Linux's server): its client reconnects when it next calls,
+		// where refusing the new connection would leave its client with
+		// none. When every connection has calls in flight, the new one is
+		// refused.
+		var evicted *conn
+		if len(s.conns) >= s.opts.MaxConnections {
+			if evicted = s.idlestConn(); evicted == nil {
+				s.mu.Unlock()
+				cancel()
+				s.logClient(ctx, s.log, slog.LevelWarn, c.remote, "nfs: connection limit reached, every connection busy: closing new connection",
+					"remote", nc.RemoteAddr().String(), "limit", s.opts.MaxConnections)
+				nc.Close()
+				continue
+			}
+			// Not counted any more; its goroutine ends it (connWG).
+			delete(s.conns, evicted)
 		}
 		s.conns[c] = struct{}{}
 		s.connWG.Add(1)
 		s.mu.Unlock()
+		if evicted != nil {
+			evicted.cancel()
+			s.logClient(ctx, s.log, slog.LevelWarn, c.remote, "nfs: connection limit reached: closed the connection idle the longest",
+				"remote", nc.RemoteAddr().String(), "closed", evicted.nc.RemoteAddr().String(),
+				"idle", time.Since(evicted.lastCall()).Round(time.Second), "limit", s.opts.MaxConnections)
+		}
 		go func() {
 			defer s.connWG.Done()
 			c.serve(cctx)
@@ -234,6 +255,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.mu.Unlock()
 		}()
 	}
+}
+
+// idlestConn returns the connection with no call in flight whose last call
+// is the oldest, or nil if every connection has calls in flight. s.mu must
+// be held.
+func (s *Server) idlestConn() *conn {
+	var idlest *conn
+	var since int64
+	for c := range s.conns {
+		if c.inflight.Load() > 0 {
+			continue
+		}
+		if at := c.lastCallNano.Load(); idlest == nil || at < since {
+			idlest, since = c, at
+		}
+	}
+	return idlest
 }
 
 // Shutdown stops accepting connections, stops reading new calls, waits for
