@@ -82,7 +82,7 @@ type Server struct {
 	// queuedReplies counts the replies built and not yet written or
 	// dropped.
 	queuedReplies atomic.Int64
-	mounts        mountTable
+	mounts        *mountTable
 	// replyCache answers retransmitted non-idempotent calls.
 	replyCache *replyCache
 	// clientLog limits the log lines any client can provoke (logClient).
@@ -137,6 +137,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		listeners:  make(map[net.Listener]struct{}),
 		conns:      make(map[*conn]struct{}),
 		replyCache: newReplyCache(opts.ReplyCacheSize),
+		mounts:     newMountTable(maxMounts),
 		clientLog:  newClientLog(),
 		acceptLog:  ratelog.New[struct{}](logInterval, 1, nil),
 	}
