@@ -64,7 +64,9 @@
 // source port of 1024 or above are refused with AUTH_TOOWEAK (NULL, EXPORT,
 // DUMP, UMNT and UMNTALL are not). EXPORT lists only the exports the
 // caller's address may mount, and no access list: no group for an export
-// open to everyone, the caller's own address for a restricted one.
+// open to everyone, the caller's own address for a restricted one. DUMP
+// lists only the mounts of those exports, up to 64 KiB of entries; the
+// mount table it reads keeps the 4096 most recent mounts.
 //
 // # Durability
 //

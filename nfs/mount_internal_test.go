@@ -1,10 +1,17 @@
 package nfs
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/zerofs-go/zerofsd/kvfs"
+	"github.com/zerofs-go/zerofsd/nfs/rpc"
+	"github.com/zerofs-go/zerofsd/nfs/xdr"
 )
 
 // The mount table keeps the most recently mounted entries up to its
@@ -34,5 +41,48 @@ func TestMountTableForgetsTheLeastRecentlyMounted(t *testing.T) {
 	m.removeHost(host(98))
 	if got := m.list(); len(got) != 1 || got[0].path != "/p97" || m.order.Len() != 1 {
 		t.Fatalf("after UMNT and UMNTALL: %v", got)
+	}
+}
+
+// A full table of entries with long paths makes a DUMP reply of at most
+// maxDumpReply bytes of entries.
+func TestDumpReplyBounded(t *testing.T) {
+	ctx := context.Background()
+	fs, err := kvfs.Open(ctx, kvfs.NewMemKV(), kvfs.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/" + strings.Repeat("p", mountPathMax-1)
+	srv, err := NewServer(ServerOptions{Exports: oneExport{&Export{Name: "p", Path: path, FS: fs}}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxMounts {
+		srv.mounts.add(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), path)
+	}
+	var call xdr.Encoder
+	rpc.AppendCall(&call, 7, ProgramMount, VersionMount, MountProcDump, rpc.OpaqueAuth{})
+	e := xdr.NewEncoder(rpc.BeginRecord(nil))
+	if !srv.dispatch(ctx, &conn{s: srv, remote: netip.MustParseAddr("10.0.0.1")}, call.Buf, e) {
+		t.Fatal("no reply")
+	}
+	_, body, err := rpc.ParseReply(e.Buf[rpc.RecordMarkSize:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(body) > maxDumpReply+4 {
+		t.Fatalf("DUMP reply of %d bytes, bound %d", len(body), maxDumpReply)
+	}
+	d := xdr.NewDecoder(body)
+	n := 0
+	for d.Bool() {
+		d.String(255)
+		if p := d.String(mountPathMax); p != path {
+			t.Fatalf("entry %d has path %.20q...", n, p)
+		}
+		n++
+	}
+	if d.Err() != nil || d.Remaining() != 0 || n == 0 {
+		t.Fatalf("DUMP reply: %d entries, err %v, %d bytes left", n, d.Err(), d.Remaining())
 	}
 }
