@@ -204,8 +204,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		bo.Reset()
 		// A host that no export allows gets nothing from a connection but
-		// NULL and an empty EXPORT list: it must not hold a connection
-		// slot, which an allowed client may need.
+		// NULL and empty EXPORT and DUMP lists: it must not hold a
+		// connection slot, which an allowed client may need.
 		if remote := remoteAddr(nc); !s.anyExportAllows(remote) {
 			s.logClient(ctx, s.log, slog.LevelWarn, remote, "nfs: connection refused: no export allows the client",
 				"remote", nc.RemoteAddr().String())
