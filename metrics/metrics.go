@@ -112,6 +112,8 @@ func StatusName(ci nfs.CallInfo) string {
 	switch {
 	case ci.AuthFailed:
 		return "AUTH_ERROR"
+	case ci.RPCMismatch:
+		return "RPC_MISMATCH"
 	case ci.Accept != rpc.Success:
 		return ci.Accept.String()
 	case ci.Program == nfs.ProgramMount:
@@ -229,7 +231,7 @@ var (
 		{newFamily("zerofs_disk_cache_corrupt_total", "Cache files dropped after failing verification.", prometheus.CounterValue), func(s cache.DiskStats) int64 { return s.Corrupt }},
 	}
 	connections = newFamily("zerofs_nfs_connections", "Open client connections.", prometheus.GaugeValue)
-	inFlight    = newFamily("zerofs_nfs_calls_in_flight", "Calls being answered.", prometheus.GaugeValue)
+	inFlight    = newFamily("zerofs_nfs_calls_in_flight", "Calls being answered or whose reply is not yet written.", prometheus.GaugeValue)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {

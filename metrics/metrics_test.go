@@ -33,6 +33,7 @@ func TestStatusName(t *testing.T) {
 		{"stale", nfs.CallInfo{Program: nfs.ProgramNFS, Accept: rpc.Success, Status: 70}, "NFS3ERR_STALE"},
 		{"mount access", nfs.CallInfo{Program: nfs.ProgramMount, Accept: rpc.Success, Status: 13}, "MNT3ERR_ACCES"},
 		{"auth refused", nfs.CallInfo{Program: nfs.ProgramNFS, AuthFailed: true}, "AUTH_ERROR"},
+		{"rpc version refused", nfs.CallInfo{RPCMismatch: true, Accept: rpc.SystemErr}, "RPC_MISMATCH"},
 		{"garbage args", nfs.CallInfo{Program: nfs.ProgramNFS, Accept: rpc.GarbageArgs}, rpc.GarbageArgs.String()},
 	}
 	for _, tt := range tests {

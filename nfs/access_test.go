@@ -83,6 +83,33 @@ func TestMountProtocol(t *testing.T) {
 	wantStatus(t, err, nfs.StatusAcces)
 }
 
+// TestDumpShowsOnlyMountableExports: anyone may call DUMP, so it lists the
+// mounts of the exports the caller may mount, and of no other export
+// (nor of an export that is gone).
+func TestDumpShowsOnlyMountableExports(t *testing.T) {
+	fsA, _ := newFS(t)
+	fsB, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{},
+		&nfs.Export{Name: "a", Path: "/a", FS: fsA, AllowedClients: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},
+		&nfs.Export{Name: "b", Path: "/b", FS: fsB})
+	one := must[*nfsclient.Client](t)(dialFrom(t, ts.addr, "127.0.0.1:0"))
+	two := must[*nfsclient.Client](t)(dialFrom(t, ts.addr, "127.0.0.2:0"))
+	mount(t, one, "/a")
+	mount(t, one, "/b")
+	mount(t, two, "/b")
+	wantDump := func(name string, c *nfsclient.Client, want []nfsclient.MountEntry) {
+		t.Helper()
+		if got := must[[]nfsclient.MountEntry](t)(c.Dump(ctx(t))); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: DUMP %+v, want %+v", name, got, want)
+		}
+	}
+	wantDump("a client that may mount both", one, []nfsclient.MountEntry{{Host: "127.0.0.1", Path: "/a"}, {Host: "127.0.0.1", Path: "/b"}, {Host: "127.0.0.2", Path: "/b"}})
+	wantDump("a client that may mount /b only", two, []nfsclient.MountEntry{{Host: "127.0.0.1", Path: "/b"}, {Host: "127.0.0.2", Path: "/b"}})
+	ts.exports.remove("/b")
+	wantDump("after /b is removed", one, []nfsclient.MountEntry{{Host: "127.0.0.1", Path: "/a"}})
+	wantDump("after /b is removed, a client that may mount nothing", two, nil)
+}
+
 // TestMountExport checks that EXPORT shows a client only the exports it
 // may mount, and nothing of their access lists: an open export with no
 // group (everyone), a restricted one with the caller's own address.
@@ -216,6 +243,27 @@ func TestCallLogNamesStatus(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log has no %q:\n%s", want, logs.String())
 		}
+	}
+}
+
+// TestRefusalLogsLimitedPerClient: the lines any host can provoke, here a
+// MNT of an unknown path, are written at most once per client address in
+// a while, so that one host cannot flood the log.
+func TestRefusalLogsLimitedPerClient(t *testing.T) {
+	fs, _ := newFS(t)
+	var logs testenv.SyncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ts := startServer(t, nfs.ServerOptions{Logger: log}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	for _, client := range []string{"127.0.0.1", "127.0.0.2"} {
+		c, err := dialFrom(t, ts.addr, client+":0")
+		check(t, err)
+		for range 3 {
+			_, _, err := c.Mount(ctx(t), "/missing")
+			wantStatus(t, err, nfs.Status(nfs.MountNoEnt))
+		}
+	}
+	if n := strings.Count(logs.String(), "mount of unknown path"); n != 2 {
+		t.Fatalf("%d lines for six MNTs of an unknown path from two clients, want 2:\n%s", n, logs.String())
 	}
 }
 

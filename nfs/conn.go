@@ -28,10 +28,16 @@ type conn struct {
 	cancel context.CancelFunc
 
 	// sem bounds the calls of this connection in flight.
-	sem      chan struct{}
+	sem chan struct{}
+	// inflight counts the calls read and not yet answered: handled, or
+	// with a reply not yet written.
 	inflight atomic.Int32
-	calls    sync.WaitGroup
-	closing  atomic.Bool
+	// lastCallNano is when the last call was read (or the connection
+	// accepted), in Unix nanoseconds: the connection idle the longest
+	// makes room at MaxConnections.
+	lastCallNano atomic.Int64
+	calls        sync.WaitGroup
+	closing      atomic.Bool
 
 	// Reply writing: wmu guards queue, spare and writing; one goroutine
 	// at a time writes (see send).
@@ -42,13 +48,26 @@ type conn struct {
 	broken  atomic.Bool
 }
 
-func newConn(s *Server, nc net.Conn, cancel context.CancelFunc) *conn {
-	var remote netip.Addr
-	var port uint16
-	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
-		remote, port = ap.Addr().Unmap(), ap.Port()
+// remoteAddrPort returns the client's address and port (invalid for a
+// connection that is not IP).
+func remoteAddrPort(nc net.Conn) (netip.Addr, uint16) {
+	ap, err := netip.ParseAddrPort(nc.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}, 0
 	}
-	return &conn{
+	return ap.Addr().Unmap(), ap.Port()
+}
+
+// remoteAddr returns the client's address (invalid for a connection that
+// is not IP).
+func remoteAddr(nc net.Conn) netip.Addr {
+	a, _ := remoteAddrPort(nc)
+	return a
+}
+
+func newConn(s *Server, nc net.Conn, cancel context.CancelFunc) *conn {
+	remote, port := remoteAddrPort(nc)
+	c := &conn{
 		s:      s,
 		nc:     nc,
 		remote: remote,
@@ -57,7 +76,12 @@ func newConn(s *Server, nc net.Conn, cancel context.CancelFunc) *conn {
 		log:    s.log.With("remote", nc.RemoteAddr().String()),
 		sem:    make(chan struct{}, s.opts.MaxInFlightPerConn),
 	}
+	c.lastCallNano.Store(time.Now().UnixNano())
+	return c
 }
+
+// lastCall returns when the last call was read (or the connection accepted).
+func (c *conn) lastCall() time.Time { return time.Unix(0, c.lastCallNano.Load()) }
 
 // stopReading makes the reader loop end at the next record boundary
 // (Shutdown); calls in flight are still answered.
@@ -96,6 +120,7 @@ func (c *conn) serve(ctx context.Context) {
 			}
 			return
 		}
+		c.lastCallNano.Store(time.Now().UnixNano())
 		select {
 		case c.s.inflight <- struct{}{}:
 		case <-ctx.Done():
@@ -105,14 +130,12 @@ func (c *conn) serve(ctx context.Context) {
 		c.inflight.Add(1)
 		c.calls.Add(1)
 		go func() {
-			defer func() {
-				c.inflight.Add(-1)
-				<-c.s.inflight
-				c.calls.Done()
-			}()
-			// The call's slot in c.sem is given back once its reply is
-			// written (or when it has none), so a client that stops reading
-			// its replies holds at most MaxInFlightPerConn of them in memory.
+			defer c.calls.Done()
+			// The call's slots (in c.sem and the server's) are given back
+			// once its reply is written or dropped, or at once when it has
+			// none (see release): clients that stop reading their replies
+			// hold at most MaxInFlightPerConn of them each, and at most
+			// MaxInFlight together.
 			c.handle(ctx, rec)
 		}()
 	}
@@ -143,7 +166,7 @@ func (c *conn) readCall(br *bufio.Reader) ([]byte, error) {
 	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
 	rec, err := rpc.ReadRecord(br, nil, c.s.opts.MaxRecordSize)
 	if errors.Is(err, rpc.ErrRecordTooLarge) {
-		c.log.Warn("nfs: record too large, closing connection", "max", c.s.opts.MaxRecordSize)
+		c.s.logClient(context.Background(), c.log, slog.LevelWarn, c.remote, "nfs: record too large, closing connection", "max", c.s.opts.MaxRecordSize)
 	}
 	return rec, err
 }
@@ -155,16 +178,28 @@ func (c *conn) handle(ctx context.Context, rec []byte) {
 	if !c.s.dispatch(ctx, c, rec, e) {
 		*out = e.Buf
 		c.s.replies.Put(out)
-		<-c.sem
+		c.release()
 		return
 	}
 	rpc.EndRecord(e.Buf)
 	*out = e.Buf
+	c.s.queuedReplies.Add(1)
 	c.send(out)
 }
 
+// release ends a call once its reply is written or dropped: it is no
+// longer counted in c.inflight, and gives back the slots it took before it
+// was read (in c.sem and in the server's inflight).
+func (c *conn) release() {
+	c.inflight.Add(-1)
+	<-c.sem
+	<-c.s.inflight
+}
+
 // send writes a reply record, which it then gives back to the pool, and
-// frees the call's slot in c.sem.
+// frees the call's slots (release). A reply that cannot be written (the
+// connection broke) is dropped the same way, so a closed connection
+// holds no slot.
 // Replies that complete while another goroutine is writing are queued and
 // written by that goroutine in one writev, so concurrent calls share
 // system calls and no handler waits for another's write.
@@ -196,7 +231,8 @@ func (c *conn) send(reply *[]byte) {
 		for i, b := range batch {
 			c.s.replies.Put(b)
 			batch[i] = nil
-			<-c.sem // this call is done: the reader may take another
+			c.s.queuedReplies.Add(-1)
+			c.release() // this call is done: the reader may take another
 		}
 
 		c.wmu.Lock()

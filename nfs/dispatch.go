@@ -101,20 +101,24 @@ func mountProcedure(proc uint32) (procedure, bool) {
 }
 
 // dispatch decodes one call record and appends its reply to e. It returns
-// false when no reply must be sent (the record is not a call).
+// false when no reply must be sent (the record is not a call, or it is a
+// retransmission of a call still running); the Observer hears only of
+// calls answered.
 func (s *Server) dispatch(ctx context.Context, c *conn, rec []byte, e *xdr.Encoder) bool {
-	if obs := s.opts.Observer; obs != nil {
-		info := CallInfo{Accept: rpc.SystemErr}
-		began := time.Now()
-		defer func() {
-			info.Duration = time.Since(began)
-			info.RequestBytes = len(rec)
-			info.ReplyBytes = e.Len() - rpc.RecordMarkSize
-			obs.CallDone(info)
-		}()
-		return s.dispatchCall(ctx, c, rec, e, &info)
+	obs := s.opts.Observer
+	if obs == nil {
+		return s.dispatchCall(ctx, c, rec, e, &CallInfo{})
 	}
-	return s.dispatchCall(ctx, c, rec, e, &CallInfo{})
+	info := CallInfo{Accept: rpc.SystemErr}
+	began := time.Now()
+	if !s.dispatchCall(ctx, c, rec, e, &info) {
+		return false
+	}
+	info.Duration = time.Since(began)
+	info.RequestBytes = len(rec)
+	info.ReplyBytes = e.Len() - rpc.RecordMarkSize
+	obs.CallDone(info)
+	return true
 }
 
 // dispatchCall is dispatch, filling info for the Observer.
@@ -126,6 +130,7 @@ func (s *Server) dispatchCall(ctx context.Context, c *conn, rec []byte, e *xdr.E
 	case errors.Is(err, rpc.ErrNotCall):
 		return false
 	case errors.Is(err, rpc.ErrRPCVersion):
+		info.RPCMismatch = true
 		rpc.AppendRPCMismatch(e, h.XID)
 		return true
 	default:
@@ -189,12 +194,13 @@ func (s *Server) dispatchCall(ctx context.Context, c *conn, rec []byte, e *xdr.E
 			if cached == nil {
 				return false // the first transmission is still running
 			}
-			e.Buf = append(e.Buf, cached...)
+			e.Buf = append(e.Buf, cached.reply...)
+			info.Accept, info.Export, info.Status = rpc.Success, cached.export, cached.status
 			return true
 		}
 		defer func() {
 			if info.Accept == rpc.Success && !info.AuthFailed {
-				s.replyCache.finish(key, e.Buf[start:])
+				s.replyCache.finish(key, &cachedReply{reply: e.Buf[start:], export: info.Export, status: info.Status})
 			} else {
 				s.replyCache.finish(key, nil)
 			}

@@ -10,9 +10,13 @@
 //
 // Each connection has one reader goroutine that reads record-marked calls
 // and starts a goroutine per call. At most MaxInFlightPerConn calls per
-// connection and MaxInFlight calls in the whole server run at once; when a
-// limit is reached the reader stops reading from the socket (backpressure
-// through TCP). Replies are written as calls complete, in any order, one
+// connection and MaxInFlight calls in the whole server run at once, each
+// counted until its reply is written (or dropped with its connection), so
+// replies that clients do not read are bounded by MaxInFlight in the whole
+// server; when a limit is reached the reader stops reading from the socket
+// (backpressure through TCP). At MaxConnections a new connection takes the
+// place of the one idle the longest, or is closed when every connection
+// has calls in flight. Replies are written as calls complete, in any order, one
 // writer at a time per connection; the client matches them by xid. A slow
 // filesystem call (a cold object-store read, a flush) therefore never
 // stalls unrelated calls, of the same connection or of another export, as
@@ -47,6 +51,8 @@
 //
 // # Access rules
 //
+// A connection from an address that no export's AllowedClients allows (in
+// the ExportSet as it is when the connection arrives) is closed at once.
 // Every call checks the export's AllowedClients against the client's IP
 // (MNT3ERR_ACCES / NFS3ERR_ACCES), read-only exports refuse every mutating
 // procedure with NFS3ERR_ROFS (and ACCESS never grants MODIFY, EXTEND or
@@ -58,7 +64,9 @@
 // source port of 1024 or above are refused with AUTH_TOOWEAK (NULL, EXPORT,
 // DUMP, UMNT and UMNTALL are not). EXPORT lists only the exports the
 // caller's address may mount, and no access list: no group for an export
-// open to everyone, the caller's own address for a restricted one.
+// open to everyone, the caller's own address for a restricted one. DUMP
+// lists only the mounts of those exports, up to 64 KiB of entries; the
+// mount table it reads keeps the 4096 most recent mounts.
 //
 // # Durability
 //
@@ -123,7 +131,10 @@
 // # Observability
 //
 // Logs go to slog with the export name and procedure on errors; per-call
-// debug logging is off unless the logger enables the debug level. Statuses
+// debug logging is off unless the logger enables the debug level. The
+// lines any host can provoke (a refused mount or call, an oversized
+// record, a refused connection) are written at most once per client
+// address and message a minute, the next one counting those held back. Statuses
 // are logged by their RFC 1813 names (Status.String, MountStatus.String:
 // NFS3ERR_IO, MNT3ERR_ACCES). An optional Observer receives every answered
 // call (export, procedure, status, latency, sizes) for metrics, and

@@ -247,3 +247,76 @@ func rootAndUser(t testing.TB) (rootc, user *nfsclient.Client, root []byte) {
 	user.SetAuthSys(1000, 1000)
 	return rootc, user, mount(t, rootc, "/a")
 }
+
+// pipeListener is a net.Listener whose connections are net.Pipe pairs:
+// nothing is buffered between the two ends, so a reply the client does not
+// read is never written, whatever the size of socket buffers.
+type pipeListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
+
+// dial hands the server a new connection and returns the client's end,
+// closed when the test ends.
+func (l *pipeListener) dial(t testing.TB) net.Conn {
+	t.Helper()
+	client, server := net.Pipe()
+	select {
+	case l.conns <- server:
+	case <-l.closed:
+		t.Fatal("pipe listener closed")
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
+}
+
+// serveOn serves ln with ts's server until the test ends.
+func (ts *testServer) serveOn(t testing.TB, ln net.Listener) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- ts.srv.Serve(context.Background(), ln) }()
+	t.Cleanup(func() {
+		ln.Close()
+		if err := <-done; err != nil && !errors.Is(err, nfs.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	})
+}
+
+// waitFor polls cond until it holds, failing the test after a minute.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

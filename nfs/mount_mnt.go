@@ -27,13 +27,13 @@ func (r *request) mountMnt() error {
 	exp, ok := r.s.opts.Exports.ByPath(path)
 	if !ok || exp.FS == nil {
 		r.e.Uint32(uint32(MountNoEnt))
-		r.s.log.Info("nfs: mount of unknown path", "path", path, "remote", r.conn.remote)
+		r.s.logClient(r.ctx, r.s.log, slog.LevelInfo, r.conn.remote, "nfs: mount of unknown path", "path", path, "remote", r.conn.remote)
 		return nil
 	}
 	r.exp = exp
 	if !r.clientAllowed(exp) {
 		r.e.Uint32(uint32(MountAcces))
-		r.logger().Warn("nfs: mount refused: client not allowed", "path", path, "remote", r.conn.remote)
+		r.s.logClient(r.ctx, r.logger(), slog.LevelWarn, r.conn.remote, "nfs: mount refused: client not allowed", "path", path, "remote", r.conn.remote)
 		return nil
 	}
 	if !r.portAllowed(exp, slog.LevelWarn) {

@@ -15,7 +15,10 @@ type Observer interface {
 	CallDone(CallInfo)
 }
 
-// CallInfo describes one answered call.
+// CallInfo describes one answered call. A retransmission answered from
+// the duplicate request cache is described as its first transmission was
+// (export, status); records that get no reply (not a call, or a
+// retransmission of a call still running) are not reported.
 type CallInfo struct {
 	// Export is the name of the export the call acted on ("" when it named
 	// none: NULL, EXPORT, an unknown path or handle...).
@@ -29,6 +32,9 @@ type CallInfo struct {
 	Accept rpc.AcceptStat
 	// AuthFailed is set when the credential was refused (Accept is then meaningless).
 	AuthFailed bool
+	// RPCMismatch is set when the call was refused for its RPC version
+	// (MSG_DENIED RPC_MISMATCH; Accept is then meaningless).
+	RPCMismatch bool
 	// Status is the nfsstat3 (or mountstat3 for MNT) the procedure answered;
 	// 0 for procedures without a status (NULL, DUMP, EXPORT, UMNT...).
 	Status uint32
@@ -41,15 +47,21 @@ type CallInfo struct {
 // ServerStats is a snapshot of the server's load.
 type ServerStats struct {
 	Connections int
-	InFlight    int
+	// InFlight counts the calls being handled or whose reply is not yet
+	// written (at most MaxInFlight).
+	InFlight int
+	// QueuedReplies counts the replies built and not yet written: each
+	// holds one of InFlight's slots.
+	QueuedReplies int
 }
 
-// Stats returns the current number of connections and calls in flight.
+// Stats returns the current number of connections, calls in flight and
+// replies waiting to be written.
 func (s *Server) Stats() ServerStats {
 	s.mu.Lock()
 	n := len(s.conns)
 	s.mu.Unlock()
-	return ServerStats{Connections: n, InFlight: len(s.inflight)}
+	return ServerStats{Connections: n, InFlight: len(s.inflight), QueuedReplies: int(s.queuedReplies.Load())}
 }
 
 // resultStatus reads the status word at the start of a procedure's results.

@@ -34,7 +34,16 @@ type replyKey struct {
 
 type replyEntry struct {
 	key   replyKey
-	reply []byte // nil while the call is in progress
+	reply *cachedReply // nil while the call is in progress
+}
+
+// cachedReply is the reply of a completed call and what the Observer is
+// told about it when a retransmission is answered with it.
+type cachedReply struct {
+	// reply is the RPC message, without record mark.
+	reply  []byte
+	export string
+	status uint32
 }
 
 func newReplyCache(max int) *replyCache {
@@ -48,7 +57,7 @@ func makeReplyKey(client netip.Addr, xid, proc uint32, args []byte) replyKey {
 // begin registers a call. It returns (nil, true) for a new call, which
 // must be finished with finish; (reply, false) for a retransmission of a
 // completed call; and (nil, false) for one still in progress.
-func (c *replyCache) begin(k replyKey) ([]byte, bool) {
+func (c *replyCache) begin(k replyKey) (*cachedReply, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[k]; ok {
@@ -68,9 +77,9 @@ func (c *replyCache) begin(k replyKey) ([]byte, bool) {
 	return nil, true
 }
 
-// finish records the reply (the RPC message, without record mark) of a
-// call started with begin; a nil reply forgets the call.
-func (c *replyCache) finish(k replyKey, reply []byte) {
+// finish records the reply of a call started with begin, copying its
+// bytes; a nil reply forgets the call.
+func (c *replyCache) finish(k replyKey, reply *cachedReply) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.entries[k]
@@ -82,5 +91,9 @@ func (c *replyCache) finish(k replyKey, reply []byte) {
 		delete(c.entries, k)
 		return
 	}
-	el.Value.(*replyEntry).reply = append([]byte(nil), reply...)
+	el.Value.(*replyEntry).reply = &cachedReply{
+		reply:  append([]byte(nil), reply.reply...),
+		export: reply.export,
+		status: reply.status,
+	}
 }

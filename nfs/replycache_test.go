@@ -16,9 +16,9 @@ func TestReplyCache(t *testing.T) {
 	if r, fresh := c.begin(k(1)); r != nil || fresh {
 		t.Fatalf("call in progress: %v %v", r, fresh)
 	}
-	c.finish(k(1), []byte("reply1"))
-	if r, fresh := c.begin(k(1)); string(r) != "reply1" || fresh {
-		t.Fatalf("completed call: %q %v", r, fresh)
+	c.finish(k(1), &cachedReply{reply: []byte("reply1"), export: "a", status: 2})
+	if r, fresh := c.begin(k(1)); r == nil || string(r.reply) != "reply1" || r.export != "a" || r.status != 2 || fresh {
+		t.Fatalf("completed call: %+v %v", r, fresh)
 	}
 	// Other arguments or another client are other calls.
 	if _, fresh := c.begin(makeReplyKey(ip, 1, ProcRemove, []byte("other"))); !fresh {
@@ -35,7 +35,7 @@ func TestReplyCache(t *testing.T) {
 	// Completed entries are evicted beyond the size, least recent first.
 	for xid := uint32(10); xid < 20; xid++ {
 		c.begin(k(xid))
-		c.finish(k(xid), []byte("r"))
+		c.finish(k(xid), &cachedReply{reply: []byte("r")})
 	}
 	if len(c.entries) > 2+2 { // two in-progress entries are never evicted
 		t.Fatalf("cache holds %d entries", len(c.entries))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"slices"
 
 	"github.com/zerofs-go/zerofsd/kvfs"
@@ -80,11 +81,28 @@ func (r *request) credFor(exp *Export) kvfs.Cred {
 
 // clientAllowed reports whether the calling client may use exp.
 func (r *request) clientAllowed(exp *Export) bool {
+	return exp.allows(r.conn.remote)
+}
+
+// allows reports whether exp's AllowedClients let client use it.
+func (exp *Export) allows(client netip.Addr) bool {
 	if len(exp.AllowedClients) == 0 {
 		return true
 	}
 	for _, p := range exp.AllowedClients {
-		if p.Contains(r.conn.remote) {
+		if p.Contains(client) {
+			return true
+		}
+	}
+	return false
+}
+
+// anyExportAllows reports whether an export of the current set (a reload
+// may change it at any time) lets client use it. Snapshots have the access
+// rules of their export, so the exports of All speak for them.
+func (s *Server) anyExportAllows(client netip.Addr) bool {
+	for _, exp := range s.opts.Exports.All() {
+		if exp.allows(client) {
 			return true
 		}
 	}
@@ -116,7 +134,7 @@ func (r *request) resolve(fh []byte) (target, Status) {
 	}
 	r.exp = exp
 	if !r.clientAllowed(exp) {
-		r.logger().Warn("nfs: client not allowed", "op", r.proc.name, "remote", r.conn.remote)
+		r.s.logClient(r.ctx, r.logger(), slog.LevelWarn, r.conn.remote, "nfs: client not allowed", "op", r.proc.name, "remote", r.conn.remote)
 		return target{}, StatusAcces
 	}
 	if !r.portAllowed(exp, slog.LevelDebug) { // a mounted client sends many

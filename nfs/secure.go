@@ -32,7 +32,7 @@ func (r *request) portAllowed(exp *Export, level slog.Level) bool {
 		return true
 	}
 	r.authErr = rpc.AuthTooWeak
-	r.logger().Log(r.ctx, level, "nfs: call refused: source port not privileged on a secure export",
+	r.s.logClient(r.ctx, r.logger(), level, r.conn.remote, "nfs: call refused: source port not privileged on a secure export",
 		"op", r.proc.name, "remote", r.conn.remote, "port", r.conn.port)
 	return false
 }

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/ratelog"
 	"github.com/zerofs-go/zerofsd/internal/retry"
 	"github.com/zerofs-go/zerofsd/nfs/xdr"
 )
@@ -20,14 +22,18 @@ type ServerOptions struct {
 	Exports ExportSet
 	// Logger receives the server's logs (default slog.Default()).
 	Logger *slog.Logger
-	// MaxConnections limits open client connections; further connections
-	// are closed at once (default 512).
+	// MaxConnections limits open client connections (default 512). At the
+	// limit a new connection takes the place of the one idle the longest
+	// (with no call in flight, the oldest last call), which is closed; it
+	// is closed at once itself when every connection has calls in flight.
 	MaxConnections int
 	// MaxInFlightPerConn limits the calls of one connection handled at
 	// once (default 64).
 	MaxInFlightPerConn int
-	// MaxInFlight limits the calls handled at once in the whole server
-	// (default 1024).
+	// MaxInFlight limits the calls handled at once in the whole server,
+	// each counted until its reply is written (default 1024): replies that
+	// clients do not read hold no more than that many slots, and memory,
+	// in the whole server.
 	MaxInFlight int
 	// IdleTimeout closes a connection with no call in flight that sent
 	// nothing for this long (default 15 minutes).
@@ -69,11 +75,20 @@ type Server struct {
 	log     *slog.Logger
 	verf    [8]byte
 	replies *xdr.Pool
-	// inflight is the server-wide call semaphore.
+	// inflight is the server-wide call semaphore: a slot is taken before
+	// a call is handled and given back when its reply is written or
+	// dropped.
 	inflight chan struct{}
-	mounts   mountTable
+	// queuedReplies counts the replies built and not yet written or
+	// dropped.
+	queuedReplies atomic.Int64
+	mounts        *mountTable
 	// replyCache answers retransmitted non-idempotent calls.
 	replyCache *replyCache
+	// clientLog limits the log lines any client can provoke (logClient).
+	clientLog *ratelog.Limiter[clientLogKey]
+	// acceptLog limits the lines of failed accepts.
+	acceptLog *ratelog.Limiter[struct{}]
 
 	mu        sync.Mutex
 	shutdown  bool
@@ -122,6 +137,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		listeners:  make(map[net.Listener]struct{}),
 		conns:      make(map[*conn]struct{}),
 		replyCache: newReplyCache(opts.ReplyCacheSize),
+		mounts:     newMountTable(maxMounts),
+		clientLog:  newClientLog(),
+		acceptLog:  ratelog.New[struct{}](logInterval, 1, nil),
 	}
 	if _, err := rand.Read(s.verf[:]); err != nil {
 		return nil, fmt.Errorf("nfs: write verifier: %w", err)
@@ -142,7 +160,8 @@ func (s *Server) WriteVerifier(e *Export) [8]byte {
 }
 
 // Serve accepts connections on ln and serves them until ln is closed, ctx
-// ends or Shutdown is called. When ctx ends, the connections it accepted
+// ends or Shutdown is called. Any other failure of Accept is logged and
+// retried after a growing delay. When ctx ends, the connections it accepted
 // are closed and their calls canceled; Shutdown is the graceful way.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
@@ -163,7 +182,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 
-	// An Accept that fails with a timeout is retried after a growing delay.
+	// An Accept that fails for any reason but a closed listener is retried
+	// after a growing delay: a shortage (EMFILE, ENFILE, ENOBUFS) passes
+	// when connections close, and must not end the service.
 	bo := retry.Backoff{Base: 5 * time.Millisecond, Max: time.Second}
 	for {
 		nc, err := ln.Accept()
@@ -174,37 +195,59 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if down {
 				return ErrServerClosed
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				_ = retry.Sleep(ctx, bo.Next()) // ctx done: the next Accept fails
-				continue
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("nfs: accept: %w", err)
+			s.acceptLog.Log(ctx, s.log, slog.LevelError, struct{}{}, "nfs: accept failed, retrying", "err", err)
+			_ = retry.Sleep(ctx, bo.Next()) // ctx done: the next Accept fails
+			continue
 		}
 		bo.Reset()
+		// A host that no export allows gets nothing from a connection but
+		// NULL and empty EXPORT and DUMP lists: it must not hold a
+		// connection slot, which an allowed client may need.
+		if remote := remoteAddr(nc); !s.anyExportAllows(remote) {
+			s.logClient(ctx, s.log, slog.LevelWarn, remote, "nfs: connection refused: no export allows the client",
+				"remote", nc.RemoteAddr().String())
+			nc.Close()
+			continue
+		}
 		cctx, cancel := context.WithCancel(ctx)
 		c := newConn(s, nc, cancel)
 		s.mu.Lock()
-		if s.shutdown || len(s.conns) >= s.opts.MaxConnections {
-			full := !s.shutdown
+		if s.shutdown {
 			s.mu.Unlock()
 			cancel()
-			if full {
-				s.log.Warn("nfs: connection limit reached, closing new connection",
-					"remote", nc.RemoteAddr().String(), "limit", s.opts.MaxConnections)
-			}
 			nc.Close()
 			continue
+		}
+		// At the limit, the connection idle the longest makes room (as in
+		// Linux's server): its client reconnects when it next calls,
+		// where refusing the new connection would leave its client with
+		// none. When every connection has calls in flight, the new one is
+		// refused.
+		var evicted *conn
+		if len(s.conns) >= s.opts.MaxConnections {
+			if evicted = s.idlestConn(); evicted == nil {
+				s.mu.Unlock()
+				cancel()
+				s.logClient(ctx, s.log, slog.LevelWarn, c.remote, "nfs: connection limit reached, every connection busy: closing new connection",
+					"remote", nc.RemoteAddr().String(), "limit", s.opts.MaxConnections)
+				nc.Close()
+				continue
+			}
+			// Not counted any more; its goroutine ends it (connWG).
+			delete(s.conns, evicted)
 		}
 		s.conns[c] = struct{}{}
 		s.connWG.Add(1)
 		s.mu.Unlock()
+		if evicted != nil {
+			evicted.cancel()
+			s.logClient(ctx, s.log, slog.LevelWarn, c.remote, "nfs: connection limit reached: closed the connection idle the longest",
+				"remote", nc.RemoteAddr().String(), "closed", evicted.nc.RemoteAddr().String(),
+				"idle", time.Since(evicted.lastCall()).Round(time.Second), "limit", s.opts.MaxConnections)
+		}
 		go func() {
 			defer s.connWG.Done()
 			c.serve(cctx)
@@ -213,6 +256,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.mu.Unlock()
 		}()
 	}
+}
+
+// idlestConn returns the connection with no call in flight whose last call
+// is the oldest, or nil if every connection has calls in flight. s.mu must
+// be held.
+func (s *Server) idlestConn() *conn {
+	var idlest *conn
+	var since int64
+	for c := range s.conns {
+		if c.inflight.Load() > 0 {
+			continue
+		}
+		if at := c.lastCallNano.Load(); idlest == nil || at < since {
+			idlest, since = c, at
+		}
+	}
+	return idlest
 }
 
 // Shutdown stops accepting connections, stops reading new calls, waits for

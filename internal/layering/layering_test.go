@@ -14,7 +14,7 @@ const module = "github.com/zerofs-go/zerofsd"
 
 // leaves are packages every package may import; they import nothing of the
 // module (their rule in allowed is nil).
-var leaves = []string{"internal/crc32c", "internal/retry"}
+var leaves = []string{"internal/crc32c", "internal/ratelog", "internal/retry"}
 
 // testSupport are packages for tests and benchmarks only (fault injection,
 // contract suites, test servers, the VM harness, the S3 proxy): production
@@ -49,6 +49,7 @@ var allowed = map[string][]string{
 	"internal/s3proxy":  nil,
 	"internal/layering": nil,
 	"internal/retry":    nil,
+	"internal/ratelog":  nil,
 	"internal/crc32c":   nil,
 	"e2e":               {"*"},
 	"bench":             {"*"},
@@ -187,6 +188,8 @@ func TestRules(t *testing.T) {
 		{"kvfs/lsmkv", "nfs", false},
 		{"exports", "kvfs/lsmkv", true},
 		{"lsm", "internal/retry", true},
+		{"nfs", "internal/ratelog", true},
+		{"internal/ratelog", "nfs", false},
 		{"objstore", "internal/retry", true},
 		{"internal/retry", "objstore", false},
 		{"lsm/wal", "internal/crc32c", true},

@@ -43,4 +43,8 @@
 // across packages, with an flock on Port111LockFile, and skips a test when
 // the port cannot be had (fails it under ZEROFS_REQUIRE_HOST=1); RPCBind
 // runs the host's rpcbind under that lock.
+//
+// FailingAccepts wraps a listener so that its first Accepts fail as the
+// kernel's do when file descriptors run out (EMFILE), for tests of accept
+// loops.
 package testenv

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/ratelog"
 	"github.com/zerofs-go/zerofsd/internal/retry"
 	"github.com/zerofs-go/zerofsd/nfs/rpc"
 	"github.com/zerofs-go/zerofsd/nfs/xdr"
@@ -49,6 +50,9 @@ const (
 	DefaultIdleTimeout    = 30 * time.Second
 )
 
+// acceptLogInterval is how often a failing accept is logged at most.
+const acceptLogInterval = time.Minute
+
 // maxCall is the largest call accepted, over TCP and UDP: every call the
 // portmapper answers is well under 1 KiB.
 const maxCall = 8 << 10
@@ -70,6 +74,8 @@ type Server struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	open   map[net.Conn]struct{}
+	// acceptLog limits the lines of failed accepts.
+	acceptLog *ratelog.Limiter[struct{}]
 }
 
 // Listen binds TCP and UDP at addr (host:port; port 0 picks a port free on
@@ -78,6 +84,16 @@ func Listen(ctx context.Context, addr string, opts Options) (*Server, error) {
 	if len(opts.Services) == 0 || opts.Port == 0 {
 		return nil, errors.New("portmap: Options.Services and Options.Port are required")
 	}
+	tcp, udp, err := listenBoth(addr)
+	if err != nil {
+		return nil, err
+	}
+	return start(ctx, tcp, udp, opts)
+}
+
+// start serves the portmapper on tcp and udp (bound to the same address)
+// with opts, filling in their defaults.
+func start(ctx context.Context, tcp net.Listener, udp *net.UDPConn, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -86,10 +102,6 @@ func Listen(ctx context.Context, addr string, opts Options) (*Server, error) {
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
-	}
-	tcp, udp, err := listenBoth(addr)
-	if err != nil {
-		return nil, err
 	}
 	self, err := netip.ParseAddrPort(tcp.Addr().String())
 	if err != nil {
@@ -103,15 +115,16 @@ func Listen(ctx context.Context, addr string, opts Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Server{
-		opts:   opts,
-		log:    opts.Logger,
-		self:   netip.AddrPortFrom(self.Addr().Unmap(), self.Port()),
-		tcp:    tcp,
-		udp:    udp,
-		family: family,
-		conns:  make(chan struct{}, opts.MaxConnections),
-		cancel: cancel,
-		open:   make(map[net.Conn]struct{}),
+		opts:      opts,
+		log:       opts.Logger,
+		self:      netip.AddrPortFrom(self.Addr().Unmap(), self.Port()),
+		tcp:       tcp,
+		udp:       udp,
+		family:    family,
+		conns:     make(chan struct{}, opts.MaxConnections),
+		cancel:    cancel,
+		open:      make(map[net.Conn]struct{}),
+		acceptLog: ratelog.New[struct{}](acceptLogInterval, 1, nil),
 	}
 	context.AfterFunc(ctx, s.closeAll)
 	s.wg.Add(2)
@@ -175,7 +188,9 @@ func (s *Server) closeAll() {
 }
 
 func (s *Server) serveTCP(ctx context.Context) {
-	// An Accept that fails with a timeout is retried after a growing delay.
+	// An Accept that fails for any reason but a closed listener is retried
+	// after a growing delay: a shortage (EMFILE, ENFILE, ENOBUFS) passes
+	// when connections close, and must not end the service.
 	bo := retry.Backoff{Base: 5 * time.Millisecond, Max: time.Second}
 	for {
 		nc, err := s.tcp.Accept()
@@ -183,13 +198,9 @@ func (s *Server) serveTCP(ctx context.Context) {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				_ = retry.Sleep(ctx, bo.Next()) // ctx done: the next Accept fails
-				continue
-			}
-			s.log.Error("portmap: accept", "err", err)
-			return
+			s.acceptLog.Log(ctx, s.log, slog.LevelError, struct{}{}, "portmap: accept failed, retrying", "err", err)
+			_ = retry.Sleep(ctx, bo.Next()) // ctx done: the next Accept fails
+			continue
 		}
 		bo.Reset()
 		select {

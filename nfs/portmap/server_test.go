@@ -8,9 +8,12 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/zerofs-go/zerofsd/internal/testenv"
 	"github.com/zerofs-go/zerofsd/nfs/rpc"
 	"github.com/zerofs-go/zerofsd/nfs/xdr"
 )
@@ -420,5 +423,28 @@ func TestListenErrors(t *testing.T) {
 	_, err := Listen(context.Background(), s.Addr().String(), Options{Services: testServices, Port: 2049, Logger: quietLogger()})
 	if err == nil {
 		t.Error("a second portmapper on the same port")
+	}
+}
+
+// An Accept that fails, as it does when file descriptors run out, is
+// logged once and retried: the TCP portmapper goes on serving.
+func TestTCPAcceptFailuresAreRetried(t *testing.T) {
+	tcp, udp, err := listenBoth("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.SyncBuffer
+	opts := Options{Services: testServices, Port: 2049, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	s, err := start(context.Background(), testenv.FailingAccepts(tcp, syscall.EMFILE, 3), udp, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c := dialTCP(t, s)
+	if err := c.Null(testContext(t)); err != nil {
+		t.Fatalf("NULL after failed accepts: %v", err)
+	}
+	if n := strings.Count(logs.String(), "accept failed"); n != 1 {
+		t.Fatalf("%d lines for three failed accepts, want 1:\n%s", n, logs.String())
 	}
 }

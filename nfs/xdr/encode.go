@@ -56,11 +56,16 @@ func (e *Encoder) FixedOpaque(b []byte) {
 // Reserve appends n bytes (plus padding to a multiple of four, zeroed) and
 // returns the n-byte slice to fill in place, e.g. to read file data
 // directly into a reply. The slice is valid until the next append.
+//
+// When Buf must grow, it grows to exactly what it then holds: Reserve is
+// for payloads whose size is known (a READ's data, usually the last item
+// of a reply), where a margin would only be memory held by the reply. An
+// append after it grows Buf as append does.
 func (e *Encoder) Reserve(n int) []byte {
 	start := len(e.Buf)
 	total := start + n + Pad(n)
 	if cap(e.Buf) < total {
-		grown := make([]byte, start, total+total/4)
+		grown := make([]byte, start, total)
 		copy(grown, e.Buf)
 		e.Buf = grown
 	}

@@ -150,3 +150,37 @@ func FuzzDecoder(f *testing.F) {
 		}
 	})
 }
+
+// A Reserve that grows the buffer allocates what it needs and no more: a
+// 1 MiB READ reply must not hold a quarter more.
+func TestReserveGrowsExactly(t *testing.T) {
+	tests := []struct {
+		name     string
+		capacity int
+		prefix   int
+		n        int
+		wantCap  int
+	}{
+		{"1 MiB into a small buffer", 4 << 10, 120, 1 << 20, 120 + 1<<20},
+		{"unaligned size is padded", 0, 8, 1001, 8 + 1004},
+		{"fits: no growth", 64, 4, 32, 64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := NewEncoder(make([]byte, 0, tt.capacity))
+			for range tt.prefix / 4 {
+				e.Uint32(0xffffffff)
+			}
+			r := e.Reserve(tt.n)
+			if len(r) != tt.n {
+				t.Fatalf("Reserve(%d) returned %d bytes", tt.n, len(r))
+			}
+			if cap(e.Buf) != tt.wantCap {
+				t.Fatalf("capacity %d after Reserve(%d) on %d bytes, want %d", cap(e.Buf), tt.n, tt.prefix, tt.wantCap)
+			}
+			if e.Len() != tt.prefix+tt.n+Pad(tt.n) {
+				t.Fatalf("length %d", e.Len())
+			}
+		})
+	}
+}
