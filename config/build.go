@@ -29,6 +29,7 @@ type at struct {
 type builder struct {
 	ps      *problems
 	env     func(string) (string, bool)
+	opts    loadOptions
 	baseDir string // the config file's directory; "" without a file
 	raw     *fileConfig
 	cfg     *Config
@@ -586,13 +587,23 @@ func (b *builder) buildEncryption(i int, raw *fileExport, e *Export) {
 		b.ps.add(key("key_file"), "and the passphrase in %s are both set: give one key (the other would be ignored)", enc.PassphraseEnv)
 	case enc.Enabled && !hasFile && !hasPass && e.Name != "":
 		b.ps.add(key("encryption"), "needs a key: key_file = \"PATH\" (32 bytes, or 64 hex digits) or a passphrase in the environment variable %s", enc.PassphraseEnv)
-	case enc.Enabled && enc.KeyFile != "" && !hasPass:
-		// Read as the export's open reads it (opening no store), so that
-		// a key that cannot unlock anything is refused here, not at start.
+	case enc.Enabled && b.opts.checksKeyOf(e.Name):
+		b.checkKey(i, enc, hasFile, hasPass)
+	}
+}
+
+// checkKey reads the key of the encrypted export i as opening it will
+// (opening no store), so that a key that cannot unlock anything is refused
+// with the config, not when the export opens: its key file, or its
+// passphrase's length. With both or neither set there is nothing to read
+// (buildEncryption has refused that).
+func (b *builder) checkKey(i int, enc *Encryption, hasFile, hasPass bool) {
+	switch {
+	case enc.KeyFile != "" && !hasPass:
 		if _, err := crypt.ReadKeyFile(enc.KeyFile); err != nil {
-			b.ps.add(key("key_file"), "%s", strings.TrimPrefix(err.Error(), "crypt: "))
+			b.ps.add(fmt.Sprintf("exports[%d].key_file", i), "%s", strings.TrimPrefix(err.Error(), "crypt: "))
 		}
-	case enc.Enabled && hasPass && !hasFile:
+	case hasPass && !hasFile:
 		if _, err := crypt.Passphrase(enc.Passphrase.Reveal(), enc.PassphraseEnv); err != nil {
 			b.ps.addEnv(enc.PassphraseEnv, "%s", strings.TrimPrefix(err.Error(), "crypt: "))
 		}

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -678,6 +680,71 @@ store = "memory://d"
 			}
 			if len(problems) != len(tc.wants) {
 				t.Errorf("got %d problems, want %d:\n%s", len(problems), len(tc.wants), text)
+			}
+		})
+	}
+}
+
+// TestKeysCheckedAsAsked: the key of an encrypted export is read only as
+// the LoadOptions ask. With y's key file missing and z's passphrase too
+// short, a load for export x (or with no key check) succeeds; one that
+// checks y's or z's key, or every key, refuses it, naming the key.
+func TestKeysCheckedAsAsked(t *testing.T) {
+	const toml = validBase + `
+[[exports]]
+name = "x"
+path = "/x"
+store = "memory://x"
+[[exports]]
+name = "y"
+path = "/y"
+store = "memory://y"
+encryption = true
+key_file = "y.key"
+[[exports]]
+name = "z"
+path = "/z"
+store = "memory://z"
+encryption = true
+`
+	env := envOf(map[string]string{"ZEROFS_KEY_Z": "elevenchars"})
+	path := writeFile(t, toml)
+	yKey := want{key: "exports[1].key_file", msg: "reading key file: open " + filepath.Join(filepath.Dir(path), "y.key")}
+	zPass := want{key: "ZEROFS_KEY_Z", msg: "has 11 characters; use at least 12", env: true}
+	for _, tc := range []struct {
+		name  string
+		opts  []LoadOption
+		wants []want // none: loads
+	}{
+		{"no key check", nil, nil},
+		{"x's key", []LoadOption{CheckKeyOf("x")}, nil},
+		{"y's key", []LoadOption{CheckKeyOf("y")}, []want{yKey}},
+		{"z's key", []LoadOption{CheckKeyOf("z")}, []want{zPass}},
+		{"x's and z's keys", []LoadOption{CheckKeyOf("x"), CheckKeyOf("z")}, []want{zPass}},
+		{"every key", []LoadOption{CheckKeys()}, []want{yKey, zPass}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load(path, env, tc.opts...)
+			if len(tc.wants) == 0 {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if len(cfg.Exports) != 3 {
+					t.Fatalf("%d exports, want 3", len(cfg.Exports))
+				}
+				return
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Load error is %T (%v), want *ValidationError", err, err)
+			}
+			for _, w := range tc.wants {
+				if _, ok := findProblem(ve.Problems, w.key, w.msg); !ok {
+					t.Errorf("no problem %s: %q in:\n%v", w.key, w.msg, err)
+				}
+			}
+			if len(ve.Problems) != len(tc.wants) {
+				t.Errorf("got %d problems, want %d:\n%v", len(ve.Problems), len(tc.wants), err)
 			}
 		})
 	}
