@@ -355,7 +355,7 @@ func (b *builder) buildExports() {
 		return
 	}
 	names := map[string]int{}
-	keyVars := map[string]int{} // PassphraseEnv of each name
+	keyVars := map[string][]int{} // the exports of each PassphraseEnv
 	paths := map[string]int{}
 	for i := range b.raw.Exports {
 		raw := &b.raw.Exports[i]
@@ -374,13 +374,18 @@ func (b *builder) buildExports() {
 				break
 			}
 			names[e.Name] = i
-			// '-' and '_' are one character in the variable's name.
-			if j, dup := keyVars[PassphraseEnv(e.Name)]; dup {
-				b.ps.add(key("name"), "%q and %q (exports[%d]) would share the passphrase variable %s: give one of them a name that differs in more than '-' and '_'",
-					e.Name, b.cfg.Exports[j].Name, j, PassphraseEnv(e.Name))
-			} else {
-				keyVars[PassphraseEnv(e.Name)] = i
+			// '-' and '_' are one character in the variable's name. Two
+			// exports in the clear read no passphrase (one set for
+			// either is refused by buildEncryption), so they may share it.
+			v := PassphraseEnv(e.Name)
+			for _, j := range keyVars[v] {
+				if isEncrypted(raw) || isEncrypted(&b.raw.Exports[j]) {
+					b.ps.add(key("name"), "%q and %q (exports[%d]) would share the passphrase variable %s: give one of them a name that differs in more than '-' and '_'",
+						e.Name, b.cfg.Exports[j].Name, j, v)
+					break
+				}
 			}
+			keyVars[v] = append(keyVars[v], i)
 		}
 
 		e.Path = strDefault(raw.Path, "")
@@ -552,6 +557,11 @@ func parseRootMode(s string) (uint32, error) {
 	return uint32(m), nil
 }
 
+// isEncrypted reports whether the export sets encryption = true.
+func isEncrypted(raw *fileExport) bool {
+	return raw.Encryption != nil && *raw.Encryption
+}
+
 // buildEncryption reads an export's encryption, key_file and passphrase
 // variable. Exactly one key source goes with encryption = true, and none
 // without: a passphrase set for an export that is not encrypted is refused
@@ -559,7 +569,7 @@ func parseRootMode(s string) (uint32, error) {
 func (b *builder) buildEncryption(i int, raw *fileExport, e *Export) {
 	key := func(k string) string { return fmt.Sprintf("exports[%d].%s", i, k) }
 	enc := &e.Encryption
-	enc.Enabled = raw.Encryption != nil && *raw.Encryption
+	enc.Enabled = isEncrypted(raw)
 	if e.Name != "" {
 		enc.PassphraseEnv = PassphraseEnv(e.Name)
 	}

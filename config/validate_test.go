@@ -635,12 +635,16 @@ encryption = true
 			},
 		},
 		{
-			name: "export names that share a passphrase variable",
+			// Only where one of the two is encrypted: two exports in
+			// the clear read no passphrase (see TestAcceptedEdgeCases).
+			name: "export names that share a passphrase variable, one of them encrypted",
 			toml: validBase + `
 [[exports]]
 name = "team-a"
 path = "/a"
 store = "memory://a"
+encryption = true
+key_file = "k"
 [[exports]]
 name = "team_a"
 path = "/b"
@@ -653,10 +657,30 @@ store = "memory://c"
 name = "x_y-z"
 path = "/d"
 store = "memory://d"
+[[exports]]
+name = "x-y-z"
+path = "/e"
+store = "memory://e"
+encryption = true
+key_file = "k"
+[[exports]]
+name = "p-q"
+path = "/f"
+store = "memory://f"
+encryption = true
+key_file = "k"
+[[exports]]
+name = "p_q"
+path = "/g"
+store = "memory://g"
+encryption = true
+key_file = "k"
 `,
+			files: map[string]string{"k": validKey},
 			wants: []want{
 				{key: "exports[1].name", msg: `"team_a" and "team-a" (exports[0]) would share the passphrase variable ZEROFS_KEY_TEAM_A`},
-				{key: "exports[3].name", msg: `"x_y-z" and "x-y_z" (exports[2]) would share the passphrase variable ZEROFS_KEY_X_Y_Z`},
+				{key: "exports[4].name", msg: `"x-y-z" and "x-y_z" (exports[2]) would share the passphrase variable ZEROFS_KEY_X_Y_Z`},
+				{key: "exports[6].name", msg: `"p_q" and "p-q" (exports[5]) would share the passphrase variable ZEROFS_KEY_P_Q`},
 			},
 		},
 		{
@@ -813,6 +837,29 @@ store = "file://d/ab"
 			nil},
 		{"http endpoint in [s3] unused by file exports", validBase + "[s3]\nendpoint = \"http://127.0.0.1:7070\"\n" + oneExport, nil},
 		{"environment endpoint of another form unused by file exports", validBase + oneExport, map[string]string{EnvEndpoint: "ftp://h"}},
+		// Neither reads a passphrase, so they cannot share one.
+		{"unencrypted export names that differ only in '-' and '_'", validBase + `
+[[exports]]
+name = "a-b"
+path = "/a"
+store = "memory://a"
+[[exports]]
+name = "a_b"
+path = "/b"
+store = "memory://b"
+[[exports]]
+name = "x-y_z"
+path = "/c"
+store = "memory://c"
+[[exports]]
+name = "x_y-z"
+path = "/d"
+store = "memory://d"
+[[exports]]
+name = "x_y_z"
+path = "/e"
+store = "memory://e"
+`, nil},
 		{"root mount path", validBase + "[[exports]]\nname = \"root\"\npath = \"/\"\nstore = \"memory://\"\n", nil},
 		{"fractional cache size from env, dir from env", oneExport, map[string]string{EnvCacheDir: "/var/cache/z", EnvCacheSizeGB: "0.5"}},
 		{"empty env values count as unset", validBase + oneExport, map[string]string{EnvCacheDir: "", EnvAllowHTTP: "", EnvEndpoint: ""}},
