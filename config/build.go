@@ -29,6 +29,7 @@ type at struct {
 type builder struct {
 	ps      *problems
 	env     func(string) (string, bool)
+	opts    loadOptions
 	baseDir string // the config file's directory; "" without a file
 	raw     *fileConfig
 	cfg     *Config
@@ -354,7 +355,7 @@ func (b *builder) buildExports() {
 		return
 	}
 	names := map[string]int{}
-	keyVars := map[string]int{} // PassphraseEnv of each name
+	keyVars := map[string][]int{} // the exports of each PassphraseEnv
 	paths := map[string]int{}
 	for i := range b.raw.Exports {
 		raw := &b.raw.Exports[i]
@@ -373,13 +374,18 @@ func (b *builder) buildExports() {
 				break
 			}
 			names[e.Name] = i
-			// '-' and '_' are one character in the variable's name.
-			if j, dup := keyVars[PassphraseEnv(e.Name)]; dup {
-				b.ps.add(key("name"), "%q and %q (exports[%d]) would share the passphrase variable %s: give one of them a name that differs in more than '-' and '_'",
-					e.Name, b.cfg.Exports[j].Name, j, PassphraseEnv(e.Name))
-			} else {
-				keyVars[PassphraseEnv(e.Name)] = i
+			// '-' and '_' are one character in the variable's name. Two
+			// exports in the clear read no passphrase (one set for
+			// either is refused by buildEncryption), so they may share it.
+			v := PassphraseEnv(e.Name)
+			for _, j := range keyVars[v] {
+				if isEncrypted(raw) || isEncrypted(&b.raw.Exports[j]) {
+					b.ps.add(key("name"), "%q and %q (exports[%d]) would share the passphrase variable %s: give one of them a name that differs in more than '-' and '_'",
+						e.Name, b.cfg.Exports[j].Name, j, v)
+					break
+				}
 			}
+			keyVars[v] = append(keyVars[v], i)
 		}
 
 		e.Path = strDefault(raw.Path, "")
@@ -551,6 +557,11 @@ func parseRootMode(s string) (uint32, error) {
 	return uint32(m), nil
 }
 
+// isEncrypted reports whether the export sets encryption = true.
+func isEncrypted(raw *fileExport) bool {
+	return raw.Encryption != nil && *raw.Encryption
+}
+
 // buildEncryption reads an export's encryption, key_file and passphrase
 // variable. Exactly one key source goes with encryption = true, and none
 // without: a passphrase set for an export that is not encrypted is refused
@@ -558,7 +569,7 @@ func parseRootMode(s string) (uint32, error) {
 func (b *builder) buildEncryption(i int, raw *fileExport, e *Export) {
 	key := func(k string) string { return fmt.Sprintf("exports[%d].%s", i, k) }
 	enc := &e.Encryption
-	enc.Enabled = raw.Encryption != nil && *raw.Encryption
+	enc.Enabled = isEncrypted(raw)
 	if e.Name != "" {
 		enc.PassphraseEnv = PassphraseEnv(e.Name)
 	}
@@ -586,13 +597,23 @@ func (b *builder) buildEncryption(i int, raw *fileExport, e *Export) {
 		b.ps.add(key("key_file"), "and the passphrase in %s are both set: give one key (the other would be ignored)", enc.PassphraseEnv)
 	case enc.Enabled && !hasFile && !hasPass && e.Name != "":
 		b.ps.add(key("encryption"), "needs a key: key_file = \"PATH\" (32 bytes, or 64 hex digits) or a passphrase in the environment variable %s", enc.PassphraseEnv)
-	case enc.Enabled && enc.KeyFile != "" && !hasPass:
-		// Read as the export's open reads it (opening no store), so that
-		// a key that cannot unlock anything is refused here, not at start.
+	case enc.Enabled && b.opts.checksKeyOf(e.Name):
+		b.checkKey(i, enc, hasFile, hasPass)
+	}
+}
+
+// checkKey reads the key of the encrypted export i as opening it will
+// (opening no store), so that a key that cannot unlock anything is refused
+// with the config, not when the export opens: its key file, or its
+// passphrase's length. With both or neither set there is nothing to read
+// (buildEncryption has refused that).
+func (b *builder) checkKey(i int, enc *Encryption, hasFile, hasPass bool) {
+	switch {
+	case enc.KeyFile != "" && !hasPass:
 		if _, err := crypt.ReadKeyFile(enc.KeyFile); err != nil {
-			b.ps.add(key("key_file"), "%s", strings.TrimPrefix(err.Error(), "crypt: "))
+			b.ps.add(fmt.Sprintf("exports[%d].key_file", i), "%s", strings.TrimPrefix(err.Error(), "crypt: "))
 		}
-	case enc.Enabled && hasPass && !hasFile:
+	case hasPass && !hasFile:
 		if _, err := crypt.Passphrase(enc.Passphrase.Reveal(), enc.PassphraseEnv); err != nil {
 			b.ps.addEnv(enc.PassphraseEnv, "%s", strings.TrimPrefix(err.Error(), "crypt: "))
 		}

@@ -78,7 +78,8 @@ const (
 // PassphraseEnv is the environment variable holding the passphrase of the
 // export of that name: ZEROFS_KEY_ and the name in upper case with '-'
 // written '_' (export "team-a": ZEROFS_KEY_TEAM_A). Load refuses two
-// exports whose names give one variable ("team-a" and "team_a").
+// exports whose names give one variable ("team-a" and "team_a") when
+// either is encrypted.
 func PassphraseEnv(export string) string {
 	return EnvKeyPrefix + strings.ToUpper(strings.ReplaceAll(export, "-", "_"))
 }
@@ -232,9 +233,10 @@ const (
 
 // Export is one [[exports]] entry.
 type Export struct {
-	// Name is [a-z0-9][a-z0-9_-]*, unique, also with '-' read as '_' (its
-	// PassphraseEnv is its own); it names the export in logs and
-	// commands (zerofsd checkpoint --export NAME).
+	// Name is [a-z0-9][a-z0-9_-]*, unique; an encrypted export's is
+	// unique also with '-' read as '_' (its PassphraseEnv is its own). It
+	// names the export in logs and commands (zerofsd checkpoint --export
+	// NAME).
 	Name string
 	// Path is the mount path clients ask for (e.g. /team-a): absolute, clean, unique.
 	Path string

@@ -7,7 +7,10 @@
 //	cfg, err := config.Load("zerofs.toml", os.LookupEnv)
 //
 // Load reads the file (none when the path is ""), applies the environment,
-// fills in defaults and validates. The full reference of keys, types,
+// fills in defaults and validates. Encrypted exports' keys are checked
+// only when asked: config.Load(path, os.LookupEnv, config.CheckKeys()) for
+// every export, as the daemon loads at start and reload, or
+// config.CheckKeyOf(name) for one. The full reference of keys, types,
 // defaults and environment variables is docs/config.md.
 //
 // # Precedence
@@ -54,6 +57,7 @@
 // # What it does not do
 //
 // It opens nothing: it does not create directories, contact S3 or bind
-// addresses; it only checks the forms of values. It does not watch the file:
+// addresses; it only checks the forms of values, and with CheckKeys (or
+// CheckKeyOf for one export) reads encrypted exports' key files. It does not watch the file:
 // reloading (SIGHUP) is calling Load again and comparing.
 package config

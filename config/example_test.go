@@ -90,8 +90,8 @@ func TestExampleS3ExportWhenUncommented(t *testing.T) {
 	if err := os.WriteFile(path, []byte(out.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// Its key file, made as the comment says (config files are read only
-	// with their key files in place).
+	// Its key file, made as the comment says, read as check-config reads
+	// it.
 	keyFile := filepath.Join(filepath.Dir(dir), "data", "archive.key")
 	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestExampleS3ExportWhenUncommented(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte(validKey), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Load(path, envOf(map[string]string{EnvAccessKeyID: "AKIDEXAMPLE", EnvSecretAccessKey: "example-secret"}))
+	cfg, err := Load(path, envOf(map[string]string{EnvAccessKeyID: "AKIDEXAMPLE", EnvSecretAccessKey: "example-secret"}), CheckKeys())
 	if err != nil {
 		t.Fatalf("uncommented example: %v\n%s", err, out.String())
 	}

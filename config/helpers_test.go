@@ -81,11 +81,11 @@ func loadProblems(t *testing.T, content string, env map[string]string) (string, 
 }
 
 // loadProblemsWith is loadProblems with files beside the config (see
-// writeFileWith).
+// writeFileWith). Every export's key is checked, as check-config does.
 func loadProblemsWith(t *testing.T, content string, env map[string]string, files map[string]string) (string, []Problem) {
 	t.Helper()
 	path := writeFileWith(t, content, files)
-	cfg, err := Load(path, envOf(env))
+	cfg, err := Load(path, envOf(env), CheckKeys())
 	if err == nil {
 		t.Fatalf("Load succeeded, want problems; config:\n%s", cfg)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,15 +22,20 @@ const sourceNoFile = "(no config file)"
 
 // Load reads the TOML file at path (none when path is ""), applies the
 // environment (env is os.LookupEnv in production; nil means an empty
-// environment), fills in defaults and validates the result.
+// environment), fills in defaults and validates the result. The keys of
+// encrypted exports are checked only as opts ask (CheckKeys, CheckKeyOf).
 //
 // A file that cannot be read gives an error wrapping the os error (so
 // errors.Is(err, fs.ErrNotExist) works). Anything wrong with the contents or
 // the environment gives a *ValidationError listing every problem found.
 // Neither ever contains a secret.
-func Load(path string, env func(string) (string, bool)) (*Config, error) {
+func Load(path string, env func(string) (string, bool), opts ...LoadOption) (*Config, error) {
+	var o loadOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if path == "" {
-		return load("", "", nil, env)
+		return load("", "", nil, env, o)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -39,12 +45,43 @@ func Load(path string, env func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: resolve %s: %w", path, err)
 	}
-	return load(path, abs, data, env)
+	return load(path, abs, data, env, o)
+}
+
+// LoadOption adds a check to Load.
+type LoadOption func(*loadOptions)
+
+// loadOptions are what the LoadOptions given to Load ask for.
+type loadOptions struct {
+	allKeys bool     // check the key of every encrypted export
+	keysOf  []string // else check the keys of the exports of these names
+}
+
+// checksKeyOf reports whether the key of the export of that name is to be
+// checked.
+func (o loadOptions) checksKeyOf(name string) bool {
+	return o.allKeys || slices.Contains(o.keysOf, name)
+}
+
+// CheckKeys makes Load check the key of every encrypted export as opening
+// the export will use it, opening no store: its key_file must be readable
+// and hold a key, its passphrase must be long enough. Each problem names
+// the key (exports[N].key_file, with the file) or the variable. For what
+// serves every export: check-config, start and reload.
+func CheckKeys() LoadOption {
+	return func(o *loadOptions) { o.allKeys = true }
+}
+
+// CheckKeyOf is CheckKeys for the export of that name only, for a command
+// that works on that export alone: another export's key, missing or
+// unreadable by whoever runs the command, must not stop it.
+func CheckKeyOf(name string) LoadOption {
+	return func(o *loadOptions) { o.keysOf = append(o.keysOf, name) }
 }
 
 // load is Load on the file's contents: path names it in problems, abs is its
 // absolute path ("" when there is no file, and then data is ignored).
-func load(path, abs string, data []byte, env func(string) (string, bool)) (*Config, error) {
+func load(path, abs string, data []byte, env func(string) (string, bool), opts loadOptions) (*Config, error) {
 	if env == nil {
 		env = func(string) (string, bool) { return "", false }
 	}
@@ -66,7 +103,7 @@ func load(path, abs string, data []byte, env func(string) (string, bool)) (*Conf
 			return nil, ps.err()
 		}
 	}
-	b := builder{ps: ps, env: env, baseDir: baseDir, raw: &raw, cfg: cfg}
+	b := builder{ps: ps, env: env, opts: opts, baseDir: baseDir, raw: &raw, cfg: cfg}
 	b.build()
 	if err := ps.err(); err != nil {
 		return nil, err

@@ -439,7 +439,7 @@ func FuzzLoad(f *testing.F) {
 	}
 	const path = "/etc/zerofs/fuzz.toml"
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := load(path, path, data, nil)
+		cfg, err := load(path, path, data, nil, loadOptions{})
 		if err != nil {
 			var ve *ValidationError
 			if !errors.As(err, &ve) || len(ve.Problems) == 0 {
@@ -452,7 +452,7 @@ func FuzzLoad(f *testing.F) {
 			}
 			return
 		}
-		back, err := load(path, path, []byte(cfg.String()), nil)
+		back, err := load(path, path, []byte(cfg.String()), nil, loadOptions{})
 		if err != nil {
 			t.Fatalf("rendered config does not load: %v\n%s", err, cfg)
 		}

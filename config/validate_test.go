@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -633,12 +635,16 @@ encryption = true
 			},
 		},
 		{
-			name: "export names that share a passphrase variable",
+			// Only where one of the two is encrypted: two exports in
+			// the clear read no passphrase (see TestAcceptedEdgeCases).
+			name: "export names that share a passphrase variable, one of them encrypted",
 			toml: validBase + `
 [[exports]]
 name = "team-a"
 path = "/a"
 store = "memory://a"
+encryption = true
+key_file = "k"
 [[exports]]
 name = "team_a"
 path = "/b"
@@ -651,10 +657,30 @@ store = "memory://c"
 name = "x_y-z"
 path = "/d"
 store = "memory://d"
+[[exports]]
+name = "x-y-z"
+path = "/e"
+store = "memory://e"
+encryption = true
+key_file = "k"
+[[exports]]
+name = "p-q"
+path = "/f"
+store = "memory://f"
+encryption = true
+key_file = "k"
+[[exports]]
+name = "p_q"
+path = "/g"
+store = "memory://g"
+encryption = true
+key_file = "k"
 `,
+			files: map[string]string{"k": validKey},
 			wants: []want{
 				{key: "exports[1].name", msg: `"team_a" and "team-a" (exports[0]) would share the passphrase variable ZEROFS_KEY_TEAM_A`},
-				{key: "exports[3].name", msg: `"x_y-z" and "x-y_z" (exports[2]) would share the passphrase variable ZEROFS_KEY_X_Y_Z`},
+				{key: "exports[4].name", msg: `"x-y-z" and "x-y_z" (exports[2]) would share the passphrase variable ZEROFS_KEY_X_Y_Z`},
+				{key: "exports[6].name", msg: `"p_q" and "p-q" (exports[5]) would share the passphrase variable ZEROFS_KEY_P_Q`},
 			},
 		},
 		{
@@ -678,6 +704,71 @@ store = "memory://d"
 			}
 			if len(problems) != len(tc.wants) {
 				t.Errorf("got %d problems, want %d:\n%s", len(problems), len(tc.wants), text)
+			}
+		})
+	}
+}
+
+// TestKeysCheckedAsAsked: the key of an encrypted export is read only as
+// the LoadOptions ask. With y's key file missing and z's passphrase too
+// short, a load for export x (or with no key check) succeeds; one that
+// checks y's or z's key, or every key, refuses it, naming the key.
+func TestKeysCheckedAsAsked(t *testing.T) {
+	const toml = validBase + `
+[[exports]]
+name = "x"
+path = "/x"
+store = "memory://x"
+[[exports]]
+name = "y"
+path = "/y"
+store = "memory://y"
+encryption = true
+key_file = "y.key"
+[[exports]]
+name = "z"
+path = "/z"
+store = "memory://z"
+encryption = true
+`
+	env := envOf(map[string]string{"ZEROFS_KEY_Z": "elevenchars"})
+	path := writeFile(t, toml)
+	yKey := want{key: "exports[1].key_file", msg: "reading key file: open " + filepath.Join(filepath.Dir(path), "y.key")}
+	zPass := want{key: "ZEROFS_KEY_Z", msg: "has 11 characters; use at least 12", env: true}
+	for _, tc := range []struct {
+		name  string
+		opts  []LoadOption
+		wants []want // none: loads
+	}{
+		{"no key check", nil, nil},
+		{"x's key", []LoadOption{CheckKeyOf("x")}, nil},
+		{"y's key", []LoadOption{CheckKeyOf("y")}, []want{yKey}},
+		{"z's key", []LoadOption{CheckKeyOf("z")}, []want{zPass}},
+		{"x's and z's keys", []LoadOption{CheckKeyOf("x"), CheckKeyOf("z")}, []want{zPass}},
+		{"every key", []LoadOption{CheckKeys()}, []want{yKey, zPass}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load(path, env, tc.opts...)
+			if len(tc.wants) == 0 {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if len(cfg.Exports) != 3 {
+					t.Fatalf("%d exports, want 3", len(cfg.Exports))
+				}
+				return
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Load error is %T (%v), want *ValidationError", err, err)
+			}
+			for _, w := range tc.wants {
+				if _, ok := findProblem(ve.Problems, w.key, w.msg); !ok {
+					t.Errorf("no problem %s: %q in:\n%v", w.key, w.msg, err)
+				}
+			}
+			if len(ve.Problems) != len(tc.wants) {
+				t.Errorf("got %d problems, want %d:\n%v", len(ve.Problems), len(tc.wants), err)
 			}
 		})
 	}
@@ -746,6 +837,29 @@ store = "file://d/ab"
 			nil},
 		{"http endpoint in [s3] unused by file exports", validBase + "[s3]\nendpoint = \"http://127.0.0.1:7070\"\n" + oneExport, nil},
 		{"environment endpoint of another form unused by file exports", validBase + oneExport, map[string]string{EnvEndpoint: "ftp://h"}},
+		// Neither reads a passphrase, so they cannot share one.
+		{"unencrypted export names that differ only in '-' and '_'", validBase + `
+[[exports]]
+name = "a-b"
+path = "/a"
+store = "memory://a"
+[[exports]]
+name = "a_b"
+path = "/b"
+store = "memory://b"
+[[exports]]
+name = "x-y_z"
+path = "/c"
+store = "memory://c"
+[[exports]]
+name = "x_y-z"
+path = "/d"
+store = "memory://d"
+[[exports]]
+name = "x_y_z"
+path = "/e"
+store = "memory://e"
+`, nil},
 		{"root mount path", validBase + "[[exports]]\nname = \"root\"\npath = \"/\"\nstore = \"memory://\"\n", nil},
 		{"fractional cache size from env, dir from env", oneExport, map[string]string{EnvCacheDir: "/var/cache/z", EnvCacheSizeGB: "0.5"}},
 		{"empty env values count as unset", validBase + oneExport, map[string]string{EnvCacheDir: "", EnvAllowHTTP: "", EnvEndpoint: ""}},

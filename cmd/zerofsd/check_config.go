@@ -17,7 +17,7 @@ func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err := requireArgsDone(fs); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := loadServingConfig(*path)
 	if err != nil {
 		return err
 	}

@@ -70,11 +70,7 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if strings.HasPrefix(*undo, config.ScheduledSnapshotPrefix) {
 		return scheduledNameError("--undo")
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	ec, err := findExport(cfg, *export)
+	cfg, ec, err := loadExportConfig(*path, *export)
 	if err != nil {
 		return err
 	}

@@ -22,9 +22,33 @@ func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	return fs, path
 }
 
-// loadConfig reads and validates the config at path, with the environment's overrides.
-func loadConfig(path string) (*config.Config, error) {
-	return config.Load(path, os.LookupEnv)
+// loadConfig reads and validates the config at path, with the environment's
+// overrides and the checks opts add.
+func loadConfig(path string, opts ...config.LoadOption) (*config.Config, error) {
+	return config.Load(path, os.LookupEnv, opts...)
+}
+
+// loadServingConfig is loadConfig for what serves every export of the
+// config (run, reload) or vouches for all of them (check-config): every
+// encrypted export's key is checked with the rest.
+func loadServingConfig(path string) (*config.Config, error) {
+	return loadConfig(path, config.CheckKeys())
+}
+
+// loadExportConfig is loadConfig for a command that works on the export
+// of that name alone, returning that export too: only its key is checked,
+// so that another export's key (missing, or unreadable by whoever runs the
+// command) does not stop it.
+func loadExportConfig(path, name string) (*config.Config, config.Export, error) {
+	cfg, err := loadConfig(path, config.CheckKeyOf(name))
+	if err != nil {
+		return nil, config.Export{}, err
+	}
+	ec, err := findExport(cfg, name)
+	if err != nil {
+		return nil, config.Export{}, err
+	}
+	return cfg, ec, nil
 }
 
 // newLogger builds the daemon's logger from the [server] settings.

@@ -60,11 +60,7 @@ func runJournal(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if action == "extract" && *tail == "" {
 		return fmt.Errorf("%w: journal extract needs --tail", errUsage)
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	ec, err := findExport(cfg, *export)
+	cfg, ec, err := loadExportConfig(*path, *export)
 	if err != nil {
 		return err
 	}

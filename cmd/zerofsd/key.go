@@ -47,11 +47,7 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if (*newKeyFile == "") == (*newPassEnv == "") {
 		return fmt.Errorf("%w: give exactly one of --new-key-file and --new-passphrase-env", errUsage)
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	ec, err := findExport(cfg, *export)
+	cfg, ec, err := loadExportConfig(*path, *export)
 	if err != nil {
 		return err
 	}

@@ -18,11 +18,7 @@ func openReadOnlyExport(ctx context.Context, path, name, checkpoint string, stde
 	if name == "" {
 		return nil, fmt.Errorf("%w: --export is required", errUsage)
 	}
-	cfg, err := loadConfig(path)
-	if err != nil {
-		return nil, err
-	}
-	ec, err := findExport(cfg, name)
+	cfg, ec, err := loadExportConfig(path, name)
 	if err != nil {
 		return nil, err
 	}

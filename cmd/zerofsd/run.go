@@ -45,7 +45,7 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	cfg, err := loadConfig(*path)
+	cfg, err := loadServingConfig(*path)
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func shutdown(srv *nfs.Server, reg *exports.Registry, timeout time.Duration, log
 func reload(ctx context.Context, path string, reg *exports.Registry, started *config.Config, log *slog.Logger) *config.Config {
 	notifySystemd(log, "RELOADING=1")
 	defer notifySystemd(log, "READY=1\nSTATUS=serving")
-	cfg, err := loadConfig(path)
+	cfg, err := loadServingConfig(path)
 	if err != nil {
 		log.Error("reload refused: the new config is invalid; still serving the old one", "err", err)
 		return nil
