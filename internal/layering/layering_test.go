@@ -39,7 +39,7 @@ var allowed = map[string][]string{
 	"kvfs":              nil,
 	"kvfs/lsmkv":        {"kvfs", "lsm"},
 	"nfs":               {"kvfs"},
-	"config":            {"kvfs", "lsm", "nfs"}, // their defaults only
+	"config":            {"crypt", "kvfs", "lsm", "nfs"}, // their defaults, and crypt's key checks
 	"exports":           {"cache", "config", "crypt", "kvfs", "lsm", "nfs", "objstore"},
 	"metrics":           {"cache", "exports", "kvfs", "lsm", "nfs", "objstore"}, // their stats types
 	"cmd":               {"cache", "config", "crypt", "exports", "kvfs", "lsm", "metrics", "nfs", "objstore"},
