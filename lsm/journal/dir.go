@@ -225,8 +225,7 @@ func (d *Dir) begin(h Header) (uint64, *codec, error) {
 	return n, cd, nil
 }
 
-// removeFailed removes a file begin (or the writer, opening it) gave up
-// on, as well as it can.
+// removeFailed removes a file begin gave up on, as well as it can.
 func (d *Dir) removeFailed(name string) {
 	if err := d.fs.Remove(name); err == nil {
 		_ = d.syncDir(d.path)

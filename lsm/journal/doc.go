@@ -12,6 +12,10 @@
 // One directory belongs to one database. Files are never rewritten: the
 // writer appends to the newest file and starts the next one once it holds
 // FileBytes; a file whose records are all in the object store is deleted.
+// It starts the next file only after a successful round, and once that
+// file's header is durable it writes nothing more into the one before: if
+// the new file does not open, rounds fail, and are retried, until it does.
+// So every file but the newest is complete.
 // The writer reserves space ahead of its records (File.Allocate, 4 MiB at a
 // time, never past FileBytes), so that writing a record changes no file
 // metadata and its fdatasync writes data only; reserved space reads as

@@ -1358,3 +1358,99 @@ func TestNewDirSurvivesCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestBegunFileThatDoesNotOpen: a rotation began file 2 (its header
+// durable) and could not open it. The writer gave file 2 up and went on
+// writing into file 1, so a crash could leave a complete file 2 after a
+// file 1 whose end was torn, or after records of file 1 that came after
+// it. It keeps file 2 now and writes nothing more into file 1: the next
+// rounds fail until file 2 opens. After a crash that tears what was not
+// synced, Scan finds every acknowledged record and no damage.
+func TestBegunFileThatDoesNotOpen(t *testing.T) {
+	const fileBytes = 1 << 10
+	second := "/j/00000000000000000002.journal"
+	for _, tc := range []struct {
+		name  string
+		opens int // failed attempts to open file 2
+	}{
+		{"fails once", 1},
+		{"fails again at the next round", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forFormats(t, func(t *testing.T, f format) {
+				for seed := uint64(1); seed <= 10; seed++ {
+					fsys := memfs.New(seed)
+					open := fsys.Inject(memfs.Fault{Op: memfs.OpOpen, Path: second, Err: syscall.EIO, Times: tc.opens})
+					// A removal of file 2 does not happen (nor, after a
+					// crash, would one that was not yet durable).
+					fsys.Inject(memfs.Fault{Op: memfs.OpRemove, Path: second, Err: syscall.EIO})
+					d, w := f.begin(t, fsys, "/j", journal.WriterOptions{Interval: time.Hour, FileBytes: fileBytes})
+					ctx := context.Background()
+					var seq uint64
+					appendAndSync := func() error {
+						seq++
+						w.Append(record(seq), seq)
+						return w.Sync(ctx, seq)
+					}
+					// Fill file 1: the round that reaches fileBytes rotates.
+					for size := f.headerSize(); size < fileBytes; size += f.recordSize(seq) {
+						if err := appendAndSync(); err != nil {
+							t.Fatal(err)
+						}
+					}
+					waitFor(t, func() bool { return open.Fired() > 0 })
+					first, err := fsys.ReadFile("/j/00000000000000000001.journal")
+					if err != nil {
+						t.Fatal(err)
+					}
+
+					err = appendAndSync()
+					if tc.opens > 1 {
+						if !errors.Is(err, syscall.EIO) {
+							t.Fatalf("Sync while file 2 does not open = %v, want EIO", err)
+						}
+						last := seq
+						waitFor(t, func() bool { return w.Sync(ctx, last) == nil })
+					} else if err != nil {
+						t.Fatal(err)
+					}
+					for range 3 {
+						if err := appendAndSync(); err != nil {
+							t.Fatal(err)
+						}
+					}
+					acked := seq
+					// A last round written and not synced, which the crash tears.
+					unsynced := fsys.Inject(memfs.Fault{Op: memfs.OpSync, Path: ".journal", Err: syscall.EIO})
+					if err := appendAndSync(); err == nil {
+						t.Fatal("Sync succeeded with fsync failing")
+					}
+					w.Close()
+					d.Close()
+					unsynced.Remove()
+
+					now, err := fsys.ReadFile("/j/00000000000000000001.journal")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.HasPrefix(first, now) {
+						t.Fatalf("seed %d: file 1 was written after file 2 began: %d bytes then, %d now", seed, len(first), len(now))
+					}
+					fsys.Crash(true)
+					c := f.scan(t, fsys, "/j")
+					if len(c.Groups) != 1 || c.Groups[0].Damage != nil {
+						t.Fatalf("seed %d: %d groups, damage %+v", seed, len(c.Groups), c.Groups[0].Damage)
+					}
+					g := c.Groups[0]
+					if len(g.Files) != 2 || g.Files[1] != filepath.Base(second) {
+						t.Fatalf("seed %d: files %v, want file 1 and file 2", seed, g.Files)
+					}
+					if g.LastSeq() < acked {
+						t.Fatalf("seed %d: the journal holds up to %d after a crash, %d was acknowledged", seed, g.LastSeq(), acked)
+					}
+					checkRecords(t, g, g.LastSeq())
+				}
+			})
+		})
+	}
+}
