@@ -470,12 +470,13 @@ func TestLocalTornTail(t *testing.T) {
 	})
 }
 
-// TestLocalTornTailBeforeHeaderAlone: a rotation that failed after it
-// began the next file left that file, holding its header alone, after the
-// one being written; a crash then tore the end of the file being written.
-// The open cuts the torn end off, as at the end of the newest file, rather
-// than set it aside as damage with an error.
-func TestLocalTornTailBeforeHeaderAlone(t *testing.T) {
+// TestLocalDamagedEndBeforeNewerFile: the journal writer began a new file
+// (a rotation after a successful round) and stopped before it wrote into
+// it, and the last record of the file before, acknowledged, then rotted.
+// A later file means the earlier one was complete: the open sets the
+// damaged record aside with an error, where it was cut off as a torn
+// write, with a warning, and lost.
+func TestLocalDamagedEndBeforeNewerFile(t *testing.T) {
 	forJournalKinds(t, func(t *testing.T, k journalKind) {
 		ctx := context.Background()
 		store := objstore.NewMemory()
@@ -496,8 +497,8 @@ func TestLocalTornTailBeforeHeaderAlone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		torn := append(bytes.Clone(data), bytes.Repeat([]byte{0xde, 0xad}, 50)...)
-		if err := os.WriteFile(current, torn, 0o644); err != nil {
+		data[len(data)-3] ^= 0x40 // the last record: acked-009
+		if err := os.WriteFile(current, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		d, err := journal.OpenDir(nil, opts.JournalDir, opts.JournalCipher)
@@ -511,12 +512,18 @@ func TestLocalTornTailBeforeHeaderAlone(t *testing.T) {
 
 		re := mustOpen(t, store, opts)
 		defer re.Close(ctx)
+		damaged := "acked-009"
+		delete(want, damaged)
 		checkAll(t, re, want)
-		if strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "cutting off a torn write") {
-			t.Fatalf("a torn end before a file of a header alone was not cut off as torn:\n%s", logs.String())
+		if _, err := re.Get(ctx, []byte(damaged)); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Get(%s) = %v, want ErrNotFound: the damaged record was applied", damaged, err)
 		}
-		if orphans, err := journal.ListOrphans(nil, opts.JournalDir, opts.JournalCipher); err != nil || len(orphans) != 0 {
-			t.Fatalf("ListOrphans = %+v, %v; want nothing set aside", orphans, err)
+		if strings.Contains(logs.String(), "cutting off a torn write") || !strings.Contains(logs.String(), "SET ASIDE") {
+			t.Fatalf("an acknowledged record damaged before a newer file was not set aside:\n%s", logs.String())
+		}
+		orphans, err := journal.ListOrphans(nil, opts.JournalDir, opts.JournalCipher)
+		if err != nil || len(orphans) != 1 || orphans[0].Damaged == 0 {
+			t.Fatalf("ListOrphans = %+v, %v; want the damaged record set aside", orphans, err)
 		}
 	})
 }

@@ -700,23 +700,89 @@ func TestTornTailGarbage(t *testing.T) {
 	})
 }
 
-// TestTornTailBeforeHeaderAlone: a rotation that began the next file and
-// failed after it (its removal not durable) leaves a file holding only a
-// header after the one being written. A torn write at the end of the file
-// being written is still torn, not damage: no file after it holds a
-// record. A record in a later file makes it damage.
-func TestTornTailBeforeHeaderAlone(t *testing.T) {
+// TestDamagedLastRecordBeforeRotation: the writer rotated after a round,
+// so every record of file 1 was acknowledged, and stopped before it wrote
+// into file 2. A damaged last record of file 1 is damage, to be set
+// aside, not a torn write to cut off: a file after it means file 1 was
+// complete, though file 2 holds nothing but its header.
+func TestDamagedLastRecordBeforeRotation(t *testing.T) {
+	forFormats(t, func(t *testing.T, f format) {
+		dir := t.TempDir()
+		d, w := f.begin(t, nil, dir, journal.WriterOptions{Interval: time.Hour, FileBytes: 200})
+		// The round that fills file 1 begins file 2.
+		var acked uint64
+		for size := f.headerSize(); size < 200; size += f.recordSize(acked) {
+			acked++
+			w.Append(record(acked), acked)
+			if err := w.Sync(context.Background(), acked); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var files []string
+		waitFor(t, func() bool {
+			files, _ = filepath.Glob(filepath.Join(dir, "*.journal"))
+			return len(files) == 2
+		})
+		w.Close()
+		d.Close()
+		trimReserved(t, f, files[0])
+		data, err := os.ReadFile(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := f.headerSize()
+		for last+recordAt(t, data, last) < len(data) {
+			last += recordAt(t, data, last)
+		}
+		data[len(data)-3] ^= 0x40 // bit rot in the last record, acknowledged
+		if err := os.WriteFile(files[0], data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+
+		d, err = journal.OpenDir(nil, dir, f.cipher)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		c, err := d.Scan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Torn) != 0 || len(c.Groups) != 1 {
+			t.Fatalf("torn %+v, %d groups: acknowledged record %d taken for a torn write", c.Torn, len(c.Groups), acked)
+		}
+		g := c.Groups[0]
+		if g.Damage == nil || g.Damage.File != filepath.Base(files[0]) || g.Damage.Offset != int64(last) {
+			t.Fatalf("damage %+v, want the record at %d of %s", g.Damage, last, filepath.Base(files[0]))
+		}
+		checkRecords(t, g, acked-1)
+		if _, err := d.SetAside(g, false, "test: damaged record"); err != nil {
+			t.Fatal(err)
+		}
+		orphans, err := journal.ListOrphans(nil, dir, f.cipher)
+		if err != nil || len(orphans) != 1 || orphans[0].Damaged == 0 {
+			t.Fatalf("ListOrphans = %+v, %v; want the damaged record set aside", orphans, err)
+		}
+	})
+}
+
+// TestDamagedEndBeforeLaterFile: the writer begins the next file only
+// after a successful round and writes nothing more into the one before,
+// so a garbled end of a file that is followed by another is damage, not a
+// torn write, whatever the later file holds. A later file whose header is
+// torn (it holds no more than a header) is a torn write of its own.
+func TestDamagedEndBeforeLaterFile(t *testing.T) {
 	forFormats(t, func(t *testing.T, f format) {
 		for _, tc := range []struct {
 			name string
 			// next makes the second file from a header alone.
-			next func(header []byte) []byte
-			torn int // torn writes found; 0: the tail is damage
+			next       func(header []byte) []byte
+			tornHeader bool
 		}{
-			{"header alone", func(h []byte) []byte { return h }, 1},
-			{"header alone, reserved zeros", func(h []byte) []byte { return append(h, make([]byte, 4096)...) }, 1},
-			{"torn header", func(h []byte) []byte { return h[:10] }, 2},
-			{"header and a record", nil, 0},
+			{"header alone", func(h []byte) []byte { return h }, false},
+			{"header alone, reserved zeros", func(h []byte) []byte { return append(h, make([]byte, 4096)...) }, false},
+			{"torn header", func(h []byte) []byte { return h[:10] }, true},
+			{"header and a record", nil, false},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				dir := t.TempDir()
@@ -762,22 +828,19 @@ func TestTornTailBeforeHeaderAlone(t *testing.T) {
 
 				c := f.scan(t, nil, dir)
 				g := c.Groups[0]
-				if tc.torn == 0 {
-					if g.Damage == nil || g.Damage.File != filepath.Base(files[0]) || g.Damage.Offset != int64(len(data)) || len(c.Torn) != 0 {
-						t.Fatalf("a garbled end before a record: damage %+v, torn %+v; want damage", g.Damage, c.Torn)
+				if g.Damage == nil || g.Damage.File != filepath.Base(files[0]) || g.Damage.Offset != int64(len(data)) {
+					t.Fatalf("a garbled end before a later file: damage %+v, torn %+v; want damage at %d", g.Damage, c.Torn, len(data))
+				}
+				checkRecords(t, g, 12)
+				if !tc.tornHeader {
+					if len(c.Torn) != 0 {
+						t.Fatalf("torn %+v, want none", c.Torn)
 					}
 					return
 				}
-				if len(c.Groups) != 1 || g.Damage != nil || len(c.Torn) != tc.torn {
-					t.Fatalf("%d groups, damage %+v, torn %+v; want %d torn writes", len(c.Groups), g.Damage, c.Torn, tc.torn)
+				if len(c.Torn) != 1 || c.Torn[0].File != filepath.Base(all[1]) || !c.Torn[0].WholeFile {
+					t.Fatalf("torn %+v, want the second file's header", c.Torn)
 				}
-				if tt := c.Torn[0]; tt.File != filepath.Base(files[0]) || tt.Offset != int64(len(data)) || tt.Bytes != int64(len(tail)) {
-					t.Fatalf("torn %+v, want the %d bytes at %d of %s", tt, len(tail), len(data), filepath.Base(files[0]))
-				}
-				if tc.torn == 2 && (c.Torn[1].File != filepath.Base(all[1]) || !c.Torn[1].WholeFile) {
-					t.Fatalf("torn %+v, want the second file's header", c.Torn[1])
-				}
-				checkRecords(t, g, 12)
 			})
 		}
 	})
