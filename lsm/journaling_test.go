@@ -771,37 +771,71 @@ func TestLocalDiskFull(t *testing.T) {
 	}
 }
 
-// fullUntilRemoved is a journal file system whose disk is full until a
-// journal file is removed: until then creating and writing journal files
-// fails with ENOSPC.
-type fullUntilRemoved struct {
+// fullUntilFreed is a journal file system whose disk is full until a
+// journal file is removed or cut shorter: until then creating and writing
+// journal files fails with ENOSPC.
+type fullUntilFreed struct {
 	*memfs.FS
 	full []*memfs.FaultHandle
 }
 
-func (f *fullUntilRemoved) fill() {
+func (f *fullUntilFreed) fill() {
 	for _, op := range []memfs.Op{memfs.OpCreate, memfs.OpWrite} {
 		f.full = append(f.full, f.Inject(memfs.Fault{Op: op, Path: ".journal", Err: syscall.ENOSPC}))
 	}
 }
 
-func (f *fullUntilRemoved) Remove(name string) error {
+func (f *fullUntilFreed) free() {
+	for _, h := range f.full {
+		h.Remove()
+	}
+}
+
+func (f *fullUntilFreed) Remove(name string) error {
 	err := f.FS.Remove(name)
 	if err == nil && strings.HasSuffix(name, ".journal") {
-		for _, h := range f.full {
-			h.Remove()
-		}
+		f.free()
+	}
+	return err
+}
+
+func (f *fullUntilFreed) OpenFile(name string) (journal.File, error) {
+	file, err := f.FS.OpenFile(name)
+	if err != nil || !strings.HasSuffix(name, ".journal") {
+		return file, err
+	}
+	data, err := f.FS.ReadFile(name)
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	return &freeingFile{File: file, fs: f, size: int64(len(data))}, nil
+}
+
+// freeingFile is a journal file of a fullUntilFreed whose Truncate frees
+// the disk when it cuts the file shorter.
+type freeingFile struct {
+	journal.File
+	fs   *fullUntilFreed
+	size int64 // when opened
+}
+
+func (h *freeingFile) Truncate(size int64) error {
+	err := h.File.Truncate(size)
+	if err == nil && size < h.size {
+		h.fs.free()
 	}
 	return err
 }
 
 // TestLocalOpenOnDiskFullOfJournal: a writer crashed with the journal's
-// disk full of its journal. The open ships the journal to the store, so
-// it can remove it and make room for the new journal: it does, instead of
-// failing to begin a new file while the shipped ones fill the disk.
+// disk full of its journal, one file. The open ships the journal to the
+// store, so it can empty it and make room for the new journal: it does,
+// instead of failing to begin a new file while the shipped ones fill the
+// disk.
 func TestLocalOpenOnDiskFullOfJournal(t *testing.T) {
 	ctx := context.Background()
-	jfs := &fullUntilRemoved{FS: memfs.New(9)}
+	jfs := &fullUntilFreed{FS: memfs.New(9)}
 	store := objstore.NewMemory()
 	opts := localOptions(jfs, "/journal")
 	db := mustOpen(t, store, opts)
@@ -825,6 +859,58 @@ func TestLocalOpenOnDiskFullOfJournal(t *testing.T) {
 	again := mustOpen(t, store, opts)
 	defer again.Close(ctx)
 	checkAll(t, again, want)
+}
+
+// TestLocalOpenOnDiskFullOfOtherFiles: a writer crashed, and the
+// journal's disk is full of something else: the open ships the journal
+// and cannot begin the new file, not even after making room. It removed
+// the whole journal first, so the next open, once there was room, said
+// JOURNAL MISSING though every write was in the store. A file that names
+// the epoch stays now: the shipped files before it are removed, and it is
+// cut down to its header.
+func TestLocalOpenOnDiskFullOfOtherFiles(t *testing.T) {
+	forJournalKinds(t, func(t *testing.T, k journalKind) {
+		ctx := context.Background()
+		jfs := memfs.New(4)
+		store := objstore.NewMemory()
+		opts := k.options(t, jfs, "/journal")
+		opts.JournalFileBytes = 512
+		var logs testenv.SyncBuffer
+		opts.Logger = logTo(&logs)
+		db := mustOpen(t, store, opts)
+		want := putAwaited(t, db, "acked", 40)
+		if files := db.journal.Stats().Files; files < 2 {
+			t.Fatalf("%d journal files, want several", files)
+		}
+		db.kill()
+		full := jfs.Inject(memfs.Fault{Op: memfs.OpCreate, Path: ".journal", Err: syscall.ENOSPC})
+		if _, err := Open(ctx, store, opts); !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("Open with the journal's disk full of other files = %v, want ENOSPC", err)
+		}
+		entries, err := jfs.ReadDir("/journal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var left []string
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name, ".journal") {
+				left = append(left, e.Name)
+			}
+		}
+		if len(left) != 1 {
+			t.Errorf("journal files left by the failed open: %v, want the newest one", left)
+		} else if data, err := jfs.ReadFile("/journal/" + left[0]); err != nil || len(data) != k.headerSize() {
+			t.Errorf("%s: %d bytes, %v; want its header alone", left[0], len(data), err)
+		}
+		full.Remove()
+		jfs.Crash(false)
+		re := mustOpen(t, store, opts)
+		defer re.Close(ctx)
+		checkAll(t, re, want)
+		if strings.Contains(logs.String(), "JOURNAL MISSING") {
+			t.Fatalf("every write was shipped, yet:\n%s", logs.String())
+		}
+	})
 }
 
 // TestLocalJournalBacklogIsBounded: while the journal's writes fail, the
