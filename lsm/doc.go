@@ -42,8 +42,10 @@
 // durable with bucket durability; with local durability they stay in the
 // journal, up to what it made durable if its disk fails too), and returns
 // an *UnflushedError counting them (batches, puts and deletes, sequence
-// numbers, WAL bytes; without those the journal keeps) and the memtable
-// bytes not written as SSTs.
+// numbers, WAL bytes; without those the journal keeps, as of when its
+// writer stopped) and the memtable bytes not written as SSTs. A failure
+// of the journal itself at the end (closing it, or removing its files
+// after a clean close) is an error of its own, beside that one.
 //
 // # Durability modes
 //

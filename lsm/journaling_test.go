@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -1240,6 +1242,134 @@ func TestLocalCloseWithStoreAndJournalDown(t *testing.T) {
 	jdown.Remove()
 	faulty.ClearFaults()
 	re := mustOpen(t, faulty, opts)
+	defer re.Close(ctx)
+	checkAll(t, re, want)
+}
+
+// TestLocalCleanCloseJournalRemovalFails: a Close that put everything in
+// the store and recorded the clean close, and then could not remove the
+// journal's files, reports that failure as what it is. It reported an
+// UnflushedError saying that the writes up to sequence number 0 were
+// durable in the journal, which the export logged as an unflushed close.
+// The next open removes the files, and finds nothing missing.
+func TestLocalCleanCloseJournalRemovalFails(t *testing.T) {
+	ctx := context.Background()
+	jfs := memfs.New(3)
+	opts := localOptions(jfs, "/journal")
+	var logs testenv.SyncBuffer
+	opts.Logger = logTo(&logs)
+	store := objstore.NewMemory()
+	db := mustOpen(t, store, opts)
+	want := putAwaited(t, db, "acked", 5)
+	stuck := jfs.Inject(memfs.Fault{Op: memfs.OpRemove, Path: ".journal", Err: syscall.EIO})
+	err := db.Close(ctx)
+	var ue *UnflushedError
+	if err == nil || !errors.Is(err, syscall.EIO) || errors.As(err, &ue) {
+		t.Fatalf("Close whose removal of the journal fails = %v, want its EIO and no UnflushedError", err)
+	}
+	stuck.Remove()
+	re := mustOpen(t, store, opts)
+	checkAll(t, re, want)
+	if err := re.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("errors after a clean close:\n%s", logs.String())
+	}
+	entries, err := jfs.ReadDir("/journal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name, ".journal") {
+			t.Fatalf("journal file %s left after a clean close", e.Name)
+		}
+	}
+}
+
+// syncWatcher is a journal file system that closes recovered once a
+// journal file's Sync succeeds after one failed.
+type syncWatcher struct {
+	*memfs.FS
+	failed    atomic.Bool
+	once      sync.Once
+	recovered chan struct{}
+}
+
+func (w *syncWatcher) OpenFile(name string) (journal.File, error) {
+	f, err := w.FS.OpenFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return &watchedFile{File: f, w: w}, nil
+}
+
+type watchedFile struct {
+	journal.File
+	w *syncWatcher
+}
+
+func (f *watchedFile) Sync() error {
+	err := f.File.Sync()
+	if err != nil {
+		f.w.failed.Store(true)
+	} else if f.w.failed.Load() {
+		f.w.once.Do(func() { close(f.w.recovered) })
+	}
+	return err
+}
+
+// heldWALStore holds every WAL PUT, whatever its context, once hold is
+// set, until release is closed.
+type heldWALStore struct {
+	objstore.Store
+	hold    atomic.Bool
+	release <-chan struct{}
+}
+
+func (s *heldWALStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	if s.hold.Load() && strings.HasPrefix(key, walPrefix) {
+		<-s.release
+	}
+	return s.Store.PutIfAbsent(ctx, key, data)
+}
+
+// TestLocalCloseReportsWhatTheJournalEndedWith: Close could not reach the
+// store, and the journal's write of the last writes failed, then
+// succeeded on its retry before the journal writer stopped. The close
+// reports what the journal held when it stopped: every write. It read the
+// journal's durable sequence number before, and reported the writes the
+// retry made durable as lost.
+func TestLocalCloseReportsWhatTheJournalEndedWith(t *testing.T) {
+	ctx := context.Background()
+	jfs := &syncWatcher{FS: memfs.New(10), recovered: make(chan struct{})}
+	opts := localOptions(jfs, "/journal")
+	// The WAL writer's PUT, under way when Close gives up on the store,
+	// ends only once the journal's retry has succeeded: Close stops the
+	// journal writer after the WAL writer.
+	store := &heldWALStore{Store: objstore.NewMemory(), release: jfs.recovered}
+	db := mustOpen(t, store, opts)
+	want := putAwaited(t, db, "acked", 10)
+	for i := 0; i < 3; i++ {
+		k := fmt.Sprintf("unawaited-%d", i)
+		if err := db.Put(ctx, []byte(k), []byte("u"), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		want[k] = "u"
+	}
+	jfs.Inject(memfs.Fault{Op: memfs.OpSync, Path: ".journal", Err: syscall.EIO, Times: 1})
+	store.hold.Store(true)
+	closeCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err := db.Close(closeCtx)
+	var ue *UnflushedError
+	if !errors.As(err, &ue) || ue.Journaled {
+		t.Fatalf("Close = %v, want an UnflushedError without Journaled", err)
+	}
+	if durable := db.journal.Durable(); ue.JournalSeq != durable || ue.Batches != 0 {
+		t.Fatalf("Close reported %d batches lost and the journal durable up to %d; it ended durable up to %d, every write", ue.Batches, ue.JournalSeq, durable)
+	}
+	re := mustOpen(t, store, opts)
 	defer re.Close(ctx)
 	checkAll(t, re, want)
 }
