@@ -16,14 +16,16 @@ import (
 // SST write fails), Close stops anyway and returns an *UnflushedError
 // saying what was not flushed; everything acknowledged as durable stays
 // durable (with local durability, what is not in the store stays in the
-// journal for the next Open, up to what the journal made durable).
+// journal for the next Open, up to what the journal made durable). With
+// local durability, a failure to close the journal, or to remove its files
+// after a clean close, is returned on its own (joined to the
+// *UnflushedError, if any): it loses nothing.
 func (db *DB) Close(ctx context.Context) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
 	var flushErr error
 	clean, journaled := false, false
-	var journalSeq uint64 // local durability: the writes up to here are in the journal
 	if !db.readOnly && !db.fenced.Load() {
 		db.commitMu.Lock()
 		db.freezeLocked()
@@ -44,7 +46,6 @@ func (db *DB) Close(ctx context.Context) error {
 			} else {
 				journaled = true
 			}
-			journalSeq = db.journal.Durable()
 		}
 		// An in-flight compaction is cancelled below; its uploaded output,
 		// if any, is collected later as unreferenced.
@@ -65,11 +66,18 @@ func (db *DB) Close(ctx context.Context) error {
 		db.seg.finish(ErrClosed)
 	}
 	db.commitMu.Unlock()
+	// The journal's own failure (to close, or to remove its files after a
+	// clean close) loses nothing: it is reported apart from what the
+	// flush left undone.
+	var journalErr error
 	if err := db.closeJournal(clean); err != nil {
-		flushErr = errors.Join(flushErr, err)
+		journalErr = fmt.Errorf("lsm: close: closing the local journal: %w", err)
+		if clean {
+			journalErr = fmt.Errorf("lsm: close: every write is in the store, but closing the local journal failed (the next open removes its files): %w", err)
+		}
 	}
 	if db.fenced.Load() && !db.readOnly {
-		return fmt.Errorf("lsm: close: %w", errors.Join(flushErr, ErrFenced))
+		return errors.Join(fmt.Errorf("lsm: close: %w", errors.Join(flushErr, ErrFenced)), journalErr)
 	}
 	if flushErr != nil {
 		var ue *UnflushedError
@@ -78,16 +86,19 @@ func (db *DB) Close(ctx context.Context) error {
 			ue = newUnflushedError(flushErr, lost, 0, db.v.Load().unflushedBytes())
 			ue.Journaled = true
 		case db.journal != nil:
-			// The journal failed too: what it made durable before is
-			// kept for the next Open all the same; only the rest is lost.
+			// The journal failed too: what it made durable before it
+			// stopped (a failed write may have succeeded on a retry
+			// since) is kept for the next Open all the same; only the
+			// rest is lost.
+			journalSeq := db.journal.Durable()
 			ue = newUnflushedError(flushErr, lost, journalSeq, db.v.Load().unflushedBytes())
 			ue.JournalSeq, ue.JournalDir = journalSeq, db.opts.JournalDir
 		default:
 			ue = newUnflushedError(flushErr, lost, 0, db.v.Load().unflushedBytes())
 		}
-		return fmt.Errorf("lsm: close: %w", ue)
+		return errors.Join(fmt.Errorf("lsm: close: %w", ue), journalErr)
 	}
-	return nil
+	return journalErr
 }
 
 // UnflushedError is Close's error when it stopped before everything was

@@ -42,8 +42,10 @@
 // durable with bucket durability; with local durability they stay in the
 // journal, up to what it made durable if its disk fails too), and returns
 // an *UnflushedError counting them (batches, puts and deletes, sequence
-// numbers, WAL bytes; without those the journal keeps) and the memtable
-// bytes not written as SSTs.
+// numbers, WAL bytes; without those the journal keeps, as of when its
+// writer stopped) and the memtable bytes not written as SSTs. A failure
+// of the journal itself at the end (closing it, or removing its files
+// after a clean close) is an error of its own, beside that one.
 //
 // # Durability modes
 //
@@ -72,8 +74,8 @@
 // (another writer took over), or one that does not continue the store's
 // WAL, is never applied: it is set aside under orphaned/ and logged at
 // error level. A torn write at the end of the journal (never acknowledged)
-// is cut off; a damaged record followed by valid ones stops the replay
-// there and the rest is set aside. A previous local writer that did not
+// is cut off; a damaged record followed by valid ones, or by a later
+// journal file, stops the replay there and the rest is set aside. A previous local writer that did not
 // close cleanly and whose journal is not found is logged at error level
 // ("JOURNAL MISSING"): what it acknowledged and had not shipped may be lost.
 // With Options.JournalCipher (an encrypted database) the journal's records

@@ -40,6 +40,8 @@ import (
 type journalFound struct {
 	ok bool
 	h  journal.Header
+	// newest is the newest file of that journal left in the directory.
+	newest string
 }
 
 // openJournalDir locks the journal directory: always with local
@@ -120,13 +122,14 @@ func (db *DB) recoverJournal(ctx context.Context) (journalFound, error) {
 			}
 			continue
 		}
-		found = journalFound{ok: true, h: g.Header}
+		found = journalFound{ok: true, h: g.Header, newest: g.Files[len(g.Files)-1]}
 		if d := g.Damage; d != nil {
 			why := fmt.Sprintf("damaged record in %s at offset %d (%v), followed by more data; the %d records before it were replayed",
 				d.File, d.Offset, d.Err, len(g.Records))
 			if err := db.setAside(g, false, why); err != nil {
 				return found, err
 			}
+			found.newest = d.File // cut where the damage began; the later files moved
 		}
 		if len(g.Records) == 0 {
 			continue
@@ -159,9 +162,12 @@ func (db *DB) recoverJournal(ctx context.Context) (journalFound, error) {
 	num, err := db.jdir.Begin(found.h)
 	if err != nil {
 		// The disk may be full, of the journal itself: what it holds is
-		// in the store now, so make room and begin again.
-		db.log.Warn("lsm: journal: starting a new file failed; removing the shipped files first", "dir", db.jdir.Path(), "err", err)
-		if err := db.jdir.RemoveAll(); err != nil {
+		// in the store now, so make room and begin again. Its newest
+		// file stays, emptied: should the disk be full of something
+		// else, the next open still finds the epoch's journal, and does
+		// not report it missing.
+		db.log.Warn("lsm: journal: starting a new file failed; emptying the shipped files first", "dir", db.jdir.Path(), "err", err)
+		if err := db.jdir.EmptyTo(found.newest); err != nil {
 			return found, fmt.Errorf("lsm: %w", err)
 		}
 		num, err = db.jdir.Begin(found.h)

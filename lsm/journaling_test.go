@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -470,12 +472,13 @@ func TestLocalTornTail(t *testing.T) {
 	})
 }
 
-// TestLocalTornTailBeforeHeaderAlone: a rotation that failed after it
-// began the next file left that file, holding its header alone, after the
-// one being written; a crash then tore the end of the file being written.
-// The open cuts the torn end off, as at the end of the newest file, rather
-// than set it aside as damage with an error.
-func TestLocalTornTailBeforeHeaderAlone(t *testing.T) {
+// TestLocalDamagedEndBeforeNewerFile: the journal writer began a new file
+// (a rotation after a successful round) and stopped before it wrote into
+// it, and the last record of the file before, acknowledged, then rotted.
+// A later file means the earlier one was complete: the open sets the
+// damaged record aside with an error, where it was cut off as a torn
+// write, with a warning, and lost.
+func TestLocalDamagedEndBeforeNewerFile(t *testing.T) {
 	forJournalKinds(t, func(t *testing.T, k journalKind) {
 		ctx := context.Background()
 		store := objstore.NewMemory()
@@ -496,8 +499,8 @@ func TestLocalTornTailBeforeHeaderAlone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		torn := append(bytes.Clone(data), bytes.Repeat([]byte{0xde, 0xad}, 50)...)
-		if err := os.WriteFile(current, torn, 0o644); err != nil {
+		data[len(data)-3] ^= 0x40 // the last record: acked-009
+		if err := os.WriteFile(current, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		d, err := journal.OpenDir(nil, opts.JournalDir, opts.JournalCipher)
@@ -511,12 +514,18 @@ func TestLocalTornTailBeforeHeaderAlone(t *testing.T) {
 
 		re := mustOpen(t, store, opts)
 		defer re.Close(ctx)
+		damaged := "acked-009"
+		delete(want, damaged)
 		checkAll(t, re, want)
-		if strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "cutting off a torn write") {
-			t.Fatalf("a torn end before a file of a header alone was not cut off as torn:\n%s", logs.String())
+		if _, err := re.Get(ctx, []byte(damaged)); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Get(%s) = %v, want ErrNotFound: the damaged record was applied", damaged, err)
 		}
-		if orphans, err := journal.ListOrphans(nil, opts.JournalDir, opts.JournalCipher); err != nil || len(orphans) != 0 {
-			t.Fatalf("ListOrphans = %+v, %v; want nothing set aside", orphans, err)
+		if strings.Contains(logs.String(), "cutting off a torn write") || !strings.Contains(logs.String(), "SET ASIDE") {
+			t.Fatalf("an acknowledged record damaged before a newer file was not set aside:\n%s", logs.String())
+		}
+		orphans, err := journal.ListOrphans(nil, opts.JournalDir, opts.JournalCipher)
+		if err != nil || len(orphans) != 1 || orphans[0].Damaged == 0 {
+			t.Fatalf("ListOrphans = %+v, %v; want the damaged record set aside", orphans, err)
 		}
 	})
 }
@@ -764,37 +773,71 @@ func TestLocalDiskFull(t *testing.T) {
 	}
 }
 
-// fullUntilRemoved is a journal file system whose disk is full until a
-// journal file is removed: until then creating and writing journal files
-// fails with ENOSPC.
-type fullUntilRemoved struct {
+// fullUntilFreed is a journal file system whose disk is full until a
+// journal file is removed or cut shorter: until then creating and writing
+// journal files fails with ENOSPC.
+type fullUntilFreed struct {
 	*memfs.FS
 	full []*memfs.FaultHandle
 }
 
-func (f *fullUntilRemoved) fill() {
+func (f *fullUntilFreed) fill() {
 	for _, op := range []memfs.Op{memfs.OpCreate, memfs.OpWrite} {
 		f.full = append(f.full, f.Inject(memfs.Fault{Op: op, Path: ".journal", Err: syscall.ENOSPC}))
 	}
 }
 
-func (f *fullUntilRemoved) Remove(name string) error {
+func (f *fullUntilFreed) free() {
+	for _, h := range f.full {
+		h.Remove()
+	}
+}
+
+func (f *fullUntilFreed) Remove(name string) error {
 	err := f.FS.Remove(name)
 	if err == nil && strings.HasSuffix(name, ".journal") {
-		for _, h := range f.full {
-			h.Remove()
-		}
+		f.free()
+	}
+	return err
+}
+
+func (f *fullUntilFreed) OpenFile(name string) (journal.File, error) {
+	file, err := f.FS.OpenFile(name)
+	if err != nil || !strings.HasSuffix(name, ".journal") {
+		return file, err
+	}
+	data, err := f.FS.ReadFile(name)
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	return &freeingFile{File: file, fs: f, size: int64(len(data))}, nil
+}
+
+// freeingFile is a journal file of a fullUntilFreed whose Truncate frees
+// the disk when it cuts the file shorter.
+type freeingFile struct {
+	journal.File
+	fs   *fullUntilFreed
+	size int64 // when opened
+}
+
+func (h *freeingFile) Truncate(size int64) error {
+	err := h.File.Truncate(size)
+	if err == nil && size < h.size {
+		h.fs.free()
 	}
 	return err
 }
 
 // TestLocalOpenOnDiskFullOfJournal: a writer crashed with the journal's
-// disk full of its journal. The open ships the journal to the store, so
-// it can remove it and make room for the new journal: it does, instead of
-// failing to begin a new file while the shipped ones fill the disk.
+// disk full of its journal, one file. The open ships the journal to the
+// store, so it can empty it and make room for the new journal: it does,
+// instead of failing to begin a new file while the shipped ones fill the
+// disk.
 func TestLocalOpenOnDiskFullOfJournal(t *testing.T) {
 	ctx := context.Background()
-	jfs := &fullUntilRemoved{FS: memfs.New(9)}
+	jfs := &fullUntilFreed{FS: memfs.New(9)}
 	store := objstore.NewMemory()
 	opts := localOptions(jfs, "/journal")
 	db := mustOpen(t, store, opts)
@@ -818,6 +861,58 @@ func TestLocalOpenOnDiskFullOfJournal(t *testing.T) {
 	again := mustOpen(t, store, opts)
 	defer again.Close(ctx)
 	checkAll(t, again, want)
+}
+
+// TestLocalOpenOnDiskFullOfOtherFiles: a writer crashed, and the
+// journal's disk is full of something else: the open ships the journal
+// and cannot begin the new file, not even after making room. It removed
+// the whole journal first, so the next open, once there was room, said
+// JOURNAL MISSING though every write was in the store. A file that names
+// the epoch stays now: the shipped files before it are removed, and it is
+// cut down to its header.
+func TestLocalOpenOnDiskFullOfOtherFiles(t *testing.T) {
+	forJournalKinds(t, func(t *testing.T, k journalKind) {
+		ctx := context.Background()
+		jfs := memfs.New(4)
+		store := objstore.NewMemory()
+		opts := k.options(t, jfs, "/journal")
+		opts.JournalFileBytes = 512
+		var logs testenv.SyncBuffer
+		opts.Logger = logTo(&logs)
+		db := mustOpen(t, store, opts)
+		want := putAwaited(t, db, "acked", 40)
+		if files := db.journal.Stats().Files; files < 2 {
+			t.Fatalf("%d journal files, want several", files)
+		}
+		db.kill()
+		full := jfs.Inject(memfs.Fault{Op: memfs.OpCreate, Path: ".journal", Err: syscall.ENOSPC})
+		if _, err := Open(ctx, store, opts); !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("Open with the journal's disk full of other files = %v, want ENOSPC", err)
+		}
+		entries, err := jfs.ReadDir("/journal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var left []string
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name, ".journal") {
+				left = append(left, e.Name)
+			}
+		}
+		if len(left) != 1 {
+			t.Errorf("journal files left by the failed open: %v, want the newest one", left)
+		} else if data, err := jfs.ReadFile("/journal/" + left[0]); err != nil || len(data) != k.headerSize() {
+			t.Errorf("%s: %d bytes, %v; want its header alone", left[0], len(data), err)
+		}
+		full.Remove()
+		jfs.Crash(false)
+		re := mustOpen(t, store, opts)
+		defer re.Close(ctx)
+		checkAll(t, re, want)
+		if strings.Contains(logs.String(), "JOURNAL MISSING") {
+			t.Fatalf("every write was shipped, yet:\n%s", logs.String())
+		}
+	})
 }
 
 // TestLocalJournalBacklogIsBounded: while the journal's writes fail, the
@@ -1147,6 +1242,134 @@ func TestLocalCloseWithStoreAndJournalDown(t *testing.T) {
 	jdown.Remove()
 	faulty.ClearFaults()
 	re := mustOpen(t, faulty, opts)
+	defer re.Close(ctx)
+	checkAll(t, re, want)
+}
+
+// TestLocalCleanCloseJournalRemovalFails: a Close that put everything in
+// the store and recorded the clean close, and then could not remove the
+// journal's files, reports that failure as what it is. It reported an
+// UnflushedError saying that the writes up to sequence number 0 were
+// durable in the journal, which the export logged as an unflushed close.
+// The next open removes the files, and finds nothing missing.
+func TestLocalCleanCloseJournalRemovalFails(t *testing.T) {
+	ctx := context.Background()
+	jfs := memfs.New(3)
+	opts := localOptions(jfs, "/journal")
+	var logs testenv.SyncBuffer
+	opts.Logger = logTo(&logs)
+	store := objstore.NewMemory()
+	db := mustOpen(t, store, opts)
+	want := putAwaited(t, db, "acked", 5)
+	stuck := jfs.Inject(memfs.Fault{Op: memfs.OpRemove, Path: ".journal", Err: syscall.EIO})
+	err := db.Close(ctx)
+	var ue *UnflushedError
+	if err == nil || !errors.Is(err, syscall.EIO) || errors.As(err, &ue) {
+		t.Fatalf("Close whose removal of the journal fails = %v, want its EIO and no UnflushedError", err)
+	}
+	stuck.Remove()
+	re := mustOpen(t, store, opts)
+	checkAll(t, re, want)
+	if err := re.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("errors after a clean close:\n%s", logs.String())
+	}
+	entries, err := jfs.ReadDir("/journal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name, ".journal") {
+			t.Fatalf("journal file %s left after a clean close", e.Name)
+		}
+	}
+}
+
+// syncWatcher is a journal file system that closes recovered once a
+// journal file's Sync succeeds after one failed.
+type syncWatcher struct {
+	*memfs.FS
+	failed    atomic.Bool
+	once      sync.Once
+	recovered chan struct{}
+}
+
+func (w *syncWatcher) OpenFile(name string) (journal.File, error) {
+	f, err := w.FS.OpenFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return &watchedFile{File: f, w: w}, nil
+}
+
+type watchedFile struct {
+	journal.File
+	w *syncWatcher
+}
+
+func (f *watchedFile) Sync() error {
+	err := f.File.Sync()
+	if err != nil {
+		f.w.failed.Store(true)
+	} else if f.w.failed.Load() {
+		f.w.once.Do(func() { close(f.w.recovered) })
+	}
+	return err
+}
+
+// heldWALStore holds every WAL PUT, whatever its context, once hold is
+// set, until release is closed.
+type heldWALStore struct {
+	objstore.Store
+	hold    atomic.Bool
+	release <-chan struct{}
+}
+
+func (s *heldWALStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	if s.hold.Load() && strings.HasPrefix(key, walPrefix) {
+		<-s.release
+	}
+	return s.Store.PutIfAbsent(ctx, key, data)
+}
+
+// TestLocalCloseReportsWhatTheJournalEndedWith: Close could not reach the
+// store, and the journal's write of the last writes failed, then
+// succeeded on its retry before the journal writer stopped. The close
+// reports what the journal held when it stopped: every write. It read the
+// journal's durable sequence number before, and reported the writes the
+// retry made durable as lost.
+func TestLocalCloseReportsWhatTheJournalEndedWith(t *testing.T) {
+	ctx := context.Background()
+	jfs := &syncWatcher{FS: memfs.New(10), recovered: make(chan struct{})}
+	opts := localOptions(jfs, "/journal")
+	// The WAL writer's PUT, under way when Close gives up on the store,
+	// ends only once the journal's retry has succeeded: Close stops the
+	// journal writer after the WAL writer.
+	store := &heldWALStore{Store: objstore.NewMemory(), release: jfs.recovered}
+	db := mustOpen(t, store, opts)
+	want := putAwaited(t, db, "acked", 10)
+	for i := 0; i < 3; i++ {
+		k := fmt.Sprintf("unawaited-%d", i)
+		if err := db.Put(ctx, []byte(k), []byte("u"), WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		want[k] = "u"
+	}
+	jfs.Inject(memfs.Fault{Op: memfs.OpSync, Path: ".journal", Err: syscall.EIO, Times: 1})
+	store.hold.Store(true)
+	closeCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err := db.Close(closeCtx)
+	var ue *UnflushedError
+	if !errors.As(err, &ue) || ue.Journaled {
+		t.Fatalf("Close = %v, want an UnflushedError without Journaled", err)
+	}
+	if durable := db.journal.Durable(); ue.JournalSeq != durable || ue.Batches != 0 {
+		t.Fatalf("Close reported %d batches lost and the journal durable up to %d; it ended durable up to %d, every write", ue.Batches, ue.JournalSeq, durable)
+	}
+	re := mustOpen(t, store, opts)
 	defer re.Close(ctx)
 	checkAll(t, re, want)
 }

@@ -80,19 +80,55 @@ func (d *Dir) TrimTorn(t *Torn) error {
 		}
 		return d.syncDir(d.path)
 	}
+	if err := d.cut(name, t.Offset); err != nil {
+		return fmt.Errorf("journal: cutting the torn end of %s at %d: %w", name, t.Offset, err)
+	}
+	return nil
+}
+
+// cut truncates the file name to size bytes, durably.
+func (d *Dir) cut(name string, size int64) error {
 	f, err := d.fs.OpenFile(name)
 	if err != nil {
-		return fmt.Errorf("journal: opening %s: %w", name, err)
+		return err
 	}
-	err = f.Truncate(t.Offset)
+	err = f.Truncate(size)
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	return err
+}
+
+// EmptyTo removes every journal file before the file name and cuts that
+// one down to its header, durably: what is left of the journal up to name
+// is one file that holds no record, whose header still names its database
+// and writer epoch. It makes room for a new file on a full disk once the
+// records of those files are all in the object store.
+func (d *Dir) EmptyTo(name string) error {
+	n, ok := parseFileName(name)
+	if !ok {
+		return fmt.Errorf("journal: %q is not the name of a journal file", name)
+	}
+	if err := d.RemoveBefore(n); err != nil {
+		return err
+	}
+	file := d.file(name)
+	data, err := d.fs.ReadFile(file)
 	if err != nil {
-		return fmt.Errorf("journal: cutting the torn end of %s at %d: %w", name, t.Offset, err)
+		return fmt.Errorf("journal: reading %s: %w", file, err)
+	}
+	fh, err := decodeFileHeader(data)
+	if err != nil {
+		return fmt.Errorf("journal: %s: %w", file, err)
+	}
+	if len(data) == len(fh.raw) {
+		return nil
+	}
+	if err := d.cut(file, int64(len(fh.raw))); err != nil {
+		return fmt.Errorf("journal: cutting %s down to its header: %w", file, err)
 	}
 	return nil
 }
@@ -225,8 +261,7 @@ func (d *Dir) begin(h Header) (uint64, *codec, error) {
 	return n, cd, nil
 }
 
-// removeFailed removes a file begin (or the writer, opening it) gave up
-// on, as well as it can.
+// removeFailed removes a file begin gave up on, as well as it can.
 func (d *Dir) removeFailed(name string) {
 	if err := d.fs.Remove(name); err == nil {
 		_ = d.syncDir(d.path)

@@ -12,6 +12,10 @@
 // One directory belongs to one database. Files are never rewritten: the
 // writer appends to the newest file and starts the next one once it holds
 // FileBytes; a file whose records are all in the object store is deleted.
+// It starts the next file only after a successful round, and once that
+// file's header is durable it writes nothing more into the one before: if
+// the new file does not open, rounds fail, and are retried, until it does.
+// So every file but the newest is complete.
 // The writer reserves space ahead of its records (File.Allocate, 4 MiB at a
 // time, never past FileBytes), so that writing a record changes no file
 // metadata and its fdatasync writes data only; reserved space reads as
@@ -113,29 +117,32 @@
 // # Reading after a crash
 //
 // Scan reads every file. A record cut short, or a damaged record with
-// nothing valid after it, at the end of the file being written is a torn
-// write that was never acknowledged: it is ignored and TrimTorn cuts it
-// off. The file being written is the last one that holds more than a
-// header: a rotation that failed after it began the next file, and whose
-// removal of that file did not become durable, leaves a file holding only
-// its header after it. A header that does not read is a torn write too
-// when its file holds no more than a header's length of bytes before its
-// zeros and no later file holds more than a header: Begin makes a header
-// durable before any record is written, so such a header was torn in its
-// creation and the file holds no record; TrimTorn removes the file. A
-// header that does not read in front of more than that, or in a file
-// before the one being written, was durable: the file belongs to no group
-// and is reported as Damage at offset 0, to be set aside whole. A
-// damaged record followed by valid ones, a damaged record in an older file,
-// or a sequence number out of order is damage: the records before it are
-// returned, the rest of the group is reported as Damage, and SetAside moves
-// it under orphaned/ instead of dropping it. A file that starts after a gap
-// is not damage: the files of the gap were removed once shipped, and an
-// older file whose removal was not yet durable came back after a crash; the
-// records before the gap are dropped (the lsm checks that what is left
-// continues what the store holds). The database (package lsm)
-// decides what to replay and what to set aside; `zerofsd journal list` and
-// `zerofsd journal extract` read what was set aside.
+// nothing valid after it, at the end of the newest file is a torn write
+// that was never acknowledged: it is ignored and TrimTorn cuts it off. In
+// an older file it is damage, even when every later file holds only a
+// header (as after any rotation): the writer began the later file after a
+// successful round and wrote nothing more into the older one, so every
+// record in it was durable, and may have been acknowledged. (A file whose
+// Begin failed is removed, and the writer goes on writing the one before;
+// if a crash brings the removed file back, a torn end of the one before is
+// taken for damage: set aside, never lost.) A header that does not read is
+// a torn write too when its file holds no more than a header's length of
+// bytes before its zeros and no later file holds more than a header: Begin
+// makes a header durable before any record is written, so such a header
+// was torn in its creation and the file holds no record; TrimTorn removes
+// the file. A header that does not read in front of more than that, or in
+// a file before one that holds records, was durable: the file belongs to
+// no group and is reported as Damage at offset 0, to be set aside whole. A
+// damaged record followed by valid ones, a damaged record in an older
+// file, or a sequence number out of order is damage: the records before it
+// are returned, the rest of the group is reported as Damage, and SetAside
+// moves it under orphaned/ instead of dropping it. A file that starts
+// after a gap is not damage: the files of the gap were removed once
+// shipped, and an older file whose removal was not yet durable came back
+// after a crash; the records before the gap are dropped (the lsm checks
+// that what is left continues what the store holds). The database (package
+// lsm) decides what to replay and what to set aside; `zerofsd journal
+// list` and `zerofsd journal extract` read what was set aside.
 //
 // # What it does not do
 //

@@ -700,23 +700,89 @@ func TestTornTailGarbage(t *testing.T) {
 	})
 }
 
-// TestTornTailBeforeHeaderAlone: a rotation that began the next file and
-// failed after it (its removal not durable) leaves a file holding only a
-// header after the one being written. A torn write at the end of the file
-// being written is still torn, not damage: no file after it holds a
-// record. A record in a later file makes it damage.
-func TestTornTailBeforeHeaderAlone(t *testing.T) {
+// TestDamagedLastRecordBeforeRotation: the writer rotated after a round,
+// so every record of file 1 was acknowledged, and stopped before it wrote
+// into file 2. A damaged last record of file 1 is damage, to be set
+// aside, not a torn write to cut off: a file after it means file 1 was
+// complete, though file 2 holds nothing but its header.
+func TestDamagedLastRecordBeforeRotation(t *testing.T) {
+	forFormats(t, func(t *testing.T, f format) {
+		dir := t.TempDir()
+		d, w := f.begin(t, nil, dir, journal.WriterOptions{Interval: time.Hour, FileBytes: 200})
+		// The round that fills file 1 begins file 2.
+		var acked uint64
+		for size := f.headerSize(); size < 200; size += f.recordSize(acked) {
+			acked++
+			w.Append(record(acked), acked)
+			if err := w.Sync(context.Background(), acked); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var files []string
+		waitFor(t, func() bool {
+			files, _ = filepath.Glob(filepath.Join(dir, "*.journal"))
+			return len(files) == 2
+		})
+		w.Close()
+		d.Close()
+		trimReserved(t, f, files[0])
+		data, err := os.ReadFile(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := f.headerSize()
+		for last+recordAt(t, data, last) < len(data) {
+			last += recordAt(t, data, last)
+		}
+		data[len(data)-3] ^= 0x40 // bit rot in the last record, acknowledged
+		if err := os.WriteFile(files[0], data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+
+		d, err = journal.OpenDir(nil, dir, f.cipher)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		c, err := d.Scan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Torn) != 0 || len(c.Groups) != 1 {
+			t.Fatalf("torn %+v, %d groups: acknowledged record %d taken for a torn write", c.Torn, len(c.Groups), acked)
+		}
+		g := c.Groups[0]
+		if g.Damage == nil || g.Damage.File != filepath.Base(files[0]) || g.Damage.Offset != int64(last) {
+			t.Fatalf("damage %+v, want the record at %d of %s", g.Damage, last, filepath.Base(files[0]))
+		}
+		checkRecords(t, g, acked-1)
+		if _, err := d.SetAside(g, false, "test: damaged record"); err != nil {
+			t.Fatal(err)
+		}
+		orphans, err := journal.ListOrphans(nil, dir, f.cipher)
+		if err != nil || len(orphans) != 1 || orphans[0].Damaged == 0 {
+			t.Fatalf("ListOrphans = %+v, %v; want the damaged record set aside", orphans, err)
+		}
+	})
+}
+
+// TestDamagedEndBeforeLaterFile: the writer begins the next file only
+// after a successful round and writes nothing more into the one before,
+// so a garbled end of a file that is followed by another is damage, not a
+// torn write, whatever the later file holds. A later file whose header is
+// torn (it holds no more than a header) is a torn write of its own.
+func TestDamagedEndBeforeLaterFile(t *testing.T) {
 	forFormats(t, func(t *testing.T, f format) {
 		for _, tc := range []struct {
 			name string
 			// next makes the second file from a header alone.
-			next func(header []byte) []byte
-			torn int // torn writes found; 0: the tail is damage
+			next       func(header []byte) []byte
+			tornHeader bool
 		}{
-			{"header alone", func(h []byte) []byte { return h }, 1},
-			{"header alone, reserved zeros", func(h []byte) []byte { return append(h, make([]byte, 4096)...) }, 1},
-			{"torn header", func(h []byte) []byte { return h[:10] }, 2},
-			{"header and a record", nil, 0},
+			{"header alone", func(h []byte) []byte { return h }, false},
+			{"header alone, reserved zeros", func(h []byte) []byte { return append(h, make([]byte, 4096)...) }, false},
+			{"torn header", func(h []byte) []byte { return h[:10] }, true},
+			{"header and a record", nil, false},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				dir := t.TempDir()
@@ -762,22 +828,19 @@ func TestTornTailBeforeHeaderAlone(t *testing.T) {
 
 				c := f.scan(t, nil, dir)
 				g := c.Groups[0]
-				if tc.torn == 0 {
-					if g.Damage == nil || g.Damage.File != filepath.Base(files[0]) || g.Damage.Offset != int64(len(data)) || len(c.Torn) != 0 {
-						t.Fatalf("a garbled end before a record: damage %+v, torn %+v; want damage", g.Damage, c.Torn)
+				if g.Damage == nil || g.Damage.File != filepath.Base(files[0]) || g.Damage.Offset != int64(len(data)) {
+					t.Fatalf("a garbled end before a later file: damage %+v, torn %+v; want damage at %d", g.Damage, c.Torn, len(data))
+				}
+				checkRecords(t, g, 12)
+				if !tc.tornHeader {
+					if len(c.Torn) != 0 {
+						t.Fatalf("torn %+v, want none", c.Torn)
 					}
 					return
 				}
-				if len(c.Groups) != 1 || g.Damage != nil || len(c.Torn) != tc.torn {
-					t.Fatalf("%d groups, damage %+v, torn %+v; want %d torn writes", len(c.Groups), g.Damage, c.Torn, tc.torn)
+				if len(c.Torn) != 1 || c.Torn[0].File != filepath.Base(all[1]) || !c.Torn[0].WholeFile {
+					t.Fatalf("torn %+v, want the second file's header", c.Torn)
 				}
-				if tt := c.Torn[0]; tt.File != filepath.Base(files[0]) || tt.Offset != int64(len(data)) || tt.Bytes != int64(len(tail)) {
-					t.Fatalf("torn %+v, want the %d bytes at %d of %s", tt, len(tail), len(data), filepath.Base(files[0]))
-				}
-				if tc.torn == 2 && (c.Torn[1].File != filepath.Base(all[1]) || !c.Torn[1].WholeFile) {
-					t.Fatalf("torn %+v, want the second file's header", c.Torn[1])
-				}
-				checkRecords(t, g, 12)
 			})
 		}
 	})
@@ -1354,6 +1417,102 @@ func TestNewDirSurvivesCrash(t *testing.T) {
 					t.Fatalf("%d groups after a crash, want the one acknowledged", len(c.Groups))
 				}
 				checkRecords(t, c.Groups[0], 5)
+			})
+		})
+	}
+}
+
+// TestBegunFileThatDoesNotOpen: a rotation began file 2 (its header
+// durable) and could not open it. The writer gave file 2 up and went on
+// writing into file 1, so a crash could leave a complete file 2 after a
+// file 1 whose end was torn, or after records of file 1 that came after
+// it. It keeps file 2 now and writes nothing more into file 1: the next
+// rounds fail until file 2 opens. After a crash that tears what was not
+// synced, Scan finds every acknowledged record and no damage.
+func TestBegunFileThatDoesNotOpen(t *testing.T) {
+	const fileBytes = 1 << 10
+	second := "/j/00000000000000000002.journal"
+	for _, tc := range []struct {
+		name  string
+		opens int // failed attempts to open file 2
+	}{
+		{"fails once", 1},
+		{"fails again at the next round", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forFormats(t, func(t *testing.T, f format) {
+				for seed := uint64(1); seed <= 10; seed++ {
+					fsys := memfs.New(seed)
+					open := fsys.Inject(memfs.Fault{Op: memfs.OpOpen, Path: second, Err: syscall.EIO, Times: tc.opens})
+					// A removal of file 2 does not happen (nor, after a
+					// crash, would one that was not yet durable).
+					fsys.Inject(memfs.Fault{Op: memfs.OpRemove, Path: second, Err: syscall.EIO})
+					d, w := f.begin(t, fsys, "/j", journal.WriterOptions{Interval: time.Hour, FileBytes: fileBytes})
+					ctx := context.Background()
+					var seq uint64
+					appendAndSync := func() error {
+						seq++
+						w.Append(record(seq), seq)
+						return w.Sync(ctx, seq)
+					}
+					// Fill file 1: the round that reaches fileBytes rotates.
+					for size := f.headerSize(); size < fileBytes; size += f.recordSize(seq) {
+						if err := appendAndSync(); err != nil {
+							t.Fatal(err)
+						}
+					}
+					waitFor(t, func() bool { return open.Fired() > 0 })
+					first, err := fsys.ReadFile("/j/00000000000000000001.journal")
+					if err != nil {
+						t.Fatal(err)
+					}
+
+					err = appendAndSync()
+					if tc.opens > 1 {
+						if !errors.Is(err, syscall.EIO) {
+							t.Fatalf("Sync while file 2 does not open = %v, want EIO", err)
+						}
+						last := seq
+						waitFor(t, func() bool { return w.Sync(ctx, last) == nil })
+					} else if err != nil {
+						t.Fatal(err)
+					}
+					for range 3 {
+						if err := appendAndSync(); err != nil {
+							t.Fatal(err)
+						}
+					}
+					acked := seq
+					// A last round written and not synced, which the crash tears.
+					unsynced := fsys.Inject(memfs.Fault{Op: memfs.OpSync, Path: ".journal", Err: syscall.EIO})
+					if err := appendAndSync(); err == nil {
+						t.Fatal("Sync succeeded with fsync failing")
+					}
+					w.Close()
+					d.Close()
+					unsynced.Remove()
+
+					now, err := fsys.ReadFile("/j/00000000000000000001.journal")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.HasPrefix(first, now) {
+						t.Fatalf("seed %d: file 1 was written after file 2 began: %d bytes then, %d now", seed, len(first), len(now))
+					}
+					fsys.Crash(true)
+					c := f.scan(t, fsys, "/j")
+					if len(c.Groups) != 1 || c.Groups[0].Damage != nil {
+						t.Fatalf("seed %d: %d groups, damage %+v", seed, len(c.Groups), c.Groups[0].Damage)
+					}
+					g := c.Groups[0]
+					if len(g.Files) != 2 || g.Files[1] != filepath.Base(second) {
+						t.Fatalf("seed %d: files %v, want file 1 and file 2", seed, g.Files)
+					}
+					if g.LastSeq() < acked {
+						t.Fatalf("seed %d: the journal holds up to %d after a crash, %d was acknowledged", seed, g.LastSeq(), acked)
+					}
+					checkRecords(t, g, g.LastSeq())
+				}
 			})
 		})
 	}

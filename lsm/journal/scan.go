@@ -14,10 +14,9 @@ type Contents struct {
 	Groups []*Group
 	// Torn are the torn writes at the end of the journal, bytes that were
 	// never acknowledged, ignored here and cut off by TrimTorn: the end of
-	// the last file that holds more than a header, and the headers of files
-	// begun after it that never became durable. (Files after the one being
-	// written are left by a rotation that failed and whose removal did not
-	// become durable: they hold nothing but a header.)
+	// the newest file, and the headers that never became durable of files
+	// after which no file holds more than a header (Begin removes a file
+	// whose header it could not make durable; a crash may bring it back).
 	Torn []Torn
 	// next is the number the next new file gets.
 	next uint64
@@ -114,9 +113,10 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 		if err != nil {
 			return nil, fmt.Errorf("journal: reading %s: %w", path.Join(dir, name), err)
 		}
-		// last: no file after this one holds more than a header, so
-		// this one was being written (read only when needed).
-		last := func() (bool, error) { return holdAtMostAHeader(fsys, dir, nums[i+1:]) }
+		// newest: the file being written. A later file means this
+		// one is complete: the writer writes nothing more into a file
+		// once it has begun the next one.
+		newest := i == len(nums)-1
 		fh, herr := decodeFileHeader(data)
 		var cd *codec
 		if herr == nil {
@@ -131,8 +131,11 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 			// header leaves at most a header's length of bytes before
 			// the zeros. A header that does not read in front of more
 			// than that, or one that fails authentication, was durable.
+			// A file after it holding a header alone may be one that
+			// Begin made durable after this one failed (and its
+			// removal was lost in a crash): neither holds a record.
 			if !errors.Is(herr, ErrTampered) && holdsAtMostAHeader(data) {
-				ok, err := last()
+				ok, err := holdAtMostAHeader(fsys, dir, nums[i+1:])
 				if err != nil {
 					return nil, err
 				}
@@ -179,14 +182,7 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 				err = fmt.Errorf("%w: record starts at sequence number %d, want %d", wal.ErrCorrupt, r.FirstSeq, g.LastSeq()+1)
 			}
 			if err != nil {
-				tornTail := torn && !validRecordAfter(cd, data, off+1, end, g.LastSeq())
-				if tornTail {
-					var lerr error
-					if tornTail, lerr = last(); lerr != nil {
-						return nil, lerr
-					}
-				}
-				if tornTail {
+				if torn && newest && !validRecordAfter(cd, data, off+1, end, g.LastSeq()) {
 					c.Torn = append(c.Torn, Torn{File: name, Offset: int64(off), Bytes: int64(len(data) - off)})
 				} else {
 					g.Damage = &Damage{File: name, Offset: int64(off), Err: err, Bytes: int64(len(data) - off)}

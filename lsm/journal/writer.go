@@ -104,7 +104,11 @@ type Writer struct {
 	pending    [][]byte    // taken from buf as stored, not yet durable (retried after a failure)
 	pendingRaw int64       // the bytes of pending's records as appended
 	files      []fileState // this writer's files, oldest first; the last is being written
-	sealed     chunkPool   // for pending, when the file is sealed
+	// begun is the next file, begun (its header durable) but not opened
+	// yet: nothing more is written into the current file, and rounds fail
+	// until it opens.
+	begun  *begunFile
+	sealed chunkPool // for pending, when the file is sealed
 
 	fsyncs, failures, bytesWritten, diskBytes, nfiles atomic.Int64
 }
@@ -113,6 +117,12 @@ type fileState struct {
 	num     uint64
 	lastSeq uint64 // of the last record written to it
 	size    int64
+}
+
+// begunFile is a file rotate began and could not open.
+type begunFile struct {
+	num   uint64
+	codec *codec
 }
 
 // round is one write+fsync; its waiters learn its outcome together.
@@ -386,7 +396,7 @@ func (w *Writer) loop() {
 // rotateAndRemove starts the next file once the current one is full (after
 // a successful round) and deletes the files already shipped. Under wmu.
 func (w *Writer) rotateAndRemove() {
-	if w.failing == 0 && len(w.pending) == 0 && w.off >= w.opts.FileBytes {
+	if w.begun == nil && w.failing == 0 && len(w.pending) == 0 && w.off >= w.opts.FileBytes {
 		w.rotate()
 	}
 	w.removeShipped()
@@ -396,6 +406,14 @@ func (w *Writer) rotateAndRemove() {
 // failed round left) at the last durable offset, fsyncs, and completes the
 // round's waiters with the outcome.
 func (w *Writer) writeRound() error {
+	if w.begun != nil {
+		// The records go into the file begun last, never into the one
+		// before it: a later file means the earlier ones are complete.
+		if err := w.openBegun(); err != nil {
+			w.failRound(err)
+			return err
+		}
+	}
 	w.mu.Lock()
 	r := w.next
 	r.upTo = w.appended
@@ -469,6 +487,18 @@ func (w *Writer) writeRound() error {
 	return err
 }
 
+// failRound fails the next round's waiters with err before anything is
+// taken from the buffer: its records wait there for the retry.
+func (w *Writer) failRound(err error) {
+	w.failures.Add(1)
+	w.mu.Lock()
+	r := w.next
+	w.next = newRound()
+	r.err = err
+	close(r.done)
+	w.mu.Unlock()
+}
+
 // reserve reserves the current file's space up to at least end, a step
 // ahead, unless the file system cannot. A failure other than that is left
 // to the write, which says whether the disk is full, and reserving is not
@@ -488,29 +518,44 @@ func (w *Writer) reserve(end int64) {
 	w.allocated = to // on failure: where reserving is tried next
 }
 
-// rotate starts the next file. On failure the current one goes on growing
-// and rotation is tried again after the next write.
+// rotate starts the next file. If beginning it fails, the current one
+// goes on growing and rotation is tried again after the next write. Once
+// it is begun, its header durable, nothing more is written into the
+// current file (Scan takes a later file for proof that the earlier ones
+// are complete): if it does not open, the next rounds fail, and each
+// tries to open it again.
 func (w *Writer) rotate() {
 	num, cd, err := w.d.begin(w.h)
-	if err == nil {
-		var f File
-		if f, err = w.d.fs.OpenFile(w.d.file(fileName(num))); err == nil {
-			// Give back the space reserved past the last record (not
-			// synced: zeros that come back after a crash are read as
-			// the end of the file).
-			if w.allocated > w.off {
-				_ = w.file.Truncate(w.off)
-			}
-			w.file.Close()
-			w.file, w.codec, w.off, w.allocated = f, cd, int64(cd.hdrLen), int64(cd.hdrLen)
-			w.files = append(w.files, fileState{num: num, lastSeq: w.files[len(w.files)-1].lastSeq, size: w.off})
-			w.diskBytes.Add(w.off)
-			w.nfiles.Add(1)
-			return
-		}
-		w.d.removeFailed(w.d.file(fileName(num)))
+	if err != nil {
+		w.opts.Logger.Warn("journal: starting a new file failed; the current one keeps growing", "dir", w.d.path, "err", err)
+		return
 	}
-	w.opts.Logger.Warn("journal: starting a new file failed; the current one keeps growing", "dir", w.d.path, "err", err)
+	w.begun = &begunFile{num: num, codec: cd}
+	w.diskBytes.Add(int64(cd.hdrLen))
+	w.nfiles.Add(1)
+	if err := w.openBegun(); err != nil {
+		w.opts.Logger.Warn("journal: opening the new file failed; writes wait until it opens", "dir", w.d.path, "err", err)
+	}
+}
+
+// openBegun opens the file rotate began and writes into it from now on.
+func (w *Writer) openBegun() error {
+	b := w.begun
+	name := w.d.file(fileName(b.num))
+	f, err := w.d.fs.OpenFile(name)
+	if err != nil {
+		return fmt.Errorf("journal: opening %s: %w", name, err)
+	}
+	// Give back the space reserved past the last record (not synced:
+	// zeros that come back after a crash are read as the end of the file).
+	if w.allocated > w.off {
+		_ = w.file.Truncate(w.off)
+	}
+	w.file.Close()
+	w.file, w.codec, w.off, w.allocated = f, b.codec, int64(b.codec.hdrLen), int64(b.codec.hdrLen)
+	w.files = append(w.files, fileState{num: b.num, lastSeq: w.files[len(w.files)-1].lastSeq, size: w.off})
+	w.begun = nil
+	return nil
 }
 
 // removeShipped deletes the files (all but the current one) whose records

@@ -34,6 +34,7 @@ const (
 	OpRemove
 	OpRename
 	OpAllocate
+	OpOpen
 )
 
 func (o Op) String() string {
@@ -52,6 +53,8 @@ func (o Op) String() string {
 		return "rename"
 	case OpAllocate:
 		return "allocate"
+	case OpOpen:
+		return "open"
 	}
 	return fmt.Sprintf("op%d", int(o))
 }
@@ -297,6 +300,9 @@ func (f *FS) Create(name string) (journal.File, error) {
 func (f *FS) OpenFile(name string) (journal.File, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.fault(OpOpen, clean(name)); err != nil {
+		return nil, err
+	}
 	d, base, err := f.lookup(name)
 	if err != nil {
 		return nil, err
