@@ -27,7 +27,9 @@ type conn struct {
 	// cancel ends the context of the connection and of its calls.
 	cancel context.CancelFunc
 
-	// sem bounds the calls of this connection in flight.
+	// sem bounds the calls of this connection in flight: each holds a
+	// slot until its reply is written or dropped, so a client that does
+	// not read has at most MaxInFlightPerConn replies waiting.
 	sem chan struct{}
 	// inflight counts the calls read and not yet answered: handled, or
 	// with a reply not yet written.
@@ -46,6 +48,13 @@ type conn struct {
 	spare   []*[]byte
 	writing bool
 	broken  atomic.Bool
+
+	// queuedBytes counts the bytes of this connection's replies waiting to
+	// be written; shed is set once the connection is closed for holding
+	// the most of them (see Server.queueReply). Both are guarded by the
+	// server's qmu.
+	queuedBytes int64
+	shed        bool
 }
 
 // remoteAddrPort returns the client's address and port (invalid for a
@@ -105,8 +114,8 @@ func (c *conn) serve(ctx context.Context) {
 	br := bufio.NewReaderSize(newQuickAckReader(c.nc), 64<<10)
 	for {
 		// Backpressure: no more reading while this connection has as many
-		// calls in flight as it allows, and no new call starts while the
-		// server as a whole is at its limit.
+		// calls in flight (or replies unwritten) as it allows, and no new
+		// call starts while the server as a whole runs as many as it allows.
 		select {
 		case c.sem <- struct{}{}:
 		case <-ctx.Done():
@@ -131,11 +140,11 @@ func (c *conn) serve(ctx context.Context) {
 		c.calls.Add(1)
 		go func() {
 			defer c.calls.Done()
-			// The call's slots (in c.sem and the server's) are given back
-			// once its reply is written or dropped, or at once when it has
-			// none (see release): clients that stop reading their replies
-			// hold at most MaxInFlightPerConn of them each, and at most
-			// MaxInFlight together.
+			// The server's slot is given back when the call has run, its
+			// slot in c.sem once its reply is written or dropped (see
+			// release): a client that stops reading its replies holds
+			// MaxInFlightPerConn of them at most, and none of the server's
+			// slots, so other clients are served on.
 			c.handle(ctx, rec)
 		}()
 	}
@@ -175,29 +184,27 @@ func (c *conn) readCall(br *bufio.Reader) ([]byte, error) {
 func (c *conn) handle(ctx context.Context, rec []byte) {
 	out := c.s.replies.Get()
 	e := xdr.NewEncoder(rpc.BeginRecord(*out))
-	if !c.s.dispatch(ctx, c, rec, e) {
-		*out = e.Buf
+	replied := c.s.dispatch(ctx, c, rec, e)
+	<-c.s.inflight // the call has run
+	*out = e.Buf
+	if !replied || !c.s.queueReply(c, len(e.Buf)) {
 		c.s.replies.Put(out)
 		c.release()
 		return
 	}
 	rpc.EndRecord(e.Buf)
-	*out = e.Buf
-	c.s.queuedReplies.Add(1)
 	c.send(out)
 }
 
 // release ends a call once its reply is written or dropped: it is no
-// longer counted in c.inflight, and gives back the slots it took before it
-// was read (in c.sem and in the server's inflight).
+// longer counted in c.inflight, and gives back its slot in c.sem.
 func (c *conn) release() {
 	c.inflight.Add(-1)
 	<-c.sem
-	<-c.s.inflight
 }
 
-// send writes a reply record, which it then gives back to the pool, and
-// frees the call's slots (release). A reply that cannot be written (the
+// send writes a reply record counted by queueReply, which it then gives
+// back to the pool, and ends the call (release). A reply that cannot be written (the
 // connection broke) is dropped the same way, so a closed connection
 // holds no slot.
 // Replies that complete while another goroutine is writing are queued and
@@ -229,9 +236,9 @@ func (c *conn) send(reply *[]byte) {
 			}
 		}
 		for i, b := range batch {
+			c.s.unqueueReply(c, len(*b))
 			c.s.replies.Put(b)
 			batch[i] = nil
-			c.s.queuedReplies.Add(-1)
 			c.release() // this call is done: the reader may take another
 		}
 
