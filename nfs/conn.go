@@ -31,8 +31,10 @@ type conn struct {
 	// slot until its reply is written or dropped, so a client that does
 	// not read has at most MaxInFlightPerConn replies waiting.
 	sem chan struct{}
-	// inflight counts the calls read and not yet answered: handled, or
-	// with a reply not yet written.
+	// inflight counts the calls begun and not yet answered: being
+	// received, waiting for a server slot, handled, or with a reply not
+	// yet written. It is -1 (evictedMark) once the connection is chosen to
+	// make room at MaxConnections, after which no call begins (claimCall).
 	inflight atomic.Int32
 	// lastCallNano is when the last call was read (or the connection
 	// accepted), in Unix nanoseconds: the connection idle the longest
@@ -89,6 +91,36 @@ func newConn(s *Server, nc net.Conn, cancel context.CancelFunc) *conn {
 	return c
 }
 
+// evictedMark is conn.inflight of a connection closed to make room at
+// MaxConnections.
+const evictedMark = -1
+
+// errEvicted ends the reader of a connection closed to make room at
+// MaxConnections.
+var errEvicted = errors.New("nfs: connection closed to make room at the connection limit")
+
+// claimCall counts a call beginning (its record has started), unless the
+// connection was chosen to make room (claimEviction): the two exclude each
+// other, so a call never begins on a connection being closed for being
+// idle.
+func (c *conn) claimCall() bool {
+	for {
+		n := c.inflight.Load()
+		if n == evictedMark {
+			return false
+		}
+		if c.inflight.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// claimEviction marks the connection as being closed to make room, if it
+// has no call begun.
+func (c *conn) claimEviction() bool {
+	return c.inflight.CompareAndSwap(0, evictedMark)
+}
+
 // lastCall returns when the last call was read (or the connection accepted).
 func (c *conn) lastCall() time.Time { return time.Unix(0, c.lastCallNano.Load()) }
 
@@ -124,7 +156,7 @@ func (c *conn) serve(ctx context.Context) {
 		rec, err := c.readCall(br)
 		if err != nil {
 			<-c.sem
-			if !errors.Is(err, io.EOF) && !c.closing.Load() && ctx.Err() == nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, errEvicted) && !c.closing.Load() && ctx.Err() == nil {
 				c.log.Debug("nfs: closing connection", "err", err)
 			}
 			return
@@ -133,10 +165,9 @@ func (c *conn) serve(ctx context.Context) {
 		select {
 		case c.s.inflight <- struct{}{}:
 		case <-ctx.Done():
-			<-c.sem
+			c.release()
 			return
 		}
-		c.inflight.Add(1)
 		c.calls.Add(1)
 		go func() {
 			defer c.calls.Done()
@@ -151,7 +182,9 @@ func (c *conn) serve(ctx context.Context) {
 }
 
 // readCall waits for the next record. A connection with no call in flight
-// that stays silent for IdleTimeout is closed.
+// that stays silent for IdleTimeout is closed. Once a record has started,
+// the call is counted in c.inflight (claimCall): on success the caller
+// ends it with release.
 func (c *conn) readCall(br *bufio.Reader) ([]byte, error) {
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
@@ -171,9 +204,16 @@ func (c *conn) readCall(br *bufio.Reader) ([]byte, error) {
 		}
 		return nil, err
 	}
-	// A record has started: the rest must follow within the idle timeout.
+	// A record has started: the connection is busy, and the rest must
+	// follow within the idle timeout.
+	if !c.claimCall() {
+		return nil, errEvicted
+	}
 	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
 	rec, err := rpc.ReadRecord(br, nil, c.s.opts.MaxRecordSize)
+	if err != nil {
+		c.inflight.Add(-1)
+	}
 	if errors.Is(err, rpc.ErrRecordTooLarge) {
 		c.s.logClient(context.Background(), c.log, slog.LevelWarn, c.remote, "nfs: record too large, closing connection", "max", c.s.opts.MaxRecordSize)
 	}
@@ -236,10 +276,13 @@ func (c *conn) send(reply *[]byte) {
 			}
 		}
 		for i, b := range batch {
-			c.s.unqueueReply(c, len(*b))
+			n := len(*b)
 			c.s.replies.Put(b)
 			batch[i] = nil
 			c.release() // this call is done: the reader may take another
+			// Counted until its call is released, so that no reply
+			// waiting means no call begun.
+			c.s.unqueueReply(c, n)
 		}
 
 		c.wmu.Lock()

@@ -250,7 +250,10 @@ func TestConnectionLimitClosesTheIdlest(t *testing.T) {
 	root := mount(t, a, "/a")
 	check(t, b.Null(cx))
 	check(t, a.Null(cx)) // b is now the idlest
-	waitFor(t, "no call in flight", func() bool { return ts.srv.Stats().InFlight == 0 })
+	waitFor(t, "no call in flight nor reply unwritten", func() bool {
+		st := ts.srv.Stats()
+		return st.InFlight == 0 && st.QueuedReplies == 0
+	})
 	c := dial(t, ts.addr)
 	check(t, c.Null(cx))
 	waitDone(t, b, "the idlest connection")

@@ -279,21 +279,27 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// idlestConn returns the connection with no call in flight whose last call
-// is the oldest, or nil if every connection has calls in flight. s.mu must
-// be held.
+// idlestConn returns the connection with no call begun whose last call is
+// the oldest, claimed for eviction (claimEviction: no call begins on it
+// any more), or nil if every connection has calls begun. s.mu must be held.
 func (s *Server) idlestConn() *conn {
-	var idlest *conn
-	var since int64
-	for c := range s.conns {
-		if c.inflight.Load() > 0 {
-			continue
+	busy := make(map[*conn]bool)
+	for {
+		var idlest *conn
+		var since int64
+		for c := range s.conns {
+			if busy[c] || c.inflight.Load() != 0 {
+				continue
+			}
+			if at := c.lastCallNano.Load(); idlest == nil || at < since {
+				idlest, since = c, at
+			}
 		}
-		if at := c.lastCallNano.Load(); idlest == nil || at < since {
-			idlest, since = c, at
+		if idlest == nil || idlest.claimEviction() {
+			return idlest
 		}
+		busy[idlest] = true // a call began meanwhile
 	}
-	return idlest
 }
 
 // queueReply counts a reply of n bytes about to be queued on c. When the
