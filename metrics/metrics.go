@@ -231,7 +231,7 @@ var (
 		{newFamily("zerofs_disk_cache_corrupt_total", "Cache files dropped after failing verification.", prometheus.CounterValue), func(s cache.DiskStats) int64 { return s.Corrupt }},
 	}
 	connections = newFamily("zerofs_nfs_connections", "Open client connections.", prometheus.GaugeValue)
-	inFlight    = newFamily("zerofs_nfs_calls_in_flight", "Calls being answered or whose reply is not yet written.", prometheus.GaugeValue)
+	inFlight    = newFamily("zerofs_nfs_calls_in_flight", "Calls being handled.", prometheus.GaugeValue)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {

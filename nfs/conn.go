@@ -27,10 +27,14 @@ type conn struct {
 	// cancel ends the context of the connection and of its calls.
 	cancel context.CancelFunc
 
-	// sem bounds the calls of this connection in flight.
+	// sem bounds the calls of this connection in flight: each holds a
+	// slot until its reply is written or dropped, so a client that does
+	// not read has at most MaxInFlightPerConn replies waiting.
 	sem chan struct{}
-	// inflight counts the calls read and not yet answered: handled, or
-	// with a reply not yet written.
+	// inflight counts the calls begun and not yet answered: being
+	// received, waiting for a server slot, handled, or with a reply not
+	// yet written. It is -1 (evictedMark) once the connection is chosen to
+	// make room at MaxConnections, after which no call begins (claimCall).
 	inflight atomic.Int32
 	// lastCallNano is when the last call was read (or the connection
 	// accepted), in Unix nanoseconds: the connection idle the longest
@@ -46,16 +50,25 @@ type conn struct {
 	spare   []*[]byte
 	writing bool
 	broken  atomic.Bool
+
+	// queuedBytes counts the bytes of this connection's replies waiting to
+	// be written; shed is set once the connection is closed for holding
+	// the most of them (see Server.queueReply). Both are guarded by the
+	// server's qmu.
+	queuedBytes int64
+	shed        bool
 }
 
 // remoteAddrPort returns the client's address and port (invalid for a
-// connection that is not IP).
+// connection that is not IP). The address is an IPv4 one for an
+// IPv4-mapped IPv6 address, and has no IPv6 zone (that of a link-local
+// client, fe80::1%eth0), which no prefix of AllowedClients would contain.
 func remoteAddrPort(nc net.Conn) (netip.Addr, uint16) {
 	ap, err := netip.ParseAddrPort(nc.RemoteAddr().String())
 	if err != nil {
 		return netip.Addr{}, 0
 	}
-	return ap.Addr().Unmap(), ap.Port()
+	return ap.Addr().Unmap().WithZone(""), ap.Port()
 }
 
 // remoteAddr returns the client's address (invalid for a connection that
@@ -78,6 +91,36 @@ func newConn(s *Server, nc net.Conn, cancel context.CancelFunc) *conn {
 	}
 	c.lastCallNano.Store(time.Now().UnixNano())
 	return c
+}
+
+// evictedMark is conn.inflight of a connection closed to make room at
+// MaxConnections.
+const evictedMark = -1
+
+// errEvicted ends the reader of a connection closed to make room at
+// MaxConnections.
+var errEvicted = errors.New("nfs: connection closed to make room at the connection limit")
+
+// claimCall counts a call beginning (its record has started), unless the
+// connection was chosen to make room (claimEviction): the two exclude each
+// other, so a call never begins on a connection being closed for being
+// idle.
+func (c *conn) claimCall() bool {
+	for {
+		n := c.inflight.Load()
+		if n == evictedMark {
+			return false
+		}
+		if c.inflight.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// claimEviction marks the connection as being closed to make room, if it
+// has no call begun.
+func (c *conn) claimEviction() bool {
+	return c.inflight.CompareAndSwap(0, evictedMark)
 }
 
 // lastCall returns when the last call was read (or the connection accepted).
@@ -105,8 +148,8 @@ func (c *conn) serve(ctx context.Context) {
 	br := bufio.NewReaderSize(newQuickAckReader(c.nc), 64<<10)
 	for {
 		// Backpressure: no more reading while this connection has as many
-		// calls in flight as it allows, and no new call starts while the
-		// server as a whole is at its limit.
+		// calls in flight (or replies unwritten) as it allows, and no new
+		// call starts while the server as a whole runs as many as it allows.
 		select {
 		case c.sem <- struct{}{}:
 		case <-ctx.Done():
@@ -115,7 +158,7 @@ func (c *conn) serve(ctx context.Context) {
 		rec, err := c.readCall(br)
 		if err != nil {
 			<-c.sem
-			if !errors.Is(err, io.EOF) && !c.closing.Load() && ctx.Err() == nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, errEvicted) && !c.closing.Load() && ctx.Err() == nil {
 				c.log.Debug("nfs: closing connection", "err", err)
 			}
 			return
@@ -124,25 +167,26 @@ func (c *conn) serve(ctx context.Context) {
 		select {
 		case c.s.inflight <- struct{}{}:
 		case <-ctx.Done():
-			<-c.sem
+			c.release()
 			return
 		}
-		c.inflight.Add(1)
 		c.calls.Add(1)
 		go func() {
 			defer c.calls.Done()
-			// The call's slots (in c.sem and the server's) are given back
-			// once its reply is written or dropped, or at once when it has
-			// none (see release): clients that stop reading their replies
-			// hold at most MaxInFlightPerConn of them each, and at most
-			// MaxInFlight together.
+			// The server's slot is given back when the call has run, its
+			// slot in c.sem once its reply is written or dropped (see
+			// release): a client that stops reading its replies holds
+			// MaxInFlightPerConn of them at most, and none of the server's
+			// slots, so other clients are served on.
 			c.handle(ctx, rec)
 		}()
 	}
 }
 
 // readCall waits for the next record. A connection with no call in flight
-// that stays silent for IdleTimeout is closed.
+// that stays silent for IdleTimeout is closed. Once a record has started,
+// the call is counted in c.inflight (claimCall): on success the caller
+// ends it with release.
 func (c *conn) readCall(br *bufio.Reader) ([]byte, error) {
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
@@ -162,9 +206,16 @@ func (c *conn) readCall(br *bufio.Reader) ([]byte, error) {
 		}
 		return nil, err
 	}
-	// A record has started: the rest must follow within the idle timeout.
+	// A record has started: the connection is busy, and the rest must
+	// follow within the idle timeout.
+	if !c.claimCall() {
+		return nil, errEvicted
+	}
 	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
 	rec, err := rpc.ReadRecord(br, nil, c.s.opts.MaxRecordSize)
+	if err != nil {
+		c.inflight.Add(-1)
+	}
 	if errors.Is(err, rpc.ErrRecordTooLarge) {
 		c.s.logClient(context.Background(), c.log, slog.LevelWarn, c.remote, "nfs: record too large, closing connection", "max", c.s.opts.MaxRecordSize)
 	}
@@ -175,29 +226,27 @@ func (c *conn) readCall(br *bufio.Reader) ([]byte, error) {
 func (c *conn) handle(ctx context.Context, rec []byte) {
 	out := c.s.replies.Get()
 	e := xdr.NewEncoder(rpc.BeginRecord(*out))
-	if !c.s.dispatch(ctx, c, rec, e) {
-		*out = e.Buf
+	replied := c.s.dispatch(ctx, c, rec, e)
+	<-c.s.inflight // the call has run
+	*out = e.Buf
+	if !replied || !c.s.queueReply(c, len(e.Buf)) {
 		c.s.replies.Put(out)
 		c.release()
 		return
 	}
 	rpc.EndRecord(e.Buf)
-	*out = e.Buf
-	c.s.queuedReplies.Add(1)
 	c.send(out)
 }
 
 // release ends a call once its reply is written or dropped: it is no
-// longer counted in c.inflight, and gives back the slots it took before it
-// was read (in c.sem and in the server's inflight).
+// longer counted in c.inflight, and gives back its slot in c.sem.
 func (c *conn) release() {
 	c.inflight.Add(-1)
 	<-c.sem
-	<-c.s.inflight
 }
 
-// send writes a reply record, which it then gives back to the pool, and
-// frees the call's slots (release). A reply that cannot be written (the
+// send writes a reply record counted by queueReply, which it then gives
+// back to the pool, and ends the call (release). A reply that cannot be written (the
 // connection broke) is dropped the same way, so a closed connection
 // holds no slot.
 // Replies that complete while another goroutine is writing are queued and
@@ -229,10 +278,13 @@ func (c *conn) send(reply *[]byte) {
 			}
 		}
 		for i, b := range batch {
+			n := len(*b)
 			c.s.replies.Put(b)
 			batch[i] = nil
-			c.s.queuedReplies.Add(-1)
 			c.release() // this call is done: the reader may take another
+			// Counted until its call is released, so that no reply
+			// waiting means no call begun.
+			c.s.unqueueReply(c, n)
 		}
 
 		c.wmu.Lock()

@@ -3,6 +3,8 @@ package nfs_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -20,12 +22,18 @@ import (
 	"github.com/zerofs-go/zerofsd/nfs/xdr"
 )
 
-// unreadReplies serves a 1 MiB file with MaxInFlight slots and has conns
-// connections send calls READs of all of it each, never reading a reply.
-// It returns once the server holds as many replies as it will (every slot
-// held by a reply that cannot be written), failing the test if it ever
-// holds more than MaxInFlight.
-func unreadReplies(t *testing.T, maxInFlight, conns, calls int) (*testServer, []net.Conn) {
+// unreadReplyServer serves a 1 MiB file over pipe connections (see
+// pipeListener), whose clients send READs and never read the replies.
+type unreadReplyServer struct {
+	*testServer
+	ln *pipeListener
+	fh []byte
+	// bound is the server's bound on the bytes of replies waiting to be
+	// written: MaxInFlight MiB.
+	bound int64
+}
+
+func startUnreadReplyServer(t *testing.T, opts nfs.ServerOptions) *unreadReplyServer {
 	t.Helper()
 	fs, _ := newFS(t)
 	cx := ctx(t)
@@ -33,67 +41,119 @@ func unreadReplies(t *testing.T, maxInFlight, conns, calls int) (*testServer, []
 	check(t, err)
 	_, err = fs.Write(cx, kvfs.Cred{}, f.Attr.Ino, 0, make([]byte, 1<<20))
 	check(t, err)
-	fh := nfs.Handle{FSID: fs.FSID(), Ino: f.Attr.Ino, Gen: f.Attr.Gen}.Bytes()
-	ts := startServer(t, nfs.ServerOptions{MaxInFlight: maxInFlight, WriteTimeout: time.Hour},
-		&nfs.Export{Name: "a", Path: "/a", FS: fs})
+	opts.WriteTimeout = time.Hour
+	ts := startServer(t, opts, &nfs.Export{Name: "a", Path: "/a", FS: fs})
 	ln := newPipeListener()
 	ts.serveOn(t, ln)
-
-	var clients []net.Conn
-	for i := range conns {
-		nc := ln.dial(t)
-		clients = append(clients, nc)
-		var wire []byte
-		for j := range calls {
-			e := xdr.NewEncoder(rpc.BeginRecord(nil))
-			rpc.AppendCall(e, uint32(i<<16|j), nfs.ProgramNFS, nfs.VersionNFS, nfs.ProcRead, rpc.OpaqueAuth{})
-			e.Opaque(fh)
-			e.Uint64(0)
-			e.Uint32(1 << 20)
-			rpc.EndRecord(e.Buf)
-			wire = append(wire, e.Buf...)
-		}
-		go nc.Write(wire) // blocks while the server does not read; fails when closed
-	}
-	waitFor(t, "every slot held by an unread reply", func() bool {
-		st := ts.srv.Stats()
-		if st.QueuedReplies > maxInFlight {
-			t.Fatalf("%d replies held with MaxInFlight %d (%+v)", st.QueuedReplies, maxInFlight, st)
-		}
-		return st.QueuedReplies == maxInFlight && st.InFlight == maxInFlight
-	})
-	return ts, clients
-}
-
-// Replies a client does not read count against MaxInFlight until they are
-// written: clients that pipeline large READs and never read the replies
-// make the server hold at most MaxInFlight replies, not one connection's
-// limit per connection.
-func TestUnreadRepliesStayWithinMaxInFlight(t *testing.T) {
-	// Nine calls for eight slots: the ninth waits for a slot. (Were a
-	// reply's slot given back before it is written, the ninth would run
-	// and its reply be held too.)
-	const maxInFlight = 8
-	ts, _ := unreadReplies(t, maxInFlight, 3, 3)
-	if st := ts.srv.Stats(); st.QueuedReplies != maxInFlight {
-		t.Fatalf("stats %+v, want %d replies held", st, maxInFlight)
+	return &unreadReplyServer{
+		testServer: ts,
+		ln:         ln,
+		fh:         nfs.Handle{FSID: fs.FSID(), Ino: f.Attr.Ino, Gen: f.Attr.Gen}.Bytes(),
+		bound:      int64(opts.MaxInFlight) << 20,
 	}
 }
 
-// Closing the connections whose replies hold the server's slots gives the
-// slots back: the calls still waiting run (their replies are dropped), and
-// other clients are served.
-func TestClosedConnectionsGiveBackReplySlots(t *testing.T) {
-	ts, clients := unreadReplies(t, 4, 3, 3)
-	for _, nc := range clients {
-		nc.Close()
+// sendReads opens a connection that sends calls READs of size bytes and
+// never reads a reply; it returns the client's end.
+func (u *unreadReplyServer) sendReads(t *testing.T, calls, size int) net.Conn {
+	t.Helper()
+	nc := u.ln.dial(t)
+	var wire []byte
+	for j := range calls {
+		e := xdr.NewEncoder(rpc.BeginRecord(nil))
+		rpc.AppendCall(e, uint32(j+1), nfs.ProgramNFS, nfs.VersionNFS, nfs.ProcRead, rpc.OpaqueAuth{})
+		e.Opaque(u.fh)
+		e.Uint64(0)
+		e.Uint32(uint32(size))
+		rpc.EndRecord(e.Buf)
+		wire = append(wire, e.Buf...)
 	}
-	waitFor(t, "the closed connections' slots given back", func() bool {
-		st := ts.srv.Stats()
-		return st == nfs.ServerStats{}
+	go nc.Write(wire) // blocks while the server does not read; fails when closed
+	return nc
+}
+
+// waitQueued waits until the server holds n replies waiting to be written,
+// failing the test if their bytes ever pass the bound.
+func (u *unreadReplyServer) waitQueued(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d replies waiting to be written", n), func() bool {
+		st := u.srv.Stats()
+		if st.QueuedReplyBytes > u.bound {
+			t.Fatalf("%d bytes of replies held, bound %d (%+v)", st.QueuedReplyBytes, u.bound, st)
+		}
+		return st.QueuedReplies == n
 	})
-	c := dial(t, ts.addr)
-	check(t, c.Null(ctx(t)))
+}
+
+// served fails the test unless an unrelated client gets answers to NULL
+// and GETATTR (within 30 seconds: the server must not wait for the
+// replies that others do not read).
+func (u *unreadReplyServer) served(t *testing.T) {
+	t.Helper()
+	c := dial(t, u.addr)
+	root := mount(t, c, "/a")
+	cx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Null(cx); err != nil {
+		t.Fatalf("NULL of an unrelated client: %v (stats %+v)", err, u.srv.Stats())
+	}
+	if _, err := c.Getattr(cx, root); err != nil {
+		t.Fatalf("GETATTR of an unrelated client: %v (stats %+v)", err, u.srv.Stats())
+	}
+}
+
+// Replies that clients do not read do not hold the server's call slots:
+// with every one of MaxInFlight calls answered and unread, another
+// client is served.
+func TestUnreadRepliesLeaveOthersServed(t *testing.T) {
+	u := startUnreadReplyServer(t, nfs.ServerOptions{MaxInFlight: 8})
+	for range 2 {
+		u.sendReads(t, 4, 512<<10)
+	}
+	u.waitQueued(t, 8)
+	u.served(t)
+	if st := u.srv.Stats(); st.QueuedReplies != 8 || st.Connections != 3 {
+		t.Fatalf("stats %+v, want 8 replies waiting on 2 connections and the client's", st)
+	}
+}
+
+// The bytes of replies waiting to be written stay within MaxInFlight MiB
+// in the whole server: past it, the connection holding the most is closed,
+// and the others, and other clients, are served on.
+func TestUnreadRepliesPastTheBoundCloseTheLargest(t *testing.T) {
+	var logs testenv.SyncBuffer
+	u := startUnreadReplyServer(t, nfs.ServerOptions{MaxInFlight: 4, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	const size = 512 << 10 // 7 replies fit in 4 MiB, 8 do not
+	small := u.sendReads(t, 2, size)
+	u.waitQueued(t, 2)
+	large := u.sendReads(t, 5, size)
+	u.waitQueued(t, 7)
+	u.served(t)
+
+	other := u.sendReads(t, 1, size)
+	u.waitQueued(t, 3) // large's 5 dropped
+	waitClosedByServer(t, large)
+	u.served(t)
+	if st := u.srv.Stats(); st.QueuedReplyBytes > u.bound || st.QueuedReplyBytes < 3*size {
+		t.Fatalf("stats %+v, want the 3 replies of the connections left (bound %d)", st, u.bound)
+	}
+	// The connections left are open: their replies are written once read.
+	for _, nc := range []net.Conn{small, other} {
+		if _, err := nc.Read(make([]byte, 1)); err != nil {
+			t.Fatalf("reading a reply on a connection left open: %v", err)
+		}
+		go io.Copy(io.Discard, nc)
+	}
+	// Once more: the connection is closed, without a log line.
+	u.waitQueued(t, 0)
+	large2 := u.sendReads(t, 7, size)
+	u.waitQueued(t, 7)
+	u.sendReads(t, 1, size)
+	u.waitQueued(t, 1)
+	waitClosedByServer(t, large2)
+	if n := strings.Count(logs.String(), "closing the connection holding the most"); n != 1 {
+		t.Fatalf("%d lines for two connections closed, want 1:\n%s", n, logs.String())
+	}
 }
 
 // An Accept that fails, as it does when file descriptors run out, is
@@ -190,7 +250,10 @@ func TestConnectionLimitClosesTheIdlest(t *testing.T) {
 	root := mount(t, a, "/a")
 	check(t, b.Null(cx))
 	check(t, a.Null(cx)) // b is now the idlest
-	waitFor(t, "no call in flight", func() bool { return ts.srv.Stats().InFlight == 0 })
+	waitFor(t, "no call in flight nor reply unwritten", func() bool {
+		st := ts.srv.Stats()
+		return st.InFlight == 0 && st.QueuedReplies == 0
+	})
 	c := dial(t, ts.addr)
 	check(t, c.Null(cx))
 	waitDone(t, b, "the idlest connection")

@@ -101,9 +101,9 @@ func mountProcedure(proc uint32) (procedure, bool) {
 }
 
 // dispatch decodes one call record and appends its reply to e. It returns
-// false when no reply must be sent (the record is not a call, or it is a
-// retransmission of a call still running); the Observer hears only of
-// calls answered.
+// false when no reply must be sent (the record is not a call, it is a
+// retransmission of a call still running, or the call failed with its
+// context canceled); the Observer hears only of calls answered.
 func (s *Server) dispatch(ctx context.Context, c *conn, rec []byte, e *xdr.Encoder) bool {
 	obs := s.opts.Observer
 	if obs == nil {
@@ -187,6 +187,10 @@ func (s *Server) dispatchCall(ctx context.Context, c *conn, rec []byte, e *xdr.E
 	}
 
 	start := e.Len()
+	// canceled is set when the call failed with ctx canceled: the failure
+	// may be the cancellation's alone, so it is neither answered nor
+	// cached, and a retransmission runs the call again.
+	canceled := false
 	if proc.metadata && h.Prog == ProgramNFS {
 		key := makeReplyKey(c.remote, h.XID, h.Proc, rec[d.Offset():])
 		cached, fresh := s.replyCache.begin(key)
@@ -199,7 +203,7 @@ func (s *Server) dispatchCall(ctx context.Context, c *conn, rec []byte, e *xdr.E
 			return true
 		}
 		defer func() {
-			if info.Accept == rpc.Success && !info.AuthFailed {
+			if info.Accept == rpc.Success && !info.AuthFailed && !canceled {
 				s.replyCache.finish(key, &cachedReply{reply: e.Buf[start:], export: info.Export, status: info.Status})
 			} else {
 				s.replyCache.finish(key, nil)
@@ -242,6 +246,14 @@ func (s *Server) dispatchCall(ctx context.Context, c *conn, rec []byte, e *xdr.E
 	}
 	if info.Accept == rpc.Success && proc.hasStatus {
 		info.Status = resultStatus(e.Buf, r.resultStart)
+	}
+	if ctx.Err() != nil && (info.Accept != rpc.Success || info.Status != 0) {
+		// The connection is closing (evicted at MaxConnections, or
+		// Shutdown's deadline passed): a call that succeeded is answered
+		// and cached as ever, one that failed is left to a retransmission.
+		canceled = true
+		e.Truncate(start)
+		return false
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		attrs := []any{"op", proc.name, "xid", h.XID, "remote", c.remote}

@@ -10,11 +10,13 @@
 //
 // Each connection has one reader goroutine that reads record-marked calls
 // and starts a goroutine per call. At most MaxInFlightPerConn calls per
-// connection and MaxInFlight calls in the whole server run at once, each
-// counted until its reply is written (or dropped with its connection), so
-// replies that clients do not read are bounded by MaxInFlight in the whole
-// server; when a limit is reached the reader stops reading from the socket
-// (backpressure through TCP). At MaxConnections a new connection takes the
+// connection and MaxInFlight calls in the whole server run at once; when a
+// limit is reached the reader stops reading from the socket (backpressure
+// through TCP). A call counts against its connection's limit until its
+// reply is written (or dropped with its connection), so a client that does
+// not read its replies holds at most MaxInFlightPerConn of them; replies
+// waiting to be written in the whole server are bounded to MaxInFlight MiB
+// by closing the connection holding the most, never by making a call wait. At MaxConnections a new connection takes the
 // place of the one idle the longest, or is closed when every connection
 // has calls in flight. Replies are written as calls complete, in any order, one
 // writer at a time per connection; the client matches them by xid. A slow
@@ -138,7 +140,8 @@
 // are logged by their RFC 1813 names (Status.String, MountStatus.String:
 // NFS3ERR_IO, MNT3ERR_ACCES). An optional Observer receives every answered
 // call (export, procedure, status, latency, sizes) for metrics, and
-// Server.Stats reports connections and calls in flight.
+// Server.Stats reports connections, calls in flight and replies waiting
+// to be written.
 //
 // What it does not do: UDP, NLM locking, NFSv4, or RPCSEC_GSS; the
 // portmapper (serving one, or registering with rpcbind) is package portmap. The export registry (reload, configuration) lives in package

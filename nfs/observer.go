@@ -47,12 +47,14 @@ type CallInfo struct {
 // ServerStats is a snapshot of the server's load.
 type ServerStats struct {
 	Connections int
-	// InFlight counts the calls being handled or whose reply is not yet
-	// written (at most MaxInFlight).
+	// InFlight counts the calls being handled (at most MaxInFlight).
 	InFlight int
-	// QueuedReplies counts the replies built and not yet written: each
-	// holds one of InFlight's slots.
+	// QueuedReplies counts the replies built and not yet written or
+	// dropped.
 	QueuedReplies int
+	// QueuedReplyBytes counts the bytes of the replies waiting to be
+	// written on connections still served (at most MaxInFlight MiB).
+	QueuedReplyBytes int64
 }
 
 // Stats returns the current number of connections, calls in flight and
@@ -61,7 +63,10 @@ func (s *Server) Stats() ServerStats {
 	s.mu.Lock()
 	n := len(s.conns)
 	s.mu.Unlock()
-	return ServerStats{Connections: n, InFlight: len(s.inflight), QueuedReplies: int(s.queuedReplies.Load())}
+	s.qmu.Lock()
+	queuedBytes := s.queuedBytes
+	s.qmu.Unlock()
+	return ServerStats{Connections: n, InFlight: len(s.inflight), QueuedReplies: int(s.queuedReplies.Load()), QueuedReplyBytes: queuedBytes}
 }
 
 // resultStatus reads the status word at the start of a procedure's results.

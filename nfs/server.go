@@ -30,10 +30,10 @@ type ServerOptions struct {
 	// MaxInFlightPerConn limits the calls of one connection handled at
 	// once (default 64).
 	MaxInFlightPerConn int
-	// MaxInFlight limits the calls handled at once in the whole server,
-	// each counted until its reply is written (default 1024): replies that
-	// clients do not read hold no more than that many slots, and memory,
-	// in the whole server.
+	// MaxInFlight limits the calls handled at once in the whole server
+	// (default 1024). It also bounds the replies waiting to be written in
+	// the whole server, to MaxInFlight MiB (replyBytesPerInFlight): past
+	// it, the connection holding the most is closed.
 	MaxInFlight int
 	// IdleTimeout closes a connection with no call in flight that sent
 	// nothing for this long (default 15 minutes).
@@ -66,6 +66,11 @@ const (
 	DefaultCancelWait         = 5 * time.Second
 )
 
+// replyBytesPerInFlight is, per MaxInFlight slot, how many bytes of replies
+// may wait to be written in the whole server (1 GiB at the default
+// MaxInFlight: 1024 READ replies of 1 MiB).
+const replyBytesPerInFlight = maxIOSize
+
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("nfs: server closed")
 
@@ -76,13 +81,25 @@ type Server struct {
 	verf    [8]byte
 	replies *xdr.Pool
 	// inflight is the server-wide call semaphore: a slot is taken before
-	// a call is handled and given back when its reply is written or
-	// dropped.
+	// a call is handled and given back when it has run.
 	inflight chan struct{}
 	// queuedReplies counts the replies built and not yet written or
 	// dropped.
 	queuedReplies atomic.Int64
-	mounts        *mountTable
+
+	// qmu guards queuedBytes, queuedConns and the connections' queuedBytes
+	// and shed.
+	qmu sync.Mutex
+	// queuedBytes counts the bytes of the replies waiting to be written on
+	// connections not shed; at most maxQueuedBytes.
+	queuedBytes    int64
+	maxQueuedBytes int64
+	// queuedConns holds the connections with replies waiting.
+	queuedConns map[*conn]struct{}
+	// shedLog limits the lines of connections closed for their replies.
+	shedLog *ratelog.Limiter[struct{}]
+
+	mounts *mountTable
 	// replyCache answers retransmitted non-idempotent calls.
 	replyCache *replyCache
 	// clientLog limits the log lines any client can provoke (logClient).
@@ -140,6 +157,10 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		mounts:     newMountTable(maxMounts),
 		clientLog:  newClientLog(),
 		acceptLog:  ratelog.New[struct{}](logInterval, 1, nil),
+
+		maxQueuedBytes: int64(opts.MaxInFlight) * replyBytesPerInFlight,
+		queuedConns:    make(map[*conn]struct{}),
+		shedLog:        ratelog.New[struct{}](logInterval, 1, nil),
 	}
 	if _, err := rand.Read(s.verf[:]); err != nil {
 		return nil, fmt.Errorf("nfs: write verifier: %w", err)
@@ -258,21 +279,89 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// idlestConn returns the connection with no call in flight whose last call
-// is the oldest, or nil if every connection has calls in flight. s.mu must
-// be held.
+// idlestConn returns the connection with no call begun whose last call is
+// the oldest, claimed for eviction (claimEviction: no call begins on it
+// any more), or nil if every connection has calls begun. s.mu must be held.
 func (s *Server) idlestConn() *conn {
-	var idlest *conn
-	var since int64
-	for c := range s.conns {
-		if c.inflight.Load() > 0 {
-			continue
+	busy := make(map[*conn]bool)
+	for {
+		var idlest *conn
+		var since int64
+		for c := range s.conns {
+			if busy[c] || c.inflight.Load() != 0 {
+				continue
+			}
+			if at := c.lastCallNano.Load(); idlest == nil || at < since {
+				idlest, since = c, at
+			}
 		}
-		if at := c.lastCallNano.Load(); idlest == nil || at < since {
-			idlest, since = c, at
+		if idlest == nil || idlest.claimEviction() {
+			return idlest
+		}
+		busy[idlest] = true // a call began meanwhile
+	}
+}
+
+// queueReply counts a reply of n bytes about to be queued on c. When the
+// replies waiting in the whole server pass maxQueuedBytes, the connections
+// holding the most are closed (their clients connect again and retransmit;
+// the reply cache answers the non-idempotent calls) until they do not: a
+// handler never waits for room, so clients that stop reading their replies
+// cannot stall the others. It returns false when the reply must be
+// dropped, c being closed so.
+func (s *Server) queueReply(c *conn, n int) bool {
+	var shed []*conn
+	var shedBytes []int64
+	s.qmu.Lock()
+	if !c.shed {
+		s.queuedBytes += int64(n)
+		c.queuedBytes += int64(n)
+		s.queuedConns[c] = struct{}{}
+		for s.queuedBytes > s.maxQueuedBytes {
+			var largest *conn
+			for qc := range s.queuedConns {
+				if largest == nil || qc.queuedBytes > largest.queuedBytes {
+					largest = qc
+				}
+			}
+			// Its replies are dropped once the close ends the write in
+			// progress; they no longer count.
+			largest.shed = true
+			s.queuedBytes -= largest.queuedBytes
+			delete(s.queuedConns, largest)
+			shed = append(shed, largest)
+			shedBytes = append(shedBytes, largest.queuedBytes)
 		}
 	}
-	return idlest
+	ok := !c.shed
+	s.qmu.Unlock()
+	if ok {
+		s.queuedReplies.Add(1)
+	}
+	for i, sc := range shed {
+		sc.broken.Store(true)
+		sc.nc.Close()
+		s.shedLog.Log(context.Background(), s.log, slog.LevelWarn, struct{}{},
+			"nfs: replies waiting to be written pass the bound: closing the connection holding the most",
+			"remote", sc.nc.RemoteAddr().String(), "queued_bytes", shedBytes[i], "limit_bytes", s.maxQueuedBytes)
+	}
+	return ok
+}
+
+// unqueueReply counts out a reply of n bytes counted by queueReply, once
+// written or dropped.
+func (s *Server) unqueueReply(c *conn, n int) {
+	s.queuedReplies.Add(-1)
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if c.shed {
+		return // its bytes were counted out when it was shed
+	}
+	s.queuedBytes -= int64(n)
+	c.queuedBytes -= int64(n)
+	if c.queuedBytes == 0 {
+		delete(s.queuedConns, c)
+	}
 }
 
 // Shutdown stops accepting connections, stops reading new calls, waits for

@@ -1,6 +1,7 @@
 package ratelog
 
 import (
+	"container/list"
 	"context"
 	"log/slog"
 	"sync"
@@ -16,8 +17,11 @@ type Limiter[K comparable] struct {
 	maxKeys  int
 	now      func() time.Time
 
-	mu       sync.Mutex
-	keys     map[K]*window
+	mu   sync.Mutex
+	keys map[K]*list.Element // of *entry[K], in order
+	// order holds the keys by when a line was last let through, the
+	// oldest at the front: the first to be forgotten.
+	order    list.List
 	overflow window
 }
 
@@ -28,6 +32,12 @@ type window struct {
 	suppressed int
 }
 
+// entry is a remembered key and its window.
+type entry[K comparable] struct {
+	key K
+	window
+}
+
 // New returns a Limiter letting one line per key through per interval,
 // remembering up to maxKeys keys, reading the time from now (time.Now when
 // nil).
@@ -35,7 +45,7 @@ func New[K comparable](interval time.Duration, maxKeys int, now func() time.Time
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter[K]{interval: interval, maxKeys: max(maxKeys, 1), now: now, keys: make(map[K]*window)}
+	return &Limiter[K]{interval: interval, maxKeys: max(maxKeys, 1), now: now, keys: make(map[K]*list.Element)}
 }
 
 // Allow reports whether a line for key may be written now and, if so, how
@@ -44,22 +54,28 @@ func (l *Limiter[K]) Allow(key K) (ok bool, suppressed int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	w, known := l.keys[key]
-	if !known {
+	var w *window
+	el, known := l.keys[key]
+	if known {
+		w = &el.Value.(*entry[K]).window
+	} else {
 		if len(l.keys) >= l.maxKeys {
-			l.forgetExpired(now)
+			l.forgetOldest(now)
 		}
 		if len(l.keys) >= l.maxKeys {
 			w = &l.overflow
 		} else {
-			w = &window{}
-			l.keys[key] = w
-			return w.pass(now)
+			e := &entry[K]{key: key}
+			l.keys[key] = l.order.PushBack(e)
+			return e.pass(now)
 		}
 	}
 	if !w.last.IsZero() && now.Sub(w.last) < l.interval {
 		w.suppressed++
 		return false, 0
+	}
+	if known {
+		l.order.MoveToBack(el)
 	}
 	return w.pass(now)
 }
@@ -71,13 +87,17 @@ func (w *window) pass(now time.Time) (bool, int) {
 	return true, n
 }
 
-// forgetExpired drops the keys whose interval has ended (what they held
-// back since is not reported).
-func (l *Limiter[K]) forgetExpired(now time.Time) {
-	for k, w := range l.keys {
-		if now.Sub(w.last) >= l.interval {
-			delete(l.keys, k)
-		}
+// forgetOldest drops the key let through the longest ago if its interval
+// has ended (what it held back since is not reported): when it has not,
+// no key's has.
+func (l *Limiter[K]) forgetOldest(now time.Time) {
+	front := l.order.Front()
+	if front == nil {
+		return
+	}
+	if e := front.Value.(*entry[K]); now.Sub(e.last) >= l.interval {
+		l.order.Remove(front)
+		delete(l.keys, e.key)
 	}
 }
 

@@ -44,6 +44,24 @@ func TestAllow(t *testing.T) {
 			{time.Minute, "e", true, 0}, // a and b expired: e gets a window of its own
 			{0, "e", false, 0},
 		}},
+		{"the key let through the longest ago makes room, the others keep their count", 2, []step{
+			{0, "a", true, 0},
+			{time.Second, "b", true, 0},
+			{time.Second, "b", false, 0},
+			{time.Minute, "c", true, 0}, // a and b expired: a, the oldest, is forgotten
+			{0, "b", true, 1},           // b remembered its line held back
+			{0, "a", true, 0},           // a forgotten, none expired: the shared allowance
+			{0, "d", false, 0},
+		}},
+		{"a key let through again is the newest", 2, []step{
+			{0, "a", true, 0},
+			{10 * time.Second, "b", true, 0},
+			{50 * time.Second, "a", true, 0},
+			{10 * time.Second, "c", true, 0}, // b, not a, is forgotten
+			{0, "a", false, 0},
+			{0, "b", true, 0}, // beyond the bound: the shared allowance
+			{0, "d", false, 0},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,9 +73,9 @@ func TestAllow(t *testing.T) {
 				if ok != s.wantOK || n != s.wantSuppressed {
 					t.Fatalf("step %d (%q after %v): Allow = %v, %d; want %v, %d", i, s.key, s.advance, ok, n, s.wantOK, s.wantSuppressed)
 				}
-			}
-			if len(l.keys) > tt.maxKeys {
-				t.Fatalf("remembers %d keys, bound %d", len(l.keys), tt.maxKeys)
+				if len(l.keys) > tt.maxKeys || l.order.Len() != len(l.keys) {
+					t.Fatalf("step %d: remembers %d keys (%d in order), bound %d", i, len(l.keys), l.order.Len(), tt.maxKeys)
+				}
 			}
 		})
 	}

@@ -50,8 +50,16 @@ const (
 	DefaultIdleTimeout    = 30 * time.Second
 )
 
-// acceptLogInterval is how often a failing accept is logged at most.
-const acceptLogInterval = time.Minute
+// Bounds of the log lines of failing accepts and of connections refused at
+// MaxConnections.
+const (
+	// logInterval is how often a failing accept is logged at most, and a
+	// connection refused per client address.
+	logInterval = time.Minute
+	// limitLogKeys is how many client addresses refusedLog remembers;
+	// beyond it, the others share one allowance.
+	limitLogKeys = 1024
+)
 
 // maxCall is the largest call accepted, over TCP and UDP: every call the
 // portmapper answers is well under 1 KiB.
@@ -76,6 +84,10 @@ type Server struct {
 	open   map[net.Conn]struct{}
 	// acceptLog limits the lines of failed accepts.
 	acceptLog *ratelog.Limiter[struct{}]
+	// refusedLog limits the lines of connections refused at
+	// MaxConnections, per client address: any host can hold every slot
+	// and go on connecting.
+	refusedLog *ratelog.Limiter[netip.Addr]
 }
 
 // Listen binds TCP and UDP at addr (host:port; port 0 picks a port free on
@@ -124,7 +136,9 @@ func start(ctx context.Context, tcp net.Listener, udp *net.UDPConn, opts Options
 		conns:     make(chan struct{}, opts.MaxConnections),
 		cancel:    cancel,
 		open:      make(map[net.Conn]struct{}),
-		acceptLog: ratelog.New[struct{}](acceptLogInterval, 1, nil),
+		acceptLog: ratelog.New[struct{}](logInterval, 1, nil),
+
+		refusedLog: ratelog.New[netip.Addr](logInterval, limitLogKeys, nil),
 	}
 	context.AfterFunc(ctx, s.closeAll)
 	s.wg.Add(2)
@@ -206,7 +220,11 @@ func (s *Server) serveTCP(ctx context.Context) {
 		select {
 		case s.conns <- struct{}{}:
 		default:
-			s.log.Warn("portmap: connection limit reached, closing new connection",
+			var client netip.Addr
+			if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+				client = ap.Addr().Unmap().WithZone("")
+			}
+			s.refusedLog.Log(ctx, s.log, slog.LevelWarn, client, "portmap: connection limit reached, closing new connection",
 				"remote", nc.RemoteAddr().String(), "limit", s.opts.MaxConnections)
 			nc.Close()
 			continue

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"reflect"
 	"strings"
 	"syscall"
@@ -356,6 +357,40 @@ func TestConnectionLimits(t *testing.T) {
 			t.Fatalf("after the idle connection closed: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A host holding every connection slot and connecting again and again
+// makes one log line, not one per connection.
+func TestConnectionsRefusedAtTheLimitLoggedOnce(t *testing.T) {
+	tcp, udp, err := listenBoth("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.SyncBuffer
+	opts := Options{Services: testServices, Port: 2049, MaxConnections: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	s, err := start(context.Background(), tcp, udp, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	holder := dialTCP(t, s)
+	if err := holder.Null(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		nc, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if n, err := nc.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("a connection past the limit: read %d, %v; want it closed", n, err)
+		}
+		nc.Close()
+	}
+	if n := strings.Count(logs.String(), "connection limit reached"); n != 1 {
+		t.Fatalf("%d lines for 10 connections refused, want 1:\n%s", n, logs.String())
 	}
 }
 
