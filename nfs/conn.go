@@ -31,9 +31,9 @@ type conn struct {
 	// slot until its reply is written or dropped, so a client that does
 	// not read has at most MaxInFlightPerConn replies waiting.
 	sem chan struct{}
-	// inflight counts the calls begun and not yet answered: being
-	// received, waiting for a server slot, handled, or with a reply not
-	// yet written. It is -1 (evictedMark) once the connection is chosen to
+	// inflight counts the calls begun and not yet answered: read and
+	// waiting for a server slot, handled, or with a reply not yet
+	// written. It is -1 (evictedMark) once the connection is chosen to
 	// make room at MaxConnections, after which no call begins (claimCall).
 	inflight atomic.Int32
 	// lastCallNano is when the last call was read (or the connection
@@ -101,7 +101,7 @@ const evictedMark = -1
 // MaxConnections.
 var errEvicted = errors.New("nfs: connection closed to make room at the connection limit")
 
-// claimCall counts a call beginning (its record has started), unless the
+// claimCall counts a call beginning (its record has been read), unless the
 // connection was chosen to make room (claimEviction): the two exclude each
 // other, so a call never begins on a connection being closed for being
 // idle.
@@ -184,9 +184,9 @@ func (c *conn) serve(ctx context.Context) {
 }
 
 // readCall waits for the next record. A connection with no call in flight
-// that stays silent for IdleTimeout is closed. Once a record has started,
-// the call is counted in c.inflight (claimCall): on success the caller
-// ends it with release.
+// that stays silent for IdleTimeout is closed. Once a whole record has been
+// read, the call is counted in c.inflight (claimCall): on success the
+// caller ends it with release.
 func (c *conn) readCall(br *bufio.Reader) ([]byte, error) {
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
@@ -206,20 +206,22 @@ func (c *conn) readCall(br *bufio.Reader) ([]byte, error) {
 		}
 		return nil, err
 	}
-	// A record has started: the connection is busy, and the rest must
-	// follow within the idle timeout.
-	if !c.claimCall() {
-		return nil, errEvicted
-	}
+	// A record has started: the rest must follow within the idle timeout.
+	// The call begins only once the whole record is read: a connection
+	// that sent part of one and nothing more can still make room at
+	// MaxConnections, losing nothing (its client sends the call again).
 	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
 	rec, err := rpc.ReadRecord(br, nil, c.s.opts.MaxRecordSize)
-	if err != nil {
-		c.inflight.Add(-1)
-	}
 	if errors.Is(err, rpc.ErrRecordTooLarge) {
 		c.s.logClient(context.Background(), c.log, slog.LevelWarn, c.remote, "nfs: record too large, closing connection", "max", c.s.opts.MaxRecordSize)
 	}
-	return rec, err
+	if err != nil {
+		return nil, err
+	}
+	if !c.claimCall() {
+		return nil, errEvicted // chosen to make room meanwhile: the record is dropped
+	}
+	return rec, nil
 }
 
 // handle answers one call and queues its reply.

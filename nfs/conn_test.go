@@ -283,3 +283,37 @@ func TestConnectionLimitClosesTheIdlest(t *testing.T) {
 		t.Fatalf("stats %+v, want 2 connections", st)
 	}
 }
+
+// A connection that has sent part of a record and nothing more has no call
+// begun: at MaxConnections a new connection takes its place (its client
+// sends the whole call again once connected again).
+func TestConnectionWithPartialRecordEvicted(t *testing.T) {
+	fs, _ := newFS(t)
+	ts := startServer(t, nfs.ServerOptions{MaxConnections: 1}, &nfs.Export{Name: "a", Path: "/a", FS: fs})
+	ln := newPipeListener()
+	ts.serveOn(t, ln)
+
+	partial := ln.dial(t)
+	// A pipe's Write returns once the server has read it: after the second
+	// byte, the server is reading the rest of the record.
+	for _, b := range []byte{0x80, 0x00} {
+		if _, err := partial.Write([]byte{b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	other := ln.dial(t)
+	e := xdr.NewEncoder(rpc.BeginRecord(nil))
+	rpc.AppendCall(e, 7, nfs.ProgramNFS, nfs.VersionNFS, nfs.ProcNull, rpc.OpaqueAuth{})
+	rpc.EndRecord(e.Buf)
+	go other.Write(e.Buf) // fails when the server closes the connection
+	other.SetReadDeadline(time.Now().Add(30 * time.Second))
+	reply, err := rpc.ReadRecord(other, nil, 1<<10)
+	if err != nil {
+		t.Fatalf("NULL of a new connection at the limit, the other one with part of a record: %v", err)
+	}
+	if xid, _, err := rpc.ParseReply(reply); err != nil || xid != 7 {
+		t.Fatalf("reply to xid %d (%v), want 7", xid, err)
+	}
+	waitClosedByServer(t, partial)
+}
