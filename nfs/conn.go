@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,11 +52,15 @@ type conn struct {
 	spare   []*[]byte
 	writing bool
 	broken  atomic.Bool
+	// writeProgressNano is when the reply write in progress began or last
+	// made progress, in Unix nanoseconds, 0 when none is in progress: the
+	// connection's writes are stalled when it is WriteStallTimeout old.
+	writeProgressNano atomic.Int64
 
 	// queuedBytes counts the bytes of this connection's replies waiting to
 	// be written; shed is set once the connection is closed for holding
-	// the most of them (see Server.queueReply). Both are guarded by the
-	// server's qmu.
+	// the most of them with its writes stalled (see Server.queueReply).
+	// Both are guarded by the server's qmu.
 	queuedBytes int64
 	shed        bool
 }
@@ -272,8 +278,7 @@ func (c *conn) send(reply *[]byte) {
 			bufs[i] = *b
 		}
 		if !c.broken.Load() {
-			c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
-			if _, err := bufs.WriteTo(c.nc); err != nil {
+			if err := c.write(&bufs); err != nil {
 				c.broken.Store(true)
 				c.log.Debug("nfs: reply write failed, closing connection", "err", err)
 				c.nc.Close()
@@ -294,4 +299,40 @@ func (c *conn) send(reply *[]byte) {
 	}
 	c.writing = false
 	c.wmu.Unlock()
+}
+
+// write writes bufs within WriteTimeout, noting in writeProgressNano when
+// it makes progress: it waits on the socket stallPollInterval at a time, so
+// a write that progresses is seen doing so (writeStalled).
+func (c *conn) write(bufs *net.Buffers) error {
+	now := time.Now()
+	deadline := now.Add(c.s.opts.WriteTimeout)
+	wait := c.s.stallPollInterval()
+	c.writeProgressNano.Store(now.UnixNano())
+	defer c.writeProgressNano.Store(0)
+	for {
+		until := now.Add(wait)
+		if until.After(deadline) {
+			until = deadline
+		}
+		c.nc.SetWriteDeadline(until)
+		n, err := bufs.WriteTo(c.nc)
+		if err == nil {
+			return nil
+		}
+		now = time.Now()
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !now.Before(deadline) || c.broken.Load() {
+			return fmt.Errorf("nfs: writing replies: %w", err)
+		}
+		if n > 0 {
+			c.writeProgressNano.Store(now.UnixNano())
+		}
+	}
+}
+
+// writeStalled reports whether the reply write in progress has made no
+// progress for the stall time.
+func (c *conn) writeStalled(now time.Time, stall time.Duration) bool {
+	at := c.writeProgressNano.Load()
+	return at != 0 && now.Sub(time.Unix(0, at)) >= stall
 }

@@ -29,7 +29,7 @@ type unreadReplyServer struct {
 	ln *pipeListener
 	fh []byte
 	// bound is the server's bound on the bytes of replies waiting to be
-	// written: MaxInFlight MiB.
+	// written.
 	bound int64
 }
 
@@ -49,7 +49,7 @@ func startUnreadReplyServer(t *testing.T, opts nfs.ServerOptions) *unreadReplySe
 		testServer: ts,
 		ln:         ln,
 		fh:         nfs.Handle{FSID: fs.FSID(), Ino: f.Attr.Ino, Gen: f.Attr.Gen}.Bytes(),
-		bound:      int64(opts.MaxInFlight) << 20,
+		bound:      ts.srv.Stats().MaxQueuedReplyBytes,
 	}
 }
 
@@ -72,17 +72,33 @@ func (u *unreadReplyServer) sendReads(t *testing.T, calls, size int) net.Conn {
 	return nc
 }
 
-// waitQueued waits until the server holds n replies waiting to be written,
-// failing the test if their bytes ever pass the bound.
+// waitQueued waits until the server holds n replies waiting to be written.
 func (u *unreadReplyServer) waitQueued(t *testing.T, n int) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%d replies waiting to be written", n), func() bool {
-		st := u.srv.Stats()
-		if st.QueuedReplyBytes > u.bound {
-			t.Fatalf("%d bytes of replies held, bound %d (%+v)", st.QueuedReplyBytes, u.bound, st)
-		}
-		return st.QueuedReplies == n
+		return u.srv.Stats().QueuedReplies == n
 	})
+}
+
+// withinBound fails the test if the bytes of the replies waiting to be
+// written pass the bound.
+func (u *unreadReplyServer) withinBound(t *testing.T) {
+	t.Helper()
+	if st := u.srv.Stats(); st.QueuedReplyBytes > u.bound {
+		t.Fatalf("%d bytes of replies held, bound %d (%+v)", st.QueuedReplyBytes, u.bound, st)
+	}
+}
+
+// waitWriting waits until the server is writing a reply on nc, the
+// client's end of a pipe: a read of nothing returns once a write has begun
+// on the other end, and takes none of it.
+func waitWriting(t *testing.T, nc net.Conn) {
+	t.Helper()
+	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := nc.Read(nil); err != nil {
+		t.Fatalf("waiting for a reply to be written: %v", err)
+	}
+	nc.SetReadDeadline(time.Time{})
 }
 
 // served fails the test unless an unrelated client gets answers to NULL
@@ -120,25 +136,32 @@ func TestUnreadRepliesLeaveOthersServed(t *testing.T) {
 	}
 }
 
-// The bytes of replies waiting to be written stay within MaxInFlight MiB
-// in the whole server: past it, the connection holding the most is closed,
-// and the others, and other clients, are served on.
-func TestUnreadRepliesPastTheBoundCloseTheLargest(t *testing.T) {
+// The bytes of replies waiting to be written stay within their bound in
+// the whole server: past it, the connection holding the most among those
+// whose writes are stalled is closed, and the others, and other clients,
+// are served on.
+func TestUnreadRepliesPastTheBoundCloseTheStalledLargest(t *testing.T) {
 	var logs testenv.SyncBuffer
-	u := startUnreadReplyServer(t, nfs.ServerOptions{MaxInFlight: 4, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	const size = 512 << 10 // 7 replies fit in 4 MiB, 8 do not
-	small := u.sendReads(t, 2, size)
-	u.waitQueued(t, 2)
-	large := u.sendReads(t, 5, size)
-	u.waitQueued(t, 7)
+	u := startUnreadReplyServer(t, nfs.ServerOptions{MaxInFlight: 4, MaxInFlightPerConn: 4,
+		WriteStallTimeout: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	const size = 1 << 20 // 4 replies fit in the bound, 5 do not
+	// large's write begins first: whenever another connection's writes are
+	// stalled, so are large's.
+	large := u.sendReads(t, 3, size)
+	u.waitQueued(t, 3)
+	waitWriting(t, large)
+	small := u.sendReads(t, 1, size)
+	u.waitQueued(t, 4)
+	u.withinBound(t)
 	u.served(t)
 
 	other := u.sendReads(t, 1, size)
-	u.waitQueued(t, 3) // large's 5 dropped
+	u.waitQueued(t, 2) // large's 3 dropped
 	waitClosedByServer(t, large)
 	u.served(t)
-	if st := u.srv.Stats(); st.QueuedReplyBytes > u.bound || st.QueuedReplyBytes < 3*size {
-		t.Fatalf("stats %+v, want the 3 replies of the connections left (bound %d)", st, u.bound)
+	u.withinBound(t)
+	if st := u.srv.Stats(); st.QueuedReplyBytes < 2*size {
+		t.Fatalf("stats %+v, want the 2 replies of the connections left", st)
 	}
 	// The connections left are open: their replies are written once read.
 	for _, nc := range []net.Conn{small, other} {
@@ -149,13 +172,51 @@ func TestUnreadRepliesPastTheBoundCloseTheLargest(t *testing.T) {
 	}
 	// Once more: the connection is closed, without a log line.
 	u.waitQueued(t, 0)
-	large2 := u.sendReads(t, 7, size)
-	u.waitQueued(t, 7)
+	large2 := u.sendReads(t, 4, size)
+	u.waitQueued(t, 4)
+	waitWriting(t, large2)
 	u.sendReads(t, 1, size)
 	u.waitQueued(t, 1)
 	waitClosedByServer(t, large2)
-	if n := strings.Count(logs.String(), "closing the connection holding the most"); n != 1 {
+	if n := strings.Count(logs.String(), "closing the stalled connection holding the most"); n != 1 {
 		t.Fatalf("%d lines for two connections closed, want 1:\n%s", n, logs.String())
+	}
+}
+
+// Past the bound, a connection whose writes progress is not closed: its
+// replies, and those of the others, are written as they are read.
+func TestRepliesPastTheBoundNotStalledWritten(t *testing.T) {
+	u := startUnreadReplyServer(t, nfs.ServerOptions{MaxInFlight: 4, MaxInFlightPerConn: 4, WriteStallTimeout: time.Hour})
+	const size = 1 << 20
+	conns := []net.Conn{u.sendReads(t, 4, size), u.sendReads(t, 1, size)}
+	u.waitQueued(t, 5)
+	if st := u.srv.Stats(); st.QueuedReplyBytes <= u.bound {
+		t.Fatalf("stats %+v, want replies past the bound %d", st, u.bound)
+	}
+	for i, nc := range conns {
+		nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		for range []int{4, 1}[i] {
+			if _, err := rpc.ReadRecord(nc, nil, 2*size); err != nil {
+				t.Fatalf("reading a reply on connection %d past the bound: %v", i, err)
+			}
+		}
+	}
+	u.waitQueued(t, 0)
+}
+
+// A 1 MiB READ reply fits the bound of a server running one call at a
+// time: it is written to a client that reads it.
+func TestLargestReplyFitsTheSmallestBound(t *testing.T) {
+	u := startUnreadReplyServer(t, nfs.ServerOptions{MaxInFlight: 1, MaxInFlightPerConn: 1})
+	c := dial(t, u.addr)
+	cx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := c.Read(cx, u.fh, 0, 1<<20)
+	if err != nil {
+		t.Fatalf("READ of 1 MiB with MaxInFlight 1: %v (stats %+v)", err, u.srv.Stats())
+	}
+	if len(r.Data) != 1<<20 {
+		t.Fatalf("READ of 1 MiB returned %d bytes", len(r.Data))
 	}
 }
 

@@ -14,9 +14,12 @@
 // limit is reached the reader stops reading from the socket (backpressure
 // through TCP). A call counts against its connection's limit until its
 // reply is written (or dropped with its connection), so a client that does
-// not read its replies holds at most MaxInFlightPerConn of them; replies
-// waiting to be written in the whole server are bounded to MaxInFlight MiB
-// by closing the connection holding the most, never by making a call wait. At MaxConnections a new connection takes the
+// not read its replies holds at most MaxInFlightPerConn of them; past a
+// bound of a 1 MiB READ reply per call slot (of the server or of one
+// connection, whichever has more), replies waiting to be written in the
+// whole server are reduced by closing the connection holding the most
+// among those whose writes are stalled (WriteStallTimeout), never by
+// making a call wait. At MaxConnections a new connection takes the
 // place of the one idle the longest, or is closed when every connection
 // has calls in flight. Replies are written as calls complete, in any order, one
 // writer at a time per connection; the client matches them by xid. A slow

@@ -53,8 +53,12 @@ type ServerStats struct {
 	// dropped.
 	QueuedReplies int
 	// QueuedReplyBytes counts the bytes of the replies waiting to be
-	// written on connections still served (at most MaxInFlight MiB).
+	// written on connections still served: past MaxQueuedReplyBytes, the
+	// stalled connection holding the most is closed.
 	QueuedReplyBytes int64
+	// MaxQueuedReplyBytes is the bound on QueuedReplyBytes (see
+	// ServerOptions.MaxInFlight).
+	MaxQueuedReplyBytes int64
 }
 
 // Stats returns the current number of connections, calls in flight and
@@ -66,7 +70,8 @@ func (s *Server) Stats() ServerStats {
 	s.qmu.Lock()
 	queuedBytes := s.queuedBytes
 	s.qmu.Unlock()
-	return ServerStats{Connections: n, InFlight: len(s.inflight), QueuedReplies: int(s.queuedReplies.Load()), QueuedReplyBytes: queuedBytes}
+	return ServerStats{Connections: n, InFlight: len(s.inflight), QueuedReplies: int(s.queuedReplies.Load()),
+		QueuedReplyBytes: queuedBytes, MaxQueuedReplyBytes: s.maxQueuedBytes}
 }
 
 // resultStatus reads the status word at the start of a procedure's results.

@@ -32,8 +32,10 @@ type ServerOptions struct {
 	MaxInFlightPerConn int
 	// MaxInFlight limits the calls handled at once in the whole server
 	// (default 1024). It also bounds the replies waiting to be written in
-	// the whole server, to MaxInFlight MiB (replyBytesPerInFlight): past
-	// it, the connection holding the most is closed.
+	// the whole server, to the larger of MaxInFlight and
+	// MaxInFlightPerConn times maxReplySize (a READ reply of 1 MiB): past
+	// it, the connection holding the most whose writes are stalled (see
+	// WriteStallTimeout) is closed.
 	MaxInFlight int
 	// IdleTimeout closes a connection with no call in flight that sent
 	// nothing for this long (default 15 minutes).
@@ -41,6 +43,12 @@ type ServerOptions struct {
 	// WriteTimeout bounds the time to write one reply to a client that
 	// does not read; the connection is closed when it passes (default 2 minutes).
 	WriteTimeout time.Duration
+	// WriteStallTimeout is how long a connection's reply write must have
+	// made no progress for the connection to count as stalled: when the
+	// replies waiting to be written in the whole server pass their bound,
+	// the stalled connection holding the most is closed, and none while
+	// every connection's writes progress (default 30 seconds).
+	WriteStallTimeout time.Duration
 	// MaxRecordSize is the largest call record accepted; a larger one
 	// closes the connection (default 1 MiB + 64 KiB: a 1 MiB WRITE and its header).
 	MaxRecordSize int
@@ -61,15 +69,18 @@ const (
 	DefaultMaxInFlight        = 1024
 	DefaultIdleTimeout        = 15 * time.Minute
 	DefaultWriteTimeout       = 2 * time.Minute
+	DefaultWriteStallTimeout  = 30 * time.Second
 	DefaultMaxRecordSize      = maxIOSize + 64<<10
 	DefaultReplyCacheSize     = 4096
 	DefaultCancelWait         = 5 * time.Second
 )
 
-// replyBytesPerInFlight is, per MaxInFlight slot, how many bytes of replies
-// may wait to be written in the whole server (1 GiB at the default
-// MaxInFlight: 1024 READ replies of 1 MiB).
-const replyBytesPerInFlight = maxIOSize
+// maxReplySize is the size of the largest reply: maxIOSize of data and
+// room for its RPC and NFS headers. The replies waiting to be written in
+// the whole server are bounded to this many bytes per call slot, of the
+// server (MaxInFlight) or of one connection (MaxInFlightPerConn),
+// whichever has more: about 1 GiB at the defaults.
+const maxReplySize = maxIOSize + 4<<10
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("nfs: server closed")
@@ -87,15 +98,19 @@ type Server struct {
 	// dropped.
 	queuedReplies atomic.Int64
 
-	// qmu guards queuedBytes, queuedConns and the connections' queuedBytes
-	// and shed.
+	// qmu guards queuedBytes, queuedConns, stallCheck and the connections'
+	// queuedBytes and shed.
 	qmu sync.Mutex
 	// queuedBytes counts the bytes of the replies waiting to be written on
-	// connections not shed; at most maxQueuedBytes.
+	// connections not shed; above maxQueuedBytes only while no connection
+	// holding them has its writes stalled.
 	queuedBytes    int64
 	maxQueuedBytes int64
 	// queuedConns holds the connections with replies waiting.
 	queuedConns map[*conn]struct{}
+	// stallCheck, while queuedBytes is past maxQueuedBytes with no
+	// connection stalled, looks again later (shedStalled).
+	stallCheck *time.Timer
 	// shedLog limits the lines of connections closed for their replies.
 	shedLog *ratelog.Limiter[struct{}]
 
@@ -137,6 +152,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = DefaultWriteTimeout
 	}
+	if opts.WriteStallTimeout <= 0 {
+		opts.WriteStallTimeout = DefaultWriteStallTimeout
+	}
 	if opts.ReplyCacheSize <= 0 {
 		opts.ReplyCacheSize = DefaultReplyCacheSize
 	}
@@ -158,7 +176,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		clientLog:  newClientLog(),
 		acceptLog:  ratelog.New[struct{}](logInterval, 1, nil),
 
-		maxQueuedBytes: int64(opts.MaxInFlight) * replyBytesPerInFlight,
+		maxQueuedBytes: int64(max(opts.MaxInFlight, opts.MaxInFlightPerConn)) * maxReplySize,
 		queuedConns:    make(map[*conn]struct{}),
 		shedLog:        ratelog.New[struct{}](logInterval, 1, nil),
 	}
@@ -304,48 +322,95 @@ func (s *Server) idlestConn() *conn {
 
 // queueReply counts a reply of n bytes about to be queued on c. When the
 // replies waiting in the whole server pass maxQueuedBytes, the connections
-// holding the most are closed (their clients connect again and retransmit;
-// the reply cache answers the non-idempotent calls) until they do not: a
-// handler never waits for room, so clients that stop reading their replies
-// cannot stall the others. It returns false when the reply must be
-// dropped, c being closed so.
+// holding the most among those whose writes are stalled are closed (their
+// clients connect again and retransmit; the reply cache answers the
+// non-idempotent calls) until they do not (shedStalled): a handler never
+// waits for room, so clients that stop reading their replies cannot stall
+// the others, and clients that read theirs, however slowly, are not closed.
+// It returns false when the reply must be dropped, c being closed so.
 func (s *Server) queueReply(c *conn, n int) bool {
-	var shed []*conn
-	var shedBytes []int64
+	var shed []shedConn
 	s.qmu.Lock()
 	if !c.shed {
 		s.queuedBytes += int64(n)
 		c.queuedBytes += int64(n)
 		s.queuedConns[c] = struct{}{}
-		for s.queuedBytes > s.maxQueuedBytes {
-			var largest *conn
-			for qc := range s.queuedConns {
-				if largest == nil || qc.queuedBytes > largest.queuedBytes {
-					largest = qc
-				}
-			}
-			// Its replies are dropped once the close ends the write in
-			// progress; they no longer count.
-			largest.shed = true
-			s.queuedBytes -= largest.queuedBytes
-			delete(s.queuedConns, largest)
-			shed = append(shed, largest)
-			shedBytes = append(shedBytes, largest.queuedBytes)
-		}
+		shed = s.shedStalledLocked(time.Now())
 	}
 	ok := !c.shed
 	s.qmu.Unlock()
 	if ok {
 		s.queuedReplies.Add(1)
 	}
-	for i, sc := range shed {
-		sc.broken.Store(true)
-		sc.nc.Close()
-		s.shedLog.Log(context.Background(), s.log, slog.LevelWarn, struct{}{},
-			"nfs: replies waiting to be written pass the bound: closing the connection holding the most",
-			"remote", sc.nc.RemoteAddr().String(), "queued_bytes", shedBytes[i], "limit_bytes", s.maxQueuedBytes)
-	}
+	s.closeShed(shed)
 	return ok
+}
+
+// shedConn is a connection closed for the replies it holds, and how many
+// bytes of them.
+type shedConn struct {
+	c     *conn
+	bytes int64
+}
+
+// shedStalledLocked marks as shed, while the replies waiting pass
+// maxQueuedBytes, the connection holding the most of them among those
+// whose writes are stalled, and returns them for closeShed. While past
+// the bound with none stalled, it has shedStalled look again later. s.qmu
+// must be held.
+func (s *Server) shedStalledLocked(now time.Time) []shedConn {
+	var shed []shedConn
+	for s.queuedBytes > s.maxQueuedBytes {
+		var largest *conn
+		for qc := range s.queuedConns {
+			if qc.writeStalled(now, s.opts.WriteStallTimeout) && (largest == nil || qc.queuedBytes > largest.queuedBytes) {
+				largest = qc
+			}
+		}
+		if largest == nil {
+			if s.stallCheck == nil {
+				s.stallCheck = time.AfterFunc(s.stallPollInterval(), s.shedStalled)
+			}
+			break
+		}
+		// Its replies are dropped once the close ends the write in
+		// progress; they no longer count.
+		largest.shed = true
+		s.queuedBytes -= largest.queuedBytes
+		delete(s.queuedConns, largest)
+		shed = append(shed, shedConn{largest, largest.queuedBytes})
+	}
+	return shed
+}
+
+// shedStalled looks again for stalled connections to close while the
+// replies waiting pass their bound (shedStalledLocked).
+func (s *Server) shedStalled() {
+	s.qmu.Lock()
+	s.stallCheck = nil
+	shed := s.shedStalledLocked(time.Now())
+	s.qmu.Unlock()
+	s.closeShed(shed)
+}
+
+// stallPollInterval is how often stalled writes are looked for: a write
+// waits on its socket this long at a time before noting its progress
+// (conn.write), and replies past the bound are looked at again this often
+// while no connection is stalled.
+func (s *Server) stallPollInterval() time.Duration {
+	return max(s.opts.WriteStallTimeout/2, time.Millisecond)
+}
+
+// closeShed closes the connections marked as shed, their replies dropped.
+func (s *Server) closeShed(shed []shedConn) {
+	for _, sc := range shed {
+		sc.c.broken.Store(true)
+		sc.c.nc.Close()
+		s.shedLog.Log(context.Background(), s.log, slog.LevelWarn, struct{}{},
+			"nfs: replies waiting to be written pass the bound: closing the stalled connection holding the most",
+			"remote", sc.c.nc.RemoteAddr().String(), "queued_bytes", sc.bytes, "limit_bytes", s.maxQueuedBytes,
+			"stalled_for_at_least", s.opts.WriteStallTimeout)
+	}
 }
 
 // unqueueReply counts out a reply of n bytes counted by queueReply, once
