@@ -19,7 +19,12 @@
 // connection, whichever has more), replies waiting to be written in the
 // whole server are reduced by closing the connection holding the most
 // among those whose writes are stalled (WriteStallTimeout), never by
-// making a call wait. At MaxConnections a new connection takes the
+// making a call wait. Connections whose writes progress are not closed,
+// so the replies held are bounded only by MaxConnections ×
+// MaxInFlightPerConn × 1 MiB (32 GiB at the defaults): stalled
+// connections hold theirs for up to WriteStallTimeout and half of it
+// more (the next check), and clients that read a little at a time keep
+// theirs for up to WriteTimeout. At MaxConnections a new connection takes the
 // place of the one idle the longest, or is closed when every connection
 // has calls in flight. Replies are written as calls complete, in any order, one
 // writer at a time per connection; the client matches them by xid. A slow

@@ -31,11 +31,17 @@ type ServerOptions struct {
 	// once (default 64).
 	MaxInFlightPerConn int
 	// MaxInFlight limits the calls handled at once in the whole server
-	// (default 1024). It also bounds the replies waiting to be written in
-	// the whole server, to the larger of MaxInFlight and
-	// MaxInFlightPerConn times maxReplySize (a READ reply of 1 MiB): past
-	// it, the connection holding the most whose writes are stalled (see
-	// WriteStallTimeout) is closed.
+	// (default 1024). It also sets the bound on the replies waiting to be
+	// written in the whole server, the larger of MaxInFlight and
+	// MaxInFlightPerConn times maxReplySize (a READ reply of 1 MiB):
+	// past it, the connection holding the most among those whose writes
+	// are stalled (see WriteStallTimeout) is closed, and none while every
+	// connection's writes progress. It is therefore not a ceiling: the
+	// replies held are bounded by MaxConnections × MaxInFlightPerConn ×
+	// maxReplySize (32 GiB at the defaults), which stalled connections can
+	// hold for up to WriteStallTimeout and half of it more (the next
+	// check), and connections read a little at a time can hold for up to
+	// WriteTimeout.
 	MaxInFlight int
 	// IdleTimeout closes a connection with no call in flight that sent
 	// nothing for this long (default 15 minutes).
@@ -77,9 +83,10 @@ const (
 
 // maxReplySize is the size of the largest reply: maxIOSize of data and
 // room for its RPC and NFS headers. The replies waiting to be written in
-// the whole server are bounded to this many bytes per call slot, of the
+// the whole server have a bound of this many bytes per call slot, of the
 // server (MaxInFlight) or of one connection (MaxInFlightPerConn),
-// whichever has more: about 1 GiB at the defaults.
+// whichever has more (about 1 GiB at the defaults), past which stalled
+// connections are closed (see ServerOptions.MaxInFlight).
 const maxReplySize = maxIOSize + 4<<10
 
 // ErrServerClosed is returned by Serve after Shutdown.
