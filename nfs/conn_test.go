@@ -205,9 +205,23 @@ func TestRepliesPastTheBoundNotStalledWritten(t *testing.T) {
 }
 
 // A 1 MiB READ reply fits the bound of a server running one call at a
-// time: it is written to a client that reads it.
+// time: while it waits to be written it is within the bound, and it is
+// written to a client that reads it.
 func TestLargestReplyFitsTheSmallestBound(t *testing.T) {
 	u := startUnreadReplyServer(t, nfs.ServerOptions{MaxInFlight: 1, MaxInFlightPerConn: 1})
+	nc := u.sendReads(t, 1, 1<<20)
+	u.waitQueued(t, 1)
+	u.withinBound(t)
+	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	rec, err := rpc.ReadRecord(nc, nil, 2<<20)
+	if err != nil {
+		t.Fatalf("reading the reply of a READ of 1 MiB: %v", err)
+	}
+	if int64(len(rec)) > u.bound {
+		t.Fatalf("reply of a READ of 1 MiB is %d bytes, bound %d", len(rec), u.bound)
+	}
+	u.waitQueued(t, 0)
+
 	c := dial(t, u.addr)
 	cx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
