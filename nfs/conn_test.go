@@ -204,6 +204,48 @@ func TestRepliesPastTheBoundNotStalledWritten(t *testing.T) {
 	u.waitQueued(t, 0)
 }
 
+// slowReader reads at most chunk bytes at a time, one chunk every
+// interval: a client on a slow link that keeps reading.
+type slowReader struct {
+	r        io.Reader
+	chunk    int
+	interval time.Duration
+}
+
+func (s slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.interval)
+	return s.r.Read(p[:min(len(p), s.chunk)])
+}
+
+// Past the bound, a connection read slowly, whose writes progress a
+// little at a time, is kept and gets all its replies; the connection
+// that does not read at all is the one closed, though it holds less.
+func TestRepliesPastTheBoundSlowReaderKept(t *testing.T) {
+	u := startUnreadReplyServer(t, nfs.ServerOptions{MaxInFlight: 4, MaxInFlightPerConn: 4, WriteStallTimeout: 200 * time.Millisecond})
+	const size = 1 << 20
+	slow := u.sendReads(t, 4, size)
+	u.waitQueued(t, 4)
+	read := make(chan error, 1)
+	go func() {
+		r := slowReader{r: slow, chunk: 16 << 10, interval: 20 * time.Millisecond}
+		for range 4 {
+			if _, err := rpc.ReadRecord(r, nil, 2*size); err != nil {
+				read <- err
+				return
+			}
+		}
+		read <- nil
+	}()
+	stalled := u.sendReads(t, 1, size)
+	if err := <-read; err != nil {
+		t.Fatalf("reading the replies of a connection read slowly, past the bound: %v (stats %+v)", err, u.srv.Stats())
+	}
+	// The reply of the connection that never reads is dropped only with
+	// its connection.
+	u.waitQueued(t, 0)
+	waitClosedByServer(t, stalled)
+}
+
 // A 1 MiB READ reply fits the bound of a server running one call at a
 // time: while it waits to be written it is within the bound, and it is
 // written to a client that reads it.
