@@ -75,9 +75,10 @@
 // WAL, is never applied: it is set aside under orphaned/ and logged at
 // error level. A torn write at the end of the journal (never acknowledged)
 // is cut off; a damaged record followed by valid ones, or by a later
-// journal file, stops the replay there and the rest is set aside. A previous local writer that did not
-// close cleanly and whose journal is not found is logged at error level
-// ("JOURNAL MISSING"): what it acknowledged and had not shipped may be lost.
+// journal file, stops the replay there and the rest is set aside. A
+// previous local writer that did not close cleanly and whose journal is
+// not found is logged at error level ("JOURNAL MISSING"): what it
+// acknowledged and had not shipped may be lost.
 // With Options.JournalCipher (an encrypted database) the journal's records
 // are sealed (package journal, format version 2): a record that fails
 // authentication is damage, set aside like any; a journal in the clear is
