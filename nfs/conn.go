@@ -65,27 +65,15 @@ type conn struct {
 	shed        bool
 }
 
-// remoteAddrPort returns the client's address and port (invalid for a
-// connection that is not IP). The address is an IPv4 one for an
-// IPv4-mapped IPv6 address, and has no IPv6 zone (that of a link-local
-// client, fe80::1%eth0), which no prefix of AllowedClients would contain.
-func remoteAddrPort(nc net.Conn) (netip.Addr, uint16) {
-	ap, err := netip.ParseAddrPort(nc.RemoteAddr().String())
-	if err != nil {
-		return netip.Addr{}, 0
-	}
-	return ap.Addr().Unmap().WithZone(""), ap.Port()
-}
-
 // remoteAddr returns the client's address (invalid for a connection that
 // is not IP).
 func remoteAddr(nc net.Conn) netip.Addr {
-	a, _ := remoteAddrPort(nc)
+	a, _ := rpc.PeerAddr(nc)
 	return a
 }
 
 func newConn(s *Server, nc net.Conn, cancel context.CancelFunc) *conn {
-	remote, port := remoteAddrPort(nc)
+	remote, port := rpc.PeerAddr(nc)
 	c := &conn{
 		s:      s,
 		nc:     nc,

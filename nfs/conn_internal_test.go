@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+
+	"github.com/zerofs-go/zerofsd/nfs/rpc"
 )
 
 // addrConn is a net.Conn with a given remote address.
@@ -37,7 +39,7 @@ func TestRemoteAddrMatchesAllowedClients(t *testing.T) {
 		{&net.TCPAddr{IP: net.ParseIP("192.168.0.1"), Port: 700}, "192.168.0.1", 700, false},
 		{&net.UnixAddr{Name: "/run/x", Net: "unix"}, "invalid IP", 0, false},
 	} {
-		addr, port := remoteAddrPort(addrConn{remote: tc.remote})
+		addr, port := rpc.PeerAddr(addrConn{remote: tc.remote})
 		if addr.String() != tc.want || port != tc.port {
 			t.Errorf("%v: address %v port %d, want %s port %d", tc.remote, addr, port, tc.want, tc.port)
 		}

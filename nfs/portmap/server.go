@@ -220,10 +220,7 @@ func (s *Server) serveTCP(ctx context.Context) {
 		select {
 		case s.conns <- struct{}{}:
 		default:
-			var client netip.Addr
-			if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
-				client = ap.Addr().Unmap().WithZone("")
-			}
+			client, _ := rpc.PeerAddr(nc)
 			s.refusedLog.Log(ctx, s.log, slog.LevelWarn, client, "portmap: connection limit reached, closing new connection",
 				"remote", nc.RemoteAddr().String(), "limit", s.opts.MaxConnections)
 			nc.Close()

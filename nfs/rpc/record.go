@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"slices"
 )
 
@@ -72,4 +74,16 @@ func BeginRecord(buf []byte) []byte { return append(buf, 0, 0, 0, 0) }
 // BeginRecord) to describe the rest of buf as one last fragment.
 func EndRecord(buf []byte) {
 	binary.BigEndian.PutUint32(buf, uint32(len(buf)-RecordMarkSize)|lastFragment)
+}
+
+// PeerAddr returns the address and port of a connection's client, an
+// IPv4-mapped address unmapped and without an IPv6 zone (a zone never
+// matches an address prefix), or the invalid address for a connection
+// that is not over IP.
+func PeerAddr(nc net.Conn) (netip.Addr, uint16) {
+	ap, err := netip.ParseAddrPort(nc.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}, 0
+	}
+	return ap.Addr().Unmap().WithZone(""), ap.Port()
 }
