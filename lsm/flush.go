@@ -98,7 +98,6 @@ func (db *DB) flushOldest(ctx context.Context, m *memTable) error {
 	if err != nil {
 		return err
 	}
-	db.unpend(meta.ID)
 	db.stats.l0Flushes.Add(1)
 	db.stats.l0FlushNanos.Add(int64(time.Since(start)))
 	if l0 >= db.opts.L0CompactionTrigger {
@@ -108,8 +107,11 @@ func (db *DB) flushOldest(ctx context.Context, m *memTable) error {
 }
 
 // installVersion publishes a version whose SSTs are the manifest's, dropping
-// the frozen memtable that was just flushed (if any). Callers hold
-// manifestMu, so versions follow manifest order.
+// the frozen memtable that was just flushed (if any) and forgetting its SST
+// as pending in the same step: whoever sees the memtable gone (a
+// FlushMemtable caller, then GC) sees its SST as the manifest's only, so a
+// compaction that replaced it frees it at once. Callers hold manifestMu,
+// so versions follow manifest order.
 func (db *DB) installVersion(m *manifest.Manifest, flushed *memTable) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -117,6 +119,7 @@ func (db *DB) installVersion(m *manifest.Manifest, flushed *memTable) {
 	imm := cur.imm
 	if flushed != nil {
 		imm = slices.DeleteFunc(slices.Clone(cur.imm), func(x *memTable) bool { return x == flushed })
+		delete(db.pending, flushed.sst.ID)
 	}
 	db.v.Store(db.versionFromManifestLocked(m, cur.mem, imm))
 	db.forgetTablesLocked()
