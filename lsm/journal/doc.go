@@ -92,8 +92,11 @@
 //
 // Append (called in commit order) copies a record into the buffer, once:
 // records wait in chunks, so what is buffered is never moved however far
-// the writer is behind. A round writes everything buffered and fdatasyncs
-// once (group commit):
+// the writer is behind. In a sealed journal, Append leaves room around each
+// record for its sealed framing, and the round seals it where it lies: the
+// chunks are written as they are, sealed or not, and a round's chunks
+// serve the records appended while the next one is written. A round writes
+// everything buffered and fdatasyncs once (group commit):
 // every caller of Sync waiting meanwhile shares that fsync, and appends
 // nobody waits for are written within Interval by the Writer's goroutine.
 // A caller of Sync that finds nobody writing writes the round itself, on

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/zerofs-go/zerofsd/internal/crc32c"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
@@ -135,60 +134,56 @@ func (c *codec) adOf(kind byte, seq uint64) []byte {
 	return c.ad
 }
 
-// appendRecords appends to dst the records of raw (WAL records, back to
-// back, as Writer.Append takes them) as the file stores them.
-func (c *codec) appendRecords(dst, raw []byte) []byte {
-	if !c.sealed() {
-		return append(dst, raw...)
+// sealedPrefix is what a sealed record holds before its ciphertext: the
+// length, the checksum and the sequence number.
+const sealedPrefix = 4 + 4 + 8
+
+// laidOutSize is the room a WAL record of n bytes takes in a chunk of a
+// writer whose files are sealed (the record is sealed where it lies) or in
+// the clear (the record as it is).
+func laidOutSize(n int, sealed bool) int {
+	if sealed {
+		return sealedOverhead + n
 	}
-	// Room for every sealed record at once: appending record by record
-	// would move everything sealed so far each time dst grows, several
-	// times per round of large records.
-	dst = slices.Grow(dst, sealedRecordsSize(raw))
-	for len(raw) > 0 {
-		n := len(raw) + 1
-		if len(raw) >= wal.RecordHeaderSize {
-			n = wal.RecordHeaderSize + int(binary.LittleEndian.Uint32(raw))
+	return n
+}
+
+// appendLaidOut appends the WAL record rec to dst as a writer lays it out
+// for sealing in place: room for the sealed prefix, the record, room for
+// the tag.
+func appendLaidOut(dst, rec []byte) []byte {
+	dst = append(dst, make([]byte, sealedPrefix)...)
+	dst = append(dst, rec...)
+	return append(dst, make([]byte, tagSize)...)
+}
+
+// sealInPlace seals the records of chunk, laid out by appendLaidOut back to
+// back, where they lie: afterwards chunk holds them as the file stores
+// them. It allocates nothing, so a writer's sealed rounds cost no more
+// memory than its clear ones.
+func (c *codec) sealInPlace(chunk []byte) {
+	for p := 0; p < len(chunk); {
+		at := p + sealedPrefix
+		n := len(chunk) - at // past any end: caught below
+		if len(chunk)-at >= wal.RecordHeaderSize {
+			n = wal.RecordHeaderSize + int(binary.LittleEndian.Uint32(chunk[at:]))
 		}
-		if n > len(raw) {
-			// Append takes records encoded by wal.AppendRecord only.
-			panic("journal: appended bytes are not WAL records")
+		if n+tagSize > len(chunk)-at || n < wal.RecordHeaderSize {
+			// Append lays out only records encoded by wal.AppendRecord.
+			panic("journal: a buffered chunk does not hold whole WAL records")
 		}
-		seq, k := binary.Uvarint(raw[wal.RecordHeaderSize:n])
+		seq, k := binary.Uvarint(chunk[at+wal.RecordHeaderSize : at+n])
 		if k <= 0 {
 			panic("journal: an appended WAL record has no sequence number")
 		}
-		dst = c.appendSealed(dst, seq, raw[:n])
-		raw = raw[n:]
+		rec := chunk[at : at+n]
+		c.aead.Seal(rec[:0], c.nonceOf(kindRecord, seq), rec, c.adOf(kindRecord, seq))
+		binary.LittleEndian.PutUint32(chunk[p:], uint32(sealedBodyOverhead+n))
+		binary.LittleEndian.PutUint64(chunk[p+8:], seq)
+		end := at + n + tagSize
+		binary.LittleEndian.PutUint32(chunk[p+4:], crc32c.Checksum(chunk[p+8:end]))
+		p = end
 	}
-	return dst
-}
-
-// sealedRecordsSize is the size of the sealed form of raw, whole WAL
-// records (an estimate from their framing only; appendRecords checks them).
-func sealedRecordsSize(raw []byte) int {
-	size := 0
-	for len(raw) >= wal.RecordHeaderSize {
-		n := wal.RecordHeaderSize + int(binary.LittleEndian.Uint32(raw))
-		if n > len(raw) {
-			break
-		}
-		size += sealedOverhead + n
-		raw = raw[n:]
-	}
-	return size
-}
-
-// appendSealed appends the sealed form of the WAL record rec, whose first
-// sequence number is seq, to dst.
-func (c *codec) appendSealed(dst []byte, seq uint64, rec []byte) []byte {
-	start := len(dst)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(sealedBodyOverhead+len(rec)))
-	dst = binary.LittleEndian.AppendUint32(dst, 0) // the checksum, below
-	dst = binary.LittleEndian.AppendUint64(dst, seq)
-	dst = c.aead.Seal(dst, c.nonceOf(kindRecord, seq), rec, c.adOf(kindRecord, seq))
-	binary.LittleEndian.PutUint32(dst[start+4:], crc32c.Checksum(dst[start+8:]))
-	return dst
 }
 
 // decode reads the record at the start of b and returns it with its stored

@@ -1,8 +1,10 @@
 package journal
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"slices"
 	"testing"
 
 	"github.com/zerofs-go/zerofsd/lsm/wal"
@@ -18,35 +20,51 @@ func (fixedCipher) JournalKey(salt []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// TestAppendRecordsSizesOnce: the sealed records of a round take exactly
-// the room reserved for them, so a round's buffer grows once, not once per
-// record.
-func TestAppendRecordsSizesOnce(t *testing.T) {
+// TestSealInPlace: records laid out by Append and sealed where they lie
+// read back as written, exactly fill their room, and sealing them
+// allocates nothing.
+func TestSealInPlace(t *testing.T) {
 	_, cd, err := newSealedFile(fixedCipher{}, Header{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	records := func(sizes ...int) []byte {
-		var raw []byte
-		for i, n := range sizes {
-			raw = wal.AppendRecord(raw, uint64(i+1), 1, wal.AppendEntry(nil, wal.KindSet, []byte("key"), make([]byte, n)))
-		}
-		return raw
-	}
-	// What sealing one tiny record allocates (one buffer; the race
-	// detector adds its own) is what every round may allocate.
-	tiny := records(1)
-	baseline := testing.AllocsPerRun(5, func() { _ = cd.appendRecords(nil, tiny) })
 	for _, sizes := range [][]int{{0}, {1}, {4096}, {100, 70000, 3}, {1 << 20, 1 << 20, 1 << 20}} {
-		raw := records(sizes...)
-		want := sealedRecordsSize(raw)
-		var out []byte
-		allocs := testing.AllocsPerRun(5, func() { out = cd.appendRecords(nil, raw) })
-		if len(out) != want {
-			t.Errorf("records of %v: sealed into %d bytes, %d reserved", sizes, len(out), want)
+		var recs [][]byte
+		var chunk []byte
+		for i, n := range sizes {
+			rec := wal.AppendRecord(nil, uint64(i+1), 1, wal.AppendEntry(nil, wal.KindSet, []byte("key"), make([]byte, n)))
+			recs = append(recs, rec)
+			chunk = appendLaidOut(chunk, rec)
 		}
-		if allocs > baseline {
-			t.Errorf("records of %v: %v allocations per round, want %v (as for one tiny record)", sizes, allocs, baseline)
+		laidOut := slices.Clone(chunk)
+		allocs := testing.AllocsPerRun(1, func() {
+			copy(chunk, laidOut)
+			cd.sealInPlace(chunk)
+		})
+		if allocs != 0 {
+			t.Errorf("records of %v: sealing in place allocated %v times", sizes, allocs)
+		}
+		rest := chunk
+		for i, rec := range recs {
+			r, size, _, err := cd.decode(rest)
+			if err != nil {
+				t.Fatalf("records of %v: record %d: %v", sizes, i, err)
+			}
+			want, _, err := wal.DecodeRecord(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(r.Entries, want.Entries) || r.Count != want.Count {
+				t.Fatalf("records of %v: record %d reads back other entries than were sealed", sizes, i)
+			}
+			if size != laidOutSize(len(rec), true) || r.FirstSeq != uint64(i+1) {
+				t.Fatalf("records of %v: record %d is %d bytes with sequence number %d; want %d and %d",
+					sizes, i, size, r.FirstSeq, laidOutSize(len(rec), true), i+1)
+			}
+			rest = rest[size:]
+		}
+		if len(rest) != 0 {
+			t.Errorf("records of %v: %d bytes after the last record", sizes, len(rest))
 		}
 	}
 }

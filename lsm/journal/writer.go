@@ -70,6 +70,9 @@ type Writer struct {
 	d    *Dir
 	h    Header
 	opts WriterOptions
+	// sealed says that the writer's files are sealed: Append lays records
+	// out for sealing in place, and writeRound seals them there.
+	sealed bool
 
 	mu       sync.Mutex
 	buf      [][]byte  // appended, not yet taken by a round: whole records, in chunks
@@ -107,8 +110,7 @@ type Writer struct {
 	// begun is the next file, begun (its header durable) but not opened
 	// yet: nothing more is written into the current file, and rounds fail
 	// until it opens.
-	begun  *begunFile
-	sealed chunkPool // for pending, when the file is sealed
+	begun *begunFile
 
 	fsyncs, failures, bytesWritten, diskBytes, nfiles atomic.Int64
 }
@@ -153,6 +155,11 @@ func (d *Dir) NewWriter(h Header, num uint64, after uint64, opts WriterOptions) 
 	if err == nil {
 		cd, err = codecOf(fh, d.cipher)
 	}
+	if err == nil && cd.sealed() != (d.cipher != nil) {
+		// Rotation begins files as the Dir seals them; Append lays records
+		// out for one kind.
+		err = fmt.Errorf("it is in the clear and the journal is sealed")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("journal: starting a writer on %s: %w", name, err)
 	}
@@ -169,6 +176,7 @@ func (d *Dir) NewWriter(h Header, num uint64, after uint64, opts WriterOptions) 
 		done:      make(chan struct{}),
 		file:      f,
 		codec:     cd,
+		sealed:    cd.sealed(),
 		off:       int64(cd.hdrLen),
 		allocated: int64(cd.hdrLen),
 		files:     []fileState{{num: num, lastSeq: after, size: int64(cd.hdrLen)}},
@@ -195,11 +203,16 @@ func (w *Writer) Append(rec []byte, lastSeq uint64) {
 	// A record goes whole into the last chunk, or a new one: what is
 	// buffered is never moved (this runs under the commit path's lock, and
 	// a writer that is behind may hold tens of MiB).
-	if n := len(w.buf); n == 0 || len(w.buf[n-1])+len(rec) > cap(w.buf[n-1]) {
-		w.buf = append(w.buf, w.chunks.get(len(rec)))
+	size := laidOutSize(len(rec), w.sealed)
+	if n := len(w.buf); n == 0 || len(w.buf[n-1])+size > cap(w.buf[n-1]) {
+		w.buf = append(w.buf, w.chunks.get(size))
 	}
 	last := &w.buf[len(w.buf)-1]
-	*last = append(*last, rec...)
+	if w.sealed {
+		*last = appendLaidOut(*last, rec)
+	} else {
+		*last = append(*last, rec...)
+	}
 	w.buffered += len(rec)
 	w.appended = lastSeq
 	wake := w.buffered == len(rec) || w.buffered >= maxBuffered
@@ -425,16 +438,15 @@ func (w *Writer) writeRound() error {
 	w.inflight = r
 	w.mu.Unlock()
 
-	// Records are sealed here, off the commit path, once: a retry writes
-	// the same bytes.
-	if !w.codec.sealed() {
-		w.pending = append(w.pending, raw...) // as appended: written without a copy
-		raw = nil
-	} else {
+	// Records are sealed here, off the commit path, once, where Append laid
+	// them out: a retry writes the same bytes, and no chunk is copied.
+	if w.sealed {
 		for _, c := range raw {
-			w.pending = append(w.pending, w.codec.appendRecords(w.sealed.get(sealedRecordsSize(c)), c))
+			w.codec.sealInPlace(c)
 		}
 	}
+	w.pending = append(w.pending, raw...)
+	roundBytes := totalLen(raw)
 
 	var err error
 	var written [][]byte
@@ -464,19 +476,16 @@ func (w *Writer) writeRound() error {
 			w.failures.Add(1)
 		}
 	}
-	if w.codec.sealed() {
-		for _, c := range written {
-			w.sealed.put(c)
-		}
-		written = nil
-	}
 	w.mu.Lock()
-	for _, c := range raw { // sealed: the records as appended
+	// Keep as many chunks as this round took, for the records appended
+	// while it was written: a writer that is behind reuses its buffers
+	// instead of allocating (and the Go runtime clearing) a round's worth
+	// every round; one that caught up gives the rest back.
+	w.chunks.keep = max(minPooledBytes, roundBytes)
+	for _, c := range written {
 		w.chunks.put(c)
 	}
-	for _, c := range written { // clear: the records as written
-		w.chunks.put(c)
-	}
+	w.chunks.trim()
 	w.inflight = nil
 	if err == nil {
 		w.durable.Store(r.upTo)
@@ -585,15 +594,18 @@ func (w *Writer) removeShipped() {
 // record gets a chunk of its own size).
 const chunkBytes = 1 << 20
 
-// maxPooledBytes bounds the chunks a chunkPool keeps for reuse, so that a
-// burst that put a writer far behind leaves little memory held after it.
-const maxPooledBytes = 8 << 20
+// minPooledBytes is the least a chunkPool keeps for reuse. Above it, a
+// writer keeps what its last round took (Writer.writeRound), so that a
+// burst that put it far behind leaves little memory held after it.
+const minPooledBytes = 8 << 20
 
-// chunkPool keeps the buffers of written rounds for the next ones. Not
-// safe for concurrent use: each is guarded by its owner's lock.
+// chunkPool keeps the buffers of written rounds for the next ones, up to
+// keep bytes. Not safe for concurrent use: each is guarded by its owner's
+// lock.
 type chunkPool struct {
 	free  [][]byte
 	bytes int
+	keep  int
 }
 
 // largeChunkStep is the granularity of chunks larger than chunkBytes: a
@@ -620,11 +632,21 @@ func (p *chunkPool) get(n int) []byte {
 
 // put keeps c for reuse, unless the pool holds enough already.
 func (p *chunkPool) put(c []byte) {
-	if p.bytes+cap(c) > maxPooledBytes {
+	if p.bytes+cap(c) > max(p.keep, minPooledBytes) {
 		return
 	}
 	p.free = append(p.free, c[:0])
 	p.bytes += cap(c)
+}
+
+// trim drops the chunks past keep bytes, the most recently kept first.
+func (p *chunkPool) trim() {
+	for len(p.free) > 0 && p.bytes > max(p.keep, minPooledBytes) {
+		last := len(p.free) - 1
+		p.bytes -= cap(p.free[last])
+		p.free[last] = nil
+		p.free = p.free[:last]
+	}
 }
 
 // totalLen is the number of bytes in chunks.

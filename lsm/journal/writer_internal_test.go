@@ -103,3 +103,71 @@ func TestChunkPoolServesNearbySizes(t *testing.T) {
 		})
 	}
 }
+
+// TestWriterBehindReusesItsChunks: a writer that is behind takes tens of
+// MiB per round; the records appended while it writes one go into the
+// chunks of the round before, not into new buffers (which the Go runtime
+// clears first: most of a sealed round's cost once it ran a round behind).
+// Once it has caught up, a small round gives the memory back.
+func TestWriterBehindReusesItsChunks(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cipher Cipher
+	}{{"clear", nil}, {"sealed", fixedCipher{}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := OpenDir(OSFS{}, t.TempDir(), tc.cipher)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := Header{Epoch: 1}
+			num, err := d.Begin(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := d.NewWriter(h, num, 0, WriterOptions{FileBytes: 1 << 30, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			const perRound = 24
+			rec := func(seq uint64, size int) []byte {
+				return wal.AppendRecord(nil, seq, 1, wal.AppendEntry(nil, wal.KindSet, []byte("key"), make([]byte, size)))
+			}
+			seq := uint64(0)
+			round := func() uint64 {
+				var before, after runtime.MemStats
+				recs := make([][]byte, perRound)
+				for i := range recs {
+					recs[i] = rec(seq+uint64(i)+1, 1<<20+i)
+				}
+				w.wmu.Lock() // a round in progress: the records pile up
+				runtime.ReadMemStats(&before)
+				for _, r := range recs {
+					seq++
+					w.Append(r, seq)
+				}
+				runtime.ReadMemStats(&after)
+				w.wmu.Unlock()
+				if err := w.Sync(context.Background(), seq); err != nil {
+					t.Fatal(err)
+				}
+				return after.TotalAlloc - before.TotalAlloc
+			}
+			round()
+			if alloc := round(); alloc > 4<<20 {
+				t.Errorf("a second round of %d MiB behind the writer allocated %d bytes; want the first round's chunks reused", perRound, alloc)
+			}
+			seq++
+			w.Append(rec(seq, 100), seq)
+			if err := w.Sync(context.Background(), seq); err != nil {
+				t.Fatal(err)
+			}
+			w.wmu.Lock()
+			kept := w.chunks.bytes
+			w.wmu.Unlock()
+			if kept > minPooledBytes {
+				t.Errorf("after a small round the writer keeps %d bytes of chunks; want at most %d", kept, minPooledBytes)
+			}
+		})
+	}
+}
