@@ -79,10 +79,13 @@ type Writer struct {
 	buffered int       // bytes in buf
 	bufSince time.Time // when buf became non-empty
 	chunks   chunkPool // for buf
-	appended uint64    // sequence number of the last appended record
-	next     *round    // completed by the next write
-	inflight *round    // being written, or nil
-	closed   bool
+	// lastRound is when the last round ended: the chunks it kept are
+	// given back once the writer has been idle for idleTrimDelay.
+	lastRound time.Time
+	appended  uint64 // sequence number of the last appended record
+	next      *round // completed by the next write
+	inflight  *round // being written, or nil
+	closed    bool
 
 	durable atomic.Uint64
 	shipped atomic.Uint64
@@ -368,6 +371,7 @@ func (w *Writer) loop() {
 	for {
 		w.mu.Lock()
 		wanted, buffered, since := w.next.wanted, w.buffered, w.bufSince
+		kept, lastRound := w.chunks.bytes > minPooledBytes, w.lastRound
 		w.mu.Unlock()
 		w.wmu.Lock()
 		retryAt, pending := w.retryAt, len(w.pending)
@@ -381,6 +385,12 @@ func (w *Writer) loop() {
 			wait = 0
 		case buffered > 0:
 			wait = max(0, since.Add(w.opts.Interval).Sub(now))
+		case kept:
+			if trimAt := lastRound.Add(idleTrimDelay); now.Before(trimAt) {
+				wait = trimAt.Sub(now)
+			} else {
+				w.idle()
+			}
 		}
 		if wait != 0 {
 			if wait > 0 {
@@ -404,6 +414,19 @@ func (w *Writer) loop() {
 		w.rotateAndRemove()
 		w.wmu.Unlock()
 	}
+}
+
+// idleTrimDelay is how long a writer with nothing to write keeps the
+// chunks of its last round for a next one.
+const idleTrimDelay = 2 * time.Second
+
+// idle gives back the chunks kept past minPooledBytes: the writer has had
+// nothing to write for idleTrimDelay.
+func (w *Writer) idle() {
+	w.mu.Lock()
+	w.chunks.keep = minPooledBytes
+	w.chunks.trim()
+	w.mu.Unlock()
 }
 
 // rotateAndRemove starts the next file once the current one is full (after
@@ -486,6 +509,7 @@ func (w *Writer) writeRound() error {
 		w.chunks.put(c)
 	}
 	w.chunks.trim()
+	w.lastRound = time.Now()
 	w.inflight = nil
 	if err == nil {
 		w.durable.Store(r.upTo)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/zerofs-go/zerofsd/lsm/wal"
 )
@@ -162,11 +163,33 @@ func TestWriterBehindReusesItsChunks(t *testing.T) {
 			if err := w.Sync(context.Background(), seq); err != nil {
 				t.Fatal(err)
 			}
-			w.wmu.Lock()
+			w.mu.Lock()
 			kept := w.chunks.bytes
-			w.wmu.Unlock()
+			w.mu.Unlock()
 			if kept > minPooledBytes {
 				t.Errorf("after a small round the writer keeps %d bytes of chunks; want at most %d", kept, minPooledBytes)
+			}
+			// A big round, then nothing: the chunks go once the writer has
+			// been idle for idleTrimDelay.
+			round()
+			w.mu.Lock()
+			kept = w.chunks.bytes
+			w.mu.Unlock()
+			if kept <= minPooledBytes {
+				t.Fatalf("after a big round the writer keeps %d bytes of chunks; want the round's", kept)
+			}
+			deadline := time.Now().Add(idleTrimDelay + 5*time.Second)
+			for {
+				w.mu.Lock()
+				kept = w.chunks.bytes
+				w.mu.Unlock()
+				if kept <= minPooledBytes {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("idle for %v after a big round, the writer still keeps %d bytes of chunks", idleTrimDelay+5*time.Second, kept)
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
 		})
 	}
