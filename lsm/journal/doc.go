@@ -19,7 +19,11 @@
 // The writer reserves space ahead of its records (File.Allocate, 4 MiB at a
 // time, never past FileBytes), so that writing a record changes no file
 // metadata and its fdatasync writes data only; reserved space reads as
-// zeros. The run of zero bytes at the end of any file is not part of it:
+// zeros. Reserved space is still "unwritten" in the file system's extent
+// map, and the first write to each of its blocks changes that map, so a
+// small round (under 64 KiB: a strict reply's record, a small file's
+// FILE_SYNC write) also writes zeros over the next MiB ahead, synced with
+// it, and the rounds after it overwrite written blocks. The run of zero bytes at the end of any file is not part of it:
 // its records end there (no record is all zeros; rotation gives reserved
 // space back without a sync, so the zeros can come back after a crash).
 //

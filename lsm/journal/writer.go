@@ -21,6 +21,26 @@ var ErrClosed = errors.New("journal: closed")
 // bytes pays for the reservation.
 const allocateStep = 4 << 20
 
+// zeroFillBelow and zeroFillStep: a round of fewer than zeroFillBelow bytes
+// (a strict metadata reply, a small file's FILE_SYNC write: rounds bound by
+// the fdatasync's latency) first fills the next zeroFillStep bytes of the
+// file with zeros, written and synced with it, so that the rounds after it
+// overwrite written blocks. Space that is only reserved (Allocate) is
+// "unwritten" in the file system's extent map until written: the first
+// write to each block changes that map, so its fdatasync commits the file
+// system's journal as well as the data. Measured on ext4 here, a 4 KiB
+// write and fdatasync: 330 µs into reserved space, 210 µs over written
+// blocks, 420 µs appended; filling 1 MiB costs one round about 3 ms. Larger
+// rounds skip it: their fdatasync is bound by the data they write, which
+// zeros would double.
+const (
+	zeroFillBelow = 64 << 10
+	zeroFillStep  = 1 << 20
+)
+
+// zeroBlock is what zero-filling writes, a block at a time. Never written.
+var zeroBlock [64 << 10]byte
+
 // maxBuffered makes the writer write (and fsync) appended records without
 // waiting for Interval once this many bytes are buffered.
 const maxBuffered = 4 << 20
@@ -106,6 +126,7 @@ type Writer struct {
 	codec      *codec // of the file being written
 	off        int64
 	allocated  int64       // the file's space reserved up to here
+	filled     int64       // the file's space filled with zeros up to here
 	noAllocate bool        // the file system cannot reserve space
 	pending    [][]byte    // taken from buf as stored, not yet durable (retried after a failure)
 	pendingRaw int64       // the bytes of pending's records as appended
@@ -182,6 +203,7 @@ func (d *Dir) NewWriter(h Header, num uint64, after uint64, opts WriterOptions) 
 		sealed:    cd.sealed(),
 		off:       int64(cd.hdrLen),
 		allocated: int64(cd.hdrLen),
+		filled:    int64(cd.hdrLen),
 		files:     []fileState{{num: num, lastSeq: after, size: int64(cd.hdrLen)}},
 	}
 	w.durable.Store(after)
@@ -474,7 +496,7 @@ func (w *Writer) writeRound() error {
 	var err error
 	var written [][]byte
 	if n := int64(totalLen(w.pending)); n > 0 {
-		w.reserve(w.off + n)
+		w.reserve(w.off+n, n < zeroFillBelow)
 		off := w.off
 		for _, c := range w.pending {
 			if _, err = w.file.WriteAt(c, off); err != nil {
@@ -537,7 +559,13 @@ func (w *Writer) failRound(err error) {
 // to the write, which says whether the disk is full, and reserving is not
 // tried again before the writer is past the step that failed: a nearly
 // full disk does not pay a failing fallocate on every round.
-func (w *Writer) reserve(end int64) {
+//
+// A small round (see zeroFillBelow) also fills the space ahead of the
+// records with zeros, unless it is filled already.
+func (w *Writer) reserve(end int64, small bool) {
+	if small && end > w.filled {
+		w.zeroFill(end)
+	}
 	if w.noAllocate || end <= w.allocated {
 		return
 	}
@@ -549,6 +577,25 @@ func (w *Writer) reserve(end int64) {
 		}
 	}
 	w.allocated = to // on failure: where reserving is tried next
+}
+
+// zeroFill writes zeros from the end of the records (or of the space
+// filled before) up to at least end, zeroFillStep ahead, never past
+// FileBytes unless end is. The round's records then overwrite their part,
+// and its fdatasync makes the rest written blocks. A failure is left to the
+// round's own write, and filling is not tried again before the writer is
+// past the step that failed.
+func (w *Writer) zeroFill(end int64) {
+	from := max(w.filled, w.off) // never over records
+	to := min(max(end, from+zeroFillStep), max(end, w.opts.FileBytes))
+	for off := from; off < to; {
+		n := min(int64(len(zeroBlock)), to-off)
+		if _, err := w.file.WriteAt(zeroBlock[:n], off); err != nil {
+			break
+		}
+		off += n
+	}
+	w.filled = to
 }
 
 // rotate starts the next file. If beginning it fails, the current one
@@ -581,11 +628,12 @@ func (w *Writer) openBegun() error {
 	}
 	// Give back the space reserved past the last record (not synced:
 	// zeros that come back after a crash are read as the end of the file).
-	if w.allocated > w.off {
+	if max(w.allocated, w.filled) > w.off {
 		_ = w.file.Truncate(w.off)
 	}
 	w.file.Close()
-	w.file, w.codec, w.off, w.allocated = f, b.codec, int64(b.codec.hdrLen), int64(b.codec.hdrLen)
+	w.file, w.codec, w.off = f, b.codec, int64(b.codec.hdrLen)
+	w.allocated, w.filled = w.off, w.off
 	w.files = append(w.files, fileState{num: b.num, lastSeq: w.files[len(w.files)-1].lastSeq, size: w.off})
 	w.begun = nil
 	return nil

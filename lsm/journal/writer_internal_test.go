@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,6 +192,93 @@ func TestWriterBehindReusesItsChunks(t *testing.T) {
 					t.Fatalf("idle for %v after a big round, the writer still keeps %d bytes of chunks", idleTrimDelay+5*time.Second, kept)
 				}
 				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// zeroWatchFS records, for the files it opens, the writes of zeros that
+// reach past the records written before them.
+type zeroWatchFS struct {
+	OSFS
+	mu    sync.Mutex
+	zeros []int64 // end of each write of zeros
+}
+
+type zeroWatchFile struct {
+	File
+	fs *zeroWatchFS
+}
+
+func (z *zeroWatchFS) OpenFile(name string) (File, error) {
+	f, err := z.OSFS.OpenFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return &zeroWatchFile{File: f, fs: z}, nil
+}
+
+func (f *zeroWatchFile) WriteAt(p []byte, off int64) (int, error) {
+	if len(p) > 0 && !slices.ContainsFunc(p, func(b byte) bool { return b != 0 }) {
+		f.fs.mu.Lock()
+		f.fs.zeros = append(f.fs.zeros, off+int64(len(p)))
+		f.fs.mu.Unlock()
+	}
+	return f.File.WriteAt(p, off)
+}
+
+// filledTo is how far zeros have been written.
+func (z *zeroWatchFS) filledTo() int64 {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	end := int64(0)
+	for _, e := range z.zeros {
+		end = max(end, e)
+	}
+	return end
+}
+
+// TestSmallRoundsWriteOverFilledSpace: a small round (a strict reply's
+// record) fills the space ahead of it with zeros, so that the next small
+// rounds overwrite written blocks and their fdatasync flushes data alone;
+// big rounds, bound by the data they write, fill nothing.
+func TestSmallRoundsWriteOverFilledSpace(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		valueBytes int
+		wantFilled bool
+	}{{"small records", 200, true}, {"1 MiB records", 1 << 20, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := &zeroWatchFS{}
+			d, err := OpenDir(fsys, t.TempDir(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := Header{Epoch: 1}
+			num, err := d.Begin(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := d.NewWriter(h, num, 0, WriterOptions{FileBytes: 1 << 30, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			for seq := uint64(1); seq <= 20; seq++ {
+				w.Append(wal.AppendRecord(nil, seq, 1, wal.AppendEntry(nil, wal.KindSet, []byte("key"), make([]byte, tc.valueBytes))), seq)
+				if err := w.Sync(context.Background(), seq); err != nil {
+					t.Fatal(err)
+				}
+				w.wmu.Lock()
+				off := w.off
+				w.wmu.Unlock()
+				filled := fsys.filledTo()
+				if tc.wantFilled && filled < off+zeroFillStep/2 {
+					t.Fatalf("after record %d (file at %d), zeros reach %d: the space ahead is not filled", seq, off, filled)
+				}
+				if !tc.wantFilled && filled != 0 {
+					t.Fatalf("after record %d, zeros written up to %d: a big round filled space", seq, filled)
+				}
 			}
 		})
 	}
