@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"encoding/binary"
 	"slices"
 	"testing"
 
+	"github.com/zerofs-go/zerofsd/internal/crc32c"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
 )
 
@@ -44,6 +46,9 @@ func TestSealInPlace(t *testing.T) {
 		if allocs != 0 {
 			t.Errorf("records of %v: sealing in place allocated %v times", sizes, allocs)
 		}
+		if want := referenceSealed(t, cd, recs); !bytes.Equal(chunk, want) {
+			t.Errorf("records of %v: sealed in place, they differ from the file format", sizes)
+		}
 		rest := chunk
 		for i, rec := range recs {
 			r, size, _, err := cd.decode(rest)
@@ -67,4 +72,29 @@ func TestSealInPlace(t *testing.T) {
 			t.Errorf("records of %v: %d bytes after the last record", sizes, len(rest))
 		}
 	}
+}
+
+// referenceSealed encodes recs as a sealed file stores its records, drawn
+// from the format in the package comment: length (sequence number,
+// ciphertext and tag), crc32c of those, sequence number, the record sealed
+// with nonce 'R' || 3 x 0 || seq and associated data header || 'R' || seq.
+func referenceSealed(t *testing.T, cd *codec, recs [][]byte) []byte {
+	t.Helper()
+	var out []byte
+	for _, rec := range recs {
+		seq, k := binary.Uvarint(rec[wal.RecordHeaderSize:])
+		if k <= 0 {
+			t.Fatal("record without a sequence number")
+		}
+		nonce := make([]byte, 12)
+		nonce[0] = 'R'
+		binary.LittleEndian.PutUint64(nonce[4:], seq)
+		ad := binary.LittleEndian.AppendUint64(append(slices.Clone(cd.ad[:sealedHeaderAD]), 'R'), seq)
+		body := binary.LittleEndian.AppendUint64(nil, seq)
+		body = cd.aead.Seal(body, nonce, rec, ad)
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(body)))
+		out = binary.LittleEndian.AppendUint32(out, crc32c.Checksum(body))
+		out = append(out, body...)
+	}
+	return out
 }

@@ -127,7 +127,8 @@ func TestWriterBehindReusesItsChunks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := d.NewWriter(h, num, 0, WriterOptions{FileBytes: 1 << 30, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			const idleTrim = 300 * time.Millisecond
+			w, err := d.NewWriter(h, num, 0, WriterOptions{FileBytes: 1 << 30, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), idleTrim: idleTrim})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,12 +138,22 @@ func TestWriterBehindReusesItsChunks(t *testing.T) {
 				return wal.AppendRecord(nil, seq, 1, wal.AppendEntry(nil, wal.KindSet, []byte("key"), make([]byte, size)))
 			}
 			seq := uint64(0)
-			round := func() uint64 {
-				var before, after runtime.MemStats
+			// The records of three big rounds and a small one between the
+			// second and the third, made beforehand: the rounds follow
+			// each other sooner than idleTrim.
+			var built [][][]byte
+			for r := range 3 {
+				first := uint64(r*perRound+1) + uint64(r/2)
 				recs := make([][]byte, perRound)
 				for i := range recs {
-					recs[i] = rec(seq+uint64(i)+1, 1<<20+i)
+					recs[i] = rec(first+uint64(i), 1<<20+i)
 				}
+				built = append(built, recs)
+			}
+			round := func() uint64 {
+				var before, after runtime.MemStats
+				recs := built[0]
+				built = built[1:]
 				w.wmu.Lock() // a round in progress: the records pile up
 				runtime.ReadMemStats(&before)
 				for _, r := range recs {
@@ -172,7 +183,7 @@ func TestWriterBehindReusesItsChunks(t *testing.T) {
 				t.Errorf("after a small round the writer keeps %d bytes of chunks; want at most %d", kept, minPooledBytes)
 			}
 			// A big round, then nothing: the chunks go once the writer has
-			// been idle for idleTrimDelay.
+			// been idle for idleTrim.
 			round()
 			w.mu.Lock()
 			kept = w.chunks.bytes
@@ -180,7 +191,7 @@ func TestWriterBehindReusesItsChunks(t *testing.T) {
 			if kept <= minPooledBytes {
 				t.Fatalf("after a big round the writer keeps %d bytes of chunks; want the round's", kept)
 			}
-			deadline := time.Now().Add(idleTrimDelay + 5*time.Second)
+			deadline := time.Now().Add(idleTrim + 10*time.Second)
 			for {
 				w.mu.Lock()
 				kept = w.chunks.bytes
@@ -189,7 +200,7 @@ func TestWriterBehindReusesItsChunks(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("idle for %v after a big round, the writer still keeps %d bytes of chunks", idleTrimDelay+5*time.Second, kept)
+					t.Fatalf("idle for %v after a big round, the writer still keeps %d bytes of chunks", idleTrim+10*time.Second, kept)
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
