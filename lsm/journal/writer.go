@@ -117,7 +117,8 @@ type Writer struct {
 	durable atomic.Uint64
 	shipped atomic.Uint64
 	// backlog counts the bytes of the records appended and not yet
-	// durable, as appended: buffered, or pending after a failed round.
+	// durable, as the writer holds them (with a sealed journal's framing):
+	// buffered, or pending after a failed round.
 	backlog atomic.Int64
 
 	kick chan struct{}
@@ -136,7 +137,7 @@ type Writer struct {
 	filled     int64       // the file's space filled with zeros up to here
 	noAllocate bool        // the file system cannot reserve space
 	pending    [][]byte    // taken from buf as stored, not yet durable (retried after a failure)
-	pendingRaw int64       // the bytes of pending's records as appended
+	pendingRaw int64       // the bytes of pending's records, as counted in backlog
 	files      []fileState // this writer's files, oldest first; the last is being written
 	// begun is the next file, begun (its header durable) but not opened
 	// yet: nothing more is written into the current file, and rounds fail
@@ -245,11 +246,11 @@ func (w *Writer) Append(rec []byte, lastSeq uint64) {
 	} else {
 		*last = append(*last, rec...)
 	}
-	w.buffered += len(rec)
+	w.buffered += size
 	w.appended = lastSeq
-	wake := w.buffered == len(rec) || w.buffered >= maxBuffered
+	wake := w.buffered == size || w.buffered >= maxBuffered
 	w.mu.Unlock()
-	w.backlog.Add(int64(len(rec)))
+	w.backlog.Add(int64(size))
 	if wake {
 		kickCh(w.kick)
 	}
@@ -259,7 +260,8 @@ func (w *Writer) Append(rec []byte, lastSeq uint64) {
 func (w *Writer) Durable() uint64 { return w.durable.Load() }
 
 // Backlog is how many bytes of appended records are not on disk yet:
-// buffered, or kept after a failed write to be written again. The writer
+// buffered, or kept after a failed write to be written again, as the writer
+// holds them (a sealed journal's records with their framing). The writer
 // holds them in memory; nothing bounds them but its caller, which waits
 // (Sync) for the writer to catch up.
 func (w *Writer) Backlog() int64 { return w.backlog.Load() }
