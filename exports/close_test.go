@@ -125,22 +125,23 @@ func TestCloseFlushesUntilDeadline(t *testing.T) {
 }
 
 // TestMemoryCaches checks how cache.memory_mb is split between the block
-// cache and, for an encrypted export, the cache of decrypted frames.
+// cache and a cache of file data: the decrypted frames of an encrypted
+// export, the values of an unencrypted one.
 func TestMemoryCaches(t *testing.T) {
 	for _, tc := range []struct {
-		memoryMB          int
-		encrypted         bool
-		blocks, decrypted int64
+		memoryMB                 int
+		encrypted                bool
+		blocks, decrypted, value int64
 	}{
-		{0, false, -1, 0},
-		{0, true, -1, 0},
-		{256, false, 256 << 20, 0},
-		{256, true, 128 << 20, 128 << 20},
-		{1, true, 1 << 19, 1 << 19},
+		{0, false, -1, 0, 0},
+		{0, true, -1, 0, 0},
+		{256, false, 128 << 20, 0, 128 << 20},
+		{256, true, 128 << 20, 128 << 20, 0},
+		{1, true, 1 << 19, 1 << 19, 0},
 	} {
-		blocks, decrypted := memoryCaches(tc.memoryMB, tc.encrypted)
-		if blocks != tc.blocks || decrypted != tc.decrypted {
-			t.Errorf("memoryCaches(%d, %v) = %d, %d; want %d, %d", tc.memoryMB, tc.encrypted, blocks, decrypted, tc.blocks, tc.decrypted)
+		blocks, decrypted, value := memoryCaches(tc.memoryMB, tc.encrypted)
+		if blocks != tc.blocks || decrypted != tc.decrypted || value != tc.value {
+			t.Errorf("memoryCaches(%d, %v) = %d, %d, %d; want %d, %d, %d", tc.memoryMB, tc.encrypted, blocks, decrypted, value, tc.blocks, tc.decrypted, tc.value)
 		}
 	}
 }

@@ -48,21 +48,21 @@ func sealing(ctx context.Context, ec config.Export, store objstore.Store, readOn
 	return crypt.NewSealer(keys, crypt.Options{FrameCacheBytes: frameCache, Logger: log}), cred, nil
 }
 
-// memoryCaches splits cache.memory_mb (per export) between the database's
-// block cache of decoded SST blocks and, for an encrypted export, the
-// Sealer's cache of decrypted frames, half each: file data is read from
-// values, which the block cache does not hold, and without the frame cache
-// every warm read of it would decrypt it again. A block cache of -1 is
-// none (memory_mb = 0 turns both off).
-func memoryCaches(memoryMB int, encrypted bool) (blockCache, frameCache int64) {
+// memoryCaches splits cache.memory_mb (per export) half and half between
+// the database's block cache of decoded SST blocks and a cache of file
+// data, which is read from values the block cache does not hold: for an
+// encrypted export the Sealer's cache of decrypted frames (without it,
+// every warm read would decrypt again), else the database's value cache.
+// A block cache of -1 is none (memory_mb = 0 turns them all off).
+func memoryCaches(memoryMB int, encrypted bool) (blockCache, frameCache, valueCache int64) {
 	total := int64(memoryMB) << 20
 	if total == 0 {
-		return -1, 0
+		return -1, 0, 0
 	}
 	if !encrypted {
-		return total, 0
+		return total - total/2, 0, total / 2
 	}
-	return total - total/2, total / 2
+	return total - total/2, total / 2, 0
 }
 
 // wrapOf is s's store wrapper (lsm's WrapStore); nil without a Sealer.

@@ -96,7 +96,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 		}
 	})
 	store := d.store
-	blockCache, frameCache := memoryCaches(cfg.Cache.MemoryMB, ec.Encryption.Enabled)
+	blockCache, frameCache, valueCache := memoryCaches(cfg.Cache.MemoryMB, ec.Encryption.Enabled)
 	sealer, cred, err := sealing(ctx, ec, store, !writer, frameCache, keys, log)
 	if err != nil {
 		return nil, err
@@ -122,6 +122,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 			Compression:       compression(ec.Compression),
 			ZstdLevel:         ec.ZstdLevel,
 			BlockCacheBytes:   blockCache,
+			ValueCacheBytes:   valueCache,
 			DiskCache:         r.opts.DiskCache,
 			CacheNamespace:    string(id),
 			WrapStore:         wrap,
@@ -135,6 +136,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 			ID:              replicaID(),
 			Poll:            ec.ReplicaPoll,
 			BlockCacheBytes: blockCache,
+			ValueCacheBytes: valueCache,
 			DiskCache:       r.opts.DiskCache,
 			CacheNamespace:  string(id),
 			WrapStore:       wrap,
@@ -151,6 +153,7 @@ func (r *Registry) openDatabase(ctx context.Context, cfg *config.Config, ec conf
 	} else {
 		db, err = lsm.OpenReadOnly(ctx, store, lsm.ReadOnlyOptions{
 			BlockCacheBytes: blockCache,
+			ValueCacheBytes: valueCache,
 			DiskCache:       r.opts.DiskCache,
 			CacheNamespace:  string(id),
 			WrapStore:       wrap,

@@ -25,6 +25,7 @@ type DB struct {
 	store    objstore.Store // counted, wrapped by Options.WrapStore
 	sstStore objstore.Store // counted, behind the disk cache when configured, then wrapped
 	cache    *sstable.BlockCache
+	values   *valueCache // nil without Options.ValueCacheBytes
 	// codecs is the compression state every SST writer and every value
 	// compression and decompression of the database shares (one zstd
 	// encoder and decoder instead of one per SST or value).
@@ -171,6 +172,7 @@ func newDB(store objstore.Store, opts Options, diskCache *cache.Disk, ns string,
 	if blockCacheBytes > 0 {
 		db.cache = sstable.NewBlockCache(blockCacheBytes)
 	}
+	db.values = newValueCache(opts.ValueCacheBytes)
 	db.roomCond = sync.NewCond(&db.mu)
 	db.bgCtx, db.bgCancel = context.WithCancel(context.Background())
 	return db

@@ -150,7 +150,9 @@
 // Get and iterators read the mutable memtable, frozen memtables (newest
 // first), L0 SSTs (newest first) and sorted runs (newest first), skipping
 // SSTs by key range and bloom filter, through the memory block cache and
-// the optional disk cache. An iterator pins the version (memtables and
+// the optional disk cache; a value separated into a value or WAL object is
+// read through the optional memory value cache (Options.ValueCacheBytes),
+// which holds it checked and decompressed. An iterator pins the version (memtables and
 // SSTs) and the sequence number current when it was created, so it sees one
 // consistent snapshot; GC never deletes an SST a live iterator uses.
 //

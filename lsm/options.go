@@ -97,6 +97,11 @@ type Options struct {
 	// BlockCacheBytes sizes the in-memory cache of decoded SST blocks.
 	// Default DefaultBlockCacheBytes (256 MiB); negative disables it.
 	BlockCacheBytes int64
+	// ValueCacheBytes sizes the in-memory cache of values read from value
+	// and WAL objects (file data), which the block cache does not hold.
+	// Default 0: none (an encrypted export caches them as decrypted frames
+	// below the database instead).
+	ValueCacheBytes int64
 	// DiskCache, when set, caches SST byte ranges on local disk under
 	// CacheNamespace (which should name the database, e.g. the identity of
 	// its store).
@@ -230,6 +235,7 @@ type ReadOnlyOptions struct {
 	// deleted and created again under the same name is another one.
 	CheckpointManifestID uint64
 	BlockCacheBytes      int64
+	ValueCacheBytes      int64 // as Options.ValueCacheBytes
 	DiskCache            *cache.Disk
 	CacheNamespace       string
 	WrapStore            func(objstore.Store) objstore.Store

@@ -22,7 +22,7 @@ import (
 // object the latest manifest names but the store lost makes Get fail with
 // objstore.ErrNotFound after one refresh.
 func OpenReadOnly(ctx context.Context, store objstore.Store, ro ReadOnlyOptions) (*DB, error) {
-	opts := Options{Logger: ro.Logger, BlockCacheBytes: ro.BlockCacheBytes, WrapStore: ro.WrapStore}.withDefaults()
+	opts := Options{Logger: ro.Logger, BlockCacheBytes: ro.BlockCacheBytes, ValueCacheBytes: ro.ValueCacheBytes, WrapStore: ro.WrapStore}.withDefaults()
 	db := newDB(store, opts, ro.DiskCache, ro.CacheNamespace, opts.BlockCacheBytes)
 	db.readOnly = true
 	db.roCheckpoint = ro.Checkpoint

@@ -51,6 +51,7 @@ type ReplicaOptions struct {
 	// changes and at least every third of it.
 	LeaseTTL        time.Duration
 	BlockCacheBytes int64
+	ValueCacheBytes int64 // as Options.ValueCacheBytes
 	DiskCache       *cache.Disk
 	CacheNamespace  string
 	// WrapStore is as in Options (an encrypted database's sealing): the
@@ -131,7 +132,7 @@ func OpenReplica(ctx context.Context, store objstore.Store, ro ReplicaOptions) (
 	if ro.Now == nil {
 		ro.Now = time.Now
 	}
-	opts := Options{Logger: ro.Logger, BlockCacheBytes: ro.BlockCacheBytes, Now: ro.Now, WrapStore: ro.WrapStore}.withDefaults()
+	opts := Options{Logger: ro.Logger, BlockCacheBytes: ro.BlockCacheBytes, ValueCacheBytes: ro.ValueCacheBytes, Now: ro.Now, WrapStore: ro.WrapStore}.withDefaults()
 	db := newDB(store, opts, ro.DiskCache, ro.CacheNamespace, opts.BlockCacheBytes)
 	db.readOnly = true
 	db.replica = true

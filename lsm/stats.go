@@ -31,6 +31,8 @@ type Stats struct {
 	Requests objstore.Stats
 	// BlockCache is the memory block cache's counters.
 	BlockCache sstable.CacheStats
+	// ValueCache is the memory value cache's counters (zero without one).
+	ValueCache ValueCacheStats
 	// DiskCache is the shared disk cache's counters (all databases of the
 	// process together), when one is configured.
 	DiskCache *cache.DiskStats
@@ -116,6 +118,7 @@ func (db *DB) Stats() Stats {
 	if db.cache != nil {
 		s.BlockCache = db.cache.Stats()
 	}
+	s.ValueCache = db.values.stats()
 	if db.diskCache != nil {
 		ds := db.diskCache.Stats()
 		s.DiskCache = &ds

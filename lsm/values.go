@@ -32,6 +32,9 @@ func (db *DB) readValue(ctx context.Context, raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, corrupt("value pointer", err)
 	}
+	if v, ok := db.values.get(p); ok {
+		return v, nil
+	}
 	key := objectKey(p.Obj)
 	data, err := db.sstStore.GetRange(ctx, key, int64(p.Off), int64(p.Len))
 	if err != nil {
@@ -41,6 +44,7 @@ func (db *DB) readValue(ctx context.Context, raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, corrupt(key, err)
 	}
+	db.values.add(p, v)
 	return v, nil
 }
 
@@ -171,6 +175,19 @@ type pendingValue struct {
 // against its pointer, then decompressed if compressed; a failed read sets
 // the error of every value it was to serve.
 func (db *DB) resolveValues(ctx context.Context, ps []pendingValue) {
+	if db.values != nil {
+		// Cached values need no read; an iterator's value is not to be
+		// changed by its caller, so the cached bytes serve as they are.
+		missing := ps[:0:0]
+		for _, v := range ps {
+			if val, ok := db.values.peek(v.p); ok {
+				*v.out = val
+				continue
+			}
+			missing = append(missing, v)
+		}
+		ps = missing
+	}
 	slices.SortFunc(ps, func(a, b pendingValue) int {
 		if c := a.p.Obj.Compare(b.p.Obj); c != 0 {
 			return c
@@ -224,6 +241,7 @@ func (db *DB) resolveValues(ctx context.Context, ps []pendingValue) {
 					continue
 				}
 				*v.out = val
+				db.values.add(v.p, val)
 			}
 		}()
 	}

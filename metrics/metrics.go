@@ -176,6 +176,8 @@ var (
 		{newFamily("zerofs_lsm_compaction_seconds_total", "Time spent compacting.", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return s.CompactionTime.Seconds() }},
 		{newFamily("zerofs_lsm_block_cache_hits_total", "Memory block cache hits.", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.BlockCache.Hits) }},
 		{newFamily("zerofs_lsm_block_cache_misses_total", "Memory block cache misses.", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.BlockCache.Misses) }},
+		{newFamily("zerofs_lsm_value_cache_hits_total", "Memory value cache hits (file data of an unencrypted export).", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.ValueCache.Hits) }},
+		{newFamily("zerofs_lsm_value_cache_misses_total", "Memory value cache misses (file data of an unencrypted export).", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.ValueCache.Misses) }},
 		{newFamily("zerofs_lsm_backpressure_waits_total", "Writes that waited for memtables to be flushed.", prometheus.CounterValue, "export"), func(s lsm.Stats) float64 { return float64(s.BackpressureWaits) }},
 		{newFamily("zerofs_lsm_fenced", "1 when a newer writer fenced this server out of the export.", prometheus.GaugeValue, "export"), func(s lsm.Stats) float64 {
 			if s.Fenced {
