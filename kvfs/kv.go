@@ -86,7 +86,8 @@ func (it storageIterator) Close() error { return storageError(it.KVIterator.Clos
 // KVIterator walks a key range. Call Next before the first Key.
 type KVIterator interface {
 	Next() bool
-	// Key and Value are valid until the next call of Next; callers copy them to keep them.
+	// Key and Value are valid until the next call of Next; callers copy them
+	// to keep them, and never modify them (they may be a cache's bytes).
 	Key() []byte
 	Value() []byte
 	// ValueLen is len(Value()), answered without reading the value where

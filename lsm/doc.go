@@ -268,8 +268,9 @@
 // checkpoints, and a reader following the latest state (not a checkpoint)
 // is not protected from the writer's GC. Separated values are compressed
 // one by one, never with their neighbours (a 4 KiB value compresses less
-// than a block of many), and not kept in the memory block cache (the disk
-// cache keeps their pages, compressed). A value too small to be separated
+// than a block of many), and kept in the value cache (when there is one),
+// not in the block cache; the disk cache keeps their pages, compressed.
+// A value too small to be separated
 // is compressed with its SST block.
 //
 // # Formats

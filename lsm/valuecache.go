@@ -1,6 +1,7 @@
 package lsm
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/zerofs-go/zerofsd/lsm/vlog"
@@ -23,8 +24,11 @@ type valueCache struct {
 }
 
 type valueEntry struct {
-	ptr        vlog.Pointer
-	value      []byte
+	ptr   vlog.Pointer
+	value []byte
+	// charge is what the entry counts against the capacity: its value's
+	// allocation and the entry's own overhead.
+	charge     int64
 	prev, next *valueEntry
 }
 
@@ -86,15 +90,18 @@ func (c *valueCache) add(p vlog.Pointer, value []byte) {
 	if _, ok := c.entries[p]; ok {
 		return
 	}
-	e := &valueEntry{ptr: p, value: append([]byte(nil), value...)}
+	kept := append([]byte(nil), value...)
+	// Clipped: an iterator hands the bytes out, and an append to them
+	// must not write into the cache.
+	e := &valueEntry{ptr: p, value: slices.Clip(kept), charge: int64(cap(kept)) + valueEntryOverhead}
 	c.entries[p] = e
 	c.pushFront(e)
-	c.bytes += charge(e)
+	c.bytes += e.charge
 	for c.bytes > c.capacity {
 		old := c.lru.prev
 		c.unlink(old)
 		delete(c.entries, old.ptr)
-		c.bytes -= charge(old)
+		c.bytes -= old.charge
 	}
 }
 
@@ -119,7 +126,3 @@ func (c *valueCache) pushFront(e *valueEntry) {
 	e.prev.next = e
 	e.next.prev = e
 }
-
-// charge is what an entry counts against the capacity: its value's
-// allocation and the entry's own overhead.
-func charge(e *valueEntry) int64 { return int64(cap(e.value)) + valueEntryOverhead }

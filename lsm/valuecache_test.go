@@ -72,6 +72,9 @@ func TestValueCache(t *testing.T) {
 					if !bytes.Equal(it.Value(), value(i)) {
 						t.Fatalf("iterator: k%03d reads back other bytes", i)
 					}
+					if v := it.Value(); cap(v) != len(v) {
+						t.Fatalf("iterator: k%03d's value has room past its end (an append would write into shared bytes)", i)
+					}
 				}
 				if err := it.Err(); err != nil || i != 40 {
 					t.Fatalf("iterator: %d values, %v", i, err)
