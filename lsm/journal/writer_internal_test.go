@@ -25,20 +25,7 @@ func TestAppendBehindMovesNothing(t *testing.T) {
 		cipher Cipher
 	}{{"clear", nil}, {"sealed", fixedCipher{}}} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := OpenDir(OSFS{}, t.TempDir(), tc.cipher)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := Header{Epoch: 1}
-			num, err := d.Begin(h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w, err := d.NewWriter(h, num, 0, WriterOptions{FileBytes: 1 << 30, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
+			w := newTestWriter(t, OSFS{}, tc.cipher, WriterOptions{FileBytes: 1 << 30})
 			const n = 48
 			recs := make([][]byte, n)
 			appended := 0
@@ -61,7 +48,7 @@ func TestAppendBehindMovesNothing(t *testing.T) {
 			if err := w.Sync(context.Background(), n); err != nil {
 				t.Fatal(err)
 			}
-			c, err := d.Scan()
+			c, err := w.d.Scan()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,21 +105,8 @@ func TestWriterBehindReusesItsChunks(t *testing.T) {
 		cipher Cipher
 	}{{"clear", nil}, {"sealed", fixedCipher{}}} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := OpenDir(OSFS{}, t.TempDir(), tc.cipher)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := Header{Epoch: 1}
-			num, err := d.Begin(h)
-			if err != nil {
-				t.Fatal(err)
-			}
 			const idleTrim = 300 * time.Millisecond
-			w, err := d.NewWriter(h, num, 0, WriterOptions{FileBytes: 1 << 30, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), idleTrim: idleTrim})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
+			w := newTestWriter(t, OSFS{}, tc.cipher, WriterOptions{FileBytes: 1 << 30, idleTrim: idleTrim})
 			const perRound = 24
 			rec := func(seq uint64, size int) []byte {
 				return wal.AppendRecord(nil, seq, 1, wal.AppendEntry(nil, wal.KindSet, []byte("key"), make([]byte, size)))
@@ -261,20 +235,7 @@ func TestSmallRoundsWriteOverFilledSpace(t *testing.T) {
 	}{{"small records", 200, true}, {"1 MiB records", 1 << 20, false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys := &zeroWatchFS{}
-			d, err := OpenDir(fsys, t.TempDir(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := Header{Epoch: 1}
-			num, err := d.Begin(h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w, err := d.NewWriter(h, num, 0, WriterOptions{FileBytes: 1 << 30, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
+			w := newTestWriter(t, fsys, nil, WriterOptions{FileBytes: 1 << 30})
 			for seq := uint64(1); seq <= 20; seq++ {
 				w.Append(wal.AppendRecord(nil, seq, 1, wal.AppendEntry(nil, wal.KindSet, []byte("key"), make([]byte, tc.valueBytes))), seq)
 				if err := w.Sync(context.Background(), seq); err != nil {
@@ -305,20 +266,7 @@ func TestBacklogCountsWhatIsHeld(t *testing.T) {
 		cipher Cipher
 	}{{"clear", nil}, {"sealed", fixedCipher{}}} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := OpenDir(OSFS{}, t.TempDir(), tc.cipher)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := Header{Epoch: 1}
-			num, err := d.Begin(h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w, err := d.NewWriter(h, num, 0, WriterOptions{FileBytes: 1 << 30, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
+			w := newTestWriter(t, OSFS{}, tc.cipher, WriterOptions{FileBytes: 1 << 30})
 			w.wmu.Lock() // a round in progress: the records stay buffered
 			for seq := uint64(1); seq <= 100; seq++ {
 				w.Append(wal.AppendRecord(nil, seq, 1, wal.AppendEntry(nil, wal.KindSet, []byte("key"), make([]byte, 60))), seq)
@@ -339,4 +287,26 @@ func TestBacklogCountsWhatIsHeld(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newTestWriter starts a writer on a new journal in a temporary directory
+// of fsys, with opts (and a quiet logger); the test closes it.
+func newTestWriter(t *testing.T, fsys FS, c Cipher, opts WriterOptions) *Writer {
+	t.Helper()
+	d, err := OpenDir(fsys, t.TempDir(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Header{Epoch: 1}
+	num, err := d.Begin(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := d.NewWriter(h, num, 0, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
 }
