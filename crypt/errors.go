@@ -1,13 +1,33 @@
 package crypt
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/zerofs-go/zerofsd/objstore"
+)
 
 // ErrTampered is matched (errors.Is) by every read of an object that fails
 // authentication: a header or frame whose tag does not verify, an object
 // shorter or longer than its header says, frames swapped or moved, an object
 // renamed, or one written by another export or with another data key. The
-// wrapping error names the object. The data of such a read is never returned.
+// wrapping error names the object and also matches objstore.ErrCorrupt, so
+// that layers above the store tell damage from a failing request. The data
+// of such a read is never returned.
 var ErrTampered = errors.New("failed authentication (tampered with, damaged, or not written by this export)")
+
+// tamperedError is a read's authentication failure: it names the object,
+// and matches ErrTampered and objstore.ErrCorrupt.
+type tamperedError struct {
+	name  string
+	cause error
+}
+
+func (e *tamperedError) Error() string {
+	return fmt.Sprintf("crypt: object %s %v: %v", e.name, ErrTampered, e.cause)
+}
+
+func (e *tamperedError) Unwrap() []error { return []error{ErrTampered, objstore.ErrCorrupt} }
 
 // ErrWrongKey is matched by Open and Rotate when the given passphrase or key
 // file unlocks none of the export's keyring objects (a wrong key, or a

@@ -253,10 +253,10 @@ func (s *Sealer) openHeader(name string, b []byte) (*objectKey, error) {
 }
 
 // fail counts and logs an authentication failure of the named object and
-// returns it as an error wrapping ErrTampered.
+// returns it as an error wrapping ErrTampered (and objstore.ErrCorrupt).
 func (s *Sealer) fail(name string, cause error) error {
 	s.tampered.Add(1)
-	err := fmt.Errorf("crypt: object %s %w: %v", name, ErrTampered, cause)
+	err := &tamperedError{name: name, cause: cause}
 	s.log.Error("crypt: object failed authentication; its data is not returned", "object", name, "err", cause)
 	return err
 }

@@ -209,16 +209,16 @@ func TestTamperFlip(t *testing.T) {
 			}
 			s := newSealer(t, k)
 			st := s.Wrap(mem)
-			if _, err := st.Get(ctx, "sst/x"); !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), "sst/x") {
-				t.Fatalf("flip at %d: Get error %v, want ErrTampered naming the object", p, err)
+			if _, err := st.Get(ctx, "sst/x"); !errors.Is(err, ErrTampered) || !errors.Is(err, objstore.ErrCorrupt) || !strings.Contains(err.Error(), "sst/x") {
+				t.Fatalf("flip at %d: Get error %v, want ErrTampered (and objstore.ErrCorrupt) naming the object", p, err)
 			}
 			damaged := frameOf(p)
 			for f := int64(0); f < numFrames(n); f++ {
 				got, err := st.GetRange(ctx, "sst/x", f*frameSize, frameSize)
 				switch {
 				case damaged == -1 || damaged == f:
-					if !errors.Is(err, ErrTampered) {
-						t.Fatalf("flip at %d (frame %d): GetRange of frame %d: %v, want ErrTampered", p, damaged, f, err)
+					if !errors.Is(err, ErrTampered) || !errors.Is(err, objstore.ErrCorrupt) {
+						t.Fatalf("flip at %d (frame %d): GetRange of frame %d: %v, want ErrTampered (and objstore.ErrCorrupt)", p, damaged, f, err)
 					}
 				case err != nil || !bytes.Equal(got, data[f*frameSize:min(n, (f+1)*frameSize)]):
 					t.Fatalf("flip at %d (frame %d): GetRange of intact frame %d: %v", p, damaged, f, err)

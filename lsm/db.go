@@ -119,8 +119,8 @@ type DB struct {
 	// written meanwhile.
 	gcSeq uint64
 	// unreadable holds the objects a value compaction could not read
-	// values of, and when (guarded by gcMu): they are no candidates for a
-	// while (noteUnreadable).
+	// values of, and until when (guarded by gcMu) they are no candidates
+	// (noteUnreadable).
 	unreadable map[vlog.Object]time.Time
 	compactMu  sync.Mutex
 

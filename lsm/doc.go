@@ -195,8 +195,10 @@
 // read, or its bytes fail their CRC) is not copied: its pointer stays, so
 // its object is kept; it is logged with the object's name and counted
 // (Stats.UnreadableValues), the rest is relocated, and that object is left
-// out of value compactions for an hour (so neither read nor logged again
-// meanwhile). A value compaction that fails does not stop the deletion
+// out of value compactions for an hour when it is damaged or missing (so
+// neither read nor logged again meanwhile), five minutes when the read
+// itself failed (the store's objstore.ErrCorrupt tells damage from a
+// failing request). A value compaction that fails does not stop the deletion
 // part of its round. A compaction (value compaction or not) that fails
 // before it tries its manifest update deletes what it uploaded at once (no
 // manifest can name it); once it has tried, it leaves it to GC, since an

@@ -3,6 +3,7 @@ package lsm
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -39,10 +40,14 @@ const (
 	maxVictimLive = 0.9
 	// maxRelocateBytes bounds the live bytes one value compaction copies.
 	maxRelocateBytes = 1 << 30
-	// unreadableRetry is how long an object a value compaction could not
-	// read values of stays out of the candidates (and so is neither read
-	// again nor logged again).
+	// unreadableRetry is how long an object a value compaction found
+	// damaged or missing stays out of the candidates (and so is neither
+	// read again nor logged again).
 	unreadableRetry = time.Hour
+	// failedReadRetry is how long an object whose read failed otherwise (a
+	// request the store could not answer, after its own retries) stays out:
+	// the failure may pass, and its garbage is worth collecting once it has.
+	failedReadRetry = 5 * time.Minute
 )
 
 // valueObjects lists the objects that may hold values: WAL objects and
@@ -320,7 +325,7 @@ func (db *DB) relocate(ctx context.Context, ptrs []vlog.Pointer) (relocations, [
 			skipped[n-1].values++
 			return
 		}
-		skipped = append(skipped, unreadable{obj: cur, values: 1, err: err})
+		skipped = append(skipped, unreadable{obj: cur, values: 1, err: err, retry: retryUnreadable(err)})
 	}
 	for i, p := range ptrs {
 		if i == 0 || p.Obj != cur {
@@ -368,16 +373,29 @@ func (db *DB) relocate(ctx context.Context, ptrs []vlog.Pointer) (relocations, [
 }
 
 // unreadable is an object some of whose values a value compaction could
-// not read: how many, and the first reason.
+// not read: how many, the first reason, and how long to leave it out.
 type unreadable struct {
 	obj    vlog.Object
 	values int
 	err    error
+	retry  time.Duration
+}
+
+// retryUnreadable is how long an object whose value could not be read for
+// err stays out of value compactions: unreadableRetry when it is damaged
+// (the value fails its checksum or runs past the object's end, or the
+// store found the bytes damaged) or missing, failedReadRetry when the read
+// itself failed.
+func retryUnreadable(err error) time.Duration {
+	if errors.Is(err, ErrCorrupt) || errors.Is(err, objstore.ErrCorrupt) || errors.Is(err, objstore.ErrNotFound) {
+		return unreadableRetry
+	}
+	return failedReadRetry
 }
 
 // noteUnreadable counts and logs the values a value compaction left where
-// they were, and keeps their objects out of the candidates for
-// unreadableRetry, so that each is logged once per period, not at every
+// they were, and keeps their objects out of the candidates for their
+// retry period, so that each is logged once per period, not at every
 // round. Callers hold gcMu.
 func (db *DB) noteUnreadable(skipped []unreadable) {
 	now := db.now()
@@ -386,20 +404,20 @@ func (db *DB) noteUnreadable(skipped []unreadable) {
 		if db.unreadable == nil {
 			db.unreadable = make(map[vlog.Object]time.Time)
 		}
-		db.unreadable[u.obj] = now
+		db.unreadable[u.obj] = now.Add(u.retry)
 		db.log.Warn("lsm: value compaction could not read values; they stay where they are, and so does their object",
-			"object", objectKey(u.obj), "values", u.values, "retry_after", unreadableRetry, "err", u.err)
+			"object", objectKey(u.obj), "values", u.values, "retry_after", u.retry, "err", u.err)
 	}
 }
 
-// recentlyUnreadable returns the objects a value compaction found
-// unreadable less than unreadableRetry ago, forgetting older ones.
-// Callers hold gcMu.
+// recentlyUnreadable returns the objects a value compaction could not read
+// whose retry period has not ended, forgetting the others. Callers hold
+// gcMu.
 func (db *DB) recentlyUnreadable() map[vlog.Object]bool {
 	now := db.now()
 	out := make(map[vlog.Object]bool)
-	for o, at := range db.unreadable {
-		if now.Sub(at) >= unreadableRetry {
+	for o, until := range db.unreadable {
+		if !now.Before(until) {
 			delete(db.unreadable, o)
 			continue
 		}

@@ -211,6 +211,75 @@ func TestValueCompactionSkipsAnUnreadableValue(t *testing.T) {
 	f.check(t, f.db, victim)
 }
 
+// TestValueCompactionRetriesAFailedRead: a value compaction that could not
+// read an object because the request failed (the store down past its
+// retries) left that object out for an hour, as if it were damaged, and
+// its garbage with it. A failed read is now tried again after
+// failedReadRetry; a damaged object still waits unreadableRetry.
+func TestValueCompactionRetriesAFailedRead(t *testing.T) {
+	tests := []struct {
+		name string
+		// spoil makes the later WAL object unreadable to the first round.
+		spoil func(t *testing.T, f *valueGCFixture)
+		wait  time.Duration
+	}{
+		{"read fails once", func(t *testing.T, f *valueGCFixture) {
+			f.faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpGet},
+				Key: func(k string) bool { return k == f.walKeys[1] }, Times: 1})
+		}, failedReadRetry},
+		{"damaged", func(t *testing.T, f *valueGCFixture) { f.damage(t, "key-0050", 1) }, unreadableRetry},
+		{"the store finds it damaged", func(t *testing.T, f *valueGCFixture) {
+			f.faulty.Inject(faultstore.Fault{Ops: []objstore.Op{objstore.OpGet},
+				Key: func(k string) bool { return k == f.walKeys[1] }, Err: objstore.ErrCorrupt})
+		}, unreadableRetry},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newValueGCFixture(t)
+			tt.spoil(t, f)
+			f.clock.Advance(2 * f.opts.GCMinAge)
+			gc := func() GCResult {
+				t.Helper()
+				res, err := f.db.RunGC(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res
+			}
+			stored := func() bool {
+				return slices.Contains(objectsUnder(t, f.mem, walPrefix), f.walKeys[1])
+			}
+			if res := gc(); !res.ValueCompaction || !stored() {
+				t.Fatalf("first GC = %+v, %s stored %v; want a value compaction that keeps it", res, f.walKeys[1], stored())
+			}
+			first := f.db.Stats().UnreadableValues
+			if first == 0 {
+				t.Fatal("first GC counted no unreadable value")
+			}
+			f.clock.Advance(failedReadRetry)
+			res := gc()
+			if tt.wait == failedReadRetry {
+				if !res.ValueCompaction || stored() {
+					t.Fatalf("GC %v later = %+v, %s stored %v; want it relocated and deleted", failedReadRetry, res, f.walKeys[1], stored())
+				}
+				f.check(t, f.db, "")
+				return
+			}
+			if res.ValueCompaction || !stored() {
+				t.Fatalf("GC %v later = %+v; want the damaged object left out for %v", failedReadRetry, res, unreadableRetry)
+			}
+			f.clock.Advance(unreadableRetry - failedReadRetry)
+			if res := gc(); !res.ValueCompaction || !stored() {
+				t.Fatalf("GC %v later = %+v, %s stored %v; want the damaged object tried again, and kept", unreadableRetry, res, f.walKeys[1], stored())
+			}
+			if n := f.db.Stats().UnreadableValues; n != 2*first {
+				t.Fatalf("Stats.UnreadableValues = %d, want %d: the %d values left at the first try, counted again", n, 2*first, first)
+			}
+		})
+	}
+}
+
 // TestFailedValueCompactionLeavesNoObjects: a value compaction that failed
 // stopped its GC round before it deleted anything, and left the value
 // objects it had written to be collected only by a later round that

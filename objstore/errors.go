@@ -19,3 +19,9 @@ var ErrNoSuchBucket = errors.New("bucket does not exist")
 // write would make one key a "directory" of another: "a" and "a/b". Stores
 // that allow both (AWS S3) never return it; callers must not rely on either.
 var ErrKeyConflict = errors.New("key conflicts with an existing object (one would be a directory of the other)")
+
+// ErrCorrupt is matched by reads of an object whose stored bytes a store
+// checked and found damaged (for an encrypted export: bytes that fail
+// authentication). Unlike a failing request, reading again returns the
+// same damage.
+var ErrCorrupt = errors.New("object's stored bytes are damaged")
