@@ -81,6 +81,25 @@ func (fs *FS) loadEntry(ctx context.Context, dir uint64, name string) (dirent, b
 	return e, true, nil
 }
 
+// settledEntry is getEntry after the caches were found behind the store:
+// it waits for dir's stripe lock, which a change holds from before its
+// batch until its caches are updated, so that it sees every change that
+// had reached the store when it was called.
+func (fs *FS) settledEntry(ctx context.Context, dir uint64, name string) (dirent, bool, error) {
+	l := &fs.locks[stripeOf(dir)]
+	l.RLock()
+	defer l.RUnlock()
+	return fs.loadEntry(ctx, dir, name)
+}
+
+// settledInode is settledEntry for an inode.
+func (fs *FS) settledInode(ctx context.Context, ino uint64) (*inode, error) {
+	l := &fs.locks[stripeOf(ino)]
+	l.RLock()
+	defer l.RUnlock()
+	return fs.loadInode(ctx, ino)
+}
+
 // getEntry is loadEntry for callers holding no lock.
 func (fs *FS) getEntry(ctx context.Context, dir uint64, name string) (dirent, bool, error) {
 	if e, ok := fs.entries.Get(entryCacheKey{dir, name}); ok {

@@ -23,27 +23,65 @@ func (fs *FS) Lookup(ctx context.Context, cred Cred, dir uint64, name string) (A
 	case name == "" || name == ".":
 		return d.attr(dir), nil
 	case name == "..":
-		p, err := fs.getInode(ctx, d.parent)
+		return fs.lookupParent(ctx, dir, d)
+	}
+	// The entry and its inode are read one after the other, without a
+	// lock: a rename over the name, or its removal, may come between them
+	// and leave the inode read gone. Then the entry is read again (once
+	// the change is over): a name replaced never goes missing.
+	e, ok, err := fs.getEntry(ctx, dir, name)
+	for range lookupRetries {
 		if err != nil {
 			return Attr{}, err
 		}
-		return p.attr(d.parent), nil
+		if !ok {
+			return Attr{}, errName("lookup", dir, name, syscall.ENOENT)
+		}
+		n, ierr := fs.getInode(ctx, e.ino)
+		if !isStale(ierr) {
+			if ierr != nil {
+				return Attr{}, ierr
+			}
+			return n.attr(e.ino), nil
+		}
+		gone := e.ino
+		if e, ok, err = fs.settledEntry(ctx, dir, name); err == nil && ok && e.ino == gone {
+			break // an entry naming a missing inode: damage (fsck reports it)
+		}
 	}
-	e, ok, err := fs.getEntry(ctx, dir, name)
-	if err != nil {
-		return Attr{}, err
+	return Attr{}, errName("lookup", dir, name, syscall.ENOENT)
+}
+
+// lookupRetries bounds how many times a lookup reads again a name or a
+// parent that changed between its reads, before it answers as if the name
+// were gone (a loop only renames landing each time in that gap could keep
+// going).
+const lookupRetries = 8
+
+// lookupParent returns the attributes of the parent of directory dir (d):
+// if the parent read is gone, the directory may have moved meanwhile and
+// its old parent been removed, so it reads where the directory is now.
+func (fs *FS) lookupParent(ctx context.Context, dir uint64, d *inode) (Attr, error) {
+	var err error
+	for range lookupRetries {
+		var p *inode
+		if p, err = fs.getInode(ctx, d.parent); !isStale(err) {
+			if err != nil {
+				return Attr{}, err
+			}
+			return p.attr(d.parent), nil
+		}
+		gone := d.parent
+		again, derr := fs.settledInode(ctx, dir)
+		if derr != nil {
+			return Attr{}, derr
+		}
+		if again.parent == gone {
+			break
+		}
+		d = again
 	}
-	if !ok {
-		return Attr{}, errName("lookup", dir, name, syscall.ENOENT)
-	}
-	n, err := fs.getInode(ctx, e.ino)
-	if isStale(err) {
-		return Attr{}, errName("lookup", dir, name, syscall.ENOENT) // removed meanwhile
-	}
-	if err != nil {
-		return Attr{}, err
-	}
-	return n.attr(e.ino), nil
+	return Attr{}, err
 }
 
 // GetAttr returns the attributes of ino (ErrStale if it does not exist).
@@ -194,7 +232,7 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, re
 	if req.Attrs.Mode != nil {
 		mode = *req.Attrs.Mode
 	}
-	res, err := fs.insert(ctx, "create", cred, dir, name, TypeRegular, true, func(d *inode) (*inode, error) {
+	build := func(d *inode) (*inode, error) {
 		n := fs.newNode(cred, d, TypeRegular, mode)
 		if req.Mode == CreateExclusive {
 			n.flags |= inodeHasVerifier
@@ -223,38 +261,56 @@ func (fs *FS) Create(ctx context.Context, cred Cred, dir uint64, name string, re
 			n.mtime = storedTime(req.Attrs.MtimeTo)
 		}
 		return n, nil
-	})
-	var ex *errExists
-	if !errors.As(err, &ex) {
-		return res, err
 	}
-	unchanged := Change{Before: ex.dirAttr, After: ex.dirAttr}
-	switch req.Mode {
-	case CreateGuarded:
-		return NewEntry{}, err
-	case CreateExclusive:
-		n, gerr := fs.getInode(ctx, ex.e.ino)
-		if gerr == nil && n.typ == TypeRegular && n.flags&inodeHasVerifier != 0 && n.verifier == req.Verifier {
-			return NewEntry{Attr: n.attr(ex.e.ino), Dir: unchanged}, nil // a retransmitted CREATE
+	// The existing entry is read under the directory's lock, its inode
+	// after: a rename over the name or its removal may come between them.
+	// Then the create starts again, and makes the file or finds the new
+	// entry.
+	for attempt := 0; ; attempt++ {
+		res, err := fs.insert(ctx, "create", cred, dir, name, TypeRegular, true, build)
+		var ex *errExists
+		if !errors.As(err, &ex) {
+			return res, err
 		}
-		return NewEntry{}, err
-	}
-	// CreateUnchecked on an existing name succeeds, as with Linux's
-	// server: on a regular file it applies only a size (O_TRUNC), leaving
-	// the other attributes alone; any other type, a directory included, is
-	// answered as it is (the Linux client then reports EISDIR for a
-	// directory).
-	var a Attr
-	if req.Attrs.Size != nil && ex.e.typ == TypeRegular {
-		ch, err := fs.SetAttr(ctx, cred, ex.e.ino, SetAttrRequest{Size: req.Attrs.Size})
-		if err != nil {
+		unchanged := Change{Before: ex.dirAttr, After: ex.dirAttr}
+		var a Attr
+		var aerr error
+		switch req.Mode {
+		case CreateGuarded:
 			return NewEntry{}, err
+		case CreateExclusive:
+			n, gerr := fs.getInode(ctx, ex.e.ino)
+			if gerr == nil && n.typ == TypeRegular && n.flags&inodeHasVerifier != 0 && n.verifier == req.Verifier {
+				return NewEntry{Attr: n.attr(ex.e.ino), Dir: unchanged}, nil // a retransmitted CREATE
+			}
+			if !isStale(gerr) || attempt >= lookupRetries {
+				return NewEntry{}, err
+			}
+			continue
+		default: // CreateUnchecked
+			a, aerr = fs.createExisting(ctx, cred, ex.e, req.Attrs.Size)
 		}
-		a = ch.After
-	} else if a, err = fs.GetAttr(ctx, ex.e.ino); err != nil {
-		return NewEntry{}, err
+		if isStale(aerr) && attempt < lookupRetries {
+			continue
+		}
+		if aerr != nil {
+			return NewEntry{}, aerr
+		}
+		return NewEntry{Attr: a, Dir: unchanged}, nil
 	}
-	return NewEntry{Attr: a, Dir: unchanged}, nil
+}
+
+// createExisting is an unchecked CREATE of a name that exists (e): it
+// succeeds, as with Linux's server: on a regular file it applies only a
+// size (O_TRUNC), leaving the other attributes alone; any other type, a
+// directory included, is answered as it is (the Linux client then reports
+// EISDIR for a directory).
+func (fs *FS) createExisting(ctx context.Context, cred Cred, e dirent, size *uint64) (Attr, error) {
+	if size != nil && e.typ == TypeRegular {
+		ch, err := fs.SetAttr(ctx, cred, e.ino, SetAttrRequest{Size: size})
+		return ch.After, err
+	}
+	return fs.GetAttr(ctx, e.ino)
 }
 
 // Mkdir makes a directory.

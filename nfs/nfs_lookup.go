@@ -39,11 +39,7 @@ func (r *request) nfsLookup() error {
 		}
 		obj = t.attr
 		if a.name == ".." {
-			parent, err := t.fs.Parent(r.ctx, t.ino)
-			if err == nil {
-				obj, err = t.fs.GetAttr(r.ctx, parent)
-			}
-			if err != nil {
+			if obj, err = t.fs.Lookup(r.ctx, t.cred, t.ino, ".."); err != nil {
 				return r.failAttr(t, r.status(err))
 			}
 		}

@@ -81,6 +81,8 @@ func (d *dirFS) Lookup(ctx context.Context, cred kvfs.Cred, dir uint64, name str
 			return kvfs.Attr{}, fmt.Errorf("lookup in the root: %w", syscall.EACCES)
 		}
 		return d.dirAttr(ctx)
+	case dir == DirIno && name == "..":
+		return d.Filesystem.GetAttr(ctx, kvfs.RootIno)
 	case dir == DirIno:
 		sn, err := d.set.byNameRefreshing(ctx, name)
 		if err != nil {

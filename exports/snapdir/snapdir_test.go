@@ -289,6 +289,10 @@ func TestSnapshotDirectory(t *testing.T) {
 	if p, err := f.fs.Parent(ctx, snapdir.DirIno); err != nil || p != kvfs.RootIno {
 		t.Fatalf("parent of .snapshots = %d, %v", p, err)
 	}
+	// NFS looks up ".." (a snapshot may not be named so).
+	if p, err := f.fs.Lookup(ctx, root, snapdir.DirIno, ".."); err != nil || p.Ino != kvfs.RootIno || p.FSID != 0 {
+		t.Fatalf(`lookup of ".." in .snapshots = %+v, %v; want the root`, p, err)
+	}
 }
 
 // isStale reports whether err is ESTALE as an answer of the filesystem,
