@@ -139,7 +139,8 @@
 //
 // # Other entry points
 //
-// Fsck walks one consistent snapshot and reports broken invariants (for
+// Fsck walks one consistent snapshot and reports broken invariants (links,
+// the index, orphans, directories cut off from the root, counters; for
 // "zerofsd fsck"). Options.ReadOnly serves a checkpoint: nothing is written.
 // NewMemKV is an in-memory KV for tests, with crash simulation
 // (MemKV.Crash, MemKV.CrashKeeping); package kvfstest holds the model-based

@@ -70,6 +70,7 @@ func (fs *FS) Fsck(ctx context.Context) (FsckReport, error) {
 	}
 	c.checkIndexes()
 	c.checkInodes()
+	c.checkReachable()
 	c.checkOrphanChunks()
 	c.checkCounters()
 	return c.r, nil
@@ -351,6 +352,48 @@ func (c *fsckCheck) checkDirLinks(ino uint64, f *fsckInode) {
 	}
 	if ino != RootIno && f.refs == 1 && n.parent != f.entryDir {
 		r.problem(&r.Corrupt, "directory %d is in %d but records parent %d", ino, f.entryDir, n.parent)
+	}
+}
+
+// checkReachable: every directory named by one entry reaches the root,
+// going up through the directories the entries naming them are in. The
+// other checks all pass for directories cut off from the root in a cycle
+// (a in b, b in a, link counts and parents consistent), the damage a
+// rename of a directory into its own subtree would do: each directory of
+// such a cycle is reported. Directories below a cycle, or below a
+// directory already reported (in no directory, or in several), are lost
+// with it and not reported again.
+func (c *fsckCheck) checkReachable() {
+	reaches := map[uint64]bool{RootIno: true}
+	for ino, f := range c.inodes {
+		if f.n.typ != TypeDir || f.refs != 1 {
+			continue
+		}
+		var path []uint64
+		at := make(map[uint64]int) // position in path
+		cur, ok := ino, false
+		for {
+			if r, known := reaches[cur]; known {
+				ok = r
+				break
+			}
+			if i, seen := at[cur]; seen {
+				for _, d := range path[i:] {
+					c.r.problem(&c.r.OrphanInodes, "directory %d is in a cycle of directories cut off from the root", d)
+				}
+				break
+			}
+			g := c.inodes[cur]
+			if g == nil || g.n.typ != TypeDir || g.refs != 1 {
+				break // reported as a directory in no directory, or in several
+			}
+			at[cur] = len(path)
+			path = append(path, cur)
+			cur = g.entryDir
+		}
+		for _, d := range path {
+			reaches[d] = ok
+		}
 	}
 }
 

@@ -72,6 +72,31 @@ func TestFsckFindsDamage(t *testing.T) {
 		{"counter drift", func(kv *MemKV, dir, file uint64) []KVOp {
 			return []KVOp{{Key: counterKey(7), Value: encodeCounter(1000, 0)}}
 		}, func(r *FsckReport) int { return r.AccountingDrifts }},
+		{"directory cut off from the root in a cycle", func(kv *MemKV, dir, file uint64) []KVOp {
+			// d moved out of the root into itself, with every link count,
+			// parent and index record consistent with that.
+			inodeOf := func(ino uint64) *inode {
+				raw, _ := kv.Get(ctx, inodeKey(ino))
+				n, _ := decodeInode(raw)
+				return n
+			}
+			raw, _ := kv.Get(ctx, entryKey(RootIno, "d"))
+			old, _ := decodeDirent(raw)
+			rt, d := inodeOf(RootIno), inodeOf(dir)
+			rt.nlink--
+			d.nlink++
+			d.parent = dir
+			e := dirent{ino: dir, typ: TypeDir, cookie: d.nextCookie}
+			d.nextCookie++
+			return []KVOp{
+				{Key: entryKey(RootIno, "d"), Delete: true},
+				{Key: cookieKey(RootIno, old.cookie), Delete: true},
+				{Key: entryKey(dir, "d"), Value: encodeDirent(e)},
+				{Key: cookieKey(dir, e.cookie), Value: encodeCookie(e, "d")},
+				{Key: inodeKey(RootIno), Value: encodeInode(rt)},
+				{Key: inodeKey(dir), Value: encodeInode(d)},
+			}
+		}, func(r *FsckReport) int { return r.OrphanInodes }},
 		{"corrupt record", func(kv *MemKV, dir, file uint64) []KVOp {
 			return []KVOp{{Key: entryKey(dir, "f"), Value: []byte{1, 2, 3}}}
 		}, func(r *FsckReport) int { return r.Corrupt }},
@@ -89,6 +114,7 @@ func TestFsckFindsDamage(t *testing.T) {
 			if r.OK() || c.count(&r) == 0 {
 				t.Fatalf("damage not reported as expected: %+v", r)
 			}
+			t.Log(r.Problems)
 		})
 	}
 }
