@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/zerofs-go/zerofsd/internal/crc32c"
 	"github.com/zerofs-go/zerofsd/lsm/wal"
 )
 
@@ -120,13 +121,20 @@ func readOrphan(fsys FS, dir string, c Cipher, rec func(file string, h Header, r
 		// here as in Scan: the file's records end where only zeros are
 		// left (the zeros are neither records nor damage).
 		end := zeroTail(data)
+		var spans *crc32c.Spans // made at the first damage
+		resyncFrom := func(from int) int {
+			if spans == nil {
+				spans = crc32c.NewSpans(data)
+			}
+			return resync(cd, data, spans, from, end)
+		}
 		off := 0
 		if herr != nil {
 			// Records in the clear may still be found; sealed ones need
 			// their file's header.
 			cd = plainCodec
 			file(name, nil)
-			off = resync(cd, data, 0, end)
+			off = resyncFrom(0)
 			if off > 0 {
 				skipped(name, 0, int64(off))
 				*damaged += int64(off)
@@ -138,7 +146,7 @@ func readOrphan(fsys FS, dir string, c Cipher, rec func(file string, h Header, r
 		for off < end {
 			r, size, _, err := cd.decode(data[off:])
 			if err != nil || r.Count == 0 {
-				next := resync(cd, data, off+1, end)
+				next := resyncFrom(off + 1)
 				skipped(name, int64(off), int64(next-off))
 				*damaged += int64(next - off)
 				off = next
