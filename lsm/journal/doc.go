@@ -106,8 +106,8 @@
 // A caller of Sync that finds nobody writing writes the round itself, on
 // its own goroutine (a single-threaded client, such as tar answered
 // strictly, then pays one fdatasync per call and no thread hand-off);
-// callers arriving meanwhile wait for the next round, which the first of
-// them writes. Sync returns once the records up to the given sequence
+// callers arriving meanwhile wake the Writer's goroutine, which writes the
+// next round as soon as this one ends. Sync returns once the records up to the given sequence
 // number are on disk. A failed write
 // or fsync (a full disk, an I/O error) fails the callers waiting for it —
 // their writes are not acknowledged — and is retried with backoff from the

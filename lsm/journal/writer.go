@@ -295,8 +295,8 @@ func (w *Writer) Sync(ctx context.Context, seq uint64) error {
 			// Nobody is writing: write the round here rather than hand
 			// it to the loop goroutine and wait to be woken (two thread
 			// wake-ups per call, as much as the fdatasync itself on a
-			// small machine). Callers arriving meanwhile wait for the
-			// next round, which the first of them writes.
+			// small machine). Callers arriving meanwhile kick the loop
+			// goroutine, which writes the next round once this one ends.
 			w.writeAsLeader(seq)
 			w.wmu.Unlock()
 		} else {

@@ -98,88 +98,104 @@ func TestChunkPoolServesNearbySizes(t *testing.T) {
 // MiB per round; the records appended while it writes one go into the
 // chunks of the round before, not into new buffers (which the Go runtime
 // clears first: most of a sealed round's cost once it ran a round behind).
-// Once it has caught up, a small round gives the memory back.
+// A small round gives the memory back, and so does a writer idle for
+// idleTrim after a big one.
 func TestWriterBehindReusesItsChunks(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		cipher Cipher
 	}{{"clear", nil}, {"sealed", fixedCipher{}}} {
 		t.Run(tc.name, func(t *testing.T) {
-			const idleTrim = 300 * time.Millisecond
-			w := newTestWriter(t, OSFS{}, tc.cipher, WriterOptions{FileBytes: 1 << 30, idleTrim: idleTrim})
-			const perRound = 24
-			rec := func(seq uint64, size int) []byte {
-				return wal.AppendRecord(nil, seq, 1, wal.AppendEntry(nil, wal.KindSet, []byte("key"), make([]byte, size)))
+			// The rounds follow each other far sooner than this: no idle
+			// trim comes between them, however slow the machine.
+			w := newTestWriter(t, OSFS{}, tc.cipher, WriterOptions{FileBytes: 1 << 30, idleTrim: time.Hour})
+			b := newRoundBuilder(t, w)
+			b.round()
+			if alloc := b.round(); alloc > 4<<20 {
+				t.Errorf("a second round of %d MiB behind the writer allocated %d bytes; want the first round's chunks reused", roundRecords, alloc)
 			}
-			seq := uint64(0)
-			// The records of three big rounds and a small one between the
-			// second and the third, made beforehand: the rounds follow
-			// each other sooner than idleTrim.
-			var built [][][]byte
-			for r := range 3 {
-				first := uint64(r*perRound+1) + uint64(r/2)
-				recs := make([][]byte, perRound)
-				for i := range recs {
-					recs[i] = rec(first+uint64(i), 1<<20+i)
-				}
-				built = append(built, recs)
-			}
-			round := func() uint64 {
-				var before, after runtime.MemStats
-				recs := built[0]
-				built = built[1:]
-				w.wmu.Lock() // a round in progress: the records pile up
-				runtime.ReadMemStats(&before)
-				for _, r := range recs {
-					seq++
-					w.Append(r, seq)
-				}
-				runtime.ReadMemStats(&after)
-				w.wmu.Unlock()
-				if err := w.Sync(context.Background(), seq); err != nil {
-					t.Fatal(err)
-				}
-				return after.TotalAlloc - before.TotalAlloc
-			}
-			round()
-			if alloc := round(); alloc > 4<<20 {
-				t.Errorf("a second round of %d MiB behind the writer allocated %d bytes; want the first round's chunks reused", perRound, alloc)
-			}
-			seq++
-			w.Append(rec(seq, 100), seq)
-			if err := w.Sync(context.Background(), seq); err != nil {
-				t.Fatal(err)
-			}
-			w.mu.Lock()
-			kept := w.chunks.bytes
-			w.mu.Unlock()
-			if kept > minPooledBytes {
+			b.small()
+			if kept := keptChunkBytes(w); kept > minPooledBytes {
 				t.Errorf("after a small round the writer keeps %d bytes of chunks; want at most %d", kept, minPooledBytes)
 			}
-			// A big round, then nothing: the chunks go once the writer has
-			// been idle for idleTrim.
-			round()
-			w.mu.Lock()
-			kept = w.chunks.bytes
-			w.mu.Unlock()
-			if kept <= minPooledBytes {
+			b.round()
+			if kept := keptChunkBytes(w); kept <= minPooledBytes {
 				t.Fatalf("after a big round the writer keeps %d bytes of chunks; want the round's", kept)
 			}
-			deadline := time.Now().Add(idleTrim + 10*time.Second)
-			for {
-				w.mu.Lock()
-				kept = w.chunks.bytes
-				w.mu.Unlock()
-				if kept <= minPooledBytes {
-					break
-				}
+		})
+		t.Run(tc.name+"/idle", func(t *testing.T) {
+			const idleTrim = 300 * time.Millisecond
+			w := newTestWriter(t, OSFS{}, tc.cipher, WriterOptions{FileBytes: 1 << 30, idleTrim: idleTrim})
+			newRoundBuilder(t, w).round()
+			const patience = idleTrim + 10*time.Second
+			deadline := time.Now().Add(patience)
+			for keptChunkBytes(w) > minPooledBytes {
 				if time.Now().After(deadline) {
-					t.Fatalf("idle for %v after a big round, the writer still keeps %d bytes of chunks", idleTrim+10*time.Second, kept)
+					t.Fatalf("idle for %v after a big round, the writer still keeps %d bytes of chunks", patience, keptChunkBytes(w))
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
 		})
 	}
+}
+
+// roundRecords is the records (of 1 MiB each) of a big round.
+const roundRecords = 24
+
+// roundBuilder appends rounds of records to a writer while a round is in
+// progress (so that they pile up), with their records built beforehand.
+type roundBuilder struct {
+	t   testing.TB
+	w   *Writer
+	seq uint64
+}
+
+func newRoundBuilder(t testing.TB, w *Writer) *roundBuilder { return &roundBuilder{t: t, w: w} }
+
+func (b *roundBuilder) record(size int) []byte {
+	b.seq++
+	return wal.AppendRecord(nil, b.seq, 1, wal.AppendEntry(nil, wal.KindSet, []byte("key"), make([]byte, size)))
+}
+
+// round appends a big round and makes it durable; it returns the bytes
+// allocated while the records were appended.
+func (b *roundBuilder) round() uint64 {
+	recs := make([][]byte, roundRecords)
+	first := b.seq + 1
+	for i := range recs {
+		recs[i] = b.record(1<<20 + i)
+	}
+	var before, after runtime.MemStats
+	b.w.wmu.Lock() // a round in progress: the records pile up
+	runtime.ReadMemStats(&before)
+	for i, r := range recs {
+		b.w.Append(r, first+uint64(i))
+	}
+	runtime.ReadMemStats(&after)
+	b.w.wmu.Unlock()
+	b.sync()
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// small appends a small round and makes it durable.
+func (b *roundBuilder) small() {
+	r := b.record(100)
+	b.w.Append(r, b.seq)
+	b.sync()
+}
+
+func (b *roundBuilder) sync() {
+	b.t.Helper()
+	if err := b.w.Sync(context.Background(), b.seq); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// keptChunkBytes is the bytes of chunks w keeps for its next round.
+func keptChunkBytes(w *Writer) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.chunks.bytes
 }
 
 // zeroWatchFS records, for the files it opens, the writes of zeros that
