@@ -49,6 +49,9 @@ func (fs *FS) Lookup(ctx context.Context, cred Cred, dir uint64, name string) (A
 			break // an entry naming a missing inode: damage (fsck reports it)
 		}
 	}
+	if err != nil {
+		return Attr{}, err
+	}
 	return Attr{}, errName("lookup", dir, name, syscall.ENOENT)
 }
 
