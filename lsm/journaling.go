@@ -83,7 +83,7 @@ func (db *DB) recoverJournal(ctx context.Context) (journalFound, error) {
 		return found, fmt.Errorf("lsm: %w", err)
 	}
 	for _, t := range c.Torn {
-		db.log.Warn("lsm: journal: cutting off a torn write (it was never acknowledged)",
+		db.log.Warn("lsm: journal: cutting off a torn write at the end of the journal (it was never acknowledged)",
 			"dir", db.jdir.Path(), "file", t.File, "offset", t.Offset, "bytes", t.Bytes)
 		if err := db.jdir.TrimTorn(&t); err != nil {
 			return found, fmt.Errorf("lsm: %w", err)

@@ -14,11 +14,11 @@ import (
 type Contents struct {
 	// Groups are the journals of successive writer epochs, oldest first.
 	Groups []*Group
-	// Torn are the torn writes of the journal, bytes that were never
-	// acknowledged, ignored here and cut off by TrimTorn: the end of the
-	// newest file, and the files holding no more than a header that never
-	// became durable (a crash cut Begin short, or Begin could not make it
-	// durable and could not remove the file either).
+	// Torn are the torn writes at the end of the journal, bytes that were
+	// never acknowledged, ignored here and cut off by TrimTorn: the end of
+	// the newest file, and the headers that never became durable of files
+	// after which no file holds more than a header (Begin removes a file
+	// whose header it could not make durable; a crash may bring it back).
 	Torn []Torn
 	// next is the number the next new file gets.
 	next uint64
@@ -69,8 +69,7 @@ type Damage struct {
 	Bytes int64
 }
 
-// Torn is a torn write: at the end of the journal, or a file that holds
-// only a header that never became durable.
+// Torn is a torn write at the end of the journal.
 type Torn struct {
 	File   string
 	Offset int64 // where the file is cut (0 and WholeFile: the header itself is torn)
@@ -129,22 +128,23 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 			}
 		}
 		if herr != nil {
-			// Begin makes the header durable before any record is
-			// written, so a header that does not read in front of at
-			// most a header's length of bytes (before the zeros) is a
-			// torn one, of a file that holds no record: the newest,
-			// whose Begin a crash cut short, or one whose Begin failed
-			// (its header's fdatasync) and whose removal failed too,
-			// left in front of the files begun after it. Either way it
-			// is a torn file, skipped without splitting its group (the
-			// records on both sides of it follow each other; were any
-			// lost with it, the next file would not continue the last,
-			// and the database refuses a journal that does not continue
-			// its store). A header in front of more, or one that fails
-			// authentication, was durable: that is damage.
+			// A torn header never became durable, and Begin makes the
+			// header durable before any record is written: a torn
+			// header leaves at most a header's length of bytes before
+			// the zeros. A header that does not read in front of more
+			// than that, or one that fails authentication, was durable.
+			// A file after it holding a header alone may be one that
+			// Begin made durable after this one failed (and its
+			// removal was lost in a crash): neither holds a record.
 			if !errors.Is(herr, ErrTampered) && holdsAtMostAHeader(data) {
-				c.Torn = append(c.Torn, Torn{File: name, Bytes: int64(len(data)), WholeFile: true})
-				continue
+				ok, err := holdAtMostAHeader(fsys, dir, nums[i+1:])
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					c.Torn = append(c.Torn, Torn{File: name, Bytes: int64(len(data)), WholeFile: true})
+					continue
+				}
 			}
 			// A damaged header: the file cannot be attributed to a
 			// group; set it aside on its own.
@@ -197,6 +197,22 @@ func scanDir(fsys FS, dir string, ciph Cipher) (*Contents, error) {
 		}
 	}
 	return c, nil
+}
+
+// holdAtMostAHeader reports whether each of the journal files nums of dir
+// holds at most a header.
+func holdAtMostAHeader(fsys FS, dir string, nums []uint64) (bool, error) {
+	for _, n := range nums {
+		name := path.Join(dir, fileName(n))
+		data, err := fsys.ReadFile(name)
+		if err != nil {
+			return false, fmt.Errorf("journal: reading %s: %w", name, err)
+		}
+		if !holdsAtMostAHeader(data) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // holdsAtMostAHeader reports whether data, up to the zeros that end it,

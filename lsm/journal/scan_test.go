@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/zerofs-go/zerofsd/lsm/journal"
@@ -87,43 +86,4 @@ func BenchmarkScanTornTail(b *testing.B) {
 
 func byteSize(n int) string {
 	return fmt.Sprintf("%dMiB", n>>20)
-}
-
-// TestScanSkipsAHeaderOnlyFileBetweenRecords: a file begun while its
-// header's fdatasync failed, whose removal failed too, is left in front of
-// the next file (whose begin made the directory entry durable): after a
-// crash it holds at most a header, torn or none, between files holding
-// records. It was set aside as a damaged header, with an alarm that writes
-// were not applied, and it split the epoch's journal in two. It holds no
-// record: it is a torn file, and the journal reads as one group.
-func TestScanSkipsAHeaderOnlyFileBetweenRecords(t *testing.T) {
-	header := journal.AppendHeader(nil, testHeader)
-	for _, middle := range [][]byte{nil, header[:len(header)/2], make([]byte, 4096)} {
-		dir := t.TempDir()
-		files := [][]byte{
-			append(append(slices.Clone(header), record(1)...), record(2)...),
-			middle,
-			append(append(slices.Clone(header), record(3)...), record(4)...),
-		}
-		for i, data := range files {
-			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%020d.journal", i+1)), data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		d, err := journal.OpenDir(nil, dir, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := d.Scan()
-		d.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(c.Groups) != 1 || c.Groups[0].Damage != nil || len(c.Groups[0].Records) != 4 {
-			t.Fatalf("middle file of %d bytes: %d groups (first: damage %+v); want one group of 4 records", len(middle), len(c.Groups), c.Groups[0].Damage)
-		}
-		if len(c.Torn) != 1 || !c.Torn[0].WholeFile || c.Torn[0].File != "00000000000000000002.journal" {
-			t.Fatalf("middle file of %d bytes: torn %+v; want the middle file", len(middle), c.Torn)
-		}
-	}
 }
