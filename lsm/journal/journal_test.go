@@ -122,7 +122,7 @@ func checkRecords(t *testing.T, g *journal.Group, n uint64) {
 	}
 }
 
-func (f format) scan(t *testing.T, fsys journal.FS, dir string) *journal.Contents {
+func (f format) scan(t testing.TB, fsys journal.FS, dir string) *journal.Contents {
 	t.Helper()
 	d, err := journal.OpenDir(fsys, dir, f.cipher)
 	if err != nil {

@@ -38,16 +38,7 @@ func scanOne(tb testing.TB, data []byte) *journal.Contents {
 	if err := os.WriteFile(filepath.Join(dir, "00000000000000000001.journal"), data, 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	d, err := journal.OpenDir(nil, dir, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer d.Close()
-	c, err := d.Scan()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return c
+	return clearFormat.scan(tb, nil, dir)
 }
 
 // TestScanPastDamage: a record cut short at the end of the newest file is
